@@ -1,0 +1,108 @@
+# erpscope: `make help` lists the targets.
+ARCH ?= $(shell uname -m | sed -e 's/x86_64/x86/' -e 's/aarch64/arm64/')
+BUILD ?= build
+CLANG ?= clang
+BPFTOOL ?= bpftool
+CC ?= cc
+PKG_CONFIG ?= pkg-config
+PREFIX ?= /usr/local
+PKGS := libbpf libelf zlib libmicrohttpd
+
+CFLAGS ?= -O2 -g
+CFLAGS += -std=gnu11 -Wall -Wextra -Wno-unused-parameter -Wno-format-zero-length -MMD -MP -I$(BUILD) \
+	  -D_GNU_SOURCE $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null)
+LDLIBS += $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null)
+BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -Ivmlinux/$(ARCH) -MMD -MP \
+	      -Wall -Wno-unused-function
+
+BPF_SRCS := $(wildcard bpf/*.bpf.c)
+BPF_OBJS := $(patsubst bpf/%.bpf.c,$(BUILD)/bpf/%.bpf.o,$(BPF_SRCS))
+SKELS := $(patsubst bpf/%.bpf.c,$(BUILD)/%.skel.h,$(BPF_SRCS))
+USER_SRCS := $(wildcard user/*.c)
+USER_OBJS := $(patsubst user/%.c,$(BUILD)/user/%.o,$(USER_SRCS))
+LIB_OBJS := $(filter-out $(BUILD)/user/main.o,$(USER_OBJS))
+UNIT_SRCS := $(wildcard tests/unit/test_*.c)
+UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRCS))
+FUZZ_SRCS := $(wildcard tests/fuzz/fuzz_*.c)
+FUZZ_BINS := $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz/%,$(FUZZ_SRCS))
+# The parsers of outside input, built with sanitizers for the fuzzers.
+FUZZ_UNITS := user/title.c user/config.c user/log.c user/negotiate.c user/expo.c user/http_parse.c
+
+.PHONY: all help deps vmlinux run check test unit-test fuzz fuzz-smoke integration-test \
+	bench install uninstall format clean
+
+all: $(BUILD)/erpscope ## Build the daemon (build/erpscope)
+
+help: ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -e 's/:.*## /\t/' | expand -t 20
+
+deps: ## Install the Debian packages the build, run and tests need
+	@scripts/deps.sh
+
+vmlinux: ## Regenerate vmlinux/$(ARCH)/vmlinux.h from this kernel's BTF
+	@scripts/gen-vmlinux.sh $(ARCH)
+
+$(BUILD)/bpf $(BUILD)/user $(BUILD)/tests $(BUILD)/fuzz:
+	@mkdir -p $@
+
+$(BUILD)/bpf/%.bpf.o: bpf/%.bpf.c vmlinux/$(ARCH)/vmlinux.h | $(BUILD)/bpf
+	$(CLANG) $(BPF_CFLAGS) -c $< -o $@
+
+$(BUILD)/%.skel.h: $(BUILD)/bpf/%.bpf.o
+	$(BPFTOOL) gen skeleton $< name $*_bpf > $@.tmp && mv $@.tmp $@
+
+# Skeletons first: after the first build -MMD records who includes which.
+$(BUILD)/user/%.o: user/%.c | $(BUILD)/user $(SKELS)
+	$(CC) $(CFLAGS) -c $< -o $@
+
+$(BUILD)/erpscope: $(USER_OBJS)
+	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/liberpscope.a: $(LIB_OBJS)
+	$(AR) rcs $@ $^
+
+$(BUILD)/tests/%: tests/unit/%.c $(BUILD)/liberpscope.a | $(BUILD)/tests
+	$(CC) $(CFLAGS) -Iuser -o $@ $< $(BUILD)/liberpscope.a $(LDLIBS)
+
+$(BUILD)/fuzz/%: tests/fuzz/%.c $(FUZZ_UNITS) | $(BUILD)/fuzz
+	$(CLANG) -g -O1 -std=gnu11 -D_GNU_SOURCE -fsanitize=fuzzer,address,undefined \
+		-Iuser -I$(BUILD) -o $@ $^ $(LDLIBS)
+
+run: deps all ## Install what is missing, build, and run the daemon in the foreground
+	@scripts/mounts.sh
+	exec $(BUILD)/erpscope $(ARGS)
+
+check: all ## Load and attach every probe, then exit (needs root)
+	$(BUILD)/erpscope --check --strict
+
+unit-test: $(UNIT_BINS) ## Unit tests (no privileges)
+	@fail=0; for t in $(UNIT_BINS); do $$t || fail=1; done; exit $$fail
+
+fuzz: $(FUZZ_BINS) ## Build the libFuzzer targets (build/fuzz/)
+
+fuzz-smoke: $(FUZZ_BINS) ## Run each fuzzer briefly over its seed corpus
+	@scripts/fuzz-smoke.sh $(FUZZ_BINS)
+
+integration-test: all ## Integration tests (root, real BPF, real PostgreSQL)
+	@tests/integration/run.sh
+
+test: ## Everything: unit tests, fuzz smoke, integration tests
+	@tests/run-all.sh
+
+bench: all ## Measure per-event cost and overhead (not a test)
+	@scripts/bench.sh
+
+install: all ## Install the daemon and its systemd unit
+	install -D -m 0755 $(BUILD)/erpscope $(DESTDIR)$(PREFIX)/sbin/erpscope
+	install -D -m 0644 scripts/erpscope.service $(DESTDIR)/etc/systemd/system/erpscope.service
+
+uninstall: ## Remove what install put in place
+	rm -f $(DESTDIR)$(PREFIX)/sbin/erpscope $(DESTDIR)/etc/systemd/system/erpscope.service
+
+format: ## Reformat C sources with the kernel's clang-format style
+	clang-format -i bpf/*.c bpf/*.h user/*.c user/*.h tests/unit/*.c tests/fuzz/*.c
+
+clean: ## Remove build outputs
+	rm -rf $(BUILD)
+
+-include $(wildcard $(BUILD)/bpf/*.d $(BUILD)/user/*.d $(BUILD)/tests/*.d)

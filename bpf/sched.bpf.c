@@ -1,0 +1,278 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Scheduler accounting per worker: on-CPU time, off-CPU time by reason,
+ * runqueue latency, context switches. Every task is accounted (untracked
+ * ones to the "other" slot), so a worker's cpu + off-CPU adds up to its wall
+ * time.
+ *
+ * Per-task state says what the task is doing since when. sched_switch closes
+ * the on-CPU interval of prev and the off-CPU interval of next; sched_wakeup
+ * closes a sleep and opens a runqueue wait. No strings, no loops beyond the
+ * bucket search, per-CPU accumulators.
+ *
+ * Two attach flavours share the logic: tp_btf (typed args, task local
+ * storage) and raw_tp (probed reads, an LRU hash by pid) where tp_btf is
+ * missing. User space enables one set at load time after a feature probe.
+ */
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+#include <bpf/bpf_core_read.h>
+
+#include "core_fixes.bpf.h"
+#include "procs.h"
+#include "sched.h"
+#include "workers.bpf.h"
+
+char LICENSE[] SEC("license") = "GPL";
+
+/* Set by user space before load. */
+const volatile __u64 runq_edges_ns[ES_SCHED_MAX_EDGES] = {};
+const volatile __u32 runq_nedges = 0;
+const volatile bool sched_switch_has_prev_state = true;
+
+/* What a task is doing since ts. */
+enum {
+	ST_UNKNOWN = 0, /* first seen: no interval to close */
+	ST_ONCPU = 1,
+	ST_OFF = 2, /* ST_OFF + enum es_offcpu_reason */
+};
+
+struct task_sched {
+	__u64 ts;
+	__u32 state;
+	__u32 pad;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, struct task_sched);
+} task_sched SEC(".maps");
+
+/* raw_tp flavour only; user space shrinks it to 1 entry otherwise. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 65536);
+	__type(key, __u32);
+	__type(value, struct task_sched);
+} task_sched_by_pid SEC(".maps");
+
+/* max_entries = ES_ROLE_COUNT + --max-workers, set by user space. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, ES_ROLE_COUNT);
+	__type(key, __u32);
+	__type(value, struct es_sched_slot);
+} sched_slots SEC(".maps");
+
+static __always_inline struct es_sched_slot *slot_of(__u32 tgid)
+{
+	__u32 slot = worker_slot(tgid);
+	struct es_sched_slot *v = bpf_map_lookup_elem(&sched_slots, &slot);
+
+	/* A slot past the array (map shrunk under us) falls back to "other". */
+	if (!v) {
+		slot = ES_ROLE_OTHER;
+		v = bpf_map_lookup_elem(&sched_slots, &slot);
+	}
+	return v;
+}
+
+/* Index of the first edge >= ns, runq_nedges for +Inf. Binary search. */
+static __always_inline __u32 runq_bucket(__u64 ns)
+{
+	__u32 lo = 0, hi = runq_nedges;
+
+	if (hi > ES_SCHED_MAX_EDGES)
+		hi = ES_SCHED_MAX_EDGES;
+	for (int i = 0; i < 5; i++) { /* 2^5 > ES_SCHED_MAX_EDGES */
+		__u32 mid;
+
+		if (lo >= hi)
+			break;
+		mid = (lo + hi) / 2;
+		if (mid >= ES_SCHED_MAX_EDGES)
+			break;
+		if (ns <= runq_edges_ns[mid])
+			hi = mid;
+		else
+			lo = mid + 1;
+	}
+	return lo;
+}
+
+/* Closes an off-CPU interval of task s of process tgid at now. */
+static __always_inline void close_offcpu(struct task_sched *s, __u32 tgid, __u64 now,
+					  struct es_sched_slot *v)
+{
+	__u32 reason = s->state - ST_OFF;
+	__u64 delta;
+
+	if (!s->ts || s->state < ST_OFF || reason >= ES_OFF_COUNT || now < s->ts)
+		return;
+	if (!v)
+		v = slot_of(tgid);
+	if (!v)
+		return;
+	delta = now - s->ts;
+	v->off_ns[reason & (ES_OFF_COUNT - 1)] += delta; /* mask: for the verifier */
+	if (reason == ES_OFF_RUNQUEUE) {
+		__u32 b = runq_bucket(delta);
+
+		if (b > ES_SCHED_MAX_EDGES)
+			b = ES_SCHED_MAX_EDGES;
+		v->runq_buckets[b] += 1;
+		v->runq_sum_ns += delta;
+	}
+}
+
+static __always_inline __u32 offcpu_reason(bool preempt, unsigned int state, bool iowait)
+{
+	if (preempt || state == ES_TASK_RUNNING)
+		return ES_OFF_RUNQUEUE;
+	if ((state & ES_TASK_UNINTERRUPTIBLE) && !(state & ES_TASK_NOLOAD))
+		return iowait ? ES_OFF_IOWAIT : ES_OFF_BLOCKED;
+	return ES_OFF_SLEEP;
+}
+
+static __always_inline void switch_out(struct task_sched *s, __u32 tgid, bool preempt,
+				       unsigned int state, bool iowait, __u64 now)
+{
+	struct es_sched_slot *v = slot_of(tgid);
+	__u32 reason = offcpu_reason(preempt, state, iowait);
+
+	if (!v)
+		return;
+	if (s->state == ST_ONCPU && s->ts && now >= s->ts)
+		v->cpu_ns += now - s->ts;
+	if (reason == ES_OFF_RUNQUEUE)
+		v->nivcsw += 1;
+	else
+		v->nvcsw += 1;
+	s->state = ST_OFF + reason;
+	s->ts = now;
+}
+
+static __always_inline void switch_in(struct task_sched *s, __u32 tgid, __u64 now)
+{
+	close_offcpu(s, tgid, now, NULL);
+	s->state = ST_ONCPU;
+	s->ts = now;
+}
+
+/* A sleeper becomes runnable: close the sleep, open a runqueue wait. */
+static __always_inline void wakeup(struct task_sched *s, __u32 tgid, __u64 now)
+{
+	if (s->state == ST_ONCPU || s->state == ST_OFF + ES_OFF_RUNQUEUE)
+		return; /* already running or runnable: a wakeup of a runnable task */
+	close_offcpu(s, tgid, now, NULL);
+	s->state = ST_OFF + ES_OFF_RUNQUEUE;
+	s->ts = now;
+}
+
+/* tp_btf flavour: typed pointers, task local storage. */
+
+static __always_inline struct task_sched *btf_state(struct task_struct *t)
+{
+	return bpf_task_storage_get(&task_sched, t, NULL, BPF_LOCAL_STORAGE_GET_F_CREATE);
+}
+
+SEC("tp_btf/sched_switch")
+int BPF_PROG(es_switch, bool preempt, struct task_struct *prev, struct task_struct *next)
+{
+	__u64 now = bpf_ktime_get_ns();
+	unsigned int state;
+	struct task_sched *s;
+
+	if (prev->pid) {
+		state = sched_switch_has_prev_state ? (unsigned int)ctx[3] : task_state(prev);
+		s = btf_state(prev);
+		if (s)
+			switch_out(s, prev->tgid, preempt, state, task_in_iowait(prev), now);
+	}
+	if (next->pid) {
+		s = btf_state(next);
+		if (s)
+			switch_in(s, next->tgid, now);
+	}
+	return 0;
+}
+
+SEC("tp_btf/sched_wakeup")
+int BPF_PROG(es_wakeup, struct task_struct *p)
+{
+	struct task_sched *s = btf_state(p);
+
+	if (s)
+		wakeup(s, p->tgid, bpf_ktime_get_ns());
+	return 0;
+}
+
+SEC("tp_btf/sched_wakeup_new")
+int BPF_PROG(es_wakeup_new, struct task_struct *p)
+{
+	struct task_sched *s = btf_state(p);
+
+	if (s)
+		wakeup(s, p->tgid, bpf_ktime_get_ns());
+	return 0;
+}
+
+/* raw_tp flavour: probed reads, state in an LRU hash keyed by pid. */
+
+static __always_inline struct task_sched *raw_state(__u32 pid)
+{
+	static const struct task_sched fresh = {};
+	struct task_sched *s = bpf_map_lookup_elem(&task_sched_by_pid, &pid);
+
+	if (s)
+		return s;
+	bpf_map_update_elem(&task_sched_by_pid, &pid, &fresh, BPF_NOEXIST);
+	return bpf_map_lookup_elem(&task_sched_by_pid, &pid);
+}
+
+SEC("raw_tp/sched_switch")
+int BPF_PROG(es_switch_raw, bool preempt, struct task_struct *prev, struct task_struct *next)
+{
+	__u64 now = bpf_ktime_get_ns();
+	__u32 pid = BPF_CORE_READ(prev, pid);
+	unsigned int state;
+	struct task_sched *s;
+
+	if (pid) {
+		state = sched_switch_has_prev_state ? (unsigned int)ctx[3] : task_state(prev);
+		s = raw_state(pid);
+		if (s)
+			switch_out(s, BPF_CORE_READ(prev, tgid), preempt, state,
+				   task_in_iowait_probed(prev), now);
+	}
+	pid = BPF_CORE_READ(next, pid);
+	if (pid) {
+		s = raw_state(pid);
+		if (s)
+			switch_in(s, BPF_CORE_READ(next, tgid), now);
+	}
+	return 0;
+}
+
+SEC("raw_tp/sched_wakeup")
+int BPF_PROG(es_wakeup_raw, struct task_struct *p)
+{
+	struct task_sched *s = raw_state(BPF_CORE_READ(p, pid));
+
+	if (s)
+		wakeup(s, BPF_CORE_READ(p, tgid), bpf_ktime_get_ns());
+	return 0;
+}
+
+SEC("raw_tp/sched_wakeup_new")
+int BPF_PROG(es_wakeup_new_r, struct task_struct *p)
+{
+	struct task_sched *s = raw_state(BPF_CORE_READ(p, pid));
+
+	if (s)
+		wakeup(s, BPF_CORE_READ(p, tgid), bpf_ktime_get_ns());
+	return 0;
+}

@@ -1,0 +1,28 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/* Contract between bpf/sched.bpf.c and user/sched.c. No includes. */
+#ifndef ERPSCOPE_BPF_SCHED_H
+#define ERPSCOPE_BPF_SCHED_H
+
+/* Off-CPU reasons, in the order erpscope_offcpu_seconds_total lists them. */
+enum es_offcpu_reason {
+	ES_OFF_RUNQUEUE = 0, /* runnable, waiting for a CPU */
+	ES_OFF_IOWAIT,       /* TASK_UNINTERRUPTIBLE with in_iowait */
+	ES_OFF_BLOCKED,      /* TASK_UNINTERRUPTIBLE otherwise */
+	ES_OFF_SLEEP,        /* TASK_INTERRUPTIBLE and the rest */
+	ES_OFF_COUNT, /* a power of two: the BPF side masks with it */
+};
+
+/* Runqueue latency edges (le, in ns) live in rodata; at most this many. */
+#define ES_SCHED_MAX_EDGES 24
+
+/* Per-slot, per-CPU accumulators. Everything is cumulative. */
+struct es_sched_slot {
+	__u64 cpu_ns;
+	__u64 off_ns[ES_OFF_COUNT];
+	__u64 nvcsw;
+	__u64 nivcsw;
+	__u64 runq_sum_ns;
+	__u64 runq_buckets[ES_SCHED_MAX_EDGES + 1]; /* last one is +Inf */
+};
+
+#endif

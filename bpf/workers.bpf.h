@@ -1,0 +1,27 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * The tgid -> worker map that user/procs.c keeps current. Defined by every
+ * object that needs it; user space loads procs.bpf.o first and hands its fd
+ * to the others (bpf_map__reuse_fd), so there is one map in the kernel.
+ */
+#ifndef ERPSCOPE_WORKERS_BPF_H
+#define ERPSCOPE_WORKERS_BPF_H
+
+#include "procs.h"
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, ES_WORKERS_MAP_MAX);
+	__type(key, __u32);
+	__type(value, struct es_worker);
+} workers SEC(".maps");
+
+/* Accounting slot of a process: its own, its role's overflow, or "other". */
+static __always_inline __u32 worker_slot(__u32 tgid)
+{
+	struct es_worker *w = bpf_map_lookup_elem(&workers, &tgid);
+
+	return w ? w->slot : ES_ROLE_OTHER;
+}
+
+#endif

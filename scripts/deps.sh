@@ -1,0 +1,30 @@
+#!/bin/sh
+# Installs the Debian 12 packages erpscope needs to build, run and test.
+# libclang-rt-14-dev is only a Recommends of clang in Debian 12 and we do not
+# install recommends, yet -fsanitize=fuzzer needs it.
+# Idempotent: asks apt only when something is missing, and says nothing when
+# everything is already there. Run as root.
+set -eu
+
+PKGS="make gcc clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev libmicrohttpd-dev
+libclang-rt-14-dev pkg-config postgresql postgresql-contrib python3.11 python3-setproctitle
+python3-psycopg2 python3-werkzeug prometheus libbpf-tools bpftrace linux-perf
+iproute2 procps util-linux"
+
+missing=""
+for p in $PKGS; do
+	st=$(dpkg-query -W -f='${db:Status-Status}' "$p" 2>/dev/null || true)
+	[ "$st" = "installed" ] || missing="$missing $p"
+done
+[ -z "$missing" ] && exit 0
+
+if [ "$(id -u)" != 0 ]; then
+	echo "deps.sh: missing packages:$missing; run as root to install them" >&2
+	exit 1
+fi
+
+echo "deps.sh: installing:$missing" >&2
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+# shellcheck disable=SC2086
+apt-get install -y -qq --no-install-recommends $missing >/dev/null

@@ -1,0 +1,54 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * Flags in node_exporter's style (--web.listen-address=ADDR or
+ * --web.listen-address ADDR, --strict / --no-strict) and an optional config
+ * file with the same keys (key = value, # comments). Flags win over the file.
+ */
+#ifndef ERPSCOPE_CONFIG_H
+#define ERPSCOPE_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+
+#include "log.h"
+
+enum attach_mode { ATTACH_AUTO, ATTACH_TP_BTF, ATTACH_RAW_TP };
+
+struct config {
+	char listen_address[128];  /* web.listen-address, default 127.0.0.1:9435 */
+	char telemetry_path[128];  /* web.telemetry-path, default /metrics */
+	char probes[256];          /* probes: comma list, "" = all that attach */
+	bool strict;               /* strict */
+	bool check;                /* check */
+	enum log_level log_level;  /* log.level */
+	unsigned int max_workers;  /* max-workers, default 512, 1..ES_WORKERS_MAP_MAX/2 */
+	unsigned int rescan_ms;    /* procs.rescan-interval, duration, default 5s */
+	enum attach_mode attach;   /* bpf.attach-mode: auto|tp_btf|raw_tp */
+	char config_file[256];     /* config.file */
+	bool help;                 /* --help / -h */
+	bool version;              /* --version */
+};
+
+void config_defaults(struct config *c);
+
+/*
+ * Parses argv (argv[0] skipped). Reads --config.file first, then applies the
+ * flags over it. Returns 0, or -EINVAL with a one-line message naming the
+ * flag (or file:line and key) in err.
+ */
+int config_parse_args(struct config *c, int argc, char **argv, char *err, size_t errlen);
+
+/* Parses config file text. name is used in messages. Same errors as above. */
+int config_parse_text(struct config *c, const char *text, size_t len, const char *name,
+		      char *err, size_t errlen);
+
+/* Parses a duration: 250ms, 5s, 2m, 1h, or a bare number of seconds. */
+int config_parse_duration_ms(const char *s, unsigned int *out_ms);
+
+/* True when name is in the --probes list (or the list is empty). */
+bool config_probe_enabled(const struct config *c, const char *name);
+
+void config_usage(FILE *f, const char *prog);
+
+#endif

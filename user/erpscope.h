@@ -1,0 +1,40 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/* The daemon's context: everything mutable lives here or in a probe's priv. */
+#ifndef ERPSCOPE_H
+#define ERPSCOPE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "config.h"
+#include "http.h"
+#include "probe.h"
+
+#define ERPSCOPE_VERSION "0.1.0"
+#define ES_MAX_PROBES 16
+
+struct procs;
+struct httpd;
+
+struct erpscope {
+	struct config cfg;
+	int epfd;
+	int sigfd;
+	int timerfd;
+	int workers_fd; /* the shared tgid -> worker map, owned by the procs probe */
+	int stats_fd;   /* BPF_ENABLE_STATS fd: run-time stats while it is open */
+	bool stop;
+	bool tp_btf;    /* feature probe result: typed tracepoints work */
+	struct procs *procs;
+	struct httpd *httpd;
+	struct http_route routes[4]; /* the server keeps a pointer to these */
+	struct probe probes[ES_MAX_PROBES];
+	int nprobes;
+	double last_scrape_seconds;
+	uint64_t scrapes;
+};
+
+/* Returns the probe named name, or NULL if it is not in the table. */
+struct probe *erpscope_probe(struct erpscope *es, const char *name);
+
+#endif

@@ -1,0 +1,13 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/* Kernel feature probes: decided by trying or by reading BTF, never by version. */
+#ifndef ERPSCOPE_FEATURES_H
+#define ERPSCOPE_FEATURES_H
+
+#include <stdbool.h>
+
+/* Loads a no-op tp_btf program on sched_switch: typed tracepoints usable? */
+bool feature_tp_btf(void);
+/* Number of arguments of a tracepoint per BTF (btf_trace_<name>), -errno if unknown. */
+int feature_tp_nargs(const char *tp_name);
+
+#endif

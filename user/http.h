@@ -1,0 +1,62 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * The HTTP server: libmicrohttpd driven from the daemon's one epoll loop
+ * (MHD_USE_EPOLL, no MHD threads), so handlers run on the main thread and
+ * need no locks against the ring-buffer consumers.
+ */
+#ifndef ERPSCOPE_HTTP_H
+#define ERPSCOPE_HTTP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+struct httpd;
+struct MHD_Connection;
+
+struct http_exchange {
+	/* request */
+	const char *method;
+	const char *path;
+	const char *accept;          /* "" when absent */
+	const char *accept_encoding; /* "" when absent */
+	struct MHD_Connection *conn;
+	/* response, filled by the handler */
+	int status;
+	const char *content_type;
+	char *body;     /* malloc'd (freed by http.c) */
+	size_t len;
+};
+
+/* Returns a query-string value, or NULL. */
+const char *http_query(struct http_exchange *x, const char *key);
+/* Sets a malloc'd copy of text as the body. Returns 0 or -ENOMEM. */
+int http_reply_text(struct http_exchange *x, int status, const char *content_type,
+		    const char *text);
+
+struct http_route {
+	const char *path;
+	/* Handles GET and HEAD; returns 0 or negative errno (-> 500). */
+	int (*handler)(void *arg, struct http_exchange *x);
+};
+
+/*
+ * listen: "host:port", "[v6]:port" or ":port" (all addresses). On failure
+ * returns NULL with a negative errno in *err and a log line saying why.
+ */
+struct httpd *httpd_start(const char *listen, const struct http_route *routes, size_t nroutes,
+			  void *arg, int *err);
+/* The port bound, useful after asking for port 0. */
+int httpd_port(struct httpd *h);
+/* An fd to watch for readability in the main epoll set. */
+int httpd_fd(struct httpd *h);
+/* Runs MHD's work; call when httpd_fd is readable and on every loop turn. */
+void httpd_run(struct httpd *h);
+/* Milliseconds until MHD needs httpd_run again, -1 for none. */
+int httpd_timeout_ms(struct httpd *h);
+void httpd_stop(struct httpd *h);
+
+/* Parses a listen address into a sockaddr. Exposed for tests. */
+struct sockaddr_storage;
+int http_parse_listen(const char *listen, struct sockaddr_storage *ss, unsigned int *sslen);
+
+#endif

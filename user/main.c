@@ -1,0 +1,308 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * erpscope: loads the probes, keeps the process table current and serves
+ * /metrics. One thread, one epoll set: signals, a 100 ms timer for the
+ * pollers, each probe's ring buffer and the HTTP server. Scrapes and event
+ * consumers never run at the same time, so nothing needs a lock.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/signalfd.h>
+#include <sys/timerfd.h>
+#include <unistd.h>
+#include <bpf/libbpf.h>
+
+#include "clock.h"
+#include "config.h"
+#include "erpscope.h"
+#include "features.h"
+#include "http.h"
+#include "log.h"
+#include "probes.h"
+#include "proctable.h"
+#include "routes.h"
+#include "selfstats.h"
+
+#define TICK_MS 100
+enum { EV_SIGNAL = 1, EV_TIMER, EV_HTTP, EV_RING_BASE = 100 };
+
+struct probe *erpscope_probe(struct erpscope *es, const char *name)
+{
+	for (int i = 0; i < es->nprobes; i++) {
+		if (!strcmp(es->probes[i].ops->name, name))
+			return &es->probes[i];
+	}
+	return NULL;
+}
+
+static int check_probe_names(const struct config *c, char *err, size_t errlen)
+{
+	char list[sizeof(c->probes)], *save = NULL, *name;
+
+	snprintf(list, sizeof(list), "%s", c->probes);
+	for (name = strtok_r(list, ",", &save); name; name = strtok_r(NULL, ",", &save)) {
+		unsigned int i;
+
+		for (i = 0; i < probe_table_len; i++) {
+			if (!strcmp(probe_table[i]->name, name))
+				break;
+		}
+		if (i == probe_table_len) {
+			snprintf(err, errlen, "invalid value \"%s\" for flag --probes: unknown probe",
+				 name);
+			return -EINVAL;
+		}
+	}
+	return 0;
+}
+
+static int epoll_add(int epfd, int fd, uint32_t tag)
+{
+	struct epoll_event ev = { .events = EPOLLIN, .data.u32 = tag };
+
+	return epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev) ? -errno : 0;
+}
+
+/* Opens and attaches one probe; a failure leaves it down with one log line. */
+static int start_probe(struct erpscope *es, struct probe *p)
+{
+	char reason[128];
+	int err;
+
+	err = p->ops->open(p);
+	if (!err)
+		err = p->ops->attach(p);
+	if (err) {
+		libbpf_strerror(err, reason, sizeof(reason));
+		log_warn("probe not available", "probe=%s err=%d reason=\"%s\"", p->ops->name, err,
+			 reason);
+		p->ops->close(p);
+		p->rb = NULL;
+		p->drops_fd = -1;
+		return err;
+	}
+	p->up = true;
+	log_info("probe attached", "probe=%s", p->ops->name);
+	return 0;
+}
+
+static int start_probes(struct erpscope *es)
+{
+	int failed = 0;
+
+	for (unsigned int i = 0; i < probe_table_len; i++) {
+		struct probe *p = &es->probes[es->nprobes++];
+
+		p->ops = probe_table[i];
+		p->es = es;
+		p->drops_fd = -1;
+		if (i > 0 && !config_probe_enabled(&es->cfg, p->ops->name)) {
+			log_info("probe disabled by --probes", "probe=%s", p->ops->name);
+			continue;
+		}
+		if (start_probe(es, p)) {
+			failed++;
+			/* Without procs nothing can be attributed: that is fatal. */
+			if (i == 0)
+				return -ENOENT;
+		}
+	}
+	return failed;
+}
+
+static void stop_probes(struct erpscope *es)
+{
+	for (int i = es->nprobes - 1; i >= 0; i--) {
+		struct probe *p = &es->probes[i];
+
+		if (p->up)
+			p->ops->close(p);
+		p->up = false;
+	}
+}
+
+static int setup_loop(struct erpscope *es)
+{
+	struct itimerspec it = {
+		.it_interval = { 0, TICK_MS * 1000000L },
+		.it_value = { 0, TICK_MS * 1000000L },
+	};
+	sigset_t mask;
+	int err;
+
+	es->epfd = epoll_create1(EPOLL_CLOEXEC);
+	if (es->epfd < 0)
+		return -errno;
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGHUP);
+	sigprocmask(SIG_BLOCK, &mask, NULL);
+	es->sigfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
+	es->timerfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+	if (es->sigfd < 0 || es->timerfd < 0)
+		return -errno;
+	if (timerfd_settime(es->timerfd, 0, &it, NULL))
+		return -errno;
+	if ((err = epoll_add(es->epfd, es->sigfd, EV_SIGNAL)) ||
+	    (err = epoll_add(es->epfd, es->timerfd, EV_TIMER)) ||
+	    (err = epoll_add(es->epfd, httpd_fd(es->httpd), EV_HTTP)))
+		return err;
+	for (int i = 0; i < es->nprobes; i++) {
+		struct probe *p = &es->probes[i];
+
+		if (p->up && p->rb &&
+		    (err = epoll_add(es->epfd, ring_buffer__epoll_fd(p->rb), EV_RING_BASE + i)))
+			return err;
+	}
+	return 0;
+}
+
+static void on_signal(struct erpscope *es)
+{
+	struct signalfd_siginfo si;
+
+	while (read(es->sigfd, &si, sizeof(si)) == sizeof(si)) {
+		if (si.ssi_signo == SIGHUP) {
+			log_info("SIGHUP: rescanning processes");
+			procs_scan(es->procs, clock_ms());
+			continue;
+		}
+		log_info("shutting down", "signal=%s", strsignal((int)si.ssi_signo));
+		es->stop = true;
+	}
+}
+
+static int run_loop(struct erpscope *es)
+{
+	struct epoll_event evs[16];
+	uint64_t ticks;
+
+	while (!es->stop) {
+		int timeout = httpd_timeout_ms(es->httpd);
+		int n;
+
+		if (timeout < 0 || timeout > 1000)
+			timeout = 1000;
+		n = epoll_wait(es->epfd, evs, 16, timeout);
+		if (n < 0 && errno != EINTR)
+			return -errno;
+		for (int i = 0; i < n; i++) {
+			uint32_t tag = evs[i].data.u32;
+
+			if (tag == EV_SIGNAL) {
+				on_signal(es);
+			} else if (tag == EV_TIMER) {
+				if (read(es->timerfd, &ticks, sizeof(ticks)) < 0 && errno != EAGAIN)
+					return -errno;
+				procs_tick(es->procs, clock_ms(), es->cfg.rescan_ms);
+			} else if (tag >= EV_RING_BASE && tag - EV_RING_BASE < (uint32_t)es->nprobes) {
+				ring_buffer__consume(es->probes[tag - EV_RING_BASE].rb);
+			}
+		}
+		httpd_run(es->httpd);
+	}
+	return 0;
+}
+
+static void cleanup(struct erpscope *es)
+{
+	if (es->httpd)
+		httpd_stop(es->httpd);
+	stop_probes(es);
+	procs_free(es->procs);
+	if (es->stats_fd >= 0)
+		close(es->stats_fd);
+	if (es->timerfd >= 0)
+		close(es->timerfd);
+	if (es->sigfd >= 0)
+		close(es->sigfd);
+	if (es->epfd >= 0)
+		close(es->epfd);
+}
+
+static int run(struct erpscope *es)
+{
+	int failed, err, rc = 1;
+
+	es->procs = procs_new(es->cfg.max_workers);
+	if (!es->procs) {
+		log_error("out of memory");
+		goto out;
+	}
+	switch (es->cfg.attach) {
+	case ATTACH_TP_BTF:
+		es->tp_btf = true;
+		break;
+	case ATTACH_RAW_TP:
+		es->tp_btf = false;
+		break;
+	default:
+		es->tp_btf = feature_tp_btf();
+	}
+	log_info("starting erpscope", "version=%s attach=%s max_workers=%u", ERPSCOPE_VERSION,
+		 es->tp_btf ? "tp_btf" : "raw_tp", es->cfg.max_workers);
+	selfstats_enable(es);
+
+	failed = start_probes(es);
+	if (failed < 0) {
+		log_error("cannot load the process tracker; erpscope needs root, or CAP_BPF, CAP_PERFMON, CAP_SYS_RESOURCE and CAP_DAC_READ_SEARCH, and a kernel with BTF");
+		goto out;
+	}
+	if (failed && es->cfg.strict) {
+		log_error("--strict: a probe failed to load or attach", "failed=%d", failed);
+		goto out;
+	}
+	err = procs_scan(es->procs, clock_ms());
+	log_info("process table ready", "tracked=%d", err);
+	if (es->cfg.check) {
+		log_info("--check: every enabled probe loaded and attached", "failed=%d", failed);
+		rc = 0;
+		goto out;
+	}
+	err = routes_start(es);
+	if (err)
+		goto out;
+	err = setup_loop(es);
+	if (err) {
+		log_error("cannot set up the event loop", "err=%d", err);
+		goto out;
+	}
+	err = run_loop(es);
+	rc = err ? 1 : 0;
+out:
+	cleanup(es);
+	return rc;
+}
+
+int main(int argc, char **argv)
+{
+	struct erpscope es = {
+		.epfd = -1, .sigfd = -1, .timerfd = -1, .stats_fd = -1, .workers_fd = -1,
+	};
+	char err[512] = "";
+
+	signal(SIGPIPE, SIG_IGN);
+	config_defaults(&es.cfg);
+	if (config_parse_args(&es.cfg, argc, argv, err, sizeof(err)) ||
+	    check_probe_names(&es.cfg, err, sizeof(err))) {
+		fprintf(stderr, "erpscope: error: %s (see --help)\n", err);
+		return 2;
+	}
+	if (es.cfg.help) {
+		config_usage(stdout, "erpscope");
+		return 0;
+	}
+	if (es.cfg.version) {
+		printf("erpscope version %s (libbpf %u.%u)\n", ERPSCOPE_VERSION,
+		       libbpf_major_version(), libbpf_minor_version());
+		return 0;
+	}
+	log_set_level(es.cfg.log_level);
+	log_hook_libbpf();
+	return run(&es);
+}

@@ -1,0 +1,40 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * One probe = bpf/<probe>.bpf.c + bpf/<probe>.h + user/<probe>.c, which
+ * exports one struct probe_ops. user/probes.c lists them.
+ */
+#ifndef ERPSCOPE_PROBE_H
+#define ERPSCOPE_PROBE_H
+
+#include <stdbool.h>
+
+struct erpscope;
+struct expo;
+struct bpf_object;
+struct ring_buffer;
+
+struct probe {
+	const struct probe_ops *ops;
+	struct erpscope *es;
+	bool up;                  /* loaded and attached */
+	struct bpf_object *obj;   /* for per-program run stats; NULL if none */
+	struct ring_buffer *rb;   /* polled by the main loop; NULL if none */
+	int drops_fd;             /* per-CPU u64 array [1]: ring-buffer drops; -1 if none */
+	void *priv;               /* the probe's own state (its skeleton, ...) */
+};
+
+struct probe_ops {
+	const char *name;
+	/* Opens the skeleton, sets rodata, shares maps, loads. */
+	int (*open)(struct probe *p);
+	int (*attach)(struct probe *p);
+	/* Writes the probe's metric families. Runs on every scrape: read only. */
+	int (*collect)(struct probe *p, struct expo *e);
+	/* Detaches and frees everything; safe after a failed open/attach. */
+	void (*close)(struct probe *p);
+};
+
+extern const struct probe_ops procs_probe_ops;
+extern const struct probe_ops sched_probe_ops;
+
+#endif

@@ -1,0 +1,84 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * The "procs" probe: process lifecycle from the kernel (bpf/procs.bpf.c)
+ * feeding the process table (user/proctable.c). Owns the shared workers
+ * map; every other probe reuses its fd.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+
+#include <linux/types.h>
+
+#include "../bpf/procs.h"
+#include "procs.skel.h"
+#include "bpfutil.h"
+#include "clock.h"
+#include "erpscope.h"
+#include "expo.h"
+#include "log.h"
+#include "probe.h"
+#include "proctable.h"
+
+static int on_event(void *ctx, void *data, size_t len)
+{
+	struct probe *p = ctx;
+	const struct es_proc_event *ev = data;
+
+	if (len < sizeof(*ev))
+		return 0;
+	procs_event(p->es->procs, ev->type, ev->pid, clock_ms());
+	return 0;
+}
+
+static int procs_open(struct probe *p)
+{
+	struct procs_bpf *skel;
+	int err;
+
+	skel = procs_bpf__open();
+	if (!skel)
+		return -errno;
+	p->priv = skel;
+	bpf_pick_flavour(skel->obj, p->es->tp_btf);
+	err = procs_bpf__load(skel);
+	if (err)
+		return err;
+	p->obj = skel->obj;
+	p->drops_fd = bpf_map__fd(skel->maps.proc_drops);
+	p->es->workers_fd = bpf_map__fd(skel->maps.workers);
+	procs_set_map_fd(p->es->procs, p->es->workers_fd);
+	p->rb = ring_buffer__new(bpf_map__fd(skel->maps.proc_events), on_event, p, NULL);
+	if (!p->rb)
+		return -errno;
+	return 0;
+}
+
+static int procs_attach(struct probe *p)
+{
+	return procs_bpf__attach(p->priv);
+}
+
+static int procs_collect_metrics(struct probe *p, struct expo *e)
+{
+	procs_collect(p->es->procs, e);
+	return 0;
+}
+
+static void procs_close(struct probe *p)
+{
+	ring_buffer__free(p->rb);
+	p->rb = NULL;
+	procs_bpf__destroy(p->priv);
+	p->priv = NULL;
+	p->obj = NULL;
+}
+
+const struct probe_ops procs_probe_ops = {
+	.name = "procs",
+	.open = procs_open,
+	.attach = procs_attach,
+	.collect = procs_collect_metrics,
+	.close = procs_close,
+};
