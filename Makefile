@@ -62,11 +62,11 @@ $(BUILD)/liberpscope.a: $(LIB_OBJS)
 	$(AR) rcs $@ $^
 
 $(BUILD)/tests/%: tests/unit/%.c $(BUILD)/liberpscope.a | $(BUILD)/tests
-	$(CC) $(CFLAGS) -Iuser -o $@ $< $(BUILD)/liberpscope.a $(LDLIBS)
+	$(CC) $(CFLAGS) -iquote user -o $@ $< $(BUILD)/liberpscope.a $(LDLIBS)
 
 $(BUILD)/fuzz/%: tests/fuzz/%.c $(FUZZ_UNITS) | $(BUILD)/fuzz
 	$(CLANG) -g -O1 -std=gnu11 -D_GNU_SOURCE -fsanitize=fuzzer,address,undefined \
-		-Iuser -I$(BUILD) -o $@ $^ $(LDLIBS)
+		-iquote user -I$(BUILD) -o $@ $^ $(LDLIBS)
 
 run: deps all ## Install what is missing, build, and run the daemon in the foreground
 	@scripts/mounts.sh

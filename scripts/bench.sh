@@ -267,8 +267,8 @@ def main():
             f"ratio {on_ops / off_ops:.3f}")
     tr = statistics.median(on / off for off, on, _, _ in pairs)
     cr = statistics.median(onc / offc for _, _, offc, onc in pairs if offc > 0)
-    say(f"  median ops/s ratio on/off: {tr:.3f} ({(1 - tr) * 100:+.1f}% throughput cost); "
-        f"median CPU/op ratio on/off: {cr:.3f}")
+    say(f"  median ops/s ratio on/off: {tr:.3f} (throughput {(tr - 1) * 100:+.1f}%); "
+        f"median CPU/op ratio on/off: {cr:.3f} (CPU per op {(cr - 1) * 100:+.1f}%)")
 
     # (iii) RSS with WORKERS tracked workers
     say("")

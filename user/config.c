@@ -11,6 +11,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,12 +32,12 @@ enum opt_type { OPT_STRING, OPT_BOOL, OPT_UINT, OPT_DURATION, OPT_LEVEL, OPT_ATT
 struct opt {
 	const char *name;
 	enum opt_type type;
-	size_t off;  /* of the field in struct config */
+	size_t off; /* of the field in struct config */
 	size_t size; /* of a string field */
 	unsigned int min, max;
 	/* Strings: returns a reason when v is not acceptable, else NULL. */
 	const char *(*check)(const char *v);
-	const char *def;   /* default, applied by config_defaults(); NULL: none */
+	const char *def; /* default, applied by config_defaults(); NULL: none */
 	const char *shown; /* --help's "=..." part: the default, quoted or not */
 	const char *help;
 	bool cli_only; /* not a config file key */
@@ -58,8 +59,8 @@ static const struct opt opts[] = {
 	{ "config.file", STR(config_file), .check = check_file, .shown = "=FILE",
 	  .help = "Read these settings from FILE (key = value per line); flags win over it.",
 	  .cli_only = true },
-	{ "web.listen-address", STR(listen_address), .check = check_listen,
-	  .def = "127.0.0.1:9435", .shown = "=\"127.0.0.1:9435\"",
+	{ "web.listen-address", STR(listen_address), .check = check_listen, .def = "127.0.0.1:9435",
+	  .shown = "=\"127.0.0.1:9435\"",
 	  .help = "Address on which to expose metrics and web interface." },
 	{ "web.telemetry-path", STR(telemetry_path), .check = check_path, .def = "/metrics",
 	  .shown = "=\"/metrics\"", .help = "Path under which to expose metrics." },
@@ -72,9 +73,11 @@ static const struct opt opts[] = {
 	{ "log.level", VAL(OPT_LEVEL, log_level), .def = "info", .shown = "=info",
 	  .help = "Only log messages with this severity or above: debug, info, warn, error." },
 	{ "max-workers", VAL(OPT_UINT, max_workers), 1, MAX_WORKERS_MAX, .def = "512",
-	  .shown = "=512", .help = "Workers given series of their own (1..8192); the rest go to \"overflow\"." },
+	  .shown = "=512",
+	  .help = "Workers given series of their own (1..8192); the rest go to \"overflow\"." },
 	{ "procs.rescan-interval", VAL(OPT_DURATION, rescan_ms), 100, 3600 * 1000, .def = "5s",
-	  .shown = "=5s", .help = "How often /proc is rescanned for processes to track (100ms..1h)." },
+	  .shown = "=5s",
+	  .help = "How often /proc is rescanned for processes to track (100ms..1h)." },
 	{ "bpf.attach-mode", VAL(OPT_ATTACH, attach), .def = "auto", .shown = "=auto",
 	  .help = "Tracepoint flavour: auto (probe the kernel), tp_btf or raw_tp." },
 };
@@ -306,8 +309,7 @@ static void format_ms(char *buf, size_t size, unsigned int ms)
  * Sets one key from its text. Returns 0, or -EINVAL with why (a buffer of
  * whylen bytes) saying what is wrong, for the caller to put in context.
  */
-static int opt_set(struct config *c, const struct opt *o, const char *v, char *why,
-		   size_t whylen)
+static int opt_set(struct config *c, const struct opt *o, const char *v, char *why, size_t whylen)
 {
 	char *field = (char *)c + o->off;
 	const char *reason = NULL;
@@ -433,7 +435,8 @@ static int parse_flags(struct config *c, int argc, char **argv, char *err, size_
 			o = negated ? o : NULL;
 		}
 		if (!o)
-			return fail(err, errlen, "unknown flag --%s", printable(q, sizeof(q), name, n));
+			return fail(err, errlen, "unknown flag --%s",
+				    printable(q, sizeof(q), name, n));
 		if (negated && eq)
 			return fail(err, errlen, "flag --no-%s takes no value", o->name);
 		if (negated)
@@ -477,12 +480,13 @@ static int parse_line(struct config *c, const char *s, size_t n, const char *nam
 			 (s[k] >= '0' && s[k] <= '9') || s[k] == '.' || s[k] == '-' || s[k] == '_'))
 		k++;
 	if (!k)
-		return fail(err, errlen, "%s:%u: expected \"key = value\", got \"%s\"", name, lineno,
-			    printable(q, sizeof(q), s, n));
+		return fail(err, errlen, "%s:%u: expected \"key = value\", got \"%s\"", name,
+			    lineno, printable(q, sizeof(q), s, n));
 	o = opt_find(s, k);
 	if (!o || o->cli_only) {
 		if (o && !strcmp(o->name, "config.file"))
-			return fail(err, errlen, "%s:%u: key \"config.file\" cannot be set in a config file",
+			return fail(err, errlen,
+				    "%s:%u: key \"config.file\" cannot be set in a config file",
 				    name, lineno);
 		return fail(err, errlen, "%s:%u: unknown key \"%s\"", name, lineno,
 			    printable(q, sizeof(q), s, k));
@@ -490,8 +494,8 @@ static int parse_line(struct config *c, const char *s, size_t n, const char *nam
 	for (v = k; v < n && is_space(s[v]); v++)
 		;
 	if (v == n || (s[v] != '=' && s[v] != ':'))
-		return fail(err, errlen, "%s:%u: expected \"=\" or \":\" after key %s", name, lineno,
-			    o->name);
+		return fail(err, errlen, "%s:%u: expected \"=\" or \":\" after key %s", name,
+			    lineno, o->name);
 	for (v++; v < n && is_space(s[v]); v++)
 		;
 	s += v;
@@ -507,8 +511,8 @@ static int parse_line(struct config *c, const char *s, size_t n, const char *nam
 		while (rest < n && is_space(s[rest]))
 			rest++;
 		if (rest < n && s[rest] != '#')
-			return fail(err, errlen, "%s:%u: text after the quoted value of key %s", name,
-				    lineno, o->name);
+			return fail(err, errlen, "%s:%u: text after the quoted value of key %s",
+				    name, lineno, o->name);
 		n = (size_t)(close - s) - 1;
 		s++;
 	} else {
@@ -532,8 +536,8 @@ static int parse_line(struct config *c, const char *s, size_t n, const char *nam
 	return 0;
 }
 
-int config_parse_text(struct config *c, const char *text, size_t len, const char *name,
-		      char *err, size_t errlen)
+int config_parse_text(struct config *c, const char *text, size_t len, const char *name, char *err,
+		      size_t errlen)
 {
 	struct config next = *c;
 	unsigned int lineno = 0;
@@ -566,8 +570,8 @@ static int read_file(const char *path, char **out, size_t *len, char *err, size_
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0) {
 		rc = -errno;
-		fail(err, errlen, "config file \"%s\": %s", printable(q, sizeof(q), path, strlen(path)),
-		     strerror(-rc));
+		fail(err, errlen, "config file \"%s\": %s",
+		     printable(q, sizeof(q), path, strlen(path)), strerror(-rc));
 		goto out;
 	}
 	buf = malloc(CONFIG_FILE_MAX + 1);

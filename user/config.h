@@ -35,7 +35,9 @@ void config_defaults(struct config *c);
 /*
  * Parses argv (argv[0] skipped). Reads --config.file first, then applies the
  * flags over it. Returns 0, or -EINVAL with a one-line message naming the
- * flag (or file:line and key) in err.
+ * flag (or file:line and key) in err; a config file that cannot be read
+ * gives its -errno (-ENOENT, -EACCES, ...; -EFBIG over 64 KiB) and a message.
+ * On error *c is left as it was. --help and --version skip the file.
  */
 int config_parse_args(struct config *c, int argc, char **argv, char *err, size_t errlen);
 

@@ -338,8 +338,7 @@ static void put_labels(struct expo *e, const struct expo_label *labels, size_t n
 static void put_sample_name(struct expo *e, const char *suffix)
 {
 	put_str(e, e->family);
-	if (e->format == EXPO_OPENMETRICS_100 && e->type == EXPO_COUNTER &&
-	    !has_total(e->family))
+	if (e->format == EXPO_OPENMETRICS_100 && e->type == EXPO_COUNTER && !has_total(e->family))
 		put_str(e, "_total");
 	put_str(e, suffix);
 }

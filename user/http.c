@@ -56,8 +56,7 @@ const char *http_query(struct http_exchange *x, const char *key)
 	return MHD_lookup_connection_value(x->conn, MHD_GET_ARGUMENT_KIND, key);
 }
 
-int http_reply_text(struct http_exchange *x, int status, const char *content_type,
-		    const char *text)
+int http_reply_text(struct http_exchange *x, int status, const char *content_type, const char *text)
 {
 	char *copy = strdup(text ? text : "");
 
@@ -142,34 +141,32 @@ out:
 	return ret;
 }
 
-/* gzip the body in place when the client takes it and it is worth it. */
-static void maybe_gzip(struct http_exchange *x, bool *gzipped)
+/* gzips the body in place when the client takes it and it is worth it. */
+static bool maybe_gzip(struct http_exchange *x)
 {
-	void *z;
 	size_t zlen;
+	void *z;
 	int err;
 
-	*gzipped = false;
 	if (x->len <= HTTPD_GZIP_MIN || !negotiate_gzip(x->accept_encoding))
-		return;
+		return false;
 	err = gzip_compress(x->body, x->len, &z, &zlen);
 	if (err) {
 		log_warn("gzip failed, sending uncompressed", "err=%d", err);
-		return;
+		return false;
 	}
 	free(x->body);
 	x->body = z;
 	x->len = zlen;
-	*gzipped = true;
+	return true;
 }
 
 static enum MHD_Result reply_exchange(struct MHD_Connection *conn, struct http_exchange *x)
 {
 	struct MHD_Response *r;
+	bool gzipped = maybe_gzip(x);
 	enum MHD_Result ret = MHD_NO;
-	bool gzipped;
 
-	maybe_gzip(x, &gzipped);
 	/* MHD frees the body with free() once sent. */
 	r = MHD_create_response_from_buffer(x->len, x->body, MHD_RESPMEM_MUST_FREE);
 	if (!r) {
@@ -211,13 +208,15 @@ static enum MHD_Result run_route(struct httpd *h, const struct http_route *route
 		.status = MHD_HTTP_OK,
 		.content_type = TEXT_PLAIN,
 	};
-	char q[160];
+	char q[160], e[80];
 	int err;
 
 	err = route->handler(h->arg, &x);
 	if (err < 0 || x.status < 100 || x.status > 599) {
-		log_warn("handler failed", "path=%s err=%d status=%d",
-			 log_quote(q, sizeof(q), route->path), err, x.status);
+		log_warn("handler failed", "path=%s err=%s status=%d",
+			 log_quote(q, sizeof(q), route->path),
+			 log_quote(e, sizeof(e), err < 0 ? strerror(-err) : "bad status"),
+			 x.status);
 		free(x.body);
 		return reply_static(conn, MHD_HTTP_INTERNAL_SERVER_ERROR,
 				    "500 internal server error\n", false);
@@ -226,31 +225,39 @@ static enum MHD_Result run_route(struct httpd *h, const struct http_route *route
 }
 
 /*
- * Answers on the first call, from the headers alone: a request body is never
- * read into memory. MHD skips (or closes on) a body it was not asked to read;
- * should it still offer some, it is dropped.
+ * MHD calls this once with the headers, then with each piece of a request
+ * body, then once more with none. *req_cls remembers the route, or h once
+ * answered. 404 and 405 are answered at once, so their body is never read
+ * (MHD then closes the connection); a route answers on the last call, which
+ * lets MHD keep the connection alive for the next scrape. A body sent with
+ * GET is read and dropped piece by piece, never stored.
  */
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
-				  const char *method, const char *version,
-				  const char *upload_data, size_t *upload_data_size, void **req_cls)
+				  const char *method, const char *version, const char *upload_data,
+				  size_t *upload_data_size, void **req_cls)
 {
 	struct httpd *h = cls;
-	const struct http_route *route;
+	const struct http_route *route = *req_cls;
 
 	(void)version;
 	(void)upload_data;
-	if (*req_cls) {
+	if (*upload_data_size || *req_cls == h) {
 		*upload_data_size = 0;
 		return MHD_YES;
+	}
+	if (route) {
+		*req_cls = h;
+		return run_route(h, route, conn, url, method);
 	}
 	*req_cls = h;
 	route = route_find(h, url);
 	if (!route)
 		return reply_static(conn, MHD_HTTP_NOT_FOUND, "404 page not found\n", false);
 	if (strcmp(method, MHD_HTTP_METHOD_GET) && strcmp(method, MHD_HTTP_METHOD_HEAD))
-		return reply_static(conn, MHD_HTTP_METHOD_NOT_ALLOWED,
-				    "405 method not allowed\n", true);
-	return run_route(h, route, conn, url, method);
+		return reply_static(conn, MHD_HTTP_METHOD_NOT_ALLOWED, "405 method not allowed\n",
+				    true);
+	*req_cls = (void *)route;
+	return MHD_YES;
 }
 
 static int listen_socket(const struct sockaddr_storage *ss, unsigned int sslen, int *fdp)
@@ -297,6 +304,9 @@ static int bind_listen(const char *listen, int *fdp, int *port)
 		sin->sin_port = p;
 		sin->sin_addr.s_addr = htonl(INADDR_ANY);
 		err = listen_socket(&ss, sizeof(*sin), fdp);
+		if (!err)
+			log_warn("no IPv6 on this host, listening on IPv4 only", "port=%u",
+				 ntohs(p));
 	}
 	if (err)
 		return err;
@@ -314,6 +324,13 @@ static int bind_listen(const char *listen, int *fdp, int *port)
 struct httpd *httpd_start(const char *listen, const struct http_route *routes, size_t nroutes,
 			  void *arg, int *err)
 {
+	struct MHD_OptionItem opts[] = {
+		{ MHD_OPTION_LISTEN_SOCKET, -1, NULL },
+		{ MHD_OPTION_CONNECTION_LIMIT, HTTPD_CONN_LIMIT, NULL },
+		{ MHD_OPTION_CONNECTION_TIMEOUT, HTTPD_CONN_TIMEOUT_S, NULL },
+		{ MHD_OPTION_CONNECTION_MEMORY_LIMIT, HTTPD_CONN_MEMORY, NULL },
+		{ MHD_OPTION_END, 0, NULL },
+	};
 	char q[160], etext[80];
 	struct httpd *h;
 	int fd = -1;
@@ -330,19 +347,19 @@ struct httpd *httpd_start(const char *listen, const struct http_route *routes, s
 	h->log_window_start = mono_ns();
 	*err = bind_listen(listen ? listen : "", &fd, &h->port);
 	if (*err) {
+		const char *why = *err == -EINVAL ?
+					  "invalid address, want host:port, [v6]:port or :port" :
+					  strerror(-*err);
+
 		log_error("cannot listen on the web address", "address=%s err=%s",
 			  log_quote(q, sizeof(q), listen ? listen : ""),
-			  *err == -EINVAL ? "\"invalid address: want host:port, [v6]:port or :port\"" :
-					    log_quote(etext, sizeof(etext), strerror(-*err)));
+			  log_quote(etext, sizeof(etext), why));
 		goto fail;
 	}
+	opts[0].value = fd;
 	/* No MHD thread: MHD_run from our loop, so handlers need no locks. */
 	h->mhd = MHD_start_daemon(MHD_USE_EPOLL | MHD_USE_ERROR_LOG, 0, NULL, NULL, on_request, h,
-				  MHD_OPTION_EXTERNAL_LOGGER, mhd_log, h,
-				  MHD_OPTION_LISTEN_SOCKET, (MHD_socket)fd,
-				  MHD_OPTION_CONNECTION_LIMIT, (unsigned int)HTTPD_CONN_LIMIT,
-				  MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)HTTPD_CONN_TIMEOUT_S,
-				  MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)HTTPD_CONN_MEMORY,
+				  MHD_OPTION_EXTERNAL_LOGGER, mhd_log, h, MHD_OPTION_ARRAY, opts,
 				  MHD_OPTION_END);
 	if (!h->mhd) {
 		*err = -EIO;

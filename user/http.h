@@ -40,8 +40,12 @@ struct http_route {
 };
 
 /*
- * listen: "host:port", "[v6]:port" or ":port" (all addresses). On failure
- * returns NULL with a negative errno in *err and a log line saying why.
+ * listen: "host:port", "[v6]:port" or ":port" (all addresses: IPv6
+ * dual-stack, or 0.0.0.0 where the host has no IPv6); hosts are numeric or
+ * "localhost" (127.0.0.1); port 0 takes a free one (see httpd_port). On
+ * failure returns NULL with a negative errno in *err (-EINVAL for a bad
+ * address, -EADDRINUSE, ...) and a log line naming the address and why.
+ * routes must outlive the server.
  */
 struct httpd *httpd_start(const char *listen, const struct http_route *routes, size_t nroutes,
 			  void *arg, int *err);

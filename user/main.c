@@ -19,7 +19,7 @@
 #include "clock.h"
 #include "config.h"
 #include "erpscope.h"
-#include "features.h"
+#include "kfeatures.h"
 #include "http.h"
 #include "log.h"
 #include "probes.h"

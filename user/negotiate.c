@@ -212,7 +212,8 @@ bool negotiate_gzip(const char *accept_encoding)
 		return false;
 	pref_init(&gz);
 	while ((p = next_elem(p, &el))) {
-		if (token_eq(el.name, el.namelen, "gzip") || token_eq(el.name, el.namelen, "x-gzip"))
+		if (token_eq(el.name, el.namelen, "gzip") ||
+		    token_eq(el.name, el.namelen, "x-gzip"))
 			pref_add(&gz, 0, el.q);
 		else if (token_eq(el.name, el.namelen, "*"))
 			pref_add(&gz, 2, el.q);
@@ -233,8 +234,7 @@ int gzip_compress(const void *in, size_t inlen, void **out, size_t *outlen)
 	if (inlen > UINT_MAX / 2)
 		return -EFBIG;
 	/* windowBits 15 + 16: a gzip header and trailer instead of zlib's. */
-	zret = deflateInit2(&zs, Z_DEFAULT_COMPRESSION, Z_DEFLATED, 15 + 16, 8,
-			    Z_DEFAULT_STRATEGY);
+	zret = deflateInit2(&zs, Z_DEFAULT_COMPRESSION, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY);
 	if (zret != Z_OK)
 		return zret == Z_MEM_ERROR ? -ENOMEM : -EINVAL;
 	bound = deflateBound(&zs, (uLong)inlen);

@@ -17,7 +17,7 @@
 #include "bpfutil.h"
 #include "erpscope.h"
 #include "expo.h"
-#include "features.h"
+#include "kfeatures.h"
 #include "log.h"
 #include "probe.h"
 #include "proctable.h"

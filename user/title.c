@@ -276,7 +276,7 @@ static void pg_autovacuum_db(struct span body, struct title_info *out)
  * anchors it ([local] or host(port)); names with spaces end up in db. A
  * bare host is accepted only as the third word, and only weakly.
  */
-static enum pg_match pg_backend(struct span body, struct title_info *out)
+static enum pg_match pg_backend(struct span body, bool weak_ok, struct title_info *out)
 {
 	struct span tok = { 0 }, first = { 0 }, second = { 0 }, third = { 0 };
 	struct words w;
@@ -303,7 +303,7 @@ static enum pg_match pg_backend(struct span body, struct title_info *out)
 		copy_field(out->state, trim_spaces(span_from(body, w.off)));
 		return PG_STRONG;
 	}
-	if (i < 3 || !is_pg_bare_host(third))
+	if (!weak_ok || i < 3 || !is_pg_bare_host(third))
 		return PG_NONE;
 	copy_field(out->user, first);
 	copy_field(out->db, second);
@@ -312,12 +312,20 @@ static enum pg_match pg_backend(struct span body, struct title_info *out)
 	return PG_WEAK;
 }
 
-/* body: the title past "postgres: " and a cluster name, if any. */
+/*
+ * body: the title past "postgres: " and a cluster name, if any. A client
+ * token makes it a backend even when the user is named like a helper
+ * ("startup"); only a walsender's title has a client too.
+ */
 static enum pg_match pg_body(struct span body, struct title_info *out)
 {
 	size_t i;
 
 	body = trim_spaces(body);
+	out->role = ES_ROLE_PG_BACKEND;
+	if (!span_starts_word(body, "walsender") && !span_starts_word(body, "wal sender") &&
+	    pg_backend(body, false, out) == PG_STRONG)
+		return PG_STRONG;
 	for (i = 0; i < sizeof(pg_aux) / sizeof(pg_aux[0]); i++) {
 		if (span_starts_word(body, pg_aux[i].name)) {
 			out->role = pg_aux[i].role;
@@ -326,8 +334,7 @@ static enum pg_match pg_body(struct span body, struct title_info *out)
 			return PG_STRONG;
 		}
 	}
-	out->role = ES_ROLE_PG_BACKEND;
-	return pg_backend(body, out);
+	return pg_backend(body, true, out);
 }
 
 /*
@@ -448,14 +455,17 @@ static enum es_role python_argv(struct words *w)
 		} else if (script) {
 			gevent = gevent || span_eq(a, "gevent");
 		} else if (!no_opts && a.n > 1 && a.p[0] == '-') {
-			if (span_eq(a, "--"))
+			if (span_eq(a, "--")) {
 				no_opts = true;
-			else if (span_eq(a, "-m"))
+			} else if (span_eq(a, "-m")) {
 				next = NEXT_MODULE;
-			else if (span_eq(a, "-X") || span_eq(a, "-W"))
+			} else if (span_eq(a, "-X") || span_eq(a, "-W")) {
 				next = NEXT_SKIP;
-			else if (span_eq(a, "-c"))
-				script = true, next = NEXT_SKIP;
+			} else if (span_eq(a, "-c")) {
+				/* no script: the code comes next, then its args */
+				next = NEXT_SKIP;
+				script = true;
+			}
 		} else {
 			odoo = is_odoo_script(a);
 			script = true;
@@ -466,8 +476,8 @@ static enum es_role python_argv(struct words *w)
 	return odoo ? ES_ROLE_ODOO_MASTER : ES_ROLE_PYTHON;
 }
 
-enum es_role title_classify(const char *cmdline, size_t len, const char *exe_base,
-			    const char *comm, struct title_info *out)
+enum es_role title_classify(const char *cmdline, size_t len, const char *exe_base, const char *comm,
+			    struct title_info *out)
 {
 	struct span cmd = { cmdline, cmdline ? len : 0 }, title, exe, com;
 	struct title_info scratch;

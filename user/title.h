@@ -29,6 +29,10 @@ struct title_info {
  * /proc/<pid>/exe (may be "" when unreadable). comm: /proc/<pid>/comm.
  * Odoo's master is recognised by user/procs.c from its children; here it is
  * recognised by argv (odoo-bin, odoo, openerp-server run by a python).
+ * Odoo roles need a python exe, or an unreadable one (exe_base ""): a
+ * process of another binary that sets an Odoo-like title stays "other".
+ * exe_base may also be a full path and may end in " (deleted)"; comm may
+ * end in a newline. out may be NULL.
  * Returns the role, also stored in out->role.
  */
 enum es_role title_classify(const char *cmdline, size_t len, const char *exe_base,

@@ -22,7 +22,8 @@ static void roundtrip(const struct sockaddr_storage *ss, unsigned int len)
 	unsigned int len2 = 0;
 
 	if (ss->ss_family == AF_INET6) {
-		if (len != sizeof(*sin6) || !inet_ntop(AF_INET6, &sin6->sin6_addr, host, sizeof(host)))
+		if (len != sizeof(*sin6) ||
+		    !inet_ntop(AF_INET6, &sin6->sin6_addr, host, sizeof(host)))
 			abort();
 		snprintf(text, sizeof(text), "[%s]:%u", host, ntohs(sin6->sin6_port));
 	} else if (ss->ss_family == AF_INET) {

@@ -42,6 +42,10 @@ SKIP = 77
 TEXT_CT = "text/plain; version=0.0.4"
 OPENMETRICS_ACCEPT = "application/openmetrics-text;version=1.0.0"
 
+# Both tracepoint flavours must give the same numbers: tests that measure run
+# once per flavour (auto picks tp_btf on the reference kernel).
+ATTACH_MODES = ("tp_btf", "raw_tp")
+
 ROLES = {
     "python", "odoo_master", "odoo_http", "odoo_cron", "odoo_gevent",
     "pg_backend", "pg_autovacuum", "pg_checkpointer", "pg_walwriter",
@@ -581,6 +585,9 @@ def scrape(port, path="/metrics", headers=None):
 
 # ---------------------------------------------------------------- the daemon
 
+_daemons = []
+
+
 class Daemon:
     """build/erpscope on a free loopback port. Use as a context manager, or
     call start() and stop() (or kill()) yourself."""
@@ -596,6 +603,7 @@ class Daemon:
         self.progs_before = {}
         self.our_progs = {}
         self.stopped = False
+        _daemons.append(self)
 
     @property
     def pid(self):
@@ -644,7 +652,10 @@ class Daemon:
             return ""
 
     def log_tail(self, n=40):
-        return "\n".join(self.log_text().splitlines()[-n:])
+        """The last n lines of the daemon's log, libbpf's debug chatter aside."""
+        lines = [x for x in self.log_text().splitlines() if 'msg="libbpf"' not in x
+                 or "level=debug" not in x]
+        return "\n".join(lines[-n:])
 
     def alive(self):
         return self.proc is not None and self.proc.poll() is None
@@ -749,8 +760,10 @@ class Test:
         self.name = name
         self.passed = 0
         self.failed = 0
+        self.prefix = ""  # e.g. "[raw_tp] " while a variant runs
 
     def check(self, cond, what, detail=""):
+        what = self.prefix + what
         if cond:
             self.passed += 1
             log(f"ok    {what}" + (f"  ({detail})" if detail else ""))
@@ -773,7 +786,7 @@ class Test:
 
     def require(self, cond, what, detail=""):
         if not self.check(cond, what, detail):
-            raise Failure(what + (f" ({detail})" if detail else ""))
+            raise Failure(self.prefix + what + (f" ({detail})" if detail else ""))
 
 
 def _n(x):
@@ -808,6 +821,11 @@ def main(body):
         t.failed += 1
         log("FAIL  the test crashed:\n" + traceback.format_exc())
     finally:
+        if t.failed:
+            for d in _daemons:
+                print(f"---- erpscope log (pid {d.proc.pid if d.proc else '-'}, "
+                      f"{' '.join(d.args) or 'default flags'}), last lines:\n{d.log_tail(30)}",
+                      flush=True)
         _run_cleanups()
     if rc == 0:
         rc = 1 if t.failed else 0

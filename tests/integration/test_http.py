@@ -139,7 +139,17 @@ def body(t):
             t.check(False, "the OpenMetrics body parses", str(e))
         st, h, b = lib.http_get(port, "/metrics", headers={
             "Accept": "application/openmetrics-text;version=1.0.0;q=0.5,text/plain;q=0.9"})
-        t.check(st == 200, "a q-valued Accept header is served", f"status {st}")
+        t.check(st == 200 and h.get("content-type", "").startswith("text/plain"),
+                "Accept preferring text/plain by q-value gets text",
+                f"{st} {h.get('content-type')!r}")
+        # What Prometheus 2.4x itself sends.
+        st, h, b = lib.http_get(port, "/metrics", headers={
+            "Accept": "application/openmetrics-text;version=1.0.0,application/openmetrics-text;"
+                      "version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1"})
+        t.check(st == 200 and h.get("content-type", "").startswith(
+                "application/openmetrics-text") and b.endswith(b"# EOF\n"),
+                "Prometheus's own Accept header gets OpenMetrics",
+                f"{st} {h.get('content-type')!r}")
         st, h, b = lib.http_get(port, "/metrics", headers={"Accept": "text/plain"})
         t.check(h.get("content-type", "").startswith("text/plain; version=0.0.4"),
                 "Accept: text/plain gets text 0.0.4", f"{h.get('content-type')!r}")

@@ -37,10 +37,10 @@ print(json.dumps(dict(pid=os.getpid(), t_go=t_go, t_end=t_end, loops=n)), flush=
 """
 
 
-def body(t):
+def run(t, mode):
     cpus = sorted(os.sched_getaffinity(0))
     cpu = cpus[-1]
-    with lib.Daemon() as d:
+    with lib.Daemon(f"--bpf.attach-mode={mode}") as d:
         hogs = []
         for _ in range(2):
             p = lib.spawn([lib.PYTHON, "-c", HOG, str(cpu)], stdin=subprocess.PIPE,
@@ -98,6 +98,13 @@ def body(t):
             t.near(s, off["runqueue"], 0.10,
                    f"hog {w}: runqueue histogram sum agrees with offcpu runqueue seconds",
                    abs_tol=0.01)
+
+
+def body(t):
+    for mode in lib.ATTACH_MODES:
+        t.prefix = f"[{mode}] "
+        lib.log(f"==== --bpf.attach-mode={mode}")
+        run(t, mode)
 
 
 if __name__ == "__main__":

@@ -219,7 +219,8 @@ static void test_flag_errors(void)
 	CHECK_STR(err, "invalid value \"maybe\" for flag --help: want true or false");
 
 	CHECK_INT(parse("--web.telemetry-path=metrics", NULL), -EINVAL);
-	CHECK_STR(err, "invalid value \"metrics\" for flag --web.telemetry-path: must start with /");
+	CHECK_STR(err,
+		  "invalid value \"metrics\" for flag --web.telemetry-path: must start with /");
 	CHECK_INT(parse("--web.telemetry-path=/a b", NULL), -EINVAL);
 	CHECK(strstr(err, "for flag --web.telemetry-path: ") != NULL);
 	CHECK_INT(parse("--web.listen-address=9100", NULL), -EINVAL);
@@ -335,12 +336,12 @@ static void test_file_text(void)
 	CHECK_INT(text("--strict = true\n"), -EINVAL);
 	CHECK_STR(err, "/etc/erpscope.yml:1: unknown key \"--strict\"");
 	CHECK_INT(text("strict = on\n"), -EINVAL);
-	CHECK_STR(err, "/etc/erpscope.yml:1: invalid value \"on\" for key strict: want true or false");
+	CHECK_STR(err,
+		  "/etc/erpscope.yml:1: invalid value \"on\" for key strict: want true or false");
 	CHECK_INT(text("procs.rescan-interval = 10ms\n"), -EINVAL);
 	CHECK_STR(err, "/etc/erpscope.yml:1: invalid value \"10ms\" for key procs.rescan-interval: "
 		       "out of range 100ms..1h");
-	CHECK_INT(config_parse_text(&cfg, "strict = t\0rue\n", 15, "f", err, sizeof(err)),
-		  -EINVAL);
+	CHECK_INT(config_parse_text(&cfg, "strict = t\0rue\n", 15, "f", err, sizeof(err)), -EINVAL);
 	CHECK_STR(err, "f:1: NUL byte in line");
 	CHECK_INT(text("probes = \"a\nb\"\n"), -EINVAL);
 	CHECK_STR(err, "/etc/erpscope.yml:1: unterminated quote in the value of key probes");

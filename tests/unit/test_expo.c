@@ -83,8 +83,7 @@ static void test_escape(void)
 	CHECK_STR(escaped("a\xe2\x82"), "a\xef\xbf\xbd");
 	CHECK_STR(escaped("\xc0\xaf"), "\xef\xbf\xbd\xef\xbf\xbd");
 	CHECK_STR(escaped("\xed\xa0\x80"), "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd");
-	CHECK_STR(escaped("\xf4\x90\x80\x80"),
-		  "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd");
+	CHECK_STR(escaped("\xf4\x90\x80\x80"), "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd");
 	CHECK_STR(escaped("\xff\""), "\xef\xbf\xbd\\\"");
 }
 
@@ -104,14 +103,15 @@ static void test_text_counter_gauge(void)
 	expo_sample(&e, NULL, 0, 0.5);
 	expo_sample(&e, l, 1, NAN);
 	CHECK_INT(expo_finish(&e), 0);
-	CHECK_STR(e.buf, "# HELP erpscope_events_total Events seen.\\nSecond \\\\ line\n"
-			 "# TYPE erpscope_events_total counter\n"
-			 "erpscope_events_total{role=\"odoo_http\",title=\"odoo: \\\"worker\\\"\\n\\\\x\"}"
-			 " 18446744073709551615\n"
-			 "# HELP erpscope_load Load \"now\".\n"
-			 "# TYPE erpscope_load gauge\n"
-			 "erpscope_load 0.5\n"
-			 "erpscope_load{role=\"odoo_http\"} NaN\n");
+	CHECK_STR(e.buf,
+		  "# HELP erpscope_events_total Events seen.\\nSecond \\\\ line\n"
+		  "# TYPE erpscope_events_total counter\n"
+		  "erpscope_events_total{role=\"odoo_http\",title=\"odoo: \\\"worker\\\"\\n\\\\x\"}"
+		  " 18446744073709551615\n"
+		  "# HELP erpscope_load Load \"now\".\n"
+		  "# TYPE erpscope_load gauge\n"
+		  "erpscope_load 0.5\n"
+		  "erpscope_load{role=\"odoo_http\"} NaN\n");
 	CHECK_STR(expo_content_type(EXPO_TEXT_004), "text/plain; version=0.0.4; charset=utf-8");
 	expo_free(&e);
 }
@@ -218,6 +218,40 @@ static void test_errors(void)
 	expo_free(&e);
 }
 
+/* promtool (Debian's prometheus package) must accept hostile label values. */
+static void test_promtool(void)
+{
+	static const double edges[] = { 0.1, 0.25, 0.5, 1, 2.5 };
+	static const uint64_t counts[] = { 1, 2, 3, 4, 5, 6 };
+	struct expo_label l[] = {
+		{ "role", "odoo_http" },
+		{ "title", "odoo: \"w\"\n\\ \xff\xfe \xc3\x28 tab\tcr\r \xe2\x82\xac" },
+	};
+	struct expo e;
+	FILE *f;
+
+	if (system("command -v promtool >/dev/null 2>&1")) {
+		fprintf(stderr, "SKIP promtool check: promtool not installed\n");
+		return;
+	}
+	expo_init(&e, EXPO_TEXT_004);
+	expo_family(&e, "erpscope_test_events_total", EXPO_COUNTER, "Events, \"quoted\" \\\n.");
+	expo_sample_u64(&e, l, 2, 42);
+	expo_family(&e, "erpscope_test_ratio", EXPO_GAUGE, "A gauge \xff.");
+	expo_sample(&e, l, 2, 0.1 + 0.2);
+	expo_sample(&e, l, 1, NAN);
+	expo_family(&e, "erpscope_test_request_seconds", EXPO_HISTOGRAM, "Latency.");
+	expo_histogram(&e, l, 2, edges, counts, 5, 12.5);
+	CHECK_INT(expo_finish(&e), 0);
+	f = popen("promtool check metrics", "w");
+	CHECK(f != NULL);
+	if (f) {
+		fwrite(e.buf, 1, e.len, f);
+		CHECK_INT(pclose(f), 0);
+	}
+	expo_free(&e);
+}
+
 int main(void)
 {
 	test_numbers();
@@ -226,5 +260,6 @@ int main(void)
 	test_openmetrics();
 	test_histogram();
 	test_errors();
+	test_promtool();
 	return check_summary("test_expo");
 }

@@ -60,10 +60,27 @@ static void test_parse_listen(void)
 	CHECK_INT(ntohs(sin6->sin6_port), 65535);
 
 	static const char *const bad[] = {
-		"", ":", "9435", "127.0.0.1", "127.0.0.1:", "127.0.0.1:65536", "127.0.0.1:-1",
-		"127.0.0.1:+80", "127.0.0.1:9435x", "127.0.0.1:123456", "127.0.0.256:80",
-		"::1:9435", "[::1]", "[::1]9435", "[::1:9435", "[]:9435", "[127.0.0.1]:80",
-		"example.com:80", " 127.0.0.1:80", "127.0.0.1 :80", "[::1%lo]:80",
+		"",
+		":",
+		"9435",
+		"127.0.0.1",
+		"127.0.0.1:",
+		"127.0.0.1:65536",
+		"127.0.0.1:-1",
+		"127.0.0.1:+80",
+		"127.0.0.1:9435x",
+		"127.0.0.1:123456",
+		"127.0.0.256:80",
+		"::1:9435",
+		"[::1]",
+		"[::1]9435",
+		"[::1:9435",
+		"[]:9435",
+		"[127.0.0.1]:80",
+		"example.com:80",
+		" 127.0.0.1:80",
+		"127.0.0.1 :80",
+		"[::1%lo]:80",
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		int err = http_parse_listen(bad[i], &ss, &len);
@@ -249,7 +266,7 @@ static int gunzip(const void *in, size_t inlen, char *out, size_t cap, size_t *o
 struct client {
 	int family; /* of the address the requests go to */
 	int port;
-	bool v6;    /* also try ::1 (the server listens on the dual-stack wildcard) */
+	bool v6; /* also try ::1 (the server listens on the dual-stack wildcard) */
 	atomic_int done;
 };
 
@@ -291,6 +308,17 @@ static void *client_main(void *arg)
 	CHECK_INT(get(f, p, REQ("GET", "/metrics", "Accept-Encoding: gzip;q=0\r\n"), &r), 0);
 	CHECK_STR(hdr(&r, "Content-Encoding"), "");
 
+	/* Keep-alive: two pipelined requests on one connection, both answered. */
+	CHECK_INT(get(f, p,
+		      "GET /query?name=one HTTP/1.1\r\nHost: t\r\n\r\n" REQ("GET",
+									    "/query?name=two", ""),
+		      &r),
+		  0);
+	CHECK_INT(r.status, 200);
+	CHECK(strstr(r.body, "one") == r.body);
+	CHECK(strstr(r.body, "HTTP/1.1 200 OK\r\n") != NULL);
+	CHECK(strstr(r.body, "two") != NULL);
+
 	/* HEAD: headers only. */
 	CHECK_INT(get(f, p, REQ("HEAD", "/metrics", ""), &r), 0);
 	CHECK_INT(r.status, 200);
@@ -307,8 +335,7 @@ static void *client_main(void *arg)
 	CHECK_INT(get(f, p, REQ("GET", "/metrics/", ""), &r), 0);
 	CHECK_INT(r.status, 404);
 
-	CHECK_INT(get(f, p, REQ("POST", "/metrics", "Content-Length: 5\r\n") "hello", &r),
-		  0);
+	CHECK_INT(get(f, p, REQ("POST", "/metrics", "Content-Length: 5\r\n") "hello", &r), 0);
 	CHECK_INT(r.status, 405);
 	CHECK_STR(hdr(&r, "Allow"), "GET, HEAD");
 	CHECK_INT(get(f, p, REQ("DELETE", "/metrics", ""), &r), 0);

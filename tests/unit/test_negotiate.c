@@ -7,13 +7,24 @@
 #include "check.h"
 #include "negotiate.h"
 
-#define PROMETHEUS_ACCEPT                                                                  \
+#define PROMETHEUS_ACCEPT                                                                        \
 	"application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;" \
 	"q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1"
 
 static void test_format(void)
 {
 	CHECK_INT(negotiate_format(PROMETHEUS_ACCEPT), EXPO_OPENMETRICS_100);
+	/* Prometheus 3 style: escaping parameters, text/plain 1.0.0 offered too. */
+	CHECK_INT(negotiate_format(
+			  "application/openmetrics-text;version=1.0.0;escaping=allow-utf-8;"
+			  "q=0.6,application/openmetrics-text;version=0.0.1;q=0.5,"
+			  "text/plain;version=1.0.0;escaping=allow-utf-8;q=0.4,"
+			  "text/plain;version=0.0.4;q=0.3,*/*;q=0.2"),
+		  EXPO_OPENMETRICS_100);
+	/* Prometheus with scrape_protocols preferring the classic text format. */
+	CHECK_INT(negotiate_format("text/plain;version=0.0.4;q=0.5,"
+				   "application/openmetrics-text;version=1.0.0;q=0.4,*/*;q=0.1"),
+		  EXPO_TEXT_004);
 	CHECK_INT(negotiate_format(NULL), EXPO_TEXT_004);
 	CHECK_INT(negotiate_format(""), EXPO_TEXT_004);
 	CHECK_INT(negotiate_format("*/*"), EXPO_TEXT_004);

@@ -32,8 +32,7 @@ static void test_odoo(void)
 	/* not terminated */
 	CHECK_INT(classify(CL("odoo: WorkerHTTP 4242 "), "python3.11", "python3"),
 		  ES_ROLE_ODOO_HTTP);
-	CHECK_INT(classify(CL("odoo: WorkerHTTPS 4242 "), "python3.11", "python3"),
-		  ES_ROLE_PYTHON);
+	CHECK_INT(classify(CL("odoo: WorkerHTTPS 4242 "), "python3.11", "python3"), ES_ROLE_PYTHON);
 
 	CHECK_INT(classify(CL("odoo: WorkerCron 77 mydb\0\0\0"), "python3.11", "python3"),
 		  ES_ROLE_ODOO_CRON);
@@ -115,8 +114,8 @@ static void test_python(void)
 	CHECK_INT(classify(CL("/usr/bin/python3.11\0-m\0http.server\0"), "python3.11",
 			   "python3.11"),
 		  ES_ROLE_PYTHON);
-	CHECK_INT(classify(CL("/root/.pyenv/versions/3.12.3/bin/python3\0loop.py\0"),
-			   "python3.12", "python3"),
+	CHECK_INT(classify(CL("/root/.pyenv/versions/3.12.3/bin/python3\0loop.py\0"), "python3.12",
+			   "python3"),
 		  ES_ROLE_PYTHON);
 	CHECK_INT(classify(CL("python\0"), "python3.11d", "python"), ES_ROLE_PYTHON);
 	CHECK_INT(classify(CL("/usr/bin/python3.11\0x.py\0"), "/usr/bin/python3.11 (deleted)",
@@ -178,8 +177,8 @@ static void test_postgres(void)
 	classify(CL("postgres: 15/main: odoo shop [local] idle in transaction\0"), "postgres",
 		 "postgres");
 	check_pg(ES_ROLE_PG_BACKEND, "15/main", "odoo", "shop", "[local]", "idle in transaction");
-	classify(CL("postgres: 15/main: odoo shop 10.1.2.3(40000) authentication\0"),
-		 "postgres", "postgres");
+	classify(CL("postgres: 15/main: odoo shop 10.1.2.3(40000) authentication\0"), "postgres",
+		 "postgres");
 	check_pg(ES_ROLE_PG_BACKEND, "15/main", "odoo", "shop", "10.1.2.3(40000)",
 		 "authentication");
 	classify(CL("postgres: bob db ::1(5432) UPDATE waiting\0"), "postgres", "postgres");
@@ -196,8 +195,8 @@ static void test_postgres(void)
 			  ES_ROLE_PG_OTHER);
 		CHECK_STR(ti.user, "");
 	}
-	classify(CL("postgres: 15/main: walsender rep 10.0.0.2(5432) streaming 0/3\0"),
-		 "postgres", "postgres");
+	classify(CL("postgres: 15/main: walsender rep 10.0.0.2(5432) streaming 0/3\0"), "postgres",
+		 "postgres");
 	CHECK_STR(ti.cluster, "15/main");
 	CHECK_INT(classify(CL("postgres: writer process   \0"), "postgres", "postgres"),
 		  ES_ROLE_PG_BGWRITER);
@@ -225,8 +224,8 @@ static void test_postgres(void)
 	CHECK_INT(classify(CL("postgres: 15/main: checkpointer \0"), "postgres (deleted)",
 			   "postgres"),
 		  ES_ROLE_PG_CHECKPOINTER);
-	CHECK_INT(classify(CL("postgres: 15/main: checkpointer \0"), "/usr/lib/postgresql/15/bin/postgres",
-			   "postgres"),
+	CHECK_INT(classify(CL("postgres: 15/main: checkpointer \0"),
+			   "/usr/lib/postgresql/15/bin/postgres", "postgres"),
 		  ES_ROLE_PG_CHECKPOINTER);
 	CHECK_INT(classify(CL("postgres: 15/main: checkpointer \0"), "python3.11", "python3"),
 		  ES_ROLE_PYTHON);
@@ -244,6 +243,13 @@ static void test_postgres(void)
 	check_pg(ES_ROLE_PG_BACKEND, "", "alice", "my db", "[local]", "idle");
 	classify(CL("postgres: alice [local] [local] idle\0"), "postgres", "postgres");
 	check_pg(ES_ROLE_PG_BACKEND, "", "alice", "[local]", "[local]", "idle");
+
+	/* users named like helpers are still backends */
+	classify(CL("postgres: 15/main: startup shop [local] idle\0"), "postgres", "postgres");
+	check_pg(ES_ROLE_PG_BACKEND, "15/main", "startup", "shop", "[local]", "idle");
+	classify(CL("postgres: checkpointer logger 10.0.0.1(5000) SELECT\0"), "postgres",
+		 "postgres");
+	check_pg(ES_ROLE_PG_BACKEND, "", "checkpointer", "logger", "10.0.0.1(5000)", "SELECT");
 
 	/* nothing matches: pg_other, fields empty */
 	classify(CL("postgres: 15/main: pg_cron scheduler\0"), "postgres", "postgres");
@@ -376,15 +382,17 @@ static void test_hostile(void)
 static void test_role_name(void)
 {
 	static const char *const want[ES_ROLE_COUNT] = {
-		"other",	 "python",	  "odoo_master",     "odoo_http",
-		"odoo_cron",	 "odoo_gevent",	  "pg_backend",	     "pg_autovacuum",
-		"pg_checkpointer", "pg_walwriter", "pg_bgwriter",   "pg_other",
+		"other",	   "python",	   "odoo_master", "odoo_http",
+		"odoo_cron",	   "odoo_gevent",  "pg_backend",  "pg_autovacuum",
+		"pg_checkpointer", "pg_walwriter", "pg_bgwriter", "pg_other",
 	};
+	int r;
 
-	for (int r = 0; r < ES_ROLE_COUNT; r++)
+	for (r = 0; r < ES_ROLE_COUNT; r++)
 		CHECK_STR(role_name((enum es_role)r), want[r]);
 	CHECK_STR(role_name(ES_ROLE_COUNT), "other");
-	CHECK_STR(role_name((enum es_role)-1), "other");
+	r = -1;
+	CHECK_STR(role_name((enum es_role)r), "other");
 	CHECK_STR(role_name((enum es_role)1000), "other");
 }
 

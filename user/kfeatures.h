@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /* Kernel feature probes: decided by trying or by reading BTF, never by version. */
-#ifndef ERPSCOPE_FEATURES_H
-#define ERPSCOPE_FEATURES_H
+#ifndef ERPSCOPE_KFEATURES_H
+#define ERPSCOPE_KFEATURES_H
 
 #include <stdbool.h>
 

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: GPL-2.0
-#include "features.h"
+#include "kfeatures.h"
 
 #include <errno.h>
 #include <stdio.h>
