@@ -20,6 +20,7 @@
 #include <bpf/bpf_core_read.h>
 
 #include "core_fixes.bpf.h"
+#include "hist.h"
 #include "procs.h"
 #include "sched.h"
 #include "workers.bpf.h"
@@ -80,29 +81,6 @@ static __always_inline struct es_sched_slot *slot_of(__u32 tgid)
 	return v;
 }
 
-/* Index of the first edge >= ns, runq_nedges for +Inf. Binary search. */
-static __always_inline __u32 runq_bucket(__u64 ns)
-{
-	__u32 lo = 0, hi = runq_nedges;
-
-	if (hi > ES_SCHED_MAX_EDGES)
-		hi = ES_SCHED_MAX_EDGES;
-	for (int i = 0; i < 5; i++) { /* 2^5 > ES_SCHED_MAX_EDGES */
-		__u32 mid;
-
-		if (lo >= hi)
-			break;
-		mid = (lo + hi) / 2;
-		if (mid >= ES_SCHED_MAX_EDGES)
-			break;
-		if (ns <= runq_edges_ns[mid])
-			hi = mid;
-		else
-			lo = mid + 1;
-	}
-	return lo;
-}
-
 /* Closes an off-CPU interval of task s of process tgid at now. */
 static __always_inline void close_offcpu(struct task_sched *s, __u32 tgid, __u64 now,
 					  struct es_sched_slot *v)
@@ -119,7 +97,7 @@ static __always_inline void close_offcpu(struct task_sched *s, __u32 tgid, __u64
 	delta = now - s->ts;
 	v->off_ns[reason & (ES_OFF_COUNT - 1)] += delta; /* mask: for the verifier */
 	if (reason == ES_OFF_RUNQUEUE) {
-		__u32 b = runq_bucket(delta);
+		__u32 b = es_hist_bucket(runq_edges_ns, runq_nedges, ES_SCHED_MAX_EDGES, delta);
 
 		if (b > ES_SCHED_MAX_EDGES)
 			b = ES_SCHED_MAX_EDGES;

@@ -13,7 +13,7 @@ enum es_offcpu_reason {
 };
 
 /* Runqueue latency edges (le, in ns) live in rodata; at most this many. */
-#define ES_SCHED_MAX_EDGES 24
+#define ES_SCHED_MAX_EDGES 24 /* <= ES_HIST_MAX_EDGES in hist.h */
 
 /* Per-slot, per-CPU accumulators. Everything is cumulative. */
 struct es_sched_slot {

@@ -16,6 +16,7 @@
 #include <unistd.h>
 #include <bpf/libbpf.h>
 
+#include "caps.h"
 #include "clock.h"
 #include "config.h"
 #include "erpscope.h"
@@ -267,6 +268,9 @@ static int run(struct erpscope *es)
 	err = routes_start(es);
 	if (err)
 		goto out;
+	err = caps_drop_after_attach();
+	if (err)
+		log_warn("cannot drop capabilities", "err=%d", err);
 	err = setup_loop(es);
 	if (err) {
 		log_error("cannot set up the event loop", "err=%d", err);
