@@ -13,6 +13,8 @@ problems=()
 ci=0
 case "${CI:-}" in true | 1 | yes) ci=1 ;; esac
 jobs=$(nproc 2>/dev/null || echo 2)
+build=${BUILD:-build}
+export ERPSCOPE="${ERPSCOPE:-$PWD/$build/erpscope}"
 out=$(mktemp -d "${TMPDIR:-/tmp}/erpscope-test.XXXXXX")
 trap 'rm -rf "$out"' EXIT
 
@@ -31,7 +33,7 @@ unit_srcs=(tests/unit/test_*.c)
 unit_bins=()
 for s in "${unit_srcs[@]}"; do
 	b=$(basename "$s" .c)
-	unit_bins+=("build/tests/$b")
+	unit_bins+=("$build/tests/$b")
 done
 if [ ${#unit_bins[@]} -gt 0 ]; then
 	make -j"$jobs" "${unit_bins[@]}" || fail_stage "build: unit test binaries failed to build"

@@ -22,6 +22,7 @@
 #include "log.h"
 
 #define PENDING_MAX 4096
+#define PF_EXITING 0x00000004 /* include/linux/sched.h */
 #define RESET_HOOKS_MAX 8
 #define CMDLINE_MAX 4096
 /* Exited workers are dropped after a scrape, or after this without one. */
@@ -67,7 +68,9 @@ struct procs {
 };
 
 struct proc_stat {
+	char state; /* R, S, D, Z, X, ... */
 	__u32 ppid;
+	__u32 flags; /* task flags: PF_EXITING once do_exit() has begun */
 	__u64 starttime;
 	char comm[17];
 };
@@ -197,10 +200,14 @@ static int read_stat(__u32 pid, struct proc_stat *st)
 			s++;
 		if (!*s)
 			return -EINVAL;
-		if (field == 4 || field == 22) {
+		if (field == 3)
+			st->state = *s;
+		if (field == 4 || field == 9 || field == 22) {
 			v = strtoull(s, NULL, 10);
 			if (field == 4)
 				st->ppid = (__u32)v;
+			else if (field == 9)
+				st->flags = (__u32)v;
 			else
 				st->starttime = v;
 		}
@@ -324,8 +331,58 @@ static void promote_parent(struct procs *p, struct worker *child)
 	}
 }
 
+/* Looks at pid again after the delays of a fork (or, exec, of an exec). */
+static void queue_inspection(struct procs *p, __u32 pid, bool exec, uint64_t now_ms)
+{
+	struct pending *pe;
+
+	if (p->npend == PENDING_MAX) {
+		p->rescan_soon = true; /* a fork storm: let the full scan catch up */
+		return;
+	}
+	pe = &p->pend[p->npend++];
+	pe->pid = pid;
+	pe->exec = exec;
+	/* An exec was looked at already: its first round is done. */
+	pe->round = exec ? 1 : 0;
+	pe->due_ms = now_ms + (exec ? exec_delays[1] : fork_delays[0]);
+}
+
+/*
+ * The kernel reports forks of tracked processes only; a process may fork
+ * before it is first tracked (Odoo's master starting its workers), so a
+ * newly tracked process's children are queued too.
+ */
+static void queue_children(struct procs *p, __u32 pid, uint64_t now_ms)
+{
+	char path[64], buf[4096], *s, *end;
+	struct dirent *de;
+	DIR *d;
+
+	snprintf(path, sizeof(path), "/proc/%u/task", pid);
+	d = opendir(path);
+	if (!d)
+		return;
+	while ((de = readdir(d))) {
+		if (de->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "/proc/%u/task/%.16s/children", pid, de->d_name);
+		if (read_small(path, buf, sizeof(buf)) <= 0)
+			continue;
+		for (s = buf;; s = end) {
+			unsigned long child = strtoul(s, &end, 10);
+
+			if (end == s)
+				break;
+			if (child && child <= UINT32_MAX && !find(p, (__u32)child))
+				queue_inspection(p, (__u32)child, false, now_ms);
+		}
+	}
+	closedir(d);
+}
+
 /* Looks at one process; adds, updates or drops it. Returns 0 or -errno. */
-static int inspect(struct procs *p, __u32 pid, uint64_t now_ms)
+static int inspect(struct procs *p, __u32 pid, uint64_t now_ms, bool scanning)
 {
 	char path[64], cmdline[CMDLINE_MAX], exe[256];
 	struct overflow_entry *o;
@@ -338,6 +395,9 @@ static int inspect(struct procs *p, __u32 pid, uint64_t now_ms)
 	w = find(p, pid);
 	o = w ? NULL : find_overflow(p, pid);
 	err = read_stat(pid, &st);
+	/* Exiting: its /proc entry outlives the exit event for a while. */
+	if (!err && (st.state == 'Z' || st.state == 'X' || (st.flags & PF_EXITING)))
+		err = -ESRCH;
 	if (err) {
 		/* Gone (or never was): forget it. */
 		if (w)
@@ -388,6 +448,8 @@ static int inspect(struct procs *p, __u32 pid, uint64_t now_ms)
 		snprintf(w->label, sizeof(w->label), "%u", pid);
 		log_debug("tracking worker", "pid=%u role=%s slot=%u", pid, role_name(ti.role),
 			  w->slot);
+		if (!scanning)
+			queue_children(p, pid, now_ms);
 	}
 	w->ppid = st.ppid;
 	memcpy(w->comm, st.comm, sizeof(w->comm));
@@ -417,7 +479,7 @@ int procs_scan(struct procs *p, uint64_t now_ms)
 
 		if (*end || !pid || pid > UINT32_MAX)
 			continue;
-		inspect(p, (__u32)pid, now_ms);
+		inspect(p, (__u32)pid, now_ms, true);
 	}
 	closedir(d);
 	/* Second pass: parents recognised after their children. */
@@ -441,11 +503,18 @@ int procs_scan(struct procs *p, uint64_t now_ms)
 void procs_event(struct procs *p, __u32 type, __u32 pid, uint64_t now_ms)
 {
 	struct worker *w;
-	struct pending *pe;
 	bool exec = type == ES_PROC_EXEC;
 
 	if (type == ES_PROC_EXIT) {
 		struct overflow_entry *o = find_overflow(p, pid);
+
+		/* A late look at a dying pid would track it again. */
+		for (unsigned int i = 0; i < p->npend;) {
+			if (p->pend[i].pid == pid)
+				p->pend[i] = p->pend[--p->npend];
+			else
+				i++;
+		}
 
 		w = find(p, pid);
 		if (w)
@@ -454,15 +523,10 @@ void procs_event(struct procs *p, __u32 type, __u32 pid, uint64_t now_ms)
 			drop_overflow(p, o);
 		return;
 	}
-	if (p->npend == PENDING_MAX) {
-		p->rescan_soon = true; /* a fork storm: let the full scan catch up */
-		return;
-	}
-	pe = &p->pend[p->npend++];
-	pe->pid = pid;
-	pe->round = 0;
-	pe->exec = exec;
-	pe->due_ms = now_ms + (exec ? exec_delays[0] : fork_delays[0]);
+	/* An exec'd image may fork at once: look now, not at the next tick. */
+	if (exec)
+		inspect(p, pid, now_ms, false);
+	queue_inspection(p, pid, exec, now_ms);
 }
 
 void procs_tick(struct procs *p, uint64_t now_ms, unsigned int rescan_ms)
@@ -479,7 +543,7 @@ void procs_tick(struct procs *p, uint64_t now_ms, unsigned int rescan_ms)
 			i++;
 			continue;
 		}
-		inspect(p, pe->pid, now_ms);
+		inspect(p, pe->pid, now_ms, false);
 		if (++pe->round < NDELAYS) {
 			pe->due_ms = now_ms + delays[pe->round] - delays[pe->round - 1];
 			i++;

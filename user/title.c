@@ -411,8 +411,9 @@ static enum es_role odoo_title(struct span title, struct title_info *out)
 	if (span_eq(word, "WorkerHTTP"))
 		return ES_ROLE_ODOO_HTTP;
 	if (span_eq(word, "WorkerCron")) {
-		if (words_next(&w, &word)) /* the pid; the db follows */
-			copy_field(out->db, trim_spaces(span_from(rest, w.off)));
+		/* The pid, then the database being processed: one word. */
+		if (words_next(&w, &word) && words_next(&w, &word))
+			copy_field(out->db, word);
 		return ES_ROLE_ODOO_CRON;
 	}
 	if ((span_eq(word, "master") || span_eq(word, "Master")) && !words_next(&w, &word))

@@ -517,8 +517,21 @@ def check_histogram(buckets, s, c):
         prev = v
     if c is None or s is None:
         problems.append("missing _sum or _count")
-    elif buckets[-1][1] != c:
+        return problems
+    if buckets[-1][1] != c:
         problems.append(f"+Inf bucket {buckets[-1][1]} != _count {c}")
+    # Observations are >= 0: the sum lies between what the buckets allow.
+    lo = hi = 0.0
+    prev_le, prev_cum = 0.0, 0.0
+    for le, cum in buckets:
+        n = cum - prev_cum
+        if n > 0:
+            lo += n * max(prev_le, 0.0)
+            hi += n * le  # inf when the +Inf bucket has observations
+        prev_le, prev_cum = le, cum
+    eps = 1e-9 * max(1.0, abs(s))
+    if s < lo - eps or s > hi + eps:
+        problems.append(f"_sum {s} is outside what the buckets allow [{lo}, {hi}]")
     return problems
 
 

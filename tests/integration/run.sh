@@ -33,7 +33,7 @@ for t in "${tests[@]}"; do
 	echo "---- integration: $t"
 	start=$(date +%s)
 	# Own process group via setsid; timeout kills the whole test on a hang.
-	timeout --kill-after=20 "$timeout_s" setsid -w "$py" -u "$t"
+	timeout --kill-after=20 "$timeout_s" setsid -w "$py" -B -u "$t"  # -B: no __pycache__ in the repo
 	rc=$?
 	secs=$(($(date +%s) - start))
 	case $rc in

@@ -7,6 +7,9 @@
   invalid UTF-8, quotes, backslashes and newlines (~3 KiB: Python refuses more)
   and a 4 KiB hostile argument after it. Both are tracked and every
   scrape still passes promtool and strict UTF-8 decoding.
+- A worker that exited is never tracked again (a zombie not yet reaped;
+  40 short-lived pythons exiting around the daemon's re-inspections), so no
+  scrape ever has duplicate series.
 - A worker forked after the daemon started and retitled
   `odoo: WorkerCron <pid> mydb` shows as odoo_cron with db="mydb" within
   1.5 s of the retitle, and its series are gone within two scrapes after it
@@ -31,6 +34,33 @@ with open("/proc/self/comm", "wb") as f:
     f.write(b'e"v\\i\nl\xff\xfe')
 print("ready", flush=True)
 signal.pause()
+"""
+
+# A worker that exits at once, and a parent that does not reap it for a while:
+# the zombie must not be tracked again while the exited worker is still kept.
+ZOMBIE_MAKER = r"""
+import os, sys, time
+import setproctitle
+pid = os.fork()
+if pid == 0:
+    setproctitle.setproctitle(f"odoo: WorkerHTTP {os.getpid()} ")
+    time.sleep(0.2)
+    os._exit(0)
+print(pid, flush=True)
+time.sleep(2.5)
+os.waitpid(pid, 0)
+print("reaped", flush=True)
+"""
+
+# Short-lived pythons with a big heap: their exit (the exit event, then the
+# mm torn down, then reaped) lands around the daemon's re-inspections after
+# exec (0, 300, 1000 ms). An exited worker must never come back as a second
+# series with the same labels.
+CHURN = r"""
+import sys, time
+t0 = time.monotonic()
+b = bytearray(200 << 20)
+time.sleep(max(0.0, float(sys.argv[1]) - (time.monotonic() - t0)))
 """
 
 # Forked by a python "master", like Odoo's prefork server does.
@@ -88,6 +118,47 @@ def body(t):
         t.check(True, "the scrape with hostile titles passes promtool and the parser")
         for p in (a, b):
             lib.kill_group(p)
+
+        # -------- a zombie worker is not tracked twice
+        z = lib.spawn([lib.PYTHON, "-c", ZOMBIE_MAKER], stdout=subprocess.PIPE, text=True)
+        zpid = int(z.stdout.readline())
+        problems = []
+        t0 = time.monotonic()
+        while z.poll() is None and time.monotonic() - t0 < 6.0:
+            try:
+                m = d.scrape()
+                n = len(m.series("erpscope_worker_info", pid=str(zpid)))
+                if n > 1:
+                    problems.append(f"{n} worker_info series for pid {zpid}")
+            except lib.Failure as e:
+                problems.append(str(e)[:300])
+            time.sleep(0.25)
+        z.wait(timeout=10)
+        t.check(not problems, "a worker that exited but is not reaped yet (zombie) is not "
+                "tracked a second time", "; ".join(problems[:3]))
+
+        # -------- churn: workers exiting around their re-inspection
+        problems = []
+        churn = []
+        for i in range(40):
+            churn.append(lib.spawn([lib.PYTHON, "-c", CHURN, str(0.20 + (i % 10) * 0.012)]))
+            time.sleep(0.05)
+            for c in churn:
+                c.poll()  # reap promptly, as a prefork master does
+            try:
+                d.scrape()
+            except lib.Failure as e:
+                problems.append(str(e)[:300])
+        for c in churn:
+            c.wait(timeout=30)
+        for _ in range(2):
+            try:
+                d.scrape()
+            except lib.Failure as e:
+                problems.append(str(e)[:300])
+        t.check(not problems, "40 short-lived workers exiting around their re-inspection "
+                "never give duplicate series", f"{len(problems)} bad scrapes: "
+                + "; ".join(problems[:2]))
 
         # -------- fork after start, retitle, exit
         f = lib.spawn([lib.PYTHON, "-c", FORKER], stdin=subprocess.PIPE,

@@ -94,6 +94,11 @@ def run(t, mode):
                     and edges[-1] == float("inf"),
                     f"hog {w}: buckets go from 1e-05 to 1 s, then +Inf", f"le edges {edges}")
             t.check(c > 50, f"hog {w}: runqueue latency count > 50", f"count={c}")
+            # Where the buckets put the median wait must agree with the sum.
+            le_med = next((le for le, v in buckets if v >= c / 2), None) if c else None
+            t.check(le_med is not None and 1e-4 < le_med <= 0.05,
+                    f"hog {w}: the median wait's bucket is between 0.1 ms and 50 ms",
+                    f"median bucket le={le_med}, buckets {buckets}")
             mean = s / c if c else None
             t.between(mean, 0.5e-3, 50e-3, f"hog {w}: mean runqueue latency is of the order "
                       f"of the scheduler slice")
