@@ -29,17 +29,17 @@ FUZZ_BINS := $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz/%,$(FUZZ_SRCS))
 FUZZ_UNITS := user/title.c user/config.c user/log.c user/negotiate.c user/expo.c user/http_parse.c
 
 .PHONY: all help deps vmlinux run check test unit-test fuzz fuzz-smoke integration-test \
-	bench install uninstall format clean
+	bench install uninstall deb format clean
 
 all: $(BUILD)/erpscope ## Build the daemon (build/erpscope)
 
 help: ## List the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -e 's/:.*## /\t/' | expand -t 20
+	@grep -h -E '^[a-z-]+:.*## ' Makefile | sed -e 's/:.*## /\t/' | expand -t 20
 
 deps: ## Install the Debian packages the build, run and tests need
 	@scripts/deps.sh
 
-vmlinux: ## Regenerate vmlinux/$(ARCH)/vmlinux.h from this kernel's BTF
+vmlinux: ## Regenerate vmlinux/<arch>/vmlinux.h from the running kernel's BTF
 	@scripts/gen-vmlinux.sh $(ARCH)
 
 $(BUILD)/bpf $(BUILD)/user $(BUILD)/tests $(BUILD)/fuzz:
@@ -95,6 +95,23 @@ bench: all ## Measure per-event cost and overhead (not a test)
 install: all ## Install the daemon and its systemd unit
 	install -D -m 0755 $(BUILD)/erpscope $(DESTDIR)$(PREFIX)/sbin/erpscope
 	install -D -m 0644 scripts/erpscope.service $(DESTDIR)/etc/systemd/system/erpscope.service
+
+DEB_VERSION := $(shell sed -n 's/^\#define ERPSCOPE_VERSION "\(.*\)"/\1/p' user/erpscope.h)
+DEB_ARCH := $(shell dpkg --print-architecture 2>/dev/null || echo amd64)
+deb: all ## Build a Debian package (build/erpscope_<version>_<arch>.deb)
+	rm -rf $(BUILD)/deb && mkdir -p $(BUILD)/deb/DEBIAN
+	install -D -m 0755 $(BUILD)/erpscope $(BUILD)/deb/usr/sbin/erpscope
+	sed 's|/usr/local/sbin/erpscope|/usr/sbin/erpscope|; s|/usr/local/share/doc|/usr/share/doc|' \
+		scripts/erpscope.service > $(BUILD)/erpscope.service.deb
+	install -D -m 0644 $(BUILD)/erpscope.service.deb $(BUILD)/deb/lib/systemd/system/erpscope.service
+	install -D -m 0644 README.md $(BUILD)/deb/usr/share/doc/erpscope/README.md
+	printf '%s\n' 'Package: erpscope' 'Version: $(DEB_VERSION)' 'Architecture: $(DEB_ARCH)' \
+		'Maintainer: erpscope developers <dev@erpscope.invalid>' 'Section: admin' 'Priority: optional' \
+		'Depends: libbpf1, libelf1, zlib1g, libmicrohttpd12' \
+		'Description: eBPF profiler for Odoo, PostgreSQL and Python hosts' \
+		' Per-worker CPU, off-CPU and runqueue latency as Prometheus metrics.' \
+		> $(BUILD)/deb/DEBIAN/control
+	dpkg-deb --root-owner-group --build $(BUILD)/deb $(BUILD)/erpscope_$(DEB_VERSION)_$(DEB_ARCH).deb
 
 uninstall: ## Remove what install put in place
 	rm -f $(DESTDIR)$(PREFIX)/sbin/erpscope $(DESTDIR)/etc/systemd/system/erpscope.service
