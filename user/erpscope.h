@@ -8,10 +8,13 @@
 
 #include "config.h"
 #include "http.h"
+#include "poller.h"
 #include "probe.h"
 
 #define ERPSCOPE_VERSION "0.1.0"
 #define ES_MAX_PROBES 16
+#define ES_MAX_POLLERS 16
+#define ES_MAX_ROUTES 16
 
 struct procs;
 struct httpd;
@@ -27,9 +30,11 @@ struct erpscope {
 	bool tp_btf;    /* feature probe result: typed tracepoints work */
 	struct procs *procs;
 	struct httpd *httpd;
-	struct http_route routes[4]; /* the server keeps a pointer to these */
+	struct http_route routes[ES_MAX_ROUTES]; /* the server keeps a pointer to these */
 	struct probe probes[ES_MAX_PROBES];
 	int nprobes;
+	struct poller pollers[ES_MAX_POLLERS];
+	int npollers;
 	double last_scrape_seconds;
 	uint64_t scrapes;
 };

@@ -126,6 +126,51 @@ static void stop_probes(struct erpscope *es)
 	}
 }
 
+static void start_pollers(struct erpscope *es)
+{
+	for (unsigned int i = 0; i < poller_table_len && es->npollers < ES_MAX_POLLERS; i++) {
+		struct poller *pl;
+		int err;
+
+		if (!poller_table[i])
+			continue;
+		pl = &es->pollers[es->npollers++];
+		pl->ops = poller_table[i];
+		pl->es = es;
+		err = pl->ops->init(pl);
+		if (err) {
+			log_warn("poller not available", "poller=%s err=%d", pl->ops->name, err);
+			continue;
+		}
+		pl->up = true;
+		pl->ops->tick(pl, clock_ms()); /* the first scrape has data */
+		pl->next_ms = clock_ms() + pl->ops->interval_ms;
+	}
+}
+
+static void tick_pollers(struct erpscope *es, uint64_t now_ms)
+{
+	for (int i = 0; i < es->npollers; i++) {
+		struct poller *pl = &es->pollers[i];
+
+		if (!pl->up || now_ms < pl->next_ms)
+			continue;
+		pl->ops->tick(pl, now_ms);
+		pl->next_ms = now_ms + pl->ops->interval_ms;
+	}
+}
+
+static void stop_pollers(struct erpscope *es)
+{
+	for (int i = 0; i < es->npollers; i++) {
+		struct poller *pl = &es->pollers[i];
+
+		if (pl->up && pl->ops->free)
+			pl->ops->free(pl);
+		pl->up = false;
+	}
+}
+
 static int setup_loop(struct erpscope *es)
 {
 	struct itimerspec it = {
@@ -200,7 +245,10 @@ static int run_loop(struct erpscope *es)
 			} else if (tag == EV_TIMER) {
 				if (read(es->timerfd, &ticks, sizeof(ticks)) < 0 && errno != EAGAIN)
 					return -errno;
-				procs_tick(es->procs, clock_ms(), es->cfg.rescan_ms);
+				uint64_t now = clock_ms();
+
+				procs_tick(es->procs, now, es->cfg.rescan_ms);
+				tick_pollers(es, now);
 			} else if (tag >= EV_RING_BASE && tag - EV_RING_BASE < (uint32_t)es->nprobes) {
 				ring_buffer__consume(es->probes[tag - EV_RING_BASE].rb);
 			}
@@ -214,6 +262,7 @@ static void cleanup(struct erpscope *es)
 {
 	if (es->httpd)
 		httpd_stop(es->httpd);
+	stop_pollers(es);
 	stop_probes(es);
 	procs_free(es->procs);
 	if (es->stats_fd >= 0)
@@ -260,6 +309,7 @@ static int run(struct erpscope *es)
 	}
 	err = procs_scan(es->procs, clock_ms());
 	log_info("process table ready", "tracked=%d", err);
+	start_pollers(es);
 	if (es->cfg.check) {
 		log_info("--check: every enabled probe loaded and attached", "failed=%d", failed);
 		rc = 0;

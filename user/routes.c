@@ -29,6 +29,12 @@ static int handle_metrics(void *arg, struct http_exchange *x)
 		if (p->up && p->ops->collect && (err = p->ops->collect(p, &e)))
 			log_warn("collect failed", "probe=%s err=%d", p->ops->name, err);
 	}
+	for (int i = 0; i < es->npollers; i++) {
+		struct poller *pl = &es->pollers[i];
+
+		if (pl->up && pl->ops->collect)
+			pl->ops->collect(pl, &e);
+	}
 	expo_family(&e, "erpscope_scrape_duration_seconds", EXPO_GAUGE,
 		    "Time this scrape took to read the maps and format the text.");
 	expo_sample(&e, NULL, 0, (double)(clock_ns() - t0) / 1e9);
@@ -64,10 +70,11 @@ static int handle_index(void *arg, struct http_exchange *x)
 
 int routes_start(struct erpscope *es)
 {
+	size_t n = 0;
 	int err = 0;
 
-	es->routes[0] = (struct http_route){ "/", handle_index };
-	es->routes[1] = (struct http_route){ es->cfg.telemetry_path, handle_metrics };
-	es->httpd = httpd_start(es->cfg.listen_address, es->routes, 2, es, &err);
+	es->routes[n++] = (struct http_route){ "/", handle_index };
+	es->routes[n++] = (struct http_route){ es->cfg.telemetry_path, handle_metrics };
+	es->httpd = httpd_start(es->cfg.listen_address, es->routes, n, es, &err);
 	return es->httpd ? 0 : (err ? err : -EINVAL);
 }

@@ -1,0 +1,11 @@
+// SPDX-License-Identifier: GPL-2.0
+/* The poller table: timer-driven readers of /proc and friends. */
+#include <stddef.h>
+
+#include "poller.h"
+
+const struct poller_ops *const poller_table[] = {
+	NULL, /* placeholder so the table is never empty; skipped by the loop */
+};
+
+const unsigned int poller_table_len = sizeof(poller_table) / sizeof(poller_table[0]);
