@@ -45,4 +45,32 @@ static __always_inline unsigned int task_state(const struct task_struct *t)
 #define ES_TASK_UNINTERRUPTIBLE 0x0002
 #define ES_TASK_NOLOAD 0x0400 /* with UNINTERRUPTIBLE = TASK_IDLE: not a D-state wait */
 
+/*
+ * v5.17, commit f3fa33acca9f ("block: remove the ->rq_disk field in struct
+ * request"): the disk is reached through the queue since.
+ */
+struct request___pre517 {
+	struct gendisk *rq_disk;
+} __attribute__((preserve_access_index));
+
+static __always_inline __u32 rq_devt(struct request *rq)
+{
+	struct gendisk *disk;
+
+	if (bpf_core_field_exists(((struct request___pre517 *)rq)->rq_disk))
+		disk = BPF_CORE_READ((struct request___pre517 *)rq, rq_disk);
+	else
+		disk = BPF_CORE_READ(rq, q, disk);
+	if (!disk)
+		return 0;
+	return ((__u32)BPF_CORE_READ(disk, major) << 20) | (__u32)BPF_CORE_READ(disk, first_minor);
+}
+
+/*
+ * v5.11, commit a54895fa057c ("block: remove the request_queue to argument
+ * request based tracepoints"): block_rq_insert/issue lost their first
+ * argument. User space counts the arguments in BTF and sets the index of
+ * struct request * (rq_arg) before load.
+ */
+
 #endif

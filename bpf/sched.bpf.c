@@ -21,6 +21,7 @@
 
 #include "core_fixes.bpf.h"
 #include "hist.h"
+#include "iodev.bpf.h"
 #include "procs.h"
 #include "sched.h"
 #include "workers.bpf.h"
@@ -42,7 +43,7 @@ enum {
 struct task_sched {
 	__u64 ts;
 	__u32 state;
-	__u32 pad;
+	__u32 iodev; /* in iowait: the device of its last request, 0 = unknown */
 };
 
 struct {
@@ -68,7 +69,15 @@ struct {
 	__type(value, struct es_sched_slot);
 } sched_slots SEC(".maps");
 
-static __always_inline struct es_sched_slot *slot_of(__u32 tgid)
+/* Entries are few: workers that ever waited for I/O times devices. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
+	__uint(max_entries, 8192);
+	__type(key, struct es_iowait_key);
+	__type(value, __u64);
+} iowait_by_dev SEC(".maps");
+
+static __always_inline struct es_sched_slot *slot_of(__u32 tgid, __u32 *slotp)
 {
 	__u32 slot = worker_slot(tgid);
 	struct es_sched_slot *v = bpf_map_lookup_elem(&sched_slots, &slot);
@@ -78,24 +87,41 @@ static __always_inline struct es_sched_slot *slot_of(__u32 tgid)
 		slot = ES_ROLE_OTHER;
 		v = bpf_map_lookup_elem(&sched_slots, &slot);
 	}
+	*slotp = slot;
 	return v;
 }
 
-/* Closes an off-CPU interval of task s of process tgid at now. */
-static __always_inline void close_offcpu(struct task_sched *s, __u32 tgid, __u64 now,
-					  struct es_sched_slot *v)
+static __always_inline void add_iowait_dev(__u32 slot, __u32 dev, __u64 delta)
 {
-	__u32 reason = s->state - ST_OFF;
+	struct es_iowait_key k = { .slot = slot, .dev = dev };
+	__u64 *ns = bpf_map_lookup_elem(&iowait_by_dev, &k);
+
+	if (ns) {
+		*ns += delta;
+		return;
+	}
+	bpf_map_update_elem(&iowait_by_dev, &k, &delta, BPF_NOEXIST);
+}
+
+/* Closes an off-CPU interval of task s of process tgid at now. */
+static __always_inline void close_offcpu(struct task_sched *s, __u32 tgid, __u64 now)
+{
+	__u32 reason = s->state - ST_OFF, slot, idx;
+	struct es_sched_slot *v;
 	__u64 delta;
 
 	if (!s->ts || s->state < ST_OFF || reason >= ES_OFF_COUNT || now < s->ts)
 		return;
-	if (!v)
-		v = slot_of(tgid);
+	v = slot_of(tgid, &slot);
 	if (!v)
 		return;
 	delta = now - s->ts;
-	v->off_ns[reason & (ES_OFF_COUNT - 1)] += delta; /* mask: for the verifier */
+	idx = reason;
+	/* Hide the range check from the compiler so the mask the verifier needs stays. */
+	asm volatile("" : "+r"(idx));
+	v->off_ns[idx & (ES_OFF_COUNT - 1)] += delta;
+	if (reason == ES_OFF_IOWAIT)
+		add_iowait_dev(slot, s->iodev, delta);
 	if (reason == ES_OFF_RUNQUEUE) {
 		__u32 b = es_hist_bucket(runq_edges_ns, runq_nedges, ES_SCHED_MAX_EDGES, delta);
 
@@ -118,11 +144,18 @@ static __always_inline __u32 offcpu_reason(bool preempt, unsigned int state, boo
 static __always_inline void switch_out(struct task_sched *s, __u32 tgid, bool preempt,
 				       unsigned int state, bool iowait, __u64 now)
 {
-	struct es_sched_slot *v = slot_of(tgid);
-	__u32 reason = offcpu_reason(preempt, state, iowait);
+	__u32 reason = offcpu_reason(preempt, state, iowait), slot, *dev;
+	struct es_sched_slot *v = slot_of(tgid, &slot);
 
 	if (!v)
 		return;
+	s->iodev = 0;
+	if (reason == ES_OFF_IOWAIT) {
+		/* prev is current here, in both flavours: a trusted pointer. */
+		dev = bpf_task_storage_get(&task_iodev, bpf_get_current_task_btf(), NULL, 0);
+		if (dev)
+			s->iodev = *dev;
+	}
 	if (s->state == ST_ONCPU && s->ts && now >= s->ts)
 		v->cpu_ns += now - s->ts;
 	if (reason == ES_OFF_RUNQUEUE)
@@ -135,7 +168,7 @@ static __always_inline void switch_out(struct task_sched *s, __u32 tgid, bool pr
 
 static __always_inline void switch_in(struct task_sched *s, __u32 tgid, __u64 now)
 {
-	close_offcpu(s, tgid, now, NULL);
+	close_offcpu(s, tgid, now);
 	s->state = ST_ONCPU;
 	s->ts = now;
 }
@@ -145,7 +178,7 @@ static __always_inline void wakeup(struct task_sched *s, __u32 tgid, __u64 now)
 {
 	if (s->state == ST_ONCPU || s->state == ST_OFF + ES_OFF_RUNQUEUE)
 		return; /* already running or runnable: a wakeup of a runnable task */
-	close_offcpu(s, tgid, now, NULL);
+	close_offcpu(s, tgid, now);
 	s->state = ST_OFF + ES_OFF_RUNQUEUE;
 	s->ts = now;
 }

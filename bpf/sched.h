@@ -25,4 +25,10 @@ struct es_sched_slot {
 	__u64 runq_buckets[ES_SCHED_MAX_EDGES + 1]; /* last one is +Inf */
 };
 
+/* iowait time per worker slot and the device it waited on (0 = unknown). */
+struct es_iowait_key {
+	__u32 slot;
+	__u32 dev; /* dev_t of the disk: major << 20 | minor */
+};
+
 #endif

@@ -48,3 +48,65 @@ out:
 	free(vals);
 	return err;
 }
+
+int bpf_hash_foreach(int map_fd, size_t key_size, size_t value_size, bool percpu, bpf_hash_fn fn,
+		     void *arg)
+{
+	int nvalues = percpu ? libbpf_num_possible_cpus() : 1;
+	size_t stride = percpu ? (value_size + 7) / 8 * 8 : value_size;
+	char *key = NULL, *next = NULL, *values = NULL;
+	void *prev = NULL;
+	int err = 0;
+
+	if (nvalues <= 0)
+		return nvalues ? nvalues : -EINVAL;
+	key = malloc(key_size);
+	next = malloc(key_size);
+	values = malloc(stride * (size_t)nvalues);
+	if (!key || !next || !values) {
+		err = -ENOMEM;
+		goto out;
+	}
+	while (!bpf_map_get_next_key(map_fd, prev, next)) {
+		memcpy(key, next, key_size);
+		prev = key;
+		/* Deleted between the two calls: go on with the next key. */
+		if (bpf_map_lookup_elem(map_fd, key, values))
+			continue;
+		fn(arg, key, values, nvalues, stride);
+	}
+	if (errno != ENOENT)
+		err = -errno;
+out:
+	free(key);
+	free(next);
+	free(values);
+	return err;
+}
+
+int bpf_hash_delete_if(int map_fd, size_t key_size, bool (*pred)(void *arg, const void *key),
+		       void *arg)
+{
+	char *key = malloc(key_size), *next = malloc(key_size);
+	void *prev = NULL;
+	int n = 0;
+
+	if (!key || !next) {
+		n = -ENOMEM;
+		goto out;
+	}
+	/* Collect-then-delete would need memory; restarting after a delete is simpler. */
+	while (!bpf_map_get_next_key(map_fd, prev, next)) {
+		memcpy(key, next, key_size);
+		if (pred(arg, key) && !bpf_map_delete_elem(map_fd, key)) {
+			n++;
+			prev = NULL; /* the walk order changed: start over */
+			continue;
+		}
+		prev = key;
+	}
+out:
+	free(key);
+	free(next);
+	return n;
+}

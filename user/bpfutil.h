@@ -4,6 +4,7 @@
 #define ERPSCOPE_BPFUTIL_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 struct bpf_object;
@@ -14,5 +15,18 @@ void bpf_pick_flavour(struct bpf_object *obj, bool tp_btf);
 int bpf_percpu_sum_u64(int map_fd, uint32_t key, uint64_t *out);
 /* Number of possible CPUs (per-CPU map value count), cached by the caller. */
 int bpf_ncpus(void);
+
+/*
+ * Walks a (per-CPU) hash map: fn gets each key and its value(s): ncpus
+ * values, each value_stride bytes apart, for a per-CPU map; one otherwise.
+ * Returns 0 or -errno.
+ */
+typedef void (*bpf_hash_fn)(void *arg, const void *key, const void *values, int nvalues,
+			    size_t value_stride);
+int bpf_hash_foreach(int map_fd, size_t key_size, size_t value_size, bool percpu, bpf_hash_fn fn,
+		     void *arg);
+/* Deletes the keys pred() says yes to. Returns how many, or -errno. */
+int bpf_hash_delete_if(int map_fd, size_t key_size, bool (*pred)(void *arg, const void *key),
+		       void *arg);
 
 #endif

@@ -6,6 +6,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "blockdev.h"
 #include "config.h"
 #include "http.h"
 #include "poller.h"
@@ -25,6 +26,7 @@ struct erpscope {
 	int sigfd;
 	int timerfd;
 	int workers_fd; /* the shared tgid -> worker map, owned by the procs probe */
+	int iodev_fd;   /* task -> last block device, sched's map, shared with blkio */
 	int stats_fd;   /* BPF_ENABLE_STATS fd: run-time stats while it is open */
 	bool stop;
 	bool tp_btf;    /* feature probe result: typed tracepoints work */
@@ -35,6 +37,7 @@ struct erpscope {
 	int nprobes;
 	struct poller pollers[ES_MAX_POLLERS];
 	int npollers;
+	struct blockdev_names blockdevs;
 	double last_scrape_seconds;
 	uint64_t scrapes;
 };

@@ -337,6 +337,7 @@ int main(int argc, char **argv)
 {
 	struct erpscope es = {
 		.epfd = -1, .sigfd = -1, .timerfd = -1, .stats_fd = -1, .workers_fd = -1,
+		.iodev_fd = -1,
 	};
 	char err[512] = "";
 

@@ -36,5 +36,6 @@ struct probe_ops {
 
 extern const struct probe_ops procs_probe_ops;
 extern const struct probe_ops sched_probe_ops;
+extern const struct probe_ops blkio_probe_ops;
 
 #endif

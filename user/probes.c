@@ -6,6 +6,7 @@
 const struct probe_ops *const probe_table[] = {
 	&procs_probe_ops,
 	&sched_probe_ops,
+	&blkio_probe_ops,
 };
 
 const unsigned int probe_table_len = sizeof(probe_table) / sizeof(probe_table[0]);

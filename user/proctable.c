@@ -592,6 +592,31 @@ void procs_for_each_slot(const struct procs *p, procs_slot_fn fn, void *arg)
 	}
 }
 
+int procs_slot_view(const struct procs *p, __u32 slot, struct slot_view *out)
+{
+	const struct worker *w;
+
+	if (slot < ES_SLOT_FIRST_WORKER) {
+		if (slot != ES_ROLE_OTHER && !p->overflowed[slot])
+			return -ENOENT;
+		out->slot = slot;
+		out->role = (enum es_role)slot;
+		out->worker = slot == ES_ROLE_OTHER ? "all" : "overflow";
+		out->w = NULL;
+		return 0;
+	}
+	if (slot - ES_SLOT_FIRST_WORKER >= p->max_workers)
+		return -ENOENT;
+	w = &p->w[slot - ES_SLOT_FIRST_WORKER];
+	if (!w->pid)
+		return -ENOENT;
+	out->slot = slot;
+	out->role = w->role;
+	out->worker = w->label;
+	out->w = w;
+	return 0;
+}
+
 static void info_sample(void *arg, const struct slot_view *sv)
 {
 	struct expo *e = arg;

@@ -58,6 +58,9 @@ void procs_scrape_done(struct procs *p, uint64_t now_ms);
 typedef void (*procs_slot_fn)(void *arg, const struct slot_view *sv);
 void procs_for_each_slot(const struct procs *p, procs_slot_fn fn, void *arg);
 
+/* The view of one slot if the metrics report it now; -ENOENT otherwise. */
+int procs_slot_view(const struct procs *p, __u32 slot, struct slot_view *out);
+
 /* erpscope_worker_info, erpscope_workers_tracked, overflow counters. */
 void procs_collect(const struct procs *p, struct expo *e);
 

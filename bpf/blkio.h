@@ -1,0 +1,41 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/* Contract between bpf/blkio.bpf.c and user/blkio.c. No includes. */
+#ifndef ERPSCOPE_BPF_BLKIO_H
+#define ERPSCOPE_BPF_BLKIO_H
+
+enum es_blk_op {
+	ES_BLK_READ = 0,
+	ES_BLK_WRITE,
+	ES_BLK_FLUSH,
+	ES_BLK_DISCARD,
+	ES_BLK_OTHER,
+	ES_BLK_OP_COUNT,
+};
+
+/* Latency edges (ns) live in rodata; at most this many (<= ES_HIST_MAX_EDGES). */
+#define ES_BLK_MAX_EDGES 24
+
+/* dev is the kernel's dev_t of the whole disk: major << 20 | minor. */
+struct es_blk_hist_key {
+	__u32 dev;
+	__u32 op;
+};
+
+struct es_blk_hist {
+	__u64 buckets[ES_BLK_MAX_EDGES + 1]; /* the last one is +Inf */
+	__u64 sum_ns;
+};
+
+/* Who issued what: per device, op and worker slot. */
+struct es_blk_io_key {
+	__u32 dev;
+	__u32 op;
+	__u32 slot;
+};
+
+struct es_blk_io {
+	__u64 ops;
+	__u64 bytes;
+};
+
+#endif
