@@ -12,6 +12,9 @@
 #        (non-idle delta of /proc/stat over the run, all CPUs). erpscope keeps
 #        BPF run-time stats on while it runs, so "on" includes their cost.
 #  (iii) daemon RSS (VmRSS) with 200 tracked `odoo: WorkerHTTP` pythons.
+# The block probe gets the same (i) and (ii) on a direct-I/O workload (dd,
+# DIO_OPS 4 KiB O_DIRECT reads of a DIO_MB MiB file on /var/tmp), beside
+# libbpf-tools biolatency -Q (queue + device time, the nearest peer).
 #
 # Environment: LOOPS (200000), ROUNDS (5), PAIRS (10), WORKERS (200),
 # ERPSCOPE (build/erpscope), RUNQLAT (/usr/sbin/runqlat), BENCH_CPU (0).
@@ -33,6 +36,10 @@ import json, os, re, signal, socket, statistics, subprocess, sys, time, urllib.r
 
 ERPSCOPE = os.environ.get("ERPSCOPE", "build/erpscope")
 RUNQLAT = os.environ.get("RUNQLAT", "/usr/sbin/runqlat")
+BIOLATENCY = os.environ.get("BIOLATENCY", "/usr/sbin/biolatency")
+DIO_OPS = int(os.environ.get("DIO_OPS", "20000"))
+DIO_MB = int(os.environ.get("DIO_MB", "128"))
+DIO_PATH = None
 LOOPS = int(os.environ.get("LOOPS", "200000"))
 ROUNDS = int(os.environ.get("ROUNDS", "5"))
 PAIRS = int(os.environ.get("PAIRS", "10"))
@@ -63,6 +70,8 @@ def cleanup():
         except Exception:
             pass
     children.clear()
+    if DIO_PATH and os.path.exists(DIO_PATH):
+        os.unlink(DIO_PATH)
     if old_stats is not None:
         subprocess.run(["sysctl", "-q", "-w", f"kernel.bpf_stats_enabled={old_stats}"])
 
@@ -190,39 +199,56 @@ def hook_of(name):
     return name
 
 
-def main():
-    global old_stats
-    if not os.access(ERPSCOPE, os.X_OK):
-        raise SystemExit(f"bench: {ERPSCOPE} not built (make all)")
-    old_stats = subprocess.run(["sysctl", "-n", "kernel.bpf_stats_enabled"], capture_output=True,
-                               text=True, check=True).stdout.strip()
-    subprocess.run(["sysctl", "-q", "-w", "kernel.bpf_stats_enabled=1"], check=True)
-    say(f"# erpscope bench: perf bench sched pipe -l {LOOPS} pinned to CPU {CPU}; "
-        f"kernel {os.uname().release}, {os.cpu_count()} CPUs")
-    workload()  # warm up
+def pipe_workload():
+    """(ops/s, CPU seconds per op) of one pinned perf bench sched pipe run."""
+    return workload()
 
-    # (i) per-event cost, alternating runqlat / erpscope
-    have_runqlat = os.access(RUNQLAT, os.X_OK)
-    if not have_runqlat:
-        say(f"# {RUNQLAT} missing (apt install libbpf-tools): ours only")
+
+def dio_file():
+    """A DIO_MB MiB file on /var/tmp (a real disk) for the direct-I/O workload."""
+    global DIO_PATH
+    if DIO_PATH is None:
+        DIO_PATH = f"/var/tmp/erpscope-bench-{os.getpid()}.dat"
+        subprocess.run(["dd", "if=/dev/zero", f"of={DIO_PATH}", "bs=1M", f"count={DIO_MB}",
+                        "oflag=direct", "status=none"], check=True)
+    return DIO_PATH
+
+
+def dio_workload():
+    """(ops/s, CPU seconds per op) of DIO_OPS 4 KiB O_DIRECT reads by dd."""
+    t0 = nonidle_ticks()
+    w0 = time.monotonic()
+    subprocess.run(["dd", f"if={dio_file()}", "of=/dev/null", "bs=4096", f"count={DIO_OPS}",
+                    "iflag=direct", "status=none"], check=True)
+    w1 = time.monotonic()
+    t1 = nonidle_ticks()
+    return DIO_OPS / (w1 - w0), (t1 - t0) / HZ / DIO_OPS
+
+
+def per_event_vs_peer(peer_argv, peer_stop, our_prefix, work, ops, hooks, title):
+    """ns per event of our programs whose name starts with our_prefix and of
+    the peer tool's, over the same workload, alternating, ROUNDS rounds."""
+    have_peer = os.access(peer_argv[0], os.X_OK)
+    if not have_peer:
+        say(f"# {peer_argv[0]} missing (apt install libbpf-tools): ours only")
     ours, theirs = {}, {}
     for rnd in range(ROUNDS):
-        if have_runqlat:
+        if have_peer:
             before = progs()
-            rq = start([RUNQLAT, "3600", "1"], stdout=subprocess.DEVNULL,
-                       stderr=subprocess.DEVNULL)
-            ids = {i for i in wait_new_progs(before, rq, "runqlat")
+            pp = start(peer_argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            ids = {i for i in wait_new_progs(before, pp, peer_argv[0])
                    if not progs().get(i, {}).get("name", "").startswith("es_")}
             s0 = stats(ids)
-            workload()
+            work()
             s1 = stats(ids)
-            stop(rq, signal.SIGINT)
+            stop(pp, peer_stop)
             for name, (runs, ns) in per_event(s0, s1).items():
                 theirs.setdefault(name, []).append((runs, ns))
         d, port, ids = start_erpscope()
         time.sleep(0.5)
+        ids = {i for i in ids if progs().get(i, {}).get("name", "").startswith(our_prefix)}
         s0 = stats(ids)
-        workload()
+        work()
         s1 = stats(ids)
         stop(d)
         for name, (runs, ns) in per_event(s0, s1).items():
@@ -233,47 +259,89 @@ def main():
         return {n: (statistics.median(r for r, _ in v), statistics.median(ns for _, ns in v))
                 for n, v in d.items()}
 
+    def hook(n):
+        low = n.lower()
+        for h in hooks:
+            if h in low or h.replace("_", "") in low:
+                return h
+        return n
+
     to, tt = table(ours), table(theirs)
+    peer = os.path.basename(peer_argv[0])
     say("")
-    say(f"(i) BPF ns per event, median of {ROUNDS} rounds (kernel.bpf_stats_enabled)")
-    say(f"  {'tool':<9} {'program':<20} {'hook':<11} {'runs/round':>11} {'ns/event':>9} "
-        f"{'vs runqlat':>10}")
+    say(f"{title}, median of {ROUNDS} rounds (kernel.bpf_stats_enabled)")
+    say(f"  {'tool':<10} {'program':<20} {'hook':<15} {'runs/round':>11} {'ns/event':>9} "
+        f"{'vs peer':>8}")
     by_hook = {}
     for n, (runs, ns) in tt.items():
-        by_hook[hook_of(n)] = ns
-    for n, (runs, ns) in sorted(tt.items(), key=lambda x: hook_of(x[0])):
-        say(f"  {'runqlat':<9} {n:<20} {hook_of(n):<11} {runs:>11.0f} {ns:>9.1f} {'':>10}")
-    for n, (runs, ns) in sorted(to.items(), key=lambda x: hook_of(x[0])):
-        ref = by_hook.get(hook_of(n))
+        by_hook[hook(n)] = ns
+    for n, (runs, ns) in sorted(tt.items(), key=lambda x: hook(x[0])):
+        say(f"  {peer:<10} {n:<20} {hook(n):<15} {runs:>11.0f} {ns:>9.1f} {'':>8}")
+    for n, (runs, ns) in sorted(to.items(), key=lambda x: hook(x[0])):
+        ref = by_hook.get(hook(n))
         ratio = f"{ns / ref:.2f}x" if ref else "-"
-        say(f"  {'erpscope':<9} {n:<20} {hook_of(n):<11} {runs:>11.0f} {ns:>9.1f} {ratio:>10}")
-    tot_o = sum(r * ns for r, ns in to.values()) / LOOPS
-    tot_t = sum(r * ns for r, ns in tt.values()) / LOOPS if tt else None
-    say(f"  BPF ns per pipe op, all programs: erpscope {tot_o:.1f}"
-        + (f", runqlat {tot_t:.1f}, ratio {tot_o / tot_t:.2f}x" if tot_t else ""))
+        say(f"  {'erpscope':<10} {n:<20} {hook(n):<15} {runs:>11.0f} {ns:>9.1f} {ratio:>8}")
+    tot_o = sum(r * ns for r, ns in to.values()) / ops
+    tot_t = sum(r * ns for r, ns in tt.values()) / ops if tt else None
+    say(f"  BPF ns per workload op, all programs: erpscope {tot_o:.1f}"
+        + (f", {peer} {tot_t:.1f}, ratio {tot_o / tot_t:.2f}x" if tot_t else ""))
+    return tot_o / tot_t if tot_t else None
+
+
+def ab(work, unit, title):
+    """PAIRS alternating off/on runs: median ratios of ops/s and CPU per op."""
+    say("")
+    say(f"{title}: {PAIRS} alternating off/on pairs "
+        f"(kernel.bpf_stats_enabled={old_stats}; erpscope enables stats for itself)")
+    pairs = []
+    for i in range(PAIRS):
+        off_ops, off_cpu = work()
+        d, port, _ = start_erpscope()
+        time.sleep(0.3)
+        on_ops, on_cpu = work()
+        stop(d)
+        pairs.append((off_ops, on_ops, off_cpu, on_cpu))
+        say(f"  pair {i + 1:>2}: off {off_ops:>9.0f} {unit} {off_cpu * 1e6:6.2f} us CPU/op | "
+            f"on {on_ops:>9.0f} {unit} {on_cpu * 1e6:6.2f} us CPU/op | "
+            f"ratio {on_ops / off_ops:.3f}")
+    tr = statistics.median(on / off for off, on, _, _ in pairs)
+    cr = statistics.median(onc / offc for _, _, offc, onc in pairs if offc > 0)
+    say(f"  median {unit} ratio on/off: {tr:.3f} (throughput {(tr - 1) * 100:+.1f}%); "
+        f"median CPU/op ratio on/off: {cr:.3f} (CPU per op {(cr - 1) * 100:+.1f}%)")
+    return tr, cr
+
+
+def main():
+    global old_stats
+    if not os.access(ERPSCOPE, os.X_OK):
+        raise SystemExit(f"bench: {ERPSCOPE} not built (make all)")
+    old_stats = subprocess.run(["sysctl", "-n", "kernel.bpf_stats_enabled"], capture_output=True,
+                               text=True, check=True).stdout.strip()
+    subprocess.run(["sysctl", "-q", "-w", "kernel.bpf_stats_enabled=1"], check=True)
+    say(f"# erpscope bench: kernel {os.uname().release}, {os.cpu_count()} CPUs; "
+        f"sched workload: perf bench sched pipe -l {LOOPS} pinned to CPU {CPU}; "
+        f"block workload: {DIO_OPS} x 4 KiB O_DIRECT reads (dd) of a {DIO_MB} MiB file on /var/tmp")
+    workload()  # warm up
+    dio_workload()
+
+    # (i) per-event cost vs the nearest libbpf-tools peers, stats sysctl on
+    sched_ratio = per_event_vs_peer([RUNQLAT, "3600", "1"], signal.SIGINT,
+                                    ("es_switch", "es_wakeup"), workload,
+                                    LOOPS, ("wakeup_new", "wakeup", "switch", "exec", "fork",
+                                            "exit", "rq_insert", "rq_issue", "rq_complete"),
+                                    "(i) sched: BPF ns per event vs runqlat")
+    blk_ratio = per_event_vs_peer([BIOLATENCY, "-Q", "3600", "1"], signal.SIGINT, "es_rq_",
+                                  dio_workload, DIO_OPS,
+                                  ("rq_insert", "rq_issue", "rq_complete", "block_rq_insert",
+                                   "block_rq_issue", "block_rq_complete"),
+                                  "(i) block: BPF ns per event vs biolatency -Q")
 
     # (ii) A/B throughput: off, on, off, on ... The sysctl goes back first:
     # erpscope itself keeps run-time stats on while it runs (BPF_ENABLE_STATS),
     # so "on" includes their cost, as in production; "off" must not.
     subprocess.run(["sysctl", "-q", "-w", f"kernel.bpf_stats_enabled={old_stats}"], check=True)
-    say("")
-    say(f"(ii) throughput, {PAIRS} alternating off/on pairs "
-        f"(kernel.bpf_stats_enabled={old_stats}; erpscope enables stats for itself)")
-    pairs = []
-    for i in range(PAIRS):
-        off_ops, off_cpu = workload()
-        d, port, _ = start_erpscope()
-        time.sleep(0.3)
-        on_ops, on_cpu = workload()
-        stop(d)
-        pairs.append((off_ops, on_ops, off_cpu, on_cpu))
-        say(f"  pair {i + 1:>2}: off {off_ops:>9.0f} ops/s {off_cpu * 1e6:6.2f} us CPU/op | "
-            f"on {on_ops:>9.0f} ops/s {on_cpu * 1e6:6.2f} us CPU/op | "
-            f"ratio {on_ops / off_ops:.3f}")
-    tr = statistics.median(on / off for off, on, _, _ in pairs)
-    cr = statistics.median(onc / offc for _, _, offc, onc in pairs if offc > 0)
-    say(f"  median ops/s ratio on/off: {tr:.3f} (throughput {(tr - 1) * 100:+.1f}%); "
-        f"median CPU/op ratio on/off: {cr:.3f} (CPU per op {(cr - 1) * 100:+.1f}%)")
+    tr, cr = ab(workload, "ops/s", "(ii) sched pipe throughput")
+    dtr, dcr = ab(dio_workload, "IO/s", "(ii) direct-I/O throughput")
 
     # (iii) RSS with WORKERS tracked workers
     say("")
@@ -311,9 +379,12 @@ def main():
 
     say("")
     say("summary")
-    say(f"  per-event cost vs runqlat (all programs, ns per pipe op): "
-        + (f"{tot_o / tot_t:.2f}x" if tot_t else "n/a"))
-    say(f"  throughput on/off (median of {PAIRS} pairs): {tr:.3f}; CPU/op on/off: {cr:.3f}")
+    say(f"  sched: BPF cost per pipe op vs runqlat: "
+        + (f"{sched_ratio:.2f}x" if sched_ratio else "n/a")
+        + f"; throughput on/off {tr:.3f}, CPU/op on/off {cr:.3f} (median of {PAIRS} pairs)")
+    say(f"  block: BPF cost per I/O vs biolatency -Q: "
+        + (f"{blk_ratio:.2f}x" if blk_ratio else "n/a")
+        + f"; throughput on/off {dtr:.3f}, CPU/op on/off {dcr:.3f}")
     say(f"  daemon VmRSS with {tracked} workers: {rss1 / 1024:.1f} MiB")
 
 
