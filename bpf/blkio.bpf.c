@@ -116,55 +116,60 @@ static __always_inline void note_submitter_dev(__u32 dev)
 		*d = dev;
 }
 
-static __always_inline void on_insert(struct request *rq)
+/* What each hook needs from the request, read by the flavour's wrapper. */
+struct rq_fields {
+	__u64 key; /* the request's address */
+	__u32 dev;
+	__u32 op;
+	__u32 bytes;
+};
+
+static __always_inline void on_insert(const struct rq_fields *f)
 {
 	struct rq_info ri = {};
-	__u64 key = (__u64)rq;
 
 	ri.insert_ns = bpf_ktime_get_ns();
 	ri.slot = worker_slot(bpf_get_current_pid_tgid() >> 32);
-	bpf_map_update_elem(&inflight, &key, &ri, BPF_ANY);
-	note_submitter_dev(rq_devt(rq));
+	bpf_map_update_elem(&inflight, &f->key, &ri, BPF_ANY);
+	note_submitter_dev(f->dev);
 }
 
-static __always_inline void on_issue(struct request *rq)
+static __always_inline void on_issue(const struct rq_fields *f)
 {
-	__u64 key = (__u64)rq, now = bpf_ktime_get_ns();
-	__u32 dev = rq_devt(rq);
+	__u64 now = bpf_ktime_get_ns();
 	struct rq_info *ri, fresh = {};
 
-	ri = bpf_map_lookup_elem(&inflight, &key);
+	ri = bpf_map_lookup_elem(&inflight, &f->key);
 	if (!ri) {
 		/* Issued directly in the submitter's context. */
 		fresh.slot = worker_slot(bpf_get_current_pid_tgid() >> 32);
-		bpf_map_update_elem(&inflight, &key, &fresh, BPF_ANY);
-		ri = bpf_map_lookup_elem(&inflight, &key);
+		bpf_map_update_elem(&inflight, &f->key, &fresh, BPF_ANY);
+		ri = bpf_map_lookup_elem(&inflight, &f->key);
 		if (!ri)
 			return;
-		note_submitter_dev(dev);
+		note_submitter_dev(f->dev);
 	}
 	ri->issue_ns = now;
-	ri->bytes = BPF_CORE_READ(rq, __data_len);
+	ri->bytes = f->bytes;
 	if (ri->insert_ns && now >= ri->insert_ns)
-		hist_add(&queue_latency, dev, blk_op(BPF_CORE_READ(rq, cmd_flags)),
-			 now - ri->insert_ns);
+		hist_add(&queue_latency, f->dev, f->op, now - ri->insert_ns);
 }
 
-static __always_inline void on_complete(struct request *rq)
+static __always_inline void on_complete(const struct rq_fields *f)
 {
 	static const struct es_blk_io zero = {};
-	__u64 key = (__u64)rq, now = bpf_ktime_get_ns();
+	__u64 now = bpf_ktime_get_ns();
 	struct es_blk_io_key k;
 	struct rq_info *ri;
 	struct es_blk_io *io;
 
-	ri = bpf_map_lookup_elem(&inflight, &key);
+	ri = bpf_map_lookup_elem(&inflight, &f->key);
 	if (!ri)
 		return;
 	if (!ri->issue_ns || now < ri->issue_ns)
 		goto out;
-	k.dev = rq_devt(rq);
-	k.op = blk_op(BPF_CORE_READ(rq, cmd_flags));
+	k.dev = f->dev;
+	k.op = f->op;
 	k.slot = ri->slot;
 	hist_add(&io_latency, k.dev, k.op, now - ri->issue_ns);
 	io = get_or_init(&io_by_worker, &k, &zero);
@@ -173,7 +178,7 @@ static __always_inline void on_complete(struct request *rq)
 		io->bytes += ri->bytes;
 	}
 out:
-	bpf_map_delete_elem(&inflight, &key);
+	bpf_map_delete_elem(&inflight, &f->key);
 }
 
 static __always_inline struct request *rq_of(unsigned long long *ctx)
@@ -181,31 +186,61 @@ static __always_inline struct request *rq_of(unsigned long long *ctx)
 	return rq_arg ? (struct request *)ctx[1] : (struct request *)ctx[0];
 }
 
+/* tp_btf flavour: the request is a trusted pointer, fields are direct loads. */
+static __always_inline void fields_btf(struct request *rq, struct rq_fields *f)
+{
+	f->key = (__u64)rq;
+	f->dev = rq_devt_btf(rq);
+	f->op = blk_op(rq->cmd_flags);
+	f->bytes = rq->__data_len;
+}
+
+/* raw_tp flavour: probed reads. */
+static __always_inline void fields_raw(struct request *rq, struct rq_fields *f)
+{
+	f->key = (__u64)rq;
+	f->dev = rq_devt(rq);
+	f->op = blk_op(BPF_CORE_READ(rq, cmd_flags));
+	f->bytes = BPF_CORE_READ(rq, __data_len);
+}
+
 SEC("tp_btf/block_rq_insert")
 int BPF_PROG(es_rq_insert)
 {
-	on_insert(rq_of(ctx));
+	struct rq_fields f;
+
+	fields_btf(rq_of(ctx), &f);
+	on_insert(&f);
 	return 0;
 }
 
 SEC("raw_tp/block_rq_insert")
 int BPF_PROG(es_rq_insert_raw)
 {
-	on_insert(rq_of(ctx));
+	struct rq_fields f;
+
+	fields_raw(rq_of(ctx), &f);
+	on_insert(&f);
 	return 0;
 }
 
 SEC("tp_btf/block_rq_issue")
 int BPF_PROG(es_rq_issue)
 {
-	on_issue(rq_of(ctx));
+	struct rq_fields f;
+
+	fields_btf(rq_of(ctx), &f);
+	on_issue(&f);
 	return 0;
 }
 
 SEC("raw_tp/block_rq_issue")
 int BPF_PROG(es_rq_issue_raw)
 {
-	on_issue(rq_of(ctx));
+	struct rq_fields f;
+
+	fields_raw(rq_of(ctx), &f);
+	on_issue(&f);
 	return 0;
 }
 
@@ -213,13 +248,19 @@ int BPF_PROG(es_rq_issue_raw)
 SEC("tp_btf/block_rq_complete")
 int BPF_PROG(es_rq_complete, struct request *rq)
 {
-	on_complete(rq);
+	struct rq_fields f;
+
+	fields_btf(rq, &f);
+	on_complete(&f);
 	return 0;
 }
 
 SEC("raw_tp/block_rq_complete")
 int BPF_PROG(es_rq_complete_raw, struct request *rq)
 {
-	on_complete(rq);
+	struct rq_fields f;
+
+	fields_raw(rq, &f);
+	on_complete(&f);
 	return 0;
 }

@@ -53,6 +53,21 @@ struct request___pre517 {
 	struct gendisk *rq_disk;
 } __attribute__((preserve_access_index));
 
+/* Typed (tp_btf) flavour: direct loads through trusted pointers. */
+static __always_inline __u32 rq_devt_btf(struct request *rq)
+{
+	struct gendisk *disk;
+
+	if (bpf_core_field_exists(((struct request___pre517 *)rq)->rq_disk))
+		disk = ((struct request___pre517 *)rq)->rq_disk;
+	else
+		disk = rq->q->disk;
+	if (!disk)
+		return 0;
+	return ((__u32)disk->major << 20) | (__u32)disk->first_minor;
+}
+
+/* Probed (raw_tp) flavour. */
 static __always_inline __u32 rq_devt(struct request *rq)
 {
 	struct gendisk *disk;
