@@ -43,7 +43,9 @@ enum {
 struct task_sched {
 	__u64 ts;
 	__u32 state;
-	__u32 iodev; /* in iowait: the device of its last request, 0 = unknown */
+	__u32 iodev;    /* in iowait: the device of its last request, 0 = unknown */
+	__u32 slot;     /* cached worker_slot(tgid) ... */
+	__u32 slot_gen; /* ... valid while workers_gen + 1 equals this */
 };
 
 struct {
@@ -77,10 +79,20 @@ struct {
 	__type(value, __u64);
 } iowait_by_dev SEC(".maps");
 
-static __always_inline struct es_sched_slot *slot_of(__u32 tgid, __u32 *slotp)
+static __always_inline struct es_sched_slot *slot_of(struct task_sched *s, __u32 tgid,
+						      __u32 *slotp)
 {
-	__u32 slot = worker_slot(tgid);
-	struct es_sched_slot *v = bpf_map_lookup_elem(&sched_slots, &slot);
+	__u32 gen = workers_generation() + 1, slot;
+	struct es_sched_slot *v;
+
+	if (s->slot_gen == gen) {
+		slot = s->slot;
+	} else {
+		slot = worker_slot(tgid);
+		s->slot = slot;
+		s->slot_gen = gen;
+	}
+	v = bpf_map_lookup_elem(&sched_slots, &slot);
 
 	/* A slot past the array (map shrunk under us) falls back to "other". */
 	if (!v) {
@@ -112,7 +124,7 @@ static __always_inline void close_offcpu(struct task_sched *s, __u32 tgid, __u64
 
 	if (!s->ts || s->state < ST_OFF || reason >= ES_OFF_COUNT || now < s->ts)
 		return;
-	v = slot_of(tgid, &slot);
+	v = slot_of(s, tgid, &slot);
 	if (!v)
 		return;
 	delta = now - s->ts;
@@ -145,7 +157,7 @@ static __always_inline void switch_out(struct task_sched *s, __u32 tgid, bool pr
 				       unsigned int state, bool iowait, __u64 now)
 {
 	__u32 reason = offcpu_reason(preempt, state, iowait), slot, *dev;
-	struct es_sched_slot *v = slot_of(tgid, &slot);
+	struct es_sched_slot *v = slot_of(s, tgid, &slot);
 
 	if (!v)
 		return;

@@ -77,7 +77,7 @@ static int blkio_open(struct probe *p)
 	nargs = feature_tp_nargs("block_rq_issue");
 	bp->skel->rodata->rq_arg = nargs == 2 ? 1 : 0;
 	bpf_pick_flavour(bp->skel->obj, es->tp_btf);
-	err = bpf_map__reuse_fd(bp->skel->maps.workers, es->workers_fd);
+	err = procs_share_maps(es, bp->skel->obj);
 	if (!err && es->iodev_fd >= 0)
 		err = bpf_map__reuse_fd(bp->skel->maps.task_iodev, es->iodev_fd);
 	if (err)

@@ -20,6 +20,7 @@
 #include "clock.h"
 #include "config.h"
 #include "erpscope.h"
+#include "events.h"
 #include "kfeatures.h"
 #include "http.h"
 #include "log.h"
@@ -265,6 +266,7 @@ static void cleanup(struct erpscope *es)
 	stop_pollers(es);
 	stop_probes(es);
 	procs_free(es->procs);
+	events_free(es->events);
 	if (es->stats_fd >= 0)
 		close(es->stats_fd);
 	if (es->timerfd >= 0)
@@ -280,7 +282,8 @@ static int run(struct erpscope *es)
 	int failed, err, rc = 1;
 
 	es->procs = procs_new(es->cfg.max_workers);
-	if (!es->procs) {
+	es->events = events_new(EVENTS_MAX, EVENTS_MAX_BYTES);
+	if (!es->procs || !es->events) {
 		log_error("out of memory");
 		goto out;
 	}
@@ -337,7 +340,7 @@ int main(int argc, char **argv)
 {
 	struct erpscope es = {
 		.epfd = -1, .sigfd = -1, .timerfd = -1, .stats_fd = -1, .workers_fd = -1,
-		.iodev_fd = -1,
+		.iodev_fd = -1, .workers_gen_fd = -1,
 	};
 	char err[512] = "";
 

@@ -48,11 +48,29 @@ static int procs_open(struct probe *p)
 	p->obj = skel->obj;
 	p->drops_fd = bpf_map__fd(skel->maps.proc_drops);
 	p->es->workers_fd = bpf_map__fd(skel->maps.workers);
-	procs_set_map_fd(p->es->procs, p->es->workers_fd);
+	p->es->workers_gen_fd = bpf_map__fd(skel->maps.workers_gen);
+	procs_set_map_fd(p->es->procs, p->es->workers_fd, p->es->workers_gen_fd);
 	p->rb = ring_buffer__new(bpf_map__fd(skel->maps.proc_events), on_event, p, NULL);
 	if (!p->rb)
 		return -errno;
 	return 0;
+}
+
+int procs_share_maps(struct erpscope *es, struct bpf_object *obj)
+{
+	struct bpf_map *m;
+	int err;
+
+	m = bpf_object__find_map_by_name(obj, "workers");
+	if (!m || es->workers_fd < 0)
+		return -ENOENT;
+	err = bpf_map__reuse_fd(m, es->workers_fd);
+	if (err)
+		return err;
+	m = bpf_object__find_map_by_name(obj, "workers_gen");
+	if (m && es->workers_gen_fd >= 0)
+		err = bpf_map__reuse_fd(m, es->workers_gen_fd);
+	return err;
 }
 
 static int procs_attach(struct probe *p)

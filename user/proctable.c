@@ -50,6 +50,8 @@ struct procs {
 	unsigned int max_workers;
 	struct worker *w; /* [max_workers]; pid 0 = free; slot = index + ES_SLOT_FIRST_WORKER */
 	int map_fd;
+	int gen_fd;
+	uint64_t map_gen; /* what gen_fd holds */
 	uint64_t scan_gen;
 	uint64_t last_scan_ms;
 	bool rescan_soon;
@@ -88,6 +90,7 @@ struct procs *procs_new(unsigned int max_workers)
 	}
 	p->max_workers = max_workers;
 	p->map_fd = -1;
+	p->gen_fd = -1;
 	return p;
 }
 
@@ -105,9 +108,20 @@ unsigned int procs_nslots(const struct procs *p)
 	return ES_SLOT_FIRST_WORKER + p->max_workers;
 }
 
-void procs_set_map_fd(struct procs *p, int workers_fd)
+void procs_set_map_fd(struct procs *p, int workers_fd, int gen_fd)
 {
 	p->map_fd = workers_fd;
+	p->gen_fd = gen_fd;
+}
+
+/* After the map changed: programs that cached a slot look it up again. */
+static void bump_generation(struct procs *p)
+{
+	__u32 zero = 0;
+
+	p->map_gen++;
+	if (p->gen_fd >= 0 && bpf_map_update_elem(p->gen_fd, &zero, &p->map_gen, BPF_ANY))
+		log_warn("cannot update workers generation", "err=%d", -errno);
 }
 
 int procs_on_slot_reset(struct procs *p, procs_slot_reset_fn fn, void *arg)
@@ -138,12 +152,13 @@ static void map_put(struct procs *p, __u32 pid, __u32 slot, enum es_role role)
 		return;
 	if (bpf_map_update_elem(p->map_fd, &pid, &v, BPF_ANY))
 		log_warn("cannot update workers map", "pid=%u err=%d", pid, -errno);
+	bump_generation(p);
 }
 
 static void map_del(struct procs *p, __u32 pid)
 {
-	if (p->map_fd >= 0)
-		bpf_map_delete_elem(p->map_fd, &pid);
+	if (p->map_fd >= 0 && !bpf_map_delete_elem(p->map_fd, &pid))
+		bump_generation(p);
 }
 
 /* Reads up to size-1 bytes; returns the count (NUL-terminated) or -errno. */

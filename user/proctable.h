@@ -42,8 +42,19 @@ void procs_free(struct procs *p);
 
 /* Number of accounting slots: ES_ROLE_COUNT + max_workers. */
 unsigned int procs_nslots(const struct procs *p);
-/* Attaches the kernel map that mirrors the table; the table fills it. */
-void procs_set_map_fd(struct procs *p, int workers_fd);
+/*
+ * Attaches the kernel map that mirrors the table (the table fills it) and the
+ * generation counter bumped after each change (programs cache slots by it).
+ */
+void procs_set_map_fd(struct procs *p, int workers_fd, int gen_fd);
+
+struct erpscope;
+struct bpf_object;
+/*
+ * Before load: makes obj use the procs probe's workers and workers_gen maps
+ * (bpf/workers.bpf.h) instead of creating its own. Returns 0 or -errno.
+ */
+int procs_share_maps(struct erpscope *es, struct bpf_object *obj);
 
 /* A lifecycle event from the kernel: look at pid now and again soon. */
 void procs_event(struct procs *p, __u32 type, __u32 pid, uint64_t now_ms);

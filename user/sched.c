@@ -101,7 +101,7 @@ static int sched_open(struct probe *p)
 	if (es->tp_btf)
 		bpf_map__set_max_entries(sp->skel->maps.task_sched_by_pid, 1);
 	bpf_map__set_max_entries(sp->skel->maps.sched_slots, sp->nslots);
-	err = bpf_map__reuse_fd(sp->skel->maps.workers, es->workers_fd);
+	err = procs_share_maps(es, sp->skel->obj);
 	if (!err && es->iodev_fd >= 0)
 		err = bpf_map__reuse_fd(sp->skel->maps.task_iodev, es->iodev_fd);
 	if (err)
