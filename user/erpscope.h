@@ -18,6 +18,7 @@
 #define ES_MAX_ROUTES 16
 
 struct procs;
+struct events;
 struct httpd;
 
 struct erpscope {
@@ -26,11 +27,13 @@ struct erpscope {
 	int sigfd;
 	int timerfd;
 	int workers_fd; /* the shared tgid -> worker map, owned by the procs probe */
+	int workers_gen_fd; /* its change counter (bpf/workers.bpf.h) */
 	int iodev_fd;   /* task -> last block device, sched's map, shared with blkio */
 	int stats_fd;   /* BPF_ENABLE_STATS fd: run-time stats while it is open */
 	bool stop;
 	bool tp_btf;    /* feature probe result: typed tracepoints work */
 	struct procs *procs;
+	struct events *events; /* the log behind GET /events (user/events.h) */
 	struct httpd *httpd;
 	struct http_route routes[ES_MAX_ROUTES]; /* the server keeps a pointer to these */
 	struct probe probes[ES_MAX_PROBES];
