@@ -88,4 +88,45 @@ static __always_inline __u32 rq_devt(struct request *rq)
  * struct request * (rq_arg) before load.
  */
 
+/*
+ * v6.2, commit f1a7941243c1 ("mm: convert mm's rss stats into
+ * percpu_counter"): mm->rss_stat became an array of percpu_counter; before
+ * it was struct mm_rss_stat { atomic_long_t count[NR_MM_COUNTERS]; }. Both
+ * give the total the kernel itself reports (get_mm_counter: the shared
+ * count, per-CPU deltas not folded in, negative read as 0). mark_victim
+ * with a task argument was backported to stable kernels of both layouts.
+ */
+struct mm_rss_stat___pre62 {
+	atomic_long_t count[4];
+} __attribute__((preserve_access_index));
+
+struct mm_struct___pre62 {
+	struct mm_rss_stat___pre62 rss_stat;
+} __attribute__((preserve_access_index));
+
+/* NR_MM_COUNTERS members, include/linux/mm_types_task.h (stable since v4.5). */
+#define ES_MM_FILEPAGES 0
+#define ES_MM_ANONPAGES 1
+#define ES_MM_SHMEMPAGES 3
+
+/* member must be a constant: CO-RE relocates array accesses by index. */
+#define mm_rss_pages(mm, member)                                                            \
+	({                                                                                  \
+		long __v;                                                                   \
+		if (bpf_core_type_exists(struct mm_rss_stat___pre62))                       \
+			__v = BPF_CORE_READ((struct mm_struct___pre62 *)(mm),               \
+					    rss_stat.count[member].counter);                \
+		else                                                                        \
+			__v = BPF_CORE_READ(mm, rss_stat[member].count);                    \
+		__v < 0 ? 0 : (__u64)__v;                                                   \
+	})
+
+/*
+ * 2024, "mm: update mark_victim tracepoints fields" (also backported to
+ * stable kernels): oom:mark_victim passes (struct task_struct *, uid_t);
+ * before it passed only the victim's pid. User space counts the arguments
+ * in BTF and sets mark_victim_has_task; with a pid only, the event carries
+ * no RSS or cgroup and user space fills in what /proc still shows.
+ */
+
 #endif

@@ -174,7 +174,8 @@ int host_unescape(char *dst, unsigned int size, const char *src, unsigned int le
 
 		if (c == '\\' && i + 3 < len && src[i + 1] >= '0' && src[i + 1] <= '3' &&
 		    is_octal(src[i + 2]) && is_octal(src[i + 3])) {
-			int v = (src[i + 1] - '0') * 64 + (src[i + 2] - '0') * 8 + (src[i + 3] - '0');
+			int v = (src[i + 1] - '0') * 64 + (src[i + 2] - '0') * 8 +
+				(src[i + 3] - '0');
 
 			/* a NUL cannot be in a path: leave such an escape as it is */
 			if (v) {
@@ -199,13 +200,12 @@ int host_unescape(char *dst, unsigned int size, const char *src, unsigned int le
  * user-space daemon; fuse, fuseblk, fuse.* and fusectl).
  */
 static const char *const skip_fstypes[] = {
-	"proc",	      "sysfs",	    "tmpfs",	  "devtmpfs",	 "cgroup",   "cgroup2",
-	"overlay",    "bpf",	    "tracefs",	  "debugfs",	 "securityfs", "pstore",
-	"mqueue",     "hugetlbfs",  "autofs",	  "configfs",	 "devpts",   "binfmt_misc",
-	"nsfs",	      "ramfs",	    "rootfs",	  "squashfs",	 "iso9660",  "udf",
-	"efivarfs",   "rpc_pipefs", "selinuxfs",  "nfsd",	 "nfs",	     "nfs4",
-	"cifs",	      "smb3",	    "smbfs",	  "ceph",	 "glusterfs", "9p",
-	"afs",	      "lustre",	    "virtiofs",
+	"proc",	    "sysfs",	"tmpfs",   "devtmpfs",	  "cgroup",	"cgroup2",   "overlay",
+	"bpf",	    "tracefs",	"debugfs", "securityfs",  "pstore",	"mqueue",    "hugetlbfs",
+	"autofs",   "configfs", "devpts",  "binfmt_misc", "nsfs",	"ramfs",     "rootfs",
+	"squashfs", "iso9660",	"udf",	   "efivarfs",	  "rpc_pipefs", "selinuxfs", "nfsd",
+	"nfs",	    "nfs4",	"cifs",	   "smb3",	  "smbfs",	"ceph",	     "glusterfs",
+	"9p",	    "afs",	"lustre",  "virtiofs",
 };
 
 /* Local filesystems whose source need not be a /dev path (pools, subvolumes). */
@@ -232,11 +232,11 @@ bool host_fs_wanted(const char *fstype, const char *device)
 
 /*
  * One mountinfo line: "36 35 98:0 /root /mnt opts [optional...] - type source
- * superopts". Fills mountpoint, device, fstype and major:minor of out;
- * returns 1 for a well-formed line, 0 for one that is skipped, -1 for one
- * whose mount point is too long to keep (it covers nothing we keep either).
+ * superopts". Fills mountpoint, device, fstype and major:minor of out.
+ * False for a malformed line, or a mount point too long to keep (it cannot
+ * cover one that is kept either).
  */
-static int parse_mount_line(const char *p, const char *e, struct host_fs *out)
+static bool parse_mount_line(const char *p, const char *e, struct host_fs *out)
 {
 	const char *f, *mp;
 	unsigned int len, mplen;
@@ -248,24 +248,23 @@ static int parse_mount_line(const char *p, const char *e, struct host_fs *out)
 	p = next_field(p, e, &f, &len); /* major:minor */
 	if (!copy_field(num, sizeof(num), f, len) ||
 	    sscanf(num, "%u:%u", &out->major, &out->minor) != 2)
-		return 0;
+		return false;
 	p = next_field(p, e, &f, &len); /* root of the mount in its filesystem */
 	p = next_field(p, e, &mp, &mplen);
 	p = next_field(p, e, &f, &len); /* mount options */
 	do {
 		p = next_field(p, e, &f, &len); /* optional fields up to "-" */
 	} while (len && !field_is(f, len, "-"));
-	if (!len || !mplen)
-		return 0;
-	if (host_unescape(out->mountpoint, sizeof(out->mountpoint), mp, mplen) < 0)
-		return -1;
+	if (!len || !mplen ||
+	    host_unescape(out->mountpoint, sizeof(out->mountpoint), mp, mplen) < 0)
+		return false;
 	p = next_field(p, e, &f, &len);
 	if (!len || !copy_field(out->fstype, sizeof(out->fstype), f, len))
 		out->fstype[0] = 0; /* an unknown, overlong type: not one we keep */
 	next_field(p, e, &f, &len);
 	if (host_unescape(out->device, sizeof(out->device), f, len) < 0)
 		out->device[0] = 0;
-	return 1;
+	return true;
 }
 
 int host_parse_mountinfo(const char *text, struct host_fs *fs, unsigned int max, bool *full)
@@ -276,11 +275,11 @@ int host_parse_mountinfo(const char *text, struct host_fs *fs, unsigned int max,
 	*full = false;
 	for (const char *p = text; *p;) {
 		const char *e = line_end(p);
+		bool ok = parse_mount_line(p, e, &m);
 		unsigned int i;
-		int ok = parse_mount_line(p, e, &m);
 
 		p = *e ? e + 1 : e;
-		if (ok <= 0)
+		if (!ok)
 			continue;
 		/*
 		 * A later mount at the same place covers the earlier one:
@@ -477,8 +476,8 @@ static const struct host_source {
 static const char *const psi_names[PSI_COUNT] = { "cpu", "memory", "io" };
 
 static const char *const cpu_modes[HOST_CPU_NMODES] = {
-	[HOST_CPU_USER] = "user",     [HOST_CPU_NICE] = "nice", [HOST_CPU_SYSTEM] = "system",
-	[HOST_CPU_IDLE] = "idle",     [HOST_CPU_IOWAIT] = "iowait", [HOST_CPU_IRQ] = "irq",
+	[HOST_CPU_USER] = "user",	[HOST_CPU_NICE] = "nice",     [HOST_CPU_SYSTEM] = "system",
+	[HOST_CPU_IDLE] = "idle",	[HOST_CPU_IOWAIT] = "iowait", [HOST_CPU_IRQ] = "irq",
 	[HOST_CPU_SOFTIRQ] = "softirq", [HOST_CPU_STEAL] = "steal",
 };
 
@@ -506,12 +505,12 @@ struct host_priv {
 };
 
 static void warn_once(struct host_priv *hp, enum host_src src, uint8_t what, const char *msg,
-		      int err)
+		      const char *key, long val)
 {
 	if (hp->warned[src] & what)
 		return;
 	hp->warned[src] |= what;
-	log_warn(msg, "poller=host path=%s err=%d", sources[src].path, err);
+	log_warn(msg, "poller=host path=%s %s=%ld", sources[src].path, key, val);
 }
 
 /*
@@ -549,15 +548,16 @@ static int load(struct host_priv *hp, enum host_src src)
 		nl = strrchr(hp->buf, '\n');
 		len = nl ? (size_t)(nl - hp->buf) + 1 : 0;
 		if (!sources[src].head_only)
-			warn_once(hp, src, W_CUT, "file longer than the poller reads; the rest is ignored",
-				  (int)cap);
+			warn_once(hp, src, W_CUT,
+				  "file longer than the poller reads; the rest is ignored",
+				  "limit_bytes", (long)cap);
 	}
 	hp->buf[len] = 0;
 out:
 	if (fd >= 0)
 		close(fd);
 	if (err)
-		warn_once(hp, src, W_READ, "cannot read", err);
+		warn_once(hp, src, W_READ, "cannot read", "err", err);
 	return err;
 }
 
@@ -572,7 +572,7 @@ static void tick_cpu(struct host_priv *hp)
 		return;
 	err = host_parse_stat(hp->buf, &raw);
 	if (err) {
-		warn_once(hp, SRC_STAT, W_PARSE, "cannot parse", err);
+		warn_once(hp, SRC_STAT, W_PARSE, "cannot parse", "err", err);
 		return;
 	}
 	/*
@@ -602,7 +602,7 @@ static void tick_mem(struct host_priv *hp)
 		return;
 	err = host_parse_meminfo(hp->buf, &hp->mem);
 	if (err)
-		warn_once(hp, SRC_MEMINFO, W_PARSE, "cannot parse", err);
+		warn_once(hp, SRC_MEMINFO, W_PARSE, "cannot parse", "err", err);
 	hp->mem_ok = !err;
 }
 
@@ -617,7 +617,7 @@ static void tick_fs(struct host_priv *hp)
 	n = host_parse_mountinfo(hp->buf, hp->fs, HOST_MAX_FS, &full);
 	if (full)
 		warn_once(hp, SRC_MOUNTINFO, W_FULL, "more filesystems than the poller reports",
-			  HOST_MAX_FS);
+			  "limit", HOST_MAX_FS);
 	hp->nfs = (unsigned int)n;
 	/* Local filesystems only (see skip_fstypes): statvfs reads the superblock's counters. */
 	for (unsigned int i = 0; i < hp->nfs; i++) {
@@ -654,7 +654,7 @@ static void tick_disks(struct host_priv *hp)
 		return;
 	n = host_parse_diskstats(hp->buf, hp->disks, HOST_MAX_DISKS, sys_block_has, NULL, &full);
 	if (full)
-		warn_once(hp, SRC_DISKSTATS, W_FULL, "more disks than the poller reports",
+		warn_once(hp, SRC_DISKSTATS, W_FULL, "more disks than the poller reports", "limit",
 			  HOST_MAX_DISKS);
 	hp->ndisks = (unsigned int)n;
 }
@@ -670,7 +670,7 @@ static void tick_net(struct host_priv *hp)
 	n = host_parse_netdev(hp->buf, hp->ifs, HOST_MAX_IFS, &full);
 	if (full)
 		warn_once(hp, SRC_NETDEV, W_FULL, "more interfaces than the poller reports",
-			  HOST_MAX_IFS);
+			  "limit", HOST_MAX_IFS);
 	hp->nifs = (unsigned int)n;
 }
 
@@ -685,7 +685,7 @@ static void tick_psi(struct host_priv *hp)
 			continue;
 		err = host_parse_pressure(hp->buf, &hp->psi[r]);
 		if (err)
-			warn_once(hp, src, W_PARSE, "cannot parse", err);
+			warn_once(hp, src, W_PARSE, "cannot parse", "err", err);
 	}
 }
 

@@ -21,7 +21,7 @@ struct statvfs;
 #define HOST_DEVICE_MAX 256
 #define HOST_FSTYPE_MAX 32
 #define HOST_DISK_NAME_MAX 32 /* the kernel's DISK_NAME_LEN */
-#define HOST_IFNAME_MAX 16    /* IFNAMSIZ */
+#define HOST_IFNAME_MAX 16 /* IFNAMSIZ */
 
 enum host_cpu_mode {
 	HOST_CPU_USER,

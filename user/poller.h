@@ -38,5 +38,6 @@ extern const struct poller_ops *const poller_table[];
 extern const unsigned int poller_table_len;
 
 extern const struct poller_ops host_poller_ops;
+extern const struct poller_ops memhistory_poller_ops;
 
 #endif

@@ -36,6 +36,7 @@ struct probe_ops {
 
 extern const struct probe_ops procs_probe_ops;
 extern const struct probe_ops sched_probe_ops;
+extern const struct probe_ops oom_probe_ops;
 extern const struct probe_ops blkio_probe_ops;
 
 #endif

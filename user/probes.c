@@ -6,6 +6,7 @@
 const struct probe_ops *const probe_table[] = {
 	&procs_probe_ops,
 	&sched_probe_ops,
+	&oom_probe_ops,
 	&blkio_probe_ops,
 };
 

@@ -7,6 +7,7 @@
 
 #include "clock.h"
 #include "erpscope.h"
+#include "events.h"
 #include "expo.h"
 #include "http.h"
 #include "log.h"
@@ -35,6 +36,7 @@ static int handle_metrics(void *arg, struct http_exchange *x)
 		if (pl->up && pl->ops->collect)
 			pl->ops->collect(pl, &e);
 	}
+	events_collect(es->events, &e);
 	expo_family(&e, "erpscope_scrape_duration_seconds", EXPO_GAUGE,
 		    "Time this scrape took to read the maps and format the text.");
 	expo_sample(&e, NULL, 0, (double)(clock_ns() - t0) / 1e9);
@@ -62,7 +64,8 @@ static int handle_index(void *arg, struct http_exchange *x)
 		 "<!DOCTYPE html>\n<html><head><title>erpscope</title></head><body>\n"
 		 "<h1>erpscope %s</h1>\n"
 		 "<p>Kernel-level profiler for Odoo, PostgreSQL and Python hosts.</p>\n"
-		 "<ul>\n<li><a href=\"%s\">%s</a>: Prometheus metrics</li>\n</ul>\n"
+		 "<ul>\n<li><a href=\"%s\">%s</a>: Prometheus metrics</li>\n"
+		 "<li><a href=\"/events\">/events</a>: OOM kills and worker deaths, as JSON</li>\n</ul>\n"
 		 "</body></html>\n",
 		 ERPSCOPE_VERSION, es->cfg.telemetry_path, es->cfg.telemetry_path);
 	return http_reply_text(x, 200, "text/html; charset=utf-8", page);
@@ -75,6 +78,7 @@ int routes_start(struct erpscope *es)
 
 	es->routes[n++] = (struct http_route){ "/", handle_index };
 	es->routes[n++] = (struct http_route){ es->cfg.telemetry_path, handle_metrics };
+	es->routes[n++] = (struct http_route){ "/events", events_http };
 	es->httpd = httpd_start(es->cfg.listen_address, es->routes, n, es, &err);
 	return es->httpd ? 0 : (err ? err : -EINVAL);
 }

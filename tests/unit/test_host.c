@@ -18,17 +18,16 @@ static int near(double a, double b)
 }
 
 /* A 2-CPU VM, kernel 6.1: the intr line shortened. */
-static const char stat_txt[] =
-	"cpu  121575 3 26487 258161 1100 7 182 74 11 2\n"
-	"cpu0 47960 0 14522 140917 120 0 58 33 0 0\n"
-	"cpu1 73614 0 11965 117243 980 0 124 40 0 0\n"
-	"intr 14563782 0 9 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0\n"
-	"ctxt 33487216\n"
-	"btime 1718000000\n"
-	"processes 123456\n"
-	"procs_running 2\n"
-	"procs_blocked 0\n"
-	"softirq 9876543 0 123 4 5 6 0 7 8 0 9\n";
+static const char stat_txt[] = "cpu  121575 3 26487 258161 1100 7 182 74 11 2\n"
+			       "cpu0 47960 0 14522 140917 120 0 58 33 0 0\n"
+			       "cpu1 73614 0 11965 117243 980 0 124 40 0 0\n"
+			       "intr 14563782 0 9 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0\n"
+			       "ctxt 33487216\n"
+			       "btime 1718000000\n"
+			       "processes 123456\n"
+			       "procs_running 2\n"
+			       "procs_blocked 0\n"
+			       "softirq 9876543 0 123 4 5 6 0 7 8 0 9\n";
 
 static void test_stat(void)
 {
@@ -75,17 +74,16 @@ static void test_stat(void)
 	CHECK(host_cpu_busy_ratio(&prev, &prev) < 0);
 }
 
-static const char meminfo_txt[] =
-	"MemTotal:       24684092 kB\n"
-	"MemFree:        20123456 kB\n"
-	"MemAvailable:   22000000 kB\n"
-	"Buffers:          123456 kB\n"
-	"Cached:          1234567 kB\n"
-	"SwapCached:            0 kB\n"
-	"SwapTotal:       2097148 kB\n"
-	"SwapFree:        2000000 kB\n"
-	"HugePages_Total:       0\n"
-	"Hugepagesize:       2048 kB\n";
+static const char meminfo_txt[] = "MemTotal:       24684092 kB\n"
+				  "MemFree:        20123456 kB\n"
+				  "MemAvailable:   22000000 kB\n"
+				  "Buffers:          123456 kB\n"
+				  "Cached:          1234567 kB\n"
+				  "SwapCached:            0 kB\n"
+				  "SwapTotal:       2097148 kB\n"
+				  "SwapFree:        2000000 kB\n"
+				  "HugePages_Total:       0\n"
+				  "Hugepagesize:       2048 kB\n";
 
 static void test_meminfo(void)
 {
@@ -113,7 +111,7 @@ static void test_unescape(void)
 
 	CHECK_INT(host_unescape(b, sizeof(b), "/a\\040b", 7), 4);
 	CHECK_STR(b, "/a b");
-	CHECK_INT(host_unescape(b, sizeof(b), "x\\134y\\011z\\012", 14), 6);
+	CHECK_INT(host_unescape(b, sizeof(b), "x\\134y\\011z\\012", 15), 6);
 	CHECK_STR(b, "x\\y\tz\n");
 	/* cut short, not octal, or NUL: kept as written */
 	CHECK_INT(host_unescape(b, sizeof(b), "a\\04", 4), 4);
@@ -294,7 +292,9 @@ static const char diskstats_txt[] =
 
 static bool fixture_disk(const char *name, void *arg)
 {
-	static const char *const whole[] = { "vda", "nvme0n1", "dm-0", "zram0", "cciss/c0d0", "sda" };
+	static const char *const whole[] = {
+		"vda", "nvme0n1", "dm-0", "zram0", "cciss/c0d0", "sda"
+	};
 
 	(*(int *)arg)++;
 	for (size_t i = 0; i < sizeof(whole) / sizeof(whole[0]); i++) {
@@ -382,10 +382,9 @@ static void test_pressure(void)
 {
 	struct host_psi p;
 
-	CHECK_INT(host_parse_pressure(
-			  "some avg10=3.65 avg60=3.40 avg300=7.44 total=181301702\n"
-			  "full avg10=0.00 avg60=0.00 avg300=0.00 total=0\n",
-			  &p),
+	CHECK_INT(host_parse_pressure("some avg10=3.65 avg60=3.40 avg300=7.44 total=181301702\n"
+				      "full avg10=0.00 avg60=0.00 avg300=0.00 total=0\n",
+				      &p),
 		  0);
 	CHECK(p.has_some && p.has_full);
 	CHECK_INT(p.some_us, 181301702);
@@ -423,7 +422,9 @@ static void test_poller(void)
 	CHECK(e.buf && strstr(e.buf, "erpscope_host_cpu_seconds_total{mode=\"idle\"} "));
 	CHECK(e.buf && strstr(e.buf, "# TYPE erpscope_host_memory_utilization_ratio gauge\n"));
 	CHECK(e.buf && strstr(e.buf, "erpscope_host_memory_bytes{kind=\"total\"} "));
-	CHECK(e.buf && strstr(e.buf, "erpscope_network_bytes_total{interface=\"lo\",direction=\"receive\"} "));
+	CHECK(e.buf &&
+	      strstr(e.buf,
+		     "erpscope_network_bytes_total{interface=\"lo\",direction=\"receive\"} "));
 	u = e.buf ? strstr(e.buf, "\nerpscope_host_cpu_utilization_ratio ") : NULL;
 	CHECK(u);
 	if (u) {
