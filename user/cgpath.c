@@ -5,6 +5,7 @@
  * cgroup's directory) finds it again by a bounded walk of the hierarchy.
  */
 #include "cgpath.h"
+#include "readfile.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -19,30 +20,6 @@
 #define CG_FILE_MAX 8192
 #define CG_WALK_DEPTH 32
 #define CG_WALK_DIRS 100000 /* a bound on the walk, not a real-world limit */
-
-static ssize_t read_text(const char *path, char *buf, size_t size)
-{
-	ssize_t n, total = 0;
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-
-	if (fd < 0)
-		return -errno;
-	while ((size_t)total < size - 1) {
-		n = read(fd, buf + total, size - 1 - (size_t)total);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0) {
-			if (n < 0)
-				total = -errno;
-			break;
-		}
-		total += n;
-	}
-	close(fd);
-	if (total >= 0)
-		buf[total] = 0;
-	return total;
-}
 
 static bool has_word(const char *list, size_t n, const char *word)
 {
@@ -108,7 +85,7 @@ int cgpath_of_pid(__u32 pid, char *out, size_t size)
 	if (!buf)
 		return -ENOMEM;
 	snprintf(path, sizeof(path), "/proc/%u/cgroup", pid);
-	n = read_text(path, buf, CG_FILE_MAX);
+	n = read_small_file(path, buf, CG_FILE_MAX);
 	err = n < 0 ? (int)n : cgpath_parse(buf, out, size);
 	free(buf);
 	return err;

@@ -5,6 +5,7 @@
  * expect from any other exporter.
  */
 #include "expo.h"
+#include "utf8.h"
 
 #include <errno.h>
 #include <math.h>
@@ -102,56 +103,13 @@ static void put_char(struct expo *e, char c)
 }
 
 /*
- * Length of the well-formed UTF-8 sequence at s (Unicode table 3-7: no
- * overlongs, surrogates or code points past U+10FFFF), or 0 with the length
- * of the maximal ill-formed subpart in *bad, which becomes one U+FFFD.
- * s is NUL-terminated and NUL is never a continuation byte, so the look-ahead
- * stops inside the string.
- */
-static size_t utf8_seq(const unsigned char *s, size_t *bad)
-{
-	unsigned char c = s[0], lo = 0x80, hi = 0xbf;
-	size_t n, i;
-
-	if (c < 0x80)
-		return 1;
-	if (c >= 0xc2 && c <= 0xdf) {
-		n = 2;
-	} else if (c >= 0xe0 && c <= 0xef) {
-		n = 3;
-		if (c == 0xe0)
-			lo = 0xa0;
-		else if (c == 0xed)
-			hi = 0x9f;
-	} else if (c >= 0xf0 && c <= 0xf4) {
-		n = 4;
-		if (c == 0xf0)
-			lo = 0x90;
-		else if (c == 0xf4)
-			hi = 0x8f;
-	} else {
-		*bad = 1;
-		return 0;
-	}
-	for (i = 1; i < n; i++) {
-		if (s[i] < lo || s[i] > hi) {
-			*bad = i;
-			return 0;
-		}
-		lo = 0x80;
-		hi = 0xbf;
-	}
-	return n;
-}
-
-/*
  * Appends s escaped: backslash and newline always, the double quote when
  * quote is set. Other control bytes become '?' and ill-formed UTF-8 becomes
  * U+FFFD, so whatever a process put in its title cannot break the scrape.
  */
 static void put_escaped(struct expo *e, const char *s, bool quote)
 {
-	const unsigned char *p = (const unsigned char *)(s ? s : "");
+	const unsigned char *start = (const unsigned char *)(s ? s : ""), *p = start;
 	size_t n = strlen((const char *)p);
 	char *o;
 
@@ -160,7 +118,7 @@ static void put_escaped(struct expo *e, const char *s, bool quote)
 		return;
 	o = e->buf + e->len;
 	while (*p) {
-		size_t bad = 0, len = utf8_seq(p, &bad);
+		size_t bad = 0, len = utf8_seq(p, n - (size_t)(p - start), &bad);
 
 		if (!len) {
 			memcpy(o, "\xef\xbf\xbd", 3);

@@ -20,6 +20,7 @@
 
 #include "expo.h"
 #include "log.h"
+#include "readfile.h"
 
 #define PENDING_MAX 4096
 #define PF_EXITING 0x00000004 /* include/linux/sched.h */
@@ -161,32 +162,6 @@ static void map_del(struct procs *p, __u32 pid)
 		bump_generation(p);
 }
 
-/* Reads up to size-1 bytes; returns the count (NUL-terminated) or -errno. */
-static ssize_t read_small(const char *path, char *buf, size_t size)
-{
-	ssize_t n, total = 0;
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-
-	if (fd < 0)
-		return -errno;
-	while ((size_t)total < size - 1) {
-		n = read(fd, buf + total, size - 1 - (size_t)total);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			total = -errno;
-			break;
-		}
-		if (!n)
-			break;
-		total += n;
-	}
-	close(fd);
-	if (total >= 0)
-		buf[total] = 0;
-	return total;
-}
-
 /* /proc/<pid>/stat: "pid (comm) state ppid ... starttime(22) ..."; comm may hold ')'. */
 static int read_stat(__u32 pid, struct proc_stat *st)
 {
@@ -196,7 +171,7 @@ static int read_stat(__u32 pid, struct proc_stat *st)
 	int field;
 
 	snprintf(path, sizeof(path), "/proc/%u/stat", pid);
-	n = read_small(path, buf, sizeof(buf));
+	n = read_small_file(path, buf, sizeof(buf));
 	if (n < 0)
 		return (int)n;
 	open_paren = strchr(buf, '(');
@@ -382,7 +357,7 @@ static void queue_children(struct procs *p, __u32 pid, uint64_t now_ms)
 		if (de->d_name[0] == '.')
 			continue;
 		snprintf(path, sizeof(path), "/proc/%u/task/%.16s/children", pid, de->d_name);
-		if (read_small(path, buf, sizeof(buf)) <= 0)
+		if (read_small_file(path, buf, sizeof(buf)) <= 0)
 			continue;
 		for (s = buf;; s = end) {
 			unsigned long child = strtoul(s, &end, 10);
@@ -430,7 +405,7 @@ static int inspect(struct procs *p, __u32 pid, uint64_t now_ms, bool scanning)
 		o = NULL;
 	}
 	snprintf(path, sizeof(path), "/proc/%u/cmdline", pid);
-	n = read_small(path, cmdline, sizeof(cmdline));
+	n = read_small_file(path, cmdline, sizeof(cmdline));
 	if (n < 0)
 		n = 0;
 	exe_basename(pid, exe, sizeof(exe));

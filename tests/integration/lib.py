@@ -209,14 +209,33 @@ def describe_progs(progs):
     return " ".join(out) or "none"
 
 
-def wait_progs_gone(before, timeout=5.0):
+def held_prog_ids(pid):
+    """Ids of the BPF programs a live process holds: its program fds and the
+    programs of its link fds, from /proc/<pid>/fdinfo. Other erpscope
+    daemons (another test, another session) hold programs of their own."""
+    ids = set()
+    d = f"/proc/{pid}/fdinfo"
+    for fd in os.listdir(d):
+        try:
+            with open(os.path.join(d, fd)) as f:
+                for line in f:
+                    if line.startswith("prog_id:"):
+                        ids.add(int(line.split()[1]))
+        except OSError:
+            pass
+    return ids
+
+
+def wait_progs_gone(before, timeout=5.0, only=None):
     """Waits until no es_ program other than those in before (loaded by someone
-    else before our daemon started) is loaded. Returns the leftovers."""
+    else before our daemon started) is loaded; with only, until none of those
+    ids is. Returns the leftovers."""
     left = {}
 
     def gone():
         nonlocal left
-        left = {i: p for i, p in es_progs().items() if i not in before}
+        left = {i: p for i, p in es_progs().items()
+                if (i in only if only is not None else i not in before)}
         return not left
 
     wait_for(gone, timeout, 0.1)
@@ -615,6 +634,7 @@ class Daemon:
         self.logpath = os.path.join(self.logdir, "erpscope.log")
         self.progs_before = {}
         self.our_progs = {}
+        self.own_ids = None  # program ids our daemon holds, read once it serves
         self.stopped = False
         _daemons.append(self)
 
@@ -651,7 +671,8 @@ class Daemon:
                 raise Failure(f"erpscope did not serve /metrics within {self.ready_timeout}s; "
                               f"log:\n{self.log_tail()}")
             time.sleep(0.1)
-        self.our_progs = {i: p for i, p in es_progs().items() if i not in self.progs_before}
+        self.own_ids = held_prog_ids(self.pid)
+        self.our_progs = {i: p for i, p in es_progs().items() if i in self.own_ids}
         log(f"erpscope pid {self.pid} serving on 127.0.0.1:{self.port} after "
             f"{time.monotonic() - t0:.2f}s; {len(self.our_progs)} es_ programs: "
             f"{' '.join(sorted(p['name'] for p in self.our_progs.values()))}")
@@ -698,7 +719,7 @@ class Daemon:
                                 f"expected {self.expect_exit}")
         kill_group(self.proc)
         self.logf.close()
-        left = wait_progs_gone(self.progs_before, 5.0)
+        left = wait_progs_gone(self.progs_before, 5.0, only=self.own_ids)
         if left:
             problems.append(f"es_ programs still loaded 5s after erpscope exited: "
                             f"{describe_progs(left)}")
@@ -808,6 +829,16 @@ def _n(x):
     if isinstance(x, float):
         return f"{x:.6g}"
     return str(x)
+
+
+def each_attach_mode(run):
+    """A body for main() that runs run(t, mode) once per tracepoint flavour."""
+    def body(t):
+        for mode in ATTACH_MODES:
+            t.prefix = f"[{mode}] "
+            log(f"==== --bpf.attach-mode={mode}")
+            run(t, mode)
+    return body
 
 
 def main(body):

@@ -137,12 +137,5 @@ def run(t, mode):
                abs_tol=1e-9)
 
 
-def body(t):
-    for mode in lib.ATTACH_MODES:
-        t.prefix = f"[{mode}] "
-        lib.log(f"==== --bpf.attach-mode={mode}")
-        run(t, mode)
-
-
 if __name__ == "__main__":
-    lib.main(body)
+    lib.main(lib.each_attach_mode(run))

@@ -204,7 +204,7 @@ def body(t):
         ours = dict(d.our_progs)
         t.require(ours, "the daemon has es_ programs loaded", lib.describe_progs(lib.es_progs()))
         d.kill()
-        left = lib.wait_progs_gone(d.progs_before, 5.0)
+        left = lib.wait_progs_gone(d.progs_before, 5.0, only=d.own_ids)
         t.check(not left, "within 5 s of SIGKILL no es_ program is loaded",
                 lib.describe_progs(left))
         links = [x for x in lib.bpf_links() if x.get("prog_id") in ours]

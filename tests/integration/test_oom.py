@@ -267,12 +267,5 @@ def run(t, mode):
     t.check(not os.path.exists(cg.path), "the cgroup is removed")
 
 
-def body(t):
-    for mode in lib.ATTACH_MODES:
-        t.prefix = f"[{mode}] "
-        lib.log(f"==== --bpf.attach-mode={mode}")
-        run(t, mode)
-
-
 if __name__ == "__main__":
-    lib.main(body)
+    lib.main(lib.each_attach_mode(run))

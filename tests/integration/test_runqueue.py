@@ -126,12 +126,5 @@ def run(t, mode):
                    abs_tol=0.01)
 
 
-def body(t):
-    for mode in lib.ATTACH_MODES:
-        t.prefix = f"[{mode}] "
-        lib.log(f"==== --bpf.attach-mode={mode}")
-        run(t, mode)
-
-
 if __name__ == "__main__":
-    lib.main(body)
+    lib.main(lib.each_attach_mode(run))

@@ -169,12 +169,5 @@ def run(t, mode):
                 f"{len(left)} series left, e.g. {left[:3]}")
 
 
-def body(t):
-    for mode in lib.ATTACH_MODES:
-        t.prefix = f"[{mode}] "
-        lib.log(f"==== --bpf.attach-mode={mode}")
-        run(t, mode)
-
-
 if __name__ == "__main__":
-    lib.main(body)
+    lib.main(lib.each_attach_mode(run))
