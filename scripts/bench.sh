@@ -15,9 +15,23 @@
 # The block probe gets the same (i) and (ii) on a direct-I/O workload (dd,
 # DIO_OPS 4 KiB O_DIRECT reads of a DIO_MB MiB file on /var/tmp), beside
 # libbpf-tools biolatency -Q (queue + device time, the nearest peer).
+# The TCP probe gets (i) and (ii) on a loopback connect/request loop (a python
+# client titled as an Odoo cron worker doing TCP_CONNS connect, send, receive,
+# close against a select()+accept() server titled as an Odoo HTTP worker),
+# beside libbpf-tools tcplife (same hook, inet_sock_set_state); tcpconnlat
+# is tried too and said so when it cannot attach (it needs kprobes or fentry).
+# BENCH_ONLY=tcp runs only that section.
+# The pg probe gets (i) ns per event of its USDT programs beside a bpftrace
+# script that builds a latency histogram from query__start/query__done, on
+# pgbench -S against a PostgreSQL started here (in /var/tmp, in its own
+# cgroup, stopped on exit), and (ii) rounds of off / erpscope / bpftrace on
+# pgbench -S and TPC-B: TPS ratio, CPU per transaction (the cgroup's) and
+# the cost per statement in microseconds. BENCH_ONLY=pg runs only that.
+# PG_SCALE (10), PG_TX_S (40000) and PG_TX_B (4000) transactions per client.
 #
 # Environment: LOOPS (200000), ROUNDS (5), PAIRS (10), WORKERS (200),
-# ERPSCOPE (build/erpscope), RUNQLAT (/usr/sbin/runqlat), BENCH_CPU (0).
+# ERPSCOPE (build/erpscope), RUNQLAT (/usr/sbin/runqlat), BENCH_CPU (0),
+# TCP_CONNS (10000), TCPLIFE (/usr/sbin/tcplife), TCPCONNLAT (/usr/sbin/tcpconnlat).
 # kernel.bpf_stats_enabled is set to 1 for the run and restored on exit; every
 # process started here is stopped on exit, whatever happens.
 set -euo pipefail
@@ -45,6 +59,10 @@ ROUNDS = int(os.environ.get("ROUNDS", "5"))
 PAIRS = int(os.environ.get("PAIRS", "10"))
 WORKERS = int(os.environ.get("WORKERS", "200"))
 CPU = os.environ.get("BENCH_CPU", "0")
+TCP_CONNS = int(os.environ.get("TCP_CONNS", "10000"))
+TCPLIFE = os.environ.get("TCPLIFE", "/usr/sbin/tcplife")
+TCPCONNLAT = os.environ.get("TCPCONNLAT", "/usr/sbin/tcpconnlat")
+TCP_PORT = None
 HZ = os.sysconf("SC_CLK_TCK")
 
 children = []          # every Popen we start, stopped in cleanup()
@@ -72,6 +90,7 @@ def cleanup():
     children.clear()
     if DIO_PATH and os.path.exists(DIO_PATH):
         os.unlink(DIO_PATH)
+    pg_cleanup()
     if old_stats is not None:
         subprocess.run(["sysctl", "-q", "-w", f"kernel.bpf_stats_enabled={old_stats}"])
 
@@ -311,6 +330,285 @@ def ab(work, unit, title):
     return tr, cr
 
 
+TCP_SERVER = r"""
+import os, select, socket
+import setproctitle
+setproctitle.setproctitle(f"odoo: WorkerHTTP {os.getpid()}")
+ls = socket.socket()
+ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+ls.bind(("127.0.0.1", 0))
+ls.listen(1024)
+ls.setblocking(False)
+print(ls.getsockname()[1], flush=True)
+while True:
+    select.select([ls], [], [])
+    try:
+        c, _ = ls.accept()
+    except BlockingIOError:
+        continue
+    c.setblocking(True)
+    c.recv(64)
+    c.sendall(b"ok\n")
+    c.close()
+"""
+
+TCP_CLIENT = r"""
+import os, socket, sys, time
+import setproctitle
+setproctitle.setproctitle(f"odoo: WorkerCron {os.getpid()} bench")
+port, n = int(sys.argv[1]), int(sys.argv[2])
+t0 = time.monotonic()
+for _ in range(n):
+    s = socket.create_connection(("127.0.0.1", port))
+    s.sendall(b"GET\n")
+    s.recv(64)
+    s.close()
+print(time.monotonic() - t0, flush=True)
+"""
+
+
+def tcp_workload():
+    """(connections/s, CPU seconds per connection) of TCP_CONNS loopback
+    connect/request/close round trips against a select()+accept() server."""
+    global TCP_PORT
+    if TCP_PORT is None:
+        srv = start(["/usr/bin/python3.11", "-c", TCP_SERVER], stdout=subprocess.PIPE, text=True)
+        TCP_PORT = int(srv.stdout.readline())
+    t0 = nonidle_ticks()
+    r = subprocess.run(["/usr/bin/python3.11", "-c", TCP_CLIENT, str(TCP_PORT), str(TCP_CONNS)],
+                       capture_output=True, text=True, check=True)
+    t1 = nonidle_ticks()
+    return TCP_CONNS / float(r.stdout.strip()), (t1 - t0) / HZ / TCP_CONNS
+
+
+def try_attach(argv, what):
+    """Starts a peer tool; returns None when it loaded programs, else why not."""
+    if not os.access(argv[0], os.X_OK):
+        return f"{argv[0]} missing (apt install libbpf-tools)"
+    before = progs()
+    p = start(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        if p.poll() is not None:
+            err = [x for x in p.stderr.read().splitlines() if x.strip()]
+            stop(p)
+            return f"exited with {p.returncode}: " + (err[0] if err else "no message")
+        if set(progs()) - set(before):
+            stop(p, signal.SIGINT)
+            return None
+        time.sleep(0.2)
+    stop(p, signal.SIGINT)
+    return "loaded no BPF program within 10 s"
+
+
+def tcp_bench():
+    """The TCP probe: (i) ns per event beside tcplife (and tcpconnlat where it
+    attaches), (ii) A/B throughput of the loopback connect/request loop.
+    Returns (BPF cost ratio vs tcplife or None, throughput ratio, CPU/op ratio)."""
+    tcp_workload()  # warm up; starts the server
+    why = try_attach([TCPCONNLAT], "tcpconnlat")
+    say("")
+    if why:
+        say(f"# tcpconnlat cannot attach on this kernel ({why}): it hooks tcp_v4_connect and "
+            "tcp_rcv_state_process with fentry or kprobes, which this kernel refuses; no "
+            "connect-latency peer to compare with")
+    else:
+        say("# tcpconnlat attaches here: compare it with a manual run (its hooks are not "
+            "tracepoints, so it is not timed by this section)")
+    ratio = per_event_vs_peer([TCPLIFE], signal.SIGINT, "es_tcp_", tcp_workload, TCP_CONNS,
+                              ("state", "inet_sock_set_state", "acc4_in", "acc4_out", "acc_in",
+                               "acc_out", "psel_in", "psel_out", "ppol_in", "ppol_out",
+                               "sel_in", "sel_out", "poll_in", "poll_out", "rexmit", "rst_tx",
+                               "rst_rx", "skerr"),
+                              f"(i) tcp: BPF ns per event vs tcplife, {TCP_CONNS} loopback "
+                              "connect/request/close round trips")
+    say("  (tcplife hooks only inet_sock_set_state; erpscope also runs on accept() and the "
+        "select() of the tracked HTTP worker, for the queue wait and busy time)")
+    subprocess.run(["sysctl", "-q", "-w", f"kernel.bpf_stats_enabled={old_stats}"], check=True)
+    tr, cr = ab(tcp_workload, "conn/s", "(ii) loopback connect/request throughput")
+    subprocess.run(["sysctl", "-q", "-w", "kernel.bpf_stats_enabled=1"], check=True)
+    return ratio, tr, cr
+
+
+# ---------------------------------------------------------------- PostgreSQL
+
+PG_BIN = os.environ.get("PG_BIN", "/usr/lib/postgresql/15/bin")
+PG_SCALE = int(os.environ.get("PG_SCALE", "10"))
+PG_TX_S = int(os.environ.get("PG_TX_S", "40000"))  # select-only transactions per client
+PG_TX_B = int(os.environ.get("PG_TX_B", "4000"))   # TPC-B transactions per client
+PG = {}  # the bench's cluster: dir, port, cgroup; stopped in pg_cleanup()
+BPFTRACE_PG = (
+    "usdt:{bin}:postgresql:query__start {{ @start[tid] = nsecs; }} "
+    "usdt:{bin}:postgresql:query__done /@start[tid]/ "
+    "{{ @lat = hist(nsecs - @start[tid]); delete(@start[tid]); }}")
+
+
+def pg_cleanup():
+    """Stops the bench's PostgreSQL and removes its directory and cgroup."""
+    if PG.get("dir"):
+        subprocess.run(["runuser", "-u", "postgres", "--", f"{PG_BIN}/pg_ctl", "-D",
+                        os.path.join(PG["dir"], "data"), "-m", "immediate", "-w", "-t", "30",
+                        "stop"], capture_output=True, cwd="/")
+        subprocess.run(["rm", "-rf", PG["dir"]])
+        PG["dir"] = None
+    if PG.get("cgroup"):
+        try:
+            os.rmdir(PG["cgroup"])
+        except OSError:
+            pass
+        PG["cgroup"] = None
+
+
+def pg_in_cgroup():
+    """preexec_fn: the child and what it starts are accounted in PG's cgroup."""
+    with open(os.path.join(PG["cgroup"], "cgroup.procs"), "w") as f:
+        f.write(str(os.getpid()))
+
+
+def pg_cgroup_usec():
+    with open(os.path.join(PG["cgroup"], "cpu.stat")) as f:
+        for line in f:
+            if line.startswith("usage_usec"):
+                return int(line.split()[1])
+    raise SystemExit("bench: no usage_usec in the cgroup's cpu.stat")
+
+
+def pg_start():
+    import shutil
+    import tempfile
+    root = "/sys/fs/cgroup/unified" if os.path.isdir("/sys/fs/cgroup/unified") else "/sys/fs/cgroup"
+    PG["cgroup"] = os.path.join(root, f"erpscope-bench-pg-{os.getpid()}")
+    os.mkdir(PG["cgroup"])
+    PG["dir"] = tempfile.mkdtemp(prefix="erpscope-bench-pg-", dir="/var/tmp")
+    shutil.chown(PG["dir"], "postgres", "postgres")
+    os.chmod(PG["dir"], 0o755)
+    PG["port"] = free_port()
+    data = os.path.join(PG["dir"], "data")
+    subprocess.run(["runuser", "-u", "postgres", "--", f"{PG_BIN}/initdb", "-D", data, "-A", "trust",
+                    "-U", "postgres", "--no-sync", "-E", "UTF8", "--locale=C"],
+                   capture_output=True, check=True, cwd="/")
+    with open(os.path.join(data, "postgresql.conf"), "a") as f:
+        f.write(f"port = {PG['port']}\nlisten_addresses = ''\n"
+                f"unix_socket_directories = '{PG['dir']}'\nshared_buffers = 256MB\n"
+                "fsync = off\nsynchronous_commit = off\nmax_connections = 20\n")
+    subprocess.run(["runuser", "-u", "postgres", "--", f"{PG_BIN}/pg_ctl", "-D", data, "-l",
+                    os.path.join(PG["dir"], "log"), "-w", "start"], capture_output=True, check=True,
+                   cwd="/", preexec_fn=pg_in_cgroup)
+    subprocess.run(["pgbench", "-i", "-q", "-s", str(PG_SCALE)] + pg_conn(), capture_output=True,
+                   check=True)
+
+
+def pg_conn():
+    return ["-h", PG["dir"], "-p", str(PG["port"]), "-U", "postgres", "postgres"]
+
+
+def pg_work(select_only):
+    """(transactions/s, CPU seconds per transaction) of one pgbench run of 2
+    clients; the CPU is that of the server and pgbench (their cgroup): the
+    uprobe traps and BPF programs run in the backends, so it holds the cost."""
+    tx = PG_TX_S if select_only else PG_TX_B
+    args = ["pgbench", "-n", "-M", "simple", "-c", "2", "-j", "2", "-t", str(tx)]
+    if select_only:
+        args.append("-S")
+    u0, w0 = pg_cgroup_usec(), time.monotonic()
+    r = subprocess.run(args + pg_conn(), capture_output=True, text=True, preexec_fn=pg_in_cgroup)
+    u1, w1 = pg_cgroup_usec(), time.monotonic()
+    m = re.search(r"number of transactions actually processed: (\d+)", r.stdout)
+    if r.returncode or not m:
+        raise SystemExit(f"bench: pgbench failed:\n{r.stdout}\n{r.stderr}")
+    n = int(m.group(1))
+    return n / (w1 - w0), (u1 - u0) / 1e6 / n
+
+
+def start_bpftrace():
+    script = BPFTRACE_PG.format(bin=os.path.join(PG_BIN, "postgres"))
+    before = progs()
+    p = start(["bpftrace", "-e", script], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    wait_new_progs(before, p, "bpftrace")
+    return p
+
+
+def pg_ab(select_only, title):
+    """Rounds of off, erpscope, bpftrace: median ratios to the round's off run."""
+    say("")
+    say(f"{title}: {PAIRS} rounds of off / erpscope / bpftrace (alternating), median; "
+        "CPU is the server's and pgbench's (their cgroup)")
+    rows = []
+    for i in range(PAIRS):
+        off = pg_work(select_only)
+        d, _, _ = start_erpscope()
+        time.sleep(0.3)
+        on = pg_work(select_only)
+        stop(d)
+        bt = start_bpftrace()
+        time.sleep(0.3)
+        tr = pg_work(select_only)
+        stop(bt, signal.SIGINT)
+        rows.append((off, on, tr))
+        say(f"  round {i + 1:>2}: off {off[0]:8.0f} tx/s {off[1] * 1e6:7.1f} us CPU/tx | "
+            f"erpscope {on[0]:8.0f} tx/s {on[1] * 1e6:7.1f} us | "
+            f"bpftrace {tr[0]:8.0f} tx/s {tr[1] * 1e6:7.1f} us")
+    med = statistics.median
+    res = {
+        "tps_on": med(r[1][0] / r[0][0] for r in rows),
+        "cpu_on": med(r[1][1] / r[0][1] for r in rows),
+        "tps_bt": med(r[2][0] / r[0][0] for r in rows),
+        "cpu_bt": med(r[2][1] / r[0][1] for r in rows),
+        "us_on": med((r[1][1] - r[0][1]) * 1e6 for r in rows),
+        "us_bt": med((r[2][1] - r[0][1]) * 1e6 for r in rows),
+        "cpu_off": med(r[0][1] * 1e6 for r in rows),
+    }
+    say(f"  median TPS ratio: erpscope {res['tps_on']:.3f}, bpftrace {res['tps_bt']:.3f}; "
+        f"CPU/tx ratio: erpscope {res['cpu_on']:.3f}, bpftrace {res['cpu_bt']:.3f} "
+        f"(off: {res['cpu_off']:.1f} us CPU/tx)")
+    return res
+
+
+def pg_bench():
+    """PostgreSQL statements: (i) ns per event of the pg probe's USDT
+    programs beside a bpftrace latency-histogram script (query__start/done)
+    on the same pgbench -S run, (ii) TPS and CPU per transaction with
+    erpscope and with that bpftrace script, against off, for select-only
+    and TPC-B, and the cost per statement in microseconds."""
+    if not os.access(os.path.join(PG_BIN, "postgres"), os.X_OK):
+        say(f"# {PG_BIN}/postgres missing (scripts/deps.sh): no PostgreSQL bench")
+        return None
+    pg_start()
+    say("")
+    say(f"# PostgreSQL bench: pgbench -M simple, 2 clients, scale {PG_SCALE}, select-only "
+        f"{2 * PG_TX_S} and TPC-B {2 * PG_TX_B} transactions per run, fsync off")
+    pg_work(True)  # warm the cache
+    ops = 2 * PG_TX_S
+    subprocess.run(["sysctl", "-q", "-w", "kernel.bpf_stats_enabled=1"], check=True)
+    script = BPFTRACE_PG.format(bin=os.path.join(PG_BIN, "postgres"))
+    ratio = per_event_vs_peer(["/usr/bin/bpftrace", "-e", script], signal.SIGINT, "es_pg_",
+                              lambda: pg_work(True), ops,
+                              ("query_start", "query__start", "query_done", "query__done",
+                               "xact_commit", "read_done"),
+                              "(i) pg: BPF ns per event vs a bpftrace latency histogram, pgbench -S")
+    subprocess.run(["sysctl", "-q", "-w", f"kernel.bpf_stats_enabled={old_stats}"], check=True)
+    s = pg_ab(True, "(ii) pgbench -S (select-only, 1 statement per transaction)")
+    b = pg_ab(False, "(ii) pgbench TPC-B (7 statements per transaction)")
+    say(f"  cost per statement, from the CPU per transaction: select-only erpscope "
+        f"{s['us_on']:.2f} us, bpftrace {s['us_bt']:.2f} us; TPC-B erpscope "
+        f"{b['us_on'] / 7:.2f} us, bpftrace {b['us_bt'] / 7:.2f} us")
+    subprocess.run(["sysctl", "-q", "-w", "kernel.bpf_stats_enabled=1"], check=True)
+    pg_cleanup()
+    return ratio, s, b
+
+
+def pg_summary(res):
+    if not res:
+        return
+    ratio, s, b = res
+    say(f"  pg: BPF cost per select-only transaction vs bpftrace: "
+        + (f"{ratio:.2f}x" if ratio else "n/a")
+        + f"; -S TPS on/off {s['tps_on']:.3f} (bpftrace {s['tps_bt']:.3f}), CPU/tx on/off "
+        f"{s['cpu_on']:.3f} (bpftrace {s['cpu_bt']:.3f}); TPC-B TPS on/off {b['tps_on']:.3f} "
+        f"(bpftrace {b['tps_bt']:.3f}), CPU/tx {b['cpu_on']:.3f} (bpftrace {b['cpu_bt']:.3f}); "
+        f"per statement {s['us_on']:.2f} us (-S), {b['us_on'] / 7:.2f} us (TPC-B)")
+
+
 def main():
     global old_stats
     if not os.access(ERPSCOPE, os.X_OK):
@@ -321,6 +619,18 @@ def main():
     say(f"# erpscope bench: kernel {os.uname().release}, {os.cpu_count()} CPUs; "
         f"sched workload: perf bench sched pipe -l {LOOPS} pinned to CPU {CPU}; "
         f"block workload: {DIO_OPS} x 4 KiB O_DIRECT reads (dd) of a {DIO_MB} MiB file on /var/tmp")
+    if os.environ.get("BENCH_ONLY") == "pg":
+        res = pg_bench()
+        say("")
+        pg_summary(res)
+        return
+    if os.environ.get("BENCH_ONLY") == "tcp":
+        tcp_ratio, ttr, tcr = tcp_bench()
+        say("")
+        say(f"  tcp: BPF cost per connection vs tcplife: "
+            + (f"{tcp_ratio:.2f}x" if tcp_ratio else "n/a")
+            + f"; throughput on/off {ttr:.3f}, CPU/op on/off {tcr:.3f}")
+        return
     workload()  # warm up
     dio_workload()
 
@@ -335,6 +645,9 @@ def main():
                                   ("rq_insert", "rq_issue", "rq_complete", "block_rq_insert",
                                    "block_rq_issue", "block_rq_complete"),
                                   "(i) block: BPF ns per event vs biolatency -Q")
+
+    tcp_ratio, ttr, tcr = tcp_bench()
+    pg_res = pg_bench()
 
     # (ii) A/B throughput: off, on, off, on ... The sysctl goes back first:
     # erpscope itself keeps run-time stats on while it runs (BPF_ENABLE_STATS),
@@ -385,7 +698,11 @@ def main():
     say(f"  block: BPF cost per I/O vs biolatency -Q: "
         + (f"{blk_ratio:.2f}x" if blk_ratio else "n/a")
         + f"; throughput on/off {dtr:.3f}, CPU/op on/off {dcr:.3f}")
+    say(f"  tcp: BPF cost per connection vs tcplife: "
+        + (f"{tcp_ratio:.2f}x" if tcp_ratio else "n/a")
+        + f"; throughput on/off {ttr:.3f}, CPU/op on/off {tcr:.3f}")
     say(f"  daemon VmRSS with {tracked} workers: {rss1 / 1024:.1f} MiB")
+    pg_summary(pg_res)
 
 
 def _status(pid, key):

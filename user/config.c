@@ -78,6 +78,13 @@ static const struct opt opts[] = {
 	{ "procs.rescan-interval", VAL(OPT_DURATION, rescan_ms), 100, 3600 * 1000, .def = "5s",
 	  .shown = "=5s",
 	  .help = "How often /proc is rescanned for processes to track (100ms..1h)." },
+	{ "pg.top-statements", VAL(OPT_UINT, pg_top_k), 1, 10000, .def = "100", .shown = "=100",
+	  .help = "PostgreSQL statements (by total time) with series of their own (1..10000); the rest are fingerprint=\"other\"." },
+	{ "pg.slow-query-threshold", VAL(OPT_DURATION, pg_slow_ms), 1, 3600 * 1000, .def = "100ms",
+	  .shown = "=100ms",
+	  .help = "PostgreSQL statements slower than this are events at /events (1ms..1h)." },
+	{ "tcp.max-remotes", VAL(OPT_UINT, tcp_max_remotes), 1, 1000, .def = "50", .shown = "=50",
+	  .help = "Remote ip:port labels per role (1..1000); the rest are remote=\"other\"." },
 	{ "bpf.attach-mode", VAL(OPT_ATTACH, attach), .def = "auto", .shown = "=auto",
 	  .help = "Tracepoint flavour: auto (probe the kernel), tp_btf or raw_tp." },
 };

@@ -24,6 +24,9 @@ struct config {
 	enum log_level log_level;  /* log.level */
 	unsigned int max_workers;  /* max-workers, default 512, 1..ES_WORKERS_MAP_MAX/2 */
 	unsigned int rescan_ms;    /* procs.rescan-interval, duration, default 5s */
+	unsigned int pg_top_k;     /* pg.top-statements, default 100: statements with own series */
+	unsigned int pg_slow_ms;   /* pg.slow-query-threshold, duration, default 100ms */
+	unsigned int tcp_max_remotes; /* tcp.max-remotes, default 50: remote labels per role */
 	enum attach_mode attach;   /* bpf.attach-mode: auto|tp_btf|raw_tp */
 	char config_file[256];     /* config.file */
 	bool help;                 /* --help / -h */

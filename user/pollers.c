@@ -7,6 +7,8 @@
 const struct poller_ops *const poller_table[] = {
 	&host_poller_ops,
 	&memhistory_poller_ops,
+	&tcp_poller_ops,
+	&pg_poller_ops,
 };
 
 const unsigned int poller_table_len = sizeof(poller_table) / sizeof(poller_table[0]);

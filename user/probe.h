@@ -38,5 +38,7 @@ extern const struct probe_ops procs_probe_ops;
 extern const struct probe_ops sched_probe_ops;
 extern const struct probe_ops oom_probe_ops;
 extern const struct probe_ops blkio_probe_ops;
+extern const struct probe_ops tcp_probe_ops;
+extern const struct probe_ops pg_probe_ops;
 
 #endif

@@ -8,6 +8,8 @@ const struct probe_ops *const probe_table[] = {
 	&sched_probe_ops,
 	&oom_probe_ops,
 	&blkio_probe_ops,
+	&tcp_probe_ops,
+	&pg_probe_ops,
 };
 
 const unsigned int probe_table_len = sizeof(probe_table) / sizeof(probe_table[0]);

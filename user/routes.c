@@ -12,6 +12,7 @@
 #include "http.h"
 #include "log.h"
 #include "negotiate.h"
+#include "pg.h"
 #include "proctable.h"
 #include "selfstats.h"
 
@@ -65,7 +66,8 @@ static int handle_index(void *arg, struct http_exchange *x)
 		 "<h1>erpscope %s</h1>\n"
 		 "<p>Kernel-level profiler for Odoo, PostgreSQL and Python hosts.</p>\n"
 		 "<ul>\n<li><a href=\"%s\">%s</a>: Prometheus metrics</li>\n"
-		 "<li><a href=\"/events\">/events</a>: OOM kills and worker deaths, as JSON</li>\n</ul>\n"
+		 "<li><a href=\"/events\">/events</a>: OOM kills and worker deaths, as JSON</li>\n"
+		 "<li><a href=\"/queries\">/queries</a>: top PostgreSQL statements (<a href=\"/queries?format=json\">JSON</a>)</li>\n</ul>\n"
 		 "</body></html>\n",
 		 ERPSCOPE_VERSION, es->cfg.telemetry_path, es->cfg.telemetry_path);
 	return http_reply_text(x, 200, "text/html; charset=utf-8", page);
@@ -79,6 +81,7 @@ int routes_start(struct erpscope *es)
 	es->routes[n++] = (struct http_route){ "/", handle_index };
 	es->routes[n++] = (struct http_route){ es->cfg.telemetry_path, handle_metrics };
 	es->routes[n++] = (struct http_route){ "/events", events_http };
+	es->routes[n++] = (struct http_route){ "/queries", pg_queries_http };
 	es->httpd = httpd_start(es->cfg.listen_address, es->routes, n, es, &err);
 	return es->httpd ? 0 : (err ? err : -EINVAL);
 }

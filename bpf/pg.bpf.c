@@ -1,0 +1,648 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * PostgreSQL from its USDT probes (postgresql:*), attached per server
+ * binary by user/pg_discover.c.
+ *
+ * query__start reads the statement text (at most ES_PG_TEXT_MAX bytes) into
+ * a per-CPU buffer and runs the tokenizer of pg_norm.h over it in one pass
+ * (bpf_loop; a round skips a run of bytes inside a token, or steps one
+ * byte through the state machine): the fingerprint ignores literals,
+ * whitespace, comments and keyword case. A fingerprint not in `known` sends
+ * its raw text to user space once, which keeps only the normalised text.
+ * query__done adds the statement to per-CPU aggregates per (fingerprint,
+ * database): calls, time, max, exported buckets and fine log2 bins, buffer
+ * misses and lock waits that happened during it; slow ones go to the ring
+ * buffer as events without text. A statement that fails is accounted when
+ * its transaction aborts.
+ *
+ * The database is an id user space writes per backend (pg_backends); until
+ * it is there the backend's tgid stands in (ES_PG_DB_PID).
+ */
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+#include <bpf/bpf_core_read.h>
+#include <bpf/usdt.bpf.h>
+
+#include "hist.h"
+#include "pg.h"
+#include "pg_norm.h"
+
+char LICENSE[] SEC("license") = "GPL";
+
+/* Set by user space before load. */
+const volatile __u64 lat_edges_ns[ES_PG_MAX_EDGES] = {};
+const volatile __u32 lat_nedges = 0;
+const volatile __u64 ckpt_edges_ns[ES_PG_MAX_EDGES] = {};
+const volatile __u32 ckpt_nedges = 0;
+const volatile __u64 slow_ns = 100000000;
+
+/*
+ * Fingerprints whose text user space has, direct-mapped: a slot holds the
+ * last fingerprint sent that hashed to it. A collision only sends a text
+ * again, which user space ignores.
+ */
+__u64 pg_known[ES_PG_KNOWN_SLOTS];
+/* Bumped by user space on every pg_backends change: cached db ids expire. */
+__u32 backends_gen;
+
+/* The statement a backend is running, and the lock it waits for. */
+struct pg_task {
+	__u64 fp;
+	__u64 start_ns; /* 0: none in flight */
+	__u64 misses;
+	__u64 lock_ns;
+	__u64 lock_start; /* 0: not waiting */
+	__u32 lock_waits;
+	__u32 cmd;
+	__u32 db; /* cached db_of(tgid) ... */
+	__u32 db_gen; /* ... valid while backends_gen + 1 equals this */
+	__u32 hello; /* asked user space for this backend's database */
+	__u32 aborted; /* the transaction aborted during the statement */
+	__u64 myproc;  /* the backend's MyProc, read once; 0: not yet */
+	__u32 tag[4];
+	__u16 locktype;
+	__u16 mode;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, struct pg_task);
+} pg_tasks SEC(".maps");
+
+/*
+ * Per-CPU scratch: the tokenizer state and the text buffer, laid out as the
+ * event that may carry it. The tokenizer state lives in a map value rather
+ * than on the stack so the verifier sees unknown values there and checks
+ * the bpf_loop body once, not once per combination of constants.
+ */
+struct pg_scratch {
+	struct es_pg_norm n;
+	__u32 pos, len; /* the bpf_loop's progress through ev.text */
+	struct es_pg_ev_text ev;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct pg_scratch);
+} pg_scratch SEC(".maps");
+
+/* Entries are allocated as fingerprints appear (no preallocation). */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(max_entries, 4096);
+	__type(key, struct es_pg_stat_key);
+	__type(value, struct es_pg_stat);
+} pg_stats SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(max_entries, 1024);
+	__type(key, struct es_pg_db_key);
+	__type(value, struct es_pg_dbstat);
+} pg_db_stats SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(max_entries, 2048);
+	__type(key, struct es_pg_lock_key);
+	__type(value, struct es_pg_hist);
+} pg_lock_hist SEC(".maps");
+
+/* Calls per (fingerprint, backend): who sent what. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, struct es_pg_sender_key);
+	__type(value, __u64);
+} pg_senders SEC(".maps");
+
+/* tgid -> database id, written by user space. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u32);
+	__type(value, __u32);
+} pg_backends SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct es_pg_ckpt);
+} pg_ckpt SEC(".maps");
+
+/* checkpointer tgid -> checkpoint__start time */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 256);
+	__type(key, __u32);
+	__type(value, __u64);
+} pg_ckpt_start SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 1024 * 1024);
+} pg_events SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u64);
+} pg_drops SEC(".maps");
+
+static const struct es_pg_stat zero_stat = {};
+static const struct es_pg_hist zero_hist = {};
+static const struct es_pg_dbstat zero_dbstat = {};
+
+static __always_inline __u32 current_tgid(void)
+{
+	return bpf_get_current_pid_tgid() >> 32;
+}
+
+static __always_inline struct pg_task *task_get(bool create)
+{
+	return bpf_task_storage_get(&pg_tasks, bpf_get_current_task_btf(), 0,
+				    create ? BPF_LOCAL_STORAGE_GET_F_CREATE : 0);
+}
+
+static __always_inline __u32 db_of(__u32 tgid)
+{
+	__u32 *db = bpf_map_lookup_elem(&pg_backends, &tgid);
+
+	return db ? *db : (ES_PG_DB_PID | tgid);
+}
+
+/* db_of() through the task's cache. */
+static __always_inline __u32 task_db(struct pg_task *t, __u32 tgid)
+{
+	__u32 gen = backends_gen + 1;
+
+	if (t->db_gen != gen) {
+		t->db = db_of(tgid);
+		t->db_gen = gen;
+	}
+	return t->db;
+}
+
+static __always_inline void count_drop(void)
+{
+	__u32 zero = 0;
+	__u64 *d = bpf_map_lookup_elem(&pg_drops, &zero);
+
+	if (d)
+		*d += 1;
+}
+
+/* Looks key up in a per-CPU hash, inserting a zero value first if needed. */
+static __always_inline void *lookup_or_zero(void *map, const void *key, const void *zero)
+{
+	void *v = bpf_map_lookup_elem(map, key);
+
+	if (v)
+		return v;
+	bpf_map_update_elem(map, key, zero, BPF_NOEXIST);
+	return bpf_map_lookup_elem(map, key);
+}
+
+static __always_inline __u32 fine_bin(__u64 v)
+{
+	__u64 x = v;
+	__u32 lg = 0;
+
+	if (v < (1ULL << ES_PG_FINE_MIN_LOG2))
+		return 0;
+	if (x >> 32) {
+		lg += 32;
+		x >>= 32;
+	}
+	if (x >> 16) {
+		lg += 16;
+		x >>= 16;
+	}
+	if (x >> 8) {
+		lg += 8;
+		x >>= 8;
+	}
+	if (x >> 4) {
+		lg += 4;
+		x >>= 4;
+	}
+	if (x >> 2) {
+		lg += 2;
+		x >>= 2;
+	}
+	if (x >> 1)
+		lg += 1;
+	if (lg > ES_PG_FINE_MAX_LOG2)
+		return ES_PG_FINE_BINS - 1;
+	return 1 + (lg - ES_PG_FINE_MIN_LOG2) * ES_PG_FINE_SUB +
+	       ((v >> (lg - ES_PG_FINE_SUB_BITS)) & (ES_PG_FINE_SUB - 1));
+}
+
+static __always_inline void hist_add(struct es_pg_hist *h, const volatile __u64 *edges, __u32 n,
+				     __u64 v)
+{
+	__u32 b = es_hist_bucket(edges, n, ES_PG_MAX_EDGES, v);
+
+	if (b <= ES_PG_MAX_EDGES)
+		h->buckets[b] += 1;
+	h->sum_ns += v;
+}
+
+/* ---------------------------------------------------------------- statements */
+
+/*
+ * One bpf_loop round: a run of bytes or one byte. The position lives in
+ * the scratch map value too, so the verifier checks the body once.
+ */
+static long norm_round(__u64 i, void *arg)
+{
+	struct pg_scratch *sc = *(struct pg_scratch **)arg;
+	__u32 pos = sc->pos;
+
+	if (pos >= sc->len || pos >= ES_PG_TEXT_MAX)
+		return 1;
+	sc->pos = es_pg_norm_chunk(&sc->n, sc->ev.text, pos, sc->len, ES_PG_TEXT_MAX - 1);
+	return 0;
+}
+
+SEC("usdt")
+int BPF_USDT(es_pg_query_start, const char *query)
+{
+	struct es_pg_ev_text *ev;
+	struct pg_scratch *sc;
+	struct pg_task *t;
+	__u32 zero = 0, len = 0;
+	__u64 *known;
+	long n;
+
+	t = task_get(true);
+	sc = bpf_map_lookup_elem(&pg_scratch, &zero);
+	if (!t || !sc)
+		return 0;
+	ev = &sc->ev;
+	n = bpf_probe_read_user_str(ev->text, sizeof(ev->text), query);
+	if (n > 1)
+		len = n - 1;
+	if (len > ES_PG_TEXT_MAX - 1)
+		len = ES_PG_TEXT_MAX - 1;
+	es_pg_norm_init(&sc->n);
+	sc->pos = 0;
+	sc->len = len;
+	bpf_loop(len, norm_round, &sc, 0);
+	t->fp = es_pg_norm_finish(&sc->n, len);
+	t->cmd = sc->n.cmd < ES_PG_CMD_COUNT ? sc->n.cmd : ES_PG_CMD_OTHER;
+	t->misses = 0;
+	t->lock_ns = 0;
+	t->lock_waits = 0;
+	t->lock_start = 0;
+	t->aborted = 0;
+
+	known = &pg_known[t->fp & (ES_PG_KNOWN_SLOTS - 1)];
+	if (*known != t->fp) {
+		ev->h.type = ES_PG_EV_TEXT;
+		ev->h.tgid = current_tgid();
+		ev->fp = t->fp;
+		ev->len = len;
+		ev->cmd = t->cmd;
+		if (bpf_ringbuf_output(&pg_events, ev,
+				       __builtin_offsetof(struct es_pg_ev_text, text) + len, 0))
+			count_drop();
+		else
+			*known = t->fp;
+	}
+	/* A backend user space has not mapped yet: ask, once, while it lives. */
+	if ((task_db(t, current_tgid()) & ES_PG_DB_PID) && !t->hello) {
+		struct es_pg_ev_hello *h = bpf_ringbuf_reserve(&pg_events, sizeof(*h), 0);
+
+		if (h) {
+			struct task_struct *task = (void *)bpf_get_current_task();
+			unsigned long title = BPF_CORE_READ(task, mm, arg_start);
+			long n = bpf_probe_read_user_str(h->title, sizeof(h->title), (void *)title);
+
+			h->h.type = ES_PG_EV_HELLO;
+			h->h.tgid = current_tgid();
+			h->len = n > 1 ? n - 1 : 0;
+			h->pad = 0;
+			bpf_ringbuf_submit(h, 0);
+			t->hello = 1;
+		}
+	}
+	/* Last, so the time spent here is not the statement's. */
+	t->start_ns = bpf_ktime_get_ns();
+	return 0;
+}
+
+static __always_inline void send_slow(struct pg_task *t, __u32 tgid, __u32 db, __u64 dur,
+				      __u32 error)
+{
+	struct es_pg_ev_slow *ev = bpf_ringbuf_reserve(&pg_events, sizeof(*ev), 0);
+
+	if (!ev) {
+		count_drop();
+		return;
+	}
+	ev->h.type = ES_PG_EV_SLOW;
+	ev->h.tgid = tgid;
+	ev->fp = t->fp;
+	ev->dur_ns = dur;
+	ev->lock_ns = t->lock_ns;
+	ev->misses = t->misses;
+	ev->db = db;
+	ev->cmd = t->cmd;
+	ev->error = error;
+	ev->pad = 0;
+	bpf_ringbuf_submit(ev, 0);
+}
+
+static __always_inline void add_sender(__u64 fp, __u32 tgid)
+{
+	struct es_pg_sender_key k = { .fp = fp, .tgid = tgid };
+	__u64 one = 1, *v;
+
+	v = bpf_map_lookup_elem(&pg_senders, &k);
+	if (v) {
+		__sync_fetch_and_add(v, 1);
+		return;
+	}
+	if (bpf_map_update_elem(&pg_senders, &k, &one, BPF_NOEXIST)) {
+		v = bpf_map_lookup_elem(&pg_senders, &k);
+		if (v)
+			__sync_fetch_and_add(v, 1);
+	}
+}
+
+/* Accounts the statement in flight, which took dur. */
+static __always_inline void account(struct pg_task *t, __u64 dur, __u32 error, __u32 commit)
+{
+	__u32 tgid = current_tgid(), db = task_db(t, tgid), b;
+	struct es_pg_stat_key k = { .fp = t->fp, .db = db };
+	struct es_pg_stat *s;
+	bool slow = dur > slow_ns;
+
+	s = lookup_or_zero(&pg_stats, &k, &zero_stat);
+	if (!s) {
+		/* The map is full: fold it into the database's "other". */
+		k.fp = ES_PG_FP_OTHER;
+		k.pad = t->cmd;
+		s = lookup_or_zero(&pg_stats, &k, &zero_stat);
+	}
+	if (s) {
+		s->calls += 1;
+		s->total_ns += dur;
+		if (dur > s->max_ns)
+			s->max_ns = dur;
+		s->misses += t->misses;
+		s->lock_ns += t->lock_ns;
+		s->lock_waits += t->lock_waits;
+		s->slow += slow;
+		s->errors += error;
+		s->commits += commit;
+		s->cmd = t->cmd;
+		b = es_hist_bucket(lat_edges_ns, lat_nedges, ES_PG_MAX_EDGES, dur);
+		if (b <= ES_PG_MAX_EDGES)
+			s->buckets[b] += 1;
+		b = fine_bin(dur);
+		if (b < ES_PG_FINE_BINS)
+			s->fine[b] += 1;
+	}
+	add_sender(t->fp, tgid);
+	if (slow) {
+		struct es_pg_db_key dk = { .db = db };
+		struct es_pg_dbstat *d = lookup_or_zero(&pg_db_stats, &dk, &zero_dbstat);
+
+		if (d)
+			d->slow += 1;
+		send_slow(t, tgid, db, dur, error);
+	}
+	t->start_ns = 0;
+}
+
+/*
+ * Whether the statement that just ended committed a transaction: none is
+ * open any more (MyProc->lxid is 0) and none aborted. 0 when the binary's
+ * cookie does not say where MyProc is (transaction__commit counts then).
+ */
+static __always_inline __u32 committed(struct pt_regs *ctx, struct pg_task *t)
+{
+	__u64 c = bpf_usdt_cookie(ctx);
+	__u32 off = c & ((1u << ES_PG_COOKIE_LXID_BITS) - 1), lxid = 1;
+	__s64 delta = (__s64)c >> ES_PG_COOKIE_LXID_BITS;
+
+	if (!off || t->aborted)
+		return 0;
+	/* MyProc is set once at backend start: read it once. */
+	if (!t->myproc && (bpf_probe_read_user(&t->myproc, sizeof(t->myproc),
+					       (void *)(PT_REGS_IP(ctx) + delta)) ||
+			   !t->myproc))
+		return 0;
+	if (bpf_probe_read_user(&lxid, sizeof(lxid), (void *)(t->myproc + off - 1)))
+		return 0;
+	return lxid == 0;
+}
+
+SEC("usdt")
+int BPF_USDT(es_pg_query_done)
+{
+	__u64 now = bpf_ktime_get_ns();
+	struct pg_task *t = task_get(false);
+
+	if (!t || !t->start_ns)
+		return 0;
+	account(t, now - t->start_ns, 0, committed(ctx, t));
+	return 0;
+}
+
+/* ---------------------------------------------------------------- transactions */
+
+static __always_inline void count_db(struct pg_task *t, __u32 what)
+{
+	__u32 tgid = current_tgid();
+	struct es_pg_db_key dk = { .db = t ? task_db(t, tgid) : db_of(tgid) };
+	struct es_pg_dbstat *d = lookup_or_zero(&pg_db_stats, &dk, &zero_dbstat);
+
+	if (!d)
+		return;
+	if (what == 0)
+		d->commits += 1;
+	else if (what == 1)
+		d->aborts += 1;
+	else
+		d->deadlocks += 1;
+}
+
+SEC("usdt")
+int BPF_USDT(es_pg_xact_commit)
+{
+	count_db(task_get(false), 0);
+	return 0;
+}
+
+static __always_inline void lock_done(struct pg_task *t, __u64 now);
+
+SEC("usdt")
+int BPF_USDT(es_pg_xact_abort)
+{
+	__u64 now = bpf_ktime_get_ns();
+	struct pg_task *t = task_get(false);
+
+	count_db(t, 1);
+	if (!t)
+		return 0;
+	t->aborted = 1;
+	/* A wait cut short by an error (a deadlock victim) still waited. */
+	if (t->lock_start)
+		lock_done(t, now);
+	/* ROLLBACK aborts from inside its own statement: that is no error. */
+	if (t->start_ns && t->cmd != ES_PG_CMD_ROLLBACK)
+		account(t, now - t->start_ns, 1, 0);
+	return 0;
+}
+
+/* ---------------------------------------------------------------- locks */
+
+SEC("usdt")
+int BPF_USDT(es_pg_lock_start, __u32 f1, __u32 f2, __u32 f3, __u16 f4, __u8 type, int mode)
+{
+	struct pg_task *t = task_get(true);
+
+	if (!t)
+		return 0;
+	t->tag[0] = f1;
+	t->tag[1] = f2;
+	t->tag[2] = f3;
+	t->tag[3] = f4;
+	t->locktype = type;
+	t->mode = mode;
+	t->lock_start = bpf_ktime_get_ns();
+	return 0;
+}
+
+static __always_inline void send_lock(struct pg_task *t, __u32 type, __u64 wait_ns)
+{
+	struct es_pg_ev_lock *ev = bpf_ringbuf_reserve(&pg_events, sizeof(*ev), 0);
+	__u32 tgid = current_tgid();
+
+	if (!ev) {
+		count_drop();
+		return;
+	}
+	ev->h.type = type;
+	ev->h.tgid = tgid;
+	ev->fp = t->start_ns ? t->fp : 0;
+	ev->wait_ns = wait_ns;
+	ev->db = task_db(t, tgid);
+	ev->field1 = t->tag[0];
+	ev->field2 = t->tag[1];
+	ev->field3 = t->tag[2];
+	ev->field4 = t->tag[3];
+	ev->locktype = t->locktype;
+	ev->mode = t->mode;
+	ev->pad = 0;
+	bpf_ringbuf_submit(ev, 0);
+}
+
+static __always_inline void lock_done(struct pg_task *t, __u64 now)
+{
+	struct es_pg_lock_key k = { .db = task_db(t, current_tgid()),
+				    .mode = t->mode,
+				    .locktype = t->locktype };
+	__u64 wait = now - t->lock_start;
+	struct es_pg_hist *h;
+
+	t->lock_start = 0;
+	h = lookup_or_zero(&pg_lock_hist, &k, &zero_hist);
+	if (h)
+		hist_add(h, lat_edges_ns, lat_nedges, wait);
+	t->lock_ns += wait;
+	t->lock_waits += 1;
+	if (wait > slow_ns)
+		send_lock(t, ES_PG_EV_LOCK, wait);
+}
+
+SEC("usdt")
+int BPF_USDT(es_pg_lock_done)
+{
+	__u64 now = bpf_ktime_get_ns();
+	struct pg_task *t = task_get(false);
+
+	if (t && t->lock_start)
+		lock_done(t, now);
+	return 0;
+}
+
+SEC("usdt")
+int BPF_USDT(es_pg_deadlock)
+{
+	struct pg_task *t = task_get(false);
+
+	count_db(t, 2);
+	if (t)
+		send_lock(t, ES_PG_EV_DEADLOCK,
+			  t->lock_start ? bpf_ktime_get_ns() - t->lock_start : 0);
+	return 0;
+}
+
+/* ---------------------------------------------------------------- buffers, checkpoints */
+
+/* Reads from the OS: blocks that missed shared buffers. */
+SEC("usdt")
+int BPF_USDT(es_pg_read_done)
+{
+	struct pg_task *t = task_get(false);
+
+	if (t && t->start_ns)
+		t->misses += 1;
+	return 0;
+}
+
+SEC("usdt")
+int BPF_USDT(es_pg_ckpt_start)
+{
+	__u32 tgid = current_tgid();
+	__u64 now = bpf_ktime_get_ns();
+
+	bpf_map_update_elem(&pg_ckpt_start, &tgid, &now, BPF_ANY);
+	return 0;
+}
+
+/* A plain uprobe: libbpf cannot parse this probe's %rip-relative arguments. */
+SEC("uprobe")
+int es_pg_ckpt_done(struct pt_regs *ctx)
+{
+	__u32 tgid = current_tgid(), zero = 0;
+	__u64 now = bpf_ktime_get_ns(), *start;
+	struct es_pg_ckpt *c;
+	__u32 b;
+
+	start = bpf_map_lookup_elem(&pg_ckpt_start, &tgid);
+	c = bpf_map_lookup_elem(&pg_ckpt, &zero);
+	if (!start || !c)
+		return 0;
+	b = es_hist_bucket(ckpt_edges_ns, ckpt_nedges, ES_PG_MAX_EDGES, now - *start);
+	if (b <= ES_PG_MAX_EDGES)
+		c->buckets[b] += 1;
+	c->sum_ns += now - *start;
+	bpf_map_delete_elem(&pg_ckpt_start, &tgid);
+	return 0;
+}
+
+SEC("usdt")
+int BPF_USDT(es_pg_buf_written)
+{
+	__u32 zero = 0;
+	struct es_pg_ckpt *c = bpf_map_lookup_elem(&pg_ckpt, &zero);
+
+	if (c)
+		c->buffers_written += 1;
+	return 0;
+}

@@ -1,0 +1,190 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * Contract between bpf/pg.bpf.c and user/pg*.c: PostgreSQL statements,
+ * transactions, lock waits, deadlocks and checkpoints from the server's
+ * USDT probes. Fixed-width types only, no includes.
+ */
+#ifndef ERPSCOPE_BPF_PG_H
+#define ERPSCOPE_BPF_PG_H
+
+/* Statement text read per query__start; longer statements are cut here. */
+#define ES_PG_TEXT_MAX 4096 /* a power of two */
+
+/* Exported latency edges (ns) live in rodata; at most this many. */
+#define ES_PG_MAX_EDGES 24 /* <= ES_HIST_MAX_EDGES in hist.h */
+
+/*
+ * Fine bins for quantiles: bin 0 is < 2^ES_PG_FINE_MIN_LOG2 ns (~1 us), then
+ * ES_PG_FINE_SUB bins per power of two for the powers MIN_LOG2 .. MAX_LOG2
+ * (up to 2^37 ns, ~137 s); the last bin holds everything above.
+ */
+#define ES_PG_FINE_MIN_LOG2 10
+#define ES_PG_FINE_MAX_LOG2 36
+#define ES_PG_FINE_SUB_BITS 2
+#define ES_PG_FINE_SUB (1 << ES_PG_FINE_SUB_BITS)
+#define ES_PG_FINE_BINS (2 + (ES_PG_FINE_MAX_LOG2 - ES_PG_FINE_MIN_LOG2 + 1) * ES_PG_FINE_SUB)
+
+/*
+ * Databases are small ids user space hands out (tgid -> id in pg_backends).
+ * Until a backend's database is known, its series are keyed by its tgid
+ * with this bit set; user space folds them into the right database later.
+ */
+#define ES_PG_DB_PID 0x80000000u
+#define ES_PG_DB_UNKNOWN 0 /* id of "unknown" */
+#define ES_PG_MAX_DBS 256  /* ids 0 .. ES_PG_MAX_DBS-1 */
+
+/* Slots of the kernel's direct-mapped table of fingerprints already sent. */
+#define ES_PG_KNOWN_SLOTS 16384 /* a power of two */
+
+/* Fingerprint 0 is never produced; user space uses it for "other". */
+#define ES_PG_FP_OTHER 0
+
+/* Command of a statement, from its first keyword. */
+enum es_pg_cmd {
+	ES_PG_CMD_OTHER = 0,
+	ES_PG_CMD_SELECT,
+	ES_PG_CMD_INSERT,
+	ES_PG_CMD_UPDATE,
+	ES_PG_CMD_DELETE,
+	ES_PG_CMD_BEGIN,
+	ES_PG_CMD_COMMIT,
+	ES_PG_CMD_ROLLBACK,
+	ES_PG_CMD_COUNT,
+};
+
+/* Per (fingerprint, database): per-CPU, cumulative. */
+struct es_pg_stat_key {
+	__u64 fp;
+	__u32 db;  /* database id, or ES_PG_DB_PID | tgid */
+	__u32 pad; /* the command, for fp ES_PG_FP_OTHER (the map was full); else 0 */
+};
+
+struct es_pg_stat {
+	__u64 calls;
+	__u64 total_ns;
+	__u64 max_ns;
+	__u64 misses;     /* blocks read from the OS (smgr__md__read__done) */
+	__u64 lock_ns;    /* time spent waiting for heavyweight locks */
+	__u64 lock_waits; /* how many such waits */
+	__u64 slow;       /* calls above the slow threshold */
+	__u64 errors;     /* calls that ended in an error (counted at the abort) */
+	__u64 commits;    /* calls that ended a transaction with a commit */
+	__u32 cmd;        /* enum es_pg_cmd of the fingerprint */
+	__u32 pad;
+	__u64 buckets[ES_PG_MAX_EDGES + 1]; /* the last one is +Inf */
+	__u32 fine[ES_PG_FINE_BINS];
+};
+
+struct es_pg_hist {
+	__u64 buckets[ES_PG_MAX_EDGES + 1];
+	__u64 sum_ns;
+};
+
+/*
+ * The USDT cookie of query__done, when the binary allows: the distance from
+ * the probe to the global MyProc (high 48 bits, signed) and 1 + the offset
+ * of lxid in PGPROC (low 16 bits). A statement that leaves no transaction
+ * open (MyProc->lxid 0) and saw no abort committed one, so commits are
+ * counted without a third uprobe per statement (transaction__commit).
+ */
+#define ES_PG_COOKIE_LXID_BITS 16
+
+/* Per database: transactions, deadlocks, slow statements. */
+struct es_pg_db_key {
+	__u32 db;
+	__u32 pad;
+};
+
+struct es_pg_dbstat {
+	__u64 commits;
+	__u64 aborts;
+	__u64 deadlocks;
+	__u64 slow;
+};
+
+/* Per (database, lock mode, lock tag type): the lock wait histogram. */
+struct es_pg_lock_key {
+	__u32 db;
+	__u16 mode;     /* LOCKMODE: 1 AccessShareLock .. 8 AccessExclusiveLock */
+	__u16 locktype; /* LockTagType: 0 relation, 1 extend, ... */
+};
+
+/* Which backends ran a statement: calls per (fingerprint, backend). */
+struct es_pg_sender_key {
+	__u64 fp;
+	__u32 tgid;
+	__u32 pad;
+};
+
+/* Checkpoints: one global per-CPU slot. */
+struct es_pg_ckpt {
+	__u64 buckets[ES_PG_MAX_EDGES + 1];
+	__u64 sum_ns;
+	__u64 buffers_written; /* buffer__sync__written */
+};
+
+/* Ring-buffer events. */
+enum es_pg_event_type {
+	ES_PG_EV_TEXT = 1, /* first sighting of a fingerprint: its raw text */
+	ES_PG_EV_SLOW,     /* a statement above the slow threshold */
+	ES_PG_EV_DEADLOCK, /* deadlock__found */
+	ES_PG_EV_LOCK,     /* a lock wait above the slow threshold */
+	ES_PG_EV_HELLO,    /* a backend whose database user space has not said */
+};
+
+struct es_pg_ev_hdr {
+	__u32 type;
+	__u32 tgid;
+};
+
+/* Variable size: the header, then len bytes of text (no NUL). */
+struct es_pg_ev_text {
+	struct es_pg_ev_hdr h;
+	__u64 fp;
+	__u32 len;
+	__u32 cmd;
+	char text[ES_PG_TEXT_MAX];
+};
+
+/*
+ * A backend's first statement, before user space gave it a database: its
+ * process title (PostgreSQL writes it over argv), so user space knows the
+ * database even when the backend is gone before it looks at /proc.
+ */
+#define ES_PG_TITLE_MAX 128
+
+struct es_pg_ev_hello {
+	struct es_pg_ev_hdr h;
+	__u32 len; /* title bytes, NUL excluded */
+	__u32 pad;
+	char title[ES_PG_TITLE_MAX];
+};
+
+struct es_pg_ev_slow {
+	struct es_pg_ev_hdr h;
+	__u64 fp;
+	__u64 dur_ns;
+	__u64 lock_ns;
+	__u64 misses;
+	__u32 db;
+	__u32 cmd;
+	__u32 error; /* 1: ended in an error */
+	__u32 pad;
+};
+
+/* Deadlocks and long lock waits: what the backend was waiting for. */
+struct es_pg_ev_lock {
+	struct es_pg_ev_hdr h;
+	__u64 fp;      /* the statement waiting */
+	__u64 wait_ns; /* 0 for a deadlock found before the wait ended */
+	__u32 db;
+	__u32 field1; /* locktag fields: database oid, relation oid, ... */
+	__u32 field2;
+	__u32 field3;
+	__u16 field4;
+	__u16 locktype;
+	__u16 mode;
+	__u16 pad;
+};
+
+#endif

@@ -1,0 +1,359 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * The "pg" probe: PostgreSQL statements, transactions, lock waits,
+ * deadlocks and checkpoints from bpf/pg.bpf.c (see user/pg.h for the other
+ * files). open loads the programs; attach finds the installed server
+ * binaries and attaches to those with USDT probes, and fails (probe down,
+ * fatal under --strict) when there is none; binaries that appear later
+ * (another version, an upgrade, a copy a cluster runs from) are attached by
+ * pg_probe_sync, which the pg poller calls. Ring-buffer events: the text of
+ * each new fingerprint (normalised at once, the raw text dropped), slow
+ * statements, long lock waits and deadlocks, which go to the event log.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+
+#include "clock.h"
+#include "erpscope.h"
+#include "events.h"
+#include "expo.h"
+#include "json.h"
+#include "log.h"
+#include "pg.h"
+#include "pg.skel.h"
+#include "pg_normalize.h"
+#include "probe.h"
+
+#define BINS_RESCAN_MS 30000
+#define RETIRE_MS 2000
+
+__u32 pg_db_id(struct pg_priv *pp, const char *name)
+{
+	if (!name || !name[0])
+		return ES_PG_DB_UNKNOWN;
+	for (unsigned int i = 1; i < pp->ndbs; i++) {
+		if (!strcmp(pp->dbnames[i], name))
+			return i;
+	}
+	if (pp->ndbs >= ES_PG_MAX_DBS)
+		return ES_PG_DB_UNKNOWN;
+	snprintf(pp->dbnames[pp->ndbs], sizeof(pp->dbnames[0]), "%s", name);
+	return pp->ndbs++;
+}
+
+const char *pg_db_name(const struct pg_priv *pp, __u32 id)
+{
+	return id && id < pp->ndbs ? pp->dbnames[id] : "unknown";
+}
+
+static int pg_open(struct probe *p)
+{
+	struct erpscope *es = p->es;
+	const double *lat, *ckpt;
+	unsigned int nlat, nckpt;
+	struct pg_priv *pp;
+	int err;
+
+	pp = calloc(1, sizeof(*pp));
+	if (!pp)
+		return -ENOMEM;
+	p->priv = pp;
+	pp->es = es;
+	pp->ndbs = 1; /* id 0 is "unknown" */
+	pp->q = pg_queries_new(es->cfg.pg_top_k);
+	if (!pp->q)
+		return -ENOMEM;
+	pp->skel = pg_bpf__open();
+	if (!pp->skel)
+		return -errno;
+	pg_queries_edges(&lat, &nlat, &ckpt, &nckpt);
+	for (unsigned int i = 0; i < nlat; i++)
+		pp->skel->rodata->lat_edges_ns[i] = (__u64)(lat[i] * 1e9 + 0.5);
+	pp->skel->rodata->lat_nedges = nlat;
+	for (unsigned int i = 0; i < nckpt; i++)
+		pp->skel->rodata->ckpt_edges_ns[i] = (__u64)(ckpt[i] * 1e9 + 0.5);
+	pp->skel->rodata->ckpt_nedges = nckpt;
+	pp->skel->rodata->slow_ns = (__u64)es->cfg.pg_slow_ms * 1000000ull;
+	err = pg_bpf__load(pp->skel);
+	if (err)
+		return err;
+	p->obj = pp->skel->obj;
+	p->drops_fd = bpf_map__fd(pp->skel->maps.pg_drops);
+	return 0;
+}
+
+/* ---------------------------------------------------------------- events */
+
+static void add_event(struct erpscope *es, const char *type, struct json *j)
+{
+	int err = json_finish(j);
+	int64_t id = err ? err : events_add(es->events, type, j->buf, j->len);
+
+	if (id < 0)
+		log_warn("cannot log event", "probe=pg type=%s err=%d", type, (int)id);
+}
+
+/* Database, user and client of the backend that sent an event. */
+static void who_json(struct pg_priv *pp, struct json *j, __u32 tgid, __u32 dbkey)
+{
+	struct pg_procs *procs = pg_procs_of(pp->es);
+	struct pg_proc *pr = procs ? pg_procs_find(procs, tgid) : NULL;
+	char role[24], worker[48];
+	bool gone;
+	int db = pg_resolve_db(pp, procs, dbkey, &gone);
+
+	json_str(j, "db",
+		 db >= 0 ? pg_db_name(pp, (__u32)db) : (pr && pr->db[0] ? pr->db : "unknown"));
+	if (pr && pr->user[0])
+		json_str(j, "user", pr->user);
+	else
+		json_null(j, "user");
+	json_u64(j, "backend_pid", tgid);
+	pg_client_labels(pr ? &pr->client : NULL, role, sizeof(role), worker, sizeof(worker));
+	json_object_begin(j, "client");
+	json_str(j, "role", role);
+	if (worker[0])
+		json_str(j, "worker", worker);
+	else
+		json_null(j, "worker");
+	if (pr && pr->client.pid)
+		json_u64(j, "pid", pr->client.pid);
+	else
+		json_null(j, "pid");
+	json_object_end(j);
+}
+
+static void statement_json(struct pg_priv *pp, struct json *j, __u64 fp)
+{
+	unsigned int cmd = ES_PG_CMD_OTHER;
+	const char *text = fp ? pg_queries_text(pp->q, fp, &cmd) : NULL;
+	char fps[20];
+
+	snprintf(fps, sizeof(fps), "%016llx", (unsigned long long)fp);
+	if (fp)
+		json_str(j, "fingerprint", fps);
+	else
+		json_null(j, "fingerprint");
+	/* Normalised text only; null when it was never captured. */
+	if (text)
+		json_str(j, "query", text);
+	else
+		json_null(j, "query");
+	json_str(j, "command", pg_cmd_name(cmd));
+}
+
+static void on_slow(struct pg_priv *pp, const struct es_pg_ev_slow *ev)
+{
+	struct json j;
+
+	json_init(&j);
+	json_object_begin(&j, NULL);
+	statement_json(pp, &j, ev->fp);
+	json_double(&j, "duration_seconds", (double)ev->dur_ns / 1e9);
+	json_double(&j, "lock_wait_seconds", (double)ev->lock_ns / 1e9);
+	json_u64(&j, "buffer_misses", ev->misses);
+	json_bool(&j, "error", ev->error);
+	who_json(pp, &j, ev->h.tgid, ev->db);
+	json_object_end(&j);
+	add_event(pp->es, "pg_slow_query", &j);
+	json_free(&j);
+	log_debug("slow statement", "probe=pg fingerprint=%016llx seconds=%.3f backend_pid=%u",
+		  (unsigned long long)ev->fp, (double)ev->dur_ns / 1e9, ev->h.tgid);
+}
+
+static void on_lock(struct pg_priv *pp, const struct es_pg_ev_lock *ev)
+{
+	bool deadlock = ev->h.type == ES_PG_EV_DEADLOCK;
+	struct json j;
+
+	json_init(&j);
+	json_object_begin(&j, NULL);
+	statement_json(pp, &j, ev->fp);
+	json_double(&j, deadlock ? "waited_seconds" : "wait_seconds", (double)ev->wait_ns / 1e9);
+	json_str(&j, "locktype", pg_lock_type_name(ev->locktype));
+	json_str(&j, "mode", pg_lock_mode_name(ev->mode));
+	/* The lock tag: database oid, relation oid (or xid), block, offset. */
+	json_array_begin(&j, "locktag");
+	json_u64(&j, NULL, ev->field1);
+	json_u64(&j, NULL, ev->field2);
+	json_u64(&j, NULL, ev->field3);
+	json_u64(&j, NULL, ev->field4);
+	json_array_end(&j);
+	who_json(pp, &j, ev->h.tgid, ev->db);
+	json_object_end(&j);
+	add_event(pp->es, deadlock ? "pg_deadlock" : "pg_lock_wait", &j);
+	json_free(&j);
+	if (deadlock)
+		log_info("PostgreSQL deadlock", "probe=pg backend_pid=%u locktype=%s mode=%s",
+			 ev->h.tgid, pg_lock_type_name(ev->locktype), pg_lock_mode_name(ev->mode));
+}
+
+void pg_probe_map_backend(struct pg_priv *pp, struct pg_proc *pr)
+{
+	int fd = bpf_map__fd(pp->skel->maps.pg_backends);
+	__u32 id;
+
+	if (pr->gone || !pr->db[0] || pr->dbid)
+		return;
+	id = pg_db_id(pp, pr->db);
+	if (id && !bpf_map_update_elem(fd, &pr->pid, &id, BPF_ANY)) {
+		pr->dbid = id;
+		/* Backends cache their database id until this moves. */
+		__atomic_add_fetch(&pp->skel->bss->backends_gen, 1, __ATOMIC_RELEASE);
+	}
+}
+
+/* The kernel met a backend the table does not know yet: look at it now. */
+static void on_hello(struct pg_priv *pp, const struct es_pg_ev_hello *ev)
+{
+	struct pg_procs *procs = pg_procs_of(pp->es);
+	struct pg_proc *pr;
+
+	if (!procs || ev->len > sizeof(ev->title))
+		return;
+	pr = pg_procs_adopt(procs, ev->h.tgid, ev->title, ev->len);
+	if (!pr)
+		return;
+	pg_probe_map_backend(pp, pr);
+	/* Short-lived backends are gone before the next tick: link now. */
+	pg_procs_link_now(procs, pr);
+}
+
+static int on_event(void *ctx, void *data, size_t size)
+{
+	struct probe *p = ctx;
+	struct pg_priv *pp = p->priv;
+	const struct es_pg_ev_hdr *h = data;
+
+	if (size < sizeof(*h))
+		return 0;
+	switch (h->type) {
+	case ES_PG_EV_TEXT: {
+		const struct es_pg_ev_text *t = data;
+		size_t off = __builtin_offsetof(struct es_pg_ev_text, text);
+
+		if (size >= off && t->len <= size - off && t->len < ES_PG_TEXT_MAX)
+			pg_queries_add_text(pp, t->fp, t->text, t->len);
+		break;
+	}
+	case ES_PG_EV_SLOW:
+		if (size >= sizeof(struct es_pg_ev_slow))
+			on_slow(pp, data);
+		break;
+	case ES_PG_EV_DEADLOCK:
+	case ES_PG_EV_LOCK:
+		if (size >= sizeof(struct es_pg_ev_lock))
+			on_lock(pp, data);
+		break;
+	case ES_PG_EV_HELLO:
+		if (size >= sizeof(struct es_pg_ev_hello))
+			on_hello(pp, data);
+		break;
+	}
+	return 0;
+}
+
+/* ---------------------------------------------------------------- attach, sync */
+
+static int pg_attach(struct probe *p)
+{
+	struct pg_priv *pp = p->priv;
+
+	pg_bins_scan_installed(pp);
+	if (!pp->nattached) {
+		log_warn(pp->nbins ?
+				 "no PostgreSQL binary with USDT probes: statements are not seen" :
+				 "no PostgreSQL server binary found at the usual install paths",
+			 "probe=pg binaries=%zu", pp->nbins);
+		return -ENOENT;
+	}
+	p->rb = ring_buffer__new(bpf_map__fd(pp->skel->maps.pg_events), on_event, p, NULL);
+	if (!p->rb)
+		return -errno;
+	return 0;
+}
+
+void pg_probe_sync(struct probe *p, struct pg_procs *procs, uint64_t now_ms)
+{
+	struct pg_priv *pp = p->priv;
+	int fd = bpf_map__fd(pp->skel->maps.pg_backends);
+	bool newly_gone = false, changed = false;
+
+	for (size_t i = 0; i < pg_procs_count(procs); i++) {
+		struct pg_proc *pr = pg_procs_at(procs, i);
+
+		if (!pr->gone && !pr->exe_seen) {
+			pg_bins_check_pid(pp, pr->pid, &pr->exe_dev, &pr->exe_ino, &pr->exe_known);
+			pr->exe_seen = true;
+		}
+		if (pr->role != ES_ROLE_PG_BACKEND)
+			continue;
+		if (!pr->gone && pr->db[0] && !pr->dbid) {
+			pg_probe_map_backend(pp, pr);
+		} else if (pr->gone && pr->dbid) {
+			bpf_map_delete_elem(fd, &pr->pid);
+			pr->dbid = 0;
+			changed = true;
+		}
+		newly_gone |= pr->gone && !pr->retired;
+	}
+	/* Backends cache their database id until this moves. */
+	if (changed)
+		__atomic_add_fetch(&pp->skel->bss->backends_gen, 1, __ATOMIC_RELEASE);
+	/*
+	 * Series keyed by backends that are gone move to user space: soon
+	 * after one goes, and now and then for backends never tracked.
+	 */
+	if ((newly_gone && now_ms >= pp->last_retire_ms + RETIRE_MS) ||
+	    now_ms >= pp->last_retire_ms + 30 * RETIRE_MS) {
+		pg_queries_retire(pp, procs);
+		pp->last_retire_ms = now_ms;
+		for (size_t i = 0; i < pg_procs_count(procs); i++) {
+			struct pg_proc *pr = pg_procs_at(procs, i);
+
+			pr->retired |= pr->gone;
+		}
+	}
+	if (now_ms >= pp->last_bins_scan_ms + BINS_RESCAN_MS) {
+		pg_bins_scan_installed(pp);
+		pp->last_bins_scan_ms = now_ms;
+	}
+}
+
+static int pg_collect(struct probe *p, struct expo *e)
+{
+	struct pg_priv *pp = p->priv;
+
+	pg_queries_refresh(pp, clock_ms());
+	pg_queries_collect(pp, e);
+	pg_bins_collect(pp, e);
+	return 0;
+}
+
+static void pg_close(struct probe *p)
+{
+	struct pg_priv *pp = p->priv;
+
+	if (!pp)
+		return;
+	ring_buffer__free(p->rb);
+	p->rb = NULL;
+	pg_bins_free(pp);
+	pg_bpf__destroy(pp->skel);
+	pg_queries_free(pp->q);
+	free(pp);
+	p->priv = NULL;
+	p->obj = NULL;
+}
+
+const struct probe_ops pg_probe_ops = {
+	.name = "pg",
+	.open = pg_open,
+	.attach = pg_attach,
+	.collect = pg_collect,
+	.close = pg_close,
+};

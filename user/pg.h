@@ -1,0 +1,182 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * The "pg" probe's user-space parts, shared between its files:
+ *   pg.c          probe_ops: open, attach, collect, close; ring-buffer events
+ *   pg_discover.c server binaries: their USDT notes, attach per binary, rescans
+ *   pg_queries.c  the statement table: texts, per (fingerprint, db) numbers,
+ *                 top-K and "other", GET /queries
+ *   pg_procs.c    the poller: PostgreSQL processes from the process table,
+ *                 erpscope_pg_backends, erpscope_pg_max_connections, and the
+ *                 client of each backend
+ *   pg_link.c     backend -> client process (Unix and loopback TCP peers)
+ *   pg_conf.c     max_connections from postgresql.conf and friends
+ *   pg_normalize.c the normalised text of a statement
+ */
+#ifndef ERPSCOPE_PG_H
+#define ERPSCOPE_PG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <linux/types.h>
+
+#include "../bpf/pg.h"
+#include "title.h"
+
+struct erpscope;
+struct expo;
+struct http_exchange;
+struct probe;
+struct pg_bpf;
+
+#define PG_NAME_MAX TITLE_FIELD_MAX
+
+/* ---------------------------------------------------------------- clients */
+
+enum pg_link_kind {
+	PG_LINK_UNKNOWN = 0, /* not looked up yet */
+	PG_LINK_WORKER,      /* a tracked process on this host */
+	PG_LINK_LOCAL,       /* a process on this host that erpscope does not track */
+	PG_LINK_REMOTE,      /* another host */
+};
+
+struct pg_client {
+	enum pg_link_kind kind;
+	enum es_role role; /* PG_LINK_WORKER */
+	__u32 pid;         /* PG_LINK_WORKER and PG_LINK_LOCAL when found */
+	char worker[16];   /* the worker label (PG_LINK_WORKER) */
+	char addr[48];     /* PG_LINK_REMOTE: the client's address */
+};
+
+/*
+ * Display labels of a client: its role and worker label, "local" and its pid
+ * (or "untracked"), "remote" and its address, or "unlinked" and "".
+ */
+void pg_client_labels(const struct pg_client *c, char *role, size_t rsize, char *worker,
+		      size_t wsize);
+
+/* ---------------------------------------------------------------- processes */
+
+struct pg_proc {
+	__u32 pid;
+	__u32 ppid;
+	__u64 starttime;
+	enum es_role role;
+	bool gone;        /* exited; kept a while for late lookups */
+	uint64_t gone_ms;
+	uint64_t seen_ms;
+	char db[PG_NAME_MAX];
+	char user[PG_NAME_MAX];
+	char state[32];   /* normalised: active, idle, idle in transaction, ... */
+	char cluster[PG_NAME_MAX];
+	bool exe_known;   /* exe_dev/exe_ino read */
+	dev_t exe_dev;
+	ino_t exe_ino;
+	struct pg_client client;
+	unsigned int link_tries;
+	uint64_t next_link_ms;
+	/* Written by the probe: the database id given to the kernel, 0 none. */
+	__u32 dbid;
+	bool exe_seen; /* the probe looked at this process's binary */
+	bool retired;  /* gone, and its series were folded into user space */
+	bool adopted;  /* added on the kernel's request, before the table saw it */
+};
+
+struct pg_procs;
+
+/* The poller's table, or NULL when the poller is not running. */
+struct pg_procs *pg_procs_of(struct erpscope *es);
+/* The live or recently gone process pid; NULL if unknown. */
+struct pg_proc *pg_procs_find(struct pg_procs *pp, __u32 pid);
+/*
+ * A backend the kernel asked about (its first statement ran before the
+ * table knew it), with the title the kernel read (len bytes): added to the
+ * table, as gone already when its pid has ended. NULL when it is no client
+ * backend.
+ */
+struct pg_proc *pg_procs_adopt(struct pg_procs *pp, __u32 pid, const char *title, size_t len);
+/* Links a backend to its client now rather than at the next tick. */
+void pg_procs_link_now(struct pg_procs *pp, struct pg_proc *pr);
+/* Every process in the table, gone ones included. */
+size_t pg_procs_count(const struct pg_procs *pp);
+struct pg_proc *pg_procs_at(struct pg_procs *pp, size_t i);
+
+/* ---------------------------------------------------------------- the probe */
+
+struct pg_bin;
+struct pg_queries;
+
+struct pg_priv {
+	struct pg_bpf *skel;
+	struct erpscope *es;
+	struct pg_bin *bins;
+	size_t nbins, capbins;
+	unsigned int nattached; /* binaries with probes attached */
+	struct pg_queries *q;
+	char dbnames[ES_PG_MAX_DBS][PG_NAME_MAX];
+	unsigned int ndbs;
+	uint64_t last_refresh_ms;
+	uint64_t last_retire_ms;
+	uint64_t last_bins_scan_ms;
+	uint64_t fp_mismatches; /* texts whose user-space fingerprint differed */
+};
+
+/* pg_discover.c */
+int pg_bins_scan_installed(struct pg_priv *pp);
+/* Looks at a running process's binary; attaches to it if it is new. */
+void pg_bins_check_pid(struct pg_priv *pp, __u32 pid, dev_t *dev, ino_t *ino, bool *known);
+void pg_bins_free(struct pg_priv *pp);
+void pg_bins_collect(struct pg_priv *pp, struct expo *e);
+
+/* pg.c: the database id of a name ("" is unknown: id 0). */
+__u32 pg_db_id(struct pg_priv *pp, const char *name);
+const char *pg_db_name(const struct pg_priv *pp, __u32 id);
+/* Gives a backend's database id to the kernel, if it has one and not yet. */
+void pg_probe_map_backend(struct pg_priv *pp, struct pg_proc *pr);
+/* Called by the poller after each tick when the probe is up. */
+void pg_probe_sync(struct probe *p, struct pg_procs *procs, uint64_t now_ms);
+
+/* pg_queries.c */
+struct pg_queries *pg_queries_new(unsigned int topk);
+void pg_queries_free(struct pg_queries *q);
+/* Stores the normalised text of fp (from the raw text, which is dropped). */
+void pg_queries_add_text(struct pg_priv *pp, __u64 fp, const char *raw, size_t len);
+/* The normalised text of fp, or NULL when it was never seen. */
+const char *pg_queries_text(const struct pg_queries *q, __u64 fp, unsigned int *cmd);
+/* Reads the kernel's aggregates into the table (cumulative, never reset). */
+void pg_queries_refresh(struct pg_priv *pp, uint64_t now_ms);
+/* Folds the series keyed by backends that are gone into user space. */
+void pg_queries_retire(struct pg_priv *pp, struct pg_procs *procs);
+void pg_queries_collect(struct pg_priv *pp, struct expo *e);
+/* GET /queries (arg: the daemon). */
+int pg_queries_http(void *arg, struct http_exchange *x);
+/* The database id a kernel db key stands for, or -1 while unknown. */
+int pg_resolve_db(struct pg_priv *pp, struct pg_procs *procs, __u32 dbkey, bool *gone);
+
+/* The exported edges (seconds) of statement/lock and checkpoint histograms. */
+void pg_queries_edges(const double **lat, unsigned int *nlat, const double **ckpt,
+		      unsigned int *nckpt);
+const char *pg_lock_mode_name(unsigned int mode);
+const char *pg_lock_type_name(unsigned int locktype);
+
+/* One line of /queries: a statement among the top K, or a database's "other". */
+struct pg_row {
+	__u64 fp; /* ES_PG_FP_OTHER for "other" */
+	__u32 db;
+	uint64_t calls, total_ns, max_ns, misses, lock_ns, lock_waits, slow, errors;
+	double p50, p95, p99; /* seconds; 0 for "other" */
+};
+
+/* The top K by total time, largest first, then "other" per database. */
+int pg_queries_rows(struct pg_priv *pp, struct pg_row **rows, size_t *n);
+/* (fingerprint, database) pairs seen, and K. */
+size_t pg_queries_count(const struct pg_priv *pp);
+unsigned int pg_queries_topk(const struct pg_priv *pp);
+
+/* Quantile q (0..1) of fine bins, in seconds; 0 when empty. Exposed for tests. */
+double pg_fine_quantile(const uint64_t *fine, unsigned int nbins, double q);
+/* Lower and upper bounds of fine bin b in ns (upper is UINT64_MAX for the last). */
+void pg_fine_bounds(unsigned int b, uint64_t *lo, uint64_t *hi);
+
+#endif

@@ -1,0 +1,493 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * PostgreSQL server binaries: found at the usual install paths and from the
+ * executables of running PostgreSQL processes, told apart by (device,
+ * inode) so an upgraded binary at the same path is a new one. Each binary's
+ * .note.stapsdt notes say which postgresql:* probes it has; the probe's
+ * programs are attached to each binary with pid -1 (every process running
+ * it, now or later), so a running server is not needed. A binary without
+ * notes is logged once and reported in erpscope_pg_binary_info.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <gelf.h>
+#include <glob.h>
+#include <libelf.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <bpf/libbpf.h>
+
+#include "erpscope.h"
+#include "expo.h"
+#include "log.h"
+#include "pg.h"
+#include "pg.skel.h"
+
+#define NT_STAPSDT 3
+#define PG_MAX_LINKS 32
+#define PG_MAX_BINS 64
+#define PG_MAX_NOTES 512
+
+/* Where distributions install the server. */
+static const char *const install_globs[] = {
+	"/usr/lib/postgresql/*/bin/postgres", /* Debian, Ubuntu */
+	"/usr/pgsql-*/bin/postgres", /* PGDG RPMs */
+	"/usr/local/pgsql/bin/postgres", /* source builds */
+	"/usr/bin/postgres",
+};
+
+/* Probe name -> program; required ones decide whether a binary is usable. */
+static const struct pg_usdt {
+	const char *probe;
+	const char *prog;
+	bool required;
+	bool uprobe; /* a plain uprobe at the note: libbpf cannot parse its arguments */
+} usdts[] = {
+	{ "query__start", "es_pg_query_start", true, false },
+	{ "query__done", "es_pg_query_done", true, false },
+	{ "transaction__commit", "es_pg_xact_commit", false, false },
+	{ "transaction__abort", "es_pg_xact_abort", false, false },
+	{ "lock__wait__start", "es_pg_lock_start", false, false },
+	{ "lock__wait__done", "es_pg_lock_done", false, false },
+	{ "deadlock__found", "es_pg_deadlock", false, false },
+	{ "smgr__md__read__done", "es_pg_read_done", false, false },
+	{ "checkpoint__start", "es_pg_ckpt_start", false, false },
+	{ "checkpoint__done", "es_pg_ckpt_done", false, true },
+	{ "buffer__sync__written", "es_pg_buf_written", false, false },
+};
+
+struct pg_note {
+	char name[64];
+	char args[96];     /* the argument specs, "4@60(%rax)" */
+	uint64_t va;       /* link-time address of the probe site */
+	uint64_t off;      /* file offset of the probe site */
+	uint64_t sema_off; /* file offset of its semaphore, 0: none */
+};
+
+/* What commits can be counted from (see ES_PG_COOKIE_LXID_BITS). */
+struct pg_commit_info {
+	uint64_t myproc;       /* link-time address of the global MyProc, 0: none */
+	unsigned int lxid_off; /* offset of lxid in PGPROC, 0: not known */
+};
+
+struct pg_bin {
+	dev_t dev;
+	ino_t ino;
+	char path[PATH_MAX]; /* what is attached to: a path, or /proc/<pid>/exe */
+	char shown[PATH_MAX]; /* for people: the path (" (deleted)" for an old one) */
+	bool usdt;
+	bool attached;
+	bool kernel_commits; /* commits counted at query__done, not transaction__commit */
+	unsigned int nprobes;
+	struct bpf_link *links[PG_MAX_LINKS];
+	unsigned int nlinks;
+};
+
+/* File offset of virtual address va, from the PT_LOAD segment holding it. */
+static int va_to_off(Elf *elf, uint64_t va, uint64_t *off)
+{
+	size_t n;
+
+	if (elf_getphdrnum(elf, &n))
+		return -EINVAL;
+	for (size_t i = 0; i < n; i++) {
+		GElf_Phdr ph;
+
+		if (!gelf_getphdr(elf, (int)i, &ph) || ph.p_type != PT_LOAD)
+			continue;
+		if (va >= ph.p_vaddr && va < ph.p_vaddr + ph.p_memsz) {
+			*off = va - ph.p_vaddr + ph.p_offset;
+			return 0;
+		}
+	}
+	return -ENOENT;
+}
+
+/* Finds the sections the notes need. */
+static int stapsdt_sections(Elf *elf, Elf_Scn **notes, uint64_t *base, bool *have_base)
+{
+	size_t shstrndx;
+	Elf_Scn *scn = NULL;
+
+	*notes = NULL;
+	*have_base = false;
+	if (elf_getshdrstrndx(elf, &shstrndx))
+		return -EINVAL;
+	while ((scn = elf_nextscn(elf, scn))) {
+		GElf_Shdr sh;
+		const char *name;
+
+		if (!gelf_getshdr(scn, &sh))
+			continue;
+		name = elf_strptr(elf, shstrndx, sh.sh_name);
+		if (!name)
+			continue;
+		if (sh.sh_type == SHT_NOTE && !strcmp(name, ".note.stapsdt")) {
+			*notes = scn;
+		} else if (!strcmp(name, ".stapsdt.base")) {
+			*base = sh.sh_addr;
+			*have_base = true;
+		}
+	}
+	return 0;
+}
+
+/*
+ * Reads the postgresql provider's USDT notes of path. Returns how many
+ * (0: none), or -errno when the file is not a readable ELF file.
+ */
+/* Link-time address of the data symbol name (dynsym or symtab), 0: none. */
+static uint64_t find_symbol(Elf *elf, const char *name)
+{
+	Elf_Scn *scn = NULL;
+
+	while ((scn = elf_nextscn(elf, scn))) {
+		Elf_Data *data;
+		GElf_Shdr sh;
+
+		if (!gelf_getshdr(scn, &sh) || (sh.sh_type != SHT_DYNSYM && sh.sh_type != SHT_SYMTAB) ||
+		    !sh.sh_entsize || !(data = elf_getdata(scn, NULL)))
+			continue;
+		for (size_t i = 0; i < sh.sh_size / sh.sh_entsize; i++) {
+			const char *s;
+			GElf_Sym sym;
+
+			if (!gelf_getsym(data, (int)i, &sym) || GELF_ST_TYPE(sym.st_info) != STT_OBJECT ||
+			    !sym.st_value)
+				continue;
+			s = elf_strptr(elf, sh.sh_link, sym.st_name);
+			if (s && !strcmp(s, name))
+				return sym.st_value;
+		}
+	}
+	return 0;
+}
+
+static int read_notes(const char *path, struct pg_note *out, int max, uint64_t *myproc)
+{
+	uint64_t base_sec = 0;
+	bool have_base;
+	Elf_Scn *scn;
+	Elf_Data *data;
+	GElf_Nhdr nh;
+	size_t off = 0, name_off, desc_off;
+	int fd, n = 0, err;
+	Elf *elf;
+
+	if (elf_version(EV_CURRENT) == EV_NONE)
+		return -EINVAL;
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	elf = elf_begin(fd, ELF_C_READ_MMAP, NULL);
+	if (!elf || elf_kind(elf) != ELF_K_ELF || gelf_getclass(elf) != ELFCLASS64) {
+		err = -ENOEXEC;
+		goto out;
+	}
+	err = stapsdt_sections(elf, &scn, &base_sec, &have_base);
+	if (err || !scn)
+		goto out;
+	*myproc = find_symbol(elf, "MyProc");
+	data = elf_getdata(scn, NULL);
+	if (!data || !data->d_buf) {
+		err = -EINVAL;
+		goto out;
+	}
+	while (n < max && (off = gelf_getnote(data, off, &nh, &name_off, &desc_off)) > 0) {
+		const char *desc = (const char *)data->d_buf + desc_off, *prov, *name, *args;
+		size_t plen, nlen, alen, rem;
+		uint64_t pc, base, sema;
+
+		if (nh.n_type != NT_STAPSDT || nh.n_namesz != 8 ||
+		    memcmp((const char *)data->d_buf + name_off, "stapsdt", 8) || nh.n_descsz < 27)
+			continue;
+		memcpy(&pc, desc, 8);
+		memcpy(&base, desc + 8, 8);
+		memcpy(&sema, desc + 16, 8);
+		/* provider\0name\0args\0, each checked to end inside the note */
+		prov = desc + 24;
+		rem = nh.n_descsz - 24;
+		plen = strnlen(prov, rem);
+		if (plen + 1 >= rem)
+			continue;
+		name = prov + plen + 1;
+		rem -= plen + 1;
+		nlen = strnlen(name, rem);
+		if (nlen >= rem || nlen >= sizeof(out[n].name) || strcmp(prov, "postgresql"))
+			continue;
+		args = name + nlen + 1;
+		rem -= nlen + 1;
+		alen = strnlen(args, rem);
+		/* Prelinked binaries: the notes hold link-time addresses. */
+		if (have_base)
+			pc += base_sec - base;
+		if (va_to_off(elf, pc, &out[n].off))
+			continue;
+		out[n].sema_off = 0;
+		if (sema && va_to_off(elf, sema, &out[n].sema_off))
+			continue;
+		out[n].va = pc;
+		snprintf(out[n].name, sizeof(out[n].name), "%.*s", (int)nlen, name);
+		snprintf(out[n].args, sizeof(out[n].args), "%.*s",
+			 (int)(alen < sizeof(out[n].args) ? alen : sizeof(out[n].args) - 1), args);
+		n++;
+	}
+	err = n;
+out:
+	if (elf)
+		elf_end(elf);
+	close(fd);
+	return err;
+}
+
+static void bin_detach(struct pg_bin *b)
+{
+	for (unsigned int i = 0; i < b->nlinks; i++)
+		bpf_link__destroy(b->links[i]);
+	b->nlinks = 0;
+	b->attached = false;
+}
+
+static int count_notes(const struct pg_note *notes, int nn, const char *name, int *last)
+{
+	int k = 0;
+
+	for (int i = 0; i < nn; i++) {
+		if (!strcmp(notes[i].name, name)) {
+			k++;
+			*last = i;
+		}
+	}
+	return k;
+}
+
+/*
+ * The query__done cookie that lets the kernel count commits itself (see
+ * ES_PG_COOKIE_LXID_BITS), or 0: MyProc's address from the symbols, lxid's
+ * offset from transaction__commit's argument ("4@60(%rax)": MyProc->lxid).
+ */
+static uint64_t commit_cookie(const struct pg_note *notes, int nn, uint64_t myproc)
+{
+	int done = -1, commit = -1, size, off;
+	char reg[16];
+
+	if (!myproc || count_notes(notes, nn, "query__done", &done) != 1 ||
+	    count_notes(notes, nn, "transaction__commit", &commit) != 1)
+		return 0;
+	if (sscanf(notes[commit].args, "%d@%d(%%%15[^)])", &size, &off, reg) != 3 || size != 4 ||
+	    off <= 0 || off >= (1 << ES_PG_COOKIE_LXID_BITS) - 1)
+		return 0;
+	return ((uint64_t)(int64_t)(myproc - notes[done].va) << ES_PG_COOKIE_LXID_BITS) |
+	       (uint64_t)(off + 1);
+}
+
+/* Attaches every program whose probe the binary has. */
+static int bin_attach(struct pg_priv *pp, struct pg_bin *b, const struct pg_note *notes, int nn,
+		      uint64_t myproc)
+{
+	struct bpf_object *obj = pp->skel->obj;
+	uint64_t cookie = commit_cookie(notes, nn, myproc);
+	char q[PATH_MAX + 8];
+	int err = 0;
+
+	b->kernel_commits = cookie != 0;
+
+	for (size_t u = 0; u < sizeof(usdts) / sizeof(usdts[0]); u++) {
+		const struct pg_usdt *d = &usdts[u];
+		struct bpf_program *prog = bpf_object__find_program_by_name(obj, d->prog);
+		bool found = false;
+
+		for (int i = 0; i < nn && prog; i++) {
+			struct bpf_link *l;
+
+			if (strcmp(notes[i].name, d->probe))
+				continue;
+			/* Counted at query__done: one uprobe less per statement. */
+			if (cookie && !strcmp(d->probe, "transaction__commit")) {
+				found = true;
+				break;
+			}
+			if (found && !d->uprobe)
+				break; /* libbpf attached every site of the probe at once */
+			found = true;
+			if (d->uprobe) {
+				LIBBPF_OPTS(bpf_uprobe_opts, o,
+					    .ref_ctr_offset = notes[i].sema_off);
+
+				l = bpf_program__attach_uprobe_opts(prog, -1, b->path, notes[i].off,
+								    &o);
+			} else {
+				LIBBPF_OPTS(bpf_usdt_opts, uo);
+
+				if (!strcmp(d->probe, "query__done"))
+					uo.usdt_cookie = cookie;
+				l = bpf_program__attach_usdt(prog, -1, b->path, "postgresql",
+							     d->probe, &uo);
+			}
+			if (!l) {
+				err = -errno;
+				log_debug("cannot attach to a PostgreSQL probe",
+					  "probe=pg usdt=%s path=%s err=%d", d->probe,
+					  log_quote(q, sizeof(q), b->shown), err);
+				if (d->required)
+					goto fail;
+				continue;
+			}
+			if (b->nlinks < PG_MAX_LINKS)
+				b->links[b->nlinks++] = l;
+			else
+				bpf_link__destroy(l);
+		}
+		if (found)
+			b->nprobes++;
+		else if (d->required)
+			goto missing;
+		else
+			log_debug("PostgreSQL binary lacks a probe", "probe=pg usdt=%s path=%s",
+				  d->probe, log_quote(q, sizeof(q), b->shown));
+	}
+	b->attached = true;
+	return 0;
+missing:
+	err = -ENOENT;
+fail:
+	bin_detach(b);
+	return err ? err : -ENOENT;
+}
+
+static struct pg_bin *bin_find(struct pg_priv *pp, dev_t dev, ino_t ino)
+{
+	for (size_t i = 0; i < pp->nbins; i++) {
+		if (pp->bins[i].dev == dev && pp->bins[i].ino == ino)
+			return &pp->bins[i];
+	}
+	return NULL;
+}
+
+/* Looks at a binary not seen before: reads its notes, attaches. */
+static void bin_add(struct pg_priv *pp, const char *path, const char *shown, dev_t dev, ino_t ino)
+{
+	struct pg_note *notes;
+	uint64_t myproc = 0;
+	char q[PATH_MAX + 8];
+	struct pg_bin *b;
+	int nn, err;
+
+	if (pp->nbins >= PG_MAX_BINS)
+		return;
+	if (pp->nbins == pp->capbins) {
+		size_t ncap = pp->capbins ? pp->capbins * 2 : 4;
+		struct pg_bin *nb = realloc(pp->bins, ncap * sizeof(*nb));
+
+		if (!nb)
+			return;
+		pp->bins = nb;
+		pp->capbins = ncap;
+	}
+	b = &pp->bins[pp->nbins++];
+	memset(b, 0, sizeof(*b));
+	b->dev = dev;
+	b->ino = ino;
+	snprintf(b->path, sizeof(b->path), "%s", path);
+	snprintf(b->shown, sizeof(b->shown), "%s", shown);
+	log_quote(q, sizeof(q), shown);
+	notes = calloc(PG_MAX_NOTES, sizeof(*notes));
+	nn = notes ? read_notes(path, notes, PG_MAX_NOTES, &myproc) : -ENOMEM;
+	if (nn < 0) {
+		log_warn("cannot read PostgreSQL binary", "probe=pg path=%s err=%d", q, nn);
+		goto out;
+	}
+	b->usdt = nn > 0;
+	if (!b->usdt) {
+		log_warn(
+			"PostgreSQL binary lacks USDT probes (built without --enable-dtrace): its statements, locks and checkpoints are not seen",
+			"probe=pg path=%s", q);
+		goto out;
+	}
+	err = bin_attach(pp, b, notes, nn, myproc);
+	if (err == -EACCES || err == -EPERM)
+		log_warn(
+			"cannot attach to a PostgreSQL binary found after erpscope dropped its capabilities (uprobes need CAP_SYS_ADMIN on this kernel): restart erpscope to see its statements",
+			"probe=pg path=%s err=%d", q, err);
+	else if (err)
+		log_warn("cannot attach to PostgreSQL binary", "probe=pg path=%s err=%d", q, err);
+	if (err)
+		goto out;
+	pp->nattached++;
+	log_info("attached to PostgreSQL binary", "probe=pg path=%s probes=%u links=%u commits=%s", q,
+		 b->nprobes, b->nlinks, b->kernel_commits ? "query__done" : "transaction__commit");
+out:
+	free(notes);
+}
+
+int pg_bins_scan_installed(struct pg_priv *pp)
+{
+	for (size_t g = 0; g < sizeof(install_globs) / sizeof(install_globs[0]); g++) {
+		glob_t gl;
+
+		if (glob(install_globs[g], 0, NULL, &gl))
+			continue;
+		for (size_t i = 0; i < gl.gl_pathc; i++) {
+			struct stat st;
+
+			if (stat(gl.gl_pathv[i], &st) || !S_ISREG(st.st_mode) ||
+			    bin_find(pp, st.st_dev, st.st_ino))
+				continue;
+			bin_add(pp, gl.gl_pathv[i], gl.gl_pathv[i], st.st_dev, st.st_ino);
+		}
+		globfree(&gl);
+	}
+	return (int)pp->nattached;
+}
+
+void pg_bins_check_pid(struct pg_priv *pp, __u32 pid, dev_t *dev, ino_t *ino, bool *known)
+{
+	char exe[32], target[PATH_MAX];
+	struct stat st;
+	ssize_t n;
+
+	*known = false;
+	snprintf(exe, sizeof(exe), "/proc/%u/exe", pid);
+	if (stat(exe, &st) || !S_ISREG(st.st_mode))
+		return;
+	*dev = st.st_dev;
+	*ino = st.st_ino;
+	*known = true;
+	if (bin_find(pp, st.st_dev, st.st_ino))
+		return;
+	n = readlink(exe, target, sizeof(target) - 1);
+	if (n <= 0)
+		return;
+	target[n] = 0;
+	/* A replaced binary is only reachable through the process. */
+	bin_add(pp, strstr(target, " (deleted)") ? exe : target, target, st.st_dev, st.st_ino);
+}
+
+void pg_bins_free(struct pg_priv *pp)
+{
+	for (size_t i = 0; i < pp->nbins; i++)
+		bin_detach(&pp->bins[i]);
+	free(pp->bins);
+	pp->bins = NULL;
+	pp->nbins = pp->capbins = 0;
+	pp->nattached = 0;
+}
+
+void pg_bins_collect(struct pg_priv *pp, struct expo *e)
+{
+	struct expo_label l[3];
+
+	expo_family(
+		e, "erpscope_pg_binary_info", EXPO_GAUGE,
+		"PostgreSQL server binaries found: usdt=\"true\" when it has probes, attached=\"true\" when erpscope's programs are attached to it.");
+	for (size_t i = 0; i < pp->nbins; i++) {
+		l[0] = (struct expo_label){ "path", pp->bins[i].shown };
+		l[1] = (struct expo_label){ "usdt", pp->bins[i].usdt ? "true" : "false" };
+		l[2] = (struct expo_label){ "attached", pp->bins[i].attached ? "true" : "false" };
+		expo_sample_u64(e, l, 3, 1);
+	}
+}
