@@ -59,7 +59,7 @@ struct pg_task {
 	__u32 db_gen; /* ... valid while backends_gen + 1 equals this */
 	__u32 hello; /* asked user space for this backend's database */
 	__u32 aborted; /* the transaction aborted during the statement */
-	__u64 myproc;  /* the backend's MyProc, read once; 0: not yet */
+	__u64 myproc; /* the backend's MyProc, read once; 0: not yet */
 	__u32 tag[4];
 	__u16 locktype;
 	__u16 mode;
@@ -260,18 +260,29 @@ static __always_inline void hist_add(struct es_pg_hist *h, const volatile __u64 
 
 /* ---------------------------------------------------------------- statements */
 
+#define ES_PG_CHUNKS_PER_ROUND 8
+
 /*
- * One bpf_loop round: a run of bytes or one byte. The position lives in
+ * One bpf_loop round: a few chunks (a run of bytes and the byte ending it). The position lives in
  * the scratch map value too, so the verifier checks the body once.
  */
 static long norm_round(__u64 i, void *arg)
 {
 	struct pg_scratch *sc = *(struct pg_scratch **)arg;
-	__u32 pos = sc->pos;
 
-	if (pos >= sc->len || pos >= ES_PG_TEXT_MAX)
-		return 1;
-	sc->pos = es_pg_norm_chunk(&sc->n, sc->ev.text, pos, sc->len, ES_PG_TEXT_MAX - 1);
+	/*
+	 * A few chunks per round: the round's call is most of a short chunk's
+	 * cost. The position goes through memory between chunks (volatile), so
+	 * each chunk starts from an unknown value and is verified once.
+	 */
+	for (int k = 0; k < ES_PG_CHUNKS_PER_ROUND; k++) {
+		__u32 pos = *(volatile __u32 *)&sc->pos;
+
+		if (pos >= sc->len || pos >= ES_PG_TEXT_MAX)
+			return 1;
+		*(volatile __u32 *)&sc->pos =
+			es_pg_norm_chunk(&sc->n, sc->ev.text, pos, sc->len, ES_PG_TEXT_MAX - 1);
+	}
 	return 0;
 }
 

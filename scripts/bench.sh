@@ -24,9 +24,11 @@
 # The pg probe gets (i) ns per event of its USDT programs beside a bpftrace
 # script that builds a latency histogram from query__start/query__done, on
 # pgbench -S against a PostgreSQL started here (in /var/tmp, in its own
-# cgroup, stopped on exit), and (ii) rounds of off / erpscope / bpftrace on
-# pgbench -S and TPC-B: TPS ratio, CPU per transaction (the cgroup's) and
-# the cost per statement in microseconds. BENCH_ONLY=pg runs only that.
+# cgroup, stopped on exit), and (ii) rounds of off / erpscope / erpscope
+# --probes=pg / bpftrace on pgbench -S and TPC-B: TPS ratio, CPU per
+# transaction (the cgroup's) and the cost per statement in microseconds
+# (every probe: what running erpscope costs; --probes=pg: the statement
+# probe alone, beside bpftrace's two probes). BENCH_ONLY=pg runs only that.
 # PG_SCALE (10), PG_TX_S (40000) and PG_TX_B (4000) transactions per client.
 #
 # Environment: LOOPS (200000), ROUNDS (5), PAIRS (10), WORKERS (200),
@@ -528,38 +530,58 @@ def start_bpftrace():
     return p
 
 
+def pg_erpscope(probes=None):
+    """The daemon as start_erpscope() runs it, with only these probes when given."""
+    port = free_port()
+    args = [ERPSCOPE, f"--web.listen-address=127.0.0.1:{port}", "--log.level=warn"]
+    if probes:
+        args.append(f"--probes={probes}")
+    p = start(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 60
+    while True:
+        if p.poll() is not None:
+            raise SystemExit(f"bench: erpscope exited with {p.returncode} at start")
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read()
+            return p
+        except OSError:
+            if time.monotonic() > deadline:
+                raise SystemExit("bench: erpscope did not serve /metrics within 60s")
+            time.sleep(0.1)
+
+
 def pg_ab(select_only, title):
-    """Rounds of off, erpscope, bpftrace: median ratios to the round's off run."""
+    """Rounds of off, erpscope (every probe), erpscope --probes=pg and
+    bpftrace, alternating: median ratios to the round's off run."""
     say("")
-    say(f"{title}: {PAIRS} rounds of off / erpscope / bpftrace (alternating), median; "
-        "CPU is the server's and pgbench's (their cgroup)")
+    say(f"{title}: {PAIRS} rounds of off / erpscope / erpscope --probes=pg / bpftrace, "
+        "median; CPU is the server's and pgbench's (their cgroup)")
     rows = []
     for i in range(PAIRS):
         off = pg_work(select_only)
-        d, _, _ = start_erpscope()
-        time.sleep(0.3)
-        on = pg_work(select_only)
-        stop(d)
+        runs = [off]
+        for probes in (None, "pg"):
+            d = pg_erpscope(probes)
+            time.sleep(0.3)
+            runs.append(pg_work(select_only))
+            stop(d)
         bt = start_bpftrace()
         time.sleep(0.3)
-        tr = pg_work(select_only)
+        runs.append(pg_work(select_only))
         stop(bt, signal.SIGINT)
-        rows.append((off, on, tr))
-        say(f"  round {i + 1:>2}: off {off[0]:8.0f} tx/s {off[1] * 1e6:7.1f} us CPU/tx | "
-            f"erpscope {on[0]:8.0f} tx/s {on[1] * 1e6:7.1f} us | "
-            f"bpftrace {tr[0]:8.0f} tx/s {tr[1] * 1e6:7.1f} us")
+        rows.append(runs)
+        say(f"  round {i + 1:>2}: " + " | ".join(
+            f"{name} {r[0]:7.0f} tx/s {r[1] * 1e6:6.1f} us"
+            for name, r in zip(("off", "all", "pg", "bpftrace"), runs)))
     med = statistics.median
-    res = {
-        "tps_on": med(r[1][0] / r[0][0] for r in rows),
-        "cpu_on": med(r[1][1] / r[0][1] for r in rows),
-        "tps_bt": med(r[2][0] / r[0][0] for r in rows),
-        "cpu_bt": med(r[2][1] / r[0][1] for r in rows),
-        "us_on": med((r[1][1] - r[0][1]) * 1e6 for r in rows),
-        "us_bt": med((r[2][1] - r[0][1]) * 1e6 for r in rows),
-        "cpu_off": med(r[0][1] * 1e6 for r in rows),
-    }
-    say(f"  median TPS ratio: erpscope {res['tps_on']:.3f}, bpftrace {res['tps_bt']:.3f}; "
-        f"CPU/tx ratio: erpscope {res['cpu_on']:.3f}, bpftrace {res['cpu_bt']:.3f} "
+    res = {"cpu_off": med(r[0][1] * 1e6 for r in rows)}
+    for k, name in ((1, "on"), (2, "pg"), (3, "bt")):
+        res[f"tps_{name}"] = med(r[k][0] / r[0][0] for r in rows)
+        res[f"cpu_{name}"] = med(r[k][1] / r[0][1] for r in rows)
+        res[f"us_{name}"] = med((r[k][1] - r[0][1]) * 1e6 for r in rows)
+    say(f"  median TPS ratio: erpscope {res['tps_on']:.3f}, --probes=pg {res['tps_pg']:.3f}, "
+        f"bpftrace {res['tps_bt']:.3f}; CPU/tx ratio: erpscope {res['cpu_on']:.3f}, "
+        f"--probes=pg {res['cpu_pg']:.3f}, bpftrace {res['cpu_bt']:.3f} "
         f"(off: {res['cpu_off']:.1f} us CPU/tx)")
     return res
 
@@ -590,8 +612,9 @@ def pg_bench():
     s = pg_ab(True, "(ii) pgbench -S (select-only, 1 statement per transaction)")
     b = pg_ab(False, "(ii) pgbench TPC-B (7 statements per transaction)")
     say(f"  cost per statement, from the CPU per transaction: select-only erpscope "
-        f"{s['us_on']:.2f} us, bpftrace {s['us_bt']:.2f} us; TPC-B erpscope "
-        f"{b['us_on'] / 7:.2f} us, bpftrace {b['us_bt'] / 7:.2f} us")
+        f"{s['us_on']:.2f} us (--probes=pg {s['us_pg']:.2f}), bpftrace {s['us_bt']:.2f} us; "
+        f"TPC-B erpscope {b['us_on'] / 7:.2f} us (--probes=pg {b['us_pg'] / 7:.2f}), "
+        f"bpftrace {b['us_bt'] / 7:.2f} us")
     subprocess.run(["sysctl", "-q", "-w", "kernel.bpf_stats_enabled=1"], check=True)
     pg_cleanup()
     return ratio, s, b
@@ -603,10 +626,12 @@ def pg_summary(res):
     ratio, s, b = res
     say(f"  pg: BPF cost per select-only transaction vs bpftrace: "
         + (f"{ratio:.2f}x" if ratio else "n/a")
-        + f"; -S TPS on/off {s['tps_on']:.3f} (bpftrace {s['tps_bt']:.3f}), CPU/tx on/off "
-        f"{s['cpu_on']:.3f} (bpftrace {s['cpu_bt']:.3f}); TPC-B TPS on/off {b['tps_on']:.3f} "
-        f"(bpftrace {b['tps_bt']:.3f}), CPU/tx {b['cpu_on']:.3f} (bpftrace {b['cpu_bt']:.3f}); "
-        f"per statement {s['us_on']:.2f} us (-S), {b['us_on'] / 7:.2f} us (TPC-B)")
+        + f"; -S TPS on/off {s['tps_on']:.3f} (--probes=pg {s['tps_pg']:.3f}, bpftrace "
+        f"{s['tps_bt']:.3f}), CPU/tx {s['cpu_on']:.3f} (--probes=pg {s['cpu_pg']:.3f}, bpftrace "
+        f"{s['cpu_bt']:.3f}); TPC-B TPS {b['tps_on']:.3f} (--probes=pg {b['tps_pg']:.3f}, "
+        f"bpftrace {b['tps_bt']:.3f}), CPU/tx {b['cpu_on']:.3f} (--probes=pg {b['cpu_pg']:.3f}, "
+        f"bpftrace {b['cpu_bt']:.3f}); per statement {s['us_on']:.2f} us (-S), "
+        f"{b['us_on'] / 7:.2f} us (TPC-B); --probes=pg {s['us_pg']:.2f} / {b['us_pg'] / 7:.2f} us")
 
 
 def main():

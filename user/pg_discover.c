@@ -62,15 +62,15 @@ static const struct pg_usdt {
 
 struct pg_note {
 	char name[64];
-	char args[96];     /* the argument specs, "4@60(%rax)" */
-	uint64_t va;       /* link-time address of the probe site */
-	uint64_t off;      /* file offset of the probe site */
+	char args[96]; /* the argument specs, "4@60(%rax)" */
+	uint64_t va; /* link-time address of the probe site */
+	uint64_t off; /* file offset of the probe site */
 	uint64_t sema_off; /* file offset of its semaphore, 0: none */
 };
 
 /* What commits can be counted from (see ES_PG_COOKIE_LXID_BITS). */
 struct pg_commit_info {
-	uint64_t myproc;       /* link-time address of the global MyProc, 0: none */
+	uint64_t myproc; /* link-time address of the global MyProc, 0: none */
 	unsigned int lxid_off; /* offset of lxid in PGPROC, 0: not known */
 };
 
@@ -149,15 +149,16 @@ static uint64_t find_symbol(Elf *elf, const char *name)
 		Elf_Data *data;
 		GElf_Shdr sh;
 
-		if (!gelf_getshdr(scn, &sh) || (sh.sh_type != SHT_DYNSYM && sh.sh_type != SHT_SYMTAB) ||
-		    !sh.sh_entsize || !(data = elf_getdata(scn, NULL)))
+		if (!gelf_getshdr(scn, &sh) ||
+		    (sh.sh_type != SHT_DYNSYM && sh.sh_type != SHT_SYMTAB) || !sh.sh_entsize ||
+		    !(data = elf_getdata(scn, NULL)))
 			continue;
 		for (size_t i = 0; i < sh.sh_size / sh.sh_entsize; i++) {
 			const char *s;
 			GElf_Sym sym;
 
-			if (!gelf_getsym(data, (int)i, &sym) || GELF_ST_TYPE(sym.st_info) != STT_OBJECT ||
-			    !sym.st_value)
+			if (!gelf_getsym(data, (int)i, &sym) ||
+			    GELF_ST_TYPE(sym.st_info) != STT_OBJECT || !sym.st_value)
 				continue;
 			s = elf_strptr(elf, sh.sh_link, sym.st_name);
 			if (s && !strcmp(s, name))
@@ -418,8 +419,9 @@ static void bin_add(struct pg_priv *pp, const char *path, const char *shown, dev
 	if (err)
 		goto out;
 	pp->nattached++;
-	log_info("attached to PostgreSQL binary", "probe=pg path=%s probes=%u links=%u commits=%s", q,
-		 b->nprobes, b->nlinks, b->kernel_commits ? "query__done" : "transaction__commit");
+	log_info("attached to PostgreSQL binary", "probe=pg path=%s probes=%u links=%u commits=%s",
+		 q, b->nprobes, b->nlinks,
+		 b->kernel_commits ? "query__done" : "transaction__commit");
 out:
 	free(notes);
 }

@@ -29,7 +29,7 @@
 
 #define GONE_KEEP_MS (5 * 60 * 1000) /* gone processes kept for late lookups */
 #define CONF_READ_MS 30000
-#define LINK_TRIES 20
+#define LINK_TRIES 6 /* 1.5 s */
 #define LINK_RETRY_MS 250
 #define LINK_RETRY_SLOW_MS 10000
 
@@ -272,7 +272,10 @@ static void link_one(struct pg_procs *pp, struct pg_link_ctx *x, struct pg_proc 
 	if (!pg_link_client(x, pr->pid, &c) && c.kind != PG_LINK_UNKNOWN)
 		pr->client = c;
 	pr->link_tries++;
-	/* A local client may not be tracked yet: look again soon, then seldom. */
+	/*
+	 * A local client may not be tracked yet (the table reads a new
+	 * process's title within a second): look again soon, then seldom.
+	 */
 	pr->next_link_ms =
 		pp->now_ms + (pr->link_tries < LINK_TRIES ? LINK_RETRY_MS : LINK_RETRY_SLOW_MS);
 	if (pr->client.kind == PG_LINK_WORKER)

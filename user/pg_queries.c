@@ -868,6 +868,10 @@ void pg_queries_collect(struct pg_priv *pp, struct expo *e)
 	expo_family(e, "erpscope_pg_statement_fingerprints", EXPO_GAUGE,
 		    "Distinct normalised statements whose text erpscope has.");
 	expo_sample_u64(e, NULL, 0, q->ntexts);
+	expo_family(
+		e, "erpscope_pg_fingerprint_mismatches_total", EXPO_COUNTER,
+		"Statement texts whose fingerprint in user space differed from the kernel's (0 unless the two builds of the tokenizer disagree).");
+	expo_sample_u64(e, NULL, 0, pp->fp_mismatches);
 }
 
 /* ---------------------------------------------------------------- rows for /queries */

@@ -13,10 +13,14 @@ peer, so:
 """
 
 import json
+import os
 import subprocess
 import time
 
 import lib
+
+# Our own database: other clusters of the same binary are seen too.
+DB = f"erpt_{os.getpid()}"
 
 CLIENT = r"""
 import os, sys, time
@@ -24,7 +28,7 @@ import psycopg2, setproctitle
 setproctitle.setproctitle("odoo: WorkerHTTP %d" % os.getpid())
 time.sleep(1.2)   # erpscope recognises the worker from its title
 c = psycopg2.connect(host=sys.argv[1], port=int(sys.argv[2]), user="postgres",
-                     dbname="postgres", application_name="odoo-%d" % os.getpid())
+                     dbname=sys.argv[3], application_name="odoo-%d" % os.getpid())
 c.autocommit = True
 time.sleep(1.0)   # and links the new backend to it
 cur = c.cursor()
@@ -40,14 +44,15 @@ def queries(d):
     st, _, body = lib.http_get(d.port, "/queries?format=json")
     if st != 200:
         raise lib.Failure(f"GET /queries: {st}")
-    return json.loads(body)["statements"]
+    return [s for s in json.loads(body)["statements"] if s["db"] == DB]
 
 
 def body(t):
     pg = lib.PgCluster().start()
     try:
+        pg.psql(f"CREATE DATABASE {DB}")
         with lib.Daemon() as d:
-            client = lib.spawn([lib.PYTHON, "-c", CLIENT, pg.dir, str(pg.port)],
+            client = lib.spawn([lib.PYTHON, "-c", CLIENT, pg.dir, str(pg.port), DB],
                                stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
             line = client.stdout.readline().strip()
             t.require(line == "done", "the Odoo-like client ran its statements", line)
@@ -55,7 +60,7 @@ def body(t):
             info, _, _ = lib.wait_worker(d, client.pid, timeout=5.0, role="odoo_http")
             t.require(info is not None, f"the client {pid} is tracked as odoo_http")
             # Long enough for the link to be made while both ends live.
-            pg.psql("SELECT pg_sleep(0.3) AS psql_marker_q")
+            pg.psql("SELECT pg_sleep(0.3) AS psql_marker_q", db=DB)
             time.sleep(0.5)
 
             st = [s for s in queries(d) if s["query"] == "SELECT ? AS odoo_marker_q"]
@@ -68,7 +73,8 @@ def body(t):
                     "its slow statement too", json.dumps(slow))
             _, _, b = lib.http_get(d.port, "/events?type=pg_slow_query&limit=1000")
             evs = [e["data"] for e in json.loads(b)["events"]
-                   if e["data"].get("query") == "SELECT pg_sleep(?) AS odoo_slow_q"]
+                   if e["data"].get("query") == "SELECT pg_sleep(?) AS odoo_slow_q"
+                   and e["data"].get("db") == DB]
             t.check(len(evs) == 1 and evs[0]["client"] == {"role": "odoo_http", "worker": pid,
                                                            "pid": client.pid},
                     "the slow-query event names the client's role and worker", json.dumps(evs))

@@ -14,13 +14,17 @@ PostgreSQL 15 started here.
 """
 
 import json
+import os
 import threading
 import time
 
 import lib
 
+# Our own database: other clusters of the same binary are seen too.
+DB = f"erpt_{os.getpid()}"
 
-def lock_waits(m, db="postgres"):
+
+def lock_waits(m, db=DB):
     """(count, sum) over every lock wait series of db."""
     count = total = 0.0
     for labels, v in m.series("erpscope_pg_lock_wait_seconds_count", db=db):
@@ -51,8 +55,8 @@ def run_bg(fn):
 
 
 def row_lock(t, d, pg):
-    a = pg.connect()
-    b = pg.connect()
+    a = pg.connect(db=DB)
+    b = pg.connect(db=DB)
     ca, cb = a.cursor(), b.cursor()
     m0 = d.scrape()
     c0, s0 = lock_waits(m0)
@@ -72,7 +76,7 @@ def row_lock(t, d, pg):
     lib.log(f"lock waits {c0} -> {c1}, seconds {s0:.3f} -> {s1:.3f}; B waited {waited:.3f}s")
     t.check(c1 - c0 == 1, "one lock wait", f"{c1 - c0}")
     t.between(s1 - s0, 0.9, waited + 0.05, "of about 1 s")
-    key = dict(db="postgres", mode="ShareLock", locktype="transactionid")
+    key = dict(db=DB, mode="ShareLock", locktype="transactionid")
     t.check(m1.value("erpscope_pg_lock_wait_seconds_count", default=0, **key)
             - m0.value("erpscope_pg_lock_wait_seconds_count", default=0, **key) == 1,
             "on the holder's transactionid, in ShareLock mode",
@@ -83,26 +87,27 @@ def row_lock(t, d, pg):
             str(buckets))
     st, _, body = lib.http_get(d.port, "/queries?format=json")
     upd = [s for s in json.loads(body)["statements"]
-           if s["query"] == "UPDATE lk SET v = v + ? WHERE id = ?"]
+           if s["query"] == "UPDATE lk SET v = v + ? WHERE id = ?" and s["db"] == DB]
     t.check(len(upd) == 1 and upd[0]["lock_waits"] == 1 and
             0.9 <= upd[0]["lock_wait_seconds"] <= waited + 0.05,
             "/queries shows the UPDATE with its lock wait", json.dumps(upd))
     evs = [e["data"] for e in events(d, "pg_lock_wait")
-           if e["data"].get("query") == "UPDATE lk SET v = v + ? WHERE id = ?"]
+           if e["data"].get("query") == "UPDATE lk SET v = v + ? WHERE id = ?"
+           and e["data"].get("db") == DB]
     t.check(len(evs) == 1 and evs[0]["locktype"] == "transactionid"
-            and 0.9 <= evs[0]["wait_seconds"] <= waited + 0.05 and evs[0]["db"] == "postgres",
+            and 0.9 <= evs[0]["wait_seconds"] <= waited + 0.05,
             "a pg_lock_wait event with the statement and the lock", json.dumps(evs))
     a.close()
     b.close()
 
 
 def deadlock(t, d, pg):
-    a = pg.connect()
-    b = pg.connect()
+    a = pg.connect(db=DB)
+    b = pg.connect(db=DB)
     ca, cb = a.cursor(), b.cursor()
     m0 = d.scrape()
-    dl0 = m0.value("erpscope_pg_deadlocks_total", db="postgres", default=0)
-    ab0 = m0.value("erpscope_pg_transactions_total", db="postgres", outcome="abort", default=0)
+    dl0 = m0.value("erpscope_pg_deadlocks_total", db=DB, default=0)
+    ab0 = m0.value("erpscope_pg_transactions_total", db=DB, outcome="abort", default=0)
     ca.execute("BEGIN")
     cb.execute("BEGIN")
     ca.execute("UPDATE lk SET v = v WHERE id = 1")
@@ -122,13 +127,13 @@ def deadlock(t, d, pg):
             pass
     time.sleep(0.3)
     m1 = d.scrape()
-    t.check(m1.value("erpscope_pg_deadlocks_total", db="postgres", default=0) - dl0 == 1,
-            "erpscope_pg_deadlocks_total{db=postgres} counts 1",
+    t.check(m1.value("erpscope_pg_deadlocks_total", db=DB, default=0) - dl0 == 1,
+            "erpscope_pg_deadlocks_total of its db counts 1",
             str(m1.series("erpscope_pg_deadlocks_total")))
-    ab1 = m1.value("erpscope_pg_transactions_total", db="postgres", outcome="abort", default=0)
+    ab1 = m1.value("erpscope_pg_transactions_total", db=DB, outcome="abort", default=0)
     t.check(ab1 - ab0 >= 1, "the victim's transaction is an abort", f"{ab0} -> {ab1}")
-    evs = events(d, "pg_deadlock")
-    t.check(len(evs) == 1 and evs[0]["data"]["db"] == "postgres"
+    evs = [e for e in events(d, "pg_deadlock") if e["data"].get("db") == DB]
+    t.check(len(evs) == 1
             and evs[0]["data"]["query"] == "UPDATE lk SET v = v WHERE id = ?",
             "one pg_deadlock event with the statement that waited", json.dumps(evs))
     a.close()
@@ -138,16 +143,18 @@ def deadlock(t, d, pg):
 def body(t):
     pg = lib.PgCluster().start()
     try:
-        pg.psql("CREATE TABLE lk (id int PRIMARY KEY, v int); INSERT INTO lk VALUES (1, 0), (2, 0)")
+        pg.psql(f"CREATE DATABASE {DB}")
+        pg.psql("CREATE TABLE lk (id int PRIMARY KEY, v int); INSERT INTO lk VALUES (1, 0), (2, 0)",
+                db=DB)
         with lib.Daemon() as d:
             m0 = d.scrape()
-            c0 = m0.value("erpscope_pg_transactions_total", db="postgres", outcome="commit",
+            c0 = m0.value("erpscope_pg_transactions_total", db=DB, outcome="commit",
                           default=0)
             for _ in range(10):
-                pg.psql("SELECT 1")
+                pg.psql("SELECT 1", db=DB)
             time.sleep(0.3)
             m1 = d.scrape()
-            c1 = m1.value("erpscope_pg_transactions_total", db="postgres", outcome="commit",
+            c1 = m1.value("erpscope_pg_transactions_total", db=DB, outcome="commit",
                           default=0)
             # One implicit transaction each, counted at query__done (MyProc->lxid).
             t.check(c1 - c0 == 10, "10 psql statements commit 10 transactions",

@@ -32,11 +32,12 @@ def has_cap(pid, cap):
     return False
 
 
-def calls(d, text):
+def calls(d, text, db):
     st, _, body = lib.http_get(d.port, "/queries?format=json")
     if st != 200:
         raise lib.Failure(f"GET /queries: {st}")
-    return sum(s["calls"] for s in json.loads(body)["statements"] if s["query"] == text)
+    return sum(s["calls"] for s in json.loads(body)["statements"]
+               if s["query"] == text and s["db"] == db)
 
 
 def cluster_from(binary, name):
@@ -56,17 +57,20 @@ def cluster_from(binary, name):
 def seen_after_start(t, d, pg, marker, what):
     """Runs `SELECT <n> AS marker` until /queries shows it, then 10 more."""
     text = f"SELECT ? AS {marker}"
+    # Our own database: other clusters of the same binary are seen too.
+    db = f"erpt_{os.getpid()}_{marker}"
+    pg.psql(f"CREATE DATABASE {db}")
     t0 = time.monotonic()
-    got = lib.wait_for(lambda: pg.psql(f"SELECT 1 AS {marker}") and calls(d, text) > 0, 20.0,
-                       0.3)
+    got = lib.wait_for(lambda: pg.psql(f"SELECT 1 AS {marker}", db=db) and calls(d, text, db) > 0,
+                       20.0, 0.3)
     t.require(got, f"{what}: its statements are seen", f"nothing after 20 s")
     lib.log(f"{what}: first statement seen {time.monotonic() - t0:.2f}s after the cluster started")
-    before = calls(d, text)
+    before = calls(d, text, db)
     for i in range(10):
-        pg.psql(f"SELECT {i} AS {marker}")
+        pg.psql(f"SELECT {i} AS {marker}", db=db)
     time.sleep(0.5)
-    t.check(calls(d, text) - before == 10, f"{what}: 10 more statements count 10",
-            f"{before} -> {calls(d, text)}")
+    t.check(calls(d, text, db) - before == 10, f"{what}: 10 more statements count 10",
+            f"{before} -> {calls(d, text, db)}")
 
 
 def body(t):

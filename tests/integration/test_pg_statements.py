@@ -13,9 +13,14 @@ PostgreSQL 15 (Debian's) started here in a temp dir on a free port.
 
   pgbench -S for a few seconds: the select statement's calls equal the
   transactions pgbench reports (one statement each) within 1%.
+
+  And: an open idle connection in erpscope_pg_backends, a CHECKPOINT counted
+  with the buffers it wrote, erpscope_pg_max_connections from the
+  cluster's postgresql.conf.
 """
 
 import json
+import os
 import re
 import subprocess
 import time
@@ -23,6 +28,9 @@ import time
 import lib
 
 SLEEP_TEXT = "SELECT pg_sleep(?)"
+# Our own database: other clusters of the same binary (other tests running at
+# the same time) are seen too, and their statements have the same fingerprints.
+DB = f"erpt_{os.getpid()}"
 
 
 def queries(d):
@@ -35,7 +43,8 @@ def queries(d):
 
 
 def statements(d, pred):
-    return [s for s in queries(d)["statements"] if s["query"] and pred(s["query"])]
+    return [s for s in queries(d)["statements"]
+            if s["query"] and s["db"] == DB and pred(s["query"])]
 
 
 def events(d, typ):
@@ -60,35 +69,36 @@ def wait_calls(d, pred, calls, timeout=15.0):
 
 def sleeps(t, d, pg):
     for _ in range(5):
-        pg.psql("SELECT pg_sleep(0.3)")
+        pg.psql("SELECT pg_sleep(0.3)", db=DB)
     st = wait_calls(d, lambda q: q == SLEEP_TEXT, 5)
     t.require(len(st) == 1, "5 x pg_sleep(0.3) are one fingerprint",
               f"statements: {[(s['fingerprint'], s['db'], s['calls']) for s in st]}")
     s = st[0]
     fp = s["fingerprint"]
-    t.check(s["calls"] == 5 and s["db"] == "postgres", "its calls are 5, on db postgres",
+    t.check(s["calls"] == 5 and s["db"] == DB, "its calls are 5, on its db",
             f"calls {s['calls']} db {s['db']}")
     t.check(s["command"] == "SELECT", "its command is SELECT", s["command"])
     t.between(s["p50_seconds"], 0.25, 0.375, "its p50 from the fine bins is about 0.3 s")
     m = d.scrape()
-    t.check(m.value("erpscope_pg_statement_calls_total", fingerprint=fp, db="postgres") == 5,
+    t.check(m.value("erpscope_pg_statement_calls_total", fingerprint=fp, db=DB) == 5,
             "erpscope_pg_statement_calls_total is 5",
             str(m.series("erpscope_pg_statement_calls_total", fingerprint=fp)))
     buckets, total, count = m.histogram("erpscope_pg_statement_duration_seconds",
-                                        fingerprint=fp, db="postgres")
+                                        fingerprint=fp, db=DB)
     b = dict(buckets)
     t.check(count == 5 and b.get(0.25) == 0 and b.get(0.5) == 5,
             "all five in the (0.25, 0.5] bucket", f"buckets {buckets}")
     t.between(total, 1.5, 1.6, "the histogram's sum is 5 x 0.3 s")
-    t.check(m.value("erpscope_pg_slow_queries_total", db="postgres", default=0) >= 5,
-            "erpscope_pg_slow_queries_total{db=postgres} counts them",
+    t.check(m.value("erpscope_pg_slow_queries_total", db=DB, default=0) == 5,
+            "erpscope_pg_slow_queries_total of its db counts them",
             str(m.series("erpscope_pg_slow_queries_total")))
-    qd = m.histogram("erpscope_pg_query_duration_seconds", db="postgres", command="SELECT")
+    qd = m.histogram("erpscope_pg_query_duration_seconds", db=DB, command="SELECT")
     t.check(qd[2] is not None and qd[2] >= 5 and dict(qd[0]).get(0.5, 0) >= 5,
             "erpscope_pg_query_duration_seconds{command=SELECT} has them", str(qd))
-    evs = [e for e in events(d, "pg_slow_query") if e["data"].get("fingerprint") == fp]
+    evs = [e for e in events(d, "pg_slow_query")
+           if e["data"].get("fingerprint") == fp and e["data"].get("db") == DB]
     t.check(len(evs) == 5, "5 slow-query events", f"{len(evs)}: {evs[:2]}")
-    ok = all(e["data"]["query"] == SLEEP_TEXT and e["data"]["db"] == "postgres"
+    ok = all(e["data"]["query"] == SLEEP_TEXT
              and e["data"]["user"] == "postgres" and 0.29 < e["data"]["duration_seconds"] < 0.5
              and e["data"]["command"] == "SELECT" for e in evs)
     t.check(ok, "each has the normalised text, db, user and a duration of about 0.3 s",
@@ -97,15 +107,15 @@ def sleeps(t, d, pg):
 
 def literals(t, d, pg):
     pg.psql("CREATE TABLE lit_t (id bigint, name text, note text, code bigint, flag bool, "
-            "amount numeric)")
-    conn = pg.connect()
+            "amount numeric)", db=DB)
+    conn = pg.connect(db=DB)
     cur = conn.cursor()
     markers = []
     for i in range(1000):
-        ident = 700000000 + i
+        ident = 737370000 + i
         name = f"zq{i}x'y\\z\"w"
         note = f"E'ev{i}q\\'w\\\\'"
-        codes = tuple(800000000 + i * 100 + k for k in range(1 + i % 50))
+        codes = tuple(848480000 + i * 10 + k for k in range(1 + i % 50))
         sql = (f"SELECT id FROM lit_t WHERE id = %s AND name = %s AND note = {note} "
                f"AND code IN %s AND flag = %s AND amount = %s")
         cur.execute(sql, (ident, name, codes, i % 2 == 0, float(f"31337{i:04d}.5")))
@@ -120,31 +130,36 @@ def literals(t, d, pg):
             st[0]["query"])
     m = d.scrape()
     t.check(m.value("erpscope_pg_statement_calls_total", fingerprint=st[0]["fingerprint"],
-                    db="postgres") == 1000, "erpscope_pg_statement_calls_total is 1000")
+                    db=DB) == 1000, "erpscope_pg_statement_calls_total is 1000")
 
-    pages = {"/metrics": m.text}
+    # In /metrics only labels can hold text; sample values are the daemon's numbers.
+    pages = {"/metrics": "\n".join(re.findall(r"\{[^}]*\}", m.text))}
     for path in ("/queries", "/queries?format=json", "/events?limit=1000"):
         status, _, body = lib.http_get(d.port, path)
         t.require(status == 200, f"GET {path}", str(status))
         pages[path] = body.decode()
-    pat = re.compile(r"zq\d+x|ev\d+q|(?<![\d.])[78]\d{8}(?![\d.])|31337\d{4}")
+    pat = re.compile(r"zq\d+x|ev\d+q|73737\d{4}|84848\d{4}|31337\d{4}")
     for path, text in pages.items():
         found = pat.findall(text)
         t.check(not found, f"no literal value in {path}", f"found {found[:5]}")
     log = d.log_text()
     t.check(not pat.findall(log), "no literal value in the daemon's log", str(pat.findall(log)[:5]))
+    # The connection is open and idle: a backend of our db in the gauge.
+    got = lib.wait_for(lambda: d.scrape().value("erpscope_pg_backends", db=DB, user="postgres",
+                                                 state="idle"), 5.0, 0.2)
+    t.check(got == 1, "erpscope_pg_backends counts our idle backend", str(got))
     conn.close()
 
 
 def pgbench(t, d, pg):
     base = ["-h", pg.dir, "-p", str(pg.port), "-U", "postgres"]
-    r = subprocess.run(["pgbench", "-i", "-s", "1", "-q"] + base + ["postgres"],
+    r = subprocess.run(["pgbench", "-i", "-s", "1", "-q"] + base + [DB],
                        capture_output=True, text=True, timeout=120)
     t.require(r.returncode == 0, "pgbench -i", r.stderr[-500:])
     text = "SELECT abalance FROM pgbench_accounts WHERE aid = ?;"
     before = sum(s["calls"] for s in statements(d, lambda q: q == text))
     r = subprocess.run(["pgbench", "-S", "-T", "4", "-c", "2", "-j", "2", "-M", "simple"] + base +
-                       ["postgres"], capture_output=True, text=True, timeout=120)
+                       [DB], capture_output=True, text=True, timeout=120)
     t.require(r.returncode == 0, "pgbench -S", r.stderr[-500:])
     m = re.search(r"number of transactions actually processed: (\d+)", r.stdout)
     t.require(m is not None, "pgbench reports its transactions", r.stdout[-500:])
@@ -156,11 +171,39 @@ def pgbench(t, d, pg):
             f"({[(s['db'], s['calls']) for s in st]})")
     t.near(calls, n, 0.01, "pgbench -S: statement calls equal its transactions within 1%")
     t.check(len({s["fingerprint"] for s in st}) == 1, "one fingerprint for pgbench's select")
+    misses = sum(s["buffer_misses"] for s in statements(d, lambda q: "pgbench_accounts" in q))
+    lib.log(f"buffer misses of statements on pgbench_accounts: {misses}")
+
+
+def checkpoint(t, d, pg):
+    m0 = d.scrape()
+    c0 = m0.value("erpscope_pg_checkpoint_duration_seconds_count")
+    b0 = m0.value("erpscope_pg_checkpoint_buffers_written_total")
+    pg.psql("UPDATE pgbench_branches SET bbalance = bbalance + 1", db=DB)
+    pg.psql("CHECKPOINT", db=DB)
+    m1 = lib.wait_for(lambda: (lambda m: m if m.value("erpscope_pg_checkpoint_duration_seconds_count")
+                               > c0 else None)(d.scrape()), 10.0, 0.2)
+    t.require(m1 is not None, "CHECKPOINT is one more checkpoint")
+    # Not "exactly one": the families have no cluster label, and other
+    # clusters of this binary (other tests, their initdb) checkpoint too.
+    t.check(m1.value("erpscope_pg_checkpoint_duration_seconds_count") - c0 >= 1,
+            "counted in erpscope_pg_checkpoint_duration_seconds")
+    t.check(m1.value("erpscope_pg_checkpoint_buffers_written_total") - b0 >= 1,
+            "it wrote the dirty buffers", f"{b0} -> "
+            f"{m1.value('erpscope_pg_checkpoint_buffers_written_total')}")
+
+
+def max_connections(t, d, pg):
+    m = d.scrape()
+    v = m.series("erpscope_pg_max_connections", data_directory=pg.data)
+    t.check(len(v) == 1 and v[0][1] == 20 and v[0][0]["cluster"] == "15/erptest",
+            "erpscope_pg_max_connections is the cluster's (20, set in postgresql.conf)", str(v))
 
 
 def body(t):
     pg = lib.PgCluster().start()
     try:
+        pg.psql(f"CREATE DATABASE {DB}")
         with lib.Daemon() as d:
             m = d.scrape()
             t.require(m.value("erpscope_probe_up", probe="pg") == 1, "the pg probe is up",
@@ -170,15 +213,20 @@ def body(t):
                     "attached to Debian's PostgreSQL 15 binary", str(info))
             st, _, b = lib.http_get(d.port, "/queries?format=xml")
             t.check(st == 400, "/queries?format=xml is a 400", str(st))
+            lib.log(f"statements go to database {DB}")
             sleeps(t, d, pg)
             literals(t, d, pg)
             pgbench(t, d, pg)
+            checkpoint(t, d, pg)
+            max_connections(t, d, pg)
             st, hdrs, b = lib.http_get(d.port, "/queries")
             t.check(st == 200 and hdrs.get("content-type", "").startswith("text/plain")
                     and b"SELECT pg_sleep(?)" in b, "GET /queries serves the table as text")
             m = d.scrape()
             t.check(m.value("erpscope_ringbuf_drops_total", probe="pg", default=0) == 0,
                     "no pg event was dropped")
+            t.check(m.value("erpscope_pg_fingerprint_mismatches_total") == 0,
+                    "kernel and user space agree on every fingerprint")
     finally:
         pg.stop()
     t.check(pg.dir is None, "the PostgreSQL cluster was stopped and removed")
