@@ -17,8 +17,13 @@
 #define CAP_BPF 39
 #endif
 
+/*
+ * CAP_SYS_ADMIN stays: on the reference kernel (6.18) a uprobe perf event
+ * still needs it, and the pg probe attaches to PostgreSQL binaries that
+ * appear after startup (an upgrade, a second installation).
+ */
 static const int keep[] = { CAP_BPF, CAP_PERFMON, CAP_SYS_PTRACE, CAP_DAC_READ_SEARCH,
-			    CAP_SYS_RESOURCE };
+			    CAP_SYS_RESOURCE, CAP_SYS_ADMIN };
 
 static uint64_t keep_mask(void)
 {
