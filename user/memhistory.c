@@ -7,6 +7,7 @@
  * about 0.5 MiB.
  */
 #include "memhistory.h"
+#include "readfile.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -111,17 +112,11 @@ static int read_rss(struct memhistory *mh, __u32 pid, uint64_t *out)
 	char path[64], buf[256];
 	unsigned long long size, resident;
 	ssize_t n;
-	int fd;
 
 	snprintf(path, sizeof(path), "/proc/%u/statm", pid);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
+	n = read_small_file(path, buf, sizeof(buf));
 	if (n <= 0)
-		return n ? -errno : -ENODATA;
-	buf[n] = 0;
+		return n ? (int)n : -ENODATA;
 	if (sscanf(buf, "%llu %llu", &size, &resident) != 2)
 		return -EINVAL;
 	*out = (uint64_t)resident * (uint64_t)mh->page_size;

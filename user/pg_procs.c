@@ -92,32 +92,6 @@ struct pg_proc *pg_procs_at(struct pg_procs *pp, size_t i)
 	return &pp->v[i];
 }
 
-/* Field 22 of /proc/<pid>/stat; 0 when the process is gone. */
-static __u64 read_starttime(__u32 pid)
-{
-	char path[32], buf[1024], *p;
-	unsigned long long st = 0;
-	ssize_t n;
-	int fd;
-
-	snprintf(path, sizeof(path), "/proc/%u/stat", pid);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return 0;
-	n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n <= 0)
-		return 0;
-	buf[n] = 0;
-	p = strrchr(buf, ')');
-	if (!p ||
-	    sscanf(p + 1,
-		   " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %*u %*u %*d %*d %*d %*d %*d %*d %llu",
-		   &st) != 1)
-		return 0;
-	return st;
-}
-
 static bool is_pg(enum es_role r)
 {
 	return r == ES_ROLE_PG_BACKEND || r == ES_ROLE_PG_AUTOVACUUM ||
@@ -221,7 +195,7 @@ static void sweep(struct pg_procs *pp)
 
 		/* Adopted ones live as long as their pid does. */
 		if (!pr->gone && pr->seen_ms != pp->now_ms &&
-		    !(pr->adopted && read_starttime(pr->pid) == pr->starttime)) {
+		    !(pr->adopted && procs_starttime(pr->pid) == pr->starttime)) {
 			pr->gone = true;
 			pr->gone_ms = pp->now_ms;
 		}
@@ -242,7 +216,7 @@ struct pg_proc *pg_procs_adopt(struct pg_procs *pp, __u32 pid, const char *title
 		return pr;
 	if (title_classify(title, len, "postgres", "postgres", &ti) != ES_ROLE_PG_BACKEND)
 		return NULL;
-	start = read_starttime(pid);
+	start = procs_starttime(pid);
 	pr = proc_add(pp);
 	if (!pr)
 		return NULL;

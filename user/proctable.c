@@ -582,6 +582,13 @@ void procs_for_each_slot(const struct procs *p, procs_slot_fn fn, void *arg)
 	}
 }
 
+__u64 procs_starttime(__u32 pid)
+{
+	struct proc_stat st;
+
+	return read_stat(pid, &st) ? 0 : st.starttime;
+}
+
 int procs_slot_view(const struct procs *p, __u32 slot, struct slot_view *out)
 {
 	const struct worker *w;

@@ -69,6 +69,9 @@ void procs_scrape_done(struct procs *p, uint64_t now_ms);
 typedef void (*procs_slot_fn)(void *arg, const struct slot_view *sv);
 void procs_for_each_slot(const struct procs *p, procs_slot_fn fn, void *arg);
 
+/* Field 22 of /proc/<pid>/stat (tells a reused pid apart); 0 when gone. */
+__u64 procs_starttime(__u32 pid);
+
 /* The view of one slot if the metrics report it now; -ENOENT otherwise. */
 int procs_slot_view(const struct procs *p, __u32 slot, struct slot_view *out);
 

@@ -33,6 +33,7 @@
 #include "log.h"
 #include "poller.h"
 #include "proctable.h"
+#include "readfile.h"
 #include "tcp.h"
 #include "title.h"
 
@@ -269,21 +270,6 @@ static void count_overflows(struct tcp_poll *tp)
 
 /* ---------------------------------------------------------------- PostgreSQL backends */
 
-/* Reads a small /proc file into tp->buf; returns its length or -1. */
-static ssize_t read_small(struct tcp_poll *tp, const char *path)
-{
-	ssize_t n;
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-
-	if (fd < 0)
-		return -1;
-	n = read(fd, tp->buf, 4095);
-	close(fd);
-	if (n >= 0)
-		tp->buf[n] = 0;
-	return n;
-}
-
 struct pg_pass {
 	struct tcp_poll *tp;
 	uint64_t dt_ns;
@@ -312,12 +298,12 @@ static void pg_slot(void *arg, const struct slot_view *sv)
 		return;
 	}
 	snprintf(path, sizeof(path), "/proc/%u/cmdline", w->pid);
-	n = read_small(tp, path);
+	n = read_small_file(path, tp->buf, 4096);
 	if (n <= 0)
 		return;
 	title_classify(tp->buf, (size_t)n, "postgres", w->comm, &ti);
 	snprintf(path, sizeof(path), "/proc/%u/stat", w->pid);
-	n = read_small(tp, path);
+	n = read_small_file(path, tp->buf, 4096);
 	st = n > 0 ? tcp_stat_state(tp->buf, (size_t)n) : 0;
 	row->busy = tcp_pg_busy(ti.role == ES_ROLE_PG_BACKEND ? ti.state : "", st);
 	if (row->busy && !fresh)
