@@ -33,26 +33,11 @@ const volatile __u64 runq_edges_ns[ES_SCHED_MAX_EDGES] = {};
 const volatile __u32 runq_nedges = 0;
 const volatile bool sched_switch_has_prev_state = true;
 
-/* What a task is doing since ts. */
-enum {
-	ST_UNKNOWN = 0, /* first seen: no interval to close */
-	ST_ONCPU = 1,
-	ST_OFF = 2, /* ST_OFF + enum es_offcpu_reason */
-};
-
-struct task_sched {
-	__u64 ts;
-	__u32 state;
-	__u32 iodev;    /* in iowait: the device of its last request, 0 = unknown */
-	__u32 slot;     /* cached worker_slot(tgid) ... */
-	__u32 slot_gen; /* ... valid while workers_gen + 1 equals this */
-};
-
 struct {
 	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
 	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__type(key, int);
-	__type(value, struct task_sched);
+	__type(value, struct es_task_sched);
 } task_sched SEC(".maps");
 
 /* raw_tp flavour only; user space shrinks it to 1 entry otherwise. */
@@ -60,7 +45,7 @@ struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, 65536);
 	__type(key, __u32);
-	__type(value, struct task_sched);
+	__type(value, struct es_task_sched);
 } task_sched_by_pid SEC(".maps");
 
 /* max_entries = ES_ROLE_COUNT + --max-workers, set by user space. */
@@ -79,7 +64,7 @@ struct {
 	__type(value, __u64);
 } iowait_by_dev SEC(".maps");
 
-static __always_inline struct es_sched_slot *slot_of(struct task_sched *s, __u32 tgid,
+static __always_inline struct es_sched_slot *slot_of(struct es_task_sched *s, __u32 tgid,
 						      __u32 *slotp)
 {
 	__u32 gen = workers_generation() + 1, slot;
@@ -116,13 +101,13 @@ static __always_inline void add_iowait_dev(__u32 slot, __u32 dev, __u64 delta)
 }
 
 /* Closes an off-CPU interval of task s of process tgid at now. */
-static __always_inline void close_offcpu(struct task_sched *s, __u32 tgid, __u64 now)
+static __always_inline void close_offcpu(struct es_task_sched *s, __u32 tgid, __u64 now)
 {
-	__u32 reason = s->state - ST_OFF, slot, idx;
+	__u32 reason = s->state - ES_ST_OFF, slot, idx;
 	struct es_sched_slot *v;
 	__u64 delta;
 
-	if (!s->ts || s->state < ST_OFF || reason >= ES_OFF_COUNT || now < s->ts)
+	if (!s->ts || s->state < ES_ST_OFF || reason >= ES_OFF_COUNT || now < s->ts)
 		return;
 	v = slot_of(s, tgid, &slot);
 	if (!v)
@@ -153,7 +138,7 @@ static __always_inline __u32 offcpu_reason(bool preempt, unsigned int state, boo
 	return ES_OFF_SLEEP;
 }
 
-static __always_inline void switch_out(struct task_sched *s, __u32 tgid, bool preempt,
+static __always_inline void switch_out(struct es_task_sched *s, __u32 tgid, bool preempt,
 				       unsigned int state, bool iowait, __u64 now)
 {
 	__u32 reason = offcpu_reason(preempt, state, iowait), slot, *dev;
@@ -168,36 +153,36 @@ static __always_inline void switch_out(struct task_sched *s, __u32 tgid, bool pr
 		if (dev)
 			s->iodev = *dev;
 	}
-	if (s->state == ST_ONCPU && s->ts && now >= s->ts)
+	if (s->state == ES_ST_ONCPU && s->ts && now >= s->ts)
 		v->cpu_ns += now - s->ts;
 	if (reason == ES_OFF_RUNQUEUE)
 		v->nivcsw += 1;
 	else
 		v->nvcsw += 1;
-	s->state = ST_OFF + reason;
+	s->state = ES_ST_OFF + reason;
 	s->ts = now;
 }
 
-static __always_inline void switch_in(struct task_sched *s, __u32 tgid, __u64 now)
+static __always_inline void switch_in(struct es_task_sched *s, __u32 tgid, __u64 now)
 {
 	close_offcpu(s, tgid, now);
-	s->state = ST_ONCPU;
+	s->state = ES_ST_ONCPU;
 	s->ts = now;
 }
 
 /* A sleeper becomes runnable: close the sleep, open a runqueue wait. */
-static __always_inline void wakeup(struct task_sched *s, __u32 tgid, __u64 now)
+static __always_inline void wakeup(struct es_task_sched *s, __u32 tgid, __u64 now)
 {
-	if (s->state == ST_ONCPU || s->state == ST_OFF + ES_OFF_RUNQUEUE)
+	if (s->state == ES_ST_ONCPU || s->state == ES_ST_OFF + ES_OFF_RUNQUEUE)
 		return; /* already running or runnable: a wakeup of a runnable task */
 	close_offcpu(s, tgid, now);
-	s->state = ST_OFF + ES_OFF_RUNQUEUE;
+	s->state = ES_ST_OFF + ES_OFF_RUNQUEUE;
 	s->ts = now;
 }
 
 /* tp_btf flavour: typed pointers, task local storage. */
 
-static __always_inline struct task_sched *btf_state(struct task_struct *t)
+static __always_inline struct es_task_sched *btf_state(struct task_struct *t)
 {
 	return bpf_task_storage_get(&task_sched, t, NULL, BPF_LOCAL_STORAGE_GET_F_CREATE);
 }
@@ -207,7 +192,7 @@ int BPF_PROG(es_switch, bool preempt, struct task_struct *prev, struct task_stru
 {
 	__u64 now = bpf_ktime_get_ns();
 	unsigned int state;
-	struct task_sched *s;
+	struct es_task_sched *s;
 
 	if (prev->pid) {
 		state = sched_switch_has_prev_state ? (unsigned int)ctx[3] : task_state(prev);
@@ -226,7 +211,7 @@ int BPF_PROG(es_switch, bool preempt, struct task_struct *prev, struct task_stru
 SEC("tp_btf/sched_wakeup")
 int BPF_PROG(es_wakeup, struct task_struct *p)
 {
-	struct task_sched *s = btf_state(p);
+	struct es_task_sched *s = btf_state(p);
 
 	if (s)
 		wakeup(s, p->tgid, bpf_ktime_get_ns());
@@ -236,7 +221,7 @@ int BPF_PROG(es_wakeup, struct task_struct *p)
 SEC("tp_btf/sched_wakeup_new")
 int BPF_PROG(es_wakeup_new, struct task_struct *p)
 {
-	struct task_sched *s = btf_state(p);
+	struct es_task_sched *s = btf_state(p);
 
 	if (s)
 		wakeup(s, p->tgid, bpf_ktime_get_ns());
@@ -245,10 +230,10 @@ int BPF_PROG(es_wakeup_new, struct task_struct *p)
 
 /* raw_tp flavour: probed reads, state in an LRU hash keyed by pid. */
 
-static __always_inline struct task_sched *raw_state(__u32 pid)
+static __always_inline struct es_task_sched *raw_state(__u32 pid)
 {
-	static const struct task_sched fresh = {};
-	struct task_sched *s = bpf_map_lookup_elem(&task_sched_by_pid, &pid);
+	static const struct es_task_sched fresh = {};
+	struct es_task_sched *s = bpf_map_lookup_elem(&task_sched_by_pid, &pid);
 
 	if (s)
 		return s;
@@ -262,7 +247,7 @@ int BPF_PROG(es_switch_raw, bool preempt, struct task_struct *prev, struct task_
 	__u64 now = bpf_ktime_get_ns();
 	__u32 pid = BPF_CORE_READ(prev, pid);
 	unsigned int state;
-	struct task_sched *s;
+	struct es_task_sched *s;
 
 	if (pid) {
 		state = sched_switch_has_prev_state ? (unsigned int)ctx[3] : task_state(prev);
@@ -283,7 +268,7 @@ int BPF_PROG(es_switch_raw, bool preempt, struct task_struct *prev, struct task_
 SEC("raw_tp/sched_wakeup")
 int BPF_PROG(es_wakeup_raw, struct task_struct *p)
 {
-	struct task_sched *s = raw_state(BPF_CORE_READ(p, pid));
+	struct es_task_sched *s = raw_state(BPF_CORE_READ(p, pid));
 
 	if (s)
 		wakeup(s, BPF_CORE_READ(p, tgid), bpf_ktime_get_ns());
@@ -293,7 +278,7 @@ int BPF_PROG(es_wakeup_raw, struct task_struct *p)
 SEC("raw_tp/sched_wakeup_new")
 int BPF_PROG(es_wakeup_new_r, struct task_struct *p)
 {
-	struct task_sched *s = raw_state(BPF_CORE_READ(p, pid));
+	struct es_task_sched *s = raw_state(BPF_CORE_READ(p, pid));
 
 	if (s)
 		wakeup(s, BPF_CORE_READ(p, tgid), bpf_ktime_get_ns());

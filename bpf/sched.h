@@ -31,4 +31,19 @@ struct es_iowait_key {
 	__u32 dev; /* dev_t of the disk: major << 20 | minor */
 };
 
+/* What a task is doing since ts (task_sched / task_sched_by_pid values). */
+enum {
+	ES_ST_UNKNOWN = 0, /* first seen: no interval to close */
+	ES_ST_ONCPU = 1,
+	ES_ST_OFF = 2, /* ES_ST_OFF + enum es_offcpu_reason */
+};
+
+struct es_task_sched {
+	__u64 ts;       /* bpf_ktime_get_ns(): CLOCK_MONOTONIC */
+	__u32 state;
+	__u32 iodev;    /* in iowait: the device of its last request, 0 = unknown */
+	__u32 slot;     /* cached worker_slot(tgid) ... */
+	__u32 slot_gen; /* ... valid while workers_gen + 1 equals this */
+};
+
 #endif

@@ -30,10 +30,21 @@
 # (every probe: what running erpscope costs; --probes=pg: the statement
 # probe alone, beside bpftrace's two probes). BENCH_ONLY=pg runs only that.
 # PG_SCALE (10), PG_TX_S (40000) and PG_TX_B (4000) transactions per client.
+# The Python profiler gets A/B rounds on one python3.11 pinned to BENCH_CPU
+# that runs each trial on command (started before the daemons, which find
+# it by their /proc scan): (a) a CPU-bound pure-Python loop, iterations/s
+# off / erpscope (default 49 Hz) / bpftrace `profile:hz:49 /pid == PID/
+# { @[ustack] = count(); }` (the nearest peer: native stacks of the same
+# pid at the same rate), target < 1% slower; (b) a loop blocking and waking
+# PY_WAKES times a second (back-to-back time.sleep(), calibrated to that
+# rate with 1 ns timer slack), wakeups/s off / erpscope, target < 3%. Each
+# round also prints what the profilers sampled of the loop, to show they
+# were on. BENCH_ONLY=python runs only that; PY_TRIAL (1.0) seconds per run.
 #
 # Environment: LOOPS (200000), ROUNDS (5), PAIRS (10), WORKERS (200),
 # ERPSCOPE (build/erpscope), RUNQLAT (/usr/sbin/runqlat), BENCH_CPU (0),
-# TCP_CONNS (10000), TCPLIFE (/usr/sbin/tcplife), TCPCONNLAT (/usr/sbin/tcpconnlat).
+# TCP_CONNS (10000), TCPLIFE (/usr/sbin/tcplife), TCPCONNLAT (/usr/sbin/tcpconnlat),
+# PY_TRIAL (1.0), PY_WAKES (10000), BENCH_PYTHON (/usr/bin/python3.11).
 # kernel.bpf_stats_enabled is set to 1 for the run and restored on exit; every
 # process started here is stopped on exit, whatever happens.
 set -euo pipefail
@@ -634,6 +645,243 @@ def pg_summary(res):
         f"{b['us_on'] / 7:.2f} us (TPC-B); --probes=pg {s['us_pg']:.2f} / {b['us_pg'] / 7:.2f} us")
 
 
+# ---------------------------------------------------------------- Python
+
+PY_BIN = os.environ.get("BENCH_PYTHON", "/usr/bin/python3.11")
+PY_TRIAL = float(os.environ.get("PY_TRIAL", "1.0"))   # seconds per run
+PY_WAKES = int(os.environ.get("PY_WAKES", "10000"))   # blocks and wakeups per second
+PY = {}  # the bench's Python loop: proc, pid (stopped in cleanup() with the children)
+BPFTRACE_PY = "profile:hz:49 /pid == {pid}/ {{ @[ustack] = count(); }}"
+
+# One long-lived python3.11 pinned to BENCH_CPU runs every trial on command,
+# so that each daemon (started after it, as ab() does) finds it by its /proc
+# scan and the bpftrace peer can filter on its pid:
+#   cpu S   a pure-Python arithmetic loop for S seconds: iterations per second
+#   wake S  back-to-back time.sleep(nap) for S seconds: wakeups per second
+#   cal N   sets nap so that wake runs at N wakeups per second (timer slack
+#           is 1 ns, so a sleep ends when asked; nap = 1/N - what one
+#           iteration costs beyond the sleep, measured)
+PY_LOOP = r"""
+import ctypes, os, sys, time
+ctypes.CDLL(None).prctl(29, 1, 0, 0, 0)  # PR_SET_TIMERSLACK: 1 ns
+nap = 1e-4
+print(os.getpid(), flush=True)
+
+
+def cpu(seconds):
+    n = x = 0
+    t0 = time.perf_counter()
+    end = t0 + seconds
+    while True:
+        for i in range(10000):
+            x = (x + i * i) % 1000003
+        n += 10000
+        t = time.perf_counter()
+        if t >= end:
+            return n, t - t0
+
+
+def wake(seconds):
+    n = 0
+    t0 = time.perf_counter()
+    end = t0 + seconds
+    while True:
+        time.sleep(nap)
+        n += 1
+        t = time.perf_counter()
+        if t >= end:
+            return n, t - t0
+
+
+for line in sys.stdin:
+    cmd, arg = line.split()
+    if cmd == "cal":
+        want = float(arg)
+        for _ in range(5):
+            n, s = wake(0.5)
+            nap = max(1e-6, 1.0 / want - (s / n - nap))
+        n, s = wake(1.0)
+        print(nap, n / s, flush=True)
+    else:
+        c0 = time.process_time_ns()
+        n, s = (cpu if cmd == "cpu" else wake)(float(arg))
+        print(n, s, time.process_time_ns() - c0, flush=True)
+"""
+
+
+def py_cmd(cmd, arg):
+    """Sends a command to the bench's Python loop (started on first use)."""
+    if "proc" not in PY:
+        p = start(["taskset", "-c", CPU, PY_BIN, "-c", PY_LOOP], stdin=subprocess.PIPE,
+                  stdout=subprocess.PIPE, text=True)
+        PY["proc"], PY["pid"] = p, int(p.stdout.readline())
+    p = PY["proc"]
+    p.stdin.write(f"{cmd} {arg}\n")
+    p.stdin.flush()
+    out = p.stdout.readline().split()
+    if len(out) not in (2, 3):
+        raise SystemExit(f"bench: the Python loop died ({p.poll()}) on {cmd} {arg}")
+    return [float(x) for x in out]
+
+
+def task_ns(pid):
+    """CPU time of every thread of pid, in ns (/proc/<pid>/task/*/schedstat)."""
+    total = 0
+    try:
+        tids = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return 0
+    for tid in tids:
+        try:
+            with open(f"/proc/{pid}/task/{tid}/schedstat") as f:
+                total += int(f.read().split()[0])
+        except (OSError, ValueError, IndexError):
+            pass
+    return total
+
+
+def py_workload(kind):
+    """work() for py_ab: (ops/s, CPU seconds per op) of one PY_TRIAL run of the
+    loop (kind "cpu": loop iterations; "wake": sleeps). The CPU is the loop's
+    own (what the kernel charges it, BPF programs run in its context
+    included) plus the profiler process's (PY["prof"]: the daemon or
+    bpftrace), in ns: /proc/stat's ticks would round a 1 s run of the wake
+    loop, ~10% of a CPU, to ~10 ticks."""
+    def work():
+        prof = PY.get("prof")
+        p0 = task_ns(prof) if prof else 0
+        n, s, loop_ns = py_cmd(kind, PY_TRIAL)
+        p1 = task_ns(prof) if prof else 0
+        return n / s, (loop_ns + p1 - p0) / 1e9 / n
+    return work
+
+
+def py_profiled(port, timeout=5.0):
+    """True once the daemon lists the loop's pid at /workers as a Python 3.11."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            body = urllib.request.urlopen(f"http://127.0.0.1:{port}/workers?format=json",
+                                          timeout=5).read()
+            for w in json.loads(body).get("workers", []):
+                if w.get("pid") == PY["pid"] and w.get("python"):
+                    return True
+        except (OSError, ValueError):
+            pass
+        time.sleep(0.1)
+    return False
+
+
+def py_samples(port, kind):
+    """The loop's samples (cpu) or blocked microseconds (offcpu) in the daemon's
+    profile of the last run."""
+    secs = int(PY_TRIAL) + 2
+    try:
+        body = urllib.request.urlopen(f"http://127.0.0.1:{port}/profile?kind={kind}&"
+                                      f"seconds={secs}&worker={PY['pid']}", timeout=10).read()
+    except OSError:
+        return None
+    try:
+        return sum(int(x.rsplit(" ", 1)[1]) for x in body.decode().splitlines() if " " in x)
+    except ValueError:
+        return "unparsable"
+
+
+def py_ab(kind, unit, title, peer, target):
+    """PAIRS rounds of off / erpscope (defaults: 49 Hz CPU samples, 10 ms
+    off-CPU threshold) [/ bpftrace profile:hz:49 /pid == loop/ { @[ustack] =
+    count(); }], alternating: median ratios to each round's off run. Each
+    on-run also says how much the profiler took of the loop (so it was on)."""
+    import tempfile
+    work = py_workload(kind)
+    work()  # warm up (and start the loop)
+    arms = ["off", "erpscope"] + (["bpftrace"] if peer else [])
+    say("")
+    say(f"{title}: {PAIRS} rounds of {' / '.join(arms)}, {PY_TRIAL:g} s each, median "
+        f"(loop pid {PY['pid']} on CPU {CPU})")
+    rows = []
+    for i in range(PAIRS):
+        runs, took = [work()], []
+        d, port, _ = start_erpscope()
+        if not py_profiled(port):
+            say(f"#   round {i + 1}: erpscope does not list the loop at /workers within 5 s")
+        time.sleep(0.3)
+        PY["prof"] = d.pid
+        runs.append(work())
+        PY["prof"] = None
+        took.append(f"erpscope {py_samples(port, 'cpu')} samples"
+                    + (f", {py_samples(port, 'offcpu')} us off-CPU" if kind == "wake" else ""))
+        stop(d)
+        if peer:
+            out = tempfile.TemporaryFile(mode="w+")
+            before = progs()
+            bt = start(["bpftrace", "-e", BPFTRACE_PY.format(pid=PY["pid"])], stdout=out,
+                       stderr=subprocess.DEVNULL)
+            wait_new_progs(before, bt, "bpftrace")
+            time.sleep(0.3)
+            PY["prof"] = bt.pid
+            runs.append(work())
+            PY["prof"] = None
+            stop(bt, signal.SIGINT)
+            out.seek(0)
+            n = sum(int(m) for m in re.findall(r"^\]: (\d+)$", out.read(), re.M))
+            out.close()
+            took.append(f"bpftrace {n} samples")
+        rows.append(runs)
+        say(f"  round {i + 1:>2}: " + " | ".join(
+            f"{a} {r[0]:10.0f} {unit} {r[1] * 1e9:7.1f} ns CPU/op" for a, r in zip(arms, runs))
+            + f"  ({'; '.join(took)})")
+    med = statistics.median
+    res = {}
+    for k, a in enumerate(arms[1:], 1):
+        res[f"ops_{a}"] = med(r[k][0] / r[0][0] for r in rows)
+        res[f"cpu_{a}"] = med(r[k][1] / r[0][1] for r in rows if r[0][1] > 0)
+    say("  median " + unit + " ratio on/off: " + ", ".join(
+        f"{a} {res['ops_' + a]:.4f} ({(res['ops_' + a] - 1) * 100:+.2f}%)" for a in arms[1:])
+        + "; CPU/op ratio: " + ", ".join(
+        f"{a} {res['cpu_' + a]:.3f} ({(res['cpu_' + a] - 1) * 100:+.1f}%)" for a in arms[1:])
+        + f"; target: erpscope {unit} within {target}% of off")
+    return res
+
+
+def python_bench():
+    """The Python profiler: (a) a CPU-bound pure-Python loop with erpscope's
+    profiler on (49 Hz) and with bpftrace sampling the same pid at 49 Hz with
+    native stacks (the nearest peer: no eBPF Python-stack profiler is
+    packaged for Debian 12), against off; target: < 1% slower. (b) a loop
+    that blocks and wakes PY_WAKES times a second (time.sleep), erpscope on vs
+    off; target: < 3% fewer wakeups per second. CPU per op beside each: the
+    loop's own CPU plus the profiler process's (py_workload). Returns ((a),
+    (b)) results."""
+    if not os.access(PY_BIN, os.X_OK):
+        say(f"# {PY_BIN} missing: no Python bench")
+        return None
+    say("")
+    nap, rate = py_cmd("cal", PY_WAKES)[:2]
+    say(f"# Python bench: {PY_BIN} pinned to CPU {CPU}; pure-Python loop, and "
+        f"time.sleep({nap * 1e6:.1f} us) back to back at {rate:.0f} wakeups/s "
+        f"(asked {PY_WAKES}), {PY_TRIAL:g} s per run")
+    subprocess.run(["sysctl", "-q", "-w", f"kernel.bpf_stats_enabled={old_stats}"], check=True)
+    a = py_ab("cpu", "it/s", "(a) CPU-bound Python loop, iterations per second", True, 1)
+    b = py_ab("wake", "wake/s", f"(b) Python loop blocking and waking ~{PY_WAKES}/s", False, 3)
+    subprocess.run(["sysctl", "-q", "-w", "kernel.bpf_stats_enabled=1"], check=True)
+    stop(PY.pop("proc"))
+    return a, b
+
+
+def python_summary(res):
+    if not res:
+        return
+    a, b = res
+    say(f"  python: CPU-bound loop iterations/s on/off {a['ops_erpscope']:.4f} "
+        f"({(a['ops_erpscope'] - 1) * 100:+.2f}%, target > -1%), bpftrace 49 Hz ustack "
+        f"{a['ops_bpftrace']:.4f} ({(a['ops_bpftrace'] - 1) * 100:+.2f}%); CPU/op "
+        f"{a['cpu_erpscope']:.3f} (bpftrace {a['cpu_bpftrace']:.3f}); {PY_WAKES}/s "
+        f"block-wake loop wakeups/s on/off {b['ops_erpscope']:.4f} "
+        f"({(b['ops_erpscope'] - 1) * 100:+.2f}%, target > -3%), CPU/wake "
+        f"{b['cpu_erpscope']:.3f}")
+
+
 def main():
     global old_stats
     if not os.access(ERPSCOPE, os.X_OK):
@@ -648,6 +896,11 @@ def main():
         res = pg_bench()
         say("")
         pg_summary(res)
+        return
+    if os.environ.get("BENCH_ONLY") == "python":
+        res = python_bench()
+        say("")
+        python_summary(res)
         return
     if os.environ.get("BENCH_ONLY") == "tcp":
         tcp_ratio, ttr, tcr = tcp_bench()
@@ -673,6 +926,7 @@ def main():
 
     tcp_ratio, ttr, tcr = tcp_bench()
     pg_res = pg_bench()
+    py_res = python_bench()
 
     # (ii) A/B throughput: off, on, off, on ... The sysctl goes back first:
     # erpscope itself keeps run-time stats on while it runs (BPF_ENABLE_STATS),
@@ -728,6 +982,7 @@ def main():
         + f"; throughput on/off {ttr:.3f}, CPU/op on/off {tcr:.3f}")
     say(f"  daemon VmRSS with {tracked} workers: {rss1 / 1024:.1f} MiB")
     pg_summary(pg_res)
+    python_summary(py_res)
 
 
 def _status(pid, key):

@@ -6,6 +6,7 @@
  * only when everything parsed, so a failed parse leaves the config as it was.
  */
 #include "config.h"
+#include "pycapture.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -47,6 +48,7 @@ static const char *check_listen(const char *v);
 static const char *check_path(const char *v);
 static const char *check_probes(const char *v);
 static const char *check_file(const char *v);
+static const char *check_capture(const char *v);
 
 #define STR(field) OPT_STRING, offsetof(struct config, field), sizeof(((struct config *)0)->field)
 #define VAL(type, field) type, offsetof(struct config, field), 0
@@ -85,6 +87,23 @@ static const struct opt opts[] = {
 	  .help = "PostgreSQL statements slower than this are events at /events (1ms..1h)." },
 	{ "tcp.max-remotes", VAL(OPT_UINT, tcp_max_remotes), 1, 1000, .def = "50", .shown = "=50",
 	  .help = "Remote ip:port labels per role (1..1000); the rest are remote=\"other\"." },
+	{ "python.sample-frequency", VAL(OPT_UINT, py_sample_hz), 0, 1000, .def = "49",
+	  .shown = "=49",
+	  .help = "CPU samples per second per CPU for Python profiles (0..1000; 0 turns CPU profiling off)." },
+	{ "python.offcpu-threshold", VAL(OPT_DURATION, py_offcpu_ms), 1, 3600 * 1000, .def = "10ms",
+	  .shown = "=10ms",
+	  .help = "Python threads blocked longer than this have their stack recorded for the off-CPU profile (1ms..1h)." },
+	{ "python.stack-depth", VAL(OPT_UINT, py_depth), 1, 64, .def = "64", .shown = "=64",
+	  .help = "Python frames read per stack, innermost first (1..64); deeper stacks are cut." },
+	{ "python.top-functions", VAL(OPT_UINT, py_top_funcs), 1, 1000, .def = "20", .shown = "=20",
+	  .help = "Python functions per role (by self CPU) with series of their own (1..1000); the rest are function=\"other\"." },
+	{ "python.profile-window", VAL(OPT_DURATION, py_window_ms), 10 * 1000, 3600 * 1000,
+	  .def = "5m", .shown = "=5m",
+	  .help = "How far back GET /profile can look (10s..1h)." },
+	{ "python.capture-args", STR(py_capture), .check = check_capture,
+	  .def = "_callback:cron_name,call_kw:model:method,_process_job:job",
+	  .shown = "=\"_callback:cron_name,call_kw:model:method,_process_job:job\"",
+	  .help = "Arguments shown for these Python functions: FUNC:ARG[:ARG] (two at most), comma-separated; \"\" for none." },
 	{ "bpf.attach-mode", VAL(OPT_ATTACH, attach), .def = "auto", .shown = "=auto",
 	  .help = "Tracepoint flavour: auto (probe the kernel), tp_btf or raw_tp." },
 };
@@ -203,6 +222,16 @@ static const char *check_probes(const char *v)
 			break;
 	}
 	return name && !*v ? NULL : "want probe names ([a-z0-9_]+) separated by commas";
+}
+
+static const char *check_capture(const char *v)
+{
+	struct py_capture_spec spec;
+	char why[160];
+
+	if (!py_capture_parse(v, &spec, why, sizeof(why)))
+		return NULL;
+	return "want FUNC:ARG[:ARG],... of Python identifiers (2 arguments, 16 functions at most)";
 }
 
 static const char *check_file(const char *v)

@@ -27,6 +27,12 @@ struct config {
 	unsigned int pg_top_k;     /* pg.top-statements, default 100: statements with own series */
 	unsigned int pg_slow_ms;   /* pg.slow-query-threshold, duration, default 100ms */
 	unsigned int tcp_max_remotes; /* tcp.max-remotes, default 50: remote labels per role */
+	unsigned int py_sample_hz;    /* python.sample-frequency, default 49 (Hz per CPU), 0 = off */
+	unsigned int py_offcpu_ms;    /* python.offcpu-threshold, duration, default 10ms */
+	unsigned int py_depth;        /* python.stack-depth, default 64 (1..64) */
+	unsigned int py_top_funcs;    /* python.top-functions, default 20: functions with own series per role */
+	unsigned int py_window_ms;    /* python.profile-window, duration, default 5m */
+	char py_capture[512];         /* python.capture-args: FUNC:ARG[:ARG],... ("" = none) */
 	enum attach_mode attach;   /* bpf.attach-mode: auto|tp_btf|raw_tp */
 	char config_file[256];     /* config.file */
 	bool help;                 /* --help / -h */

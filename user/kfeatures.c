@@ -74,3 +74,15 @@ bool feature_tp_btf(void)
 	close(fd);
 	return link >= 0;
 }
+
+bool feature_kfunc(const char *name)
+{
+	struct btf *btf = btf__load_vmlinux_btf();
+	bool found;
+
+	if (!btf)
+		return false;
+	found = btf__find_by_name_kind(btf, name, BTF_KIND_FUNC) > 0;
+	btf__free(btf);
+	return found;
+}

@@ -10,4 +10,7 @@ bool feature_tp_btf(void);
 /* Number of arguments of a tracepoint per BTF (btf_trace_<name>), -errno if unknown. */
 int feature_tp_nargs(const char *tp_name);
 
+/* Is the kernel function (a kfunc) name in vmlinux BTF? */
+bool feature_kfunc(const char *name);
+
 #endif

@@ -9,10 +9,7 @@
  * notes is logged once and reported in erpscope_pg_binary_info.
  */
 #include <errno.h>
-#include <fcntl.h>
-#include <gelf.h>
 #include <glob.h>
-#include <libelf.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,13 +18,13 @@
 #include <unistd.h>
 #include <bpf/libbpf.h>
 
+#include "elfsym.h"
 #include "erpscope.h"
 #include "expo.h"
 #include "log.h"
 #include "pg.h"
 #include "pg.skel.h"
 
-#define NT_STAPSDT 3
 #define PG_MAX_LINKS 32
 #define PG_MAX_BINS 64
 #define PG_MAX_NOTES 512
@@ -87,161 +84,46 @@ struct pg_bin {
 	unsigned int nlinks;
 };
 
-/* File offset of virtual address va, from the PT_LOAD segment holding it. */
-static int va_to_off(Elf *elf, uint64_t va, uint64_t *off)
-{
-	size_t n;
-
-	if (elf_getphdrnum(elf, &n))
-		return -EINVAL;
-	for (size_t i = 0; i < n; i++) {
-		GElf_Phdr ph;
-
-		if (!gelf_getphdr(elf, (int)i, &ph) || ph.p_type != PT_LOAD)
-			continue;
-		if (va >= ph.p_vaddr && va < ph.p_vaddr + ph.p_memsz) {
-			*off = va - ph.p_vaddr + ph.p_offset;
-			return 0;
-		}
-	}
-	return -ENOENT;
-}
-
-/* Finds the sections the notes need. */
-static int stapsdt_sections(Elf *elf, Elf_Scn **notes, uint64_t *base, bool *have_base)
-{
-	size_t shstrndx;
-	Elf_Scn *scn = NULL;
-
-	*notes = NULL;
-	*have_base = false;
-	if (elf_getshdrstrndx(elf, &shstrndx))
-		return -EINVAL;
-	while ((scn = elf_nextscn(elf, scn))) {
-		GElf_Shdr sh;
-		const char *name;
-
-		if (!gelf_getshdr(scn, &sh))
-			continue;
-		name = elf_strptr(elf, shstrndx, sh.sh_name);
-		if (!name)
-			continue;
-		if (sh.sh_type == SHT_NOTE && !strcmp(name, ".note.stapsdt")) {
-			*notes = scn;
-		} else if (!strcmp(name, ".stapsdt.base")) {
-			*base = sh.sh_addr;
-			*have_base = true;
-		}
-	}
-	return 0;
-}
-
 /*
  * Reads the postgresql provider's USDT notes of path. Returns how many
  * (0: none), or -errno when the file is not a readable ELF file.
  */
-/* Link-time address of the data symbol name (dynsym or symtab), 0: none. */
-static uint64_t find_symbol(Elf *elf, const char *name)
-{
-	Elf_Scn *scn = NULL;
-
-	while ((scn = elf_nextscn(elf, scn))) {
-		Elf_Data *data;
-		GElf_Shdr sh;
-
-		if (!gelf_getshdr(scn, &sh) ||
-		    (sh.sh_type != SHT_DYNSYM && sh.sh_type != SHT_SYMTAB) || !sh.sh_entsize ||
-		    !(data = elf_getdata(scn, NULL)))
-			continue;
-		for (size_t i = 0; i < sh.sh_size / sh.sh_entsize; i++) {
-			const char *s;
-			GElf_Sym sym;
-
-			if (!gelf_getsym(data, (int)i, &sym) ||
-			    GELF_ST_TYPE(sym.st_info) != STT_OBJECT || !sym.st_value)
-				continue;
-			s = elf_strptr(elf, sh.sh_link, sym.st_name);
-			if (s && !strcmp(s, name))
-				return sym.st_value;
-		}
-	}
-	return 0;
-}
-
 static int read_notes(const char *path, struct pg_note *out, int max, uint64_t *myproc)
 {
-	uint64_t base_sec = 0;
-	bool have_base;
-	Elf_Scn *scn;
-	Elf_Data *data;
-	GElf_Nhdr nh;
-	size_t off = 0, name_off, desc_off;
+	struct stapsdt_iter it;
+	struct stapsdt_note note;
 	int fd, n = 0, err;
 	Elf *elf;
 
-	if (elf_version(EV_CURRENT) == EV_NONE)
-		return -EINVAL;
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	elf = elf_begin(fd, ELF_C_READ_MMAP, NULL);
-	if (!elf || elf_kind(elf) != ELF_K_ELF || gelf_getclass(elf) != ELFCLASS64) {
-		err = -ENOEXEC;
+	err = elf_open_path(path, &fd, &elf);
+	if (err)
+		return err;
+	err = stapsdt_begin(elf, &it);
+	if (err) {
+		if (err == -ENOENT)
+			err = 0; /* no notes */
 		goto out;
 	}
-	err = stapsdt_sections(elf, &scn, &base_sec, &have_base);
-	if (err || !scn)
-		goto out;
-	*myproc = find_symbol(elf, "MyProc");
-	data = elf_getdata(scn, NULL);
-	if (!data || !data->d_buf) {
-		err = -EINVAL;
-		goto out;
-	}
-	while (n < max && (off = gelf_getnote(data, off, &nh, &name_off, &desc_off)) > 0) {
-		const char *desc = (const char *)data->d_buf + desc_off, *prov, *name, *args;
-		size_t plen, nlen, alen, rem;
-		uint64_t pc, base, sema;
-
-		if (nh.n_type != NT_STAPSDT || nh.n_namesz != 8 ||
-		    memcmp((const char *)data->d_buf + name_off, "stapsdt", 8) || nh.n_descsz < 27)
+	*myproc = elf_symbol(elf, "MyProc", NULL);
+	while (n < max && stapsdt_next(&it, &note) > 0) {
+		if (note.name_len >= sizeof(out[n].name) || strcmp(note.provider, "postgresql"))
 			continue;
-		memcpy(&pc, desc, 8);
-		memcpy(&base, desc + 8, 8);
-		memcpy(&sema, desc + 16, 8);
-		/* provider\0name\0args\0, each checked to end inside the note */
-		prov = desc + 24;
-		rem = nh.n_descsz - 24;
-		plen = strnlen(prov, rem);
-		if (plen + 1 >= rem)
-			continue;
-		name = prov + plen + 1;
-		rem -= plen + 1;
-		nlen = strnlen(name, rem);
-		if (nlen >= rem || nlen >= sizeof(out[n].name) || strcmp(prov, "postgresql"))
-			continue;
-		args = name + nlen + 1;
-		rem -= nlen + 1;
-		alen = strnlen(args, rem);
-		/* Prelinked binaries: the notes hold link-time addresses. */
-		if (have_base)
-			pc += base_sec - base;
-		if (va_to_off(elf, pc, &out[n].off))
+		if (elf_va_to_off(elf, note.pc, &out[n].off))
 			continue;
 		out[n].sema_off = 0;
-		if (sema && va_to_off(elf, sema, &out[n].sema_off))
+		if (note.sema && elf_va_to_off(elf, note.sema, &out[n].sema_off))
 			continue;
-		out[n].va = pc;
-		snprintf(out[n].name, sizeof(out[n].name), "%.*s", (int)nlen, name);
+		out[n].va = note.pc;
+		snprintf(out[n].name, sizeof(out[n].name), "%.*s", (int)note.name_len, note.name);
 		snprintf(out[n].args, sizeof(out[n].args), "%.*s",
-			 (int)(alen < sizeof(out[n].args) ? alen : sizeof(out[n].args) - 1), args);
+			 (int)(note.args_len < sizeof(out[n].args) ? note.args_len :
+								     sizeof(out[n].args) - 1),
+			 note.args);
 		n++;
 	}
 	err = n;
 out:
-	if (elf)
-		elf_end(elf);
-	close(fd);
+	elf_close_path(fd, elf);
 	return err;
 }
 

@@ -41,5 +41,6 @@ extern const struct poller_ops host_poller_ops;
 extern const struct poller_ops memhistory_poller_ops;
 extern const struct poller_ops tcp_poller_ops;
 extern const struct poller_ops pg_poller_ops;
+extern const struct poller_ops python_poller_ops;
 
 #endif

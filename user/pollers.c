@@ -9,6 +9,7 @@ const struct poller_ops *const poller_table[] = {
 	&memhistory_poller_ops,
 	&tcp_poller_ops,
 	&pg_poller_ops,
+	&python_poller_ops,
 };
 
 const unsigned int poller_table_len = sizeof(poller_table) / sizeof(poller_table[0]);

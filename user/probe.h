@@ -40,5 +40,6 @@ extern const struct probe_ops oom_probe_ops;
 extern const struct probe_ops blkio_probe_ops;
 extern const struct probe_ops tcp_probe_ops;
 extern const struct probe_ops pg_probe_ops;
+extern const struct probe_ops python_probe_ops;
 
 #endif

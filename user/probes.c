@@ -10,6 +10,7 @@ const struct probe_ops *const probe_table[] = {
 	&blkio_probe_ops,
 	&tcp_probe_ops,
 	&pg_probe_ops,
+	&python_probe_ops,
 };
 
 const unsigned int probe_table_len = sizeof(probe_table) / sizeof(probe_table[0]);

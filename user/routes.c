@@ -14,6 +14,7 @@
 #include "negotiate.h"
 #include "pg.h"
 #include "proctable.h"
+#include "python.h"
 #include "selfstats.h"
 
 static int handle_metrics(void *arg, struct http_exchange *x)
@@ -59,7 +60,7 @@ static int handle_metrics(void *arg, struct http_exchange *x)
 static int handle_index(void *arg, struct http_exchange *x)
 {
 	struct erpscope *es = arg;
-	char page[1024];
+	char page[2048];
 
 	snprintf(page, sizeof(page),
 		 "<!DOCTYPE html>\n<html><head><title>erpscope</title></head><body>\n"
@@ -67,7 +68,9 @@ static int handle_index(void *arg, struct http_exchange *x)
 		 "<p>Kernel-level profiler for Odoo, PostgreSQL and Python hosts.</p>\n"
 		 "<ul>\n<li><a href=\"%s\">%s</a>: Prometheus metrics</li>\n"
 		 "<li><a href=\"/events\">/events</a>: OOM kills and worker deaths, as JSON</li>\n"
-		 "<li><a href=\"/queries\">/queries</a>: top PostgreSQL statements (<a href=\"/queries?format=json\">JSON</a>)</li>\n</ul>\n"
+		 "<li><a href=\"/queries\">/queries</a>: top PostgreSQL statements (<a href=\"/queries?format=json\">JSON</a>)</li>\n"
+		 "<li><a href=\"/workers\">/workers</a>: what each worker is doing now, with its Python stack (<a href=\"/workers?format=json\">JSON</a>)</li>\n"
+		 "<li><a href=\"/profile?kind=cpu&amp;seconds=60\">/profile</a>: Python CPU and off-CPU (<a href=\"/profile?kind=offcpu&amp;seconds=60\">kind=offcpu</a>) profiles, folded stacks</li>\n</ul>\n"
 		 "</body></html>\n",
 		 ERPSCOPE_VERSION, es->cfg.telemetry_path, es->cfg.telemetry_path);
 	return http_reply_text(x, 200, "text/html; charset=utf-8", page);
@@ -82,6 +85,8 @@ int routes_start(struct erpscope *es)
 	es->routes[n++] = (struct http_route){ es->cfg.telemetry_path, handle_metrics };
 	es->routes[n++] = (struct http_route){ "/events", events_http };
 	es->routes[n++] = (struct http_route){ "/queries", pg_queries_http };
+	es->routes[n++] = (struct http_route){ "/profile", py_profile_http };
+	es->routes[n++] = (struct http_route){ "/workers", py_workers_http };
 	es->httpd = httpd_start(es->cfg.listen_address, es->routes, n, es, &err);
 	return es->httpd ? 0 : (err ? err : -EINVAL);
 }

@@ -5,6 +5,9 @@
  * read once (summing its per-CPU copies), then written family by family.
  */
 #include <errno.h>
+#include <fcntl.h>
+#include <unistd.h>
+#include <sys/syscall.h>
 #include <stdlib.h>
 #include <string.h>
 #include <bpf/bpf.h>
@@ -21,6 +24,7 @@
 #include "log.h"
 #include "probe.h"
 #include "proctable.h"
+#include "sched.h"
 
 /* Runqueue latency edges, seconds: 10 us to 1 s. */
 static const double runq_edges[] = { 10e-6, 25e-6, 50e-6, 100e-6, 250e-6, 500e-6,
@@ -258,3 +262,46 @@ const struct probe_ops sched_probe_ops = {
 	.collect = sched_collect,
 	.close = sched_close,
 };
+
+int sched_thread_state(struct erpscope *es, __u32 tid, const char **state, uint64_t *since_ns)
+{
+	static const char *const names[] = {
+		[ES_OFF_RUNQUEUE] = "runnable",
+		[ES_OFF_IOWAIT] = "iowait",
+		[ES_OFF_BLOCKED] = "blocked",
+		[ES_OFF_SLEEP] = "sleeping",
+	};
+	struct probe *p = erpscope_probe(es, "sched");
+	struct es_task_sched ts;
+	struct sched_priv *sp;
+	int err;
+
+	if (!p || !p->up)
+		return -ENOENT;
+	sp = p->priv;
+	if (es->tp_btf) {
+		/* Task storage is keyed by a pidfd; a thread's needs PIDFD_THREAD. */
+		int fd = (int)syscall(SYS_pidfd_open, tid, O_EXCL);
+
+		if (fd < 0)
+			fd = (int)syscall(SYS_pidfd_open, tid, 0);
+		if (fd < 0)
+			return -errno;
+		err = bpf_map_lookup_elem(bpf_map__fd(sp->skel->maps.task_sched), &fd, &ts) ? -errno : 0;
+		close(fd);
+	} else {
+		err = bpf_map_lookup_elem(bpf_map__fd(sp->skel->maps.task_sched_by_pid), &tid, &ts) ?
+			      -errno :
+			      0;
+	}
+	if (err)
+		return err;
+	if (ts.state == ES_ST_ONCPU)
+		*state = "running";
+	else if (ts.state >= ES_ST_OFF && ts.state - ES_ST_OFF < ES_OFF_COUNT)
+		*state = names[ts.state - ES_ST_OFF];
+	else
+		return -ENOENT;
+	*since_ns = ts.ts;
+	return 0;
+}

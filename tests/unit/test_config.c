@@ -530,6 +530,12 @@ static void test_usage(void)
 		"      --pg.top-statements=100 ",
 		"      --pg.slow-query-threshold=100ms ",
 		"      --tcp.max-remotes=50 ",
+		"      --python.sample-frequency=49 ",
+		"      --python.offcpu-threshold=10ms ",
+		"      --python.stack-depth=64 ",
+		"      --python.top-functions=20 ",
+		"      --python.profile-window=5m ",
+		"      --python.capture-args=\"_callback:cron_name,call_kw:model:method,_process_job:job\" ",
 		"      --bpf.attach-mode=auto ",
 	};
 	/* Every flag line is listed above: the two headers aside. */

@@ -1,0 +1,443 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Python stacks and GC pauses of the Python processes user space found
+ * (py_procs: tgid -> where the interpreter keeps its thread states).
+ *
+ * CPU: a perf event per CPU samples whatever runs; a sample of a Python
+ * process walks the interpreter's frame chain (thread state -> current
+ * frame -> previous ...) and counts one for (tgid, stack).
+ *
+ * Off-CPU: sched_switch notes when a Python thread blocks; when it is
+ * switched back in after more than the threshold, a task_work is queued on
+ * it, and the callback walks its stack on the way back to user space: the
+ * stack it blocked in, since the blocking call has not returned yet. So no
+ * walk happens for short blocks or other processes, and the walk reads the
+ * task's own memory from its own context.
+ *
+ * GC: the python:gc__start/gc__done USDT probes (builds that have them).
+ *
+ * Pointers read from the target are never trusted: every read may fail and
+ * ends the walk (the stack is marked truncated); loops are bounded.
+ */
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+#include <bpf/bpf_core_read.h>
+#include <bpf/usdt.bpf.h>
+
+#include "core_fixes.bpf.h"
+#include "hist.h"
+#include "procs.h"
+#include "python.h"
+#include "workers.bpf.h"
+
+char LICENSE[] SEC("license") = "GPL";
+
+/* Set by user space before load. */
+const volatile __u32 stack_depth = ES_PY_MAX_DEPTH;
+const volatile __u64 offcpu_threshold_ns = 10000000;
+const volatile __u64 gc_edges_ns[ES_PY_MAX_EDGES] = {};
+const volatile __u32 gc_nedges = 0;
+const volatile bool sched_switch_has_prev_state = true;
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 4096);
+	__type(key, __u32);
+	__type(value, struct es_py_proc);
+} py_procs SEC(".maps");
+
+/* Bumped by user space after each change of py_procs (see py_task). */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u64);
+} py_gen SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 1024);
+	__type(key, __u64);
+	__type(value, struct es_py_capture);
+} py_capture SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(max_entries, 16384);
+	__type(key, __u64);
+	__type(value, struct es_py_stack);
+} py_stacks SEC(".maps");
+
+/* User space takes each value with lookup-and-delete once a second. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 16384);
+	__type(key, struct es_py_count_key);
+	__type(value, __u64);
+} py_counts SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct es_py_stack);
+} py_scratch SEC(".maps");
+
+/*
+ * Per task: is it a Python thread (cached against py_gen, so the common
+ * case is one task-storage load per switch), and since when it is blocked.
+ */
+struct py_task {
+	__u64 off_ts;
+	__u32 gen;   /* py_gen + 1 when is_py was decided */
+	__u32 is_py;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, struct py_task);
+} py_task SEC(".maps");
+
+/* A pending off-CPU walk: task storage cannot hold a task_work, a hash can. */
+struct py_work {
+	__u64 blocked_ns;
+	__u32 tgid;
+	__u32 pad;
+	struct bpf_task_work tw;
+	struct es_py_stack st; /* the callback's own scratch: it may sleep */
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(max_entries, 4096);
+	__type(key, __u32); /* tid */
+	__type(value, struct py_work);
+} py_work SEC(".maps");
+
+/* Never written: the zeroed value new py_work entries start from. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct py_work);
+} py_work_zero SEC(".maps");
+
+struct gc_start {
+	__u64 ts;
+	__u32 gen;
+	__u32 pad;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 4096);
+	__type(key, __u32); /* tid */
+	__type(value, struct gc_start);
+} py_gc_start SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
+	__uint(max_entries, 4096);
+	__type(key, __u32); /* slot << 2 | generation */
+	__type(value, struct es_py_gc);
+} py_gc SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, ES_PY_STAT_COUNT);
+	__type(key, __u32);
+	__type(value, __u64);
+} py_stats SEC(".maps");
+
+extern int bpf_task_work_schedule_resume_impl(struct task_struct *task, struct bpf_task_work *tw,
+					      void *map__map,
+					      int (*cb)(struct bpf_map *, void *, void *),
+					      void *aux__prog) __ksym __weak;
+
+static __always_inline void stat_inc(__u32 i)
+{
+	__u64 *v = bpf_map_lookup_elem(&py_stats, &i);
+
+	if (v)
+		*v += 1;
+}
+
+static __always_inline int read_ptr(__u64 *out, __u64 addr)
+{
+	if (!addr)
+		return -1;
+	return bpf_probe_read_user(out, sizeof(*out), (const void *)addr);
+}
+
+/* The thread state whose native_thread_id is tid, or 0. */
+static __always_inline __u64 find_tstate(const struct es_py_proc *pp, __u32 tid)
+{
+	__u64 ts = 0, ntid;
+
+	if (read_ptr(&ts, pp->tstate_head))
+		return 0;
+	for (int i = 0; i < ES_PY_MAX_THREADS && ts; i++) {
+		if (read_ptr(&ntid, ts + pp->off.ts_native_tid))
+			return 0;
+		if (ntid == tid)
+			return ts;
+		if (read_ptr(&ts, ts + pp->off.ts_next))
+			return 0;
+	}
+	return 0;
+}
+
+static __always_inline void capture_args(const struct es_py_proc *pp, struct es_py_stack *st,
+					 __u64 code, __u64 frame, __u32 d)
+{
+	struct es_py_capture *c = bpf_map_lookup_elem(&py_capture, &code);
+
+	if (!c)
+		return;
+	for (int a = 0; a < ES_PY_ARGS_PER_FUNC; a++) {
+		__u32 n = st->nargs;
+		__u64 obj;
+
+		if (c->idx[a] == ES_PY_NO_ARG || n >= ES_PY_MAX_ARGS)
+			break;
+		if (read_ptr(&obj, frame + pp->off.frame_localsplus + (__u64)c->idx[a] * 8))
+			break;
+		st->args[n & (ES_PY_MAX_ARGS - 1)].frame = d;
+		st->args[n & (ES_PY_MAX_ARGS - 1)].arg = a;
+		st->args[n & (ES_PY_MAX_ARGS - 1)].obj = obj;
+		st->nargs = n + 1;
+	}
+}
+
+/*
+ * Walks the current thread's frames into st (innermost first) and returns
+ * a hash of what was read, or 0 when the thread has no Python frames.
+ */
+static __always_inline __u64 walk(const struct es_py_proc *pp, __u32 tid, struct es_py_stack *st)
+{
+	__u64 ts, cframe, frame = 0, code, h = 0xcbf29ce484222325ull;
+	__u32 d = 0;
+
+	st->depth = 0;
+	st->nargs = 0;
+	st->truncated = 0;
+	ts = find_tstate(pp, tid);
+	if (!ts) {
+		stat_inc(ES_PY_STAT_NO_THREAD);
+		return 0;
+	}
+	if (read_ptr(&cframe, ts + pp->off.ts_cframe) ||
+	    read_ptr(&frame, cframe + pp->off.cframe_current))
+		return 0;
+	for (int i = 0; i < ES_PY_MAX_DEPTH; i++) {
+		if (!frame || d >= stack_depth)
+			break;
+		if (read_ptr(&code, frame + pp->off.frame_code)) {
+			st->truncated = 1;
+			break;
+		}
+		st->code[d & (ES_PY_MAX_DEPTH - 1)] = code;
+		h = (h ^ code) * 0x100000001b3ull;
+		capture_args(pp, st, code, frame, d);
+		d++;
+		if (read_ptr(&frame, frame + pp->off.frame_previous)) {
+			st->truncated = 1;
+			break;
+		}
+	}
+	if (frame && !st->truncated)
+		st->truncated = 1; /* deeper than the limit */
+	st->depth = d;
+	if (!d)
+		return 0;
+	for (int a = 0; a < ES_PY_MAX_ARGS; a++) {
+		if (a >= st->nargs)
+			break;
+		h = (h ^ st->args[a].obj ^ ((__u64)st->args[a].frame << 48)) * 0x100000001b3ull;
+	}
+	h ^= (__u64)d << 56 | st->truncated;
+	if (st->truncated)
+		stat_inc(ES_PY_STAT_TRUNCATED);
+	return h ? h : 1;
+}
+
+static __always_inline void count(__u32 tgid, __u32 kind, __u64 id, const struct es_py_stack *st,
+				  __u64 v)
+{
+	struct es_py_count_key k = { .tgid = tgid, .kind = kind, .stack_id = id };
+	__u64 *c;
+
+	if (bpf_map_update_elem(&py_stacks, &id, st, BPF_NOEXIST) && !bpf_map_lookup_elem(&py_stacks, &id)) {
+		stat_inc(ES_PY_STAT_MAP_FULL);
+		return;
+	}
+	c = bpf_map_lookup_elem(&py_counts, &k);
+	if (c) {
+		__sync_fetch_and_add(c, v);
+		return;
+	}
+	if (!bpf_map_update_elem(&py_counts, &k, &v, BPF_NOEXIST))
+		return;
+	c = bpf_map_lookup_elem(&py_counts, &k);
+	if (c)
+		__sync_fetch_and_add(c, v);
+	else
+		stat_inc(ES_PY_STAT_MAP_FULL);
+}
+
+SEC("perf_event")
+int es_py_sample(struct bpf_perf_event_data *ctx)
+{
+	__u64 id = bpf_get_current_pid_tgid(), sid;
+	__u32 tgid = id >> 32, zero = 0;
+	struct es_py_proc *pp;
+	struct es_py_stack *st;
+
+	pp = bpf_map_lookup_elem(&py_procs, &tgid);
+	if (!pp)
+		return 0;
+	st = bpf_map_lookup_elem(&py_scratch, &zero);
+	if (!st)
+		return 0;
+	stat_inc(ES_PY_STAT_SAMPLES);
+	sid = walk(pp, (__u32)id, st);
+	if (sid)
+		count(tgid, ES_PY_CPU, sid, st, 1);
+	return 0;
+}
+
+static int offcpu_walk(struct bpf_map *map, void *key, void *value)
+{
+	struct py_work *w = value;
+	__u64 id = bpf_get_current_pid_tgid(), sid;
+	__u32 tgid = id >> 32;
+	struct es_py_proc *pp;
+
+	pp = bpf_map_lookup_elem(&py_procs, &tgid);
+	if (!pp || tgid != w->tgid)
+		return 0;
+	stat_inc(ES_PY_STAT_OFFCPU_WALKS);
+	sid = walk(pp, (__u32)id, &w->st);
+	if (sid)
+		count(tgid, ES_PY_OFFCPU, sid, &w->st, w->blocked_ns);
+	return 0;
+}
+
+static __always_inline struct py_task *task_get(struct task_struct *t, bool create)
+{
+	struct py_task *pt;
+	__u32 zero = 0, gen;
+	__u64 *g;
+
+	pt = bpf_task_storage_get(&py_task, t, NULL, create ? BPF_LOCAL_STORAGE_GET_F_CREATE : 0);
+	if (!pt)
+		return NULL;
+	g = bpf_map_lookup_elem(&py_gen, &zero);
+	gen = g ? (__u32)*g + 1 : 1;
+	if (pt->gen != gen) {
+		__u32 tgid = t->tgid;
+
+		pt->is_py = bpf_map_lookup_elem(&py_procs, &tgid) != NULL;
+		pt->gen = gen;
+		pt->off_ts = 0;
+	}
+	return pt;
+}
+
+static __always_inline void queue_walk(struct task_struct *t, __u64 blocked)
+{
+	__u32 tid = t->pid, zero = 0;
+	struct py_work *w, *fresh;
+
+	w = bpf_map_lookup_elem(&py_work, &tid);
+	if (!w) {
+		fresh = bpf_map_lookup_elem(&py_work_zero, &zero);
+		if (!fresh)
+			return;
+		bpf_map_update_elem(&py_work, &tid, fresh, BPF_NOEXIST);
+		w = bpf_map_lookup_elem(&py_work, &tid);
+		if (!w)
+			return;
+	}
+	w->blocked_ns = blocked;
+	w->tgid = t->tgid;
+	if (bpf_task_work_schedule_resume_impl(t, &w->tw, &py_work, offcpu_walk, NULL))
+		stat_inc(ES_PY_STAT_OFFCPU_BUSY);
+}
+
+SEC("tp_btf/sched_switch")
+int BPF_PROG(es_py_switch, bool preempt, struct task_struct *prev, struct task_struct *next)
+{
+	__u64 now = 0;
+	struct py_task *pt;
+
+	if (prev->pid) {
+		pt = task_get(prev, true);
+		if (pt && pt->is_py) {
+			unsigned int state = sched_switch_has_prev_state ? (unsigned int)ctx[3] :
+									     task_state(prev);
+
+			now = bpf_ktime_get_ns();
+			pt->off_ts = preempt || state == ES_TASK_RUNNING ? 0 : now;
+		}
+	}
+	if (!next->pid)
+		return 0;
+	pt = task_get(next, false);
+	if (!pt || !pt->is_py || !pt->off_ts)
+		return 0;
+	if (!now)
+		now = bpf_ktime_get_ns();
+	if (now - pt->off_ts >= offcpu_threshold_ns && bpf_task_work_schedule_resume_impl)
+		queue_walk(next, now - pt->off_ts);
+	pt->off_ts = 0;
+	return 0;
+}
+
+SEC("usdt")
+int BPF_USDT(es_py_gc_start, int generation)
+{
+	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+	struct gc_start s = { .ts = bpf_ktime_get_ns(), .gen = (__u32)generation };
+
+	bpf_map_update_elem(&py_gc_start, &tid, &s, BPF_ANY);
+	return 0;
+}
+
+SEC("usdt")
+int BPF_USDT(es_py_gc_done, long collected)
+{
+	__u64 id = bpf_get_current_pid_tgid(), now = bpf_ktime_get_ns(), dur;
+	__u32 tid = (__u32)id, key, b;
+	static const struct es_py_gc fresh = {};
+	struct gc_start *s;
+	struct es_py_gc *g;
+
+	s = bpf_map_lookup_elem(&py_gc_start, &tid);
+	if (!s)
+		return 0;
+	dur = now - s->ts;
+	key = worker_slot(id >> 32) << 2 | (s->gen < ES_PY_GC_GENERATIONS ? s->gen : 2);
+	bpf_map_delete_elem(&py_gc_start, &tid);
+	g = bpf_map_lookup_elem(&py_gc, &key);
+	if (!g) {
+		bpf_map_update_elem(&py_gc, &key, &fresh, BPF_NOEXIST);
+		g = bpf_map_lookup_elem(&py_gc, &key);
+		if (!g)
+			return 0;
+	}
+	b = es_hist_bucket(gc_edges_ns, gc_nedges, ES_PY_MAX_EDGES, dur);
+	g->count++;
+	g->sum_ns += dur;
+	if (collected > 0)
+		g->collected += collected;
+	if (b > ES_PY_MAX_EDGES)
+		b = ES_PY_MAX_EDGES;
+	g->buckets[b]++;
+	return 0;
+}

@@ -1,0 +1,101 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * Contract between bpf/python.bpf.c and user/python*.c: Python stacks read
+ * from the interpreter's own frame chain (CPU samples and long off-CPU
+ * blocks) and GC pauses from the gc__start/gc__done USDT probes.
+ * Fixed-width types only, no includes.
+ */
+#ifndef ERPSCOPE_BPF_PYTHON_H
+#define ERPSCOPE_BPF_PYTHON_H
+
+/* Frames kept per stack; the --python.stack-depth flag may lower it. */
+#define ES_PY_MAX_DEPTH 64
+/* Thread states looked at to find the current thread's (threaded servers). */
+#define ES_PY_MAX_THREADS 32
+/* Frames per stack whose arguments are captured (user/pyrt.h names them). */
+#define ES_PY_MAX_ARGS 4
+/* Arguments captured per function. */
+#define ES_PY_ARGS_PER_FUNC 2
+
+/* GC pause edges (le, ns) live in rodata; at most this many. */
+#define ES_PY_MAX_EDGES 16 /* <= ES_HIST_MAX_EDGES in hist.h */
+#define ES_PY_GC_GENERATIONS 3
+
+/*
+ * Offsets into one CPython version's structures, filled by user space from
+ * a layout it has checked against the running process (user/pyrt.c).
+ */
+struct es_py_offsets {
+	__u16 ts_next;         /* PyThreadState.next */
+	__u16 ts_native_tid;   /* PyThreadState.native_thread_id */
+	__u16 ts_cframe;       /* PyThreadState.cframe (3.11, 3.12) */
+	__u16 cframe_current;  /* _PyCFrame.current_frame */
+	__u16 frame_code;      /* _PyInterpreterFrame.f_code */
+	__u16 frame_previous;  /* _PyInterpreterFrame.previous */
+	__u16 frame_localsplus; /* _PyInterpreterFrame.localsplus */
+	__u16 pad;
+};
+
+/* py_procs: tgid -> where its interpreter is. */
+struct es_py_proc {
+	__u64 tstate_head; /* address of the interpreter's threads.head pointer */
+	struct es_py_offsets off;
+};
+
+/* py_capture: code object -> localsplus indexes of arguments to capture. */
+struct es_py_capture {
+	__u16 idx[ES_PY_ARGS_PER_FUNC]; /* 0xffff: none */
+	__u32 pad;
+};
+#define ES_PY_NO_ARG 0xffff
+
+enum es_py_kind {
+	ES_PY_CPU = 0,    /* value: samples */
+	ES_PY_OFFCPU = 1, /* value: blocked ns */
+};
+
+/* Captured argument: the frame it belongs to and the object's address. */
+struct es_py_arg {
+	__u16 frame; /* index into code[] */
+	__u16 arg;   /* 0 .. ES_PY_ARGS_PER_FUNC-1 */
+	__u32 pad;
+	__u64 obj;
+};
+
+/* py_stacks: stack id -> frames, innermost first. */
+struct es_py_stack {
+	__u32 depth;
+	__u32 nargs;
+	__u32 truncated; /* the walk stopped at the depth limit or a bad read */
+	__u32 pad;
+	struct es_py_arg args[ES_PY_MAX_ARGS];
+	__u64 code[ES_PY_MAX_DEPTH]; /* PyCodeObject addresses */
+};
+
+/* py_counts: (tgid, kind, stack) -> value since user space last took it. */
+struct es_py_count_key {
+	__u32 tgid;
+	__u32 kind;
+	__u64 stack_id;
+};
+
+/* Per-slot GC numbers (py_gc, per-CPU hash keyed by slot << 2 | generation). */
+struct es_py_gc {
+	__u64 count;
+	__u64 sum_ns;
+	__u64 collected;
+	__u64 buckets[ES_PY_MAX_EDGES + 1]; /* last one is +Inf */
+};
+
+/* Event counters (py_stats, per-CPU array). */
+enum es_py_stat {
+	ES_PY_STAT_SAMPLES = 0,   /* CPU samples of tracked Python threads */
+	ES_PY_STAT_NO_THREAD,     /* no thread state for the sampled thread */
+	ES_PY_STAT_TRUNCATED,     /* stacks cut at the depth limit or a bad read */
+	ES_PY_STAT_OFFCPU_WALKS,  /* long blocks walked */
+	ES_PY_STAT_OFFCPU_BUSY,   /* long blocks not walked: a walk was pending */
+	ES_PY_STAT_MAP_FULL,      /* stacks or counts not stored: map full */
+	ES_PY_STAT_COUNT,
+};
+
+#endif

@@ -1,0 +1,86 @@
+#!/usr/bin/python3.11
+"""The Python off-CPU profile against blocks whose length is known.
+
+pyworkloads' sleeper.py runs under both CPython 3.11 builds at once (Debian's
+and pyenv's), under one daemon with the default 10 ms threshold: first
+quick_nap() sleeps 10,000 x 0.5 ms (each block far under the threshold,
+~6 s in all), then blocked_here() sleeps 2 s, ten times; each workload
+measures its own blocks and then waits on stdin. For each worker:
+  GET /profile?kind=offcpu&seconds=60&worker=<pid>
+      stacks are <role>[<pid>];...; the stacks whose leaf is
+      __main__:blocked_here are python[<pid>];__main__:<module>;
+      __main__:blocked_here and their values (microseconds) sum to the 20 s
+      the workload measured, +/- 10%
+      quick_nap's sub-threshold blocks add (almost) nothing: under 0.25 s of
+      its ~6 s
+  GET /profile?kind=offcpu&seconds=60&role=python has both workers' stacks
+"""
+
+import json
+import os
+import subprocess
+
+import lib
+import pyworkloads as pw
+
+
+def body(t):
+    paths = pw.write_all(lib.tempdir())
+    with lib.Daemon() as d:
+        procs = {}
+        for pyname, python in pw.PYTHONS:
+            t.require(os.access(python, os.X_OK), f"{python} is installed")
+            argv, env = pw.command(python, paths["sleeper"])
+            p = lib.spawn(argv, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                          text=True)
+            pid, _ = pw.read_ready(p)
+            t.require(pid == p.pid, f"[{pyname}] sleeper.py started")
+            procs[pyname] = p
+        res = {}
+        for pyname, p in procs.items():
+            line = p.stdout.readline()
+            t.require(line, f"[{pyname}] sleeper.py finished its sleeps", f"exit {p.poll()}")
+            res[pyname] = json.loads(line)
+            lib.log(f"[{pyname}] workload says: {res[pyname]}")
+
+        def blocked_sum(pid):
+            stacks, _, _ = pw.profile(d, kind="offcpu", seconds=60, worker=pid)
+            return pw.leaf_sums(stacks).get("__main__:blocked_here", 0)
+
+        for pyname, p in procs.items():
+            t.prefix = f"[{pyname}] "
+            pid, r = p.pid, res[pyname]
+            want = r["blocked"] * 1e6
+            # The last block ended just now: give it time to be folded in.
+            lib.wait_for(lambda: blocked_sum(pid) >= 0.9 * want, 5.0, 0.5)
+            stacks, body_, took = pw.profile(d, kind="offcpu", seconds=60, worker=pid)
+            lib.log("offcpu profile:\n" + "\n".join(body_.splitlines()[:12]))
+            t.check(took < 5.0, "GET /profile answers at once", f"{took:.2f}s")
+            root = f"python[{pid}]"
+            roots = {f[0] for f, _ in stacks}
+            t.check(roots == {root}, f"every stack's root is {root}", f"{sorted(roots)[:5]}")
+            leaves = pw.leaf_sums(stacks)
+            t.near(leaves.get("__main__:blocked_here", 0), want, 0.10,
+                   f"blocked_here's stacks sum to the {r['blocked']:.2f} s it slept (in us)")
+            paths_b = {tuple(f) for f, _ in stacks if f[-1] == "__main__:blocked_here"}
+            t.check(paths_b == {(root, "__main__:<module>", "__main__:blocked_here")},
+                    "blocked_here's stack is root;__main__:<module>;__main__:blocked_here",
+                    f"{sorted(paths_b)[:3]}")
+            quick = leaves.get("__main__:quick_nap", 0)
+            t.check(quick < 250_000, f"quick_nap's 10,000 sub-threshold blocks "
+                    f"({r['quick']:.2f} s in all) add under 0.25 s",
+                    f"{quick} us in {sum(1 for f, _ in stacks if f[-1] == '__main__:quick_nap')}"
+                    " stacks")
+        t.prefix = ""
+        both, _, _ = pw.profile(d, kind="offcpu", seconds=60, role="python")
+        have = {f[0] for f, _ in both if f[-1] == "__main__:blocked_here"}
+        want = {f"python[{p.pid}]" for p in procs.values()}
+        t.check(want <= have, "role=python without a worker filter has both workers' "
+                "blocked_here stacks", f"roots with blocked_here: {sorted(have)}")
+        for p in procs.values():
+            p.stdin.close()
+            p.wait(timeout=10)
+
+
+if __name__ == "__main__":
+    lib.main(body)
