@@ -119,12 +119,20 @@ struct {
 	__type(value, struct py_work);
 } py_work SEC(".maps");
 
-/* Never written: the zeroed value new py_work entries start from. */
+/*
+ * Never written: the zeroed value new py_work entries start from. Plain
+ * bytes, because the verifier refuses a source value whose type holds a
+ * bpf_task_work, and the value is too big for the stack.
+ */
+struct py_work_bytes {
+	char b[sizeof(struct py_work)];
+};
+
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, 1);
 	__type(key, __u32);
-	__type(value, struct py_work);
+	__type(value, struct py_work_bytes);
 } py_work_zero SEC(".maps");
 
 struct gc_start {
@@ -342,9 +350,12 @@ static __always_inline struct py_task *task_get(struct task_struct *t, bool crea
 	if (pt->gen != gen) {
 		__u32 tgid = t->tgid;
 
+		/*
+		 * off_ts stays: a worker found while it is blocked (a cron job
+		 * stuck in connect when erpscope starts) still gets its walk.
+		 */
 		pt->is_py = bpf_map_lookup_elem(&py_procs, &tgid) != NULL;
 		pt->gen = gen;
-		pt->off_ts = 0;
 	}
 	return pt;
 }
@@ -352,7 +363,8 @@ static __always_inline struct py_task *task_get(struct task_struct *t, bool crea
 static __always_inline void queue_walk(struct task_struct *t, __u64 blocked)
 {
 	__u32 tid = t->pid, zero = 0;
-	struct py_work *w, *fresh;
+	struct py_work_bytes *fresh;
+	struct py_work *w;
 
 	w = bpf_map_lookup_elem(&py_work, &tid);
 	if (!w) {
@@ -376,14 +388,23 @@ int BPF_PROG(es_py_switch, bool preempt, struct task_struct *prev, struct task_s
 	__u64 now = 0;
 	struct py_task *pt;
 
+	/*
+	 * Every task's block start is noted, not only known Python threads':
+	 * user space finds a worker some 100 ms after it starts, and one
+	 * that blocks before that must not lose its first (or only) block.
+	 */
 	if (prev->pid) {
 		pt = task_get(prev, true);
-		if (pt && pt->is_py) {
+		if (pt) {
 			unsigned int state = sched_switch_has_prev_state ? (unsigned int)ctx[3] :
 									     task_state(prev);
 
-			now = bpf_ktime_get_ns();
-			pt->off_ts = preempt || state == ES_TASK_RUNNING ? 0 : now;
+			if (preempt || state == ES_TASK_RUNNING) {
+				pt->off_ts = 0;
+			} else {
+				now = bpf_ktime_get_ns();
+				pt->off_ts = now;
+			}
 		}
 	}
 	if (!next->pid)
@@ -396,6 +417,16 @@ int BPF_PROG(es_py_switch, bool preempt, struct task_struct *prev, struct task_s
 	if (now - pt->off_ts >= offcpu_threshold_ns && bpf_task_work_schedule_resume_impl)
 		queue_walk(next, now - pt->off_ts);
 	pt->off_ts = 0;
+	return 0;
+}
+
+/* A thread's pending walk dies with it (deleting cancels the task work). */
+SEC("tp_btf/sched_process_exit")
+int BPF_PROG(es_py_exit, struct task_struct *t)
+{
+	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+
+	bpf_map_delete_elem(&py_work, &tid);
 	return 0;
 }
 

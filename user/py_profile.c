@@ -170,8 +170,10 @@ static char *folded_text(struct py_priv *pp, struct py_proc *pr, const struct es
 		append(buf, FOLDED_MAX, &len, "[truncated]");
 	for (__u32 i = depth; i-- > 0;) {
 		frame_text(pp, pr, st, i, lines, frame, sizeof(frame));
-		if (len)
-			append(buf, FOLDED_MAX, &len, ";");
+		if (len && len + 1 < FOLDED_MAX) {
+			buf[len++] = ';';
+			buf[len] = '\0';
+		}
 		append(buf, FOLDED_MAX, &len, frame);
 	}
 	return buf;

@@ -137,8 +137,8 @@ const char *py_gc_status(struct py_priv *pp, const struct py_proc *pr, char *buf
 	const struct py_bin *b = bin_find(pp, pr->t.dev, pr->t.ino);
 
 	if (b && b->gc_usdt)
-		return "available";
-	if (!pr->t.has_gc_usdt || (b && b->err == -ENOENT))
+		snprintf(buf, size, "available");
+	else if (!pr->t.has_gc_usdt || (b && b->err == -ENOENT))
 		snprintf(buf, size, "unavailable: %s has no python:gc__start/gc__done USDT probes",
 			 pr->t.binary);
 	else if (b)
@@ -269,7 +269,7 @@ static int proc_try(struct py_priv *pp, struct py_proc *pr, uint64_t now_ms)
 
 		if (final && err != -ENOENT && err != -ESRCH)
 			log_info("Python process not profiled",
-				 "probe=python pid=%u version=%x.%x binary=%s err=%d why=\"%s\"",
+				 "probe=python pid=%u version=%u.%u binary=%s err=%d why=\"%s\"",
 				 pr->pid, pr->t.version >> 8, pr->t.version & 0xff, pr->t.binary, err,
 				 err == -ENOTSUP ? "no checked layout for this CPython version" :
 						   "its interpreter did not match the expected layout");
@@ -292,7 +292,7 @@ static int proc_try(struct py_priv *pp, struct py_proc *pr, uint64_t now_ms)
 		snprintf(path, sizeof(path), "/proc/%u/root%s", pr->pid, pr->t.binary);
 		bin_add(pp, path, pr->t.binary);
 	}
-	log_debug("Python process profiled", "pid=%u version=%x.%x binary=%s gc_usdt=%d", pr->pid,
+	log_debug("Python process profiled", "pid=%u version=%u.%u binary=%s gc_usdt=%d", pr->pid,
 		  pr->t.version >> 8, pr->t.version & 0xff, pr->t.binary, pr->t.has_gc_usdt);
 	return 0;
 }

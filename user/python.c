@@ -90,6 +90,7 @@ static int python_open(struct probe *p)
 	 */
 	pp->offcpu_profile = es->tp_btf && feature_kfunc("bpf_task_work_schedule_resume_impl");
 	bpf_program__set_autoload(pp->skel->progs.es_py_switch, pp->offcpu_profile);
+	bpf_program__set_autoload(pp->skel->progs.es_py_exit, pp->offcpu_profile);
 	err = procs_share_maps(es, pp->skel->obj);
 	if (err)
 		return err;
@@ -180,6 +181,14 @@ static int python_attach(struct probe *p)
 			return err;
 		}
 		pp->skel->links.es_py_switch = l;
+		l = bpf_program__attach(pp->skel->progs.es_py_exit);
+		if (!l) {
+			err = -errno;
+			log_error("cannot attach the off-CPU exit program", "probe=python err=%d",
+				  err);
+			return err;
+		}
+		pp->skel->links.es_py_exit = l;
 	}
 	py_bins_scan_installed(pp);
 	log_debug("python probe attached", "cpu_profile=%d hz=%u offcpu_profile=%d depth=%u",
