@@ -70,24 +70,31 @@ del _erpscope_title
 '''
 
 # hot.py [SECONDS]: hot_a does 70% of the CPU work and hot_b 30%: the same
-# pure-Python loop, called alternately with 7000 and 3000 iterations. Both
-# are leaves (range and % are C: they push no Python frame). Prints its own
-# split, measured with the thread's CPU clock around each call.
+# pure-Python loop, called alternately for 0.35 s and 0.15 s of the thread's
+# CPU time. Segments long against the 20 ms sampling period keep samples
+# from locking onto one phase of the loop (with ~0.5 ms iterations, a 49 Hz
+# sampler sees a near-fixed phase and the split it finds swings by 10
+# points). Both are leaves for Python (range, % and thread_time are C).
+# Prints its own split, measured with the thread's CPU clock.
 HOT = PRELUDE + r'''
 import json, sys, time
 
 
-def hot_a(n):
+def hot_a(budget):
     x = 0
-    for i in range(n):
-        x = (x + i * i) % 1000003
+    end = time.thread_time() + budget
+    while time.thread_time() < end:
+        for i in range(1000):
+            x = (x + i * i) % 1000003
     return x
 
 
-def hot_b(n):
+def hot_b(budget):
     x = 0
-    for i in range(n):
-        x = (x + i * i) % 1000003
+    end = time.thread_time() + budget
+    while time.thread_time() < end:
+        for i in range(1000):
+            x = (x + i * i) % 1000003
     return x
 
 
@@ -99,9 +106,9 @@ ta = tb = 0.0
 calls = 0
 while time.monotonic() - t0 < duration:
     c1 = time.thread_time()
-    hot_a(7000)
+    hot_a(0.35)
     c2 = time.thread_time()
-    hot_b(3000)
+    hot_b(0.15)
     c3 = time.thread_time()
     ta += c2 - c1
     tb += c3 - c2

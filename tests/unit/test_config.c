@@ -511,6 +511,52 @@ static void test_probe_enabled(void)
 	CHECK(!config_probe_enabled(&cfg, NULL));
 }
 
+static void test_python_flags(void)
+{
+	CHECK_INT(parse(NULL), 0);
+	CHECK_INT(cfg.py_sample_hz, 49);
+	CHECK_INT(cfg.py_offcpu_ms, 10);
+	CHECK_INT(cfg.py_depth, 64);
+	CHECK_INT(cfg.py_top_funcs, 20);
+	CHECK_INT(cfg.py_window_ms, 300000);
+	CHECK_STR(cfg.py_capture, "_callback:cron_name,call_kw:model:method,_process_job:job");
+
+	CHECK_INT(parse("--python.sample-frequency=0", "--python.offcpu-threshold=1s",
+			"--python.stack-depth=1", "--python.top-functions=1000",
+			"--python.profile-window=10s", "--python.capture-args=", NULL),
+		  0);
+	CHECK_INT(cfg.py_sample_hz, 0);
+	CHECK_INT(cfg.py_offcpu_ms, 1000);
+	CHECK_INT(cfg.py_depth, 1);
+	CHECK_INT(cfg.py_top_funcs, 1000);
+	CHECK_INT(cfg.py_window_ms, 10000);
+	CHECK_STR(cfg.py_capture, "");
+	CHECK_INT(parse("--python.sample-frequency", "1000", "--python.profile-window=1h",
+			"--python.capture-args=run:a:b,_callback:cron_name", NULL),
+		  0);
+	CHECK_INT(cfg.py_sample_hz, 1000);
+	CHECK_INT(cfg.py_window_ms, 3600000);
+	CHECK_STR(cfg.py_capture, "run:a:b,_callback:cron_name");
+
+	/* out of range, or a capture list that would not parse */
+	CHECK_INT(parse("--python.sample-frequency=1001", NULL), -EINVAL);
+	CHECK_INT(parse("--python.sample-frequency=-1", NULL), -EINVAL);
+	CHECK_INT(parse("--python.stack-depth=0", NULL), -EINVAL);
+	CHECK_INT(parse("--python.stack-depth=65", NULL), -EINVAL);
+	CHECK_INT(parse("--python.top-functions=0", NULL), -EINVAL);
+	CHECK_INT(parse("--python.offcpu-threshold=0s", NULL), -EINVAL);
+	CHECK_INT(parse("--python.offcpu-threshold=0.5ms", NULL), -EINVAL);
+	CHECK_INT(parse("--python.offcpu-threshold=2", NULL), 0); /* bare: seconds */
+	CHECK_INT(cfg.py_offcpu_ms, 2000);
+	CHECK_INT(parse("--python.profile-window=9s", NULL), -EINVAL);
+	CHECK_INT(parse("--python.profile-window=2h", NULL), -EINVAL);
+	CHECK_INT(parse("--python.capture-args=_callback", NULL), -EINVAL);
+	CHECK(strstr(err, "--python.capture-args") != NULL);
+	CHECK_INT(parse("--python.capture-args=f:a:b:c", NULL), -EINVAL);
+	CHECK_INT(parse("--python.capture-args=f:", NULL), -EINVAL);
+	CHECK_INT(parse("--python.capture-args=f:a,,g:b", NULL), -EINVAL);
+}
+
 static void test_usage(void)
 {
 	static const char *const want[] = {
@@ -582,6 +628,7 @@ int main(void)
 	test_file_and_flags();
 	test_durations();
 	test_probe_enabled();
+	test_python_flags();
 	test_usage();
 	return check_summary("test_config");
 }
