@@ -300,28 +300,62 @@ static void expire(struct py_profile *prof, uint64_t now_ms)
 	}
 }
 
+/*
+ * The keys of a hash map, read before any is deleted: get_next_key from a
+ * deleted key starts over at the first bucket, which would make a drain
+ * that deletes as it goes quadratic. *n is how many; NULL when none or on
+ * allocation failure.
+ */
+static void *map_keys(int fd, size_t key_size, size_t *n)
+{
+	size_t cap = 0;
+	char *keys = NULL, *np;
+	bool first = true;
+
+	*n = 0;
+	for (;;) {
+		if (*n == cap) {
+			cap = cap ? cap * 2 : 256;
+			np = realloc(keys, cap * key_size);
+			if (!np)
+				break;
+			keys = np;
+		}
+		if (bpf_map_get_next_key(fd, first ? NULL : keys + (*n - 1) * key_size,
+					 keys + *n * key_size))
+			break;
+		first = false;
+		(*n)++;
+	}
+	if (!*n) {
+		free(keys);
+		return NULL;
+	}
+	return keys;
+}
+
 void py_profile_drain(struct py_priv *pp, uint64_t now_ms)
 {
 	struct py_profile *prof = pp->prof;
-	struct es_py_count_key key, next;
-	bool first = true;
-	__u64 v;
+	struct es_py_count_key *keys;
+	__u64 *ids, v;
+	size_t n;
 
-	while (!bpf_map_get_next_key(pp->counts_fd, first ? NULL : &key, &next)) {
-		struct sample s = { .t_ms = now_ms, .pid = next.tgid, .kind = (__u8)next.kind };
+	keys = map_keys(pp->counts_fd, sizeof(*keys), &n);
+	for (size_t i = 0; i < n; i++) {
+		const struct es_py_count_key *key = &keys[i];
+		struct sample s = { .t_ms = now_ms, .pid = key->tgid, .kind = (__u8)key->kind };
 		const struct worker *w;
 
-		key = next;
-		first = false;
-		if (bpf_map_lookup_and_delete_elem(pp->counts_fd, &key, &v) || !v)
+		if (bpf_map_lookup_and_delete_elem(pp->counts_fd, key, &v) || !v)
 			continue;
 		s.value = v;
-		s.st = stack_get(pp, key.stack_id, key.tgid);
+		s.st = stack_get(pp, key->stack_id, key->tgid);
 		if (!s.st) {
 			prof->dropped_unresolved++;
 			continue;
 		}
-		w = procs_lookup(pp->es->procs, key.tgid);
+		w = procs_lookup(pp->es->procs, key->tgid);
 		s.role = (__u8)(w ? w->role : ES_ROLE_PYTHON);
 		s.st->last_ms = now_ms;
 		if (log_push(prof, &s))
@@ -336,17 +370,17 @@ void py_profile_drain(struct py_priv *pp, uint64_t now_ms)
 				prof->other[s.role % ES_ROLE_COUNT] += v;
 		}
 	}
+	free(keys);
 	/*
 	 * Stacks named here need not stay in the kernel's map (which would
 	 * fill); one not named yet may have a count we take next time.
 	 */
-	first = true;
-	while (!bpf_map_get_next_key(pp->stacks_fd, first ? NULL : &key.stack_id, &next.stack_id)) {
-		first = false;
-		key.stack_id = next.stack_id;
-		if (stack_find(prof, key.stack_id))
-			bpf_map_delete_elem(pp->stacks_fd, &key.stack_id);
+	ids = map_keys(pp->stacks_fd, sizeof(*ids), &n);
+	for (size_t i = 0; i < n; i++) {
+		if (stack_find(prof, ids[i]))
+			bpf_map_delete_elem(pp->stacks_fd, &ids[i]);
 	}
+	free(ids);
 	expire(prof, now_ms);
 }
 
@@ -542,6 +576,8 @@ int py_profile_http(void *arg, struct http_exchange *x)
 		return http_reply_text(x, 503, "text/plain; charset=utf-8",
 				       "the python probe is not running (see the daemon's log)\n");
 	prof = pp->prof;
+	/* What the kernel counted since the last drain belongs to "the last N s". */
+	py_profile_drain(pp, now_ms);
 	if (kind_s && !strcmp(kind_s, "offcpu"))
 		kind = ES_PY_OFFCPU;
 	else if (kind_s && strcmp(kind_s, "cpu"))
