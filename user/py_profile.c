@@ -51,7 +51,8 @@ struct func_rec {
 	enum es_role role;
 	char *name;
 	uint64_t samples;
-	uint64_t prev; /* samples at the last top-K pass */
+	uint64_t prev;  /* samples at the last top-K pass */
+	uint64_t own;   /* samples counted in its own series (while in the top K) */
 	bool shown;
 };
 
@@ -420,9 +421,16 @@ void py_profile_collect(struct py_priv *pp, struct expo *e)
 			role = (int)f->role;
 			shown = 0;
 		}
+		/*
+		 * Samples since the last pass go to the function's own series
+		 * while it is in the top K and to "other" while not, so every
+		 * series is monotonic and together they add up to the total.
+		 */
 		f->shown = shown < prof->top_funcs;
 		shown += f->shown;
-		if (!f->shown) {
+		if (f->shown) {
+			f->own += f->samples - f->prev;
+		} else {
 			prof->other[f->role % ES_ROLE_COUNT] += f->samples - f->prev;
 			prof->other_used[f->role % ES_ROLE_COUNT] = true;
 		}
@@ -433,7 +441,7 @@ void py_profile_collect(struct py_priv *pp, struct expo *e)
 		struct expo_label l[2] = { { "role", role_name(f->role) }, { "function", f->name } };
 
 		if (f->shown)
-			expo_sample(e, l, 2, (double)f->samples / prof->hz);
+			expo_sample(e, l, 2, (double)f->own / prof->hz);
 	}
 	for (int r = 0; r < ES_ROLE_COUNT; r++) {
 		struct expo_label l[2] = { { "role", role_name((enum es_role)r) }, { "function", "other" } };
