@@ -45,6 +45,12 @@ const volatile __u64 slow_ns = 100000000;
 __u64 pg_known[ES_PG_KNOWN_SLOTS];
 /* Bumped by user space on every pg_backends change: cached db ids expire. */
 __u32 backends_gen;
+/*
+ * CLOCK_REALTIME - CLOCK_MONOTONIC in ns, kept by user space every 100 ms:
+ * PostgreSQL stamps statements with the wall clock, the kernel's clock is
+ * monotonic.
+ */
+__s64 realtime_off_ns;
 
 /* The statement a backend is running, and the lock it waits for. */
 struct pg_task {
@@ -60,6 +66,12 @@ struct pg_task {
 	__u32 hello; /* asked user space for this backend's database */
 	__u32 aborted; /* the transaction aborted during the statement */
 	__u64 myproc; /* the backend's MyProc, read once; 0: not yet */
+	__u64 bias;   /* load bias of the binary, learnt at query__done */
+	__u64 mybe;   /* the backend's MyBEEntry, read once; 0: not yet */
+	__s64 last_start_us;  /* start stamp of the last statement done (one_trap) */
+	__s64 abort_start_us; /* ... of the last one accounted at transaction__abort */
+	__u32 bias_ok;
+	__u32 raw_ok; /* st_activity_raw held what query__done reported */
 	__u32 tag[4];
 	__u16 locktype;
 	__u16 mode;
@@ -158,6 +170,21 @@ struct {
 	__type(key, __u32);
 	__type(value, __u64);
 } pg_drops SEC(".maps");
+
+/* Per server binary, at USDT cookie - 1 (see struct es_pg_bin). */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, ES_PG_MAX_BINS);
+	__type(key, __u32);
+	__type(value, struct es_pg_bin);
+} pg_bins SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, ES_PG_MAX_BINS);
+	__type(key, __u32);
+	__type(value, struct es_pg_bin_stat);
+} pg_bin_stats SEC(".maps");
 
 static const struct es_pg_stat zero_stat = {};
 static const struct es_pg_hist zero_hist = {};
@@ -286,20 +313,33 @@ static long norm_round(__u64 i, void *arg)
 	return 0;
 }
 
-SEC("usdt")
-int BPF_USDT(es_pg_query_start, const char *query)
+/* The binary of the probe that fired (cookie - 1 indexes pg_bins), or NULL. */
+static __always_inline struct es_pg_bin *bin_of(struct pt_regs *ctx, __u32 *idx)
+{
+	__u64 c = bpf_usdt_cookie(ctx);
+
+	if (!c || c > ES_PG_MAX_BINS)
+		return NULL;
+	*idx = (__u32)c - 1;
+	return bpf_map_lookup_elem(&pg_bins, idx);
+}
+
+/*
+ * Reads, normalises and fingerprints the statement text at query into
+ * t->fp and t->cmd; sends user space the text of a fingerprint it may not
+ * have, and asks for the database of a backend it has not mapped.
+ */
+static __always_inline void statement_text(struct pg_task *t, const char *query)
 {
 	struct es_pg_ev_text *ev;
 	struct pg_scratch *sc;
-	struct pg_task *t;
 	__u32 zero = 0, len = 0;
 	__u64 *known;
 	long n;
 
-	t = task_get(true);
 	sc = bpf_map_lookup_elem(&pg_scratch, &zero);
-	if (!t || !sc)
-		return 0;
+	if (!sc)
+		return;
 	ev = &sc->ev;
 	n = bpf_probe_read_user_str(ev->text, sizeof(ev->text), query);
 	if (n > 1)
@@ -312,11 +352,6 @@ int BPF_USDT(es_pg_query_start, const char *query)
 	bpf_loop(len, norm_round, &sc, 0);
 	t->fp = es_pg_norm_finish(&sc->n, len);
 	t->cmd = sc->n.cmd < ES_PG_CMD_COUNT ? sc->n.cmd : ES_PG_CMD_OTHER;
-	t->misses = 0;
-	t->lock_ns = 0;
-	t->lock_waits = 0;
-	t->lock_start = 0;
-	t->aborted = 0;
 
 	known = &pg_known[t->fp & (ES_PG_KNOWN_SLOTS - 1)];
 	if (*known != t->fp) {
@@ -338,16 +373,37 @@ int BPF_USDT(es_pg_query_start, const char *query)
 		if (h) {
 			struct task_struct *task = (void *)bpf_get_current_task();
 			unsigned long title = BPF_CORE_READ(task, mm, arg_start);
-			long n = bpf_probe_read_user_str(h->title, sizeof(h->title), (void *)title);
+			long m = bpf_probe_read_user_str(h->title, sizeof(h->title), (void *)title);
 
 			h->h.type = ES_PG_EV_HELLO;
 			h->h.tgid = current_tgid();
-			h->len = n > 1 ? n - 1 : 0;
+			h->len = m > 1 ? m - 1 : 0;
 			h->pad = 0;
 			bpf_ringbuf_submit(h, 0);
 			t->hello = 1;
 		}
 	}
+}
+
+/* What a statement gathers while it runs starts from zero. */
+static __always_inline void statement_reset(struct pg_task *t)
+{
+	t->misses = 0;
+	t->lock_ns = 0;
+	t->lock_waits = 0;
+	t->lock_start = 0;
+	t->aborted = 0;
+}
+
+SEC("usdt")
+int BPF_USDT(es_pg_query_start, const char *query)
+{
+	struct pg_task *t = task_get(true);
+
+	if (!t)
+		return 0;
+	statement_text(t, query);
+	statement_reset(t);
 	/* Last, so the time spent here is not the statement's. */
 	t->start_ns = bpf_ktime_get_ns();
 	return 0;
@@ -438,39 +494,200 @@ static __always_inline void account(struct pg_task *t, __u64 dur, __u32 error, _
 	t->start_ns = 0;
 }
 
+/* The binary's load bias in this backend (see struct es_pg_bin). */
+static __always_inline bool learn_bias(struct pg_task *t, const struct es_pg_bin *b)
+{
+	if (!t->bias_ok && b->text_va) {
+		struct task_struct *task = bpf_get_current_task_btf();
+
+		t->bias = BPF_CORE_READ(task, mm, start_code) - b->text_va;
+		t->bias_ok = 1;
+	}
+	return t->bias_ok;
+}
+
 /*
  * Whether the statement that just ended committed a transaction: none is
- * open any more (MyProc->lxid is 0) and none aborted. 0 when the binary's
- * cookie does not say where MyProc is (transaction__commit counts then).
+ * open any more (MyProc->lxid is 0) and none aborted. 0 when the binary
+ * does not say where MyProc is (transaction__commit counts then).
  */
-static __always_inline __u32 committed(struct pt_regs *ctx, struct pg_task *t)
+static __always_inline __u32 committed(struct pg_task *t, const struct es_pg_bin *b)
 {
-	__u64 c = bpf_usdt_cookie(ctx);
-	__u32 off = c & ((1u << ES_PG_COOKIE_LXID_BITS) - 1), lxid = 1;
-	__s64 delta = (__s64)c >> ES_PG_COOKIE_LXID_BITS;
+	__u32 lxid = 1;
 
-	if (!off || t->aborted)
+	if (!b || !b->myproc_va || !b->lxid_off || t->aborted || !learn_bias(t, b))
 		return 0;
 	/* MyProc is set once at backend start: read it once. */
 	if (!t->myproc && (bpf_probe_read_user(&t->myproc, sizeof(t->myproc),
-					       (void *)(PT_REGS_IP(ctx) + delta)) ||
+					       (void *)(t->bias + b->myproc_va)) ||
 			   !t->myproc))
 		return 0;
-	if (bpf_probe_read_user(&lxid, sizeof(lxid), (void *)(t->myproc + off - 1)))
+	if (bpf_probe_read_user(&lxid, sizeof(lxid), (void *)(t->myproc + b->lxid_off - 1)))
 		return 0;
 	return lxid == 0;
 }
 
-SEC("usdt")
-int BPF_USDT(es_pg_query_done)
+static __always_inline void bin_stat(__u32 idx, bool stale)
 {
-	__u64 now = bpf_ktime_get_ns();
-	struct pg_task *t = task_get(false);
+	struct es_pg_bin_stat *st = bpf_map_lookup_elem(&pg_bin_stats, &idx);
 
-	if (!t || !t->start_ns)
+	if (!st)
+		return;
+	if (stale)
+		st->stale += 1;
+	else
+		st->no_status += 1;
+}
+
+/*
+ * The running statement's start, in the kernel's monotonic ns, from the
+ * backend's status entry (one_trap); 0 when it cannot be had or the
+ * statement was accounted already (at transaction__abort). Checks that the
+ * entry is this backend's before trusting the stamp.
+ */
+static __always_inline __u64 statement_start(struct pg_task *t, const struct es_pg_bin *b,
+					     __u32 idx, bool at_done, __s64 *start_us)
+{
+	/* The head of PgBackendStatus, up to st_activity_start_timestamp. */
+	struct {
+		__s32 changecount, procpid, backend_type, pad;
+		__s64 ts[3]; /* backend start, xact start, statement start */
+	} be;
+	_Static_assert(__builtin_offsetof(typeof(be), procpid) == ES_PG_BE_PROCPID_OFF, "");
+	_Static_assert(__builtin_offsetof(typeof(be), ts[2]) == ES_PG_BE_ACTIVITY_START_OFF, "");
+	__s64 ns;
+
+	*start_us = 0;
+	if (!learn_bias(t, b)) {
+		bin_stat(idx, false);
 		return 0;
-	account(t, now - t->start_ns, 0, committed(ctx, t));
+	}
+	if (!t->mybe && (bpf_probe_read_user(&t->mybe, sizeof(t->mybe),
+					     (void *)(t->bias + b->mybeentry_va)) ||
+			 !t->mybe)) {
+		bin_stat(idx, false);
+		return 0;
+	}
+	if (bpf_probe_read_user(&be, sizeof(be), (void *)t->mybe) ||
+	    (__u32)be.procpid != current_tgid()) {
+		bin_stat(idx, false);
+		return 0;
+	}
+	if (!be.ts[2] || be.ts[2] == t->last_start_us) {
+		/*
+		 * At query__done the stamp did not move or was cleared:
+		 * track_activities is off. At transaction__abort no statement runs (a backend
+		 * exiting inside a transaction).
+		 */
+		if (at_done)
+			bin_stat(idx, true);
+		return 0;
+	}
+	if (be.ts[2] == t->abort_start_us)
+		return 0; /* failed, and accounted when its transaction aborted */
+	*start_us = be.ts[2];
+	ns = (be.ts[2] + (__s64)ES_PG_EPOCH_UNIX_S * 1000000) * 1000 - realtime_off_ns;
+	return ns > 0 ? (__u64)ns : 0;
+}
+
+/*
+ * Once per backend: does st_activity_raw hold the statement query__done
+ * just reported (its text is in the scratch)? Only then is it trusted at
+ * transaction__abort.
+ */
+static __always_inline void raw_text_check(struct pg_task *t, __u32 idx)
+{
+	struct pg_scratch *sc;
+	const char *raw = NULL;
+	__u32 zero = 0;
+	char buf[32];
+	long n;
+
+	if (t->raw_ok)
+		return;
+	sc = bpf_map_lookup_elem(&pg_scratch, &zero);
+	if (!sc)
+		return;
+	if (bpf_probe_read_user(&raw, sizeof(raw), (void *)(t->mybe + ES_PG_BE_ACTIVITY_RAW_OFF)) ||
+	    !raw)
+		goto bad;
+	n = bpf_probe_read_user_str(buf, sizeof(buf), raw);
+	if (n <= 1)
+		goto bad;
+	for (int i = 0; i < (int)sizeof(buf) - 1; i++) {
+		if (i >= n - 1)
+			break;
+		if (buf[i] != sc->ev.text[i])
+			goto bad;
+	}
+	t->raw_ok = 1;
+	return;
+bad:
+	bin_stat(idx, false);
+}
+
+SEC("usdt")
+int BPF_USDT(es_pg_query_done, const char *query)
+{
+	__u64 now = bpf_ktime_get_ns(), start;
+	struct pg_task *t;
+	struct es_pg_bin *b;
+	__u32 idx = 0;
+	__s64 start_us;
+
+	b = bin_of(ctx, &idx);
+	if (!b || !b->one_trap) {
+		t = task_get(false);
+		if (!t)
+			return 0;
+		if (!t->start_ns)
+			return 0;
+		account(t, now - t->start_ns, 0, committed(t, b));
+		return 0;
+	}
+	t = task_get(true);
+	if (!t)
+		return 0;
+	start = statement_start(t, b, idx, true, &start_us);
+	if (start) {
+		statement_text(t, query);
+		raw_text_check(t, idx);
+		t->start_ns = start;
+		account(t, now > start ? now - start : 0, 0, committed(t, b));
+		t->last_start_us = start_us;
+	}
+	statement_reset(t);
 	return 0;
+}
+
+/*
+ * one_trap: the text of the statement running now (debug_query_string)
+ * into t->fp and t->cmd; false when it cannot be read.
+ */
+static __always_inline bool current_text(struct pg_task *t, const struct es_pg_bin *b)
+{
+	const char *q = NULL;
+
+	if (!learn_bias(t, b) ||
+	    bpf_probe_read_user(&q, sizeof(q), (void *)(t->bias + b->dqs_va)) || !q)
+		return false;
+	statement_text(t, q);
+	return true;
+}
+
+/*
+ * one_trap, at transaction__abort: the failing statement's text, from the
+ * status entry (PostgreSQL clears debug_query_string before it aborts).
+ */
+static __always_inline bool failed_text(struct pg_task *t)
+{
+	const char *q = NULL;
+
+	if (!t->raw_ok ||
+	    bpf_probe_read_user(&q, sizeof(q), (void *)(t->mybe + ES_PG_BE_ACTIVITY_RAW_OFF)) || !q)
+		return false;
+	statement_text(t, q);
+	return true;
 }
 
 /* ---------------------------------------------------------------- transactions */
@@ -498,13 +715,15 @@ int BPF_USDT(es_pg_xact_commit)
 	return 0;
 }
 
-static __always_inline void lock_done(struct pg_task *t, __u64 now);
+static __always_inline void lock_done(struct pt_regs *ctx, struct pg_task *t, __u64 now);
 
 SEC("usdt")
 int BPF_USDT(es_pg_xact_abort)
 {
 	__u64 now = bpf_ktime_get_ns();
-	struct pg_task *t = task_get(false);
+	struct pg_task *t = task_get(true);
+	struct es_pg_bin *b;
+	__u32 idx = 0;
 
 	count_db(t, 1);
 	if (!t)
@@ -512,7 +731,28 @@ int BPF_USDT(es_pg_xact_abort)
 	t->aborted = 1;
 	/* A wait cut short by an error (a deadlock victim) still waited. */
 	if (t->lock_start)
-		lock_done(t, now);
+		lock_done(ctx, t, now);
+	b = bin_of(ctx, &idx);
+	if (b && b->one_trap) {
+		/*
+		 * The failing statement never reaches query__done: account it
+		 * here, once (its start stamp marks it as accounted). ROLLBACK
+		 * aborts from inside its own statement: no error, and its
+		 * query__done comes.
+		 */
+		__u64 start;
+		__s64 start_us;
+
+		start = statement_start(t, b, idx, false, &start_us);
+		if (!start || !failed_text(t) || t->cmd == ES_PG_CMD_ROLLBACK)
+			return 0;
+		t->start_ns = start;
+		account(t, now > start ? now - start : 0, 1, 0);
+		t->abort_start_us = start_us;
+		statement_reset(t);
+		t->aborted = 1;
+		return 0;
+	}
 	/* ROLLBACK aborts from inside its own statement: that is no error. */
 	if (t->start_ns && t->cmd != ES_PG_CMD_ROLLBACK)
 		account(t, now - t->start_ns, 1, 0);
@@ -538,10 +778,18 @@ int BPF_USDT(es_pg_lock_start, __u32 f1, __u32 f2, __u32 f3, __u16 f4, __u8 type
 	return 0;
 }
 
-static __always_inline void send_lock(struct pg_task *t, __u32 type, __u64 wait_ns)
+static __always_inline void send_lock(struct pt_regs *ctx, struct pg_task *t, __u32 type,
+				      __u64 wait_ns)
 {
-	struct es_pg_ev_lock *ev = bpf_ringbuf_reserve(&pg_events, sizeof(*ev), 0);
-	__u32 tgid = current_tgid();
+	struct es_pg_ev_lock *ev;
+	__u32 tgid = current_tgid(), idx = 0;
+	__u64 fp = t->start_ns ? t->fp : 0;
+	struct es_pg_bin *b = bin_of(ctx, &idx);
+
+	/* one_trap: which statement waited is read now (rare: slow waits only). */
+	if (b && b->one_trap)
+		fp = current_text(t, b) ? t->fp : 0;
+	ev = bpf_ringbuf_reserve(&pg_events, sizeof(*ev), 0);
 
 	if (!ev) {
 		count_drop();
@@ -549,7 +797,7 @@ static __always_inline void send_lock(struct pg_task *t, __u32 type, __u64 wait_
 	}
 	ev->h.type = type;
 	ev->h.tgid = tgid;
-	ev->fp = t->start_ns ? t->fp : 0;
+	ev->fp = fp;
 	ev->wait_ns = wait_ns;
 	ev->db = task_db(t, tgid);
 	ev->field1 = t->tag[0];
@@ -562,7 +810,7 @@ static __always_inline void send_lock(struct pg_task *t, __u32 type, __u64 wait_
 	bpf_ringbuf_submit(ev, 0);
 }
 
-static __always_inline void lock_done(struct pg_task *t, __u64 now)
+static __always_inline void lock_done(struct pt_regs *ctx, struct pg_task *t, __u64 now)
 {
 	struct es_pg_lock_key k = { .db = task_db(t, current_tgid()),
 				    .mode = t->mode,
@@ -577,7 +825,7 @@ static __always_inline void lock_done(struct pg_task *t, __u64 now)
 	t->lock_ns += wait;
 	t->lock_waits += 1;
 	if (wait > slow_ns)
-		send_lock(t, ES_PG_EV_LOCK, wait);
+		send_lock(ctx, t, ES_PG_EV_LOCK, wait);
 }
 
 SEC("usdt")
@@ -587,7 +835,7 @@ int BPF_USDT(es_pg_lock_done)
 	struct pg_task *t = task_get(false);
 
 	if (t && t->lock_start)
-		lock_done(t, now);
+		lock_done(ctx, t, now);
 	return 0;
 }
 
@@ -598,7 +846,7 @@ int BPF_USDT(es_pg_deadlock)
 
 	count_db(t, 2);
 	if (t)
-		send_lock(t, ES_PG_EV_DEADLOCK,
+		send_lock(ctx, t, ES_PG_EV_DEADLOCK,
 			  t->lock_start ? bpf_ktime_get_ns() - t->lock_start : 0);
 	return 0;
 }
@@ -610,8 +858,13 @@ SEC("usdt")
 int BPF_USDT(es_pg_read_done)
 {
 	struct pg_task *t = task_get(false);
+	struct es_pg_bin *b;
+	__u32 idx = 0;
 
-	if (t && t->start_ns)
+	if (!t)
+		return 0;
+	b = bin_of(ctx, &idx);
+	if (t->start_ns || (b && b->one_trap))
 		t->misses += 1;
 	return 0;
 }

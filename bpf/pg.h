@@ -81,13 +81,54 @@ struct es_pg_hist {
 };
 
 /*
- * The USDT cookie of query__done, when the binary allows: the distance from
- * the probe to the global MyProc (high 48 bits, signed) and 1 + the offset
- * of lxid in PGPROC (low 16 bits). A statement that leaves no transaction
- * open (MyProc->lxid 0) and saw no abort committed one, so commits are
- * counted without a third uprobe per statement (transaction__commit).
+ * Per server binary, at index (USDT cookie - 1) of pg_bins: where its
+ * globals are (link-time addresses; the kernel adds the load bias, which is
+ * the backend's mm->start_code minus text_va).
+ *
+ * Commits: a statement that leaves no transaction open (MyProc->lxid 0)
+ * and saw no abort committed one, so commits are counted at query__done
+ * without a third uprobe per statement (transaction__commit).
+ *
+ * One trap per statement (one_trap): PostgreSQL stamps each statement's
+ * start in its own backend status entry (MyBEEntry->st_activity_start_
+ * timestamp, set by pgstat_report_activity() just before query__start
+ * fires) and keeps its text in debug_query_string, so query__done alone
+ * can time, normalise and account a statement, and query__start is not
+ * attached: one uprobe trap per statement instead of two. A statement that
+ * fails never reaches query__done; transaction__abort accounts it, reading
+ * its text from the status entry (st_activity_raw: debug_query_string is
+ * cleared before the abort). A backend whose entry does not check out, or
+ * whose stamps do not move (track_activities off), makes user space attach
+ * query__start to the binary and clear one_trap.
  */
-#define ES_PG_COOKIE_LXID_BITS 16
+#define ES_PG_MAX_BINS 64
+
+struct es_pg_bin {
+	__u64 text_va;      /* lowest executable PT_LOAD address, 0: unknown */
+	__u64 abort_va;     /* the transaction__abort site, 0: not exactly one */
+	__u64 myproc_va;    /* MyProc, 0: unknown (commits from transaction__commit) */
+	__u64 mybeentry_va; /* MyBEEntry */
+	__u64 dqs_va;       /* debug_query_string */
+	__u32 lxid_off;     /* 1 + offset of lxid in PGPROC, 0: unknown */
+	__u32 one_trap;     /* statements timed from MyBEEntry at query__done */
+};
+
+/*
+ * PgBackendStatus: st_procpid and st_activity_start_timestamp (PostgreSQL 10
+ * and later), st_activity_raw (15; checked per backend against the text
+ * query__done reports before it is used, see raw_text_ok()).
+ */
+#define ES_PG_BE_PROCPID_OFF 4
+#define ES_PG_BE_ACTIVITY_START_OFF 32
+#define ES_PG_BE_ACTIVITY_RAW_OFF 248
+/* PostgreSQL's timestamps count microseconds from 2000-01-01 00:00 UTC. */
+#define ES_PG_EPOCH_UNIX_S 946684800ull
+
+/* Per server binary (same index as pg_bins): statements the kernel could not time. */
+struct es_pg_bin_stat {
+	__u64 stale; /* one_trap, but the start stamp did not move: track_activities is off */
+	__u64 no_status; /* one_trap, but the backend's status entry did not check out */
+};
 
 /* Per database: transactions, deadlocks, slow statements. */
 struct es_pg_db_key {

@@ -85,6 +85,8 @@ static const struct opt opts[] = {
 	{ "pg.slow-query-threshold", VAL(OPT_DURATION, pg_slow_ms), 1, 3600 * 1000, .def = "100ms",
 	  .shown = "=100ms",
 	  .help = "PostgreSQL statements slower than this are events at /events (1ms..1h)." },
+	{ "pg.single-probe", VAL(OPT_BOOL, pg_single_probe), .def = "true", .shown = "",
+	  .help = "Time PostgreSQL statements at query__done alone from the server's own start stamp (one uprobe per statement); --no-pg.single-probe adds query__start (default: true)." },
 	{ "tcp.max-remotes", VAL(OPT_UINT, tcp_max_remotes), 1, 1000, .def = "50", .shown = "=50",
 	  .help = "Remote ip:port labels per role (1..1000); the rest are remote=\"other\"." },
 	{ "python.sample-frequency", VAL(OPT_UINT, py_sample_hz), 0, 1000, .def = "49",

@@ -26,6 +26,7 @@ struct config {
 	unsigned int rescan_ms;    /* procs.rescan-interval, duration, default 5s */
 	unsigned int pg_top_k;     /* pg.top-statements, default 100: statements with own series */
 	unsigned int pg_slow_ms;   /* pg.slow-query-threshold, duration, default 100ms */
+	bool pg_single_probe;      /* pg.single-probe, default true: statements on query__done alone */
 	unsigned int tcp_max_remotes; /* tcp.max-remotes, default 50: remote labels per role */
 	unsigned int py_sample_hz;    /* python.sample-frequency, default 49 (Hz per CPU), 0 = off */
 	unsigned int py_offcpu_ms;    /* python.offcpu-threshold, duration, default 10ms */

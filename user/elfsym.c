@@ -101,6 +101,23 @@ int elf_va_to_off(Elf *elf, uint64_t va, uint64_t *off)
 	return -ENOENT;
 }
 
+uint64_t elf_exec_vaddr(Elf *elf)
+{
+	uint64_t lo = UINT64_MAX;
+	size_t n;
+
+	if (elf_getphdrnum(elf, &n))
+		return 0;
+	for (size_t i = 0; i < n; i++) {
+		GElf_Phdr ph;
+
+		if (gelf_getphdr(elf, (int)i, &ph) && ph.p_type == PT_LOAD && (ph.p_flags & PF_X) &&
+		    ph.p_vaddr < lo)
+			lo = ph.p_vaddr;
+	}
+	return lo == UINT64_MAX ? 0 : lo;
+}
+
 int stapsdt_begin(Elf *elf, struct stapsdt_iter *it)
 {
 	Elf_Scn *scn = NULL, *notes = NULL;

@@ -29,6 +29,13 @@ uint64_t elf_symbol(Elf *elf, const char *name, uint64_t *size);
 /* File offset of link-time address va, from the PT_LOAD segment holding it. */
 int elf_va_to_off(Elf *elf, uint64_t va, uint64_t *off);
 
+/*
+ * The lowest link-time address of an executable PT_LOAD segment, 0 if none:
+ * what Linux adds the load bias to for mm->start_code, so a program's load
+ * bias is start_code minus this.
+ */
+uint64_t elf_exec_vaddr(Elf *elf);
+
 /* One USDT probe site. The strings point into the ELF file's data. */
 struct stapsdt_note {
 	const char *provider; /* NUL-terminated */

@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
@@ -259,10 +260,32 @@ static int on_event(void *ctx, void *data, size_t size)
 
 /* ---------------------------------------------------------------- attach, sync */
 
+/*
+ * CLOCK_REALTIME - CLOCK_MONOTONIC for the kernel, which turns PostgreSQL's
+ * wall-clock statement stamps into its own clock (see realtime_off_ns):
+ * the monotonic reading is bracketed by two wall-clock ones and the
+ * midpoint taken, so the offset is off by at most half the gap (~100 ns).
+ */
+static void realtime_off_update(struct pg_priv *pp)
+{
+	struct timespec r0, m, r1;
+	__s64 real, mono;
+
+	if (clock_gettime(CLOCK_REALTIME, &r0) || clock_gettime(CLOCK_MONOTONIC, &m) ||
+	    clock_gettime(CLOCK_REALTIME, &r1))
+		return;
+	real = ((__s64)r0.tv_sec * 1000000000 + r0.tv_nsec + (__s64)r1.tv_sec * 1000000000 +
+		r1.tv_nsec) /
+	       2;
+	mono = (__s64)m.tv_sec * 1000000000 + m.tv_nsec;
+	__atomic_store_n(&pp->skel->bss->realtime_off_ns, real - mono, __ATOMIC_RELAXED);
+}
+
 static int pg_attach(struct probe *p)
 {
 	struct pg_priv *pp = p->priv;
 
+	realtime_off_update(pp);
 	pg_bins_scan_installed(pp);
 	if (!pp->nattached) {
 		log_warn(pp->nbins ?
@@ -322,6 +345,8 @@ void pg_probe_sync(struct probe *p, struct pg_procs *procs, uint64_t now_ms)
 		pg_bins_scan_installed(pp);
 		pp->last_bins_scan_ms = now_ms;
 	}
+	realtime_off_update(pp);
+	pg_bins_check_stale(pp);
 }
 
 static int pg_collect(struct probe *p, struct expo *e)

@@ -16,6 +16,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
 #include "elfsym.h"
@@ -26,7 +27,7 @@
 #include "pg.skel.h"
 
 #define PG_MAX_LINKS 32
-#define PG_MAX_BINS 64
+#define PG_MAX_BINS ES_PG_MAX_BINS /* a binary's index is its pg_bins slot */
 #define PG_MAX_NOTES 512
 
 /* Where distributions install the server. */
@@ -65,10 +66,9 @@ struct pg_note {
 	uint64_t sema_off; /* file offset of its semaphore, 0: none */
 };
 
-/* What commits can be counted from (see ES_PG_COOKIE_LXID_BITS). */
-struct pg_commit_info {
-	uint64_t myproc; /* link-time address of the global MyProc, 0: none */
-	unsigned int lxid_off; /* offset of lxid in PGPROC, 0: not known */
+/* Link-time addresses of the globals the kernel reads (see struct es_pg_bin). */
+struct pg_syms {
+	uint64_t text, myproc, mybeentry, dqs;
 };
 
 struct pg_bin {
@@ -79,6 +79,9 @@ struct pg_bin {
 	bool usdt;
 	bool attached;
 	bool kernel_commits; /* commits counted at query__done, not transaction__commit */
+	bool one_trap; /* statements on query__done alone (struct es_pg_bin) */
+	bool stale_logged;
+	struct pg_note start_note; /* query__start, attached late if one_trap must end */
 	unsigned int nprobes;
 	struct bpf_link *links[PG_MAX_LINKS];
 	unsigned int nlinks;
@@ -88,7 +91,7 @@ struct pg_bin {
  * Reads the postgresql provider's USDT notes of path. Returns how many
  * (0: none), or -errno when the file is not a readable ELF file.
  */
-static int read_notes(const char *path, struct pg_note *out, int max, uint64_t *myproc)
+static int read_notes(const char *path, struct pg_note *out, int max, struct pg_syms *syms)
 {
 	struct stapsdt_iter it;
 	struct stapsdt_note note;
@@ -104,7 +107,10 @@ static int read_notes(const char *path, struct pg_note *out, int max, uint64_t *
 			err = 0; /* no notes */
 		goto out;
 	}
-	*myproc = elf_symbol(elf, "MyProc", NULL);
+	syms->text = elf_exec_vaddr(elf);
+	syms->myproc = elf_symbol(elf, "MyProc", NULL);
+	syms->mybeentry = elf_symbol(elf, "MyBEEntry", NULL);
+	syms->dqs = elf_symbol(elf, "debug_query_string", NULL);
 	while (n < max && stapsdt_next(&it, &note) > 0) {
 		if (note.name_len >= sizeof(out[n].name) || strcmp(note.provider, "postgresql"))
 			continue;
@@ -149,68 +155,97 @@ static int count_notes(const struct pg_note *notes, int nn, const char *name, in
 }
 
 /*
- * The query__done cookie that lets the kernel count commits itself (see
- * ES_PG_COOKIE_LXID_BITS), or 0: MyProc's address from the symbols, lxid's
- * offset from transaction__commit's argument ("4@60(%rax)": MyProc->lxid).
+ * What the kernel needs to know of a binary (struct es_pg_bin): lxid's
+ * offset from transaction__commit's argument ("4@60(%rax)": MyProc->lxid),
+ * the globals from the symbols. one_trap needs a single query__done and
+ * transaction__abort site and the status entry and query text globals.
  */
-static uint64_t commit_cookie(const struct pg_note *notes, int nn, uint64_t myproc)
+static void bin_info(const struct pg_note *notes, int nn, const struct pg_syms *syms,
+		     bool one_trap_ok, struct es_pg_bin *kb)
 {
-	int done = -1, commit = -1, size, off;
+	int done = -1, commit = -1, abort_ = -1, size, off;
 	char reg[16];
 
-	if (!myproc || count_notes(notes, nn, "query__done", &done) != 1 ||
-	    count_notes(notes, nn, "transaction__commit", &commit) != 1)
-		return 0;
-	if (sscanf(notes[commit].args, "%d@%d(%%%15[^)])", &size, &off, reg) != 3 || size != 4 ||
-	    off <= 0 || off >= (1 << ES_PG_COOKIE_LXID_BITS) - 1)
-		return 0;
-	return ((uint64_t)(int64_t)(myproc - notes[done].va) << ES_PG_COOKIE_LXID_BITS) |
-	       (uint64_t)(off + 1);
+	memset(kb, 0, sizeof(*kb));
+	if (!syms->text || count_notes(notes, nn, "query__done", &done) != 1)
+		return;
+	kb->text_va = syms->text;
+	if (count_notes(notes, nn, "transaction__abort", &abort_) == 1)
+		kb->abort_va = notes[abort_].va;
+	if (syms->myproc && count_notes(notes, nn, "transaction__commit", &commit) == 1 &&
+	    sscanf(notes[commit].args, "%d@%d(%%%15[^)])", &size, &off, reg) == 3 && size == 4 &&
+	    off > 0 && off < 4096) {
+		kb->myproc_va = syms->myproc;
+		kb->lxid_off = (__u32)off + 1;
+	}
+	if (one_trap_ok && syms->mybeentry && syms->dqs && kb->abort_va) {
+		kb->mybeentry_va = syms->mybeentry;
+		kb->dqs_va = syms->dqs;
+		kb->one_trap = 1;
+	}
+}
+
+/* Attaches every program whose probe the binary has. */
+static struct bpf_link *attach_one(struct pg_priv *pp, const struct pg_bin *b,
+				   const struct pg_usdt *d, const struct pg_note *n)
+{
+	struct bpf_program *prog = bpf_object__find_program_by_name(pp->skel->obj, d->prog);
+
+	if (!prog) {
+		errno = ENOENT;
+		return NULL;
+	}
+	if (d->uprobe) {
+		LIBBPF_OPTS(bpf_uprobe_opts, o, .ref_ctr_offset = n->sema_off);
+
+		return bpf_program__attach_uprobe_opts(prog, -1, b->path, n->off, &o);
+	} else {
+		/* The cookie says which binary: its pg_bins slot + 1. */
+		LIBBPF_OPTS(bpf_usdt_opts, uo, .usdt_cookie = (__u64)(b - pp->bins) + 1);
+
+		return bpf_program__attach_usdt(prog, -1, b->path, "postgresql", d->probe, &uo);
+	}
 }
 
 /* Attaches every program whose probe the binary has. */
 static int bin_attach(struct pg_priv *pp, struct pg_bin *b, const struct pg_note *notes, int nn,
-		      uint64_t myproc)
+		      const struct pg_syms *syms)
 {
-	struct bpf_object *obj = pp->skel->obj;
-	uint64_t cookie = commit_cookie(notes, nn, myproc);
+	__u32 slot = (__u32)(b - pp->bins);
+	struct es_pg_bin kb;
 	char q[PATH_MAX + 8];
 	int err = 0;
 
-	b->kernel_commits = cookie != 0;
+	bin_info(notes, nn, syms, pp->es->cfg.pg_single_probe, &kb);
+	b->kernel_commits = kb.lxid_off != 0;
+	b->one_trap = kb.one_trap;
+	if (bpf_map_update_elem(bpf_map__fd(pp->skel->maps.pg_bins), &slot, &kb, BPF_ANY))
+		return -errno;
 
 	for (size_t u = 0; u < sizeof(usdts) / sizeof(usdts[0]); u++) {
 		const struct pg_usdt *d = &usdts[u];
-		struct bpf_program *prog = bpf_object__find_program_by_name(obj, d->prog);
 		bool found = false;
 
-		for (int i = 0; i < nn && prog; i++) {
+		for (int i = 0; i < nn; i++) {
 			struct bpf_link *l;
 
 			if (strcmp(notes[i].name, d->probe))
 				continue;
 			/* Counted at query__done: one uprobe less per statement. */
-			if (cookie && !strcmp(d->probe, "transaction__commit")) {
+			if (b->kernel_commits && !strcmp(d->probe, "transaction__commit")) {
+				found = true;
+				break;
+			}
+			/* Timed at query__done alone: one more uprobe less. */
+			if (b->one_trap && !strcmp(d->probe, "query__start")) {
+				b->start_note = notes[i];
 				found = true;
 				break;
 			}
 			if (found && !d->uprobe)
 				break; /* libbpf attached every site of the probe at once */
 			found = true;
-			if (d->uprobe) {
-				LIBBPF_OPTS(bpf_uprobe_opts, o,
-					    .ref_ctr_offset = notes[i].sema_off);
-
-				l = bpf_program__attach_uprobe_opts(prog, -1, b->path, notes[i].off,
-								    &o);
-			} else {
-				LIBBPF_OPTS(bpf_usdt_opts, uo);
-
-				if (!strcmp(d->probe, "query__done"))
-					uo.usdt_cookie = cookie;
-				l = bpf_program__attach_usdt(prog, -1, b->path, "postgresql",
-							     d->probe, &uo);
-			}
+			l = attach_one(pp, b, d, &notes[i]);
 			if (!l) {
 				err = -errno;
 				log_debug("cannot attach to a PostgreSQL probe",
@@ -242,6 +277,77 @@ fail:
 	return err ? err : -ENOENT;
 }
 
+/*
+ * A binary on query__done alone whose backends' start stamps stopped
+ * moving (track_activities off, for the server or a session) or whose
+ * status entries did not check out goes back to timing statements from
+ * query__start: attach it, then tell the kernel.
+ */
+static void bin_end_one_trap(struct pg_priv *pp, struct pg_bin *b, const char *why)
+{
+	__u32 slot = (__u32)(b - pp->bins);
+	struct es_pg_bin kb;
+	struct bpf_link *l;
+	char q[PATH_MAX + 8];
+	int fd = bpf_map__fd(pp->skel->maps.pg_bins);
+
+	l = attach_one(pp, b, &usdts[0], &b->start_note);
+	if (!l) {
+		if (!b->stale_logged)
+			log_warn("cannot attach query__start to time statements without PostgreSQL's start stamps",
+				 "probe=pg path=%s err=%d", log_quote(q, sizeof(q), b->shown),
+				 -errno);
+		b->stale_logged = true;
+		return;
+	}
+	if (b->nlinks < PG_MAX_LINKS)
+		b->links[b->nlinks++] = l;
+	else
+		bpf_link__destroy(l);
+	if (!bpf_map_lookup_elem(fd, &slot, &kb)) {
+		kb.one_trap = 0;
+		bpf_map_update_elem(fd, &slot, &kb, BPF_ANY);
+	}
+	b->one_trap = false;
+	log_info("PostgreSQL statements the server did not stamp: timing them from query__start from now on, one more uprobe per statement",
+		 "probe=pg path=%s why=\"%s\"", log_quote(q, sizeof(q), b->shown), why);
+}
+
+/* Statements the kernel could not time, per binary (see struct es_pg_bin_stat). */
+static void bin_stats(struct pg_priv *pp, __u32 slot, struct es_pg_bin_stat *sum)
+{
+	int ncpu = libbpf_num_possible_cpus();
+	struct es_pg_bin_stat *v;
+
+	memset(sum, 0, sizeof(*sum));
+	if (ncpu <= 0)
+		return;
+	v = calloc((size_t)ncpu, sizeof(*v));
+	if (!v)
+		return;
+	if (!bpf_map_lookup_elem(bpf_map__fd(pp->skel->maps.pg_bin_stats), &slot, v)) {
+		for (int c = 0; c < ncpu; c++) {
+			sum->stale += v[c].stale;
+			sum->no_status += v[c].no_status;
+		}
+	}
+	free(v);
+}
+
+void pg_bins_check_stale(struct pg_priv *pp)
+{
+	for (size_t i = 0; i < pp->nbins; i++) {
+		struct es_pg_bin_stat st;
+
+		if (!pp->bins[i].attached || !pp->bins[i].one_trap)
+			continue;
+		bin_stats(pp, (__u32)i, &st);
+		if (st.stale || st.no_status)
+			bin_end_one_trap(pp, &pp->bins[i], st.stale ? "track_activities off?" :
+								       "backend status entries do not match PostgreSQL 15's layout");
+	}
+}
+
 static struct pg_bin *bin_find(struct pg_priv *pp, dev_t dev, ino_t ino)
 {
 	for (size_t i = 0; i < pp->nbins; i++) {
@@ -255,7 +361,7 @@ static struct pg_bin *bin_find(struct pg_priv *pp, dev_t dev, ino_t ino)
 static void bin_add(struct pg_priv *pp, const char *path, const char *shown, dev_t dev, ino_t ino)
 {
 	struct pg_note *notes;
-	uint64_t myproc = 0;
+	struct pg_syms syms = { 0 };
 	char q[PATH_MAX + 8];
 	struct pg_bin *b;
 	int nn, err;
@@ -279,7 +385,7 @@ static void bin_add(struct pg_priv *pp, const char *path, const char *shown, dev
 	snprintf(b->shown, sizeof(b->shown), "%s", shown);
 	log_quote(q, sizeof(q), shown);
 	notes = calloc(PG_MAX_NOTES, sizeof(*notes));
-	nn = notes ? read_notes(path, notes, PG_MAX_NOTES, &myproc) : -ENOMEM;
+	nn = notes ? read_notes(path, notes, PG_MAX_NOTES, &syms) : -ENOMEM;
 	if (nn < 0) {
 		log_warn("cannot read PostgreSQL binary", "probe=pg path=%s err=%d", q, nn);
 		goto out;
@@ -291,7 +397,7 @@ static void bin_add(struct pg_priv *pp, const char *path, const char *shown, dev
 			"probe=pg path=%s", q);
 		goto out;
 	}
-	err = bin_attach(pp, b, notes, nn, myproc);
+	err = bin_attach(pp, b, notes, nn, &syms);
 	if (err == -EACCES || err == -EPERM)
 		log_warn(
 			"cannot attach to a PostgreSQL binary found after erpscope dropped its capabilities (uprobes need CAP_SYS_ADMIN on this kernel): restart erpscope to see its statements",
@@ -301,9 +407,10 @@ static void bin_add(struct pg_priv *pp, const char *path, const char *shown, dev
 	if (err)
 		goto out;
 	pp->nattached++;
-	log_info("attached to PostgreSQL binary", "probe=pg path=%s probes=%u links=%u commits=%s",
-		 q, b->nprobes, b->nlinks,
-		 b->kernel_commits ? "query__done" : "transaction__commit");
+	log_info("attached to PostgreSQL binary",
+		 "probe=pg path=%s probes=%u links=%u commits=%s statements=%s", q, b->nprobes,
+		 b->nlinks, b->kernel_commits ? "query__done" : "transaction__commit",
+		 b->one_trap ? "query__done" : "query__start+query__done");
 out:
 	free(notes);
 }

@@ -575,6 +575,7 @@ static void test_usage(void)
 		"      --procs.rescan-interval=5s ",
 		"      --pg.top-statements=100 ",
 		"      --pg.slow-query-threshold=100ms ",
+		"      --[no-]pg.single-probe ",
 		"      --tcp.max-remotes=50 ",
 		"      --python.sample-frequency=49 ",
 		"      --python.offcpu-threshold=10ms ",
