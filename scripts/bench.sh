@@ -317,6 +317,7 @@ def per_event_vs_peer(peer_argv, peer_stop, our_prefix, work, ops, hooks, title)
     tot_t = sum(r * ns for r, ns in tt.values()) / ops if tt else None
     say(f"  BPF ns per workload op, all programs: erpscope {tot_o:.1f}"
         + (f", {peer} {tot_t:.1f}, ratio {tot_o / tot_t:.2f}x" if tot_t else ""))
+    per_event_vs_peer.totals = (tot_o, tot_t)  # BPF ns per op: ours, the peer's
     return tot_o / tot_t if tot_t else None
 
 
@@ -541,10 +542,10 @@ def start_bpftrace():
     return p
 
 
-def pg_erpscope(probes=None):
+def pg_erpscope(probes=None, extra=()):
     """The daemon as start_erpscope() runs it, with only these probes when given."""
     port = free_port()
-    args = [ERPSCOPE, f"--web.listen-address=127.0.0.1:{port}", "--log.level=warn"]
+    args = [ERPSCOPE, f"--web.listen-address=127.0.0.1:{port}", "--log.level=warn"] + list(extra)
     if probes:
         args.append(f"--probes={probes}")
     p = start(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -562,17 +563,19 @@ def pg_erpscope(probes=None):
 
 
 def pg_ab(select_only, title):
-    """Rounds of off, erpscope (every probe), erpscope --probes=pg and
-    bpftrace, alternating: median ratios to the round's off run."""
+    """Rounds of off, erpscope (every probe), erpscope --probes=pg,
+    erpscope --probes=pg --no-pg.single-probe (query__start too: the A/B
+    of timing statements at query__done alone) and bpftrace, alternating:
+    median ratios to the round's off run."""
     say("")
-    say(f"{title}: {PAIRS} rounds of off / erpscope / erpscope --probes=pg / bpftrace, "
-        "median; CPU is the server's and pgbench's (their cgroup)")
+    say(f"{title}: {PAIRS} rounds of off / erpscope / erpscope --probes=pg / --probes=pg "
+        "--no-pg.single-probe / bpftrace, median; CPU is the server's and pgbench's (their cgroup)")
     rows = []
     for i in range(PAIRS):
         off = pg_work(select_only)
         runs = [off]
-        for probes in (None, "pg"):
-            d = pg_erpscope(probes)
+        for probes, extra in ((None, ()), ("pg", ()), ("pg", ("--no-pg.single-probe",))):
+            d = pg_erpscope(probes, extra)
             time.sleep(0.3)
             runs.append(pg_work(select_only))
             stop(d)
@@ -583,18 +586,77 @@ def pg_ab(select_only, title):
         rows.append(runs)
         say(f"  round {i + 1:>2}: " + " | ".join(
             f"{name} {r[0]:7.0f} tx/s {r[1] * 1e6:6.1f} us"
-            for name, r in zip(("off", "all", "pg", "bpftrace"), runs)))
+            for name, r in zip(("off", "all", "pg", "pg2", "bpftrace"), runs)))
     med = statistics.median
     res = {"cpu_off": med(r[0][1] * 1e6 for r in rows)}
-    for k, name in ((1, "on"), (2, "pg"), (3, "bt")):
+    for k, name in ((1, "on"), (2, "pg"), (3, "pg2"), (4, "bt")):
         res[f"tps_{name}"] = med(r[k][0] / r[0][0] for r in rows)
         res[f"cpu_{name}"] = med(r[k][1] / r[0][1] for r in rows)
         res[f"us_{name}"] = med((r[k][1] - r[0][1]) * 1e6 for r in rows)
     say(f"  median TPS ratio: erpscope {res['tps_on']:.3f}, --probes=pg {res['tps_pg']:.3f}, "
-        f"bpftrace {res['tps_bt']:.3f}; CPU/tx ratio: erpscope {res['cpu_on']:.3f}, "
-        f"--probes=pg {res['cpu_pg']:.3f}, bpftrace {res['cpu_bt']:.3f} "
-        f"(off: {res['cpu_off']:.1f} us CPU/tx)")
+        f"two probes {res['tps_pg2']:.3f}, bpftrace {res['tps_bt']:.3f}; CPU/tx ratio: erpscope "
+        f"{res['cpu_on']:.3f}, --probes=pg {res['cpu_pg']:.3f}, two probes {res['cpu_pg2']:.3f}, "
+        f"bpftrace {res['cpu_bt']:.3f} (off: {res['cpu_off']:.1f} us CPU/tx)")
     return res
+
+
+# A loop calling a function that does nothing, N times, printing the CPU
+# seconds (user + system: a uprobe's trap and handler are charged to the
+# task) it took. With an empty uprobe on the function, the difference per
+# call is what one uprobe trap costs on this machine, BPF aside. The
+# function starts with a nop, as a USDT site is one: the kernel emulates
+# it, where most other instructions would cost a second trap to single-step.
+TRAP_LOOP_C = r"""
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/resource.h>
+__attribute__((noinline)) void es_bench_probe(long i) { __asm__ volatile("nop" : : "r"(i) : "memory"); }
+int main(int argc, char **argv)
+{
+	long n = atol(argv[1]);
+	struct rusage a, b;
+	getrusage(RUSAGE_SELF, &a);
+	for (long i = 0; i < n; i++)
+		es_bench_probe(i);
+	getrusage(RUSAGE_SELF, &b);
+	printf("%.9f\n", (b.ru_utime.tv_sec - a.ru_utime.tv_sec) + (b.ru_stime.tv_sec - a.ru_stime.tv_sec) +
+	       ((b.ru_utime.tv_usec - a.ru_utime.tv_usec) + (b.ru_stime.tv_usec - a.ru_stime.tv_usec)) / 1e6);
+	return 0;
+}
+"""
+TRAP_CALLS = int(os.environ.get("TRAP_CALLS", "200000"))
+
+
+def trap_cost():
+    """Median ns one uprobe trap adds per call (empty bpftrace uprobe on vs
+    off, PAIRS alternating pairs), or None when cc or bpftrace is missing."""
+    import tempfile
+    d = tempfile.mkdtemp(prefix="erpscope-bench-trap-")
+    src, exe = os.path.join(d, "loop.c"), os.path.join(d, "loop")
+    with open(src, "w") as f:
+        f.write(TRAP_LOOP_C)
+    if subprocess.run(["cc", "-O2", "-o", exe, src], capture_output=True).returncode:
+        say("# cc failed: no uprobe trap measurement")
+        return None
+
+    def run():
+        r = subprocess.run(["taskset", "-c", CPU, exe, str(TRAP_CALLS)], capture_output=True,
+                           text=True, check=True)
+        return float(r.stdout) / TRAP_CALLS * 1e9
+
+    run()
+    diffs = []
+    for _ in range(PAIRS):
+        off = run()
+        before = progs()
+        bt = start(["bpftrace", "-e", f"uprobe:{exe}:es_bench_probe {{ }}"],
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_new_progs(before, bt, "bpftrace")
+        on = run()
+        stop(bt, signal.SIGINT)
+        diffs.append(on - off)
+    subprocess.run(["rm", "-rf", d])
+    return statistics.median(diffs)
 
 
 def pg_bench():
@@ -620,12 +682,21 @@ def pg_bench():
                                "xact_commit", "read_done"),
                               "(i) pg: BPF ns per event vs a bpftrace latency histogram, pgbench -S")
     subprocess.run(["sysctl", "-q", "-w", f"kernel.bpf_stats_enabled={old_stats}"], check=True)
+    trap = trap_cost()
+    if trap is not None and ratio:
+        ours, peer = per_event_vs_peer.totals
+        say("")
+        say(f"(iii) one uprobe trap (an empty uprobe on a C function, {PAIRS} pairs, median): "
+            f"{trap:.0f} ns. Per statement, traps + BPF: erpscope 1 x {trap:.0f} + {ours:.0f} = "
+            f"{trap + ours:.0f} ns; with --no-pg.single-probe 2 x {trap:.0f} + BPF; bpftrace "
+            f"2 x {trap:.0f} + {peer:.0f} = {2 * trap + peer:.0f} ns: ratio "
+            f"{(trap + ours) / (2 * trap + peer):.2f}")
     s = pg_ab(True, "(ii) pgbench -S (select-only, 1 statement per transaction)")
     b = pg_ab(False, "(ii) pgbench TPC-B (7 statements per transaction)")
     say(f"  cost per statement, from the CPU per transaction: select-only erpscope "
-        f"{s['us_on']:.2f} us (--probes=pg {s['us_pg']:.2f}), bpftrace {s['us_bt']:.2f} us; "
-        f"TPC-B erpscope {b['us_on'] / 7:.2f} us (--probes=pg {b['us_pg'] / 7:.2f}), "
-        f"bpftrace {b['us_bt'] / 7:.2f} us")
+        f"{s['us_on']:.2f} us (--probes=pg {s['us_pg']:.2f}, two probes {s['us_pg2']:.2f}), "
+        f"bpftrace {s['us_bt']:.2f} us; TPC-B erpscope {b['us_on'] / 7:.2f} us (--probes=pg "
+        f"{b['us_pg'] / 7:.2f}, two probes {b['us_pg2'] / 7:.2f}), bpftrace {b['us_bt'] / 7:.2f} us")
     subprocess.run(["sysctl", "-q", "-w", "kernel.bpf_stats_enabled=1"], check=True)
     pg_cleanup()
     return ratio, s, b
@@ -639,9 +710,10 @@ def pg_summary(res):
         + (f"{ratio:.2f}x" if ratio else "n/a")
         + f"; -S TPS on/off {s['tps_on']:.3f} (--probes=pg {s['tps_pg']:.3f}, bpftrace "
         f"{s['tps_bt']:.3f}), CPU/tx {s['cpu_on']:.3f} (--probes=pg {s['cpu_pg']:.3f}, bpftrace "
-        f"{s['cpu_bt']:.3f}); TPC-B TPS {b['tps_on']:.3f} (--probes=pg {b['tps_pg']:.3f}, "
-        f"bpftrace {b['tps_bt']:.3f}), CPU/tx {b['cpu_on']:.3f} (--probes=pg {b['cpu_pg']:.3f}, "
-        f"bpftrace {b['cpu_bt']:.3f}); per statement {s['us_on']:.2f} us (-S), "
+        f"{s['cpu_bt']:.3f}, two probes {s['cpu_pg2']:.3f}); TPC-B TPS {b['tps_on']:.3f} "
+        f"(--probes=pg {b['tps_pg']:.3f}, bpftrace {b['tps_bt']:.3f}), CPU/tx {b['cpu_on']:.3f} "
+        f"(--probes=pg {b['cpu_pg']:.3f}, two probes {b['cpu_pg2']:.3f}, bpftrace "
+        f"{b['cpu_bt']:.3f}); per statement {s['us_on']:.2f} us (-S), "
         f"{b['us_on'] / 7:.2f} us (TPC-B); --probes=pg {s['us_pg']:.2f} / {b['us_pg'] / 7:.2f} us")
 
 
