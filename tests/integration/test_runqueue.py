@@ -42,6 +42,10 @@ ru = resource.getrusage(resource.RUSAGE_SELF)
 print(json.dumps(dict(pid=os.getpid(), t_go=t_go, t_end=t_end, loops=n,
                       cpu=time.process_time() - c_go, cpu_total=time.process_time(),
                       nivcsw=ru.ru_nivcsw)), flush=True)
+# Asleep (a voluntary switch) until the test has scraped: the interpreter's
+# teardown, preempted by the other hog, would add involuntary switches that
+# getrusage() above never saw.
+sys.stdin.readline()
 """
 
 
@@ -68,12 +72,15 @@ def run(t, mode):
             p.stdin.flush()
         results = []
         for p in hogs:
-            out, _ = p.communicate(timeout=60)
-            t.require(p.returncode == 0, f"hog {p.pid} finished", f"exit {p.returncode}")
-            results.append(json.loads(out.strip().splitlines()[-1]))
+            line = p.stdout.readline()
+            t.require(line.startswith("{"), f"hog {p.pid} finished spinning", repr(line))
+            results.append(json.loads(line))
         os.sched_setaffinity(0, set(cpus))
         time.sleep(0.5)
-        m = d.scrape()  # the hogs have exited: this is their last scrape
+        m = d.scrape()  # the hogs sleep in read(): nothing more to count
+        for p in hogs:
+            p.communicate("exit\n", timeout=60)
+            t.require(p.returncode == 0, f"hog {p.pid} exited", f"exit {p.returncode}")
 
         for r in results:
             w = str(r["pid"])
