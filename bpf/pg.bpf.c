@@ -181,9 +181,9 @@ struct {
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, ES_PG_MAX_BINS);
+	__uint(max_entries, ES_PG_MAX_BINS * ES_PG_BIN_STAT_COUNT);
 	__type(key, __u32);
-	__type(value, struct es_pg_bin_stat);
+	__type(value, __u64);
 } pg_bin_stats SEC(".maps");
 
 static const struct es_pg_stat zero_stat = {};
@@ -529,14 +529,11 @@ static __always_inline __u32 committed(struct pg_task *t, const struct es_pg_bin
 
 static __always_inline void bin_stat(__u32 idx, bool stale)
 {
-	struct es_pg_bin_stat *st = bpf_map_lookup_elem(&pg_bin_stats, &idx);
+	__u32 k = idx * ES_PG_BIN_STAT_COUNT + (stale ? ES_PG_BIN_STALE : ES_PG_BIN_NO_STATUS);
+	__u64 *v = bpf_map_lookup_elem(&pg_bin_stats, &k);
 
-	if (!st)
-		return;
-	if (stale)
-		st->stale += 1;
-	else
-		st->no_status += 1;
+	if (v)
+		*v += 1;
 }
 
 /*

@@ -124,10 +124,14 @@ struct es_pg_bin {
 /* PostgreSQL's timestamps count microseconds from 2000-01-01 00:00 UTC. */
 #define ES_PG_EPOCH_UNIX_S 946684800ull
 
-/* Per server binary (same index as pg_bins): statements the kernel could not time. */
-struct es_pg_bin_stat {
-	__u64 stale; /* one_trap, but the start stamp did not move: track_activities is off */
-	__u64 no_status; /* one_trap, but the backend's status entry did not check out */
+/*
+ * Per server binary, statements the kernel could not time: pg_bin_stats
+ * index slot * ES_PG_BIN_STAT_COUNT + one of these.
+ */
+enum {
+	ES_PG_BIN_STALE, /* one_trap, but the start stamp did not move: track_activities is off */
+	ES_PG_BIN_NO_STATUS, /* one_trap, but the backend's status entry did not check out */
+	ES_PG_BIN_STAT_COUNT,
 };
 
 /* Per database: transactions, deadlocks, slow statements. */

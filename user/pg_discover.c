@@ -19,6 +19,7 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
+#include "bpfutil.h"
 #include "elfsym.h"
 #include "erpscope.h"
 #include "expo.h"
@@ -313,38 +314,22 @@ static void bin_end_one_trap(struct pg_priv *pp, struct pg_bin *b, const char *w
 		 "probe=pg path=%s why=\"%s\"", log_quote(q, sizeof(q), b->shown), why);
 }
 
-/* Statements the kernel could not time, per binary (see struct es_pg_bin_stat). */
-static void bin_stats(struct pg_priv *pp, __u32 slot, struct es_pg_bin_stat *sum)
-{
-	int ncpu = libbpf_num_possible_cpus();
-	struct es_pg_bin_stat *v;
-
-	memset(sum, 0, sizeof(*sum));
-	if (ncpu <= 0)
-		return;
-	v = calloc((size_t)ncpu, sizeof(*v));
-	if (!v)
-		return;
-	if (!bpf_map_lookup_elem(bpf_map__fd(pp->skel->maps.pg_bin_stats), &slot, v)) {
-		for (int c = 0; c < ncpu; c++) {
-			sum->stale += v[c].stale;
-			sum->no_status += v[c].no_status;
-		}
-	}
-	free(v);
-}
-
 void pg_bins_check_stale(struct pg_priv *pp)
 {
+	int fd = bpf_map__fd(pp->skel->maps.pg_bin_stats);
+
 	for (size_t i = 0; i < pp->nbins; i++) {
-		struct es_pg_bin_stat st;
+		__u32 k = (__u32)i * ES_PG_BIN_STAT_COUNT;
+		uint64_t stale = 0, no_status = 0;
 
 		if (!pp->bins[i].attached || !pp->bins[i].one_trap)
 			continue;
-		bin_stats(pp, (__u32)i, &st);
-		if (st.stale || st.no_status)
-			bin_end_one_trap(pp, &pp->bins[i], st.stale ? "track_activities off?" :
-								       "backend status entries do not match PostgreSQL 15's layout");
+		bpf_percpu_sum_u64(fd, k + ES_PG_BIN_STALE, &stale);
+		bpf_percpu_sum_u64(fd, k + ES_PG_BIN_NO_STATUS, &no_status);
+		if (stale || no_status)
+			bin_end_one_trap(pp, &pp->bins[i],
+					 stale ? "track_activities off?" :
+						 "backend status entries do not match PostgreSQL 15's layout");
 	}
 }
 
