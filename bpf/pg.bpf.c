@@ -92,7 +92,12 @@ struct {
  */
 struct pg_scratch {
 	struct es_pg_norm n;
-	__u32 pos, len; /* the bpf_loop's progress through ev.text */
+	__u32 pos, len; /* the bpf_loop's progress through ev.text, up to len */
+	__u32 end;      /* the text's length: len until the head is done, on a miss */
+	__u32 nwords;   /* whole 8-byte words in the text */
+	__u32 head_words; /* the head's words so far (see es_pg_head_word()) */
+	__u32 pad;
+	__u64 head_hash;  /* ... and their hash */
 	struct es_pg_ev_text ev;
 };
 
@@ -102,6 +107,30 @@ struct {
 	__type(key, __u32);
 	__type(value, struct pg_scratch);
 } pg_scratch SEC(".maps");
+
+/*
+ * The normaliser's state after a statement head (see es_pg_head_word()),
+ * by the head's hash and length: statements of one shape skip their head.
+ * The key is repeated in the value: an LRU slot can be reused under a
+ * reader, which then sees another key and normalises from the start.
+ */
+struct pg_head_key {
+	__u64 hash;
+	__u32 len;
+	__u32 pad;
+};
+
+struct pg_head {
+	struct pg_head_key k;
+	struct es_pg_norm n;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, ES_PG_HEAD_SLOTS);
+	__type(key, struct pg_head_key);
+	__type(value, struct pg_head);
+} pg_heads SEC(".maps");
 
 /* Entries are allocated as fingerprints appear (no preallocation). */
 struct {
@@ -185,6 +214,22 @@ struct {
 	__type(key, __u32);
 	__type(value, __u64);
 } pg_bin_stats SEC(".maps");
+
+/* A head entry being built: too big for the stack. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct pg_head);
+} pg_head_new SEC(".maps");
+
+/* Statements whose head was not cached (each normalised from the start). */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u64);
+} pg_head_misses SEC(".maps");
 
 static const struct es_pg_stat zero_stat = {};
 static const struct es_pg_hist zero_hist = {};
@@ -293,9 +338,17 @@ static __always_inline void hist_add(struct es_pg_hist *h, const volatile __u64 
  * One bpf_loop round: a few chunks (a run of bytes and the byte ending it). The position lives in
  * the scratch map value too, so the verifier checks the body once.
  */
+static void head_save(struct pg_scratch *sc);
+
 static long norm_round(__u64 i, void *arg)
 {
 	struct pg_scratch *sc = *(struct pg_scratch **)arg;
+
+	/* A head not cached is done: keep its state, go on to the end. */
+	if (sc->pos >= sc->len && sc->len < sc->end) {
+		head_save(sc);
+		sc->len = sc->end;
+	}
 
 	/*
 	 * A few chunks per round: the round's call is most of a short chunk's
@@ -306,10 +359,95 @@ static long norm_round(__u64 i, void *arg)
 		__u32 pos = *(volatile __u32 *)&sc->pos;
 
 		if (pos >= sc->len || pos >= ES_PG_TEXT_MAX)
-			return 1;
+			return sc->len < sc->end ? 0 : 1;
 		*(volatile __u32 *)&sc->pos =
 			es_pg_norm_chunk(&sc->n, sc->ev.text, pos, sc->len, ES_PG_TEXT_MAX - 1);
 	}
+	return 0;
+}
+
+#define ES_PG_HEAD_WORDS_PER_ROUND 8
+/* Heads shorter than this are normalised from the start: it costs less than the lookup. */
+#define ES_PG_HEAD_MIN 16
+
+/* One bpf_loop round of the head scan: a few words of ev.text. */
+static long head_round(__u64 i, void *arg)
+{
+	struct pg_scratch *sc = *(struct pg_scratch **)arg;
+
+	for (int k = 0; k < ES_PG_HEAD_WORDS_PER_ROUND; k++) {
+		__u32 w = *(volatile __u32 *)&sc->head_words;
+		__u64 word;
+
+		if (w >= sc->nwords || w >= ES_PG_TEXT_MAX / 8)
+			return 1;
+		word = *(__u64 *)&sc->ev.text[w * 8];
+		if (!es_pg_head_word(word))
+			return 1;
+		sc->head_hash = es_pg_head_mix(sc->head_hash, word);
+		*(volatile __u32 *)&sc->head_words = w + 1;
+	}
+	return 0;
+}
+
+/* Caches the state after the head (sc->pos bytes), keyed by its hash and length. */
+static __noinline void head_save(struct pg_scratch *sc)
+{
+	__u32 zero = 0;
+	struct pg_head *nh = bpf_map_lookup_elem(&pg_head_new, &zero);
+	__u64 *miss = bpf_map_lookup_elem(&pg_head_misses, &zero);
+
+	if (!nh || !miss)
+		return;
+	nh->k.hash = sc->head_hash;
+	nh->k.len = sc->pos;
+	nh->k.pad = 0;
+	__builtin_memcpy(&nh->n, &sc->n, sizeof(nh->n));
+	bpf_map_update_elem(&pg_heads, &nh->k, nh, BPF_ANY);
+	*miss += 1;
+}
+
+/*
+ * Fingerprints the len bytes of ev.text into sc->n: the head from the
+ * cache when a statement of this shape was seen, the rest by the machine.
+ * One bpf_loop over norm_round, which caches a head it went through. A
+ * global function: the verifier checks it once, not in every program.
+ */
+__noinline int es_pg_normalise(struct pg_scratch *sc, __u32 len)
+{
+	struct pg_head_key hk = {};
+	struct pg_head *h;
+	__u32 head;
+
+	if (!sc)
+		return 0;
+	sc->pos = 0;
+	sc->len = len;
+	sc->end = len;
+	sc->head_hash = ES_PG_FNV_BASIS;
+	sc->head_words = 0;
+	sc->nwords = len / 8;
+	bpf_loop(ES_PG_TEXT_MAX / 8 / ES_PG_HEAD_WORDS_PER_ROUND + 1, head_round, &sc, 0);
+	head = sc->head_words * 8;
+	es_pg_norm_init(&sc->n);
+	if (head >= ES_PG_HEAD_MIN) {
+		hk.hash = sc->head_hash;
+		hk.len = head;
+		h = bpf_map_lookup_elem(&pg_heads, &hk);
+		if (h) {
+			__builtin_memcpy(&sc->n, &h->n, sizeof(sc->n));
+			/* Read the key after the state: a slot reused meanwhile shows here. */
+			asm volatile("" ::: "memory");
+			if (h->k.hash == hk.hash && h->k.len == hk.len)
+				sc->pos = head;
+			else
+				es_pg_norm_init(&sc->n);
+		}
+		if (!sc->pos)
+			sc->len = head; /* norm_round saves the state there */
+	}
+	/* One more round than bytes: the one that saves the head. */
+	bpf_loop(len + 2, norm_round, &sc, 0);
 	return 0;
 }
 
@@ -346,10 +484,7 @@ static __always_inline void statement_text(struct pg_task *t, const char *query)
 		len = n - 1;
 	if (len > ES_PG_TEXT_MAX - 1)
 		len = ES_PG_TEXT_MAX - 1;
-	es_pg_norm_init(&sc->n);
-	sc->pos = 0;
-	sc->len = len;
-	bpf_loop(len, norm_round, &sc, 0);
+	es_pg_normalise(sc, len);
 	t->fp = es_pg_norm_finish(&sc->n, len);
 	t->cmd = sc->n.cmd < ES_PG_CMD_COUNT ? sc->n.cmd : ES_PG_CMD_OTHER;
 
@@ -509,13 +644,19 @@ static __always_inline bool learn_bias(struct pg_task *t, const struct es_pg_bin
 /*
  * Whether the statement that just ended committed a transaction: none is
  * open any more (MyProc->lxid is 0) and none aborted. 0 when the binary
- * does not say where MyProc is (transaction__commit counts then).
+ * does not say where MyProc is (transaction__commit counts then). With
+ * query__start attached; one_trap reads its status entry instead.
  */
+static __always_inline bool commits_at_done(const struct es_pg_bin *b)
+{
+	return b && b->myproc_va && b->lxid_off;
+}
+
 static __always_inline __u32 committed(struct pg_task *t, const struct es_pg_bin *b)
 {
 	__u32 lxid = 1;
 
-	if (!b || !b->myproc_va || !b->lxid_off || t->aborted || !learn_bias(t, b))
+	if (!commits_at_done(b) || t->aborted || !learn_bias(t, b))
 		return 0;
 	/* MyProc is set once at backend start: read it once. */
 	if (!t->myproc && (bpf_probe_read_user(&t->myproc, sizeof(t->myproc),
@@ -543,7 +684,8 @@ static __always_inline void bin_stat(__u32 idx, bool stale)
  * entry is this backend's before trusting the stamp.
  */
 static __always_inline __u64 statement_start(struct pg_task *t, const struct es_pg_bin *b,
-					     __u32 idx, bool at_done, __s64 *start_us)
+					     __u32 idx, bool at_done, __s64 *start_us,
+					     __u32 *no_xact)
 {
 	/* The head of PgBackendStatus, up to st_activity_start_timestamp. */
 	struct {
@@ -555,6 +697,7 @@ static __always_inline __u64 statement_start(struct pg_task *t, const struct es_
 	__s64 ns;
 
 	*start_us = 0;
+	*no_xact = 0;
 	if (!learn_bias(t, b)) {
 		bin_stat(idx, false);
 		return 0;
@@ -583,6 +726,8 @@ static __always_inline __u64 statement_start(struct pg_task *t, const struct es_
 	if (be.ts[2] == t->abort_start_us)
 		return 0; /* failed, and accounted when its transaction aborted */
 	*start_us = be.ts[2];
+	/* PostgreSQL clears it when a transaction commits, aborts or is prepared. */
+	*no_xact = !be.ts[1];
 	ns = (be.ts[2] + (__s64)ES_PG_EPOCH_UNIX_S * 1000000) * 1000 - realtime_off_ns;
 	return ns > 0 ? (__u64)ns : 0;
 }
@@ -623,16 +768,14 @@ bad:
 	bin_stat(idx, false);
 }
 
-SEC("usdt")
-int BPF_USDT(es_pg_query_done, const char *query)
+/* A statement ended (query__done) in binary b (slot idx; NULL: unknown). */
+static __always_inline int query_done(struct es_pg_bin *b, __u32 idx, const char *query, __u64 now)
 {
-	__u64 now = bpf_ktime_get_ns(), start;
 	struct pg_task *t;
-	struct es_pg_bin *b;
-	__u32 idx = 0;
+	__u64 start;
+	__u32 no_xact;
 	__s64 start_us;
 
-	b = bin_of(ctx, &idx);
 	if (!b || !b->one_trap) {
 		t = task_get(false);
 		if (!t)
@@ -645,16 +788,112 @@ int BPF_USDT(es_pg_query_done, const char *query)
 	t = task_get(true);
 	if (!t)
 		return 0;
-	start = statement_start(t, b, idx, true, &start_us);
+	start = statement_start(t, b, idx, true, &start_us, &no_xact);
 	if (start) {
 		statement_text(t, query);
 		raw_text_check(t, idx);
 		t->start_ns = start;
-		account(t, now > start ? now - start : 0, 0, committed(t, b));
+		/*
+		 * Committed: no transaction open any more and none aborted, as
+		 * committed() says from MyProc, but from the entry just read.
+		 */
+		account(t, now > start ? now - start : 0, 0,
+			commits_at_done(b) && no_xact && !t->aborted);
 		t->last_start_us = start_us;
 	}
 	statement_reset(t);
 	return 0;
+}
+
+/*
+ * One pt_regs field, read from the context at a constant offset (the
+ * verifier refuses a computed one, which is what clang turns a switch of
+ * plain loads into).
+ */
+#define CTX_REG(ctx, field)                                                          \
+	({                                                                           \
+		__u64 __v;                                                           \
+		asm volatile("%0 = *(u64 *)(%1 + %2)"                                \
+			     : "=r"(__v)                                             \
+			     : "r"(ctx), "i"(__builtin_offsetof(struct pt_regs, field))); \
+		__v;                                                                 \
+	})
+
+/* A pt_regs register by enum es_pg_reg. */
+static __always_inline __u64 reg_value(struct pt_regs *ctx, __u32 reg)
+{
+#if defined(__TARGET_ARCH_x86)
+	switch (reg) {
+	case ES_PG_REG_AX:
+		return CTX_REG(ctx, ax);
+	case ES_PG_REG_BX:
+		return CTX_REG(ctx, bx);
+	case ES_PG_REG_CX:
+		return CTX_REG(ctx, cx);
+	case ES_PG_REG_DX:
+		return CTX_REG(ctx, dx);
+	case ES_PG_REG_SI:
+		return CTX_REG(ctx, si);
+	case ES_PG_REG_DI:
+		return CTX_REG(ctx, di);
+	case ES_PG_REG_BP:
+		return CTX_REG(ctx, bp);
+	case ES_PG_REG_SP:
+		return CTX_REG(ctx, sp);
+	case ES_PG_REG_R8:
+		return CTX_REG(ctx, r8);
+	case ES_PG_REG_R9:
+		return CTX_REG(ctx, r9);
+	case ES_PG_REG_R10:
+		return CTX_REG(ctx, r10);
+	case ES_PG_REG_R11:
+		return CTX_REG(ctx, r11);
+	case ES_PG_REG_R12:
+		return CTX_REG(ctx, r12);
+	case ES_PG_REG_R13:
+		return CTX_REG(ctx, r13);
+	case ES_PG_REG_R14:
+		return CTX_REG(ctx, r14);
+	case ES_PG_REG_R15:
+		return CTX_REG(ctx, r15);
+	}
+#endif
+	return 0;
+}
+
+/*
+ * query__done as a plain uprobe (see enum es_pg_reg): the cookie names the
+ * binary and where the statement text's address is.
+ */
+SEC("uprobe")
+int es_pg_query_done(struct pt_regs *ctx)
+{
+	__u64 now = bpf_ktime_get_ns(), c = bpf_get_attach_cookie(ctx), q;
+	__u32 idx = ES_PG_COOKIE_SLOT1(c) - 1;
+	struct es_pg_bin *b;
+
+	if (!ES_PG_COOKIE_SLOT1(c) || idx >= ES_PG_MAX_BINS)
+		return 0;
+	b = bpf_map_lookup_elem(&pg_bins, &idx);
+	if (!b || !b->one_trap)
+		return query_done(b, idx, NULL, now); /* the text came at query__start */
+	q = reg_value(ctx, ES_PG_COOKIE_REG(c));
+	if (ES_PG_COOKIE_DEREF(c) &&
+	    bpf_probe_read_user(&q, sizeof(q), (void *)(q + ES_PG_COOKIE_OFF(c))))
+		return 0;
+	return query_done(b, idx, (const char *)q, now);
+}
+
+/* query__done through libbpf's USDT runtime, where the argument is in another form. */
+SEC("usdt")
+int BPF_USDT(es_pg_query_done_usdt, const char *query)
+{
+	__u64 now = bpf_ktime_get_ns();
+	struct es_pg_bin *b;
+	__u32 idx = 0;
+
+	b = bin_of(ctx, &idx);
+	return query_done(b, idx, query, now);
 }
 
 /*
@@ -739,8 +978,9 @@ int BPF_USDT(es_pg_xact_abort)
 		 */
 		__u64 start;
 		__s64 start_us;
+		__u32 no_xact;
 
-		start = statement_start(t, b, idx, false, &start_us);
+		start = statement_start(t, b, idx, false, &start_us, &no_xact);
 		if (!start || !failed_text(t) || t->cmd == ES_PG_CMD_ROLLBACK)
 			return 0;
 		t->start_ns = start;

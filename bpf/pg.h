@@ -36,6 +36,9 @@
 /* Slots of the kernel's direct-mapped table of fingerprints already sent. */
 #define ES_PG_KNOWN_SLOTS 16384 /* a power of two */
 
+/* Statement heads whose normaliser state the kernel keeps (LRU). */
+#define ES_PG_HEAD_SLOTS 4096
+
 /* Fingerprint 0 is never produced; user space uses it for "other". */
 #define ES_PG_FP_OTHER 0
 
@@ -112,6 +115,41 @@ struct es_pg_bin {
 	__u32 lxid_off;     /* 1 + offset of lxid in PGPROC, 0: unknown */
 	__u32 one_trap;     /* statements timed from MyBEEntry at query__done */
 };
+
+/*
+ * query__done is attached as a plain uprobe where its argument is a
+ * register or memory at a register plus an offset (x86-64, see
+ * user/usdt_arg.c): libbpf's USDT runtime costs a spec lookup and a kernel
+ * read per call, a fifth of what the kernel spends on a statement. The
+ * uprobe's cookie says which binary and where the text's address is.
+ */
+enum es_pg_reg {
+	ES_PG_REG_NONE = 0,
+	ES_PG_REG_AX,
+	ES_PG_REG_BX,
+	ES_PG_REG_CX,
+	ES_PG_REG_DX,
+	ES_PG_REG_SI,
+	ES_PG_REG_DI,
+	ES_PG_REG_BP,
+	ES_PG_REG_SP,
+	ES_PG_REG_R8,
+	ES_PG_REG_R9,
+	ES_PG_REG_R10,
+	ES_PG_REG_R11,
+	ES_PG_REG_R12,
+	ES_PG_REG_R13,
+	ES_PG_REG_R14,
+	ES_PG_REG_R15,
+};
+
+#define ES_PG_COOKIE(slot1, reg, deref, off)                                     \
+	((__u64)(slot1) | ((__u64)(reg) << 8) | ((__u64)((deref) ? 1 : 0) << 16) | \
+	 ((__u64)(__u32)(off) << 32))
+#define ES_PG_COOKIE_SLOT1(c) ((__u32)((c) & 0xff)) /* the pg_bins slot + 1 */
+#define ES_PG_COOKIE_REG(c) ((__u32)(((c) >> 8) & 0xff))
+#define ES_PG_COOKIE_DEREF(c) ((__u32)(((c) >> 16) & 1))
+#define ES_PG_COOKIE_OFF(c) ((__s32)(__u32)((c) >> 32))
 
 /*
  * PgBackendStatus: st_procpid and st_activity_start_timestamp (PostgreSQL 10

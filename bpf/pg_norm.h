@@ -671,4 +671,37 @@ ES_PG_NORM_INLINE __u64 es_pg_norm_finish(struct es_pg_norm *n, __u32 len)
 	return n->hash ? n->hash : 1;
 }
 
+/*
+ * Resuming from a cached state. The normaliser's whole state is struct
+ * es_pg_norm and es_pg_norm_chunk() may stop at any byte, so feeding a
+ * text from a copy of the state taken after its first B bytes gives
+ * exactly what feeding it from the start does. Statements of one shape
+ * differ only from their first literal on (Odoo sends them with literals
+ * inlined), so the kernel caches the state after a statement's head and
+ * skips it the next time: only the tail goes through the machine.
+ *
+ * The head is the whole 8-byte words before the first word holding a digit
+ * or a quote, where a literal can start. It is hashed a word at a time;
+ * the cache key is the hash and the length. Where the head ends only
+ * decides how much is skipped, never the result: a head may hold NULL or
+ * TRUE, or stop early at a digit in a name.
+ */
+#define ES_PG_ONES 0x0101010101010101ULL
+#define ES_PG_HIGHS 0x8080808080808080ULL
+
+/* Whether word w (8 text bytes) can be part of a head: no digit, no quote. */
+ES_PG_NORM_INLINE int es_pg_head_word(__u64 w)
+{
+	__u64 d = w ^ (ES_PG_ONES * '0'), q = w ^ (ES_PG_ONES * '\'');
+
+	/* Some byte of d below 10 (a digit), or of q zero (a quote): exact for "any". */
+	return !((((d - ES_PG_ONES * 10) & ~d) | ((q - ES_PG_ONES) & ~q)) & ES_PG_HIGHS);
+}
+
+ES_PG_NORM_INLINE __u64 es_pg_head_mix(__u64 h, __u64 w)
+{
+	h = (h ^ w) * ES_PG_MIX_MUL;
+	return h ^ (h >> 29);
+}
+
 #endif

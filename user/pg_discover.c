@@ -26,6 +26,7 @@
 #include "log.h"
 #include "pg.h"
 #include "pg.skel.h"
+#include "usdt_arg.h"
 
 #define PG_MAX_LINKS 32
 #define PG_MAX_BINS ES_PG_MAX_BINS /* a binary's index is its pg_bins slot */
@@ -45,18 +46,24 @@ static const struct pg_usdt {
 	const char *prog;
 	bool required;
 	bool uprobe; /* a plain uprobe at the note: libbpf cannot parse its arguments */
+	/*
+	 * With uprobe: the program to attach through libbpf's USDT runtime
+	 * instead where usdt_arg_parse() cannot place the first argument;
+	 * otherwise the uprobe's cookie carries it (see enum es_pg_reg).
+	 */
+	const char *usdt_prog;
 } usdts[] = {
-	{ "query__start", "es_pg_query_start", true, false },
-	{ "query__done", "es_pg_query_done", true, false },
-	{ "transaction__commit", "es_pg_xact_commit", false, false },
-	{ "transaction__abort", "es_pg_xact_abort", false, false },
-	{ "lock__wait__start", "es_pg_lock_start", false, false },
-	{ "lock__wait__done", "es_pg_lock_done", false, false },
-	{ "deadlock__found", "es_pg_deadlock", false, false },
-	{ "smgr__md__read__done", "es_pg_read_done", false, false },
-	{ "checkpoint__start", "es_pg_ckpt_start", false, false },
-	{ "checkpoint__done", "es_pg_ckpt_done", false, true },
-	{ "buffer__sync__written", "es_pg_buf_written", false, false },
+	{ "query__start", "es_pg_query_start", true, false, NULL },
+	{ "query__done", "es_pg_query_done", true, true, "es_pg_query_done_usdt" },
+	{ "transaction__commit", "es_pg_xact_commit", false, false, NULL },
+	{ "transaction__abort", "es_pg_xact_abort", false, false, NULL },
+	{ "lock__wait__start", "es_pg_lock_start", false, false, NULL },
+	{ "lock__wait__done", "es_pg_lock_done", false, false, NULL },
+	{ "deadlock__found", "es_pg_deadlock", false, false, NULL },
+	{ "smgr__md__read__done", "es_pg_read_done", false, false, NULL },
+	{ "checkpoint__start", "es_pg_ckpt_start", false, false, NULL },
+	{ "checkpoint__done", "es_pg_ckpt_done", false, true, NULL },
+	{ "buffer__sync__written", "es_pg_buf_written", false, false, NULL },
 };
 
 struct pg_note {
@@ -186,23 +193,49 @@ static void bin_info(const struct pg_note *notes, int nn, const struct pg_syms *
 	}
 }
 
-/* Attaches every program whose probe the binary has. */
-static struct bpf_link *attach_one(struct pg_priv *pp, const struct pg_bin *b,
-				   const struct pg_usdt *d, const struct pg_note *n)
+/* Whether every site of d's probe has a first argument the cookie can carry. */
+static bool args_direct(const struct pg_usdt *d, const struct pg_note *notes, int nn)
 {
-	struct bpf_program *prog = bpf_object__find_program_by_name(pp->skel->obj, d->prog);
+	struct usdt_arg_loc loc;
+
+	if (!d->usdt_prog)
+		return true;
+	for (int i = 0; i < nn; i++) {
+		if (!strcmp(notes[i].name, d->probe) && usdt_arg_parse(notes[i].args, 0, &loc))
+			return false;
+	}
+	return true;
+}
+
+/*
+ * Attaches d's program to the probe site n (a plain uprobe) or to every
+ * site of the probe (through libbpf's USDT runtime). direct: d's argument
+ * goes in the uprobe's cookie (args_direct()).
+ */
+static struct bpf_link *attach_one(struct pg_priv *pp, const struct pg_bin *b,
+				   const struct pg_usdt *d, const struct pg_note *n, bool direct)
+{
+	bool uprobe = d->uprobe && (direct || !d->usdt_prog);
+	const char *name = uprobe || !d->usdt_prog ? d->prog : d->usdt_prog;
+	struct bpf_program *prog = bpf_object__find_program_by_name(pp->skel->obj, name);
+	__u64 slot1 = (__u64)(b - pp->bins) + 1;
 
 	if (!prog) {
 		errno = ENOENT;
 		return NULL;
 	}
-	if (d->uprobe) {
+	if (uprobe) {
+		struct usdt_arg_loc loc = { 0 };
 		LIBBPF_OPTS(bpf_uprobe_opts, o, .ref_ctr_offset = n->sema_off);
 
+		if (d->usdt_prog && !usdt_arg_parse(n->args, 0, &loc))
+			o.bpf_cookie = ES_PG_COOKIE(slot1, loc.reg, loc.deref, loc.off);
+		else
+			o.bpf_cookie = slot1;
 		return bpf_program__attach_uprobe_opts(prog, -1, b->path, n->off, &o);
 	} else {
 		/* The cookie says which binary: its pg_bins slot + 1. */
-		LIBBPF_OPTS(bpf_usdt_opts, uo, .usdt_cookie = (__u64)(b - pp->bins) + 1);
+		LIBBPF_OPTS(bpf_usdt_opts, uo, .usdt_cookie = slot1);
 
 		return bpf_program__attach_usdt(prog, -1, b->path, "postgresql", d->probe, &uo);
 	}
@@ -225,7 +258,7 @@ static int bin_attach(struct pg_priv *pp, struct pg_bin *b, const struct pg_note
 
 	for (size_t u = 0; u < sizeof(usdts) / sizeof(usdts[0]); u++) {
 		const struct pg_usdt *d = &usdts[u];
-		bool found = false;
+		bool found = false, direct = args_direct(d, notes, nn);
 
 		for (int i = 0; i < nn; i++) {
 			struct bpf_link *l;
@@ -243,10 +276,10 @@ static int bin_attach(struct pg_priv *pp, struct pg_bin *b, const struct pg_note
 				found = true;
 				break;
 			}
-			if (found && !d->uprobe)
+			if (found && !(d->uprobe && direct))
 				break; /* libbpf attached every site of the probe at once */
 			found = true;
-			l = attach_one(pp, b, d, &notes[i]);
+			l = attach_one(pp, b, d, &notes[i], direct);
 			if (!l) {
 				err = -errno;
 				log_debug("cannot attach to a PostgreSQL probe",
@@ -292,7 +325,7 @@ static void bin_end_one_trap(struct pg_priv *pp, struct pg_bin *b, const char *w
 	char q[PATH_MAX + 8];
 	int fd = bpf_map__fd(pp->skel->maps.pg_bins);
 
-	l = attach_one(pp, b, &usdts[0], &b->start_note);
+	l = attach_one(pp, b, &usdts[0], &b->start_note, false);
 	if (!l) {
 		if (!b->stale_logged)
 			log_warn("cannot attach query__start to time statements without PostgreSQL's start stamps",

@@ -872,6 +872,12 @@ void pg_queries_collect(struct pg_priv *pp, struct expo *e)
 		e, "erpscope_pg_fingerprint_mismatches_total", EXPO_COUNTER,
 		"Statement texts whose fingerprint in user space differed from the kernel's (0 unless the two builds of the tokenizer disagree).");
 	expo_sample_u64(e, NULL, 0, pp->fp_mismatches);
+	expo_family(
+		e, "erpscope_pg_statement_head_misses_total", EXPO_COUNTER,
+		"Statements the kernel normalised from their first byte: no statement with the same head (the text before its first digit or quote) was in its cache. The others resumed after the head.");
+	v[0] = 0;
+	bpf_percpu_sum_u64(bpf_map__fd(pp->skel->maps.pg_head_misses), 0, &v[0]);
+	expo_sample_u64(e, NULL, 0, v[0]);
 }
 
 /* ---------------------------------------------------------------- rows for /queries */

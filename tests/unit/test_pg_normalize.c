@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "check.h"
+#include "sqlgen.h"
 #include "pg_normalize.h"
 
 static const char *norm(const char *in, struct pg_norm_result *r)
@@ -161,14 +162,6 @@ static int literal_free(const char *s)
 	return 1;
 }
 
-static const char *const atoms[] = {
-	"SELECT", "select", " ",  "  ",	      "\n", "\t", "a",	  "id",	  "t1", "(",   ")",
-	",",	  "IN",	    "in", "ARRAY",    "[",  "]",  "=",	  "-",	  "--", "/",   "/*",
-	"*/",	  "*",	    "'",  "''",	      "E'", "\\", "\\'",  "$",	  "$$", "$t$", "\"",
-	"\"\"",	  "1",	    "42", "1.5",      "e",  "e-", "NULL", "true", "IS", "NOT", "?",
-	";",	  ":",	    "<>", "\xc3\xa9", "x'", "0x", ".",
-};
-
 static void test_random(void)
 {
 	uint64_t seed = 42;
@@ -177,23 +170,10 @@ static void test_random(void)
 
 	for (int iter = 0; iter < 100000; iter++) {
 		struct pg_norm_result r, r2;
-		size_t n = 0;
+		size_t n;
 		unsigned int toks;
-		int k;
 
-		seed = seed * 6364136223846793005ULL + 1442695040888963407ULL;
-		k = (int)((seed >> 33) % 40);
-		for (int j = 0; j < k; j++) {
-			const char *a;
-
-			seed = seed * 6364136223846793005ULL + 1442695040888963407ULL;
-			a = atoms[(seed >> 33) % (sizeof(atoms) / sizeof(atoms[0]))];
-			if (n + strlen(a) >= sizeof(in))
-				break;
-			memcpy(in + n, a, strlen(a));
-			n += strlen(a);
-		}
-		in[n] = 0;
+		n = sqlgen(&seed, in, sizeof(in));
 		pg_normalize(in, n, out, sizeof(out), &r);
 		if (pg_fingerprint_stepwise(in, n, &toks) != r.fp || toks != r.tokens)
 			bad_eq++;
