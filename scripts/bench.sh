@@ -524,6 +524,13 @@ def pg_work(select_only):
     args = ["pgbench", "-n", "-M", "simple", "-c", "2", "-j", "2", "-t", str(tx)]
     if select_only:
         args.append("-S")
+    else:
+        # Every TPC-B run starts from the same tables, as pgbench's own
+        # pre-run vacuum would have it, outside the measured window:
+        # otherwise dead rows and the history table grow run after run.
+        subprocess.run(["psql", "-q", "-X", "-c", "VACUUM pgbench_branches, pgbench_tellers",
+                        "-c", "TRUNCATE pgbench_history", "-c", "CHECKPOINT"] + pg_conn(),
+                       capture_output=True, check=True)
     u0, w0 = pg_cgroup_usec(), time.monotonic()
     r = subprocess.run(args + pg_conn(), capture_output=True, text=True, preexec_fn=pg_in_cgroup)
     u1, w1 = pg_cgroup_usec(), time.monotonic()
@@ -569,20 +576,36 @@ def pg_ab(select_only, title):
     median ratios to the round's off run."""
     say("")
     say(f"{title}: {PAIRS} rounds of off / erpscope / erpscope --probes=pg / --probes=pg "
-        "--no-pg.single-probe / bpftrace, median; CPU is the server's and pgbench's (their cgroup)")
-    rows = []
-    for i in range(PAIRS):
-        off = pg_work(select_only)
-        runs = [off]
-        for probes, extra in ((None, ()), ("pg", ()), ("pg", ("--no-pg.single-probe",))):
+        "--no-pg.single-probe / bpftrace, each round starting with the next arm, median; CPU is "
+        "the server's and pgbench's (their cgroup)")
+    def off():
+        return pg_work(select_only)
+
+    def daemon(probes, extra=()):
+        def arm():
             d = pg_erpscope(probes, extra)
             time.sleep(0.3)
-            runs.append(pg_work(select_only))
+            r = pg_work(select_only)
             stop(d)
+            return r
+        return arm
+
+    def bpftrace():
         bt = start_bpftrace()
         time.sleep(0.3)
-        runs.append(pg_work(select_only))
+        r = pg_work(select_only)
         stop(bt, signal.SIGINT)
+        return r
+
+    arms = [off, daemon(None), daemon("pg"), daemon("pg", ("--no-pg.single-probe",)), bpftrace]
+    rows = []
+    for i in range(PAIRS):
+        # Each round starts with another arm, so none always runs first
+        # or right after a daemon stopped.
+        runs = [None] * len(arms)
+        for k in range(len(arms)):
+            j = (i + k) % len(arms)
+            runs[j] = arms[j]()
         rows.append(runs)
         say(f"  round {i + 1:>2}: " + " | ".join(
             f"{name} {r[0]:7.0f} tx/s {r[1] * 1e6:6.1f} us"
@@ -659,6 +682,52 @@ def trap_cost():
     return statistics.median(diffs)
 
 
+# An Odoo-style statement: every name quoted and qualified, an IN list and
+# literals at the end, sent with its literals inlined as psycopg2 does.
+ODOO_SQL = (
+    '\\set aid random(1, 100000 * :scale)\n'
+    'SELECT "pgbench_accounts"."aid" AS "aid", "pgbench_accounts"."bid" AS "bid", '
+    '"pgbench_accounts"."abalance" AS "abalance", "pgbench_accounts"."filler" AS "filler" '
+    'FROM "pgbench_accounts" LEFT JOIN "pgbench_branches" AS "pgbench_accounts__bid" ON '
+    '("pgbench_accounts"."bid" = "pgbench_accounts__bid"."bid") WHERE '
+    '(("pgbench_accounts"."aid" IN (:aid, :aid + 1, :aid + 2, :aid + 3)) AND '
+    '("pgbench_accounts"."filler" IS NOT NULL OR "pgbench_accounts"."abalance" >= -100000)) '
+    'AND ("pgbench_accounts__bid"."bbalance" IS NOT NULL OR true) '
+    'ORDER BY "pgbench_accounts"."aid" DESC, "pgbench_accounts"."bid" LIMIT 80 OFFSET 0;\n')
+PG_ODOO_TX = int(os.environ.get("PG_ODOO_TX", "20000"))
+
+
+def pg_odoo_cost():
+    """BPF ns per statement of es_pg_query_done on an Odoo-style statement,
+    median of ROUNDS daemons: the normaliser's share grows with the text."""
+    import tempfile
+    with tempfile.NamedTemporaryFile("w", suffix=".sql", delete=False) as f:
+        f.write(ODOO_SQL)
+    text = ODOO_SQL.split("\n")[1]
+    per = []
+    subprocess.run(["sysctl", "-q", "-w", "kernel.bpf_stats_enabled=1"], check=True)
+    for _ in range(ROUNDS):
+        d, port, ids = start_erpscope()
+        time.sleep(0.5)
+        s0 = stats(ids)
+        r = subprocess.run(["pgbench", "-n", "-M", "simple", "-c", "1", "-t", str(PG_ODOO_TX),
+                            "-f", f.name] + pg_conn(), capture_output=True, text=True)
+        s1 = stats(ids)
+        stop(d)
+        if r.returncode:
+            raise SystemExit(f"bench: pgbench -f failed:\n{r.stdout}\n{r.stderr}")
+        ev = per_event(s0, s1).get("es_pg_query_done")
+        if ev:
+            per.append(ev[1])
+    subprocess.run(["sysctl", "-q", "-w", f"kernel.bpf_stats_enabled={old_stats}"], check=True)
+    os.unlink(f.name)
+    if per:
+        say("")
+        say(f"(iv) es_pg_query_done on an Odoo-style SELECT (~{len(text)} bytes, quoted names, an "
+            f"IN list, literals last), {PG_ODOO_TX} statements, median of {ROUNDS} rounds: "
+            f"{statistics.median(per):.0f} ns per statement")
+
+
 def pg_bench():
     """PostgreSQL statements: (i) ns per event of the pg probe's USDT
     programs beside a bpftrace latency-histogram script (query__start/done)
@@ -691,6 +760,7 @@ def pg_bench():
             f"{trap + ours:.0f} ns; with --no-pg.single-probe 2 x {trap:.0f} + BPF; bpftrace "
             f"2 x {trap:.0f} + {peer:.0f} = {2 * trap + peer:.0f} ns: ratio "
             f"{(trap + ours) / (2 * trap + peer):.2f}")
+    pg_odoo_cost()
     s = pg_ab(True, "(ii) pgbench -S (select-only, 1 statement per transaction)")
     b = pg_ab(False, "(ii) pgbench TPC-B (7 statements per transaction)")
     say(f"  cost per statement, from the CPU per transaction: select-only erpscope "
