@@ -28,8 +28,11 @@
 # --probes=pg / bpftrace on pgbench -S and TPC-B: TPS ratio, CPU per
 # transaction (the cgroup's) and the cost per statement in microseconds
 # (every probe: what running erpscope costs; --probes=pg: the statement
-# probe alone, beside bpftrace's two probes). BENCH_ONLY=pg runs only that.
-# PG_SCALE (10), PG_TX_S (40000) and PG_TX_B (4000) transactions per client.
+# probe alone, beside bpftrace's two probes), then (iii) one uprobe trap,
+# (iv) the statement program on an Odoo-style SELECT and (v) TPC-B again
+# with durable commits (fsync, synchronous_commit on). BENCH_ONLY=pg runs
+# only that. PG_SCALE (10), PG_TX_S (40000), PG_TX_B (4000) and PG_TX_D
+# (1500) transactions per client.
 # The Python profiler gets A/B rounds on one python3.11 pinned to BENCH_CPU
 # that runs each trial on command (started before the daemons, which find
 # it by their /proc scan): (a) a CPU-bound pure-Python loop, iterations/s
@@ -450,6 +453,7 @@ PG_BIN = os.environ.get("PG_BIN", "/usr/lib/postgresql/15/bin")
 PG_SCALE = int(os.environ.get("PG_SCALE", "10"))
 PG_TX_S = int(os.environ.get("PG_TX_S", "40000"))  # select-only transactions per client
 PG_TX_B = int(os.environ.get("PG_TX_B", "4000"))   # TPC-B transactions per client
+PG_TX_D = int(os.environ.get("PG_TX_D", "1500"))   # ... with durable commits
 PG = {}  # the bench's cluster: dir, port, cgroup; stopped in pg_cleanup()
 BPFTRACE_PG = (
     "usdt:{bin}:postgresql:query__start {{ @start[tid] = nsecs; }} "
@@ -516,11 +520,11 @@ def pg_conn():
     return ["-h", PG["dir"], "-p", str(PG["port"]), "-U", "postgres", "postgres"]
 
 
-def pg_work(select_only):
+def pg_work(select_only, tx=None):
     """(transactions/s, CPU seconds per transaction) of one pgbench run of 2
     clients; the CPU is that of the server and pgbench (their cgroup): the
     uprobe traps and BPF programs run in the backends, so it holds the cost."""
-    tx = PG_TX_S if select_only else PG_TX_B
+    tx = tx or (PG_TX_S if select_only else PG_TX_B)
     args = ["pgbench", "-n", "-M", "simple", "-c", "2", "-j", "2", "-t", str(tx)]
     if select_only:
         args.append("-S")
@@ -569,7 +573,7 @@ def pg_erpscope(probes=None, extra=()):
             time.sleep(0.1)
 
 
-def pg_ab(select_only, title):
+def pg_ab(select_only, title, tx=None):
     """Rounds of off, erpscope (every probe), erpscope --probes=pg,
     erpscope --probes=pg --no-pg.single-probe (query__start too: the A/B
     of timing statements at query__done alone) and bpftrace, alternating:
@@ -579,13 +583,13 @@ def pg_ab(select_only, title):
         "--no-pg.single-probe / bpftrace, each round starting with the next arm, median; CPU is "
         "the server's and pgbench's (their cgroup)")
     def off():
-        return pg_work(select_only)
+        return pg_work(select_only, tx)
 
     def daemon(probes, extra=()):
         def arm():
             d = pg_erpscope(probes, extra)
             time.sleep(0.3)
-            r = pg_work(select_only)
+            r = pg_work(select_only, tx)
             stop(d)
             return r
         return arm
@@ -593,7 +597,7 @@ def pg_ab(select_only, title):
     def bpftrace():
         bt = start_bpftrace()
         time.sleep(0.3)
-        r = pg_work(select_only)
+        r = pg_work(select_only, tx)
         stop(bt, signal.SIGINT)
         return r
 
@@ -728,6 +732,17 @@ def pg_odoo_cost():
             f"{statistics.median(per):.0f} ns per statement")
 
 
+def pg_durable():
+    """TPC-B as PostgreSQL ships (fsync and synchronous_commit on): each
+    commit waits for its WAL flush, as in production."""
+    subprocess.run(["psql", "-q", "-X", "-c", "ALTER SYSTEM SET fsync = on", "-c",
+                    "ALTER SYSTEM SET synchronous_commit = on", "-c", "SELECT pg_reload_conf()"]
+                   + pg_conn(), capture_output=True, check=True)
+    time.sleep(0.5)
+    return pg_ab(False, "(v) pgbench TPC-B with durable commits (fsync and synchronous_commit on, "
+                 "PostgreSQL's defaults)", PG_TX_D)
+
+
 def pg_bench():
     """PostgreSQL statements: (i) ns per event of the pg probe's USDT
     programs beside a bpftrace latency-histogram script (query__start/done)
@@ -767,15 +782,16 @@ def pg_bench():
         f"{s['us_on']:.2f} us (--probes=pg {s['us_pg']:.2f}, two probes {s['us_pg2']:.2f}), "
         f"bpftrace {s['us_bt']:.2f} us; TPC-B erpscope {b['us_on'] / 7:.2f} us (--probes=pg "
         f"{b['us_pg'] / 7:.2f}, two probes {b['us_pg2'] / 7:.2f}), bpftrace {b['us_bt'] / 7:.2f} us")
+    durable = pg_durable()
     subprocess.run(["sysctl", "-q", "-w", "kernel.bpf_stats_enabled=1"], check=True)
     pg_cleanup()
-    return ratio, s, b
+    return ratio, s, b, durable
 
 
 def pg_summary(res):
     if not res:
         return
-    ratio, s, b = res
+    ratio, s, b, dur = res
     say(f"  pg: BPF cost per select-only transaction vs bpftrace: "
         + (f"{ratio:.2f}x" if ratio else "n/a")
         + f"; -S TPS on/off {s['tps_on']:.3f} (--probes=pg {s['tps_pg']:.3f}, bpftrace "
@@ -784,7 +800,10 @@ def pg_summary(res):
         f"(--probes=pg {b['tps_pg']:.3f}, bpftrace {b['tps_bt']:.3f}), CPU/tx {b['cpu_on']:.3f} "
         f"(--probes=pg {b['cpu_pg']:.3f}, two probes {b['cpu_pg2']:.3f}, bpftrace "
         f"{b['cpu_bt']:.3f}); per statement {s['us_on']:.2f} us (-S), "
-        f"{b['us_on'] / 7:.2f} us (TPC-B); --probes=pg {s['us_pg']:.2f} / {b['us_pg'] / 7:.2f} us")
+        f"{b['us_on'] / 7:.2f} us (TPC-B); --probes=pg {s['us_pg']:.2f} / {b['us_pg'] / 7:.2f} us; "
+        f"durable TPC-B TPS {dur['tps_on']:.3f} (--probes=pg {dur['tps_pg']:.3f}, bpftrace "
+        f"{dur['tps_bt']:.3f}), CPU/tx {dur['cpu_on']:.3f} (--probes=pg {dur['cpu_pg']:.3f}, "
+        f"bpftrace {dur['cpu_bt']:.3f})")
 
 
 # ---------------------------------------------------------------- Python
