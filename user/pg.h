@@ -176,8 +176,11 @@ int pg_queries_rows(struct pg_priv *pp, struct pg_row **rows, size_t *n);
 size_t pg_queries_count(const struct pg_priv *pp);
 unsigned int pg_queries_topk(const struct pg_priv *pp);
 
-/* Quantile q (0..1) of fine bins, in seconds; 0 when empty. Exposed for tests. */
-double pg_fine_quantile(const uint64_t *fine, unsigned int nbins, double q);
+/*
+ * Quantile q (0..1) of fine bins, in seconds; 0 when empty. max_ns: the
+ * largest observation (0: unknown), which bounds the answer. Exposed for tests.
+ */
+double pg_fine_quantile(const uint64_t *fine, unsigned int nbins, double q, uint64_t max_ns);
 /* Lower and upper bounds of fine bin b in ns (upper is UINT64_MAX for the last). */
 void pg_fine_bounds(unsigned int b, uint64_t *lo, uint64_t *hi);
 

@@ -2,7 +2,8 @@
 /*
  * Quantiles from the kernel's fine bins (bpf/pg.h: ES_PG_FINE_SUB bins per
  * power of two of nanoseconds), linear inside a bin: the p50/p95/p99 of
- * /queries, within a quarter of an octave.
+ * /queries, within a quarter of an octave and never above the largest
+ * observation.
  */
 #include <stdint.h>
 #include <linux/types.h>
@@ -29,7 +30,7 @@ void pg_fine_bounds(unsigned int b, uint64_t *lo, uint64_t *hi)
 	*hi = *lo + (1ULL << (lg - ES_PG_FINE_SUB_BITS));
 }
 
-double pg_fine_quantile(const uint64_t *fine, unsigned int nbins, double q)
+double pg_fine_quantile(const uint64_t *fine, unsigned int nbins, double q, uint64_t max_ns)
 {
 	uint64_t total = 0, cum = 0;
 	double target;
@@ -47,6 +48,13 @@ double pg_fine_quantile(const uint64_t *fine, unsigned int nbins, double q)
 			continue;
 		}
 		pg_fine_bounds(b, &lo, &hi);
+		/*
+		 * No observation lies above the largest: the bin holding it
+		 * ends there (4 x 201.5 ms in [201 ms, 235 ms) have a p50 of
+		 * ~201.5 ms, not the bin's middle, 218 ms).
+		 */
+		if (max_ns && max_ns >= lo && max_ns < hi)
+			hi = max_ns;
 		if (hi == UINT64_MAX)
 			return (double)lo / 1e9;
 		return ((double)lo +

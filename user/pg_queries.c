@@ -915,9 +915,9 @@ int pg_queries_rows(struct pg_priv *pp, struct pg_row **rows, size_t *n)
 		w->lock_waits = t.lock_waits;
 		w->slow = t.slow;
 		w->errors = t.errors;
-		w->p50 = pg_fine_quantile(t.fine, ES_PG_FINE_BINS, 0.50);
-		w->p95 = pg_fine_quantile(t.fine, ES_PG_FINE_BINS, 0.95);
-		w->p99 = pg_fine_quantile(t.fine, ES_PG_FINE_BINS, 0.99);
+		w->p50 = pg_fine_quantile(t.fine, ES_PG_FINE_BINS, 0.50, t.max_ns);
+		w->p95 = pg_fine_quantile(t.fine, ES_PG_FINE_BINS, 0.95, t.max_ns);
+		w->p99 = pg_fine_quantile(t.fine, ES_PG_FINE_BINS, 0.99, t.max_ns);
 		k++;
 	}
 	for (unsigned int d = 0; d < ES_PG_MAX_DBS; d++) {

@@ -114,19 +114,41 @@ static void test_quantiles(void)
 		prev_hi = hi;
 	}
 	CHECK(prev_hi == UINT64_MAX);
-	CHECK(pg_fine_quantile(fine, ES_PG_FINE_BINS, 0.5) == 0);
+	CHECK(pg_fine_quantile(fine, ES_PG_FINE_BINS, 0.5, 0) == 0);
 	/* 100 observations in the bin of 300 ms: every quantile inside it */
 	for (unsigned int b = 0; b < ES_PG_FINE_BINS; b++) {
 		pg_fine_bounds(b, &lo, &hi);
 		if (lo <= 300000000ull && 300000000ull < hi) {
 			fine[b] = 100;
-			CHECK(pg_fine_quantile(fine, ES_PG_FINE_BINS, 0.5) >= (double)lo / 1e9);
-			CHECK(pg_fine_quantile(fine, ES_PG_FINE_BINS, 0.99) <= (double)hi / 1e9);
+			CHECK(pg_fine_quantile(fine, ES_PG_FINE_BINS, 0.5, 0) >= (double)lo / 1e9);
+			CHECK(pg_fine_quantile(fine, ES_PG_FINE_BINS, 0.99, 0) <= (double)hi / 1e9);
 			/* within a quarter octave: +-12.5% of 300 ms */
-			CHECK(pg_fine_quantile(fine, ES_PG_FINE_BINS, 0.5) > 0.25);
-			CHECK(pg_fine_quantile(fine, ES_PG_FINE_BINS, 0.5) < 0.35);
+			CHECK(pg_fine_quantile(fine, ES_PG_FINE_BINS, 0.5, 0) > 0.25);
+			CHECK(pg_fine_quantile(fine, ES_PG_FINE_BINS, 0.5, 0) < 0.35);
+			fine[b] = 0;
 		}
 	}
+	/*
+	 * 4 x ~201.5 ms, as 4 x pg_sleep(0.2) measure: their bin is
+	 * [201.3 ms, 234.9 ms); the quantiles stay at or below the largest.
+	 */
+	for (unsigned int b = 0; b < ES_PG_FINE_BINS; b++) {
+		pg_fine_bounds(b, &lo, &hi);
+		if (lo <= 201500000ull && 201500000ull < hi) {
+			fine[b] = 4;
+			CHECK(lo > 201000000ull && lo < 201500000ull);
+			CHECK(pg_fine_quantile(fine, ES_PG_FINE_BINS, 0.5, 0) > 0.21);
+			CHECK(pg_fine_quantile(fine, ES_PG_FINE_BINS, 0.5, 201700000ull) >= (double)lo / 1e9);
+			CHECK(pg_fine_quantile(fine, ES_PG_FINE_BINS, 0.5, 201700000ull) <= 0.2017);
+			CHECK(pg_fine_quantile(fine, ES_PG_FINE_BINS, 0.99, 201700000ull) <= 0.2017);
+			CHECK(pg_fine_quantile(fine, ES_PG_FINE_BINS, 1.0, 201700000ull) == 0.2017);
+			fine[b] = 0;
+		}
+	}
+	/* The last bin has no upper bound: the largest observation is it. */
+	fine[ES_PG_FINE_BINS - 1] = 1;
+	CHECK(pg_fine_quantile(fine, ES_PG_FINE_BINS, 0.5, 0) > 0);
+	CHECK(pg_fine_quantile(fine, ES_PG_FINE_BINS, 0.5, 400000000000ull) <= 400.0);
 }
 
 int main(void)
