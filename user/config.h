@@ -27,6 +27,7 @@ struct config {
 	unsigned int pg_top_k;     /* pg.top-statements, default 100: statements with own series */
 	unsigned int pg_slow_ms;   /* pg.slow-query-threshold, duration, default 100ms */
 	bool pg_single_probe;      /* pg.single-probe, default true: statements on query__done alone */
+	bool pg_direct_args;       /* pg.direct-args, default true: query__done's argument from its note */
 	unsigned int tcp_max_remotes; /* tcp.max-remotes, default 50: remote labels per role */
 	unsigned int py_sample_hz;    /* python.sample-frequency, default 49 (Hz per CPU), 0 = off */
 	unsigned int py_offcpu_ms;    /* python.offcpu-threshold, duration, default 10ms */

@@ -88,6 +88,7 @@ struct pg_bin {
 	bool attached;
 	bool kernel_commits; /* commits counted at query__done, not transaction__commit */
 	bool one_trap; /* statements on query__done alone (struct es_pg_bin) */
+	bool done_direct; /* query__done's argument from the cookie, not libbpf's runtime */
 	bool stale_logged;
 	struct pg_note start_note; /* query__start, attached late if one_trap must end */
 	unsigned int nprobes;
@@ -194,12 +195,15 @@ static void bin_info(const struct pg_note *notes, int nn, const struct pg_syms *
 }
 
 /* Whether every site of d's probe has a first argument the cookie can carry. */
-static bool args_direct(const struct pg_usdt *d, const struct pg_note *notes, int nn)
+static bool args_direct(const struct pg_priv *pp, const struct pg_usdt *d,
+			const struct pg_note *notes, int nn)
 {
 	struct usdt_arg_loc loc;
 
 	if (!d->usdt_prog)
 		return true;
+	if (!pp->es->cfg.pg_direct_args)
+		return false;
 	for (int i = 0; i < nn; i++) {
 		if (!strcmp(notes[i].name, d->probe) && usdt_arg_parse(notes[i].args, 0, &loc))
 			return false;
@@ -258,8 +262,10 @@ static int bin_attach(struct pg_priv *pp, struct pg_bin *b, const struct pg_note
 
 	for (size_t u = 0; u < sizeof(usdts) / sizeof(usdts[0]); u++) {
 		const struct pg_usdt *d = &usdts[u];
-		bool found = false, direct = args_direct(d, notes, nn);
+		bool found = false, direct = args_direct(pp, d, notes, nn);
 
+		if (!strcmp(d->probe, "query__done"))
+			b->done_direct = direct;
 		for (int i = 0; i < nn; i++) {
 			struct bpf_link *l;
 
@@ -426,9 +432,10 @@ static void bin_add(struct pg_priv *pp, const char *path, const char *shown, dev
 		goto out;
 	pp->nattached++;
 	log_info("attached to PostgreSQL binary",
-		 "probe=pg path=%s probes=%u links=%u commits=%s statements=%s", q, b->nprobes,
-		 b->nlinks, b->kernel_commits ? "query__done" : "transaction__commit",
-		 b->one_trap ? "query__done" : "query__start+query__done");
+		 "probe=pg path=%s probes=%u links=%u commits=%s statements=%s done_args=%s", q,
+		 b->nprobes, b->nlinks, b->kernel_commits ? "query__done" : "transaction__commit",
+		 b->one_trap ? "query__done" : "query__start+query__done",
+		 b->done_direct ? "register" : "libbpf");
 out:
 	free(notes);
 }

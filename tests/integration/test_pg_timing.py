@@ -4,7 +4,9 @@
 By default (--pg.single-probe) only query__done is trapped: the statement's
 start comes from the backend's own status entry and, for a statement that
 fails, its text from debug_query_string at transaction__abort. Asserted for
-that mode and for --no-pg.single-probe (query__start + query__done):
+that mode, for it with --no-pg.direct-args (query__done's argument read
+through libbpf's USDT runtime instead of the register its note names) and
+for --no-pg.single-probe (query__start + query__done):
 
   - the query__start uprobe is attached only in the second mode (the log
     line says which);
@@ -60,13 +62,19 @@ def commits(m):
     return m.value("erpscope_pg_transactions_total", db=DB, outcome="commit", default=0)
 
 
-def timing(t, pg, single):
+def timing(t, pg, single, direct=True):
     mode = "single-probe" if single else "two probes"
+    if not direct:
+        mode += ", libbpf's USDT runtime"
     t.prefix = f"[{mode}] "
     args = [] if single else ["--no-pg.single-probe"]
+    if not direct:
+        args.append("--no-pg.direct-args")
     with lib.Daemon(*args) as d:
         want = "statements=query__done" if single else "statements=query__start+query__done"
         lines = [x for x in d.log_text().splitlines() if "attached to PostgreSQL binary" in x]
+        t.check(lines and all(want in x for x in lines), f"the log says {want}", str(lines[:2]))
+        want = "done_args=register" if direct else "done_args=libbpf"
         t.check(lines and all(want in x for x in lines), f"the log says {want}", str(lines[:2]))
 
         conn = pg.connect(db=DB)
@@ -78,6 +86,9 @@ def timing(t, pg, single):
         t.require(len(st) == 1 and st[0]["calls"] == 4, "4 x pg_sleep(0.2): one fingerprint, 4 calls",
                   json.dumps(st))
         fp = st[0]["fingerprint"]
+        qs = [st[0][k] for k in ("p50_seconds", "p95_seconds", "p99_seconds")]
+        t.check(all(0.2 <= x <= st[0]["max_seconds"] for x in qs),
+                "p50/p95/p99 between 0.2 s and the slowest call", json.dumps(st))
         m = d.scrape()
         buckets, total, count = m.histogram("erpscope_pg_statement_duration_seconds",
                                             fingerprint=fp, db=DB)
@@ -150,6 +161,10 @@ def body(t):
         pg.psql(f"CREATE DATABASE {DB}")
         pg.psql("CREATE TABLE tm (id int PRIMARY KEY, v int); INSERT INTO tm VALUES (1, 0)", db=DB)
         timing(t, pg, False)
+        pg.psql(f"DROP DATABASE {DB}")
+        pg.psql(f"CREATE DATABASE {DB}")
+        pg.psql("CREATE TABLE tm (id int PRIMARY KEY, v int); INSERT INTO tm VALUES (1, 0)", db=DB)
+        timing(t, pg, True, direct=False)
     finally:
         pg.stop()
 

@@ -576,6 +576,7 @@ static void test_usage(void)
 		"      --pg.top-statements=100 ",
 		"      --pg.slow-query-threshold=100ms ",
 		"      --[no-]pg.single-probe ",
+		"      --[no-]pg.direct-args ",
 		"      --tcp.max-remotes=50 ",
 		"      --python.sample-frequency=49 ",
 		"      --python.offcpu-threshold=10ms ",
