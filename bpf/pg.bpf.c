@@ -681,7 +681,8 @@ static __always_inline void bin_stat(__u32 idx, bool stale)
  * The running statement's start, in the kernel's monotonic ns, from the
  * backend's status entry (one_trap); 0 when it cannot be had or the
  * statement was accounted already (at transaction__abort). Checks that the
- * entry is this backend's before trusting the stamp.
+ * entry is this backend's before trusting the stamp. no_xact (NULL: not
+ * wanted): no transaction is open any more.
  */
 static __always_inline __u64 statement_start(struct pg_task *t, const struct es_pg_bin *b,
 					     __u32 idx, bool at_done, __s64 *start_us,
@@ -697,7 +698,8 @@ static __always_inline __u64 statement_start(struct pg_task *t, const struct es_
 	__s64 ns;
 
 	*start_us = 0;
-	*no_xact = 0;
+	if (no_xact)
+		*no_xact = 0;
 	if (!learn_bias(t, b)) {
 		bin_stat(idx, false);
 		return 0;
@@ -727,7 +729,8 @@ static __always_inline __u64 statement_start(struct pg_task *t, const struct es_
 		return 0; /* failed, and accounted when its transaction aborted */
 	*start_us = be.ts[2];
 	/* PostgreSQL clears it when a transaction commits, aborts or is prepared. */
-	*no_xact = !be.ts[1];
+	if (no_xact)
+		*no_xact = !be.ts[1];
 	ns = (be.ts[2] + (__s64)ES_PG_EPOCH_UNIX_S * 1000000) * 1000 - realtime_off_ns;
 	return ns > 0 ? (__u64)ns : 0;
 }
@@ -978,9 +981,8 @@ int BPF_USDT(es_pg_xact_abort)
 		 */
 		__u64 start;
 		__s64 start_us;
-		__u32 no_xact;
 
-		start = statement_start(t, b, idx, false, &start_us, &no_xact);
+		start = statement_start(t, b, idx, false, &start_us, NULL);
 		if (!start || !failed_text(t) || t->cmd == ES_PG_CMD_ROLLBACK)
 			return 0;
 		t->start_ns = start;

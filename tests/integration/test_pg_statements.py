@@ -111,6 +111,7 @@ def literals(t, d, pg):
     conn = pg.connect(db=DB)
     cur = conn.cursor()
     markers = []
+    misses0 = d.scrape().value("erpscope_pg_statement_head_misses_total")
     for i in range(1000):
         ident = 737370000 + i
         name = f"zq{i}x'y\\z\"w"
@@ -131,6 +132,11 @@ def literals(t, d, pg):
     m = d.scrape()
     t.check(m.value("erpscope_pg_statement_calls_total", fingerprint=st[0]["fingerprint"],
                     db=DB) == 1000, "erpscope_pg_statement_calls_total is 1000")
+    # Their head ("SELECT id FROM lit_t WHERE id = ", 32 bytes up to the
+    # first digit) is normalised once and cached; the other 999 resume after it.
+    t.check(m.value("erpscope_pg_statement_head_misses_total") - misses0 == 1,
+            "one head-cache miss for the 1000 statements",
+            f"{misses0} -> {m.value('erpscope_pg_statement_head_misses_total')}")
 
     # In /metrics only labels can hold text; sample values are the daemon's numbers.
     pages = {"/metrics": "\n".join(re.findall(r"\{[^}]*\}", m.text))}
