@@ -62,7 +62,7 @@ for tool in perf bpftool taskset sysctl; do
 done
 
 exec /usr/bin/python3.11 - "$@" <<'PY'
-import json, os, re, signal, socket, statistics, subprocess, sys, time, urllib.request
+import json, os, re, signal, socket, statistics, subprocess, sys, tempfile, time, urllib.request
 
 ERPSCOPE = os.environ.get("ERPSCOPE", "build/erpscope")
 RUNQLAT = os.environ.get("RUNQLAT", "/usr/sbin/runqlat")
@@ -493,7 +493,6 @@ def pg_cgroup_usec():
 
 def pg_start():
     import shutil
-    import tempfile
     root = "/sys/fs/cgroup/unified" if os.path.isdir("/sys/fs/cgroup/unified") else "/sys/fs/cgroup"
     PG["cgroup"] = os.path.join(root, f"erpscope-bench-pg-{os.getpid()}")
     os.mkdir(PG["cgroup"])
@@ -663,7 +662,6 @@ TRAP_CALLS = int(os.environ.get("TRAP_CALLS", "200000"))
 def trap_cost():
     """Median ns one uprobe trap adds per call (empty bpftrace uprobe on vs
     off, PAIRS alternating pairs), or None when cc or bpftrace is missing."""
-    import tempfile
     d = tempfile.mkdtemp(prefix="erpscope-bench-trap-")
     src, exe = os.path.join(d, "loop.c"), os.path.join(d, "loop")
     with open(src, "w") as f:
@@ -710,7 +708,6 @@ PG_ODOO_TX = int(os.environ.get("PG_ODOO_TX", "20000"))
 def pg_odoo_cost():
     """BPF ns per statement of es_pg_query_done on an Odoo-style statement,
     median of ROUNDS daemons: the normaliser's share grows with the text."""
-    import tempfile
     with tempfile.NamedTemporaryFile("w", suffix=".sql", delete=False) as f:
         f.write(ODOO_SQL)
     text = ODOO_SQL.split("\n")[1]
@@ -807,6 +804,8 @@ def pg_summary(res):
         f"(--probes=pg {b['cpu_pg']:.3f}, two probes {b['cpu_pg2']:.3f}, bpftrace "
         f"{b['cpu_bt']:.3f}); per statement {s['us_on']:.2f} us (-S), "
         f"{b['us_on'] / 7:.2f} us (TPC-B); --probes=pg {s['us_pg']:.2f} / {b['us_pg'] / 7:.2f} us; "
+        f"--probes=pg CPU/tx over bpftrace's in the same round -S {s['cpu_pg_bt']:.3f}, TPC-B "
+        f"{b['cpu_pg_bt']:.3f}; "
         f"durable TPC-B TPS {dur['tps_on']:.3f} (--probes=pg {dur['tps_pg']:.3f}, bpftrace "
         f"{dur['tps_bt']:.3f}), CPU/tx {dur['cpu_on']:.3f} (--probes=pg {dur['cpu_pg']:.3f}, "
         f"bpftrace {dur['cpu_bt']:.3f})")
@@ -959,7 +958,6 @@ def py_ab(kind, unit, title, peer, target):
     off-CPU threshold) [/ bpftrace profile:hz:49 /pid == loop/ { @[ustack] =
     count(); }], alternating: median ratios to each round's off run. Each
     on-run also says how much the profiler took of the loop (so it was on)."""
-    import tempfile
     work = py_workload(kind)
     work()  # warm up (and start the loop)
     arms = ["off", "erpscope"] + (["bpftrace"] if peer else [])
