@@ -108,6 +108,8 @@ static const struct opt opts[] = {
 	  .def = "_callback:cron_name,call_kw:model:method,_process_job:job",
 	  .shown = "=\"_callback:cron_name,call_kw:model:method,_process_job:job\"",
 	  .help = "Arguments shown for these Python functions: FUNC:ARG[:ARG] (two at most), comma-separated; \"\" for none." },
+	{ "bpf.stats", VAL(OPT_BOOL, bpf_stats), .def = "false", .shown = "",
+	  .help = "Turn on the kernel's BPF run-time stats while erpscope runs, for erpscope_bpf_program_run_seconds_total; they add two clock reads to every BPF program run on the host, not only erpscope's (default: false)." },
 	{ "bpf.attach-mode", VAL(OPT_ATTACH, attach), .def = "auto", .shown = "=auto",
 	  .help = "Tracepoint flavour: auto (probe the kernel), tp_btf or raw_tp." },
 };

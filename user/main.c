@@ -299,7 +299,8 @@ static int run(struct erpscope *es)
 	}
 	log_info("starting erpscope", "version=%s attach=%s max_workers=%u", ERPSCOPE_VERSION,
 		 es->tp_btf ? "tp_btf" : "raw_tp", es->cfg.max_workers);
-	selfstats_enable(es);
+	if (es->cfg.bpf_stats)
+		selfstats_enable(es);
 
 	failed = start_probes(es);
 	if (failed < 0) {

@@ -12,6 +12,7 @@
 #include "erpscope.h"
 #include "expo.h"
 #include "log.h"
+#include "readfile.h"
 
 int selfstats_enable(struct erpscope *es)
 {
@@ -29,6 +30,15 @@ int selfstats_enable(struct erpscope *es)
 	}
 	es->stats_fd = fd;
 	return 0;
+}
+
+/* The operator may have turned stats on host-wide instead of --bpf.stats. */
+static bool sysctl_stats_on(void)
+{
+	char buf[8];
+
+	return read_small_file("/proc/sys/kernel/bpf_stats_enabled", buf, sizeof(buf)) > 0 &&
+	       buf[0] == '1';
 }
 
 static void build_info(struct erpscope *es, struct expo *e)
@@ -91,8 +101,8 @@ void selfstats_collect(struct erpscope *es, struct expo *e)
 		expo_sample_u64(e, l, 1, es->probes[i].up);
 	}
 	expo_family(e, "erpscope_bpf_stats_enabled", EXPO_GAUGE,
-		    "1 when the kernel's BPF run-time stats are on for erpscope's lifetime.");
-	expo_sample_u64(e, NULL, 0, es->stats_fd >= 0);
+		    "1 when the kernel's BPF run-time stats are on (--bpf.stats or kernel.bpf_stats_enabled); program runs and run time only advance while they are.");
+	expo_sample_u64(e, NULL, 0, es->stats_fd >= 0 || sysctl_stats_on());
 	expo_family(e, "erpscope_bpf_program_runs_total", EXPO_COUNTER,
 		    "Times each BPF program ran (kernel run-time stats).");
 	program_stats(es, e, 0);

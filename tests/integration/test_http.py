@@ -61,8 +61,26 @@ def sched_runs(m):
     return runs, secs
 
 
+def stats_sysctl():
+    with open("/proc/sys/kernel/bpf_stats_enabled") as f:
+        return f.read().strip()
+
+
 def body(t):
-    with lib.Daemon() as d:
+    # Run-time stats cost every BPF program on the host two clock reads: off
+    # unless asked for. (Only checkable while the operator's sysctl is off.)
+    if stats_sysctl() == "0":
+        with lib.Daemon() as d:
+            m = d.scrape()
+            t.check(m.value("erpscope_bpf_stats_enabled") == 0,
+                    "without --bpf.stats run-time stats stay off",
+                    f"{m.value('erpscope_bpf_stats_enabled')}")
+            r0, _ = sched_runs(m)
+            ping_pong(1000)
+            r1, _ = sched_runs(d.scrape())
+            t.check(r0 and all(r1.get(k) == v == 0 for k, v in r0.items()),
+                    "and the programs' run counts stay 0", f"{r0} -> {r1}")
+    with lib.Daemon("--bpf.stats") as d:
         port = d.port
 
         st, h, b = lib.http_get(port, "/")
@@ -210,6 +228,8 @@ def body(t):
         t.check(dr >= 2 * rounds, f"sched programs ran at least {2 * rounds} times more "
                 f"across {rounds} pipe round trips", f"delta {dr}")
         t.check(ds > 0, "their run time rose too", f"delta {ds}s")
+        t.check(d.scrape().value("erpscope_bpf_stats_enabled") == 1,
+                "with --bpf.stats erpscope_bpf_stats_enabled is 1")
         ours = {p["name"] for p in d.our_progs.values()}
         lib.log(f"program labels {sorted(r0)}; bpftool names {sorted(ours)}")
 
