@@ -22,11 +22,13 @@
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
 #include <bpf/bpf_core_read.h>
+#include <bpf/bpf_endian.h>
 #include <bpf/usdt.bpf.h>
 
 #include "hist.h"
 #include "pg.h"
 #include "pg_norm.h"
+#include "sock.bpf.h"
 
 char LICENSE[] SEC("license") = "GPL";
 
@@ -71,6 +73,7 @@ struct pg_task {
 	__s64 last_start_us;  /* start stamp of the last statement done (one_trap) */
 	__s64 abort_start_us; /* ... of the last one accounted at transaction__abort */
 	__u32 bias_ok;
+	__u32 linked; /* the client was looked for */
 	__u32 raw_ok; /* st_activity_raw held what query__done reported */
 	__u32 tag[4];
 	__u16 locktype;
@@ -230,6 +233,34 @@ struct {
 	__type(key, __u32);
 	__type(value, __u64);
 } pg_head_misses SEC(".maps");
+
+/*
+ * Who connected to a backend over TCP on this host. connect() runs in the
+ * client (CLOSE -> SYN_SENT) before its port is chosen, so the socket
+ * names the process until the handshake completes; then its 4-tuple does,
+ * for the backend's first statement to find (see link_client()).
+ */
+struct pg_conn_key {
+	__u8 caddr[16]; /* IPv4 as ::ffff:a.b.c.d, whatever the socket's family */
+	__u8 saddr[16];
+	__u16 cport;
+	__u16 sport;
+	__u32 pad;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 4096);
+	__type(key, __u64);
+	__type(value, __u32);
+} pg_connecting SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 8192);
+	__type(key, struct pg_conn_key);
+	__type(value, __u32);
+} pg_conn_owner SEC(".maps");
 
 static const struct es_pg_stat zero_stat = {};
 static const struct es_pg_hist zero_hist = {};
@@ -771,6 +802,113 @@ bad:
 	bin_stat(idx, false);
 }
 
+/* ---------------------------------------------------------------- clients */
+
+/* addr (4 or 16 bytes at src) as 16 bytes, IPv4 mapped into IPv6. */
+static __always_inline void addr16(__u8 *dst, struct sock *sk, bool v6, bool remote)
+{
+	if (v6) {
+		if (remote)
+			bpf_core_read(dst, 16, &sk->__sk_common.skc_v6_daddr);
+		else
+			bpf_core_read(dst, 16, &sk->__sk_common.skc_v6_rcv_saddr);
+		return;
+	}
+	__builtin_memset(dst, 0, 10);
+	dst[10] = 0xff;
+	dst[11] = 0xff;
+	if (remote)
+		bpf_core_read(dst + 12, 4, &sk->__sk_common.skc_daddr);
+	else
+		bpf_core_read(dst + 12, 4, &sk->__sk_common.skc_rcv_saddr);
+}
+
+/* The 4-tuple of an inet socket, seen from the client (client_side) or the server. */
+static __always_inline bool conn_key(struct sock *sk, struct pg_conn_key *k, bool client_side)
+{
+	__u16 family = BPF_CORE_READ(sk, __sk_common.skc_family);
+	__u16 lport = BPF_CORE_READ(sk, __sk_common.skc_num);
+	__u16 rport = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
+	bool v6 = family == ES_AF_INET6;
+
+	if (family != ES_AF_INET && !v6)
+		return false;
+	addr16(client_side ? k->caddr : k->saddr, sk, v6, false);
+	addr16(client_side ? k->saddr : k->caddr, sk, v6, true);
+	k->cport = client_side ? lport : rport;
+	k->sport = client_side ? rport : lport;
+	k->pad = 0;
+	return true;
+}
+
+static __always_inline void on_conn_state(struct sock *sk, int oldstate, int newstate)
+{
+	struct pg_conn_key k;
+	__u64 key = (__u64)sk;
+	__u32 *owner, tgid;
+
+	if (newstate == ES_TCP_SYN_SENT) {
+		tgid = current_tgid();
+		bpf_map_update_elem(&pg_connecting, &key, &tgid, BPF_ANY);
+		return;
+	}
+	if (oldstate != ES_TCP_SYN_SENT)
+		return;
+	owner = bpf_map_lookup_elem(&pg_connecting, &key);
+	if (!owner)
+		return;
+	tgid = *owner;
+	bpf_map_delete_elem(&pg_connecting, &key);
+	if (newstate == ES_TCP_ESTABLISHED && conn_key(sk, &k, true))
+		bpf_map_update_elem(&pg_conn_owner, &k, &tgid, BPF_ANY);
+}
+
+/*
+ * At a backend's first statement: the process at the other end of its
+ * connection (MyProcPort->sock is the first field of struct Port), so
+ * statements of backends that live a few milliseconds still name their
+ * sender. A Unix socket's peer is in its credentials; a TCP client on this
+ * host was seen connecting (on_conn_state()).
+ */
+static __always_inline void link_client(struct pg_task *t, const struct es_pg_bin *b)
+{
+	struct es_pg_ev_link *ev;
+	struct pg_conn_key k;
+	struct sock *sk;
+	__u64 port = 0;
+	__s32 fd = -1;
+	__u32 *owner;
+
+	t->linked = 1;
+	if (!b || !b->myport_va || !learn_bias(t, b))
+		return;
+	if (bpf_probe_read_user(&port, sizeof(port), (void *)(t->bias + b->myport_va)) || !port ||
+	    bpf_probe_read_user(&fd, sizeof(fd), (void *)port) || fd < 0)
+		return;
+	sk = fd_sock((__u32)fd);
+	if (!sk)
+		return;
+	ev = bpf_ringbuf_reserve(&pg_events, sizeof(*ev), 0);
+	if (!ev) {
+		count_drop();
+		return;
+	}
+	__builtin_memset(ev, 0, sizeof(*ev));
+	ev->h.type = ES_PG_EV_LINK;
+	ev->h.tgid = current_tgid();
+	ev->family = BPF_CORE_READ(sk, __sk_common.skc_family);
+	if (ev->family == ES_AF_UNIX) {
+		ev->client_tgid = BPF_CORE_READ(sk, sk_peer_pid, numbers[0].nr);
+	} else if (conn_key(sk, &k, false)) {
+		owner = bpf_map_lookup_elem(&pg_conn_owner, &k);
+		if (owner)
+			ev->client_tgid = *owner;
+		__builtin_memcpy(ev->addr, k.caddr, 16);
+		ev->port = k.cport;
+	}
+	bpf_ringbuf_submit(ev, 0);
+}
+
 /* A statement ended (query__done) in binary b (slot idx; NULL: unknown). */
 static __always_inline int query_done(struct es_pg_bin *b, __u32 idx, const char *query, __u64 now)
 {
@@ -785,6 +923,8 @@ static __always_inline int query_done(struct es_pg_bin *b, __u32 idx, const char
 			return 0;
 		if (!t->start_ns)
 			return 0;
+		if (!t->linked)
+			link_client(t, b);
 		account(t, now - t->start_ns, 0, committed(t, b));
 		return 0;
 	}
@@ -795,6 +935,8 @@ static __always_inline int query_done(struct es_pg_bin *b, __u32 idx, const char
 	if (start) {
 		statement_text(t, query);
 		raw_text_check(t, idx);
+		if (!t->linked)
+			link_client(t, b);
 		t->start_ns = start;
 		/*
 		 * Committed: no transaction open any more and none aborted, as
@@ -1147,5 +1289,21 @@ int BPF_USDT(es_pg_buf_written)
 
 	if (c)
 		c->buffers_written += 1;
+	return 0;
+}
+
+/* ---------------------------------------------------------------- connects */
+
+SEC("tp_btf/inet_sock_set_state")
+int BPF_PROG(es_pg_conn_state, struct sock *sk, int oldstate, int newstate)
+{
+	on_conn_state(sk, oldstate, newstate);
+	return 0;
+}
+
+SEC("raw_tp/inet_sock_set_state")
+int BPF_PROG(es_pg_conn_state_r, struct sock *sk, int oldstate, int newstate)
+{
+	on_conn_state(sk, oldstate, newstate);
 	return 0;
 }

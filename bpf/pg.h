@@ -112,6 +112,7 @@ struct es_pg_bin {
 	__u64 myproc_va;    /* MyProc, 0: unknown (commits from transaction__commit) */
 	__u64 mybeentry_va; /* MyBEEntry */
 	__u64 dqs_va;       /* debug_query_string */
+	__u64 myport_va;    /* MyProcPort, 0: unknown (clients are linked by user space) */
 	__u32 lxid_off;     /* 1 + offset of lxid in PGPROC, 0: unknown */
 	__u32 one_trap;     /* statements timed from MyBEEntry at query__done */
 };
@@ -213,6 +214,7 @@ enum es_pg_event_type {
 	ES_PG_EV_DEADLOCK, /* deadlock__found */
 	ES_PG_EV_LOCK,     /* a lock wait above the slow threshold */
 	ES_PG_EV_HELLO,    /* a backend whose database user space has not said */
+	ES_PG_EV_LINK,     /* a backend's first statement: who is at the other end */
 };
 
 struct es_pg_ev_hdr {
@@ -241,6 +243,19 @@ struct es_pg_ev_hello {
 	__u32 len; /* title bytes, NUL excluded */
 	__u32 pad;
 	char title[ES_PG_TITLE_MAX];
+};
+
+/*
+ * The client of a backend, found in the kernel at its first statement:
+ * a Unix socket's peer credentials, or the process this host saw connect
+ * to the backend's TCP 4-tuple.
+ */
+struct es_pg_ev_link {
+	struct es_pg_ev_hdr h; /* tgid: the backend */
+	__u32 client_tgid;     /* 0: no local process known */
+	__u16 family;          /* of the backend's socket: AF_UNIX, AF_INET, AF_INET6 */
+	__u16 port;            /* inet: the client's port */
+	__u8 addr[16];         /* inet: the client's address, IPv4 as ::ffff:a.b.c.d */
 };
 
 struct es_pg_ev_slow {

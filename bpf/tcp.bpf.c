@@ -34,28 +34,17 @@
 #include "hist.h"
 #include "procs.h"
 #include "tcp.h"
+#include "sock.bpf.h"
 #include "workers.bpf.h"
 
 char LICENSE[] SEC("license") = "GPL";
 
-/* include/linux/socket.h, include/uapi/linux/in.h, net/tcp_states.h: stable. */
-#define ES_AF_INET 2
-#define ES_AF_INET6 10
-#define ES_IPPROTO_TCP 6
-#define ES_TCP_ESTABLISHED 1
-#define ES_TCP_SYN_SENT 2
-#define ES_TCP_SYN_RECV 3
-#define ES_TCP_CLOSE 7
-#define ES_TCP_CLOSE_WAIT 8
-#define ES_TCP_LISTEN 10
 /* include/uapi/asm-generic/errno.h */
 #define ES_ENETUNREACH 101
 #define ES_ECONNRESET 104
 #define ES_ETIMEDOUT 110
 #define ES_ECONNREFUSED 111
 #define ES_EHOSTUNREACH 113
-#define ES_S_IFMT 0170000
-#define ES_S_IFSOCK 0140000
 #define ES_POLLIN 0x1
 
 /* How much of a select/poll set is looked at: the listen socket of a
@@ -527,25 +516,6 @@ int BPF_PROG(es_tcp_rst_rx_r, struct sock *sk)
 }
 
 /* ---------------------------------------------------------------- descriptors */
-
-/* The socket behind fd in the current task's file table, or NULL. */
-static __always_inline struct sock *fd_sock(__u32 fd)
-{
-	struct task_struct *t = (struct task_struct *)bpf_get_current_task();
-	struct fdtable *fdt = BPF_CORE_READ(t, files, fdt);
-	struct file **fds, *f = NULL;
-	struct socket *so;
-
-	if (!fdt || fd >= BPF_CORE_READ(fdt, max_fds))
-		return NULL;
-	fds = BPF_CORE_READ(fdt, fd);
-	if (bpf_probe_read_kernel(&f, sizeof(f), &fds[fd]) || !f)
-		return NULL;
-	if ((BPF_CORE_READ(f, f_inode, i_mode) & ES_S_IFMT) != ES_S_IFSOCK)
-		return NULL;
-	so = BPF_CORE_READ(f, private_data);
-	return so ? BPF_CORE_READ(so, sk) : NULL;
-}
 
 static __always_inline bool fd_is_tcp_listener(__u32 fd)
 {

@@ -18,6 +18,7 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
+#include "bpfutil.h"
 #include "clock.h"
 #include "erpscope.h"
 #include "events.h"
@@ -79,6 +80,7 @@ static int pg_open(struct probe *p)
 		pp->skel->rodata->ckpt_edges_ns[i] = (__u64)(ckpt[i] * 1e9 + 0.5);
 	pp->skel->rodata->ckpt_nedges = nckpt;
 	pp->skel->rodata->slow_ns = (__u64)es->cfg.pg_slow_ms * 1000000ull;
+	bpf_pick_flavour(pp->skel->obj, es->tp_btf);
 	err = pg_bpf__load(pp->skel);
 	if (err)
 		return err;
@@ -219,9 +221,18 @@ static void on_hello(struct pg_priv *pp, const struct es_pg_ev_hello *ev)
 	pr = pg_procs_adopt(procs, ev->h.tgid, ev->title, ev->len);
 	if (!pr)
 		return;
+	/* Its client comes next (ES_PG_EV_LINK), from the same statement. */
 	pg_probe_map_backend(pp, pr);
-	/* Short-lived backends are gone before the next tick: link now. */
-	pg_procs_link_now(procs, pr);
+}
+
+/* The kernel found a backend's client at its first statement. */
+static void on_link(struct pg_priv *pp, const struct es_pg_ev_link *ev)
+{
+	struct pg_procs *procs = pg_procs_of(pp->es);
+	struct pg_proc *pr = procs ? pg_procs_find(procs, ev->h.tgid) : NULL;
+
+	if (pr)
+		pg_procs_link_kernel(procs, pr, ev);
 }
 
 static int on_event(void *ctx, void *data, size_t size)
@@ -254,6 +265,10 @@ static int on_event(void *ctx, void *data, size_t size)
 		if (size >= sizeof(struct es_pg_ev_hello))
 			on_hello(pp, data);
 		break;
+	case ES_PG_EV_LINK:
+		if (size >= sizeof(struct es_pg_ev_link))
+			on_link(pp, data);
+		break;
 	}
 	return 0;
 }
@@ -281,11 +296,36 @@ static void realtime_off_update(struct pg_priv *pp)
 	__atomic_store_n(&pp->skel->bss->realtime_off_ns, real - mono, __ATOMIC_RELAXED);
 }
 
+static int attach_conn_state(struct pg_priv *pp)
+{
+	struct bpf_program *prog = pp->es->tp_btf ? pp->skel->progs.es_pg_conn_state :
+						    pp->skel->progs.es_pg_conn_state_r;
+	struct bpf_link *l = bpf_program__attach(prog);
+
+	if (!l) {
+		int err = -errno;
+
+		log_warn("cannot attach to inet_sock_set_state", "probe=pg program=%s err=%s",
+			 bpf_program__name(prog), strerror(-err));
+		return err;
+	}
+	if (pp->es->tp_btf)
+		pp->skel->links.es_pg_conn_state = l;
+	else
+		pp->skel->links.es_pg_conn_state_r = l;
+	return 0;
+}
+
 static int pg_attach(struct probe *p)
 {
 	struct pg_priv *pp = p->priv;
+	int err;
 
 	realtime_off_update(pp);
+	/* Connects are watched first: backends link to clients seen from now on. */
+	err = attach_conn_state(pp);
+	if (err)
+		return err;
 	pg_bins_scan_installed(pp);
 	if (!pp->nattached) {
 		log_warn(pp->nbins ?

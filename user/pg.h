@@ -81,6 +81,7 @@ struct pg_proc {
 	bool exe_seen; /* the probe looked at this process's binary */
 	bool retired;  /* gone, and its series were folded into user space */
 	bool adopted;  /* added on the kernel's request, before the table saw it */
+	bool kernel_linked; /* the kernel named the client (ES_PG_EV_LINK) */
 };
 
 struct pg_procs;
@@ -96,8 +97,9 @@ struct pg_proc *pg_procs_find(struct pg_procs *pp, __u32 pid);
  * backend.
  */
 struct pg_proc *pg_procs_adopt(struct pg_procs *pp, __u32 pid, const char *title, size_t len);
-/* Links a backend to its client now rather than at the next tick. */
-void pg_procs_link_now(struct pg_procs *pp, struct pg_proc *pr);
+struct es_pg_ev_link;
+/* Links a backend to the client the kernel found at its first statement. */
+void pg_procs_link_kernel(struct pg_procs *pp, struct pg_proc *pr, const struct es_pg_ev_link *ev);
 /* Every process in the table, gone ones included. */
 size_t pg_procs_count(const struct pg_procs *pp);
 struct pg_proc *pg_procs_at(struct pg_procs *pp, size_t i);

@@ -76,7 +76,7 @@ struct pg_note {
 
 /* Link-time addresses of the globals the kernel reads (see struct es_pg_bin). */
 struct pg_syms {
-	uint64_t text, myproc, mybeentry, dqs;
+	uint64_t text, myproc, mybeentry, dqs, myport;
 };
 
 struct pg_bin {
@@ -120,6 +120,7 @@ static int read_notes(const char *path, struct pg_note *out, int max, struct pg_
 	syms->myproc = elf_symbol(elf, "MyProc", NULL);
 	syms->mybeentry = elf_symbol(elf, "MyBEEntry", NULL);
 	syms->dqs = elf_symbol(elf, "debug_query_string", NULL);
+	syms->myport = elf_symbol(elf, "MyProcPort", NULL);
 	while (n < max && stapsdt_next(&it, &note) > 0) {
 		if (note.name_len >= sizeof(out[n].name) || strcmp(note.provider, "postgresql"))
 			continue;
@@ -179,6 +180,7 @@ static void bin_info(const struct pg_note *notes, int nn, const struct pg_syms *
 	if (!syms->text || count_notes(notes, nn, "query__done", &done) != 1)
 		return;
 	kb->text_va = syms->text;
+	kb->myport_va = syms->myport;
 	if (count_notes(notes, nn, "transaction__abort", &abort_) == 1)
 		kb->abort_va = notes[abort_].va;
 	if (syms->myproc && count_notes(notes, nn, "transaction__commit", &commit) == 1 &&

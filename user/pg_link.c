@@ -5,11 +5,14 @@
  * socket's peer inode from sock_diag (the kernel's answer for exactly that
  * inode, UDIAG_SHOW_PEER); a TCP socket's 4-tuple from /proc/net/tcp{,6},
  * whose mirror image, when this host has it, is the client's socket. The
- * client is the candidate process holding that inode. Runs in the pg
- * poller when backends appear, never per statement.
+ * client is the candidate process holding that inode. That walk is the
+ * fallback: the kernel names the client at a backend's first statement
+ * (ES_PG_EV_LINK), so it runs only for backends that stay idle.
  */
 #include <arpa/inet.h>
 #include <dirent.h>
+#include <ifaddrs.h>
+#include <netinet/in.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,6 +27,7 @@
 
 #include "pg.h"
 #include "pg_link.h"
+#include "proctable.h"
 
 struct tcp_ent {
 	unsigned char laddr[16], raddr[16];
@@ -335,4 +339,71 @@ int pg_link_client(struct pg_link_ctx *x, __u32 pid, struct pg_client *c)
 		return 0;
 	}
 	return -ENOENT;
+}
+
+/* ---------------------------------------------------------------- from the kernel */
+
+static void client_of_pid(const struct procs *procs, __u32 pid, struct pg_client *c)
+{
+	const struct worker *w = procs ? procs_lookup(procs, pid) : NULL;
+
+	if (w && !w->exited) {
+		c->kind = PG_LINK_WORKER;
+		c->role = w->role;
+		snprintf(c->worker, sizeof(c->worker), "%s", w->label);
+	} else {
+		c->kind = PG_LINK_LOCAL;
+	}
+	c->pid = pid;
+}
+
+void pg_link_refresh(const struct procs *procs, struct pg_client *c)
+{
+	if (c->kind == PG_LINK_LOCAL && c->pid)
+		client_of_pid(procs, c->pid, c);
+}
+
+/* Whether addr (IPv4 mapped) is loopback or one of this host's interfaces. */
+static bool addr_is_local(const __u8 addr[16])
+{
+	static const __u8 mapped[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
+	bool v4 = !memcmp(addr, mapped, 12), local = false;
+	struct ifaddrs *ifs, *i;
+
+	if ((v4 && addr[12] == 127) || !memcmp(addr, &in6addr_loopback, 16))
+		return true;
+	if (getifaddrs(&ifs))
+		return true; /* cannot tell: let the socket walk decide */
+	for (i = ifs; i && !local; i = i->ifa_next) {
+		const struct sockaddr *sa = i->ifa_addr;
+
+		if (!sa)
+			continue;
+		if (v4 && sa->sa_family == AF_INET)
+			local = !memcmp(&((const struct sockaddr_in *)sa)->sin_addr, addr + 12, 4);
+		else if (!v4 && sa->sa_family == AF_INET6)
+			local = !memcmp(&((const struct sockaddr_in6 *)sa)->sin6_addr, addr, 16);
+	}
+	freeifaddrs(ifs);
+	return local;
+}
+
+int pg_link_from_kernel(const struct procs *procs, const struct es_pg_ev_link *ev,
+			struct pg_client *c)
+{
+	static const __u8 mapped[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
+
+	memset(c, 0, sizeof(*c));
+	if (ev->client_tgid) {
+		client_of_pid(procs, ev->client_tgid, c);
+		return 0;
+	}
+	if ((ev->family != AF_INET && ev->family != AF_INET6) || addr_is_local(ev->addr))
+		return -ENOENT;
+	c->kind = PG_LINK_REMOTE;
+	if (!memcmp(ev->addr, mapped, 12))
+		inet_ntop(AF_INET, ev->addr + 12, c->addr, sizeof(c->addr));
+	else
+		inet_ntop(AF_INET6, ev->addr, c->addr, sizeof(c->addr));
+	return 0;
 }

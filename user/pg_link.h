@@ -29,4 +29,19 @@ void pg_link_end(struct pg_link_ctx *x);
  */
 int pg_link_client(struct pg_link_ctx *x, __u32 pid, struct pg_client *c);
 
+struct es_pg_ev_link;
+struct procs;
+
+/*
+ * The client the kernel reported at a backend's first statement, resolved
+ * against the process table: a tracked worker, a local process, or a remote
+ * address. Returns 0, or -ENOENT when the kernel could not tell (an inet
+ * client on this host that connected before erpscope started): user space
+ * looks at the sockets then.
+ */
+int pg_link_from_kernel(const struct procs *procs, const struct es_pg_ev_link *ev,
+			struct pg_client *c);
+/* Upgrades a local client to a worker once the table tracks its pid. */
+void pg_link_refresh(const struct procs *procs, struct pg_client *c);
+
 #endif

@@ -30,6 +30,7 @@
 #define GONE_KEEP_MS (5 * 60 * 1000) /* gone processes kept for late lookups */
 #define CONF_READ_MS 30000
 #define LINK_TRIES 6 /* 1.5 s */
+#define LINK_GRACE_MS 1000
 #define LINK_RETRY_MS 250
 #define LINK_RETRY_SLOW_MS 10000
 
@@ -238,12 +239,14 @@ struct pg_proc *pg_procs_adopt(struct pg_procs *pp, __u32 pid, const char *title
 	return pr;
 }
 
-/* One try at linking pr to its client, within a linking round x. */
+/* One try at linking pr to its client, within a linking round x (NULL: by pid only). */
 static void link_one(struct pg_procs *pp, struct pg_link_ctx *x, struct pg_proc *pr)
 {
 	struct pg_client c = { .kind = PG_LINK_UNKNOWN };
 
-	if (!pg_link_client(x, pr->pid, &c) && c.kind != PG_LINK_UNKNOWN)
+	if (!x)
+		pg_link_refresh(pp->es->procs, &pr->client); /* the kernel named its pid */
+	else if (!pg_link_client(x, pr->pid, &c) && c.kind != PG_LINK_UNKNOWN)
 		pr->client = c;
 	pr->link_tries++;
 	/*
@@ -264,16 +267,23 @@ static bool needs_link(const struct pg_proc *pr)
 	       pr->client.kind != PG_LINK_REMOTE;
 }
 
-void pg_procs_link_now(struct pg_procs *pp, struct pg_proc *pr)
+void pg_procs_link_kernel(struct pg_procs *pp, struct pg_proc *pr, const struct es_pg_ev_link *ev)
 {
-	struct pg_link_ctx *x;
+	struct pg_client c;
 
-	if (!needs_link(pr) || !(x = pg_link_begin(pp->cands, pp->ncands)))
+	if (pr->client.kind == PG_LINK_WORKER || pg_link_from_kernel(pp->es->procs, ev, &c))
 		return;
-	link_one(pp, x, pr);
-	pg_link_end(x);
+	pr->client = c;
+	pr->kernel_linked = true;
 }
 
+/*
+ * Backends the kernel did not link: those that ran no statement yet (it
+ * links at the first), or whose client it could not tell. Walking sockets
+ * costs a /proc/net/tcp read, so a new backend gets LINK_GRACE_MS for its
+ * first statement; one that ran it and stayed local-but-untracked is
+ * looked up by pid only.
+ */
 static void link_clients(struct pg_procs *pp)
 {
 	struct pg_link_ctx *x = NULL;
@@ -282,6 +292,12 @@ static void link_clients(struct pg_procs *pp)
 		struct pg_proc *pr = &pp->v[i];
 
 		if (!needs_link(pr) || pr->next_link_ms > pp->now_ms)
+			continue;
+		if (pr->kernel_linked) {
+			link_one(pp, NULL, pr);
+			continue;
+		}
+		if (pr->seen_ms + LINK_GRACE_MS > pp->now_ms)
 			continue;
 		if (!x && !(x = pg_link_begin(pp->cands, pp->ncands)))
 			return;

@@ -1,0 +1,43 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * Sockets as the kernel holds them: constants from stable uapi headers and
+ * the socket behind a file descriptor of the current task. Shared by the
+ * tcp and pg probes.
+ */
+#ifndef ERPSCOPE_SOCK_BPF_H
+#define ERPSCOPE_SOCK_BPF_H
+
+/* include/linux/socket.h, include/uapi/linux/in.h, net/tcp_states.h: stable. */
+#define ES_AF_UNIX 1
+#define ES_AF_INET 2
+#define ES_AF_INET6 10
+#define ES_IPPROTO_TCP 6
+#define ES_TCP_ESTABLISHED 1
+#define ES_TCP_SYN_SENT 2
+#define ES_TCP_SYN_RECV 3
+#define ES_TCP_CLOSE 7
+#define ES_TCP_CLOSE_WAIT 8
+#define ES_TCP_LISTEN 10
+#define ES_S_IFMT 0170000
+#define ES_S_IFSOCK 0140000
+
+/* The socket behind fd in the current task's file table, or NULL. */
+static __always_inline struct sock *fd_sock(__u32 fd)
+{
+	struct task_struct *t = (struct task_struct *)bpf_get_current_task();
+	struct fdtable *fdt = BPF_CORE_READ(t, files, fdt);
+	struct file **fds, *f = NULL;
+	struct socket *so;
+
+	if (!fdt || fd >= BPF_CORE_READ(fdt, max_fds))
+		return NULL;
+	fds = BPF_CORE_READ(fdt, fd);
+	if (bpf_probe_read_kernel(&f, sizeof(f), &fds[fd]) || !f)
+		return NULL;
+	if ((BPF_CORE_READ(f, f_inode, i_mode) & ES_S_IFMT) != ES_S_IFSOCK)
+		return NULL;
+	so = BPF_CORE_READ(f, private_data);
+	return so ? BPF_CORE_READ(so, sk) : NULL;
+}
+
+#endif

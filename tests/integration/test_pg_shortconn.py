@@ -1,0 +1,112 @@
+#!/usr/bin/python3.11
+"""Statements from short-lived backends name their sender. Odoo 16 opens a
+new PostgreSQL connection per cursor for the database named by db_name, so
+its backends live a few milliseconds: far less than a poller's tick. The
+kernel links each backend to its client at the backend's first statement
+(the Unix socket's peer credentials; for TCP, the process seen connecting).
+
+Four processes titled `odoo: WorkerHTTP <pid>` run at once, each doing 100
+requests of one statement on a new psycopg2 connection (autocommit, so the
+statement is the backend's first and only), 10 ms of Python work between
+requests; two connect over the Unix socket, two over 127.0.0.1. Then the
+same, busier: no pause between requests. Both tracepoint flavours. /queries must show each marker
+statement sent by exactly those four workers, 100 calls each: none
+"unlinked", none "local".
+"""
+
+import json
+import os
+import subprocess
+import time
+
+import lib
+
+DB = f"erpt_{os.getpid()}"
+PER_WORKER = 100
+
+CLIENT = r"""
+import os, sys, time
+import psycopg2, setproctitle
+setproctitle.setproctitle("odoo: WorkerHTTP %d" % os.getpid())
+host, port, db, marker, pause = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4], float(sys.argv[5])
+n = int(sys.argv[6])
+print("ready", flush=True)
+sys.stdin.readline()  # erpscope tracks us by now
+for i in range(n):
+    c = psycopg2.connect(host=host, port=port, user="postgres", dbname=db)
+    c.autocommit = True
+    c.cursor().execute("SELECT %%s AS %s" % marker, (i,))
+    c.close()
+    if pause:
+        time.sleep(pause)
+print("done", flush=True)
+sys.stdin.readline()
+"""
+
+
+def queries(d):
+    st, _, body = lib.http_get(d.port, "/queries?format=json&limit=1000")
+    if st != 200:
+        raise lib.Failure(f"GET /queries: {st}")
+    return [s for s in json.loads(body)["statements"] if s["db"] == DB]
+
+
+def shape(t, d, pg, marker, pause):
+    hosts = [pg.dir, pg.dir, "127.0.0.1", "127.0.0.1"]
+    clients = [lib.spawn([lib.PYTHON, "-c", CLIENT, h, str(pg.port), DB, marker, str(pause),
+                          str(PER_WORKER)],
+                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+               for h in hosts]
+    try:
+        for c in clients:
+            t.require(c.stdout.readline().strip() == "ready", "a client started")
+        for c in clients:
+            info, _, _ = lib.wait_worker(d, c.pid, timeout=10.0, role="odoo_http")
+            t.require(info is not None, f"client {c.pid} is tracked as odoo_http")
+        for c in clients:
+            c.stdin.write("\n")
+            c.stdin.flush()
+        for c in clients:
+            t.require(c.stdout.readline().strip() == "done", "a client ran its requests")
+        time.sleep(0.5)
+        want = sorted([{"role": "odoo_http", "worker": str(c.pid), "calls": PER_WORKER}
+                       for c in clients], key=lambda s: s["worker"])
+        st = [s for s in queries(d) if s["query"] == f"SELECT ? AS {marker}"]
+        t.require(len(st) == 1, f"{marker}: the statement is in /queries", json.dumps(st))
+        got = sorted(st[0]["senders"], key=lambda s: s["worker"])
+        t.check(st[0]["calls"] == 4 * PER_WORKER, f"{marker}: {4 * PER_WORKER} calls",
+                f"{st[0]['calls']}")
+        t.check(got == want, f"{marker}: every call attributed to the worker that sent it "
+                "(Unix socket and TCP)", json.dumps(got))
+    finally:
+        for c in clients:
+            try:
+                c.stdin.write("\n")
+                c.stdin.flush()
+            except OSError:
+                pass
+            try:
+                c.wait(10)
+            except subprocess.TimeoutExpired:
+                c.kill()
+
+
+def body(t):
+    pg = lib.PgCluster(settings={"listen_addresses": "'127.0.0.1'",
+                                 "max_connections": "40"}).start()
+    try:
+        pg.psql(f"CREATE DATABASE {DB}")
+        # TCP clients are found from connects the kernel saw: both flavours.
+        for mode in lib.ATTACH_MODES:
+            t.prefix = f"[{mode}] "
+            with lib.Daemon(f"--bpf.attach-mode={mode}") as d:
+                shape(t, d, pg, f"shortconn_paced_{mode}_q", 0.01)
+                shape(t, d, pg, f"shortconn_busy_{mode}_q", 0)
+        t.prefix = ""
+    finally:
+        pg.stop()
+    t.check(pg.dir is None, "the PostgreSQL cluster was stopped and removed")
+
+
+if __name__ == "__main__":
+    lib.main(body)
