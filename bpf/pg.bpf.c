@@ -101,6 +101,7 @@ struct pg_scratch {
 	__u32 head_words; /* the head's words so far (see es_pg_head_word()) */
 	__u32 pad;
 	__u64 head_hash;  /* ... and their hash */
+	__u64 head_prev;  /* the last word of the head so far */
 	struct es_pg_ev_text ev;
 };
 
@@ -413,8 +414,9 @@ static long head_round(__u64 i, void *arg)
 		if (w >= sc->nwords || w >= ES_PG_TEXT_MAX / 8)
 			return 1;
 		word = *(__u64 *)&sc->ev.text[w * 8];
-		if (!es_pg_head_word(word))
+		if (!es_pg_head_word(word, sc->head_prev))
 			return 1;
+		sc->head_prev = word;
 		sc->head_hash = es_pg_head_mix(sc->head_hash, word);
 		*(volatile __u32 *)&sc->head_words = w + 1;
 	}
@@ -457,6 +459,7 @@ __noinline int es_pg_normalise(struct pg_scratch *sc, __u32 len)
 	sc->end = len;
 	sc->head_hash = ES_PG_FNV_BASIS;
 	sc->head_words = 0;
+	sc->head_prev = 0;
 	sc->nwords = len / 8;
 	bpf_loop(ES_PG_TEXT_MAX / 8 / ES_PG_HEAD_WORDS_PER_ROUND + 1, head_round, &sc, 0);
 	head = sc->head_words * 8;

@@ -680,22 +680,52 @@ ES_PG_NORM_INLINE __u64 es_pg_norm_finish(struct es_pg_norm *n, __u32 len)
  * inlined), so the kernel caches the state after a statement's head and
  * skips it the next time: only the tail goes through the machine.
  *
- * The head is the whole 8-byte words before the first word holding a digit
- * or a quote, where a literal can start. It is hashed a word at a time;
- * the cache key is the hash and the length. Where the head ends only
- * decides how much is skipped, never the result: a head may hold NULL or
- * TRUE, or stop early at a digit in a name.
+ * The head is the whole 8-byte words before the first word holding a quote
+ * or a digit that can start a number (one not inside a name: Odoo selects
+ * columns like "street2" or "x_studio_field_1", and a head cut there would
+ * leave kilobytes of column list to the machine), where a literal can
+ * start. It is hashed a word at a time; the cache key is the hash and the
+ * length. Where the head ends only decides how much is skipped, never the
+ * result: a head may hold NULL or TRUE, or a number glued to a name.
  */
 #define ES_PG_ONES 0x0101010101010101ULL
 #define ES_PG_HIGHS 0x8080808080808080ULL
+#define ES_PG_LOWS (ES_PG_ONES * 127)
 
-/* Whether word w (8 text bytes) can be part of a head: no digit, no quote. */
-ES_PG_NORM_INLINE int es_pg_head_word(__u64 w)
+/*
+ * The high bit of each byte of w strictly between lo and hi (ASCII bytes
+ * only: lo <= 127, hi <= 128). Exact per byte: masking the high bits first
+ * keeps carries and borrows inside each byte.
+ */
+#define ES_PG_BETWEEN(w, lo, hi)                                                   \
+	(((ES_PG_ONES * (127 + (hi)) - ((w) & ES_PG_LOWS)) & ~(w) &                \
+	  (((w) & ES_PG_LOWS) + ES_PG_ONES * (127 - (lo)))) & ES_PG_HIGHS)
+
+/* High bits of the bytes of w that may be part of a name: letters, digits, '_'. */
+ES_PG_NORM_INLINE __u64 es_pg_name_bytes(__u64 w)
+{
+	return ES_PG_BETWEEN(w, '0' - 1, '9' + 1) | ES_PG_BETWEEN(w, 'A' - 1, 'Z' + 1) |
+	       ES_PG_BETWEEN(w, 'a' - 1, 'z' + 1) | ES_PG_BETWEEN(w, '_' - 1, '_' + 1);
+}
+
+/*
+ * Whether word w (8 text bytes after the word prev; 0 for the first) can be
+ * part of a head: no quote, and every digit follows a name byte.
+ */
+ES_PG_NORM_INLINE int es_pg_head_word(__u64 w, __u64 prev)
 {
 	__u64 d = w ^ (ES_PG_ONES * '0'), q = w ^ (ES_PG_ONES * '\'');
+	__u64 digits, after_name;
 
-	/* Some byte of d below 10 (a digit), or of q zero (a quote): exact for "any". */
-	return !((((d - ES_PG_ONES * 10) & ~d) | ((q - ES_PG_ONES) & ~q)) & ES_PG_HIGHS);
+	/* The common word first: no digit, no quote (a cheap test, exact for "any"). */
+	if (!((((d - ES_PG_ONES * 10) & ~d) | ((q - ES_PG_ONES) & ~q)) & ES_PG_HIGHS))
+		return 1;
+	if (ES_PG_BETWEEN(w, '\'' - 1, '\'' + 1))
+		return 0;
+	digits = ES_PG_BETWEEN(w, '0' - 1, '9' + 1);
+	/* Byte i's flag moves to byte i + 1 (little endian: the next byte). */
+	after_name = (es_pg_name_bytes(w) << 8) | (es_pg_name_bytes(prev) >> 56);
+	return !(digits & ~after_name);
 }
 
 ES_PG_NORM_INLINE __u64 es_pg_head_mix(__u64 h, __u64 w)

@@ -38,14 +38,15 @@ static uint64_t fp_split(const char *text, uint32_t len, uint32_t split)
 /* The head as the kernel finds it: its length in bytes and its hash. */
 static uint32_t head_of(const char *text, uint32_t len, uint64_t *hash)
 {
-	uint64_t h = ES_PG_FNV_BASIS, w;
+	uint64_t h = ES_PG_FNV_BASIS, w, prev = 0;
 	uint32_t k = 0;
 
 	for (; k < len / 8; k++) {
 		memcpy(&w, text + 8 * k, 8);
-		if (!es_pg_head_word(w))
+		if (!es_pg_head_word(w, prev))
 			break;
 		h = es_pg_head_mix(h, w);
+		prev = w;
 	}
 	*hash = h;
 	return 8 * k;
@@ -103,9 +104,28 @@ static void test_heads(void)
 	CHECK(fp_cached(a, strlen(a)) == fp_cached(b, strlen(b)));
 	CHECK(fp_cached(a, strlen(a)) != fp_cached(c, strlen(c)));
 	CHECK(fp_cached(c, strlen(c)) == pg_fingerprint_stepwise(c, strlen(c), NULL));
-	/* A quote or a digit in the first word: no head. */
+	/* A quote or a digit that starts a number in the first word: no head. */
 	CHECK_INT(head_of("SELECT '1' FROM t", 17, &ha), 0);
-	CHECK_INT(head_of("SELECT1 FROM tab", 16, &ha), 0);
+	CHECK_INT(head_of("SELECT 1 FROM tab", 17, &ha), 0);
+	CHECK_INT(head_of("SELECT(1) FROM ta", 17, &ha), 0);
+	/* A digit glued to a name is not a number: in this word or across words. */
+	CHECK_INT(head_of("SELECT1 FROM tab", 16, &ha), 16);
+	CHECK_INT(head_of("SELECT x_field_1 FROM t WHERE a = 3", 35, &ha), 32);
+	CHECK_INT(head_of("SELECT street2, x FROM t", 24, &ha), 24);
+	CHECK_INT(head_of("SELECT a FROM tab_2024 WHERE x = 1", 34, &ha), 32);
+	/* Odoo's long prefetch: the whole column list is head, up to the id list. */
+	{
+		char q[2048];
+		int n = snprintf(q, sizeof(q), "SELECT ");
+
+		for (int i = 0; i < 40; i++)
+			n += snprintf(q + n, sizeof(q) - n, "\"res_partner\".\"street%d\" AS \"street%d\", ",
+				      i, i);
+		n += snprintf(q + n, sizeof(q) - n, "\"res_partner\".\"id\" AS \"id\" FROM \"res_partner\" WHERE \"res_partner\".id IN (1, 2, 3)");
+		CHECK(head_of(q, (uint32_t)n, &ha) >= (uint32_t)n - 32);
+		CHECK(fp_cached(q, (uint32_t)n) == pg_fingerprint_stepwise(q, (uint32_t)n, NULL));
+		CHECK(fp_cached(q, (uint32_t)n) == pg_fingerprint_stepwise(q, (uint32_t)n, NULL));
+	}
 	/* Odoo's quoted names are heads; its string literal is not. */
 	CHECK_INT(head_of("SELECT \"res_partner\".\"id\" FROM \"res_partner\" WHERE name = 'x'", 62,
 			  &ha),
