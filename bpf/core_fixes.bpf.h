@@ -43,6 +43,7 @@ static __always_inline unsigned int task_state(const struct task_struct *t)
 #define ES_TASK_RUNNING 0x0000
 #define ES_TASK_INTERRUPTIBLE 0x0001
 #define ES_TASK_UNINTERRUPTIBLE 0x0002
+#define ES_TASK_DEAD 0x0080 /* a task's last switch: it will never run again */
 #define ES_TASK_NOLOAD 0x0400 /* with UNINTERRUPTIBLE = TASK_IDLE: not a D-state wait */
 
 /*

@@ -255,6 +255,13 @@ int BPF_PROG(es_switch_raw, bool preempt, struct task_struct *prev, struct task_
 		if (s)
 			switch_out(s, BPF_CORE_READ(prev, tgid), preempt, state,
 				   task_in_iowait_probed(prev), now);
+		/*
+		 * Its last switch: the state goes with the task (task storage
+		 * does that itself), or a task reusing the pid would inherit
+		 * "off since" and count the time between as its own.
+		 */
+		if (state & ES_TASK_DEAD)
+			bpf_map_delete_elem(&task_sched_by_pid, &pid);
 	}
 	pid = BPF_CORE_READ(next, pid);
 	if (pid) {
