@@ -43,13 +43,30 @@
 # rate with 1 ns timer slack), wakeups/s off / erpscope, target < 3%. Each
 # round also prints what the profilers sampled of the loop, to show they
 # were on. BENCH_ONLY=python runs only that; PY_TRIAL (1.0) seconds per run.
+# The whole daemon, last, on an Odoo-shaped prefork server (scripts/
+# odoo_server.py: a master titled odoo-bin, 2 werkzeug WorkerHTTP, a
+# WorkerCron, a gevent process, in their own cgroup; each request a new
+# psycopg2 connection running Odoo 16's search_read SQL, a ~3 KB res_partner
+# prefetch included) on a PostgreSQL started here, under 6 clients (scripts/
+# odoo_load.c, built here; one request per connection): ODOO_ROUNDS rounds
+# of ODOO_SECONDS per arm, the order rotating each round, arms off / every
+# probe / each probe alone (ODOO_ARMS, "+" joins probes: blkio+oom), with
+# kernel.bpf_stats_enabled=0. Per arm, medians of each round's ratio to off:
+# requests/s, p50 and p95 latency, CPU per request (server + PostgreSQL +
+# the daemon's utime+stime; the client's is left out) and the daemon's own;
+# PostgreSQL connections/s and the daemon's RSS. First, the roles erpscope
+# gave the server's processes; last, one every-probe round with stats on:
+# BPF ns per request of each program. BENCH_ONLY=odoo runs only that.
 #
 # Environment: LOOPS (200000), ROUNDS (5), PAIRS (10), WORKERS (200),
 # ERPSCOPE (build/erpscope), RUNQLAT (/usr/sbin/runqlat), BENCH_CPU (0),
 # TCP_CONNS (10000), TCPLIFE (/usr/sbin/tcplife), TCPCONNLAT (/usr/sbin/tcpconnlat),
-# PY_TRIAL (1.0), PY_WAKES (10000), BENCH_PYTHON (/usr/bin/python3.11).
-# kernel.bpf_stats_enabled is set to 1 for the run and restored on exit; every
-# process started here is stopped on exit, whatever happens.
+# PY_TRIAL (1.0), PY_WAKES (10000), BENCH_PYTHON (/usr/bin/python3.11),
+# ODOO_SECONDS (12), ODOO_ROUNDS (8),
+# ODOO_ARMS (off,all,sched,tcp,pg,python,blkio+oom).
+# kernel.bpf_stats_enabled is set to 1 for the run (0 for the Odoo rounds) and
+# restored on exit; every process and cgroup started here is stopped or
+# removed on exit, whatever happens.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -1188,20 +1205,21 @@ def odoo_run(arm, want_stats=False):
         rss0, dc0 = vmrss(d.pid), proc_cpu_us(d.pid)
     s0 = stats(ids) if want_stats else None
     n0 = odoo_sessions()
-    u0 = cgroup_usec(ODOO["cgroup"]) + pg_cgroup_usec()
+    o0, p0 = cgroup_usec(ODOO["cgroup"]), pg_cgroup_usec()
     r = odoo_load(ODOO_SECONDS)
-    u1 = cgroup_usec(ODOO["cgroup"]) + pg_cgroup_usec()
+    o1, p1 = cgroup_usec(ODOO["cgroup"]), pg_cgroup_usec()
     n1 = odoo_sessions()
     n = max(r["requests"], 1)
     res = {"rps": r["requests"] / r["seconds"], "p50": r["p50_ms"], "p95": r["p95_ms"],
-           "errors": r["errors"], "conn_s": (n1 - n0) / r["seconds"], "daemon": 0.0, "n": n}
+           "errors": r["errors"], "conn_s": (n1 - n0) / r["seconds"], "daemon": 0.0, "n": n,
+           "server": (o1 - o0) / n, "pg": (p1 - p0) / n}
     if d:
         res["daemon"] = (proc_cpu_us(d.pid) - dc0) / n
         res["rss"] = (rss0, vmrss(d.pid))
         if want_stats:
             res["bpf"] = per_event(s0, stats(ids))
         stop(d)
-    res["cpu"] = (u1 - u0) / n + res["daemon"]
+    res["cpu"] = res["server"] + res["pg"] + res["daemon"]
     return res
 
 
@@ -1239,8 +1257,9 @@ def odoo_bench():
         for a in arms[i % len(arms):] + arms[:i % len(arms)]:
             r = res[a] = odoo_run(a)
             say(f"  round {i + 1:>2} {odoo_label(a):<22} {r['rps']:6.1f} req/s  p50 "
-                f"{r['p50']:6.1f} ms  p95 {r['p95']:6.1f} ms  {r['cpu']:7.0f} us CPU/req  "
-                f"daemon {r['daemon']:5.1f} us/req  {r['conn_s']:5.1f} conn/s"
+                f"{r['p50']:6.1f} ms  p95 {r['p95']:6.1f} ms  {r['cpu']:6.0f} us CPU/req (server "
+                f"{r['server']:5.0f} + pg {r['pg']:5.0f} + daemon {r['daemon']:5.1f})  "
+                f"{r['conn_s']:5.1f} conn/s"
                 + (f"  {r['errors']} ERRORS" if r["errors"] else ""))
         rows.append(res)
     med = statistics.median
@@ -1261,7 +1280,9 @@ def odoo_bench():
             f"{o['p50_r']:6.3f} {o['p95']:7.1f} {o['p95_r']:6.3f} {o['cpu']:10.0f} "
             f"{o['cpu_r']:6.3f} {o['daemon']:13.1f} {o['conn_s']:7.1f}")
     say(f"  (medians over {ODOO_ROUNDS} rounds; ratios are medians of each round's arm/off; "
-        "conn/s: PostgreSQL backends started per second)")
+        "conn/s: PostgreSQL backends started per second; the daemon's CPU is read in "
+        f"{1000 / HZ:.0f} ms ticks, {1e6 / HZ / med(r['off']['n'] for r in rows):.1f} us per "
+        "request at off's rate)")
     off = sorted(r["off"]["cpu"] for r in rows)
     say(f"  off CPU/req over the rounds: {off[0]:.0f} to {off[-1]:.0f} us, median {med(off):.0f} "
         f"(spread {(off[-1] - off[0]) / med(off) * 100:.1f}% of the median)")

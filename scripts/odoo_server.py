@@ -24,8 +24,9 @@ answers the rows as JSON.
   /usr/bin/python3.11 scripts/odoo_server.py --dsn "host=/run/postgresql dbname=odoo" --port 8069
 
 --init creates the tables (a few thousand rows each) in an existing database
-and exits. SIGTERM or SIGINT to the master stops every process; a child that
-dies stops the master; children leave when the master goes (Odoo's ppid check).
+and exits; scripts/odoo_load.c is a load client. SIGTERM or SIGINT to the
+master stops every process; a child that dies stops the master; children
+leave when the master goes (Odoo's ppid check).
 """
 import argparse, datetime, decimal, errno, json, os, select, signal, socket, sys, time, traceback
 
