@@ -43,13 +43,30 @@
 # rate with 1 ns timer slack), wakeups/s off / erpscope, target < 3%. Each
 # round also prints what the profilers sampled of the loop, to show they
 # were on. BENCH_ONLY=python runs only that; PY_TRIAL (1.0) seconds per run.
+# The whole daemon, last, on an Odoo-shaped prefork server (scripts/
+# odoo_server.py: a master titled odoo-bin, 2 werkzeug WorkerHTTP, a
+# WorkerCron, a gevent process, in their own cgroup; each request a new
+# psycopg2 connection running Odoo 16's search_read SQL, a ~3 KB res_partner
+# prefetch included) on a PostgreSQL started here, under 6 clients (scripts/
+# odoo_load.c, built here; one request per connection): ODOO_ROUNDS rounds
+# of ODOO_SECONDS per arm, the order rotating each round, arms off / every
+# probe / each probe alone (ODOO_ARMS, "+" joins probes: blkio+oom), with
+# kernel.bpf_stats_enabled=0. Per arm, medians of each round's ratio to off:
+# requests/s, p50 and p95 latency, CPU per request (server + PostgreSQL +
+# the daemon's utime+stime; the client's is left out) and the daemon's own;
+# PostgreSQL connections/s and the daemon's RSS. First, the roles erpscope
+# gave the server's processes; last, one every-probe round with stats on:
+# BPF ns per request of each program. BENCH_ONLY=odoo runs only that.
 #
 # Environment: LOOPS (200000), ROUNDS (5), PAIRS (10), WORKERS (200),
 # ERPSCOPE (build/erpscope), RUNQLAT (/usr/sbin/runqlat), BENCH_CPU (0),
 # TCP_CONNS (10000), TCPLIFE (/usr/sbin/tcplife), TCPCONNLAT (/usr/sbin/tcpconnlat),
-# PY_TRIAL (1.0), PY_WAKES (10000), BENCH_PYTHON (/usr/bin/python3.11).
-# kernel.bpf_stats_enabled is set to 1 for the run and restored on exit; every
-# process started here is stopped on exit, whatever happens.
+# PY_TRIAL (1.0), PY_WAKES (10000), BENCH_PYTHON (/usr/bin/python3.11),
+# ODOO_SECONDS (12), ODOO_ROUNDS (8),
+# ODOO_ARMS (off,all,sched,tcp,pg,python,blkio+oom).
+# kernel.bpf_stats_enabled is set to 1 for the run (0 for the Odoo rounds) and
+# restored on exit; every process and cgroup started here is stopped or
+# removed on exit, whatever happens.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -106,6 +123,7 @@ def cleanup():
     children.clear()
     if DIO_PATH and os.path.exists(DIO_PATH):
         os.unlink(DIO_PATH)
+    odoo_cleanup()
     pg_cleanup()
     if old_stats is not None:
         subprocess.run(["sysctl", "-q", "-w", f"kernel.bpf_stats_enabled={old_stats}"])
@@ -170,10 +188,11 @@ def free_port():
         return s.getsockname()[1]
 
 
-def start_erpscope():
+def start_erpscope(probes=None):
     port = free_port()
     before = progs()
-    p = start([ERPSCOPE, f"--web.listen-address=127.0.0.1:{port}", "--log.level=warn"],
+    p = start([ERPSCOPE, f"--web.listen-address=127.0.0.1:{port}", "--log.level=warn"]
+              + ([f"--probes={probes}"] if probes else []),
               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 60
     while True:
@@ -477,25 +496,41 @@ def pg_cleanup():
         PG["cgroup"] = None
 
 
-def pg_in_cgroup():
-    """preexec_fn: the child and what it starts are accounted in PG's cgroup."""
-    with open(os.path.join(PG["cgroup"], "cgroup.procs"), "w") as f:
+def cgroup_new(what):
+    """A cgroup2 group of the bench's (cpu.stat: the CPU of what runs in it)."""
+    root = "/sys/fs/cgroup/unified" if os.path.isdir("/sys/fs/cgroup/unified") else "/sys/fs/cgroup"
+    path = os.path.join(root, f"erpscope-bench-{what}-{os.getpid()}")
+    os.mkdir(path)
+    return path
+
+
+def cgroup_join(path):
+    """The calling process (a preexec_fn's child) and what it starts are
+    accounted in path."""
+    with open(os.path.join(path, "cgroup.procs"), "w") as f:
         f.write(str(os.getpid()))
 
 
-def pg_cgroup_usec():
-    with open(os.path.join(PG["cgroup"], "cpu.stat")) as f:
+def cgroup_usec(path):
+    with open(os.path.join(path, "cpu.stat")) as f:
         for line in f:
             if line.startswith("usage_usec"):
                 return int(line.split()[1])
     raise SystemExit("bench: no usage_usec in the cgroup's cpu.stat")
 
 
-def pg_start():
+def pg_in_cgroup():
+    """preexec_fn: the child and what it starts are accounted in PG's cgroup."""
+    cgroup_join(PG["cgroup"])
+
+
+def pg_cgroup_usec():
+    return cgroup_usec(PG["cgroup"])
+
+
+def pg_start(pgbench_tables=True):
     import shutil
-    root = "/sys/fs/cgroup/unified" if os.path.isdir("/sys/fs/cgroup/unified") else "/sys/fs/cgroup"
-    PG["cgroup"] = os.path.join(root, f"erpscope-bench-pg-{os.getpid()}")
-    os.mkdir(PG["cgroup"])
+    PG["cgroup"] = cgroup_new("pg")
     PG["dir"] = tempfile.mkdtemp(prefix="erpscope-bench-pg-", dir="/var/tmp")
     shutil.chown(PG["dir"], "postgres", "postgres")
     os.chmod(PG["dir"], 0o755)
@@ -511,8 +546,9 @@ def pg_start():
     subprocess.run(["runuser", "-u", "postgres", "--", f"{PG_BIN}/pg_ctl", "-D", data, "-l",
                     os.path.join(PG["dir"], "log"), "-w", "start"], capture_output=True, check=True,
                    cwd="/", preexec_fn=pg_in_cgroup)
-    subprocess.run(["pgbench", "-i", "-q", "-s", str(PG_SCALE)] + pg_conn(), capture_output=True,
-                   check=True)
+    if pgbench_tables:
+        subprocess.run(["pgbench", "-i", "-q", "-s", str(PG_SCALE)] + pg_conn(), capture_output=True,
+                       check=True)
 
 
 def pg_conn():
@@ -1047,6 +1083,254 @@ def python_summary(res):
         f"{b['cpu_erpscope']:.3f}")
 
 
+# ---------------------------------------------------------------- Odoo
+
+ODOO_SECONDS = float(os.environ.get("ODOO_SECONDS", "12"))
+ODOO_ROUNDS = int(os.environ.get("ODOO_ROUNDS", "8"))
+# "off", "all" (every probe) or probes joined by "+" (--probes=blkio,oom).
+ODOO_ARMS = os.environ.get("ODOO_ARMS", "off,all,sched,tcp,pg,python,blkio+oom")
+ODOO_CLIENTS = 6
+ODOO_ROLES = {"odoo_master": 1, "odoo_http": 2, "odoo_cron": 1, "odoo_gevent": 1}
+ODOO = {}  # server proc, port, cgroup, client binary's dir, server log
+
+
+def odoo_cleanup():
+    """Removes the server's cgroup (once its processes are gone) and the
+    client's directory."""
+    if ODOO.get("cgroup"):
+        for _ in range(50):  # SIGKILLed workers are reaped by init, not us
+            try:
+                os.rmdir(ODOO["cgroup"])
+                break
+            except OSError:
+                time.sleep(0.1)
+        ODOO["cgroup"] = None
+    if ODOO.get("dir"):
+        subprocess.run(["rm", "-rf", ODOO["dir"]])
+        ODOO["dir"] = None
+
+
+def proc_cpu_us(pid):
+    """utime + stime of pid, all its threads, dead ones included (/proc/<pid>/stat)."""
+    with open(f"/proc/{pid}/stat") as f:
+        v = f.read().rsplit(")", 1)[1].split()
+    return (int(v[11]) + int(v[12])) * 1e6 / HZ
+
+
+def odoo_sessions():
+    """Backends started for the odoo database so far (pg_stat_database)."""
+    r = subprocess.run(["psql", "-AtX", "-c", "SELECT sessions FROM pg_stat_database "
+                        "WHERE datname = 'odoo'"] + pg_conn(), capture_output=True, text=True,
+                       check=True)
+    return int(r.stdout)
+
+
+def odoo_load(seconds):
+    r = subprocess.run([os.path.join(ODOO["dir"], "odoo_load"), str(ODOO["port"]), str(seconds),
+                        str(ODOO_CLIENTS)], capture_output=True, text=True, check=True)
+    return json.loads(r.stdout)
+
+
+def odoo_start():
+    """PostgreSQL with the odoo database, scripts/odoo_server.py in its own
+    cgroup, and the load client built."""
+    pg_start(pgbench_tables=False)
+    subprocess.run(["psql", "-qX", "-c", "CREATE DATABASE odoo"] + pg_conn(), capture_output=True,
+                   check=True)
+    dsn = f"host={PG['dir']} port={PG['port']} dbname=odoo user=postgres"
+    subprocess.run([PY_BIN, "scripts/odoo_server.py", "--dsn", dsn, "--init"], capture_output=True,
+                   check=True)
+    ODOO["dir"] = tempfile.mkdtemp(prefix="erpscope-bench-odoo-")
+    subprocess.run(["cc", "-O2", "-pthread", "-o", os.path.join(ODOO["dir"], "odoo_load"),
+                    "scripts/odoo_load.c"], check=True)
+    ODOO["cgroup"] = cgroup_new("odoo")
+    ODOO["log"] = tempfile.TemporaryFile("w+")
+    ODOO["proc"] = start([PY_BIN, "scripts/odoo_server.py", "--dsn", dsn, "--port", "0"],
+                         stdout=subprocess.PIPE, stderr=ODOO["log"], text=True,
+                         preexec_fn=lambda: cgroup_join(ODOO["cgroup"]))
+    ODOO["port"] = int(ODOO["proc"].stdout.readline())
+    time.sleep(1.0)  # the children fork and retitle
+
+
+def odoo_roles(port):
+    """Role -> how many of the server's processes erpscope lists at /metrics."""
+    master = ODOO["proc"].pid
+    with open(f"/proc/{master}/task/{master}/children") as f:
+        pids = {str(master)} | set(f.read().split())
+    text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10).read().decode()
+    seen = {}
+    for line in text.splitlines():
+        if line.startswith("erpscope_worker_info{"):
+            pid = re.search(r'[{,]pid="(\d+)"', line)
+            role = re.search(r'[{,]role="([^"]+)"', line)
+            if pid and role and pid.group(1) in pids:
+                seen[role.group(1)] = seen.get(role.group(1), 0) + 1
+    return seen
+
+
+def odoo_warmup():
+    """Warms PostgreSQL and the workers under load with every probe on, and
+    checks meanwhile that erpscope gives the server's processes their roles,
+    and whether the daemon turns BPF run-time stats on for itself."""
+    d, port, ids = start_erpscope()
+    s0 = stats(ids)
+    client = start([os.path.join(ODOO["dir"], "odoo_load"), str(ODOO["port"]), "5",
+                    str(ODOO_CLIENTS)], stdout=subprocess.DEVNULL)
+    deadline = time.monotonic() + 4
+    while True:
+        seen = odoo_roles(port)
+        if seen == ODOO_ROLES or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+    client.wait()
+    children.remove(client)
+    runs = sum(c for _, c, _ in stats(ids).values()) - sum(c for _, c, _ in s0.values())
+    stop(d)
+    say("  roles erpscope gave the server's processes: " + ", ".join(
+        f"{r} {seen.get(r, 0)}/{n}" for r, n in ODOO_ROLES.items())
+        + ("" if seen == ODOO_ROLES else f"  <-- MISMATCH (saw {seen})"))
+    if runs:
+        say(f"  note: with kernel.bpf_stats_enabled=0 the daemon's programs still counted {runs} "
+            "runs: this erpscope turns BPF run-time stats on for itself (BPF_ENABLE_STATS), so "
+            "its arms below include their cost (two clock reads per program run)")
+
+
+def odoo_run(arm, want_stats=False):
+    """One ODOO_SECONDS load with arm's daemon (none for "off"). CPU is that of
+    the server's cgroup, PostgreSQL's and the daemon's, not the client's."""
+    d = ids = None
+    if arm != "off":
+        d, port, ids = start_erpscope(None if arm == "all" else arm.replace("+", ","))
+        time.sleep(1.0)  # the daemon settles (Python attach) before the window
+        rss0, dc0 = vmrss(d.pid), proc_cpu_us(d.pid)
+    s0 = stats(ids) if want_stats else None
+    n0 = odoo_sessions()
+    o0, p0 = cgroup_usec(ODOO["cgroup"]), pg_cgroup_usec()
+    r = odoo_load(ODOO_SECONDS)
+    o1, p1 = cgroup_usec(ODOO["cgroup"]), pg_cgroup_usec()
+    n1 = odoo_sessions()
+    n = max(r["requests"], 1)
+    res = {"rps": r["requests"] / r["seconds"], "p50": r["p50_ms"], "p95": r["p95_ms"],
+           "errors": r["errors"], "conn_s": (n1 - n0) / r["seconds"], "daemon": 0.0, "n": n,
+           "server": (o1 - o0) / n, "pg": (p1 - p0) / n}
+    if d:
+        res["daemon"] = (proc_cpu_us(d.pid) - dc0) / n
+        res["rss"] = (rss0, vmrss(d.pid))
+        if want_stats:
+            res["bpf"] = per_event(s0, stats(ids))
+        stop(d)
+    res["cpu"] = res["server"] + res["pg"] + res["daemon"]
+    return res
+
+
+def odoo_label(arm):
+    return {"off": "off", "all": "every probe"}.get(arm, "--probes=" + arm.replace("+", ","))
+
+
+def odoo_bench():
+    """Whole-daemon overhead on an Odoo-shaped server (scripts/odoo_server.py)
+    under ODOO_CLIENTS clients (scripts/odoo_load.c): ODOO_ROUNDS rounds of
+    every arm, in an order that rotates from round to round, each arm's
+    figures the median of its per-round ratios to the round's off run; then
+    one every-probe round with kernel.bpf_stats_enabled=1 for the BPF time of
+    each program. Returns (arms, per-arm medians, BPF us per request)."""
+    if not os.access(os.path.join(PG_BIN, "postgres"), os.X_OK) or not os.access(PY_BIN, os.X_OK):
+        say(f"# {PG_BIN}/postgres or {PY_BIN} missing (scripts/deps.sh): no Odoo bench")
+        return None
+    arms = ODOO_ARMS.split(",")
+    if "off" not in arms:
+        arms.insert(0, "off")
+    odoo_start()
+    say("")
+    say(f"# Odoo bench: a prefork server (master, {ODOO_ROLES['odoo_http']} WorkerHTTP, "
+        f"WorkerCron, gevent; werkzeug, a new psycopg2 connection per request: search, read, "
+        f"res_partner prefetch) on PostgreSQL 15, {ODOO_CLIENTS} clients, one request per "
+        f"connection, {ODOO_SECONDS:g} s per run, {ODOO_ROUNDS} rounds of "
+        f"{', '.join(odoo_label(a) for a in arms)}; CPU per request: server + PostgreSQL + "
+        "daemon, not the client; kernel.bpf_stats_enabled=0")
+    subprocess.run(["sysctl", "-q", "-w", "kernel.bpf_stats_enabled=0"], check=True)
+    odoo_warmup()
+    rows = []
+    for i in range(ODOO_ROUNDS):
+        # Each round starts with another arm: none always runs first.
+        res = {}
+        for a in arms[i % len(arms):] + arms[:i % len(arms)]:
+            r = res[a] = odoo_run(a)
+            say(f"  round {i + 1:>2} {odoo_label(a):<22} {r['rps']:6.1f} req/s  p50 "
+                f"{r['p50']:6.1f} ms  p95 {r['p95']:6.1f} ms  {r['cpu']:6.0f} us CPU/req (server "
+                f"{r['server']:5.0f} + pg {r['pg']:5.0f} + daemon {r['daemon']:5.1f})  "
+                f"{r['conn_s']:5.1f} conn/s"
+                + (f"  {r['errors']} ERRORS" if r["errors"] else ""))
+        rows.append(res)
+    med = statistics.median
+    out = {}
+    for a in arms:
+        ratio = [r[a]["rps"] / r["off"]["rps"] for r in rows]
+        out[a] = {k: med(r[a][k] for r in rows) for k in ("rps", "p50", "p95", "cpu", "daemon",
+                                                          "conn_s")}
+        out[a].update({f"{k}_r": med(r[a][k] / r["off"][k] for r in rows)
+                       for k in ("rps", "p50", "p95", "cpu")})
+        out[a]["rps_lo"], out[a]["rps_hi"] = min(ratio), max(ratio)
+    say("")
+    say(f"  {'arm':<22} {'req/s':>7} {'ratio':>6} {'p50 ms':>7} {'ratio':>6} {'p95 ms':>7} "
+        f"{'ratio':>6} {'CPU us/req':>10} {'ratio':>6} {'daemon us/req':>13} {'conn/s':>7}")
+    for a in arms:
+        o = out[a]
+        say(f"  {odoo_label(a):<22} {o['rps']:7.1f} {o['rps_r']:6.3f} {o['p50']:7.1f} "
+            f"{o['p50_r']:6.3f} {o['p95']:7.1f} {o['p95_r']:6.3f} {o['cpu']:10.0f} "
+            f"{o['cpu_r']:6.3f} {o['daemon']:13.1f} {o['conn_s']:7.1f}")
+    say(f"  (medians over {ODOO_ROUNDS} rounds; ratios are medians of each round's arm/off; "
+        "conn/s: PostgreSQL backends started per second; the daemon's CPU is read in "
+        f"{1000 / HZ:.0f} ms ticks, {1e6 / HZ / med(r['off']['n'] for r in rows):.1f} us per "
+        "request at off's rate)")
+    off = sorted(r["off"]["cpu"] for r in rows)
+    say(f"  off CPU/req over the rounds: {off[0]:.0f} to {off[-1]:.0f} us, median {med(off):.0f} "
+        f"(spread {(off[-1] - off[0]) / med(off) * 100:.1f}% of the median)")
+    errors = sum(r[a]["errors"] for r in rows for a in arms)
+    if errors:
+        ODOO["log"].seek(0)
+        say(f"  {errors} requests failed; the server's log ends with:\n"
+            + "".join(ODOO["log"].readlines()[-10:]))
+    singles = [a for a in arms if a not in ("off", "all")]
+    if singles:
+        say("  daemon CPU per request by probe (the single-probe arms; procs is always on): "
+            + ", ".join(f"{a.replace('+', ',')} {out[a]['daemon']:.1f} us" for a in singles))
+    bpf_us = None
+    if "all" in arms:
+        rss = [r["all"]["rss"] for r in rows]
+        say(f"  daemon VmRSS in the every-probe rounds: at start {med(x for x, _ in rss) / 1024:.1f}"
+            f" MiB (median), at end {med(y for _, y in rss) / 1024:.1f} MiB (median; max "
+            f"{max(y for _, y in rss) / 1024:.1f})")
+        subprocess.run(["sysctl", "-q", "-w", "kernel.bpf_stats_enabled=1"], check=True)
+        r = odoo_run("all", want_stats=True)
+        n = r["n"]
+        say("")
+        say(f"  BPF run time, one every-probe round with kernel.bpf_stats_enabled=1 "
+            f"({r['rps']:.1f} req/s, {r['cpu']:.0f} us CPU/req):")
+        say(f"    {'program':<24} {'runs/req':>9} {'ns/run':>8} {'ns/req':>8}")
+        for name, (runs, ns) in sorted(r["bpf"].items(), key=lambda x: -x[1][0] * x[1][1]):
+            say(f"    {name:<24} {runs / n:9.2f} {ns:8.0f} {runs * ns / n:8.0f}")
+        bpf_us = sum(runs * ns for runs, ns in r["bpf"].values()) / n / 1e3
+        say(f"    total: {bpf_us:.1f} us of BPF per request")
+    subprocess.run(["sysctl", "-q", "-w", "kernel.bpf_stats_enabled=1"], check=True)
+    stop(ODOO["proc"])
+    odoo_cleanup()
+    pg_cleanup()
+    return arms, out, bpf_us
+
+
+def odoo_summary(res):
+    if not res:
+        return
+    arms, out, bpf_us = res
+    for a in arms[1:]:
+        o = out[a]
+        say(f"  odoo: {odoo_label(a)}: req/s on/off {o['rps_r']:.2f} (rounds {o['rps_lo']:.2f}-"
+            f"{o['rps_hi']:.2f}), CPU/req on/off {o['cpu_r']:.2f}, p50 {o['p50_r']:.2f}, p95 "
+            f"{o['p95_r']:.2f}; daemon {o['daemon']:.0f} us/req"
+            + (f"; BPF {bpf_us:.0f} us/req" if a == "all" and bpf_us is not None else ""))
+
+
 def main():
     global old_stats
     if not os.access(ERPSCOPE, os.X_OK):
@@ -1066,6 +1350,11 @@ def main():
         res = python_bench()
         say("")
         python_summary(res)
+        return
+    if os.environ.get("BENCH_ONLY") == "odoo":
+        res = odoo_bench()
+        say("")
+        odoo_summary(res)
         return
     if os.environ.get("BENCH_ONLY") == "tcp":
         tcp_ratio, ttr, tcr = tcp_bench()
@@ -1134,6 +1423,8 @@ def main():
     for p in sleepers:
         stop(p, signal.SIGKILL, 5)
 
+    odoo_res = odoo_bench()
+
     say("")
     say("summary")
     say(f"  sched: BPF cost per pipe op vs runqlat: "
@@ -1148,6 +1439,7 @@ def main():
     say(f"  daemon VmRSS with {tracked} workers: {rss1 / 1024:.1f} MiB")
     pg_summary(pg_res)
     python_summary(py_res)
+    odoo_summary(odoo_res)
 
 
 def _status(pid, key):

@@ -1,0 +1,188 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * HTTP load for scripts/odoo_server.py, for the odoo section of
+ * scripts/bench.sh: CLIENTS threads, each POSTing Odoo web-client JSON-RPC
+ * search_read calls (res.partner and sale.order in turn, a random page of 80)
+ * to /web/dataset/call_kw/<model>/search_read, one request per connection
+ * (Connection: close), for SECONDS. Prints one JSON line: requests, errors
+ * (no 200 JSON-RPC result), seconds, p50_ms, p95_ms.
+ *
+ * C, not Python: erpscope profiles every python it finds, so a Python client
+ * would add the daemon's work on its own samples to the measured CPU.
+ *
+ *   cc -O2 -pthread -o odoo_load scripts/odoo_load.c
+ *   ./odoo_load PORT [SECONDS [CLIENTS]]        (defaults 10 s, 6 clients)
+ */
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+static const char *const models[2] = { "res.partner", "sale.order" };
+static const char *const fields[2] = {
+	"[\"name\", \"complete_name\", \"email\", \"phone\", \"city\", \"country_id\", "
+	"\"is_company\", \"user_id\"]",
+	"[\"name\", \"date_order\", \"partner_id\", \"user_id\", \"amount_total\", "
+	"\"currency_id\", \"state\", \"invoice_status\"]",
+};
+static const char *const domains[2] = {
+	"[[\"active\", \"=\", true]]",
+	"[[\"state\", \"in\", [\"sale\", \"done\", \"sent\"]]]",
+};
+
+static int port;
+static double deadline;
+static atomic_long counter;
+
+struct thread {
+	pthread_t t;
+	double *lat;
+	long n, cap, errors;
+	unsigned int seed;
+};
+
+static double now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/* One request on a new connection: 0 when it got a 200 JSON-RPC result. */
+static int call(long n, unsigned int *seed)
+{
+	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(port),
+				  .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	char body[1024], req[2048], head[4096];
+	size_t got = 0;
+	int m = n % 2, fd, len, hl, ok;
+	ssize_t r;
+
+	len = snprintf(body, sizeof(body),
+		       "{\"jsonrpc\": \"2.0\", \"method\": \"call\", \"id\": %ld, \"params\": "
+		       "{\"model\": \"%s\", \"method\": \"search_read\", \"args\": [], \"kwargs\": "
+		       "{\"domain\": %s, \"fields\": %s, \"offset\": %d, \"limit\": 80, \"context\": "
+		       "{\"lang\": \"en_US\", \"tz\": \"Europe/Brussels\", \"uid\": 2, "
+		       "\"allowed_company_ids\": [1]}}}}",
+		       n, models[m], domains[m], fields[m], 80 * (int)(rand_r(seed) % 40));
+	hl = snprintf(req, sizeof(req),
+		      "POST /web/dataset/call_kw/%s/search_read HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n"
+		      "Content-Type: application/json\r\nContent-Length: %d\r\n"
+		      "Connection: close\r\n\r\n%s",
+		      models[m], port, len, body);
+	fd = socket(AF_INET, SOCK_STREAM, 0);
+	if (fd < 0)
+		return -1;
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) || write(fd, req, hl) != hl) {
+		close(fd);
+		return -1;
+	}
+	/* Keep the start (status line, headers, the result key); drain the rest. */
+	for (;;) {
+		char sink[65536];
+
+		if (got < sizeof(head) - 1)
+			r = read(fd, head + got, sizeof(head) - 1 - got);
+		else
+			r = read(fd, sink, sizeof(sink));
+		if (r <= 0)
+			break;
+		if (got < sizeof(head) - 1)
+			got += r;
+	}
+	close(fd);
+	head[got] = 0;
+	ok = r == 0 && !strncmp(head, "HTTP/1.", 7) && !strncmp(head + 8, " 200", 4) &&
+	     strstr(head, "\"result\"");
+	return ok ? 0 : -1;
+}
+
+static void *client(void *arg)
+{
+	struct thread *t = arg;
+
+	while (now() < deadline) {
+		long n = atomic_fetch_add(&counter, 1);
+		double t0 = now();
+
+		if (call(n, &t->seed)) {
+			t->errors++;
+			continue;
+		}
+		if (t->n == t->cap) {
+			t->cap = t->cap ? 2 * t->cap : 4096;
+			t->lat = realloc(t->lat, t->cap * sizeof(double));
+			if (!t->lat) {
+				perror("odoo_load: realloc");
+				exit(1);
+			}
+		}
+		t->lat[t->n++] = now() - t0;
+	}
+	return NULL;
+}
+
+static int cmp(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return (x > y) - (x < y);
+}
+
+/* The q quantile of n sorted values, interpolated between ranks. */
+static double quantile(const double *v, long n, double q)
+{
+	double pos = q * (n - 1);
+	long i = (long)pos;
+
+	if (n == 0)
+		return 0;
+	return i + 1 < n ? v[i] + (v[i + 1] - v[i]) * (pos - i) : v[i];
+}
+
+int main(int argc, char **argv)
+{
+	int clients = argc > 3 ? atoi(argv[3]) : 6;
+	double seconds = argc > 2 ? atof(argv[2]) : 10, t0;
+	struct thread *th;
+	long total = 0, errors = 0;
+	double *all;
+
+	if (argc < 2 || clients < 1) {
+		fprintf(stderr, "usage: odoo_load PORT [SECONDS [CLIENTS]]\n");
+		return 2;
+	}
+	port = atoi(argv[1]);
+	th = calloc(clients, sizeof(*th));
+	t0 = now();
+	deadline = t0 + seconds;
+	for (int i = 0; i < clients; i++) {
+		th[i].seed = (unsigned int)(t0 * 1e6) + i;
+		pthread_create(&th[i].t, NULL, client, &th[i]);
+	}
+	for (int i = 0; i < clients; i++) {
+		pthread_join(th[i].t, NULL);
+		total += th[i].n;
+		errors += th[i].errors;
+	}
+	seconds = now() - t0;
+	all = malloc((total + 1) * sizeof(double));
+	total = 0;
+	for (int i = 0; i < clients; i++) {
+		memcpy(all + total, th[i].lat, th[i].n * sizeof(double));
+		total += th[i].n;
+	}
+	qsort(all, total, sizeof(double), cmp);
+	printf("{\"requests\": %ld, \"errors\": %ld, \"seconds\": %.6f, \"p50_ms\": %.3f, "
+	       "\"p95_ms\": %.3f}\n",
+	       total, errors, seconds, quantile(all, total, 0.5) * 1e3,
+	       quantile(all, total, 0.95) * 1e3);
+	return 0;
+}
