@@ -522,6 +522,7 @@ void procs_event(struct procs *p, __u32 type, __u32 pid, uint64_t now_ms)
 void procs_tick(struct procs *p, uint64_t now_ms, unsigned int rescan_ms)
 {
 	unsigned int i = 0;
+	int err;
 
 	if (p->rescan_soon || !p->last_scan_ms || now_ms - p->last_scan_ms >= rescan_ms)
 		procs_scan(p, now_ms);
@@ -533,12 +534,13 @@ void procs_tick(struct procs *p, uint64_t now_ms, unsigned int rescan_ms)
 			i++;
 			continue;
 		}
-		inspect(p, pe->pid, now_ms, false);
-		if (++pe->round < NDELAYS) {
+		/* Gone (no /proc entry, or exiting): nothing more to learn. */
+		err = inspect(p, pe->pid, now_ms, false);
+		if (err == -ENOENT || err == -ESRCH || ++pe->round >= NDELAYS) {
+			*pe = p->pend[--p->npend];
+		} else {
 			pe->due_ms = now_ms + delays[pe->round] - delays[pe->round - 1];
 			i++;
-		} else {
-			*pe = p->pend[--p->npend];
 		}
 	}
 	/* Nobody scrapes: do not hold slots of dead workers forever. */
