@@ -28,9 +28,12 @@
 #include "hist.h"
 #include "pg.h"
 #include "pg_norm.h"
+#include "ringbuf.bpf.h"
 #include "sock.bpf.h"
 
 char LICENSE[] SEC("license") = "GPL";
+
+#define PG_EVENTS_SIZE (1024 * 1024)
 
 /* Set by user space before load. */
 const volatile __u64 lat_edges_ns[ES_PG_MAX_EDGES] = {};
@@ -194,7 +197,7 @@ struct {
 
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
-	__uint(max_entries, 1024 * 1024);
+	__uint(max_entries, PG_EVENTS_SIZE);
 } pg_events SEC(".maps");
 
 struct {
@@ -530,7 +533,8 @@ static __always_inline void statement_text(struct pg_task *t, const char *query)
 		ev->len = len;
 		ev->cmd = t->cmd;
 		if (bpf_ringbuf_output(&pg_events, ev,
-				       __builtin_offsetof(struct es_pg_ev_text, text) + len, 0))
+				       __builtin_offsetof(struct es_pg_ev_text, text) + len,
+				       es_rb_lazy(&pg_events, PG_EVENTS_SIZE)))
 			count_drop();
 		else
 			*known = t->fp;
@@ -548,7 +552,8 @@ static __always_inline void statement_text(struct pg_task *t, const char *query)
 			h->h.tgid = current_tgid();
 			h->len = m > 1 ? m - 1 : 0;
 			h->pad = 0;
-			bpf_ringbuf_submit(h, 0);
+			h->start_boottime_ns = BPF_CORE_READ(task, start_boottime);
+			bpf_ringbuf_submit(h, es_rb_lazy(&pg_events, PG_EVENTS_SIZE));
 			t->hello = 1;
 		}
 	}
@@ -909,7 +914,7 @@ static __always_inline void link_client(struct pg_task *t, const struct es_pg_bi
 		__builtin_memcpy(ev->addr, k.caddr, 16);
 		ev->port = k.cport;
 	}
-	bpf_ringbuf_submit(ev, 0);
+	bpf_ringbuf_submit(ev, es_rb_lazy(&pg_events, PG_EVENTS_SIZE));
 }
 
 /* A statement ended (query__done) in binary b (slot idx; NULL: unknown). */

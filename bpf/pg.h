@@ -242,6 +242,7 @@ struct es_pg_ev_hello {
 	struct es_pg_ev_hdr h;
 	__u32 len; /* title bytes, NUL excluded */
 	__u32 pad;
+	__u64 start_boottime_ns; /* task->start_boottime: /proc/<pid>/stat's starttime, in ns */
 	char title[ES_PG_TITLE_MAX];
 };
 

@@ -11,13 +11,16 @@
 #include <bpf/bpf_core_read.h>
 
 #include "procs.h"
+#include "ringbuf.bpf.h"
 #include "workers.bpf.h"
 
 char LICENSE[] SEC("license") = "GPL";
 
+#define PROC_EVENTS_SIZE (256 * 1024)
+
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
-	__uint(max_entries, 256 * 1024);
+	__uint(max_entries, PROC_EVENTS_SIZE);
 } proc_events SEC(".maps");
 
 /* Events lost to a full ring buffer; user space rescans /proc when it rises. */
@@ -52,7 +55,8 @@ static __always_inline void emit(__u32 type, __u32 pid, __u32 ppid, __u32 exit_c
 	ev->exit_code = exit_code;
 	ev->ts_ns = bpf_ktime_get_ns();
 	bpf_get_current_comm(ev->comm, sizeof(ev->comm));
-	bpf_ringbuf_submit(ev, 0);
+	/* Forks are looked at 50 ms later anyway; an exec'd image may fork at once. */
+	bpf_ringbuf_submit(ev, type == ES_PROC_EXEC ? 0 : es_rb_lazy(&proc_events, PROC_EVENTS_SIZE));
 }
 
 /* Runs in the parent: current's tgid is the parent process. */

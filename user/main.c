@@ -224,6 +224,14 @@ static void on_signal(struct erpscope *es)
 	}
 }
 
+static void drain_rings(struct erpscope *es)
+{
+	for (int i = 0; i < es->nprobes; i++) {
+		if (es->probes[i].up && es->probes[i].rb)
+			ring_buffer__consume(es->probes[i].rb);
+	}
+}
+
 static int run_loop(struct erpscope *es)
 {
 	struct epoll_event evs[16];
@@ -248,6 +256,7 @@ static int run_loop(struct erpscope *es)
 					return -errno;
 				uint64_t now = clock_ms();
 
+				drain_rings(es); /* events submitted without a wakeup */
 				procs_tick(es->procs, now, es->cfg.rescan_ms);
 				tick_pollers(es, now);
 			} else if (tag >= EV_RING_BASE && tag - EV_RING_BASE < (uint32_t)es->nprobes) {

@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
@@ -218,7 +219,9 @@ static void on_hello(struct pg_priv *pp, const struct es_pg_ev_hello *ev)
 
 	if (!procs || ev->len > sizeof(ev->title))
 		return;
-	pr = pg_procs_adopt(procs, ev->h.tgid, ev->title, ev->len);
+	/* /proc/<pid>/stat's starttime, without reading it: clock ticks since boot. */
+	pr = pg_procs_adopt(procs, ev->h.tgid, ev->title, ev->len,
+			    ev->start_boottime_ns / (1000000000ull / (__u64)sysconf(_SC_CLK_TCK)));
 	if (!pr)
 		return;
 	/* Its client comes next (ES_PG_EV_LINK), from the same statement. */

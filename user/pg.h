@@ -82,6 +82,7 @@ struct pg_proc {
 	bool retired;  /* gone, and its series were folded into user space */
 	bool adopted;  /* added on the kernel's request, before the table saw it */
 	bool kernel_linked; /* the kernel named the client (ES_PG_EV_LINK) */
+	uint64_t checked_ms; /* adopted: when its pid was last looked at */
 };
 
 struct pg_procs;
@@ -92,11 +93,12 @@ struct pg_procs *pg_procs_of(struct erpscope *es);
 struct pg_proc *pg_procs_find(struct pg_procs *pp, __u32 pid);
 /*
  * A backend the kernel asked about (its first statement ran before the
- * table knew it), with the title the kernel read (len bytes): added to the
- * table, as gone already when its pid has ended. NULL when it is no client
- * backend.
+ * table knew it), with the title the kernel read (len bytes) and its start
+ * time (/proc/<pid>/stat's field 22): added to the table. NULL when it is
+ * no client backend.
  */
-struct pg_proc *pg_procs_adopt(struct pg_procs *pp, __u32 pid, const char *title, size_t len);
+struct pg_proc *pg_procs_adopt(struct pg_procs *pp, __u32 pid, const char *title, size_t len,
+			       __u64 starttime);
 struct es_pg_ev_link;
 /* Links a backend to the client the kernel found at its first statement. */
 void pg_procs_link_kernel(struct pg_procs *pp, struct pg_proc *pr, const struct es_pg_ev_link *ev);

@@ -27,7 +27,14 @@
 #include "poller.h"
 #include "proctable.h"
 
-#define GONE_KEEP_MS (5 * 60 * 1000) /* gone processes kept for late lookups */
+/*
+ * Gone processes are kept for late lookups (events still in a ring) until
+ * their series are folded, then this long: a host that opens a connection
+ * per request ends hundreds of backends a second.
+ */
+#define GONE_KEEP_MS (30 * 1000)
+/* How often an adopted backend's pid is checked (one /proc read). */
+#define ADOPTED_CHECK_MS 1000
 #define CONF_READ_MS 30000
 #define LINK_TRIES 6 /* 1.5 s */
 #define LINK_GRACE_MS 1000
@@ -186,6 +193,16 @@ static void visit(void *arg, const struct slot_view *sv)
 	normalise_state(w->ti.state, pr->state, sizeof(pr->state));
 }
 
+static bool adopted_alive(struct pg_procs *pp, struct pg_proc *pr)
+{
+	if (!pr->adopted)
+		return false;
+	if (pr->checked_ms + ADOPTED_CHECK_MS > pp->now_ms)
+		return true;
+	pr->checked_ms = pp->now_ms;
+	return procs_starttime(pr->pid) == pr->starttime;
+}
+
 /* Marks what the table no longer has as gone; forgets the long gone. */
 static void sweep(struct pg_procs *pp)
 {
@@ -194,9 +211,8 @@ static void sweep(struct pg_procs *pp)
 	for (size_t i = 0; i < pp->n; i++) {
 		struct pg_proc *pr = &pp->v[i];
 
-		/* Adopted ones live as long as their pid does. */
-		if (!pr->gone && pr->seen_ms != pp->now_ms &&
-		    !(pr->adopted && procs_starttime(pr->pid) == pr->starttime)) {
+		/* Adopted ones live as long as their pid does: looked at now and then. */
+		if (!pr->gone && pr->seen_ms != pp->now_ms && !adopted_alive(pp, pr)) {
 			pr->gone = true;
 			pr->gone_ms = pp->now_ms;
 		}
@@ -207,17 +223,21 @@ static void sweep(struct pg_procs *pp)
 	pp->n = k;
 }
 
-struct pg_proc *pg_procs_adopt(struct pg_procs *pp, __u32 pid, const char *title, size_t len)
+struct pg_proc *pg_procs_adopt(struct pg_procs *pp, __u32 pid, const char *title, size_t len,
+			       __u64 start)
 {
 	struct pg_proc *pr = pg_procs_find(pp, pid);
 	struct title_info ti;
-	__u64 start;
 
-	if (pr && !pr->gone)
-		return pr;
+	if (pr && !pr->gone) {
+		if (pr->starttime == start)
+			return pr;
+		/* Its pid was reused before the table noticed it had gone. */
+		pr->gone = true;
+		pr->gone_ms = pp->now_ms;
+	}
 	if (title_classify(title, len, "postgres", "postgres", &ti) != ES_ROLE_PG_BACKEND)
 		return NULL;
-	start = procs_starttime(pid);
 	pr = proc_add(pp);
 	if (!pr)
 		return NULL;
@@ -226,12 +246,8 @@ struct pg_proc *pg_procs_adopt(struct pg_procs *pp, __u32 pid, const char *title
 	pr->role = ES_ROLE_PG_BACKEND;
 	pr->adopted = true;
 	pr->seen_ms = pp->now_ms;
+	pr->checked_ms = pp->now_ms;
 	pr->next_link_ms = pp->now_ms;
-	/* Ended already: kept so what it did finds its database. */
-	if (!start) {
-		pr->gone = true;
-		pr->gone_ms = pp->now_ms;
-	}
 	snprintf(pr->db, sizeof(pr->db), "%s", ti.db);
 	snprintf(pr->user, sizeof(pr->user), "%s", ti.user);
 	snprintf(pr->cluster, sizeof(pr->cluster), "%s", ti.cluster);

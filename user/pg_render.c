@@ -107,6 +107,31 @@ static int by_calls_desc(const void *a, const void *b)
 	return x->calls < y->calls ? 1 : x->calls > y->calls ? -1 : 0;
 }
 
+/*
+ * One entry per client: a backend whose database was not known yet when
+ * its entry was read (db UINT32_MAX) and one whose database was can name
+ * the same worker. Adds the calls of later duplicates into the first.
+ */
+static size_t merge_senders(const struct sender **all, size_t n)
+{
+	size_t k = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		size_t j;
+
+		for (j = 0; j < k; j++) {
+			if (!strcmp(all[j]->role, all[i]->role) &&
+			    !strcmp(all[j]->worker, all[i]->worker))
+				break;
+		}
+		if (j < k)
+			((struct sender *)all[j])->calls += all[i]->calls;
+		else
+			all[k++] = all[i];
+	}
+	return k;
+}
+
 /* The senders of a row, most calls first, into out (at most max). */
 static size_t row_senders(const struct senders *s, const struct pg_row *r,
 			  const struct sender **out, size_t max)
@@ -123,6 +148,7 @@ static size_t row_senders(const struct senders *s, const struct pg_row *r,
 		if (s->v[i].fp == r->fp && (s->v[i].db == r->db || s->v[i].db == UINT32_MAX))
 			all[n++] = &s->v[i];
 	}
+	n = merge_senders(all, n);
 	qsort(all, n, sizeof(*all), by_calls_desc);
 	if (n > max)
 		n = max;
