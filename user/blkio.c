@@ -43,7 +43,7 @@ static const char *op_name(__u32 op)
 	return op < ES_BLK_OP_COUNT ? op_names[op] : "other";
 }
 
-static bool key_has_slot(void *arg, const void *key)
+static bool key_has_slot(void *arg, const void *key, const void *value)
 {
 	return ((const struct es_blk_io_key *)key)->slot == *(const __u32 *)arg;
 }
@@ -53,7 +53,7 @@ static void reset_slot(void *arg, __u32 slot)
 	struct blkio_priv *bp = arg;
 
 	bpf_hash_delete_if(bpf_map__fd(bp->skel->maps.io_by_worker), sizeof(struct es_blk_io_key),
-			   key_has_slot, &slot);
+			   sizeof(struct es_blk_io), true, key_has_slot, &slot);
 }
 
 static int blkio_open(struct probe *p)

@@ -17,7 +17,8 @@ int bpf_percpu_sum_u64(int map_fd, uint32_t key, uint64_t *out);
 int bpf_ncpus(void);
 
 /*
- * Walks a (per-CPU) hash map: fn gets each key and its value(s): ncpus
+ * Walks a (per-CPU) hash map, a chunk of entries per syscall where the
+ * kernel has batch lookups: fn gets each key and its value(s): ncpus
  * values, each value_stride bytes apart, for a per-CPU map; one otherwise.
  * Returns 0 or -errno.
  */
@@ -25,8 +26,14 @@ typedef void (*bpf_hash_fn)(void *arg, const void *key, const void *values, int 
 			    size_t value_stride);
 int bpf_hash_foreach(int map_fd, size_t key_size, size_t value_size, bool percpu, bpf_hash_fn fn,
 		     void *arg);
-/* Deletes the keys pred() says yes to. Returns how many, or -errno. */
-int bpf_hash_delete_if(int map_fd, size_t key_size, bool (*pred)(void *arg, const void *key),
-		       void *arg);
+/*
+ * Deletes the keys pred() says yes to (given the key and its value, the
+ * first CPU's for a per-CPU map): one walk, then one batch delete.
+ * Returns how many, or -errno.
+ */
+int bpf_hash_delete_if(int map_fd, size_t key_size, size_t value_size, bool percpu,
+		       bool (*pred)(void *arg, const void *key, const void *value), void *arg);
+/* Deletes n keys (key_size bytes each, back to back). Returns how many went. */
+int bpf_hash_delete_keys(int map_fd, const void *keys, size_t key_size, uint32_t n);
 
 #endif

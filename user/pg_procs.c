@@ -245,6 +245,7 @@ struct pg_proc *pg_procs_adopt(struct pg_procs *pp, __u32 pid, const char *title
 	pr->starttime = start;
 	pr->role = ES_ROLE_PG_BACKEND;
 	pr->adopted = true;
+	pr->exe_seen = true; /* its binary fired our probe: attached already */
 	pr->seen_ms = pp->now_ms;
 	pr->checked_ms = pp->now_ms;
 	pr->next_link_ms = pp->now_ms;

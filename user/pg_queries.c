@@ -523,8 +523,7 @@ static void walk_map(struct walk *w, int fd, size_t ksize, size_t vsize, bpf_has
 	w->ksize = ksize;
 	w->ndead = 0;
 	bpf_hash_foreach(fd, ksize, vsize, true, fn, w);
-	for (size_t i = 0; i < w->ndead; i++)
-		bpf_map_delete_elem(fd, (char *)w->dead + i * ksize);
+	bpf_hash_delete_keys(fd, w->dead, ksize, (__u32)w->ndead);
 }
 
 static void walk_all(struct pg_priv *pp, struct walk *w)

@@ -59,7 +59,7 @@ struct sched_priv {
 	struct blockdev_names *blockdevs;
 };
 
-static bool key_has_slot(void *arg, const void *key)
+static bool key_has_slot(void *arg, const void *key, const void *value)
 {
 	return ((const struct es_iowait_key *)key)->slot == *(const __u32 *)arg;
 }
@@ -71,7 +71,8 @@ static void reset_slot(void *arg, __u32 slot)
 	memset(sp->percpu, 0, sizeof(*sp->percpu) * (size_t)sp->ncpus);
 	if (bpf_map_update_elem(sp->slots_fd, &slot, sp->percpu, BPF_ANY))
 		log_warn("cannot reset slot", "probe=sched slot=%u err=%d", slot, -errno);
-	bpf_hash_delete_if(sp->iowait_fd, sizeof(struct es_iowait_key), key_has_slot, &slot);
+	bpf_hash_delete_if(sp->iowait_fd, sizeof(struct es_iowait_key), sizeof(__u64), true,
+			   key_has_slot, &slot);
 }
 
 static int sched_open(struct probe *p)

@@ -138,28 +138,20 @@ static int on_event(void *ctx, void *data, size_t len)
 
 /* ---------------------------------------------------------------- slots */
 
-struct slot_match {
-	int fd;
-	__u32 slot;
-};
-
-static bool thread_in_slot(void *arg, const void *key)
+static bool thread_in_slot(void *arg, const void *key, const void *value)
 {
-	struct slot_match *m = arg;
-	struct es_tcp_thread t;
-
-	return !bpf_map_lookup_elem(m->fd, key, &t) && t.slot == m->slot;
+	return ((const struct es_tcp_thread *)value)->slot == *(const __u32 *)arg;
 }
 
 static void reset_slot(void *arg, __u32 slot)
 {
 	struct tcp_priv *tp = arg;
-	struct slot_match m = { bpf_map__fd(tp->skel->maps.threads), slot };
 
 	memset(tp->percpu, 0, sizeof(*tp->percpu) * (size_t)tp->ncpus);
 	if (bpf_map_update_elem(bpf_map__fd(tp->skel->maps.busy_ns), &slot, tp->percpu, BPF_ANY))
 		log_warn("cannot reset slot", "probe=tcp slot=%u err=%d", slot, -errno);
-	bpf_hash_delete_if(m.fd, sizeof(__u32), thread_in_slot, &m);
+	bpf_hash_delete_if(bpf_map__fd(tp->skel->maps.threads), sizeof(__u32),
+			   sizeof(struct es_tcp_thread), false, thread_in_slot, &slot);
 }
 
 /* ---------------------------------------------------------------- open, attach */

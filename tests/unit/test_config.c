@@ -584,6 +584,7 @@ static void test_usage(void)
 		"      --python.top-functions=20 ",
 		"      --python.profile-window=5m ",
 		"      --python.capture-args=\"_callback:cron_name,call_kw:model:method,_process_job:job\" ",
+		"      --[no-]bpf.stats ",
 		"      --bpf.attach-mode=auto ",
 	};
 	/* Every flag line is listed above: the two headers aside. */
