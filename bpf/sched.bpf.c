@@ -13,6 +13,10 @@
  * Two attach flavours share the logic: tp_btf (typed args, task local
  * storage) and raw_tp (probed reads, an LRU hash by pid) where tp_btf is
  * missing. User space enables one set at load time after a feature probe.
+ *
+ * Intervals still open at scrape (a sleep of minutes, a long run on CPU)
+ * are read by a task iterator over task storage (tp_btf flavour) or by user
+ * space walking the hash (raw_tp flavour), so counters grow with wall time.
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
@@ -146,6 +150,7 @@ static __always_inline void switch_out(struct es_task_sched *s, __u32 tgid, bool
 
 	if (!v)
 		return;
+	s->tgid = tgid;
 	s->iodev = 0;
 	if (reason == ES_OFF_IOWAIT) {
 		/* prev is current here, in both flavours: a trusted pointer. */
@@ -166,6 +171,7 @@ static __always_inline void switch_out(struct es_task_sched *s, __u32 tgid, bool
 static __always_inline void switch_in(struct es_task_sched *s, __u32 tgid, __u64 now)
 {
 	close_offcpu(s, tgid, now);
+	s->tgid = tgid;
 	s->state = ES_ST_ONCPU;
 	s->ts = now;
 }
@@ -176,6 +182,7 @@ static __always_inline void wakeup(struct es_task_sched *s, __u32 tgid, __u64 no
 	if (s->state == ES_ST_ONCPU || s->state == ES_ST_OFF + ES_OFF_RUNQUEUE)
 		return; /* already running or runnable: a wakeup of a runnable task */
 	close_offcpu(s, tgid, now);
+	s->tgid = tgid;
 	s->state = ES_ST_OFF + ES_OFF_RUNQUEUE;
 	s->ts = now;
 }
@@ -225,6 +232,37 @@ int BPF_PROG(es_wakeup_new, struct task_struct *p)
 
 	if (s)
 		wakeup(s, p->tgid, bpf_ktime_get_ns());
+	return 0;
+}
+
+/*
+ * The interval task t has open at scrape, one record each, charged to the
+ * slot its close would charge (slot_of). Skips tasks without an interval.
+ */
+SEC("iter/task")
+int es_sched_open_iter(struct bpf_iter__task *ctx)
+{
+	struct task_struct *t = ctx->task;
+	struct es_sched_open rec = {};
+	struct es_task_sched *s;
+	__u64 now, ts;
+
+	if (!t)
+		return 0;
+	s = bpf_task_storage_get(&task_sched, t, NULL, 0);
+	if (!s)
+		return 0;
+	/* Racing a switch on another CPU: one load each, checked together. */
+	rec.state = s->state;
+	ts = s->ts;
+	now = bpf_ktime_get_ns();
+	if (!ts || now < ts || rec.state < ES_ST_ONCPU || rec.state >= ES_ST_OFF + ES_OFF_COUNT)
+		return 0;
+	rec.ns = now - ts;
+	rec.iodev = s->iodev;
+	if (!slot_of(s, t->tgid, &rec.slot))
+		return 0;
+	bpf_seq_write(ctx->meta->seq, &rec, sizeof(rec));
 	return 0;
 }
 

@@ -44,6 +44,22 @@ struct es_task_sched {
 	__u32 iodev;    /* in iowait: the device of its last request, 0 = unknown */
 	__u32 slot;     /* cached worker_slot(tgid) ... */
 	__u32 slot_gen; /* ... valid while workers_gen + 1 equals this */
+	__u32 tgid;     /* raw_tp flavour: for user space's walk of the hash */
+	__u32 pad;
+};
+
+/*
+ * An interval still open at scrape: what one task does since when, and the
+ * slot it will be charged to when it closes. The iter/task program writes
+ * one per task (tp_btf flavour); user space makes them from the hash walk
+ * (raw_tp flavour).
+ */
+struct es_sched_open {
+	__u64 ns;    /* now - ts */
+	__u32 slot;
+	__u32 state; /* ES_ST_ONCPU or ES_ST_OFF + reason */
+	__u32 iodev; /* in iowait: the device it will be charged to */
+	__u32 pad;
 };
 
 #endif

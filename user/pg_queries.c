@@ -36,6 +36,8 @@
 #define TEXTS_MAX 65536 /* normalised texts kept */
 #define RECS_MAX 16384 /* (fingerprint, database) pairs kept */
 #define AGG_MAX 4096 /* entries of each small per-database table */
+#define PINS_MAX 1024 /* backend keys counted under "unknown" */
+#define PIN_KEEP_MS (10 * 60 * 1000ull) /* long after the retire walk took their entries */
 
 struct pg_sum {
 	uint64_t calls, total_ns, max_ns, misses, lock_ns, lock_waits, slow, errors, commits;
@@ -84,8 +86,16 @@ struct pg_other {
 	uint64_t buckets[NB];
 };
 
+/* A backend key (ES_PG_DB_PID | tgid) once counted under db "unknown". */
+struct pg_pin {
+	__u32 dbkey;
+	uint64_t ms;
+};
+
 struct pg_queries {
 	unsigned int topk;
+	struct pg_pin pins[PINS_MAX];
+	unsigned int npins;
 	__u32 gen;
 	struct pg_rec *recs;
 	size_t nrecs, caprecs;
@@ -410,12 +420,51 @@ static void remember_dead(struct walk *w, const void *key)
 	memcpy((char *)w->dead + w->ndead++ * w->ksize, key, w->ksize);
 }
 
+static bool pinned(const struct pg_queries *q, __u32 dbkey)
+{
+	for (unsigned int i = 0; i < q->npins; i++) {
+		if (q->pins[i].dbkey == dbkey)
+			return true;
+	}
+	return false;
+}
+
+/* Forgets pins past PIN_KEEP_MS; the oldest goes when full. */
+static void pin(struct pg_queries *q, __u32 dbkey)
+{
+	uint64_t now = clock_ms();
+	unsigned int oldest = 0;
+
+	for (unsigned int i = 0; i < q->npins;) {
+		if (q->pins[i].ms + PIN_KEEP_MS < now) {
+			q->pins[i] = q->pins[--q->npins];
+			continue;
+		}
+		if (q->pins[i].ms < q->pins[oldest].ms)
+			oldest = i;
+		i++;
+	}
+	if (q->npins == PINS_MAX)
+		q->pins[oldest] = q->pins[--q->npins];
+	q->pins[q->npins++] = (struct pg_pin){ dbkey, now };
+}
+
 /* Resolves the key's database; NULL target when the entry is to be skipped. */
 static int walk_db(struct walk *w, const void *key, __u32 dbkey, bool *retire)
 {
-	bool gone;
-	int db = pg_resolve_db(w->pp, w->procs, dbkey, &gone);
+	bool gone = true;
+	int db = ES_PG_DB_UNKNOWN;
 
+	/*
+	 * A gone backend's key counted under "unknown" stays there: its
+	 * database may turn up later (adopted from a late event), and moving
+	 * what was exported would make "unknown" go down.
+	 */
+	if (!(dbkey & ES_PG_DB_PID) || !pinned(w->pp->q, dbkey)) {
+		db = pg_resolve_db(w->pp, w->procs, dbkey, &gone);
+		if (db == ES_PG_DB_UNKNOWN && (dbkey & ES_PG_DB_PID))
+			pin(w->pp->q, dbkey);
+	}
 	*retire = false;
 	if (db < 0)
 		return -1;

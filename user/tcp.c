@@ -57,6 +57,9 @@ static const enum es_role pool_roles[] = { ES_ROLE_ODOO_HTTP, ES_ROLE_PG_BACKEND
 #define ST_IDLE 1
 #define ST_BUSY 2
 
+/* Open-addressed set of tids, twice the threads map (bpf/tcp.bpf.c). */
+#define TIDS_SET 8192
+
 struct tcp_priv {
 	struct tcp_bpf *skel;
 	struct erpscope *es;
@@ -65,7 +68,10 @@ struct tcp_priv {
 	struct tcp_remotes *remotes;
 	__u64 *percpu;     /* ncpus: lookup buffer */
 	uint8_t *state;    /* per slot, one collect: ST_IDLE / ST_BUSY threads seen */
+	uint64_t *closed_ns; /* per slot, one collect: busy_ns, read before the walk */
 	uint64_t *open_ns; /* per slot, one collect: busy intervals still open */
+	uint64_t *hw_ns;   /* per slot: the most erpscope_worker_busy_seconds_total showed */
+	__u32 *tids;       /* one collect: threads counted (an LRU eviction restarts the walk) */
 	/* For the map walk callbacks, during one collect. */
 	struct expo *e;
 	uint64_t now_ns;
@@ -152,6 +158,8 @@ static void reset_slot(void *arg, __u32 slot)
 		log_warn("cannot reset slot", "probe=tcp slot=%u err=%d", slot, -errno);
 	bpf_hash_delete_if(bpf_map__fd(tp->skel->maps.threads), sizeof(__u32),
 			   sizeof(struct es_tcp_thread), false, thread_in_slot, &slot);
+	if (slot < tp->nslots)
+		tp->hw_ns[slot] = 0;
 }
 
 /* ---------------------------------------------------------------- open, attach */
@@ -193,7 +201,10 @@ static int tcp_open(struct probe *p)
 	tp->percpu = calloc((size_t)tp->ncpus, sizeof(*tp->percpu));
 	tp->state = calloc(tp->nslots, sizeof(*tp->state));
 	tp->open_ns = calloc(tp->nslots, sizeof(*tp->open_ns));
-	if (!tp->percpu || !tp->state || !tp->open_ns)
+	tp->closed_ns = calloc(tp->nslots, sizeof(*tp->closed_ns));
+	tp->hw_ns = calloc(tp->nslots, sizeof(*tp->hw_ns));
+	tp->tids = calloc(TIDS_SET, sizeof(*tp->tids));
+	if (!tp->percpu || !tp->state || !tp->open_ns || !tp->closed_ns || !tp->hw_ns || !tp->tids)
 		return -ENOMEM;
 
 	tp->skel = tcp_bpf__open();
@@ -373,12 +384,28 @@ static const struct worker *thread_worker(struct tcp_priv *tp, const struct es_t
 	return sv.w;
 }
 
+/* False when tid was counted already in this walk. */
+static bool first_visit(struct tcp_priv *tp, __u32 tid)
+{
+	for (unsigned int i = 0, h = tid * 2654435761u; i < TIDS_SET; i++, h++) {
+		__u32 *e = &tp->tids[h % TIDS_SET];
+
+		if (*e == tid)
+			return false;
+		if (!*e) {
+			*e = tid;
+			return true;
+		}
+	}
+	return false;
+}
+
 static void thread_sample(void *arg, const void *key, const void *values, int n, size_t stride)
 {
 	const struct es_tcp_thread *t = values;
 	struct tcp_priv *tp = arg;
 
-	if (!thread_worker(tp, t))
+	if (!thread_worker(tp, t) || !first_visit(tp, *(const __u32 *)key))
 		return;
 	if (t->state == ES_TCP_T_IDLE) {
 		tp->state[t->slot] |= ST_IDLE;
@@ -439,32 +466,54 @@ static void count_slot(void *arg, const struct slot_view *sv)
 		pc->busy[sv->role]++;
 }
 
+/* Closed busy time of HTTP workers, read before the walk adds open intervals. */
+static void read_busy(void *arg, const struct slot_view *sv)
+{
+	struct tcp_priv *tp = arg;
+	__u32 key = sv->slot;
+
+	if (sv->slot >= tp->nslots)
+		return;
+	tp->closed_ns[sv->slot] = 0;
+	if (!pool_role(sv->role) || sv->role == ES_ROLE_PG_BACKEND ||
+	    bpf_map_lookup_elem(bpf_map__fd(tp->skel->maps.busy_ns), &key, tp->percpu))
+		return;
+	for (int c = 0; c < tp->ncpus; c++)
+		tp->closed_ns[sv->slot] += tp->percpu[c];
+}
+
+/* What a series exports: ns, or more when an earlier scrape showed more. */
+static uint64_t monotonic(uint64_t *hw, uint64_t ns)
+{
+	if (ns > *hw)
+		*hw = ns;
+	return *hw;
+}
+
 static void busy_slot(void *arg, const struct slot_view *sv)
 {
 	struct pool_counts *pc = arg;
 	struct tcp_priv *tp = pc->tp;
 	const struct tcp_pg_row *r;
 	struct expo_label l[2];
-	__u32 key = sv->slot;
-	uint64_t ns = 0;
+	uint64_t ns;
 
-	if (!pool_role(sv->role))
+	if (!pool_role(sv->role) || sv->slot >= tp->nslots)
 		return;
 	l[0] = (struct expo_label){ "role", role_name(sv->role) };
 	l[1] = (struct expo_label){ "worker", sv->worker };
 	if (sv->role == ES_ROLE_PG_BACKEND) {
 		r = pg_row(pc, sv);
-		if (r)
-			expo_sample(tp->e, l, 2, (double)r->busy_ns / 1e9);
+		if (!r)
+			return;
+		/* Busy at the last sample: busy since, until the next says otherwise. */
+		ns = r->busy_ns;
+		if (r->busy && tp->now_ms > r->sampled_ms)
+			ns += (tp->now_ms - r->sampled_ms) * 1000000ull;
+		expo_sample(tp->e, l, 2, (double)monotonic(&tp->hw_ns[sv->slot], ns) / 1e9);
 		return;
 	}
-	if (sv->slot >= tp->nslots)
-		return;
-	if (!bpf_map_lookup_elem(bpf_map__fd(tp->skel->maps.busy_ns), &key, tp->percpu)) {
-		for (int c = 0; c < tp->ncpus; c++)
-			ns += tp->percpu[c];
-	}
-	ns += tp->open_ns[sv->slot];
+	ns = monotonic(&tp->hw_ns[sv->slot], tp->closed_ns[sv->slot] + tp->open_ns[sv->slot]);
 	if (ns || tp->state[sv->slot])
 		expo_sample(tp->e, l, 2, (double)ns / 1e9);
 }
@@ -476,6 +525,9 @@ static void collect_pool(struct tcp_priv *tp, struct expo *e)
 
 	memset(tp->state, 0, tp->nslots);
 	memset(tp->open_ns, 0, sizeof(*tp->open_ns) * tp->nslots);
+	memset(tp->tids, 0, sizeof(*tp->tids) * TIDS_SET);
+	/* Closed time first: a thread going idle between the reads is not counted twice. */
+	procs_for_each_slot(tp->es->procs, read_busy, tp);
 	bpf_hash_foreach(bpf_map__fd(tp->skel->maps.threads), sizeof(__u32),
 			 sizeof(struct es_tcp_thread), false, thread_sample, tp);
 	pc.pg = tcp_poll_pg_rows(tp->es, &pc.npg);
@@ -528,6 +580,9 @@ static void tcp_close(struct probe *p)
 	free(tp->percpu);
 	free(tp->state);
 	free(tp->open_ns);
+	free(tp->closed_ns);
+	free(tp->hw_ns);
+	free(tp->tids);
 	free(tp);
 	p->priv = NULL;
 	p->obj = NULL;

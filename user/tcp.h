@@ -91,7 +91,8 @@ struct tcp_pg_row {
 	uint32_t pid; /* 0: no backend in this slot */
 	uint64_t starttime;
 	bool busy;
-	uint64_t busy_ns; /* sampled: each tick's interval counts when busy */
+	uint64_t busy_ns;    /* sampled: each tick's interval counts when busy */
+	uint64_t sampled_ms; /* clock_ms() of the last sample: busy since then is open */
 };
 
 /* The poller's rows, one per slot (*n of them), or NULL when the poller is down. */

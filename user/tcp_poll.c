@@ -273,6 +273,7 @@ static void count_overflows(struct tcp_poll *tp)
 struct pg_pass {
 	struct tcp_poll *tp;
 	uint64_t dt_ns;
+	uint64_t now_ms;
 };
 
 static void pg_slot(void *arg, const struct slot_view *sv)
@@ -308,11 +309,12 @@ static void pg_slot(void *arg, const struct slot_view *sv)
 	row->busy = tcp_pg_busy(ti.role == ES_ROLE_PG_BACKEND ? ti.state : "", st);
 	if (row->busy && !fresh)
 		row->busy_ns += pp->dt_ns;
+	row->sampled_ms = pp->now_ms;
 }
 
 static void sample_pg(struct tcp_poll *tp, uint64_t now_ms)
 {
-	struct pg_pass pp = { .tp = tp };
+	struct pg_pass pp = { .tp = tp, .now_ms = now_ms };
 
 	pp.dt_ns = tp->last_ms && now_ms > tp->last_ms ? (now_ms - tp->last_ms) * 1000000ull : 0;
 	memset(tp->visited, 0, tp->nslots);

@@ -615,6 +615,23 @@ def scrape(port, path="/metrics", headers=None):
     return m
 
 
+MONOTONIC_SUFFIXES = ("_total", "_count", "_sum", "_bucket")
+
+
+def check_monotonic(old, new):
+    """Raises Failure naming every series of old that new shows lower."""
+    down = []
+    for key, v in new.items():
+        name, ls = key
+        if not name.endswith(MONOTONIC_SUFFIXES):
+            continue
+        was = old.get(key)
+        if was is not None and v < was:
+            down.append(f"{name}{_fmt_labels(dict(sorted(ls)))} {_n(was)} -> {_n(v)}")
+    if down:
+        raise Failure(f"{len(down)} series went down between two scrapes: " + "; ".join(down[:20]))
+
+
 # ---------------------------------------------------------------- the daemon
 
 _daemons = []
@@ -636,6 +653,7 @@ class Daemon:
         self.our_progs = {}
         self.own_ids = None  # program ids our daemon holds, read once it serves
         self.stopped = False
+        self.last_metrics = None  # for check_monotonic()
         _daemons.append(self)
 
     @property
@@ -695,9 +713,17 @@ class Daemon:
         return self.proc is not None and self.proc.poll() is None
 
     def scrape(self, path="/metrics", headers=None):
+        """scrape(), and for /metrics: no counter, histogram count, sum or
+        bucket went down since this daemon's previous scrape (a series may go
+        away with its worker)."""
         if not self.alive():
             raise Failure(f"erpscope died (exit {self.proc.returncode}); log:\n{self.log_tail()}")
-        return scrape(self.port, path, headers)
+        m = scrape(self.port, path, headers)
+        if path.split("?")[0] == "/metrics":
+            if self.last_metrics is not None:
+                check_monotonic(self.last_metrics, m)
+            self.last_metrics = m
+        return m
 
     def stop(self, timeout=15.0):
         """SIGTERM; asserts the exit status and that our programs are gone."""
