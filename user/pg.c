@@ -340,6 +340,7 @@ static int pg_attach(struct probe *p)
 	p->rb = ring_buffer__new(bpf_map__fd(pp->skel->maps.pg_events), on_event, p, NULL);
 	if (!p->rb)
 		return -errno;
+	pp->rb = p->rb;
 	return 0;
 }
 

@@ -111,9 +111,12 @@ struct pg_proc *pg_procs_at(struct pg_procs *pp, size_t i);
 struct pg_bin;
 struct pg_queries;
 
+struct ring_buffer;
+
 struct pg_priv {
 	struct pg_bpf *skel;
 	struct erpscope *es;
+	struct ring_buffer *rb; /* pg_events, NULL until attached */
 	struct pg_bin *bins;
 	size_t nbins, capbins;
 	unsigned int nattached; /* binaries with probes attached */

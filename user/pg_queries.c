@@ -579,6 +579,13 @@ static void walk_all(struct pg_priv *pp, struct walk *w)
 {
 	struct pg_bpf *s = pp->skel;
 
+	/*
+	 * Events are drained lazily; a backend's HELLO precedes its first
+	 * accounted statement in the ring, so taking them first means no
+	 * backend key is resolved before its backend is known.
+	 */
+	if (pp->rb)
+		ring_buffer__consume(pp->rb);
 	walk_map(w, bpf_map__fd(s->maps.pg_stats), sizeof(struct es_pg_stat_key),
 		 sizeof(struct es_pg_stat), stat_entry);
 	walk_map(w, bpf_map__fd(s->maps.pg_db_stats), sizeof(struct es_pg_db_key),
