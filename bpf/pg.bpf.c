@@ -15,8 +15,9 @@
  * buffer as events without text. A statement that fails is accounted when
  * its transaction aborts.
  *
- * The database is an id user space writes per backend (pg_backends); until
- * it is there the backend's tgid stands in (ES_PG_DB_PID).
+ * The database is an id user space writes per (postmaster, database OID)
+ * (pg_dbs), or per backend where the OID cannot be read (pg_backends);
+ * until it is there the backend's tgid stands in (ES_PG_DB_PID).
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
@@ -77,6 +78,7 @@ struct pg_task {
 	__s64 abort_start_us; /* ... of the last one accounted at transaction__abort */
 	__u32 bias_ok;
 	__u32 linked; /* the client was looked for */
+	struct es_pg_dbkey dbk; /* oid 0: not read (yet) */
 	__u32 raw_ok; /* st_activity_raw held what query__done reported */
 	__u32 tag[4];
 	__u16 locktype;
@@ -179,6 +181,13 @@ struct {
 	__type(key, __u32);
 	__type(value, __u32);
 } pg_backends SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 1024);
+	__type(key, struct es_pg_dbkey);
+	__type(value, __u32);
+} pg_dbs SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -288,13 +297,14 @@ static __always_inline __u32 db_of(__u32 tgid)
 	return db ? *db : (ES_PG_DB_PID | tgid);
 }
 
-/* db_of() through the task's cache. */
+/* db_of() through the task's cache, and its database's key where known. */
 static __always_inline __u32 task_db(struct pg_task *t, __u32 tgid)
 {
-	__u32 gen = backends_gen + 1;
+	__u32 gen = backends_gen + 1, *db;
 
 	if (t->db_gen != gen) {
-		t->db = db_of(tgid);
+		db = t->dbk.oid ? bpf_map_lookup_elem(&pg_dbs, &t->dbk) : NULL;
+		t->db = db ? *db : db_of(tgid);
 		t->db_gen = gen;
 	}
 	return t->db;
@@ -499,6 +509,8 @@ static __always_inline struct es_pg_bin *bin_of(struct pt_regs *ctx, __u32 *idx)
 	return bpf_map_lookup_elem(&pg_bins, idx);
 }
 
+static __always_inline void learn_db(struct pg_task *t, const struct es_pg_bin *b);
+
 /*
  * Reads, normalises and fingerprints the statement text at query into
  * t->fp and t->cmd; sends user space the text of a fingerprint it may not
@@ -539,8 +551,8 @@ static __always_inline void statement_text(struct pg_task *t, const char *query)
 		else
 			*known = t->fp;
 	}
-	/* A backend user space has not mapped yet: ask, once, while it lives. */
-	if ((task_db(t, current_tgid()) & ES_PG_DB_PID) && !t->hello) {
+	/* Once per backend: who it is (its database, user and client). */
+	if (!t->hello) {
 		struct es_pg_ev_hello *h = bpf_ringbuf_reserve(&pg_events, sizeof(*h), 0);
 
 		if (h) {
@@ -553,6 +565,8 @@ static __always_inline void statement_text(struct pg_task *t, const char *query)
 			h->len = m > 1 ? m - 1 : 0;
 			h->pad = 0;
 			h->start_boottime_ns = BPF_CORE_READ(task, start_boottime);
+			h->postmaster = t->dbk.postmaster;
+			h->db_oid = t->dbk.oid;
 			bpf_ringbuf_submit(h, es_rb_lazy(&pg_events, PG_EVENTS_SIZE));
 			t->hello = 1;
 		}
@@ -573,9 +587,11 @@ SEC("usdt")
 int BPF_USDT(es_pg_query_start, const char *query)
 {
 	struct pg_task *t = task_get(true);
+	__u32 idx = 0;
 
 	if (!t)
 		return 0;
+	learn_db(t, bin_of(ctx, &idx));
 	statement_text(t, query);
 	statement_reset(t);
 	/* Last, so the time spent here is not the statement's. */
@@ -678,6 +694,26 @@ static __always_inline bool learn_bias(struct pg_task *t, const struct es_pg_bin
 		t->bias_ok = 1;
 	}
 	return t->bias_ok;
+}
+
+/*
+ * Once per backend: its database's key, so its statements land in their
+ * database from the first one when user space has seen another backend of
+ * it. MyDatabaseId is set before the backend runs any statement.
+ */
+static __always_inline void learn_db(struct pg_task *t, const struct es_pg_bin *b)
+{
+	struct task_struct *task;
+	__u32 oid = 0;
+
+	if (t->dbk.oid || t->hello || !b || !b->mydb_va || !learn_bias(t, b))
+		return;
+	if (bpf_probe_read_user(&oid, sizeof(oid), (void *)(t->bias + b->mydb_va)) || !oid)
+		return;
+	task = bpf_get_current_task_btf();
+	t->dbk.postmaster = BPF_CORE_READ(task, real_parent, tgid);
+	t->dbk.oid = oid;
+	t->db_gen = 0; /* look again with the key */
 }
 
 /*
@@ -939,6 +975,7 @@ static __always_inline int query_done(struct es_pg_bin *b, __u32 idx, const char
 	t = task_get(true);
 	if (!t)
 		return 0;
+	learn_db(t, b);
 	start = statement_start(t, b, idx, true, &start_us, &no_xact);
 	if (start) {
 		statement_text(t, query);

@@ -113,6 +113,7 @@ struct es_pg_bin {
 	__u64 mybeentry_va; /* MyBEEntry */
 	__u64 dqs_va;       /* debug_query_string */
 	__u64 myport_va;    /* MyProcPort, 0: unknown (clients are linked by user space) */
+	__u64 mydb_va;      /* MyDatabaseId, 0: unknown (databases are mapped per backend) */
 	__u32 lxid_off;     /* 1 + offset of lxid in PGPROC, 0: unknown */
 	__u32 one_trap;     /* statements timed from MyBEEntry at query__done */
 };
@@ -186,6 +187,17 @@ struct es_pg_dbstat {
 	__u64 slow;
 };
 
+/*
+ * A database of a cluster: the postmaster's tgid and the database's OID
+ * (OIDs repeat between clusters). User space maps it to a database id once
+ * per database, from the first backend's title; every later backend of it
+ * is keyed right from its first statement.
+ */
+struct es_pg_dbkey {
+	__u32 postmaster;
+	__u32 oid;
+};
+
 /* Per (database, lock mode, lock tag type): the lock wait histogram. */
 struct es_pg_lock_key {
 	__u32 db;
@@ -243,6 +255,8 @@ struct es_pg_ev_hello {
 	__u32 len; /* title bytes, NUL excluded */
 	__u32 pad;
 	__u64 start_boottime_ns; /* task->start_boottime: /proc/<pid>/stat's starttime, in ns */
+	__u32 postmaster;        /* its parent's tgid */
+	__u32 db_oid;            /* MyDatabaseId; 0: not known */
 	char title[ES_PG_TITLE_MAX];
 };
 

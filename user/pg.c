@@ -11,6 +11,7 @@
  * statements, long lock waits and deadlocks, which go to the event log.
  */
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -196,6 +197,41 @@ static void on_lock(struct pg_priv *pp, const struct es_pg_ev_lock *ev)
 			 ev->h.tgid, pg_lock_type_name(ev->locktype), pg_lock_mode_name(ev->mode));
 }
 
+/*
+ * The database of (postmaster, OID), once per database: the kernel keys
+ * every later backend of it from its first statement, and no backend needs
+ * an entry of its own (hundreds a second where clients connect per request).
+ */
+static void map_database(struct pg_priv *pp, struct pg_proc *pr, const struct es_pg_ev_hello *ev)
+{
+	struct es_pg_dbkey k = { .postmaster = ev->postmaster, .oid = ev->db_oid };
+	int fd = bpf_map__fd(pp->skel->maps.pg_dbs);
+	__u32 id, have;
+
+	if (!ev->db_oid || !ev->postmaster || !pr->db[0])
+		return;
+	id = pg_db_id(pp, pr->db);
+	if (!id)
+		return;
+	/* One the table mapped per backend keeps that entry until it goes. */
+	if (!pr->dbid) {
+		pr->dbid = id;
+		pr->db_by_key = true;
+	}
+	if (!bpf_map_lookup_elem(fd, &k, &have) && have == id)
+		return;
+	if (!bpf_map_update_elem(fd, &k, &id, BPF_ANY))
+		__atomic_add_fetch(&pp->skel->bss->backends_gen, 1, __ATOMIC_RELEASE);
+}
+
+/* A database key of a cluster whose postmaster has ended. */
+static bool postmaster_gone(void *arg, const void *key, const void *value)
+{
+	const struct es_pg_dbkey *k = key;
+
+	return kill((pid_t)k->postmaster, 0) && errno == ESRCH;
+}
+
 void pg_probe_map_backend(struct pg_priv *pp, struct pg_proc *pr)
 {
 	int fd = bpf_map__fd(pp->skel->maps.pg_backends);
@@ -225,6 +261,7 @@ static void on_hello(struct pg_priv *pp, const struct es_pg_ev_hello *ev)
 	if (!pr)
 		return;
 	/* Its client comes next (ES_PG_EV_LINK), from the same statement. */
+	map_database(pp, pr, ev);
 	pg_probe_map_backend(pp, pr);
 }
 
@@ -362,9 +399,11 @@ void pg_probe_sync(struct probe *p, struct pg_procs *procs, uint64_t now_ms)
 		if (!pr->gone && pr->db[0] && !pr->dbid) {
 			pg_probe_map_backend(pp, pr);
 		} else if (pr->gone && pr->dbid) {
-			bpf_map_delete_elem(fd, &pr->pid);
+			if (!pr->db_by_key) {
+				bpf_map_delete_elem(fd, &pr->pid);
+				changed = true;
+			}
 			pr->dbid = 0;
-			changed = true;
 		}
 		newly_gone |= pr->gone && !pr->retired;
 	}
@@ -386,6 +425,8 @@ void pg_probe_sync(struct probe *p, struct pg_procs *procs, uint64_t now_ms)
 		}
 	}
 	if (now_ms >= pp->last_bins_scan_ms + BINS_RESCAN_MS) {
+		bpf_hash_delete_if(bpf_map__fd(pp->skel->maps.pg_dbs), sizeof(struct es_pg_dbkey),
+				   sizeof(__u32), false, postmaster_gone, NULL);
 		pg_bins_scan_installed(pp);
 		pp->last_bins_scan_ms = now_ms;
 	}

@@ -76,7 +76,7 @@ struct pg_note {
 
 /* Link-time addresses of the globals the kernel reads (see struct es_pg_bin). */
 struct pg_syms {
-	uint64_t text, myproc, mybeentry, dqs, myport;
+	uint64_t text, myproc, mybeentry, dqs, myport, mydb;
 };
 
 struct pg_bin {
@@ -121,6 +121,7 @@ static int read_notes(const char *path, struct pg_note *out, int max, struct pg_
 	syms->mybeentry = elf_symbol(elf, "MyBEEntry", NULL);
 	syms->dqs = elf_symbol(elf, "debug_query_string", NULL);
 	syms->myport = elf_symbol(elf, "MyProcPort", NULL);
+	syms->mydb = elf_symbol(elf, "MyDatabaseId", NULL);
 	while (n < max && stapsdt_next(&it, &note) > 0) {
 		if (note.name_len >= sizeof(out[n].name) || strcmp(note.provider, "postgresql"))
 			continue;
@@ -181,6 +182,7 @@ static void bin_info(const struct pg_note *notes, int nn, const struct pg_syms *
 		return;
 	kb->text_va = syms->text;
 	kb->myport_va = syms->myport;
+	kb->mydb_va = syms->mydb;
 	if (count_notes(notes, nn, "transaction__abort", &abort_) == 1)
 		kb->abort_va = notes[abort_].va;
 	if (syms->myproc && count_notes(notes, nn, "transaction__commit", &commit) == 1 &&
