@@ -329,16 +329,15 @@ int pg_queries_http(void *arg, struct http_exchange *x)
 	if (err)
 		return err;
 	if (limit) {
-		char *end;
-		unsigned long v = strtoul(limit, &end, 10);
+		uint64_t v;
 
-		if (*end || !*limit) {
+		if (http_parse_u64(limit, &v)) {
 			free(rows);
 			return http_reply_text(x, 400, "text/plain; charset=utf-8",
-					       "limit must be a number\n");
+					       "limit must be a non-negative integer\n");
 		}
 		if (v < n)
-			n = v;
+			n = (size_t)v;
 	}
 	s.pp = pp;
 	s.procs = pg_procs_of(es);
