@@ -29,4 +29,8 @@ void pg_link_end(struct pg_link_ctx *x);
  */
 int pg_link_client(struct pg_link_ctx *x, __u32 pid, struct pg_client *c);
 
+/* 0 when sock_diag can be opened (RestrictAddressFamilies= without
+ * AF_NETLINK forbids it), else -errno: linking would fail on every round. */
+int pg_link_available(void);
+
 #endif

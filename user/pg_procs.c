@@ -379,8 +379,13 @@ static void update_clusters(struct pg_procs *pp)
 
 static int pg_poll_init(struct poller *pl)
 {
-	struct pg_procs *pp = calloc(1, sizeof(*pp));
+	struct pg_procs *pp;
+	int err = pg_link_available();
 
+	/* Clients are linked every round: fail now, where --strict sees it. */
+	if (err)
+		return err;
+	pp = calloc(1, sizeof(*pp));
 	if (!pp)
 		return -ENOMEM;
 	pp->es = pl->es;
