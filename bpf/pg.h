@@ -169,6 +169,7 @@ enum es_pg_reg {
 enum {
 	ES_PG_BIN_STALE, /* one_trap, but the start stamp did not move: track_activities is off */
 	ES_PG_BIN_NO_STATUS, /* one_trap, but the backend's status entry did not check out */
+	ES_PG_BIN_CLOCK_STEP, /* one_trap, but the start stamp may predate a wall-clock step */
 	ES_PG_BIN_STAT_COUNT,
 };
 

@@ -22,6 +22,7 @@
 #include <linux/types.h>
 
 #include "../bpf/pg.h"
+#include "../bpf/pg_clock.h"
 #include "title.h"
 
 struct erpscope;
@@ -120,6 +121,8 @@ struct pg_priv {
 	uint64_t last_retire_ms;
 	uint64_t last_bins_scan_ms;
 	uint64_t fp_mismatches; /* texts whose user-space fingerprint differed */
+	struct es_pg_clock clock; /* what the kernel has in realtime_clock */
+	uint64_t clock_steps;     /* wall-clock steps seen */
 };
 
 /* pg_discover.c */
