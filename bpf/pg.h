@@ -75,7 +75,7 @@ struct es_pg_stat {
 	__u32 cmd;        /* enum es_pg_cmd of the fingerprint */
 	__u32 pad;
 	__u64 buckets[ES_PG_MAX_EDGES + 1]; /* the last one is +Inf */
-	__u32 fine[ES_PG_FINE_BINS];
+	__u64 fine[ES_PG_FINE_BINS]; /* 64-bit: 2^32 is a day at 50k/s */
 };
 
 struct es_pg_hist {

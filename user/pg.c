@@ -65,7 +65,7 @@ static int pg_open(struct probe *p)
 	p->priv = pp;
 	pp->es = es;
 	pp->ndbs = 1; /* id 0 is "unknown" */
-	pp->q = pg_queries_new(es->cfg.pg_top_k);
+	pp->q = pg_queries_new(es->cfg.pg_top_k, es->cfg.pg_window_ms);
 	if (!pp->q)
 		return -ENOMEM;
 	pp->skel = pg_bpf__open();
@@ -368,6 +368,9 @@ void pg_probe_sync(struct probe *p, struct pg_procs *procs, uint64_t now_ms)
 	}
 	realtime_off_update(pp);
 	pg_bins_check_stale(pp);
+	/* The quantile windows move on without scrapes too. */
+	if (now_ms >= pp->last_refresh_ms + pg_queries_window_slot_ms(pp))
+		pg_queries_refresh(pp, now_ms);
 }
 
 static int pg_collect(struct probe *p, struct expo *e)
