@@ -22,9 +22,9 @@
 #define ES_PG_CLOCK_STEP_NS 1000000ll
 
 struct es_pg_clock {
-	__s64 off_ns;      /* CLOCK_REALTIME - CLOCK_MONOTONIC now */
+	__s64 off_ns; /* CLOCK_REALTIME - CLOCK_MONOTONIC now */
 	__s64 prev_off_ns; /* the offset before the last step */
-	__u64 step_ns;     /* monotonic ns when the last step was seen; 0: none */
+	__u64 step_ns; /* monotonic ns when the last step was seen; 0: none */
 };
 
 static __always_inline __s64 es_pg_abs(__s64 v)

@@ -293,8 +293,7 @@ static void realtime_off_update(struct pg_priv *pp)
 			       (__u64)ts_ns(&m))) {
 		pp->clock_steps++;
 		log_info("wall-clock step: statements that started before it are not timed",
-			 "step_ms=%.3f",
-			 (double)(pp->clock.off_ns - pp->clock.prev_off_ns) / 1e6);
+			 "step_ms=%.3f", (double)(pp->clock.off_ns - pp->clock.prev_off_ns) / 1e6);
 		/* The step first: a stamp read in between is refused, not misread. */
 		__atomic_store_n(&k->step_ns, pp->clock.step_ns, __ATOMIC_RELAXED);
 		__atomic_store_n(&k->prev_off_ns, pp->clock.prev_off_ns, __ATOMIC_RELAXED);

@@ -517,8 +517,9 @@ static void untimed_collect(struct pg_priv *pp, struct expo *e)
 		l = (struct expo_label){ "reason", untimed_reasons[r] };
 		expo_sample_u64(e, &l, 1, sum);
 	}
-	expo_family(e, "erpscope_pg_clock_steps_total", EXPO_COUNTER,
-		    "Wall-clock steps seen (CLOCK_REALTIME - CLOCK_MONOTONIC moved by more than 1 ms between two 100 ms readings).");
+	expo_family(
+		e, "erpscope_pg_clock_steps_total", EXPO_COUNTER,
+		"Wall-clock steps seen (CLOCK_REALTIME - CLOCK_MONOTONIC moved by more than 1 ms between two 100 ms readings).");
 	expo_sample_u64(e, NULL, 0, pp->clock_steps);
 }
 

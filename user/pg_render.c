@@ -269,9 +269,10 @@ static int render_text(struct pg_priv *pp, const struct pg_row *rows, size_t n,
 		"# p50..p99 over the daemon's lifetime; w_* over the last %.1f s (in steps of %.1f s; ?window=60s for less).\n"
 		"%-16s %-16s %-8s %9s %11s %9s %9s %9s %9s %9s %9s %9s %9s %9s %8s %10s %6s %6s  %-30s %s\n",
 		pg_queries_topk(pp), pg_queries_count(pp), (double)window_ms / 1e3,
-		(double)pg_queries_window_slot_ms(pp) / 1e3, "fingerprint", "db", "command", "calls",
-		"total_ms", "mean_ms", "p50_ms", "p95_ms", "p99_ms", "w_calls", "w_p50_ms", "w_p95_ms",
-		"w_p99_ms", "max_ms", "misses", "lockwait_ms", "slow", "errors", "sent_by", "query");
+		(double)pg_queries_window_slot_ms(pp) / 1e3, "fingerprint", "db", "command",
+		"calls", "total_ms", "mean_ms", "p50_ms", "p95_ms", "p99_ms", "w_calls", "w_p50_ms",
+		"w_p95_ms", "w_p99_ms", "max_ms", "misses", "lockwait_ms", "slow", "errors",
+		"sent_by", "query");
 	for (size_t i = 0; i < n && !err; i++) {
 		const struct pg_row *r = &rows[i];
 		unsigned int cmd;
@@ -342,7 +343,8 @@ int pg_queries_http(void *arg, struct http_exchange *x)
 		       window_ms > pg_queries_window_ms(pp))) {
 		char msg[96];
 
-		snprintf(msg, sizeof(msg), "window must be a duration from 1ms to %llus (--pg.quantile-window)\n",
+		snprintf(msg, sizeof(msg),
+			 "window must be a duration from 1ms to %llus (--pg.quantile-window)\n",
 			 (unsigned long long)pg_queries_window_ms(pp) / 1000);
 		return http_reply_text(x, 400, "text/plain; charset=utf-8", msg);
 	}
