@@ -71,6 +71,7 @@ struct pg_task {
 	__u64 mybe;   /* the backend's MyBEEntry, read once; 0: not yet */
 	__s64 last_start_us;  /* start stamp of the last statement done (one_trap) */
 	__s64 abort_start_us; /* ... of the last one accounted at transaction__abort */
+	__u64 last_done_ns;   /* when the last statement ended (one_trap): the next began after */
 	__u32 bias_ok;
 	__u32 raw_ok; /* st_activity_raw held what query__done reported */
 	__u32 tag[4];
@@ -736,7 +737,7 @@ static __always_inline __u64 statement_start(struct pg_task *t, const struct es_
 		*no_xact = !be.ts[1];
 	clk = realtime_clock;
 	ns = es_pg_stamp_to_mono(&clk, (be.ts[2] + (__s64)ES_PG_EPOCH_UNIX_S * 1000000) * 1000,
-				 bpf_ktime_get_ns());
+				 bpf_ktime_get_ns(), t->last_done_ns);
 	/* Either side of a clock step: no duration to trust. Counted at
 	 * query__done only: a ROLLBACK reaches both. */
 	if (!ns && at_done)
@@ -813,6 +814,7 @@ static __always_inline int query_done(struct es_pg_bin *b, __u32 idx, const char
 			commits_at_done(b) && no_xact && !t->aborted);
 		t->last_start_us = start_us;
 	}
+	t->last_done_ns = now;
 	statement_reset(t);
 	return 0;
 }
@@ -997,6 +999,7 @@ int BPF_USDT(es_pg_xact_abort)
 		t->start_ns = start;
 		account(t, now > start ? now - start : 0, 1, 0);
 		t->abort_start_us = start_us;
+		t->last_done_ns = now;
 		statement_reset(t);
 		t->aborted = 1;
 		return 0;

@@ -9,7 +9,11 @@
  * stamp taken on one side of it and converted with the offset of the other
  * makes a false slow statement or a zero duration. User space records each
  * step: the offset before it and when (monotonic) it was seen. A stamp that
- * may predate the step is not converted.
+ * may predate the step is not converted, unless the backend finished a
+ * statement after the step was seen: then this one began after it too
+ * (after a step back by X, a wall-clock value can be from either side of
+ * it for X, so without that a step back of an hour would leave an hour of
+ * statements untimed; with it, at most each backend's first one).
  */
 #ifndef ERPSCOPE_PG_CLOCK_H
 #define ERPSCOPE_PG_CLOCK_H
@@ -36,16 +40,18 @@ static __always_inline __s64 es_pg_abs(__s64 v)
  * The monotonic start of a statement stamped real_ns (wall clock, ns), or 0
  * when it cannot be trusted: converted with either offset it may have been
  * taken before the last step (so its side of the step is unknown), or it
- * lies in the future (a step not seen yet).
+ * lies in the future (a step not seen yet). after_ns: when the backend's
+ * previous statement ended (monotonic; 0: unknown), which it began after.
  */
 static __always_inline __u64 es_pg_stamp_to_mono(const struct es_pg_clock *c, __s64 real_ns,
-						 __u64 now_ns)
+						 __u64 now_ns, __u64 after_ns)
 {
 	__s64 start = real_ns - c->off_ns, before = real_ns - c->prev_off_ns;
 
 	if (start <= 0)
 		return 0;
-	if (c->step_ns && (start < (__s64)c->step_ns || before < (__s64)c->step_ns))
+	if (c->step_ns && after_ns <= c->step_ns &&
+	    (start < (__s64)c->step_ns || before < (__s64)c->step_ns))
 		return 0;
 	if (start > (__s64)now_ns + ES_PG_CLOCK_STEP_NS)
 		return 0;

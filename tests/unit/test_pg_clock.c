@@ -35,12 +35,12 @@ static void test_no_step(void)
 	CHECK_INT(es_pg_clock_update(&c, OFF + 100000, 10 * S + 200 * MS), 0);
 	CHECK_INT(c.step_ns, 0);
 	/* Started 1 s ago: timed to the ns. */
-	CHECK_INT(es_pg_stamp_to_mono(&c, stamp(now - S, c.off_ns), now), now - S);
+	CHECK_INT(es_pg_stamp_to_mono(&c, stamp(now - S, c.off_ns), now, 0), now - S);
 	/* In the future by more than the tolerance: refused. */
-	CHECK_INT(es_pg_stamp_to_mono(&c, stamp(now + 2 * MS, c.off_ns), now), 0);
-	CHECK_INT(es_pg_stamp_to_mono(&c, stamp(now, c.off_ns), now), now);
+	CHECK_INT(es_pg_stamp_to_mono(&c, stamp(now + 2 * MS, c.off_ns), now, 0), 0);
+	CHECK_INT(es_pg_stamp_to_mono(&c, stamp(now, c.off_ns), now, 0), now);
 	/* Before the epoch of the monotonic clock: refused. */
-	CHECK_INT(es_pg_stamp_to_mono(&c, OFF - S, now), 0);
+	CHECK_INT(es_pg_stamp_to_mono(&c, OFF - S, now, 0), 0);
 }
 
 /*
@@ -65,15 +65,41 @@ static void test_step(__s64 delta)
 	/* What the old code computed: a false duration of 1 s + delta. */
 	CHECK_INT((__s64)end - (st - c.off_ns), S + delta);
 	/* Now: not timed. */
-	CHECK_INT(es_pg_stamp_to_mono(&c, st, end), 0);
+	CHECK_INT(es_pg_stamp_to_mono(&c, st, end, 0), 0);
+	/* Even when its backend's previous statement ended just before the
+	 * step was seen. */
+	CHECK_INT(es_pg_stamp_to_mono(&c, st, end, seen - MS), 0);
 	/* Stamped after the step, in the new clock: timed exactly once clear
 	 * of it by more than the step (either offset puts it after). */
 	__s64 later = seen + (delta < 0 ? -delta : delta) + MS;
 
-	CHECK_INT(es_pg_stamp_to_mono(&c, stamp(later, OFF + delta), later + S), later);
+	CHECK_INT(es_pg_stamp_to_mono(&c, stamp(later, OFF + delta), later + S, 0), later);
 	/* Steady again: no new step, the record stays. */
 	CHECK_INT(es_pg_clock_update(&c, OFF + delta, seen + 100 * MS), 0);
 	CHECK_INT(c.step_ns, seen);
+}
+
+/*
+ * A step back by an hour: for an hour after it, wall-clock values repeat,
+ * so a stamp alone cannot say which side of the step it is from. A backend
+ * that finished a statement after the step was seen started this one after
+ * it: timed. Its first statement after the step is not.
+ */
+static void test_step_back_hour(void)
+{
+	struct es_pg_clock c = { 0 };
+	__s64 hour = 3600 * S, seen = 100 * S, start = seen + 600 * S;
+
+	es_pg_clock_update(&c, OFF, 50 * S);
+	CHECK_INT(es_pg_clock_update(&c, OFF - hour, seen), 1);
+	CHECK_INT(es_pg_stamp_to_mono(&c, stamp(start, OFF - hour), start + S, 0), 0);
+	CHECK_INT(es_pg_stamp_to_mono(&c, stamp(start, OFF - hour), start + S, seen - S), 0);
+	CHECK_INT(es_pg_stamp_to_mono(&c, stamp(start, OFF - hour), start + S, start - MS), start);
+	/* An hour on, no doubt left: timed without help. */
+	CHECK_INT(es_pg_stamp_to_mono(&c, stamp(seen + hour + S, OFF - hour), seen + hour + 2 * S, 0),
+		  seen + hour + S);
+	/* A statement across the step stays untimed whatever its backend did. */
+	CHECK_INT(es_pg_stamp_to_mono(&c, stamp(seen - S, OFF), seen + S, seen - 2 * S), 0);
 }
 
 /* +2 s and -2 s within one 100 ms refresh cancel out: nothing to see, and
@@ -84,7 +110,7 @@ static void test_step_and_back(void)
 
 	es_pg_clock_update(&c, OFF, 1 * S);
 	CHECK_INT(es_pg_clock_update(&c, OFF, 1 * S + 100 * MS), 0);
-	CHECK_INT(es_pg_stamp_to_mono(&c, stamp(900 * MS, OFF), 2 * S), 900 * MS);
+	CHECK_INT(es_pg_stamp_to_mono(&c, stamp(900 * MS, OFF), 2 * S, 0), 900 * MS);
 }
 
 int main(void)
@@ -95,5 +121,6 @@ int main(void)
 	test_step(5 * MS);
 	test_step(-5 * MS);
 	test_step_and_back();
+	test_step_back_hour();
 	return check_summary("test_pg_clock");
 }
