@@ -96,7 +96,8 @@ static void test_step_back_hour(void)
 	CHECK_INT(es_pg_stamp_to_mono(&c, stamp(start, OFF - hour), start + S, seen - S), 0);
 	CHECK_INT(es_pg_stamp_to_mono(&c, stamp(start, OFF - hour), start + S, start - MS), start);
 	/* An hour on, no doubt left: timed without help. */
-	CHECK_INT(es_pg_stamp_to_mono(&c, stamp(seen + hour + S, OFF - hour), seen + hour + 2 * S, 0),
+	CHECK_INT(es_pg_stamp_to_mono(&c, stamp(seen + hour + S, OFF - hour), seen + hour + 2 * S,
+				      0),
 		  seen + hour + S);
 	/* A statement across the step stays untimed whatever its backend did. */
 	CHECK_INT(es_pg_stamp_to_mono(&c, stamp(seen - S, OFF), seen + S, seen - 2 * S), 0);
