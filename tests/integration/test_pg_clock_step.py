@@ -2,15 +2,17 @@
 """A wall-clock step during a statement makes no false duration.
 
 In single-probe mode a statement's start is PostgreSQL's wall-clock stamp
-converted with CLOCK_REALTIME - CLOCK_MONOTONIC. Here a `pg_sleep(1)` runs,
-the wall clock is stepped +2 s 0.3 s into it, and set back (from
-CLOCK_MONOTONIC, to the microsecond) once the statement is over, ~0.8 s
-later. Asserted:
-  a pg_sleep(1) before the step is timed ~1 s (the control);
+converted with CLOCK_REALTIME - CLOCK_MONOTONIC. Here a statement waits on a
+table lock another session holds (pg_sleep would not do: it sleeps until a
+wall-clock time, so a step ends it at once), the wall clock is stepped +2 s
+0.3 s into the wait, the lock is released 0.5 s later, and the clock is set
+back (from CLOCK_MONOTONIC, to the microsecond) once the statement is over.
+Asserted:
+  a statement before the step is timed (the control, pg_sleep(1): ~1 s);
   erpscope_pg_clock_steps_total counts the 2 steps;
   the statement spanning the step is not timed: untimed{reason="clock_step"}
   is 1 more, it adds no call, and there is no slow-query event for it
-  (before the fix: a 3 s statement and a slow-query event of 3 s).
+  (before the fix: a ~2.8 s statement and a slow-query event).
 
 Stepping the clock disturbs everything else on the host for under a
 second: the test refuses to run (skips, saying why) while another erpscope
@@ -26,7 +28,7 @@ import lib
 
 DB = f"erpck_{os.getpid()}"
 STEP = 2.0
-MARK = "SELECT pg_sleep(?) AS clock_marker_q"
+MARK = "SELECT count(*) AS clock_marker_q FROM tm"
 CTRL = "SELECT pg_sleep(?) AS clock_control_q"
 
 
@@ -71,6 +73,7 @@ def body(t):
     pg = lib.PgCluster().start()
     try:
         pg.psql(f"CREATE DATABASE {DB}")
+        pg.psql("CREATE TABLE tm (id int)", db=DB)
         with lib.Daemon() as d:
             ours = {d.pid, pg.postmaster_pid()}
             busy = others(ours)
@@ -84,16 +87,20 @@ def body(t):
             t.between(ctrl[0]["total_seconds"], 0.99, 1.1, "the control pg_sleep(1) is timed ~1 s")
             a = d.scrape()
 
+            holder = pg.connect(db=DB)
+            hc = holder.cursor()
+            hc.execute("BEGIN")
+            hc.execute("LOCK TABLE tm IN ACCESS EXCLUSIVE MODE")
             off0 = time.clock_gettime_ns(time.CLOCK_REALTIME) - \
                 time.clock_gettime_ns(time.CLOCK_MONOTONIC)
             psql = lib.spawn([f"{lib.PG_BIN}/psql", "-X", "-q", "-h", pg.dir, "-p", str(pg.port),
-                              "-U", "postgres", "-d", DB, "-c",
-                              "SELECT pg_sleep(1.0) AS clock_marker_q"],
-                             stdout=subprocess.DEVNULL)
+                              "-U", "postgres", "-d", DB, "-c", MARK], stdout=subprocess.DEVNULL)
             time.sleep(0.3)
             try:
                 step_clock(STEP)
                 lib.log(f"wall clock stepped +{STEP} s")
+                time.sleep(0.5)  # the daemon sees the step
+                hc.execute("ROLLBACK")
                 rc = psql.wait(timeout=10)
             finally:
                 # Back to the offset it had, to the microsecond.
