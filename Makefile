@@ -87,7 +87,12 @@ fuzz-smoke: $(FUZZ_BINS) ## Run each fuzzer briefly over its seed corpus
 integration-test: all ## Integration tests (root, real BPF, real PostgreSQL)
 	@tests/integration/run.sh
 
-test: ## Everything: unit tests, fuzz smoke, integration tests
+# Like run, test must work alone on a fresh machine: the build needs the
+# packages and the integration tests need tracefs and bpffs. Sequential in the
+# recipe, not prerequisites, so that -j cannot build before deps.sh is done.
+test: ## Install what is missing, mount, then unit tests, fuzz smoke, integration tests
+	@scripts/deps.sh
+	@scripts/mounts.sh
 	@tests/run-all.sh
 
 bench: all ## Measure per-event cost and overhead (not a test)

@@ -28,6 +28,7 @@
 
 #include "hist.h"
 #include "pg.h"
+#include "pg_clock.h"
 #include "pg_norm.h"
 #include "ringbuf.bpf.h"
 #include "sock.bpf.h"
@@ -52,11 +53,11 @@ __u64 pg_known[ES_PG_KNOWN_SLOTS];
 /* Bumped by user space on every pg_backends change: cached db ids expire. */
 __u32 backends_gen;
 /*
- * CLOCK_REALTIME - CLOCK_MONOTONIC in ns, kept by user space every 100 ms:
- * PostgreSQL stamps statements with the wall clock, the kernel's clock is
- * monotonic.
+ * CLOCK_REALTIME - CLOCK_MONOTONIC in ns and its last step, kept by user
+ * space every 100 ms: PostgreSQL stamps statements with the wall clock, the
+ * kernel's clock is monotonic (see pg_clock.h).
  */
-__s64 realtime_off_ns;
+struct es_pg_clock realtime_clock;
 
 /* The statement a backend is running, and the lock it waits for. */
 struct pg_task {
@@ -76,6 +77,7 @@ struct pg_task {
 	__u64 mybe;   /* the backend's MyBEEntry, read once; 0: not yet */
 	__s64 last_start_us;  /* start stamp of the last statement done (one_trap) */
 	__s64 abort_start_us; /* ... of the last one accounted at transaction__abort */
+	__u64 last_done_ns;   /* when the last statement ended (one_trap): the next began after */
 	__u32 bias_ok;
 	__u32 linked; /* the client was looked for */
 	struct es_pg_dbkey dbk; /* oid 0: not read (yet) */
@@ -743,9 +745,10 @@ static __always_inline __u32 committed(struct pg_task *t, const struct es_pg_bin
 	return lxid == 0;
 }
 
-static __always_inline void bin_stat(__u32 idx, bool stale)
+/* A statement the kernel could not time, by reason (ES_PG_BIN_*). */
+static __always_inline void bin_stat(__u32 idx, __u32 reason)
 {
-	__u32 k = idx * ES_PG_BIN_STAT_COUNT + (stale ? ES_PG_BIN_STALE : ES_PG_BIN_NO_STATUS);
+	__u32 k = idx * ES_PG_BIN_STAT_COUNT + reason;
 	__u64 *v = bpf_map_lookup_elem(&pg_bin_stats, &k);
 
 	if (v)
@@ -770,24 +773,25 @@ static __always_inline __u64 statement_start(struct pg_task *t, const struct es_
 	} be;
 	_Static_assert(__builtin_offsetof(typeof(be), procpid) == ES_PG_BE_PROCPID_OFF, "");
 	_Static_assert(__builtin_offsetof(typeof(be), ts[2]) == ES_PG_BE_ACTIVITY_START_OFF, "");
-	__s64 ns;
+	struct es_pg_clock clk;
+	__u64 ns;
 
 	*start_us = 0;
 	if (no_xact)
 		*no_xact = 0;
 	if (!learn_bias(t, b)) {
-		bin_stat(idx, false);
+		bin_stat(idx, ES_PG_BIN_NO_STATUS);
 		return 0;
 	}
 	if (!t->mybe && (bpf_probe_read_user(&t->mybe, sizeof(t->mybe),
 					     (void *)(t->bias + b->mybeentry_va)) ||
 			 !t->mybe)) {
-		bin_stat(idx, false);
+		bin_stat(idx, ES_PG_BIN_NO_STATUS);
 		return 0;
 	}
 	if (bpf_probe_read_user(&be, sizeof(be), (void *)t->mybe) ||
 	    (__u32)be.procpid != current_tgid()) {
-		bin_stat(idx, false);
+		bin_stat(idx, ES_PG_BIN_NO_STATUS);
 		return 0;
 	}
 	if (!be.ts[2] || be.ts[2] == t->last_start_us) {
@@ -797,7 +801,7 @@ static __always_inline __u64 statement_start(struct pg_task *t, const struct es_
 		 * exiting inside a transaction).
 		 */
 		if (at_done)
-			bin_stat(idx, true);
+			bin_stat(idx, ES_PG_BIN_STALE);
 		return 0;
 	}
 	if (be.ts[2] == t->abort_start_us)
@@ -806,8 +810,14 @@ static __always_inline __u64 statement_start(struct pg_task *t, const struct es_
 	/* PostgreSQL clears it when a transaction commits, aborts or is prepared. */
 	if (no_xact)
 		*no_xact = !be.ts[1];
-	ns = (be.ts[2] + (__s64)ES_PG_EPOCH_UNIX_S * 1000000) * 1000 - realtime_off_ns;
-	return ns > 0 ? (__u64)ns : 0;
+	clk = realtime_clock;
+	ns = es_pg_stamp_to_mono(&clk, (be.ts[2] + (__s64)ES_PG_EPOCH_UNIX_S * 1000000) * 1000,
+				 bpf_ktime_get_ns(), t->last_done_ns);
+	/* Either side of a clock step: no duration to trust. Counted at
+	 * query__done only: a ROLLBACK reaches both. */
+	if (!ns && at_done)
+		bin_stat(idx, ES_PG_BIN_CLOCK_STEP);
+	return ns;
 }
 
 /*
@@ -843,7 +853,7 @@ static __always_inline void raw_text_check(struct pg_task *t, __u32 idx)
 	t->raw_ok = 1;
 	return;
 bad:
-	bin_stat(idx, false);
+	bin_stat(idx, ES_PG_BIN_NO_STATUS);
 }
 
 /* ---------------------------------------------------------------- clients */
@@ -991,6 +1001,7 @@ static __always_inline int query_done(struct es_pg_bin *b, __u32 idx, const char
 			commits_at_done(b) && no_xact && !t->aborted);
 		t->last_start_us = start_us;
 	}
+	t->last_done_ns = now;
 	statement_reset(t);
 	return 0;
 }
@@ -1175,6 +1186,7 @@ int BPF_USDT(es_pg_xact_abort)
 		t->start_ns = start;
 		account(t, now > start ? now - start : 0, 1, 0);
 		t->abort_start_us = start_us;
+		t->last_done_ns = now;
 		statement_reset(t);
 		t->aborted = 1;
 		return 0;

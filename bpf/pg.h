@@ -75,7 +75,7 @@ struct es_pg_stat {
 	__u32 cmd;        /* enum es_pg_cmd of the fingerprint */
 	__u32 pad;
 	__u64 buckets[ES_PG_MAX_EDGES + 1]; /* the last one is +Inf */
-	__u32 fine[ES_PG_FINE_BINS];
+	__u64 fine[ES_PG_FINE_BINS]; /* 64-bit: 2^32 is a day at 50k/s */
 };
 
 struct es_pg_hist {
@@ -171,6 +171,7 @@ enum es_pg_reg {
 enum {
 	ES_PG_BIN_STALE, /* one_trap, but the start stamp did not move: track_activities is off */
 	ES_PG_BIN_NO_STATUS, /* one_trap, but the backend's status entry did not check out */
+	ES_PG_BIN_CLOCK_STEP, /* one_trap, but the start stamp may predate a wall-clock step */
 	ES_PG_BIN_STAT_COUNT,
 };
 

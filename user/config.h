@@ -26,6 +26,7 @@ struct config {
 	unsigned int rescan_ms;    /* procs.rescan-interval, duration, default 5s */
 	unsigned int pg_top_k;     /* pg.top-statements, default 100: statements with own series */
 	unsigned int pg_slow_ms;   /* pg.slow-query-threshold, duration, default 100ms */
+	unsigned int pg_window_ms; /* pg.quantile-window, duration, default 5m */
 	bool pg_single_probe;      /* pg.single-probe, default true: statements on query__done alone */
 	bool pg_direct_args;       /* pg.direct-args, default true: query__done's argument from its note */
 	unsigned int tcp_max_remotes; /* tcp.max-remotes, default 50: remote labels per role */

@@ -125,22 +125,6 @@ unsigned int events_count(const struct events *ev)
 	return ev->n;
 }
 
-/* A decimal without sign, spaces or overflow. */
-static int parse_u64(const char *s, uint64_t *out)
-{
-	uint64_t v = 0;
-
-	if (!*s)
-		return -EINVAL;
-	for (; *s; s++) {
-		if (*s < '0' || *s > '9' || v > (UINT64_MAX - (uint64_t)(*s - '0')) / 10)
-			return -EINVAL;
-		v = v * 10 + (uint64_t)(*s - '0');
-	}
-	*out = v;
-	return 0;
-}
-
 int events_parse_query(struct events_query *q, const char *since, const char *limit,
 		       const char *type, char *err, size_t errlen)
 {
@@ -148,12 +132,12 @@ int events_parse_query(struct events_query *q, const char *since, const char *li
 
 	memset(q, 0, sizeof(*q));
 	q->limit = EVENTS_LIMIT_DEFAULT;
-	if (since && parse_u64(since, &q->since)) {
+	if (since && http_parse_u64(since, &q->since)) {
 		snprintf(err, errlen, "since must be an event id: a non-negative integer");
 		return -EINVAL;
 	}
 	if (limit) {
-		if (parse_u64(limit, &v) || v < 1 || v > EVENTS_MAX) {
+		if (http_parse_u64(limit, &v) || v < 1 || v > EVENTS_MAX) {
 			snprintf(err, errlen, "limit must be an integer from 1 to %u", EVENTS_MAX);
 			return -EINVAL;
 		}

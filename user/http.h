@@ -9,6 +9,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 struct httpd;
 struct MHD_Connection;
@@ -61,6 +62,10 @@ void httpd_stop(struct httpd *h);
 
 /* Parses a listen address into a sockaddr. Exposed for tests. */
 struct sockaddr_storage;
+/* A query parameter's number: decimal digits only, so no sign, no spaces and
+ * no overflow (strtoul takes "-1" as ULONG_MAX). */
+int http_parse_u64(const char *s, uint64_t *out);
+
 int http_parse_listen(const char *listen, struct sockaddr_storage *ss, unsigned int *sslen);
 
 #endif

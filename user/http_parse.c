@@ -8,10 +8,26 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <stdint.h>
 #include <netinet/in.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
+
+int http_parse_u64(const char *s, uint64_t *out)
+{
+	uint64_t v = 0;
+
+	if (!*s)
+		return -EINVAL;
+	for (; *s; s++) {
+		if (*s < '0' || *s > '9' || v > (UINT64_MAX - (uint64_t)(*s - '0')) / 10)
+			return -EINVAL;
+		v = v * 10 + (uint64_t)(*s - '0');
+	}
+	*out = v;
+	return 0;
+}
 
 /* 1 to 5 decimal digits, at most 65535; 0 asks the kernel for a free port. */
 static int parse_port(const char *s, unsigned int *port)

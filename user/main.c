@@ -127,8 +127,11 @@ static void stop_probes(struct erpscope *es)
 	}
 }
 
-static void start_pollers(struct erpscope *es)
+/* Returns how many pollers failed to start (those switched off aside). */
+static int start_pollers(struct erpscope *es)
 {
+	int failed = 0;
+
 	for (unsigned int i = 0; i < poller_table_len && es->npollers < ES_MAX_POLLERS; i++) {
 		struct poller *pl;
 		int err;
@@ -139,14 +142,20 @@ static void start_pollers(struct erpscope *es)
 		pl->ops = poller_table[i];
 		pl->es = es;
 		err = pl->ops->init(pl);
+		if (err == -ENODEV) {
+			log_debug("poller off with its probe", "poller=%s", pl->ops->name);
+			continue;
+		}
 		if (err) {
 			log_warn("poller not available", "poller=%s err=%d", pl->ops->name, err);
+			failed++;
 			continue;
 		}
 		pl->up = true;
 		pl->ops->tick(pl, clock_ms()); /* the first scrape has data */
 		pl->next_ms = clock_ms() + pl->ops->interval_ms;
 	}
+	return failed;
 }
 
 static void tick_pollers(struct erpscope *es, uint64_t now_ms)
@@ -322,7 +331,12 @@ static int run(struct erpscope *es)
 	}
 	err = procs_scan(es->procs, clock_ms());
 	log_info("process table ready", "tracked=%d", err);
-	start_pollers(es);
+	err = start_pollers(es);
+	if (err && es->cfg.strict) {
+		log_error("--strict: a poller failed to start (see the warning above)", "failed=%d",
+			  err);
+		goto out;
+	}
 	if (es->cfg.check) {
 		log_info("--check: every enabled probe loaded and attached", "failed=%d", failed);
 		rc = 0;

@@ -68,7 +68,7 @@ static int pg_open(struct probe *p)
 	p->priv = pp;
 	pp->es = es;
 	pp->ndbs = 1; /* id 0 is "unknown" */
-	pp->q = pg_queries_new(es->cfg.pg_top_k);
+	pp->q = pg_queries_new(es->cfg.pg_top_k, es->cfg.pg_window_ms);
 	if (!pp->q)
 		return -ENOMEM;
 	pp->skel = pg_bpf__open();
@@ -315,25 +315,45 @@ static int on_event(void *ctx, void *data, size_t size)
 
 /* ---------------------------------------------------------------- attach, sync */
 
+static __s64 ts_ns(const struct timespec *t)
+{
+	return (__s64)t->tv_sec * 1000000000 + t->tv_nsec;
+}
+
 /*
  * CLOCK_REALTIME - CLOCK_MONOTONIC for the kernel, which turns PostgreSQL's
- * wall-clock statement stamps into its own clock (see realtime_off_ns):
- * the monotonic reading is bracketed by two wall-clock ones and the
- * midpoint taken, so the offset is off by at most half the gap (~100 ns).
+ * wall-clock statement stamps into its own clock (see pg_clock.h): the
+ * monotonic reading is bracketed by two wall-clock ones and the midpoint
+ * taken, so the offset is off by at most half the gap (~100 ns). A gap
+ * wider than a step's tolerance (preempted, or a step in between) is read
+ * again, so that it is never taken for a step.
  */
 static void realtime_off_update(struct pg_priv *pp)
 {
+	struct es_pg_clock *k = &pp->skel->bss->realtime_clock;
 	struct timespec r0, m, r1;
-	__s64 real, mono;
+	__s64 gap;
 
-	if (clock_gettime(CLOCK_REALTIME, &r0) || clock_gettime(CLOCK_MONOTONIC, &m) ||
-	    clock_gettime(CLOCK_REALTIME, &r1))
-		return;
-	real = ((__s64)r0.tv_sec * 1000000000 + r0.tv_nsec + (__s64)r1.tv_sec * 1000000000 +
-		r1.tv_nsec) /
-	       2;
-	mono = (__s64)m.tv_sec * 1000000000 + m.tv_nsec;
-	__atomic_store_n(&pp->skel->bss->realtime_off_ns, real - mono, __ATOMIC_RELAXED);
+	for (int tries = 0; tries < 3; tries++) {
+		if (clock_gettime(CLOCK_REALTIME, &r0) || clock_gettime(CLOCK_MONOTONIC, &m) ||
+		    clock_gettime(CLOCK_REALTIME, &r1))
+			return;
+		gap = ts_ns(&r1) - ts_ns(&r0);
+		if (gap >= 0 && gap < ES_PG_CLOCK_STEP_NS / 2)
+			break;
+	}
+	if (gap < 0 || gap >= ES_PG_CLOCK_STEP_NS / 2)
+		return; /* the next refresh, 100 ms on */
+	if (es_pg_clock_update(&pp->clock, (ts_ns(&r0) + ts_ns(&r1)) / 2 - ts_ns(&m),
+			       (__u64)ts_ns(&m))) {
+		pp->clock_steps++;
+		log_info("wall-clock step: statements that started before it are not timed",
+			 "step_ms=%.3f", (double)(pp->clock.off_ns - pp->clock.prev_off_ns) / 1e6);
+		/* The step first: a stamp read in between is refused, not misread. */
+		__atomic_store_n(&k->step_ns, pp->clock.step_ns, __ATOMIC_RELAXED);
+		__atomic_store_n(&k->prev_off_ns, pp->clock.prev_off_ns, __ATOMIC_RELAXED);
+	}
+	__atomic_store_n(&k->off_ns, pp->clock.off_ns, __ATOMIC_RELEASE);
 }
 
 static int attach_conn_state(struct pg_priv *pp)
@@ -432,6 +452,9 @@ void pg_probe_sync(struct probe *p, struct pg_procs *procs, uint64_t now_ms)
 	}
 	realtime_off_update(pp);
 	pg_bins_check_stale(pp);
+	/* The quantile windows move on without scrapes too. */
+	if (now_ms >= pp->last_refresh_ms + pg_queries_window_slot_ms(pp))
+		pg_queries_refresh(pp, now_ms);
 }
 
 static int pg_collect(struct probe *p, struct expo *e)

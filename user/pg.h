@@ -22,6 +22,7 @@
 #include <linux/types.h>
 
 #include "../bpf/pg.h"
+#include "../bpf/pg_clock.h"
 #include "title.h"
 
 struct erpscope;
@@ -128,6 +129,8 @@ struct pg_priv {
 	uint64_t last_retire_ms;
 	uint64_t last_bins_scan_ms;
 	uint64_t fp_mismatches; /* texts whose user-space fingerprint differed */
+	struct es_pg_clock clock; /* what the kernel has in realtime_clock */
+	uint64_t clock_steps;     /* wall-clock steps seen */
 };
 
 /* pg_discover.c */
@@ -148,7 +151,7 @@ void pg_probe_map_backend(struct pg_priv *pp, struct pg_proc *pr);
 void pg_probe_sync(struct probe *p, struct pg_procs *procs, uint64_t now_ms);
 
 /* pg_queries.c */
-struct pg_queries *pg_queries_new(unsigned int topk);
+struct pg_queries *pg_queries_new(unsigned int topk, unsigned int window_ms);
 void pg_queries_free(struct pg_queries *q);
 /* Stores the normalised text of fp (from the raw text, which is dropped). */
 void pg_queries_add_text(struct pg_priv *pp, __u64 fp, const char *raw, size_t len);
@@ -176,10 +179,16 @@ struct pg_row {
 	__u32 db;
 	uint64_t calls, total_ns, max_ns, misses, lock_ns, lock_waits, slow, errors;
 	double p50, p95, p99; /* seconds; 0 for "other" */
+	uint64_t wcalls;       /* calls in the window */
+	double wp50, wp95, wp99; /* ... and their quantiles; 0 when none */
 };
 
-/* The top K by total time, largest first, then "other" per database. */
-int pg_queries_rows(struct pg_priv *pp, struct pg_row **rows, size_t *n);
+/* The top K by total time, largest first, then "other" per database; the
+ * window quantiles over about the last window_ms (<= the configured one). */
+int pg_queries_rows(struct pg_priv *pp, uint64_t window_ms, struct pg_row **rows, size_t *n);
+/* --pg.quantile-window, and how often the window moves on (a tenth of it). */
+uint64_t pg_queries_window_ms(const struct pg_priv *pp);
+uint64_t pg_queries_window_slot_ms(const struct pg_priv *pp);
 /* (fingerprint, database) pairs seen, and K. */
 size_t pg_queries_count(const struct pg_priv *pp);
 unsigned int pg_queries_topk(const struct pg_priv *pp);
@@ -191,5 +200,32 @@ unsigned int pg_queries_topk(const struct pg_priv *pp);
 double pg_fine_quantile(const uint64_t *fine, unsigned int nbins, double q, uint64_t max_ns);
 /* Lower and upper bounds of fine bin b in ns (upper is UINT64_MAX for the last). */
 void pg_fine_bounds(unsigned int b, uint64_t *lo, uint64_t *hi);
+
+/*
+ * pg_window.c: one statement's fine bins over a recent window. The window
+ * is PG_WIN_SLOTS slots of interval_ms each; a slot holds what the
+ * cumulative bins gained while it was the current one.
+ */
+#define PG_WIN_SLOTS 10
+
+struct pg_win {
+	uint64_t last[ES_PG_FINE_BINS]; /* cumulative bins when the current slot began */
+	uint32_t gained[PG_WIN_SLOTS][ES_PG_FINE_BINS]; /* closed slots, newest at head */
+	unsigned int head;
+	uint64_t slot_start_ms;
+};
+
+/* Starts empty at now_ms: counts up to cum are before the window. */
+void pg_win_init(struct pg_win *w, const uint64_t *cum, uint64_t now_ms);
+/* Closes the slots that ended by now_ms, cum being the cumulative bins now. */
+void pg_win_advance(struct pg_win *w, const uint64_t *cum, uint64_t now_ms, uint64_t interval_ms);
+/*
+ * The bins of about the last span_ms into out: the current slot (cum -
+ * last) and the newest closed slots, as many as make span_ms (rounded up to
+ * a slot, the current one counting as one) and at most PG_WIN_SLOTS - 1.
+ * Returns how many calls that is.
+ */
+uint64_t pg_win_bins(const struct pg_win *w, const uint64_t *cum, uint64_t span_ms,
+		     uint64_t interval_ms, uint64_t *out);
 
 #endif

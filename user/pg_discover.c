@@ -497,6 +497,36 @@ void pg_bins_free(struct pg_priv *pp)
 	pp->nattached = 0;
 }
 
+/* The reasons a statement was not timed, as pg_bin_stats counts them. */
+static const char *const untimed_reasons[ES_PG_BIN_STAT_COUNT] = {
+	[ES_PG_BIN_STALE] = "no_stamp",
+	[ES_PG_BIN_NO_STATUS] = "no_status",
+	[ES_PG_BIN_CLOCK_STEP] = "clock_step",
+};
+
+static void untimed_collect(struct pg_priv *pp, struct expo *e)
+{
+	int fd = bpf_map__fd(pp->skel->maps.pg_bin_stats);
+	struct expo_label l;
+
+	expo_family(
+		e, "erpscope_pg_statements_untimed_total", EXPO_COUNTER,
+		"PostgreSQL statements seen ending but not timed (nor counted in calls), by reason: no_stamp (track_activities off, before the switch to two probes), no_status (the backend's status entry did not check out), clock_step (its start stamp may predate a wall-clock step).");
+	for (unsigned int r = 0; r < ES_PG_BIN_STAT_COUNT; r++) {
+		uint64_t sum = 0, v;
+
+		for (size_t i = 0; i < pp->nbins; i++)
+			if (!bpf_percpu_sum_u64(fd, (__u32)i * ES_PG_BIN_STAT_COUNT + r, &v))
+				sum += v;
+		l = (struct expo_label){ "reason", untimed_reasons[r] };
+		expo_sample_u64(e, &l, 1, sum);
+	}
+	expo_family(
+		e, "erpscope_pg_clock_steps_total", EXPO_COUNTER,
+		"Wall-clock steps seen (CLOCK_REALTIME - CLOCK_MONOTONIC moved by more than 1 ms between two 100 ms readings).");
+	expo_sample_u64(e, NULL, 0, pp->clock_steps);
+}
+
 void pg_bins_collect(struct pg_priv *pp, struct expo *e)
 {
 	struct expo_label l[3];
@@ -510,4 +540,5 @@ void pg_bins_collect(struct pg_priv *pp, struct expo *e)
 		l[2] = (struct expo_label){ "attached", pp->bins[i].attached ? "true" : "false" };
 		expo_sample_u64(e, l, 3, 1);
 	}
+	untimed_collect(pp, e);
 }

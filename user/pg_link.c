@@ -41,6 +41,23 @@ struct holder {
 	size_t cand; /* index into cands */
 };
 
+static int diag_socket(void)
+{
+	int fd = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
+
+	return fd < 0 ? -errno : fd;
+}
+
+int pg_link_available(void)
+{
+	int fd = diag_socket();
+
+	if (fd < 0)
+		return fd;
+	close(fd);
+	return 0;
+}
+
 struct pg_link_ctx {
 	const struct pg_cand *cands;
 	size_t ncands;
@@ -162,9 +179,9 @@ static long unix_peer(unsigned long ino)
 	ssize_t n;
 	int fd;
 
-	fd = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
+	fd = diag_socket();
 	if (fd < 0)
-		return -errno;
+		return fd;
 	if (send(fd, &req, sizeof(req), 0) < 0 || (n = recv(fd, buf, sizeof(buf), 0)) < 0) {
 		peer = -errno;
 		goto out;

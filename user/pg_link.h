@@ -44,4 +44,8 @@ int pg_link_from_kernel(const struct procs *procs, const struct es_pg_ev_link *e
 /* Upgrades a local client to a worker once the table tracks its pid. */
 void pg_link_refresh(const struct procs *procs, struct pg_client *c);
 
+/* 0 when sock_diag can be opened (RestrictAddressFamilies= without
+ * AF_NETLINK forbids it), else -errno: linking would fail on every round. */
+int pg_link_available(void);
+
 #endif

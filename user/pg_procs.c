@@ -412,8 +412,18 @@ static void update_clusters(struct pg_procs *pp)
 
 static int pg_poll_init(struct poller *pl)
 {
-	struct pg_procs *pp = calloc(1, sizeof(*pp));
+	struct pg_procs *pp;
+	int err = pg_link_available();
 
+	/* Without sock_diag no backend is linked to its client: fatal under
+	 * --strict, else said once and the rest (backends, clusters) goes on. */
+	if (err && pl->es->cfg.strict)
+		return err;
+	if (err)
+		log_warn(
+			"cannot open sock_diag: PostgreSQL backends are not linked to their clients",
+			"err=%d", err);
+	pp = calloc(1, sizeof(*pp));
 	if (!pp)
 		return -ENOMEM;
 	pp->es = pl->es;

@@ -54,6 +54,8 @@ struct pg_rec {
 	struct pg_sum live; /* summed from the kernel's entries */
 	struct pg_sum *retired; /* folded from entries of backends that are gone */
 	bool shown; /* among the top K at the last refresh */
+	__u32 born; /* the refresh that created it */
+	struct pg_win *win; /* its recent fine bins, while shown */
 	/* What "other" already took from this record. */
 	uint64_t prev_calls, prev_total_ns, prev_misses;
 	uint64_t prev_buckets[NB];
@@ -107,6 +109,7 @@ struct pg_queries {
 	struct pg_other other[ES_PG_MAX_DBS];
 	uint64_t ckpt[NB + 2]; /* buckets, sum_ns, buffers written */
 	unsigned int nshown;
+	uint64_t win_ms, win_slot_ms; /* --pg.quantile-window and its slots */
 };
 
 /* Edges of the statement histograms, seconds: 1 ms to 60 s. */
@@ -152,13 +155,15 @@ static uint64_t mix(uint64_t fp, uint32_t db)
 	return h ^ (h >> 29);
 }
 
-struct pg_queries *pg_queries_new(unsigned int topk)
+struct pg_queries *pg_queries_new(unsigned int topk, unsigned int window_ms)
 {
 	struct pg_queries *q = calloc(1, sizeof(*q));
 
 	if (!q)
 		return NULL;
 	q->topk = topk;
+	q->win_ms = window_ms;
+	q->win_slot_ms = window_ms / PG_WIN_SLOTS;
 	q->dbs.nvals = 4;
 	q->locks.nvals = NB + 1;
 	return q;
@@ -168,8 +173,10 @@ void pg_queries_free(struct pg_queries *q)
 {
 	if (!q)
 		return;
-	for (size_t i = 0; i < q->nrecs; i++)
+	for (size_t i = 0; i < q->nrecs; i++) {
 		free(q->recs[i].retired);
+		free(q->recs[i].win);
+	}
 	for (size_t i = 0; i < q->captexts; i++)
 		free(q->texts[i].text);
 	free(q->recs);
@@ -304,6 +311,7 @@ static struct pg_rec *rec_find(struct pg_queries *q, __u64 fp, __u32 db, __u32 o
 	q->recs[q->nrecs].fp = fp;
 	q->recs[q->nrecs].db = db;
 	q->recs[q->nrecs].ocmd = ocmd;
+	q->recs[q->nrecs].born = q->gen;
 	q->recs[q->nrecs].cmd = fp == ES_PG_FP_OTHER ? ocmd : ES_PG_CMD_OTHER;
 	q->rix[i] = (uint32_t)++q->nrecs;
 	return &q->recs[q->nrecs - 1];
@@ -664,6 +672,45 @@ static void update_topk(struct pg_queries *q)
 	}
 }
 
+/*
+ * Shown statements keep a window of their recent fine bins; the others none
+ * (memory: K windows). One created in this refresh counts from zero: all its
+ * calls are recent. One that climbs into the top K starts empty.
+ */
+static void update_windows(struct pg_queries *q, uint64_t now_ms)
+{
+	static const uint64_t zero[ES_PG_FINE_BINS];
+
+	for (size_t i = 0; i < q->nrecs; i++) {
+		struct pg_rec *r = &q->recs[i];
+		struct pg_sum t;
+
+		if (!r->shown) {
+			free(r->win);
+			r->win = NULL;
+			continue;
+		}
+		rec_total(r, &t);
+		if (r->win) {
+			pg_win_advance(r->win, t.fine, now_ms, q->win_slot_ms);
+			continue;
+		}
+		r->win = malloc(sizeof(*r->win));
+		if (r->win)
+			pg_win_init(r->win, r->born == q->gen ? zero : t.fine, now_ms);
+	}
+}
+
+uint64_t pg_queries_window_ms(const struct pg_priv *pp)
+{
+	return pp->q->win_ms;
+}
+
+uint64_t pg_queries_window_slot_ms(const struct pg_priv *pp)
+{
+	return pp->q->win_slot_ms;
+}
+
 void pg_queries_refresh(struct pg_priv *pp, uint64_t now_ms)
 {
 	struct pg_queries *q = pp->q;
@@ -681,6 +728,7 @@ void pg_queries_refresh(struct pg_priv *pp, uint64_t now_ms)
 	agg_zero_stale(&q->dbs, w.gen);
 	agg_zero_stale(&q->locks, w.gen);
 	update_topk(q);
+	update_windows(q, now_ms);
 
 	memset(q->ckpt, 0, sizeof(q->ckpt));
 	if (ncpus > 0) {
@@ -937,7 +985,7 @@ void pg_queries_collect(struct pg_priv *pp, struct expo *e)
 
 /* ---------------------------------------------------------------- rows for /queries */
 
-int pg_queries_rows(struct pg_priv *pp, struct pg_row **rows, size_t *n)
+int pg_queries_rows(struct pg_priv *pp, uint64_t window_ms, struct pg_row **rows, size_t *n)
 {
 	struct pg_queries *q = pp->q;
 	uint32_t *idx = ranked(q);
@@ -973,6 +1021,14 @@ int pg_queries_rows(struct pg_priv *pp, struct pg_row **rows, size_t *n)
 		w->p50 = pg_fine_quantile(t.fine, ES_PG_FINE_BINS, 0.50, t.max_ns);
 		w->p95 = pg_fine_quantile(t.fine, ES_PG_FINE_BINS, 0.95, t.max_ns);
 		w->p99 = pg_fine_quantile(t.fine, ES_PG_FINE_BINS, 0.99, t.max_ns);
+		if (r->win) {
+			uint64_t wf[ES_PG_FINE_BINS];
+
+			w->wcalls = pg_win_bins(r->win, t.fine, window_ms, q->win_slot_ms, wf);
+			w->wp50 = pg_fine_quantile(wf, ES_PG_FINE_BINS, 0.50, t.max_ns);
+			w->wp95 = pg_fine_quantile(wf, ES_PG_FINE_BINS, 0.95, t.max_ns);
+			w->wp99 = pg_fine_quantile(wf, ES_PG_FINE_BINS, 0.99, t.max_ns);
+		}
 		k++;
 	}
 	for (unsigned int d = 0; d < ES_PG_MAX_DBS; d++) {

@@ -174,13 +174,15 @@ static const char *row_text(struct pg_priv *pp, const struct pg_row *r, unsigned
 }
 
 static void render_json(struct pg_priv *pp, const struct pg_row *rows, size_t n,
-			const struct senders *s, struct json *j)
+			unsigned int window_ms, const struct senders *s, struct json *j)
 {
 	const struct sender *top[SENDERS_SHOWN];
 
 	json_object_begin(j, NULL);
 	json_u64(j, "top_k", pg_queries_topk(pp));
 	json_u64(j, "fingerprints", pg_queries_count(pp));
+	json_double(j, "window_seconds", (double)window_ms / 1e3);
+	json_double(j, "window_step_seconds", (double)pg_queries_window_slot_ms(pp) / 1e3);
 	json_array_begin(j, "statements");
 	for (size_t i = 0; i < n; i++) {
 		const struct pg_row *r = &rows[i];
@@ -206,6 +208,12 @@ static void render_json(struct pg_priv *pp, const struct pg_row *rows, size_t n,
 			json_double(j, "p50_seconds", r->p50);
 			json_double(j, "p95_seconds", r->p95);
 			json_double(j, "p99_seconds", r->p99);
+			json_object_begin(j, "window");
+			json_u64(j, "calls", r->wcalls);
+			json_double(j, "p50_seconds", r->wp50);
+			json_double(j, "p95_seconds", r->wp95);
+			json_double(j, "p99_seconds", r->wp99);
+			json_object_end(j);
 			json_double(j, "max_seconds", (double)r->max_ns / 1e9);
 			json_u64(j, "lock_waits", r->lock_waits);
 			json_double(j, "lock_wait_seconds", (double)r->lock_ns / 1e9);
@@ -270,7 +278,7 @@ static void one_line(const char *in, char *out, size_t size)
 }
 
 static int render_text(struct pg_priv *pp, const struct pg_row *rows, size_t n,
-		       const struct senders *s, char **body, size_t *blen)
+		       unsigned int window_ms, const struct senders *s, char **body, size_t *blen)
 {
 	const struct sender *top[SENDERS_SHOWN];
 	size_t cap = 4096, len = 0;
@@ -284,10 +292,13 @@ static int render_text(struct pg_priv *pp, const struct pg_row *rows, size_t n,
 		&buf, &len, &cap,
 		"# erpscope: top %u PostgreSQL statements by total time (%zu seen), then the rest per database as \"other\".\n"
 		"# Literals are never shown: the text is the normalised statement. Times in ms; ?format=json for JSON.\n"
-		"%-16s %-16s %-8s %9s %11s %9s %9s %9s %9s %9s %8s %10s %6s %6s  %-30s %s\n",
-		pg_queries_topk(pp), pg_queries_count(pp), "fingerprint", "db", "command", "calls",
-		"total_ms", "mean_ms", "p50_ms", "p95_ms", "p99_ms", "max_ms", "misses",
-		"lockwait_ms", "slow", "errors", "sent_by", "query");
+		"# p50..p99 over the daemon's lifetime; w_* over the last %.1f s (in steps of %.1f s; ?window=60s for less).\n"
+		"%-16s %-16s %-8s %9s %11s %9s %9s %9s %9s %9s %9s %9s %9s %9s %8s %10s %6s %6s  %-30s %s\n",
+		pg_queries_topk(pp), pg_queries_count(pp), (double)window_ms / 1e3,
+		(double)pg_queries_window_slot_ms(pp) / 1e3, "fingerprint", "db", "command",
+		"calls", "total_ms", "mean_ms", "p50_ms", "p95_ms", "p99_ms", "w_calls", "w_p50_ms",
+		"w_p95_ms", "w_p99_ms", "max_ms", "misses", "lockwait_ms", "slow", "errors",
+		"sent_by", "query");
 	for (size_t i = 0; i < n && !err; i++) {
 		const struct pg_row *r = &rows[i];
 		unsigned int cmd;
@@ -313,11 +324,12 @@ static int render_text(struct pg_priv *pp, const struct pg_row *rows, size_t n,
 			 line, sizeof(line));
 		err = appendf(
 			&buf, &len, &cap,
-			"%-16s %-16s %-8s %9llu %11.3f %9.3f %9.3f %9.3f %9.3f %9.3f %8llu %10.3f %6llu %6llu  %-30s %s\n",
+			"%-16s %-16s %-8s %9llu %11.3f %9.3f %9.3f %9.3f %9.3f %9llu %9.3f %9.3f %9.3f %9.3f %8llu %10.3f %6llu %6llu  %-30s %s\n",
 			fp, pg_db_name(pp, r->db), pg_cmd_name(cmd), (unsigned long long)r->calls,
 			(double)r->total_ns / 1e6,
 			r->calls ? (double)r->total_ns / 1e6 / (double)r->calls : 0.0, r->p50 * 1e3,
-			r->p95 * 1e3, r->p99 * 1e3, (double)r->max_ns / 1e6,
+			r->p95 * 1e3, r->p99 * 1e3, (unsigned long long)r->wcalls, r->wp50 * 1e3,
+			r->wp95 * 1e3, r->wp99 * 1e3, (double)r->max_ns / 1e6,
 			(unsigned long long)r->misses, (double)r->lock_ns / 1e6,
 			(unsigned long long)r->slow, (unsigned long long)r->errors,
 			who[0] ? who : "-", line);
@@ -336,6 +348,8 @@ int pg_queries_http(void *arg, struct http_exchange *x)
 	struct erpscope *es = arg;
 	struct probe *p = erpscope_probe(es, "pg");
 	const char *format = http_query(x, "format"), *limit = http_query(x, "limit");
+	const char *window = http_query(x, "window");
+	unsigned int window_ms;
 	struct senders s = { 0 };
 	struct pg_priv *pp;
 	struct pg_row *rows;
@@ -350,21 +364,30 @@ int pg_queries_http(void *arg, struct http_exchange *x)
 			x, 503, "text/plain; charset=utf-8",
 			"the pg probe is not running: no PostgreSQL binary with USDT probes was found (see the log)\n");
 	pp = p->priv;
+	window_ms = (unsigned int)pg_queries_window_ms(pp);
+	if (window && (config_parse_duration_ms(window, &window_ms) || !window_ms ||
+		       window_ms > pg_queries_window_ms(pp))) {
+		char msg[96];
+
+		snprintf(msg, sizeof(msg),
+			 "window must be a duration from 1ms to %llus (--pg.quantile-window)\n",
+			 (unsigned long long)pg_queries_window_ms(pp) / 1000);
+		return http_reply_text(x, 400, "text/plain; charset=utf-8", msg);
+	}
 	pg_queries_refresh(pp, clock_ms());
-	err = pg_queries_rows(pp, &rows, &n);
+	err = pg_queries_rows(pp, window_ms, &rows, &n);
 	if (err)
 		return err;
 	if (limit) {
-		char *end;
-		unsigned long v = strtoul(limit, &end, 10);
+		uint64_t v;
 
-		if (*end || !*limit) {
+		if (http_parse_u64(limit, &v)) {
 			free(rows);
 			return http_reply_text(x, 400, "text/plain; charset=utf-8",
-					       "limit must be a number\n");
+					       "limit must be a non-negative integer\n");
 		}
 		if (v < n)
-			n = v;
+			n = (size_t)v;
 	}
 	s.pp = pp;
 	s.procs = pg_procs_of(es);
@@ -374,7 +397,7 @@ int pg_queries_http(void *arg, struct http_exchange *x)
 		struct json j;
 
 		json_init(&j);
-		render_json(pp, rows, n, &s, &j);
+		render_json(pp, rows, n, window_ms, &s, &j);
 		err = json_finish(&j);
 		if (!err) {
 			x->status = 200;
@@ -385,7 +408,7 @@ int pg_queries_http(void *arg, struct http_exchange *x)
 		}
 		json_free(&j);
 	} else {
-		err = render_text(pp, rows, n, &s, &x->body, &x->len);
+		err = render_text(pp, rows, n, window_ms, &s, &x->body, &x->len);
 		if (!err) {
 			x->status = 200;
 			x->content_type = "text/plain; charset=utf-8";

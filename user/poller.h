@@ -25,7 +25,8 @@ struct poller_ops {
 	const char *name;
 	/* How often tick() runs. */
 	unsigned int interval_ms;
-	/* Allocates priv; a failure leaves the poller down with a log line. */
+	/* Allocates priv; a failure leaves the poller down with a log line (and
+	 * fails --strict), except -ENODEV: its probe is off, so is the poller. */
 	int (*init)(struct poller *pl);
 	/* Reads its sources. now_ms is CLOCK_MONOTONIC in ms. */
 	void (*tick)(struct poller *pl, uint64_t now_ms);

@@ -390,7 +390,7 @@ static int py_poll_init(struct poller *pl)
 	struct py_poll *st;
 
 	if (!python_priv(pl->es))
-		return -ENOENT; /* the probe is off: nothing to poll */
+		return -ENODEV; /* the probe is off: nothing to poll */
 	st = calloc(1, sizeof(*st));
 	if (!st)
 		return -ENOMEM;

@@ -219,6 +219,9 @@ def body(t):
                     "attached to Debian's PostgreSQL 15 binary", str(info))
             st, _, b = lib.http_get(d.port, "/queries?format=xml")
             t.check(st == 400, "/queries?format=xml is a 400", str(st))
+            for bad in ("-1", "abc", "1x", "", "99999999999999999999999"):
+                st, _, b = lib.http_get(d.port, f"/queries?limit={bad}")
+                t.check(st == 400, f"/queries?limit={bad} is a 400", f"{st} {b[:80]!r}")
             lib.log(f"statements go to database {DB}")
             sleeps(t, d, pg)
             literals(t, d, pg)
@@ -228,6 +231,9 @@ def body(t):
             st, hdrs, b = lib.http_get(d.port, "/queries")
             t.check(st == 200 and hdrs.get("content-type", "").startswith("text/plain")
                     and b"SELECT pg_sleep(?)" in b, "GET /queries serves the table as text")
+            st, _, b = lib.http_get(d.port, "/queries?format=json&limit=1")
+            n = len(json.loads(b)["statements"]) if st == 200 else None
+            t.check(n == 1, "/queries?limit=1 serves one statement", f"{st}, {n}")
             m = d.scrape()
             t.check(m.value("erpscope_ringbuf_drops_total", probe="pg", default=0) == 0,
                     "no pg event was dropped")

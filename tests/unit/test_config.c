@@ -575,6 +575,7 @@ static void test_usage(void)
 		"      --procs.rescan-interval=5s ",
 		"      --pg.top-statements=100 ",
 		"      --pg.slow-query-threshold=100ms ",
+		"      --pg.quantile-window=5m ",
 		"      --[no-]pg.single-probe ",
 		"      --[no-]pg.direct-args ",
 		"      --tcp.max-remotes=50 ",

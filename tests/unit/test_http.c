@@ -24,6 +24,43 @@
 #include "http.h"
 #include "negotiate.h"
 
+/* Query numbers: what strtoul took as huge or as 0 is refused. */
+static void test_parse_u64(void)
+{
+	static const struct {
+		const char *in;
+		int rc;
+		uint64_t want;
+	} cases[] = {
+		{ "0", 0, 0 },
+		{ "10", 0, 10 },
+		{ "18446744073709551615", 0, UINT64_MAX },
+		{ "18446744073709551616", -EINVAL, 0 },
+		{ "99999999999999999999999", -EINVAL, 0 },
+		{ "-1", -EINVAL, 0 },
+		{ "-0", -EINVAL, 0 },
+		{ "+1", -EINVAL, 0 },
+		{ " 1", -EINVAL, 0 },
+		{ "1 ", -EINVAL, 0 },
+		{ "1x", -EINVAL, 0 },
+		{ "0x10", -EINVAL, 0 },
+		{ "", -EINVAL, 0 },
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		uint64_t v = 0;
+		int rc = http_parse_u64(cases[i].in, &v);
+
+		if (rc != cases[i].rc || (!rc && v != cases[i].want))
+			fprintf(stderr, "http_parse_u64(\"%s\"): rc %d, %llu\n", cases[i].in, rc,
+				(unsigned long long)v);
+		CHECK_INT(rc, cases[i].rc);
+		if (!cases[i].rc)
+			CHECK(v == cases[i].want);
+	}
+}
+
 static void test_parse_listen(void)
 {
 	struct sockaddr_storage ss;
@@ -460,6 +497,7 @@ int main(void)
 	struct httpd *h;
 	int err = 0;
 
+	test_parse_u64();
 	test_parse_listen();
 
 	h = httpd_start("nonsense", routes, 1, NULL, &err);
