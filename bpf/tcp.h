@@ -61,7 +61,7 @@ struct es_tcp_remote {
 /* Per-thread state of pool workers (odoo_http) for busy/idle. */
 enum es_tcp_thread_state {
 	ES_TCP_T_UNKNOWN = 0, /* never seen entering a wait for a connection */
-	ES_TCP_T_IDLE,        /* blocked in select/poll/accept on a listen socket */
+	ES_TCP_T_IDLE,        /* blocked in select/accept on a listen socket */
 	ES_TCP_T_BUSY,        /* anything else, since it left that wait */
 };
 
