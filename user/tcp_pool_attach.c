@@ -25,6 +25,7 @@
 #include <bpf/libbpf.h>
 
 #include "bpfutil.h"
+#include "clock.h"
 #include "erpscope.h"
 #include "expo.h"
 #include "log.h"
@@ -171,6 +172,7 @@ static bool thread_of_pid(void *arg, const void *key)
 static void detach(struct tcp_pool_attach *pa, struct pool_proc *pp)
 {
 	struct pid_match m = { pa->threads_fd, pp->pid };
+	uint64_t t0 = clock_ns();
 
 	for (size_t i = 0; i < NHOOKS; i++) {
 		bpf_link__destroy(pp->links[i]);
@@ -180,7 +182,8 @@ static void detach(struct tcp_pool_attach *pa, struct pool_proc *pp)
 	if (pp->attached) {
 		bpf_hash_delete_if(pa->threads_fd, sizeof(__u32), thread_of_pid, &m);
 		pa->attached--;
-		log_debug("tcp pool worker detached", "pid=%u", pp->pid);
+		log_debug("tcp pool worker detached", "pid=%u took_us=%llu", pp->pid,
+			  (unsigned long long)((clock_ns() - t0) / 1000));
 	}
 	memset(pp, 0, sizeof(*pp));
 }
@@ -194,6 +197,7 @@ static bool still_there(__u32 pid, __u64 starttime)
 static int attach(struct tcp_pool_attach *pa, struct pool_proc *pp, const struct worker *w)
 {
 	char path[PATH_MAX + 32];
+	uint64_t t0 = clock_ns();
 	bool have_libc = false;
 	size_t i;
 	int err;
@@ -217,7 +221,8 @@ static int attach(struct tcp_pool_attach *pa, struct pool_proc *pp, const struct
 	}
 	pp->attached = true;
 	pa->attached++;
-	log_debug("tcp pool worker attached", "pid=%u libc=%s", w->pid, path);
+	log_debug("tcp pool worker attached", "pid=%u libc=%s took_us=%llu", w->pid, path,
+		  (unsigned long long)((clock_ns() - t0) / 1000));
 	return 0;
 fail:
 	for (i = 0; i < NHOOKS; i++) {
