@@ -22,10 +22,10 @@
  *   atomic adds; destinations past a per-role pool go to the role's "other".
  *
  * The socket tracepoints come as tp_btf (typed, direct loads) with raw_tp
- * twins. The waits are uprobes on the C library's accept, accept4, select
- * and pselect, which user space (user/tcp_pool_attach.c) attaches to pool
- * workers only, each with its pid: a syscall tracepoint would put every
- * syscall of the host on the kernel's slow tracing path. No strings, no
+ * twins. The waits come from a uprobe session on the C library's accept,
+ * accept4, select and pselect, which user space (user/tcp_pool_attach.c)
+ * attaches to pool workers only, each with its pid: a syscall tracepoint
+ * would put every syscall of the host on the kernel's slow tracing path. No strings, no
  * loops beyond the bucket search and the bounded scan of select sets.
  */
 #include "vmlinux.h"
@@ -647,6 +647,7 @@ static __always_inline void wait_end(void)
 	t->since_ns = bpf_ktime_get_ns();
 }
 
+/* Returns 1 when the caller's thread now waits for a connection, else 0. */
 static __always_inline int on_wait_enter(enum wait_kind kind, __u64 a0, __u64 a1)
 {
 	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
@@ -661,7 +662,7 @@ static __always_inline int on_wait_enter(enum wait_kind kind, __u64 a0, __u64 a1
 		listens = true; /* accept() waits for a connection by definition */
 	if (listens)
 		wait_begin(w, tgid);
-	return 0;
+	return listens;
 }
 
 /* ---------------------------------------------------------------- accept */
@@ -713,34 +714,34 @@ static __always_inline int on_accept_exit(long ret)
 }
 
 /*
- * The C library's functions, one program per kind: accept and accept4 share
- * theirs, and so do select and pselect (nfds and the read set come first in
- * both). The poll family is not hooked: libpq waits for every PostgreSQL
- * reply in poll(), which would cost an Odoo worker two traps per statement,
- * and Odoo's prefork workers wait in select(). BPF_KPROBE reads the user
- * registers of a uprobe the same way (libbpf 1.1 has no BPF_UPROBE).
+ * One uprobe session on the C library's accept, accept4, select and pselect,
+ * attached by user space (user/tcp_pool_attach.c) to each pool worker with
+ * its pid; the attach cookie says which kind of function. The session runs
+ * this program at entry and, unless the entry returned non-zero, at return.
+ * The poll family is not hooked: libpq waits for every PostgreSQL reply in
+ * poll(), which would cost an Odoo worker two traps per statement, and
+ * Odoo's prefork workers wait in select().
  */
-SEC("uprobe")
-int BPF_KPROBE(es_tcp_acc_in)
-{
-	return on_wait_enter(WAIT_ACCEPT, 0, 0);
-}
-
-SEC("uretprobe")
-int BPF_KRETPROBE(es_tcp_acc_out, int ret)
-{
-	return on_accept_exit(ret);
-}
+extern bool bpf_session_is_return(void) __ksym;
 
 SEC("uprobe")
-int BPF_KPROBE(es_tcp_sel_in, int nfds, void *readfds)
+int es_tcp_wait(struct pt_regs *ctx)
 {
-	return on_wait_enter(WAIT_SELECT, nfds < 0 ? 0 : (__u64)nfds, (__u64)readfds);
-}
+	__u64 hook = bpf_get_attach_cookie(ctx);
+	__s64 nfds;
 
-SEC("uretprobe")
-int BPF_KRETPROBE(es_tcp_sel_out)
-{
-	wait_end();
-	return 0;
+	if (bpf_session_is_return()) {
+		if (hook == ES_TCP_HOOK_ACCEPT)
+			on_accept_exit((int)PT_REGS_RC(ctx));
+		else
+			wait_end();
+		return 0;
+	}
+	if (hook == ES_TCP_HOOK_ACCEPT) {
+		on_wait_enter(WAIT_ACCEPT, 0, 0);
+		return 0; /* its return always counts: the queue wait */
+	}
+	nfds = (int)PT_REGS_PARM1(ctx);
+	/* A select that waits for no connection has nothing to do at return: skip its trap. */
+	return on_wait_enter(WAIT_SELECT, nfds < 0 ? 0 : nfds, PT_REGS_PARM2(ctx)) != 1;
 }

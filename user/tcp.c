@@ -226,6 +226,9 @@ static int tcp_open(struct probe *p)
 	bpf_pick_flavour(tp->skel->obj, es->tp_btf);
 	bpf_map__set_max_entries(tp->skel->maps.remotes, nremotes);
 	bpf_map__set_max_entries(tp->skel->maps.busy_ns, tp->nslots);
+	err = tcp_pool_attach_prepare(tp->skel->progs.es_tcp_wait);
+	if (err)
+		return err;
 	err = procs_share_maps(es, tp->skel->obj);
 	if (err)
 		return err;
@@ -253,14 +256,12 @@ static int tcp_attach(struct probe *p)
 {
 	struct tcp_priv *tp = p->priv;
 	struct tcp_bpf *s = tp->skel;
-	struct tcp_pool_progs progs = { s->progs.es_tcp_acc_in, s->progs.es_tcp_acc_out,
-					s->progs.es_tcp_sel_in, s->progs.es_tcp_sel_out };
 	int err;
 
 	err = tcp_bpf__attach(s);
 	if (err)
 		return err;
-	tp->pool = tcp_pool_attach_new(&progs, s->rodata->pool_roles,
+	tp->pool = tcp_pool_attach_new(s->progs.es_tcp_wait, s->rodata->pool_roles,
 				       bpf_map__fd(s->maps.threads), tp->nslots);
 	return tp->pool ? 0 : -ENOMEM;
 }

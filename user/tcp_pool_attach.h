@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
- * The tcp probe's uprobes on the C library's accept/select functions
+ * The tcp probe's uprobe session on the C library's accept/select functions
  * (bpf/tcp.bpf.c, pool occupancy), kept on the processes of pool roles
  * only: attached to each such worker with its pid as it appears in the
- * process table, destroyed when it goes. The tcp_pool poller drives it.
+ * process table, released when it goes. The tcp_pool poller drives it.
  */
 #ifndef ERPSCOPE_TCP_POOL_ATTACH_H
 #define ERPSCOPE_TCP_POOL_ATTACH_H
@@ -16,18 +16,15 @@ struct expo;
 struct procs;
 struct tcp_pool_attach;
 
-/* The probe's programs: on entry and return of accept/accept4, of select/pselect. */
-struct tcp_pool_progs {
-	struct bpf_program *acc_in, *acc_out, *sel_in, *sel_out;
-};
-
+/* Before load: prog (es_tcp_wait) is to be attached as a uprobe session. Returns 0 or -errno. */
+int tcp_pool_attach_prepare(struct bpf_program *prog);
 /*
- * roles: bit r set for each pool role r. threads_fd: the probe's threads
- * map, whose entries of a worker go when it is detached.
+ * After load. roles: bit r set for each pool role r. threads_fd: the
+ * probe's threads map, whose entries of a worker go when it is detached.
  */
-struct tcp_pool_attach *tcp_pool_attach_new(const struct tcp_pool_progs *progs, uint32_t roles,
+struct tcp_pool_attach *tcp_pool_attach_new(struct bpf_program *prog, uint32_t roles,
 					    int threads_fd, unsigned int nslots);
-/* Destroys every link. */
+/* Releases every link (waits for the kernel). */
 void tcp_pool_attach_free(struct tcp_pool_attach *pa);
 /* Follows the process table: attaches to new pool workers (a few per call), detaches gone ones. */
 void tcp_pool_attach_sync(struct tcp_pool_attach *pa, const struct procs *procs);

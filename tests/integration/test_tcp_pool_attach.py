@@ -13,18 +13,20 @@ Asserted:
   - no classic syscall tracepoint is attached by the daemon (bpftool perf
     show: no sys_enter_*/sys_exit_* entry; the old hooks set the syscall
     tracing flag on every task of the host)
-  - the daemon's uprobes on the C library: accept, accept4, select and
-    pselect, entry and return, for the worker (8, named through
-    /proc/<worker>/root), none named for the bystander; the breakpoint is in
-    the worker's copy of libc's select() and not in the bystander's
-    (/proc/<pid>/mem: 0xcc vs the file's byte)
+  - the daemon holds one uprobe session link (fdinfo: link_type
+    uprobe_multi) with the worker's pid over 4 functions of its libc (accept
+    and accept4 with cookie 1, select and pselect with cookie 2), none with
+    the bystander's; the breakpoint is in the worker's copy of libc at each
+    offset and not in the bystander's (/proc/<pid>/mem: 0xcc vs the file's
+    byte)
   - erpscope_tcp_pool_processes_attached counts the worker, no attach failed
   - the worker is idle, then 5 connects: 5 listen queue waits on its port
     and busy seconds > 0
-  - the worker exits: its uprobes go, the gauge drops back
+  - the worker exits: its link goes, the gauge counts the links left
 """
 
 import json
+import os
 import re
 import socket
 import subprocess
@@ -69,16 +71,32 @@ def perf_entries(pid):
     return [e for e in json.loads(r.stdout or "[]") if e.get("pid") == pid]
 
 
-def uprobes_of(entries, pid):
-    pre = f"/proc/{pid}/root/"
-    return [e for e in entries if e.get("fd_type") in ("uprobe", "uretprobe")
-            and e.get("filename", "").startswith(pre)]
-
-
-def attached_pids(entries):
-    """Pids whose /proc/<pid>/root names the daemon's uprobes."""
-    return {int(m.group(1)) for e in entries
-            if (m := re.match(r"/proc/(\d+)/root/", e.get("filename", "")))}
+def uprobe_links(pid):
+    """The uprobe_multi links pid holds, from /proc/<pid>/fdinfo: dicts with
+    link_id, pid (0 once that process is reaped), path, uprobe_cnt and sites
+    [(cookie, offset)]."""
+    out = []
+    d = f"/proc/{pid}/fdinfo"
+    for fd in os.listdir(d):
+        try:
+            with open(os.path.join(d, fd)) as f:
+                text = f.read()
+        except OSError:
+            continue
+        if "link_type:\tuprobe_multi" not in text:
+            continue
+        link = {"sites": []}
+        for line in text.splitlines():
+            k, _, v = line.partition(":")
+            if k in ("pid", "uprobe_cnt", "link_id"):
+                link[k] = int(v)
+            elif k == "path":
+                link[k] = v.strip()
+            elif re.match(r"\d+\s+0x[0-9a-f]+", line):
+                c, off = line.split()[:2]
+                link["sites"].append((int(c), int(off, 16)))
+        out.append(link)
+    return out
 
 
 def text_byte(pid, fileoff):
@@ -130,21 +148,22 @@ def body(t):
         info, _, _ = lib.wait_worker(d, wpid, timeout=10.0, role="odoo_http")
         t.require(info is not None, f"worker {wpid} is tracked as odoo_http")
 
-        got = lib.wait_for(lambda: len(uprobes_of(perf_entries(d.pid), wpid)) == 8, 5.0, 0.1)
-        entries = perf_entries(d.pid)
-        ups = uprobes_of(entries, wpid)
-        t.check(got, "8 uprobes (accept, accept4, select, pselect; entry and return) name "
-                "the worker's libc", f"{[(e['fd_type'], e['offset']) for e in ups]}")
-        kinds = sorted(e["fd_type"] for e in ups)
-        t.check(kinds == ["uprobe"] * 4 + ["uretprobe"] * 4, "4 entry and 4 return probes",
-                f"{kinds}")
-        sys_tp = [e for e in entries if e.get("fd_type") == "tracepoint"
+        def worker_links():
+            return [x for x in uprobe_links(d.pid) if x.get("pid") == wpid]
+        lib.wait_for(worker_links, 5.0, 0.1)
+        mine = worker_links()
+        t.check(len(mine) == 1, "one uprobe session link carries the worker's pid", f"{mine}")
+        sites = sorted(mine[0]["sites"]) if mine else []
+        t.check(len(sites) == 4 and [c for c, _ in sites] == [1, 1, 2, 2],
+                "over 4 functions: accept, accept4 (cookie 1), select, pselect (cookie 2)",
+                f"{mine}")
+        t.check(not [x for x in uprobe_links(d.pid) if x.get("pid") == bpid],
+                "no link carries the untracked process's pid")
+        sys_tp = [e for e in perf_entries(d.pid) if e.get("fd_type") == "tracepoint"
                   and e.get("tracepoint", "").startswith(("sys_enter_", "sys_exit_"))]
         t.check(not sys_tp, "no syscall tracepoint is attached (no host-wide slow path)",
                 f"{sys_tp}")
-        t.check(not uprobes_of(entries, bpid), "no uprobe names the untracked process",
-                f"{uprobes_of(entries, bpid)}")
-        offs = sorted({e["offset"] for e in ups})
+        offs = [o for _, o in sites]
         brk = [text_byte(wpid, o) for o in offs]
         clean = [text_byte(bpid, o) for o in offs]
         t.check(offs and all(m == 0xcc for m, _ in brk),
@@ -168,7 +187,7 @@ def body(t):
                                 worker=str(wpid)) is not None else None
         m = lib.wait_for(idle, 6.0, 0.2)
         t.check(m is not None, "the worker's wait in select() from its second thread is seen",
-                "no busy seconds series for it")
+                "its busy seconds series " + ("is there" if m else "is missing"))
         for _ in range(CONNECTS):
             s = socket.create_connection(("127.0.0.1", wport), timeout=5)
             s.sendall(b"x")
@@ -188,17 +207,25 @@ def body(t):
         p.stdin.write("\n")
         p.stdin.flush()
         p.wait(timeout=10)
-        gone = lib.wait_for(lambda: not uprobes_of(perf_entries(d.pid), wpid), 5.0, 0.1)
-        t.check(gone, "the exited worker's uprobes are gone",
-                f"{uprobes_of(perf_entries(d.pid), wpid)}")
+        link_id = mine[0].get("link_id") if mine else None
+        gone = lib.wait_for(lambda: link_id not in {x.get("link_id") for x in
+                                                    uprobe_links(d.pid)}, 5.0, 0.1)
+        t.check(gone, "the exited worker's link is gone", f"link {link_id}")
+
         # Other odoo_http workers on this host may come and go: the gauge is
-        # checked against the daemon's uprobes, read right after it.
+        # compared with the daemon's links until they agree.
+        def agree():
+            m = d.scrape()
+            links = uprobe_links(d.pid)
+            n = m.value("erpscope_tcp_pool_processes_attached")
+            return (n, links) if n == len(links) else None
+        r = lib.wait_for(agree, 3.0, 0.1)
         m = d.scrape()
-        pids = attached_pids(perf_entries(d.pid))
-        t.check(wpid not in pids and m.value("erpscope_tcp_pool_processes_attached") == len(pids),
+        pids = sorted(x.get("pid") for x in uprobe_links(d.pid))
+        t.check(r is not None,
                 "erpscope_tcp_pool_processes_attached drops the worker: it counts the "
-                "processes the uprobes name", f"gauge {m.value('erpscope_tcp_pool_processes_attached')}, "
-                f"uprobes name {sorted(pids)}")
+                "daemon's links", f"gauge {m.value('erpscope_tcp_pool_processes_attached')}, "
+                f"links of {sorted(pids)}")
         p = procs["bystander"][0]
         p.stdin.write("\n")
         p.stdin.flush()
