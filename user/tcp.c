@@ -226,8 +226,9 @@ static int tcp_open(struct probe *p)
 	bpf_pick_flavour(tp->skel->obj, es->tp_btf);
 	bpf_map__set_max_entries(tp->skel->maps.remotes, nremotes);
 	bpf_map__set_max_entries(tp->skel->maps.busy_ns, tp->nslots);
+	/* Without uprobe sessions the rest of the probe still works. */
 	err = tcp_pool_attach_prepare(tp->skel->progs.es_tcp_wait);
-	if (err)
+	if (err && err != -EOPNOTSUPP)
 		return err;
 	err = procs_share_maps(es, tp->skel->obj);
 	if (err)
@@ -259,7 +260,7 @@ static int tcp_attach(struct probe *p)
 	int err;
 
 	err = tcp_bpf__attach(s);
-	if (err)
+	if (err || bpf_program__fd(s->progs.es_tcp_wait) < 0)
 		return err;
 	tp->pool = tcp_pool_attach_new(s->progs.es_tcp_wait, s->rodata->pool_roles,
 				       bpf_map__fd(s->maps.threads), tp->nslots);

@@ -44,6 +44,7 @@
 #include "elfsym.h"
 #include "erpscope.h"
 #include "expo.h"
+#include "kfeatures.h"
 #include "log.h"
 #include "poller.h"
 #include "proctable.h"
@@ -147,6 +148,12 @@ static void close_link(struct tcp_pool_attach *pa, int fd)
 int tcp_pool_attach_prepare(struct bpf_program *prog)
 {
 	bpf_program__set_autoattach(prog, false);
+	/* Decided by BTF: the kfunc came with kprobe sessions (v6.10), before uprobe ones. */
+	if (!feature_enum_value("bpf_attach_type", "BPF_TRACE_UPROBE_SESSION")) {
+		bpf_program__set_autoload(prog, false);
+		log_warn("kernel without uprobe sessions (6.13): no pool occupancy or listen queue wait for HTTP workers");
+		return -EOPNOTSUPP;
+	}
 	return bpf_program__set_expected_attach_type(prog, ES_BPF_TRACE_UPROBE_SESSION);
 }
 
@@ -413,6 +420,8 @@ void tcp_pool_attach_sync(struct tcp_pool_attach *pa, const struct procs *procs)
 
 void tcp_pool_attach_collect(const struct tcp_pool_attach *pa, struct expo *e)
 {
+	if (!pa)
+		return;
 	expo_family(e, "erpscope_tcp_pool_processes_attached", EXPO_GAUGE,
 		    "Pool workers (odoo_http) whose C library's accept/select functions carry the tcp probe's uprobes.");
 	expo_sample_u64(e, NULL, 0, pa->attached);

@@ -16,7 +16,10 @@ struct expo;
 struct procs;
 struct tcp_pool_attach;
 
-/* Before load: prog (es_tcp_wait) is to be attached as a uprobe session. Returns 0 or -errno. */
+/*
+ * Before load: prog (es_tcp_wait) is to be attached as a uprobe session.
+ * -EOPNOTSUPP when the kernel has none: prog is then not loaded.
+ */
 int tcp_pool_attach_prepare(struct bpf_program *prog);
 /*
  * After load. roles: bit r set for each pool role r. threads_fd: the
@@ -28,7 +31,7 @@ struct tcp_pool_attach *tcp_pool_attach_new(struct bpf_program *prog, uint32_t r
 void tcp_pool_attach_free(struct tcp_pool_attach *pa);
 /* Follows the process table: attaches to new pool workers (a few per call), detaches gone ones. */
 void tcp_pool_attach_sync(struct tcp_pool_attach *pa, const struct procs *procs);
-/* erpscope_tcp_pool_processes_attached, erpscope_tcp_pool_attach_failures_total. */
+/* erpscope_tcp_pool_processes_attached, erpscope_tcp_pool_attach_failures_total; none for NULL. */
 void tcp_pool_attach_collect(const struct tcp_pool_attach *pa, struct expo *e);
 
 /* The tcp probe's table when the probe is up (user/tcp.c), else NULL. */

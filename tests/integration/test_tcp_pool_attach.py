@@ -19,7 +19,8 @@ Asserted:
     the bystander's; the breakpoint is in the worker's copy of libc at each
     offset and not in the bystander's (/proc/<pid>/mem: 0xcc vs the file's
     byte)
-  - erpscope_tcp_pool_processes_attached counts the worker, no attach failed
+  - erpscope_tcp_pool_processes_attached equals the daemon's links (other
+    odoo_http workers on the host count too), no attach failed
   - the worker is idle, then 5 connects: 5 listen queue waits on its port
     and busy seconds > 0
   - the worker exits: its link goes, the gauge counts the links left
@@ -130,8 +131,8 @@ def cap_eff(pid):
 
 def body(t):
     with lib.Daemon("--probes=tcp") as d:
-        base = d.scrape().value("erpscope_tcp_pool_processes_attached", None)
-        t.require(base is not None, "erpscope_tcp_pool_processes_attached is exported")
+        t.require(d.scrape().value("erpscope_tcp_pool_processes_attached", None) is not None,
+                  "erpscope_tcp_pool_processes_attached is exported")
         fail0 = d.scrape().value("erpscope_tcp_pool_attach_failures_total", None)
         # CAP_NET_ADMIN (12) is one of those dropped after attach.
         t.require(not cap_eff(d.pid) & (1 << 12), "the daemon dropped its capabilities",
@@ -172,12 +173,18 @@ def body(t):
         t.check(offs and all(m == f and m != 0xcc for m, f in clean),
                 "the untracked process's libc is untouched", f"(memory, file) bytes {clean}")
 
-        m = lib.wait_for(lambda: (lambda m: m if m.value(
-            "erpscope_tcp_pool_processes_attached", 0) >= base + 1 else None)(d.scrape()),
-            3.0, 0.1) or d.scrape()
-        t.check(m.value("erpscope_tcp_pool_processes_attached", 0) >= base + 1,
-                "erpscope_tcp_pool_processes_attached counts the worker",
-                f"{m.value('erpscope_tcp_pool_processes_attached')}, before {base}")
+        # Other odoo_http workers on this host may come and go: the gauge is
+        # compared with the daemon's links until they agree.
+        def agree():
+            m = d.scrape()
+            links = uprobe_links(d.pid)
+            n = m.value("erpscope_tcp_pool_processes_attached")
+            return (n, links) if n == len(links) else None
+        r = lib.wait_for(agree, 3.0, 0.1)
+        t.check(r is not None and r[0] >= 1, "erpscope_tcp_pool_processes_attached counts "
+                "the daemon's links, the worker's among them",
+                f"{r[0] if r else d.scrape().value('erpscope_tcp_pool_processes_attached')}")
+        m = d.scrape()
         t.check(m.value("erpscope_tcp_pool_attach_failures_total") == fail0,
                 "no attach failed", f"{m.value('erpscope_tcp_pool_attach_failures_total')}")
 
@@ -212,13 +219,6 @@ def body(t):
                                                     uprobe_links(d.pid)}, 5.0, 0.1)
         t.check(gone, "the exited worker's link is gone", f"link {link_id}")
 
-        # Other odoo_http workers on this host may come and go: the gauge is
-        # compared with the daemon's links until they agree.
-        def agree():
-            m = d.scrape()
-            links = uprobe_links(d.pid)
-            n = m.value("erpscope_tcp_pool_processes_attached")
-            return (n, links) if n == len(links) else None
         r = lib.wait_for(agree, 3.0, 0.1)
         m = d.scrape()
         pids = sorted(x.get("pid") for x in uprobe_links(d.pid))
