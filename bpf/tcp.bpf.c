@@ -25,8 +25,9 @@
  * twins. The waits come from a uprobe session on the C library's accept,
  * accept4, select and pselect, which user space (user/tcp_pool_attach.c)
  * attaches to pool workers only, each with its pid: a syscall tracepoint
- * would put every syscall of the host on the kernel's slow tracing path. No strings, no
- * loops beyond the bucket search and the bounded scan of select sets.
+ * would put every syscall of the host on the kernel's slow tracing path.
+ * No strings, no loops beyond the bucket search and the bounded scan of
+ * select sets.
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
