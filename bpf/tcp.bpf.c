@@ -9,7 +9,7 @@
  *   tracked process the fd's socket is looked up in its file table and the
  *   wait goes to a histogram per role of the acceptor and local port.
  * - Pool occupancy: a thread of an HTTP pool worker (odoo_http) is idle
- *   while it is in accept(), or in select()/poll() on a set that holds a
+ *   while it is in accept(), or in select() on a set that holds a
  *   listening TCP socket; busy from that wait's return to the next one.
  *   Busy nanoseconds accumulate per worker slot.
  * - Outbound connections: connect() (CLOSE -> SYN_SENT, in the caller's
@@ -22,8 +22,12 @@
  *   atomic adds; destinations past a per-role pool go to the role's "other".
  *
  * The socket tracepoints come as tp_btf (typed, direct loads) with raw_tp
- * twins; the syscall hooks are classic tracepoints. No strings, no loops
- * beyond the bucket search and the bounded scan of select/poll sets.
+ * twins. The waits come from a uprobe session on the C library's accept,
+ * accept4, select and pselect, which user space (user/tcp_pool_attach.c)
+ * attaches to pool workers only, each with its pid: a syscall tracepoint
+ * would put every syscall of the host on the kernel's slow tracing path.
+ * No strings, no loops beyond the bucket search and the bounded scan of
+ * select sets.
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
@@ -45,12 +49,10 @@ char LICENSE[] SEC("license") = "GPL";
 #define ES_ETIMEDOUT 110
 #define ES_ECONNREFUSED 111
 #define ES_EHOSTUNREACH 113
-#define ES_POLLIN 0x1
 
-/* How much of a select/poll set is looked at: the listen socket of a
- * prefork worker is one of its first descriptors. */
+/* How much of a select set is looked at: the listen socket of a prefork
+ * worker is one of its first descriptors. */
 #define SELECT_WORDS 4 /* 256 descriptors */
-#define POLL_FDS 8
 #define FD_CHECKS 8 /* descriptors resolved per call, at most */
 
 /* Set by user space before load. */
@@ -121,7 +123,10 @@ struct {
 	__type(value, __u64);
 } remote_admitted SEC(".maps");
 
-/* Pool worker threads by tid. LRU: exited threads age out. */
+/*
+ * Pool worker threads by tid. User space deletes a worker's entries when it
+ * detaches from it, before a reused pid can be attached again.
+ */
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, 4096);
@@ -587,28 +592,9 @@ static __always_inline bool select_waits_listener(__u64 nfds, const void *readfd
 	return false;
 }
 
-struct es_pollfd {
-	__s32 fd;
-	__s16 events;
-	__s16 revents;
-};
-
-static __always_inline bool poll_waits_listener(const struct es_pollfd *ufds, __u64 nfds)
-{
-	for (__u32 i = 0; i < POLL_FDS; i++) {
-		struct es_pollfd p;
-
-		if (i >= nfds || bpf_probe_read_user(&p, sizeof(p), &ufds[i]))
-			break;
-		if (p.fd >= 0 && (p.events & ES_POLLIN) && fd_is_tcp_listener((__u32)p.fd))
-			return true;
-	}
-	return false;
-}
-
 /* ---------------------------------------------------------------- pool occupancy */
 
-enum wait_kind { WAIT_ACCEPT, WAIT_SELECT, WAIT_POLL };
+enum wait_kind { WAIT_ACCEPT, WAIT_SELECT };
 
 static __always_inline bool pool_role(__u32 role)
 {
@@ -650,7 +636,7 @@ static __always_inline void wait_begin(const struct es_worker *w, __u32 tgid)
 	t->slot = w->slot;
 }
 
-/* Any hooked syscall returns: a thread that was waiting is busy from now. */
+/* Any hooked call returns: a thread that was waiting is busy from now. */
 static __always_inline void wait_end(void)
 {
 	__u32 tid = (__u32)bpf_get_current_pid_tgid();
@@ -662,6 +648,7 @@ static __always_inline void wait_end(void)
 	t->since_ns = bpf_ktime_get_ns();
 }
 
+/* Returns 1 when the caller's thread now waits for a connection, else 0. */
 static __always_inline int on_wait_enter(enum wait_kind kind, __u64 a0, __u64 a1)
 {
 	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
@@ -672,13 +659,11 @@ static __always_inline int on_wait_enter(enum wait_kind kind, __u64 a0, __u64 a1
 		return 0;
 	if (kind == WAIT_SELECT)
 		listens = select_waits_listener(a0, (const void *)a1);
-	else if (kind == WAIT_POLL)
-		listens = poll_waits_listener((const struct es_pollfd *)a0, a1);
 	else
 		listens = true; /* accept() waits for a connection by definition */
 	if (listens)
 		wait_begin(w, tgid);
-	return 0;
+	return listens;
 }
 
 /* ---------------------------------------------------------------- accept */
@@ -729,78 +714,35 @@ static __always_inline int on_accept_exit(long ret)
 	return 0;
 }
 
-SEC("tracepoint/syscalls/sys_enter_accept4")
-int es_tcp_acc4_in(struct trace_event_raw_sys_enter *ctx)
-{
-	return on_wait_enter(WAIT_ACCEPT, ctx->args[0], ctx->args[1]);
-}
+/*
+ * One uprobe session on the C library's accept, accept4, select and pselect,
+ * attached by user space (user/tcp_pool_attach.c) to each pool worker with
+ * its pid; the attach cookie says which kind of function. The session runs
+ * this program at entry and, unless the entry returned non-zero, at return.
+ * The poll family is not hooked: libpq waits for every PostgreSQL reply in
+ * poll(), which would cost an Odoo worker two traps per statement, and
+ * Odoo's prefork workers wait in select().
+ */
+extern bool bpf_session_is_return(void) __ksym;
 
-SEC("tracepoint/syscalls/sys_exit_accept4")
-int es_tcp_acc4_out(struct trace_event_raw_sys_exit *ctx)
+SEC("uprobe")
+int es_tcp_wait(struct pt_regs *ctx)
 {
-	return on_accept_exit(ctx->ret);
-}
+	__u64 hook = bpf_get_attach_cookie(ctx);
+	__s64 nfds;
 
-SEC("tracepoint/syscalls/sys_enter_accept")
-int es_tcp_acc_in(struct trace_event_raw_sys_enter *ctx)
-{
-	return on_wait_enter(WAIT_ACCEPT, ctx->args[0], ctx->args[1]);
-}
-
-SEC("tracepoint/syscalls/sys_exit_accept")
-int es_tcp_acc_out(struct trace_event_raw_sys_exit *ctx)
-{
-	return on_accept_exit(ctx->ret);
-}
-
-SEC("tracepoint/syscalls/sys_enter_pselect6")
-int es_tcp_psel_in(struct trace_event_raw_sys_enter *ctx)
-{
-	return on_wait_enter(WAIT_SELECT, ctx->args[0], ctx->args[1]);
-}
-
-SEC("tracepoint/syscalls/sys_exit_pselect6")
-int es_tcp_psel_out(struct trace_event_raw_sys_exit *ctx)
-{
-	wait_end();
-	return 0;
-}
-
-SEC("tracepoint/syscalls/sys_enter_select")
-int es_tcp_sel_in(struct trace_event_raw_sys_enter *ctx)
-{
-	return on_wait_enter(WAIT_SELECT, ctx->args[0], ctx->args[1]);
-}
-
-SEC("tracepoint/syscalls/sys_exit_select")
-int es_tcp_sel_out(struct trace_event_raw_sys_exit *ctx)
-{
-	wait_end();
-	return 0;
-}
-
-SEC("tracepoint/syscalls/sys_enter_poll")
-int es_tcp_poll_in(struct trace_event_raw_sys_enter *ctx)
-{
-	return on_wait_enter(WAIT_POLL, ctx->args[0], ctx->args[1]);
-}
-
-SEC("tracepoint/syscalls/sys_exit_poll")
-int es_tcp_poll_out(struct trace_event_raw_sys_exit *ctx)
-{
-	wait_end();
-	return 0;
-}
-
-SEC("tracepoint/syscalls/sys_enter_ppoll")
-int es_tcp_ppol_in(struct trace_event_raw_sys_enter *ctx)
-{
-	return on_wait_enter(WAIT_POLL, ctx->args[0], ctx->args[1]);
-}
-
-SEC("tracepoint/syscalls/sys_exit_ppoll")
-int es_tcp_ppol_out(struct trace_event_raw_sys_exit *ctx)
-{
-	wait_end();
-	return 0;
+	if (bpf_session_is_return()) {
+		if (hook == ES_TCP_HOOK_ACCEPT)
+			on_accept_exit((int)PT_REGS_RC(ctx));
+		else
+			wait_end();
+		return 0;
+	}
+	if (hook == ES_TCP_HOOK_ACCEPT) {
+		on_wait_enter(WAIT_ACCEPT, 0, 0);
+		return 0; /* its return always counts: the queue wait */
+	}
+	nfds = (int)PT_REGS_PARM1(ctx);
+	/* A select that waits for no connection has nothing to do at return: skip its trap. */
+	return on_wait_enter(WAIT_SELECT, nfds < 0 ? 0 : nfds, PT_REGS_PARM2(ctx)) != 1;
 }

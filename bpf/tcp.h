@@ -58,10 +58,16 @@ struct es_tcp_remote {
 	__u64 dur[ES_TCP_MAX_EDGES + 1];
 };
 
+/* Attach cookie of each C library function the pool uprobe session hooks. */
+enum es_tcp_hook {
+	ES_TCP_HOOK_ACCEPT = 1, /* accept, accept4 */
+	ES_TCP_HOOK_SELECT = 2, /* select, pselect: nfds and the read set come first */
+};
+
 /* Per-thread state of pool workers (odoo_http) for busy/idle. */
 enum es_tcp_thread_state {
 	ES_TCP_T_UNKNOWN = 0, /* never seen entering a wait for a connection */
-	ES_TCP_T_IDLE,        /* blocked in select/poll/accept on a listen socket */
+	ES_TCP_T_IDLE,        /* blocked in select/accept on a listen socket */
 	ES_TCP_T_BUSY,        /* anything else, since it left that wait */
 };
 

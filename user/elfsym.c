@@ -45,7 +45,8 @@ void elf_close_path(int fd, Elf *elf)
 		close(fd);
 }
 
-static uint64_t symbol_in(Elf *elf, Elf64_Word type, const char *name, uint64_t *size)
+static uint64_t symbol_in(Elf *elf, Elf64_Word type, unsigned char stype, const char *name,
+			  uint64_t *size)
 {
 	Elf_Scn *scn = NULL;
 
@@ -61,7 +62,7 @@ static uint64_t symbol_in(Elf *elf, Elf64_Word type, const char *name, uint64_t 
 			GElf_Sym sym;
 
 			if (!gelf_getsym(data, (int)i, &sym) ||
-			    GELF_ST_TYPE(sym.st_info) != STT_OBJECT || !sym.st_value ||
+			    GELF_ST_TYPE(sym.st_info) != stype || !sym.st_value ||
 			    sym.st_shndx == SHN_UNDEF)
 				continue;
 			s = elf_strptr(elf, sh.sh_link, sym.st_name);
@@ -77,9 +78,16 @@ static uint64_t symbol_in(Elf *elf, Elf64_Word type, const char *name, uint64_t 
 
 uint64_t elf_symbol(Elf *elf, const char *name, uint64_t *size)
 {
-	uint64_t va = symbol_in(elf, SHT_DYNSYM, name, size);
+	uint64_t va = symbol_in(elf, SHT_DYNSYM, STT_OBJECT, name, size);
 
-	return va ? va : symbol_in(elf, SHT_SYMTAB, name, size);
+	return va ? va : symbol_in(elf, SHT_SYMTAB, STT_OBJECT, name, size);
+}
+
+uint64_t elf_function(Elf *elf, const char *name)
+{
+	uint64_t va = symbol_in(elf, SHT_DYNSYM, STT_FUNC, name, NULL);
+
+	return va ? va : symbol_in(elf, SHT_SYMTAB, STT_FUNC, name, NULL);
 }
 
 int elf_va_to_off(Elf *elf, uint64_t va, uint64_t *off)

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
- * ELF files read with libelf: open a 64-bit ELF file, find a data symbol,
+ * ELF files read with libelf: open a 64-bit ELF file, find a data or function symbol,
  * map a link-time address to a file offset, and walk the SystemTap SDT
  * notes (.note.stapsdt) that describe USDT probes.
  */
@@ -25,6 +25,9 @@ void elf_close_path(int fd, Elf *elf);
  * st_size.
  */
 uint64_t elf_symbol(Elf *elf, const char *name, uint64_t *size);
+
+/* Link-time address of the defined function (STT_FUNC) name, likewise; 0: none. */
+uint64_t elf_function(Elf *elf, const char *name);
 
 /* File offset of link-time address va, from the PT_LOAD segment holding it. */
 int elf_va_to_off(Elf *elf, uint64_t va, uint64_t *off);

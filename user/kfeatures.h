@@ -12,5 +12,7 @@ int feature_tp_nargs(const char *tp_name);
 
 /* Is the kernel function (a kfunc) name in vmlinux BTF? */
 bool feature_kfunc(const char *name);
+/* Does the kernel's enum enum_name (per vmlinux BTF) have the value named value? */
+bool feature_enum_value(const char *enum_name, const char *value);
 
 #endif

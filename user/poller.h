@@ -41,6 +41,7 @@ extern const unsigned int poller_table_len;
 extern const struct poller_ops host_poller_ops;
 extern const struct poller_ops memhistory_poller_ops;
 extern const struct poller_ops tcp_poller_ops;
+extern const struct poller_ops tcp_pool_poller_ops;
 extern const struct poller_ops pg_poller_ops;
 extern const struct poller_ops python_poller_ops;
 

@@ -8,6 +8,7 @@ const struct poller_ops *const poller_table[] = {
 	&host_poller_ops,
 	&memhistory_poller_ops,
 	&tcp_poller_ops,
+	&tcp_pool_poller_ops,
 	&pg_poller_ops,
 	&python_poller_ops,
 };

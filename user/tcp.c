@@ -4,7 +4,8 @@
  * HTTP workers (PostgreSQL backends come from the poller, user/tcp_poll.c),
  * outbound connect latency, failures, retransmits, resets, RTT and duration
  * per role and destination, and each failed connect as an event at
- * GET /events. Remote labels are bounded per role by user/tcp_remote.c.
+ * GET /events. Remote labels are bounded per role by user/tcp_remote.c;
+ * the uprobes on pool workers are kept by user/tcp_pool_attach.c.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -24,6 +25,7 @@
 #include "probe.h"
 #include "proctable.h"
 #include "tcp.h"
+#include "tcp_pool_attach.h"
 
 /* Seconds. Listen queue wait: 100 us to 10 s. */
 static const double wait_edges[] = { 100e-6, 1e-3, 5e-3, 10e-3, 25e-3, 50e-3, 0.1, 0.25,
@@ -66,6 +68,7 @@ struct tcp_priv {
 	int ncpus;
 	unsigned int nslots;
 	struct tcp_remotes *remotes;
+	struct tcp_pool_attach *pool; /* uprobes on pool workers, from attach on */
 	__u64 *percpu;     /* ncpus: lookup buffer */
 	uint8_t *state;    /* per slot, one collect: ST_IDLE / ST_BUSY threads seen */
 	uint64_t *closed_ns; /* per slot, one collect: busy_ns, read before the walk */
@@ -226,6 +229,10 @@ static int tcp_open(struct probe *p)
 	bpf_pick_flavour(tp->skel->obj, es->tp_btf);
 	bpf_map__set_max_entries(tp->skel->maps.remotes, nremotes);
 	bpf_map__set_max_entries(tp->skel->maps.busy_ns, tp->nslots);
+	/* Without uprobe sessions the rest of the probe still works. */
+	err = tcp_pool_attach_prepare(tp->skel->progs.es_tcp_wait);
+	if (err && err != -EOPNOTSUPP)
+		return err;
 	err = procs_share_maps(es, tp->skel->obj);
 	if (err)
 		return err;
@@ -248,11 +255,27 @@ static int tcp_open(struct probe *p)
 	return procs_on_slot_reset(es->procs, reset_slot, tp);
 }
 
+/* The tracepoints here; the uprobes per worker, by the tcp_pool poller. */
 static int tcp_attach(struct probe *p)
 {
 	struct tcp_priv *tp = p->priv;
+	struct tcp_bpf *s = tp->skel;
+	int err;
 
-	return tcp_bpf__attach(tp->skel);
+	err = tcp_bpf__attach(s);
+	if (err || bpf_program__fd(s->progs.es_tcp_wait) < 0)
+		return err;
+	tp->pool = tcp_pool_attach_new(s->progs.es_tcp_wait, s->rodata->pool_roles,
+				       bpf_map__fd(s->maps.threads), tp->nslots);
+	return tp->pool ? 0 : -ENOMEM;
+}
+
+struct tcp_pool_attach *tcp_probe_pool(struct erpscope *es)
+{
+	struct probe *p = erpscope_probe(es, "tcp");
+	struct tcp_priv *tp = p && p->up ? p->priv : NULL;
+
+	return tp ? tp->pool : NULL;
 }
 
 /* ---------------------------------------------------------------- collect: listen wait */
@@ -534,7 +557,7 @@ static void collect_pool(struct tcp_priv *tp, struct expo *e)
 	procs_for_each_slot(tp->es->procs, count_slot, &pc);
 
 	expo_family(e, "erpscope_workers", EXPO_GAUGE,
-		    "Pool workers now busy or idle: an HTTP worker is idle while it waits for a connection on its listen socket (select/poll/accept), a PostgreSQL backend while its title says idle and it is not running.");
+		    "Pool workers now busy or idle: an HTTP worker is idle while it waits for a connection on its listen socket (select/accept), a PostgreSQL backend while its title says idle and it is not running.");
 	for (size_t i = 0; i < N(pool_roles); i++) {
 		enum es_role r = pool_roles[i];
 
@@ -561,6 +584,7 @@ static int tcp_collect(struct probe *p, struct expo *e)
 	bpf_hash_foreach(bpf_map__fd(tp->skel->maps.listen_wait), sizeof(struct es_tcp_wait_key),
 			 sizeof(struct es_tcp_hist), true, wait_sample, tp);
 	collect_pool(tp, e);
+	tcp_pool_attach_collect(tp->pool, e);
 	collect_remotes(tp, e);
 	tp->e = NULL;
 	return 0;
@@ -575,6 +599,7 @@ static void tcp_close(struct probe *p)
 	if (!tp)
 		return;
 	procs_off_slot_reset(p->es->procs, reset_slot, tp);
+	tcp_pool_attach_free(tp->pool);
 	tcp_bpf__destroy(tp->skel);
 	tcp_remotes_free(tp->remotes);
 	free(tp->percpu);
