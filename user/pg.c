@@ -27,6 +27,7 @@
 #include "expo.h"
 #include "json.h"
 #include "log.h"
+#include "mapstats.h"
 #include "pg.h"
 #include "pg.skel.h"
 #include "pg_normalize.h"
@@ -88,6 +89,11 @@ static int pg_open(struct probe *p)
 		return err;
 	p->obj = pp->skel->obj;
 	p->drops_fd = bpf_map__fd(pp->skel->maps.pg_drops);
+	p->map_errors_fd = bpf_map__fd(pp->skel->maps.map_errors);
+	mapstats_track(es, ES_MAP_PG_STATS, pp->skel->maps.pg_stats);
+	mapstats_track(es, ES_MAP_PG_DB_STATS, pp->skel->maps.pg_db_stats);
+	mapstats_track(es, ES_MAP_PG_LOCK_HIST, pp->skel->maps.pg_lock_hist);
+	mapstats_track(es, ES_MAP_PG_SENDERS, pp->skel->maps.pg_senders);
 	return 0;
 }
 

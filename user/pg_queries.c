@@ -28,6 +28,7 @@
 #include "http.h"
 #include "json.h"
 #include "log.h"
+#include "mapstats.h"
 #include "pg.h"
 #include "pg.skel.h"
 #include "pg_normalize.h"
@@ -379,6 +380,7 @@ struct walk {
 	struct pg_procs *procs;
 	__u32 gen;
 	bool retire; /* fold entries of gone backends into user space */
+	int entries; /* in pg_stats after the walk, or -errno */
 	void *dead; /* keys to delete after the walk */
 	size_t ndead, capdead, ksize;
 };
@@ -567,12 +569,16 @@ static void agg_zero_stale(struct pg_agg *a, __u32 gen)
 	}
 }
 
-static void walk_map(struct walk *w, int fd, size_t ksize, size_t vsize, bpf_hash_fn fn)
+/* Returns the entries the walk saw before its deletes, or -errno. */
+static int walk_map(struct walk *w, int fd, size_t ksize, size_t vsize, bpf_hash_fn fn)
 {
+	int n;
+
 	w->ksize = ksize;
 	w->ndead = 0;
-	bpf_hash_foreach(fd, ksize, vsize, true, fn, w);
+	n = bpf_hash_foreach(fd, ksize, vsize, true, fn, w);
 	bpf_hash_delete_keys(fd, w->dead, ksize, (__u32)w->ndead);
+	return n < 0 ? n : n - (int)w->ndead;
 }
 
 static void walk_all(struct pg_priv *pp, struct walk *w)
@@ -586,12 +592,15 @@ static void walk_all(struct pg_priv *pp, struct walk *w)
 	 */
 	if (pp->rb)
 		ring_buffer__consume(pp->rb);
-	walk_map(w, bpf_map__fd(s->maps.pg_stats), sizeof(struct es_pg_stat_key),
-		 sizeof(struct es_pg_stat), stat_entry);
-	walk_map(w, bpf_map__fd(s->maps.pg_db_stats), sizeof(struct es_pg_db_key),
-		 sizeof(struct es_pg_dbstat), db_entry);
-	walk_map(w, bpf_map__fd(s->maps.pg_lock_hist), sizeof(struct es_pg_lock_key),
-		 sizeof(struct es_pg_hist), lock_entry);
+	w->entries = walk_map(w, bpf_map__fd(s->maps.pg_stats), sizeof(struct es_pg_stat_key),
+			      sizeof(struct es_pg_stat), stat_entry);
+	mapstats_count(pp->es, ES_MAP_PG_STATS, w->entries);
+	mapstats_count(pp->es, ES_MAP_PG_DB_STATS,
+		       walk_map(w, bpf_map__fd(s->maps.pg_db_stats), sizeof(struct es_pg_db_key),
+				sizeof(struct es_pg_dbstat), db_entry));
+	mapstats_count(pp->es, ES_MAP_PG_LOCK_HIST,
+		       walk_map(w, bpf_map__fd(s->maps.pg_lock_hist), sizeof(struct es_pg_lock_key),
+				sizeof(struct es_pg_hist), lock_entry));
 	free(w->dead);
 }
 
