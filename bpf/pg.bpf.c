@@ -142,7 +142,10 @@ struct {
 	__type(value, struct pg_head);
 } pg_heads SEC(".maps");
 
-/* Entries are allocated as fingerprints appear (no preallocation). */
+/*
+ * Entries are allocated as fingerprints appear (no preallocation);
+ * max_entries = --pg.max-fingerprints, set by user space.
+ */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
 	__uint(map_flags, BPF_F_NO_PREALLOC);

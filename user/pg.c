@@ -84,6 +84,9 @@ static int pg_open(struct probe *p)
 	pp->skel->rodata->ckpt_nedges = nckpt;
 	pp->skel->rodata->slow_ns = (__u64)es->cfg.pg_slow_ms * 1000000ull;
 	bpf_pick_flavour(pp->skel->obj, es->tp_btf);
+	err = bpf_map__set_max_entries(pp->skel->maps.pg_stats, es->cfg.pg_max_fps);
+	if (err)
+		return err;
 	err = pg_bpf__load(pp->skel);
 	if (err)
 		return err;

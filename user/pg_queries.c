@@ -11,6 +11,12 @@
  * Metrics show the top-K (fingerprint, database) pairs by total time; the
  * rest goes to fingerprint="other" per database, which accumulates what
  * statements did while they were outside the top K, so it never decreases.
+ *
+ * The kernel's table is bounded: once it is over EVICT_HIGH full, the
+ * coldest statements (not grown for the longest) are folded into their
+ * records' retired sums and their entries deleted at the next refresh, down
+ * to EVICT_LOW, so a new statement gets an entry of its own again instead
+ * of the kernel's fingerprint="other".
  */
 #include <errno.h>
 #include <math.h>
@@ -39,6 +45,8 @@
 #define AGG_MAX 4096 /* entries of each small per-database table */
 #define PINS_MAX 1024 /* backend keys counted under "unknown" */
 #define PIN_KEEP_MS (10 * 60 * 1000ull) /* long after the retire walk took their entries */
+#define EVICT_HIGH 75 /* percent of pg_stats full: evict */
+#define EVICT_LOW 50 /* percent left after evicting */
 
 struct pg_sum {
 	uint64_t calls, total_ns, max_ns, misses, lock_ns, lock_waits, slow, errors, commits;
@@ -53,8 +61,11 @@ struct pg_rec {
 	__u32 cmd; /* enum es_pg_cmd */
 	__u32 gen; /* refresh that last filled live */
 	struct pg_sum live; /* summed from the kernel's entries */
-	struct pg_sum *retired; /* folded from entries of backends that are gone */
+	struct pg_sum *retired; /* folded from entries of backends that are gone, or evicted */
 	bool shown; /* among the top K at the last refresh */
+	bool evict; /* fold and delete its kernel entries at the next refresh */
+	__u32 nkeys; /* its kernel entries at the last refresh */
+	__u32 grew_gen; /* refresh at which its calls last grew */
 	/* What "other" already took from this record. */
 	uint64_t prev_calls, prev_total_ns, prev_misses;
 	uint64_t prev_buckets[NB];
@@ -108,6 +119,7 @@ struct pg_queries {
 	struct pg_other other[ES_PG_MAX_DBS];
 	uint64_t ckpt[NB + 2]; /* buckets, sum_ns, buffers written */
 	unsigned int nshown;
+	uint64_t evicted; /* kernel entries of cold statements folded and deleted */
 };
 
 /* Edges of the statement histograms, seconds: 1 ms to 60 s. */
@@ -500,6 +512,10 @@ static void stat_entry(void *arg, const void *key, const void *values, int n, si
 		if (v->calls && v->cmd < ES_PG_CMD_COUNT)
 			r->cmd = v->cmd;
 	}
+	if (!w->retire && r->evict) {
+		retire = true;
+		remember_dead(w, key);
+	}
 	if (retire) {
 		if (!r->retired && !(r->retired = calloc(1, sizeof(*r->retired))))
 			return;
@@ -507,8 +523,10 @@ static void stat_entry(void *arg, const void *key, const void *values, int n, si
 	} else {
 		if (r->gen != w->gen) {
 			memset(&r->live, 0, sizeof(r->live));
+			r->nkeys = 0;
 			r->gen = w->gen;
 		}
+		r->nkeys++;
 		dst = &r->live;
 	}
 	for (int c = 0; c < n; c++)
@@ -595,6 +613,8 @@ static void walk_all(struct pg_priv *pp, struct walk *w)
 	w->entries = walk_map(w, bpf_map__fd(s->maps.pg_stats), sizeof(struct es_pg_stat_key),
 			      sizeof(struct es_pg_stat), stat_entry);
 	mapstats_count(pp->es, ES_MAP_PG_STATS, w->entries);
+	if (!w->retire)
+		pp->q->evicted += w->ndead;
 	mapstats_count(pp->es, ES_MAP_PG_DB_STATS,
 		       walk_map(w, bpf_map__fd(s->maps.pg_db_stats), sizeof(struct es_pg_db_key),
 				sizeof(struct es_pg_dbstat), db_entry));
@@ -658,6 +678,8 @@ static void update_topk(struct pg_queries *q)
 		struct pg_sum t;
 
 		rec_total(r, &t);
+		if (t.calls != r->prev_calls)
+			r->grew_gen = q->gen;
 		if (!r->shown && t.calls >= r->prev_calls) {
 			o->used = true;
 			o->calls += t.calls - r->prev_calls;
@@ -673,6 +695,50 @@ static void update_topk(struct pg_queries *q)
 	}
 }
 
+static int by_coldness(const void *a, const void *b, void *arg)
+{
+	const struct pg_rec *recs = arg;
+	const struct pg_rec *x = &recs[*(const uint32_t *)a], *y = &recs[*(const uint32_t *)b];
+	uint64_t tx = x->live.total_ns + (x->retired ? x->retired->total_ns : 0);
+	uint64_t ty = y->live.total_ns + (y->retired ? y->retired->total_ns : 0);
+
+	if (x->grew_gen != y->grew_gen)
+		return x->grew_gen < y->grew_gen ? -1 : 1;
+	return tx < ty ? -1 : tx > ty;
+}
+
+/*
+ * Over EVICT_HIGH of max entries: marks the coldest statements, those that
+ * did not grow at this refresh, until EVICT_LOW would be left. The next
+ * refresh's walk moves their entries into retired sums and deletes them.
+ */
+static void pick_evictions(struct pg_queries *q, int entries, uint32_t max)
+{
+	uint64_t need, freed = 0;
+	uint32_t *idx;
+	size_t n = 0;
+
+	if (entries <= 0 || !max || (uint64_t)entries * 100 <= (uint64_t)max * EVICT_HIGH)
+		return;
+	need = (uint64_t)entries - (uint64_t)max * EVICT_LOW / 100;
+	idx = malloc((q->nrecs ? q->nrecs : 1) * sizeof(*idx));
+	if (!idx)
+		return;
+	for (size_t i = 0; i < q->nrecs; i++) {
+		const struct pg_rec *r = &q->recs[i];
+
+		/* The kernel's own "other" keys stay: they catch failed inserts. */
+		if (r->fp != ES_PG_FP_OTHER && r->nkeys && r->grew_gen != q->gen)
+			idx[n++] = (uint32_t)i;
+	}
+	qsort_r(idx, n, sizeof(*idx), by_coldness, q->recs);
+	for (size_t i = 0; i < n && freed < need; i++) {
+		q->recs[idx[i]].evict = true;
+		freed += q->recs[idx[i]].nkeys;
+	}
+	free(idx);
+}
+
 void pg_queries_refresh(struct pg_priv *pp, uint64_t now_ms)
 {
 	struct pg_queries *q = pp->q;
@@ -684,12 +750,15 @@ void pg_queries_refresh(struct pg_priv *pp, uint64_t now_ms)
 	for (size_t i = 0; i < q->nrecs; i++) {
 		if (q->recs[i].gen != w.gen) {
 			memset(&q->recs[i].live, 0, sizeof(q->recs[i].live));
+			q->recs[i].nkeys = 0;
 			q->recs[i].gen = w.gen;
 		}
+		q->recs[i].evict = false; /* the walk took their entries */
 	}
 	agg_zero_stale(&q->dbs, w.gen);
 	agg_zero_stale(&q->locks, w.gen);
 	update_topk(q);
+	pick_evictions(q, w.entries, pp->es->maps[ES_MAP_PG_STATS].max);
 
 	memset(q->ckpt, 0, sizeof(q->ckpt));
 	if (ncpus > 0) {
@@ -932,6 +1001,10 @@ void pg_queries_collect(struct pg_priv *pp, struct expo *e)
 	expo_family(e, "erpscope_pg_statement_fingerprints", EXPO_GAUGE,
 		    "Distinct normalised statements whose text erpscope has.");
 	expo_sample_u64(e, NULL, 0, q->ntexts);
+	expo_family(
+		e, "erpscope_pg_statement_evictions_total", EXPO_COUNTER,
+		"Kernel entries of cold statements moved into user space to make room in the kernel's statement table (--pg.max-fingerprints); their series keep counting.");
+	expo_sample_u64(e, NULL, 0, q->evicted);
 	expo_family(
 		e, "erpscope_pg_fingerprint_mismatches_total", EXPO_COUNTER,
 		"Statement texts whose fingerprint in user space differed from the kernel's (0 unless the two builds of the tokenizer disagree).");
