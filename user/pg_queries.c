@@ -283,7 +283,8 @@ static struct pg_rec *rec_find(struct pg_queries *q, __u64 fp, __u32 db, __u32 o
 				return r;
 		}
 	}
-	if (!create || q->nrecs >= RECS_MAX)
+	/* Past the bound, only the few "other" records (databases x commands). */
+	if (!create || (q->nrecs >= RECS_MAX && fp != ES_PG_FP_OTHER))
 		return NULL;
 	if (q->nrecs == q->caprecs) {
 		size_t ncap = q->caprecs ? q->caprecs * 2 : 256;
@@ -491,11 +492,25 @@ static int walk_db(struct walk *w, const void *key, __u32 dbkey, bool *retire)
 	return db;
 }
 
+/* The command of a statement's entry: any CPU's that ran it. */
+static __u32 stat_cmd(const void *values, int n, size_t stride)
+{
+	for (int c = 0; c < n; c++) {
+		const struct es_pg_stat *v =
+			(const void *)((const char *)values + (size_t)c * stride);
+
+		if (v->calls && v->cmd < ES_PG_CMD_COUNT)
+			return v->cmd;
+	}
+	return ES_PG_CMD_OTHER;
+}
+
 static void stat_entry(void *arg, const void *key, const void *values, int n, size_t stride)
 {
 	const struct es_pg_stat_key *k = key;
 	struct walk *w = arg;
 	struct pg_sum *dst;
+	__u32 cmd = stat_cmd(values, n, stride);
 	struct pg_rec *r;
 	bool retire;
 	int db = walk_db(w, key, k->db, &retire);
@@ -503,15 +518,22 @@ static void stat_entry(void *arg, const void *key, const void *values, int n, si
 	if (db < 0)
 		return;
 	r = rec_find(w->pp->q, k->fp, (__u32)db, k->fp == ES_PG_FP_OTHER ? k->pad : 0, true);
+	if (!r && k->fp != ES_PG_FP_OTHER) {
+		/*
+		 * No room for another statement: its database's "other" takes
+		 * the entry, which goes, lest the kernel's table fill with
+		 * entries no record can evict.
+		 */
+		r = rec_find(w->pp->q, ES_PG_FP_OTHER, (__u32)db, cmd, true);
+		if (r && !retire) {
+			retire = true;
+			remember_dead(w, key);
+		}
+	}
 	if (!r)
 		return;
-	for (int c = 0; c < n && r->fp != ES_PG_FP_OTHER; c++) {
-		const struct es_pg_stat *v =
-			(const void *)((const char *)values + (size_t)c * stride);
-
-		if (v->calls && v->cmd < ES_PG_CMD_COUNT)
-			r->cmd = v->cmd;
-	}
+	if (r->fp != ES_PG_FP_OTHER && cmd != ES_PG_CMD_OTHER)
+		r->cmd = cmd;
 	if (!w->retire && r->evict) {
 		retire = true;
 		remember_dead(w, key);
