@@ -15,6 +15,7 @@
 #include "core_fixes.bpf.h"
 #include "hist.h"
 #include "iodev.bpf.h"
+#include "maps.bpf.h"
 #include "procs.h"
 #include "workers.bpf.h"
 
@@ -80,21 +81,11 @@ static __always_inline __u32 blk_op(__u32 cmd_flags)
 	}
 }
 
-static __always_inline void *get_or_init(void *map, const void *key, const void *zero)
-{
-	void *v = bpf_map_lookup_elem(map, key);
-
-	if (v)
-		return v;
-	bpf_map_update_elem(map, key, zero, BPF_NOEXIST);
-	return bpf_map_lookup_elem(map, key);
-}
-
-static __always_inline void hist_add(void *map, __u32 dev, __u32 op, __u64 ns)
+static __always_inline void hist_add(void *map, __u32 id, __u32 dev, __u32 op, __u64 ns)
 {
 	static const struct es_blk_hist zero = {};
 	struct es_blk_hist_key k = { .dev = dev, .op = op };
-	struct es_blk_hist *h = get_or_init(map, &k, &zero);
+	struct es_blk_hist *h = es_lookup_or_init(map, &k, &zero, id);
 	__u32 b;
 
 	if (!h)
@@ -152,7 +143,7 @@ static __always_inline void on_issue(const struct rq_fields *f)
 	ri->issue_ns = now;
 	ri->bytes = f->bytes;
 	if (ri->insert_ns && now >= ri->insert_ns)
-		hist_add(&queue_latency, f->dev, f->op, now - ri->insert_ns);
+		hist_add(&queue_latency, ES_MAP_QUEUE_LATENCY, f->dev, f->op, now - ri->insert_ns);
 }
 
 static __always_inline void on_complete(const struct rq_fields *f)
@@ -171,8 +162,8 @@ static __always_inline void on_complete(const struct rq_fields *f)
 	k.dev = f->dev;
 	k.op = f->op;
 	k.slot = ri->slot;
-	hist_add(&io_latency, k.dev, k.op, now - ri->issue_ns);
-	io = get_or_init(&io_by_worker, &k, &zero);
+	hist_add(&io_latency, ES_MAP_IO_LATENCY, k.dev, k.op, now - ri->issue_ns);
+	io = es_lookup_or_init(&io_by_worker, &k, &zero, ES_MAP_IO_BY_WORKER);
 	if (io) {
 		io->ops += 1;
 		io->bytes += ri->bytes;

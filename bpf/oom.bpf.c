@@ -14,6 +14,7 @@
 #include <bpf/bpf_core_read.h>
 
 #include "core_fixes.bpf.h"
+#include "maps.bpf.h"
 #include "oom.h"
 #include "workers.bpf.h"
 
@@ -95,13 +96,9 @@ static __always_inline void count_drop(void)
 /* The fate entry of tgid, created with role when there is none. */
 static __always_inline struct fate *fate_of(__u32 tgid, __u32 role)
 {
-	struct fate *f = bpf_map_lookup_elem(&fates, &tgid);
 	struct fate fresh = { .role = role };
 
-	if (f)
-		return f;
-	bpf_map_update_elem(&fates, &tgid, &fresh, BPF_NOEXIST);
-	return bpf_map_lookup_elem(&fates, &tgid);
+	return es_lookup_or_init(&fates, &tgid, &fresh, ES_MAP_OOM_FATES);
 }
 
 /* Kernel id of the task's memory cgroup (its directory's inode), 0 if none. */

@@ -27,6 +27,7 @@
 #include <bpf/usdt.bpf.h>
 
 #include "hist.h"
+#include "maps.bpf.h"
 #include "pg.h"
 #include "pg_clock.h"
 #include "pg_norm.h"
@@ -143,7 +144,10 @@ struct {
 	__type(value, struct pg_head);
 } pg_heads SEC(".maps");
 
-/* Entries are allocated as fingerprints appear (no preallocation). */
+/*
+ * Entries are allocated as fingerprints appear (no preallocation);
+ * max_entries = --pg.max-fingerprints, set by user space.
+ */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
 	__uint(map_flags, BPF_F_NO_PREALLOC);
@@ -319,17 +323,6 @@ static __always_inline void count_drop(void)
 
 	if (d)
 		*d += 1;
-}
-
-/* Looks key up in a per-CPU hash, inserting a zero value first if needed. */
-static __always_inline void *lookup_or_zero(void *map, const void *key, const void *zero)
-{
-	void *v = bpf_map_lookup_elem(map, key);
-
-	if (v)
-		return v;
-	bpf_map_update_elem(map, key, zero, BPF_NOEXIST);
-	return bpf_map_lookup_elem(map, key);
 }
 
 static __always_inline __u32 fine_bin(__u64 v)
@@ -626,18 +619,11 @@ static __always_inline void send_slow(struct pg_task *t, __u32 tgid, __u32 db, _
 static __always_inline void add_sender(__u64 fp, __u32 tgid)
 {
 	struct es_pg_sender_key k = { .fp = fp, .tgid = tgid };
-	__u64 one = 1, *v;
+	static const __u64 zero;
+	__u64 *v = es_lookup_or_init(&pg_senders, &k, &zero, ES_MAP_PG_SENDERS);
 
-	v = bpf_map_lookup_elem(&pg_senders, &k);
-	if (v) {
+	if (v)
 		__sync_fetch_and_add(v, 1);
-		return;
-	}
-	if (bpf_map_update_elem(&pg_senders, &k, &one, BPF_NOEXIST)) {
-		v = bpf_map_lookup_elem(&pg_senders, &k);
-		if (v)
-			__sync_fetch_and_add(v, 1);
-	}
 }
 
 /* Accounts the statement in flight, which took dur. */
@@ -648,12 +634,12 @@ static __always_inline void account(struct pg_task *t, __u64 dur, __u32 error, _
 	struct es_pg_stat *s;
 	bool slow = dur > slow_ns;
 
-	s = lookup_or_zero(&pg_stats, &k, &zero_stat);
+	s = es_lookup_or_init(&pg_stats, &k, &zero_stat, ES_MAP_PG_STATS);
 	if (!s) {
 		/* The map is full: fold it into the database's "other". */
 		k.fp = ES_PG_FP_OTHER;
 		k.pad = t->cmd;
-		s = lookup_or_zero(&pg_stats, &k, &zero_stat);
+		s = es_lookup_or_init(&pg_stats, &k, &zero_stat, ES_MAP_PG_STATS);
 	}
 	if (s) {
 		s->calls += 1;
@@ -677,7 +663,7 @@ static __always_inline void account(struct pg_task *t, __u64 dur, __u32 error, _
 	add_sender(t->fp, tgid);
 	if (slow) {
 		struct es_pg_db_key dk = { .db = db };
-		struct es_pg_dbstat *d = lookup_or_zero(&pg_db_stats, &dk, &zero_dbstat);
+		struct es_pg_dbstat *d = es_lookup_or_init(&pg_db_stats, &dk, &zero_dbstat, ES_MAP_PG_DB_STATS);
 
 		if (d)
 			d->slow += 1;
@@ -1133,7 +1119,7 @@ static __always_inline void count_db(struct pg_task *t, __u32 what)
 {
 	__u32 tgid = current_tgid();
 	struct es_pg_db_key dk = { .db = t ? task_db(t, tgid) : db_of(tgid) };
-	struct es_pg_dbstat *d = lookup_or_zero(&pg_db_stats, &dk, &zero_dbstat);
+	struct es_pg_dbstat *d = es_lookup_or_init(&pg_db_stats, &dk, &zero_dbstat, ES_MAP_PG_DB_STATS);
 
 	if (!d)
 		return;
@@ -1257,7 +1243,7 @@ static __always_inline void lock_done(struct pt_regs *ctx, struct pg_task *t, __
 	struct es_pg_hist *h;
 
 	t->lock_start = 0;
-	h = lookup_or_zero(&pg_lock_hist, &k, &zero_hist);
+	h = es_lookup_or_init(&pg_lock_hist, &k, &zero_hist, ES_MAP_PG_LOCK_HIST);
 	if (h)
 		hist_add(h, lat_edges_ns, lat_nedges, wait);
 	t->lock_ns += wait;

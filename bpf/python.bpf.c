@@ -27,6 +27,7 @@
 
 #include "core_fixes.bpf.h"
 #include "hist.h"
+#include "maps.bpf.h"
 #include "procs.h"
 #include "python.h"
 #include "workers.bpf.h"
@@ -371,8 +372,7 @@ static __always_inline void queue_walk(struct task_struct *t, __u64 blocked)
 		fresh = bpf_map_lookup_elem(&py_work_zero, &zero);
 		if (!fresh)
 			return;
-		bpf_map_update_elem(&py_work, &tid, fresh, BPF_NOEXIST);
-		w = bpf_map_lookup_elem(&py_work, &tid);
+		w = es_lookup_or_init(&py_work, &tid, fresh, ES_MAP_PY_WORK);
 		if (!w)
 			return;
 	}
@@ -455,13 +455,9 @@ int BPF_USDT(es_py_gc_done, long collected)
 	dur = now - s->ts;
 	key = worker_slot(id >> 32) << 2 | (s->gen < ES_PY_GC_GENERATIONS ? s->gen : 2);
 	bpf_map_delete_elem(&py_gc_start, &tid);
-	g = bpf_map_lookup_elem(&py_gc, &key);
-	if (!g) {
-		bpf_map_update_elem(&py_gc, &key, &fresh, BPF_NOEXIST);
-		g = bpf_map_lookup_elem(&py_gc, &key);
-		if (!g)
-			return 0;
-	}
+	g = es_lookup_or_init(&py_gc, &key, &fresh, ES_MAP_PY_GC);
+	if (!g)
+		return 0;
 	b = es_hist_bucket(gc_edges_ns, gc_nedges, ES_PY_MAX_EDGES, dur);
 	g->count++;
 	g->sum_ns += dur;

@@ -26,6 +26,7 @@
 #include "core_fixes.bpf.h"
 #include "hist.h"
 #include "iodev.bpf.h"
+#include "maps.bpf.h"
 #include "procs.h"
 #include "sched.h"
 #include "workers.bpf.h"
@@ -94,14 +95,12 @@ static __always_inline struct es_sched_slot *slot_of(struct es_task_sched *s, __
 
 static __always_inline void add_iowait_dev(__u32 slot, __u32 dev, __u64 delta)
 {
+	static const __u64 zero;
 	struct es_iowait_key k = { .slot = slot, .dev = dev };
-	__u64 *ns = bpf_map_lookup_elem(&iowait_by_dev, &k);
+	__u64 *ns = es_lookup_or_init(&iowait_by_dev, &k, &zero, ES_MAP_IOWAIT_BY_DEV);
 
-	if (ns) {
+	if (ns)
 		*ns += delta;
-		return;
-	}
-	bpf_map_update_elem(&iowait_by_dev, &k, &delta, BPF_NOEXIST);
 }
 
 /* Closes an off-CPU interval of task s of process tgid at now. */
@@ -271,12 +270,8 @@ int es_sched_open_iter(struct bpf_iter__task *ctx)
 static __always_inline struct es_task_sched *raw_state(__u32 pid)
 {
 	static const struct es_task_sched fresh = {};
-	struct es_task_sched *s = bpf_map_lookup_elem(&task_sched_by_pid, &pid);
 
-	if (s)
-		return s;
-	bpf_map_update_elem(&task_sched_by_pid, &pid, &fresh, BPF_NOEXIST);
-	return bpf_map_lookup_elem(&task_sched_by_pid, &pid);
+	return es_lookup_or_init(&task_sched_by_pid, &pid, &fresh, ES_MAP_TASK_SCHED_BY_PID);
 }
 
 SEC("raw_tp/sched_switch")

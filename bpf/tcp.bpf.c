@@ -36,6 +36,7 @@
 #include <bpf/bpf_endian.h>
 
 #include "hist.h"
+#include "maps.bpf.h"
 #include "procs.h"
 #include "tcp.h"
 #include "sock.bpf.h"
@@ -194,8 +195,7 @@ static __always_inline struct es_tcp_remote *remote_of(const struct es_tcp_remot
 	if (n && *n < remote_pool) {
 		/* Two CPUs may both count one new key: the pool is a bound, not a quota. */
 		__sync_fetch_and_add(n, 1);
-		bpf_map_update_elem(&remotes, rk, &zero, BPF_NOEXIST);
-		r = bpf_map_lookup_elem(&remotes, rk);
+		r = es_lookup_or_init(&remotes, rk, &zero, ES_MAP_TCP_REMOTES);
 		if (r)
 			return r;
 	}
@@ -687,13 +687,9 @@ static __always_inline void queue_wait(__u32 role, __u32 fd)
 	delta = now > *since ? now - *since : 0;
 	bpf_map_delete_elem(&pending_accept, &key);
 	k.port = BPF_CORE_READ(sk, __sk_common.skc_num);
-	h = bpf_map_lookup_elem(&listen_wait, &k);
-	if (!h) {
-		bpf_map_update_elem(&listen_wait, &k, &zero, BPF_NOEXIST);
-		h = bpf_map_lookup_elem(&listen_wait, &k);
-		if (!h)
-			return;
-	}
+	h = es_lookup_or_init(&listen_wait, &k, &zero, ES_MAP_LISTEN_WAIT);
+	if (!h)
+		return;
 	b = hist_bucket(wait_edges_ns, wait_nedges, delta);
 	h->buckets[b] += 1;
 	h->sum_ns += delta;

@@ -17,6 +17,7 @@
 #include "expo.h"
 #include "kfeatures.h"
 #include "log.h"
+#include "mapstats.h"
 #include "probe.h"
 #include "proctable.h"
 
@@ -86,6 +87,10 @@ static int blkio_open(struct probe *p)
 	if (err)
 		return err;
 	p->obj = bp->skel->obj;
+	p->map_errors_fd = bpf_map__fd(bp->skel->maps.map_errors);
+	mapstats_track(es, ES_MAP_IO_LATENCY, bp->skel->maps.io_latency);
+	mapstats_track(es, ES_MAP_QUEUE_LATENCY, bp->skel->maps.queue_latency);
+	mapstats_track(es, ES_MAP_IO_BY_WORKER, bp->skel->maps.io_by_worker);
 	log_debug("blkio probe loaded", "rq_arg=%u iodev_shared=%d", nargs == 2 ? 1 : 0,
 		  es->iodev_fd >= 0);
 	return procs_on_slot_reset(es->procs, reset_slot, bp);
@@ -156,17 +161,21 @@ static int blkio_collect(struct probe *p, struct expo *e)
 	struct blkio_bpf *s = bp->skel;
 	size_t hk = sizeof(struct es_blk_hist_key), hv = sizeof(struct es_blk_hist);
 	size_t ik = sizeof(struct es_blk_io_key), iv = sizeof(struct es_blk_io);
+	int n;
 
 	bp->e = e;
 	expo_family(e, "erpscope_disk_io_latency_seconds", EXPO_HISTOGRAM,
 		    "Block requests from issue to the device until completion, per disk and op.");
-	bpf_hash_foreach(bpf_map__fd(s->maps.io_latency), hk, hv, true, hist_sample, bp);
+	n = bpf_hash_foreach(bpf_map__fd(s->maps.io_latency), hk, hv, true, hist_sample, bp);
+	mapstats_count(bp->es, ES_MAP_IO_LATENCY, n);
 	expo_family(e, "erpscope_disk_queue_latency_seconds", EXPO_HISTOGRAM,
 		    "Block requests from insertion into the I/O scheduler until issue to the device, per disk and op.");
-	bpf_hash_foreach(bpf_map__fd(s->maps.queue_latency), hk, hv, true, hist_sample, bp);
+	n = bpf_hash_foreach(bpf_map__fd(s->maps.queue_latency), hk, hv, true, hist_sample, bp);
+	mapstats_count(bp->es, ES_MAP_QUEUE_LATENCY, n);
 	expo_family(e, "erpscope_disk_io_ops_total", EXPO_COUNTER,
 		    "Completed block requests per disk, op and the worker that submitted them.");
-	bpf_hash_foreach(bpf_map__fd(s->maps.io_by_worker), ik, iv, true, ops_sample, bp);
+	n = bpf_hash_foreach(bpf_map__fd(s->maps.io_by_worker), ik, iv, true, ops_sample, bp);
+	mapstats_count(bp->es, ES_MAP_IO_BY_WORKER, n);
 	expo_family(e, "erpscope_disk_io_bytes_total", EXPO_COUNTER,
 		    "Bytes of completed block requests per disk, op and the worker that submitted them.");
 	bpf_hash_foreach(bpf_map__fd(s->maps.io_by_worker), ik, iv, true, bytes_sample, bp);

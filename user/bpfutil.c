@@ -55,7 +55,7 @@ static int foreach_by_key(int map_fd, size_t key_size, char *values, int nvalues
 {
 	char *key = malloc(key_size), *next = malloc(key_size);
 	void *prev = NULL;
-	int err = 0;
+	int err = 0, n = 0;
 
 	if (!key || !next) {
 		err = -ENOMEM;
@@ -68,9 +68,9 @@ static int foreach_by_key(int map_fd, size_t key_size, char *values, int nvalues
 		if (bpf_map_lookup_elem(map_fd, key, values))
 			continue;
 		fn(arg, key, values, nvalues, stride);
+		n++;
 	}
-	if (errno != ENOENT)
-		err = -errno;
+	err = errno == ENOENT ? n : -errno;
 out:
 	free(key);
 	free(next);
@@ -81,11 +81,12 @@ out:
 #define BATCH_MAX 65536
 
 /*
- * A chunk of entries per syscall. Returns 0, 1 when the map cannot be read
- * in batches (then the caller walks it key by key), or -errno.
+ * A chunk of entries per syscall. Returns 0 and the count in *seen, 1 when
+ * the map cannot be read in batches (then the caller walks it key by key),
+ * or -errno.
  */
 static int foreach_batch(int map_fd, size_t key_size, size_t stride, int nvalues, bpf_hash_fn fn,
-			 void *arg)
+			 void *arg, int *seen)
 {
 	size_t vsize = stride * (size_t)nvalues, tsize = key_size < 8 ? 8 : key_size;
 	char *keys = NULL, *values = NULL, *in = NULL, *out = NULL;
@@ -128,6 +129,7 @@ static int foreach_batch(int map_fd, size_t key_size, size_t stride, int nvalues
 		for (__u32 i = 0; i < count; i++)
 			fn(arg, keys + (size_t)i * key_size, values + (size_t)i * vsize, nvalues,
 			   stride);
+		*seen += (int)count;
 		memcpy(in, out, tsize);
 		first = false;
 	}
@@ -145,13 +147,13 @@ int bpf_hash_foreach(int map_fd, size_t key_size, size_t value_size, bool percpu
 	int nvalues = percpu ? libbpf_num_possible_cpus() : 1;
 	size_t stride = percpu ? (value_size + 7) / 8 * 8 : value_size;
 	char *values;
-	int err;
+	int err, seen = 0;
 
 	if (nvalues <= 0)
 		return nvalues ? nvalues : -EINVAL;
-	err = foreach_batch(map_fd, key_size, stride, nvalues, fn, arg);
+	err = foreach_batch(map_fd, key_size, stride, nvalues, fn, arg, &seen);
 	if (err <= 0)
-		return err;
+		return err ? err : seen;
 	values = malloc(stride * (size_t)nvalues);
 	if (!values)
 		return -ENOMEM;
@@ -208,7 +210,7 @@ int bpf_hash_delete_if(int map_fd, size_t key_size, size_t value_size, bool perc
 	struct doomed d = { .key_size = key_size, .pred = pred, .arg = arg };
 	int err = bpf_hash_foreach(map_fd, key_size, value_size, percpu, collect_doomed, &d);
 
-	if (!err)
+	if (err >= 0)
 		err = bpf_hash_delete_keys(map_fd, d.keys, key_size, d.n);
 	free(d.keys);
 	return err;

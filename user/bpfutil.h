@@ -20,7 +20,7 @@ int bpf_ncpus(void);
  * Walks a (per-CPU) hash map, a chunk of entries per syscall where the
  * kernel has batch lookups: fn gets each key and its value(s): ncpus
  * values, each value_stride bytes apart, for a per-CPU map; one otherwise.
- * Returns 0 or -errno.
+ * Returns how many entries fn saw (a map's fill level for free), or -errno.
  */
 typedef void (*bpf_hash_fn)(void *arg, const void *key, const void *values, int nvalues,
 			    size_t value_stride);

@@ -25,6 +25,7 @@ struct config {
 	unsigned int max_workers;  /* max-workers, default 512, 1..ES_WORKERS_MAP_MAX/2 */
 	unsigned int rescan_ms;    /* procs.rescan-interval, duration, default 5s */
 	unsigned int pg_top_k;     /* pg.top-statements, default 100: statements with own series */
+	unsigned int pg_max_fps;   /* pg.max-fingerprints, default 4096: pg_stats entries */
 	unsigned int pg_slow_ms;   /* pg.slow-query-threshold, duration, default 100ms */
 	unsigned int pg_window_ms; /* pg.quantile-window, duration, default 5m */
 	bool pg_single_probe;      /* pg.single-probe, default true: statements on query__done alone */

@@ -9,6 +9,7 @@
 #include "blockdev.h"
 #include "config.h"
 #include "http.h"
+#include "mapstats.h"
 #include "poller.h"
 #include "probe.h"
 
@@ -41,6 +42,7 @@ struct erpscope {
 	struct poller pollers[ES_MAX_POLLERS];
 	int npollers;
 	struct blockdev_names blockdevs;
+	struct map_fill maps[ES_MAP_COUNT]; /* by enum es_map_id (bpf/maps.h) */
 	double last_scrape_seconds;
 	uint64_t scrapes;
 };

@@ -85,6 +85,7 @@ static int start_probe(struct erpscope *es, struct probe *p)
 		p->ops->close(p);
 		p->rb = NULL;
 		p->drops_fd = -1;
+		p->map_errors_fd = -1;
 		return err;
 	}
 	p->up = true;
@@ -102,6 +103,7 @@ static int start_probes(struct erpscope *es)
 		p->ops = probe_table[i];
 		p->es = es;
 		p->drops_fd = -1;
+		p->map_errors_fd = -1;
 		if (i > 0 && !config_probe_enabled(&es->cfg, p->ops->name)) {
 			log_info("probe disabled by --probes", "probe=%s", p->ops->name);
 			continue;

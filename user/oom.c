@@ -29,6 +29,7 @@
 #include "json.h"
 #include "kfeatures.h"
 #include "log.h"
+#include "mapstats.h"
 #include "memhistory.h"
 #include "probe.h"
 #include "proctable.h"
@@ -307,6 +308,8 @@ static int oom_open(struct probe *p)
 		return err;
 	p->obj = op->skel->obj;
 	p->drops_fd = bpf_map__fd(op->skel->maps.oom_drops);
+	p->map_errors_fd = bpf_map__fd(op->skel->maps.map_errors);
+	mapstats_track(p->es, ES_MAP_OOM_FATES, op->skel->maps.fates);
 	p->rb = ring_buffer__new(bpf_map__fd(op->skel->maps.oom_events), on_event, p, NULL);
 	if (!p->rb)
 		return -errno;

@@ -27,6 +27,7 @@
 #include "expo.h"
 #include "json.h"
 #include "log.h"
+#include "mapstats.h"
 #include "pg.h"
 #include "pg.skel.h"
 #include "pg_normalize.h"
@@ -83,11 +84,19 @@ static int pg_open(struct probe *p)
 	pp->skel->rodata->ckpt_nedges = nckpt;
 	pp->skel->rodata->slow_ns = (__u64)es->cfg.pg_slow_ms * 1000000ull;
 	bpf_pick_flavour(pp->skel->obj, es->tp_btf);
+	err = bpf_map__set_max_entries(pp->skel->maps.pg_stats, es->cfg.pg_max_fps);
+	if (err)
+		return err;
 	err = pg_bpf__load(pp->skel);
 	if (err)
 		return err;
 	p->obj = pp->skel->obj;
 	p->drops_fd = bpf_map__fd(pp->skel->maps.pg_drops);
+	p->map_errors_fd = bpf_map__fd(pp->skel->maps.map_errors);
+	mapstats_track(es, ES_MAP_PG_STATS, pp->skel->maps.pg_stats);
+	mapstats_track(es, ES_MAP_PG_DB_STATS, pp->skel->maps.pg_db_stats);
+	mapstats_track(es, ES_MAP_PG_LOCK_HIST, pp->skel->maps.pg_lock_hist);
+	mapstats_track(es, ES_MAP_PG_SENDERS, pp->skel->maps.pg_senders);
 	return 0;
 }
 

@@ -11,6 +11,12 @@
  * Metrics show the top-K (fingerprint, database) pairs by total time; the
  * rest goes to fingerprint="other" per database, which accumulates what
  * statements did while they were outside the top K, so it never decreases.
+ *
+ * The kernel's table is bounded: once it is over EVICT_HIGH full, the
+ * coldest statements (not grown for the longest) are folded into their
+ * records' retired sums and their entries deleted at the next refresh, down
+ * to EVICT_LOW, so a new statement gets an entry of its own again instead
+ * of the kernel's fingerprint="other".
  */
 #include <errno.h>
 #include <math.h>
@@ -28,6 +34,7 @@
 #include "http.h"
 #include "json.h"
 #include "log.h"
+#include "mapstats.h"
 #include "pg.h"
 #include "pg.skel.h"
 #include "pg_normalize.h"
@@ -38,6 +45,8 @@
 #define AGG_MAX 4096 /* entries of each small per-database table */
 #define PINS_MAX 1024 /* backend keys counted under "unknown" */
 #define PIN_KEEP_MS (10 * 60 * 1000ull) /* long after the retire walk took their entries */
+#define EVICT_HIGH 75 /* percent of pg_stats full: evict */
+#define EVICT_LOW 50 /* percent left after evicting */
 
 struct pg_sum {
 	uint64_t calls, total_ns, max_ns, misses, lock_ns, lock_waits, slow, errors, commits;
@@ -52,10 +61,13 @@ struct pg_rec {
 	__u32 cmd; /* enum es_pg_cmd */
 	__u32 gen; /* refresh that last filled live */
 	struct pg_sum live; /* summed from the kernel's entries */
-	struct pg_sum *retired; /* folded from entries of backends that are gone */
+	struct pg_sum *retired; /* folded from entries of backends that are gone, or evicted */
 	bool shown; /* among the top K at the last refresh */
 	__u32 born; /* the refresh that created it */
 	struct pg_win *win; /* its recent fine bins, while shown */
+	bool evict; /* fold and delete its kernel entries at the next refresh */
+	__u32 nkeys; /* its kernel entries at the last refresh */
+	__u32 grew_gen; /* refresh at which its calls last grew */
 	/* What "other" already took from this record. */
 	uint64_t prev_calls, prev_total_ns, prev_misses;
 	uint64_t prev_buckets[NB];
@@ -110,6 +122,7 @@ struct pg_queries {
 	uint64_t ckpt[NB + 2]; /* buckets, sum_ns, buffers written */
 	unsigned int nshown;
 	uint64_t win_ms, win_slot_ms; /* --pg.quantile-window and its slots */
+	uint64_t evicted; /* kernel entries of cold statements folded and deleted */
 };
 
 /* Edges of the statement histograms, seconds: 1 ms to 60 s. */
@@ -277,7 +290,8 @@ static struct pg_rec *rec_find(struct pg_queries *q, __u64 fp, __u32 db, __u32 o
 				return r;
 		}
 	}
-	if (!create || q->nrecs >= RECS_MAX)
+	/* Past the bound, only the few "other" records (databases x commands). */
+	if (!create || (q->nrecs >= RECS_MAX && fp != ES_PG_FP_OTHER))
 		return NULL;
 	if (q->nrecs == q->caprecs) {
 		size_t ncap = q->caprecs ? q->caprecs * 2 : 256;
@@ -387,6 +401,7 @@ struct walk {
 	struct pg_procs *procs;
 	__u32 gen;
 	bool retire; /* fold entries of gone backends into user space */
+	int entries; /* in pg_stats after the walk, or -errno */
 	void *dead; /* keys to delete after the walk */
 	size_t ndead, capdead, ksize;
 };
@@ -485,11 +500,25 @@ static int walk_db(struct walk *w, const void *key, __u32 dbkey, bool *retire)
 	return db;
 }
 
+/* The command of a statement's entry: any CPU's that ran it. */
+static __u32 stat_cmd(const void *values, int n, size_t stride)
+{
+	for (int c = 0; c < n; c++) {
+		const struct es_pg_stat *v =
+			(const void *)((const char *)values + (size_t)c * stride);
+
+		if (v->calls && v->cmd < ES_PG_CMD_COUNT)
+			return v->cmd;
+	}
+	return ES_PG_CMD_OTHER;
+}
+
 static void stat_entry(void *arg, const void *key, const void *values, int n, size_t stride)
 {
 	const struct es_pg_stat_key *k = key;
 	struct walk *w = arg;
 	struct pg_sum *dst;
+	__u32 cmd = stat_cmd(values, n, stride);
 	struct pg_rec *r;
 	bool retire;
 	int db = walk_db(w, key, k->db, &retire);
@@ -497,14 +526,25 @@ static void stat_entry(void *arg, const void *key, const void *values, int n, si
 	if (db < 0)
 		return;
 	r = rec_find(w->pp->q, k->fp, (__u32)db, k->fp == ES_PG_FP_OTHER ? k->pad : 0, true);
+	if (!r && k->fp != ES_PG_FP_OTHER) {
+		/*
+		 * No room for another statement: its database's "other" takes
+		 * the entry, which goes, lest the kernel's table fill with
+		 * entries no record can evict.
+		 */
+		r = rec_find(w->pp->q, ES_PG_FP_OTHER, (__u32)db, cmd, true);
+		if (r && !retire) {
+			retire = true;
+			remember_dead(w, key);
+		}
+	}
 	if (!r)
 		return;
-	for (int c = 0; c < n && r->fp != ES_PG_FP_OTHER; c++) {
-		const struct es_pg_stat *v =
-			(const void *)((const char *)values + (size_t)c * stride);
-
-		if (v->calls && v->cmd < ES_PG_CMD_COUNT)
-			r->cmd = v->cmd;
+	if (r->fp != ES_PG_FP_OTHER && cmd != ES_PG_CMD_OTHER)
+		r->cmd = cmd;
+	if (!w->retire && r->evict) {
+		retire = true;
+		remember_dead(w, key);
 	}
 	if (retire) {
 		if (!r->retired && !(r->retired = calloc(1, sizeof(*r->retired))))
@@ -513,8 +553,10 @@ static void stat_entry(void *arg, const void *key, const void *values, int n, si
 	} else {
 		if (r->gen != w->gen) {
 			memset(&r->live, 0, sizeof(r->live));
+			r->nkeys = 0;
 			r->gen = w->gen;
 		}
+		r->nkeys++;
 		dst = &r->live;
 	}
 	for (int c = 0; c < n; c++)
@@ -575,12 +617,16 @@ static void agg_zero_stale(struct pg_agg *a, __u32 gen)
 	}
 }
 
-static void walk_map(struct walk *w, int fd, size_t ksize, size_t vsize, bpf_hash_fn fn)
+/* Returns the entries the walk saw before its deletes, or -errno. */
+static int walk_map(struct walk *w, int fd, size_t ksize, size_t vsize, bpf_hash_fn fn)
 {
+	int n;
+
 	w->ksize = ksize;
 	w->ndead = 0;
-	bpf_hash_foreach(fd, ksize, vsize, true, fn, w);
+	n = bpf_hash_foreach(fd, ksize, vsize, true, fn, w);
 	bpf_hash_delete_keys(fd, w->dead, ksize, (__u32)w->ndead);
+	return n < 0 ? n : n - (int)w->ndead;
 }
 
 static void walk_all(struct pg_priv *pp, struct walk *w)
@@ -594,12 +640,17 @@ static void walk_all(struct pg_priv *pp, struct walk *w)
 	 */
 	if (pp->rb)
 		ring_buffer__consume(pp->rb);
-	walk_map(w, bpf_map__fd(s->maps.pg_stats), sizeof(struct es_pg_stat_key),
-		 sizeof(struct es_pg_stat), stat_entry);
-	walk_map(w, bpf_map__fd(s->maps.pg_db_stats), sizeof(struct es_pg_db_key),
-		 sizeof(struct es_pg_dbstat), db_entry);
-	walk_map(w, bpf_map__fd(s->maps.pg_lock_hist), sizeof(struct es_pg_lock_key),
-		 sizeof(struct es_pg_hist), lock_entry);
+	w->entries = walk_map(w, bpf_map__fd(s->maps.pg_stats), sizeof(struct es_pg_stat_key),
+			      sizeof(struct es_pg_stat), stat_entry);
+	mapstats_count(pp->es, ES_MAP_PG_STATS, w->entries);
+	if (!w->retire)
+		pp->q->evicted += w->ndead;
+	mapstats_count(pp->es, ES_MAP_PG_DB_STATS,
+		       walk_map(w, bpf_map__fd(s->maps.pg_db_stats), sizeof(struct es_pg_db_key),
+				sizeof(struct es_pg_dbstat), db_entry));
+	mapstats_count(pp->es, ES_MAP_PG_LOCK_HIST,
+		       walk_map(w, bpf_map__fd(s->maps.pg_lock_hist), sizeof(struct es_pg_lock_key),
+				sizeof(struct es_pg_hist), lock_entry));
 	free(w->dead);
 }
 
@@ -657,6 +708,8 @@ static void update_topk(struct pg_queries *q)
 		struct pg_sum t;
 
 		rec_total(r, &t);
+		if (t.calls != r->prev_calls)
+			r->grew_gen = q->gen;
 		if (!r->shown && t.calls >= r->prev_calls) {
 			o->used = true;
 			o->calls += t.calls - r->prev_calls;
@@ -711,6 +764,50 @@ uint64_t pg_queries_window_slot_ms(const struct pg_priv *pp)
 	return pp->q->win_slot_ms;
 }
 
+static int by_coldness(const void *a, const void *b, void *arg)
+{
+	const struct pg_rec *recs = arg;
+	const struct pg_rec *x = &recs[*(const uint32_t *)a], *y = &recs[*(const uint32_t *)b];
+	uint64_t tx = x->live.total_ns + (x->retired ? x->retired->total_ns : 0);
+	uint64_t ty = y->live.total_ns + (y->retired ? y->retired->total_ns : 0);
+
+	if (x->grew_gen != y->grew_gen)
+		return x->grew_gen < y->grew_gen ? -1 : 1;
+	return tx < ty ? -1 : tx > ty;
+}
+
+/*
+ * Over EVICT_HIGH of max entries: marks the coldest statements, those that
+ * did not grow at this refresh, until EVICT_LOW would be left. The next
+ * refresh's walk moves their entries into retired sums and deletes them.
+ */
+static void pick_evictions(struct pg_queries *q, int entries, uint32_t max)
+{
+	uint64_t need, freed = 0;
+	uint32_t *idx;
+	size_t n = 0;
+
+	if (entries <= 0 || !max || (uint64_t)entries * 100 <= (uint64_t)max * EVICT_HIGH)
+		return;
+	need = (uint64_t)entries - (uint64_t)max * EVICT_LOW / 100;
+	idx = malloc((q->nrecs ? q->nrecs : 1) * sizeof(*idx));
+	if (!idx)
+		return;
+	for (size_t i = 0; i < q->nrecs; i++) {
+		const struct pg_rec *r = &q->recs[i];
+
+		/* The kernel's own "other" keys stay: they catch failed inserts. */
+		if (r->fp != ES_PG_FP_OTHER && r->nkeys && r->grew_gen != q->gen)
+			idx[n++] = (uint32_t)i;
+	}
+	qsort_r(idx, n, sizeof(*idx), by_coldness, q->recs);
+	for (size_t i = 0; i < n && freed < need; i++) {
+		q->recs[idx[i]].evict = true;
+		freed += q->recs[idx[i]].nkeys;
+	}
+	free(idx);
+}
+
 void pg_queries_refresh(struct pg_priv *pp, uint64_t now_ms)
 {
 	struct pg_queries *q = pp->q;
@@ -722,13 +819,16 @@ void pg_queries_refresh(struct pg_priv *pp, uint64_t now_ms)
 	for (size_t i = 0; i < q->nrecs; i++) {
 		if (q->recs[i].gen != w.gen) {
 			memset(&q->recs[i].live, 0, sizeof(q->recs[i].live));
+			q->recs[i].nkeys = 0;
 			q->recs[i].gen = w.gen;
 		}
+		q->recs[i].evict = false; /* the walk took their entries */
 	}
 	agg_zero_stale(&q->dbs, w.gen);
 	agg_zero_stale(&q->locks, w.gen);
 	update_topk(q);
 	update_windows(q, now_ms);
+	pick_evictions(q, w.entries, pp->es->maps[ES_MAP_PG_STATS].max);
 
 	memset(q->ckpt, 0, sizeof(q->ckpt));
 	if (ncpus > 0) {
@@ -971,6 +1071,10 @@ void pg_queries_collect(struct pg_priv *pp, struct expo *e)
 	expo_family(e, "erpscope_pg_statement_fingerprints", EXPO_GAUGE,
 		    "Distinct normalised statements whose text erpscope has.");
 	expo_sample_u64(e, NULL, 0, q->ntexts);
+	expo_family(
+		e, "erpscope_pg_statement_evictions_total", EXPO_COUNTER,
+		"Kernel entries of cold statements moved into user space to make room in the kernel's statement table (--pg.max-fingerprints); their series keep counting.");
+	expo_sample_u64(e, NULL, 0, q->evicted);
 	expo_family(
 		e, "erpscope_pg_fingerprint_mismatches_total", EXPO_COUNTER,
 		"Statement texts whose fingerprint in user space differed from the kernel's (0 unless the two builds of the tokenizer disagree).");

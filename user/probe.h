@@ -20,6 +20,7 @@ struct probe {
 	struct bpf_object *obj;   /* for per-program run stats; NULL if none */
 	struct ring_buffer *rb;   /* polled by the main loop; NULL if none */
 	int drops_fd;             /* per-CPU u64 array [1]: ring-buffer drops; -1 if none */
+	int map_errors_fd;        /* per-CPU u64 array [ES_MAP_COUNT] (bpf/maps.bpf.h); -1 if none */
 	void *priv;               /* the probe's own state (its skeleton, ...) */
 };
 

@@ -50,6 +50,7 @@ static int procs_open(struct probe *p)
 	p->es->workers_fd = bpf_map__fd(skel->maps.workers);
 	p->es->workers_gen_fd = bpf_map__fd(skel->maps.workers_gen);
 	procs_set_map_fd(p->es->procs, p->es->workers_fd, p->es->workers_gen_fd);
+	procs_set_drops_fd(p->es->procs, p->drops_fd);
 	p->rb = ring_buffer__new(bpf_map__fd(skel->maps.proc_events), on_event, p, NULL);
 	if (!p->rb)
 		return -errno;
@@ -86,6 +87,8 @@ static int procs_collect_metrics(struct probe *p, struct expo *e)
 
 static void procs_close(struct probe *p)
 {
+	if (p->es->procs)
+		procs_set_drops_fd(p->es->procs, -1);
 	ring_buffer__free(p->rb);
 	p->rb = NULL;
 	procs_bpf__destroy(p->priv);

@@ -18,6 +18,7 @@
 #include <unistd.h>
 #include <bpf/bpf.h>
 
+#include "bpfutil.h"
 #include "expo.h"
 #include "log.h"
 #include "readfile.h"
@@ -56,6 +57,8 @@ struct procs {
 	uint64_t scan_gen;
 	uint64_t last_scan_ms;
 	bool rescan_soon;
+	int drops_fd; /* the lifecycle ring's drops (per-CPU u64 [1]); -1 if none */
+	uint64_t drops_seen;
 	struct pending pend[PENDING_MAX];
 	unsigned int npend;
 	struct overflow_entry *ovf;
@@ -92,6 +95,7 @@ struct procs *procs_new(unsigned int max_workers)
 	p->max_workers = max_workers;
 	p->map_fd = -1;
 	p->gen_fd = -1;
+	p->drops_fd = -1;
 	return p;
 }
 
@@ -113,6 +117,29 @@ void procs_set_map_fd(struct procs *p, int workers_fd, int gen_fd)
 {
 	p->map_fd = workers_fd;
 	p->gen_fd = gen_fd;
+}
+
+void procs_set_drops_fd(struct procs *p, int drops_fd)
+{
+	p->drops_fd = drops_fd;
+}
+
+bool procs_note_drops(struct procs *p, uint64_t drops)
+{
+	bool lost = drops > p->drops_seen;
+
+	if (lost) {
+		log_debug("lifecycle events lost; rescanning /proc", "drops=%llu",
+			  (unsigned long long)(drops - p->drops_seen));
+		p->rescan_soon = true;
+	}
+	p->drops_seen = drops;
+	return lost;
+}
+
+bool procs_rescan_due(const struct procs *p)
+{
+	return p->rescan_soon;
 }
 
 /* After the map changed: programs that cached a slot look it up again. */
@@ -522,8 +549,12 @@ void procs_event(struct procs *p, __u32 type, __u32 pid, uint64_t now_ms)
 void procs_tick(struct procs *p, uint64_t now_ms, unsigned int rescan_ms)
 {
 	unsigned int i = 0;
+	uint64_t drops;
 	int err;
 
+	/* A lost fork or exec is a process nobody looks at: the scan finds it. */
+	if (p->drops_fd >= 0 && !bpf_percpu_sum_u64(p->drops_fd, 0, &drops))
+		procs_note_drops(p, drops);
 	if (p->rescan_soon || !p->last_scan_ms || now_ms - p->last_scan_ms >= rescan_ms)
 		procs_scan(p, now_ms);
 	while (i < p->npend) {

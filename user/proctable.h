@@ -47,6 +47,12 @@ unsigned int procs_nslots(const struct procs *p);
  * generation counter bumped after each change (programs cache slots by it).
  */
 void procs_set_map_fd(struct procs *p, int workers_fd, int gen_fd);
+/* The lifecycle ring's drop counter, read at every tick. */
+void procs_set_drops_fd(struct procs *p, int drops_fd);
+/* The drop counter read drops: when it rose, a full rescan is due. Returns whether it rose. */
+bool procs_note_drops(struct procs *p, uint64_t drops);
+/* Whether the next tick scans /proc in full before the rescan interval. */
+bool procs_rescan_due(const struct procs *p);
 
 struct erpscope;
 struct bpf_object;

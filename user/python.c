@@ -23,6 +23,7 @@
 #include "expo.h"
 #include "kfeatures.h"
 #include "log.h"
+#include "mapstats.h"
 #include "probe.h"
 #include "proctable.h"
 #include "python.h"
@@ -104,6 +105,9 @@ static int python_open(struct probe *p)
 	pp->stacks_fd = bpf_map__fd(pp->skel->maps.py_stacks);
 	pp->capture_fd = bpf_map__fd(pp->skel->maps.py_capture);
 	pp->gc_fd = bpf_map__fd(pp->skel->maps.py_gc);
+	p->map_errors_fd = bpf_map__fd(pp->skel->maps.map_errors);
+	mapstats_track(es, ES_MAP_PY_WORK, pp->skel->maps.py_work);
+	mapstats_track(es, ES_MAP_PY_GC, pp->skel->maps.py_gc);
 	pp->stats_fd = bpf_map__fd(pp->skel->maps.py_stats);
 	if (!pp->offcpu_profile)
 		log_warn("no off-CPU Python profile: it needs typed tracepoints and BPF task work (Linux 6.18+)",
@@ -247,7 +251,9 @@ static void gc_collect(struct py_priv *pp, struct expo *e)
 	struct slot_view sv;
 	char gen[4];
 
-	bpf_hash_foreach(pp->gc_fd, sizeof(__u32), sizeof(struct es_py_gc), true, gc_take, &rows);
+	mapstats_count(pp->es, ES_MAP_PY_GC,
+		       bpf_hash_foreach(pp->gc_fd, sizeof(__u32), sizeof(struct es_py_gc), true,
+					gc_take, &rows));
 	if (rows.n)
 		qsort(rows.r, rows.n, sizeof(*rows.r), by_key);
 	expo_family(e, "erpscope_python_gc_pause_seconds", EXPO_HISTOGRAM,

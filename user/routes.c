@@ -11,6 +11,7 @@
 #include "expo.h"
 #include "http.h"
 #include "log.h"
+#include "mapstats.h"
 #include "negotiate.h"
 #include "pg.h"
 #include "proctable.h"
@@ -32,6 +33,7 @@ static int handle_metrics(void *arg, struct http_exchange *x)
 		if (p->up && p->ops->collect && (err = p->ops->collect(p, &e)))
 			log_warn("collect failed", "probe=%s err=%d", p->ops->name, err);
 	}
+	mapstats_collect(es, &e);
 	for (int i = 0; i < es->npollers; i++) {
 		struct poller *pl = &es->pollers[i];
 

@@ -30,6 +30,7 @@
 #include "expo.h"
 #include "kfeatures.h"
 #include "log.h"
+#include "mapstats.h"
 #include "probe.h"
 #include "proctable.h"
 #include "sched.h"
@@ -180,6 +181,10 @@ static int sched_open(struct probe *p)
 	if (err)
 		return err;
 	p->obj = sp->skel->obj;
+	p->map_errors_fd = bpf_map__fd(sp->skel->maps.map_errors);
+	mapstats_track(es, ES_MAP_IOWAIT_BY_DEV, sp->skel->maps.iowait_by_dev);
+	if (!es->tp_btf)
+		mapstats_track(es, ES_MAP_TASK_SCHED_BY_PID, sp->skel->maps.task_sched_by_pid);
 	sp->slots_fd = bpf_map__fd(sp->skel->maps.sched_slots);
 	sp->iowait_fd = bpf_map__fd(sp->skel->maps.iowait_by_dev);
 	es->iodev_fd = bpf_map__fd(sp->skel->maps.task_iodev);
@@ -327,10 +332,13 @@ static int sched_collect(struct probe *p, struct expo *e)
 		sp->iow[i].ns = 0;
 		sp->iow[i].seen = false;
 	}
-	bpf_hash_foreach(sp->iowait_fd, sizeof(struct es_iowait_key), sizeof(uint64_t), true,
-			 iowait_closed, sp);
+	err = bpf_hash_foreach(sp->iowait_fd, sizeof(struct es_iowait_key), sizeof(uint64_t), true,
+			       iowait_closed, sp);
+	mapstats_count(p->es, ES_MAP_IOWAIT_BY_DEV, err);
 	err = read_open(sp);
-	if (err)
+	if (!sp->skel->links.es_sched_open_iter)
+		mapstats_count(p->es, ES_MAP_TASK_SCHED_BY_PID, err);
+	if (err < 0)
 		log_warn("cannot read open intervals", "probe=sched err=%d", err);
 
 	expo_family(e, "erpscope_cpu_seconds_total", EXPO_COUNTER,

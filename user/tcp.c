@@ -22,6 +22,7 @@
 #include "expo.h"
 #include "json.h"
 #include "log.h"
+#include "mapstats.h"
 #include "probe.h"
 #include "proctable.h"
 #include "tcp.h"
@@ -247,6 +248,9 @@ static int tcp_open(struct probe *p)
 		return -ENOMEM;
 	p->obj = tp->skel->obj;
 	p->drops_fd = bpf_map__fd(tp->skel->maps.tcp_drops);
+	p->map_errors_fd = bpf_map__fd(tp->skel->maps.map_errors);
+	mapstats_track(es, ES_MAP_TCP_REMOTES, tp->skel->maps.remotes);
+	mapstats_track(es, ES_MAP_LISTEN_WAIT, tp->skel->maps.listen_wait);
 	p->rb = ring_buffer__new(bpf_map__fd(tp->skel->maps.tcp_events), on_event, p, NULL);
 	if (!p->rb)
 		return -errno;
@@ -330,11 +334,13 @@ static void row_labels(struct expo_label *l, const struct tcp_remote_row *row)
 static void collect_remotes(struct tcp_priv *tp, struct expo *e)
 {
 	unsigned int nrows;
+	int n;
 	struct expo_label l[3];
 
 	tcp_remotes_begin(tp->remotes);
-	bpf_hash_foreach(bpf_map__fd(tp->skel->maps.remotes), sizeof(struct es_tcp_remote_key),
-			 sizeof(struct es_tcp_remote), false, remote_feed, tp);
+	n = bpf_hash_foreach(bpf_map__fd(tp->skel->maps.remotes), sizeof(struct es_tcp_remote_key),
+			     sizeof(struct es_tcp_remote), false, remote_feed, tp);
+	mapstats_count(tp->es, ES_MAP_TCP_REMOTES, n);
 	nrows = tcp_remotes_end(tp->remotes, tp->now_ms);
 
 	expo_family(e, "erpscope_tcp_connect_latency_seconds", EXPO_HISTOGRAM,
@@ -575,14 +581,16 @@ static void collect_pool(struct tcp_priv *tp, struct expo *e)
 static int tcp_collect(struct probe *p, struct expo *e)
 {
 	struct tcp_priv *tp = p->priv;
+	int n;
 
 	tp->e = e;
 	tp->now_ns = clock_ns();
 	tp->now_ms = tp->now_ns / 1000000ull;
 	expo_family(e, "erpscope_listen_queue_wait_seconds", EXPO_HISTOGRAM,
 		    "Time accepted connections waited in a listen socket's accept queue, from the handshake's completion to accept() returning them, per role of the accepting process and local port.");
-	bpf_hash_foreach(bpf_map__fd(tp->skel->maps.listen_wait), sizeof(struct es_tcp_wait_key),
-			 sizeof(struct es_tcp_hist), true, wait_sample, tp);
+	n = bpf_hash_foreach(bpf_map__fd(tp->skel->maps.listen_wait), sizeof(struct es_tcp_wait_key),
+			     sizeof(struct es_tcp_hist), true, wait_sample, tp);
+	mapstats_count(p->es, ES_MAP_LISTEN_WAIT, n);
 	collect_pool(tp, e);
 	tcp_pool_attach_collect(tp->pool, e);
 	collect_remotes(tp, e);

@@ -290,27 +290,18 @@ static int libc_syms(struct tcp_pool_attach *pa, const char *path, const struct 
 
 /* ---------------------------------------------------------------- attach, detach */
 
-struct pid_match {
-	int fd;
-	__u32 pid;
-};
-
-static bool thread_of_pid(void *arg, const void *key)
+static bool thread_of_pid(void *arg, const void *key, const void *value)
 {
-	const struct pid_match *m = arg;
-	struct es_tcp_thread t;
-
-	return !bpf_map_lookup_elem(m->fd, key, &t) && t.tgid == m->pid;
+	return ((const struct es_tcp_thread *)value)->tgid == *(const __u32 *)arg;
 }
 
 static void detach(struct tcp_pool_attach *pa, struct pool_proc *pp)
 {
-	struct pid_match m = { pa->threads_fd, pp->pid };
-
 	if (pp->link >= 0) {
 		close_link(pa, pp->link);
 		/* A reused tid must not inherit this worker's state. */
-		bpf_hash_delete_if(pa->threads_fd, sizeof(__u32), thread_of_pid, &m);
+		bpf_hash_delete_if(pa->threads_fd, sizeof(__u32), sizeof(struct es_tcp_thread), false,
+				   thread_of_pid, &pp->pid);
 		pa->attached--;
 		log_debug("tcp pool worker detached", "pid=%u", pp->pid);
 	}

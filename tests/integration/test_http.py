@@ -116,13 +116,25 @@ def body(t):
                          ("erpscope_cpu_seconds_total", "counter"),
                          ("erpscope_offcpu_seconds_total", "counter"),
                          ("erpscope_runqueue_latency_seconds", "histogram"),
-                         ("erpscope_context_switches_total", "counter")]:
+                         ("erpscope_context_switches_total", "counter"),
+                         ("erpscope_ringbuf_drops_total", "counter"),
+                         ("erpscope_bpf_map_update_errors_total", "counter"),
+                         ("erpscope_bpf_map_entries", "gauge"),
+                         ("erpscope_bpf_map_max_entries", "gauge")]:
             t.check(m1.types.get(fam) == typ, f"family {fam} is a {typ}",
                     f"TYPE {m1.types.get(fam)!r}")
         for probe in ("procs", "sched"):
             t.check(m1.value("erpscope_probe_up", probe=probe) == 1,
                     f'erpscope_probe_up{{probe="{probe}"}} is 1',
                     f"got {m1.series('erpscope_probe_up')}")
+        # A lost lifecycle event makes the daemon rescan /proc: the count it reads.
+        t.check(m1.value("erpscope_ringbuf_drops_total", probe="procs") is not None,
+                'erpscope_ringbuf_drops_total{probe="procs"} is exported',
+                str(m1.series("erpscope_ringbuf_drops_total")))
+        fill = m1.series("erpscope_bpf_map_max_entries", map="iowait_by_dev")
+        t.check(len(fill) == 1 and fill[0][1] > 0 and
+                m1.value("erpscope_bpf_map_entries", map="iowait_by_dev") is not None,
+                "the fill level of a walked map is exported", str(fill))
         bi = m1.series("erpscope_build_info")
         r = subprocess.run([lib.ERPSCOPE, "--version"], capture_output=True, text=True)
         ver = bi[0][0].get("version") if bi else None

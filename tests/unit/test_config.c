@@ -574,6 +574,7 @@ static void test_usage(void)
 		"      --max-workers=512 ",
 		"      --procs.rescan-interval=5s ",
 		"      --pg.top-statements=100 ",
+		"      --pg.max-fingerprints=4096 ",
 		"      --pg.slow-query-threshold=100ms ",
 		"      --pg.quantile-window=5m ",
 		"      --[no-]pg.single-probe ",
