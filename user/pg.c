@@ -431,7 +431,7 @@ void pg_probe_sync(struct probe *p, struct pg_procs *procs, uint64_t now_ms)
 		pp->last_bins_scan_ms = now_ms;
 	}
 	realtime_off_update(pp);
-	pg_bins_check_stale(pp);
+	pg_pms_check(pp);
 }
 
 static int pg_collect(struct probe *p, struct expo *e)

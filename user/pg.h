@@ -136,8 +136,12 @@ int pg_bins_scan_installed(struct pg_priv *pp);
 void pg_bins_check_pid(struct pg_priv *pp, __u32 pid, dev_t *dev, ino_t *ino, bool *known);
 void pg_bins_free(struct pg_priv *pp);
 void pg_bins_collect(struct pg_priv *pp, struct expo *e);
-/* Binaries whose start stamps stopped moving go back to query__start. */
-void pg_bins_check_stale(struct pg_priv *pp);
+/*
+ * Servers whose start stamps stopped moving or whose entries did not check
+ * out go back to query__start; binaries whose such servers are gone (a
+ * restart) go back to query__done alone.
+ */
+void pg_pms_check(struct pg_priv *pp);
 
 /* pg.c: the database id of a name ("" is unknown: id 0). */
 __u32 pg_db_id(struct pg_priv *pp, const char *name);
