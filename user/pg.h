@@ -128,10 +128,22 @@ struct pg_priv {
 	uint64_t last_retire_ms;
 	uint64_t last_bins_scan_ms;
 	uint64_t fp_mismatches; /* texts whose user-space fingerprint differed */
+	/* Binaries refused (pg_bin_owner_ok()), remembered to be refused quietly. */
+	struct {
+		dev_t dev;
+		ino_t ino;
+	} refused[16]; /* a ring: the last 16 */
+	unsigned int nrefused;
 };
 
 /* pg_discover.c */
 int pg_bins_scan_installed(struct pg_priv *pp);
+/*
+ * Whether a server binary owned by owner may be read and attached to for a
+ * process running as proc_uid: root's, or the cluster user's own. Any
+ * other user's file named postgres is not parsed by root nor given a slot.
+ */
+bool pg_bin_owner_ok(uid_t owner, uid_t proc_uid);
 /* Looks at a running process's binary; attaches to it if it is new. */
 void pg_bins_check_pid(struct pg_priv *pp, __u32 pid, dev_t *dev, ino_t *ino, bool *known);
 void pg_bins_free(struct pg_priv *pp);

@@ -9,6 +9,7 @@
  * notes is logged once and reported in erpscope_pg_binary_info.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <glob.h>
 #include <limits.h>
 #include <stdio.h>
@@ -500,8 +501,9 @@ int pg_bins_scan_installed(struct pg_priv *pp)
 		for (size_t i = 0; i < gl.gl_pathc; i++) {
 			struct stat st;
 
+			/* Root's only: another's is taken when a server runs it. */
 			if (stat(gl.gl_pathv[i], &st) || !S_ISREG(st.st_mode) ||
-			    bin_find(pp, st.st_dev, st.st_ino))
+			    !pg_bin_owner_ok(st.st_uid, 0) || bin_find(pp, st.st_dev, st.st_ino))
 				continue;
 			bin_add(pp, gl.gl_pathv[i], gl.gl_pathv[i], st.st_dev, st.st_ino);
 		}
@@ -510,27 +512,87 @@ int pg_bins_scan_installed(struct pg_priv *pp)
 	return (int)pp->nattached;
 }
 
+bool pg_bin_owner_ok(uid_t owner, uid_t proc_uid)
+{
+	return owner == 0 || owner == proc_uid;
+}
+
+static bool refused(const struct pg_priv *pp, dev_t dev, ino_t ino)
+{
+	unsigned int n = pp->nrefused < 16 ? pp->nrefused : 16;
+
+	for (unsigned int i = 0; i < n; i++) {
+		if (pp->refused[i].dev == dev && pp->refused[i].ino == ino)
+			return true;
+	}
+	return false;
+}
+
+/*
+ * The path to attach to and read: the link's target where it names this
+ * very file here, else the same path under the process's root (a
+ * container), else /proc/<pid>/exe itself (replaced, or not reachable).
+ */
+static void exe_path(__u32 pid, const char *target, const struct stat *want, char *out,
+		     size_t size)
+{
+	struct stat st;
+
+	if (target[0] == '/' && !strstr(target, " (deleted)") && !stat(target, &st) &&
+	    st.st_dev == want->st_dev && st.st_ino == want->st_ino) {
+		snprintf(out, size, "%s", target);
+		return;
+	}
+	snprintf(out, size, "/proc/%u/root%s", pid, target);
+	if (target[0] == '/' && !strstr(target, " (deleted)") && !stat(out, &st) &&
+	    st.st_dev == want->st_dev && st.st_ino == want->st_ino)
+		return;
+	snprintf(out, size, "/proc/%u/exe", pid);
+}
+
 void pg_bins_check_pid(struct pg_priv *pp, __u32 pid, dev_t *dev, ino_t *ino, bool *known)
 {
-	char exe[32], target[PATH_MAX];
-	struct stat st;
+	char exe[32], target[PATH_MAX], path[PATH_MAX + 32], q[PATH_MAX + 8];
+	struct stat st, proc;
 	ssize_t n;
+	int fd;
 
 	*known = false;
+	/* The process's own file, whatever its mount namespace calls it. */
 	snprintf(exe, sizeof(exe), "/proc/%u/exe", pid);
-	if (stat(exe, &st) || !S_ISREG(st.st_mode))
+	fd = open(exe, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
 		return;
+	if (fstat(fd, &st) || !S_ISREG(st.st_mode))
+		goto out;
 	*dev = st.st_dev;
 	*ino = st.st_ino;
 	*known = true;
-	if (bin_find(pp, st.st_dev, st.st_ino))
-		return;
+	if (bin_find(pp, st.st_dev, st.st_ino) || refused(pp, st.st_dev, st.st_ino))
+		goto out;
 	n = readlink(exe, target, sizeof(target) - 1);
 	if (n <= 0)
-		return;
+		goto out;
 	target[n] = 0;
-	/* A replaced binary is only reachable through the process. */
-	bin_add(pp, strstr(target, " (deleted)") ? exe : target, target, st.st_dev, st.st_ino);
+	/* /proc/<pid> is owned by the process's effective uid. */
+	snprintf(path, sizeof(path), "/proc/%u", pid);
+	if (stat(path, &proc))
+		goto out;
+	if (!pg_bin_owner_ok(st.st_uid, proc.st_uid)) {
+		unsigned int i = pp->nrefused++ % 16;
+
+		pp->refused[i].dev = st.st_dev;
+		pp->refused[i].ino = st.st_ino;
+		log_warn("not reading a PostgreSQL binary owned by neither root nor the user it runs as",
+			 "probe=pg path=%s pid=%u owner=%u uid=%u",
+			 log_quote(q, sizeof(q), target), pid, (unsigned int)st.st_uid,
+			 (unsigned int)proc.st_uid);
+		goto out;
+	}
+	exe_path(pid, target, &st, path, sizeof(path));
+	bin_add(pp, path, target, st.st_dev, st.st_ino);
+out:
+	close(fd);
 }
 
 void pg_bins_free(struct pg_priv *pp)
