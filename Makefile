@@ -27,7 +27,7 @@ UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRCS))
 FUZZ_SRCS := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BINS := $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz/%,$(FUZZ_SRCS))
 # The parsers of outside input, built with sanitizers for the fuzzers.
-FUZZ_UNITS := user/title.c user/config.c user/pycapture.c user/log.c user/negotiate.c user/expo.c user/http_parse.c user/json.c user/events.c user/http.c user/host.c user/utf8.c user/pg_normalize.c user/pg_conf.c user/tcp_diag.c
+FUZZ_UNITS := user/title.c user/config.c user/pycapture.c user/log.c user/negotiate.c user/expo.c user/http_parse.c user/json.c user/events.c user/http.c user/host.c user/netfs.c user/readfile.c user/utf8.c user/pg_normalize.c user/pg_conf.c user/tcp_diag.c
 
 .PHONY: all help deps vmlinux run check test unit-test fuzz fuzz-smoke integration-test \
 	bench install uninstall deb format clean

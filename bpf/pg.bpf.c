@@ -53,6 +53,8 @@ const volatile __u64 slow_ns = 100000000;
 __u64 pg_known[ES_PG_KNOWN_SLOTS];
 /* Bumped by user space on every pg_backends change: cached db ids expire. */
 __u32 backends_gen;
+/* Bumped by user space when a postmaster goes to two probes: cached modes expire. */
+__u32 pms_gen;
 /*
  * CLOCK_REALTIME - CLOCK_MONOTONIC in ns and its last step, kept by user
  * space every 100 ms: PostgreSQL stamps statements with the wall clock, the
@@ -83,6 +85,10 @@ struct pg_task {
 	__u32 linked; /* the client was looked for */
 	struct es_pg_dbkey dbk; /* oid 0: not read (yet) */
 	__u32 raw_ok; /* st_activity_raw held what query__done reported */
+	__u32 pm;     /* the backend's postmaster, read once; 0: not yet */
+	__u32 pm_gen; /* two is valid while pms_gen + 1 equals this */
+	__u32 two;    /* its postmaster is timed from two probes (struct es_pg_pm) */
+	__u32 pad2;
 	__u32 tag[4];
 	__u16 locktype;
 	__u16 mode;
@@ -230,12 +236,21 @@ struct {
 	__type(value, struct es_pg_bin);
 } pg_bins SEC(".maps");
 
+/* Statements the kernel could not time, per binary and reason (ES_PG_BIN_*). */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, ES_PG_MAX_BINS * ES_PG_BIN_STAT_COUNT);
 	__type(key, __u32);
 	__type(value, __u64);
 } pg_bin_stats SEC(".maps");
+
+/* Postmasters whose entries did not check out, by tgid (see struct es_pg_pm). */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 256);
+	__type(key, __u32);
+	__type(value, struct es_pg_pm);
+} pg_pms SEC(".maps");
 
 /* A head entry being built: too big for the stack. */
 struct {
@@ -568,6 +583,57 @@ static __always_inline void statement_text(struct pg_task *t, const char *query)
 	}
 }
 
+/* The backend's postmaster: the parent it was forked by, read once. */
+static __always_inline __u32 postmaster_of(struct pg_task *t)
+{
+	if (!t->pm) {
+		struct task_struct *task = bpf_get_current_task_btf();
+
+		t->pm = BPF_CORE_READ(task, real_parent, tgid);
+	}
+	return t->pm;
+}
+
+/* A statement of this backend's postmaster could not be timed (rare). */
+static __always_inline void pm_stat(struct pg_task *t, __u32 idx, bool stale)
+{
+	struct es_pg_pm zero = { .slot1 = idx + 1 }, *pm;
+	__u32 key = postmaster_of(t);
+
+	pm = bpf_map_lookup_elem(&pg_pms, &key);
+	if (!pm) {
+		bpf_map_update_elem(&pg_pms, &key, &zero, BPF_NOEXIST);
+		pm = bpf_map_lookup_elem(&pg_pms, &key);
+		if (!pm)
+			return;
+	}
+	if (stale)
+		__sync_fetch_and_add(&pm->stale, 1);
+	else
+		__sync_fetch_and_add(&pm->no_status, 1);
+}
+
+/*
+ * Whether this backend's statements are timed at query__done alone: the
+ * binary allows it and its postmaster was not moved to two probes. The
+ * mode is cached in the task until user space moves a postmaster.
+ */
+static __always_inline bool one_trap(struct pg_task *t, const struct es_pg_bin *b)
+{
+	__u32 gen = pms_gen + 1;
+
+	if (!b || !b->one_trap || !t)
+		return false;
+	if (t->pm_gen != gen) {
+		__u32 key = postmaster_of(t);
+		struct es_pg_pm *pm = bpf_map_lookup_elem(&pg_pms, &key);
+
+		t->two = pm && pm->two_probes;
+		t->pm_gen = gen;
+	}
+	return !t->two;
+}
+
 /* What a statement gathers while it runs starts from zero. */
 static __always_inline void statement_reset(struct pg_task *t)
 {
@@ -582,11 +648,16 @@ SEC("usdt")
 int BPF_USDT(es_pg_query_start, const char *query)
 {
 	struct pg_task *t = task_get(true);
+	struct es_pg_bin *b;
 	__u32 idx = 0;
 
 	if (!t)
 		return 0;
-	learn_db(t, bin_of(ctx, &idx));
+	b = bin_of(ctx, &idx);
+	/* Attached for another server of the binary that went to two probes. */
+	if (one_trap(t, b))
+		return 0;
+	learn_db(t, b);
 	statement_text(t, query);
 	statement_reset(t);
 	/* Last, so the time spent here is not the statement's. */
@@ -731,7 +802,7 @@ static __always_inline __u32 committed(struct pg_task *t, const struct es_pg_bin
 	return lxid == 0;
 }
 
-/* A statement the kernel could not time, by reason (ES_PG_BIN_*). */
+/* A statement the kernel could not time, by reason (ES_PG_BIN_*): the metric. */
 static __always_inline void bin_stat(__u32 idx, __u32 reason)
 {
 	__u32 k = idx * ES_PG_BIN_STAT_COUNT + reason;
@@ -765,19 +836,34 @@ static __always_inline __u64 statement_start(struct pg_task *t, const struct es_
 	*start_us = 0;
 	if (no_xact)
 		*no_xact = 0;
+	/*
+	 * Only a statement that ran says the entry is wrong: a transaction
+	 * can abort in a backend whose entry is not filled in yet (its role or
+	 * database does not exist, or shutdown came while it started:
+	 * pgstat_bestart() runs at the end of InitPostgres()).
+	 */
 	if (!learn_bias(t, b)) {
-		bin_stat(idx, ES_PG_BIN_NO_STATUS);
+		if (at_done) {
+			bin_stat(idx, ES_PG_BIN_NO_STATUS);
+			pm_stat(t, idx, false);
+		}
 		return 0;
 	}
 	if (!t->mybe && (bpf_probe_read_user(&t->mybe, sizeof(t->mybe),
 					     (void *)(t->bias + b->mybeentry_va)) ||
 			 !t->mybe)) {
-		bin_stat(idx, ES_PG_BIN_NO_STATUS);
+		if (at_done) {
+			bin_stat(idx, ES_PG_BIN_NO_STATUS);
+			pm_stat(t, idx, false);
+		}
 		return 0;
 	}
 	if (bpf_probe_read_user(&be, sizeof(be), (void *)t->mybe) ||
 	    (__u32)be.procpid != current_tgid()) {
-		bin_stat(idx, ES_PG_BIN_NO_STATUS);
+		if (at_done) {
+			bin_stat(idx, ES_PG_BIN_NO_STATUS);
+			pm_stat(t, idx, false);
+		}
 		return 0;
 	}
 	if (!be.ts[2] || be.ts[2] == t->last_start_us) {
@@ -787,7 +873,10 @@ static __always_inline __u64 statement_start(struct pg_task *t, const struct es_
 		 * exiting inside a transaction).
 		 */
 		if (at_done)
+		{
 			bin_stat(idx, ES_PG_BIN_STALE);
+			pm_stat(t, idx, true);
+		}
 		return 0;
 	}
 	if (be.ts[2] == t->abort_start_us)
@@ -840,6 +929,7 @@ static __always_inline void raw_text_check(struct pg_task *t, __u32 idx)
 	return;
 bad:
 	bin_stat(idx, ES_PG_BIN_NO_STATUS);
+	pm_stat(t, idx, false);
 }
 
 /* ---------------------------------------------------------------- clients */
@@ -957,10 +1047,10 @@ static __always_inline int query_done(struct es_pg_bin *b, __u32 idx, const char
 	__u32 no_xact;
 	__s64 start_us;
 
-	if (!b || !b->one_trap) {
-		t = task_get(false);
-		if (!t)
-			return 0;
+	t = task_get(true);
+	if (!t)
+		return 0;
+	if (!one_trap(t, b)) {
 		if (!t->start_ns)
 			return 0;
 		if (!t->linked)
@@ -968,9 +1058,6 @@ static __always_inline int query_done(struct es_pg_bin *b, __u32 idx, const char
 		account(t, now - t->start_ns, 0, committed(t, b));
 		return 0;
 	}
-	t = task_get(true);
-	if (!t)
-		return 0;
 	learn_db(t, b);
 	start = statement_start(t, b, idx, true, &start_us, &no_xact);
 	if (start) {
@@ -1063,7 +1150,7 @@ int es_pg_query_done(struct pt_regs *ctx)
 		return 0;
 	b = bpf_map_lookup_elem(&pg_bins, &idx);
 	if (!b || !b->one_trap)
-		return query_done(b, idx, NULL, now); /* the text came at query__start */
+		return query_done(b, idx, NULL, now); /* the text comes at query__start */
 	q = reg_value(ctx, ES_PG_COOKIE_REG(c));
 	if (ES_PG_COOKIE_DEREF(c) &&
 	    bpf_probe_read_user(&q, sizeof(q), (void *)(q + ES_PG_COOKIE_OFF(c))))
@@ -1156,7 +1243,7 @@ int BPF_USDT(es_pg_xact_abort)
 	if (t->lock_start)
 		lock_done(ctx, t, now);
 	b = bin_of(ctx, &idx);
-	if (b && b->one_trap) {
+	if (one_trap(t, b)) {
 		/*
 		 * The failing statement never reaches query__done: account it
 		 * here, once (its start stamp marks it as accounted). ROLLBACK
@@ -1211,7 +1298,7 @@ static __always_inline void send_lock(struct pt_regs *ctx, struct pg_task *t, __
 	struct es_pg_bin *b = bin_of(ctx, &idx);
 
 	/* one_trap: which statement waited is read now (rare: slow waits only). */
-	if (b && b->one_trap)
+	if (one_trap(t, b))
 		fp = current_text(t, b) ? t->fp : 0;
 	ev = bpf_ringbuf_reserve(&pg_events, sizeof(*ev), 0);
 
@@ -1288,7 +1375,7 @@ int BPF_USDT(es_pg_read_done)
 	if (!t)
 		return 0;
 	b = bin_of(ctx, &idx);
-	if (t->start_ns || (b && b->one_trap))
+	if (t->start_ns || one_trap(t, b))
 		t->misses += 1;
 	return 0;
 }

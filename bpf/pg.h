@@ -102,7 +102,8 @@ struct es_pg_hist {
  * its text from the status entry (st_activity_raw: debug_query_string is
  * cleared before the abort). A backend whose entry does not check out, or
  * whose stamps do not move (track_activities off), makes user space attach
- * query__start to the binary and clear one_trap.
+ * query__start to the binary and time that postmaster's statements from
+ * both probes (struct es_pg_pm) until it exits.
  */
 #define ES_PG_MAX_BINS 64
 
@@ -164,15 +165,28 @@ enum es_pg_reg {
 /* PostgreSQL's timestamps count microseconds from 2000-01-01 00:00 UTC. */
 #define ES_PG_EPOCH_UNIX_S 946684800ull
 
-/*
- * Per server binary, statements the kernel could not time: pg_bin_stats
- * index slot * ES_PG_BIN_STAT_COUNT + one of these.
- */
+/* Statements not timed, per binary, for erpscope_pg_statements_untimed_total. */
 enum {
 	ES_PG_BIN_STALE, /* one_trap, but the start stamp did not move: track_activities is off */
 	ES_PG_BIN_NO_STATUS, /* one_trap, but the backend's status entry did not check out */
 	ES_PG_BIN_CLOCK_STEP, /* one_trap, but the start stamp may predate a wall-clock step */
 	ES_PG_BIN_STAT_COUNT,
+};
+
+/*
+ * Per postmaster whose backends' statements the kernel could not time from
+ * their status entries (pg_pms, by the postmaster's tgid): a backend of it
+ * whose entry did not check out (no_status) or whose start stamp did not
+ * move at query__done (stale: track_activities off). User space then
+ * attaches query__start to the binary and sets two_probes: that server's
+ * statements are timed from both probes until it exits. A restarted server
+ * is a new postmaster and starts on query__done alone again.
+ */
+struct es_pg_pm {
+	__u64 stale;
+	__u64 no_status;
+	__u32 slot1;      /* the binary's pg_bins slot + 1 */
+	__u32 two_probes; /* set by user space once query__start is attached */
 };
 
 /* Per database: transactions, deadlocks, slow statements. */

@@ -7,6 +7,7 @@
  * The parsers are pure (text in, structs out) for the unit tests.
  */
 #include "host.h"
+#include "netfs.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -203,9 +204,7 @@ static const char *const skip_fstypes[] = {
 	"proc",	    "sysfs",	"tmpfs",   "devtmpfs",	  "cgroup",	"cgroup2",   "overlay",
 	"bpf",	    "tracefs",	"debugfs", "securityfs",  "pstore",	"mqueue",    "hugetlbfs",
 	"autofs",   "configfs", "devpts",  "binfmt_misc", "nsfs",	"ramfs",     "rootfs",
-	"squashfs", "iso9660",	"udf",	   "efivarfs",	  "rpc_pipefs", "selinuxfs", "nfsd",
-	"nfs",	    "nfs4",	"cifs",	   "smb3",	  "smbfs",	"ceph",	     "glusterfs",
-	"9p",	    "afs",	"lustre",  "virtiofs",
+	"squashfs", "iso9660",	"udf",	   "efivarfs",	  "selinuxfs",	"nfsd",
 };
 
 /* Local filesystems whose source need not be a /dev path (pools, subvolumes). */
@@ -215,7 +214,7 @@ static const char *const local_fstypes[] = {
 
 bool host_fs_wanted(const char *fstype, const char *device)
 {
-	if (!strncmp(fstype, "fuse", 4))
+	if (netfs_type(fstype))
 		return false;
 	for (size_t i = 0; i < sizeof(skip_fstypes) / sizeof(skip_fstypes[0]); i++) {
 		if (!strcmp(fstype, skip_fstypes[i]))

@@ -460,7 +460,7 @@ void pg_probe_sync(struct probe *p, struct pg_procs *procs, uint64_t now_ms)
 		pp->last_bins_scan_ms = now_ms;
 	}
 	realtime_off_update(pp);
-	pg_bins_check_stale(pp);
+	pg_pms_check(pp);
 	/* The quantile windows move on without scrapes too. */
 	if (now_ms >= pp->last_refresh_ms + pg_queries_window_slot_ms(pp))
 		pg_queries_refresh(pp, now_ms);

@@ -131,16 +131,32 @@ struct pg_priv {
 	uint64_t fp_mismatches; /* texts whose user-space fingerprint differed */
 	struct es_pg_clock clock; /* what the kernel has in realtime_clock */
 	uint64_t clock_steps;     /* wall-clock steps seen */
+	/* Binaries refused (pg_bin_owner_ok()), remembered to be refused quietly. */
+	struct {
+		dev_t dev;
+		ino_t ino;
+	} refused[16]; /* a ring: the last 16 */
+	unsigned int nrefused;
 };
 
 /* pg_discover.c */
 int pg_bins_scan_installed(struct pg_priv *pp);
+/*
+ * Whether a server binary owned by owner may be read and attached to for a
+ * process running as proc_uid: root's, or the cluster user's own. Any
+ * other user's file named postgres is not parsed by root nor given a slot.
+ */
+bool pg_bin_owner_ok(uid_t owner, uid_t proc_uid);
 /* Looks at a running process's binary; attaches to it if it is new. */
 void pg_bins_check_pid(struct pg_priv *pp, __u32 pid, dev_t *dev, ino_t *ino, bool *known);
 void pg_bins_free(struct pg_priv *pp);
 void pg_bins_collect(struct pg_priv *pp, struct expo *e);
-/* Binaries whose start stamps stopped moving go back to query__start. */
-void pg_bins_check_stale(struct pg_priv *pp);
+/*
+ * Servers whose start stamps stopped moving or whose entries did not check
+ * out go back to query__start; binaries whose such servers are gone (a
+ * restart) go back to query__done alone.
+ */
+void pg_pms_check(struct pg_priv *pp);
 
 /* pg.c: the database id of a name ("" is unknown: id 0). */
 __u32 pg_db_id(struct pg_priv *pp, const char *name);

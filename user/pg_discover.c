@@ -9,11 +9,13 @@
  * notes is logged once and reported in erpscope_pg_binary_info.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <glob.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <bpf/bpf.h>
@@ -89,8 +91,10 @@ struct pg_bin {
 	bool kernel_commits; /* commits counted at query__done, not transaction__commit */
 	bool one_trap; /* statements on query__done alone (struct es_pg_bin) */
 	bool done_direct; /* query__done's argument from the cookie, not libbpf's runtime */
-	bool stale_logged;
-	struct pg_note start_note; /* query__start, attached late if one_trap must end */
+	bool start_failed_logged;
+	struct pg_note start_note; /* query__start, attached while a server needs it */
+	struct bpf_link *start_link; /* one_trap: query__start for servers on two probes */
+	unsigned int two_pms; /* live postmasters of it on two probes (struct es_pg_pm) */
 	unsigned int nprobes;
 	struct bpf_link *links[PG_MAX_LINKS];
 	unsigned int nlinks;
@@ -149,6 +153,8 @@ static void bin_detach(struct pg_bin *b)
 	for (unsigned int i = 0; i < b->nlinks; i++)
 		bpf_link__destroy(b->links[i]);
 	b->nlinks = 0;
+	bpf_link__destroy(b->start_link);
+	b->start_link = NULL;
 	b->attached = false;
 }
 
@@ -322,57 +328,98 @@ fail:
 }
 
 /*
- * A binary on query__done alone whose backends' start stamps stopped
- * moving (track_activities off, for the server or a session) or whose
- * status entries did not check out goes back to timing statements from
- * query__start: attach it, then tell the kernel.
+ * A server (postmaster pm) of a binary on query__done alone whose
+ * backends' start stamps stopped moving (track_activities off, for the
+ * server or a session) or whose status entries did not check out goes
+ * back to timing statements from query__start: attach it to the binary
+ * (once for all its servers), then mark the server for the kernel. Returns
+ * whether it moved.
  */
-static void bin_end_one_trap(struct pg_priv *pp, struct pg_bin *b, const char *why)
+static bool pm_to_two_probes(struct pg_priv *pp, struct pg_bin *b, __u32 pm,
+			     const struct es_pg_pm *v)
 {
-	__u32 slot = (__u32)(b - pp->bins);
-	struct es_pg_bin kb;
-	struct bpf_link *l;
+	int fd = bpf_map__fd(pp->skel->maps.pg_pms);
+	struct es_pg_pm nv = *v;
 	char q[PATH_MAX + 8];
-	int fd = bpf_map__fd(pp->skel->maps.pg_bins);
 
-	l = attach_one(pp, b, &usdts[0], &b->start_note, false);
-	if (!l) {
-		if (!b->stale_logged)
-			log_warn("cannot attach query__start to time statements without PostgreSQL's start stamps",
-				 "probe=pg path=%s err=%d", log_quote(q, sizeof(q), b->shown),
-				 -errno);
-		b->stale_logged = true;
-		return;
+	if (!b->start_link) {
+		b->start_link = attach_one(pp, b, &usdts[0], &b->start_note, false);
+		if (!b->start_link) {
+			if (!b->start_failed_logged)
+				log_warn("cannot attach query__start to time statements without PostgreSQL's start stamps",
+					 "probe=pg path=%s err=%d",
+					 log_quote(q, sizeof(q), b->shown), -errno);
+			b->start_failed_logged = true;
+			return false;
+		}
 	}
-	if (b->nlinks < PG_MAX_LINKS)
-		b->links[b->nlinks++] = l;
-	else
-		bpf_link__destroy(l);
-	if (!bpf_map_lookup_elem(fd, &slot, &kb)) {
-		kb.one_trap = 0;
-		bpf_map_update_elem(fd, &slot, &kb, BPF_ANY);
-	}
-	b->one_trap = false;
-	log_info("PostgreSQL statements the server did not stamp: timing them from query__start from now on, one more uprobe per statement",
-		 "probe=pg path=%s why=\"%s\"", log_quote(q, sizeof(q), b->shown), why);
+	nv.two_probes = 1;
+	if (bpf_map_update_elem(fd, &pm, &nv, BPF_EXIST))
+		return false;
+	log_info("PostgreSQL statements the server did not stamp: timing this server's from query__start until it exits, one more uprobe per statement for the binary's servers meanwhile",
+		 "probe=pg path=%s postmaster=%u why=\"%s\"", log_quote(q, sizeof(q), b->shown),
+		 pm, v->stale ? "track_activities off?" :
+				"backend status entries do not match PostgreSQL 15's layout");
+	return true;
 }
 
-void pg_bins_check_stale(struct pg_priv *pp)
+struct pms_walk {
+	struct pg_priv *pp;
+	bool changed; /* a server moved or went: cached modes expire */
+};
+
+/* One server in pg_pms: forgotten when gone, moved to two probes when due. */
+static bool pm_visit(void *arg, const void *key, const void *value)
 {
-	int fd = bpf_map__fd(pp->skel->maps.pg_bin_stats);
+	struct pms_walk *w = arg;
+	const struct es_pg_pm *v = value;
+	__u32 pm = *(const __u32 *)key;
+	struct pg_bin *b = NULL;
 
+	if (kill((pid_t)pm, 0) && errno == ESRCH) {
+		w->changed = true;
+		return true;
+	}
+	if (v->slot1 && v->slot1 <= w->pp->nbins)
+		b = &w->pp->bins[v->slot1 - 1];
+	if (!b || !b->attached || !b->one_trap)
+		return false;
+	if (!v->two_probes && (v->stale || v->no_status) && pm_to_two_probes(w->pp, b, pm, v))
+		w->changed = true;
+	else if (!v->two_probes)
+		return false;
+	b->two_pms++;
+	/* Detached after a failed walk: the server still needs it. */
+	if (!b->start_link)
+		b->start_link = attach_one(w->pp, b, &usdts[0], &b->start_note, false);
+	return false;
+}
+
+void pg_pms_check(struct pg_priv *pp)
+{
+	struct pms_walk w = { .pp = pp };
+	char q[PATH_MAX + 8];
+
+	int err;
+
+	for (size_t i = 0; i < pp->nbins; i++)
+		pp->bins[i].two_pms = 0;
+	err = bpf_hash_delete_if(bpf_map__fd(pp->skel->maps.pg_pms), sizeof(__u32),
+				 sizeof(struct es_pg_pm), false, pm_visit, &w);
+	if (w.changed)
+		__atomic_add_fetch(&pp->skel->bss->pms_gen, 1, __ATOMIC_RELEASE);
+	if (err < 0)
+		return; /* not every server was seen: detach nothing */
+	/* The last server on two probes went (a restart): one probe again. */
 	for (size_t i = 0; i < pp->nbins; i++) {
-		__u32 k = (__u32)i * ES_PG_BIN_STAT_COUNT;
-		uint64_t stale = 0, no_status = 0;
+		struct pg_bin *b = &pp->bins[i];
 
-		if (!pp->bins[i].attached || !pp->bins[i].one_trap)
+		if (!b->start_link || b->two_pms)
 			continue;
-		bpf_percpu_sum_u64(fd, k + ES_PG_BIN_STALE, &stale);
-		bpf_percpu_sum_u64(fd, k + ES_PG_BIN_NO_STATUS, &no_status);
-		if (stale || no_status)
-			bin_end_one_trap(pp, &pp->bins[i],
-					 stale ? "track_activities off?" :
-						 "backend status entries do not match PostgreSQL 15's layout");
+		bpf_link__destroy(b->start_link);
+		b->start_link = NULL;
+		log_info("PostgreSQL servers timed from query__start are gone: query__start detached, one uprobe per statement again",
+			 "probe=pg path=%s", log_quote(q, sizeof(q), b->shown));
 	}
 }
 
@@ -454,8 +501,9 @@ int pg_bins_scan_installed(struct pg_priv *pp)
 		for (size_t i = 0; i < gl.gl_pathc; i++) {
 			struct stat st;
 
+			/* Root's only: another's is taken when a server runs it. */
 			if (stat(gl.gl_pathv[i], &st) || !S_ISREG(st.st_mode) ||
-			    bin_find(pp, st.st_dev, st.st_ino))
+			    !pg_bin_owner_ok(st.st_uid, 0) || bin_find(pp, st.st_dev, st.st_ino))
 				continue;
 			bin_add(pp, gl.gl_pathv[i], gl.gl_pathv[i], st.st_dev, st.st_ino);
 		}
@@ -464,27 +512,87 @@ int pg_bins_scan_installed(struct pg_priv *pp)
 	return (int)pp->nattached;
 }
 
+bool pg_bin_owner_ok(uid_t owner, uid_t proc_uid)
+{
+	return owner == 0 || owner == proc_uid;
+}
+
+static bool refused(const struct pg_priv *pp, dev_t dev, ino_t ino)
+{
+	unsigned int n = pp->nrefused < 16 ? pp->nrefused : 16;
+
+	for (unsigned int i = 0; i < n; i++) {
+		if (pp->refused[i].dev == dev && pp->refused[i].ino == ino)
+			return true;
+	}
+	return false;
+}
+
+/*
+ * The path to attach to and read: the link's target where it names this
+ * very file here, else the same path under the process's root (a
+ * container), else /proc/<pid>/exe itself (replaced, or not reachable).
+ */
+static void exe_path(__u32 pid, const char *target, const struct stat *want, char *out,
+		     size_t size)
+{
+	struct stat st;
+
+	if (target[0] == '/' && !strstr(target, " (deleted)") && !stat(target, &st) &&
+	    st.st_dev == want->st_dev && st.st_ino == want->st_ino) {
+		snprintf(out, size, "%s", target);
+		return;
+	}
+	snprintf(out, size, "/proc/%u/root%s", pid, target);
+	if (target[0] == '/' && !strstr(target, " (deleted)") && !stat(out, &st) &&
+	    st.st_dev == want->st_dev && st.st_ino == want->st_ino)
+		return;
+	snprintf(out, size, "/proc/%u/exe", pid);
+}
+
 void pg_bins_check_pid(struct pg_priv *pp, __u32 pid, dev_t *dev, ino_t *ino, bool *known)
 {
-	char exe[32], target[PATH_MAX];
-	struct stat st;
+	char exe[32], target[PATH_MAX], path[PATH_MAX + 32], q[PATH_MAX + 8];
+	struct stat st, proc;
 	ssize_t n;
+	int fd;
 
 	*known = false;
+	/* The process's own file, whatever its mount namespace calls it. */
 	snprintf(exe, sizeof(exe), "/proc/%u/exe", pid);
-	if (stat(exe, &st) || !S_ISREG(st.st_mode))
+	fd = open(exe, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
 		return;
+	if (fstat(fd, &st) || !S_ISREG(st.st_mode))
+		goto out;
 	*dev = st.st_dev;
 	*ino = st.st_ino;
 	*known = true;
-	if (bin_find(pp, st.st_dev, st.st_ino))
-		return;
+	if (bin_find(pp, st.st_dev, st.st_ino) || refused(pp, st.st_dev, st.st_ino))
+		goto out;
 	n = readlink(exe, target, sizeof(target) - 1);
 	if (n <= 0)
-		return;
+		goto out;
 	target[n] = 0;
-	/* A replaced binary is only reachable through the process. */
-	bin_add(pp, strstr(target, " (deleted)") ? exe : target, target, st.st_dev, st.st_ino);
+	/* /proc/<pid> is owned by the process's effective uid. */
+	snprintf(path, sizeof(path), "/proc/%u", pid);
+	if (stat(path, &proc))
+		goto out;
+	if (!pg_bin_owner_ok(st.st_uid, proc.st_uid)) {
+		unsigned int i = pp->nrefused++ % 16;
+
+		pp->refused[i].dev = st.st_dev;
+		pp->refused[i].ino = st.st_ino;
+		log_warn("not reading a PostgreSQL binary owned by neither root nor the user it runs as",
+			 "probe=pg path=%s pid=%u owner=%u uid=%u",
+			 log_quote(q, sizeof(q), target), pid, (unsigned int)st.st_uid,
+			 (unsigned int)proc.st_uid);
+		goto out;
+	}
+	exe_path(pid, target, &st, path, sizeof(path));
+	bin_add(pp, path, target, st.st_dev, st.st_ino);
+out:
+	close(fd);
 }
 
 void pg_bins_free(struct pg_priv *pp)
@@ -529,16 +637,21 @@ static void untimed_collect(struct pg_priv *pp, struct expo *e)
 
 void pg_bins_collect(struct pg_priv *pp, struct expo *e)
 {
-	struct expo_label l[3];
+	struct expo_label l[4];
 
 	expo_family(
 		e, "erpscope_pg_binary_info", EXPO_GAUGE,
-		"PostgreSQL server binaries found: usdt=\"true\" when it has probes, attached=\"true\" when erpscope's programs are attached to it.");
+		"PostgreSQL server binaries found: usdt=\"true\" when it has probes, attached=\"true\" when erpscope's programs are attached to it, statements=the probes that time its statements when attached (query__done alone, or query__start+query__done).");
 	for (size_t i = 0; i < pp->nbins; i++) {
-		l[0] = (struct expo_label){ "path", pp->bins[i].shown };
-		l[1] = (struct expo_label){ "usdt", pp->bins[i].usdt ? "true" : "false" };
-		l[2] = (struct expo_label){ "attached", pp->bins[i].attached ? "true" : "false" };
-		expo_sample_u64(e, l, 3, 1);
+		const struct pg_bin *b = &pp->bins[i];
+
+		l[0] = (struct expo_label){ "path", b->shown };
+		l[1] = (struct expo_label){ "usdt", b->usdt ? "true" : "false" };
+		l[2] = (struct expo_label){ "attached", b->attached ? "true" : "false" };
+		l[3] = (struct expo_label){ "statements", b->one_trap && !b->start_link ?
+								  "query__done" :
+								  "query__start+query__done" };
+		expo_sample_u64(e, l, b->attached ? 4 : 3, 1);
 	}
 	untimed_collect(pp, e);
 }

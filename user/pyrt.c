@@ -549,12 +549,16 @@ static int read_code(const struct py_target *t, uint64_t code, unsigned char *h,
 	return 0;
 }
 
-static bool file_exists(pid_t pid, const char *dir, const char *name)
+/* Not under a network or FUSE mount: a stat() there can block the daemon's only thread. */
+static bool file_exists(const struct py_target *t, const char *dir, const char *name)
 {
 	char p[PATH_MAX + 64];
 	struct stat st;
-	int n = snprintf(p, sizeof(p), "/proc/%d/root%s/%s", (int)pid, dir, name);
+	int n;
 
+	if (netfs_under(&t->remote, dir))
+		return false;
+	n = snprintf(p, sizeof(p), "/proc/%d/root%s/%s", (int)t->pid, dir, name);
 	return n > 0 && (size_t)n < sizeof(p) && !stat(p, &st) && S_ISREG(st.st_mode);
 }
 
@@ -604,7 +608,7 @@ static void module_of(const struct py_target *t, const char *file, char *out, si
 				break;
 			*s = 0;
 			s = strrchr(dir, '/');
-			if (!s || !s[1] || !file_exists(t->pid, dir, "__init__.py"))
+			if (!s || !s[1] || !file_exists(t, dir, "__init__.py"))
 				break;
 			comps[nc++] = (struct span){ file + (s + 1 - dir), strlen(s + 1) };
 			s[1] = 0;
@@ -1175,6 +1179,7 @@ int py_target_open(pid_t pid, struct py_target *t)
 	if (!t->code_type || !t->unicode_type)
 		goto out;
 	script_of(pid, t->script, sizeof(t->script));
+	netfs_load(pid, &t->remote);
 	err = verify(t);
 out:
 	if (elf)

@@ -17,6 +17,7 @@
 #include <linux/types.h>
 
 #include "../bpf/python.h"
+#include "netfs.h"
 
 /* Everything erpscope reads, for one CPython minor version. */
 struct py_layout {
@@ -50,6 +51,7 @@ struct py_target {
 	uint64_t unicode_type, bytes_type, long_type, bool_type, none;
 	const struct py_layout *lay;
 	char script[256];        /* realpath of the script argv names ("" if none): module __main__ */
+	struct netfs_mounts remote; /* never stat()ed under: module names stop there */
 };
 
 /*

@@ -104,7 +104,7 @@ def body(t):
                 seen_after_start(t, d, pg2, "copied_binary_q", "a cluster of a new binary")
                 m = d.scrape()
                 t.check(m.value("erpscope_pg_binary_info", path=copy, usdt="true",
-                                attached="true") == 1,
+                                attached="true", statements="query__done") == 1,
                         "erpscope_pg_binary_info shows the new binary attached",
                         str(m.series("erpscope_pg_binary_info")))
             else:

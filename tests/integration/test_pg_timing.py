@@ -19,7 +19,7 @@ for --no-pg.single-probe (query__start + query__done):
 
 With track_activities = off in one session (the start stamp stops
 moving), the single-probe daemon goes back to query__start for that
-binary, says so in its log, and times statements again: 5 x pg_sleep(0.2)
+server (until it exits), says so in its log, and times statements again: 5 x pg_sleep(0.2)
 in a new session afterwards have 5 calls in the right bucket.
 """
 
@@ -131,8 +131,8 @@ def timing(t, pg, single, direct=True):
         oc.execute("SET track_activities = off")
         oc.execute("SELECT 42")
         oc.execute("SELECT 43")
-        lib.wait_for(lambda: "timing them from query__start" in d.log_text(), 5.0, 0.1)
-        t.check("timing them from query__start" in d.log_text(),
+        lib.wait_for(lambda: "from query__start until it exits" in d.log_text(), 5.0, 0.1)
+        t.check("from query__start until it exits" in d.log_text(),
                 "a statement without a start stamp: the log says query__start is attached")
         off.close()
         conn = pg.connect(db=DB)
@@ -148,6 +148,8 @@ def timing(t, pg, single, direct=True):
                                             fingerprint=fp, db=DB)
         t.check(count == 9 and dict(buckets).get(0.25) == 9, "all nine in the (0.1, 0.25] bucket",
                 str(buckets))
+        t.check("query__start detached" not in d.log_text(),
+                "query__start stays attached while that server runs")
         conn.close()
 
 
