@@ -1368,7 +1368,8 @@ int BPF_USDT(es_pg_deadlock)
 SEC("usdt")
 int BPF_USDT(es_pg_read_done)
 {
-	struct pg_task *t = task_get(false);
+	/* Created here too: a new backend's first statement reads before it ends. */
+	struct pg_task *t = task_get(true);
 	struct es_pg_bin *b;
 	__u32 idx = 0;
 

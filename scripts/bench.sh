@@ -30,7 +30,10 @@
 # (every probe: what running erpscope costs; --probes=pg: the statement
 # probe alone, beside bpftrace's two probes), then (iii) one uprobe trap,
 # (iv) the statement program on an Odoo-style SELECT and (v) TPC-B again
-# with durable commits (fsync, synchronous_commit on). BENCH_ONLY=pg runs
+# with durable commits (fsync, synchronous_commit on), (vi) sequential scans
+# read from the page cache (one smgr__md__read__done per 8 KiB block) off /
+# --probes=pg / --probes=pg --pg.buffer-misses (BENCH_ONLY=pgscan runs only
+# that; PG_SCANS (20) scans a run). BENCH_ONLY=pg runs
 # only that. PG_SCALE (10), PG_TX_S (40000), PG_TX_B (4000) and PG_TX_D
 # (1500) transactions per client.
 # The Python profiler gets A/B rounds on one python3.11 pinned to BENCH_CPU
@@ -471,6 +474,7 @@ PG_BIN = os.environ.get("PG_BIN", "/usr/lib/postgresql/15/bin")
 PG_SCALE = int(os.environ.get("PG_SCALE", "10"))
 PG_TX_S = int(os.environ.get("PG_TX_S", "40000"))  # select-only transactions per client
 PG_TX_B = int(os.environ.get("PG_TX_B", "4000"))   # TPC-B transactions per client
+PG_SCANS = int(os.environ.get("PG_SCANS", "20"))
 PG_TX_D = int(os.environ.get("PG_TX_D", "1500"))   # ... with durable commits
 PG = {}  # the bench's cluster: dir, port, cgroup; stopped in pg_cleanup()
 BPFTRACE_PG = (
@@ -781,6 +785,52 @@ def pg_durable():
                  "PostgreSQL's defaults)", PG_TX_D)
 
 
+def pg_seqscan():
+    """(vi) Sequential scans served from the page cache: pgbench_accounts is
+    more than a quarter of shared_buffers, so each scan reads every block
+    from the OS through a small ring, and smgr__md__read__done fires per
+    8 KiB block. CPU per scan (the cgroup's) off / --probes=pg /
+    --probes=pg --pg.buffer-misses, ROUNDS rounds, the order rotating."""
+    with tempfile.NamedTemporaryFile("w", suffix=".sql", delete=False) as f:
+        f.write("SELECT count(*) FROM pgbench_accounts;\n")
+    blocks = int(subprocess.run(["psql", "-X", "-A", "-t", "-c",
+                                 "SELECT pg_relation_size('pgbench_accounts') / 8192"]
+                                + pg_conn(), capture_output=True, text=True,
+                                check=True).stdout.strip())
+    arms = [("off", None), ("--probes=pg", ()), ("--probes=pg --pg.buffer-misses",
+                                                 ("--pg.buffer-misses",))]
+    per = {a: [] for a, _ in arms}
+
+    def scans():
+        u0 = pg_cgroup_usec()
+        subprocess.run(["pgbench", "-n", "-M", "simple", "-c", "1", "-t", str(PG_SCANS), "-f",
+                        f.name] + pg_conn(), capture_output=True, check=True,
+                       preexec_fn=pg_in_cgroup)
+        return (pg_cgroup_usec() - u0) / PG_SCANS
+
+    scans()  # the table into the page cache
+    for r in range(ROUNDS):
+        for name, extra in arms[r % len(arms):] + arms[:r % len(arms)]:
+            d = None if extra is None else pg_erpscope("pg", extra)
+            if d:
+                time.sleep(0.5)
+            per[name].append(scans())
+            if d:
+                stop(d)
+    os.unlink(f.name)
+    off = statistics.median(per["off"])
+    say("")
+    say(f"(vi) sequential scan of pgbench_accounts ({blocks} blocks, read from the page cache "
+        f"through the ring), {PG_SCANS} scans a run, {ROUNDS} rounds, median CPU per scan:")
+    res = {}
+    for name, _ in arms:
+        m = statistics.median(per[name])
+        res[name] = m / off
+        say(f"  {name:34s} {m / 1000:8.1f} ms  ratio {m / off:.3f}  "
+            f"({(m - off) * 1000 / blocks:+.0f} ns per block)")
+    return res
+
+
 def pg_bench():
     """PostgreSQL statements: (i) ns per event of the pg probe's USDT
     programs beside a bpftrace latency-histogram script (query__start/done)
@@ -821,6 +871,7 @@ def pg_bench():
         f"bpftrace {s['us_bt']:.2f} us; TPC-B erpscope {b['us_on'] / 7:.2f} us (--probes=pg "
         f"{b['us_pg'] / 7:.2f}, two probes {b['us_pg2'] / 7:.2f}), bpftrace {b['us_bt'] / 7:.2f} us")
     durable = pg_durable()
+    pg_seqscan()
     subprocess.run(["sysctl", "-q", "-w", "kernel.bpf_stats_enabled=1"], check=True)
     pg_cleanup()
     return ratio, s, b, durable
@@ -1376,6 +1427,10 @@ def main():
         res = pg_bench()
         say("")
         pg_summary(res)
+        return
+    if os.environ.get("BENCH_ONLY") == "pgscan":
+        pg_start()
+        pg_seqscan()
         return
     if os.environ.get("BENCH_ONLY") == "python":
         res = python_bench()

@@ -95,6 +95,8 @@ static const struct opt opts[] = {
 	  .help = "Time PostgreSQL statements at query__done alone from the server's own start stamp (one uprobe per statement); --no-pg.single-probe adds query__start (default: true)." },
 	{ "pg.direct-args", VAL(OPT_BOOL, pg_direct_args), .def = "true", .shown = "",
 	  .help = "Read query__done's statement argument from the register its probe note names, in a plain uprobe (about 0.2us a statement less than libbpf's USDT runtime); --no-pg.direct-args uses libbpf's runtime (default: true)." },
+	{ "pg.buffer-misses", VAL(OPT_BOOL, pg_buffer_misses), .def = "false", .shown = "",
+	  .help = "Count the blocks each PostgreSQL statement reads from the OS (smgr__md__read__done: one uprobe trap per 8 KiB block read, which can double the CPU of a sequential scan served from the page cache) (default: false)." },
 	{ "tcp.max-remotes", VAL(OPT_UINT, tcp_max_remotes), 1, 1000, .def = "50", .shown = "=50",
 	  .help = "Remote ip:port labels per role (1..1000); the rest are remote=\"other\"." },
 	{ "python.sample-frequency", VAL(OPT_UINT, py_sample_hz), 0, 1000, .def = "49",

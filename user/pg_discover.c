@@ -281,6 +281,11 @@ static int bin_attach(struct pg_priv *pp, struct pg_bin *b, const struct pg_note
 
 			if (strcmp(notes[i].name, d->probe))
 				continue;
+			/* A trap per block read from the OS: only when asked for. */
+			if (!pp->es->cfg.pg_buffer_misses && !strcmp(d->probe, "smgr__md__read__done")) {
+				found = true;
+				break;
+			}
 			/* Counted at query__done: one uprobe less per statement. */
 			if (b->kernel_commits && !strcmp(d->probe, "transaction__commit")) {
 				found = true;

@@ -71,11 +71,25 @@ def settle(d, base, what, timeout=30.0):
     deadline = time.monotonic() + timeout
     n = None
     while time.monotonic() < deadline:
-        n, _ = nseries(d)
+        n, m = nseries(d)
+        d.last_families = families(m)
         if n <= base:
             break
         time.sleep(1.0)
     return n
+
+
+def families(m):
+    out = {}
+    for (name, _), _ in m.items():
+        out[name] = out.get(name, 0) + 1
+    return out
+
+
+def grown(before, after):
+    """The families with more series in after, for a failure's detail."""
+    return ", ".join(f"{k} {before.get(k, 0)}->{v}" for k, v in sorted(after.items())
+                     if v > before.get(k, 0))
 
 
 def connections(pg, n, clients=4):
@@ -97,6 +111,7 @@ def body(t):
             connections(pg, 200)
             time.sleep(2.0)
             base = settle(d, 0, "warm-up", timeout=3.0)
+            fam0 = d.last_families
             lib.log(f"series after warm-up: {base}, RSS {rss(pid) / MIB:.1f} MiB")
 
             t0 = time.monotonic()
@@ -116,12 +131,14 @@ def body(t):
                         if ls.get("db") == DB)
             t.check(calls >= CONNS, f"all {CONNS} statements counted", f"{calls}")
             n = settle(d, base, "connections")
-            t.check(n <= base, "series back to their count before the churn", f"{base} -> {n}")
+            t.check(n <= base, "series back to their count before the churn",
+                    f"{base} -> {n}: {grown(fam0, d.last_families)}")
 
             fake = os.path.join(lib.tempdir(), "python3.11")
             shutil.copy("/bin/sleep", fake)
             subprocess.run(["/bin/bash", "-c", SPAWNER, "spawner", "120", fake], check=True)
             base2 = settle(d, 0, "warm-up", timeout=3.0)
+            fam0 = d.last_families
             fds0 = len(os.listdir(f"/proc/{pid}/fd"))
             t0 = time.monotonic()
             subprocess.run(["/bin/bash", "-c", SPAWNER, "spawner", str(FIRST), fake], check=True)
@@ -142,7 +159,7 @@ def body(t):
                     f"{r_first / MIB:.2f} -> {r_end / MIB:.2f} MiB")
             n = settle(d, base2, "processes")
             t.check(n <= base2, "series back to their count before the process churn",
-                    f"{base2} -> {n}")
+                    f"{base2} -> {n}: {grown(fam0, d.last_families)}")
             fds = len(os.listdir(f"/proc/{pid}/fd"))
             t.check(fds <= fds0 + 2, "the daemon holds no more descriptors than before",
                     f"{fds0} -> {fds}")

@@ -579,6 +579,7 @@ static void test_usage(void)
 		"      --pg.quantile-window=5m ",
 		"      --[no-]pg.single-probe ",
 		"      --[no-]pg.direct-args ",
+		"      --[no-]pg.buffer-misses ",
 		"      --tcp.max-remotes=50 ",
 		"      --python.sample-frequency=49 ",
 		"      --python.offcpu-threshold=10ms ",
