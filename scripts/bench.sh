@@ -191,6 +191,27 @@ def free_port():
         return s.getsockname()[1]
 
 
+def proc_cpu_us(pid):
+    """utime + stime of pid, all its threads, dead ones included (/proc/<pid>/stat)."""
+    with open(f"/proc/{pid}/stat") as f:
+        v = f.read().rsplit(")", 1)[1].split()
+    return (int(v[11]) + int(v[12])) * 1e6 / HZ
+
+
+def settle_daemon(p, what):
+    """Waits until erpscope p stops using CPU: it serves /metrics before its
+    probes are all loaded and attached (seconds of CPU on this VM), which
+    must stay out of any measured window."""
+    last, deadline = proc_cpu_us(p.pid), time.monotonic() + 60
+    while time.monotonic() < deadline:
+        time.sleep(0.5)
+        now = proc_cpu_us(p.pid)
+        if now - last <= 1e6 / HZ:
+            return
+        last = now
+    say(f"#   erpscope ({what}) still busy 60 s after start")
+
+
 def start_erpscope(probes=None):
     port = free_port()
     before = progs()
@@ -208,6 +229,7 @@ def start_erpscope(probes=None):
             if time.monotonic() > deadline:
                 raise SystemExit("bench: erpscope did not serve /metrics within 60s")
             time.sleep(0.1)
+    settle_daemon(p, probes or "every probe")
     ids = {i for i, x in progs().items() if i not in before and x.get("name", "").startswith("es_")}
     return p, port, ids
 
@@ -604,6 +626,7 @@ def pg_erpscope(probes=None, extra=()):
             raise SystemExit(f"bench: erpscope exited with {p.returncode} at start")
         try:
             urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read()
+            settle_daemon(p, probes or "every probe")
             return p
         except OSError:
             if time.monotonic() > deadline:
@@ -1160,13 +1183,6 @@ def odoo_cleanup():
         ODOO["dir"] = None
 
 
-def proc_cpu_us(pid):
-    """utime + stime of pid, all its threads, dead ones included (/proc/<pid>/stat)."""
-    with open(f"/proc/{pid}/stat") as f:
-        v = f.read().rsplit(")", 1)[1].split()
-    return (int(v[11]) + int(v[12])) * 1e6 / HZ
-
-
 def odoo_daemon(arm):
     """erpscope with arm's probes, once idle: it serves /metrics before its
     probes are all loaded and attached (seconds of CPU on this VM), which
@@ -1174,15 +1190,6 @@ def odoo_daemon(arm):
     the BPF programs it holds: its own alone, even while another bench's
     daemons run)."""
     d, port, _ = start_erpscope(None if arm == "all" else arm.replace("+", ","))
-    last, deadline = proc_cpu_us(d.pid), time.monotonic() + 60
-    while time.monotonic() < deadline:
-        time.sleep(0.5)
-        now = proc_cpu_us(d.pid)
-        if now - last <= 1e6 / HZ:
-            break
-        last = now
-    else:
-        say(f"#   erpscope ({arm}) still busy 60 s after start")
     ids = set()
     for fd in os.listdir(f"/proc/{d.pid}/fdinfo"):
         try:
