@@ -45,6 +45,7 @@ struct erpscope {
 	struct map_fill maps[ES_MAP_COUNT]; /* by enum es_map_id (bpf/maps.h) */
 	double last_scrape_seconds;
 	uint64_t scrapes;
+	uint64_t last_trim_ms; /* malloc_trim() on the timer tick */
 };
 
 /* Returns the probe named name, or NULL if it is not in the table. */

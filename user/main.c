@@ -6,6 +6,7 @@
  * consumers never run at the same time, so nothing needs a lock.
  */
 #include <errno.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -235,6 +236,21 @@ static void on_signal(struct erpscope *es)
 	}
 }
 
+/*
+ * Tables that follow short-lived processes grow and shrink all day; glibc
+ * keeps what they free. Handing free pages back now and then keeps the
+ * daemon's RSS what it uses, so a leak would show and churn does not.
+ */
+#define TRIM_EVERY_MS 10000
+
+static void give_back_memory(struct erpscope *es, uint64_t now)
+{
+	if (now < es->last_trim_ms + TRIM_EVERY_MS)
+		return;
+	es->last_trim_ms = now;
+	malloc_trim(0);
+}
+
 static void drain_rings(struct erpscope *es)
 {
 	for (int i = 0; i < es->nprobes; i++) {
@@ -270,6 +286,7 @@ static int run_loop(struct erpscope *es)
 				drain_rings(es); /* events submitted without a wakeup */
 				procs_tick(es->procs, now, es->cfg.rescan_ms);
 				tick_pollers(es, now);
+				give_back_memory(es, now);
 			} else if (tag >= EV_RING_BASE && tag - EV_RING_BASE < (uint32_t)es->nprobes) {
 				ring_buffer__consume(es->probes[tag - EV_RING_BASE].rb);
 			}

@@ -32,7 +32,7 @@
  * their series are folded, then this long: a host that opens a connection
  * per request ends hundreds of backends a second.
  */
-#define GONE_KEEP_MS (5 * 1000)
+#define GONE_KEEP_MS 1000
 /* How often an adopted backend's pid is checked (one /proc read). */
 #define ADOPTED_CHECK_MS 1000
 #define CONF_READ_MS 30000
