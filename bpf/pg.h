@@ -240,7 +240,7 @@ enum es_pg_event_type {
 	ES_PG_EV_SLOW,     /* a statement above the slow threshold */
 	ES_PG_EV_DEADLOCK, /* deadlock__found */
 	ES_PG_EV_LOCK,     /* a lock wait above the slow threshold */
-	ES_PG_EV_HELLO,    /* a backend whose database user space has not said */
+	ES_PG_EV_HELLO,    /* a backend's first statement: its title, start time, database key */
 	ES_PG_EV_LINK,     /* a backend's first statement: who is at the other end */
 };
 

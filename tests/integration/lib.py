@@ -568,6 +568,19 @@ def http_get(port, path="/metrics", headers=None, method="GET", body=None, timeo
         c.close()
 
 
+def pg_statements(d, db=None):
+    """GET /queries?format=json's statements (of database db when given)."""
+    st, _, body = http_get(d.port, "/queries?format=json&limit=1000")
+    if st != 200:
+        raise Failure(f"GET /queries: {st} {body[:200]!r}")
+    return [s for s in json.loads(body)["statements"] if db is None or s["db"] == db]
+
+
+def pg_calls(d, text, db):
+    """Calls of the statement whose normalised text is text, in database db."""
+    return sum(s["calls"] for s in pg_statements(d, db) if s["query"] == text)
+
+
 def scrape(port, path="/metrics", headers=None):
     """GETs the metrics, checks them with promtool and our parser (HELP and
     TYPE for every family, cumulative histograms), returns a Metrics. Any

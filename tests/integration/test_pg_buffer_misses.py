@@ -11,7 +11,6 @@ probe is off unless --pg.buffer-misses says otherwise:
   scan, over 3 scans.
 """
 
-import json
 import os
 
 import lib
@@ -22,11 +21,7 @@ SCANS = 3
 
 
 def misses(d):
-    st, _, body = lib.http_get(d.port, "/queries?format=json&limit=1000")
-    if st != 200:
-        raise lib.Failure(f"GET /queries: {st}")
-    return [s for s in json.loads(body)["statements"]
-            if s["db"] == DB and s["query"] == "SELECT count(*) AS misses_scan_q FROM big"]
+    return [s for s in lib.pg_statements(d, DB) if s["query"] == SCAN]
 
 
 def scan(t, pg, d, what):

@@ -26,14 +26,6 @@ N, M, K = 40, 40, 20
 MARKER = "restart_marker_q"
 
 
-def calls(d, text, db):
-    st, _, body = lib.http_get(d.port, "/queries?format=json")
-    if st != 200:
-        raise lib.Failure(f"GET /queries: {st}")
-    return sum(s["calls"] for s in json.loads(body)["statements"]
-               if s["query"] == text and s["db"] == db)
-
-
 def query_start_uprobes(pid):
     """The daemon's uprobes that run es_pg_query_start (bpftool perf list)."""
     r = subprocess.run(["bpftool", "-j", "perf", "list"], capture_output=True, text=True)
@@ -86,14 +78,14 @@ def body(t):
                 pg.psql("SELECT 1", db=f"erpt_{os.getpid()}_no_such_db")
             except lib.Failure as e:
                 lib.log(f"as expected: {str(e)[-80:]}")
-            before = calls(d, text, db)
+            before = lib.pg_calls(d, text, db)
             for i in range(N):
                 pg.psql(f"SELECT {i} AS {MARKER}", db=db)
             t.require(restart(pg), "a new postmaster runs")
             for i in range(M):
                 pg.psql(f"SELECT {i} AS {MARKER}", db=db)
             time.sleep(0.5)
-            n = calls(d, text, db) - before
+            n = lib.pg_calls(d, text, db) - before
             t.check(n == N + M, f"the marker counts {N}+{M} across the restart", f"got {n}")
             lines = log_lines(d, "did not stamp")
             t.check(not lines, "no fallback to query__start is logged", "\n".join(lines))
@@ -119,11 +111,11 @@ def body(t):
             t.check(got, "the gone server's query__start is detached (logged)")
             t.check(statements_path(d) == "query__done" and query_start_uprobes(d.pid) == 0,
                     "the new server is on query__done alone", str(statements_path(d)))
-            before = calls(d, text, db)
+            before = lib.pg_calls(d, text, db)
             for i in range(K):
                 pg.psql(f"SELECT {i} AS {MARKER}", db=db)
             time.sleep(0.5)
-            n = calls(d, text, db) - before
+            n = lib.pg_calls(d, text, db) - before
             t.check(n == K, f"{K} statements after it count {K}", f"got {n}")
             t.check(len(log_lines(d, "did not stamp")) == 1, "no other fallback is logged")
     finally:

@@ -13,7 +13,6 @@ With the daemon running:
   erpscope_pg_binary_info{usdt="false"}, and the daemon goes on.
 """
 
-import json
 import os
 import shutil
 import subprocess
@@ -30,14 +29,6 @@ def has_cap(pid, cap):
             if line.startswith("CapEff:"):
                 return bool(int(line.split()[1], 16) >> cap & 1)
     return False
-
-
-def calls(d, text, db):
-    st, _, body = lib.http_get(d.port, "/queries?format=json")
-    if st != 200:
-        raise lib.Failure(f"GET /queries: {st}")
-    return sum(s["calls"] for s in json.loads(body)["statements"]
-               if s["query"] == text and s["db"] == db)
 
 
 def cluster_from(binary, name):
@@ -61,16 +52,16 @@ def seen_after_start(t, d, pg, marker, what):
     db = f"erpt_{os.getpid()}_{marker}"
     pg.psql(f"CREATE DATABASE {db}")
     t0 = time.monotonic()
-    got = lib.wait_for(lambda: pg.psql(f"SELECT 1 AS {marker}", db=db) and calls(d, text, db) > 0,
+    got = lib.wait_for(lambda: pg.psql(f"SELECT 1 AS {marker}", db=db) and lib.pg_calls(d, text, db) > 0,
                        20.0, 0.3)
     t.require(got, f"{what}: its statements are seen", f"nothing after 20 s")
     lib.log(f"{what}: first statement seen {time.monotonic() - t0:.2f}s after the cluster started")
-    before = calls(d, text, db)
+    before = lib.pg_calls(d, text, db)
     for i in range(10):
         pg.psql(f"SELECT {i} AS {marker}", db=db)
     time.sleep(0.5)
-    t.check(calls(d, text, db) - before == 10, f"{what}: 10 more statements count 10",
-            f"{before} -> {calls(d, text, db)}")
+    t.check(lib.pg_calls(d, text, db) - before == 10, f"{what}: 10 more statements count 10",
+            f"{before} -> {lib.pg_calls(d, text, db)}")
 
 
 def body(t):

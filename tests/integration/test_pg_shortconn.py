@@ -44,13 +44,6 @@ sys.stdin.readline()
 """
 
 
-def queries(d, db=DB):
-    st, _, body = lib.http_get(d.port, "/queries?format=json&limit=1000")
-    if st != 200:
-        raise lib.Failure(f"GET /queries: {st}")
-    return [s for s in json.loads(body)["statements"] if db is None or s["db"] == db]
-
-
 def shape(t, d, pg, marker, pause):
     hosts = [pg.dir, pg.dir, "127.0.0.1", "127.0.0.1"]
     clients = [lib.spawn([lib.PYTHON, "-c", CLIENT, h, str(pg.port), DB, marker, str(pause),
@@ -73,7 +66,7 @@ def shape(t, d, pg, marker, pause):
         # Backends' first statements reach user space on its 100 ms tick.
         deadline = time.monotonic() + 5.0
         while True:
-            st = [s for s in queries(d) if s["query"] == f"SELECT ? AS {marker}"]
+            st = [s for s in lib.pg_statements(d, DB) if s["query"] == f"SELECT ? AS {marker}"]
             if (st and st[0]["calls"] == 4 * PER_WORKER) or time.monotonic() > deadline:
                 break
             time.sleep(0.2)
@@ -81,7 +74,7 @@ def shape(t, d, pg, marker, pause):
         got = sorted(st[0]["senders"], key=lambda s: s["worker"])
         t.check(st[0]["calls"] == 4 * PER_WORKER, f"{marker}: {4 * PER_WORKER} calls",
                 f"{st[0]['calls']}; every database: "
-                + json.dumps([(s["db"], s["calls"]) for s in queries(d, None)
+                + json.dumps([(s["db"], s["calls"]) for s in lib.pg_statements(d)
                               if s["query"] == f"SELECT ? AS {marker}"]))
         t.check(got == want, f"{marker}: every call attributed to the worker that sent it "
                 "(Unix socket and TCP)", json.dumps(got))
