@@ -554,8 +554,13 @@ static __always_inline void statement_text(struct pg_task *t, const char *query)
 		ev->fp = t->fp;
 		ev->len = len;
 		ev->cmd = t->cmd;
-		if (bpf_ringbuf_output(&pg_events, ev,
-				       __builtin_offsetof(struct es_pg_ev_text, text) + len,
+		/*
+		 * A no-op mask (len < ES_PG_TEXT_MAX) kept from the compiler, so
+		 * the verifier sees the bound even after len was spilled.
+		 */
+		asm volatile("" : "+r"(len));
+		len &= ES_PG_TEXT_MAX - 1;
+		if (bpf_ringbuf_output(&pg_events, ev, __builtin_offsetof(struct es_pg_ev_text, text) + len,
 				       es_rb_lazy(&pg_events, PG_EVENTS_SIZE)))
 			count_drop();
 		else
@@ -1200,6 +1205,46 @@ static __always_inline bool failed_text(struct pg_task *t)
 	return true;
 }
 
+/*
+ * one_trap, at transaction__abort: is the statement in the status entry a
+ * plain ROLLBACK or ABORT? Odoo ends every read-only request with one; its
+ * query__done comes and accounts it, so the abort has nothing to read. A
+ * peek at 16 bytes instead of normalising the text (what failed_text()
+ * would do to learn the same); anything else, a comment first included,
+ * takes that path.
+ */
+static __always_inline bool raw_is_rollback(const struct pg_task *t)
+{
+	const char *q = NULL;
+	__u32 len = 0;
+	char buf[16] = {};
+	__u64 kw = 0;
+	__u8 c;
+
+	if (!t->raw_ok ||
+	    bpf_probe_read_user(&q, sizeof(q), (void *)(t->mybe + ES_PG_BE_ACTIVITY_RAW_OFF)) || !q ||
+	    bpf_probe_read_user_str(buf, sizeof(buf), q) <= 1)
+		return false;
+	/* Up to 4 blanks, then the first word, case-folded, as es_pg_end_word() sees it. */
+	for (__u32 j = 0; j < 13; j++) {
+		c = buf[j];
+		if (!len && (c == ' ' || c == '\t' || c == '\n' || c == '\r')) {
+			if (j >= 4)
+				return false;
+			continue;
+		}
+		if ((c | 0x20) >= 'a' && (c | 0x20) <= 'z')
+			kw = (kw << 8) | (c | 0x20);
+		else if ((c >= '0' && c <= '9') || c == '_' || c == '$' || c >= 0x80)
+			return false; /* a word character es_pg_end_word() would keep */
+		else
+			break;
+		if (++len > 8)
+			return false;
+	}
+	return kw == ES_PG_KWV_ROLLBACK || kw == ES_PG_KWV_ABORT;
+}
+
 /* ---------------------------------------------------------------- transactions */
 
 static __always_inline void count_db(struct pg_task *t, __u32 what)
@@ -1244,6 +1289,8 @@ int BPF_USDT(es_pg_xact_abort)
 		lock_done(ctx, t, now);
 	b = bin_of(ctx, &idx);
 	if (one_trap(t, b)) {
+		if (raw_is_rollback(t))
+			return 0;
 		/*
 		 * The failing statement never reaches query__done: account it
 		 * here, once (its start stamp marks it as accounted). ROLLBACK
