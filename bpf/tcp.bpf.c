@@ -104,8 +104,9 @@ struct {
 	__type(value, struct es_tcp_hist);
 } listen_wait SEC(".maps");
 
-/* max_entries = ES_ROLE_COUNT * (remote_pool + 1), set by user space, which
- * also creates every role's "other" key before attach. */
+/* max_entries = ES_ROLE_COUNT * (remote_pool + 2), set by user space, which
+ * also creates every role's "other" key before attach, and deletes the keys
+ * of destinations gone cold (user/tcp_remote.c). */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, ES_ROLE_COUNT);
@@ -116,10 +117,15 @@ struct {
 /* A reset sent after an abort comes in the same call as the close: within this. */
 #define ABORT_RST_NS 10000000ull
 
-/* Destinations given a key of their own so far, per role. */
+/*
+ * Destinations with a key of their own, per role: counted here on insert,
+ * taken off by user space (atomically, through its mapping of the array)
+ * for each one it evicts.
+ */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, ES_ROLE_COUNT);
+	__uint(map_flags, BPF_F_MMAPABLE);
 	__type(key, __u32);
 	__type(value, __u64);
 } remote_admitted SEC(".maps");
@@ -187,15 +193,24 @@ static __always_inline struct es_tcp_remote *remote_of(const struct es_tcp_remot
 	struct es_tcp_remote *r;
 	__u32 role = rk->role;
 	__u64 *n;
+	long err;
 
 	r = bpf_map_lookup_elem(&remotes, rk);
 	if (r)
 		return r;
 	n = bpf_map_lookup_elem(&remote_admitted, &role);
 	if (n && *n < remote_pool) {
-		/* Two CPUs may both count one new key: the pool is a bound, not a quota. */
-		__sync_fetch_and_add(n, 1);
-		r = es_lookup_or_init(&remotes, rk, &zero, ES_MAP_TCP_REMOTES);
+		/*
+		 * Counted only by the CPU whose insert made the key, so the count
+		 * stays the role's keys as user space evicts some. Two CPUs may
+		 * both pass the check: the pool is a bound, not a quota.
+		 */
+		err = bpf_map_update_elem(&remotes, rk, &zero, BPF_NOEXIST);
+		if (!err)
+			__sync_fetch_and_add(n, 1);
+		else if (err != -EEXIST)
+			es_map_error(ES_MAP_TCP_REMOTES);
+		r = bpf_map_lookup_elem(&remotes, rk);
 		if (r)
 			return r;
 	}

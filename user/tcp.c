@@ -10,6 +10,8 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include <linux/types.h>
@@ -45,8 +47,6 @@ static const double dur_edges[] = { 1e-3, 10e-3, 0.1,  0.5,   1.0,   2.5,    5.0
 
 /* Destinations per role the kernel keys on their own: labels and candidates. */
 #define POOL_FACTOR 2
-/* A labelled destination idle this long may give its label to a busier one. */
-#define HANDOVER_IDLE_MS (10 * 60 * 1000ull)
 
 static const char *const fail_names[ES_TCP_FAIL_COUNT] = {
 	[ES_TCP_FAIL_REFUSED] = "refused", [ES_TCP_FAIL_TIMEOUT] = "timeout",
@@ -69,6 +69,9 @@ struct tcp_priv {
 	int ncpus;
 	unsigned int nslots;
 	struct tcp_remotes *remotes;
+	struct es_tcp_remote_key *cold; /* one collect: keys to evict, as many as remotes holds */
+	uint64_t *admitted; /* the remote_admitted array, mapped: per role */
+	size_t admitted_len;
 	struct tcp_pool_attach *pool; /* uprobes on pool workers, from attach on */
 	__u64 *percpu;     /* ncpus: lookup buffer */
 	uint8_t *state;    /* per slot, one collect: ST_IDLE / ST_BUSY threads seen */
@@ -186,6 +189,25 @@ static int create_other_keys(struct tcp_priv *tp)
 	return 0;
 }
 
+/* The kernel's count of keys per role, mapped so it can be taken off atomically. */
+static int map_admitted(struct tcp_priv *tp)
+{
+	long page = sysconf(_SC_PAGESIZE);
+	size_t len = ES_ROLE_COUNT * sizeof(*tp->admitted);
+	void *m;
+
+	if (page <= 0)
+		return -EINVAL;
+	len = (len + (size_t)page - 1) / (size_t)page * (size_t)page;
+	m = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED,
+		 bpf_map__fd(tp->skel->maps.remote_admitted), 0);
+	if (m == MAP_FAILED)
+		return -errno;
+	tp->admitted = m;
+	tp->admitted_len = len;
+	return 0;
+}
+
 static int tcp_open(struct probe *p)
 {
 	struct erpscope *es = p->es;
@@ -241,10 +263,13 @@ static int tcp_open(struct probe *p)
 	if (err)
 		return err;
 	err = create_other_keys(tp);
+	if (!err)
+		err = map_admitted(tp);
 	if (err)
 		return err;
-	tp->remotes = tcp_remotes_new(es->cfg.tcp_max_remotes, nremotes, HANDOVER_IDLE_MS);
-	if (!tp->remotes)
+	tp->remotes = tcp_remotes_new(es->cfg.tcp_max_remotes, pool, nremotes, es->cfg.tcp_idle_ms);
+	tp->cold = calloc(nremotes, sizeof(*tp->cold));
+	if (!tp->remotes || !tp->cold)
 		return -ENOMEM;
 	p->obj = tp->skel->obj;
 	p->drops_fd = bpf_map__fd(tp->skel->maps.tcp_drops);
@@ -254,8 +279,10 @@ static int tcp_open(struct probe *p)
 	p->rb = ring_buffer__new(bpf_map__fd(tp->skel->maps.tcp_events), on_event, p, NULL);
 	if (!p->rb)
 		return -errno;
-	log_debug("tcp probe loaded", "flavour=%s max_remotes=%u kernel_pool=%u slots=%u",
-		  es->tp_btf ? "tp_btf" : "raw_tp", es->cfg.tcp_max_remotes, pool, tp->nslots);
+	log_debug("tcp probe loaded",
+		  "flavour=%s max_remotes=%u kernel_pool=%u remote_idle_ms=%u slots=%u",
+		  es->tp_btf ? "tp_btf" : "raw_tp", es->cfg.tcp_max_remotes, pool,
+		  es->cfg.tcp_idle_ms, tp->nslots);
 	return procs_on_slot_reset(es->procs, reset_slot, tp);
 }
 
@@ -331,6 +358,72 @@ static void row_labels(struct expo_label *l, const struct tcp_remote_row *row)
 	l[1] = (struct expo_label){ "remote", row->label };
 }
 
+/* One of a role's keys left the kernel's table: room for another (never below 0). */
+static void release_key(uint64_t *n)
+{
+	uint64_t v = __atomic_load_n(n, __ATOMIC_RELAXED);
+
+	while (v && !__atomic_compare_exchange_n(n, &v, v - 1, false, __ATOMIC_RELAXED,
+						 __ATOMIC_RELAXED))
+		;
+}
+
+/*
+ * Deletes the kernel entries of cold destinations. Each value is taken as it
+ * was deleted: what was counted since the walk moves to other with the rest.
+ * Returns how many went.
+ */
+static int evict_cold(struct tcp_priv *tp)
+{
+	int fd = bpf_map__fd(tp->skel->maps.remotes);
+	unsigned int n = tcp_remotes_cold(tp->remotes, tp->now_ms, tp->cold);
+	struct es_tcp_remote v;
+	char remote[64];
+	int gone = 0;
+
+	for (unsigned int i = 0; i < n; i++) {
+		const struct es_tcp_remote_key *k = &tp->cold[i];
+
+		if (bpf_map_lookup_and_delete_elem(fd, k, &v)) {
+			tcp_format_remote(k, remote, sizeof(remote));
+			log_warn("cannot evict destination", "probe=tcp role=%s remote=%s err=%d",
+				 role_name(role_of(k->role)), remote, -errno);
+			continue;
+		}
+		tcp_remotes_evicted(tp->remotes, k, &v);
+		release_key(&tp->admitted[k->role]);
+		gone++;
+	}
+	if (gone)
+		log_debug("evicted cold destinations", "probe=tcp count=%d", gone);
+	return gone;
+}
+
+static void collect_pools(struct tcp_priv *tp, struct expo *e)
+{
+	struct expo_label l[1];
+	unsigned int entries;
+	uint64_t evicted;
+	bool seen;
+
+	expo_family(e, "erpscope_tcp_remote_destinations", EXPO_GAUGE,
+		    "Destinations the kernel keeps counts of their own for, per role: up to twice --tcp.max-remotes, past which new ones count under remote=\"other\" until cold ones are evicted.");
+	for (uint32_t r = 0; r < ES_ROLE_COUNT; r++) {
+		tcp_remotes_role(tp->remotes, r, &seen, &entries, &evicted);
+		l[0] = (struct expo_label){ "role", role_name(role_of(r)) };
+		if (seen)
+			expo_sample_u64(e, l, 1, entries);
+	}
+	expo_family(e, "erpscope_tcp_remote_evictions_total", EXPO_COUNTER,
+		    "Destinations idle for --tcp.remote-idle-timeout whose kernel entries were deleted to make room for new ones; what they counted moved to remote=\"other\".");
+	for (uint32_t r = 0; r < ES_ROLE_COUNT; r++) {
+		tcp_remotes_role(tp->remotes, r, &seen, &entries, &evicted);
+		l[0] = (struct expo_label){ "role", role_name(role_of(r)) };
+		if (seen)
+			expo_sample_u64(e, l, 1, evicted);
+	}
+}
+
 static void collect_remotes(struct tcp_priv *tp, struct expo *e)
 {
 	unsigned int nrows;
@@ -340,6 +433,9 @@ static void collect_remotes(struct tcp_priv *tp, struct expo *e)
 	tcp_remotes_begin(tp->remotes);
 	n = bpf_hash_foreach(bpf_map__fd(tp->skel->maps.remotes), sizeof(struct es_tcp_remote_key),
 			     sizeof(struct es_tcp_remote), false, remote_feed, tp);
+	/* After a failed walk the counts are partial: evict at the next one. */
+	if (n >= 0)
+		n -= evict_cold(tp);
 	mapstats_count(tp->es, ES_MAP_TCP_REMOTES, n);
 	nrows = tcp_remotes_end(tp->remotes, tp->now_ms);
 
@@ -397,6 +493,7 @@ static void collect_remotes(struct tcp_priv *tp, struct expo *e)
 		row_labels(l, row);
 		remote_hist(e, l, dur_edges, N(dur_edges), row->v.dur, row->v.dur_sum_ns);
 	}
+	collect_pools(tp, e);
 }
 
 /* ---------------------------------------------------------------- collect: pool occupancy */
@@ -608,8 +705,11 @@ static void tcp_close(struct probe *p)
 		return;
 	procs_off_slot_reset(p->es->procs, reset_slot, tp);
 	tcp_pool_attach_free(tp->pool);
+	if (tp->admitted)
+		munmap(tp->admitted, tp->admitted_len);
 	tcp_bpf__destroy(tp->skel);
 	tcp_remotes_free(tp->remotes);
+	free(tp->cold);
 	free(tp->percpu);
 	free(tp->state);
 	free(tp->open_ns);

@@ -58,11 +58,15 @@ void tcp_format_remote(const struct es_tcp_remote_key *k, char *buf, size_t size
 
 /*
  * Remote labels per role, bounded: the first max_per_role destinations of a
- * role get a label of their own; the rest are summed under "other". A
- * labelled destination idle for idle_ms while an unlabelled one of its role
- * is active gives its label up to the busiest of those. Every series stays
- * monotonic: a destination's own series starts at zero when it gets its
- * label, and what it counted under "other" until then stays there.
+ * role get a label of their own; the rest are summed under "other". The
+ * busiest unlabelled destination active within idle_ms takes a label given
+ * back by an eviction, or the label of one idle for idle_ms. The kernel keys
+ * up to pool destinations per role; once a role holds 3/4 of them, its
+ * destinations idle for idle_ms are evicted, the coldest first, down to half:
+ * their counts move to "other" and a new destination gets an entry again.
+ * Every series stays monotonic: a destination's own series starts at zero
+ * when it gets its label, and what it counted under "other" until then, or
+ * before it was evicted, stays there.
  */
 struct tcp_remotes;
 
@@ -72,17 +76,35 @@ struct tcp_remote_row {
 	struct es_tcp_remote v; /* what the series show */
 };
 
-struct tcp_remotes *tcp_remotes_new(unsigned int max_per_role, unsigned int capacity,
-				    uint64_t idle_ms);
+struct tcp_remotes *tcp_remotes_new(unsigned int max_per_role, unsigned int pool,
+				    unsigned int capacity, uint64_t idle_ms);
 void tcp_remotes_free(struct tcp_remotes *t);
 /* Starts a scrape's update. */
 void tcp_remotes_begin(struct tcp_remotes *t);
 /* Feeds one kernel entry (key, cumulative value). */
 void tcp_remotes_feed(struct tcp_remotes *t, const struct es_tcp_remote_key *k,
 		      const struct es_tcp_remote *v, uint64_t now_ms);
+/*
+ * After the feeds: writes the keys of the destinations to evict into keys
+ * (room for capacity of them). Returns how many.
+ */
+unsigned int tcp_remotes_cold(struct tcp_remotes *t, uint64_t now_ms,
+			      struct es_tcp_remote_key *keys);
+/*
+ * k's kernel entry is gone, its value v when deleted (NULL: as last fed):
+ * its counts move to its role's other, its record goes at the end.
+ */
+void tcp_remotes_evicted(struct tcp_remotes *t, const struct es_tcp_remote_key *k,
+			 const struct es_tcp_remote *v);
 /* Ends the update: hands labels over, builds the rows. Returns their number. */
 unsigned int tcp_remotes_end(struct tcp_remotes *t, uint64_t now_ms);
 const struct tcp_remote_row *tcp_remotes_row(const struct tcp_remotes *t, unsigned int i);
+/*
+ * A role's destinations with a kernel entry at the last update (evictions
+ * taken off) and its evictions so far; seen once it has had a destination.
+ */
+void tcp_remotes_role(const struct tcp_remotes *t, uint32_t role, bool *seen, unsigned int *entries,
+		      uint64_t *evicted);
 
 /* ---------------------------------------------------------------- tcp_poll.c */
 

@@ -64,6 +64,8 @@ static void test_defaults(void)
 	CHECK_INT(cfg.log_level, LOG_INFO);
 	CHECK_INT(cfg.max_workers, 512);
 	CHECK_INT(cfg.rescan_ms, 5000);
+	CHECK_INT(cfg.tcp_max_remotes, 50);
+	CHECK_INT(cfg.tcp_idle_ms, 600 * 1000);
 	CHECK_INT(cfg.attach, ATTACH_AUTO);
 	CHECK_STR(cfg.config_file, "");
 	CHECK_INT(cfg.help, 0);
@@ -108,6 +110,12 @@ static void test_flags(void)
 	CHECK_INT(cfg.rescan_ms, 3600 * 1000);
 	CHECK_INT(parse("--procs.rescan-interval", "100ms", NULL), 0);
 	CHECK_INT(cfg.rescan_ms, 100);
+	CHECK_INT(parse("--tcp.remote-idle-timeout=2s", NULL), 0);
+	CHECK_INT(cfg.tcp_idle_ms, 2000);
+	CHECK_INT(parse("--tcp.remote-idle-timeout", "24h", NULL), 0);
+	CHECK_INT(cfg.tcp_idle_ms, 24 * 3600 * 1000);
+	CHECK_INT(parse("--tcp.remote-idle-timeout=999ms", NULL), -EINVAL);
+	CHECK_INT(parse("--tcp.remote-idle-timeout=25h", NULL), -EINVAL);
 	CHECK_INT(parse("--bpf.attach-mode=tp_btf", NULL), 0);
 	CHECK_INT(cfg.attach, ATTACH_TP_BTF);
 	CHECK_INT(parse("--bpf.attach-mode", "raw_tp", NULL), 0);
@@ -581,6 +589,7 @@ static void test_usage(void)
 		"      --[no-]pg.direct-args ",
 		"      --[no-]pg.buffer-misses ",
 		"      --tcp.max-remotes=50 ",
+		"      --tcp.remote-idle-timeout=10m ",
 		"      --python.sample-frequency=49 ",
 		"      --python.offcpu-threshold=10ms ",
 		"      --python.stack-depth=64 ",

@@ -2,7 +2,8 @@
 /*
  * The tcp probe's pure parts: the SOCK_DIAG request and answer parser, the
  * /proc link and stat parsers, the PostgreSQL busy rule, remote formatting,
- * and the bounded remote labels (monotonic series through label hand-overs).
+ * and the bounded remote labels (monotonic series through label hand-overs
+ * and evictions).
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -272,7 +273,7 @@ static const struct tcp_remote_row *row_of(struct tcp_remotes *t, unsigned int n
 
 static void test_remotes(void)
 {
-	struct tcp_remotes *t = tcp_remotes_new(2, 64, 1000);
+	struct tcp_remotes *t = tcp_remotes_new(2, 4, 64, 1000);
 	struct es_tcp_remote_key a = key4(ES_ROLE_ODOO_CRON, "10.0.0.1", 25);
 	struct es_tcp_remote_key b = key4(ES_ROLE_ODOO_CRON, "10.0.0.2", 25);
 	struct es_tcp_remote_key c = key4(ES_ROLE_ODOO_CRON, "10.0.0.3", 25);
@@ -357,6 +358,155 @@ static void test_remotes(void)
 	tcp_remotes_free(t);
 }
 
+/* One scrape's update: feeds the role's other and the destinations idx[0..n) of k/v. */
+struct scrape {
+	struct tcp_remotes *t;
+	struct es_tcp_remote_key k[10];
+	struct es_tcp_remote v[10];
+	struct es_tcp_remote_key cold[64];
+	unsigned int ncold;
+};
+
+static void feed_all(struct scrape *s, uint64_t now, const int *idx, int n)
+{
+	struct es_tcp_remote_key ko = { .role = ES_ROLE_ODOO_CRON };
+	struct es_tcp_remote vo = val(100, 0, 0); /* the kernel's other: past the pool */
+
+	tcp_remotes_begin(s->t);
+	tcp_remotes_feed(s->t, &ko, &vo, now);
+	for (int i = 0; i < n; i++)
+		tcp_remotes_feed(s->t, &s->k[idx[i]], &s->v[idx[i]], now);
+	s->ncold = tcp_remotes_cold(s->t, now, s->cold);
+}
+
+/* The keys picked are exactly those of idx[0..n), in order. */
+static bool cold_are(const struct scrape *s, const int *idx, int n)
+{
+	if (s->ncold != (unsigned int)n)
+		return false;
+	for (int i = 0; i < n; i++) {
+		if (memcmp(&s->cold[i], &s->k[idx[i]], sizeof(s->cold[i])))
+			return false;
+	}
+	return true;
+}
+
+/* Connects the rows of the role show, its other included; own: on own labels only. */
+static uint64_t connects(struct tcp_remotes *t, unsigned int n, const char *label)
+{
+	uint64_t sum = 0;
+
+	for (unsigned int i = 0; i < n; i++) {
+		const struct tcp_remote_row *r = tcp_remotes_row(t, i);
+
+		if (r->key.role == ES_ROLE_ODOO_CRON && (!label || !strcmp(r->label, label)))
+			sum += r->v.lat[3];
+	}
+	return sum;
+}
+
+static void check_role(struct tcp_remotes *t, unsigned int want_entries, uint64_t want_evicted)
+{
+	unsigned int entries;
+	uint64_t evicted;
+	bool seen;
+
+	tcp_remotes_role(t, ES_ROLE_ODOO_CRON, &seen, &entries, &evicted);
+	CHECK(seen);
+	CHECK_INT(entries, want_entries);
+	CHECK_INT(evicted, want_evicted);
+	tcp_remotes_role(t, ES_ROLE_ODOO_HTTP, &seen, &entries, &evicted);
+	CHECK(!seen && !entries && !evicted);
+}
+
+/*
+ * Two labels, a kernel pool of 8 per role, 1 s idle: a role is evicted from
+ * at 6 entries (3/4), down to 4 (half). a_i (127.0.0.<i + 2>:8000) made
+ * i + 1 connects; the role's sum of connects never goes down.
+ */
+static void test_evict(void)
+{
+	static const int s1[] = { 0, 1, 2, 3 }, s2[] = { 0, 1, 2, 3, 4, 5, 6 };
+	static const int c3[] = { 2, 3, 0 }, s4[] = { 1, 4, 5, 6, 0, 7, 8 }, c4[] = { 1, 4, 5 };
+	static const int s5[] = { 6, 0, 7, 8 };
+	struct scrape s = { .t = tcp_remotes_new(2, 8, 64, 1000) };
+	struct es_tcp_remote final;
+	unsigned int n;
+	char ip[16];
+
+	CHECK(s.t != NULL);
+	if (!s.t)
+		return;
+	for (int i = 0; i < 10; i++) {
+		snprintf(ip, sizeof(ip), "127.0.0.%d", i + 2);
+		s.k[i] = key4(ES_ROLE_ODOO_CRON, ip, 8000);
+		s.v[i] = val((uint64_t)i + 1, 0, 0);
+	}
+
+	/* 0 ms: a0, a1 get the labels. 4 entries: under 3/4 of the pool. */
+	feed_all(&s, 0, s1, 4);
+	CHECK_INT(s.ncold, 0);
+	n = tcp_remotes_end(s.t, 0);
+	CHECK_INT(connects(s.t, n, "127.0.0.2:8000"), 1);
+	CHECK_INT(connects(s.t, n, "other"), 100 + 3 + 4);
+	check_role(s.t, 4, 0);
+
+	/* 500 ms: a4..a6 come, 7 entries; none idle for 1 s yet. */
+	feed_all(&s, 500, s2, 7);
+	CHECK_INT(s.ncold, 0);
+	n = tcp_remotes_end(s.t, 500);
+	CHECK_INT(connects(s.t, n, NULL), 100 + 28);
+	check_role(s.t, 7, 0);
+
+	/*
+	 * 1600 ms: all idle; 3 go, the coldest (seen last at 0 ms), unlabelled
+	 * first: a2, a3, then a0. a0 counted 5 more between the walk and its
+	 * delete: they go to other with the rest.
+	 */
+	feed_all(&s, 1600, s2, 7);
+	CHECK(cold_are(&s, c3, 3));
+	final = val(1 + 5, 0, 0);
+	tcp_remotes_evicted(s.t, &s.k[2], NULL);
+	tcp_remotes_evicted(s.t, &s.k[3], NULL);
+	tcp_remotes_evicted(s.t, &s.k[0], &final);
+	tcp_remotes_evicted(s.t, &s.k[0], &final); /* once only */
+	tcp_remotes_evicted(s.t, &s.k[9], NULL);   /* not in the table */
+	n = tcp_remotes_end(s.t, 1600);
+	CHECK_INT(connects(s.t, n, "127.0.0.2:8000"), 0);
+	CHECK_INT(connects(s.t, n, "127.0.0.3:8000"), 2);
+	CHECK_INT(connects(s.t, n, "other"), 100 + 28 + 5 - 2);
+	CHECK_INT(connects(s.t, n, NULL), 100 + 28 + 5);
+	check_role(s.t, 4, 3);
+
+	/*
+	 * 1700 ms: the kernel took a0 again (a fresh entry: 2 connects), a7 and
+	 * a8. a0 takes the free label as it comes, from its first connect;
+	 * a1 (labelled, idle since 0 ms), a4, a5 go; a8, the busiest active
+	 * one, takes a1's label from zero (its 9 stay in other).
+	 */
+	s.v[0] = val(2, 0, 0);
+	feed_all(&s, 1700, s4, 7);
+	CHECK(cold_are(&s, c4, 3));
+	for (int i = 0; i < 3; i++)
+		tcp_remotes_evicted(s.t, &s.k[c4[i]], NULL);
+	n = tcp_remotes_end(s.t, 1700);
+	CHECK_INT(connects(s.t, n, "127.0.0.2:8000"), 2);
+	CHECK(!row_of(s.t, n, ES_ROLE_ODOO_CRON, "127.0.0.3:8000"));
+	CHECK(row_of(s.t, n, ES_ROLE_ODOO_CRON, "127.0.0.10:8000") != NULL);
+	CHECK_INT(connects(s.t, n, "127.0.0.10:8000"), 0);
+	CHECK(!row_of(s.t, n, ES_ROLE_ODOO_CRON, "127.0.0.9:8000"));
+	CHECK_INT(connects(s.t, n, NULL), 100 + 28 + 5 + 2 + 8 + 9);
+	check_role(s.t, 4, 6);
+
+	/* 5 s: all idle, but 4 entries are under 3/4 of the pool: they stay. */
+	feed_all(&s, 5000, s5, 4);
+	CHECK_INT(s.ncold, 0);
+	n = tcp_remotes_end(s.t, 5000);
+	CHECK_INT(connects(s.t, n, NULL), 100 + 28 + 5 + 2 + 8 + 9);
+	check_role(s.t, 4, 6);
+	tcp_remotes_free(s.t);
+}
+
 int main(void)
 {
 	test_format();
@@ -365,5 +515,6 @@ int main(void)
 	test_pg_busy();
 	test_diag();
 	test_remotes();
+	test_evict();
 	return check_summary("test_tcp");
 }
