@@ -30,6 +30,7 @@
 #include "maps.bpf.h"
 #include "procs.h"
 #include "python.h"
+#include "switch_hook.bpf.h"
 #include "workers.bpf.h"
 
 char LICENSE[] SEC("license") = "GPL";
@@ -417,6 +418,22 @@ int BPF_PROG(es_py_switch, bool preempt, struct task_struct *prev, struct task_s
 	if (now - pt->off_ts >= offcpu_threshold_ns && bpf_task_work_schedule_resume_impl)
 		queue_walk(next, now - pt->off_ts);
 	pt->off_ts = 0;
+	return 0;
+}
+
+/*
+ * The same walk where the sched probe's es_switch runs: it tail-calls here
+ * for a task switched in after a block of offcpu_threshold_ns or more (see
+ * bpf/switch_hook.bpf.h), and es_py_switch is not loaded. Rare enough to
+ * look the process up each time.
+ */
+SEC("tp_btf/sched_switch")
+int BPF_PROG(es_py_offcpu, bool preempt, struct task_struct *prev, struct task_struct *next)
+{
+	__u32 tgid = next->tgid;
+
+	if (bpf_task_work_schedule_resume_impl && bpf_map_lookup_elem(&py_procs, &tgid))
+		queue_walk(next, switch_hook_blocked());
 	return 0;
 }
 

@@ -29,6 +29,7 @@
 #include "maps.bpf.h"
 #include "procs.h"
 #include "sched.h"
+#include "switch_hook.bpf.h"
 #include "workers.bpf.h"
 
 char LICENSE[] SEC("license") = "GPL";
@@ -37,6 +38,8 @@ char LICENSE[] SEC("license") = "GPL";
 const volatile __u64 runq_edges_ns[ES_SCHED_MAX_EDGES] = {};
 const volatile __u32 runq_nedges = 0;
 const volatile bool sched_switch_has_prev_state = true;
+/* tp_btf flavour: blocks this long go to the switch hook; 0: no hook. */
+const volatile __u64 switch_hook_min_ns = 0;
 
 struct {
 	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
@@ -165,6 +168,8 @@ static __always_inline void switch_out(struct es_task_sched *s, __u32 tgid, bool
 		v->nvcsw += 1;
 	s->state = ES_ST_OFF + reason;
 	s->ts = now;
+	if (switch_hook_min_ns)
+		s->block_ts = reason == ES_OFF_RUNQUEUE ? 0 : now;
 }
 
 static __always_inline void switch_in(struct es_task_sched *s, __u32 tgid, __u64 now)
@@ -208,8 +213,16 @@ int BPF_PROG(es_switch, bool preempt, struct task_struct *prev, struct task_stru
 	}
 	if (next->pid) {
 		s = btf_state(next);
-		if (s)
-			switch_in(s, next->tgid, now);
+		if (!s)
+			return 0;
+		switch_in(s, next->tgid, now);
+		if (switch_hook_min_ns && s->block_ts) {
+			__u64 blocked = now > s->block_ts ? now - s->block_ts : 0;
+
+			s->block_ts = 0;
+			if (blocked >= switch_hook_min_ns)
+				switch_hook_call(ctx, blocked);
+		}
 	}
 	return 0;
 }

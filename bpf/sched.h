@@ -46,6 +46,7 @@ struct es_task_sched {
 	__u32 slot_gen; /* ... valid while workers_gen + 1 equals this */
 	__u32 tgid;     /* raw_tp flavour: for user space's walk of the hash */
 	__u32 pad;
+	__u64 block_ts; /* off-CPU by its own choice since, 0: not (switch_hook_min_ns set) */
 };
 
 /*

@@ -51,8 +51,10 @@
 # WorkerCron, a gevent process, in their own cgroup; each request a new
 # psycopg2 connection running Odoo 16's search_read SQL, a ~3 KB res_partner
 # prefetch included) on a PostgreSQL started here, under 6 clients (scripts/
-# odoo_load.c, built here; one request per connection): ODOO_ROUNDS rounds
-# of ODOO_SECONDS per arm, the order rotating each round, arms off / every
+# odoo_load.c, built here; one request per connection): ODOO_ROUNDS rounds,
+# each running every arm twice for ODOO_SECONDS, in a rotating order and then
+# mirrored (A B C C B A: a drift within the round weighs on every arm
+# alike), each run after ODOO_WARM s of load it does not count; arms off / every
 # probe / each probe alone (ODOO_ARMS, "+" joins probes: blkio+oom), with
 # kernel.bpf_stats_enabled=0. Per arm, medians of each round's ratio to off:
 # requests/s, p50 and p95 latency, CPU per request (server + PostgreSQL +
@@ -65,7 +67,7 @@
 # ERPSCOPE (build/erpscope), RUNQLAT (/usr/sbin/runqlat), BENCH_CPU (0),
 # TCP_CONNS (10000), TCPLIFE (/usr/sbin/tcplife), TCPCONNLAT (/usr/sbin/tcpconnlat),
 # PY_TRIAL (1.0), PY_WAKES (10000), BENCH_PYTHON (/usr/bin/python3.11),
-# ODOO_SECONDS (12), ODOO_ROUNDS (8),
+# ODOO_SECONDS (6), ODOO_ROUNDS (8), ODOO_WARM (1),
 # ODOO_ARMS (off,all,sched,tcp,pg,python,blkio+oom).
 # kernel.bpf_stats_enabled is set to 1 for the run (0 for the Odoo rounds) and
 # restored on exit; every process and cgroup started here is stopped or
@@ -1158,7 +1160,8 @@ def python_summary(res):
 
 # ---------------------------------------------------------------- Odoo
 
-ODOO_SECONDS = float(os.environ.get("ODOO_SECONDS", "12"))
+ODOO_SECONDS = float(os.environ.get("ODOO_SECONDS", "6"))
+ODOO_WARM = float(os.environ.get("ODOO_WARM", "1"))
 ODOO_ROUNDS = int(os.environ.get("ODOO_ROUNDS", "8"))
 # "off", "all" (every probe) or probes joined by "+" (--probes=blkio,oom).
 ODOO_ARMS = os.environ.get("ODOO_ARMS", "off,all,sched,tcp,pg,python,blkio+oom")
@@ -1285,11 +1288,16 @@ def odoo_warmup():
 
 
 def odoo_run(arm, want_stats=False):
-    """One ODOO_SECONDS load with arm's daemon (none for "off"). CPU is that of
-    the server's cgroup, PostgreSQL's and the daemon's, not the client's."""
+    """One ODOO_SECONDS load with arm's daemon (none for "off"), after
+    ODOO_WARM s of load not counted (the server's and PostgreSQL's state
+    after a daemon started or stopped). CPU is that of the server's cgroup,
+    PostgreSQL's and the daemon's, not the client's."""
     d = ids = None
     if arm != "off":
         d, port, ids = odoo_daemon(arm)
+    if ODOO_WARM > 0:
+        odoo_load(ODOO_WARM)
+    if d:
         rss0, dc0 = vmrss(d.pid), proc_cpu_us(d.pid)
     s0 = stats(ids) if want_stats else None
     n0 = odoo_sessions()
@@ -1300,7 +1308,7 @@ def odoo_run(arm, want_stats=False):
     n = max(r["requests"], 1)
     res = {"rps": r["requests"] / r["seconds"], "p50": r["p50_ms"], "p95": r["p95_ms"],
            "errors": r["errors"], "conn_s": (n1 - n0) / r["seconds"], "daemon": 0.0, "n": n,
-           "server": (o1 - o0) / n, "pg": (p1 - p0) / n}
+           "secs": r["seconds"], "server": (o1 - o0) / n, "pg": (p1 - p0) / n}
     if d:
         res["daemon"] = (proc_cpu_us(d.pid) - dc0) / n
         res["rss"] = (rss0, vmrss(d.pid))
@@ -1308,6 +1316,19 @@ def odoo_run(arm, want_stats=False):
             res["bpf"] = per_event(s0, stats(ids))
         stop(d)
     res["cpu"] = res["server"] + res["pg"] + res["daemon"]
+    return res
+
+
+def odoo_combine(a, b):
+    """One arm's figures for a round from its two runs: rates and CPU per
+    request over both runs' requests, latencies averaged."""
+    n, secs = a["n"] + b["n"], a["secs"] + b["secs"]
+    res = {k: (a[k] * a["n"] + b[k] * b["n"]) / n for k in ("server", "pg", "daemon", "cpu")}
+    res.update({"n": n, "secs": secs, "rps": n / secs, "errors": a["errors"] + b["errors"],
+                "p50": (a["p50"] + b["p50"]) / 2, "p95": (a["p95"] + b["p95"]) / 2,
+                "conn_s": (a["conn_s"] * a["secs"] + b["conn_s"] * b["secs"]) / secs})
+    if "rss" in a:
+        res["rss"] = (a["rss"][0], b["rss"][1])
     return res
 
 
@@ -1333,17 +1354,20 @@ def odoo_bench():
     say(f"# Odoo bench: a prefork server (master, {ODOO_ROLES['odoo_http']} WorkerHTTP, "
         f"WorkerCron, gevent; werkzeug, a new psycopg2 connection per request: search, read, "
         f"res_partner prefetch) on PostgreSQL 15, {ODOO_CLIENTS} clients, one request per "
-        f"connection, {ODOO_SECONDS:g} s per run, {ODOO_ROUNDS} rounds of "
+        f"connection, {ODOO_ROUNDS} rounds, each arm twice a round (A B C C B A) for "
+        f"{ODOO_SECONDS:g} s after {ODOO_WARM:g} s not counted, arms "
         f"{', '.join(odoo_label(a) for a in arms)}; CPU per request: server + PostgreSQL + "
         "daemon, not the client; kernel.bpf_stats_enabled=0")
     subprocess.run(["sysctl", "-q", "-w", "kernel.bpf_stats_enabled=0"], check=True)
     odoo_warmup()
     rows = []
     for i in range(ODOO_ROUNDS):
-        # Each round starts with another arm: none always runs first.
-        res = {}
-        for a in arms[i % len(arms):] + arms[:i % len(arms)]:
-            r = res[a] = odoo_run(a)
+        # Each round starts with another arm, none always first, and runs
+        # the order back again: A B C C B A.
+        res, order = {}, arms[i % len(arms):] + arms[:i % len(arms)]
+        for a in order + order[::-1]:
+            r = odoo_run(a)
+            res[a] = odoo_combine(res[a], r) if a in res else r
             say(f"  round {i + 1:>2} {odoo_label(a):<22} {r['rps']:6.1f} req/s  p50 "
                 f"{r['p50']:6.1f} ms  p95 {r['p95']:6.1f} ms  {r['cpu']:6.0f} us CPU/req (server "
                 f"{r['server']:5.0f} + pg {r['pg']:5.0f} + daemon {r['daemon']:5.1f})  "

@@ -90,9 +90,20 @@ static int python_open(struct probe *p)
 	 * task_work kfunc (Linux 6.18) or nothing.
 	 */
 	pp->offcpu_profile = es->tp_btf && feature_kfunc("bpf_task_work_schedule_resume_impl");
-	bpf_program__set_autoload(pp->skel->progs.es_py_switch, pp->offcpu_profile);
+	/*
+	 * With the sched probe, its sched_switch program hands us the long
+	 * blocks (bpf/switch_hook.bpf.h); alone, we run our own.
+	 */
+	pp->offcpu_hooked = pp->offcpu_profile && es->switch_hook_fd >= 0;
+	bpf_program__set_autoload(pp->skel->progs.es_py_switch,
+				  pp->offcpu_profile && !pp->offcpu_hooked);
+	bpf_program__set_autoload(pp->skel->progs.es_py_offcpu, pp->offcpu_hooked);
 	bpf_program__set_autoload(pp->skel->progs.es_py_exit, pp->offcpu_profile);
 	err = procs_share_maps(es, pp->skel->obj);
+	if (!err && pp->offcpu_hooked)
+		err = bpf_map__reuse_fd(pp->skel->maps.switch_hook, es->switch_hook_fd);
+	if (!err && pp->offcpu_hooked)
+		err = bpf_map__reuse_fd(pp->skel->maps.switch_hook_arg, es->switch_arg_fd);
 	if (err)
 		return err;
 	err = python_bpf__load(pp->skel);
@@ -113,6 +124,17 @@ static int python_open(struct probe *p)
 		log_warn("no off-CPU Python profile: it needs typed tracepoints and BPF task work (Linux 6.18+)",
 			 "probe=python tp_btf=%d", es->tp_btf);
 	return procs_on_slot_reset(es->procs, reset_slot, pp);
+}
+
+/* Puts the off-CPU walk into the sched probe's switch hook. */
+static int hook_offcpu(struct py_priv *pp)
+{
+	int fd = bpf_program__fd(pp->skel->progs.es_py_offcpu);
+	__u32 zero = 0;
+
+	if (bpf_map_update_elem(pp->es->switch_hook_fd, &zero, &fd, BPF_ANY))
+		return -errno;
+	return 0;
 }
 
 static int perf_open_cpu(int cpu, unsigned int hz)
@@ -177,10 +199,13 @@ static int python_attach(struct probe *p)
 		pp->cpu_profile = true;
 	}
 	if (pp->offcpu_profile) {
-		struct bpf_link *l = bpf_program__attach(pp->skel->progs.es_py_switch);
+		struct bpf_link *l = NULL;
 
-		if (!l) {
+		if (pp->offcpu_hooked)
+			err = hook_offcpu(pp);
+		else if (!(l = bpf_program__attach(pp->skel->progs.es_py_switch)))
 			err = -errno;
+		if (err) {
 			log_error("cannot attach the off-CPU program", "probe=python err=%d", err);
 			return err;
 		}
@@ -195,8 +220,10 @@ static int python_attach(struct probe *p)
 		pp->skel->links.es_py_exit = l;
 	}
 	py_bins_scan_installed(pp);
-	log_debug("python probe attached", "cpu_profile=%d hz=%u offcpu_profile=%d depth=%u",
-		  pp->cpu_profile, es->cfg.py_sample_hz, pp->offcpu_profile, es->cfg.py_depth);
+	log_debug("python probe attached",
+		  "cpu_profile=%d hz=%u offcpu_profile=%d offcpu_on_sched_switch=%d depth=%u",
+		  pp->cpu_profile, es->cfg.py_sample_hz, pp->offcpu_profile, pp->offcpu_hooked,
+		  es->cfg.py_depth);
 	return 0;
 }
 
@@ -331,6 +358,11 @@ static void python_close(struct probe *p)
 	if (!pp)
 		return;
 	procs_off_slot_reset(p->es->procs, reset_slot, pp);
+	if (pp->offcpu_hooked && p->es->switch_hook_fd >= 0) {
+		__u32 zero = 0;
+
+		bpf_map_delete_elem(p->es->switch_hook_fd, &zero);
+	}
 	for (int cpu = 0; pp->perf_links && cpu < pp->ncpus; cpu++) {
 		bpf_link__destroy(pp->perf_links[cpu]);
 		if (pp->perf_fds[cpu] >= 0)

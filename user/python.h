@@ -69,6 +69,7 @@ struct py_priv {
 	int *perf_fds;
 	bool cpu_profile;     /* perf events attached */
 	bool offcpu_profile;  /* tp_btf and the task_work kfunc are there */
+	bool offcpu_hooked;   /* ... walked from the sched probe's es_switch */
 	struct py_capture_spec capture;
 	struct py_proc *procs;
 	size_t nprocs, procs_cap;

@@ -172,6 +172,9 @@ static int sched_open(struct probe *p)
 	if (es->tp_btf)
 		bpf_map__set_max_entries(sp->skel->maps.task_sched_by_pid, 1);
 	bpf_map__set_max_entries(sp->skel->maps.sched_slots, sp->nslots);
+	/* The Python probe's off-CPU walk rides on this program (tp_btf alone). */
+	if (es->tp_btf && config_probe_enabled(&es->cfg, "python"))
+		sp->skel->rodata->switch_hook_min_ns = (__u64)es->cfg.py_offcpu_ms * 1000000ull;
 	err = procs_share_maps(es, sp->skel->obj);
 	if (!err && es->iodev_fd >= 0)
 		err = bpf_map__reuse_fd(sp->skel->maps.task_iodev, es->iodev_fd);
@@ -188,6 +191,10 @@ static int sched_open(struct probe *p)
 	sp->slots_fd = bpf_map__fd(sp->skel->maps.sched_slots);
 	sp->iowait_fd = bpf_map__fd(sp->skel->maps.iowait_by_dev);
 	es->iodev_fd = bpf_map__fd(sp->skel->maps.task_iodev);
+	if (sp->skel->rodata->switch_hook_min_ns) {
+		es->switch_hook_fd = bpf_map__fd(sp->skel->maps.switch_hook);
+		es->switch_arg_fd = bpf_map__fd(sp->skel->maps.switch_hook_arg);
+	}
 	sp->workers_fd = es->workers_fd;
 	sp->workers_gen_fd = es->workers_gen_fd;
 	log_debug("sched probe loaded", "flavour=%s prev_state_arg=%d slots=%u",
@@ -418,6 +425,10 @@ static void sched_close(struct probe *p)
 	procs_off_slot_reset(p->es->procs, reset_slot, sp);
 	if (sp->skel && p->es->iodev_fd == bpf_map__fd(sp->skel->maps.task_iodev))
 		p->es->iodev_fd = -1;
+	if (sp->skel && p->es->switch_hook_fd == bpf_map__fd(sp->skel->maps.switch_hook)) {
+		p->es->switch_hook_fd = -1;
+		p->es->switch_arg_fd = -1;
+	}
 	sched_bpf__destroy(sp->skel);
 	free(sp->percpu);
 	free(sp->rows);

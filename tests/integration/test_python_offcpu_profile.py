@@ -14,6 +14,10 @@ measures its own blocks and then waits on stdin. For each worker:
       quick_nap's sub-threshold blocks add (almost) nothing: under 0.25 s of
       its ~6 s
   GET /profile?kind=offcpu&seconds=60&role=python has both workers' stacks
+Twice: with every probe, where the sched probe's sched_switch program hands
+the long blocks to the Python probe's walk by tail call, and with
+--probes=python alone, where the Python probe runs its own (the daemon's
+debug log says which ran).
 """
 
 import json
@@ -26,7 +30,17 @@ import pyworkloads as pw
 
 def body(t):
     paths = pw.write_all(lib.tempdir())
-    with lib.Daemon() as d:
+    for args, hooked in (((), 1), (("--probes=python",), 0)):
+        t.prefix = ""
+        lib.log(f"---- daemon {' '.join(args) or 'with every probe'}")
+        run(t, paths, args, hooked)
+
+
+def run(t, paths, args, hooked):
+    with lib.Daemon(*args) as d:
+        t.check(f"offcpu_on_sched_switch={hooked}" in d.log_text(),
+                "the off-CPU walk runs " + ("from the sched probe's sched_switch program"
+                                            if hooked else "from the Python probe's own program"))
         procs = {}
         for pyname, python in pw.PYTHONS:
             t.require(os.access(python, os.X_OK), f"{python} is installed")
@@ -48,7 +62,7 @@ def body(t):
             return pw.leaf_sums(stacks).get("__main__:blocked_here", 0)
 
         for pyname, p in procs.items():
-            t.prefix = f"[{pyname}] "
+            t.prefix = f"[{' '.join(args) or 'every probe'}] [{pyname}] "
             pid, r = p.pid, res[pyname]
             want = r["blocked"] * 1e6
             # The last block ended just now: give it time to be folded in.
