@@ -19,15 +19,15 @@ BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -Ivmlinux/$(ARCH) -MMD 
 BPF_SRCS := $(wildcard bpf/*.bpf.c)
 BPF_OBJS := $(patsubst bpf/%.bpf.c,$(BUILD)/bpf/%.bpf.o,$(BPF_SRCS))
 SKELS := $(patsubst bpf/%.bpf.c,$(BUILD)/%.skel.h,$(BPF_SRCS))
-USER_SRCS := $(wildcard user/*.c)
+USER_SRCS := $(wildcard user/*/*.c)
 USER_OBJS := $(patsubst user/%.c,$(BUILD)/user/%.o,$(USER_SRCS))
-LIB_OBJS := $(filter-out $(BUILD)/user/main.o,$(USER_OBJS))
+LIB_OBJS := $(filter-out $(BUILD)/user/daemon/main.o,$(USER_OBJS))
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRCS))
 FUZZ_SRCS := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BINS := $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz/%,$(FUZZ_SRCS))
 # The parsers of outside input, built with sanitizers for the fuzzers.
-FUZZ_UNITS := user/title.c user/config.c user/pycapture.c user/log.c user/negotiate.c user/expo.c user/http_parse.c user/json.c user/events.c user/http.c user/host.c user/netfs.c user/readfile.c user/utf8.c user/pg_normalize.c user/pg_conf.c user/tcp_diag.c
+FUZZ_UNITS := user/procs/title.c user/core/config.c user/core/pycapture.c user/core/log.c user/core/negotiate.c user/core/expo.c user/core/http_parse.c user/core/json.c user/core/events.c user/core/http.c user/host/host.c user/host/netfs.c user/core/readfile.c user/core/utf8.c user/pg/pg_normalize.c user/pg/pg_conf.c user/tcp/tcp_diag.c
 
 .PHONY: all help deps vmlinux run check test unit-test fuzz fuzz-smoke integration-test \
 	bench install uninstall deb format clean
@@ -43,7 +43,7 @@ deps: ## Install the Debian packages the build, run and tests need
 vmlinux: ## Regenerate vmlinux/<arch>/vmlinux.h from the running kernel's BTF
 	@scripts/gen-vmlinux.sh $(ARCH)
 
-$(BUILD)/bpf $(BUILD)/user $(BUILD)/tests $(BUILD)/fuzz:
+$(BUILD)/bpf $(BUILD)/tests $(BUILD)/fuzz:
 	@mkdir -p $@
 
 $(BUILD)/bpf/%.bpf.o: bpf/%.bpf.c vmlinux/$(ARCH)/vmlinux.h | $(BUILD)/bpf
@@ -53,8 +53,10 @@ $(BUILD)/%.skel.h: $(BUILD)/bpf/%.bpf.o
 	$(BPFTOOL) gen skeleton $< name $*_bpf > $@.tmp && mv $@.tmp $@
 
 # Skeletons first: after the first build -MMD records who includes which.
-$(BUILD)/user/%.o: user/%.c | $(BUILD)/user $(SKELS)
-	$(CC) $(CFLAGS) -c $< -o $@
+# user/<capability>/ files include each other as "<capability>/name.h".
+$(BUILD)/user/%.o: user/%.c | $(SKELS)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -iquote user -c $< -o $@
 
 $(BUILD)/erpscope: $(USER_OBJS)
 	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
@@ -102,7 +104,7 @@ install: all ## Install the daemon and its systemd unit
 	install -D -m 0755 $(BUILD)/erpscope $(DESTDIR)$(PREFIX)/sbin/erpscope
 	install -D -m 0644 scripts/erpscope.service $(DESTDIR)/etc/systemd/system/erpscope.service
 
-DEB_VERSION := $(shell sed -n 's/^\#define ERPSCOPE_VERSION "\(.*\)"/\1/p' user/erpscope.h)
+DEB_VERSION := $(shell sed -n 's/^\#define ERPSCOPE_VERSION "\(.*\)"/\1/p' user/core/erpscope.h)
 DEB_ARCH := $(shell dpkg --print-architecture 2>/dev/null || echo amd64)
 deb: all ## Build a Debian package (build/erpscope_<version>_<arch>.deb)
 	rm -rf $(BUILD)/deb && mkdir -p $(BUILD)/deb/DEBIAN
@@ -123,9 +125,9 @@ uninstall: ## Remove what install put in place
 	rm -f $(DESTDIR)$(PREFIX)/sbin/erpscope $(DESTDIR)/etc/systemd/system/erpscope.service
 
 format: ## Reformat C sources with the kernel's clang-format style
-	clang-format -i bpf/*.c bpf/*.h user/*.c user/*.h tests/unit/*.c tests/fuzz/*.c
+	clang-format -i bpf/*.c bpf/*.h user/*/*.c user/*/*.h tests/unit/*.c tests/fuzz/*.c
 
 clean: ## Remove build outputs
 	rm -rf $(BUILD)
 
--include $(wildcard $(BUILD)/bpf/*.d $(BUILD)/user/*.d $(BUILD)/tests/*.d)
+-include $(wildcard $(BUILD)/bpf/*.d $(BUILD)/user/*/*.d $(BUILD)/tests/*.d)

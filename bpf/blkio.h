@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: GPL-2.0 */
-/* Contract between bpf/blkio.bpf.c and user/blkio.c. No includes. */
+/* Contract between bpf/blkio.bpf.c and user/sched/blkio.c. No includes. */
 #ifndef ERPSCOPE_BPF_BLKIO_H
 #define ERPSCOPE_BPF_BLKIO_H
 

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
- * Contract between bpf/maps.bpf.h and user/mapstats.c: one id per bounded
+ * Contract between bpf/maps.bpf.h and user/core/mapstats.c: one id per bounded
  * map whose inserts may fail. The BPF side counts failed inserts per id;
  * user space exports them, with the maps' fill levels, under the name in
  * this table. No includes.

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
- * Contract between bpf/oom.bpf.c and user/oom.c: OOM kills (oom:mark_victim)
+ * Contract between bpf/oom.bpf.c and user/procs/oom.c: OOM kills (oom:mark_victim)
  * and the exits of tracked processes, with what killed them. Fixed-width
  * types only, no includes.
  */

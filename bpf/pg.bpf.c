@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * PostgreSQL from its USDT probes (postgresql:*), attached per server
- * binary by user/pg_discover.c.
+ * binary by user/pg/pg_discover.c.
  *
  * query__start reads the statement text (at most ES_PG_TEXT_MAX bytes) into
  * a per-CPU buffer and runs the tokenizer of pg_norm.h over it in one pass

@@ -122,7 +122,7 @@ struct es_pg_bin {
 /*
  * query__done is attached as a plain uprobe where its argument is a
  * register or memory at a register plus an offset (x86-64, see
- * user/usdt_arg.c): libbpf's USDT runtime costs a spec lookup and a kernel
+ * user/core/usdt_arg.c): libbpf's USDT runtime costs a spec lookup and a kernel
  * read per call, a fifth of what the kernel spends on a statement. The
  * uprobe's cookie says which binary and where the text's address is.
  */

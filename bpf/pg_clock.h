@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
  * Wall-clock steps and PostgreSQL's statement stamps, shared by bpf/pg.bpf.c
- * and user space (user/pg.c, tests/unit/test_pg_clock.c).
+ * and user space (user/pg/pg.c, tests/unit/test_pg_clock.c).
  *
  * In one-trap mode a statement's start is PostgreSQL's wall-clock stamp
  * minus CLOCK_REALTIME - CLOCK_MONOTONIC, an offset user space refreshes

@@ -2,7 +2,7 @@
 /*
  * The statement normaliser: one tokenizer shared by bpf/pg.bpf.c, which
  * runs it over every statement to compute its fingerprint, and
- * user/pg_normalize.c, which runs it once per new fingerprint to build the
+ * user/pg/pg_normalize.c, which runs it once per new fingerprint to build the
  * normalised text. Sharing the code is what makes them agree.
  *
  * One pass, one byte at a time, constant state, no lookahead:

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
- * Contract between bpf/procs.bpf.c and user/procs.c: the tgid -> worker map
+ * Contract between bpf/procs.bpf.c and user/procs/procs.c: the tgid -> worker map
  * every probe shares, and the lifecycle events that tell user space when to
  * look at /proc. Fixed-width types only, no includes.
  */

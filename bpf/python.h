@@ -12,7 +12,7 @@
 #define ES_PY_MAX_DEPTH 64
 /* Thread states looked at to find the current thread's (threaded servers). */
 #define ES_PY_MAX_THREADS 32
-/* Frames per stack whose arguments are captured (user/pyrt.h names them). */
+/* Frames per stack whose arguments are captured (user/python/pyrt.h names them). */
 #define ES_PY_MAX_ARGS 4
 /* Arguments captured per function. */
 #define ES_PY_ARGS_PER_FUNC 2
@@ -23,7 +23,7 @@
 
 /*
  * Offsets into one CPython version's structures, filled by user space from
- * a layout it has checked against the running process (user/pyrt.c).
+ * a layout it has checked against the running process (user/python/pyrt.c).
  */
 struct es_py_offsets {
 	__u16 ts_next;         /* PyThreadState.next */

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: GPL-2.0 */
-/* Contract between bpf/sched.bpf.c and user/sched.c. No includes. */
+/* Contract between bpf/sched.bpf.c and user/sched/sched.c. No includes. */
 #ifndef ERPSCOPE_BPF_SCHED_H
 #define ERPSCOPE_BPF_SCHED_H
 

@@ -23,7 +23,7 @@
  *
  * The socket tracepoints come as tp_btf (typed, direct loads) with raw_tp
  * twins. The waits come from a uprobe session on the C library's accept,
- * accept4, select and pselect, which user space (user/tcp_pool_attach.c)
+ * accept4, select and pselect, which user space (user/tcp/tcp_pool_attach.c)
  * attaches to pool workers only, each with its pid: a syscall tracepoint
  * would put every syscall of the host on the kernel's slow tracing path.
  * No strings, no loops beyond the bucket search and the bounded scan of
@@ -106,7 +106,7 @@ struct {
 
 /* max_entries = ES_ROLE_COUNT * (remote_pool + 2), set by user space, which
  * also creates every role's "other" key before attach, and deletes the keys
- * of destinations gone cold (user/tcp_remote.c). */
+ * of destinations gone cold (user/tcp/tcp_remote.c). */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, ES_ROLE_COUNT);
@@ -727,7 +727,7 @@ static __always_inline int on_accept_exit(long ret)
 
 /*
  * One uprobe session on the C library's accept, accept4, select and pselect,
- * attached by user space (user/tcp_pool_attach.c) to each pool worker with
+ * attached by user space (user/tcp/tcp_pool_attach.c) to each pool worker with
  * its pid; the attach cookie says which kind of function. The session runs
  * this program at entry and, unless the entry returned non-zero, at return.
  * The poll family is not hooked: libpq waits for every PostgreSQL reply in

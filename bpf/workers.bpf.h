@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
- * The tgid -> worker map that user/procs.c keeps current. Defined by every
+ * The tgid -> worker map that user/procs/procs.c keeps current. Defined by every
  * object that needs it; user space loads procs.bpf.o first and hands its fd
  * to the others (bpf_map__reuse_fd), so there is one map in the kernel.
  */

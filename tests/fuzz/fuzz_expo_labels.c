@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "expo.h"
+#include "core/expo.h"
 
 #define NPARTS 5
 

@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "json.h"
+#include "core/json.h"
 
 static void check_utf8_no_controls(const unsigned char *s, size_t n)
 {

@@ -11,7 +11,7 @@
 #include <string.h>
 #include <sys/socket.h>
 
-#include "http.h"
+#include "core/http.h"
 
 static void roundtrip(const struct sockaddr_storage *ss, unsigned int len)
 {

@@ -9,7 +9,7 @@
 #include <string.h>
 #include <zlib.h>
 
-#include "negotiate.h"
+#include "core/negotiate.h"
 
 /* Largest input also sent through gzip: keeps the fuzzer fast. */
 #define GZIP_MAX 65536

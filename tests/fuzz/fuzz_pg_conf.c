@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "pg_conf.h"
+#include "pg/pg_conf.h"
 
 struct input {
 	const char *conf;

@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "pg_normalize.h"
+#include "pg/pg_normalize.h"
 
 static int literal_free(const char *s)
 {

@@ -17,7 +17,7 @@
 #include <linux/netlink.h>
 #include <linux/sock_diag.h>
 
-#include "tcp.h"
+#include "tcp/tcp.h"
 
 static void on_listener(void *arg, const struct tcp_listener *l)
 {

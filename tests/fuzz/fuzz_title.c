@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "title.h"
+#include "procs/title.h"
 
 static const char *const names[] = { "postgres", "python3.11", "" };
 

@@ -12,7 +12,7 @@ then wait on stdin, so the test can look at a live process and then at an
 exited one.
 
 Odoo roles: erpscope reads a worker's role from its title, the first string
-of /proc/<pid>/cmdline (user/title.c: `odoo: WorkerCron <pid> <db>` is
+of /proc/<pid>/cmdline (user/procs/title.c: `odoo: WorkerCron <pid> <db>` is
 odoo_cron). With a title, a workload titles itself with setproctitle, as
 Odoo does and as the other integration tests do, where the python has it;
 pyenv's has not, so command() starts that one through `bash -c 'exec -a

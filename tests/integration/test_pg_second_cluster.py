@@ -100,7 +100,7 @@ def body(t):
                         str(m.series("erpscope_pg_binary_info")))
             else:
                 # Uprobe perf events need CAP_SYS_ADMIN on this kernel and the
-                # daemon dropped it after attaching (user/caps.c): the new
+                # daemon dropped it after attaching (user/core/caps.c): the new
                 # binary is found, and said to be unattachable, clearly.
                 lib.log("NOTE: erpscope runs without CAP_SYS_ADMIN after attach, so a binary "
                         "that appears later cannot get uprobes; checking that it says so")

@@ -8,7 +8,7 @@
 #include <unistd.h>
 
 #include "check.h"
-#include "config.h"
+#include "core/config.h"
 
 #define MAX_ARGS 16
 

@@ -7,8 +7,8 @@
 #include <string.h>
 
 #include "check.h"
-#include "events.h"
-#include "json.h"
+#include "core/events.h"
+#include "core/json.h"
 
 static char out[4096];
 

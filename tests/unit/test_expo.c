@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "check.h"
-#include "expo.h"
+#include "core/expo.h"
 
 static const char *fmt(double v, int om)
 {

@@ -17,7 +17,7 @@ static __u32 linear(const __u64 *edges, __u32 n, __u64 v)
 
 int main(void)
 {
-	/* The runqueue latency edges, ns (user/sched.c). */
+	/* The runqueue latency edges, ns (user/sched/sched.c). */
 	static const __u64 runq[] = { 10000,    25000,    50000,     100000,    250000,   500000,
 				      1000000,  2500000,  5000000,   10000000,  25000000, 50000000,
 				      100000000, 250000000, 500000000, 1000000000 };

@@ -6,9 +6,9 @@
 #include <sys/statvfs.h>
 
 #include "check.h"
-#include "expo.h"
-#include "host.h"
-#include "poller.h"
+#include "core/expo.h"
+#include "host/host.h"
+#include "core/poller.h"
 
 static int near(double a, double b)
 {

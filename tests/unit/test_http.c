@@ -20,9 +20,9 @@
 #include <zlib.h>
 
 #include "check.h"
-#include "expo.h"
-#include "http.h"
-#include "negotiate.h"
+#include "core/expo.h"
+#include "core/http.h"
+#include "core/negotiate.h"
 
 /* Query numbers: what strtoul took as huge or as 0 is refused. */
 static void test_parse_u64(void)

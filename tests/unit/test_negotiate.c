@@ -5,7 +5,7 @@
 #include <zlib.h>
 
 #include "check.h"
-#include "negotiate.h"
+#include "core/negotiate.h"
 
 #define PROMETHEUS_ACCEPT                                                                        \
 	"application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;" \

@@ -8,8 +8,8 @@
 #include <linux/types.h>
 
 #include "check.h"
-#include "netfs.h"
-#include "pg.h"
+#include "host/netfs.h"
+#include "pg/pg.h"
 
 static const char mountinfo_txt[] =
 	"22 1 8:1 / / rw,relatime shared:1 - ext4 /dev/sda1 rw\n"

@@ -3,9 +3,9 @@
 #include <errno.h>
 #include <string.h>
 
-#include "cgpath.h"
+#include "procs/cgpath.h"
 #include "check.h"
-#include "memhistory.h"
+#include "procs/memhistory.h"
 
 static const char *parse(const char *text)
 {

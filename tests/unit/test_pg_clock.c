@@ -9,7 +9,7 @@
 #include <linux/types.h>
 
 #include "check.h"
-#include "pg.h"
+#include "pg/pg.h"
 
 #define MS 1000000ll
 #define S (1000 * MS)

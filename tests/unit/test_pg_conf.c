@@ -11,8 +11,8 @@
 #include <linux/types.h>
 
 #include "check.h"
-#include "pg.h"
-#include "pg_conf.h"
+#include "pg/pg.h"
+#include "pg/pg_conf.h"
 
 struct file {
 	const char *path, *text;

@@ -12,7 +12,7 @@
 
 #include "check.h"
 #include "sqlgen.h"
-#include "pg_normalize.h"
+#include "pg/pg_normalize.h"
 #include "../bpf/pg_norm.h"
 
 /* The state after feeding text[0..split) as the kernel's chunks do. */

@@ -12,7 +12,7 @@
 
 #include "check.h"
 #include "sqlgen.h"
-#include "pg_normalize.h"
+#include "pg/pg_normalize.h"
 
 static const char *norm(const char *in, struct pg_norm_result *r)
 {

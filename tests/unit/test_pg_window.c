@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * Window quantiles (user/pg_window.c): a statement that ran at 50 ms for
+ * Window quantiles (user/pg/pg_window.c): a statement that ran at 50 ms for
  * hours and at 300 ms for the last minute has a lifetime p50 of 50 ms and a
  * window p50 of 300 ms; old calls leave the window slot by slot; a late
  * tick, a bin that goes down and counts past 2^32 are handled.
@@ -10,7 +10,7 @@
 #include <linux/types.h>
 
 #include "check.h"
-#include "pg.h"
+#include "pg/pg.h"
 
 #define MS 1000000ull
 

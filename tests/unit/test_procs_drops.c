@@ -3,7 +3,7 @@
 #include <stdint.h>
 
 #include "check.h"
-#include "proctable.h"
+#include "procs/proctable.h"
 
 #define HOUR_MS (3600 * 1000u)
 

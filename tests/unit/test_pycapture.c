@@ -3,7 +3,7 @@
 #include <errno.h>
 
 #include "check.h"
-#include "pycapture.h"
+#include "core/pycapture.h"
 
 static void test_defaults(void)
 {

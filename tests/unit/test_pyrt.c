@@ -19,9 +19,9 @@
 #include <unistd.h>
 
 #include "check.h"
-#include "elfsym.h"
-#include "pyrt.h"
-#include "utf8.h"
+#include "core/elfsym.h"
+#include "python/pyrt.h"
+#include "core/utf8.h"
 
 #define DEBIAN_PY "/usr/bin/python3.11"
 #define PYENV_ROOT "/root/.pyenv/versions/"

@@ -17,7 +17,7 @@
 #include <linux/sock_diag.h>
 
 #include "check.h"
-#include "tcp.h"
+#include "tcp/tcp.h"
 
 /* ---------------------------------------------------------------- formatting */
 

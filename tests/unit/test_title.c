@@ -4,7 +4,7 @@
 #include <string.h>
 
 #include "check.h"
-#include "title.h"
+#include "procs/title.h"
 
 /* A literal with its embedded NULs: the length is the array's, minus one. */
 #define CL(lit) (lit), sizeof(lit) - 1

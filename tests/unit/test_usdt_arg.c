@@ -4,7 +4,7 @@
 #include <linux/types.h>
 
 #include "check.h"
-#include "usdt_arg.h"
+#include "core/usdt_arg.h"
 #include "../bpf/pg.h"
 
 static void test_forms(void)

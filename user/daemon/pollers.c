@@ -1,0 +1,17 @@
+// SPDX-License-Identifier: GPL-2.0
+/* The poller table: timer-driven readers of /proc and friends. */
+#include <stddef.h>
+
+#include "core/poller.h"
+#include "daemon/probes.h"
+
+const struct poller_ops *const poller_table[] = {
+	&host_poller_ops,
+	&memhistory_poller_ops,
+	&tcp_poller_ops,
+	&tcp_pool_poller_ops,
+	&pg_poller_ops,
+	&python_poller_ops,
+};
+
+const unsigned int poller_table_len = sizeof(poller_table) / sizeof(poller_table[0]);

@@ -1,0 +1,94 @@
+// SPDX-License-Identifier: GPL-2.0
+#include "daemon/routes.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "core/clock.h"
+#include "core/erpscope.h"
+#include "core/events.h"
+#include "core/expo.h"
+#include "core/http.h"
+#include "core/log.h"
+#include "core/mapstats.h"
+#include "core/negotiate.h"
+#include "pg/pg.h"
+#include "procs/proctable.h"
+#include "python/python.h"
+#include "core/selfstats.h"
+
+static int handle_metrics(void *arg, struct http_exchange *x)
+{
+	struct erpscope *es = arg;
+	uint64_t t0 = clock_ns();
+	struct expo e;
+	int err;
+
+	expo_init(&e, negotiate_format(x->accept));
+	selfstats_collect(es, &e);
+	for (int i = 0; i < es->nprobes; i++) {
+		struct probe *p = &es->probes[i];
+
+		if (p->up && p->ops->collect && (err = p->ops->collect(p, &e)))
+			log_warn("collect failed", "probe=%s err=%d", p->ops->name, err);
+	}
+	mapstats_collect(es, &e);
+	for (int i = 0; i < es->npollers; i++) {
+		struct poller *pl = &es->pollers[i];
+
+		if (pl->up && pl->ops->collect)
+			pl->ops->collect(pl, &e);
+	}
+	events_collect(es->events, &e);
+	expo_family(&e, "erpscope_scrape_duration_seconds", EXPO_GAUGE,
+		    "Time this scrape took to read the maps and format the text.");
+	expo_sample(&e, NULL, 0, (double)(clock_ns() - t0) / 1e9);
+	err = expo_finish(&e);
+	if (err) {
+		expo_free(&e);
+		return err;
+	}
+	x->status = 200;
+	x->content_type = expo_content_type(e.format);
+	x->body = e.buf;
+	x->len = e.len;
+	es->scrapes++;
+	/* The buffer now belongs to the response. */
+	procs_scrape_done(es->procs, t0 / 1000000ull);
+	return 0;
+}
+
+static int handle_index(void *arg, struct http_exchange *x)
+{
+	struct erpscope *es = arg;
+	char page[2048];
+
+	snprintf(page, sizeof(page),
+		 "<!DOCTYPE html>\n<html><head><title>erpscope</title></head><body>\n"
+		 "<h1>erpscope %s</h1>\n"
+		 "<p>Kernel-level profiler for Odoo, PostgreSQL and Python hosts.</p>\n"
+		 "<ul>\n<li><a href=\"%s\">%s</a>: Prometheus metrics</li>\n"
+		 "<li><a href=\"/events\">/events</a>: OOM kills and worker deaths, as JSON</li>\n"
+		 "<li><a href=\"/queries\">/queries</a>: top PostgreSQL statements (<a href=\"/queries?format=json\">JSON</a>)</li>\n"
+		 "<li><a href=\"/workers\">/workers</a>: what each worker is doing now, with its Python stack (<a href=\"/workers?format=json\">JSON</a>)</li>\n"
+		 "<li><a href=\"/profile?kind=cpu&amp;seconds=60\">/profile</a>: Python CPU and off-CPU (<a href=\"/profile?kind=offcpu&amp;seconds=60\">kind=offcpu</a>) profiles, folded stacks</li>\n</ul>\n"
+		 "</body></html>\n",
+		 ERPSCOPE_VERSION, es->cfg.telemetry_path, es->cfg.telemetry_path);
+	return http_reply_text(x, 200, "text/html; charset=utf-8", page);
+}
+
+int routes_start(struct erpscope *es)
+{
+	size_t n = 0;
+	int err = 0;
+
+	es->routes[n++] = (struct http_route){ "/", handle_index };
+	es->routes[n++] = (struct http_route){ es->cfg.telemetry_path, handle_metrics };
+	es->routes[n++] = (struct http_route){ "/events", events_http };
+	es->routes[n++] = (struct http_route){ "/queries", pg_queries_http };
+	es->routes[n++] = (struct http_route){ "/profile", py_profile_http };
+	es->routes[n++] = (struct http_route){ "/workers", py_workers_http };
+	es->httpd = httpd_start(es->cfg.listen_address, es->routes, n, es, &err);
+	return es->httpd ? 0 : (err ? err : -EINVAL);
+}

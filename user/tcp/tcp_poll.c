@@ -1,0 +1,465 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * The "tcp" poller, every second, off the scrape path:
+ *  - listen queues: one SOCK_DIAG dump of the listening TCP sockets (IPv4
+ *    and IPv6) gives each one's inode, port, accept backlog, its limit and
+ *    its drop count (SK_MEMINFO_DROPS: the kernel's ListenDrops for that
+ *    socket, counted on a full accept queue). A listener's role is that of
+ *    the tracked process holding it, found by reading the /proc/<pid>/fd
+ *    links of tracked processes: all of them once when a listener appears,
+ *    after that only processes not read before (or whose role changed), and
+ *    only while a listener is unresolved or held by Odoo's master or a plain
+ *    python only: its workers, which do the accepting, win. Listeners of
+ *    untracked processes are not shown.
+ *  - PostgreSQL backends: busy while the title's state is not idle, or the
+ *    process is running (/proc/<pid>/stat state R); sampled, so each tick's
+ *    interval counts as busy when the sample says so.
+ * collect() writes the listen gauges and the overflow counter; the worker
+ * families are written by the probe (user/tcp/tcp.c) from tcp_poll_pg_rows().
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <unistd.h>
+#include <linux/netlink.h>
+
+#include "core/erpscope.h"
+#include "core/expo.h"
+#include "core/log.h"
+#include "core/poller.h"
+#include "procs/proctable.h"
+#include "core/readfile.h"
+#include "tcp/tcp.h"
+#include "procs/title.h"
+
+#define TCP_POLL_MS 1000
+#define MAX_LISTENERS 256
+#define MAX_PORTS 256
+#define RECV_BUF (64 * 1024)
+#define PRIO_NONE 0
+#define PRIO_MASTER 1 /* held by an Odoo master or a python only */
+#define PRIO_FINAL 2
+
+struct listener {
+	uint32_t inode;
+	uint16_t port;
+	uint8_t prio;
+	bool seen;
+	enum es_role role; /* valid when prio > PRIO_NONE */
+	uint32_t backlog, max;
+	uint64_t drops, drops_counted;
+};
+
+struct port_total {
+	uint16_t port;
+	uint64_t overflows;
+};
+
+struct tcp_poll {
+	struct erpscope *es;
+	int nl;
+	uint32_t seq;
+	char *buf; /* RECV_BUF: netlink answers, then /proc files */
+	struct listener ls[MAX_LISTENERS];
+	unsigned int nls;
+	struct port_total ports[MAX_PORTS];
+	unsigned int nports;
+	bool scan_all;     /* a listener appeared: read every tracked process */
+	uint64_t *scanned; /* per slot: scan_mark() of the process whose fds were read */
+	struct tcp_pg_row *pg; /* per slot */
+	uint8_t *visited;      /* per slot: seen by this tick's backend pass */
+	unsigned int nslots;
+	uint64_t last_ms;
+	bool warned_full;
+};
+
+/* ---------------------------------------------------------------- listeners */
+
+static struct listener *find_listener(struct tcp_poll *tp, uint32_t inode)
+{
+	for (unsigned int i = 0; i < tp->nls; i++) {
+		if (tp->ls[i].inode == inode)
+			return &tp->ls[i];
+	}
+	return NULL;
+}
+
+static void on_listener(void *arg, const struct tcp_listener *l)
+{
+	struct tcp_poll *tp = arg;
+	struct listener *x = find_listener(tp, l->inode);
+
+	if (!x) {
+		if (tp->nls >= MAX_LISTENERS) {
+			if (!tp->warned_full)
+				log_warn("too many listening sockets; the rest are not shown",
+					 "poller=tcp max=%d", MAX_LISTENERS);
+			tp->warned_full = true;
+			return;
+		}
+		x = &tp->ls[tp->nls++];
+		memset(x, 0, sizeof(*x));
+		x->inode = l->inode;
+		x->port = l->port;
+		tp->scan_all = true;
+	}
+	x->seen = true;
+	x->backlog = l->backlog;
+	x->max = l->max;
+	if (l->has_drops)
+		x->drops = l->drops;
+}
+
+/* One dump of one family. Returns 0 or -errno. */
+static int dump_family(struct tcp_poll *tp, int family)
+{
+	struct sockaddr_nl kernel = { .nl_family = AF_NETLINK };
+	int len, err;
+
+	/* What an interrupted dump left behind must not be read as this one's. */
+	while (recv(tp->nl, tp->buf, RECV_BUF, MSG_DONTWAIT) > 0)
+		;
+	len = tcp_diag_request(tp->buf, RECV_BUF, family, ++tp->seq);
+	if (len < 0)
+		return len;
+	if (sendto(tp->nl, tp->buf, (size_t)len, 0, (struct sockaddr *)&kernel, sizeof(kernel)) < 0)
+		return -errno;
+	for (;;) {
+		ssize_t n = recv(tp->nl, tp->buf, RECV_BUF, 0);
+
+		if (n < 0)
+			return errno == EINTR ? 0 : -errno;
+		if (n == 0)
+			return -EPIPE;
+		err = tcp_diag_parse(tp->buf, (size_t)n, on_listener, tp);
+		if (err)
+			return err < 0 ? err : 0;
+	}
+}
+
+static void add_overflows(struct tcp_poll *tp, uint16_t port, uint64_t n)
+{
+	unsigned int i;
+
+	for (i = 0; i < tp->nports; i++) {
+		if (tp->ports[i].port == port)
+			break;
+	}
+	if (i == tp->nports) {
+		if (tp->nports >= MAX_PORTS)
+			return;
+		tp->ports[tp->nports++] = (struct port_total){ .port = port };
+	}
+	tp->ports[i].overflows += n;
+}
+
+static void read_listeners(struct tcp_poll *tp)
+{
+	static const int families[] = { AF_INET, AF_INET6 };
+	unsigned int keep = 0;
+	int err;
+
+	for (unsigned int i = 0; i < tp->nls; i++)
+		tp->ls[i].seen = false;
+	for (unsigned int f = 0; f < 2; f++) {
+		err = dump_family(tp, families[f]);
+		if (err) {
+			log_debug("sock_diag dump failed", "poller=tcp family=%d err=%d", families[f],
+				  err);
+			return; /* keep what we had rather than drop every listener */
+		}
+	}
+	for (unsigned int i = 0; i < tp->nls; i++) {
+		if (tp->ls[i].seen)
+			tp->ls[keep++] = tp->ls[i];
+	}
+	tp->nls = keep;
+}
+
+/* ---------------------------------------------------------------- owners */
+
+static bool want_owners(const struct tcp_poll *tp)
+{
+	for (unsigned int i = 0; i < tp->nls; i++) {
+		if (tp->ls[i].prio < PRIO_FINAL)
+			return true;
+	}
+	return false;
+}
+
+/*
+ * Who a listener is shown under: the role that holds it, preferring a
+ * worker over Odoo's master (which only listens) or a python not yet known
+ * to be one (a master before its workers are recognised).
+ */
+static uint8_t holder_prio(enum es_role role)
+{
+	return role == ES_ROLE_ODOO_MASTER || role == ES_ROLE_PYTHON ? PRIO_MASTER : PRIO_FINAL;
+}
+
+static void scan_fds(struct tcp_poll *tp, const struct worker *w)
+{
+	char path[64], link[64];
+	struct dirent *de;
+	DIR *d;
+	int dfd;
+
+	snprintf(path, sizeof(path), "/proc/%u/fd", w->pid);
+	d = opendir(path);
+	if (!d)
+		return;
+	dfd = dirfd(d);
+	while ((de = readdir(d))) {
+		struct listener *l;
+		uint32_t inode;
+		uint8_t prio;
+		ssize_t n;
+
+		if (de->d_name[0] == '.')
+			continue;
+		n = readlinkat(dfd, de->d_name, link, sizeof(link));
+		if (n <= 0 || !tcp_socket_link_inode(link, (size_t)n, &inode))
+			continue;
+		l = find_listener(tp, inode);
+		if (!l)
+			continue;
+		prio = holder_prio(w->role);
+		if (prio >= l->prio) { /* same rank: the latest role (a python became a master) */
+			l->prio = prio;
+			l->role = w->role;
+		}
+	}
+	closedir(d);
+}
+
+/* A process is read again when it changed role (a python that became Odoo's master). */
+static uint64_t scan_mark(const struct worker *w)
+{
+	return ((w->starttime << 5) | (uint64_t)w->role) + 1;
+}
+
+static void owner_slot(void *arg, const struct slot_view *sv)
+{
+	struct tcp_poll *tp = arg;
+	const struct worker *w = sv->w;
+
+	if (!w || w->exited || sv->slot >= tp->nslots)
+		return;
+	if (!tp->scan_all && tp->scanned[sv->slot] == scan_mark(w))
+		return;
+	tp->scanned[sv->slot] = scan_mark(w);
+	scan_fds(tp, w);
+}
+
+static void count_overflows(struct tcp_poll *tp)
+{
+	for (unsigned int i = 0; i < tp->nls; i++) {
+		struct listener *l = &tp->ls[i];
+
+		if (l->prio == PRIO_NONE || l->drops < l->drops_counted)
+			continue;
+		add_overflows(tp, l->port, l->drops - l->drops_counted);
+		l->drops_counted = l->drops;
+	}
+}
+
+/* ---------------------------------------------------------------- PostgreSQL backends */
+
+struct pg_pass {
+	struct tcp_poll *tp;
+	uint64_t dt_ns;
+	uint64_t now_ms;
+};
+
+static void pg_slot(void *arg, const struct slot_view *sv)
+{
+	struct pg_pass *pp = arg;
+	struct tcp_poll *tp = pp->tp;
+	const struct worker *w = sv->w;
+	struct title_info ti;
+	struct tcp_pg_row *row;
+	char path[64], st;
+	bool fresh;
+	ssize_t n;
+
+	if (!w || sv->role != ES_ROLE_PG_BACKEND || sv->slot >= tp->nslots)
+		return;
+	row = &tp->pg[sv->slot];
+	fresh = row->pid != w->pid || row->starttime != w->starttime;
+	if (fresh)
+		*row = (struct tcp_pg_row){ .pid = w->pid, .starttime = w->starttime };
+	tp->visited[sv->slot] = 1;
+	if (w->exited) {
+		row->busy = false;
+		return;
+	}
+	snprintf(path, sizeof(path), "/proc/%u/cmdline", w->pid);
+	n = read_small_file(path, tp->buf, 4096);
+	if (n <= 0)
+		return;
+	title_classify(tp->buf, (size_t)n, "postgres", w->comm, &ti);
+	snprintf(path, sizeof(path), "/proc/%u/stat", w->pid);
+	n = read_small_file(path, tp->buf, 4096);
+	st = n > 0 ? tcp_stat_state(tp->buf, (size_t)n) : 0;
+	row->busy = tcp_pg_busy(ti.role == ES_ROLE_PG_BACKEND ? ti.state : "", st);
+	if (row->busy && !fresh)
+		row->busy_ns += pp->dt_ns;
+	row->sampled_ms = pp->now_ms;
+}
+
+static void sample_pg(struct tcp_poll *tp, uint64_t now_ms)
+{
+	struct pg_pass pp = { .tp = tp, .now_ms = now_ms };
+
+	pp.dt_ns = tp->last_ms && now_ms > tp->last_ms ? (now_ms - tp->last_ms) * 1000000ull : 0;
+	memset(tp->visited, 0, tp->nslots);
+	procs_for_each_slot(tp->es->procs, pg_slot, &pp);
+	for (unsigned int s = 0; s < tp->nslots; s++) {
+		if (!tp->visited[s])
+			tp->pg[s].pid = 0;
+	}
+}
+
+/* ---------------------------------------------------------------- poller ops */
+
+static int tcp_poll_init(struct poller *pl)
+{
+	struct erpscope *es = pl->es;
+	struct probe *p = erpscope_probe(es, "tcp");
+	struct timeval tv = { .tv_sec = 1 };
+	struct tcp_poll *tp;
+
+	/* Off with the probe: --probes without tcp turns both off. */
+	if (!p || !p->up)
+		return -ENODEV;
+	tp = calloc(1, sizeof(*tp));
+	if (!tp)
+		return -ENOMEM;
+	pl->priv = tp;
+	tp->es = es;
+	tp->nslots = procs_nslots(es->procs);
+	tp->buf = malloc(RECV_BUF);
+	tp->scanned = calloc(tp->nslots, sizeof(*tp->scanned));
+	tp->pg = calloc(tp->nslots, sizeof(*tp->pg));
+	tp->visited = calloc(tp->nslots, 1);
+	tp->nl = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
+	if (!tp->buf || !tp->scanned || !tp->pg || !tp->visited || tp->nl < 0) {
+		int err = tp->nl < 0 ? -errno : -ENOMEM;
+
+		pl->ops->free(pl);
+		return err;
+	}
+	setsockopt(tp->nl, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	return 0;
+}
+
+static void tcp_poll_tick(struct poller *pl, uint64_t now_ms)
+{
+	struct tcp_poll *tp = pl->priv;
+
+	read_listeners(tp);
+	if (want_owners(tp))
+		procs_for_each_slot(tp->es->procs, owner_slot, tp);
+	tp->scan_all = false;
+	count_overflows(tp);
+	sample_pg(tp, now_ms);
+	tp->last_ms = now_ms;
+}
+
+/* One gauge per role and port: IPv4 and IPv6 sockets, and SO_REUSEPORT groups, add up. */
+static void listen_family(struct tcp_poll *tp, struct expo *e, bool max)
+{
+	bool done[MAX_LISTENERS] = { false };
+	struct expo_label l[2];
+	char port[8];
+
+	for (unsigned int i = 0; i < tp->nls; i++) {
+		const struct listener *a = &tp->ls[i];
+		uint64_t v = 0;
+
+		if (a->prio == PRIO_NONE || done[i])
+			continue;
+		for (unsigned int j = i; j < tp->nls; j++) {
+			const struct listener *b = &tp->ls[j];
+
+			if (b->prio == PRIO_NONE || b->role != a->role || b->port != a->port)
+				continue;
+			done[j] = true;
+			v += max ? b->max : b->backlog;
+		}
+		snprintf(port, sizeof(port), "%u", a->port);
+		l[0] = (struct expo_label){ "role", role_name(a->role) };
+		l[1] = (struct expo_label){ "port", port };
+		expo_sample_u64(e, l, 2, v);
+	}
+}
+
+static void tcp_poll_collect(struct poller *pl, struct expo *e)
+{
+	struct tcp_poll *tp = pl->priv;
+	struct expo_label l[1];
+	char port[8];
+
+	expo_family(e, "erpscope_listen_queue_length", EXPO_GAUGE,
+		    "Connections in the accept queues of the listening TCP sockets a role holds, per port (sampled every second).");
+	listen_family(tp, e, false);
+	expo_family(e, "erpscope_listen_queue_max", EXPO_GAUGE,
+		    "Limit of those accept queues (the listen() backlog, capped by net.core.somaxconn).");
+	listen_family(tp, e, true);
+	expo_family(e, "erpscope_listen_overflows_total", EXPO_COUNTER,
+		    "Connections the kernel dropped at the listening sockets of tracked roles, per port (the sockets' ListenDrops: mostly a full accept queue).");
+	for (unsigned int i = 0; i < tp->nports; i++) {
+		snprintf(port, sizeof(port), "%u", tp->ports[i].port);
+		l[0] = (struct expo_label){ "port", port };
+		expo_sample_u64(e, l, 1, tp->ports[i].overflows);
+	}
+}
+
+static void tcp_poll_free(struct poller *pl)
+{
+	struct tcp_poll *tp = pl->priv;
+
+	if (!tp)
+		return;
+	if (tp->nl >= 0)
+		close(tp->nl);
+	free(tp->buf);
+	free(tp->scanned);
+	free(tp->pg);
+	free(tp->visited);
+	free(tp);
+	pl->priv = NULL;
+}
+
+const struct poller_ops tcp_poller_ops = {
+	.name = "tcp",
+	.interval_ms = TCP_POLL_MS,
+	.init = tcp_poll_init,
+	.tick = tcp_poll_tick,
+	.collect = tcp_poll_collect,
+	.free = tcp_poll_free,
+};
+
+/* Defined at the end of this file; the daemon's poller table lists it. */
+extern const struct poller_ops tcp_poller_ops;
+
+const struct tcp_pg_row *tcp_poll_pg_rows(const struct erpscope *es, unsigned int *n)
+{
+	for (int i = 0; i < es->npollers; i++) {
+		const struct poller *pl = &es->pollers[i];
+
+		if (pl->ops == &tcp_poller_ops && pl->up && pl->priv) {
+			const struct tcp_poll *tp = pl->priv;
+
+			*n = tp->nslots;
+			return tp->pg;
+		}
+	}
+	*n = 0;
+	return NULL;
+}
