@@ -61,7 +61,8 @@
 # the daemon's utime+stime; the client's is left out) and the daemon's own;
 # PostgreSQL connections/s and the daemon's RSS. First, the roles erpscope
 # gave the server's processes; last, one every-probe round with stats on:
-# BPF ns per request of each program. BENCH_ONLY=odoo runs only that.
+# BPF ns per request of each program. BENCH_ONLY=odoo runs only that;
+# BENCH_ONLY=sched runs the sched and block sections and (iii) alone.
 #
 # Environment: LOOPS (200000), ROUNDS (5), PAIRS (10), WORKERS (200),
 # ERPSCOPE (build/erpscope), RUNQLAT (/usr/sbin/runqlat), BENCH_CPU (0),
@@ -1495,9 +1496,11 @@ def main():
                                    "block_rq_issue", "block_rq_complete"),
                                   "(i) block: BPF ns per event vs biolatency -Q")
 
-    tcp_ratio, ttr, tcr = tcp_bench()
-    pg_res = pg_bench()
-    py_res = python_bench()
+    only_sched = os.environ.get("BENCH_ONLY") == "sched"
+    if not only_sched:
+        tcp_ratio, ttr, tcr = tcp_bench()
+        pg_res = pg_bench()
+        py_res = python_bench()
 
     # (ii) A/B throughput: off, on, off, on ... The sysctl goes back first:
     # erpscope itself keeps run-time stats on while it runs (BPF_ENABLE_STATS),
@@ -1540,7 +1543,7 @@ def main():
     for p in sleepers:
         stop(p, signal.SIGKILL, 5)
 
-    odoo_res = odoo_bench()
+    odoo_res = None if only_sched else odoo_bench()
 
     say("")
     say("summary")
@@ -1550,10 +1553,12 @@ def main():
     say(f"  block: BPF cost per I/O vs biolatency -Q: "
         + (f"{blk_ratio:.2f}x" if blk_ratio else "n/a")
         + f"; throughput on/off {dtr:.3f}, CPU/op on/off {dcr:.3f}")
+    say(f"  daemon VmRSS with {tracked} workers: {rss1 / 1024:.1f} MiB")
+    if only_sched:
+        return
     say(f"  tcp: BPF cost per connection vs tcplife: "
         + (f"{tcp_ratio:.2f}x" if tcp_ratio else "n/a")
         + f"; throughput on/off {ttr:.3f}, CPU/op on/off {tcr:.3f}")
-    say(f"  daemon VmRSS with {tracked} workers: {rss1 / 1024:.1f} MiB")
     pg_summary(pg_res)
     python_summary(py_res)
     odoo_summary(odoo_res)
