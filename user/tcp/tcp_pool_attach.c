@@ -47,6 +47,7 @@
 #include "core/kfeatures.h"
 #include "core/log.h"
 #include "core/poller.h"
+#include "core/uprobe_site.h"
 #include "procs/proctable.h"
 #include "tcp/tcp.h"
 #include "tcp/tcp_pool_attach.h"
@@ -274,9 +275,15 @@ static int libc_syms(struct tcp_pool_attach *pa, const char *path, const struct 
 		return err;
 	for (size_t i = 0; i < NHOOKS; i++) {
 		uint64_t va = elf_function(elf, hooks[i].func), off;
+		unsigned char code[32];
+		ssize_t got;
 
 		if (!va || elf_va_to_off(elf, va, &off))
 			continue;
+		/* Past a first instruction the kernel would single-step (accept4's cmpb). */
+		got = pread(fd, code, sizeof(code), (off_t)off);
+		if (got > 0)
+			off += uprobe_cheap_site(code, (size_t)got);
 		ls->off[ls->n] = off;
 		ls->cookie[ls->n++] = hooks[i].cookie;
 	}
