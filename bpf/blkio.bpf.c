@@ -1,10 +1,17 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * Block I/O: per device and op, queue time (insert to issue) and device time
+ * Block I/O: per device and op, queue time (start to issue) and device time
  * (issue to complete) histograms; per device, op and worker, ops and bytes
- * attributed to the process that submitted the request. Completion runs in
- * interrupt context, so the submitter is remembered when the request is
- * inserted (or issued directly, without a scheduler) in its context.
+ * attributed to the process that submitted the request.
+ *
+ * The submitter is remembered in its own context: at block_io_start where
+ * the kernel has it (v6.5+, once per request, in blk_mq_bio_to_request),
+ * else at block_rq_insert or, without a scheduler, at a direct issue. Ops
+ * and bytes are counted at the request's first issue, in process context,
+ * not at completion: completions run in interrupt context on whatever task
+ * is current, and a kernel may run no BPF there (some VM kernels skip raw
+ * tracepoint programs, misses uncounted, while a PID 1 thread is current).
+ * Only the device-time histogram needs the completion.
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
@@ -25,12 +32,15 @@ char LICENSE[] SEC("license") = "GPL";
 const volatile __u64 lat_edges_ns[ES_BLK_MAX_EDGES] = {};
 const volatile __u32 lat_nedges = 0;
 const volatile __u32 rq_arg = 0; /* index of struct request * in insert/issue */
+const volatile __u32 requeue_arg = 0; /* the same for block_rq_requeue */
 
 struct rq_info {
-	__u64 insert_ns; /* 0 when issued without passing a scheduler queue */
-	__u64 issue_ns;
+	__u64 start_ns; /* io_start, or insert without it; 0 if neither was seen */
+	__u64 issue_ns; /* last issue; 0 until issued */
 	__u32 slot;
-	__u32 bytes;
+	__u8 counted; /* ops and bytes taken at the first issue */
+	__u8 requeued; /* the next issue is this request's again */
+	__u8 pad[2];
 };
 
 /* In-flight requests by address. LRU: a lost completion cannot leak. */
@@ -115,24 +125,48 @@ struct rq_fields {
 	__u32 bytes;
 };
 
-static __always_inline void on_insert(const struct rq_fields *f)
+/* A new request: its submitter is current. */
+static __always_inline void on_start(const struct rq_fields *f)
 {
 	struct rq_info ri = {};
 
-	ri.insert_ns = bpf_ktime_get_ns();
+	ri.start_ns = bpf_ktime_get_ns();
 	ri.slot = worker_slot(bpf_get_current_pid_tgid() >> 32);
 	bpf_map_update_elem(&inflight, &f->key, &ri, BPF_ANY);
 	note_submitter_dev(f->dev);
 }
 
+/* Without block_io_start: the submitter inserts, or a requeue re-inserts. */
+static __always_inline void on_insert(const struct rq_fields *f)
+{
+	struct rq_info *ri = bpf_map_lookup_elem(&inflight, &f->key);
+
+	if (ri && ri->requeued)
+		return; /* from a kworker: keep the submitter */
+	on_start(f);
+}
+
+static __always_inline void on_requeue(const struct rq_fields *f)
+{
+	struct rq_info *ri = bpf_map_lookup_elem(&inflight, &f->key);
+
+	if (ri)
+		ri->requeued = 1;
+}
+
 static __always_inline void on_issue(const struct rq_fields *f)
 {
+	static const struct es_blk_io zero = {};
 	__u64 now = bpf_ktime_get_ns();
 	struct rq_info *ri, fresh = {};
+	struct es_blk_io_key k;
+	struct es_blk_io *io;
 
 	ri = bpf_map_lookup_elem(&inflight, &f->key);
+	if (ri && ri->issue_ns && !ri->requeued)
+		ri = NULL; /* left by a request whose completion we did not see */
 	if (!ri) {
-		/* Issued directly in the submitter's context. */
+		/* Issued directly in the submitter's context (or a flush). */
 		fresh.slot = worker_slot(bpf_get_current_pid_tgid() >> 32);
 		bpf_map_update_elem(&inflight, &f->key, &fresh, BPF_ANY);
 		ri = bpf_map_lookup_elem(&inflight, &f->key);
@@ -141,34 +175,35 @@ static __always_inline void on_issue(const struct rq_fields *f)
 		note_submitter_dev(f->dev);
 	}
 	ri->issue_ns = now;
-	ri->bytes = f->bytes;
-	if (ri->insert_ns && now >= ri->insert_ns)
-		hist_add(&queue_latency, ES_MAP_QUEUE_LATENCY, f->dev, f->op, now - ri->insert_ns);
-}
-
-static __always_inline void on_complete(const struct rq_fields *f)
-{
-	static const struct es_blk_io zero = {};
-	__u64 now = bpf_ktime_get_ns();
-	struct es_blk_io_key k;
-	struct rq_info *ri;
-	struct es_blk_io *io;
-
-	ri = bpf_map_lookup_elem(&inflight, &f->key);
-	if (!ri)
+	ri->requeued = 0;
+	if (ri->counted)
 		return;
-	if (!ri->issue_ns || now < ri->issue_ns)
-		goto out;
+	ri->counted = 1;
+	if (ri->start_ns && now >= ri->start_ns)
+		hist_add(&queue_latency, ES_MAP_QUEUE_LATENCY, f->dev, f->op, now - ri->start_ns);
 	k.dev = f->dev;
 	k.op = f->op;
 	k.slot = ri->slot;
-	hist_add(&io_latency, ES_MAP_IO_LATENCY, k.dev, k.op, now - ri->issue_ns);
 	io = es_lookup_or_init(&io_by_worker, &k, &zero, ES_MAP_IO_BY_WORKER);
 	if (io) {
 		io->ops += 1;
-		io->bytes += ri->bytes;
+		io->bytes += f->bytes;
 	}
-out:
+}
+
+/* nr_bytes short of the request's bytes: a partial completion, more follows. */
+static __always_inline void on_complete(const struct rq_fields *f, __u32 nr_bytes)
+{
+	__u64 now = bpf_ktime_get_ns();
+	struct rq_info *ri;
+
+	if (nr_bytes < f->bytes)
+		return;
+	ri = bpf_map_lookup_elem(&inflight, &f->key);
+	if (!ri)
+		return;
+	if (ri->issue_ns && now >= ri->issue_ns)
+		hist_add(&io_latency, ES_MAP_IO_LATENCY, f->dev, f->op, now - ri->issue_ns);
 	bpf_map_delete_elem(&inflight, &f->key);
 }
 
@@ -195,6 +230,26 @@ static __always_inline void fields_raw(struct request *rq, struct rq_fields *f)
 	f->bytes = BPF_CORE_READ(rq, __data_len);
 }
 
+SEC("tp_btf/block_io_start")
+int BPF_PROG(es_io_start, struct request *rq)
+{
+	struct rq_fields f;
+
+	fields_btf(rq, &f);
+	on_start(&f);
+	return 0;
+}
+
+SEC("raw_tp/block_io_start")
+int BPF_PROG(es_io_start_raw, struct request *rq)
+{
+	struct rq_fields f;
+
+	fields_raw(rq, &f);
+	on_start(&f);
+	return 0;
+}
+
 SEC("tp_btf/block_rq_insert")
 int BPF_PROG(es_rq_insert)
 {
@@ -212,6 +267,26 @@ int BPF_PROG(es_rq_insert_raw)
 
 	fields_raw(rq_of(ctx), &f);
 	on_insert(&f);
+	return 0;
+}
+
+SEC("tp_btf/block_rq_requeue")
+int BPF_PROG(es_rq_requeue)
+{
+	struct rq_fields f;
+
+	fields_btf(requeue_arg ? (struct request *)ctx[1] : (struct request *)ctx[0], &f);
+	on_requeue(&f);
+	return 0;
+}
+
+SEC("raw_tp/block_rq_requeue")
+int BPF_PROG(es_rq_requeue_raw)
+{
+	struct rq_fields f;
+
+	fields_raw(requeue_arg ? (struct request *)ctx[1] : (struct request *)ctx[0], &f);
+	on_requeue(&f);
 	return 0;
 }
 
@@ -237,21 +312,21 @@ int BPF_PROG(es_rq_issue_raw)
 
 /* (struct request *rq, blk_status_t error, unsigned int nr_bytes) since v4.x. */
 SEC("tp_btf/block_rq_complete")
-int BPF_PROG(es_rq_complete, struct request *rq)
+int BPF_PROG(es_rq_complete, struct request *rq, int error, unsigned int nr_bytes)
 {
 	struct rq_fields f;
 
 	fields_btf(rq, &f);
-	on_complete(&f);
+	on_complete(&f, nr_bytes);
 	return 0;
 }
 
 SEC("raw_tp/block_rq_complete")
-int BPF_PROG(es_rq_complete_raw, struct request *rq)
+int BPF_PROG(es_rq_complete_raw, struct request *rq, int error, unsigned int nr_bytes)
 {
 	struct rq_fields f;
 
 	fields_raw(rq, &f);
-	on_complete(&f);
+	on_complete(&f, nr_bytes);
 	return 0;
 }

@@ -1490,10 +1490,11 @@ def main():
                                     LOOPS, ("wakeup_new", "wakeup", "switch", "exec", "fork",
                                             "exit", "rq_insert", "rq_issue", "rq_complete"),
                                     "(i) sched: BPF ns per event vs runqlat")
-    blk_ratio = per_event_vs_peer([BIOLATENCY, "-Q", "3600", "1"], signal.SIGINT, "es_rq_",
-                                  dio_workload, DIO_OPS,
-                                  ("rq_insert", "rq_issue", "rq_complete", "block_rq_insert",
-                                   "block_rq_issue", "block_rq_complete"),
+    blk_ratio = per_event_vs_peer([BIOLATENCY, "-Q", "3600", "1"], signal.SIGINT,
+                                  ("es_rq_", "es_io_"), dio_workload, DIO_OPS,
+                                  ("io_start", "rq_insert", "rq_issue", "rq_requeue",
+                                   "rq_complete", "block_rq_insert", "block_rq_issue",
+                                   "block_rq_complete"),
                                   "(i) block: BPF ns per event vs biolatency -Q")
 
     only_sched = os.environ.get("BENCH_ONLY") == "sched"

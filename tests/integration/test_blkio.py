@@ -6,10 +6,16 @@ two scrapes it does N O_DIRECT 4 KiB reads and N O_DIRECT 8 KiB writes on a
 preallocated file on a real block device, then waits again (alive, so its
 series stay). Asserted on the deltas between the two scrapes:
   reads   ops == N and bytes == N * 4096 exactly, on the file's disk
-  writes  at least 95% of N on the worker and on the disk (one run in about
-          eight under load lost 3 of 200: not yet explained)
-  the per-disk latency histograms counted at least N reads and N writes,
-  queue-latency histograms exist for the disk
+  writes  ops == N and bytes == N * 8192 exactly: each pwritev is one
+          request (synchronous, 56 KiB apart, so nothing merges), counted
+          at its first issue in process context; over all workers >= N
+  queue   the queue-latency histogram (sampled at issue too) counted at
+          least N reads and N writes where the probe starts requests at
+          block_io_start (v6.5+), and some reads before
+  device  the device-latency histogram grew for reads and writes; it needs
+          the completion, which runs in interrupt context on whatever task
+          is current, and a kernel may run no BPF there (see README), so
+          it is not held to N
   iowait  the worker's iowait on that disk is > 0, and iowait summed over
           devices equals its offcpu{reason="iowait"}
 Both tracepoint flavours (tp_btf and raw_tp) are run.
@@ -118,25 +124,27 @@ def run(t, mode):
         t.check(reads == N, f"{N} O_DIRECT reads counted on {dev} for the worker",
                 f"got {reads}")
         t.check(rbytes == N * 4096, f"read bytes == {N} x 4096", f"got {rbytes}")
-        # Reads are exact. Writes: one run in about eight under load saw 197 of
-        # 200 (not yet explained, see README), so 95% is the bound here.
-        t.between(writes, N * 0.95, N * 1.2, f"about {N} O_DIRECT writes counted for the worker")
-        t.between(wbytes, N * 8192 * 0.95, N * 8192 * 1.2, f"write bytes about {N} x 8192")
+        t.check(writes == N, f"{N} O_DIRECT writes counted on {dev} for the worker",
+                f"got {writes}")
+        t.check(wbytes == N * 8192, f"write bytes == {N} x 8192", f"got {wbytes}")
         all_w = sum(v for (n, ls), v in b.items() if n == "erpscope_disk_io_ops_total"
                     and dict(ls).get("device") == dev and dict(ls).get("op") == "write")
         all_w0 = sum(v for (n, ls), v in a.items() if n == "erpscope_disk_io_ops_total"
                      and dict(ls).get("device") == dev and dict(ls).get("op") == "write")
-        t.check(all_w - all_w0 >= N * 0.95, f"about {N} writes counted on {dev} over all workers",
+        t.check(all_w - all_w0 >= N, f"at least {N} writes counted on {dev} over all workers",
                 f"got {all_w - all_w0}")
 
-        name = "erpscope_disk_io_latency_seconds"
-        t.check(hist_count(b, name, dev, "read") - hist_count(a, name, dev, "read") >= N,
-                f"{name} counted the {N} reads")
-        # One run in about eight lost 3 of 200 writes under load (see README).
-        t.check(hist_count(b, name, dev, "write") - hist_count(a, name, dev, "write") >= N * 0.95,
-                f"{name} counted about {N} writes")
         q = "erpscope_disk_queue_latency_seconds"
+        if "start_hook=block_io_start" in d.log_text():
+            for op in ("read", "write"):
+                got = hist_count(b, q, dev, op) - hist_count(a, q, dev, op)
+                t.check(got >= N, f"{q} counted the {N} {op}s (sampled at issue)", f"got {got}")
         t.check(hist_count(b, q, dev, "read") > 0, f"{q} has reads on {dev}")
+        # Device time needs the completion, which BPF may not see (see README).
+        name = "erpscope_disk_io_latency_seconds"
+        for op in ("read", "write"):
+            got = hist_count(b, name, dev, op) - hist_count(a, name, dev, op)
+            t.check(got > 0, f"{name} grew for {op}s on {dev}", f"got {got}")
 
         split = iowait_by_dev(b, w)
         total = lib.offcpu(b, "odoo_cron", w)["iowait"]

@@ -1,9 +1,10 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * The "blkio" probe: disk latency histograms per device and op, and ops and
- * bytes per device, op and issuing worker, from bpf/blkio.bpf.c.
+ * bytes per device, op and submitting worker, from bpf/blkio.bpf.c.
  */
 #include <errno.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <bpf/bpf.h>
@@ -57,11 +58,21 @@ static void reset_slot(void *arg, __u32 slot)
 			   sizeof(struct es_blk_io), true, key_has_slot, &slot);
 }
 
+/* Requests' start (v6.5+) replaces insert as where the submitter is taken. */
+static void pick_start_hook(struct blkio_bpf *s, bool io_start, bool tp_btf)
+{
+	bpf_program__set_autoload(s->progs.es_io_start, io_start && tp_btf);
+	bpf_program__set_autoload(s->progs.es_io_start_raw, io_start && !tp_btf);
+	bpf_program__set_autoload(s->progs.es_rq_insert, !io_start && tp_btf);
+	bpf_program__set_autoload(s->progs.es_rq_insert_raw, !io_start && !tp_btf);
+}
+
 static int blkio_open(struct probe *p)
 {
 	struct erpscope *es = p->es;
 	struct blkio_priv *bp;
-	int nargs, err;
+	int nargs, rq_nargs, err;
+	bool io_start;
 
 	bp = calloc(1, sizeof(*bp));
 	if (!bp)
@@ -74,10 +85,14 @@ static int blkio_open(struct probe *p)
 	for (unsigned int i = 0; i < NEDGES; i++)
 		bp->skel->rodata->lat_edges_ns[i] = (__u64)(lat_edges[i] * 1e9 + 0.5);
 	bp->skel->rodata->lat_nedges = NEDGES;
-	/* Before v5.11 insert/issue had (q, rq); since, (rq). */
+	/* Before v5.11 insert/issue/requeue had (q, rq); since, (rq). */
 	nargs = feature_tp_nargs("block_rq_issue");
 	bp->skel->rodata->rq_arg = nargs == 2 ? 1 : 0;
+	rq_nargs = feature_tp_nargs("block_rq_requeue");
+	bp->skel->rodata->requeue_arg = rq_nargs == 2 ? 1 : 0;
+	io_start = feature_tp_nargs("block_io_start") == 1;
 	bpf_pick_flavour(bp->skel->obj, es->tp_btf);
+	pick_start_hook(bp->skel, io_start, es->tp_btf);
 	err = procs_share_maps(es, bp->skel->obj);
 	if (!err && es->iodev_fd >= 0)
 		err = bpf_map__reuse_fd(bp->skel->maps.task_iodev, es->iodev_fd);
@@ -91,8 +106,9 @@ static int blkio_open(struct probe *p)
 	mapstats_track(es, ES_MAP_IO_LATENCY, bp->skel->maps.io_latency);
 	mapstats_track(es, ES_MAP_QUEUE_LATENCY, bp->skel->maps.queue_latency);
 	mapstats_track(es, ES_MAP_IO_BY_WORKER, bp->skel->maps.io_by_worker);
-	log_debug("blkio probe loaded", "rq_arg=%u iodev_shared=%d", nargs == 2 ? 1 : 0,
-		  es->iodev_fd >= 0);
+	log_debug("blkio probe loaded", "rq_arg=%u requeue_arg=%u start_hook=%s iodev_shared=%d",
+		  nargs == 2 ? 1 : 0, rq_nargs == 2 ? 1 : 0,
+		  io_start ? "block_io_start" : "block_rq_insert", es->iodev_fd >= 0);
 	return procs_on_slot_reset(es->procs, reset_slot, bp);
 }
 
@@ -169,15 +185,15 @@ static int blkio_collect(struct probe *p, struct expo *e)
 	n = bpf_hash_foreach(bpf_map__fd(s->maps.io_latency), hk, hv, true, hist_sample, bp);
 	mapstats_count(bp->es, ES_MAP_IO_LATENCY, n);
 	expo_family(e, "erpscope_disk_queue_latency_seconds", EXPO_HISTOGRAM,
-		    "Block requests from insertion into the I/O scheduler until issue to the device, per disk and op.");
+		    "Block requests from their start (block_io_start; insertion into the I/O scheduler on kernels without it) until issue to the device, per disk and op.");
 	n = bpf_hash_foreach(bpf_map__fd(s->maps.queue_latency), hk, hv, true, hist_sample, bp);
 	mapstats_count(bp->es, ES_MAP_QUEUE_LATENCY, n);
 	expo_family(e, "erpscope_disk_io_ops_total", EXPO_COUNTER,
-		    "Completed block requests per disk, op and the worker that submitted them.");
+		    "Block requests issued to the disk (once each, at the first issue), per disk, op and the worker that submitted them.");
 	n = bpf_hash_foreach(bpf_map__fd(s->maps.io_by_worker), ik, iv, true, ops_sample, bp);
 	mapstats_count(bp->es, ES_MAP_IO_BY_WORKER, n);
 	expo_family(e, "erpscope_disk_io_bytes_total", EXPO_COUNTER,
-		    "Bytes of completed block requests per disk, op and the worker that submitted them.");
+		    "Bytes of block requests issued to the disk, per disk, op and the worker that submitted them.");
 	bpf_hash_foreach(bpf_map__fd(s->maps.io_by_worker), ik, iv, true, bytes_sample, bp);
 	bp->e = NULL;
 	return 0;
