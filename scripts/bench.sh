@@ -375,7 +375,7 @@ def ab(work, unit, title):
     """PAIRS alternating off/on runs: median ratios of ops/s and CPU per op."""
     say("")
     say(f"{title}: {PAIRS} alternating off/on pairs "
-        f"(kernel.bpf_stats_enabled={old_stats}; erpscope enables stats for itself)")
+        f"(kernel.bpf_stats_enabled={old_stats}, as before the bench; erpscope without --bpf.stats)")
     pairs = []
     for i in range(PAIRS):
         off_ops, off_cpu = work()
@@ -1504,8 +1504,8 @@ def main():
         py_res = python_bench()
 
     # (ii) A/B throughput: off, on, off, on ... The sysctl goes back first:
-    # erpscope itself keeps run-time stats on while it runs (BPF_ENABLE_STATS),
-    # so "on" includes their cost, as in production; "off" must not.
+    # erpscope runs without run-time stats by default (--bpf.stats), so "on"
+    # is what production pays, and "off" must not pay for them either.
     subprocess.run(["sysctl", "-q", "-w", f"kernel.bpf_stats_enabled={old_stats}"], check=True)
     tr, cr = ab(workload, "ops/s", "(ii) sched pipe throughput")
     dtr, dcr = ab(dio_workload, "IO/s", "(ii) direct-I/O throughput")
