@@ -2,8 +2,10 @@
 /*
  * HTTP requests served by tracked workers, seen from the C library's socket
  * calls: one uprobe session per worker (user/requests/req_attach.c, through
- * core/libc_uprobes.c) over accept/accept4, recv/recvfrom/read,
- * send/sendto/write/sendmsg and close.
+ * core/libc_uprobes.c) over accept/accept4, recv/recvfrom, send/sendto/
+ * sendmsg and close: the C library calls CPython's socket module makes (not
+ * read/write: it never uses them on sockets, and hooking them would trap
+ * every file and log write of the worker).
  *
  * - accept's return starts following the new descriptor (tgid, fd).
  * - A recv that returns bytes on a followed connection with no request open
@@ -50,6 +52,14 @@ struct {
 	__type(key, __u32);
 	__type(value, __u64);
 } req_drops SEC(".maps");
+
+/* A data event is built here, then only its filled part goes on the ring. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct es_req_data);
+} req_scratch SEC(".maps");
 
 extern bool bpf_session_is_return(void) __ksym;
 extern __u64 *bpf_session_cookie(void) __ksym;
@@ -108,18 +118,16 @@ static __always_inline void on_accept(__u32 tgid, long ret)
 static __always_inline void capture(const struct es_req_conn_key *k, struct es_req_conn *c,
 				    const void *buf, __u64 ret, __u32 tid, __u64 now)
 {
+	__u32 zero = 0, n, room;
 	struct es_req_data *ev;
-	__u32 n, room;
 
 	if (c->captured >= ES_REQ_CAP)
 		return;
+	ev = bpf_map_lookup_elem(&req_scratch, &zero);
+	if (!ev)
+		return;
 	room = ES_REQ_CAP - c->captured;
 	n = ret < room ? (__u32)ret : room;
-	ev = bpf_ringbuf_reserve(&req_events, sizeof(*ev), 0);
-	if (!ev) {
-		count_drop();
-		return;
-	}
 	ev->type = ES_REQ_EV_DATA;
 	ev->tgid = k->tgid;
 	ev->tid = tid;
@@ -127,14 +135,22 @@ static __always_inline void capture(const struct es_req_conn_key *k, struct es_r
 	ev->conn_id = c->conn_id;
 	ev->ts_ns = now;
 	ev->seq = c->seq;
-	n &= 2 * ES_REQ_CAP - 1; /* for the verifier: n <= ES_REQ_CAP already */
+	/* Kept from the compiler, so the verifier sees the bound after a spill. */
+	asm volatile("" : "+r"(n));
+	n &= 2 * ES_REQ_CAP - 1;
 	if (n > ES_REQ_CAP)
 		n = ES_REQ_CAP;
 	if (bpf_probe_read_user(ev->data, n, buf))
 		n = 0;
 	ev->len = n;
 	c->captured += n;
-	bpf_ringbuf_submit(ev, es_rb_lazy(&req_events, REQ_EVENTS_SIZE));
+	asm volatile("" : "+r"(n));
+	n &= 2 * ES_REQ_CAP - 1;
+	if (n > ES_REQ_CAP)
+		n = ES_REQ_CAP;
+	if (bpf_ringbuf_output(&req_events, ev, __builtin_offsetof(struct es_req_data, data) + n,
+			       es_rb_lazy(&req_events, REQ_EVENTS_SIZE)))
+		count_drop();
 }
 
 static __always_inline void on_recv(__u32 tgid, __u32 tid, __u64 cookie, long ret)
@@ -153,6 +169,10 @@ static __always_inline void on_recv(__u32 tgid, __u32 tid, __u64 cookie, long re
 	if (ret < 0)
 		return; /* EAGAIN of a non-blocking socket, a reset: the close tells */
 	now = bpf_ktime_get_ns();
+	/* After "101 Switching Protocols" the connection is a session until it closes. */
+	if (c->state == ES_REQ_S_RESP && c->status[0] == '1' && c->status[1] == '0' &&
+	    c->status[2] == '1')
+		return;
 	if (c->state != ES_REQ_S_REQ) {
 		if (c->state == ES_REQ_S_RESP)
 			send_done(&k, c, ES_REQ_END_NEXT, now);
@@ -199,10 +219,15 @@ static __always_inline int send_enter(__u32 tgid, __s32 fd, const void *buf)
 	if (!c)
 		return 1;
 	if (c->state == ES_REQ_S_REQ) {
-		c->state = ES_REQ_S_RESP;
-		c->resp_ns = bpf_ktime_get_ns();
 		if (buf)
 			read_status(c, buf);
+		/* "100 Continue" and the like: the request goes on (101 starts a session). */
+		if (c->status[0] == '1' && !(c->status[1] == '0' && c->status[2] == '1')) {
+			__builtin_memset(c->status, 0, sizeof(c->status));
+			return 1;
+		}
+		c->state = ES_REQ_S_RESP;
+		c->resp_ns = bpf_ktime_get_ns();
 	}
 	if (c->state != ES_REQ_S_RESP)
 		return 1;

@@ -17,8 +17,8 @@
 /* Attach cookies: which C library function a uprobe is on. */
 enum es_req_hook {
 	ES_REQ_HOOK_ACCEPT = 1, /* accept, accept4: a new connection */
-	ES_REQ_HOOK_RECV,       /* recv, recvfrom, read: (fd, buf, len, ...) */
-	ES_REQ_HOOK_SEND,       /* send, sendto, write: (fd, buf, len, ...) */
+	ES_REQ_HOOK_RECV,       /* recv, recvfrom: (fd, buf, len, ...) */
+	ES_REQ_HOOK_SEND,       /* send, sendto: (fd, buf, len, ...) */
 	ES_REQ_HOOK_SENDMSG,    /* sendmsg: (fd, msghdr, flags) */
 	ES_REQ_HOOK_CLOSE,      /* close: the connection ends */
 };
@@ -67,7 +67,7 @@ struct es_req_data {
 	__u64 conn_id;
 	__u64 ts_ns; /* the recv returned */
 	__u32 seq;
-	__u32 len;   /* bytes in data */
+	__u32 len;   /* bytes in data; only those are on the ring */
 	__u8 data[ES_REQ_CAP];
 };
 

@@ -54,7 +54,7 @@ static void test_routes(void)
 	CHECK_STR(route("/web/content/42?download=true"), "/web/content/*");
 	CHECK_STR(route("/web/assets/1/abc/web.assets_web.min.js"), "/web/assets/*");
 	CHECK_STR(route("/web/webclient/load_menus/d1f0aa"), "/web/webclient/load_menus/*");
-	CHECK_STR(route("/web/dataset/call_kw/sale.order/search_read"), "/web/dataset/call_kw/*");
+	CHECK_STR(route("/web/dataset/call_kw/sale.order/search_read"), "/web/dataset/call_kw");
 	CHECK_STR(route("/web/dataset/call_kw"), "/web/dataset/call_kw");
 	CHECK_STR(route("/websocket"), "/websocket");
 	CHECK_STR(route("/websocket?version=17.0-1"), "/websocket");

@@ -279,14 +279,16 @@ void req_route(const char *target, size_t tlen, struct req_head *h, enum req_rpc
 
 		if (!prefix_match(px, segs, nseg))
 			continue;
+		bool rpc_path = !strcmp(px->path, "web/dataset/call_kw") ||
+				!strcmp(px->path, "web/dataset/call_button");
+
 		for (unsigned int k = 0; k < px->nseg; k++)
 			put_seg(h->route, sizeof(h->route), &len, segs[k].s, segs[k].n);
-		if (nseg > px->nseg || more)
+		/* The RPC's model and method are in erpscope_odoo_rpc_duration_seconds. */
+		if ((nseg > px->nseg || more) && !rpc_path)
 			put_seg(h->route, sizeof(h->route), &len, "*", 1);
 		h->session = px->session;
-		if ((!strcmp(px->path, "web/dataset/call_kw") ||
-		     !strcmp(px->path, "web/dataset/call_button")) &&
-		    nseg >= 5 && copy_name(segs[3].s, segs[3].n, h->model, sizeof(h->model)) &&
+		if (rpc_path && nseg >= 5 && copy_name(segs[3].s, segs[3].n, h->model, sizeof(h->model)) &&
 		    copy_name(segs[4].s, segs[4].n, h->rpc_method, sizeof(h->rpc_method))) {
 			h->rpc = true;
 			*kind = REQ_RPC_PATH;

@@ -8,6 +8,7 @@
  * them and keeps only the method, route and RPC names.
  */
 #include <errno.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <bpf/bpf.h>
@@ -43,8 +44,12 @@ static int on_event(void *ctx, void *data, size_t len)
 
 	if (len < sizeof(*type))
 		return 0;
-	if (*type == ES_REQ_EV_DATA && len >= sizeof(struct es_req_data))
-		req_conns_data(rp, data);
+	if (*type == ES_REQ_EV_DATA && len >= offsetof(struct es_req_data, data)) {
+		const struct es_req_data *ev = data;
+
+		if (len >= offsetof(struct es_req_data, data) + ev->len)
+			req_conns_data(rp, ev);
+	}
 	else if (*type == ES_REQ_EV_DONE && len >= sizeof(struct es_req_done))
 		req_conns_done(rp, data);
 	return 0;
