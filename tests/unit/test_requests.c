@@ -261,6 +261,16 @@ static void test_acc(void)
 	CHECK(h->pipelined);
 	h = feed(&a, req, n, 3);
 	CHECK(h->pipelined);
+	h = feed(&a, req, n, 1);
+	CHECK(h->pipelined);
+	/* a chunked body is no second request */
+	n = (size_t)snprintf(req, sizeof(req), "POST /up HTTP/1.1\r\nTransfer-Encoding: chunked\r\n"
+			     "\r\n5\r\nhello\r\n0\r\n\r\n");
+	h = feed(&a, req, n, n);
+	CHECK_STR(h->route, "/up");
+	CHECK(!h->pipelined);
+	h = feed(&a, req, n, 1);
+	CHECK(!h->pipelined);
 
 	/* hostile: random bytes, a 64 KiB line, a line cut short */
 	srand(7);

@@ -31,6 +31,7 @@ struct req_conn {
 	__u64 start_ns;
 	__u64 starttime;  /* of the worker: a reused pid is another process */
 	enum es_role role;
+	unsigned int orphan; /* sweeps that found no kernel entry for it */
 	struct req_acc acc;
 };
 
@@ -210,6 +211,16 @@ void req_conns_sweep(struct req_priv *rp)
 			bool answered;
 
 			if (!worker_gone(rp, c, &at)) {
+				/*
+				 * Its connection no longer followed (detached) with no end
+				 * event: twice, since a close between the ring's drain and
+				 * this lookup leaves its event for the next drain.
+				 */
+				if (bpf_map_lookup_elem(fd, &k, &kc) && ++c->orphan >= 2) {
+					rp->lost++;
+					conn_free(rp, pp);
+					continue;
+				}
 				pp = &c->next;
 				continue;
 			}

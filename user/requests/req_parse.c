@@ -741,21 +741,27 @@ static void parse(struct req_acc *a)
 		a->stage = ST_DONE;
 	}
 	if (a->stage == ST_DONE) {
-		/* A second request in the same bytes: pipelining. */
-		if (a->body_at && a->fed > a->body_at + a->body_len)
-			a->head.pipelined = true;
+		/* A request line behind this request's end: pipelining (not a chunked body). */
+		size_t end = a->body_at + a->body_len;
+		enum req_method m;
+
+		if (a->body_at && end < a->len)
+			a->head.pipelined = req_parse_line(a->buf + end, a->len - end, &m, &target,
+							   &tlen) >= 0;
 		wipe(a);
 	}
 }
 
 void req_acc_feed(struct req_acc *a, const void *data, size_t n)
 {
-	size_t room = sizeof(a->buf) - a->len;
+	size_t room = sizeof(a->buf) - a->len, before = a->fed, end;
 
 	a->fed += n;
 	if (a->stage == ST_DONE) {
-		if (a->body_at && a->fed > a->body_at + a->body_len)
-			a->head.pipelined = true;
+		/* Only the first byte past the request's end is looked at: a method's? */
+		end = a->body_at + a->body_len;
+		if (a->body_at && !a->head.pipelined && end >= before && end < a->fed)
+			a->head.pipelined = is_upper(((const char *)data)[end - before]);
 		return;
 	}
 	if (n > room)
