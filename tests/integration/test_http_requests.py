@@ -6,8 +6,9 @@ parent titled `<python> odoo-bin ...` opens the listening socket and forks
 2 children titled `odoo: WorkerHTTP <pid> ` (setproctitle) that select()
 then accept() on the inherited socket and hand each connection to
 werkzeug's request handler (HTTP/1.1, so a keep-alive client may send
-several requests on one connection). `--probes=tcp,requests`: the tcp
-probe's uprobe session on accept/select shares the functions with ours.
+several requests on one connection). `--probes=tcp,requests --bpf.stats`:
+the tcp probe's uprobe session on accept/select shares the functions with
+ours; the requests probe's BPF time per request is logged.
 
 Asserted, with numbers the workload knows:
   - both workers carry the requests probe's uprobes, no attach failed
@@ -203,7 +204,7 @@ def count_routes(m):
 
 
 def body(t):
-    d = lib.Daemon("--probes=tcp,requests")
+    d = lib.Daemon("--probes=tcp,requests", "--bpf.stats")
     with d:
         pidfile = os.path.join(lib.tempdir(), "victim.pid")
         srv = lib.spawn([lib.PYTHON, "-c", SERVER, pidfile], stdout=subprocess.PIPE, text=True,
@@ -223,6 +224,7 @@ def body(t):
         t.check(m.value("erpscope_http_attach_failures_total") == 0, "no attach failed")
 
         # ---- the Odoo-shaped workload
+        m0 = d.scrape()
         measured = {"sale": [], "partner": [], "image": []}
         for i in range(10):
             st, dt = request(port, "POST", "/web/dataset/call_kw/sale.order/search_read",
@@ -255,6 +257,15 @@ def body(t):
         t.check(s_img is not None and 0 < s_img <= sum(measured["image"]),
                 "image seconds are positive and within the client's",
                 f"{s_img} vs {sum(measured['image']):.4f}")
+        runs = (m.total("erpscope_bpf_program_runs_total", probe="requests")
+                - m0.total("erpscope_bpf_program_runs_total", probe="requests"))
+        secs = (m.total("erpscope_bpf_program_run_seconds_total", probe="requests")
+                - m0.total("erpscope_bpf_program_run_seconds_total", probe="requests"))
+        lib.log(f"requests probe BPF over 40 requests: {runs:.0f} runs, {secs * 1e6:.1f} us: "
+                f"{runs / 40:.1f} runs and {secs / 40 * 1e6:.2f} us per request, "
+                f"{secs / max(runs, 1) * 1e9:.0f} ns per run")
+        t.check(0 < secs / 40 < 100e-6, "the requests probe's BPF costs under 100 us per request",
+                f"{secs / 40 * 1e6:.2f} us")
         leaked = [lbl for (n, ls), _ in m.items() for k, lbl in ls
                   if k == "route" and any(ch.isdigit() for ch in lbl)]
         t.check(not leaked, "no route label holds an id", f"{leaked[:5]}")

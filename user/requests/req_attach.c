@@ -26,7 +26,7 @@
 #include "requests/requests.h"
 #include "tcp/tcp.h"
 
-#define LISTEN_RECHECK_MS 2000
+#define LISTEN_RECHECK_MS 10000
 /* Listening sockets looked for in one process's table, at most. */
 #define MAX_LISTENERS 64
 
