@@ -3,8 +3,8 @@
  * The requests poller, every 100 ms: drains the probe's ring, counts the
  * requests of workers that died before answering ("killed"), and keeps the
  * uprobe session (core/libc_uprobes.c) on every HTTP worker: odoo_http and
- * odoo_gevent processes always, other Python processes while they hold a
- * listening TCP socket (looked for once every LISTEN_RECHECK_MS while they
+ * odoo_gevent processes always, other Python processes and Odoo's master
+ * (threaded mode: workers = 0) while they hold a listening TCP socket (looked for once every LISTEN_RECHECK_MS while they
  * do not), so a Python script that serves no HTTP pays nothing.
  */
 #include <dirent.h>
@@ -135,7 +135,7 @@ static bool holds_listener(__u32 pid)
 	return found;
 }
 
-/* A plain Python process serves HTTP while it holds a listener. */
+/* A plain Python process or Odoo's master serves HTTP while it holds a listener. */
 static bool python_serves(struct req_attach *ra, const struct slot_view *sv)
 {
 	struct listen_check *lc;
@@ -163,7 +163,8 @@ static void sync_slot(void *arg, const struct slot_view *sv)
 
 	if (!w || w->exited || !req_role_served(sv->role) || sv->slot < ES_SLOT_FIRST_WORKER)
 		return;
-	if (sv->role == ES_ROLE_PYTHON && !python_serves(ra, sv))
+	if ((sv->role == ES_ROLE_PYTHON || sv->role == ES_ROLE_ODOO_MASTER) &&
+	    !python_serves(ra, sv))
 		return;
 	libc_uprobes_want(ra->rp->lu, sv->slot - ES_SLOT_FIRST_WORKER, w->pid, w->starttime);
 }

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * The "requests" probe (bpf/requests.bpf.c): every HTTP request served by a
- * tracked HTTP worker (odoo_http, odoo_gevent, python), timed from its first
+ * tracked HTTP worker (odoo_http, odoo_gevent; python and odoo_master
+ * processes while they hold a listening socket), timed from its first
  * bytes received to its response's last send, by role, templated route,
  * method and status; Odoo's RPCs by model and method. The kernel sends the
  * first bytes of each request on a ring buffer; requests/req_conns.c parses
@@ -25,8 +26,9 @@
 #include "procs/proctable.h"
 #include "requests/requests.h"
 
+/* odoo_master serves HTTP itself in Odoo's threaded mode (workers = 0). */
 static const enum es_role served_roles[] = { ES_ROLE_ODOO_HTTP, ES_ROLE_ODOO_GEVENT,
-					     ES_ROLE_PYTHON };
+					     ES_ROLE_PYTHON, ES_ROLE_ODOO_MASTER };
 
 bool req_role_served(enum es_role r)
 {
