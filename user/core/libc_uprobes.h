@@ -12,6 +12,7 @@
 #ifndef ERPSCOPE_LIBC_UPROBES_H
 #define ERPSCOPE_LIBC_UPROBES_H
 
+#include <stddef.h>
 #include <stdint.h>
 #include <linux/types.h>
 
@@ -51,6 +52,14 @@ void libc_uprobes_free(struct libc_uprobes *lu);
 void libc_uprobes_begin(struct libc_uprobes *lu);
 void libc_uprobes_want(struct libc_uprobes *lu, unsigned int idx, __u32 pid, __u64 starttime);
 void libc_uprobes_end(struct libc_uprobes *lu);
+
+/*
+ * How far past a function's start its uprobe goes, given the function's
+ * first n bytes: past glibc's `cmpb $0,__libc_single_threaded(%rip)` (and
+ * `mov %ecx,%r10d`) to the `je` after it, which the kernel emulates instead
+ * of single-stepping; 0 for anything else (other architectures included).
+ */
+uint64_t libc_uprobes_skip(const uint8_t *b, size_t n);
 
 unsigned int libc_uprobes_attached(const struct libc_uprobes *lu);
 uint64_t libc_uprobes_failures(const struct libc_uprobes *lu);
