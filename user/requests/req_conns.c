@@ -138,6 +138,9 @@ void req_conns_data(struct req_priv *rp, const struct es_req_data *ev)
 		c = NULL;
 	}
 	if (!c) {
+		w = procs_lookup(rp->es->procs, ev->tgid);
+		if (!w)
+			return; /* no longer tracked: its role is unknown */
 		if (rp->nconns >= ES_REQ_MAX_CONNS) {
 			rp->conns_dropped++;
 			return;
@@ -153,11 +156,10 @@ void req_conns_data(struct req_priv *rp, const struct es_req_data *ev)
 		c->seq = ev->seq;
 		c->tid = ev->tid;
 		c->start_ns = ev->ts_ns;
-		w = procs_lookup(rp->es->procs, ev->tgid);
-		c->role = w ? w->role : ES_ROLE_OTHER;
-		c->starttime = w ? w->starttime : 0;
+		c->role = w->role;
+		c->starttime = w->starttime;
 		req_acc_init(&c->acc);
-		c->next = NULL;
+		c->next = *pp; /* the rest of the chain, if a stale record left its place */
 		*pp = c;
 		rp->nconns++;
 	}
@@ -216,7 +218,9 @@ void req_conns_sweep(struct req_priv *rp)
 				 * event: twice, since a close between the ring's drain and
 				 * this lookup leaves its event for the next drain.
 				 */
-				if (bpf_map_lookup_elem(fd, &k, &kc) && ++c->orphan >= 2) {
+				if (!bpf_map_lookup_elem(fd, &k, &kc))
+					c->orphan = 0;
+				else if (++c->orphan >= 2) {
 					rp->lost++;
 					conn_free(rp, pp);
 					continue;
