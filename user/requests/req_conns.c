@@ -218,9 +218,9 @@ void req_conns_sweep(struct req_priv *rp)
 				 * event: twice, since a close between the ring's drain and
 				 * this lookup leaves its event for the next drain.
 				 */
-				if (!bpf_map_lookup_elem(fd, &k, &kc))
+				if (!bpf_map_lookup_elem(fd, &k, &kc)) {
 					c->orphan = 0;
-				else if (++c->orphan >= 2) {
+				} else if (++c->orphan >= 2) {
 					rp->lost++;
 					conn_free(rp, pp);
 					continue;
