@@ -17,17 +17,17 @@
 /* Attach cookies: which C library function a uprobe is on. */
 enum es_req_hook {
 	ES_REQ_HOOK_ACCEPT = 1, /* accept, accept4: a new connection */
-	ES_REQ_HOOK_RECV,       /* recv, recvfrom: (fd, buf, len, ...) */
-	ES_REQ_HOOK_SEND,       /* send, sendto: (fd, buf, len, ...) */
-	ES_REQ_HOOK_SENDMSG,    /* sendmsg: (fd, msghdr, flags) */
-	ES_REQ_HOOK_CLOSE,      /* close: the connection ends */
+	ES_REQ_HOOK_RECV, /* recv, recvfrom: (fd, buf, len, ...) */
+	ES_REQ_HOOK_SEND, /* send, sendto: (fd, buf, len, ...) */
+	ES_REQ_HOOK_SENDMSG, /* sendmsg: (fd, msghdr, flags) */
+	ES_REQ_HOOK_CLOSE, /* close: the connection ends */
 };
 
 /* Where a connection stands. */
 enum es_req_state {
 	ES_REQ_S_IDLE = 0, /* accepted, or between requests */
-	ES_REQ_S_REQ,      /* a request is being received: no response yet */
-	ES_REQ_S_RESP,     /* its response is being sent */
+	ES_REQ_S_REQ, /* a request is being received: no response yet */
+	ES_REQ_S_RESP, /* its response is being sent */
 };
 
 struct es_req_conn_key {
@@ -36,27 +36,27 @@ struct es_req_conn_key {
 };
 
 struct es_req_conn {
-	__u64 conn_id;  /* bpf_ktime_get_ns() at accept: tells a reused fd apart */
+	__u64 conn_id; /* bpf_ktime_get_ns() at accept: tells a reused fd apart */
 	__u64 start_ns; /* the request's first bytes came (recv returned them) */
-	__u64 resp_ns;  /* its response's first send began */
-	__u64 end_ns;   /* its response's last send returned */
-	__u32 tid;      /* the thread that received the request */
-	__u32 seq;      /* requests begun on this connection */
+	__u64 resp_ns; /* its response's first send began */
+	__u64 end_ns; /* its response's last send returned */
+	__u32 tid; /* the thread that received the request */
+	__u32 seq; /* requests begun on this connection */
 	__u32 captured; /* bytes of this request sent to user space */
-	__u32 state;    /* enum es_req_state */
-	__u32 eof;      /* the client closed its side (recv returned 0) */
+	__u32 state; /* enum es_req_state */
+	__u32 eof; /* the client closed its side (recv returned 0) */
 	char status[4]; /* the response's status code, 3 digits; "" when unreadable */
 };
 
 enum es_req_event_type {
 	ES_REQ_EV_DATA = 1, /* the next bytes of a request */
-	ES_REQ_EV_DONE,     /* a request ended */
+	ES_REQ_EV_DONE, /* a request ended */
 };
 
 /* Why a request ended. */
 enum es_req_end {
 	ES_REQ_END_NEXT = 1, /* the next request on the connection began */
-	ES_REQ_END_CLOSE,    /* the worker closed the connection */
+	ES_REQ_END_CLOSE, /* the worker closed the connection */
 };
 
 struct es_req_data {
@@ -67,14 +67,14 @@ struct es_req_data {
 	__u64 conn_id;
 	__u64 ts_ns; /* the recv returned */
 	__u32 seq;
-	__u32 len;   /* bytes in data; only those are on the ring */
+	__u32 len; /* bytes in data; only those are on the ring */
 	__u8 data[ES_REQ_CAP];
 };
 
 struct es_req_done {
 	__u32 type; /* ES_REQ_EV_DONE */
 	__u32 tgid;
-	__u32 tid;  /* the thread that received the request */
+	__u32 tid; /* the thread that received the request */
 	__s32 fd;
 	__u64 conn_id;
 	__u64 ts_ns; /* when the end was seen */

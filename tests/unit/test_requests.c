@@ -118,7 +118,8 @@ static void test_jsonrpc(void)
 	char model[REQ_NAME_MAX], method[REQ_NAME_MAX];
 	size_t n = strlen(jbody);
 
-	CHECK_INT(req_jsonrpc_model_method(jbody, n, model, sizeof(model), method, sizeof(method)), 1);
+	CHECK_INT(req_jsonrpc_model_method(jbody, n, model, sizeof(model), method, sizeof(method)),
+		  1);
 	CHECK_STR(model, "res.partner");
 	CHECK_STR(method, "search_read");
 	/* a cut body asks for more, never errs or reads past n */
@@ -139,7 +140,8 @@ static void test_jsonrpc(void)
 				"\"method\":\"execute\",\"service\":\"object\"}}";
 
 		CHECK_INT(req_jsonrpc_model_method(b, strlen(b), model, sizeof(model), method,
-						   sizeof(method)), 1);
+						   sizeof(method)),
+			  1);
 		CHECK_STR(model, "sale.order");
 		CHECK_STR(method, "read");
 	}
@@ -149,16 +151,20 @@ static void test_jsonrpc(void)
 				"\"args\":[\"master\",\"db\",false,\"en_US\",\"userpw\"]}}";
 
 		CHECK_INT(req_jsonrpc_model_method(b, strlen(b), model, sizeof(model), method,
-						   sizeof(method)), -EINVAL);
+						   sizeof(method)),
+			  -EINVAL);
 		b = "{\"params\":{\"service\":\"common\",\"method\":\"login\",\"args\":[\"db\",\"u\",\"pw\"]}}";
 		CHECK_INT(req_jsonrpc_model_method(b, strlen(b), model, sizeof(model), method,
-						   sizeof(method)), -EINVAL);
+						   sizeof(method)),
+			  -EINVAL);
 		b = "{\"params\":{\"service\":\"object\",\"method\":\"execute_kw\",\"args\":[\"db\",1,\"pw\",\"bad model\",\"x\"]}}";
 		CHECK_INT(req_jsonrpc_model_method(b, strlen(b), model, sizeof(model), method,
-						   sizeof(method)), -EINVAL);
+						   sizeof(method)),
+			  -EINVAL);
 		b = "not json";
 		CHECK_INT(req_jsonrpc_model_method(b, strlen(b), model, sizeof(model), method,
-						   sizeof(method)), -EINVAL);
+						   sizeof(method)),
+			  -EINVAL);
 		b = "{\"params\":{\"args\":[[[[[[[[[[[[[[[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]]]]]]]]]]]]]]]}}";
 		CHECK(req_jsonrpc_model_method(b, strlen(b), model, sizeof(model), method,
 					       sizeof(method)) < 1);
@@ -179,7 +185,8 @@ static void test_xmlrpc(void)
 	char model[REQ_NAME_MAX], method[REQ_NAME_MAX];
 	size_t n = strlen(xbody);
 
-	CHECK_INT(req_xmlrpc_model_method(xbody, n, model, sizeof(model), method, sizeof(method)), 1);
+	CHECK_INT(req_xmlrpc_model_method(xbody, n, model, sizeof(model), method, sizeof(method)),
+		  1);
 	CHECK_STR(model, "sale.order");
 	CHECK_STR(method, "write");
 	for (size_t k = 0; k < n; k++)
@@ -189,7 +196,8 @@ static void test_xmlrpc(void)
 		const char *b = "<methodCall><methodName>login</methodName></methodCall>";
 
 		CHECK_INT(req_xmlrpc_model_method(b, strlen(b), model, sizeof(model), method,
-						  sizeof(method)), -EINVAL);
+						  sizeof(method)),
+			  -EINVAL);
 	}
 }
 
@@ -218,10 +226,11 @@ static void test_acc(void)
 	const struct req_head *h;
 	size_t n;
 
-	n = (size_t)snprintf(req, sizeof(req),
-			     "POST /jsonrpc HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-			     "Content-Length: %zu\r\n\r\n%s",
-			     strlen(jbody), jbody);
+	n = (size_t)snprintf(
+		req, sizeof(req),
+		"POST /jsonrpc HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+		"Content-Length: %zu\r\n\r\n%s",
+		strlen(jbody), jbody);
 	for (size_t step = 1; step <= n; step = step * 3 + 1) {
 		h = feed(&a, req, n, step);
 		CHECK_STR(h->route, "/jsonrpc");
@@ -264,7 +273,8 @@ static void test_acc(void)
 	h = feed(&a, req, n, 1);
 	CHECK(h->pipelined);
 	/* a chunked body is no second request */
-	n = (size_t)snprintf(req, sizeof(req), "POST /up HTTP/1.1\r\nTransfer-Encoding: chunked\r\n"
+	n = (size_t)snprintf(req, sizeof(req),
+			     "POST /up HTTP/1.1\r\nTransfer-Encoding: chunked\r\n"
 			     "\r\n5\r\nhello\r\n0\r\n\r\n");
 	h = feed(&a, req, n, n);
 	CHECK_STR(h->route, "/up");

@@ -32,14 +32,10 @@
 
 /* The C library functions CPython's socket module calls (Modules/socketmodule.c). */
 static const struct libc_hook hooks[] = {
-	{ "accept", ES_REQ_HOOK_ACCEPT },
-	{ "accept4", ES_REQ_HOOK_ACCEPT },
-	{ "recv", ES_REQ_HOOK_RECV },
-	{ "recvfrom", ES_REQ_HOOK_RECV },
-	{ "send", ES_REQ_HOOK_SEND },
-	{ "sendto", ES_REQ_HOOK_SEND },
-	{ "sendmsg", ES_REQ_HOOK_SENDMSG },
-	{ "close", ES_REQ_HOOK_CLOSE },
+	{ "accept", ES_REQ_HOOK_ACCEPT },   { "accept4", ES_REQ_HOOK_ACCEPT },
+	{ "recv", ES_REQ_HOOK_RECV },	    { "recvfrom", ES_REQ_HOOK_RECV },
+	{ "send", ES_REQ_HOOK_SEND },	    { "sendto", ES_REQ_HOOK_SEND },
+	{ "sendmsg", ES_REQ_HOOK_SENDMSG }, { "close", ES_REQ_HOOK_CLOSE },
 };
 #define NHOOKS (sizeof(hooks) / sizeof(hooks[0]))
 
@@ -73,7 +69,9 @@ static void detached(void *arg, __u32 pid)
 
 int req_attach_start(struct req_priv *rp)
 {
-	struct libc_uprobes_ops ops = { .starttime = procs_starttime, .detached = detached, .arg = rp };
+	struct libc_uprobes_ops ops = { .starttime = procs_starttime,
+					.detached = detached,
+					.arg = rp };
 	unsigned int n = rp->nslots > ES_SLOT_FIRST_WORKER ? rp->nslots - ES_SLOT_FIRST_WORKER : 0;
 
 	rp->lu = libc_uprobes_new(rp->skel->progs.es_req_io, hooks, NHOOKS, n, "requests", &ops);
@@ -99,7 +97,8 @@ static unsigned int listeners(__u32 pid, uint32_t *ino, unsigned int max)
 			unsigned long inode;
 
 			if (sscanf(line, " %*u: %*x:%*x %*x:%*x %x %*x:%*x %*x:%*x %*x %*u %*u %lu",
-				   &st, &inode) == 2 && st == 0x0A && inode)
+				   &st, &inode) == 2 &&
+			    st == 0x0A && inode)
 				ino[n++] = (uint32_t)inode;
 		}
 		fclose(fp);

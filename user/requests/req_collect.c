@@ -172,14 +172,17 @@ void req_collect(struct req_priv *rp, struct expo *e)
 			families[f].emit(&em, rr);
 		}
 	}
-	expo_family(e, "erpscope_http_processes_attached", EXPO_GAUGE,
-		    "HTTP workers whose C library's socket functions carry the requests probe's uprobes.");
+	expo_family(
+		e, "erpscope_http_processes_attached", EXPO_GAUGE,
+		"HTTP workers whose C library's socket functions carry the requests probe's uprobes.");
 	expo_sample_u64(e, NULL, 0, libc_uprobes_attached(rp->lu));
-	expo_family(e, "erpscope_http_attach_failures_total", EXPO_COUNTER,
-		    "HTTP workers the requests probe could not attach to: their requests are not seen.");
+	expo_family(
+		e, "erpscope_http_attach_failures_total", EXPO_COUNTER,
+		"HTTP workers the requests probe could not attach to: their requests are not seen.");
 	expo_sample_u64(e, NULL, 0, libc_uprobes_failures(rp->lu));
-	expo_family(e, "erpscope_http_requests_lost_total", EXPO_COUNTER,
-		    "Requests not counted: events lost to a full ring (reason=ring), or more requests in flight than followed (reason=in_flight).");
+	expo_family(
+		e, "erpscope_http_requests_lost_total", EXPO_COUNTER,
+		"Requests not counted: events lost to a full ring (reason=ring), or more requests in flight than followed (reason=in_flight).");
 	l[0] = (struct expo_label){ "reason", "ring" };
 	expo_sample_u64(e, l, 1, rp->lost);
 	l[0] = (struct expo_label){ "reason", "in_flight" };

@@ -27,9 +27,9 @@ struct req_conn {
 	__s32 fd;
 	__u64 conn_id;
 	__u32 seq;
-	__u32 tid;        /* the serving thread (for where the time went, later) */
+	__u32 tid; /* the serving thread (for where the time went, later) */
 	__u64 start_ns;
-	__u64 starttime;  /* of the worker: a reused pid is another process */
+	__u64 starttime; /* of the worker: a reused pid is another process */
 	enum es_role role;
 	unsigned int orphan; /* sweeps that found no kernel entry for it */
 	struct req_acc acc;
@@ -89,8 +89,8 @@ static unsigned int code_of(const char *status)
 	return v >= 100 && v <= 999 ? v : REQ_CODE_UNKNOWN;
 }
 
-void req_observe(struct req_priv *rp, enum es_role role, const struct req_head *h, unsigned int code,
-		 uint64_t ns)
+void req_observe(struct req_priv *rp, enum es_role role, const struct req_head *h,
+		 unsigned int code, uint64_t ns)
 {
 	struct req_role *r;
 	char key[2 * REQ_NAME_MAX + 2];
@@ -105,7 +105,7 @@ void req_observe(struct req_priv *rp, enum es_role role, const struct req_head *
 		r->failures[REQ_FAIL_PIPELINED]++;
 	if (h->session) {
 		r->sessions[!strncmp(h->route, "/websocket", 10) ? REQ_SESS_WEBSOCKET :
-								    REQ_SESS_LONGPOLLING]++;
+								   REQ_SESS_LONGPOLLING]++;
 		return;
 	}
 	if (r->routes)

@@ -12,8 +12,8 @@
 #include "requests/req_parse.h"
 
 static const char *const method_names[REQ_M_COUNT] = {
-	[REQ_M_GET] = "GET",       [REQ_M_POST] = "POST",   [REQ_M_HEAD] = "HEAD",
-	[REQ_M_PUT] = "PUT",       [REQ_M_DELETE] = "DELETE", [REQ_M_PATCH] = "PATCH",
+	[REQ_M_GET] = "GET",	     [REQ_M_POST] = "POST",	[REQ_M_HEAD] = "HEAD",
+	[REQ_M_PUT] = "PUT",	     [REQ_M_DELETE] = "DELETE", [REQ_M_PATCH] = "PATCH",
 	[REQ_M_OPTIONS] = "OPTIONS", [REQ_M_OTHER] = "other",
 };
 
@@ -288,7 +288,8 @@ void req_route(const char *target, size_t tlen, struct req_head *h, enum req_rpc
 		if ((nseg > px->nseg || more) && !rpc_path)
 			put_seg(h->route, sizeof(h->route), &len, "*", 1);
 		h->session = px->session;
-		if (rpc_path && nseg >= 5 && copy_name(segs[3].s, segs[3].n, h->model, sizeof(h->model)) &&
+		if (rpc_path && nseg >= 5 &&
+		    copy_name(segs[3].s, segs[3].n, h->model, sizeof(h->model)) &&
 		    copy_name(segs[4].s, segs[4].n, h->rpc_method, sizeof(h->rpc_method))) {
 			h->rpc = true;
 			*kind = REQ_RPC_PATH;
@@ -331,10 +332,7 @@ static size_t json_ws(const char *s, size_t n, size_t i)
 	return i;
 }
 
-/*
- * Skips the JSON string at s[i] == '"'. Returns the offset after it, 0 when
- * it runs past n (more needed), and sets *bad for a string that is not one.
- */
+/* Skips the JSON string at s[i] == '"'. Returns the offset after it, 0 when it runs past n. */
 static size_t json_skip_string(const char *s, size_t n, size_t i)
 {
 	for (i++; i < n; i++) {
@@ -398,8 +396,9 @@ static size_t json_skip_value(const char *s, size_t n, size_t i)
 			if (!(is_digit(s[i]) || s[i] == '-' || s[i] == '+' || s[i] == '.' ||
 			      (s[i] >= 'a' && s[i] <= 'z') || s[i] == 'E'))
 				return (size_t)-1;
-			while (i < n && (is_digit(s[i]) || s[i] == '-' || s[i] == '+' ||
-					 s[i] == '.' || (s[i] >= 'a' && s[i] <= 'z') || s[i] == 'E'))
+			while (i < n &&
+			       (is_digit(s[i]) || s[i] == '-' || s[i] == '+' || s[i] == '.' ||
+				(s[i] >= 'a' && s[i] <= 'z') || s[i] == 'E'))
 				i++;
 			if (i == n)
 				return 0;
@@ -525,7 +524,8 @@ int req_jsonrpc_model_method(const char *s, size_t n, char *model, size_t msize,
 			continue;
 		}
 		if (in_params && s[v] == '"' &&
-		    (json_key_is(s, i, key_end, "service") || json_key_is(s, i, key_end, "method"))) {
+		    (json_key_is(s, i, key_end, "service") ||
+		     json_key_is(s, i, key_end, "method"))) {
 			char *out = json_key_is(s, i, key_end, "service") ? service : call;
 			size_t e = json_name(s, n, v, out, 16, &ok);
 
@@ -658,7 +658,8 @@ static size_t content_length(const char *s, size_t n)
 	for (size_t i = 0; i + kl <= n; i++) {
 		size_t k = 0, j;
 
-		while (k < kl && (s[i + k] | (s[i + k] >= 'A' && s[i + k] <= 'Z' ? 0x20 : 0)) == key[k])
+		while (k < kl &&
+		       (s[i + k] | (s[i + k] >= 'A' && s[i + k] <= 'Z' ? 0x20 : 0)) == key[k])
 			k++;
 		if (k < kl)
 			continue;
@@ -716,7 +717,8 @@ static void parse(struct req_acc *a)
 		}
 		a->body_at = he;
 		a->body_len = content_length(a->buf, he);
-		a->stage = a->kind == REQ_RPC_JSONRPC || a->kind == REQ_RPC_XMLRPC ? ST_BODY : ST_DONE;
+		a->stage = a->kind == REQ_RPC_JSONRPC || a->kind == REQ_RPC_XMLRPC ? ST_BODY :
+										     ST_DONE;
 	}
 	if (a->stage == ST_BODY) {
 		size_t n = a->len - a->body_at;
@@ -746,8 +748,8 @@ static void parse(struct req_acc *a)
 		enum req_method m;
 
 		if (a->body_at && end < a->len)
-			a->head.pipelined = req_parse_line(a->buf + end, a->len - end, &m, &target,
-							   &tlen) >= 0;
+			a->head.pipelined =
+				req_parse_line(a->buf + end, a->len - end, &m, &target, &tlen) >= 0;
 		wipe(a);
 	}
 }

@@ -38,8 +38,8 @@ const char *req_method_name(enum req_method m);
 /* Why a request did not parse (route "unparsed"), or PARSE_OK. */
 enum req_fail {
 	REQ_PARSE_OK = 0,
-	REQ_FAIL_LINE,      /* the first bytes are not an HTTP request line */
-	REQ_FAIL_TOO_LONG,  /* no complete request line in the bytes captured */
+	REQ_FAIL_LINE, /* the first bytes are not an HTTP request line */
+	REQ_FAIL_TOO_LONG, /* no complete request line in the bytes captured */
 	REQ_FAIL_PIPELINED, /* (not a failure of this request) more requests followed it at once */
 	REQ_FAIL_COUNT,
 };
@@ -49,20 +49,20 @@ const char *req_fail_name(enum req_fail f);
 /* Odoo's RPC endpoints. */
 enum req_rpc_kind {
 	REQ_RPC_NONE,
-	REQ_RPC_PATH,    /* /web/dataset/call_kw|call_button/<model>/<method> */
+	REQ_RPC_PATH, /* /web/dataset/call_kw|call_button/<model>/<method> */
 	REQ_RPC_JSONRPC, /* POST /jsonrpc: execute_kw's model and method in the body */
-	REQ_RPC_XMLRPC,  /* POST /xmlrpc/2/object: likewise */
+	REQ_RPC_XMLRPC, /* POST /xmlrpc/2/object: likewise */
 };
 
 struct req_head {
 	enum req_method method;
 	char route[REQ_ROUTE_MAX]; /* templated, "unparsed" when it did not parse */
-	bool session;              /* /websocket, /longpolling/poll: long-lived, no latency */
-	bool rpc;                  /* model and method known */
+	bool session; /* /websocket, /longpolling/poll: long-lived, no latency */
+	bool rpc; /* model and method known */
 	char model[REQ_NAME_MAX];
 	char rpc_method[REQ_NAME_MAX];
 	enum req_fail fail;
-	bool pipelined;            /* bytes of another request followed this one's */
+	bool pipelined; /* bytes of another request followed this one's */
 };
 
 /*
@@ -99,10 +99,10 @@ int req_xmlrpc_model_method(const char *body, size_t n, char *model, size_t msiz
 /* The request's bytes as they come, parsed as soon as they allow. */
 struct req_acc {
 	char buf[REQ_ACC_CAP];
-	size_t len;      /* bytes held in buf */
-	size_t fed;      /* bytes fed in all */
-	int stage;       /* internal */
-	size_t body_at;  /* offset of the body once the headers ended */
+	size_t len; /* bytes held in buf */
+	size_t fed; /* bytes fed in all */
+	int stage; /* internal */
+	size_t body_at; /* offset of the body once the headers ended */
 	size_t body_len; /* Content-Length, when given */
 	enum req_rpc_kind kind;
 	struct req_head head;

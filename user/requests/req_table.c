@@ -7,8 +7,9 @@
 
 #include "requests/req_table.h"
 
-const double req_edges[REQ_NEDGES] = { 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
-				       1,     2,    5,     10,   30,  60 };
+const double req_edges[REQ_NEDGES] = {
+	0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60
+};
 
 /* Candidates kept per labelled key. */
 #define POOL_FACTOR 4
@@ -26,7 +27,7 @@ struct entry {
 	bool used;
 	bool labelled;
 	bool pinned;
-	double score;  /* decayed observations, as of the last rotation */
+	double score; /* decayed observations, as of the last rotation */
 	uint64_t hits; /* observations since the last rotation */
 	struct series *series;
 	unsigned int nseries, cap;

@@ -27,8 +27,8 @@
 #include "requests/requests.h"
 
 /* odoo_master serves HTTP itself in Odoo's threaded mode (workers = 0). */
-static const enum es_role served_roles[] = { ES_ROLE_ODOO_HTTP, ES_ROLE_ODOO_GEVENT,
-					     ES_ROLE_PYTHON, ES_ROLE_ODOO_MASTER };
+static const enum es_role served_roles[] = { ES_ROLE_ODOO_HTTP, ES_ROLE_ODOO_GEVENT, ES_ROLE_PYTHON,
+					     ES_ROLE_ODOO_MASTER };
 
 bool req_role_served(enum es_role r)
 {
@@ -51,8 +51,7 @@ static int on_event(void *ctx, void *data, size_t len)
 
 		if (len >= offsetof(struct es_req_data, data) + ev->len)
 			req_conns_data(rp, ev);
-	}
-	else if (*type == ES_REQ_EV_DONE && len >= sizeof(struct es_req_done))
+	} else if (*type == ES_REQ_EV_DONE && len >= sizeof(struct es_req_done))
 		req_conns_done(rp, data);
 	return 0;
 }

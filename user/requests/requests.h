@@ -24,12 +24,12 @@ struct libc_uprobes;
 struct requests_bpf;
 
 /* Status codes beyond HTTP's: the route's code label. */
-#define REQ_CODE_UNKNOWN 0   /* a response whose status line was not read */
+#define REQ_CODE_UNKNOWN 0 /* a response whose status line was not read */
 #define REQ_CODE_KILLED 1000 /* the worker died before answering */
-#define REQ_CODE_RESET 1001  /* the connection ended before an answer */
+#define REQ_CODE_RESET 1001 /* the connection ended before an answer */
 #define REQ_CODE_COUNT 1002
 /* Sub-key of a route's series: method and code. */
-#define REQ_SUB(method, code) ((uint32_t)(method) * 2048u + (uint32_t)(code))
+#define REQ_SUB(method, code) ((uint32_t)(method)*2048u + (uint32_t)(code))
 
 /* Session routes (long-lived: counted, not timed). */
 enum req_session { REQ_SESS_WEBSOCKET, REQ_SESS_LONGPOLLING, REQ_SESS_COUNT };
@@ -54,7 +54,7 @@ struct req_priv {
 	struct req_conn **buckets;
 	unsigned int nconns;
 	uint64_t conns_dropped; /* requests not followed: too many in flight */
-	uint64_t lost;          /* requests whose end or start was lost (ring drops) */
+	uint64_t lost; /* requests whose end or start was lost (ring drops) */
 	uint64_t killed;
 };
 
@@ -69,8 +69,8 @@ void req_conns_done(struct req_priv *rp, const struct es_req_done *ev);
 /* Requests of processes that died: counted killed (or with the status they sent). */
 void req_conns_sweep(struct req_priv *rp);
 /* Counts one request. */
-void req_observe(struct req_priv *rp, enum es_role role, const struct req_head *h, unsigned int code,
-		 uint64_t ns);
+void req_observe(struct req_priv *rp, enum es_role role, const struct req_head *h,
+		 unsigned int code, uint64_t ns);
 
 /* requests/req_collect.c */
 void req_collect(struct req_priv *rp, struct expo *e);

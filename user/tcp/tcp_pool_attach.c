@@ -62,9 +62,9 @@ struct tcp_pool_attach *tcp_pool_attach_new(struct bpf_program *prog, uint32_t r
 					    int threads_fd, unsigned int nslots)
 {
 	struct tcp_pool_attach *pa = calloc(1, sizeof(*pa));
-	struct libc_uprobes_ops ops = {
-		.starttime = procs_starttime, .detached = detached, .arg = pa
-	};
+	struct libc_uprobes_ops ops = { .starttime = procs_starttime,
+					.detached = detached,
+					.arg = pa };
 
 	if (!pa)
 		return NULL;
@@ -115,11 +115,13 @@ void tcp_pool_attach_collect(const struct tcp_pool_attach *pa, struct expo *e)
 {
 	if (!pa)
 		return;
-	expo_family(e, "erpscope_tcp_pool_processes_attached", EXPO_GAUGE,
-		    "Pool workers (odoo_http) whose C library's accept/select functions carry the tcp probe's uprobes.");
+	expo_family(
+		e, "erpscope_tcp_pool_processes_attached", EXPO_GAUGE,
+		"Pool workers (odoo_http) whose C library's accept/select functions carry the tcp probe's uprobes.");
 	expo_sample_u64(e, NULL, 0, libc_uprobes_attached(pa->lu));
-	expo_family(e, "erpscope_tcp_pool_attach_failures_total", EXPO_COUNTER,
-		    "Pool workers the tcp probe could not attach to (no C library found in their maps, or the attach failed): their busy/idle state is unknown.");
+	expo_family(
+		e, "erpscope_tcp_pool_attach_failures_total", EXPO_COUNTER,
+		"Pool workers the tcp probe could not attach to (no C library found in their maps, or the attach failed): their busy/idle state is unknown.");
 	expo_sample_u64(e, NULL, 0, libc_uprobes_failures(pa->lu));
 }
 
