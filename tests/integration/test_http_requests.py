@@ -22,6 +22,8 @@ Asserted, with numbers the workload knows:
     password: model and method right; the password is nowhere in /metrics,
     /events or the daemon's log
   - 5 requests on one keep-alive HTTP/1.1 connection: 5 requests
+  - a plain python process (werkzeug's threaded server, role python) is
+    instrumented once it holds a listener: its 5 requests under role python
   - hostile input over raw sockets (random bytes, a 64 KiB request line, a
     request written one byte at a time, two pipelined requests in one
     write): the daemon lives, route="unparsed" and the parse failures are
@@ -148,6 +150,21 @@ while True:
         os.wait()
     except ChildProcessError:
         time.sleep(1)
+'''
+
+
+# werkzeug's threaded development server: one thread per request.
+THREADED = r'''
+import werkzeug.serving
+from werkzeug.wrappers import Request, Response
+
+@Request.application
+def app(request):
+    return Response("ok")
+
+srv = werkzeug.serving.make_server("127.0.0.1", 0, app, threaded=True)
+print(srv.socket.getsockname()[1], flush=True)
+srv.serve_forever()
 '''
 
 
@@ -301,6 +318,25 @@ def body(t):
             t.require(r.status == 200, "keep-alive request answered", f"{r.status}")
         c.close()
         t.check(len(socks) == 1, "the client kept one connection", f"{len(socks)}")
+
+        # ---- a plain Python process (role python) serving from threads
+        py = lib.spawn([lib.PYTHON, "-c", THREADED], stdout=subprocess.PIPE, text=True)
+        pyport = int(py.stdout.readline())
+        info, _, _ = lib.wait_worker(d, py.pid, timeout=10.0, role="python")
+        t.require(info is not None, "the threaded server is tracked as python")
+        ok = lib.wait_for(lambda: d.scrape().value("erpscope_http_processes_attached", 0) >= 3,
+                          12.0, 0.2)
+        t.check(ok, "the python process holding a listener carries the uprobes",
+                f"{d.scrape().value('erpscope_http_processes_attached')}")
+        for i in range(5):
+            request(port=pyport, method="GET", path=f"/threaded/{i}/x")
+        time.sleep(0.3)
+        m = d.scrape()
+        c5 = m.histogram("erpscope_http_request_duration_seconds", role="python",
+                         route="/threaded/*/x", method="GET", code="200")[2]
+        t.check(c5 == 5, "5 requests of the threaded python server under role python",
+                f"{c5}")
+        lib.kill_group(py)
 
         # ---- hostile input
         rnd = random.Random(1234)
