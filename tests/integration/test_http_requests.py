@@ -168,6 +168,21 @@ srv.serve_forever()
 '''
 
 
+def link_pids(daemon_pid, pid):
+    """The uprobe_multi links of the daemon that carry pid: [uprobe_cnt]."""
+    out = []
+    d = f"/proc/{daemon_pid}/fdinfo"
+    for fd in os.listdir(d):
+        try:
+            with open(os.path.join(d, fd)) as f:
+                text = f.read()
+        except OSError:
+            continue
+        if "link_type:\tuprobe_multi" in text and f"\npid:\t{pid}\n" in text:
+            out += [int(x.split()[1]) for x in text.splitlines() if x.startswith("uprobe_cnt:")]
+    return out
+
+
 def request(port, method, path, body=None, headers=None):
     """One request on its own connection; (status, seconds the client measured)."""
     c = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
@@ -324,10 +339,9 @@ def body(t):
         pyport = int(py.stdout.readline())
         info, _, _ = lib.wait_worker(d, py.pid, timeout=10.0, role="python")
         t.require(info is not None, "the threaded server is tracked as python")
-        ok = lib.wait_for(lambda: d.scrape().value("erpscope_http_processes_attached", 0) >= 3,
-                          12.0, 0.2)
-        t.check(ok, "the python process holding a listener carries the uprobes",
-                f"{d.scrape().value('erpscope_http_processes_attached')}")
+        ok = lib.wait_for(lambda: link_pids(d.pid, py.pid) == [8], 12.0, 0.2)
+        t.check(ok, "the python process holding a listener carries one uprobe session "
+                "link over 8 functions", f"{link_pids(d.pid, py.pid)}")
         for i in range(5):
             request(port=pyport, method="GET", path=f"/threaded/{i}/x")
         time.sleep(0.3)
