@@ -284,8 +284,10 @@ def body(t):
         _, s_img, c_img = route_hist(m, "/web/image/*", "GET", "200")
         t.check(c_img == 20, "20 image requests on /web/image/* (ids templated away)",
                 f"count {c_img}")
-        t.check(s_img is not None and 0 < s_img <= sum(measured["image"]),
-                "image seconds are positive and within the client's",
+        # A request ends when its last send() returns, which may come after the
+        # client read the answer when the worker waits for a CPU: 1 ms of slack each.
+        t.check(s_img is not None and 0 < s_img <= sum(measured["image"]) + 20 * 1e-3,
+                "image seconds are positive and within the client's (+1 ms each)",
                 f"{s_img} vs {sum(measured['image']):.4f}")
         runs = (m.total("erpscope_bpf_program_runs_total", probe="requests")
                 - m0.total("erpscope_bpf_program_runs_total", probe="requests"))
