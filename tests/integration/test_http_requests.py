@@ -23,7 +23,9 @@ Asserted, with numbers the workload knows:
     /events or the daemon's log
   - 5 requests on one keep-alive HTTP/1.1 connection: 5 requests
   - a plain python process (werkzeug's threaded server, role python) is
-    instrumented once it holds a listener: its 5 requests under role python
+    instrumented once it holds a listener: its 5 requests under role python;
+    a /longpolling/poll request and a 101-upgraded /websocket connection
+    carrying frames are one session each, not in the latency histogram
   - hostile input over raw sockets (random bytes, a 64 KiB request line, a
     request written one byte at a time, two pipelined requests in one
     write): the daemon lives, route="unparsed" and the parse failures are
@@ -162,8 +164,30 @@ from werkzeug.wrappers import Request, Response
 def app(request):
     return Response("ok")
 
+import select, socket, threading
+
+def websocket(ls):
+    # Not a websocket: the 101 answer, then an echo of whatever comes, as frames.
+    while True:
+        # select first: an accept() entered before the uprobes were attached
+        # would return uninstrumented
+        select.select([ls], [], [])
+        c, _ = ls.accept()
+        c.recv(4096)
+        c.sendall(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\r\n")
+        while True:
+            b = c.recv(4096)
+            if not b:
+                break
+            c.sendall(b)
+        c.close()
+
+ws = socket.socket()
+ws.bind(("127.0.0.1", 0))
+ws.listen(8)
+threading.Thread(target=websocket, args=(ws,), daemon=True).start()
 srv = werkzeug.serving.make_server("127.0.0.1", 0, app, threaded=True)
-print(srv.socket.getsockname()[1], flush=True)
+print(srv.socket.getsockname()[1], ws.getsockname()[1], flush=True)
 srv.serve_forever()
 '''
 
@@ -338,7 +362,7 @@ def body(t):
 
         # ---- a plain Python process (role python) serving from threads
         py = lib.spawn([lib.PYTHON, "-c", THREADED], stdout=subprocess.PIPE, text=True)
-        pyport = int(py.stdout.readline())
+        pyport, wsport = (int(x) for x in py.stdout.readline().split())
         info, _, _ = lib.wait_worker(d, py.pid, timeout=10.0, role="python")
         t.require(info is not None, "the threaded server is tracked as python")
         ok = lib.wait_for(lambda: link_pids(d.pid, py.pid) == [8], 12.0, 0.2)
@@ -352,6 +376,28 @@ def body(t):
                          route="/threaded/*/x", method="GET", code="200")[2]
         t.check(c5 == 5, "5 requests of the threaded python server under role python",
                 f"{c5}")
+        # sessions: a long poll, and an upgraded connection carrying 3 frames each way
+        request(port=pyport, method="GET", path="/longpolling/poll")
+        s = socket.create_connection(("127.0.0.1", wsport), timeout=10)
+        s.sendall(b"GET /websocket?version=1 HTTP/1.1\r\nUpgrade: websocket\r\n\r\n")
+        t.check(s.recv(4096).startswith(b"HTTP/1.1 101"), "the upgrade is answered with 101")
+        for i in range(3):
+            s.sendall(b"\x81\x05frame")
+            s.recv(4096)
+        s.close()
+        time.sleep(0.3)
+        m = d.scrape()
+        t.check(m.value("erpscope_http_sessions_total", 0, role="python",
+                        route="/websocket") == 1,
+                "one /websocket session (its frames are no requests)")
+        t.check(m.value("erpscope_http_sessions_total", 0, role="python",
+                        route="/longpolling/poll") == 1, "one /longpolling/poll session")
+        kept = [dict(ls).get("route") for (n, ls), _ in m.items()
+                if n == "erpscope_http_request_duration_seconds_count"
+                and dict(ls).get("role") == "python"]
+        t.check(sorted(kept) == ["/threaded/*/x"],
+                "sessions stay out of the latency histogram, the frames are not unparsed "
+                "requests", f"{kept}")
         lib.kill_group(py)
 
         # ---- hostile input
