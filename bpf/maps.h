@@ -23,7 +23,8 @@
 	X(ES_MAP_PG_SENDERS, "pg_senders")          \
 	X(ES_MAP_PY_WORK, "py_work")                \
 	X(ES_MAP_PY_GC, "py_gc")                    \
-	X(ES_MAP_OOM_FATES, "oom_fates")
+	X(ES_MAP_OOM_FATES, "oom_fates")            \
+	X(ES_MAP_REQ_CONNS, "req_conns")
 
 #define ES_MAP_ID(id, name) id,
 enum es_map_id { ES_MAPS(ES_MAP_ID) ES_MAP_COUNT };

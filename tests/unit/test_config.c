@@ -66,6 +66,8 @@ static void test_defaults(void)
 	CHECK_INT(cfg.rescan_ms, 5000);
 	CHECK_INT(cfg.tcp_max_remotes, 50);
 	CHECK_INT(cfg.tcp_idle_ms, 600 * 1000);
+	CHECK_INT(cfg.http_top_routes, 100);
+	CHECK_INT(cfg.http_top_rpcs, 200);
 	CHECK_INT(cfg.attach, ATTACH_AUTO);
 	CHECK_STR(cfg.config_file, "");
 	CHECK_INT(cfg.help, 0);
@@ -590,6 +592,8 @@ static void test_usage(void)
 		"      --[no-]pg.buffer-misses ",
 		"      --tcp.max-remotes=50 ",
 		"      --tcp.remote-idle-timeout=10m ",
+		"      --http.top-routes=100 ",
+		"      --http.top-rpcs=200 ",
 		"      --python.sample-frequency=49 ",
 		"      --python.offcpu-threshold=10ms ",
 		"      --python.stack-depth=64 ",

@@ -11,6 +11,7 @@ const struct probe_ops *const probe_table[] = {
 	&tcp_probe_ops,
 	&pg_probe_ops,
 	&python_probe_ops,
+	&requests_probe_ops,
 };
 
 const unsigned int probe_table_len = sizeof(probe_table) / sizeof(probe_table[0]);

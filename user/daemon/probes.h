@@ -16,6 +16,7 @@ extern const struct probe_ops blkio_probe_ops;
 extern const struct probe_ops tcp_probe_ops;
 extern const struct probe_ops pg_probe_ops;
 extern const struct probe_ops python_probe_ops;
+extern const struct probe_ops requests_probe_ops;
 
 extern const struct poller_ops *const poller_table[];
 extern const unsigned int poller_table_len;
@@ -26,5 +27,6 @@ extern const struct poller_ops tcp_poller_ops;
 extern const struct poller_ops tcp_pool_poller_ops;
 extern const struct poller_ops pg_poller_ops;
 extern const struct poller_ops python_poller_ops;
+extern const struct poller_ops requests_poller_ops;
 
 #endif

@@ -1,0 +1,325 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * HTTP requests served by tracked workers, seen from the C library's socket
+ * calls: one uprobe session per worker (user/requests/req_attach.c, through
+ * core/libc_uprobes.c) over accept/accept4, recv/recvfrom, send/sendto/
+ * sendmsg and close: the C library calls CPython's socket module makes (not
+ * read/write: it never uses them on sockets, and hooking them would trap
+ * every file and log write of the worker).
+ *
+ * - accept's return starts following the new descriptor (tgid, fd).
+ * - A recv that returns bytes on a followed connection with no request open
+ *   begins a request (and ends the previous one, whose response was sent:
+ *   keep-alive); its first ES_REQ_CAP bytes go to user space as they come,
+ *   which parses the request line (and the head of a JSON-RPC/XML-RPC
+ *   body) and keeps nothing else.
+ * - The first send after a request marks its response and reads the status
+ *   code from "HTTP/1.x NNN"; each send's return moves the request's end.
+ * - close ends the request and stops following the descriptor.
+ *
+ * Descriptors not followed (files, PostgreSQL connections) cost the entry
+ * trap and one hash lookup: the entry returns non-zero and the return
+ * probe is skipped.
+ */
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+#include <bpf/bpf_core_read.h>
+
+#include "maps.bpf.h"
+#include "requests.h"
+#include "ringbuf.bpf.h"
+
+char LICENSE[] SEC("license") = "GPL";
+
+#define REQ_EVENTS_SIZE (1024 * 1024)
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, ES_REQ_MAX_CONNS);
+	__type(key, struct es_req_conn_key);
+	__type(value, struct es_req_conn);
+} req_conns SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, REQ_EVENTS_SIZE);
+} req_events SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u64);
+} req_drops SEC(".maps");
+
+/* A data event is built here, then only its filled part goes on the ring. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct es_req_data);
+} req_scratch SEC(".maps");
+
+extern bool bpf_session_is_return(void) __ksym;
+extern __u64 *bpf_session_cookie(void) __ksym;
+
+/* User addresses fit in 47 bits on x86-64 and 48 on arm64: the fd goes above. */
+#define COOKIE_SHIFT 48
+#define COOKIE_ADDR ((1ull << COOKIE_SHIFT) - 1)
+
+static __always_inline void count_drop(void)
+{
+	__u32 zero = 0;
+	__u64 *n = bpf_map_lookup_elem(&req_drops, &zero);
+
+	if (n)
+		*n += 1;
+}
+
+static __always_inline void send_done(const struct es_req_conn_key *k, struct es_req_conn *c,
+				      __u32 reason, __u64 now)
+{
+	struct es_req_done *ev = bpf_ringbuf_reserve(&req_events, sizeof(*ev), 0);
+
+	if (!ev) {
+		count_drop();
+		return;
+	}
+	ev->type = ES_REQ_EV_DONE;
+	ev->tgid = k->tgid;
+	ev->tid = c->tid;
+	ev->fd = k->fd;
+	ev->conn_id = c->conn_id;
+	ev->ts_ns = now;
+	ev->seq = c->seq;
+	ev->reason = reason;
+	ev->start_ns = c->start_ns;
+	ev->resp_ns = c->resp_ns;
+	ev->end_ns = c->end_ns;
+	ev->eof = c->eof;
+	__builtin_memcpy(ev->status, c->status, sizeof(ev->status));
+	bpf_ringbuf_submit(ev, es_rb_lazy(&req_events, REQ_EVENTS_SIZE));
+}
+
+static __always_inline void on_accept(__u32 tgid, long ret)
+{
+	struct es_req_conn_key k = { .tgid = tgid, .fd = (__s32)ret };
+	struct es_req_conn c = {};
+
+	if (ret < 0 || ret >= ES_REQ_MAX_FD)
+		return;
+	c.conn_id = bpf_ktime_get_ns();
+	if (bpf_map_update_elem(&req_conns, &k, &c, BPF_ANY))
+		es_map_error(ES_MAP_REQ_CONNS);
+}
+
+/* Sends the next bytes of the open request to user space, up to ES_REQ_CAP in all. */
+static __always_inline void capture(const struct es_req_conn_key *k, struct es_req_conn *c,
+				    const void *buf, __u64 ret, __u32 tid, __u64 now)
+{
+	__u32 zero = 0, n, room;
+	struct es_req_data *ev;
+
+	if (c->captured >= ES_REQ_CAP)
+		return;
+	ev = bpf_map_lookup_elem(&req_scratch, &zero);
+	if (!ev)
+		return;
+	room = ES_REQ_CAP - c->captured;
+	n = ret < room ? (__u32)ret : room;
+	ev->type = ES_REQ_EV_DATA;
+	ev->tgid = k->tgid;
+	ev->tid = tid;
+	ev->fd = k->fd;
+	ev->conn_id = c->conn_id;
+	ev->ts_ns = now;
+	ev->seq = c->seq;
+	/* Kept from the compiler, so the verifier sees the bound after a spill. */
+	asm volatile("" : "+r"(n));
+	n &= 2 * ES_REQ_CAP - 1;
+	if (n > ES_REQ_CAP)
+		n = ES_REQ_CAP;
+	if (bpf_probe_read_user(ev->data, n, buf))
+		n = 0;
+	ev->len = n;
+	c->captured += n;
+	asm volatile("" : "+r"(n));
+	n &= 2 * ES_REQ_CAP - 1;
+	if (n > ES_REQ_CAP)
+		n = ES_REQ_CAP;
+	if (bpf_ringbuf_output(&req_events, ev, __builtin_offsetof(struct es_req_data, data) + n,
+			       es_rb_lazy(&req_events, REQ_EVENTS_SIZE)))
+		count_drop();
+}
+
+static __always_inline void on_recv(__u32 tgid, __u32 tid, __u64 cookie, long ret)
+{
+	struct es_req_conn_key k = { .tgid = tgid, .fd = (__s32)(cookie >> COOKIE_SHIFT) };
+	const void *buf = (const void *)(cookie & COOKIE_ADDR);
+	struct es_req_conn *c = bpf_map_lookup_elem(&req_conns, &k);
+	__u64 now;
+
+	if (!c)
+		return;
+	if (ret == 0) {
+		c->eof = 1;
+		return;
+	}
+	if (ret < 0)
+		return; /* EAGAIN of a non-blocking socket, a reset: the close tells */
+	now = bpf_ktime_get_ns();
+	/* After "101 Switching Protocols" the connection is a session until it closes. */
+	if (c->state == ES_REQ_S_RESP && c->status[0] == '1' && c->status[1] == '0' &&
+	    c->status[2] == '1')
+		return;
+	if (c->state != ES_REQ_S_REQ) {
+		if (c->state == ES_REQ_S_RESP)
+			send_done(&k, c, ES_REQ_END_NEXT, now);
+		c->state = ES_REQ_S_REQ;
+		c->seq++;
+		c->start_ns = now;
+		c->resp_ns = 0;
+		c->end_ns = 0;
+		c->tid = tid;
+		c->captured = 0;
+		c->eof = 0;
+		__builtin_memset(c->status, 0, sizeof(c->status));
+	}
+	capture(&k, c, buf, (__u64)ret, tid, now);
+}
+
+/* The first bytes of a response: "HTTP/1.1 200 ..." -> "200". */
+static __always_inline void read_status(struct es_req_conn *c, const void *buf)
+{
+	char line[12];
+
+	if (bpf_probe_read_user(line, sizeof(line), buf))
+		return;
+	if (line[0] != 'H' || line[1] != 'T' || line[2] != 'T' || line[3] != 'P' ||
+	    line[4] != '/' || line[8] != ' ')
+		return;
+	for (int i = 0; i < 3; i++) {
+		if (line[9 + i] < '0' || line[9 + i] > '9')
+			return;
+	}
+	c->status[0] = line[9];
+	c->status[1] = line[10];
+	c->status[2] = line[11];
+	c->status[3] = 0;
+}
+
+/* A send's entry: 1 when the return probe is not needed. */
+static __always_inline int send_enter(__u32 tgid, __s32 fd, const void *buf)
+{
+	struct es_req_conn_key k = { .tgid = tgid, .fd = fd };
+	struct es_req_conn *c = bpf_map_lookup_elem(&req_conns, &k);
+	__u64 *cookie;
+
+	if (!c)
+		return 1;
+	if (c->state == ES_REQ_S_REQ) {
+		if (buf)
+			read_status(c, buf);
+		/* "100 Continue" and the like: the request goes on (101 starts a session). */
+		if (c->status[0] == '1' && !(c->status[1] == '0' && c->status[2] == '1')) {
+			__builtin_memset(c->status, 0, sizeof(c->status));
+			return 1;
+		}
+		c->state = ES_REQ_S_RESP;
+		c->resp_ns = bpf_ktime_get_ns();
+	}
+	if (c->state != ES_REQ_S_RESP)
+		return 1;
+	cookie = bpf_session_cookie();
+	if (!cookie)
+		return 1;
+	*cookie = (__u64)(__u32)fd;
+	return 0;
+}
+
+static __always_inline void send_exit(__u32 tgid, __u64 cookie)
+{
+	struct es_req_conn_key k = { .tgid = tgid, .fd = (__s32)cookie };
+	struct es_req_conn *c = bpf_map_lookup_elem(&req_conns, &k);
+
+	if (c && c->state == ES_REQ_S_RESP)
+		c->end_ns = bpf_ktime_get_ns();
+}
+
+static __always_inline void on_close(__u32 tgid, __s32 fd)
+{
+	struct es_req_conn_key k = { .tgid = tgid, .fd = fd };
+	struct es_req_conn *c = bpf_map_lookup_elem(&req_conns, &k);
+
+	if (!c)
+		return;
+	if (c->state != ES_REQ_S_IDLE)
+		send_done(&k, c, ES_REQ_END_CLOSE, bpf_ktime_get_ns());
+	bpf_map_delete_elem(&req_conns, &k);
+}
+
+/* The first iovec's base of a sendmsg's msghdr, or NULL. */
+static __always_inline const void *msg_first_base(const struct user_msghdr *m)
+{
+	struct iovec *iov = NULL;
+	void *base = NULL;
+
+	if (!m || bpf_probe_read_user(&iov, sizeof(iov), &m->msg_iov) || !iov)
+		return NULL;
+	if (bpf_probe_read_user(&base, sizeof(base), &iov->iov_base))
+		return NULL;
+	return base;
+}
+
+SEC("uprobe")
+int es_req_io(struct pt_regs *ctx)
+{
+	__u64 hook = bpf_get_attach_cookie(ctx), *cookie;
+	__u64 id = bpf_get_current_pid_tgid();
+	__u32 tgid = id >> 32, tid = (__u32)id;
+	struct es_req_conn_key k;
+	__s32 fd;
+
+	if (bpf_session_is_return()) {
+		cookie = bpf_session_cookie();
+		if (!cookie)
+			return 0;
+		if (hook == ES_REQ_HOOK_ACCEPT)
+			on_accept(tgid, (long)PT_REGS_RC(ctx));
+		else if (hook == ES_REQ_HOOK_RECV)
+			on_recv(tgid, tid, *cookie, (long)PT_REGS_RC(ctx));
+		else
+			send_exit(tgid, *cookie);
+		return 0;
+	}
+	if (hook == ES_REQ_HOOK_ACCEPT)
+		return 0;
+	fd = (__s32)PT_REGS_PARM1(ctx);
+	if (fd < 0 || fd >= ES_REQ_MAX_FD)
+		return 1;
+	switch (hook) {
+	case ES_REQ_HOOK_RECV:
+		k.tgid = tgid;
+		k.fd = fd;
+		if (!bpf_map_lookup_elem(&req_conns, &k))
+			return 1;
+		cookie = bpf_session_cookie();
+		if (!cookie)
+			return 1;
+		*cookie = ((__u64)fd << COOKIE_SHIFT) | (PT_REGS_PARM2(ctx) & COOKIE_ADDR);
+		return 0;
+	case ES_REQ_HOOK_SEND:
+		return send_enter(tgid, fd, (const void *)PT_REGS_PARM2(ctx));
+	case ES_REQ_HOOK_SENDMSG:
+		k.tgid = tgid;
+		k.fd = fd;
+		if (!bpf_map_lookup_elem(&req_conns, &k))
+			return 1;
+		return send_enter(tgid, fd, msg_first_base((const void *)PT_REGS_PARM2(ctx)));
+	case ES_REQ_HOOK_CLOSE:
+		on_close(tgid, fd);
+		return 1;
+	}
+	return 1;
+}

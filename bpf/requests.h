@@ -1,0 +1,88 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * Contract between bpf/requests.bpf.c and user/requests/: the connections
+ * the kernel follows in HTTP workers and the events it sends about their
+ * requests. Fixed-width types only, no includes.
+ */
+#ifndef ERPSCOPE_BPF_REQUESTS_H
+#define ERPSCOPE_BPF_REQUESTS_H
+
+/* Bytes of a request sent to user space, at most: request line, headers, the body's head. */
+#define ES_REQ_CAP 2048
+/* Connections followed at once (all tracked workers together). */
+#define ES_REQ_MAX_CONNS 8192
+/* Descriptors above this are not followed (they are packed in a session cookie). */
+#define ES_REQ_MAX_FD (1 << 16)
+
+/* Attach cookies: which C library function a uprobe is on. */
+enum es_req_hook {
+	ES_REQ_HOOK_ACCEPT = 1, /* accept, accept4: a new connection */
+	ES_REQ_HOOK_RECV, /* recv, recvfrom: (fd, buf, len, ...) */
+	ES_REQ_HOOK_SEND, /* send, sendto: (fd, buf, len, ...) */
+	ES_REQ_HOOK_SENDMSG, /* sendmsg: (fd, msghdr, flags) */
+	ES_REQ_HOOK_CLOSE, /* close: the connection ends */
+};
+
+/* Where a connection stands. */
+enum es_req_state {
+	ES_REQ_S_IDLE = 0, /* accepted, or between requests */
+	ES_REQ_S_REQ, /* a request is being received: no response yet */
+	ES_REQ_S_RESP, /* its response is being sent */
+};
+
+struct es_req_conn_key {
+	__u32 tgid;
+	__s32 fd;
+};
+
+struct es_req_conn {
+	__u64 conn_id; /* bpf_ktime_get_ns() at accept: tells a reused fd apart */
+	__u64 start_ns; /* the request's first bytes came (recv returned them) */
+	__u64 resp_ns; /* its response's first send began */
+	__u64 end_ns; /* its response's last send returned */
+	__u32 tid; /* the thread that received the request */
+	__u32 seq; /* requests begun on this connection */
+	__u32 captured; /* bytes of this request sent to user space */
+	__u32 state; /* enum es_req_state */
+	__u32 eof; /* the client closed its side (recv returned 0) */
+	char status[4]; /* the response's status code, 3 digits; "" when unreadable */
+};
+
+enum es_req_event_type {
+	ES_REQ_EV_DATA = 1, /* the next bytes of a request */
+	ES_REQ_EV_DONE, /* a request ended */
+};
+
+/* Why a request ended. */
+enum es_req_end {
+	ES_REQ_END_NEXT = 1, /* the next request on the connection began */
+	ES_REQ_END_CLOSE, /* the worker closed the connection */
+};
+
+struct es_req_data {
+	__u32 type; /* ES_REQ_EV_DATA */
+	__u32 tgid;
+	__u32 tid;
+	__s32 fd;
+	__u64 conn_id;
+	__u64 ts_ns; /* the recv returned */
+	__u32 seq;
+	__u32 len; /* bytes in data; only those are on the ring */
+	__u8 data[ES_REQ_CAP];
+};
+
+struct es_req_done {
+	__u32 type; /* ES_REQ_EV_DONE */
+	__u32 tgid;
+	__u32 tid; /* the thread that received the request */
+	__s32 fd;
+	__u64 conn_id;
+	__u64 ts_ns; /* when the end was seen */
+	__u32 seq;
+	__u32 reason; /* enum es_req_end */
+	__u64 start_ns, resp_ns, end_ns; /* as in es_req_conn; resp_ns 0: no response */
+	__u32 eof;
+	char status[4];
+};
+
+#endif

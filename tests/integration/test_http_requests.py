@@ -1,0 +1,507 @@
+#!/usr/bin/python3.11
+"""The requests probe: HTTP request and Odoo RPC latency of prefork workers.
+
+A werkzeug WSGI server on /usr/bin/python3.11 in Odoo's prefork shape: a
+parent titled `<python> odoo-bin ...` opens the listening socket and forks
+2 children titled `odoo: WorkerHTTP <pid> ` (setproctitle) that select()
+then accept() on the inherited socket and hand each connection to
+werkzeug's request handler (HTTP/1.1, so a keep-alive client may send
+several requests on one connection). `--probes=tcp,requests --bpf.stats`:
+the tcp probe's uprobe session on accept/select shares the functions with
+ours; the requests probe's BPF time per request is logged.
+
+Asserted, with numbers the workload knows:
+  - both workers carry the requests probe's uprobes, no attach failed
+  - 10 x /web/dataset/call_kw/sale.order/search_read sleeping 200 ms, 10 x
+    /web/dataset/call_kw/res.partner/read burning 100 ms of CPU, 20 x GET
+    /web/image/res.partner/7/avatar_128: exact counts per route
+    (/web/dataset/call_kw, /web/image/*: the image id templated away) and
+    per RPC (model, method), histogram sums within 5% of the client's own
+    measure of the slow ones
+  - execute_kw over /jsonrpc and /xmlrpc/2/object with a distinctive
+    password: model and method right; the password is nowhere in /metrics,
+    /events or the daemon's log
+  - 5 requests on one keep-alive HTTP/1.1 connection: 5 requests
+  - a plain python process (werkzeug's threaded server, role python) is
+    instrumented once it holds a listener: its 5 requests under role python;
+    a /longpolling/poll request and a 101-upgraded /websocket connection
+    carrying frames are one session each, not in the latency histogram
+  - hostile input over raw sockets (random bytes, a 64 KiB request line, a
+    request written one byte at a time, two pipelined requests in one
+    write): the daemon lives, route="unparsed" and the parse failures are
+    counted, the byte-by-byte request has its route, the pipelined pair is
+    seen
+  - 10,000 distinct random paths: route series bounded by --http.top-routes
+    (+ other, unparsed), every request counted in some series
+  - a worker SIGKILLed 1 s into a 5 s request: one code="killed" on its
+    route and its RPC
+  - promtool check metrics is clean
+"""
+
+import concurrent.futures
+import http.client
+import json
+import os
+import random
+import signal
+import socket
+import string
+import subprocess
+import time
+import xmlrpc.client
+
+import lib
+
+PASSWORD = "Zq7-pw-NEVER-EXPORT-81f3c"
+TOP = 100
+
+SERVER = r'''
+import errno, json, os, select, signal, socket, sys, time, xmlrpc.client
+import setproctitle
+import werkzeug.serving
+from werkzeug.wrappers import Request, Response
+
+pidfile = sys.argv[1]
+
+def burn(sec):
+    t0 = time.thread_time()
+    while time.thread_time() - t0 < sec:
+        pass
+
+@Request.application
+def app(request):
+    p = request.path
+    if p.startswith("/web/dataset/call_kw/sale.order/"):
+        time.sleep(0.2)
+    elif p.startswith("/web/dataset/call_kw/res.partner/"):
+        burn(0.1)
+    elif p.startswith("/web/dataset/call_kw/stock.picking/"):
+        with open(pidfile, "w") as f:
+            f.write(str(os.getpid()))
+        time.sleep(5)
+    elif p == "/jsonrpc":
+        request.get_data()
+        return Response(json.dumps({"jsonrpc": "2.0", "id": 1, "result": 3}),
+                        mimetype="application/json")
+    elif p == "/xmlrpc/2/object":
+        request.get_data()
+        return Response(xmlrpc.client.dumps((True,), methodresponse=True), mimetype="text/xml")
+    return Response(b"ok" * 8, mimetype="text/plain")
+
+class Handler(werkzeug.serving.WSGIRequestHandler):
+    protocol_version = "HTTP/1.1"
+    def log_request(self, *a, **k):
+        pass
+    def log_error(self, *a, **k):
+        pass
+
+class NoBind(werkzeug.serving.BaseWSGIServer):
+    def __init__(self):
+        super().__init__("127.0.0.1", 0, app, handler=Handler)
+        self.socket.close()
+    def server_activate(self):
+        pass
+
+def worker(ls):
+    ppid = os.getppid()
+    setproctitle.setproctitle(f"odoo: WorkerHTTP {os.getpid()} ")
+    server = NoBind()
+    while os.getppid() == ppid:
+        if not select.select([ls], [], [], 4)[0]:
+            continue
+        try:
+            client, addr = ls.accept()
+        except OSError as e:
+            if e.errno not in (errno.EAGAIN, errno.ECONNABORTED):
+                raise
+            continue
+        client.setblocking(True)
+        client.settimeout(3)
+        client.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        try:
+            server.process_request(client, addr)
+        except OSError:
+            pass
+
+ls = socket.socket()
+ls.bind(("127.0.0.1", 0))
+ls.listen(128)
+ls.setblocking(False)
+setproctitle.setproctitle(f"{sys.executable} odoo-bin --http-port {ls.getsockname()[1]}")
+kids = []
+for _ in range(2):
+    pid = os.fork()
+    if pid == 0:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        try:
+            worker(ls)
+        finally:
+            os._exit(0)
+    kids.append(pid)
+print(ls.getsockname()[1], " ".join(map(str, kids)), flush=True)
+def leave(signum, frame):
+    for k in kids:
+        try:
+            os.kill(k, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    os._exit(0)
+signal.signal(signal.SIGTERM, leave)
+while True:
+    try:
+        os.wait()
+    except ChildProcessError:
+        time.sleep(1)
+'''
+
+
+# werkzeug's threaded development server: one thread per request.
+THREADED = r'''
+import werkzeug.serving
+from werkzeug.wrappers import Request, Response
+
+@Request.application
+def app(request):
+    return Response("ok")
+
+import select, socket, threading
+
+def websocket(ls):
+    # Not a websocket: the 101 answer, then an echo of whatever comes, as frames.
+    while True:
+        # select first: an accept() entered before the uprobes were attached
+        # would return uninstrumented
+        select.select([ls], [], [])
+        c, _ = ls.accept()
+        c.recv(4096)
+        c.sendall(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\r\n")
+        while True:
+            b = c.recv(4096)
+            if not b:
+                break
+            c.sendall(b)
+        c.close()
+
+ws = socket.socket()
+ws.bind(("127.0.0.1", 0))
+ws.listen(8)
+threading.Thread(target=websocket, args=(ws,), daemon=True).start()
+srv = werkzeug.serving.make_server("127.0.0.1", 0, app, threaded=True)
+print(srv.socket.getsockname()[1], ws.getsockname()[1], flush=True)
+srv.serve_forever()
+'''
+
+
+def link_pids(daemon_pid, pid):
+    """The uprobe_multi links of the daemon that carry pid: [uprobe_cnt]."""
+    out = []
+    d = f"/proc/{daemon_pid}/fdinfo"
+    for fd in os.listdir(d):
+        try:
+            with open(os.path.join(d, fd)) as f:
+                text = f.read()
+        except OSError:
+            continue
+        if "link_type:\tuprobe_multi" in text and f"\npid:\t{pid}\n" in text:
+            out += [int(x.split()[1]) for x in text.splitlines() if x.startswith("uprobe_cnt:")]
+    return out
+
+
+def request(port, method, path, body=None, headers=None):
+    """One request on its own connection; (status, seconds the client measured)."""
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    t0 = time.monotonic()
+    c.request(method, path, body=body, headers=headers or {})
+    r = c.getresponse()
+    r.read()
+    dt = time.monotonic() - t0
+    c.close()
+    return r.status, dt
+
+
+def raw(port, chunks, delay=0.0, read=True):
+    """Writes chunks on a new connection; returns what came back until EOF."""
+    s = socket.create_connection(("127.0.0.1", port), timeout=10)
+    s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    try:
+        for ch in chunks:
+            s.sendall(ch)
+            if delay:
+                time.sleep(delay)
+        s.shutdown(socket.SHUT_WR)
+        out = b""
+        while read:
+            try:
+                b = s.recv(65536)
+            except (ConnectionResetError, socket.timeout):
+                break
+            if not b:
+                break
+            out += b
+        return out
+    except OSError:  # the server closed early (a 414 before the rest was read)
+        return b""
+    finally:
+        s.close()
+
+
+def route_hist(m, route, method, code):
+    return m.histogram("erpscope_http_request_duration_seconds", role="odoo_http",
+                       route=route, method=method, code=code)
+
+
+def rpc_hist(m, model, method):
+    return m.histogram("erpscope_odoo_rpc_duration_seconds", role="odoo_http", model=model,
+                       method=method)
+
+
+def count_routes(m):
+    return m.total("erpscope_http_request_duration_seconds_count", role="odoo_http")
+
+
+def body(t):
+    d = lib.Daemon("--probes=tcp,requests", "--bpf.stats")
+    with d:
+        pidfile = os.path.join(lib.tempdir(), "victim.pid")
+        srv = lib.spawn([lib.PYTHON, "-c", SERVER, pidfile], stdout=subprocess.PIPE, text=True)
+        first = srv.stdout.readline().split()
+        port, kids = int(first[0]), [int(x) for x in first[1:]]
+        lib.log(f"server on port {port}, workers {kids}")
+        for k in kids:
+            info, _, _ = lib.wait_worker(d, k, timeout=10.0, role="odoo_http")
+            t.require(info is not None, f"worker {k} is tracked as odoo_http")
+        m = lib.wait_for(lambda: (lambda m: m if m.value("erpscope_http_processes_attached", 0)
+                                  >= 2 else None)(d.scrape()), 5.0, 0.1,
+                         "the workers carry the uprobes")
+        t.require(m is not None, "erpscope_http_processes_attached counts both workers",
+                  f"{d.scrape().value('erpscope_http_processes_attached')}")
+        t.check(m.value("erpscope_http_attach_failures_total") == 0, "no attach failed")
+
+        # ---- the Odoo-shaped workload
+        m0 = d.scrape()
+        measured = {"sale": [], "partner": [], "image": []}
+        for i in range(10):
+            st, dt = request(port, "POST", "/web/dataset/call_kw/sale.order/search_read",
+                             b'{"params": {}}', {"Content-Type": "application/json"})
+            measured["sale"].append(dt)
+            st2, dt2 = request(port, "POST", "/web/dataset/call_kw/res.partner/read",
+                               b'{"params": {}}', {"Content-Type": "application/json"})
+            measured["partner"].append(dt2)
+            t.require(st == 200 and st2 == 200, "the RPCs answer 200", f"{st} {st2}")
+        for i in range(20):
+            st, dt = request(port, "GET", f"/web/image/res.partner/{7 + i}/avatar_128?unique=1")
+            measured["image"].append(dt)
+        time.sleep(0.3)
+        m = d.scrape()
+        _, s, c = route_hist(m, "/web/dataset/call_kw", "POST", "200")
+        t.check(c == 20, "20 requests on route /web/dataset/call_kw", f"count {c}")
+        _, s_sale, c_sale = rpc_hist(m, "sale.order", "search_read")
+        _, s_part, c_part = rpc_hist(m, "res.partner", "read")
+        t.check(c_sale == 10, "10 sale.order.search_read RPCs", f"count {c_sale}")
+        t.check(c_part == 10, "10 res.partner.read RPCs", f"count {c_part}")
+        t.near(s_sale, sum(measured["sale"]), 0.05,
+               "sale.order.search_read seconds match the client's")
+        t.near(s_part, sum(measured["partner"]), 0.05,
+               "res.partner.read seconds match the client's")
+        t.near(s, sum(measured["sale"]) + sum(measured["partner"]), 0.05,
+               "the route's seconds match the client's")
+        _, s_img, c_img = route_hist(m, "/web/image/*", "GET", "200")
+        t.check(c_img == 20, "20 image requests on /web/image/* (ids templated away)",
+                f"count {c_img}")
+        # A request ends when its last send() returns, which may come after the
+        # client read the answer when the worker waits for a CPU: 1 ms of slack each.
+        t.check(s_img is not None and 0 < s_img <= sum(measured["image"]) + 20 * 1e-3,
+                "image seconds are positive and within the client's (+1 ms each)",
+                f"{s_img} vs {sum(measured['image']):.4f}")
+        runs = (m.total("erpscope_bpf_program_runs_total", probe="requests")
+                - m0.total("erpscope_bpf_program_runs_total", probe="requests"))
+        secs = (m.total("erpscope_bpf_program_run_seconds_total", probe="requests")
+                - m0.total("erpscope_bpf_program_run_seconds_total", probe="requests"))
+        lib.log(f"requests probe BPF over 40 requests: {runs:.0f} runs, {secs * 1e6:.1f} us: "
+                f"{runs / 40:.1f} runs and {secs / 40 * 1e6:.2f} us per request, "
+                f"{secs / max(runs, 1) * 1e9:.0f} ns per run")
+        t.check(0 < secs / 40 < 100e-6, "the requests probe's BPF costs under 100 us per request",
+                f"{secs / 40 * 1e6:.2f} us")
+        leaked = [lbl for (n, ls), _ in m.items() for k, lbl in ls
+                  if k == "route" and any(ch.isdigit() for ch in lbl)]
+        t.check(not leaked, "no route label holds an id", f"{leaked[:5]}")
+
+        # ---- RPCs in bodies, a password that must stay unseen
+        rpc = {"jsonrpc": "2.0", "method": "call", "id": 1,
+               "params": {"service": "object", "method": "execute_kw",
+                          "args": ["db1", 2, PASSWORD, "res.partner", "search_count", [[]]]}}
+        st, _ = request(port, "POST", "/jsonrpc", json.dumps(rpc).encode(),
+                        {"Content-Type": "application/json"})
+        t.check(st == 200, "/jsonrpc answers 200", f"{st}")
+        xml = xmlrpc.client.dumps(("db1", 2, PASSWORD, "sale.order", "write", [[1], {"x": 1}]),
+                                  "execute_kw")
+        st, _ = request(port, "POST", "/xmlrpc/2/object", xml.encode(),
+                        {"Content-Type": "text/xml"})
+        t.check(st == 200, "/xmlrpc/2/object answers 200", f"{st}")
+        time.sleep(0.3)
+        m = d.scrape()
+        t.check(rpc_hist(m, "res.partner", "search_count")[2] == 1,
+                "the JSON-RPC execute_kw is res.partner.search_count")
+        t.check(rpc_hist(m, "sale.order", "write")[2] == 1,
+                "the XML-RPC execute_kw is sale.order.write")
+        t.check(route_hist(m, "/jsonrpc", "POST", "200")[2] == 1, "one /jsonrpc request")
+        t.check(route_hist(m, "/xmlrpc/2/object", "POST", "200")[2] == 1,
+                "one /xmlrpc/2/object request")
+
+        # ---- keep-alive: 5 requests on one connection
+        c = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        socks = set()
+        for i in range(5):
+            c.request("GET", "/keepalive/ping")
+            r = c.getresponse()
+            r.read()
+            socks.add(id(c.sock))
+            t.require(r.status == 200, "keep-alive request answered", f"{r.status}")
+        c.close()
+        t.check(len(socks) == 1, "the client kept one connection", f"{len(socks)}")
+
+        # ---- a plain Python process (role python) serving from threads
+        py = lib.spawn([lib.PYTHON, "-c", THREADED], stdout=subprocess.PIPE, text=True)
+        pyport, wsport = (int(x) for x in py.stdout.readline().split())
+        info, _, _ = lib.wait_worker(d, py.pid, timeout=10.0, role="python")
+        t.require(info is not None, "the threaded server is tracked as python")
+        ok = lib.wait_for(lambda: link_pids(d.pid, py.pid) == [8], 12.0, 0.2)
+        t.check(ok, "the python process holding a listener carries one uprobe session "
+                "link over 8 functions", f"{link_pids(d.pid, py.pid)}")
+        for i in range(5):
+            request(port=pyport, method="GET", path=f"/threaded/{i}/x")
+        time.sleep(0.3)
+        m = d.scrape()
+        c5 = m.histogram("erpscope_http_request_duration_seconds", role="python",
+                         route="/threaded/*/x", method="GET", code="200")[2]
+        t.check(c5 == 5, "5 requests of the threaded python server under role python",
+                f"{c5}")
+        # sessions: a long poll, and an upgraded connection carrying 3 frames each way
+        request(port=pyport, method="GET", path="/longpolling/poll")
+        s = socket.create_connection(("127.0.0.1", wsport), timeout=10)
+        s.sendall(b"GET /websocket?version=1 HTTP/1.1\r\nUpgrade: websocket\r\n\r\n")
+        t.check(s.recv(4096).startswith(b"HTTP/1.1 101"), "the upgrade is answered with 101")
+        for i in range(3):
+            s.sendall(b"\x81\x05frame")
+            s.recv(4096)
+        s.close()
+        time.sleep(0.3)
+        m = d.scrape()
+        t.check(m.value("erpscope_http_sessions_total", 0, role="python",
+                        route="/websocket") == 1,
+                "one /websocket session (its frames are no requests)")
+        t.check(m.value("erpscope_http_sessions_total", 0, role="python",
+                        route="/longpolling/poll") == 1, "one /longpolling/poll session")
+        kept = [dict(ls).get("route") for (n, ls), _ in m.items()
+                if n == "erpscope_http_request_duration_seconds_count"
+                and dict(ls).get("role") == "python"]
+        t.check(sorted(kept) == ["/threaded/*/x"],
+                "sessions stay out of the latency histogram, the frames are not unparsed "
+                "requests", f"{kept}")
+        lib.kill_group(py)
+
+        # ---- hostile input
+        rnd = random.Random(1234)
+        junk = bytes(rnd.getrandbits(8) for _ in range(4096))
+        raw(port, [junk])
+        raw(port, [b"GET /" + b"a" * 65536 + b" HTTP/1.1\r\nHost: x\r\n\r\n"])
+        raw(port, [bytes([ch]) for ch in
+                   b"GET /bytewise/req HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"],
+            delay=0.002)
+        pipe = raw(port, [b"GET /pipe/first HTTP/1.1\r\nHost: x\r\n\r\n"
+                          b"GET /pipe/second HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"])
+        # werkzeug 2.2 answers the first and closes; either way one request is timed.
+        lib.log(f"the server answered {pipe.count(b'HTTP/1.1 200')} of the pipelined requests")
+        time.sleep(3.5)  # the server's 3 s timeout ends what did not end
+        m = d.scrape()
+        t.check(d.alive(), "the daemon is alive after the hostile input")
+        t.check(route_hist(m, "/keepalive/ping", "GET", "200")[2] == 5,
+                "5 requests counted on the keep-alive connection",
+                f"{route_hist(m, '/keepalive/ping', 'GET', '200')[2]}")
+        unparsed = m.total("erpscope_http_request_duration_seconds_count", role="odoo_http",
+                           route="unparsed")
+        t.check(unparsed >= 2, "the random bytes and the 64 KiB line are route=\"unparsed\"",
+                f"{unparsed}")
+        fails = {r: m.value("erpscope_http_parse_failures_total", 0, role="odoo_http",
+                            reason=r) for r in ("request_line", "too_long", "pipelined")}
+        t.check(fails["too_long"] >= 1, "the 64 KiB line is a too_long failure", f"{fails}")
+        t.check(fails["request_line"] + fails["too_long"] >= 2,
+                "both hostile requests are parse failures", f"{fails}")
+        t.check(fails["pipelined"] == 1, "one pipelined request seen", f"{fails}")
+        t.check(route_hist(m, "/bytewise/req", "GET", "200")[2] == 1,
+                "the request written byte by byte is parsed to its route")
+        t.check(route_hist(m, "/pipe/first", "GET", "200")[2] == 1,
+                "the first pipelined request is counted on its route")
+
+        # ---- 10,000 distinct paths: bounded series, nothing lost
+        before = count_routes(m)
+        letters = "ghijklmnopqrstuvwxyz"  # no digits nor hex: the routes stay distinct
+        paths = ["/rnd/" + "".join(rnd.choice(letters) for _ in range(12))
+                 for _ in range(10000)]
+
+        def hit(p):
+            return request(port, "GET", p)[0]
+
+        with concurrent.futures.ThreadPoolExecutor(4) as ex:
+            codes = list(ex.map(hit, paths))
+        t.check(codes.count(200) == 10000, "10,000 random paths answered",
+                f"{codes.count(200)}")
+        time.sleep(0.5)
+        m = d.scrape()
+        m = d.scrape()  # a rotation may promote; the sum stays
+        routes = {dict(ls).get("route") for (n, ls), _ in m.items()
+                  if n == "erpscope_http_request_duration_seconds_count"
+                  and dict(ls).get("role") == "odoo_http"}
+        t.check(len(routes) <= TOP + 2, f"route labels bounded by {TOP} + other + unparsed",
+                f"{len(routes)}")
+        t.check("other" in routes, "the rest counted under route=\"other\"")
+        got = count_routes(m) - before
+        t.check(got == 10000, "every random-path request is in some series", f"{got}")
+        t.check(m.value("erpscope_http_requests_lost_total", 0, reason="ring") == 0,
+                "no request lost to the ring")
+
+        # ---- a worker killed mid-request
+        killed = {}
+
+        def victim():
+            try:
+                killed["st"] = request(port, "POST", "/web/dataset/call_kw/stock.picking/nap",
+                                       b"{}", {"Content-Type": "application/json"})
+            except (OSError, http.client.HTTPException) as e:
+                killed["err"] = repr(e)
+
+        with concurrent.futures.ThreadPoolExecutor(1) as ex:
+            fut = ex.submit(victim)
+            ok = lib.wait_for(lambda: os.path.exists(pidfile) and open(pidfile).read(), 5.0)
+            t.require(ok, "the 5 s request started")
+            time.sleep(1.0)
+            vpid = int(open(pidfile).read())
+            os.kill(vpid, signal.SIGKILL)
+            lib.log(f"killed worker {vpid}")
+            fut.result(timeout=10)
+        t.check("err" in killed, "the client lost its request", f"{killed}")
+
+        def seen_killed():
+            m = d.scrape()
+            return m if route_hist(m, "/web/dataset/call_kw", "POST", "killed")[2] else None
+        m = lib.wait_for(seen_killed, 5.0, 0.2)
+        m = m or d.scrape()
+        _, ks, kc = route_hist(m, "/web/dataset/call_kw", "POST", "killed")
+        t.check(kc == 1, "one code=\"killed\" on /web/dataset/call_kw", f"count {kc}")
+        t.between(ks, 0.9, 2.0, "the killed request lasted about 1 s")
+        t.check(rpc_hist(m, "stock.picking", "nap")[2] == 1,
+                "the killed request is on its RPC, stock.picking.nap")
+
+        # ---- nothing of the password anywhere, lint-clean exposition
+        st, _, evbody = lib.http_get(d.port, "/events?limit=1024")
+        t.check(st == 200, "GET /events answers", f"{st}")
+        text = m.text + "\n" + evbody.decode(errors="replace")
+        t.check(PASSWORD not in text, "the password is not in /metrics nor /events")
+        t.check(PASSWORD not in d.log_text(), "the password is not in the daemon's log")
+        said = lib.promtool_check(m.text)
+        t.check(said == "", "promtool check metrics is clean", said)
+        lib.kill_group(srv)
+
+
+if __name__ == "__main__":
+    lib.main(body)

@@ -1,0 +1,416 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Per-process uprobe sessions on the C library (see core/libc_uprobes.h).
+ *
+ * A syscall tracepoint would put every syscall of every process on the
+ * kernel's slow tracing path while it is enabled; a uprobe attached with a
+ * pid is armed in that process's memory only (for all its threads), so
+ * nothing else on the host pays.
+ *
+ * Each process gets one BPF link: a uprobe session (v6.13) over the hooked
+ * functions of the C library it maps, found in /proc/<pid>/maps and opened
+ * through /proc/<pid>/root so a container's own libc is the one probed. Not
+ * one perf event per function and direction (libbpf's
+ * bpf_program__attach_uprobe_opts): releasing each of those waits for an RCU
+ * tasks-trace grace period while holding the kernel's global event_mutex
+ * (0.1-0.2 s apiece measured here, so 8 per worker stalled the loop for
+ * 1-2 s and blocked every tracepoint or uprobe attach on the host
+ * meanwhile); a session link waits once, without that lock. Even that wait
+ * is kept off the main loop: a detached link's fd goes to a thread that
+ * closes it.
+ *
+ * At most ATTACH_PER_PASS new processes are attached per pass, so a burst
+ * of forks does not stall the main loop. A process is tried once: one that
+ * fails stays uninstrumented until it goes.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+
+#include "core/clock.h"
+#include "core/elfsym.h"
+#include "core/kfeatures.h"
+#include "core/libc_uprobes.h"
+#include "core/log.h"
+#include "core/uprobe_site.h"
+
+#define ATTACH_PER_PASS 8
+
+/* uapi values newer than the installed headers (v6.6, v6.13). */
+#define ES_BPF_LINK_CREATE 28
+#define ES_BPF_TRACE_UPROBE_SESSION 57
+
+/* union bpf_attr's link_create for uprobe_multi and sessions (v6.6). */
+union link_attr {
+	struct {
+		__u32 prog_fd;
+		__u32 target_fd;
+		__u32 attach_type;
+		__u32 flags;
+		__aligned_u64 path;
+		__aligned_u64 offsets;
+		__aligned_u64 ref_ctr_offsets;
+		__aligned_u64 cookies;
+		__u32 cnt;
+		__u32 uflags;
+		__u32 pid;
+	} um;
+	char size[144]; /* the rest stays zero, as the kernel checks */
+};
+
+/* Basenames of the C library as maps shows it: glibc >= 2.34, older glibc, musl. */
+static const char *const libc_names[] = { "libc.so.", "libc-2.", "ld-musl-" };
+
+/* The functions' file offsets in one C library file. */
+struct libc_syms {
+	dev_t dev;
+	ino_t ino;
+	__u64 off[LIBC_UPROBES_MAX_HOOKS];
+	__u64 cookie[LIBC_UPROBES_MAX_HOOKS];
+	__u32 n;
+};
+
+struct lu_proc {
+	__u32 pid; /* 0: nothing attached or tried at this index */
+	__u64 starttime;
+	uint64_t seen; /* the pass that last wanted it */
+	int link; /* -1: tried and failed */
+};
+
+struct libc_uprobes {
+	int prog_fd;
+	const char *what;
+	struct libc_hook hooks[LIBC_UPROBES_MAX_HOOKS];
+	unsigned int nhooks;
+	struct libc_uprobes_ops ops;
+	unsigned int nprocs;
+	struct lu_proc *procs;
+	struct libc_syms libc; /* the last C library read: most processes share it */
+	uint64_t pass;
+	unsigned int budget; /* attaches left in this pass */
+	unsigned int attached;
+	uint64_t failures;
+	bool warned;
+	int closer[2]; /* pipe: link fds for the closer thread */
+	pthread_t closer_thread;
+	bool closer_up;
+};
+
+/* ---------------------------------------------------------------- closing links */
+
+/* Closes the link fds it is sent until the pipe's write end goes. */
+static void *closer_main(void *arg)
+{
+	struct libc_uprobes *lu = arg;
+	int fd;
+
+	while (read(lu->closer[0], &fd, sizeof(fd)) == sizeof(fd))
+		close(fd);
+	return NULL;
+}
+
+static void close_link(struct libc_uprobes *lu, int fd)
+{
+	if (fd < 0)
+		return;
+	if (!lu->closer_up || write(lu->closer[1], &fd, sizeof(fd)) != sizeof(fd))
+		close(fd);
+}
+
+int libc_uprobes_prepare(struct bpf_program *prog, const char *what)
+{
+	bpf_program__set_autoattach(prog, false);
+	/* Decided by BTF: the kfunc came with kprobe sessions (v6.10), before uprobe ones. */
+	if (!feature_enum_value("bpf_attach_type", "BPF_TRACE_UPROBE_SESSION")) {
+		bpf_program__set_autoload(prog, false);
+		log_warn("kernel without uprobe sessions (6.13): no per-worker C library uprobes",
+			 "for=%s", what);
+		return -EOPNOTSUPP;
+	}
+	return bpf_program__set_expected_attach_type(prog, ES_BPF_TRACE_UPROBE_SESSION);
+}
+
+struct libc_uprobes *libc_uprobes_new(struct bpf_program *prog, const struct libc_hook *hooks,
+				      unsigned int nhooks, unsigned int nprocs, const char *what,
+				      const struct libc_uprobes_ops *ops)
+{
+	struct libc_uprobes *lu;
+	sigset_t all, old;
+
+	if (nhooks > LIBC_UPROBES_MAX_HOOKS)
+		return NULL;
+	lu = calloc(1, sizeof(*lu));
+	if (!lu)
+		return NULL;
+	lu->prog_fd = bpf_program__fd(prog);
+	lu->what = what;
+	memcpy(lu->hooks, hooks, nhooks * sizeof(*hooks));
+	lu->nhooks = nhooks;
+	lu->ops = *ops;
+	lu->nprocs = nprocs;
+	lu->procs = calloc(nprocs ? nprocs : 1, sizeof(*lu->procs));
+	if (!lu->procs || pipe2(lu->closer, O_CLOEXEC)) {
+		free(lu->procs);
+		free(lu);
+		return NULL;
+	}
+	/*
+	 * The thread takes no signal: the main loop reads them from a signalfd.
+	 * Without it links are closed in place: slower, still correct.
+	 */
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, &old);
+	lu->closer_up = !pthread_create(&lu->closer_thread, NULL, closer_main, lu);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (!lu->closer_up)
+		log_warn("cannot start the link closer thread: detaching will block the loop",
+			 "for=%s", what);
+	return lu;
+}
+
+void libc_uprobes_free(struct libc_uprobes *lu)
+{
+	if (!lu)
+		return;
+	for (unsigned int i = 0; i < lu->nprocs; i++) {
+		if (lu->procs[i].pid)
+			close_link(lu, lu->procs[i].link);
+	}
+	close(lu->closer[1]);
+	if (lu->closer_up)
+		pthread_join(lu->closer_thread, NULL);
+	close(lu->closer[0]);
+	free(lu->procs);
+	free(lu);
+}
+
+/* ---------------------------------------------------------------- the C library */
+
+static bool is_libc(const char *path)
+{
+	const char *base = strrchr(path, '/');
+
+	base = base ? base + 1 : path;
+	for (size_t i = 0; i < sizeof(libc_names) / sizeof(libc_names[0]); i++) {
+		if (!strncmp(base, libc_names[i], strlen(libc_names[i])))
+			return true;
+	}
+	return false;
+}
+
+/*
+ * The C library pid maps, as /proc/<pid>/root<path>, into out. -ENOENT when
+ * none is mapped or the path names another file now (replaced, deleted),
+ * -ESRCH when the process is gone.
+ */
+static int find_libc(__u32 pid, char *out, size_t size, struct stat *st)
+{
+	char p[64], line[PATH_MAX + 256];
+	unsigned long long ino = 0;
+	bool skip = false, found = false;
+	FILE *f;
+
+	snprintf(p, sizeof(p), "/proc/%u/maps", pid);
+	f = fopen(p, "re");
+	if (!f)
+		return errno == ENOENT ? -ESRCH : -errno;
+	while (!found && fgets(line, sizeof(line), f)) {
+		size_t ll = strlen(line);
+		bool whole = ll && line[ll - 1] == '\n';
+		int pos = 0;
+
+		/* The rest of a line longer than the buffer. */
+		if (skip || !whole) {
+			skip = !whole;
+			continue;
+		}
+		line[ll - 1] = 0;
+		if (sscanf(line, "%*x-%*x %*s %*x %*x:%*x %llu %n", &ino, &pos) < 1 || !pos ||
+		    line[pos] != '/' || !is_libc(line + pos))
+			continue;
+		if (snprintf(out, size, "/proc/%u/root%s", pid, line + pos) < (int)size)
+			found = true;
+	}
+	fclose(f);
+	if (!found)
+		return -ENOENT;
+	if (stat(out, st))
+		return errno == ENOENT ? -ENOENT : -errno;
+	return st->st_ino == ino ? 0 : -ENOENT;
+}
+
+/*
+ * Past a first instruction the kernel would single-step: glibc's syscall
+ * wrappers (accept, accept4, recv, send, close, ...) open with a
+ * RIP-relative `cmpb $0,__libc_single_threaded(%rip)`; see
+ * core/uprobe_site.c.
+ */
+static uint64_t cheap_site(int fd, uint64_t off)
+{
+	unsigned char b[32];
+	ssize_t n = pread(fd, b, sizeof(b), (off_t)off);
+
+	return n > 0 ? uprobe_cheap_site(b, (size_t)n) : 0;
+}
+
+/* The hooked functions' file offsets in path (st: its stat), cached for the last file. */
+static int libc_syms(struct libc_uprobes *lu, const char *path, const struct stat *st)
+{
+	struct libc_syms *ls = &lu->libc;
+	Elf *elf;
+	int fd, err;
+
+	if (ls->n && ls->dev == st->st_dev && ls->ino == st->st_ino)
+		return 0;
+	memset(ls, 0, sizeof(*ls));
+	err = elf_open_path(path, &fd, &elf);
+	if (err)
+		return err;
+	for (size_t i = 0; i < lu->nhooks; i++) {
+		uint64_t va = elf_function(elf, lu->hooks[i].func), off;
+
+		if (!va || elf_va_to_off(elf, va, &off))
+			continue;
+		ls->off[ls->n] = off + cheap_site(fd, off);
+		ls->cookie[ls->n++] = lu->hooks[i].cookie;
+	}
+	elf_close_path(fd, elf);
+	if (!ls->n)
+		return -ENOENT;
+	ls->dev = st->st_dev;
+	ls->ino = st->st_ino;
+	return 0;
+}
+
+/* ---------------------------------------------------------------- attach, detach */
+
+static void detach(struct libc_uprobes *lu, struct lu_proc *pp)
+{
+	if (pp->link >= 0) {
+		close_link(lu, pp->link);
+		/* A reused tid must not inherit this process's state. */
+		if (lu->ops.detached)
+			lu->ops.detached(lu->ops.arg, pp->pid);
+		lu->attached--;
+		log_debug("uprobes detached", "for=%s pid=%u", lu->what, pp->pid);
+	}
+	memset(pp, 0, sizeof(*pp));
+}
+
+static int link_create(struct libc_uprobes *lu, const char *path, __u32 pid)
+{
+	union link_attr a;
+	int fd;
+
+	memset(&a, 0, sizeof(a));
+	a.um.prog_fd = (__u32)lu->prog_fd;
+	a.um.attach_type = ES_BPF_TRACE_UPROBE_SESSION;
+	a.um.path = (__u64)(uintptr_t)path;
+	a.um.offsets = (__u64)(uintptr_t)lu->libc.off;
+	a.um.cookies = (__u64)(uintptr_t)lu->libc.cookie;
+	a.um.cnt = lu->libc.n;
+	a.um.pid = pid;
+	fd = (int)syscall(__NR_bpf, ES_BPF_LINK_CREATE, &a, sizeof(a));
+	return fd < 0 ? -errno : fd;
+}
+
+static int attach(struct libc_uprobes *lu, struct lu_proc *pp, __u32 pid, __u64 starttime)
+{
+	char path[PATH_MAX + 32];
+	uint64_t t0 = clock_ns();
+	struct stat st;
+	int err;
+
+	pp->pid = pid;
+	pp->starttime = starttime;
+	pp->link = -1;
+	err = find_libc(pid, path, sizeof(path), &st);
+	if (err == -ENOENT) {
+		lu->failures++;
+		log_debug("no C library found in the process's maps: not instrumented",
+			  "for=%s pid=%u", lu->what, pid);
+		return err;
+	}
+	if (!err)
+		err = libc_syms(lu, path, &st);
+	if (!err)
+		err = link_create(lu, path, pid);
+	if (err >= 0) {
+		pp->link = err;
+		lu->attached++;
+		log_debug("uprobes attached", "for=%s pid=%u libc=%s took_us=%llu", lu->what, pid,
+			  path, (unsigned long long)((clock_ns() - t0) / 1000));
+		return 0;
+	}
+	/* Gone meanwhile: no failure, the next pass drops the entry. */
+	if (err == -ESRCH || (lu->ops.starttime && lu->ops.starttime(pid) != starttime)) {
+		log_debug("process exited while attaching", "for=%s pid=%u err=%d", lu->what, pid,
+			  err);
+		return err;
+	}
+	lu->failures++;
+	if (!lu->warned) {
+		log_warn("cannot attach uprobes to a worker (later failures are logged at debug)",
+			 "for=%s pid=%u libc=%s err=%d", lu->what, pid, path, err);
+		lu->warned = true;
+	} else {
+		log_debug("cannot attach uprobes to a worker", "for=%s pid=%u err=%d", lu->what,
+			  pid, err);
+	}
+	return err;
+}
+
+/* ---------------------------------------------------------------- passes */
+
+void libc_uprobes_begin(struct libc_uprobes *lu)
+{
+	lu->pass++;
+	lu->budget = ATTACH_PER_PASS;
+}
+
+void libc_uprobes_want(struct libc_uprobes *lu, unsigned int idx, __u32 pid, __u64 starttime)
+{
+	struct lu_proc *pp;
+
+	if (idx >= lu->nprocs || !pid)
+		return;
+	pp = &lu->procs[idx];
+	if (pp->pid && (pp->pid != pid || pp->starttime != starttime))
+		detach(lu, pp);
+	if (!pp->pid) {
+		if (!lu->budget)
+			return; /* the next pass */
+		lu->budget--;
+		attach(lu, pp, pid, starttime);
+	}
+	pp->seen = lu->pass;
+}
+
+void libc_uprobes_end(struct libc_uprobes *lu)
+{
+	for (unsigned int i = 0; i < lu->nprocs; i++) {
+		if (lu->procs[i].pid && lu->procs[i].seen != lu->pass)
+			detach(lu, &lu->procs[i]);
+	}
+}
+
+unsigned int libc_uprobes_attached(const struct libc_uprobes *lu)
+{
+	return lu ? lu->attached : 0;
+}
+
+uint64_t libc_uprobes_failures(const struct libc_uprobes *lu)
+{
+	return lu ? lu->failures : 0;
+}

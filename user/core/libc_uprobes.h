@@ -1,0 +1,59 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * Per-process uprobe sessions on functions of the C library: one BPF link
+ * per process (a uprobe session, v6.13, with the process's pid), over the
+ * functions a probe names, in the libc that process maps. Shared by the tcp
+ * probe (accept/select of pool workers) and the requests probe (the socket
+ * calls of HTTP workers). The caller walks its processes once per tick:
+ * begin, want() for every process it wants instrumented, end; processes not
+ * wanted in a pass are detached. Links are closed by a helper thread (the
+ * kernel waits for a grace period there).
+ */
+#ifndef ERPSCOPE_LIBC_UPROBES_H
+#define ERPSCOPE_LIBC_UPROBES_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <linux/types.h>
+
+struct bpf_program;
+struct libc_uprobes;
+
+struct libc_hook {
+	const char *func;
+	__u64 cookie; /* bpf_get_attach_cookie() in the program */
+};
+
+/* Up to this many hooks per table. */
+#define LIBC_UPROBES_MAX_HOOKS 16
+
+/*
+ * Before load: prog is to be attached as a uprobe session. -EOPNOTSUPP when
+ * the kernel has none: prog is then not loaded (what: the log line's subject).
+ */
+int libc_uprobes_prepare(struct bpf_program *prog, const char *what);
+
+struct libc_uprobes_ops {
+	/* /proc/<pid>/stat's starttime, 0 when gone: tells a gone process from a failure. */
+	__u64 (*starttime)(__u32 pid);
+	/* After pid's link is closed (its per-thread kernel state may go). May be NULL. */
+	void (*detached)(void *arg, __u32 pid);
+	void *arg;
+};
+
+/* After load: a table of nprocs entries (the caller's indexes) for prog. */
+struct libc_uprobes *libc_uprobes_new(struct bpf_program *prog, const struct libc_hook *hooks,
+				      unsigned int nhooks, unsigned int nprocs, const char *what,
+				      const struct libc_uprobes_ops *ops);
+/* Releases every link (waits for the kernel). NULL is fine. */
+void libc_uprobes_free(struct libc_uprobes *lu);
+
+/* One pass: begin, want() per process, end (detaches those not wanted). */
+void libc_uprobes_begin(struct libc_uprobes *lu);
+void libc_uprobes_want(struct libc_uprobes *lu, unsigned int idx, __u32 pid, __u64 starttime);
+void libc_uprobes_end(struct libc_uprobes *lu);
+
+unsigned int libc_uprobes_attached(const struct libc_uprobes *lu);
+uint64_t libc_uprobes_failures(const struct libc_uprobes *lu);
+
+#endif

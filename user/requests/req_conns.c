@@ -1,0 +1,243 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Requests in flight, one record per followed connection (tgid, fd) with a
+ * request open: the bytes of its head until they are parsed (then wiped),
+ * and when it began. A DONE event from the kernel counts it; a worker that
+ * died first has its requests counted by the sweep: "killed" when no
+ * answer was being sent.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+
+#include "requests.skel.h"
+#include "core/clock.h"
+#include "core/erpscope.h"
+#include "core/log.h"
+#include "procs/proctable.h"
+#include "requests/requests.h"
+
+#define NBUCKETS 4096
+
+struct req_conn {
+	struct req_conn *next;
+	__u32 tgid;
+	__s32 fd;
+	__u64 conn_id;
+	__u32 seq;
+	__u32 tid; /* the serving thread (for where the time went, later) */
+	__u64 start_ns;
+	__u64 starttime; /* of the worker: a reused pid is another process */
+	enum es_role role;
+	unsigned int orphan; /* sweeps that found no kernel entry for it */
+	struct req_acc acc;
+};
+
+static unsigned int bucket(__u32 tgid, __s32 fd)
+{
+	return (tgid * 2654435761u ^ (__u32)fd * 40503u) % NBUCKETS;
+}
+
+int req_conns_init(struct req_priv *rp)
+{
+	rp->buckets = calloc(NBUCKETS, sizeof(*rp->buckets));
+	return rp->buckets ? 0 : -ENOMEM;
+}
+
+static void conn_free(struct req_priv *rp, struct req_conn **pp)
+{
+	struct req_conn *c = *pp;
+
+	*pp = c->next;
+	explicit_bzero(&c->acc, sizeof(c->acc));
+	free(c);
+	rp->nconns--;
+}
+
+void req_conns_free(struct req_priv *rp)
+{
+	if (!rp->buckets)
+		return;
+	for (unsigned int b = 0; b < NBUCKETS; b++) {
+		while (rp->buckets[b])
+			conn_free(rp, &rp->buckets[b]);
+	}
+	free(rp->buckets);
+	rp->buckets = NULL;
+}
+
+static struct req_conn **find(struct req_priv *rp, __u32 tgid, __s32 fd)
+{
+	struct req_conn **pp = &rp->buckets[bucket(tgid, fd)];
+
+	while (*pp && ((*pp)->tgid != tgid || (*pp)->fd != fd))
+		pp = &(*pp)->next;
+	return pp;
+}
+
+static unsigned int code_of(const char *status)
+{
+	unsigned int v = 0;
+
+	for (int i = 0; i < 3; i++) {
+		if (status[i] < '0' || status[i] > '9')
+			return REQ_CODE_UNKNOWN;
+		v = v * 10 + (unsigned int)(status[i] - '0');
+	}
+	return v >= 100 && v <= 999 ? v : REQ_CODE_UNKNOWN;
+}
+
+void req_observe(struct req_priv *rp, enum es_role role, const struct req_head *h,
+		 unsigned int code, uint64_t ns)
+{
+	struct req_role *r;
+	char key[2 * REQ_NAME_MAX + 2];
+
+	if ((unsigned int)role >= ES_ROLE_COUNT)
+		role = ES_ROLE_OTHER;
+	r = &rp->roles[role];
+	r->seen = true;
+	if (h->fail && h->fail < REQ_FAIL_COUNT)
+		r->failures[h->fail]++;
+	if (h->pipelined)
+		r->failures[REQ_FAIL_PIPELINED]++;
+	if (h->session) {
+		r->sessions[!strncmp(h->route, "/websocket", 10) ? REQ_SESS_WEBSOCKET :
+								   REQ_SESS_LONGPOLLING]++;
+		return;
+	}
+	if (r->routes)
+		req_table_observe(r->routes, h->route, REQ_SUB(h->method, code), ns);
+	if (h->rpc && r->rpcs) {
+		snprintf(key, sizeof(key), "%s %s", h->model, h->rpc_method);
+		req_table_observe(r->rpcs, key, 0, ns);
+	}
+}
+
+/* Counts what a record holds and frees it. */
+static void settle(struct req_priv *rp, struct req_conn **pp, unsigned int code, uint64_t end_ns)
+{
+	struct req_conn *c = *pp;
+	const struct req_head *h = req_acc_finish(&c->acc);
+
+	req_observe(rp, c->role, h, code, end_ns > c->start_ns ? end_ns - c->start_ns : 0);
+	conn_free(rp, pp);
+}
+
+void req_conns_data(struct req_priv *rp, const struct es_req_data *ev)
+{
+	struct req_conn **pp = find(rp, ev->tgid, ev->fd), *c = *pp;
+	const struct worker *w;
+
+	if (c && (c->conn_id != ev->conn_id || c->seq != ev->seq)) {
+		/* Its end was lost: not counted. */
+		rp->lost++;
+		conn_free(rp, pp);
+		c = NULL;
+	}
+	if (!c) {
+		w = procs_lookup(rp->es->procs, ev->tgid);
+		if (!w)
+			return; /* no longer tracked: its role is unknown */
+		if (rp->nconns >= ES_REQ_MAX_CONNS) {
+			rp->conns_dropped++;
+			return;
+		}
+		c = calloc(1, sizeof(*c));
+		if (!c) {
+			rp->conns_dropped++;
+			return;
+		}
+		c->tgid = ev->tgid;
+		c->fd = ev->fd;
+		c->conn_id = ev->conn_id;
+		c->seq = ev->seq;
+		c->tid = ev->tid;
+		c->start_ns = ev->ts_ns;
+		c->role = w->role;
+		c->starttime = w->starttime;
+		req_acc_init(&c->acc);
+		c->next = *pp; /* the rest of the chain, if a stale record left its place */
+		*pp = c;
+		rp->nconns++;
+	}
+	req_acc_feed(&c->acc, ev->data, ev->len < ES_REQ_CAP ? ev->len : ES_REQ_CAP);
+}
+
+void req_conns_done(struct req_priv *rp, const struct es_req_done *ev)
+{
+	struct req_conn **pp = find(rp, ev->tgid, ev->fd), *c = *pp;
+	unsigned int code;
+	uint64_t end;
+
+	if (!c || c->conn_id != ev->conn_id || c->seq != ev->seq) {
+		rp->lost++; /* its first bytes were lost */
+		return;
+	}
+	if (ev->resp_ns) {
+		code = code_of(ev->status);
+		end = ev->end_ns > ev->resp_ns ? ev->end_ns : ev->resp_ns;
+	} else {
+		code = REQ_CODE_RESET;
+		end = ev->ts_ns;
+	}
+	c->start_ns = ev->start_ns;
+	settle(rp, pp, code, end);
+}
+
+/* Whether the record's worker died; *at: when it was seen gone (ns), if known. */
+static bool worker_gone(const struct req_priv *rp, const struct req_conn *c, uint64_t *at)
+{
+	const struct worker *w = procs_lookup(rp->es->procs, c->tgid);
+
+	if (w && w->exited && w->starttime == c->starttime && w->exited_ms)
+		*at = w->exited_ms * 1000000ull;
+	return !w || w->exited || w->starttime != c->starttime;
+}
+
+void req_conns_sweep(struct req_priv *rp)
+{
+	int fd = bpf_map__fd(rp->skel->maps.req_conns);
+	uint64_t now = clock_ns();
+
+	for (unsigned int b = 0; b < NBUCKETS; b++) {
+		struct req_conn **pp = &rp->buckets[b];
+
+		while (*pp) {
+			struct req_conn *c = *pp;
+			struct es_req_conn_key k = { .tgid = c->tgid, .fd = c->fd };
+			struct es_req_conn kc;
+			uint64_t at = now;
+			bool answered;
+
+			if (!worker_gone(rp, c, &at)) {
+				/*
+				 * Its connection no longer followed (detached) with no end
+				 * event: twice, since a close between the ring's drain and
+				 * this lookup leaves its event for the next drain.
+				 */
+				if (!bpf_map_lookup_elem(fd, &k, &kc)) {
+					c->orphan = 0;
+				} else if (++c->orphan >= 2) {
+					rp->lost++;
+					conn_free(rp, pp);
+					continue;
+				}
+				pp = &c->next;
+				continue;
+			}
+			answered = !bpf_map_lookup_and_delete_elem(fd, &k, &kc) &&
+				   kc.conn_id == c->conn_id && kc.seq == c->seq &&
+				   kc.state == ES_REQ_S_RESP;
+			if (answered) {
+				settle(rp, pp, code_of(kc.status),
+				       kc.end_ns > kc.resp_ns ? kc.end_ns : kc.resp_ns);
+			} else {
+				rp->killed++;
+				settle(rp, pp, REQ_CODE_KILLED, at < now ? at : now);
+			}
+		}
+	}
+}

@@ -1,0 +1,152 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * The "requests" probe (bpf/requests.bpf.c): every HTTP request served by a
+ * tracked HTTP worker (odoo_http, odoo_gevent; python and odoo_master
+ * processes while they hold a listening socket), timed from its first
+ * bytes received to its response's last send, by role, templated route,
+ * method and status; Odoo's RPCs by model and method. The kernel sends the
+ * first bytes of each request on a ring buffer; requests/req_conns.c parses
+ * them and keeps only the method, route and RPC names.
+ */
+#include <errno.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+
+#include "requests.skel.h"
+#include "core/bpfutil.h"
+#include "core/erpscope.h"
+#include "core/expo.h"
+#include "core/libc_uprobes.h"
+#include "core/log.h"
+#include "core/mapstats.h"
+#include "core/probe.h"
+#include "procs/proctable.h"
+#include "requests/requests.h"
+
+/* odoo_master serves HTTP itself in Odoo's threaded mode (workers = 0). */
+static const enum es_role served_roles[] = { ES_ROLE_ODOO_HTTP, ES_ROLE_ODOO_GEVENT, ES_ROLE_PYTHON,
+					     ES_ROLE_ODOO_MASTER };
+
+bool req_role_served(enum es_role r)
+{
+	for (size_t i = 0; i < sizeof(served_roles) / sizeof(served_roles[0]); i++) {
+		if (served_roles[i] == r)
+			return true;
+	}
+	return false;
+}
+
+static int on_event(void *ctx, void *data, size_t len)
+{
+	struct req_priv *rp = ctx;
+	const __u32 *type = data;
+
+	if (len < sizeof(*type))
+		return 0;
+	if (*type == ES_REQ_EV_DATA && len >= offsetof(struct es_req_data, data)) {
+		const struct es_req_data *ev = data;
+
+		if (len >= offsetof(struct es_req_data, data) + ev->len)
+			req_conns_data(rp, ev);
+	} else if (*type == ES_REQ_EV_DONE && len >= sizeof(struct es_req_done))
+		req_conns_done(rp, data);
+	return 0;
+}
+
+static int requests_open(struct probe *p)
+{
+	struct erpscope *es = p->es;
+	struct req_priv *rp;
+	int err;
+
+	rp = calloc(1, sizeof(*rp));
+	if (!rp)
+		return -ENOMEM;
+	p->priv = rp;
+	rp->es = es;
+	rp->nslots = procs_nslots(es->procs);
+	err = req_conns_init(rp);
+	if (err)
+		return err;
+	for (size_t i = 0; i < sizeof(served_roles) / sizeof(served_roles[0]); i++) {
+		struct req_role *r = &rp->roles[served_roles[i]];
+
+		r->routes = req_table_new(es->cfg.http_top_routes);
+		r->rpcs = req_table_new(es->cfg.http_top_rpcs);
+		if (!r->routes || !r->rpcs || req_table_pin(r->routes, "unparsed"))
+			return -ENOMEM;
+	}
+	rp->skel = requests_bpf__open();
+	if (!rp->skel)
+		return -errno;
+	err = libc_uprobes_prepare(rp->skel->progs.es_req_io, "requests");
+	if (err)
+		return err; /* nothing to do without uprobe sessions */
+	err = requests_bpf__load(rp->skel);
+	if (err)
+		return err;
+	p->obj = rp->skel->obj;
+	p->drops_fd = bpf_map__fd(rp->skel->maps.req_drops);
+	p->map_errors_fd = bpf_map__fd(rp->skel->maps.map_errors);
+	p->rb = ring_buffer__new(bpf_map__fd(rp->skel->maps.req_events), on_event, rp, NULL);
+	if (!p->rb)
+		return -errno;
+	log_debug("requests probe loaded", "top_routes=%u top_rpcs=%u", es->cfg.http_top_routes,
+		  es->cfg.http_top_rpcs);
+	return 0;
+}
+
+/* The uprobes go on each HTTP worker as the process table finds it (req_attach.c). */
+static int requests_attach(struct probe *p)
+{
+	return req_attach_start(p->priv);
+}
+
+struct req_priv *requests_priv(struct erpscope *es)
+{
+	struct probe *p = erpscope_probe(es, "requests");
+
+	return p && p->up ? p->priv : NULL;
+}
+
+static int requests_collect(struct probe *p, struct expo *e)
+{
+	struct req_priv *rp = p->priv;
+
+	/* What is in the ring first: a request that ended before the scrape is in it. */
+	if (p->rb)
+		ring_buffer__consume(p->rb);
+	req_collect(rp, e);
+	return 0;
+}
+
+static void requests_close(struct probe *p)
+{
+	struct req_priv *rp = p->priv;
+
+	ring_buffer__free(p->rb);
+	p->rb = NULL;
+	if (!rp)
+		return;
+	libc_uprobes_free(rp->lu);
+	requests_bpf__destroy(rp->skel);
+	req_conns_free(rp);
+	for (int r = 0; r < ES_ROLE_COUNT; r++) {
+		req_table_free(rp->roles[r].routes);
+		req_table_free(rp->roles[r].rpcs);
+	}
+	free(rp);
+	p->priv = NULL;
+	p->obj = NULL;
+}
+
+const struct probe_ops requests_probe_ops = {
+	.name = "requests",
+	.open = requests_open,
+	.attach = requests_attach,
+	.collect = requests_collect,
+	.close = requests_close,
+};

@@ -1,0 +1,83 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * What the requests probe's files share: user/requests/requests.c (the
+ * probe: load, events), req_conns.c (requests in flight, by connection),
+ * req_collect.c (the metric families), req_attach.c (the poller: uprobes on
+ * HTTP workers, requests of workers that died). Parsing and the bounded
+ * tables are pure: req_parse.c, req_table.c.
+ */
+#ifndef ERPSCOPE_REQUESTS_H
+#define ERPSCOPE_REQUESTS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <linux/types.h>
+
+#include "../../bpf/procs.h"
+#include "../../bpf/requests.h"
+#include "requests/req_parse.h"
+#include "requests/req_table.h"
+
+struct erpscope;
+struct expo;
+struct libc_uprobes;
+struct requests_bpf;
+
+/* Status codes beyond HTTP's: the route's code label. */
+#define REQ_CODE_UNKNOWN 0 /* a response whose status line was not read */
+#define REQ_CODE_KILLED 1000 /* the worker died before answering */
+#define REQ_CODE_RESET 1001 /* the connection ended before an answer */
+#define REQ_CODE_COUNT 1002
+/* Sub-key of a route's series: method and code. */
+#define REQ_SUB(method, code) ((uint32_t)(method)*2048u + (uint32_t)(code))
+
+/* Session routes (long-lived: counted, not timed). */
+enum req_session { REQ_SESS_WEBSOCKET, REQ_SESS_LONGPOLLING, REQ_SESS_COUNT };
+
+struct req_role {
+	struct req_table *routes;
+	struct req_table *rpcs;
+	uint64_t sessions[REQ_SESS_COUNT];
+	uint64_t failures[REQ_FAIL_COUNT];
+	bool seen;
+};
+
+struct req_conn;
+
+struct req_priv {
+	struct requests_bpf *skel;
+	struct erpscope *es;
+	struct libc_uprobes *lu; /* from attach on */
+	unsigned int nslots;
+	struct req_role roles[ES_ROLE_COUNT];
+	/* Requests in flight by (tgid, fd): chained hash. */
+	struct req_conn **buckets;
+	unsigned int nconns;
+	uint64_t conns_dropped; /* requests not followed: too many in flight */
+	uint64_t lost; /* requests whose end or start was lost (ring drops) */
+	uint64_t killed;
+};
+
+/* The roles whose processes serve HTTP and get the uprobes. */
+bool req_role_served(enum es_role r);
+
+/* requests/req_conns.c */
+int req_conns_init(struct req_priv *rp);
+void req_conns_free(struct req_priv *rp);
+void req_conns_data(struct req_priv *rp, const struct es_req_data *ev);
+void req_conns_done(struct req_priv *rp, const struct es_req_done *ev);
+/* Requests of processes that died: counted killed (or with the status they sent). */
+void req_conns_sweep(struct req_priv *rp);
+/* Counts one request. */
+void req_observe(struct req_priv *rp, enum es_role role, const struct req_head *h,
+		 unsigned int code, uint64_t ns);
+
+/* requests/req_collect.c */
+void req_collect(struct req_priv *rp, struct expo *e);
+
+/* requests/req_attach.c */
+int req_attach_start(struct req_priv *rp);
+/* The probe's state when it is up, else NULL. */
+struct req_priv *requests_priv(struct erpscope *es);
+
+#endif
