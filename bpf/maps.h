@@ -21,6 +21,7 @@
 	X(ES_MAP_PG_DB_STATS, "pg_db_stats")        \
 	X(ES_MAP_PG_LOCK_HIST, "pg_lock_hist")      \
 	X(ES_MAP_PG_SENDERS, "pg_senders")          \
+	X(ES_MAP_PG_CLIENTS, "pg_clients")          \
 	X(ES_MAP_PY_WORK, "py_work")                \
 	X(ES_MAP_PY_GC, "py_gc")                    \
 	X(ES_MAP_OOM_FATES, "oom_fates")            \

@@ -29,6 +29,7 @@
 #include "hist.h"
 #include "maps.bpf.h"
 #include "pg.h"
+#include "pg_client.h"
 #include "pg_clock.h"
 #include "pg_norm.h"
 #include "ringbuf.bpf.h"
@@ -88,7 +89,8 @@ struct pg_task {
 	__u32 pm;     /* the backend's postmaster, read once; 0: not yet */
 	__u32 pm_gen; /* two is valid while pms_gen + 1 equals this */
 	__u32 two;    /* its postmaster is timed from two probes (struct es_pg_pm) */
-	__u32 pad2;
+	__u32 client;     /* the client's tgid when known on this host, else 0 */
+	__u32 client_gen; /* client was looked up in pg_backend_clients while backends_gen + 1 */
 	__u32 tag[4];
 	__u16 locktype;
 	__u16 mode;
@@ -200,6 +202,26 @@ struct {
 	__type(key, struct es_pg_dbkey);
 	__type(value, __u32);
 } pg_dbs SEC(".maps");
+
+/*
+ * backend tgid -> client tgid, written by user space for backends the kernel
+ * could not link at their first statement (a TCP client that connected
+ * before erpscope started), found through the sockets.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u32);
+	__type(value, __u32);
+} pg_backend_clients SEC(".maps");
+
+/* client tgid -> what its statements cost (bpf/pg_client.h); shared with requests. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, ES_PG_CLIENTS_MAX);
+	__type(key, __u32);
+	__type(value, struct es_pg_client);
+} pg_clients SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -703,6 +725,34 @@ static __always_inline void add_sender(__u64 fp, __u32 tgid)
 }
 
 /* Accounts the statement in flight, which took dur. */
+static const struct es_pg_client zero_client;
+
+/* The statement's time, charged to the process that sent it when it is on this host. */
+static __always_inline void add_client(struct pg_task *t, __u32 tgid, __u64 dur)
+{
+	__u32 gen = backends_gen + 1, *c;
+	struct es_pg_client *v;
+	__u64 slot;
+
+	if (!t->client && t->client_gen != gen) {
+		c = bpf_map_lookup_elem(&pg_backend_clients, &tgid);
+		t->client = c ? *c : 0;
+		t->client_gen = gen;
+	}
+	if (!t->client)
+		return;
+	v = es_lookup_or_init(&pg_clients, &t->client, &zero_client, ES_MAP_PG_CLIENTS);
+	if (!v)
+		return;
+	/* Two backends of one client can end statements on two CPUs at once. */
+	slot = __sync_fetch_and_add(&v->next, 1) % ES_PG_CLIENT_RECENT;
+	v->recent[slot].fp = t->fp;
+	v->recent[slot].dur_ns = dur;
+	v->recent[slot].end_ns = bpf_ktime_get_ns();
+	__sync_fetch_and_add(&v->stmts, 1);
+	__sync_fetch_and_add(&v->ns, dur);
+}
+
 static __always_inline void account(struct pg_task *t, __u64 dur, __u32 error, __u32 commit)
 {
 	__u32 tgid = current_tgid(), db = task_db(t, tgid), b;
@@ -737,6 +787,7 @@ static __always_inline void account(struct pg_task *t, __u64 dur, __u32 error, _
 			s->fine[b] += 1;
 	}
 	add_sender(t->fp, tgid);
+	add_client(t, tgid, dur);
 	if (slow) {
 		struct es_pg_db_key dk = { .db = db };
 		struct es_pg_dbstat *d = es_lookup_or_init(&pg_db_stats, &dk, &zero_dbstat, ES_MAP_PG_DB_STATS);
@@ -1034,10 +1085,11 @@ static __always_inline void link_client(struct pg_task *t, const struct es_pg_bi
 	ev->family = BPF_CORE_READ(sk, __sk_common.skc_family);
 	if (ev->family == ES_AF_UNIX) {
 		ev->client_tgid = BPF_CORE_READ(sk, sk_peer_pid, numbers[0].nr);
+		t->client = ev->client_tgid;
 	} else if (conn_key(sk, &k, false)) {
 		owner = bpf_map_lookup_elem(&pg_conn_owner, &k);
 		if (owner)
-			ev->client_tgid = *owner;
+			ev->client_tgid = t->client = *owner;
 		__builtin_memcpy(ev->addr, k.caddr, 16);
 		ev->port = k.cport;
 	}

@@ -27,12 +27,17 @@
 #include <bpf/bpf_core_read.h>
 
 #include "maps.bpf.h"
+#include "pg_client.h"
 #include "requests.h"
 #include "ringbuf.bpf.h"
+#include "sched.h"
 
 char LICENSE[] SEC("license") = "GPL";
 
 #define REQ_EVENTS_SIZE (1024 * 1024)
+
+/* Set by user space before load: pg_clients is the pg probe's. */
+const volatile bool pg_shared = false;
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -61,6 +66,22 @@ struct {
 	__type(value, struct es_req_data);
 } req_scratch SEC(".maps");
 
+/* The sched probe's per-task state, shared (user space reuses its fd). */
+struct {
+	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, struct es_task_sched);
+} task_sched SEC(".maps");
+
+/* The pg probe's per-client statement totals, shared likewise. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, ES_PG_CLIENTS_MAX);
+	__type(key, __u32);
+	__type(value, struct es_pg_client);
+} pg_clients SEC(".maps");
+
 extern bool bpf_session_is_return(void) __ksym;
 extern __u64 *bpf_session_cookie(void) __ksym;
 
@@ -75,6 +96,31 @@ static __always_inline void count_drop(void)
 
 	if (n)
 		*n += 1;
+}
+
+/*
+ * The current thread's and process's running totals now (enum es_req_total);
+ * returns which could be read. The thread is on a CPU: its open interval
+ * counts as CPU time.
+ */
+static __always_inline __u32 read_totals(__u64 *t, __u32 tgid, __u64 now)
+{
+	struct es_task_sched *s;
+	struct es_pg_client *pg;
+	__u32 ok = 0;
+
+	s = bpf_task_storage_get(&task_sched, bpf_get_current_task_btf(), NULL, 0);
+	if (s) {
+		for (int i = 0; i < ES_ACC_COUNT; i++)
+			t[i] = s->acc_ns[i];
+		if (s->state == ES_ST_ONCPU && s->ts && now > s->ts)
+			t[ES_REQ_T_CPU] += now - s->ts;
+		ok |= ES_REQ_OK_SCHED;
+	}
+	pg = bpf_map_lookup_elem(&pg_clients, &tgid);
+	t[ES_REQ_T_PG_NS] = pg ? pg->ns : 0;
+	t[ES_REQ_T_PG_STMTS] = pg ? pg->stmts : 0;
+	return pg_shared ? ok | ES_REQ_OK_PG : ok;
 }
 
 static __always_inline void send_done(const struct es_req_conn_key *k, struct es_req_conn *c,
@@ -99,6 +145,10 @@ static __always_inline void send_done(const struct es_req_conn_key *k, struct es
 	ev->end_ns = c->end_ns;
 	ev->eof = c->eof;
 	__builtin_memcpy(ev->status, c->status, sizeof(ev->status));
+	ev->parts_ok = c->start_ok & c->end_ok;
+	ev->pad = 0;
+	for (int i = 0; i < ES_REQ_T_COUNT; i++)
+		ev->parts[i] = c->at_end[i] > c->at_start[i] ? c->at_end[i] - c->at_start[i] : 0;
 	bpf_ringbuf_submit(ev, es_rb_lazy(&req_events, REQ_EVENTS_SIZE));
 }
 
@@ -185,6 +235,8 @@ static __always_inline void on_recv(__u32 tgid, __u32 tid, __u64 cookie, long re
 		c->captured = 0;
 		c->eof = 0;
 		__builtin_memset(c->status, 0, sizeof(c->status));
+		c->start_ok = read_totals(c->at_start, tgid, now);
+		c->end_ok = 0;
 	}
 	capture(&k, c, buf, (__u64)ret, tid, now);
 }
@@ -238,13 +290,16 @@ static __always_inline int send_enter(__u32 tgid, __s32 fd, const void *buf)
 	return 0;
 }
 
-static __always_inline void send_exit(__u32 tgid, __u64 cookie)
+static __always_inline void send_exit(__u32 tgid, __u32 tid, __u64 cookie)
 {
 	struct es_req_conn_key k = { .tgid = tgid, .fd = (__s32)cookie };
 	struct es_req_conn *c = bpf_map_lookup_elem(&req_conns, &k);
 
-	if (c && c->state == ES_REQ_S_RESP)
-		c->end_ns = bpf_ktime_get_ns();
+	if (!c || c->state != ES_REQ_S_RESP)
+		return;
+	c->end_ns = bpf_ktime_get_ns();
+	/* Another thread answering: its times are not the receiver's. */
+	c->end_ok = tid == c->tid ? read_totals(c->at_end, tgid, c->end_ns) : 0;
 }
 
 static __always_inline void on_close(__u32 tgid, __s32 fd)
@@ -290,7 +345,7 @@ int es_req_io(struct pt_regs *ctx)
 		else if (hook == ES_REQ_HOOK_RECV)
 			on_recv(tgid, tid, *cookie, (long)PT_REGS_RC(ctx));
 		else
-			send_exit(tgid, *cookie);
+			send_exit(tgid, tid, *cookie);
 		return 0;
 	}
 	if (hook == ES_REQ_HOOK_ACCEPT)

@@ -30,6 +30,27 @@ enum es_req_state {
 	ES_REQ_S_RESP, /* its response is being sent */
 };
 
+/*
+ * Running totals read at a request's start and at each send of its answer:
+ * the serving thread's time by scheduler state (the sched probe's
+ * es_task_sched.acc_ns plus its open interval) and its process's
+ * PostgreSQL statements (bpf/pg_client.h). A request's parts are end - start.
+ */
+enum es_req_total {
+	ES_REQ_T_CPU = 0, /* in the order of es_task_sched.acc_ns */
+	ES_REQ_T_RUNQUEUE,
+	ES_REQ_T_IOWAIT,
+	ES_REQ_T_BLOCKED,
+	ES_REQ_T_SLEEP,
+	ES_REQ_T_PG_NS, /* statements' time, as the backends timed them */
+	ES_REQ_T_PG_STMTS,
+	ES_REQ_T_COUNT,
+};
+
+/* Which totals were read (es_req_conn.totals_ok, es_req_done.parts_ok). */
+#define ES_REQ_OK_SCHED 1 /* the thread's times: the sched probe is on (tp_btf) */
+#define ES_REQ_OK_PG 2 /* the process's statements: the pg probe is on */
+
 struct es_req_conn_key {
 	__u32 tgid;
 	__s32 fd;
@@ -46,6 +67,9 @@ struct es_req_conn {
 	__u32 state; /* enum es_req_state */
 	__u32 eof; /* the client closed its side (recv returned 0) */
 	char status[4]; /* the response's status code, 3 digits; "" when unreadable */
+	__u32 start_ok, end_ok; /* ES_REQ_OK_* of the totals below */
+	__u64 at_start[ES_REQ_T_COUNT];
+	__u64 at_end[ES_REQ_T_COUNT]; /* at the last send's return */
 };
 
 enum es_req_event_type {
@@ -83,6 +107,9 @@ struct es_req_done {
 	__u64 start_ns, resp_ns, end_ns; /* as in es_req_conn; resp_ns 0: no response */
 	__u32 eof;
 	char status[4];
+	__u32 parts_ok; /* ES_REQ_OK_* read at both ends, by the same thread */
+	__u32 pad;
+	__u64 parts[ES_REQ_T_COUNT]; /* at_end - at_start */
 };
 
 #endif

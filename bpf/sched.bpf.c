@@ -122,7 +122,9 @@ static __always_inline void close_offcpu(struct es_task_sched *s, __u32 tgid, __
 	idx = reason;
 	/* Hide the range check from the compiler so the mask the verifier needs stays. */
 	asm volatile("" : "+r"(idx));
-	v->off_ns[idx & (ES_OFF_COUNT - 1)] += delta;
+	idx &= ES_OFF_COUNT - 1;
+	v->off_ns[idx] += delta;
+	s->acc_ns[1 + idx] += delta;
 	if (reason == ES_OFF_IOWAIT)
 		add_iowait_dev(slot, s->iodev, delta);
 	if (reason == ES_OFF_RUNQUEUE) {
@@ -160,8 +162,10 @@ static __always_inline void switch_out(struct es_task_sched *s, __u32 tgid, bool
 		if (dev)
 			s->iodev = *dev;
 	}
-	if (s->state == ES_ST_ONCPU && s->ts && now >= s->ts)
+	if (s->state == ES_ST_ONCPU && s->ts && now >= s->ts) {
 		v->cpu_ns += now - s->ts;
+		s->acc_ns[ES_ACC_CPU] += now - s->ts;
+	}
 	if (reason == ES_OFF_RUNQUEUE)
 		v->nivcsw += 1;
 	else

@@ -38,6 +38,10 @@ enum {
 	ES_ST_OFF = 2, /* ES_ST_OFF + enum es_offcpu_reason */
 };
 
+/* A task's own cumulative time, by what it did: [0] on CPU, [1 + reason] off. */
+#define ES_ACC_CPU 0
+#define ES_ACC_COUNT (1 + ES_OFF_COUNT)
+
 struct es_task_sched {
 	__u64 ts;       /* bpf_ktime_get_ns(): CLOCK_MONOTONIC */
 	__u32 state;
@@ -47,6 +51,11 @@ struct es_task_sched {
 	__u32 tgid;     /* raw_tp flavour: for user space's walk of the hash */
 	__u32 pad;
 	__u64 block_ts; /* off-CPU by its own choice since, 0: not (switch_hook_min_ns set) */
+	/*
+	 * Closed intervals only (the open one is state since ts): read by the
+	 * requests probe at a request's start and end, for where its time went.
+	 */
+	__u64 acc_ns[ES_ACC_COUNT];
 };
 
 /*

@@ -352,13 +352,13 @@ static void test_table(void)
 	for (int round = 0; round < 50; round++) {
 		for (int i = 0; i < 10000; i += 97) {
 			snprintf(key, sizeof(key), "/r%d", (i * 31 + round) % 10000);
-			req_table_observe(t, key, 1, 1000000);
+			req_table_observe(t, key, 1, 1000000, NULL);
 		}
 		/* one hot key appears late */
 		if (round > 20)
 			for (int j = 0; j < 50; j++)
-				req_table_observe(t, "/hot", 1, 2000000);
-		req_table_observe(t, "unparsed", 2, 1);
+				req_table_observe(t, "/hot", 1, 2000000, NULL);
+		req_table_observe(t, "unparsed", 2, 1, NULL);
 		req_table_rotate(t);
 		memset(&s, 0, sizeof(s));
 		req_table_foreach(t, sum_series, &s);
@@ -402,15 +402,15 @@ static void test_table_promotes(void)
 {
 	struct req_table *t = req_table_new(2);
 
-	req_table_observe(t, "/a", 0, 1);
-	req_table_observe(t, "/b", 0, 1);
+	req_table_observe(t, "/a", 0, 1, NULL);
+	req_table_observe(t, "/b", 0, 1, NULL);
 	for (int i = 0; i < 10; i++)
-		req_table_observe(t, "/hot", 0, 1);
+		req_table_observe(t, "/hot", 0, 1, NULL);
 	req_table_foreach(t, find_hot, NULL);
 	CHECK(!saw_hot);
 	req_table_rotate(t);
 	/* its series start from zero: what it counted before stays in other */
-	req_table_observe(t, "/hot", 0, 1);
+	req_table_observe(t, "/hot", 0, 1, NULL);
 	req_table_foreach(t, find_hot, NULL);
 	CHECK(saw_hot);
 	CHECK_INT(req_table_evictions(t), 1);

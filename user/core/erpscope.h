@@ -30,6 +30,8 @@ struct erpscope {
 	int workers_fd; /* the shared tgid -> worker map, owned by the procs probe */
 	int workers_gen_fd; /* its change counter (bpf/workers.bpf.h) */
 	int iodev_fd;   /* task -> last block device, sched's map, shared with blkio */
+	int task_sched_fd; /* sched's per-task state (tp_btf flavour), read by requests */
+	int pg_clients_fd; /* pg's per-client statement time, read by requests */
 	/* sched's one sched_switch program hands long blocks to python (bpf/switch_hook.bpf.h) */
 	int switch_hook_fd, switch_arg_fd;
 	int stats_fd;   /* BPF_ENABLE_STATS fd: run-time stats while it is open */

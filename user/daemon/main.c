@@ -383,7 +383,7 @@ int main(int argc, char **argv)
 {
 	struct erpscope es = {
 		.epfd = -1, .sigfd = -1, .timerfd = -1, .stats_fd = -1, .workers_fd = -1,
-		.iodev_fd = -1, .workers_gen_fd = -1, .switch_hook_fd = -1, .switch_arg_fd = -1,
+		.iodev_fd = -1, .task_sched_fd = -1, .pg_clients_fd = -1, .workers_gen_fd = -1, .switch_hook_fd = -1, .switch_arg_fd = -1,
 	};
 	char err[512] = "";
 

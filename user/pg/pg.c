@@ -97,6 +97,8 @@ static int pg_open(struct probe *p)
 	mapstats_track(es, ES_MAP_PG_DB_STATS, pp->skel->maps.pg_db_stats);
 	mapstats_track(es, ES_MAP_PG_LOCK_HIST, pp->skel->maps.pg_lock_hist);
 	mapstats_track(es, ES_MAP_PG_SENDERS, pp->skel->maps.pg_senders);
+	mapstats_track(es, ES_MAP_PG_CLIENTS, pp->skel->maps.pg_clients);
+	es->pg_clients_fd = bpf_map__fd(pp->skel->maps.pg_clients);
 	return 0;
 }
 
@@ -410,6 +412,26 @@ static int pg_attach(struct probe *p)
 	return 0;
 }
 
+/*
+ * A backend linked to a worker through the sockets (its client connected
+ * before erpscope started): the kernel charges its statements to that
+ * worker from now on (bpf/pg_client.h). Returns true when the map changed.
+ */
+static bool map_client(struct pg_priv *pp, struct pg_proc *pr)
+{
+	int fd = bpf_map__fd(pp->skel->maps.pg_backend_clients);
+	bool want = !pr->gone && pr->client.kind == PG_LINK_WORKER && pr->client.pid;
+
+	if (want == pr->client_mapped)
+		return false;
+	if (want && bpf_map_update_elem(fd, &pr->pid, &pr->client.pid, BPF_ANY))
+		return false;
+	if (!want)
+		bpf_map_delete_elem(fd, &pr->pid);
+	pr->client_mapped = want;
+	return want;
+}
+
 void pg_probe_sync(struct probe *p, struct pg_procs *procs, uint64_t now_ms)
 {
 	struct pg_priv *pp = p->priv;
@@ -425,6 +447,7 @@ void pg_probe_sync(struct probe *p, struct pg_procs *procs, uint64_t now_ms)
 		}
 		if (pr->role != ES_ROLE_PG_BACKEND)
 			continue;
+		changed |= map_client(pp, pr);
 		if (!pr->gone && pr->db[0] && !pr->dbid) {
 			pg_probe_map_backend(pp, pr);
 		} else if (pr->gone && pr->dbid) {
@@ -485,6 +508,8 @@ static void pg_close(struct probe *p)
 	ring_buffer__free(p->rb);
 	p->rb = NULL;
 	pg_bins_free(pp);
+	if (pp->skel && p->es->pg_clients_fd == bpf_map__fd(pp->skel->maps.pg_clients))
+		p->es->pg_clients_fd = -1;
 	pg_bpf__destroy(pp->skel);
 	pg_queries_free(pp->q);
 	free(pp);

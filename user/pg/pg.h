@@ -83,6 +83,7 @@ struct pg_proc {
 	bool retired;  /* gone, and its series were folded into user space */
 	bool adopted;  /* added on the kernel's request, before the table saw it */
 	bool kernel_linked; /* the kernel named the client (ES_PG_EV_LINK) */
+	bool client_mapped; /* its client is in the kernel's pg_backend_clients */
 	uint64_t checked_ms; /* adopted: when its pid was last looked at */
 	bool db_by_key; /* the kernel keys its database by (postmaster, OID): no pg_backends entry */
 };

@@ -53,15 +53,14 @@ static void route_series(void *arg, const char *key, uint32_t sub, const struct 
 	hist(em->e, l, 4, h);
 }
 
-static void rpc_series(void *arg, const char *key, uint32_t sub, const struct req_hist *h)
+/* An RPC key "model method" (NULL: other) as labels role, model, method in l[0..2]. */
+static void rpc_labels(const struct emit *em, const char *key, char *model, size_t size,
+		       struct expo_label *l)
 {
-	struct emit *em = arg;
-	struct expo_label l[3];
-	char model[REQ_KEY_MAX];
 	const char *method = "other";
 	char *sp;
 
-	snprintf(model, sizeof(model), "%s", key ? key : "other");
+	snprintf(model, size, "%s", key ? key : "other");
 	sp = key ? strchr(model, ' ') : NULL;
 	if (sp) {
 		*sp = 0;
@@ -70,7 +69,65 @@ static void rpc_series(void *arg, const char *key, uint32_t sub, const struct re
 	l[0] = (struct expo_label){ "role", role_name(em->role) };
 	l[1] = (struct expo_label){ "model", model };
 	l[2] = (struct expo_label){ "method", method };
+}
+
+static void rpc_series(void *arg, const char *key, uint32_t sub, const struct req_hist *h)
+{
+	struct emit *em = arg;
+	struct expo_label l[3];
+	char model[REQ_KEY_MAX];
+
+	rpc_labels(em, key, model, sizeof(model), l);
 	hist(em->e, l, 3, h);
+}
+
+/* The parts known of a key, one sample each, after its nl labels in l. */
+static void part_samples(struct expo *e, struct expo_label *l, size_t nl, const struct req_parts *p)
+{
+	for (int i = 0; i < REQ_PART_COUNT; i++) {
+		if (i == REQ_PART_PG ? !p->pg : !p->sched)
+			continue;
+		l[nl] = (struct expo_label){ "part", req_part_names[i] };
+		expo_sample(e, l, nl + 1, (double)p->ns[i] / 1e9);
+	}
+}
+
+static void route_parts(void *arg, const char *key, const struct req_parts *p)
+{
+	struct emit *em = arg;
+	struct expo_label l[3] = { { "role", role_name(em->role) }, { "route", key ? key : "other" } };
+
+	part_samples(em->e, l, 2, p);
+}
+
+static void rpc_parts(void *arg, const char *key, const struct req_parts *p)
+{
+	struct emit *em = arg;
+	struct expo_label l[4];
+	char model[REQ_KEY_MAX];
+
+	rpc_labels(em, key, model, sizeof(model), l);
+	part_samples(em->e, l, 3, p);
+}
+
+static void route_stmts(void *arg, const char *key, const struct req_parts *p)
+{
+	struct emit *em = arg;
+	struct expo_label l[2] = { { "role", role_name(em->role) }, { "route", key ? key : "other" } };
+
+	if (p->pg)
+		expo_sample_u64(em->e, l, 2, p->pg_stmts);
+}
+
+static void rpc_stmts(void *arg, const char *key, const struct req_parts *p)
+{
+	struct emit *em = arg;
+	struct expo_label l[3];
+	char model[REQ_KEY_MAX];
+
+	rpc_labels(em, key, model, sizeof(model), l);
+	if (p->pg)
+		expo_sample_u64(em->e, l, 3, p->pg_stmts);
 }
 
 static void emit_routes(struct emit *em, const struct req_role *r)
@@ -81,6 +138,26 @@ static void emit_routes(struct emit *em, const struct req_role *r)
 static void emit_rpcs(struct emit *em, const struct req_role *r)
 {
 	req_table_foreach(r->rpcs, rpc_series, em);
+}
+
+static void emit_route_parts(struct emit *em, const struct req_role *r)
+{
+	req_table_foreach_parts(r->routes, route_parts, em);
+}
+
+static void emit_rpc_parts(struct emit *em, const struct req_role *r)
+{
+	req_table_foreach_parts(r->rpcs, rpc_parts, em);
+}
+
+static void emit_route_stmts(struct emit *em, const struct req_role *r)
+{
+	req_table_foreach_parts(r->routes, route_stmts, em);
+}
+
+static void emit_rpc_stmts(struct emit *em, const struct req_role *r)
+{
+	req_table_foreach_parts(r->rpcs, rpc_stmts, em);
 }
 
 static void emit_sessions(struct emit *em, const struct req_role *r)
@@ -136,6 +213,18 @@ static const struct family {
 	{ "erpscope_odoo_rpc_duration_seconds", EXPO_HISTOGRAM,
 	  "Odoo RPCs (/web/dataset/call_kw|call_button/<model>/<method>, execute_kw over /jsonrpc and /xmlrpc/2/object) by model and method; the top --http.top-rpcs per role, the rest model=\"other\".",
 	  emit_rpcs },
+	{ "erpscope_http_request_time_seconds_total", EXPO_COUNTER,
+	  "Where requests' time went, by route: the serving thread on CPU (cpu), waiting for one (runqueue), for the disk (iowait), blocked otherwise, sleeping less the time PostgreSQL spent on its statements (sleep), and that time (pg). Requests with an answer, not odoo_gevent's (one thread serves many at once).",
+	  emit_route_parts },
+	{ "erpscope_odoo_rpc_time_seconds_total", EXPO_COUNTER,
+	  "Where Odoo RPCs' time went, by model and method; parts as in erpscope_http_request_time_seconds_total.",
+	  emit_rpc_parts },
+	{ "erpscope_http_request_pg_statements_total", EXPO_COUNTER,
+	  "PostgreSQL statements sent by workers while serving requests, by route.",
+	  emit_route_stmts },
+	{ "erpscope_odoo_rpc_pg_statements_total", EXPO_COUNTER,
+	  "PostgreSQL statements sent by workers while serving Odoo RPCs, by model and method.",
+	  emit_rpc_stmts },
 	{ "erpscope_http_sessions_total", EXPO_COUNTER,
 	  "Long-lived HTTP sessions (/websocket, /longpolling/poll) that ended: counted here, not in the request latency histogram.",
 	  emit_sessions },

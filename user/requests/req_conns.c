@@ -90,7 +90,7 @@ static unsigned int code_of(const char *status)
 }
 
 void req_observe(struct req_priv *rp, enum es_role role, const struct req_head *h,
-		 unsigned int code, uint64_t ns)
+		 unsigned int code, uint64_t ns, const struct req_parts *parts)
 {
 	struct req_role *r;
 	char key[2 * REQ_NAME_MAX + 2];
@@ -109,20 +109,60 @@ void req_observe(struct req_priv *rp, enum es_role role, const struct req_head *
 		return;
 	}
 	if (r->routes)
-		req_table_observe(r->routes, h->route, REQ_SUB(h->method, code), ns);
+		req_table_observe(r->routes, h->route, REQ_SUB(h->method, code), ns, parts);
 	if (h->rpc && r->rpcs) {
 		snprintf(key, sizeof(key), "%s %s", h->model, h->rpc_method);
-		req_table_observe(r->rpcs, key, 0, ns);
+		req_table_observe(r->rpcs, key, 0, ns, parts);
 	}
 }
 
-/* Counts what a record holds and frees it. */
-static void settle(struct req_priv *rp, struct req_conn **pp, unsigned int code, uint64_t end_ns)
+/*
+ * Where a request's time went, from the totals the kernel read at its start
+ * and end (NULL when none were). gevent serves many requests on one thread
+ * at once: its thread's time is not one request's, so it gets no parts.
+ */
+static const struct req_parts *parts_of(const struct req_conn *c, const struct es_req_done *ev,
+					struct req_parts *p)
+{
+	uint64_t pg;
+
+	memset(p, 0, sizeof(*p));
+	if (!ev || c->role == ES_ROLE_ODOO_GEVENT || !ev->resp_ns)
+		return NULL;
+	p->sched = ev->parts_ok & ES_REQ_OK_SCHED;
+	p->pg = ev->parts_ok & ES_REQ_OK_PG;
+	if (p->sched) {
+		for (int i = 0; i <= REQ_PART_SLEEP; i++)
+			p->ns[i] = ev->parts[ES_REQ_T_CPU + i];
+	}
+	if (p->pg) {
+		pg = ev->parts[ES_REQ_T_PG_NS];
+		/*
+		 * The worker sleeps in recv() while its statement runs: that wait
+		 * is the pg part. Statements of another thread of the process
+		 * (threaded servers) cannot make it more than the thread slept.
+		 */
+		if (p->sched) {
+			if (pg > p->ns[REQ_PART_SLEEP])
+				pg = p->ns[REQ_PART_SLEEP];
+			p->ns[REQ_PART_SLEEP] -= pg;
+		}
+		p->ns[REQ_PART_PG] = pg;
+		p->pg_stmts = ev->parts[ES_REQ_T_PG_STMTS];
+	}
+	return p->sched || p->pg ? p : NULL;
+}
+
+/* Counts what a record holds and frees it; ev: its end event, NULL when it has none. */
+static void settle(struct req_priv *rp, struct req_conn **pp, unsigned int code, uint64_t end_ns,
+		   const struct es_req_done *ev)
 {
 	struct req_conn *c = *pp;
 	const struct req_head *h = req_acc_finish(&c->acc);
+	uint64_t ns = end_ns > c->start_ns ? end_ns - c->start_ns : 0;
+	struct req_parts parts;
 
-	req_observe(rp, c->role, h, code, end_ns > c->start_ns ? end_ns - c->start_ns : 0);
+	req_observe(rp, c->role, h, code, ns, parts_of(c, ev, &parts));
 	conn_free(rp, pp);
 }
 
@@ -184,7 +224,7 @@ void req_conns_done(struct req_priv *rp, const struct es_req_done *ev)
 		end = ev->ts_ns;
 	}
 	c->start_ns = ev->start_ns;
-	settle(rp, pp, code, end);
+	settle(rp, pp, code, end, ev);
 }
 
 /* Whether the record's worker died; *at: when it was seen gone (ns), if known. */
@@ -233,10 +273,10 @@ void req_conns_sweep(struct req_priv *rp)
 				   kc.state == ES_REQ_S_RESP;
 			if (answered) {
 				settle(rp, pp, code_of(kc.status),
-				       kc.end_ns > kc.resp_ns ? kc.end_ns : kc.resp_ns);
+				       kc.end_ns > kc.resp_ns ? kc.end_ns : kc.resp_ns, NULL);
 			} else {
 				rp->killed++;
-				settle(rp, pp, REQ_CODE_KILLED, at < now ? at : now);
+				settle(rp, pp, REQ_CODE_KILLED, at < now ? at : now, NULL);
 			}
 		}
 	}

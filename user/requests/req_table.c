@@ -11,6 +11,12 @@ const double req_edges[REQ_NEDGES] = {
 	0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60
 };
 
+const char *const req_part_names[REQ_PART_COUNT] = {
+	[REQ_PART_CPU] = "cpu",	       [REQ_PART_RUNQUEUE] = "runqueue",
+	[REQ_PART_IOWAIT] = "iowait",  [REQ_PART_BLOCKED] = "blocked",
+	[REQ_PART_SLEEP] = "sleep",    [REQ_PART_PG] = "pg",
+};
+
 /* Candidates kept per labelled key. */
 #define POOL_FACTOR 4
 /* A candidate takes a label when its score is above twice the coldest's, plus this. */
@@ -31,6 +37,7 @@ struct entry {
 	uint64_t hits; /* observations since the last rotation */
 	struct series *series;
 	unsigned int nseries, cap;
+	struct req_parts parts;
 };
 
 struct req_table {
@@ -42,6 +49,15 @@ struct req_table {
 };
 
 #define MAX_PINNED 4
+
+void req_parts_add(struct req_parts *d, const struct req_parts *s)
+{
+	for (unsigned int i = 0; i < REQ_PART_COUNT; i++)
+		d->ns[i] += s->ns[i];
+	d->pg_stmts += s->pg_stmts;
+	d->sched |= s->sched;
+	d->pg |= s->pg;
+}
 
 void req_hist_add(struct req_hist *h, uint64_t ns)
 {
@@ -194,7 +210,8 @@ static struct entry *coldest(struct req_table *t, bool labelled)
 	return c;
 }
 
-int req_table_observe(struct req_table *t, const char *key, uint32_t sub, uint64_t ns)
+int req_table_observe(struct req_table *t, const char *key, uint32_t sub, uint64_t ns,
+		      const struct req_parts *parts)
 {
 	uint64_t h = hash_key(key);
 	struct entry *e = find(t, key, h);
@@ -218,7 +235,11 @@ int req_table_observe(struct req_table *t, const char *key, uint32_t sub, uint64
 	}
 	if (e)
 		e->hits++;
-	s = series_of(e && e->labelled ? e : &t->other, sub);
+	if (e && !e->labelled)
+		e = NULL;
+	if (parts)
+		req_parts_add(e ? &e->parts : &t->other.parts, parts);
+	s = series_of(e ? e : &t->other, sub);
 	if (!s)
 		return -ENOMEM;
 	req_hist_add(&s->h, ns);
@@ -237,6 +258,8 @@ static void evict(struct req_table *t, struct entry *e)
 	free(e->series);
 	e->series = NULL;
 	e->nseries = e->cap = 0;
+	req_parts_add(&t->other.parts, &e->parts);
+	memset(&e->parts, 0, sizeof(e->parts));
 	e->labelled = false;
 	t->labelled--;
 	t->candidates++;
@@ -287,6 +310,18 @@ void req_table_foreach(const struct req_table *t, req_series_fn fn, void *arg)
 	}
 	for (unsigned int j = 0; j < t->other.nseries; j++)
 		fn(arg, NULL, t->other.series[j].sub, &t->other.series[j].h);
+}
+
+void req_table_foreach_parts(const struct req_table *t, req_parts_fn fn, void *arg)
+{
+	for (unsigned int i = 0; i < t->n; i++) {
+		const struct entry *e = &t->e[i];
+
+		if (e->used && e->labelled && (e->parts.sched || e->parts.pg))
+			fn(arg, e->key, &e->parts);
+	}
+	if (t->other.parts.sched || t->other.parts.pg)
+		fn(arg, NULL, &t->other.parts);
 }
 
 unsigned int req_table_labelled(const struct req_table *t)

@@ -85,6 +85,15 @@ static int requests_open(struct probe *p)
 	err = libc_uprobes_prepare(rp->skel->progs.es_req_io, "requests");
 	if (err)
 		return err; /* nothing to do without uprobe sessions */
+	/* Where each request's time went: the sched and pg probes' maps, when they are up. */
+	if (es->task_sched_fd >= 0)
+		err = bpf_map__reuse_fd(rp->skel->maps.task_sched, es->task_sched_fd);
+	if (!err && es->pg_clients_fd >= 0) {
+		err = bpf_map__reuse_fd(rp->skel->maps.pg_clients, es->pg_clients_fd);
+		rp->skel->rodata->pg_shared = true;
+	}
+	if (err)
+		return err;
 	err = requests_bpf__load(rp->skel);
 	if (err)
 		return err;
@@ -94,8 +103,10 @@ static int requests_open(struct probe *p)
 	p->rb = ring_buffer__new(bpf_map__fd(rp->skel->maps.req_events), on_event, rp, NULL);
 	if (!p->rb)
 		return -errno;
-	log_debug("requests probe loaded", "top_routes=%u top_rpcs=%u", es->cfg.http_top_routes,
-		  es->cfg.http_top_rpcs);
+	rp->parts_sched = es->task_sched_fd >= 0;
+	rp->parts_pg = es->pg_clients_fd >= 0;
+	log_debug("requests probe loaded", "top_routes=%u top_rpcs=%u parts_sched=%d parts_pg=%d",
+		  es->cfg.http_top_routes, es->cfg.http_top_rpcs, rp->parts_sched, rp->parts_pg);
 	return 0;
 }
 

@@ -56,6 +56,7 @@ struct req_priv {
 	uint64_t conns_dropped; /* requests not followed: too many in flight */
 	uint64_t lost; /* requests whose end or start was lost (ring drops) */
 	uint64_t killed;
+	bool parts_sched, parts_pg; /* the sched / pg probe's maps are shared */
 };
 
 /* The roles whose processes serve HTTP and get the uprobes. */
@@ -70,7 +71,7 @@ void req_conns_done(struct req_priv *rp, const struct es_req_done *ev);
 void req_conns_sweep(struct req_priv *rp);
 /* Counts one request. */
 void req_observe(struct req_priv *rp, enum es_role role, const struct req_head *h,
-		 unsigned int code, uint64_t ns);
+		 unsigned int code, uint64_t ns, const struct req_parts *parts);
 
 /* requests/req_collect.c */
 void req_collect(struct req_priv *rp, struct expo *e);

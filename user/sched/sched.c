@@ -191,6 +191,8 @@ static int sched_open(struct probe *p)
 	sp->slots_fd = bpf_map__fd(sp->skel->maps.sched_slots);
 	sp->iowait_fd = bpf_map__fd(sp->skel->maps.iowait_by_dev);
 	es->iodev_fd = bpf_map__fd(sp->skel->maps.task_iodev);
+	if (es->tp_btf)
+		es->task_sched_fd = bpf_map__fd(sp->skel->maps.task_sched);
 	if (sp->skel->rodata->switch_hook_min_ns) {
 		es->switch_hook_fd = bpf_map__fd(sp->skel->maps.switch_hook);
 		es->switch_arg_fd = bpf_map__fd(sp->skel->maps.switch_hook_arg);
@@ -425,6 +427,8 @@ static void sched_close(struct probe *p)
 	procs_off_slot_reset(p->es->procs, reset_slot, sp);
 	if (sp->skel && p->es->iodev_fd == bpf_map__fd(sp->skel->maps.task_iodev))
 		p->es->iodev_fd = -1;
+	if (sp->skel && p->es->task_sched_fd == bpf_map__fd(sp->skel->maps.task_sched))
+		p->es->task_sched_fd = -1;
 	if (sp->skel && p->es->switch_hook_fd == bpf_map__fd(sp->skel->maps.switch_hook)) {
 		p->es->switch_hook_fd = -1;
 		p->es->switch_arg_fd = -1;

@@ -1,0 +1,133 @@
+"""An Odoo-shaped prefork HTTP server for tests, on /usr/bin/python3.11.
+
+A parent titled `<python> odoo-bin --http-port N` opens the listening
+socket and forks 2 children titled `odoo: WorkerHTTP <pid> ` (setproctitle)
+that select() then accept() on the inherited socket and hand each
+connection to werkzeug's request handler (HTTP/1.1). What a route does is
+the test's: its APP source defines handle(request), returning a werkzeug
+Response or None (then "ok"); it sees the server's extra arguments as ARGS
+and a burn(seconds) helper that spends thread CPU time.
+"""
+
+import http.client
+import subprocess
+import time
+
+import lib
+
+SKELETON = r'''
+import errno, json, os, select, signal, socket, sys, time
+import setproctitle
+import werkzeug.serving
+from werkzeug.wrappers import Request, Response
+
+ARGS = sys.argv[1:]
+
+def burn(sec):
+    t0 = time.thread_time()
+    while time.thread_time() - t0 < sec:
+        pass
+
+%(app)s
+
+@Request.application
+def app(request):
+    r = handle(request)
+    return r if r is not None else Response(b"ok" * 8, mimetype="text/plain")
+
+class Handler(werkzeug.serving.WSGIRequestHandler):
+    protocol_version = "HTTP/1.1"
+    def log_request(self, *a, **k):
+        pass
+    def log_error(self, *a, **k):
+        pass
+
+class NoBind(werkzeug.serving.BaseWSGIServer):
+    def __init__(self):
+        super().__init__("127.0.0.1", 0, app, handler=Handler)
+        self.socket.close()
+    def server_activate(self):
+        pass
+
+def worker(ls):
+    ppid = os.getppid()
+    setproctitle.setproctitle(f"odoo: WorkerHTTP {os.getpid()} ")
+    server = NoBind()
+    while os.getppid() == ppid:
+        if not select.select([ls], [], [], 4)[0]:
+            continue
+        try:
+            client, addr = ls.accept()
+        except OSError as e:
+            if e.errno not in (errno.EAGAIN, errno.ECONNABORTED):
+                raise
+            continue
+        client.setblocking(True)
+        client.settimeout(3)
+        client.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        try:
+            server.process_request(client, addr)
+        except OSError:
+            pass
+
+ls = socket.socket()
+ls.bind(("127.0.0.1", 0))
+ls.listen(128)
+ls.setblocking(False)
+setproctitle.setproctitle(f"{sys.executable} odoo-bin --http-port {ls.getsockname()[1]}")
+kids = []
+for _ in range(2):
+    pid = os.fork()
+    if pid == 0:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        try:
+            worker(ls)
+        finally:
+            os._exit(0)
+    kids.append(pid)
+print(ls.getsockname()[1], " ".join(map(str, kids)), flush=True)
+def leave(signum, frame):
+    for k in kids:
+        try:
+            os.kill(k, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    os._exit(0)
+signal.signal(signal.SIGTERM, leave)
+while True:
+    try:
+        os.wait()
+    except ChildProcessError:
+        time.sleep(1)
+'''
+
+
+def start(t, d, app_src, args=()):
+    """Starts the server with routes from app_src; waits until daemon d
+    tracks both workers and carries the requests probe's uprobes on them.
+    Returns (the server's Popen, its port)."""
+    srv = lib.spawn([lib.PYTHON, "-c", SKELETON % {"app": app_src}, *args],
+                    stdout=subprocess.PIPE, text=True)
+    first = srv.stdout.readline().split()
+    t.require(len(first) == 3, "the prefork server started", f"{first}")
+    port, kids = int(first[0]), [int(x) for x in first[1:]]
+    lib.log(f"prefork server on port {port}, workers {kids}")
+    for k in kids:
+        info, _, _ = lib.wait_worker(d, k, timeout=10.0, role="odoo_http")
+        t.require(info is not None, f"worker {k} is tracked as odoo_http")
+    ok = lib.wait_for(lambda: d.scrape().value("erpscope_http_processes_attached", 0) >= 2,
+                      10.0, 0.1)
+    t.require(ok, "both workers carry the requests probe's uprobes")
+    return srv, port
+
+
+def request(port, method, path, body=None, headers=None):
+    """One request on its own connection; (status, seconds the client measured)."""
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    t0 = time.monotonic()
+    c.request(method, path, body=body, headers=headers or {})
+    r = c.getresponse()
+    r.read()
+    dt = time.monotonic() - t0
+    c.close()
+    return r.status, dt

@@ -1,0 +1,146 @@
+#!/usr/bin/python3.11
+"""Where each request's time went: the requests probe's parts.
+
+A prefork werkzeug server on /usr/bin/python3.11 (workers titled `odoo:
+WorkerHTTP <pid> `, the prefork server of prefork_http.py) talks to a real
+PostgreSQL 15 over its Unix socket with psycopg2. With `--probes=sched,pg,
+requests` (the parts need the sched probe's per-thread times and the pg
+probe's per-client statement times):
+
+  - 10 x /web/dataset/call_kw/sale.order/search_read sleeping 200 ms: the
+    sleep part of sale.order.search_read within 10% of 2 s
+  - 10 x /web/dataset/call_kw/res.partner/read burning 100 ms of CPU: the
+    cpu part of res.partner.read within 10% of 1 s
+  - 5 x /web/dataset/call_kw/account.move/reconcile running SELECT
+    pg_sleep(0.3) and 3 quick statements: the pg part within 10% of 1.5 s,
+    20 statements counted
+  - for every RPC the parts add up to its duration within 5%, and the route
+    family's parts to the route's
+  - with the pg probe off (a second daemon, `--probes=sched,requests`) there
+    is no pg part and the time PostgreSQL took stays in sleep
+"""
+
+import subprocess
+import time
+
+import lib
+import prefork_http
+
+DB = "erpt_breakdown"
+
+APP = r'''
+import psycopg2
+conn = None
+
+def handle(request):
+    global conn
+    p = request.path
+    if p.startswith("/web/dataset/call_kw/sale.order/"):
+        time.sleep(0.2)
+    elif p.startswith("/web/dataset/call_kw/res.partner/"):
+        burn(0.1)
+    elif p.startswith("/web/dataset/call_kw/account.move/"):
+        if conn is None:
+            conn = psycopg2.connect(host=ARGS[0], port=int(ARGS[1]), user="postgres",
+                                    dbname=ARGS[2])
+            conn.autocommit = True
+        cur = conn.cursor()
+        for i in range(3):
+            cur.execute("SELECT %s AS odoo_breakdown_q", (i,))
+        cur.execute("SELECT pg_sleep(0.3)")
+    return None
+'''
+
+RPCS = (("sale.order", "search_read", 10), ("res.partner", "read", 10),
+        ("account.move", "reconcile", 5))
+
+
+def parts(m, family, **labels):
+    out = {}
+    for (name, ls), v in m.items():
+        d = dict(ls)
+        if name == family and all(d.get(k) == w for k, w in labels.items()):
+            out[d["part"]] = out.get(d["part"], 0.0) + v
+    return out
+
+
+def run_load(port):
+    for _ in range(5):
+        for model, method, n in RPCS:
+            for _ in range(n // 5):
+                st, _ = prefork_http.request(port, "POST",
+                                             f"/web/dataset/call_kw/{model}/{method}",
+                                             b'{"params": {}}')
+                if st != 200:
+                    raise lib.Failure(f"{model}.{method} answered {st}")
+
+
+def body(t):
+    pg = lib.PgCluster().start()
+    try:
+        pg.psql(f"CREATE DATABASE {DB}")
+        with lib.Daemon("--probes=sched,pg,requests") as d:
+            srv, port = prefork_http.start(t, d, APP, [pg.dir, str(pg.port), DB])
+            run_load(port)
+            time.sleep(0.5)
+            m = d.scrape()
+            for model, method, n in RPCS:
+                _, s, c = m.histogram("erpscope_odoo_rpc_duration_seconds", role="odoo_http",
+                                      model=model, method=method)
+                t.check(c == n, f"{n} {model}.{method} RPCs", f"{c}")
+                p = parts(m, "erpscope_odoo_rpc_time_seconds_total", role="odoo_http",
+                          model=model, method=method)
+                lib.log(f"{model}.{method}: {s:.3f} s in {c} requests, parts "
+                        + " ".join(f"{k}={v:.3f}" for k, v in sorted(p.items())))
+                t.check(set(p) == {"cpu", "runqueue", "iowait", "blocked", "sleep", "pg"},
+                        f"{model}.{method} has the six parts", f"{sorted(p)}")
+                t.near(sum(p.values()), s, 0.05, f"{model}.{method}'s parts add up to its "
+                       "duration")
+            sale = parts(m, "erpscope_odoo_rpc_time_seconds_total", model="sale.order",
+                         method="search_read")
+            t.near(sale.get("sleep", 0), 2.0, 0.10, "sale.order.search_read slept 10 x 200 ms")
+            partner = parts(m, "erpscope_odoo_rpc_time_seconds_total", model="res.partner",
+                            method="read")
+            t.near(partner.get("cpu", 0), 1.0, 0.10, "res.partner.read burnt 10 x 100 ms")
+            move = parts(m, "erpscope_odoo_rpc_time_seconds_total", model="account.move",
+                         method="reconcile")
+            t.near(move.get("pg", 0), 1.5, 0.10, "account.move.reconcile waited 5 x 300 ms "
+                   "on PostgreSQL")
+            t.check(move.get("sleep", 1) < 0.1, "its wait is pg, not sleep",
+                    f"{move.get('sleep')}")
+            stmts = m.value("erpscope_odoo_rpc_pg_statements_total", 0, role="odoo_http",
+                            model="account.move", method="reconcile")
+            t.check(stmts == 20, "20 statements sent by account.move.reconcile", f"{stmts}")
+            t.check(m.value("erpscope_odoo_rpc_pg_statements_total", 0, role="odoo_http",
+                            model="sale.order", method="search_read") == 0,
+                    "sale.order.search_read sent no statement")
+            route = parts(m, "erpscope_http_request_time_seconds_total", role="odoo_http",
+                          route="/web/dataset/call_kw")
+            _, rs, rc = m.histogram("erpscope_http_request_duration_seconds", role="odoo_http",
+                                    route="/web/dataset/call_kw", method="POST", code="200")
+            t.check(rc == 25, "25 requests on /web/dataset/call_kw", f"{rc}")
+            t.near(sum(route.values()), rs, 0.05, "the route's parts add up to its duration")
+            t.near(m.value("erpscope_http_request_pg_statements_total", 0, role="odoo_http",
+                           route="/web/dataset/call_kw"), 20, 0.0, "the route sent 20 statements")
+            said = lib.promtool_check(m.text)
+            t.check(said == "", "promtool check metrics is clean", said)
+            lib.kill_group(srv)
+
+        with lib.Daemon("--probes=sched,requests") as d:
+            srv, port = prefork_http.start(t, d, APP, [pg.dir, str(pg.port), DB])
+            run_load(port)
+            time.sleep(0.5)
+            m = d.scrape()
+            move = parts(m, "erpscope_odoo_rpc_time_seconds_total", model="account.move",
+                         method="reconcile")
+            t.check("pg" not in move, "no pg part without the pg probe", f"{sorted(move)}")
+            t.near(move.get("sleep", 0), 1.5, 0.10, "the wait on PostgreSQL is sleep then")
+            t.check(m.series("erpscope_odoo_rpc_pg_statements_total") == [],
+                    "no statement counts without the pg probe")
+            lib.kill_group(srv)
+    finally:
+        pg.stop()
+
+
+if __name__ == "__main__":
+    lib.main(body)
