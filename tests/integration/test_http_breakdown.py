@@ -16,11 +16,15 @@ probe's per-client statement times):
     20 statements counted
   - for every RPC the parts add up to its duration within 5%, and the route
     family's parts to the route's
+  - `--http.slow-request-threshold=250ms`: the 5 account.move.reconcile
+    requests (300 ms and more) are http_slow_request events, with their parts
+    and top statements (pg_sleep first, 1 call of ~0.3 s; the quick one with
+    3 calls); the 200 ms ones are not
   - with the pg probe off (a second daemon, `--probes=sched,requests`) there
     is no pg part and the time PostgreSQL took stays in sleep
 """
 
-import subprocess
+import json
 import time
 
 import lib
@@ -75,11 +79,35 @@ def run_load(port):
                     raise lib.Failure(f"{model}.{method} answered {st}")
 
 
+def check_slow_events(t, d, srv):
+    _, _, b = lib.http_get(d.port, "/events?type=http_slow_request&limit=1000")
+    kids = {int(x) for x in open(f"/proc/{srv.pid}/task/{srv.pid}/children").read().split()}
+    evs = [e["data"] for e in json.loads(b)["events"] if e["data"]["pid"] in kids]
+    lib.log(f"first slow request event: {json.dumps(evs[0]) if evs else None}")
+    t.check(len(evs) == 5, "5 http_slow_request events", f"{len(evs)}")
+    t.check(all(e["model"] == "account.move" and e["rpc_method"] == "reconcile"
+                and e["route"] == "/web/dataset/call_kw" and e["code"] == "200"
+                and e["role"] == "odoo_http" for e in evs),
+            "all of account.move.reconcile on /web/dataset/call_kw, code 200")
+    for e in evs:
+        p = e.get("parts_seconds", {})
+        top = e.get("top_statements", [])
+        ok = (0.3 <= e["duration_seconds"] < 0.5 and 0.27 <= p.get("pg", 0) <= 0.33
+              and abs(sum(p.values()) - e["duration_seconds"]) <= 0.05 * e["duration_seconds"]
+              and e.get("pg_statements") == 4 and len(top) == 2
+              and "pg_sleep" in (top[0]["query"] or "") and top[0]["calls"] == 1
+              and 0.29 <= top[0]["seconds"] <= 0.33 and top[1]["calls"] == 3
+              and "odoo_breakdown_q" in (top[1]["query"] or ""))
+        t.check(ok, "a slow request's parts add up, its pg part is its pg_sleep, its "
+                "top statements are pg_sleep (1 call) then the quick one (3 calls)",
+                json.dumps(e))
+
+
 def body(t):
     pg = lib.PgCluster().start()
     try:
         pg.psql(f"CREATE DATABASE {DB}")
-        with lib.Daemon("--probes=sched,pg,requests") as d:
+        with lib.Daemon("--probes=sched,pg,requests", "--http.slow-request-threshold=250ms") as d:
             srv, port = prefork_http.start(t, d, APP, [pg.dir, str(pg.port), DB])
             run_load(port)
             time.sleep(0.5)
@@ -124,6 +152,7 @@ def body(t):
                            route="/web/dataset/call_kw"), 20, 0.0, "the route sent 20 statements")
             said = lib.promtool_check(m.text)
             t.check(said == "", "promtool check metrics is clean", said)
+            check_slow_events(t, d, srv)
             lib.kill_group(srv)
 
         with lib.Daemon("--probes=sched,requests") as d:

@@ -32,6 +32,7 @@ struct config {
 	bool pg_direct_args;       /* pg.direct-args, default true: query__done's argument from its note */
 	unsigned int tcp_max_remotes; /* tcp.max-remotes, default 50: remote labels per role */
 	unsigned int tcp_idle_ms;     /* tcp.remote-idle-timeout, duration, default 10m */
+	unsigned int http_slow_ms; /* http.slow-request-threshold, default 2 s */
 	unsigned int http_top_routes; /* http.top-routes, default 100: routes with own series per role */
 	unsigned int http_top_rpcs;   /* http.top-rpcs, default 200: model.method pairs with own series per role */
 	unsigned int py_sample_hz;    /* python.sample-frequency, default 49 (Hz per CPU), 0 = off */

@@ -162,6 +162,15 @@ static void statement_json(struct pg_priv *pp, struct json *j, __u64 fp)
 	json_str(j, "command", pg_cmd_name(cmd));
 }
 
+const char *pg_fingerprint_text(struct erpscope *es, __u64 fp)
+{
+	struct probe *p = erpscope_probe(es, "pg");
+	struct pg_priv *pp = p && p->up ? p->priv : NULL;
+	unsigned int cmd;
+
+	return pp && fp ? pg_queries_text(pp->q, fp, &cmd) : NULL;
+}
+
 static void on_slow(struct pg_priv *pp, const struct es_pg_ev_slow *ev)
 {
 	struct json j;

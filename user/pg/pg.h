@@ -174,6 +174,8 @@ void pg_queries_free(struct pg_queries *q);
 void pg_queries_add_text(struct pg_priv *pp, __u64 fp, const char *raw, size_t len);
 /* The normalised text of fp, or NULL when it was never seen. */
 const char *pg_queries_text(const struct pg_queries *q, __u64 fp, unsigned int *cmd);
+/* The normalised text of fingerprint fp for other capabilities; NULL: not known, or pg is off. */
+const char *pg_fingerprint_text(struct erpscope *es, __u64 fp);
 /* Reads the kernel's aggregates into the table (cumulative, never reset). */
 void pg_queries_refresh(struct pg_priv *pp, uint64_t now_ms);
 /* Folds the series keyed by backends that are gone into user space. */

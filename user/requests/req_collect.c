@@ -19,7 +19,7 @@ static const char *const session_routes[REQ_SESS_COUNT] = {
 	[REQ_SESS_LONGPOLLING] = "/longpolling/poll",
 };
 
-static void code_label(unsigned int code, char *buf, size_t size)
+void req_code_label(unsigned int code, char *buf, size_t size)
 {
 	if (code == REQ_CODE_KILLED)
 		snprintf(buf, size, "killed");
@@ -45,7 +45,7 @@ static void route_series(void *arg, const char *key, uint32_t sub, const struct 
 	struct expo_label l[4];
 	char code[16];
 
-	code_label(sub % 2048u, code, sizeof(code));
+	req_code_label(sub % 2048u, code, sizeof(code));
 	l[0] = (struct expo_label){ "role", role_name(em->role) };
 	l[1] = (struct expo_label){ "route", key ? key : "other" };
 	l[2] = (struct expo_label){ "method", req_method_name((enum req_method)(sub / 2048u)) };

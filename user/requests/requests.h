@@ -10,6 +10,7 @@
 #define ERPSCOPE_REQUESTS_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <linux/types.h>
 
@@ -75,6 +76,19 @@ void req_observe(struct req_priv *rp, enum es_role role, const struct req_head *
 
 /* requests/req_collect.c */
 void req_collect(struct req_priv *rp, struct expo *e);
+/* The code label of a status (REQ_CODE_* included). */
+void req_code_label(unsigned int code, char *buf, size_t size);
+
+/* requests/req_slow.c: an http_slow_request event when r lasted the threshold or more. */
+struct req_slow {
+	__u32 tgid, tid;
+	enum es_role role;
+	unsigned int code;
+	uint64_t start_ns, end_ns;
+	const struct req_head *head;
+	const struct req_parts *parts; /* NULL: not known */
+};
+void req_slow_event(struct req_priv *rp, const struct req_slow *r);
 
 /* requests/req_attach.c */
 int req_attach_start(struct req_priv *rp);
