@@ -63,14 +63,36 @@
 # gave the server's processes; last, one every-probe round with stats on:
 # BPF ns per request of each program. BENCH_ONLY=odoo runs only that;
 # BENCH_ONLY=sched runs the sched and block sections and (iii) alone.
+# The requests probe, after it, on the cheapest request (BENCH_ONLY=requests
+# runs only that): (a) the host-wide syscall cost: `dd bs=1 count=
+# REQ_DD_COUNT if=/dev/zero of=/dev/null` (a read and a write per byte, in a
+# process no probe follows) pinned to BENCH_CPU, every probe on vs off,
+# REQ_DD_PAIRS alternating pairs, dd's own CPU per syscall; (b) a worker's
+# calls on descriptors the probe does not follow (send+recv on a socketpair,
+# open+close, REQ_CALLS of each a run, in an `odoo: WorkerHTTP`-titled
+# python), off vs --probes=requests, REQ_DD_PAIRS pairs; (c) scripts/
+# odoo_server.py without PostgreSQL (--http11: a master titled odoo-bin, 2
+# WorkerHTTP, a gevent process, in their own cgroup) answering POST
+# /web/webclient/version_info (a tiny JSON) to scripts/odoo_load.c, one
+# request per connection (REQ_CLIENTS clients) and keep-alive (a client per
+# worker, one connection each), REQ_PAIRS rounds of REQ_ARMS mirrored as in
+# the Odoo section, each run REQ_SECONDS per variant after REQ_WARM s not
+# counted, kernel.bpf_stats_enabled=0: medians of each round's ratios to off
+# of requests/s, p50, p95 and CPU per request (the server's cgroup + the
+# daemon's, started in a cgroup of its own; the client's left out); then one
+# every-probe run with stats on: BPF ns per request of the requests probe's
+# es_req_io and of every program, and the requests erpscope counted on the
+# route beside those the client got answered.
 #
 # Environment: LOOPS (200000), ROUNDS (5), PAIRS (10), WORKERS (200),
 # ERPSCOPE (build/erpscope), RUNQLAT (/usr/sbin/runqlat), BENCH_CPU (0),
 # TCP_CONNS (10000), TCPLIFE (/usr/sbin/tcplife), TCPCONNLAT (/usr/sbin/tcpconnlat),
 # PY_TRIAL (1.0), PY_WAKES (10000), BENCH_PYTHON (/usr/bin/python3.11),
 # ODOO_SECONDS (6), ODOO_ROUNDS (8), ODOO_WARM (1),
-# ODOO_ARMS (off,all,sched,tcp,pg,python,blkio+oom).
-# kernel.bpf_stats_enabled is set to 1 for the run (0 for the Odoo rounds) and
+# ODOO_ARMS (off,all,sched,tcp,pg,python,blkio+oom), REQ_PAIRS (10 rounds),
+# REQ_SECONDS (3), REQ_WARM (0.5), REQ_CLIENTS (6), REQ_ARMS (off,requests,all),
+# REQ_DD_PAIRS (6), REQ_DD_COUNT (1048576), REQ_CALLS (20000).
+# kernel.bpf_stats_enabled is set to 1 for the run (0 for the Odoo and requests rounds) and
 # restored on exit; every process and cgroup started here is stopped or
 # removed on exit, whatever happens.
 set -euo pipefail
@@ -215,12 +237,15 @@ def settle_daemon(p, what):
     say(f"#   erpscope ({what}) still busy 60 s after start")
 
 
-def start_erpscope(probes=None):
+def start_erpscope(probes=None, cgroup=None):
+    """The daemon with these probes (every probe: None), in cgroup when given
+    (its CPU then read from there, dead threads included, to the microsecond)."""
     port = free_port()
     before = progs()
     p = start([ERPSCOPE, f"--web.listen-address=127.0.0.1:{port}", "--log.level=warn"]
               + ([f"--probes={probes}"] if probes else []),
-              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+              preexec_fn=(lambda: cgroup_join(cgroup)) if cgroup else None)
     deadline = time.monotonic() + 60
     while True:
         if p.poll() is not None:
@@ -371,13 +396,17 @@ def per_event_vs_peer(peer_argv, peer_stop, our_prefix, work, ops, hooks, title)
     return tot_o / tot_t if tot_t else None
 
 
-def ab(work, unit, title):
-    """PAIRS alternating off/on runs: median ratios of ops/s and CPU per op."""
+def ab(work, unit, title, npairs=None):
+    """npairs (PAIRS) alternating off/on runs: median ratios of ops/s and CPU
+    per op; ab.delta_ns: the median per-pair difference of CPU per op, in ns."""
+    npairs = npairs or PAIRS
+    now = subprocess.run(["sysctl", "-n", "kernel.bpf_stats_enabled"], capture_output=True,
+                         text=True, check=True).stdout.strip()
     say("")
-    say(f"{title}: {PAIRS} alternating off/on pairs "
-        f"(kernel.bpf_stats_enabled={old_stats}, as before the bench; erpscope without --bpf.stats)")
+    say(f"{title}: {npairs} alternating off/on pairs "
+        f"(kernel.bpf_stats_enabled={now}; erpscope without --bpf.stats)")
     pairs = []
-    for i in range(PAIRS):
+    for i in range(npairs):
         off_ops, off_cpu = work()
         d, port, _ = start_erpscope()
         time.sleep(0.3)
@@ -389,6 +418,7 @@ def ab(work, unit, title):
             f"ratio {on_ops / off_ops:.3f}")
     tr = statistics.median(on / off for off, on, _, _ in pairs)
     cr = statistics.median(onc / offc for _, _, offc, onc in pairs if offc > 0)
+    ab.delta_ns = statistics.median((onc - offc) * 1e9 for _, _, offc, onc in pairs)
     say(f"  median {unit} ratio on/off: {tr:.3f} (throughput {(tr - 1) * 100:+.1f}%); "
         f"median CPU/op ratio on/off: {cr:.3f} (CPU per op {(cr - 1) * 100:+.1f}%)")
     return tr, cr
@@ -1172,28 +1202,32 @@ ODOO = {}  # server proc, port, cgroup, client binary's dir, server log
 
 
 def odoo_cleanup():
-    """Removes the server's cgroup (once its processes are gone) and the
-    client's directory."""
-    if ODOO.get("cgroup"):
+    """Stops the server, removes its cgroup and the daemons' (once their
+    processes are gone) and the client's directory."""
+    if ODOO.get("proc"):
+        stop(ODOO.pop("proc"))
+    for key in ("cgroup", "dcgroup"):
+        if not ODOO.get(key):
+            continue
         for _ in range(50):  # SIGKILLed workers are reaped by init, not us
             try:
-                os.rmdir(ODOO["cgroup"])
+                os.rmdir(ODOO[key])
                 break
             except OSError:
                 time.sleep(0.1)
-        ODOO["cgroup"] = None
+        ODOO[key] = None
     if ODOO.get("dir"):
         subprocess.run(["rm", "-rf", ODOO["dir"]])
         ODOO["dir"] = None
 
 
-def odoo_daemon(arm):
-    """erpscope with arm's probes, once idle: it serves /metrics before its
-    probes are all loaded and attached (seconds of CPU on this VM), which
-    must stay out of the measured window. Returns (proc, port, the ids of
-    the BPF programs it holds: its own alone, even while another bench's
-    daemons run)."""
-    d, port, _ = start_erpscope(None if arm == "all" else arm.replace("+", ","))
+def arm_daemon(arm, cgroup=None):
+    """erpscope with arm's probes ("all": every probe; "+" joins probes), once
+    idle: it serves /metrics before its probes are all loaded and attached
+    (seconds of CPU on this VM), which must stay out of the measured window.
+    Returns (proc, port, the ids of the BPF programs it holds: its own alone,
+    even while another bench's daemons run)."""
+    d, port, _ = start_erpscope(None if arm == "all" else arm.replace("+", ","), cgroup)
     ids = set()
     for fd in os.listdir(f"/proc/{d.pid}/fdinfo"):
         try:
@@ -1214,10 +1248,26 @@ def odoo_sessions():
     return int(r.stdout)
 
 
-def odoo_load(seconds):
+def odoo_load(seconds, clients=ODOO_CLIENTS, extra=()):
+    """One run of scripts/odoo_load.c (extra: PATH [keepalive]): its JSON line."""
     r = subprocess.run([os.path.join(ODOO["dir"], "odoo_load"), str(ODOO["port"]), str(seconds),
-                        str(ODOO_CLIENTS)], capture_output=True, text=True, check=True)
+                        str(clients)] + list(extra), capture_output=True, text=True, check=True)
     return json.loads(r.stdout)
+
+
+def odoo_server_start(args):
+    """scripts/odoo_server.py with args in its own cgroup, and the load
+    client built."""
+    ODOO["dir"] = tempfile.mkdtemp(prefix="erpscope-bench-odoo-")
+    subprocess.run(["cc", "-O2", "-pthread", "-o", os.path.join(ODOO["dir"], "odoo_load"),
+                    "scripts/odoo_load.c"], check=True)
+    ODOO["cgroup"] = cgroup_new("odoo")
+    ODOO["log"] = tempfile.TemporaryFile("w+")
+    ODOO["proc"] = start([PY_BIN, "scripts/odoo_server.py", "--port", "0"] + args,
+                         stdout=subprocess.PIPE, stderr=ODOO["log"], text=True,
+                         preexec_fn=lambda: cgroup_join(ODOO["cgroup"]))
+    ODOO["port"] = int(ODOO["proc"].stdout.readline())
+    time.sleep(1.0)  # the children fork and retitle
 
 
 def odoo_start():
@@ -1229,16 +1279,7 @@ def odoo_start():
     dsn = f"host={PG['dir']} port={PG['port']} dbname=odoo user=postgres"
     subprocess.run([PY_BIN, "scripts/odoo_server.py", "--dsn", dsn, "--init"], capture_output=True,
                    check=True)
-    ODOO["dir"] = tempfile.mkdtemp(prefix="erpscope-bench-odoo-")
-    subprocess.run(["cc", "-O2", "-pthread", "-o", os.path.join(ODOO["dir"], "odoo_load"),
-                    "scripts/odoo_load.c"], check=True)
-    ODOO["cgroup"] = cgroup_new("odoo")
-    ODOO["log"] = tempfile.TemporaryFile("w+")
-    ODOO["proc"] = start([PY_BIN, "scripts/odoo_server.py", "--dsn", dsn, "--port", "0"],
-                         stdout=subprocess.PIPE, stderr=ODOO["log"], text=True,
-                         preexec_fn=lambda: cgroup_join(ODOO["cgroup"]))
-    ODOO["port"] = int(ODOO["proc"].stdout.readline())
-    time.sleep(1.0)  # the children fork and retitle
+    odoo_server_start(["--dsn", dsn])
 
 
 def odoo_roles(port):
@@ -1261,7 +1302,7 @@ def odoo_warmup():
     """Warms PostgreSQL and the workers under load with every probe on, and
     checks meanwhile that erpscope gives the server's processes their roles,
     and whether the daemon turns BPF run-time stats on for itself."""
-    d, port, _ = odoo_daemon("all")
+    d, port, _ = arm_daemon("all")
     client = start([os.path.join(ODOO["dir"], "odoo_load"), str(ODOO["port"]), "5",
                     str(ODOO_CLIENTS)], stdout=subprocess.DEVNULL)
     deadline = time.monotonic() + 4
@@ -1288,6 +1329,29 @@ def odoo_warmup():
             "run) whatever kernel.bpf_stats_enabled says")
 
 
+def measured(load, cgroups, d=None, ids=None):
+    """One load() (odoo_load's JSON line) measured: requests/s, p50 and p95,
+    the CPU per request (us) of each of cgroups (name -> path) and of the
+    daemon d (its utime+stime; 0 without one, or its cgroup's when cgroups
+    has "daemon"), their sum ("cpu"), and with ids the BPF run time of those
+    programs over the load (per_event)."""
+    dc0 = proc_cpu_us(d.pid) if d else 0
+    s0 = stats(ids) if ids else None
+    u0 = {k: cgroup_usec(path) for k, path in cgroups.items()}
+    r = load()
+    u1 = {k: cgroup_usec(path) for k, path in cgroups.items()}
+    n = max(r["requests"], 1)
+    res = {"rps": r["requests"] / r["seconds"], "p50": r["p50_ms"], "p95": r["p95_ms"],
+           "errors": r["errors"], "n": n, "secs": r["seconds"], "daemon": 0.0}
+    if d:
+        res["daemon"] = (proc_cpu_us(d.pid) - dc0) / n
+    res.update({k: (u1[k] - u0[k]) / n for k in cgroups})
+    if ids:
+        res["bpf"] = per_event(s0, stats(ids))
+    res["cpu"] = sum(res[k] for k in set(cgroups) | {"daemon"})
+    return res
+
+
 def odoo_run(arm, want_stats=False):
     """One ODOO_SECONDS load with arm's daemon (none for "off"), after
     ODOO_WARM s of load not counted (the server's and PostgreSQL's state
@@ -1295,45 +1359,76 @@ def odoo_run(arm, want_stats=False):
     PostgreSQL's and the daemon's, not the client's."""
     d = ids = None
     if arm != "off":
-        d, port, ids = odoo_daemon(arm)
+        d, port, ids = arm_daemon(arm)
     if ODOO_WARM > 0:
         odoo_load(ODOO_WARM)
     if d:
-        rss0, dc0 = vmrss(d.pid), proc_cpu_us(d.pid)
-    s0 = stats(ids) if want_stats else None
+        rss0 = vmrss(d.pid)
     n0 = odoo_sessions()
-    o0, p0 = cgroup_usec(ODOO["cgroup"]), pg_cgroup_usec()
-    r = odoo_load(ODOO_SECONDS)
-    o1, p1 = cgroup_usec(ODOO["cgroup"]), pg_cgroup_usec()
-    n1 = odoo_sessions()
-    n = max(r["requests"], 1)
-    res = {"rps": r["requests"] / r["seconds"], "p50": r["p50_ms"], "p95": r["p95_ms"],
-           "errors": r["errors"], "conn_s": (n1 - n0) / r["seconds"], "daemon": 0.0, "n": n,
-           "secs": r["seconds"], "server": (o1 - o0) / n, "pg": (p1 - p0) / n}
+    res = measured(lambda: odoo_load(ODOO_SECONDS), {"server": ODOO["cgroup"], "pg": PG["cgroup"]},
+                   d, ids if want_stats else None)
+    res["conn_s"] = (odoo_sessions() - n0) / res["secs"]
     if d:
-        res["daemon"] = (proc_cpu_us(d.pid) - dc0) / n
         res["rss"] = (rss0, vmrss(d.pid))
-        if want_stats:
-            res["bpf"] = per_event(s0, stats(ids))
         stop(d)
-    res["cpu"] = res["server"] + res["pg"] + res["daemon"]
     return res
 
 
-def odoo_combine(a, b):
+def combine_runs(a, b, per_req=("server", "pg", "daemon", "cpu")):
     """One arm's figures for a round from its two runs: rates and CPU per
-    request over both runs' requests, latencies averaged."""
+    request (per_req) over both runs' requests, latencies averaged."""
     n, secs = a["n"] + b["n"], a["secs"] + b["secs"]
-    res = {k: (a[k] * a["n"] + b[k] * b["n"]) / n for k in ("server", "pg", "daemon", "cpu")}
+    res = {k: (a[k] * a["n"] + b[k] * b["n"]) / n for k in per_req}
     res.update({"n": n, "secs": secs, "rps": n / secs, "errors": a["errors"] + b["errors"],
-                "p50": (a["p50"] + b["p50"]) / 2, "p95": (a["p95"] + b["p95"]) / 2,
-                "conn_s": (a["conn_s"] * a["secs"] + b["conn_s"] * b["secs"]) / secs})
+                "p50": (a["p50"] + b["p50"]) / 2, "p95": (a["p95"] + b["p95"]) / 2})
+    if "conn_s" in a:
+        res["conn_s"] = (a["conn_s"] * a["secs"] + b["conn_s"] * b["secs"]) / secs
     if "rss" in a:
         res["rss"] = (a["rss"][0], b["rss"][1])
     return res
 
 
-def odoo_label(arm):
+def mirrored_rounds(arms, rounds, run, combine, show):
+    """rounds rounds of every arm twice: each round starts with another arm,
+    none always first, and runs the order back again (A B C C B A: a drift
+    within the round weighs on every arm alike). run(arm) -> one run's
+    figures, combine(x, y) -> an arm's for the round from its two runs,
+    show(round, arm, figures) prints a run. Returns [{arm: figures}]."""
+    rows = []
+    for i in range(rounds):
+        res, order = {}, arms[i % len(arms):] + arms[:i % len(arms)]
+        for a in order + order[::-1]:
+            r = run(a)
+            res[a] = combine(res[a], r) if a in res else r
+            show(i, a, r)
+        rows.append(res)
+    return rows
+
+
+def arm_medians(rows, arms, keys, ratio_keys):
+    """Per arm: the median over rounds of each of keys, of each round's
+    arm/off ratio of ratio_keys (k + "_r"), and the range of the req/s ratio."""
+    med = statistics.median
+    out = {}
+    for a in arms:
+        ratio = [r[a]["rps"] / r["off"]["rps"] for r in rows]
+        out[a] = {k: med(r[a][k] for r in rows) for k in keys}
+        out[a].update({f"{k}_r": med(r[a][k] / r["off"][k] for r in rows if r["off"][k] > 0)
+                       for k in ratio_keys})
+        out[a]["rps_lo"], out[a]["rps_hi"] = min(ratio), max(ratio)
+    return out
+
+
+def bpf_table(bpf, n, indent="    "):
+    """Prints per_event()'s figures per request (n requests), the costliest
+    first; returns the total, in ns per request."""
+    say(f"{indent}{'program':<24} {'runs/req':>9} {'ns/run':>8} {'ns/req':>8}")
+    for name, (runs, ns) in sorted(bpf.items(), key=lambda x: -x[1][0] * x[1][1]):
+        say(f"{indent}{name:<24} {runs / n:9.2f} {ns:8.0f} {runs * ns / n:8.0f}")
+    return sum(runs * ns for runs, ns in bpf.values()) / n
+
+
+def arm_label(arm):
     return {"off": "off", "all": "every probe"}.get(arm, "--probes=" + arm.replace("+", ","))
 
 
@@ -1357,39 +1452,27 @@ def odoo_bench():
         f"res_partner prefetch) on PostgreSQL 15, {ODOO_CLIENTS} clients, one request per "
         f"connection, {ODOO_ROUNDS} rounds, each arm twice a round (A B C C B A) for "
         f"{ODOO_SECONDS:g} s after {ODOO_WARM:g} s not counted, arms "
-        f"{', '.join(odoo_label(a) for a in arms)}; CPU per request: server + PostgreSQL + "
+        f"{', '.join(arm_label(a) for a in arms)}; CPU per request: server + PostgreSQL + "
         "daemon, not the client; kernel.bpf_stats_enabled=0")
     subprocess.run(["sysctl", "-q", "-w", "kernel.bpf_stats_enabled=0"], check=True)
     odoo_warmup()
-    rows = []
-    for i in range(ODOO_ROUNDS):
-        # Each round starts with another arm, none always first, and runs
-        # the order back again: A B C C B A.
-        res, order = {}, arms[i % len(arms):] + arms[:i % len(arms)]
-        for a in order + order[::-1]:
-            r = odoo_run(a)
-            res[a] = odoo_combine(res[a], r) if a in res else r
-            say(f"  round {i + 1:>2} {odoo_label(a):<22} {r['rps']:6.1f} req/s  p50 "
-                f"{r['p50']:6.1f} ms  p95 {r['p95']:6.1f} ms  {r['cpu']:6.0f} us CPU/req (server "
-                f"{r['server']:5.0f} + pg {r['pg']:5.0f} + daemon {r['daemon']:5.1f})  "
-                f"{r['conn_s']:5.1f} conn/s"
-                + (f"  {r['errors']} ERRORS" if r["errors"] else ""))
-        rows.append(res)
+    def show(i, a, r):
+        say(f"  round {i + 1:>2} {arm_label(a):<22} {r['rps']:6.1f} req/s  p50 "
+            f"{r['p50']:6.1f} ms  p95 {r['p95']:6.1f} ms  {r['cpu']:6.0f} us CPU/req (server "
+            f"{r['server']:5.0f} + pg {r['pg']:5.0f} + daemon {r['daemon']:5.1f})  "
+            f"{r['conn_s']:5.1f} conn/s"
+            + (f"  {r['errors']} ERRORS" if r["errors"] else ""))
+
+    rows = mirrored_rounds(arms, ODOO_ROUNDS, odoo_run, combine_runs, show)
     med = statistics.median
-    out = {}
-    for a in arms:
-        ratio = [r[a]["rps"] / r["off"]["rps"] for r in rows]
-        out[a] = {k: med(r[a][k] for r in rows) for k in ("rps", "p50", "p95", "cpu", "daemon",
-                                                          "conn_s")}
-        out[a].update({f"{k}_r": med(r[a][k] / r["off"][k] for r in rows)
-                       for k in ("rps", "p50", "p95", "cpu")})
-        out[a]["rps_lo"], out[a]["rps_hi"] = min(ratio), max(ratio)
+    out = arm_medians(rows, arms, ("rps", "p50", "p95", "cpu", "daemon", "conn_s"),
+                      ("rps", "p50", "p95", "cpu"))
     say("")
     say(f"  {'arm':<22} {'req/s':>7} {'ratio':>6} {'p50 ms':>7} {'ratio':>6} {'p95 ms':>7} "
         f"{'ratio':>6} {'CPU us/req':>10} {'ratio':>6} {'daemon us/req':>13} {'conn/s':>7}")
     for a in arms:
         o = out[a]
-        say(f"  {odoo_label(a):<22} {o['rps']:7.1f} {o['rps_r']:6.3f} {o['p50']:7.1f} "
+        say(f"  {arm_label(a):<22} {o['rps']:7.1f} {o['rps_r']:6.3f} {o['p50']:7.1f} "
             f"{o['p50_r']:6.3f} {o['p95']:7.1f} {o['p95_r']:6.3f} {o['cpu']:10.0f} "
             f"{o['cpu_r']:6.3f} {o['daemon']:13.1f} {o['conn_s']:7.1f}")
     say(f"  (medians over {ODOO_ROUNDS} rounds; ratios are medians of each round's arm/off; "
@@ -1420,14 +1503,10 @@ def odoo_bench():
         say("")
         say(f"  BPF run time, one every-probe round with kernel.bpf_stats_enabled=1 "
             f"({r['rps']:.1f} req/s, {r['cpu']:.0f} us CPU/req):")
-        say(f"    {'program':<24} {'runs/req':>9} {'ns/run':>8} {'ns/req':>8}")
-        for name, (runs, ns) in sorted(r["bpf"].items(), key=lambda x: -x[1][0] * x[1][1]):
-            say(f"    {name:<24} {runs / n:9.2f} {ns:8.0f} {runs * ns / n:8.0f}")
-        bpf_us = sum(runs * ns for runs, ns in r["bpf"].values()) / n / 1e3
+        bpf_us = bpf_table(r["bpf"], n) / 1e3
         say(f"    total: {bpf_us:.1f} us of BPF per request (the programs run for every "
             "process on the host: runs per request include whatever else runs here)")
     subprocess.run(["sysctl", "-q", "-w", "kernel.bpf_stats_enabled=1"], check=True)
-    stop(ODOO["proc"])
     odoo_cleanup()
     pg_cleanup()
     return arms, out, bpf_us
@@ -1439,10 +1518,258 @@ def odoo_summary(res):
     arms, out, bpf_us = res
     for a in arms[1:]:
         o = out[a]
-        say(f"  odoo: {odoo_label(a)}: req/s on/off {o['rps_r']:.2f} (rounds {o['rps_lo']:.2f}-"
+        say(f"  odoo: {arm_label(a)}: req/s on/off {o['rps_r']:.2f} (rounds {o['rps_lo']:.2f}-"
             f"{o['rps_hi']:.2f}), CPU/req on/off {o['cpu_r']:.2f}, p50 {o['p50_r']:.2f}, p95 "
             f"{o['p95_r']:.2f}; daemon {o['daemon']:.0f} us/req"
             + (f"; BPF {bpf_us:.0f} us/req" if a == "all" and bpf_us is not None else ""))
+
+
+# ---------------------------------------------------------------- requests
+
+REQ_PAIRS = int(os.environ.get("REQ_PAIRS", "10"))        # rounds, each arm twice
+REQ_SECONDS = float(os.environ.get("REQ_SECONDS", "3"))   # per variant and run
+REQ_WARM = float(os.environ.get("REQ_WARM", "0.5"))
+REQ_CLIENTS = int(os.environ.get("REQ_CLIENTS", "6"))
+REQ_ARMS = os.environ.get("REQ_ARMS", "off,requests,all")
+REQ_DD_PAIRS = int(os.environ.get("REQ_DD_PAIRS", "6"))
+REQ_DD_COUNT = int(os.environ.get("REQ_DD_COUNT", str(1 << 20)))
+REQ_CALLS = int(os.environ.get("REQ_CALLS", "20000"))
+REQ_PATH = "/web/webclient/version_info"
+REQ_WORKERS = 2
+# One request per connection (as Odoo's prefork workers serve), and
+# keep-alive: a client per worker, each holding its connection (no accept,
+# no close: the cheapest request, the probe's worst case).
+REQ_VARIANTS = (("close", REQ_CLIENTS, (REQ_PATH,)),
+                ("keepalive", REQ_WORKERS, (REQ_PATH, "keepalive")))
+
+# A python titled as an Odoo HTTP worker (so the requests probe attaches to
+# it) making calls on descriptors the probe does not follow, on command:
+#   sr N  N x send(1 byte) + recv on a socketpair
+#   oc N  N x open("/dev/null") + close
+# and printing the CPU ns (its own, the traps included) per pair of calls.
+REQ_FD_LOOP = r"""
+import os, socket, sys, time
+import setproctitle
+setproctitle.setproctitle(f"odoo: WorkerHTTP {os.getpid()} ")
+a, b = socket.socketpair()
+print(os.getpid(), flush=True)
+for line in sys.stdin:
+    cmd, n = line.split()
+    n = int(n)
+    c0 = time.process_time_ns()
+    if cmd == "sr":
+        for _ in range(n):
+            a.send(b"x")
+            b.recv(1)
+    else:
+        for _ in range(n):
+            os.close(os.open("/dev/null", os.O_RDONLY))
+    print((time.process_time_ns() - c0) / n, flush=True)
+"""
+
+
+def dd_workload():
+    """(syscalls/s, CPU seconds per syscall) of `dd bs=1 count=REQ_DD_COUNT
+    if=/dev/zero of=/dev/null` pinned to BENCH_CPU: a read and a write per
+    byte, in a process no probe follows; the CPU is dd's own (rusage)."""
+    import resource
+    r0, w0 = resource.getrusage(resource.RUSAGE_CHILDREN), time.monotonic()
+    subprocess.run(["taskset", "-c", CPU, "dd", "bs=1", f"count={REQ_DD_COUNT}", "if=/dev/zero",
+                    "of=/dev/null", "status=none"], check=True)
+    w1, r1 = time.monotonic(), resource.getrusage(resource.RUSAGE_CHILDREN)
+    n = 2 * REQ_DD_COUNT
+    cpu = r1.ru_utime + r1.ru_stime - r0.ru_utime - r0.ru_stime
+    return n / (w1 - w0), cpu / n
+
+
+def http_attached(port):
+    """erpscope_http_processes_attached at the daemon on port."""
+    text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10).read().decode()
+    m = re.search(r"^erpscope_http_processes_attached (\d+)", text, re.M)
+    return int(m.group(1)) if m else 0
+
+
+def fd_calls():
+    """What the requests probe costs a worker's calls on descriptors it does
+    not follow (an entry trap and a hash lookup each): REQ_DD_PAIRS
+    alternating off / --probes=requests pairs of REQ_CALLS send+recv and
+    open+close in an `odoo: WorkerHTTP`-titled python pinned to BENCH_CPU,
+    started before the daemons (found by their /proc scan). Returns
+    {kind: (off ns, on ns, median on-off ns)} per pair of calls."""
+    p = start(["taskset", "-c", CPU, PY_BIN, "-c", REQ_FD_LOOP], stdin=subprocess.PIPE,
+              stdout=subprocess.PIPE, text=True)
+    p.stdout.readline()
+
+    def run(cmd):
+        p.stdin.write(f"{cmd} {REQ_CALLS}\n")
+        p.stdin.flush()
+        return float(p.stdout.readline())
+
+    kinds = {"sr": "send+recv", "oc": "open+close"}
+    for k in kinds:
+        run(k)  # warm up
+    got = {k: [] for k in kinds}
+    say("")
+    say(f"(b) a worker's calls on descriptors the probe does not follow: an `odoo: WorkerHTTP` "
+        f"python on CPU {CPU}, {REQ_CALLS} pairs of calls a run, {REQ_DD_PAIRS} alternating "
+        "off / --probes=requests pairs, its CPU (process_time) per pair")
+    for i in range(REQ_DD_PAIRS):
+        off = {k: run(k) for k in kinds}
+        d, port, _ = arm_daemon("requests")
+        attached = http_attached(port)
+        on = {k: run(k) for k in kinds}
+        stop(d)
+        for k in kinds:
+            got[k].append((off[k], on[k]))
+        say(f"  pair {i + 1:>2}: " + " | ".join(
+            f"{kinds[k]} off {off[k]:6.0f} ns on {on[k]:6.0f} ns" for k in kinds)
+            + f"  (HTTP processes attached: {attached})")
+    stop(p)
+    med = statistics.median
+    res = {kinds[k]: (med(x for x, _ in v), med(y for _, y in v), med(y - x for x, y in v))
+           for k, v in got.items()}
+    say("  median: " + "; ".join(f"{k} {off:.0f} -> {on:.0f} ns ({d:+.0f} ns per pair of calls)"
+                                 for k, (off, on, d) in res.items()))
+    return res
+
+
+def requests_run(arm, want_stats=False):
+    """Both REQ_VARIANTS with arm's daemon (none for "off"), each REQ_SECONDS
+    after REQ_WARM s not counted; CPU per request: the server's cgroup and
+    the daemon's, not the client's. With want_stats, each variant's BPF run
+    time, and "counted": the requests erpscope counted on the route against
+    those the client got answered (warm-ups included)."""
+    d = ids = None
+    if arm != "off":
+        d, port, ids = arm_daemon(arm, ODOO["dcgroup"])
+    cgroups = {"server": ODOO["cgroup"], "daemon": ODOO["dcgroup"]}
+    res, answered = {}, 0
+    for v, clients, extra in REQ_VARIANTS:
+        if REQ_WARM > 0:
+            answered += odoo_load(REQ_WARM, clients, extra)["requests"]
+        res[v] = measured(lambda: odoo_load(REQ_SECONDS, clients, extra), cgroups, None,
+                          ids if want_stats else None)
+        answered += res[v]["n"]
+    if d and want_stats:
+        time.sleep(0.5)  # the daemon drains its ring every 100 ms
+        text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics",
+                                      timeout=10).read().decode()
+        res["counted"] = (sum(float(x) for x in re.findall(
+            r'^erpscope_http_request_duration_seconds_count\{[^}]*route="' + REQ_PATH
+            + r'"[^}]*\} (\S+)', text, re.M)), answered)
+    if d:
+        stop(d)
+    return res
+
+
+def requests_bench():
+    """The requests probe on the cheapest request: (a) host-wide syscall cost
+    (dd bs=1, every probe on vs off), (b) a worker's calls on descriptors it
+    does not follow, (c) a prefork werkzeug server (scripts/odoo_server.py
+    without PostgreSQL, 2 `odoo: WorkerHTTP` workers) answering
+    /web/webclient/version_info: REQ_PAIRS mirrored rounds of REQ_ARMS,
+    one request per connection and keep-alive, medians of the per-round
+    ratios to off, and one every-probe run with kernel.bpf_stats_enabled=1:
+    BPF ns per request. Returns the figures for requests_summary()."""
+    if not os.access(PY_BIN, os.X_OK):
+        say(f"# {PY_BIN} missing (scripts/deps.sh): no requests bench")
+        return None
+    arms = REQ_ARMS.split(",")
+    if "off" not in arms:
+        arms.insert(0, "off")
+    others = subprocess.run(["pgrep", "-x", "erpscope"], capture_output=True,
+                            text=True).stdout.split()
+    say("")
+    say(f"# requests bench: the requests probe (uprobe sessions on libc's accept, recv, send, "
+        f"close... in HTTP workers only) on the cheapest request, {REQ_PATH}")
+    if others:
+        say(f"  note: {len(others)} other erpscope daemon(s) run on this host (pids "
+            f"{', '.join(others)}): their probes attach to this section's workers in every arm")
+    subprocess.run(["sysctl", "-q", "-w", "kernel.bpf_stats_enabled=0"], check=True)
+    dd_workload()  # warm up
+    dtr, dcr = ab(dd_workload, "syscalls/s",
+                  f"(a) host-wide syscall cost: dd bs=1 count={REQ_DD_COUNT} if=/dev/zero "
+                  f"of=/dev/null on CPU {CPU} ({2 * REQ_DD_COUNT} syscalls), every probe on vs off, "
+                  "dd's own CPU", REQ_DD_PAIRS)
+    dd = (dtr, dcr, ab.delta_ns)
+    say(f"  median on-off CPU per syscall: {ab.delta_ns:+.1f} ns")
+    fds = fd_calls()
+
+    ODOO["dcgroup"] = cgroup_new("daemon")
+    odoo_server_start(["--http11", "--workers", str(REQ_WORKERS)])
+    for v, clients, extra in REQ_VARIANTS:
+        odoo_load(1, clients, extra)  # warm up
+    say("")
+    say(f"(c) a prefork werkzeug server ({REQ_WORKERS} `odoo: WorkerHTTP` workers, a master "
+        f"titled odoo-bin, a gevent process; no PostgreSQL) answering POST {REQ_PATH} (a tiny "
+        f"JSON): one request per connection ({REQ_CLIENTS} clients) and keep-alive "
+        f"({REQ_WORKERS} clients, one connection each), {REQ_SECONDS:g} s each after "
+        f"{REQ_WARM:g} s not counted; {REQ_PAIRS} rounds, each arm twice (A B C C B A), arms "
+        f"{', '.join(arm_label(a) for a in arms)}; CPU per request: the server's cgroup + the "
+        "daemon's, not the client's; kernel.bpf_stats_enabled=0")
+
+    def show(i, a, r):
+        say(f"  round {i + 1:>2} {arm_label(a):<18} " + " | ".join(
+            f"{v} {x['rps']:6.0f} req/s {x['cpu']:6.1f} us CPU/req (daemon {x['daemon']:4.1f}) "
+            f"p50 {x['p50']:5.2f} ms" + (f" {x['errors']} ERRORS" if x["errors"] else "")
+            for v, x in r.items()))
+
+    def combine(x, y):
+        return {v: combine_runs(x[v], y[v], ("server", "daemon", "cpu")) for v in x}
+
+    rows = mirrored_rounds(arms, REQ_PAIRS, requests_run, combine, show)
+    out = {v: arm_medians([{a: r[a][v] for a in arms} for r in rows], arms,
+                          ("rps", "p50", "p95", "cpu", "daemon"), ("rps", "p50", "p95", "cpu"))
+           for v, _, _ in REQ_VARIANTS}
+    say("")
+    say(f"  {'variant':<10} {'arm':<18} {'req/s':>7} {'ratio':>6} {'p50 ms':>7} {'ratio':>6} "
+        f"{'p95 ms':>7} {'ratio':>6} {'CPU us/req':>10} {'ratio':>6} {'daemon us/req':>13}")
+    for v, _, _ in REQ_VARIANTS:
+        for a in arms:
+            o = out[v][a]
+            say(f"  {v:<10} {arm_label(a):<18} {o['rps']:7.0f} {o['rps_r']:6.3f} {o['p50']:7.2f} "
+                f"{o['p50_r']:6.3f} {o['p95']:7.2f} {o['p95_r']:6.3f} {o['cpu']:10.1f} "
+                f"{o['cpu_r']:6.3f} {o['daemon']:13.2f}")
+    say(f"  (medians over {REQ_PAIRS} rounds; ratios are medians of each round's arm/off; "
+        "target: CPU per request <= 1.03x off)")
+
+    subprocess.run(["sysctl", "-q", "-w", "kernel.bpf_stats_enabled=1"], check=True)
+    r = requests_run("all", want_stats=True)
+    bpf = {}
+    say("")
+    say("  BPF run time, one every-probe run with kernel.bpf_stats_enabled=1:")
+    for v, _, _ in REQ_VARIANTS:
+        x = r[v]
+        say(f"   {v} ({x['rps']:.0f} req/s, {x['cpu']:.1f} us CPU/req):")
+        total = bpf_table(x["bpf"], x["n"])
+        req = sum(runs * ns for name, (runs, ns) in x["bpf"].items()
+                  if name.startswith("es_req_")) / x["n"]
+        bpf[v] = (req, total)
+        say(f"    the requests probe (es_req_*): {req:.0f} ns per request (target <= 2000); every "
+            f"program: {total:.0f} ns (the sched programs run for every process on the host)")
+    if "counted" in r:
+        counted, answered = r["counted"]
+        say(f"  erpscope counted {counted:.0f} requests on {REQ_PATH}; the client got {answered} "
+            "answers (warm-ups included)")
+    subprocess.run(["sysctl", "-q", "-w", "kernel.bpf_stats_enabled=1"], check=True)
+    odoo_cleanup()
+    return arms, out, bpf, dd, fds
+
+
+def requests_summary(res):
+    if not res:
+        return
+    arms, out, bpf, dd, fds = res
+    for v, _, _ in REQ_VARIANTS:
+        say(f"  requests ({v}, {REQ_PATH}): " + "; ".join(
+            f"{arm_label(a)} req/s on/off {out[v][a]['rps_r']:.3f}, CPU/req "
+            f"{out[v][a]['cpu_r']:.3f}" for a in arms[1:])
+            + f" (target CPU/req <= 1.03); BPF es_req_* {bpf[v][0]:.0f} ns/req (target <= 2000), "
+            f"all programs {bpf[v][1]:.0f} ns/req")
+    dtr, dcr, dns = dd
+    say(f"  requests: dd bs=1 (a process no probe follows), every probe on/off: syscalls/s "
+        f"{dtr:.3f}, CPU/syscall {dcr:.3f} ({dns:+.1f} ns); a worker's unfollowed calls, "
+        "--probes=requests: " + ", ".join(f"{k} {d:+.0f} ns" for k, (_, _, d) in fds.items()))
 
 
 def main():
@@ -1473,6 +1800,11 @@ def main():
         res = odoo_bench()
         say("")
         odoo_summary(res)
+        return
+    if os.environ.get("BENCH_ONLY") == "requests":
+        res = requests_bench()
+        say("")
+        requests_summary(res)
         return
     if os.environ.get("BENCH_ONLY") == "tcp":
         tcp_ratio, ttr, tcr = tcp_bench()
@@ -1545,6 +1877,7 @@ def main():
         stop(p, signal.SIGKILL, 5)
 
     odoo_res = None if only_sched else odoo_bench()
+    req_res = None if only_sched else requests_bench()
 
     say("")
     say("summary")
@@ -1563,6 +1896,7 @@ def main():
     pg_summary(pg_res)
     python_summary(py_res)
     odoo_summary(odoo_res)
+    requests_summary(req_res)
 
 
 def _status(pid, key):

@@ -7,16 +7,25 @@
  * (Connection: close), for SECONDS. Prints one JSON line: requests, errors
  * (no 200 JSON-RPC result), seconds, p50_ms, p95_ms.
  *
+ * With PATH, each request is a JSON-RPC call without parameters POSTed to
+ * PATH instead (/web/webclient/version_info: the cheapest Odoo route, for
+ * the requests section); with "keepalive" after it, each client sends its
+ * requests one after the other on one HTTP/1.1 connection (reading each
+ * answer to its Content-Length), opening another only when that one fails.
+ *
  * C, not Python: erpscope profiles every python it finds, so a Python client
  * would add the daemon's work on its own samples to the measured CPU.
  *
  *   cc -O2 -pthread -o odoo_load scripts/odoo_load.c
- *   ./odoo_load PORT [SECONDS [CLIENTS]]        (defaults 10 s, 6 clients)
+ *   ./odoo_load PORT [SECONDS [CLIENTS [PATH [keepalive]]]]
+ *                                     (defaults 10 s, 6 clients, search_read)
  */
+#define _GNU_SOURCE /* strcasestr */
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,6 +46,8 @@ static const char *const domains[2] = {
 };
 
 static int port;
+static const char *path; /* NULL: search_read calls */
+static bool keepalive;
 static double deadline;
 static atomic_long counter;
 
@@ -44,6 +55,7 @@ struct thread {
 	pthread_t t;
 	double *lat;
 	long n, cap, errors;
+	int fd; /* keep-alive: the connection, -1 when none */
 	unsigned int seed;
 };
 
@@ -55,16 +67,22 @@ static double now(void)
 	return ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
-/* One request on a new connection: 0 when it got a 200 JSON-RPC result. */
-static int call(long n, unsigned int *seed)
+/* The request's bytes for call n into req (its size), or -1. */
+static int request(char *req, size_t size, long n, unsigned int *seed)
 {
-	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(port),
-				  .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-	char body[1024], req[2048], head[4096];
-	size_t got = 0;
-	int m = n % 2, fd, len, hl, ok;
-	ssize_t r;
+	const char *conn = keepalive ? "" : "Connection: close\r\n";
+	char body[1024];
+	int m = n % 2, len;
 
+	if (path) {
+		len = snprintf(body, sizeof(body),
+			       "{\"jsonrpc\": \"2.0\", \"method\": \"call\", \"id\": %ld, "
+			       "\"params\": {}}", n);
+		return snprintf(req, size,
+				"POST %s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n"
+				"Content-Type: application/json\r\nContent-Length: %d\r\n%s\r\n%s",
+				path, port, len, conn, body);
+	}
 	len = snprintf(body, sizeof(body),
 		       "{\"jsonrpc\": \"2.0\", \"method\": \"call\", \"id\": %ld, \"params\": "
 		       "{\"model\": \"%s\", \"method\": \"search_read\", \"args\": [], \"kwargs\": "
@@ -72,36 +90,83 @@ static int call(long n, unsigned int *seed)
 		       "{\"lang\": \"en_US\", \"tz\": \"Europe/Brussels\", \"uid\": 2, "
 		       "\"allowed_company_ids\": [1]}}}}",
 		       n, models[m], domains[m], fields[m], 80 * (int)(rand_r(seed) % 40));
-	hl = snprintf(req, sizeof(req),
-		      "POST /web/dataset/call_kw/%s/search_read HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n"
-		      "Content-Type: application/json\r\nContent-Length: %d\r\n"
-		      "Connection: close\r\n\r\n%s",
-		      models[m], port, len, body);
-	fd = socket(AF_INET, SOCK_STREAM, 0);
-	if (fd < 0)
-		return -1;
-	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) || write(fd, req, hl) != hl) {
-		close(fd);
-		return -1;
-	}
-	/* Keep the start (status line, headers, the result key); drain the rest. */
+	return snprintf(req, size,
+			"POST /web/dataset/call_kw/%s/search_read HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n"
+			"Content-Type: application/json\r\nContent-Length: %d\r\n%s\r\n%s",
+			models[m], port, len, conn, body);
+}
+
+/*
+ * Reads one answer: to the end of the connection, or with keep-alive to the
+ * end of its Content-Length body. Keeps its start (status line, headers, the
+ * result key) in head; 0 when it is a 200 JSON-RPC result.
+ */
+static int response(int fd, char *head, size_t size)
+{
+	size_t got = 0, total = 0, want = 0;
+	char *end, *cl;
+	ssize_t r;
+
 	for (;;) {
 		char sink[65536];
 
-		if (got < sizeof(head) - 1)
-			r = read(fd, head + got, sizeof(head) - 1 - got);
+		if (got < size - 1)
+			r = read(fd, head + got, size - 1 - got);
 		else
 			r = read(fd, sink, sizeof(sink));
 		if (r <= 0)
 			break;
-		if (got < sizeof(head) - 1)
+		total += r;
+		if (got < size - 1) {
 			got += r;
+			head[got] = 0;
+		}
+		if (!keepalive)
+			continue;
+		if (!want && (end = strstr(head, "\r\n\r\n"))) {
+			cl = strcasestr(head, "\r\nContent-Length:");
+			if (!cl || cl > end)
+				return -1;
+			want = end + 4 - head + strtoul(cl + 17, NULL, 10);
+		}
+		if (want && total >= want)
+			break;
 	}
-	close(fd);
 	head[got] = 0;
-	ok = r == 0 && !strncmp(head, "HTTP/1.", 7) && !strncmp(head + 8, " 200", 4) &&
-	     strstr(head, "\"result\"");
-	return ok ? 0 : -1;
+	if (keepalive ? !want || total < want : r != 0)
+		return -1;
+	if (strncmp(head, "HTTP/1.", 7) || strncmp(head + 8, " 200", 4) ||
+	    !strstr(head, "\"result\""))
+		return -1;
+	return 0;
+}
+
+/* One request: 0 when it got a 200 JSON-RPC result. */
+static int call(struct thread *t, long n)
+{
+	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(port),
+				  .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	char req[2048], head[4096];
+	int hl = request(req, sizeof(req), n, &t->seed), ret = -1;
+
+	if (hl < 0 || hl >= (int)sizeof(req))
+		return -1;
+	if (t->fd < 0) {
+		t->fd = socket(AF_INET, SOCK_STREAM, 0);
+		if (t->fd < 0)
+			return -1;
+		if (connect(t->fd, (struct sockaddr *)&sa, sizeof(sa)))
+			goto out_close;
+	}
+	if (write(t->fd, req, hl) != hl)
+		goto out_close;
+	ret = response(t->fd, head, sizeof(head));
+	if (keepalive && !ret)
+		return 0;
+out_close:
+	close(t->fd);
+	t->fd = -1;
+	return ret;
 }
 
 static void *client(void *arg)
@@ -112,7 +177,7 @@ static void *client(void *arg)
 		long n = atomic_fetch_add(&counter, 1);
 		double t0 = now();
 
-		if (call(n, &t->seed)) {
+		if (call(t, n)) {
 			t->errors++;
 			continue;
 		}
@@ -126,6 +191,8 @@ static void *client(void *arg)
 		}
 		t->lat[t->n++] = now() - t0;
 	}
+	if (t->fd >= 0)
+		close(t->fd);
 	return NULL;
 }
 
@@ -155,16 +222,19 @@ int main(int argc, char **argv)
 	long total = 0, errors = 0;
 	double *all;
 
-	if (argc < 2 || clients < 1) {
-		fprintf(stderr, "usage: odoo_load PORT [SECONDS [CLIENTS]]\n");
+	if (argc < 2 || clients < 1 || (argc > 5 && strcmp(argv[5], "keepalive"))) {
+		fprintf(stderr, "usage: odoo_load PORT [SECONDS [CLIENTS [PATH [keepalive]]]]\n");
 		return 2;
 	}
 	port = atoi(argv[1]);
+	path = argc > 4 ? argv[4] : NULL;
+	keepalive = argc > 5;
 	th = calloc(clients, sizeof(*th));
 	t0 = now();
 	deadline = t0 + seconds;
 	for (int i = 0; i < clients; i++) {
 		th[i].seed = (unsigned int)(t0 * 1e6) + i;
+		th[i].fd = -1;
 		pthread_create(&th[i].t, NULL, client, &th[i]);
 	}
 	for (int i = 0; i < clients; i++) {

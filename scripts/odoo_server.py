@@ -10,6 +10,7 @@ titles and per-request SQL, on Debian's python3.11, werkzeug and psycopg2.
            connection through werkzeug's BaseWSGIServer/WSGIRequestHandler,
            as Odoo's WorkerHTTP.process_request
   1 x      `odoo: WorkerCron <pid> <db>`: polls ir_cron every --cron-interval s
+           (only with --dsn)
   1 x      `<python> odoo-bin gevent ...` (odoo_gevent): idles on its own socket
 
 Each POST /web/dataset/call_kw/<model>/search_read (JSON-RPC, model
@@ -18,7 +19,13 @@ REPEATABLE READ: BEGIN ISOLATION LEVEL REPEATABLE READ), runs the registry
 signalling SELECT, the search (ids, ORDER BY, LIMIT 80), the read of the
 asked fields (an IN list of the ids) and the prefetch of every res_partner
 column for the partners shown (~3 KB of SQL), rolls back, closes, and
-answers the rows as JSON.
+answers the rows as JSON. POST /web/webclient/version_info (JSON-RPC, as
+Odoo's web client calls it) answers Odoo 16's version dict without touching
+PostgreSQL: the cheapest request, for the requests section of bench.sh,
+which runs the server without --dsn (no cron worker, no search_read) and
+with --http11 (HTTP/1.1 and keep-alive, as Odoo's threaded and gevent
+servers speak; a client's `Connection: close` still ends the connection
+after its request).
 
   /usr/bin/python3.11 scripts/odoo_server.py --dsn "host=/run/postgresql dbname=odoo" --init
   /usr/bin/python3.11 scripts/odoo_server.py --dsn "host=/run/postgresql dbname=odoo" --port 8069
@@ -190,11 +197,20 @@ def search_read(dsn, model, kw):
         conn.close()
 
 
+# odoo.service.common.exp_version() of Odoo 16
+VERSION_INFO = {"server_version": "16.0", "server_version_info": [16, 0, 0, "final", 0, ""],
+                "server_serie": "16.0", "protocol_version": 1}
+
+
 def make_app(dsn):
     @Request.application
     def app(request):
         parts = request.path.split("/")
-        if request.method != "POST" or parts[1:4] != ["web", "dataset", "call_kw"]:
+        if request.method == "POST" and request.path == "/web/webclient/version_info":
+            call = json.loads(request.get_data())
+            return Response(json.dumps({"jsonrpc": "2.0", "id": call.get("id"),
+                                        "result": VERSION_INFO}), mimetype="application/json")
+        if not dsn or request.method != "POST" or parts[1:4] != ["web", "dataset", "call_kw"]:
             return Response("not found", status=404)
         call = json.loads(request.get_data())
         p = call["params"]
@@ -207,12 +223,25 @@ def make_app(dsn):
     return app
 
 
+class Http11Handler(werkzeug.serving.WSGIRequestHandler):
+    """HTTP/1.1: connections kept alive unless the client says close.
+    Werkzeug >= 2.1 sends `Connection: close` on every answer (Odoo 16's
+    handler drops it for websockets the same way); the app reads each body
+    whole, so the next request line is where the stream resumes."""
+    protocol_version = "HTTP/1.1"
+
+    def send_header(self, keyword, value):
+        if keyword.lower() == "connection" and value == "close" and not self.close_connection:
+            return
+        super().send_header(keyword, value)
+
+
 class BaseWSGIServerNoBind(werkzeug.serving.BaseWSGIServer):
     """Odoo's: werkzeug's server object without a socket of its own; the
     worker hands it each accepted connection."""
 
-    def __init__(self, app):
-        super().__init__("127.0.0.1", 0, app)
+    def __init__(self, app, http11=False):
+        super().__init__("127.0.0.1", 0, app, handler=Http11Handler if http11 else None)
         self.socket.close()
 
     def server_activate(self):
@@ -222,10 +251,10 @@ class BaseWSGIServerNoBind(werkzeug.serving.BaseWSGIServer):
 BEAT = 4  # seconds: Odoo's worker select() timeout
 
 
-def http_worker(ls, dsn):
+def http_worker(ls, dsn, http11):
     pid, ppid = os.getpid(), os.getppid()
     setproctitle.setproctitle(f"odoo: WorkerHTTP {pid} ")
-    server = BaseWSGIServerNoBind(make_app(dsn))
+    server = BaseWSGIServerNoBind(make_app(dsn), http11)
     while os.getppid() == ppid:
         if not select.select([ls], [], [], BEAT)[0]:
             continue
@@ -275,18 +304,24 @@ def gevent_process(port, db):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--dsn", required=True, help="libpq DSN of the database (dbname=...)")
+    ap.add_argument("--dsn", help="libpq DSN of the database (dbname=...); without it: no cron "
+                    "worker, and only /web/webclient/version_info answers")
     ap.add_argument("--init", action="store_true", help="create the schema and rows, then exit")
     ap.add_argument("--host", default="127.0.0.1")
     ap.add_argument("--port", type=int, default=8069)
     ap.add_argument("--gevent-port", type=int, default=0, help="0: any free port")
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--cron-interval", type=float, default=3.0, help="seconds between polls")
+    ap.add_argument("--http11", action="store_true",
+                    help="HTTP/1.1 with keep-alive (default: HTTP/1.0, one request per connection, "
+                    "as Odoo's prefork workers)")
     a = ap.parse_args()
+    if a.init and not a.dsn:
+        ap.error("--init needs --dsn")
     if a.init:
         init(a.dsn)
         return
-    db = psycopg2.extensions.parse_dsn(a.dsn).get("dbname", "odoo")
+    db = psycopg2.extensions.parse_dsn(a.dsn).get("dbname", "odoo") if a.dsn else "odoo"
     ls = socket.socket()
     ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     ls.bind((a.host, a.port))
@@ -300,8 +335,9 @@ def main():
     signal.signal(signal.SIGTERM, leave)
     signal.signal(signal.SIGINT, leave)
     kids = []
-    for run, args in ([(http_worker, (ls, a.dsn))] * a.workers
-                      + [(cron_worker, (a.dsn, db, a.cron_interval)), (gevent_process, (a.gevent_port, db))]):
+    cron = [(cron_worker, (a.dsn, db, a.cron_interval))] if a.dsn else []
+    for run, args in ([(http_worker, (ls, a.dsn, a.http11))] * a.workers + cron
+                      + [(gevent_process, (a.gevent_port, db))]):
         pid = os.fork()
         if pid == 0:
             # The master stops its children with SIGTERM, also on ^C.
