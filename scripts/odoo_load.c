@@ -11,7 +11,8 @@
  * PATH instead (/web/webclient/version_info: the cheapest Odoo route, for
  * the requests section); with "keepalive" after it, each client sends its
  * requests one after the other on one HTTP/1.1 connection (reading each
- * answer to its Content-Length), opening another only when that one fails.
+ * answer to its Content-Length), opening another only when that one fails
+ * or the answer says `Connection: close`.
  *
  * C, not Python: erpscope profiles every python it finds, so a Python client
  * would add the daemon's work on its own samples to the measured CPU.
@@ -161,7 +162,8 @@ static int call(struct thread *t, long n)
 	if (write(t->fd, req, hl) != hl)
 		goto out_close;
 	ret = response(t->fd, head, sizeof(head));
-	if (keepalive && !ret)
+	/* A server that keeps no connection alive says so in its answer. */
+	if (keepalive && !ret && !strcasestr(head, "\r\nConnection: close\r\n"))
 		return 0;
 out_close:
 	close(t->fd);
