@@ -1746,7 +1746,8 @@ def requests_bench():
                   if name.startswith("es_req_")) / x["n"]
         bpf[v] = (req, total)
         say(f"    the requests probe (es_req_*): {req:.0f} ns per request (target <= 2000); every "
-            f"program: {total:.0f} ns (the sched programs run for every process on the host)")
+            f"program: {total:.0f} ns (most run for every process on the host: whatever else "
+            "runs here counts in them)")
     if "counted" in r:
         counted, answered = r["counted"]
         say(f"  erpscope counted {counted:.0f} requests on {REQ_PATH}; the client got {answered} "
