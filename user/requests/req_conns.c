@@ -161,7 +161,7 @@ static void settle(struct req_priv *rp, struct req_conn **pp, unsigned int code,
 	const struct req_head *h = req_acc_finish(&c->acc);
 	uint64_t ns = end_ns > c->start_ns ? end_ns - c->start_ns : 0;
 	struct req_parts parts;
-	struct req_slow slow = { .tgid = c->tgid, .tid = c->tid, .role = c->role, .code = code,
+	struct req_ended slow = { .tgid = c->tgid, .tid = c->tid, .role = c->role, .code = code,
 				 .start_ns = c->start_ns, .end_ns = end_ns, .head = h,
 				 .parts = parts_of(c, ev, &parts) };
 

@@ -79,8 +79,8 @@ void req_collect(struct req_priv *rp, struct expo *e);
 /* The code label of a status (REQ_CODE_* included). */
 void req_code_label(unsigned int code, char *buf, size_t size);
 
-/* requests/req_slow.c: an http_slow_request event when r lasted the threshold or more. */
-struct req_slow {
+/* A request that ended, as requests/req_slow_event.c reads it. */
+struct req_ended {
 	__u32 tgid, tid;
 	enum es_role role;
 	unsigned int code;
@@ -88,7 +88,8 @@ struct req_slow {
 	const struct req_head *head;
 	const struct req_parts *parts; /* NULL: not known */
 };
-void req_slow_event(struct req_priv *rp, const struct req_slow *r);
+/* requests/req_slow_event.c: an http_slow_request event when r lasted the threshold or more. */
+void req_slow_event(struct req_priv *rp, const struct req_ended *r);
 
 /* requests/req_attach.c */
 int req_attach_start(struct req_priv *rp);

@@ -66,7 +66,7 @@ out:
 	return n;
 }
 
-static void statements_json(struct req_priv *rp, struct json *j, const struct req_slow *r)
+static void statements_json(struct req_priv *rp, struct json *j, const struct req_ended *r)
 {
 	struct stmt_sum sums[ES_PG_CLIENT_RECENT];
 	/* The pg probe stamps a statement when its end is accounted: a little after. */
@@ -103,7 +103,7 @@ static void parts_json(struct json *j, const struct req_parts *p)
 		json_u64(j, "pg_statements", p->pg_stmts);
 }
 
-void req_slow_event(struct req_priv *rp, const struct req_slow *r)
+void req_slow_event(struct req_priv *rp, const struct req_ended *r)
 {
 	const struct req_head *h = r->head;
 	uint64_t ns = r->end_ns > r->start_ns ? r->end_ns - r->start_ns : 0;
