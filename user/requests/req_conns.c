@@ -35,6 +35,7 @@ struct req_conn {
 	enum es_role role;
 	unsigned int orphan; /* sweeps that found no kernel entry for it */
 	unsigned int noted; /* 0, 1: its route is in the worker's note, 2: with its RPC */
+	bool answered; /* its answer began (seen by a sweep): no longer in the note */
 	struct req_acc acc;
 };
 
@@ -55,12 +56,18 @@ static uint64_t note_owner(const struct req_conn *c)
 	return c->conn_id ^ ((uint64_t)(__u32)c->fd << 44);
 }
 
+static void conn_note_clear(struct req_priv *rp, struct req_conn *c)
+{
+	if (c->noted)
+		worker_note_clear(rp->es->notes, c->tgid, note_owner(c));
+	c->noted = 0;
+}
+
 static void conn_free(struct req_priv *rp, struct req_conn **pp)
 {
 	struct req_conn *c = *pp;
 
-	if (c->noted)
-		worker_note_clear(rp->es->notes, c->tgid, note_owner(c));
+	conn_note_clear(rp, c);
 	*pp = c->next;
 	explicit_bzero(&c->acc, sizeof(c->acc));
 	free(c);
@@ -133,11 +140,17 @@ static void note(struct req_priv *rp, struct req_conn *c)
 	const struct req_head *h = &c->acc.head;
 	unsigned int level = h->rpc ? 2 : h->route[0] ? 1 : 0;
 
-	if (level <= c->noted)
+	if (level <= c->noted || c->answered)
 		return;
 	c->noted = level;
 	worker_note_set(rp->es->notes, c->tgid, note_owner(c), c->start_ns, h->route,
 			h->rpc ? h->model : "", h->rpc ? h->rpc_method : "");
+}
+
+/* Its answer began: the kernel's record of the connection is at this request, answering. */
+static bool answering(const struct req_conn *c, const struct es_req_conn *kc)
+{
+	return kc->conn_id == c->conn_id && kc->seq == c->seq && kc->state == ES_REQ_S_RESP;
 }
 
 /* Among the slowest of the window unless it is a long-lived session. */
@@ -176,11 +189,18 @@ static void settle(struct req_priv *rp, struct req_conn **pp, unsigned int code,
 
 void req_conns_foreach(const struct req_priv *rp, req_inflight_fn fn, void *arg)
 {
+	int fd = bpf_map__fd(rp->skel->maps.req_conns);
+
 	for (unsigned int b = 0; rp->buckets && b < NBUCKETS; b++) {
 		for (const struct req_conn *c = rp->buckets[b]; c; c = c->next) {
+			struct es_req_conn_key k = { .tgid = c->tgid, .fd = c->fd };
 			struct req_inflight r = { .tgid = c->tgid, .tid = c->tid, .role = c->role,
 						  .start_ns = c->start_ns, .head = &c->acc.head };
+			struct es_req_conn kc;
 
+			/* A keep-alive connection holds its answered request until the next. */
+			if (c->answered || bpf_map_lookup_elem(fd, &k, &kc) || answering(c, &kc))
+				continue;
 			fn(arg, &r);
 		}
 	}
@@ -281,6 +301,11 @@ void req_conns_sweep(struct req_priv *rp)
 				 */
 				if (!bpf_map_lookup_elem(fd, &k, &kc)) {
 					c->orphan = 0;
+					if (!c->answered && answering(c, &kc)) {
+						/* The worker no longer serves it. */
+						c->answered = true;
+						conn_note_clear(rp, c);
+					}
 				} else if (++c->orphan >= 2) {
 					rp->lost++;
 					conn_free(rp, pp);
@@ -290,8 +315,7 @@ void req_conns_sweep(struct req_priv *rp)
 				continue;
 			}
 			answered = !bpf_map_lookup_and_delete_elem(fd, &k, &kc) &&
-				   kc.conn_id == c->conn_id && kc.seq == c->seq &&
-				   kc.state == ES_REQ_S_RESP;
+				   answering(c, &kc);
 			if (answered) {
 				settle(rp, pp, code_of(kc.status),
 				       kc.end_ns > kc.resp_ns ? kc.end_ns : kc.resp_ns);
