@@ -16,7 +16,8 @@ static void test_set_get_clear(void)
 	CHECK_INT(worker_note_get(wn, 10, &n), 0);
 	CHECK_INT(worker_note_set(wn, 10, 1, 500, "/web/dataset/call_kw", "", ""), 0);
 	/* the RPC found later: the same note, updated */
-	CHECK_INT(worker_note_set(wn, 10, 1, 500, "/web/dataset/call_kw", "sale.order", "write"), 0);
+	CHECK_INT(worker_note_set(wn, 10, 1, 500, "/web/dataset/call_kw", "sale.order", "write"),
+		  0);
 	CHECK_INT(worker_notes_count(wn), 1);
 	CHECK_INT(worker_note_get(wn, 10, &n), 1);
 	CHECK_STR(n.route, "/web/dataset/call_kw");
@@ -102,7 +103,8 @@ static void test_json(void)
 	worker_note_json(wn, 30, &j);
 	json_object_end(&j);
 	CHECK_INT(json_finish(&j), 0);
-	CHECK_STR(j.buf, "{\"route\":\"/web/x\\\"y\",\"model\":\"res.partner\",\"method\":\"read\"}");
+	CHECK_STR(j.buf,
+		  "{\"route\":\"/web/x\\\"y\",\"model\":\"res.partner\",\"method\":\"read\"}");
 	json_free(&j);
 	json_init(&j);
 	json_object_begin(&j, NULL);

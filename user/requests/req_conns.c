@@ -157,8 +157,9 @@ static bool answering(const struct req_conn *c, const struct es_req_conn *kc)
 static void keep_slow(struct req_priv *rp, const struct req_conn *c, const struct req_head *h,
 		      unsigned int code, uint64_t end_ns, uint64_t ns)
 {
-	struct req_slow_entry e = { .end_ns = end_ns, .ns = ns, .pid = c->tgid, .code = code,
-				    .method = h->method };
+	struct req_slow_entry e = {
+		.end_ns = end_ns, .ns = ns, .pid = c->tgid, .code = code, .method = h->method
+	};
 
 	if (h->session || !rp->slow)
 		return;
@@ -194,8 +195,11 @@ void req_conns_foreach(const struct req_priv *rp, req_inflight_fn fn, void *arg)
 	for (unsigned int b = 0; rp->buckets && b < NBUCKETS; b++) {
 		for (const struct req_conn *c = rp->buckets[b]; c; c = c->next) {
 			struct es_req_conn_key k = { .tgid = c->tgid, .fd = c->fd };
-			struct req_inflight r = { .tgid = c->tgid, .tid = c->tid, .role = c->role,
-						  .start_ns = c->start_ns, .head = &c->acc.head };
+			struct req_inflight r = { .tgid = c->tgid,
+						  .tid = c->tid,
+						  .role = c->role,
+						  .start_ns = c->start_ns,
+						  .head = &c->acc.head };
 			struct es_req_conn kc;
 
 			/* A keep-alive connection holds its answered request until the next. */
