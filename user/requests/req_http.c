@@ -65,6 +65,18 @@ static void text_kv(FILE *f, const char *key, const char *v)
 	}
 }
 
+/* An RPC's model and method, null when model is "". */
+static void json_rpc(struct json *j, const char *model, const char *method)
+{
+	if (model[0]) {
+		json_str(j, "model", model);
+		json_str(j, "method", method);
+	} else {
+		json_null(j, "model");
+		json_null(j, "method");
+	}
+}
+
 static double secs(uint64_t a, uint64_t b)
 {
 	return a > b ? (double)(a - b) / 1e9 : 0;
@@ -97,13 +109,7 @@ static void one_inflight(void *arg, const struct req_inflight *r)
 		json_str(j, "http_method", route[0] ? req_method_name(h->method) : "");
 		json_str(j, "route", route);
 		json_bool(j, "session", h->session);
-		if (h->rpc) {
-			json_str(j, "model", h->model);
-			json_str(j, "method", h->rpc_method);
-		} else {
-			json_null(j, "model");
-			json_null(j, "method");
-		}
+		json_rpc(j, h->rpc ? h->model : "", h->rpc_method);
 		json_double(j, "age_seconds", secs(rw->now_ns, r->start_ns));
 		if (have_state) {
 			json_str(j, "state", state);
@@ -143,13 +149,7 @@ static void one_slow(struct rq_walk *rw, enum es_role role, const struct req_slo
 		json_u64(j, "pid", e->pid);
 		json_str(j, "http_method", req_method_name(e->method));
 		json_str(j, "route", e->route);
-		if (e->model[0]) {
-			json_str(j, "model", e->model);
-			json_str(j, "method", e->rpc_method);
-		} else {
-			json_null(j, "model");
-			json_null(j, "method");
-		}
+		json_rpc(j, e->model, e->rpc_method);
 		json_str(j, "code", code);
 		json_double(j, "duration_seconds", (double)e->ns / 1e9);
 		json_double(j, "end_time", end);
