@@ -362,10 +362,11 @@ def body(t):
                   if k == "route" and any(ch.isdigit() for ch in lbl)]
         t.check(not leaked, "no route label holds an id", f"{leaked[:5]}")
         rq = requests_json(d, "role=odoo_http")
-        slow = rq["slowest"]
+        # ours: another workload's HTTP workers on the host are seen too
+        slow = [e for e in rq["slowest"] if e["pid"] in kids]
         rpcs = sorted((e["model"], e["method"]) for e in slow
                       if e["route"] == "/web/dataset/call_kw" and e["code"] == "200"
-                      and e["http_method"] == "POST" and e["pid"] in kids)
+                      and e["http_method"] == "POST")
         t.check(len(slow) == 20 and rpcs == [("res.partner", "read")] * 10
                 + [("sale.order", "search_read")] * 10,
                 "GET /requests: the 20 slowest are the 10 sale.order and 10 res.partner RPCs",
@@ -618,7 +619,7 @@ def body(t):
                 ("killed", "/web/dataset/call_kw", "stock.picking", "nap"),
                 "its worker_exit event names the route, model and method it was serving",
                 f"{evs}")
-        slow = requests_json(d, "role=odoo_http")["slowest"]
+        slow = [e for e in requests_json(d, "role=odoo_http")["slowest"] if e["pid"] in kids]
         t.check(slow and (slow[0]["code"], slow[0]["model"], slow[0]["method"], slow[0]["pid"])
                 == ("killed", "stock.picking", "nap", vpid),
                 "the killed request is the slowest of the window, code killed",
