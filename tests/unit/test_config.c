@@ -594,6 +594,7 @@ static void test_usage(void)
 		"      --tcp.remote-idle-timeout=10m ",
 		"      --http.top-routes=100 ",
 		"      --http.top-rpcs=200 ",
+		"      --http.slow-request-threshold=2s ",
 		"      --python.sample-frequency=49 ",
 		"      --python.offcpu-threshold=10ms ",
 		"      --python.stack-depth=64 ",

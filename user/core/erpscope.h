@@ -21,6 +21,7 @@
 struct procs;
 struct events;
 struct httpd;
+struct worker_notes;
 
 struct erpscope {
 	struct config cfg;
@@ -39,6 +40,7 @@ struct erpscope {
 	bool tp_btf;    /* feature probe result: typed tracepoints work */
 	struct procs *procs;
 	struct events *events; /* the log behind GET /events (user/core/events.h) */
+	struct worker_notes *notes; /* what each worker is serving (user/core/worker_note.h) */
 	struct httpd *httpd;
 	struct http_route routes[ES_MAX_ROUTES]; /* the server keeps a pointer to these */
 	struct probe probes[ES_MAX_PROBES];

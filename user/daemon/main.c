@@ -29,6 +29,7 @@
 #include "procs/proctable.h"
 #include "daemon/routes.h"
 #include "core/selfstats.h"
+#include "core/worker_note.h"
 
 #define TICK_MS 100
 enum { EV_SIGNAL = 1, EV_TIMER, EV_HTTP, EV_RING_BASE = 100 };
@@ -304,6 +305,7 @@ static void cleanup(struct erpscope *es)
 	stop_probes(es);
 	procs_free(es->procs);
 	events_free(es->events);
+	worker_notes_free(es->notes);
 	if (es->stats_fd >= 0)
 		close(es->stats_fd);
 	if (es->timerfd >= 0)
@@ -320,7 +322,8 @@ static int run(struct erpscope *es)
 
 	es->procs = procs_new(es->cfg.max_workers);
 	es->events = events_new(EVENTS_MAX, EVENTS_MAX_BYTES);
-	if (!es->procs || !es->events) {
+	es->notes = worker_notes_new(WORKER_NOTES_MAX);
+	if (!es->procs || !es->events || !es->notes) {
 		log_error("out of memory");
 		goto out;
 	}

@@ -32,6 +32,7 @@
 #include "core/mapstats.h"
 #include "procs/memhistory.h"
 #include "core/probe.h"
+#include "core/worker_note.h"
 #include "procs/proctable.h"
 #include "procs/title.h"
 
@@ -161,6 +162,8 @@ static void on_kill(struct probe *p, const struct es_oom_kill *ev)
 		json_u64(&j, "rss_shmem_bytes", ev->shmem_pages * ps);
 		json_u64(&j, "total_vm_bytes", ev->total_vm_pages * ps);
 	}
+	/* The request it was serving, when the requests probe saw one. */
+	worker_note_json(es->notes, ev->tgid, &j);
 	json_u64(&j, "memcg_id", ev->memcg_id);
 	if (have_cg)
 		json_str(&j, "cgroup", cg);
@@ -260,6 +263,7 @@ static void on_exit_event(struct probe *p, const struct es_oom_exit *ev)
 	} else {
 		json_null(&j, "sender");
 	}
+	worker_note_json(p->es->notes, ev->tgid, &j);
 	json_object_end(&j);
 	add_event(p->es, "worker_exit", &j);
 	json_free(&j);

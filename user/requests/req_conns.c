@@ -7,6 +7,7 @@
  * answer was being sent.
  */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <bpf/bpf.h>
@@ -16,6 +17,7 @@
 #include "core/clock.h"
 #include "core/erpscope.h"
 #include "core/log.h"
+#include "core/worker_note.h"
 #include "procs/proctable.h"
 #include "requests/requests.h"
 
@@ -32,6 +34,8 @@ struct req_conn {
 	__u64 starttime; /* of the worker: a reused pid is another process */
 	enum es_role role;
 	unsigned int orphan; /* sweeps that found no kernel entry for it */
+	unsigned int noted; /* 0, 1: its route is in the worker's note, 2: with its RPC */
+	bool answered; /* its answer began (seen by a sweep): no longer in the note */
 	struct req_acc acc;
 };
 
@@ -46,10 +50,24 @@ int req_conns_init(struct req_priv *rp)
 	return rp->buckets ? 0 : -ENOMEM;
 }
 
+/* The worker's note (core/worker_note.h) of this request. */
+static uint64_t note_owner(const struct req_conn *c)
+{
+	return c->conn_id ^ ((uint64_t)(__u32)c->fd << 44);
+}
+
+static void conn_note_clear(struct req_priv *rp, struct req_conn *c)
+{
+	if (c->noted)
+		worker_note_clear(rp->es->notes, c->tgid, note_owner(c));
+	c->noted = 0;
+}
+
 static void conn_free(struct req_priv *rp, struct req_conn **pp)
 {
 	struct req_conn *c = *pp;
 
+	conn_note_clear(rp, c);
 	*pp = c->next;
 	explicit_bzero(&c->acc, sizeof(c->acc));
 	free(c);
@@ -153,6 +171,43 @@ static const struct req_parts *parts_of(const struct req_conn *c, const struct e
 	return p->sched || p->pg ? p : NULL;
 }
 
+/* Names the request in its worker's note once its route (then its RPC) is known. */
+static void note(struct req_priv *rp, struct req_conn *c)
+{
+	const struct req_head *h = &c->acc.head;
+	unsigned int level = h->rpc ? 2 : h->route[0] ? 1 : 0;
+
+	if (level <= c->noted || c->answered)
+		return;
+	c->noted = level;
+	worker_note_set(rp->es->notes, c->tgid, note_owner(c), c->start_ns, h->route,
+			h->rpc ? h->model : "", h->rpc ? h->rpc_method : "");
+}
+
+/* Its answer began: the kernel's record of the connection is at this request, answering. */
+static bool answering(const struct req_conn *c, const struct es_req_conn *kc)
+{
+	return kc->conn_id == c->conn_id && kc->seq == c->seq && kc->state == ES_REQ_S_RESP;
+}
+
+/* Among the slowest of the window unless it is a long-lived session. */
+static void keep_slow(struct req_priv *rp, const struct req_conn *c, const struct req_head *h,
+		      unsigned int code, uint64_t end_ns, uint64_t ns)
+{
+	struct req_slow_entry e = {
+		.end_ns = end_ns, .ns = ns, .pid = c->tgid, .code = code, .method = h->method
+	};
+
+	if (h->session || !rp->slow)
+		return;
+	snprintf(e.route, sizeof(e.route), "%s", h->route[0] ? h->route : "unparsed");
+	if (h->rpc) {
+		snprintf(e.model, sizeof(e.model), "%s", h->model);
+		snprintf(e.rpc_method, sizeof(e.rpc_method), "%s", h->rpc_method);
+	}
+	req_slow_add(rp->slow, (unsigned int)c->role, &e);
+}
+
 /* Counts what a record holds and frees it; ev: its end event, NULL when it has none. */
 static void settle(struct req_priv *rp, struct req_conn **pp, unsigned int code, uint64_t end_ns,
 		   const struct es_req_done *ev)
@@ -167,7 +222,35 @@ static void settle(struct req_priv *rp, struct req_conn **pp, unsigned int code,
 
 	req_observe(rp, c->role, h, code, ns, slow.parts);
 	req_slow_event(rp, &slow);
+	keep_slow(rp, c, h, code, end_ns, ns);
+	/* A killed worker's note stays for its worker_exit event (the oom probe's ring). */
+	if (code == REQ_CODE_KILLED && c->noted) {
+		worker_note_died(rp->es->notes, c->tgid, note_owner(c), clock_ms());
+		c->noted = 0;
+	}
 	conn_free(rp, pp);
+}
+
+void req_conns_foreach(const struct req_priv *rp, req_inflight_fn fn, void *arg)
+{
+	int fd = bpf_map__fd(rp->skel->maps.req_conns);
+
+	for (unsigned int b = 0; rp->buckets && b < NBUCKETS; b++) {
+		for (const struct req_conn *c = rp->buckets[b]; c; c = c->next) {
+			struct es_req_conn_key k = { .tgid = c->tgid, .fd = c->fd };
+			struct req_inflight r = { .tgid = c->tgid,
+						  .tid = c->tid,
+						  .role = c->role,
+						  .start_ns = c->start_ns,
+						  .head = &c->acc.head };
+			struct es_req_conn kc;
+
+			/* A keep-alive connection holds its answered request until the next. */
+			if (c->answered || bpf_map_lookup_elem(fd, &k, &kc) || answering(c, &kc))
+				continue;
+			fn(arg, &r);
+		}
+	}
 }
 
 void req_conns_data(struct req_priv *rp, const struct es_req_data *ev)
@@ -208,6 +291,7 @@ void req_conns_data(struct req_priv *rp, const struct es_req_data *ev)
 		rp->nconns++;
 	}
 	req_acc_feed(&c->acc, ev->data, ev->len < ES_REQ_CAP ? ev->len : ES_REQ_CAP);
+	note(rp, c);
 }
 
 void req_conns_done(struct req_priv *rp, const struct es_req_done *ev)
@@ -264,6 +348,11 @@ void req_conns_sweep(struct req_priv *rp)
 				 */
 				if (!bpf_map_lookup_elem(fd, &k, &kc)) {
 					c->orphan = 0;
+					if (!c->answered && answering(c, &kc)) {
+						/* The worker no longer serves it. */
+						c->answered = true;
+						conn_note_clear(rp, c);
+					}
 				} else if (++c->orphan >= 2) {
 					rp->lost++;
 					conn_free(rp, pp);
@@ -273,8 +362,7 @@ void req_conns_sweep(struct req_priv *rp)
 				continue;
 			}
 			answered = !bpf_map_lookup_and_delete_elem(fd, &k, &kc) &&
-				   kc.conn_id == c->conn_id && kc.seq == c->seq &&
-				   kc.state == ES_REQ_S_RESP;
+				   answering(c, &kc);
 			if (answered) {
 				settle(rp, pp, code_of(kc.status),
 				       kc.end_ns > kc.resp_ns ? kc.end_ns : kc.resp_ns, NULL);
@@ -284,4 +372,5 @@ void req_conns_sweep(struct req_priv *rp)
 			}
 		}
 	}
+	worker_notes_expire(rp->es->notes, now / 1000000ull);
 }

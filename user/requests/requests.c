@@ -71,6 +71,9 @@ static int requests_open(struct probe *p)
 	err = req_conns_init(rp);
 	if (err)
 		return err;
+	rp->slow = req_slow_new(ES_ROLE_COUNT, REQ_SLOW_K, es->cfg.py_window_ms * 1000000ull);
+	if (!rp->slow)
+		return -ENOMEM;
 	for (size_t i = 0; i < sizeof(served_roles) / sizeof(served_roles[0]); i++) {
 		struct req_role *r = &rp->roles[served_roles[i]];
 
@@ -145,6 +148,7 @@ static void requests_close(struct probe *p)
 	libc_uprobes_free(rp->lu);
 	requests_bpf__destroy(rp->skel);
 	req_conns_free(rp);
+	req_slow_free(rp->slow);
 	for (int r = 0; r < ES_ROLE_COUNT; r++) {
 		req_table_free(rp->roles[r].routes);
 		req_table_free(rp->roles[r].rpcs);

@@ -17,6 +17,7 @@
 #include "../../bpf/procs.h"
 #include "../../bpf/requests.h"
 #include "requests/req_parse.h"
+#include "requests/req_slow.h"
 #include "requests/req_table.h"
 
 struct erpscope;
@@ -58,6 +59,7 @@ struct req_priv {
 	uint64_t lost; /* requests whose end or start was lost (ring drops) */
 	uint64_t killed;
 	bool parts_sched, parts_pg; /* the sched / pg probe's maps are shared */
+	struct req_slow *slow; /* the slowest of the window, for GET /requests */
 };
 
 /* The roles whose processes serve HTTP and get the uprobes. */
@@ -70,6 +72,15 @@ void req_conns_data(struct req_priv *rp, const struct es_req_data *ev);
 void req_conns_done(struct req_priv *rp, const struct es_req_done *ev);
 /* Requests of processes that died: counted killed (or with the status they sent). */
 void req_conns_sweep(struct req_priv *rp);
+/* A request in flight as GET /requests shows it. */
+struct req_inflight {
+	__u32 tgid, tid;
+	enum es_role role;
+	uint64_t start_ns; /* CLOCK_MONOTONIC */
+	const struct req_head *head; /* parsed so far: route "" before its request line */
+};
+typedef void (*req_inflight_fn)(void *arg, const struct req_inflight *r);
+void req_conns_foreach(const struct req_priv *rp, req_inflight_fn fn, void *arg);
 /* Counts one request. */
 void req_observe(struct req_priv *rp, enum es_role role, const struct req_head *h,
 		 unsigned int code, uint64_t ns, const struct req_parts *parts);
