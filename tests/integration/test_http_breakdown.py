@@ -19,7 +19,7 @@ probe's per-client statement times):
   - `--http.slow-request-threshold=250ms`: the 5 account.move.reconcile
     requests (300 ms and more) are http_slow_request events, with their parts
     and top statements (pg_sleep first, 1 call of ~0.3 s; the quick one with
-    3 calls); the 200 ms ones are not
+    3 calls); no request under 250 ms is one
   - with the pg probe off (a second daemon, `--probes=sched,requests`) there
     is no pg part and the time PostgreSQL took stays in sleep
 """
@@ -84,11 +84,15 @@ def check_slow_events(t, d, srv):
     kids = {int(x) for x in open(f"/proc/{srv.pid}/task/{srv.pid}/children").read().split()}
     evs = [e["data"] for e in json.loads(b)["events"] if e["data"]["pid"] in kids]
     lib.log(f"first slow request event: {json.dumps(evs[0]) if evs else None}")
-    t.check(len(evs) == 5, "5 http_slow_request events", f"{len(evs)}")
-    t.check(all(e["model"] == "account.move" and e["rpc_method"] == "reconcile"
-                and e["route"] == "/web/dataset/call_kw" and e["code"] == "200"
-                and e["role"] == "odoo_http" for e in evs),
-            "all of account.move.reconcile on /web/dataset/call_kw, code 200")
+    t.check(all(e["duration_seconds"] >= 0.25 for e in evs),
+            "no event for a request under the threshold")
+    # The others are 100 to 200 ms: slow only on a loaded host (runqueue).
+    evs = [e for e in evs if e["model"] == "account.move"]
+    t.check(len(evs) == 5, "5 http_slow_request events of account.move.reconcile",
+            f"{len(evs)}")
+    t.check(all(e["rpc_method"] == "reconcile" and e["route"] == "/web/dataset/call_kw"
+                and e["code"] == "200" and e["role"] == "odoo_http" for e in evs),
+            "on /web/dataset/call_kw, code 200, role odoo_http")
     for e in evs:
         p = e.get("parts_seconds", {})
         top = e.get("top_statements", [])
