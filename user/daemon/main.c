@@ -25,6 +25,7 @@
 #include "core/kfeatures.h"
 #include "core/http.h"
 #include "core/log.h"
+#include "core/reqtag.h"
 #include "daemon/probes.h"
 #include "procs/proctable.h"
 #include "daemon/routes.h"
@@ -304,6 +305,7 @@ static void cleanup(struct erpscope *es)
 	stop_probes(es);
 	procs_free(es->procs);
 	events_free(es->events);
+	reqtags_free(es->reqtags);
 	if (es->stats_fd >= 0)
 		close(es->stats_fd);
 	if (es->timerfd >= 0)
@@ -320,7 +322,9 @@ static int run(struct erpscope *es)
 
 	es->procs = procs_new(es->cfg.max_workers);
 	es->events = events_new(EVENTS_MAX, EVENTS_MAX_BYTES);
-	if (!es->procs || !es->events) {
+	/* Profile samples point at its labels for the profile window. */
+	es->reqtags = reqtags_new(es->cfg.py_window_ms + 60000);
+	if (!es->procs || !es->events || !es->reqtags) {
 		log_error("out of memory");
 		goto out;
 	}
@@ -384,6 +388,7 @@ int main(int argc, char **argv)
 	struct erpscope es = {
 		.epfd = -1, .sigfd = -1, .timerfd = -1, .stats_fd = -1, .workers_fd = -1,
 		.iodev_fd = -1, .workers_gen_fd = -1, .switch_hook_fd = -1, .switch_arg_fd = -1,
+		.req_serving_fd = -1,
 	};
 	char err[512] = "";
 

@@ -122,6 +122,7 @@ static void settle(struct req_priv *rp, struct req_conn **pp, unsigned int code,
 	struct req_conn *c = *pp;
 	const struct req_head *h = req_acc_finish(&c->acc);
 
+	req_tag_end(rp, c->role, c->conn_id, c->seq, h);
 	req_observe(rp, c->role, h, code, end_ns > c->start_ns ? end_ns - c->start_ns : 0);
 	conn_free(rp, pp);
 }
@@ -164,6 +165,7 @@ void req_conns_data(struct req_priv *rp, const struct es_req_data *ev)
 		rp->nconns++;
 	}
 	req_acc_feed(&c->acc, ev->data, ev->len < ES_REQ_CAP ? ev->len : ES_REQ_CAP);
+	req_tag_begin(rp, c->role, c->conn_id, c->seq, req_acc_head(&c->acc));
 }
 
 void req_conns_done(struct req_priv *rp, const struct es_req_done *ev)
@@ -221,6 +223,7 @@ void req_conns_sweep(struct req_priv *rp)
 				if (!bpf_map_lookup_elem(fd, &k, &kc)) {
 					c->orphan = 0;
 				} else if (++c->orphan >= 2) {
+					req_tag_drop_thread(rp, c->tid, c->conn_id, c->seq);
 					rp->lost++;
 					conn_free(rp, pp);
 					continue;
@@ -228,6 +231,7 @@ void req_conns_sweep(struct req_priv *rp)
 				pp = &c->next;
 				continue;
 			}
+			req_tag_drop_thread(rp, c->tid, c->conn_id, c->seq);
 			answered = !bpf_map_lookup_and_delete_elem(fd, &k, &kc) &&
 				   kc.conn_id == c->conn_id && kc.seq == c->seq &&
 				   kc.state == ES_REQ_S_RESP;
