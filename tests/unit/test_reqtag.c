@@ -54,7 +54,7 @@ static void names(void)
 	reqtags_sync(rt, 2000 + REQTAG_GRACE_MS);
 	CHECK_INT(reqtags_resolve(rt, 77, 2000), 0);
 	CHECK_INT(reqtags_resolve(rt, 78, 2000), a); /* in flight: kept */
-	CHECK(reqtags_label(rt, a) != NULL);         /* the label stays */
+	CHECK(reqtags_label(rt, a) != NULL); /* the label stays */
 	/* Long strings are cut, not overrun. */
 	{
 		char big[300];

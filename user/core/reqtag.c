@@ -14,7 +14,7 @@
 struct req_ent {
 	uint64_t tag;
 	uint64_t ended_ms; /* 0: in flight */
-	int32_t next;      /* hash chain, or free list */
+	int32_t next; /* hash chain, or free list */
 	uint16_t label;
 	bool used;
 };
@@ -173,8 +173,9 @@ static uint16_t label_intern(struct reqtags *rt, const char *route, const char *
 		id = label_slot(rt, now_ms);
 		if (!id)
 			return 0;
-		rt->labels[id] = (struct label_ent){ .l = want, .hash = h, .used = true,
-						     .next = rt->lbuckets[h % REQTAG_LABELS] };
+		rt->labels[id] = (struct label_ent){
+			.l = want, .hash = h, .used = true, .next = rt->lbuckets[h % REQTAG_LABELS]
+		};
 		rt->lbuckets[h % REQTAG_LABELS] = id;
 	}
 	rt->labels[id].last_ms = now_ms;
@@ -199,8 +200,9 @@ int reqtags_begin(struct reqtags *rt, uint64_t tag, const char *route, const cha
 	}
 	i = rt->rfree;
 	rt->rfree = rt->reqs[i].next;
-	rt->reqs[i] = (struct req_ent){ .tag = tag, .label = label, .used = true,
-					.next = rt->rbuckets[b] };
+	rt->reqs[i] = (struct req_ent){
+		.tag = tag, .label = label, .used = true, .next = rt->rbuckets[b]
+	};
 	rt->rbuckets[b] = i;
 	rt->nreqs++;
 	return 0;
