@@ -30,20 +30,18 @@ Then a daemon with `--probes=python` (no requests probe): model= answers
 """
 
 import http.client
-import os
 import subprocess
 import time
 
 import lib
+import prefork
 import pyworkloads as pw
 
 HZ = 49
 N = 20
 
-SERVER = r'''
-import errno, os, select, signal, socket, sys, time
-import setproctitle
-import werkzeug.serving
+SERVER = prefork.source(r'''
+import time
 from werkzeug.wrappers import Request, Response
 
 def spin(sec):
@@ -81,65 +79,7 @@ def app(request):
     elif p == "/warm":
         warm_up()
     return Response(b"ok", mimetype="text/plain")
-
-class Handler(werkzeug.serving.WSGIRequestHandler):
-    protocol_version = "HTTP/1.1"
-    def log_request(self, *a, **k):
-        pass
-
-class NoBind(werkzeug.serving.BaseWSGIServer):
-    def __init__(self):
-        super().__init__("127.0.0.1", 0, app, handler=Handler)
-        self.socket.close()
-    def server_activate(self):
-        pass
-
-def worker(ls):
-    ppid = os.getppid()
-    setproctitle.setproctitle(f"odoo: WorkerHTTP {os.getpid()} ")
-    server = NoBind()
-    while os.getppid() == ppid:
-        if not select.select([ls], [], [], 4)[0]:
-            continue
-        try:
-            client, addr = ls.accept()
-        except OSError as e:
-            if e.errno not in (errno.EAGAIN, errno.ECONNABORTED):
-                raise
-            continue
-        client.setblocking(True)
-        client.settimeout(3)
-        try:
-            server.process_request(client, addr)
-        except OSError:
-            pass
-
-ls = socket.socket()
-ls.bind(("127.0.0.1", 0))
-ls.listen(128)
-ls.setblocking(False)
-setproctitle.setproctitle(f"{sys.executable} odoo-bin --http-port {ls.getsockname()[1]}")
-pid = os.fork()
-if pid == 0:
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    try:
-        worker(ls)
-    finally:
-        os._exit(0)
-print(ls.getsockname()[1], pid, flush=True)
-def leave(signum, frame):
-    try:
-        os.kill(pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
-    os._exit(0)
-signal.signal(signal.SIGTERM, leave)
-while True:
-    try:
-        os.wait()
-    except ChildProcessError:
-        time.sleep(1)
-'''
+''', 1)
 
 RPC = "/web/dataset/call_kw/"
 
