@@ -9,13 +9,16 @@ serves, one connection per request, 20 times each:
   POST /web/dataset/call_kw/sale.order/search_read   burn_order: 100 ms of CPU
   GET  /shop/cart                                    burn_cart: 50 ms of CPU
   POST /web/dataset/call_kw/sale.order/nap           nap_order: sleeps 50 ms
-(CPU measured by the thread's own clock), under `--probes=python,requests`
-at the default 49 Hz and 10 ms off-CPU threshold. Then, for the worker:
+(CPU measured by the thread's own clock), at the default 49 Hz and 10 ms
+off-CPU threshold, twice: under `--probes=python,requests` (the Python
+probe's own sched_switch program) and with every probe (the sched probe's
+hands it the long blocks). Then, for the worker:
   kind=cpu&model=res.partner&method=read
       has burn_partner frames and no burn_order, burn_cart or nap_order;
-      burn_partner's samples ~ 2 s x 49 Hz = 98, +/- 25% (a sample is
-      tagged from the request's first received bytes on, in the kernel, so
-      none is lost to user space's parsing)
+      burn_partner's samples ~ 2 s x 49 Hz = 98, +/- 25%, and all of the
+      worker's burn_partner samples (a sample is tagged from the request's
+      first received bytes on, in the kernel, so none is lost to user
+      space's parsing)
   kind=cpu&model=sale.order&method=search_read: burn_order only, ~98
   model=sale.order alone: burn_order (search_read) and not burn_partner
   route=/shop/cart: burn_cart only, ~49 +/- 25%
@@ -100,7 +103,20 @@ def funcs(stacks, name):
 
 
 def body(t):
-    with lib.Daemon("--probes=python,requests") as d:
+    # With the sched probe the off-CPU walk runs from its sched_switch program.
+    for args in (("--probes=python,requests",), ()):
+        t.prefix = f"[{' '.join(args) or 'every probe'}] "
+        run(t, args)
+    t.prefix = ""
+    with lib.Daemon("--probes=python") as d:
+        st, _, text, _ = pw.get(d, "/profile?kind=cpu&model=sale.order")
+        t.check(st == 409 and "requests probe" in text,
+                "without the requests probe, model= answers 409 and says why",
+                f"{st} {text.strip()!r}")
+
+
+def run(t, args):
+    with lib.Daemon(*args) as d:
         srv = lib.spawn([lib.PYTHON, "-c", SERVER], stdout=subprocess.PIPE, text=True)
         first = srv.stdout.readline().split()
         port, pid = int(first[0]), int(first[1])
@@ -142,6 +158,9 @@ def body(t):
         s = prof(kind="cpu", model="res.partner", method="read")
         t.near(funcs(s, "burn_partner"), want, 0.25,
                "model=res.partner&method=read: burn_partner's samples ~ 2 s x 49 Hz")
+        t.check(funcs(s, "burn_partner") == funcs(everything, "burn_partner"),
+                "model=res.partner&method=read: every burn_partner sample is tagged",
+                f"{funcs(s, 'burn_partner')} of {funcs(everything, 'burn_partner')}")
         t.check(funcs(s, "burn_order") == funcs(s, "burn_cart") == funcs(s, "nap_order") == 0,
                 "model=res.partner&method=read: no burn_order, burn_cart or nap_order",
                 f"{funcs(s, 'burn_order')} {funcs(s, 'burn_cart')} {funcs(s, 'nap_order')}")
@@ -180,12 +199,6 @@ def body(t):
         s = prof(kind="offcpu", model="res.partner")
         t.check(funcs(s, "nap_order") == 0, "kind=offcpu&model=res.partner: no nap_order")
         lib.kill_group(srv)
-
-    with lib.Daemon("--probes=python") as d:
-        st, _, text, _ = pw.get(d, "/profile?kind=cpu&model=sale.order")
-        t.check(st == 409 and "requests probe" in text,
-                "without the requests probe, model= answers 409 and says why",
-                f"{st} {text.strip()!r}")
 
 
 if __name__ == "__main__":
