@@ -25,6 +25,10 @@ static void names(void)
 	uint16_t a, b;
 
 	CHECK(rt != NULL);
+	/* No reader: the writer's calls do nothing. */
+	CHECK_INT(reqtags_begin(rt, 77, "/web/dataset/call_kw", "res.partner", "read", 1000), 0);
+	CHECK_INT(reqtags_resolve(rt, 77, 1000), 0);
+	reqtags_set_reader(rt, true);
 	CHECK(!reqtags_has_writer(rt));
 	reqtags_set_writer(rt, count_sync, NULL);
 	CHECK(reqtags_has_writer(rt));
@@ -76,15 +80,21 @@ static void labels_full(void)
 {
 	struct reqtags *rt = reqtags_new(10000);
 	char route[32];
-	uint16_t first;
+	uint16_t first = 0, second = 0;
 
+	reqtags_set_reader(rt, true);
 	for (uint64_t i = 1; i < REQTAG_LABELS; i++) {
 		snprintf(route, sizeof(route), "/r%llu", (unsigned long long)i);
 		CHECK_INT(reqtags_begin(rt, i, route, "", "", 1000 + i), 0);
+		if (i == 1)
+			first = reqtags_resolve(rt, i, 1000 + i);
+		if (i == 3)
+			second = reqtags_resolve(rt, i, 1000 + i);
 		reqtags_end(rt, i, 1000 + i);
 	}
-	first = reqtags_resolve(rt, 1, 1001);
-	CHECK(first != 0);
+	/* /r2 used again later: /r1 then /r3 are the least recently used. */
+	CHECK(first != 0 && second != 0);
+	CHECK(reqtags_resolve(rt, 2, 1000 + REQTAG_LABELS) != 0);
 	CHECK_INT(reqtags_begin(rt, 5000, "/new", "", "", 2000), -ENOSPC);
 	CHECK_INT(reqtags_full(rt), 1);
 	CHECK_INT(reqtags_resolve(rt, 5000, 2000), 0);
@@ -93,6 +103,10 @@ static void labels_full(void)
 	CHECK_INT(reqtags_resolve(rt, 5001, 11001), first);
 	CHECK_STR(reqtags_label(rt, first)->route, "/new");
 	CHECK_INT(reqtags_resolve(rt, 1, 11001), 0); /* not the old request's any more */
+	CHECK_INT(reqtags_begin(rt, 5002, "/newer", "", "", 11002), -ENOSPC); /* /r3: 1003 */
+	CHECK_INT(reqtags_begin(rt, 5003, "/newer", "", "", 11003), 0);
+	CHECK_INT(reqtags_resolve(rt, 5003, 11003), second);
+	CHECK_INT(reqtags_full(rt), 2);
 	reqtags_free(rt);
 }
 
@@ -101,6 +115,7 @@ static void reqs_full(void)
 {
 	struct reqtags *rt = reqtags_new(10000);
 
+	reqtags_set_reader(rt, true);
 	for (uint64_t i = 1; i <= REQTAG_REQS; i++)
 		CHECK(!reqtags_begin(rt, i, "/a", "", "", 1000));
 	CHECK_INT(reqtags_begin(rt, REQTAG_REQS + 1, "/a", "", "", 1000), -ENOSPC);

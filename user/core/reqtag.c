@@ -23,7 +23,8 @@ struct label_ent {
 	struct reqtag_label l;
 	uint64_t last_ms;
 	uint32_t hash;
-	int32_t next;
+	int32_t next; /* hash chain */
+	int32_t older, newer; /* the use list (0: end) */
 	bool used;
 };
 
@@ -35,7 +36,10 @@ struct reqtags {
 	unsigned int nreqs;
 	struct label_ent labels[REQTAG_LABELS]; /* [0] unused: id 0 is "none" */
 	int32_t lbuckets[REQTAG_LABELS];
+	int32_t oldest, newest; /* used labels by last use, 0 when none */
+	int32_t nlabels; /* ids handed out so far (1 .. nlabels) */
 	uint64_t full;
+	bool reader;
 	void (*sync)(void *);
 	void *sync_arg;
 };
@@ -119,6 +123,40 @@ static void copy(char *dst, size_t size, const char *src)
 	dst[n] = '\0';
 }
 
+/* Out of the use list. */
+static void use_unlink(struct reqtags *rt, int32_t id)
+{
+	struct label_ent *e = &rt->labels[id];
+
+	if (e->older)
+		rt->labels[e->older].newer = e->newer;
+	else
+		rt->oldest = e->newer;
+	if (e->newer)
+		rt->labels[e->newer].older = e->older;
+	else
+		rt->newest = e->older;
+	e->older = e->newer = 0;
+}
+
+/* Used now: to the new end of the use list. */
+static void label_touch(struct reqtags *rt, int32_t id, uint64_t now_ms)
+{
+	struct label_ent *e = &rt->labels[id];
+
+	if (rt->newest != id) {
+		if (e->older || e->newer || rt->oldest == id)
+			use_unlink(rt, id);
+		e->older = rt->newest;
+		if (rt->newest)
+			rt->labels[rt->newest].newer = id;
+		else
+			rt->oldest = id;
+		rt->newest = id;
+	}
+	e->last_ms = now_ms;
+}
+
 static void label_unlink(struct reqtags *rt, int32_t id)
 {
 	int32_t *pp = &rt->lbuckets[rt->labels[id].hash % REQTAG_LABELS];
@@ -126,6 +164,7 @@ static void label_unlink(struct reqtags *rt, int32_t id)
 	while (*pp != id)
 		pp = &rt->labels[*pp].next;
 	*pp = rt->labels[id].next;
+	use_unlink(rt, id);
 	rt->labels[id].used = false;
 	/* No request may keep pointing at a reused id. */
 	for (int32_t i = 0; i < REQTAG_REQS; i++) {
@@ -134,17 +173,13 @@ static void label_unlink(struct reqtags *rt, int32_t id)
 	}
 }
 
-/* A free id, or the least recently used one idle for keep_ms; 0 when none. */
+/* A new id, or the least recently used one idle for keep_ms; 0 when none. */
 static int32_t label_slot(struct reqtags *rt, uint64_t now_ms)
 {
-	int32_t lru = 0;
+	int32_t lru = rt->oldest;
 
-	for (int32_t id = 1; id < REQTAG_LABELS; id++) {
-		if (!rt->labels[id].used)
-			return id;
-		if (!lru || rt->labels[id].last_ms < rt->labels[lru].last_ms)
-			lru = id;
-	}
+	if (rt->nlabels < REQTAG_LABELS - 1)
+		return ++rt->nlabels;
 	if (!lru || rt->labels[lru].last_ms + rt->keep_ms > now_ms)
 		return 0;
 	label_unlink(rt, lru);
@@ -178,7 +213,7 @@ static uint16_t label_intern(struct reqtags *rt, const char *route, const char *
 		};
 		rt->lbuckets[h % REQTAG_LABELS] = id;
 	}
-	rt->labels[id].last_ms = now_ms;
+	label_touch(rt, id, now_ms);
 	return (uint16_t)id;
 }
 
@@ -189,7 +224,7 @@ int reqtags_begin(struct reqtags *rt, uint64_t tag, const char *route, const cha
 	uint16_t label;
 	int32_t i;
 
-	if (!rt || !tag || req_find(rt, tag) != NONE)
+	if (!rt || !rt->reader || !tag || req_find(rt, tag) != NONE)
 		return 0;
 	if (rt->rfree == NONE)
 		req_expire(rt, now_ms, true);
@@ -224,6 +259,12 @@ void reqtags_set_writer(struct reqtags *rt, void (*sync)(void *), void *arg)
 	rt->sync_arg = arg;
 }
 
+void reqtags_set_reader(struct reqtags *rt, bool on)
+{
+	if (rt)
+		rt->reader = on;
+}
+
 bool reqtags_has_writer(const struct reqtags *rt)
 {
 	return rt && rt->sync;
@@ -246,7 +287,7 @@ uint16_t reqtags_resolve(struct reqtags *rt, uint64_t tag, uint64_t now_ms)
 	if (i == NONE)
 		return 0;
 	id = rt->reqs[i].label;
-	rt->labels[id].last_ms = now_ms;
+	label_touch(rt, id, now_ms);
 	return id;
 }
 

@@ -49,6 +49,8 @@ void reqtags_end(struct reqtags *rt, uint64_t tag, uint64_t now_ms);
 void reqtags_set_writer(struct reqtags *rt, void (*sync)(void *), void *arg);
 bool reqtags_has_writer(const struct reqtags *rt);
 
+/* Whether a reader is there: without one the writer's calls do nothing. */
+void reqtags_set_reader(struct reqtags *rt, bool on);
 /* Reader: lets the writer catch up, then forgets requests past their grace. */
 void reqtags_sync(struct reqtags *rt, uint64_t now_ms);
 /* Reader: label id of a tag, 0 when unknown (or tag 0). */

@@ -25,6 +25,7 @@
 #include "core/log.h"
 #include "core/mapstats.h"
 #include "core/probe.h"
+#include "core/reqtag.h"
 #include "core/reqtag_map.h"
 #include "procs/proctable.h"
 #include "python/python.h"
@@ -114,6 +115,7 @@ static int python_open(struct probe *p)
 		return err;
 	p->obj = pp->skel->obj;
 	reqtag_map_loaded(es, pp->skel->maps.req_serving);
+	reqtags_set_reader(es->reqtags, true);
 	pp->procs_fd = bpf_map__fd(pp->skel->maps.py_procs);
 	pp->gen_fd = bpf_map__fd(pp->skel->maps.py_gen);
 	pp->counts_fd = bpf_map__fd(pp->skel->maps.py_counts);
@@ -375,6 +377,7 @@ static void python_close(struct probe *p)
 	free(pp->perf_links);
 	free(pp->perf_fds);
 	py_targets_free(pp);
+	reqtags_set_reader(p->es->reqtags, false);
 	reqtag_map_closed(p->es, pp->skel ? pp->skel->maps.req_serving : NULL);
 	python_bpf__destroy(pp->skel);
 	py_profile_free(pp->prof);
