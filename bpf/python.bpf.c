@@ -7,6 +7,9 @@
  * process walks the interpreter's frame chain (thread state -> current
  * frame -> previous ...) and counts one for (tgid, stack).
  *
+ * Each count is also keyed by the request the thread was serving
+ * (req_serving, set by the requests probe: bpf/reqtag.bpf.h).
+ *
  * Off-CPU: sched_switch notes when a Python thread blocks; when it is
  * switched back in after more than the threshold, a task_work is queued on
  * it, and the callback walks its stack on the way back to user space: the
@@ -30,6 +33,7 @@
 #include "maps.bpf.h"
 #include "procs.h"
 #include "python.h"
+#include "reqtag.bpf.h"
 #include "switch_hook.bpf.h"
 #include "workers.bpf.h"
 
@@ -276,10 +280,12 @@ static __always_inline __u64 walk(const struct es_py_proc *pp, __u32 tid, struct
 	return h ? h : 1;
 }
 
-static __always_inline void count(__u32 tgid, __u32 kind, __u64 id, const struct es_py_stack *st,
-				  __u64 v)
+static __always_inline void count(__u32 tgid, __u32 tid, __u32 kind, __u64 id,
+				  const struct es_py_stack *st, __u64 v)
 {
-	struct es_py_count_key k = { .tgid = tgid, .kind = kind, .stack_id = id };
+	struct es_py_count_key k = {
+		.tgid = tgid, .kind = kind, .stack_id = id, .req = req_serving_tag(tid)
+	};
 	__u64 *c;
 
 	if (bpf_map_update_elem(&py_stacks, &id, st, BPF_NOEXIST) && !bpf_map_lookup_elem(&py_stacks, &id)) {
@@ -317,7 +323,7 @@ int es_py_sample(struct bpf_perf_event_data *ctx)
 	stat_inc(ES_PY_STAT_SAMPLES);
 	sid = walk(pp, (__u32)id, st);
 	if (sid)
-		count(tgid, ES_PY_CPU, sid, st, 1);
+		count(tgid, (__u32)id, ES_PY_CPU, sid, st, 1);
 	return 0;
 }
 
@@ -334,7 +340,7 @@ static int offcpu_walk(struct bpf_map *map, void *key, void *value)
 	stat_inc(ES_PY_STAT_OFFCPU_WALKS);
 	sid = walk(pp, (__u32)id, &w->st);
 	if (sid)
-		count(tgid, ES_PY_OFFCPU, sid, &w->st, w->blocked_ns);
+		count(tgid, (__u32)id, ES_PY_OFFCPU, sid, &w->st, w->blocked_ns);
 	return 0;
 }
 

@@ -72,11 +72,16 @@ struct es_py_stack {
 	__u64 code[ES_PY_MAX_DEPTH]; /* PyCodeObject addresses */
 };
 
-/* py_counts: (tgid, kind, stack) -> value since user space last took it. */
+/*
+ * py_counts: (tgid, kind, stack, request) -> value since user space last
+ * took it. req: the tag (bpf/reqtag.h) of the request the thread was
+ * serving, 0 when none.
+ */
 struct es_py_count_key {
 	__u32 tgid;
 	__u32 kind;
 	__u64 stack_id;
+	__u64 req;
 };
 
 /* Per-slot GC numbers (py_gc, per-CPU hash keyed by slot << 2 | generation). */

@@ -28,6 +28,7 @@
 
 #include "maps.bpf.h"
 #include "pg_client.h"
+#include "reqtag.bpf.h"
 #include "requests.h"
 #include "ringbuf.bpf.h"
 #include "sched.h"
@@ -126,8 +127,10 @@ static __always_inline __u32 read_totals(__u64 *t, __u32 tgid, __u64 now)
 static __always_inline void send_done(const struct es_req_conn_key *k, struct es_req_conn *c,
 				      __u32 reason, __u64 now)
 {
-	struct es_req_done *ev = bpf_ringbuf_reserve(&req_events, sizeof(*ev), 0);
+	struct es_req_done *ev;
 
+	req_serving_end(c->tid, c->conn_id, c->seq);
+	ev = bpf_ringbuf_reserve(&req_events, sizeof(*ev), 0);
 	if (!ev) {
 		count_drop();
 		return;
@@ -232,6 +235,7 @@ static __always_inline void on_recv(__u32 tgid, __u32 tid, __u64 cookie, long re
 		c->resp_ns = 0;
 		c->end_ns = 0;
 		c->tid = tid;
+		req_serving_begin(tid, c->conn_id, c->seq);
 		c->captured = 0;
 		c->eof = 0;
 		__builtin_memset(c->status, 0, sizeof(c->status));
@@ -334,6 +338,7 @@ int es_req_io(struct pt_regs *ctx)
 	__u64 id = bpf_get_current_pid_tgid();
 	__u32 tgid = id >> 32, tid = (__u32)id;
 	struct es_req_conn_key k;
+	struct es_req_conn *c;
 	__s32 fd;
 
 	if (bpf_session_is_return()) {
@@ -357,8 +362,12 @@ int es_req_io(struct pt_regs *ctx)
 	case ES_REQ_HOOK_RECV:
 		k.tgid = tgid;
 		k.fd = fd;
-		if (!bpf_map_lookup_elem(&req_conns, &k))
+		c = bpf_map_lookup_elem(&req_conns, &k);
+		if (!c)
 			return 1;
+		/* Reading the next request: the last one's answer is out. */
+		if (c->state == ES_REQ_S_RESP)
+			req_serving_end(c->tid, c->conn_id, c->seq);
 		cookie = bpf_session_cookie();
 		if (!cookie)
 			return 1;

@@ -2,7 +2,7 @@
 """Where each request's time went: the requests probe's parts.
 
 A prefork werkzeug server on /usr/bin/python3.11 (workers titled `odoo:
-WorkerHTTP <pid> `, the prefork server of prefork_http.py) talks to a real
+WorkerHTTP <pid> `, the prefork server of prefork.py) talks to a real
 PostgreSQL 15 over its Unix socket with psycopg2. With `--probes=sched,pg,
 requests` (the parts need the sched probe's per-thread times and the pg
 probe's per-client statement times):
@@ -28,15 +28,25 @@ import json
 import time
 
 import lib
-import prefork_http
+import prefork
 
 DB = "erpt_breakdown"
 
 APP = r'''
+import sys, time
 import psycopg2
+from werkzeug.wrappers import Request, Response
+
+ARGS = sys.argv[1:]
 conn = None
 
-def handle(request):
+def burn(sec):
+    t0 = time.thread_time()
+    while time.thread_time() - t0 < sec:
+        pass
+
+@Request.application
+def app(request):
     global conn
     p = request.path
     if p.startswith("/web/dataset/call_kw/sale.order/"):
@@ -52,7 +62,7 @@ def handle(request):
         for i in range(3):
             cur.execute("SELECT %s AS odoo_breakdown_q", (i,))
         cur.execute("SELECT pg_sleep(0.3)")
-    return None
+    return Response(b"ok", mimetype="text/plain")
 '''
 
 RPCS = (("sale.order", "search_read", 10), ("res.partner", "read", 10),
@@ -72,7 +82,7 @@ def run_load(port):
     for _ in range(5):
         for model, method, n in RPCS:
             for _ in range(n // 5):
-                st, _ = prefork_http.request(port, "POST",
+                st, _ = prefork.request(port, "POST",
                                              f"/web/dataset/call_kw/{model}/{method}",
                                              b'{"params": {}}')
                 if st != 200:
@@ -112,7 +122,7 @@ def body(t):
     try:
         pg.psql(f"CREATE DATABASE {DB}")
         with lib.Daemon("--probes=sched,pg,requests", "--http.slow-request-threshold=250ms") as d:
-            srv, port = prefork_http.start(t, d, APP, [pg.dir, str(pg.port), DB])
+            srv, port, _ = prefork.start(t, d, APP, [pg.dir, str(pg.port), DB])
             run_load(port)
             time.sleep(0.5)
             m = d.scrape()
@@ -160,7 +170,7 @@ def body(t):
             lib.kill_group(srv)
 
         with lib.Daemon("--probes=sched,requests") as d:
-            srv, port = prefork_http.start(t, d, APP, [pg.dir, str(pg.port), DB])
+            srv, port, _ = prefork.start(t, d, APP, [pg.dir, str(pg.port), DB])
             run_load(port)
             time.sleep(0.5)
             m = d.scrape()

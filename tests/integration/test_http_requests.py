@@ -60,6 +60,8 @@ import time
 import xmlrpc.client
 
 import lib
+import prefork
+from prefork import request
 
 PASSWORD = "Zq7-pw-NEVER-EXPORT-81f3c"
 TOP = 100
@@ -97,71 +99,8 @@ def app(request):
         return Response(xmlrpc.client.dumps((True,), methodresponse=True), mimetype="text/xml")
     return Response(b"ok" * 8, mimetype="text/plain")
 
-class Handler(werkzeug.serving.WSGIRequestHandler):
-    protocol_version = "HTTP/1.1"
-    def log_request(self, *a, **k):
-        pass
-    def log_error(self, *a, **k):
-        pass
-
-class NoBind(werkzeug.serving.BaseWSGIServer):
-    def __init__(self):
-        super().__init__("127.0.0.1", 0, app, handler=Handler)
-        self.socket.close()
-    def server_activate(self):
-        pass
-
-def worker(ls):
-    ppid = os.getppid()
-    setproctitle.setproctitle(f"odoo: WorkerHTTP {os.getpid()} ")
-    server = NoBind()
-    while os.getppid() == ppid:
-        if not select.select([ls], [], [], 4)[0]:
-            continue
-        try:
-            client, addr = ls.accept()
-        except OSError as e:
-            if e.errno not in (errno.EAGAIN, errno.ECONNABORTED):
-                raise
-            continue
-        client.setblocking(True)
-        client.settimeout(3)
-        client.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        try:
-            server.process_request(client, addr)
-        except OSError:
-            pass
-
-ls = socket.socket()
-ls.bind(("127.0.0.1", 0))
-ls.listen(128)
-ls.setblocking(False)
-setproctitle.setproctitle(f"{sys.executable} odoo-bin --http-port {ls.getsockname()[1]}")
-kids = []
-for _ in range(2):
-    pid = os.fork()
-    if pid == 0:
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)
-        try:
-            worker(ls)
-        finally:
-            os._exit(0)
-    kids.append(pid)
-print(ls.getsockname()[1], " ".join(map(str, kids)), flush=True)
-def leave(signum, frame):
-    for k in kids:
-        try:
-            os.kill(k, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-    os._exit(0)
-signal.signal(signal.SIGTERM, leave)
-while True:
-    try:
-        os.wait()
-    except ChildProcessError:
-        time.sleep(1)
 '''
+SERVER = prefork.source(SERVER, 2)
 
 
 # werkzeug's threaded development server: one thread per request.
@@ -241,18 +180,6 @@ def link_pids(daemon_pid, pid):
         if "link_type:\tuprobe_multi" in text and f"\npid:\t{pid}\n" in text:
             out += [int(x.split()[1]) for x in text.splitlines() if x.startswith("uprobe_cnt:")]
     return out
-
-
-def request(port, method, path, body=None, headers=None):
-    """One request on its own connection; (status, seconds the client measured)."""
-    c = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-    t0 = time.monotonic()
-    c.request(method, path, body=body, headers=headers or {})
-    r = c.getresponse()
-    r.read()
-    dt = time.monotonic() - t0
-    c.close()
-    return r.status, dt
 
 
 def raw(port, chunks, delay=0.0, read=True):

@@ -22,6 +22,7 @@ struct procs;
 struct events;
 struct httpd;
 struct worker_notes;
+struct reqtags;
 
 struct erpscope {
 	struct config cfg;
@@ -35,6 +36,9 @@ struct erpscope {
 	int pg_clients_fd; /* pg's per-client statement time, read by requests */
 	/* sched's one sched_switch program hands long blocks to python (bpf/switch_hook.bpf.h) */
 	int switch_hook_fd, switch_arg_fd;
+	/* tid -> request served (bpf/reqtag.bpf.h): requests writes, python reads; first loaded creates */
+	int req_serving_fd;
+	struct reqtags *reqtags; /* those requests' names (user/core/reqtag.h) */
 	int stats_fd;   /* BPF_ENABLE_STATS fd: run-time stats while it is open */
 	bool stop;
 	bool tp_btf;    /* feature probe result: typed tracepoints work */

@@ -25,6 +25,7 @@
 #include "core/kfeatures.h"
 #include "core/http.h"
 #include "core/log.h"
+#include "core/reqtag.h"
 #include "daemon/probes.h"
 #include "procs/proctable.h"
 #include "daemon/routes.h"
@@ -306,6 +307,7 @@ static void cleanup(struct erpscope *es)
 	procs_free(es->procs);
 	events_free(es->events);
 	worker_notes_free(es->notes);
+	reqtags_free(es->reqtags);
 	if (es->stats_fd >= 0)
 		close(es->stats_fd);
 	if (es->timerfd >= 0)
@@ -323,7 +325,9 @@ static int run(struct erpscope *es)
 	es->procs = procs_new(es->cfg.max_workers);
 	es->events = events_new(EVENTS_MAX, EVENTS_MAX_BYTES);
 	es->notes = worker_notes_new(WORKER_NOTES_MAX);
-	if (!es->procs || !es->events || !es->notes) {
+	/* Profile samples point at its labels for the profile window. */
+	es->reqtags = reqtags_new(es->cfg.py_window_ms + 60000);
+	if (!es->procs || !es->events || !es->notes || !es->reqtags) {
 		log_error("out of memory");
 		goto out;
 	}
@@ -387,6 +391,7 @@ int main(int argc, char **argv)
 	struct erpscope es = {
 		.epfd = -1, .sigfd = -1, .timerfd = -1, .stats_fd = -1, .workers_fd = -1,
 		.iodev_fd = -1, .task_sched_fd = -1, .pg_clients_fd = -1, .workers_gen_fd = -1, .switch_hook_fd = -1, .switch_arg_fd = -1,
+		.req_serving_fd = -1,
 	};
 	char err[512] = "";
 

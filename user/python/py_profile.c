@@ -22,6 +22,7 @@
 #include "core/expo.h"
 #include "core/http.h"
 #include "core/log.h"
+#include "core/reqtag.h"
 #include "procs/proctable.h"
 #include "python/python.h"
 
@@ -43,6 +44,7 @@ struct sample {
 	__u32 pid;
 	__u8 role;
 	__u8 kind;
+	uint16_t req; /* label id of the request it was taken in (core/reqtag.h), 0: none */
 	struct stack_rec *st;
 	uint64_t value; /* CPU: samples; off-CPU: ns */
 };
@@ -342,6 +344,8 @@ void py_profile_drain(struct py_priv *pp, uint64_t now_ms)
 	__u64 *ids, v;
 	size_t n;
 
+	/* The requests probe reads its ring first: what it holds names the samples' requests. */
+	reqtags_sync(pp->es->reqtags, now_ms);
 	keys = map_keys(pp->counts_fd, sizeof(*keys), &n);
 	for (size_t i = 0; i < n; i++) {
 		const struct es_py_count_key *key = &keys[i];
@@ -351,6 +355,7 @@ void py_profile_drain(struct py_priv *pp, uint64_t now_ms)
 		if (bpf_map_lookup_and_delete_elem(pp->counts_fd, key, &v) || !v)
 			continue;
 		s.value = v;
+		s.req = reqtags_resolve(pp->es->reqtags, key->req, now_ms);
 		s.st = stack_get(pp, key->stack_id, key->tgid);
 		if (!s.st) {
 			prof->dropped_unresolved++;
@@ -564,6 +569,36 @@ static void buf_add(struct buf *b, const char *s, size_t n)
 	b->p[b->len] = '\0';
 }
 
+/*
+ * model=, method=, route=: *want[id] for the request labels that match all
+ * those given; *want NULL when none is. 0, or an HTTP status with *why.
+ */
+static int request_filter(struct erpscope *es, struct http_exchange *x, bool **want,
+			  const char **why)
+{
+	const char *model = http_query(x, "model"), *method = http_query(x, "method");
+	const char *route = http_query(x, "route");
+
+	*want = NULL;
+	if (!model && !method && !route)
+		return 0;
+	if (!reqtags_has_writer(es->reqtags)) {
+		*why = "model=, method= and route= need the requests probe, which is off (--probes)\n";
+		return 409;
+	}
+	*want = calloc(REQTAG_LABELS, sizeof(**want));
+	if (!*want)
+		return -ENOMEM;
+	for (uint16_t id = 1; id < REQTAG_LABELS; id++) {
+		const struct reqtag_label *l = reqtags_label(es->reqtags, id);
+
+		(*want)[id] = l && (!model || !strcmp(model, l->model)) &&
+			      (!method || !strcmp(method, l->method)) &&
+			      (!route || !strcmp(route, l->route));
+	}
+	return 0;
+}
+
 int py_profile_http(void *arg, struct http_exchange *x)
 {
 	struct erpscope *es = arg;
@@ -573,12 +608,14 @@ int py_profile_http(void *arg, struct http_exchange *x)
 	const char *lines_s = http_query(x, "lines");
 	unsigned long seconds = 30, worker = 0;
 	int kind = ES_PY_CPU, role = -1;
-	bool lines = false;
+	bool lines = false, *want = NULL;
+	const char *why = NULL;
 	struct agg *aggs = NULL;
 	size_t nagg = 0;
 	struct buf out = { 0 };
 	uint64_t now_ms = clock_ms(), since;
 	struct py_profile *prof;
+	int err;
 
 	if (!pp)
 		return http_reply_text(x, 503, "text/plain; charset=utf-8",
@@ -617,15 +654,23 @@ int py_profile_http(void *arg, struct http_exchange *x)
 		return http_reply_text(x, 503, "text/plain; charset=utf-8",
 				       "CPU profiling is off (--python.sample-frequency=0)\n");
 
+	err = request_filter(es, x, &want, &why);
+	if (err > 0)
+		return http_reply_text(x, err, "text/plain; charset=utf-8", why);
+	if (err)
+		return err;
+
 	since = now_ms > seconds * 1000 ? now_ms - seconds * 1000 : 0;
 	aggs = prof->n ? calloc(prof->n, sizeof(*aggs)) : NULL;
-	if (prof->n && !aggs)
+	if (prof->n && !aggs) {
+		free(want);
 		return -ENOMEM;
+	}
 	for (size_t i = 0; i < prof->n; i++) {
 		const struct sample *s = &prof->log[(prof->head + i) % prof->cap];
 
 		if (s->t_ms < since || s->kind != kind || (role >= 0 && s->role != role) ||
-		    (worker && s->pid != worker))
+		    (worker && s->pid != worker) || (want && !want[s->req % REQTAG_LABELS]))
 			continue;
 		aggs[nagg++] = (struct agg){ s->pid, s->role, s->st, s->value };
 	}
@@ -642,6 +687,7 @@ int py_profile_http(void *arg, struct http_exchange *x)
 		nagg = m;
 		qsort(aggs, nagg, sizeof(*aggs), agg_value_desc);
 	}
+	free(want);
 	buf_add(&out, "", 0);
 	for (size_t i = 0; i < nagg; i++) {
 		const struct agg *a = &aggs[i];

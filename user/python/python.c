@@ -25,6 +25,8 @@
 #include "core/log.h"
 #include "core/mapstats.h"
 #include "core/probe.h"
+#include "core/reqtag.h"
+#include "core/reqtag_map.h"
 #include "procs/proctable.h"
 #include "python/python.h"
 #include "python.skel.h"
@@ -100,6 +102,8 @@ static int python_open(struct probe *p)
 	bpf_program__set_autoload(pp->skel->progs.es_py_offcpu, pp->offcpu_hooked);
 	bpf_program__set_autoload(pp->skel->progs.es_py_exit, pp->offcpu_profile);
 	err = procs_share_maps(es, pp->skel->obj);
+	if (!err)
+		err = reqtag_map_reuse(es, pp->skel->maps.req_serving);
 	if (!err && pp->offcpu_hooked)
 		err = bpf_map__reuse_fd(pp->skel->maps.switch_hook, es->switch_hook_fd);
 	if (!err && pp->offcpu_hooked)
@@ -110,6 +114,8 @@ static int python_open(struct probe *p)
 	if (err)
 		return err;
 	p->obj = pp->skel->obj;
+	reqtag_map_loaded(es, pp->skel->maps.req_serving);
+	reqtags_set_reader(es->reqtags, true);
 	pp->procs_fd = bpf_map__fd(pp->skel->maps.py_procs);
 	pp->gen_fd = bpf_map__fd(pp->skel->maps.py_gen);
 	pp->counts_fd = bpf_map__fd(pp->skel->maps.py_counts);
@@ -371,6 +377,8 @@ static void python_close(struct probe *p)
 	free(pp->perf_links);
 	free(pp->perf_fds);
 	py_targets_free(pp);
+	reqtags_set_reader(p->es->reqtags, false);
+	reqtag_map_closed(p->es, pp->skel ? pp->skel->maps.req_serving : NULL);
 	python_bpf__destroy(pp->skel);
 	py_profile_free(pp->prof);
 	free(pp);

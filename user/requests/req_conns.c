@@ -220,6 +220,7 @@ static void settle(struct req_priv *rp, struct req_conn **pp, unsigned int code,
 				 .start_ns = c->start_ns, .end_ns = end_ns, .head = h,
 				 .parts = parts_of(c, ev, &parts) };
 
+	req_tag_end(rp, c->role, c->conn_id, c->seq, h);
 	req_observe(rp, c->role, h, code, ns, slow.parts);
 	req_slow_event(rp, &slow);
 	keep_slow(rp, c, h, code, end_ns, ns);
@@ -292,6 +293,7 @@ void req_conns_data(struct req_priv *rp, const struct es_req_data *ev)
 	}
 	req_acc_feed(&c->acc, ev->data, ev->len < ES_REQ_CAP ? ev->len : ES_REQ_CAP);
 	note(rp, c);
+	req_tag_begin(rp, c->role, c->conn_id, c->seq, req_acc_head(&c->acc));
 }
 
 void req_conns_done(struct req_priv *rp, const struct es_req_done *ev)
@@ -354,6 +356,7 @@ void req_conns_sweep(struct req_priv *rp)
 						conn_note_clear(rp, c);
 					}
 				} else if (++c->orphan >= 2) {
+					req_tag_drop_thread(rp, c->tid, c->conn_id, c->seq);
 					rp->lost++;
 					conn_free(rp, pp);
 					continue;
@@ -361,6 +364,7 @@ void req_conns_sweep(struct req_priv *rp)
 				pp = &c->next;
 				continue;
 			}
+			req_tag_drop_thread(rp, c->tid, c->conn_id, c->seq);
 			answered = !bpf_map_lookup_and_delete_elem(fd, &k, &kc) &&
 				   answering(c, &kc);
 			if (answered) {

@@ -773,6 +773,11 @@ void req_acc_feed(struct req_acc *a, const void *data, size_t n)
 	parse(a);
 }
 
+const struct req_head *req_acc_head(const struct req_acc *a)
+{
+	return a->stage == ST_DONE ? &a->head : NULL;
+}
+
 const struct req_head *req_acc_finish(struct req_acc *a)
 {
 	if (a->stage == ST_LINE)

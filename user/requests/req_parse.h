@@ -111,6 +111,8 @@ struct req_acc {
 void req_acc_init(struct req_acc *a);
 /* Feeds the next bytes; parses what it can and wipes what is no longer needed. */
 void req_acc_feed(struct req_acc *a, const void *data, size_t n);
+/* The head once it is parsed (route, and the RPC's names), else NULL. */
+const struct req_head *req_acc_head(const struct req_acc *a);
 /* No more bytes will come: settles head (unparsed if need be) and wipes the buffer. */
 const struct req_head *req_acc_finish(struct req_acc *a);
 

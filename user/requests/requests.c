@@ -23,6 +23,7 @@
 #include "core/log.h"
 #include "core/mapstats.h"
 #include "core/probe.h"
+#include "core/reqtag_map.h"
 #include "procs/proctable.h"
 #include "requests/requests.h"
 
@@ -95,17 +96,21 @@ static int requests_open(struct probe *p)
 		err = bpf_map__reuse_fd(rp->skel->maps.pg_clients, es->pg_clients_fd);
 		rp->skel->rodata->pg_shared = true;
 	}
+	if (!err)
+		err = reqtag_map_reuse(es, rp->skel->maps.req_serving);
 	if (err)
 		return err;
 	err = requests_bpf__load(rp->skel);
 	if (err)
 		return err;
 	p->obj = rp->skel->obj;
+	reqtag_map_loaded(es, rp->skel->maps.req_serving);
 	p->drops_fd = bpf_map__fd(rp->skel->maps.req_drops);
 	p->map_errors_fd = bpf_map__fd(rp->skel->maps.map_errors);
 	p->rb = ring_buffer__new(bpf_map__fd(rp->skel->maps.req_events), on_event, rp, NULL);
 	if (!p->rb)
 		return -errno;
+	req_tag_writer(p, true);
 	rp->parts_sched = es->task_sched_fd >= 0;
 	rp->parts_pg = es->pg_clients_fd >= 0;
 	log_debug("requests probe loaded", "top_routes=%u top_rpcs=%u parts_sched=%d parts_pg=%d",
@@ -145,6 +150,8 @@ static void requests_close(struct probe *p)
 	p->rb = NULL;
 	if (!rp)
 		return;
+	req_tag_writer(p, false);
+	reqtag_map_closed(p->es, rp->skel ? rp->skel->maps.req_serving : NULL);
 	libc_uprobes_free(rp->lu);
 	requests_bpf__destroy(rp->skel);
 	req_conns_free(rp);

@@ -24,6 +24,7 @@ struct erpscope;
 struct expo;
 struct libc_uprobes;
 struct requests_bpf;
+struct probe;
 
 /* Status codes beyond HTTP's: the route's code label. */
 #define REQ_CODE_UNKNOWN 0 /* a response whose status line was not read */
@@ -84,6 +85,16 @@ void req_conns_foreach(const struct req_priv *rp, req_inflight_fn fn, void *arg)
 /* Counts one request. */
 void req_observe(struct req_priv *rp, enum es_role role, const struct req_head *h,
 		 unsigned int code, uint64_t ns, const struct req_parts *parts);
+
+/* requests/req_tag.c: names of the requests Python samples were taken in (core/reqtag.h) */
+void req_tag_begin(struct req_priv *rp, enum es_role role, __u64 conn_id, __u32 seq,
+		   const struct req_head *h);
+void req_tag_end(struct req_priv *rp, enum es_role role, __u64 conn_id, __u32 seq,
+		 const struct req_head *h);
+/* A request whose end the kernel did not see: its thread no longer serves it. */
+void req_tag_drop_thread(struct req_priv *rp, __u32 tid, __u64 conn_id, __u32 seq);
+/* Registers (or not) the probe as the registry's writer. */
+void req_tag_writer(struct probe *p, bool on);
 
 /* requests/req_collect.c */
 void req_collect(struct req_priv *rp, struct expo *e);

@@ -1,12 +1,16 @@
-"""An Odoo-shaped prefork HTTP server for tests, on /usr/bin/python3.11.
+"""A werkzeug WSGI server in Odoo's prefork shape, for the HTTP tests.
 
-A parent titled `<python> odoo-bin --http-port N` opens the listening
-socket and forks 2 children titled `odoo: WorkerHTTP <pid> ` (setproctitle)
-that select() then accept() on the inherited socket and hand each
-connection to werkzeug's request handler (HTTP/1.1). What a route does is
-the test's: its APP source defines handle(request), returning a werkzeug
-Response or None (then "ok"); it sees the server's extra arguments as ARGS
-and a burn(seconds) helper that spends thread CPU time.
+source(app, workers) is a script for `python3.11 -c`: app is source that
+imports what it needs and defines a WSGI `app`; the rest is a parent titled
+`<python> odoo-bin --http-port <port>` holding the listening socket, and
+`workers` children titled `odoo: WorkerHTTP <pid> ` (setproctitle) that
+select() then accept() on the inherited socket and hand each connection to
+werkzeug's request handler (HTTP/1.1: a keep-alive client may send several
+requests on one connection). The script prints "<port> <child pid>..." and
+serves until SIGTERM, which SIGKILLs the children.
+
+start() runs such a server and waits until a daemon follows its workers;
+request() sends one request on a connection of its own.
 """
 
 import http.client
@@ -15,25 +19,10 @@ import time
 
 import lib
 
-SKELETON = r'''
-import errno, json, os, select, signal, socket, sys, time
+SCAFFOLD = r'''
+import errno, os, select, signal, socket, sys, time
 import setproctitle
 import werkzeug.serving
-from werkzeug.wrappers import Request, Response
-
-ARGS = sys.argv[1:]
-
-def burn(sec):
-    t0 = time.thread_time()
-    while time.thread_time() - t0 < sec:
-        pass
-
-%(app)s
-
-@Request.application
-def app(request):
-    r = handle(request)
-    return r if r is not None else Response(b"ok" * 8, mimetype="text/plain")
 
 class Handler(werkzeug.serving.WSGIRequestHandler):
     protocol_version = "HTTP/1.1"
@@ -76,7 +65,7 @@ ls.listen(128)
 ls.setblocking(False)
 setproctitle.setproctitle(f"{sys.executable} odoo-bin --http-port {ls.getsockname()[1]}")
 kids = []
-for _ in range(2):
+for _ in range(WORKERS):
     pid = os.fork()
     if pid == 0:
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
@@ -102,23 +91,27 @@ while True:
 '''
 
 
-def start(t, d, app_src, args=()):
-    """Starts the server with routes from app_src; waits until daemon d
-    tracks both workers and carries the requests probe's uprobes on them.
-    Returns (the server's Popen, its port)."""
-    srv = lib.spawn([lib.PYTHON, "-c", SKELETON % {"app": app_src}, *args],
+def source(app, workers):
+    return app + "\nWORKERS = " + str(int(workers)) + "\n" + SCAFFOLD
+
+
+def start(t, d, app, args=(), workers=2):
+    """Runs source(app, workers) with args; waits until daemon d tracks the
+    workers as odoo_http and carries the requests probe's uprobes on them.
+    Returns (the server's Popen, its port, the worker pids)."""
+    srv = lib.spawn([lib.PYTHON, "-c", source(app, workers), *args],
                     stdout=subprocess.PIPE, text=True)
     first = srv.stdout.readline().split()
-    t.require(len(first) == 3, "the prefork server started", f"{first}")
+    t.require(len(first) == workers + 1, "the prefork server started", f"{first}")
     port, kids = int(first[0]), [int(x) for x in first[1:]]
     lib.log(f"prefork server on port {port}, workers {kids}")
     for k in kids:
         info, _, _ = lib.wait_worker(d, k, timeout=10.0, role="odoo_http")
         t.require(info is not None, f"worker {k} is tracked as odoo_http")
-    ok = lib.wait_for(lambda: d.scrape().value("erpscope_http_processes_attached", 0) >= 2,
-                      10.0, 0.1)
-    t.require(ok, "both workers carry the requests probe's uprobes")
-    return srv, port
+    ok = lib.wait_for(lambda: d.scrape().value("erpscope_http_processes_attached", 0)
+                      >= workers, 10.0, 0.1)
+    t.require(ok, "the workers carry the requests probe's uprobes")
+    return srv, port, kids
 
 
 def request(port, method, path, body=None, headers=None):

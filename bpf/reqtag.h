@@ -1,0 +1,24 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * Contract between bpf/requests.bpf.c (writer), bpf/python.bpf.c (reader)
+ * and user/core/reqtag.c: which request each thread of an HTTP worker is
+ * serving, so Python samples can be filtered by route and RPC. The tag of
+ * a request is a hash of what both the kernel and user space know of it
+ * (its connection's id and its sequence number on that connection); 0 is
+ * "no request". Fixed-width types only, no includes.
+ */
+#ifndef ERPSCOPE_BPF_REQTAG_H
+#define ERPSCOPE_BPF_REQTAG_H
+
+/* Threads serving a request at once, all workers together. */
+#define ES_REQTAG_MAX_THREADS 8192
+
+static inline __u64 es_req_tag(__u64 conn_id, __u32 seq)
+{
+	__u64 h = (conn_id ^ ((__u64)seq << 32 | seq)) * 0x9e3779b97f4a7c15ull;
+
+	h ^= h >> 29;
+	return h ? h : 1;
+}
+
+#endif
