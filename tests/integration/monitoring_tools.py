@@ -144,6 +144,8 @@ def promql_names(expr):
     labels) of a PromQL expression (good enough for our own expressions)."""
     s = re.sub(r'"(?:[^"\\]|\\.)*"', '""', expr)  # string contents out
     s = re.sub(r"\[[^\]]*\]", "", s)              # range selectors out
+    s = re.sub(r"\boffset\s+\w+", "", s)           # offsets out
+    s = re.sub(r"(?<![\w:])\d[\w.]*", "", s)       # numbers out
     grouping = set()
     for m in re.finditer(r"\b(?:by|without|on|ignoring|group_left|group_right)\s*\(([^)]*)\)", s):
         grouping |= {x.strip() for x in m.group(1).split(",") if x.strip()}
