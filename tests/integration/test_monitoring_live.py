@@ -28,7 +28,11 @@ Asserted through Prometheus's HTTP API:
     scrape, with every label its matchers name, and every by/on label is a
     label of one of its metrics (again but the cron families when absent;
     erpscope_gpu_* are not checked here: no GPU, promtool tests only)
-  - /api/v1/alerts: OdooWorkerPoolSaturated for odoo_http,
+  - the prefork master's SIGKILLs to its workers (at SIGTERM) counted in
+    erpscope_worker_kills_total, whose series appear at a first kill
+  - /api/v1/alerts: OdooWorkerPoolSaturated for odoo_http (when other
+    tests' odoo_http workers dilute the host's pool meanwhile: only that
+    our 2 workers were 90% busy, logged loudly),
     OdooOutboundConnectFailures for the closed port (role odoo_cron and
     odoo_http), OdooCronStuck for the stuck worker with its db and not for
     the one that wakes
@@ -37,6 +41,7 @@ Asserted through Prometheus's HTTP API:
 import os
 import re
 import socket
+import subprocess
 import threading
 import time
 
@@ -275,10 +280,10 @@ def body(t):
         scripts = pyworkloads.write_all(tmp)
         argv, env = pyworkloads.command(lib.PYTHON, scripts["cron"], 100,
                                         title=pyworkloads.CRON_TITLE.replace("pydb", DB))
-        stuck = lib.spawn(argv, env=env, stdout=lib.subprocess.PIPE, text=True)
+        stuck = lib.spawn(argv, env=env, stdout=subprocess.PIPE, text=True)
         stuck_pid, _ = pyworkloads.read_ready(stuck)
         waking = lib.spawn([lib.PYTHON, "-c", WAKING_CRON, str(refused)],
-                           stdout=lib.subprocess.PIPE, text=True)
+                           stdout=subprocess.PIPE, text=True)
         waking_pid, _ = pyworkloads.read_ready(waking)
         for pid in (stuck_pid, waking_pid):
             info, _, _ = lib.wait_worker(d, pid, timeout=10.0, role="odoo_cron")
@@ -293,6 +298,12 @@ def body(t):
             """Every second: erpscope's names and labels, the alerts pending or
             firing (their labels), how busy our two HTTP workers were and
             which other odoo_http workers the host has."""
+            try:
+                watch_loop()
+            except Exception as e:  # seen in the main thread's checks
+                mine["error"] = repr(e)
+
+        def watch_loop():
             while not stop.is_set():
                 m = lib.scrape(d.port)
                 scrape_labels(m, samples)
@@ -325,6 +336,8 @@ def body(t):
         time.sleep(2)
         stop.set()
         watcher.join(30)
+        t.require("error" not in mine, "scrapes and Prometheus queries all answered",
+                  mine.get("error", ""))
         lib.log(f"workloads ran {time.monotonic() - t0:.0f} s")
 
         for key, state in sorted(seen.items()):
@@ -354,31 +367,40 @@ def body(t):
         t.check(not alert("OdooCronStuck", worker=str(waking_pid)),
                 f"OdooCronStuck is not raised for the cron worker that wakes ({waking_pid})")
 
+        # Query every rule and panel first: what follows ends the HTTP workers.
         rules = mt.load_yaml(mt.RULES)
-        recorded = {}
+        recorded, rule_res, panel_res = {}, [], []
         for r in mt.record_rules(rules):
-            res = query(prom, r["record"])
+            sel = r["record"] + ("{" + ",".join(f'{k}="{v}"' for k, v in r["labels"].items())
+                                 + "}" if r.get("labels") else "")
+            res = query(prom, sel)
+            rule_res.append((r, sel, res))
             recorded.setdefault(r["record"], set()).update(
                 k for s in res for k in s["metric"] if k != "__name__")
-        skipped = set()
-        for r in mt.record_rules(rules):
-            name = r["record"]
-            sel = name + ("{" + ",".join(f'{k}="{v}"' for k, v in r["labels"].items()) + "}"
-                          if r.get("labels") else "")
-            res = query(prom, sel)
-            t.check(res, f"recording rule {sel} returns data", f"{len(res)} series")
-            check_names(t, f"recording rule {name}", r["expr"], samples, recorded, skipped)
-
-        for r in mt.alert_rules(mt.load_yaml(mt.ALERTS)):
-            check_names(t, f"alert {r['alert']}", r["expr"], samples, recorded, skipped)
-
         for dash, title, exprs in mt.dashboard_panels():
             for e in exprs:
                 q = (e.replace("$instance", ".*").replace("$role", ".*")
                      .replace("$__rate_interval", RANGE))
-                if not check_names(t, f"{dash}: {title!r}", q, samples, recorded, skipped):
-                    continue
-                res = query(prom, q)
+                panel_res.append((dash, title, q, query(prom, q)))
+
+        # The prefork master SIGKILLs its workers when it gets SIGTERM: the
+        # series of erpscope_worker_kills_total appear at a first kill.
+        srv.terminate()
+        m = lib.wait_for(lambda: (lambda m: m if m.value(
+            "erpscope_worker_kills_total", 0, role="odoo_http", sender_role="odoo_master") >= 2
+            else None)(d.scrape()), 10.0, 0.2)
+        t.check(m is not None, "the prefork master's SIGKILLs are in erpscope_worker_kills_total"
+                "{role=\"odoo_http\",sender_role=\"odoo_master\"}")
+        scrape_labels(m or d.scrape(), samples)
+
+        skipped = set()
+        for r, sel, res in rule_res:
+            t.check(res, f"recording rule {sel} returns data", f"{len(res)} series")
+            check_names(t, f"recording rule {r['record']}", r["expr"], samples, recorded, skipped)
+        for r in mt.alert_rules(mt.load_yaml(mt.ALERTS)):
+            check_names(t, f"alert {r['alert']}", r["expr"], samples, recorded, skipped)
+        for dash, title, q, res in panel_res:
+            if check_names(t, f"{dash}: {title!r}", q, samples, recorded, skipped):
                 t.check(res, f"{dash}: {title!r} returns data", f"{len(res)} series: {q}")
         for s in sorted(skipped):
             lib.log(f"SKIPPED live checks on {s}")
