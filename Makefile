@@ -6,6 +6,9 @@ BPFTOOL ?= bpftool
 CC ?= cc
 PKG_CONFIG ?= pkg-config
 PREFIX ?= /usr/local
+# monitoring/ (rules, alerts, runbooks, dashboards) goes to $(SHAREDIR)/monitoring.
+SHAREDIR ?= /usr/share/erpscope
+MONITORING := $(shell find monitoring -type f -not -name '*.pyc' 2>/dev/null | sort)
 PKGS := libbpf libelf zlib libmicrohttpd
 
 CFLAGS ?= -O2 -g
@@ -100,9 +103,10 @@ test: ## Install what is missing, mount, then unit tests, fuzz smoke, integratio
 bench: all ## Measure per-event cost and overhead (not a test)
 	@scripts/bench.sh
 
-install: all ## Install the daemon and its systemd unit
+install: all ## Install the daemon, its systemd unit, and monitoring/ under /usr/share/erpscope
 	install -D -m 0755 $(BUILD)/erpscope $(DESTDIR)$(PREFIX)/sbin/erpscope
 	install -D -m 0644 scripts/erpscope.service $(DESTDIR)/etc/systemd/system/erpscope.service
+	for f in $(MONITORING); do install -D -m 0644 $$f $(DESTDIR)$(SHAREDIR)/$$f || exit 1; done
 
 DEB_VERSION := $(shell sed -n 's/^\#define ERPSCOPE_VERSION "\(.*\)"/\1/p' user/core/erpscope.h)
 DEB_ARCH := $(shell dpkg --print-architecture 2>/dev/null || echo amd64)
@@ -113,6 +117,7 @@ deb: all ## Build a Debian package (build/erpscope_<version>_<arch>.deb)
 		scripts/erpscope.service > $(BUILD)/erpscope.service.deb
 	install -D -m 0644 $(BUILD)/erpscope.service.deb $(BUILD)/deb/lib/systemd/system/erpscope.service
 	install -D -m 0644 README.md $(BUILD)/deb/usr/share/doc/erpscope/README.md
+	for f in $(MONITORING); do install -D -m 0644 $$f $(BUILD)/deb/usr/share/erpscope/$$f || exit 1; done
 	printf '%s\n' 'Package: erpscope' 'Version: $(DEB_VERSION)' 'Architecture: $(DEB_ARCH)' \
 		'Maintainer: erpscope developers <dev@erpscope.invalid>' 'Section: admin' 'Priority: optional' \
 		'Depends: libbpf1, libelf1, zlib1g, libmicrohttpd12' \
@@ -123,6 +128,8 @@ deb: all ## Build a Debian package (build/erpscope_<version>_<arch>.deb)
 
 uninstall: ## Remove what install put in place
 	rm -f $(DESTDIR)$(PREFIX)/sbin/erpscope $(DESTDIR)/etc/systemd/system/erpscope.service
+	rm -rf $(DESTDIR)$(SHAREDIR)/monitoring
+	-rmdir $(DESTDIR)$(SHAREDIR) 2>/dev/null
 
 format: ## Reformat C sources with the kernel's clang-format style
 	clang-format -i bpf/*.c bpf/*.h user/*/*.c user/*/*.h tests/unit/*.c tests/fuzz/*.c
