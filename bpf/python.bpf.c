@@ -188,22 +188,63 @@ static __always_inline int read_ptr(__u64 *out, __u64 addr)
 	return bpf_probe_read_user(out, sizeof(*out), (const void *)addr);
 }
 
-/* The thread state whose native_thread_id is tid, or 0. */
+/*
+ * The native thread id of thread state ts: its native_thread_id, or (3.10)
+ * the tid in the struct pthread its thread_id points to. 0: unreadable.
+ */
+static __always_inline __u32 tstate_tid(const struct es_py_proc *pp, __u64 ts)
+{
+	__u64 v = 0;
+	__u32 tid = 0;
+
+	if (read_ptr(&v, ts + pp->off.ts_thread))
+		return 0;
+	if (pp->off.pthread_tid == ES_PY_NO_OFF)
+		return (__u32)v;
+	if (!v || bpf_probe_read_user(&tid, sizeof(tid), (const void *)(v + pp->off.pthread_tid)))
+		return 0;
+	return tid;
+}
+
+/* The thread state whose thread is tid, or 0. */
 static __always_inline __u64 find_tstate(const struct es_py_proc *pp, __u32 tid)
 {
-	__u64 ts = 0, ntid;
+	__u64 ts = 0;
 
 	if (read_ptr(&ts, pp->tstate_head))
 		return 0;
 	for (int i = 0; i < ES_PY_MAX_THREADS && ts; i++) {
-		if (read_ptr(&ntid, ts + pp->off.ts_native_tid))
+		__u32 t = tstate_tid(pp, ts);
+
+		if (!t)
 			return 0;
-		if (ntid == tid)
+		if (t == tid)
 			return ts;
 		if (read_ptr(&ts, ts + pp->off.ts_next))
 			return 0;
 	}
 	return 0;
+}
+
+/* The thread's innermost frame: through _PyCFrame on 3.11 and 3.12. */
+static __always_inline int first_frame(const struct es_py_proc *pp, __u64 ts, __u64 *frame)
+{
+	if (read_ptr(frame, ts + pp->off.ts_frame))
+		return -1;
+	if (pp->off.cframe_current == ES_PY_NO_OFF)
+		return 0;
+	return read_ptr(frame, *frame + pp->off.cframe_current);
+}
+
+/* A shim frame owned by the C stack (3.12+): it has no code of its own. */
+static __always_inline bool is_shim(const struct es_py_proc *pp, __u64 frame)
+{
+	__u8 owner = 0;
+
+	if (pp->off.frame_owner == ES_PY_NO_OFF)
+		return false;
+	bpf_probe_read_user(&owner, 1, (const void *)(frame + pp->off.frame_owner));
+	return owner == ES_PY_OWNED_BY_CSTACK;
 }
 
 static __always_inline void capture_args(const struct es_py_proc *pp, struct es_py_stack *st,
@@ -234,7 +275,7 @@ static __always_inline void capture_args(const struct es_py_proc *pp, struct es_
  */
 static __always_inline __u64 walk(const struct es_py_proc *pp, __u32 tid, struct es_py_stack *st)
 {
-	__u64 ts, cframe, frame = 0, code, h = 0xcbf29ce484222325ull;
+	__u64 ts, frame = 0, code, h = 0xcbf29ce484222325ull;
 	__u32 d = 0;
 
 	st->depth = 0;
@@ -245,20 +286,22 @@ static __always_inline __u64 walk(const struct es_py_proc *pp, __u32 tid, struct
 		stat_inc(ES_PY_STAT_NO_THREAD);
 		return 0;
 	}
-	if (read_ptr(&cframe, ts + pp->off.ts_cframe) ||
-	    read_ptr(&frame, cframe + pp->off.cframe_current))
+	if (first_frame(pp, ts, &frame))
 		return 0;
-	for (int i = 0; i < ES_PY_MAX_DEPTH; i++) {
-		if (!frame || d >= stack_depth)
+	/* Shims take turns too: the loop stays bounded. */
+	for (int i = 0; i < ES_PY_MAX_DEPTH + 8; i++) {
+		if (!frame || d >= stack_depth || d >= ES_PY_MAX_DEPTH)
 			break;
-		if (read_ptr(&code, frame + pp->off.frame_code)) {
-			st->truncated = 1;
-			break;
+		if (!is_shim(pp, frame)) {
+			if (read_ptr(&code, frame + pp->off.frame_code)) {
+				st->truncated = 1;
+				break;
+			}
+			st->code[d & (ES_PY_MAX_DEPTH - 1)] = code;
+			h = (h ^ code) * 0x100000001b3ull;
+			capture_args(pp, st, code, frame, d);
+			d++;
 		}
-		st->code[d & (ES_PY_MAX_DEPTH - 1)] = code;
-		h = (h ^ code) * 0x100000001b3ull;
-		capture_args(pp, st, code, frame, d);
-		d++;
 		if (read_ptr(&frame, frame + pp->off.frame_previous)) {
 			st->truncated = 1;
 			break;

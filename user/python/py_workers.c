@@ -46,7 +46,8 @@ struct wk_proc {
 	const struct worker *w;
 	const char *state;
 	double secs;
-	const char *python; /* "3.11", or NULL */
+	const char *python; /* pyver: "3.11", or NULL */
+	char pyver[16];
 	char gc[400];
 	const char *why;    /* why there is no stack, or NULL */
 	int nthreads;
@@ -116,12 +117,12 @@ static void fill_python(struct wk_walk *ww, struct wk_proc *wp)
 	}
 	if (!pr || pr->err) {
 		wp->why = !pr ? "not looked at yet" :
-			  pr->err == -ENOTSUP ? "CPython version without a checked layout" :
-			  pr->err == -ENOENT ? "not a CPython process" :
-					       "interpreter not readable";
+			  pr->err == -ENOTSUP || pr->err == -ENOENT ? py_target_why(&pr->t, pr->err) :
+								      "interpreter not readable";
 		return;
 	}
-	wp->python = pr->t.version == 0x030b ? "3.11" : "3.x";
+	snprintf(wp->pyver, sizeof(wp->pyver), "%u.%u", pr->t.version >> 8, pr->t.version & 0xff);
+	wp->python = wp->pyver;
 	py_gc_status(ww->pp, pr, wp->gc, sizeof(wp->gc));
 	for (int i = 0; i < MAX_THREADS; i++)
 		th[i].frames = wp->frames[i];
