@@ -236,15 +236,19 @@ static __always_inline int first_frame(const struct es_py_proc *pp, __u64 ts, __
 	return read_ptr(frame, *frame + pp->off.cframe_current);
 }
 
-/* A shim frame owned by the C stack (3.12+): it has no code of its own. */
-static __always_inline bool is_shim(const struct es_py_proc *pp, __u64 frame)
+/*
+ * 1 for a frame that is not a C-stack shim (3.12+: no code of its own), 0
+ * for one. Without a branch: a branch per frame would double the paths the
+ * verifier walks at each step of the walk.
+ */
+static __always_inline __u32 not_shim(const struct es_py_proc *pp, __u64 frame)
 {
 	__u8 owner = 0;
+	__u32 x;
 
-	if (pp->off.frame_owner == ES_PY_NO_OFF)
-		return false;
 	bpf_probe_read_user(&owner, 1, (const void *)(frame + pp->off.frame_owner));
-	return owner == ES_PY_OWNED_BY_CSTACK;
+	x = (__u32)owner ^ pp->off.shim_owner;
+	return (x | (0u - x)) >> 31;
 }
 
 static __always_inline void capture_args(const struct es_py_proc *pp, struct es_py_stack *st,
@@ -269,14 +273,57 @@ static __always_inline void capture_args(const struct es_py_proc *pp, struct es_
 	}
 }
 
+/* One walk in progress, for walk_step. */
+struct walk_ctx {
+	const struct es_py_proc *pp;
+	struct es_py_stack *st;
+	__u64 frame; /* the next frame to read */
+	__u64 h;     /* hash of what was read */
+	__u32 d;     /* frames kept */
+	__u32 pad;
+};
+
+/*
+ * One frame, from bpf_loop: the verifier checks this body once, not once per
+ * frame, whatever each version's layout makes of the branches. Shims take
+ * turns too (the loop stays bounded): each is written where the next frame
+ * goes, and d does not move past it. Returns 1 to stop.
+ */
+static long walk_step(__u64 i, void *arg)
+{
+	struct walk_ctx *c = arg;
+	const struct es_py_proc *pp = c->pp;
+	struct es_py_stack *st = c->st;
+	__u64 frame = c->frame, code;
+	__u32 d = c->d, keep;
+
+	if (!frame || d >= stack_depth || d >= ES_PY_MAX_DEPTH)
+		return 1;
+	if (read_ptr(&code, frame + pp->off.frame_code)) {
+		st->truncated = 1;
+		return 1;
+	}
+	keep = not_shim(pp, frame);
+	st->code[d & (ES_PY_MAX_DEPTH - 1)] = code;
+	c->h = (c->h ^ (code & (0ull - keep))) * 0x100000001b3ull;
+	capture_args(pp, st, code, frame, d);
+	c->d = d + keep;
+	if (read_ptr(&c->frame, frame + pp->off.frame_previous)) {
+		st->truncated = 1;
+		return 1;
+	}
+	return 0;
+}
+
 /*
  * Walks the current thread's frames into st (innermost first) and returns
  * a hash of what was read, or 0 when the thread has no Python frames.
  */
 static __always_inline __u64 walk(const struct es_py_proc *pp, __u32 tid, struct es_py_stack *st)
 {
-	__u64 ts, frame = 0, code, h = 0xcbf29ce484222325ull;
-	__u32 d = 0;
+	struct walk_ctx c = { .pp = pp, .st = st, .h = 0xcbf29ce484222325ull };
+	__u64 ts, frame, h;
+	__u32 d;
 
 	st->depth = 0;
 	st->nargs = 0;
@@ -286,27 +333,12 @@ static __always_inline __u64 walk(const struct es_py_proc *pp, __u32 tid, struct
 		stat_inc(ES_PY_STAT_NO_THREAD);
 		return 0;
 	}
-	if (first_frame(pp, ts, &frame))
+	if (first_frame(pp, ts, &c.frame))
 		return 0;
-	/* Shims take turns too: the loop stays bounded. */
-	for (int i = 0; i < ES_PY_MAX_DEPTH + 8; i++) {
-		if (!frame || d >= stack_depth || d >= ES_PY_MAX_DEPTH)
-			break;
-		if (!is_shim(pp, frame)) {
-			if (read_ptr(&code, frame + pp->off.frame_code)) {
-				st->truncated = 1;
-				break;
-			}
-			st->code[d & (ES_PY_MAX_DEPTH - 1)] = code;
-			h = (h ^ code) * 0x100000001b3ull;
-			capture_args(pp, st, code, frame, d);
-			d++;
-		}
-		if (read_ptr(&frame, frame + pp->off.frame_previous)) {
-			st->truncated = 1;
-			break;
-		}
-	}
+	bpf_loop(ES_PY_MAX_DEPTH + 8, walk_step, &c, 0);
+	frame = c.frame;
+	h = c.h;
+	d = c.d < ES_PY_MAX_DEPTH ? c.d : ES_PY_MAX_DEPTH;
 	if (frame && !st->truncated)
 		st->truncated = 1; /* deeper than the limit */
 	st->depth = d;

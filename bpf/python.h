@@ -35,12 +35,15 @@ struct es_py_offsets {
 	__u16 frame_code;       /* _PyInterpreterFrame.f_code / f_executable, PyFrameObject.f_code */
 	__u16 frame_previous;   /* _PyInterpreterFrame.previous, PyFrameObject.f_back */
 	__u16 frame_localsplus; /* _PyInterpreterFrame.localsplus, PyFrameObject.f_localsplus */
-	__u16 frame_owner;      /* _PyInterpreterFrame.owner (3.12+: C-stack shims skipped), else none */
-	__u16 pad[3];
+	__u16 frame_owner;      /* _PyInterpreterFrame.owner (0 where none): frames whose owner is ... */
+	__u16 shim_owner;       /* ... are C-stack shims, skipped (3.12+); ES_PY_NO_SHIM: none */
+	__u16 pad[2];
 };
 #define ES_PY_NO_OFF 0xffff
 /* _PyInterpreterFrame.owner of a shim frame the C stack owns (3.12, 3.13). */
 #define ES_PY_OWNED_BY_CSTACK 3
+/* No byte has this value: no frame is a shim (3.10, 3.11; frame_owner is then 0). */
+#define ES_PY_NO_SHIM 0x100
 
 /* py_procs: tgid -> where its interpreter is. */
 struct es_py_proc {

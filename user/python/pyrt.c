@@ -80,7 +80,8 @@ static const struct py_layout layouts[] = {
 			.frame_code = 32,
 			.frame_previous = 24,
 			.frame_localsplus = 352,
-			.frame_owner = ES_PY_NO_OFF,
+			.frame_owner = 0,
+			.shim_owner = ES_PY_NO_SHIM,
 		},
 	},
 	{
@@ -116,7 +117,8 @@ static const struct py_layout layouts[] = {
 			.frame_code = 32,
 			.frame_previous = 48,
 			.frame_localsplus = 72,
-			.frame_owner = ES_PY_NO_OFF, /* no C-stack shims: is_entry instead */
+			.frame_owner = 0, /* no C-stack shims: is_entry instead */
+			.shim_owner = ES_PY_NO_SHIM,
 		},
 	},
 	{
@@ -153,6 +155,7 @@ static const struct py_layout layouts[] = {
 			.frame_previous = 8,
 			.frame_localsplus = 72,
 			.frame_owner = 70,
+			.shim_owner = ES_PY_OWNED_BY_CSTACK,
 		},
 	},
 	{
@@ -190,6 +193,7 @@ static const struct py_layout layouts[] = {
 			.frame_previous = 8,
 			.frame_localsplus = 72,
 			.frame_owner = 70,
+			.shim_owner = ES_PY_OWNED_BY_CSTACK,
 		},
 	},
 };
@@ -877,7 +881,7 @@ static int tstate_frame(const struct py_target *t, uint64_t ts, uint64_t *frame)
 
 static bool is_shim(const struct py_target *t, const unsigned char *h)
 {
-	return t->off.frame_owner != ES_PY_NO_OFF && h[t->off.frame_owner] == ES_PY_OWNED_BY_CSTACK;
+	return h[t->off.frame_owner] == t->off.shim_owner;
 }
 
 /* Bytes of a frame's head that hold code, previous and owner. */
@@ -885,8 +889,7 @@ static size_t frame_head_size(const struct py_target *t)
 {
 	const struct es_py_offsets *o = &t->off;
 
-	return max3(o->frame_code + 8, o->frame_previous + 8,
-		    o->frame_owner == ES_PY_NO_OFF ? 0 : o->frame_owner + 1);
+	return max3(o->frame_code + 8, o->frame_previous + 8, o->frame_owner + 1);
 }
 
 /* Follows one thread's frames from its innermost outwards. */
