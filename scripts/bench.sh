@@ -1065,7 +1065,8 @@ def py_workload(kind):
 
 
 def py_profiled(port, timeout=5.0):
-    """True once the daemon lists the loop's pid at /workers as a Python 3.11."""
+    """True once the daemon lists the loop's pid at /workers as a Python it reads
+    (BENCH_PYTHON: 3.10 to 3.13)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
