@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -359,6 +360,38 @@ static void check_chains(const struct py_thread *main, const struct py_thread *o
 	CHECK_INT(i, other->depth);
 }
 
+/*
+ * 3.13: the debug offsets the child publishes agree with the table, and
+ * each kind of disagreement is caught.
+ */
+static void check_debug_offsets(const struct py_target *t)
+{
+	unsigned char d[1024];
+	struct iovec local = { d, sizeof(d) }, remote = { (void *)(uintptr_t)t->runtime, sizeof(d) };
+	uint64_t v;
+
+	CHECK_INT(process_vm_readv(t->pid, &local, 1, &remote, 1, 0), (ssize_t)sizeof(d));
+	CHECK_INT(py_debug_offsets_check(t->lay, d, sizeof(d)), 0);
+	CHECK_INT(py_debug_offsets_check(t->lay, d, 100), -EPROTO);
+	CHECK_INT(py_debug_offsets_check(py_layout_for(0x030c), d, sizeof(d)), -EPROTO);
+	/* free_threaded (at 16) */
+	v = 1;
+	memcpy(d + 16, &v, 8);
+	CHECK_INT(py_debug_offsets_check(t->lay, d, sizeof(d)), -ENOTSUP);
+	v = 0;
+	memcpy(d + 16, &v, 8);
+	/* interpreter_frame.previous (at 232) moved */
+	memcpy(&v, d + 232, 8);
+	v += 8;
+	memcpy(d + 232, &v, 8);
+	CHECK_INT(py_debug_offsets_check(t->lay, d, sizeof(d)), -EPROTO);
+	v -= 8;
+	memcpy(d + 232, &v, 8);
+	CHECK_INT(py_debug_offsets_check(t->lay, d, sizeof(d)), 0);
+	d[0] ^= 1; /* the cookie */
+	CHECK_INT(py_debug_offsets_check(t->lay, d, sizeof(d)), -EPROTO);
+}
+
 static void check_python(const struct pyver *pv, const char *dir)
 {
 	const char *python = pv->path;
@@ -390,6 +423,7 @@ static void check_python(const struct pyver *pv, const char *dir)
 	}
 	err = py_target_open(c.pid, &t);
 	CHECK_INT(err, 0);
+	CHECK_STR(py_target_why(&t, err), "profiled");
 	CHECK_INT(t.version, pv->version);
 	CHECK(t.has_gc_usdt == usdt);
 	CHECK_STR(t.script, abs);
@@ -405,6 +439,8 @@ static void check_python(const struct pyver *pv, const char *dir)
 		reap(&c);
 		return;
 	}
+	if (t.lay->debug_offsets)
+		check_debug_offsets(&t);
 	for (int i = 0; i < MAX_THREADS; i++)
 		th[i].frames = frames[i];
 	n = py_walk_threads(&t, th, MAX_THREADS, MAX_DEPTH);
@@ -571,6 +607,15 @@ int main(void)
 	CHECK_INT(py_layout_for(0x030b)->bpf.frame_localsplus, 72);
 	CHECK_INT(py_layout_for(0x030a)->bpf.frame_localsplus, 352);
 	CHECK_INT(py_layout_for(0x030d)->bpf.cframe_current, ES_PY_NO_OFF);
+	CHECK(py_layout_for(0x030d)->debug_offsets && !py_layout_for(0x030c)->debug_offsets);
+	{
+		struct py_target ft = { .version = 0x030d, .free_threaded = true };
+
+		CHECK(strstr(py_target_why(&ft, -ENOTSUP), "free-threaded") != NULL);
+		ft.free_threaded = false;
+		CHECK_STR(py_target_why(&ft, -ENOTSUP), "no checked layout for this CPython version");
+		CHECK(strstr(py_target_why(&ft, -EPROTO), "layout") != NULL);
+	}
 	check_not_python();
 
 	if (!mkdtemp(tmpl) || !realpath(tmpl, dir)) {

@@ -1409,31 +1409,37 @@ static const struct py_dbg_field dbg_fields[] = {
 };
 #define PY_DBG_SIZE 584 /* sizeof(_Py_DebugOffsets) in 3.13.0 */
 
-static int check_debug_offsets(struct py_target *t)
+int py_debug_offsets_check(const struct py_layout *l, const unsigned char *d, size_t len)
 {
-	unsigned char d[PY_DBG_SIZE];
 	uint64_t version;
-	int err = rd(t, t->runtime, d, sizeof(d));
 
-	if (err)
-		return err == -ESRCH ? err : -EPROTO;
-	if (memcmp(d, PY_DEBUG_COOKIE, 8))
+	if (len < PY_DBG_SIZE || memcmp(d, PY_DEBUG_COOKIE, 8))
 		return -EPROTO;
 	version = get_u64(d, 8);
-	if (version >> 24 != 3 || (version >> 16 & 0xffff) != t->version)
+	if (version >> 24 != 3 || (version >> 16 & 0xffff) != l->version)
 		return -EPROTO;
-	if (get_u64(d, 16)) {
-		t->free_threaded = true;
+	if (get_u64(d, 16))
 		return -ENOTSUP;
-	}
 	for (size_t i = 0; i < sizeof(dbg_fields) / sizeof(dbg_fields[0]); i++) {
 		__u16 want;
 
-		memcpy(&want, (const char *)t->lay + dbg_fields[i].lay, sizeof(want));
+		memcpy(&want, (const char *)l + dbg_fields[i].lay, sizeof(want));
 		if (get_u64(d, dbg_fields[i].dbg) != want)
 			return -EPROTO;
 	}
 	return 0;
+}
+
+static int check_debug_offsets(struct py_target *t)
+{
+	unsigned char d[PY_DBG_SIZE];
+	int err = rd(t, t->runtime, d, sizeof(d));
+
+	if (err)
+		return err == -ESRCH ? err : -EPROTO;
+	err = py_debug_offsets_check(t->lay, d, sizeof(d));
+	t->free_threaded = err == -ENOTSUP;
+	return err;
 }
 
 const char *py_target_why(const struct py_target *t, int err)

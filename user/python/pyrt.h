@@ -137,6 +137,14 @@ int py_walk_threads(const struct py_target *t, struct py_thread *threads, int ma
 size_t py_frame_arg_repr(const struct py_target *t, uint64_t frame, int index, char *buf,
 			 size_t len);
 
+/*
+ * 3.13+: checks the _Py_DebugOffsets a process published (the first len
+ * bytes of its _PyRuntime) against layout l: 0 when cookie, version and
+ * every offset l has agree; -ENOTSUP for a free-threaded build; -EPROTO
+ * otherwise. Exposed for tests.
+ */
+int py_debug_offsets_check(const struct py_layout *l, const unsigned char *d, size_t len);
+
 /* The layout for a version, or NULL. Exposed for tests. */
 const struct py_layout *py_layout_for(unsigned int version);
 
