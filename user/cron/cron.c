@@ -9,7 +9,8 @@
  * poll that first sees it (its frame address, thread and name) and ends at
  * the first poll that does not; both ends are taken halfway between the two
  * polls around them, so a duration is right to +/- one interval and a run
- * shorter than one may be missed.
+ * shorter than one may be missed. A duration is never less than the CPU and
+ * runqueue time of its thread over those polls.
  *
  * Parts: the thread's CPU and runqueue time from
  * /proc/<pid>/task/<tid>/schedstat (the kernel's exact sums) between the
@@ -229,9 +230,13 @@ static void run_end(struct erpscope *es, struct cron_priv *cp, struct cron_worke
 	int backends;
 
 	cw->in_run = false;
+	cpu = cpu > cw->cpu0 ? cpu - cw->cpu0 : 0;
+	rq = rq > cw->rq0 ? rq - cw->rq0 : 0;
 	r.dur_ns = end > cw->start_ns ? end - cw->start_ns : 0;
-	cron_split(r.dur_ns, cpu > cw->cpu0 ? cpu - cw->cpu0 : 0, rq > cw->rq0 ? rq - cw->rq0 : 0,
-		   cw->off, r.part_ns);
+	/* the thread ran or waited for a CPU at least that long */
+	if (r.dur_ns < cpu + rq)
+		r.dur_ns = cpu + rq;
+	cron_split(r.dur_ns, cpu, rq, cw->off, r.part_ns);
 	backends = pg_client_aborts(es, cw->pid, &aborts);
 	if (!s)
 		r.result = CRON_FAILED;
