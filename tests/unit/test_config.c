@@ -607,6 +607,7 @@ static void test_usage(void)
 		"      --python.top-functions=20 ",
 		"      --python.profile-window=5m ",
 		"      --python.capture-args=\"_callback:cron_name,call_kw:model:method,_process_job:job\" ",
+		"      --odoo.cron-poll-interval=100ms ",
 		"      --[no-]bpf.stats ",
 		"      --bpf.attach-mode=auto ",
 	};
