@@ -324,8 +324,11 @@ static void cron_tick(struct poller *pl, uint64_t now_ms)
 
 	if (!tw.pp || now_ms < cp->due_ms)
 		return;
-	cp->due_ms = now_ms + pl->es->cfg.cron_poll_ms - TICK_SLACK_MS;
 	tw.now = clock_ns();
+	/* a late poll may merge two runs of one cron: say so for whoever wonders */
+	if (cp->due_ms && now_ms > cp->due_ms + 2 * pl->es->cfg.cron_poll_ms)
+		log_debug("cron poll late", "by_ms=%" PRIu64, now_ms - cp->due_ms);
+	cp->due_ms = now_ms + pl->es->cfg.cron_poll_ms - TICK_SLACK_MS;
 	for (size_t i = 0; i < cp->nw; i++)
 		cp->w[i].seen = false;
 	procs_for_each_slot(pl->es->procs, one_slot, &tw);
