@@ -107,12 +107,16 @@ static void test_table(void)
 	expo_init(&e, EXPO_TEXT_004);
 	cron_collect(t, &e);
 	CHECK_INT(expo_finish(&e), 0);
-	CHECK(strstr(e.buf, "erpscope_odoo_cron_duration_seconds_bucket{cron=\"A\",le=\"0.5\"} 2\n"));
-	CHECK(strstr(e.buf, "erpscope_odoo_cron_duration_seconds_bucket{cron=\"A\",le=\"0.25\"} 0\n"));
-	CHECK(strstr(e.buf, "erpscope_odoo_cron_duration_seconds_bucket{cron=\"C\",le=\"3600\"} 0\n"));
+	CHECK(strstr(e.buf,
+		     "erpscope_odoo_cron_duration_seconds_bucket{cron=\"A\",le=\"0.5\"} 2\n"));
+	CHECK(strstr(e.buf,
+		     "erpscope_odoo_cron_duration_seconds_bucket{cron=\"A\",le=\"0.25\"} 0\n"));
+	CHECK(strstr(e.buf,
+		     "erpscope_odoo_cron_duration_seconds_bucket{cron=\"C\",le=\"3600\"} 0\n"));
 	CHECK(strstr(e.buf, "erpscope_odoo_cron_duration_seconds_count{cron=\"C\"} 1\n"));
 	CHECK(strstr(e.buf, "erpscope_odoo_cron_duration_seconds_sum{cron=\"A\"} 1\n"));
-	CHECK(strstr(e.buf, "erpscope_odoo_cron_time_seconds_total{cron=\"A\",part=\"sleep\"} 1\n"));
+	CHECK(strstr(e.buf,
+		     "erpscope_odoo_cron_time_seconds_total{cron=\"A\",part=\"sleep\"} 1\n"));
 	CHECK(strstr(e.buf, "erpscope_odoo_cron_runs_total{cron=\"A\",result=\"ok\"} 2\n"));
 	CHECK(strstr(e.buf, "erpscope_odoo_cron_runs_total{cron=\"C\",result=\"failed\"} 1\n"));
 	CHECK(strstr(e.buf, "erpscope_odoo_cron_runs_total{cron=\"other\",result=\"failed\"} 1\n"));

@@ -58,7 +58,7 @@ struct cron_worker {
 	__u32 pid;
 	__u64 starttime;
 	bool seen;
-	uint64_t last_poll_ns;             /* 0: never polled */
+	uint64_t last_poll_ns; /* 0: never polled */
 	struct cron_tstat prev[CRON_THREADS]; /* schedstat at the last poll */
 	int nprev;
 	/* the run open now */
@@ -124,7 +124,8 @@ static bool callback_name(struct py_priv *pp, struct py_proc *pr, const struct p
 	if (!ce || strcmp(ce->c.name, "_callback"))
 		return false;
 	for (int a = 0; a < ES_PY_ARGS_PER_FUNC; a++) {
-		if (ce->arg_index[a] < 0 || !ce->arg_names[a] || strcmp(ce->arg_names[a], "cron_name"))
+		if (ce->arg_index[a] < 0 || !ce->arg_names[a] ||
+		    strcmp(ce->arg_names[a], "cron_name"))
 			continue;
 		py_frame_arg_repr(&pr->t, f->frame, ce->arg_index[a], repr, sizeof(repr));
 		cron_name_from_repr(repr, name, size);
@@ -262,8 +263,8 @@ static void poll_worker(struct erpscope *es, struct cron_priv *cp, struct py_pri
 
 	if (look(cp, pp, cw->pid, &s))
 		return; /* not readable this time: nothing changes */
-	if (cw->in_run && (!s.found || s.frame != cw->frame || s.tid != cw->tid ||
-			   strcmp(s.name, cw->name)))
+	if (cw->in_run &&
+	    (!s.found || s.frame != cw->frame || s.tid != cw->tid || strcmp(s.name, cw->name)))
 		run_end(es, cp, cw, &s, now);
 	if (s.found && !cw->in_run)
 		run_begin(es, cw, &s, now);

@@ -36,8 +36,8 @@ enum cron_part {
 };
 
 enum cron_result {
-	CRON_OK,      /* no backend of the worker aborted a transaction during the run */
-	CRON_FAILED,  /* one did (Odoo rolls a failed run back), or the worker died in it */
+	CRON_OK, /* no backend of the worker aborted a transaction during the run */
+	CRON_FAILED, /* one did (Odoo rolls a failed run back), or the worker died in it */
 	CRON_UNKNOWN, /* no backend linked to the worker, or the pg probe is off */
 	CRON_RESULT_COUNT,
 };

@@ -8,8 +8,10 @@
 
 #include "cron/cron.h"
 
+/* erpscope_http_request_duration_seconds's edges, then minutes (cron/cron.h) */
 const double cron_edges[CRON_NEDGES] = {
-	0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 120, 300, 600, 1800, 3600
+	0.005, 0.01, 0.025, 0.05, 0.1,	0.25, 0.5, 1, 2, 5, 10, 30, 60, /* as requests */
+	120,   300,  600,   1800, 3600,
 };
 
 static const char *const part_names[CRON_PART_COUNT] = {
@@ -68,7 +70,8 @@ void cron_name_from_repr(const char *repr, char *out, size_t size)
 		if (end > repr && end[-1] == '\'' && (end - repr < 2 || end[-2] != '\\'))
 			end--;
 		for (; repr < end && o + 1 < size; repr++) {
-			if (repr[0] == '\\' && repr + 1 < end && (repr[1] == '\\' || repr[1] == '\''))
+			if (repr[0] == '\\' && repr + 1 < end &&
+			    (repr[1] == '\\' || repr[1] == '\''))
 				repr++;
 			out[o++] = *repr;
 		}
