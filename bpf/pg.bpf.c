@@ -103,6 +103,15 @@ struct {
 	__type(value, struct pg_task);
 } pg_tasks SEC(".maps");
 
+/* Aborts per backend (struct es_pg_xacts), for user space: its own map, so
+ * that pg_task's layout stays private. Aborts are rare: one more lookup. */
+struct {
+	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, struct es_pg_xacts);
+} pg_xacts SEC(".maps");
+
 /*
  * Per-CPU scratch: the tokenizer state and the text buffer, laid out as the
  * event that may carry it. The tokenizer state lives in a map value rather
@@ -1330,9 +1339,14 @@ int BPF_USDT(es_pg_xact_abort)
 	__u64 now = bpf_ktime_get_ns();
 	struct pg_task *t = task_get(true);
 	struct es_pg_bin *b;
+	struct es_pg_xacts *x;
 	__u32 idx = 0;
 
 	count_db(t, 1);
+	x = bpf_task_storage_get(&pg_xacts, bpf_get_current_task_btf(), 0,
+				 BPF_LOCAL_STORAGE_GET_F_CREATE);
+	if (x)
+		__sync_fetch_and_add(&x->aborts, 1);
 	if (!t)
 		return 0;
 	t->aborted = 1;

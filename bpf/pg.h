@@ -203,6 +203,15 @@ struct es_pg_dbstat {
 };
 
 /*
+ * Per backend (task storage pg_xacts, read by user space with the
+ * backend's pidfd): transactions it aborted (transaction__abort: a failed
+ * statement's, or a ROLLBACK's), for the result of an Odoo cron run.
+ */
+struct es_pg_xacts {
+	__u64 aborts;
+};
+
+/*
  * A database of a cluster: the postmaster's tgid and the database's OID
  * (OIDs repeat between clusters). User space maps it to a database id once
  * per database, from the first backend's title; every later backend of it

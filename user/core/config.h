@@ -41,6 +41,7 @@ struct config {
 	unsigned int py_top_funcs;    /* python.top-functions, default 20: functions with own series per role */
 	unsigned int py_window_ms;    /* python.profile-window, duration, default 5m */
 	char py_capture[512];         /* python.capture-args: FUNC:ARG[:ARG],... ("" = none) */
+	unsigned int cron_poll_ms;    /* odoo.cron-poll-interval, duration, default 100ms */
 	bool pg_buffer_misses;     /* pg.buffer-misses: attach smgr__md__read__done */
 	bool bpf_stats;            /* bpf.stats: BPF_ENABLE_STATS while running */
 	enum attach_mode attach;   /* bpf.attach-mode: auto|tp_btf|raw_tp */

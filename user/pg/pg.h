@@ -109,6 +109,14 @@ void pg_procs_link_kernel(struct pg_procs *pp, struct pg_proc *pr, const struct 
 size_t pg_procs_count(const struct pg_procs *pp);
 struct pg_proc *pg_procs_at(struct pg_procs *pp, size_t i);
 
+/*
+ * pg_xacts.c: transactions aborted so far by the live backends linked to
+ * the client process client_pid (summed into *aborts). Returns how many
+ * such backends there are (0: none linked, *aborts 0), or -ENODEV when the
+ * pg probe or its poller is down.
+ */
+int pg_client_aborts(struct erpscope *es, __u32 client_pid, uint64_t *aborts);
+
 /* ---------------------------------------------------------------- the probe */
 
 struct pg_bin;
