@@ -35,7 +35,7 @@ static void test_names(void)
 
 static void test_split(void)
 {
-	unsigned int none[CRON_OFF_COUNT] = { 0 }, some[CRON_OFF_COUNT] = { 1, 1, 2 };
+	uint64_t none[CRON_OFF_COUNT] = { 0 }, some[CRON_OFF_COUNT] = { 1, 1, 2 };
 	uint64_t p[CRON_PART_COUNT];
 
 	/* no off-CPU samples: the rest is sleep */
@@ -50,7 +50,7 @@ static void test_split(void)
 	CHECK_INT(p[CRON_PART_IOWAIT], 200);
 	CHECK_INT(p[CRON_PART_BLOCKED], 200);
 	CHECK_INT(p[CRON_PART_SLEEP], 400);
-	cron_split(1001, 0, 0, (unsigned int[]){ 1, 1, 1 }, p);
+	cron_split(1001, 0, 0, (uint64_t[]){ 1, 1, 1 }, p);
 	CHECK_INT(p[CRON_PART_IOWAIT] + p[CRON_PART_BLOCKED] + p[CRON_PART_SLEEP], 1001);
 	/* CPU past the estimated duration: no off-CPU time, CPU kept as measured */
 	cron_split(100, 150, 10, some, p);

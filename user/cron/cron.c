@@ -52,6 +52,8 @@
 struct cron_tstat {
 	__u32 tid;
 	uint64_t cpu_ns, rq_ns;
+	bool exact; /* acc holds the sched probe's totals (cpu_ns, rq_ns are from them) */
+	uint64_t acc[ES_ACC_COUNT];
 };
 
 struct cron_worker {
@@ -68,7 +70,8 @@ struct cron_worker {
 	char name[CRON_NAME_MAX];
 	uint64_t start_ns, last_seen_ns;
 	uint64_t cpu0, rq0, cpu1, rq1; /* the thread's schedstat before it and at the last poll */
-	unsigned int off[CRON_OFF_COUNT];
+	struct cron_tstat t0, t1; /* the thread's times before it and at the last poll */
+	uint64_t off[CRON_OFF_COUNT]; /* states seen at the polls, when t0/t1 are not exact */
 	int backends0; /* pg_client_aborts() at its start */
 	uint64_t aborts0;
 };
@@ -134,8 +137,24 @@ static bool callback_name(struct py_priv *pp, struct py_proc *pr, const struct p
 	return false;
 }
 
-/* Reads the worker's threads: the outermost _callback frame and every schedstat. */
-static int look(struct cron_priv *cp, struct py_priv *pp, __u32 pid, struct cron_seen *s)
+/*
+ * A thread's times: the sched probe's totals by state when it has them,
+ * else the kernel's schedstat (CPU and runqueue only).
+ */
+static int thread_times(struct erpscope *es, __u32 pid, __u32 tid, struct cron_tstat *ts)
+{
+	ts->tid = tid;
+	ts->exact = !sched_thread_totals(es, tid, ts->acc);
+	if (!ts->exact)
+		return schedstat(pid, tid, &ts->cpu_ns, &ts->rq_ns);
+	ts->cpu_ns = ts->acc[ES_ACC_CPU];
+	ts->rq_ns = ts->acc[1 + ES_OFF_RUNQUEUE];
+	return 0;
+}
+
+/* Reads the worker's threads: the outermost _callback frame and every thread's times. */
+static int look(struct erpscope *es, struct cron_priv *cp, struct py_priv *pp, __u32 pid,
+		struct cron_seen *s)
 {
 	struct py_proc *pr = py_proc_find(pp, pid);
 	int n;
@@ -152,10 +171,8 @@ static int look(struct cron_priv *cp, struct py_priv *pp, __u32 pid, struct cron
 		const struct py_thread *th = &cp->th[i];
 		struct cron_tstat *ts = &s->cur[s->ncur];
 
-		if (!schedstat(pid, (__u32)th->tid, &ts->cpu_ns, &ts->rq_ns)) {
-			ts->tid = (__u32)th->tid;
+		if (!thread_times(es, pid, (__u32)th->tid, ts))
 			s->ncur++;
-		}
 		for (int d = th->depth - 1; d >= 0 && !s->found; d--) {
 			if (callback_name(pp, pr, &th->frames[d], s->name, sizeof(s->name))) {
 				s->found = true;
@@ -193,6 +210,10 @@ static void run_begin(struct erpscope *es, struct cron_worker *cw, const struct 
 	cw->rq0 = before ? before->rq_ns : 0;
 	cw->cpu1 = cw->cpu0;
 	cw->rq1 = cw->rq0;
+	memset(&cw->t0, 0, sizeof(cw->t0));
+	if (before)
+		cw->t0 = *before;
+	cw->t1 = cw->t0;
 	memset(cw->off, 0, sizeof(cw->off));
 	cw->backends0 = pg_client_aborts(es, cw->pid, &cw->aborts0);
 }
@@ -209,6 +230,7 @@ static void run_sample(struct erpscope *es, struct cron_worker *cw, const struct
 	if (at) {
 		cw->cpu1 = at->cpu_ns;
 		cw->rq1 = at->rq_ns;
+		cw->t1 = *at;
 	}
 	if (sched_thread_state(es, cw->tid, &state, &since))
 		return;
@@ -237,6 +259,16 @@ static void run_end(struct erpscope *es, struct cron_priv *cp, struct cron_worke
 	/* the thread ran or waited for a CPU at least that long */
 	if (r.dur_ns < cpu + rq)
 		r.dur_ns = cpu + rq;
+	if (at)
+		cw->t1 = *at;
+	/* Exact off-CPU time by state over the polls around it, when the sched probe had both. */
+	if (cw->t0.exact && cw->t1.exact) {
+		for (int i = 0; i < CRON_OFF_COUNT; i++) {
+			int k = 1 + ES_OFF_IOWAIT + i; /* iowait, blocked, sleep: in that order */
+
+			cw->off[i] = cw->t1.acc[k] > cw->t0.acc[k] ? cw->t1.acc[k] - cw->t0.acc[k] : 0;
+		}
+	}
 	cron_split(r.dur_ns, cpu, rq, cw->off, r.part_ns);
 	backends = pg_client_aborts(es, cw->pid, &aborts);
 	if (!s)
@@ -261,7 +293,7 @@ static void poll_worker(struct erpscope *es, struct cron_priv *cp, struct py_pri
 {
 	struct cron_seen s;
 
-	if (look(cp, pp, cw->pid, &s))
+	if (look(es, cp, pp, cw->pid, &s))
 		return; /* not readable this time: nothing changes */
 	if (cw->in_run &&
 	    (!s.found || s.frame != cw->frame || s.tid != cw->tid || strcmp(s.name, cw->name)))

@@ -50,11 +50,12 @@ enum cron_off { CRON_OFF_IOWAIT, CRON_OFF_BLOCKED, CRON_OFF_SLEEP, CRON_OFF_COUN
 
 /*
  * A run's parts: cpu and runqueue as measured; the rest of dur_ns (none if
- * they exceed it) split in proportion to the off-CPU samples, all to sleep
- * when there were none.
+ * they exceed it) split in proportion to the off-CPU weights (the sched
+ * probe's exact off-CPU time by state over the polls around the run, or
+ * the states it showed at the polls during it), all to sleep when all are 0.
  */
 void cron_split(uint64_t dur_ns, uint64_t cpu_ns, uint64_t rq_ns,
-		const unsigned int samples[CRON_OFF_COUNT], uint64_t part_ns[CRON_PART_COUNT]);
+		const uint64_t weights[CRON_OFF_COUNT], uint64_t part_ns[CRON_PART_COUNT]);
 
 /*
  * The label value of a cron_name argument as py_value_repr rendered it: a

@@ -37,10 +37,10 @@ const char *cron_result_name(enum cron_result r)
 }
 
 void cron_split(uint64_t dur_ns, uint64_t cpu_ns, uint64_t rq_ns,
-		const unsigned int samples[CRON_OFF_COUNT], uint64_t part_ns[CRON_PART_COUNT])
+		const uint64_t samples[CRON_OFF_COUNT], uint64_t part_ns[CRON_PART_COUNT])
 {
 	uint64_t off = dur_ns > cpu_ns + rq_ns ? dur_ns - cpu_ns - rq_ns : 0, given = 0;
-	unsigned int total = 0;
+	uint64_t total = 0;
 
 	part_ns[CRON_PART_CPU] = cpu_ns;
 	part_ns[CRON_PART_RUNQUEUE] = rq_ns;
