@@ -303,7 +303,7 @@ int pg_queries_http(void *arg, struct http_exchange *x)
 			 (unsigned long long)pg_queries_window_ms(pp) / 1000);
 		return http_reply_text(x, 400, "text/plain; charset=utf-8", msg);
 	}
-	pg_queries_refresh(pp, clock_ms());
+	pg_queries_refresh(pp, clock_ms(), true);
 	err = pg_queries_rows(pp, window_ms, &rows, &n);
 	if (err)
 		return err;
