@@ -13,6 +13,8 @@
 #define CLIENTS_MAX 256 /* client buckets kept; the stalest gives way */
 #define CODES_MAX 8	/* distinct status codes counted per handler */
 #define TOKEN 1000000000ull /* one request, in token-nanoseconds */
+/* A handler past this held the ring buffers back longer than we allow. */
+#define BUDGET_NS (50ull * 1000000ull)
 
 struct web_conn {
 	struct web_conn *prev, *next; /* oldest first */
@@ -40,6 +42,7 @@ struct web_handler {
 	uint64_t counts[CODES_MAX];
 	uint64_t dur[NDUR + 1];
 	double dur_sum;
+	uint64_t over; /* runs past BUDGET_NS */
 };
 
 struct web_guard {
@@ -242,9 +245,10 @@ void web_record(struct web_guard *g, size_t handler, int status, uint64_t ns)
 		b++;
 	h->dur[b]++;
 	h->dur_sum += s;
+	h->over += ns > BUDGET_NS;
 }
 
-enum web_family { WF_REQUESTS, WF_DURATION, WF_CONNECTIONS, WF_CLOSED, WF_LIMIT, WF_COUNT };
+enum web_family { WF_REQUESTS, WF_DURATION, WF_OVER, WF_CONNECTIONS, WF_CLOSED, WF_LIMIT, WF_COUNT };
 
 static const struct {
 	const char *name;
@@ -255,6 +259,8 @@ static const struct {
 			  "Requests erpscope's own HTTP server answered, by handler and status code." },
 	[WF_DURATION] = { "erpscope_web_request_duration_seconds", EXPO_HISTOGRAM,
 			  "Time erpscope's own HTTP server spent on a request (handler and compression), by handler." },
+	[WF_OVER] = { "erpscope_web_over_budget_total", EXPO_COUNTER,
+		      "Requests whose handler ran past its 50 ms budget, holding the ring buffers back that long, by handler." },
 	[WF_CONNECTIONS] = { "erpscope_web_connections", EXPO_GAUGE,
 			     "Open connections to erpscope's HTTP server: served (hold one of --web.max-connections places) or waiting (no complete request yet)." },
 	[WF_CLOSED] = { "erpscope_web_connections_closed_total", EXPO_COUNTER,
@@ -268,7 +274,7 @@ static void emit(const struct web_guard *g, struct expo *e, enum web_family f)
 	char code[8];
 
 	expo_family(e, families[f].name, families[f].type, families[f].help);
-	for (size_t i = 0; f <= WF_DURATION && i < g->nh; i++) {
+	for (size_t i = 0; f <= WF_OVER && i < g->nh; i++) {
 		const struct web_handler *h = &g->h[i];
 		struct expo_label l[2] = { { "handler", h->name }, { "code", code } };
 
@@ -279,6 +285,11 @@ static void emit(const struct web_guard *g, struct expo *e, enum web_family f)
 				n += h->dur[b];
 			if (n)
 				expo_histogram(e, l, 1, dur_edges, h->dur, NDUR, h->dur_sum);
+			continue;
+		}
+		if (f == WF_OVER) {
+			if (h->counts[0])
+				expo_sample_u64(e, l, 1, h->over);
 			continue;
 		}
 		for (size_t c = 0; c < CODES_MAX && h->counts[c]; c++) {
