@@ -10,6 +10,9 @@ of their connect (the 2 s header timeout, swept every 100 ms);
 erpscope_web_connections_closed_total{reason="header_timeout"} counts
 them.
 
+A client that sends a byte every 0.3 s (activity that resets MHD's own
+idle timeout) is closed 2 s after it connected all the same.
+
 A flood: 200 connections each send GET / and keep the connection open
 while a fork/exec storm fills the procs probe's ring buffer. With
 --web.max-connections=64: exactly 64 answered 200 and 136 answered 503
@@ -101,6 +104,29 @@ def slow_clients(t, d):
     t.check(to >= 300, "header_timeout counts the 300", f"{to}")
 
 
+def dribbler(t, d):
+    """A byte every 0.3 s never completes the request: closed all the same."""
+    s = socket.create_connection(("127.0.0.1", d.port), timeout=5)
+    t0 = time.monotonic()
+    gone = None
+    for ch in HALF * 4:
+        try:
+            s.sendall(bytes([ch]))
+        except OSError:
+            gone = time.monotonic() - t0
+            break
+        time.sleep(0.3)
+        if closed(s):
+            gone = time.monotonic() - t0
+            break
+        s.setblocking(True)
+        s.settimeout(5)
+    s.close()
+    t.check(gone is not None and 1.9 <= gone <= 3.5,
+            "a client sending a byte every 0.3 s is closed 2 s after it connected",
+            f"closed after {gone}")
+
+
 def exec_storm(stop):
     while not stop.is_set():
         subprocess.run(["/bin/true"], check=False)
@@ -160,6 +186,7 @@ def per_client(t, d):
 def body(t):
     with lib.Daemon("--web.max-connections=64", "--web.client-rate=10") as d:
         slow_clients(t, d)
+        dribbler(t, d)
         flood(t, d)
         per_client(t, d)
 
