@@ -173,6 +173,15 @@ struct {
 	__type(value, struct es_pg_stat);
 } pg_stats SEC(".maps");
 
+/* The fine bins of pg_stats' keys; max_entries set with pg_stats'. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(max_entries, 4096);
+	__type(key, struct es_pg_stat_key);
+	__type(value, struct es_pg_fine);
+} pg_fine SEC(".maps");
+
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
 	__uint(map_flags, BPF_F_NO_PREALLOC);
@@ -328,6 +337,7 @@ struct {
 } pg_conn_owner SEC(".maps");
 
 static const struct es_pg_stat zero_stat = {};
+static const struct es_pg_fine zero_fine = {};
 static const struct es_pg_hist zero_hist = {};
 static const struct es_pg_dbstat zero_dbstat = {};
 
@@ -767,6 +777,7 @@ static __always_inline void account(struct pg_task *t, __u64 dur, __u32 error, _
 	__u32 tgid = current_tgid(), db = task_db(t, tgid), b;
 	struct es_pg_stat_key k = { .fp = t->fp, .db = db };
 	struct es_pg_stat *s;
+	struct es_pg_fine *f;
 	bool slow = dur > slow_ns;
 
 	s = es_lookup_or_init(&pg_stats, &k, &zero_stat, ES_MAP_PG_STATS);
@@ -792,8 +803,9 @@ static __always_inline void account(struct pg_task *t, __u64 dur, __u32 error, _
 		if (b <= ES_PG_MAX_EDGES)
 			s->buckets[b] += 1;
 		b = fine_bin(dur);
-		if (b < ES_PG_FINE_BINS)
-			s->fine[b] += 1;
+		f = es_lookup_or_init(&pg_fine, &k, &zero_fine, ES_MAP_PG_STATS);
+		if (f && b < ES_PG_FINE_BINS)
+			f->fine[b] += 1;
 	}
 	add_sender(t->fp, tgid);
 	add_client(t, tgid, dur);

@@ -75,6 +75,15 @@ struct es_pg_stat {
 	__u32 cmd;        /* enum es_pg_cmd of the fingerprint */
 	__u32 pad;
 	__u64 buckets[ES_PG_MAX_EDGES + 1]; /* the last one is +Inf */
+};
+
+/*
+ * The fine bins of the same key, in a map of their own (pg_fine): three
+ * quarters of a statement's bytes, which only quantiles need, so a
+ * scrape copies pg_stats' 280 bytes per key per CPU and user space reads
+ * these only for /queries and when the quantile windows move on.
+ */
+struct es_pg_fine {
 	__u64 fine[ES_PG_FINE_BINS]; /* 64-bit: 2^32 is a day at 50k/s */
 };
 

@@ -609,6 +609,9 @@ static void test_usage(void)
 		"      --python.profile-window=5m ",
 		"      --python.capture-args=\"_callback:cron_name,call_kw:model:method,_process_job:job\" ",
 		"      --odoo.cron-poll-interval=100ms ",
+		"      --python.users=\"\" ",
+		"      --web.max-connections=64 ",
+		"      --web.client-rate=10 ",
 		"      --[no-]bpf.stats ",
 		"      --bpf.attach-mode=auto ",
 	};

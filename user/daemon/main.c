@@ -253,7 +253,7 @@ static void give_back_memory(struct erpscope *es, uint64_t now)
 	malloc_trim(0);
 }
 
-static void drain_rings(struct erpscope *es)
+void daemon_drain_rings(struct erpscope *es)
 {
 	for (int i = 0; i < es->nprobes; i++) {
 		if (es->probes[i].up && es->probes[i].rb)
@@ -285,7 +285,7 @@ static int run_loop(struct erpscope *es)
 					return -errno;
 				uint64_t now = clock_ms();
 
-				drain_rings(es); /* events submitted without a wakeup */
+				daemon_drain_rings(es); /* events submitted without a wakeup */
 				procs_tick(es->procs, now, es->cfg.rescan_ms);
 				tick_pollers(es, now);
 				give_back_memory(es, now);

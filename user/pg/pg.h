@@ -185,7 +185,8 @@ const char *pg_queries_text(const struct pg_queries *q, __u64 fp, unsigned int *
 /* The normalised text of fingerprint fp for other capabilities; NULL: not known, or pg is off. */
 const char *pg_fingerprint_text(struct erpscope *es, __u64 fp);
 /* Reads the kernel's aggregates into the table (cumulative, never reset). */
-void pg_queries_refresh(struct pg_priv *pp, uint64_t now_ms);
+/* fine: read the fine bins too (they are otherwise read once a window slot). */
+void pg_queries_refresh(struct pg_priv *pp, uint64_t now_ms, bool fine);
 /* Folds the series keyed by backends that are gone into user space. */
 void pg_queries_retire(struct pg_priv *pp, struct pg_procs *procs);
 void pg_queries_collect(struct pg_priv *pp, struct expo *e);

@@ -116,6 +116,7 @@ static void fill_python(struct wk_walk *ww, struct wk_proc *wp)
 	}
 	if (!pr || pr->err) {
 		wp->why = !pr ? "not looked at yet" :
+			  pr->err == -EPERM ? "its owner is not in --python.users: memory not read" :
 			  pr->err == -ENOTSUP ? "CPython version without a checked layout" :
 			  pr->err == -ENOENT ? "not a CPython process" :
 					       "interpreter not readable";
