@@ -15,8 +15,6 @@
 #include "../../bpf/procs.h"
 #include "../../bpf/tcp.h"
 
-struct erpscope;
-
 /* ---------------------------------------------------------------- tcp_diag.c */
 
 /* One listening socket from a SOCK_DIAG dump. */
