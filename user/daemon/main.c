@@ -27,6 +27,7 @@
 #include "core/log.h"
 #include "core/reqtag.h"
 #include "daemon/probes.h"
+#include "procs/pools.h"
 #include "procs/proctable.h"
 #include "daemon/routes.h"
 #include "core/selfstats.h"
@@ -304,6 +305,7 @@ static void cleanup(struct erpscope *es)
 		httpd_stop(es->httpd);
 	stop_pollers(es);
 	stop_probes(es);
+	pools_free(es->pools);
 	procs_free(es->procs);
 	events_free(es->events);
 	worker_notes_free(es->notes);
@@ -323,11 +325,12 @@ static int run(struct erpscope *es)
 	int failed, err, rc = 1;
 
 	es->procs = procs_new(es->cfg.max_workers);
+	es->pools = es->procs ? pools_new(es->procs) : NULL;
 	es->events = events_new(EVENTS_MAX, EVENTS_MAX_BYTES);
 	es->notes = worker_notes_new(WORKER_NOTES_MAX);
 	/* Profile samples point at its labels for the profile window. */
 	es->reqtags = reqtags_new(es->cfg.py_window_ms + 60000);
-	if (!es->procs || !es->events || !es->notes || !es->reqtags) {
+	if (!es->procs || !es->pools || !es->events || !es->notes || !es->reqtags) {
 		log_error("out of memory");
 		goto out;
 	}

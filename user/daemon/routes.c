@@ -14,6 +14,7 @@
 #include "core/mapstats.h"
 #include "core/negotiate.h"
 #include "pg/pg.h"
+#include "procs/pools.h"
 #include "procs/proctable.h"
 #include "python/python.h"
 #include "requests/req_http.h"
@@ -34,6 +35,7 @@ static int handle_metrics(void *arg, struct http_exchange *x)
 		if (p->up && p->ops->collect && (err = p->ops->collect(p, &e)))
 			log_warn("collect failed", "probe=%s err=%d", p->ops->name, err);
 	}
+	pools_collect(es->pools, &e);
 	mapstats_collect(es, &e);
 	httpd_collect(es->httpd, &e);
 	for (int i = 0; i < es->npollers; i++) {

@@ -420,6 +420,8 @@ static int pg_attach(struct probe *p)
 	if (!p->rb)
 		return -errno;
 	pp->rb = p->rb;
+	/* Statements are still seen without it: no pg_backend pool then. */
+	pg_busy_attach(pp);
 	return 0;
 }
 
@@ -503,7 +505,11 @@ void pg_probe_sync(struct probe *p, struct pg_procs *procs, uint64_t now_ms)
 static int pg_collect(struct probe *p, struct expo *e)
 {
 	struct pg_priv *pp = p->priv;
+	int err;
 
+	err = pg_busy_read(pp);
+	if (err)
+		log_warn("cannot read the backends' busy time", "probe=pg err=%d", err);
 	pg_queries_refresh(pp, clock_ms(), false);
 	pg_queries_collect(pp, e);
 	pg_bins_collect(pp, e);
@@ -521,6 +527,7 @@ static void pg_close(struct probe *p)
 	pg_bins_free(pp);
 	if (pp->skel && p->es->pg_clients_fd == bpf_map__fd(pp->skel->maps.pg_clients))
 		p->es->pg_clients_fd = -1;
+	pg_busy_free(pp);
 	pg_bpf__destroy(pp->skel);
 	pg_queries_free(pp->q);
 	free(pp);

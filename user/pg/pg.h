@@ -11,6 +11,7 @@
  *   pg_link.c     backend -> client process (Unix and loopback TCP peers)
  *   pg_conf.c     max_connections from postgresql.conf and friends
  *   pg_normalize.c the normalised text of a statement
+ *   pg_busy.c     pool occupancy of backends (busy/idle, busy seconds)
  */
 #ifndef ERPSCOPE_PG_H
 #define ERPSCOPE_PG_H
@@ -146,6 +147,10 @@ struct pg_priv {
 		ino_t ino;
 	} refused[16]; /* a ring: the last 16 */
 	unsigned int nrefused;
+	/* pg_busy.c: the backends' busy records of the last scrape, by tgid */
+	struct es_pg_busy *busy;
+	size_t nbusy, capbusy; /* capbusy in bytes */
+	bool pooled; /* the pools source of role pg_backend */
 };
 
 /* pg_discover.c */
@@ -166,6 +171,11 @@ void pg_bins_collect(struct pg_priv *pp, struct expo *e);
  * restart) go back to query__done alone.
  */
 void pg_pms_check(struct pg_priv *pp);
+
+/* pg_busy.c: busy time of backends, the pools source of role pg_backend */
+int pg_busy_attach(struct pg_priv *pp);
+int pg_busy_read(struct pg_priv *pp);
+void pg_busy_free(struct pg_priv *pp);
 
 /* pg.c: the database id of a name ("" is unknown: id 0). */
 __u32 pg_db_id(struct pg_priv *pp, const char *name);
