@@ -530,6 +530,13 @@ static void test_python_flags(void)
 	CHECK_INT(cfg.py_top_funcs, 20);
 	CHECK_INT(cfg.py_window_ms, 300000);
 	CHECK_STR(cfg.py_capture, "_callback:cron_name,call_kw:model:method,_process_job:job");
+	CHECK_INT(cfg.cron_poll_ms, 100);
+	CHECK_INT(parse("--odoo.cron-poll-interval=10s", NULL), 0);
+	CHECK_INT(cfg.cron_poll_ms, 10000);
+	CHECK_INT(parse("--odoo.cron-poll-interval=250ms", NULL), 0);
+	CHECK_INT(cfg.cron_poll_ms, 250);
+	CHECK_INT(parse("--odoo.cron-poll-interval=50ms", NULL), -EINVAL);
+	CHECK_INT(parse("--odoo.cron-poll-interval=11s", NULL), -EINVAL);
 
 	CHECK_INT(parse("--python.sample-frequency=0", "--python.offcpu-threshold=1s",
 			"--python.stack-depth=1", "--python.top-functions=1000",
@@ -601,6 +608,10 @@ static void test_usage(void)
 		"      --python.top-functions=20 ",
 		"      --python.profile-window=5m ",
 		"      --python.capture-args=\"_callback:cron_name,call_kw:model:method,_process_job:job\" ",
+		"      --odoo.cron-poll-interval=100ms ",
+		"      --python.users=\"\" ",
+		"      --web.max-connections=64 ",
+		"      --web.client-rate=10 ",
 		"      --[no-]bpf.stats ",
 		"      --bpf.attach-mode=auto ",
 	};

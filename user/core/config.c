@@ -49,6 +49,7 @@ static const char *check_path(const char *v);
 static const char *check_probes(const char *v);
 static const char *check_file(const char *v);
 static const char *check_capture(const char *v);
+static const char *check_users(const char *v);
 
 #define STR(field) OPT_STRING, offsetof(struct config, field), sizeof(((struct config *)0)->field)
 #define VAL(type, field) type, offsetof(struct config, field), 0
@@ -126,6 +127,15 @@ static const struct opt opts[] = {
 	  .def = "_callback:cron_name,call_kw:model:method,_process_job:job",
 	  .shown = "=\"_callback:cron_name,call_kw:model:method,_process_job:job\"",
 	  .help = "Arguments shown for these Python functions: FUNC:ARG[:ARG] (two at most), comma-separated; \"\" for none." },
+	{ "odoo.cron-poll-interval", VAL(OPT_DURATION, cron_poll_ms), 100, 10 * 1000,
+	  .def = "100ms", .shown = "=100ms",
+	  .help = "How often the stack of each Odoo cron worker is read for the cron it runs (100ms..10s): runs are timed to +/- one interval, and shorter ones may be missed." },
+	{ "python.users", STR(py_users), .check = check_users, .def = "", .shown = "=\"\"",
+	  .help = "Users (names or uids, comma-separated; \"all\" for every user) whose Python processes have their stacks and arguments read, besides Odoo's roles; empty: the users that run Odoo workers on this host. Others' Python is still accounted (CPU, off-CPU), never read." },
+	{ "web.max-connections", VAL(OPT_UINT, web_max_conns), 1, 4096, .def = "64", .shown = "=64",
+	  .help = "Connections served at once (1..4096); the next is answered 503. A connection takes a place with its first complete request; one that sends none within 2s is closed." },
+	{ "web.client-rate", VAL(OPT_UINT, web_client_rate), 0, 10000, .def = "10", .shown = "=10",
+	  .help = "Requests a second each client address may make to /queries, /workers, /profile and /events, as many in a burst (0..10000, 0: no limit); past it 429." },
 	{ "bpf.stats", VAL(OPT_BOOL, bpf_stats), .def = "false", .shown = "",
 	  .help = "Turn on the kernel's BPF run-time stats while erpscope runs, for erpscope_bpf_program_run_seconds_total; they add two clock reads to every BPF program run on the host, not only erpscope's (default: false)." },
 	{ "bpf.attach-mode", VAL(OPT_ATTACH, attach), .def = "auto", .shown = "=auto",
@@ -256,6 +266,23 @@ static const char *check_capture(const char *v)
 	if (!py_capture_parse(v, &spec, why, sizeof(why)))
 		return NULL;
 	return "want FUNC:ARG[:ARG],... of Python identifiers (2 arguments, 16 functions at most)";
+}
+
+/* Names as useradd takes them ([a-z_][a-z0-9_.-]*), uids, or "all". */
+static const char *check_users(const char *v)
+{
+	bool name = false;
+
+	for (; *v; v++) {
+		if ((*v >= 'a' && *v <= 'z') || (*v >= 'A' && *v <= 'Z') || (*v >= '0' && *v <= '9') ||
+		    *v == '_' || *v == '.' || *v == '-')
+			name = true;
+		else if (*v == ',' && name)
+			name = false;
+		else
+			return "want user names or uids separated by commas, or all";
+	}
+	return NULL;
 }
 
 static const char *check_file(const char *v)

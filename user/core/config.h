@@ -41,6 +41,10 @@ struct config {
 	unsigned int py_top_funcs;    /* python.top-functions, default 20: functions with own series per role */
 	unsigned int py_window_ms;    /* python.profile-window, duration, default 5m */
 	char py_capture[512];         /* python.capture-args: FUNC:ARG[:ARG],... ("" = none) */
+	unsigned int cron_poll_ms;    /* odoo.cron-poll-interval, duration, default 100ms */
+	char py_users[256];           /* python.users: users (names or uids) whose Python is read; "" = Odoo's */
+	unsigned int web_max_conns;   /* web.max-connections, default 64: served at once, 503 beyond */
+	unsigned int web_client_rate; /* web.client-rate, default 10: expensive requests/s per client, 0 = off */
 	bool pg_buffer_misses;     /* pg.buffer-misses: attach smgr__md__read__done */
 	bool bpf_stats;            /* bpf.stats: BPF_ENABLE_STATS while running */
 	enum attach_mode attach;   /* bpf.attach-mode: auto|tp_btf|raw_tp */

@@ -19,6 +19,7 @@
 #define ES_MAX_ROUTES 16
 
 struct procs;
+struct pools;
 struct events;
 struct httpd;
 struct worker_notes;
@@ -43,6 +44,7 @@ struct erpscope {
 	bool stop;
 	bool tp_btf;    /* feature probe result: typed tracepoints work */
 	struct procs *procs;
+	struct pools *pools; /* pool occupancy, fed by tcp and pg (user/procs/pools.h) */
 	struct events *events; /* the log behind GET /events (user/core/events.h) */
 	struct worker_notes *notes; /* what each worker is serving (user/core/worker_note.h) */
 	struct httpd *httpd;

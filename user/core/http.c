@@ -25,10 +25,17 @@
 
 #include "core/log.h"
 #include "core/negotiate.h"
+#include "core/web_guard.h"
 
-#define HTTPD_BACKLOG 64
-#define HTTPD_CONN_LIMIT 64
-#define HTTPD_CONN_TIMEOUT_S 10
+#define HTTPD_BACKLOG 512
+/* Idle keep-alive connections close after this (MHD's own timeout). */
+#define HTTPD_CONN_TIMEOUT_S 3
+/* Requests must be complete this long after connecting. */
+#define HTTPD_HEADER_TIMEOUT_MS 2000
+#define HTTPD_SWEEP_NS (100ull * 1000000ull)
+#define HTTPD_OVERDUE_BATCH 64
+/* MHD's cap on sockets: 4 x --web.max-connections, at least this. */
+#define HTTPD_HARD_CONNS_MIN 512
 /* Per-connection pool: request line and headers plus response headers. */
 #define HTTPD_CONN_MEMORY (32 * 1024)
 /* Below this gzip costs more than it saves. */
@@ -47,6 +54,9 @@ struct httpd {
 	int port;
 	uint64_t log_window_start;
 	unsigned int log_lines, log_dropped;
+	struct web_guard *guard;
+	uint64_t next_sweep_ns;
+	void (*yield)(void *arg); /* between handlers: drain the event rings */
 };
 
 const char *http_query(struct http_exchange *x, const char *key)
@@ -209,8 +219,13 @@ static enum MHD_Result run_route(struct httpd *h, const struct http_route *route
 		.content_type = TEXT_PLAIN,
 	};
 	char q[160], e[80];
+	enum MHD_Result ret;
+	uint64_t t0;
 	int err;
 
+	if (h->yield)
+		h->yield(h->arg);
+	t0 = mono_ns();
 	err = route->handler(h->arg, &x);
 	if (err < 0 || x.status < 100 || x.status > 599) {
 		log_warn("handler failed", "path=%s err=%s status=%d",
@@ -218,10 +233,70 @@ static enum MHD_Result run_route(struct httpd *h, const struct http_route *route
 			 log_quote(e, sizeof(e), err < 0 ? strerror(-err) : "bad status"),
 			 x.status);
 		free(x.body);
-		return reply_static(conn, MHD_HTTP_INTERNAL_SERVER_ERROR,
-				    "500 internal server error\n", false);
+		x.status = MHD_HTTP_INTERNAL_SERVER_ERROR;
+		ret = reply_static(conn, MHD_HTTP_INTERNAL_SERVER_ERROR,
+				   "500 internal server error\n", false);
+	} else {
+		ret = reply_exchange(conn, &x);
 	}
-	return reply_exchange(conn, &x);
+	web_record(h->guard, (size_t)(route - h->routes), x.status, mono_ns() - t0);
+	return ret;
+}
+
+/* 503 (no place left) or 429 (this client's bucket is empty), then close. */
+static enum MHD_Result reply_refused(struct httpd *h, struct MHD_Connection *conn,
+				     const struct http_route *route, enum web_admit a)
+{
+	static const char busy[] = "503 too many connections, try again\n";
+	static const char slow[] = "429 too many requests from this client, try again\n";
+	bool is_busy = a == WEB_ADMIT_BUSY;
+	unsigned int status = is_busy ? MHD_HTTP_SERVICE_UNAVAILABLE : MHD_HTTP_TOO_MANY_REQUESTS;
+	const char *text = is_busy ? busy : slow;
+	enum MHD_Result ret = MHD_NO;
+	struct MHD_Response *r;
+
+	web_record(h->guard, route ? (size_t)(route - h->routes) : h->nroutes, (int)status, 0);
+	r = MHD_create_response_from_buffer(strlen(text), (void *)text, MHD_RESPMEM_PERSISTENT);
+	if (!r)
+		return MHD_NO;
+	if (MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, TEXT_PLAIN) == MHD_YES &&
+	    MHD_add_response_header(r, MHD_HTTP_HEADER_RETRY_AFTER, "1") == MHD_YES &&
+	    MHD_add_response_header(r, MHD_HTTP_HEADER_CONNECTION, "close") == MHD_YES)
+		ret = MHD_queue_response(conn, status, r);
+	MHD_destroy_response(r);
+	return ret;
+}
+
+static enum web_admit admit(struct httpd *h, struct MHD_Connection *conn,
+			    const struct http_route *route)
+{
+	const union MHD_ConnectionInfo *ci;
+
+	ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+	return web_admit(h->guard, ci ? ci->socket_context : NULL, route && route->expensive,
+			 mono_ns());
+}
+
+/* Tracks each connection from accept to close (MHD's socket context). */
+static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
+			  enum MHD_ConnectionNotificationCode toe)
+{
+	const union MHD_ConnectionInfo *fdi, *ai;
+	struct httpd *h = cls;
+	int evict;
+
+	if (toe == MHD_CONNECTION_NOTIFY_CLOSED) {
+		web_conn_close(h->guard, *socket_context);
+		*socket_context = NULL;
+		return;
+	}
+	fdi = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+	ai = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+	*socket_context = web_conn_open(h->guard, fdi ? fdi->connect_fd : -1,
+					ai ? ai->client_addr : NULL, mono_ns(), &evict);
+	/* MHD sees the shut socket at its next read and closes it. */
+	if (evict >= 0)
+		shutdown(evict, SHUT_RDWR);
 }
 
 /*
@@ -238,6 +313,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 {
 	struct httpd *h = cls;
 	const struct http_route *route = *req_cls;
+	enum web_admit a;
 
 	(void)version;
 	(void)upload_data;
@@ -251,11 +327,17 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 	}
 	*req_cls = h;
 	route = route_find(h, url);
-	if (!route)
+	if ((a = admit(h, conn, route)) != WEB_ADMIT_OK)
+		return reply_refused(h, conn, route, a);
+	if (!route) {
+		web_record(h->guard, h->nroutes, MHD_HTTP_NOT_FOUND, 0);
 		return reply_static(conn, MHD_HTTP_NOT_FOUND, "404 page not found\n", false);
-	if (strcmp(method, MHD_HTTP_METHOD_GET) && strcmp(method, MHD_HTTP_METHOD_HEAD))
+	}
+	if (strcmp(method, MHD_HTTP_METHOD_GET) && strcmp(method, MHD_HTTP_METHOD_HEAD)) {
+		web_record(h->guard, (size_t)(route - h->routes), MHD_HTTP_METHOD_NOT_ALLOWED, 0);
 		return reply_static(conn, MHD_HTTP_METHOD_NOT_ALLOWED, "405 method not allowed\n",
 				    true);
+	}
 	*req_cls = (void *)route;
 	return MHD_YES;
 }
@@ -321,17 +403,41 @@ static int bind_listen(const char *listen, int *fdp, int *port)
 	return 0;
 }
 
+/* The guard's limits from the flags; MHD's cap leaves room for waiting clients. */
+static struct web_guard *guard_new(const struct http_route *routes, size_t nroutes,
+				   const struct http_limits *hl, unsigned int *hard)
+{
+	struct web_limits l = {
+		.max_conns = hl->max_conns,
+		.client_rate = hl->client_rate,
+		.header_timeout_ms = HTTPD_HEADER_TIMEOUT_MS,
+	};
+	const char **names = calloc(nroutes + 1, sizeof(*names));
+	struct web_guard *g;
+
+	if (!names)
+		return NULL;
+	for (size_t i = 0; i < nroutes; i++)
+		names[i] = routes[i].path;
+	*hard = l.max_conns * 4 < HTTPD_HARD_CONNS_MIN ? HTTPD_HARD_CONNS_MIN : l.max_conns * 4;
+	l.hard_conns = *hard;
+	g = web_guard_new(&l, names, nroutes);
+	free(names);
+	return g;
+}
+
 struct httpd *httpd_start(const char *listen, const struct http_route *routes, size_t nroutes,
-			  void *arg, int *err)
+			  const struct http_limits *hl, void *arg, int *err)
 {
 	struct MHD_OptionItem opts[] = {
 		{ MHD_OPTION_LISTEN_SOCKET, -1, NULL },
-		{ MHD_OPTION_CONNECTION_LIMIT, HTTPD_CONN_LIMIT, NULL },
+		{ MHD_OPTION_CONNECTION_LIMIT, 0, NULL },
 		{ MHD_OPTION_CONNECTION_TIMEOUT, HTTPD_CONN_TIMEOUT_S, NULL },
 		{ MHD_OPTION_CONNECTION_MEMORY_LIMIT, HTTPD_CONN_MEMORY, NULL },
 		{ MHD_OPTION_END, 0, NULL },
 	};
 	char q[160], etext[80];
+	unsigned int hard;
 	struct httpd *h;
 	int fd = -1;
 
@@ -344,7 +450,14 @@ struct httpd *httpd_start(const char *listen, const struct http_route *routes, s
 	h->routes = routes;
 	h->nroutes = nroutes;
 	h->arg = arg;
+	h->yield = hl->yield;
 	h->log_window_start = mono_ns();
+	h->guard = guard_new(routes, nroutes, hl, &hard);
+	if (!h->guard) {
+		*err = -ENOMEM;
+		goto fail;
+	}
+	opts[1].value = hard;
 	*err = bind_listen(listen ? listen : "", &fd, &h->port);
 	if (*err) {
 		const char *why = *err == -EINVAL ?
@@ -359,8 +472,8 @@ struct httpd *httpd_start(const char *listen, const struct http_route *routes, s
 	opts[0].value = fd;
 	/* No MHD thread: MHD_run from our loop, so handlers need no locks. */
 	h->mhd = MHD_start_daemon(MHD_USE_EPOLL | MHD_USE_ERROR_LOG, 0, NULL, NULL, on_request, h,
-				  MHD_OPTION_EXTERNAL_LOGGER, mhd_log, h, MHD_OPTION_ARRAY, opts,
-				  MHD_OPTION_END);
+				  MHD_OPTION_EXTERNAL_LOGGER, mhd_log, h, MHD_OPTION_NOTIFY_CONNECTION,
+				  on_connection, h, MHD_OPTION_ARRAY, opts, MHD_OPTION_END);
 	if (!h->mhd) {
 		*err = -EIO;
 		log_error("cannot start libmicrohttpd", "address=%s",
@@ -368,9 +481,11 @@ struct httpd *httpd_start(const char *listen, const struct http_route *routes, s
 		close(fd);
 		goto fail;
 	}
-	log_info("listening", "address=%s port=%d", log_quote(q, sizeof(q), listen), h->port);
+	log_info("listening", "address=%s port=%d max_connections=%u", log_quote(q, sizeof(q), listen),
+		 h->port, hl->max_conns);
 	return h;
 fail:
+	web_guard_free(h->guard);
 	free(h);
 	return NULL;
 }
@@ -388,9 +503,32 @@ int httpd_port(struct httpd *h)
 	return h->port;
 }
 
+/* Shuts connections whose request is overdue; MHD closes them at its next run. */
+static void sweep(struct httpd *h)
+{
+	uint64_t now = mono_ns();
+	int fds[HTTPD_OVERDUE_BATCH];
+	size_t n;
+
+	if (now < h->next_sweep_ns)
+		return;
+	h->next_sweep_ns = now + HTTPD_SWEEP_NS;
+	do {
+		n = web_overdue(h->guard, now, fds, HTTPD_OVERDUE_BATCH);
+		for (size_t i = 0; i < n; i++)
+			shutdown(fds[i], SHUT_RDWR);
+	} while (n == HTTPD_OVERDUE_BATCH);
+}
+
 void httpd_run(struct httpd *h)
 {
 	MHD_run(h->mhd);
+	sweep(h);
+}
+
+void httpd_collect(const struct httpd *h, struct expo *e)
+{
+	web_collect(h->guard, e);
 }
 
 int httpd_timeout_ms(struct httpd *h)
@@ -408,5 +546,6 @@ void httpd_stop(struct httpd *h)
 		return;
 	/* Closes the listening socket and every connection. */
 	MHD_stop_daemon(h->mhd);
+	web_guard_free(h->guard);
 	free(h);
 }

@@ -38,6 +38,16 @@ struct http_route {
 	const char *path;
 	/* Handles GET and HEAD; returns 0 or negative errno (-> 500). */
 	int (*handler)(void *arg, struct http_exchange *x);
+	/* Costs a token from the client's bucket (--web.client-rate), 429 when none. */
+	bool expensive;
+};
+
+/* What clients may cost (core/web_guard.h has the rules). */
+struct http_limits {
+	unsigned int max_conns;	  /* --web.max-connections: served at once, 503 beyond */
+	unsigned int client_rate; /* --web.client-rate: expensive requests a second per client */
+	/* Called before each handler runs (the daemon drains its event rings). */
+	void (*yield)(void *arg);
 };
 
 /*
@@ -49,7 +59,7 @@ struct http_route {
  * routes must outlive the server.
  */
 struct httpd *httpd_start(const char *listen, const struct http_route *routes, size_t nroutes,
-			  void *arg, int *err);
+			  const struct http_limits *limits, void *arg, int *err);
 /* The port bound, useful after asking for port 0. */
 int httpd_port(struct httpd *h);
 /* An fd to watch for readability in the main epoll set. */
@@ -59,6 +69,9 @@ void httpd_run(struct httpd *h);
 /* Milliseconds until MHD needs httpd_run again, -1 for none. */
 int httpd_timeout_ms(struct httpd *h);
 void httpd_stop(struct httpd *h);
+/* The server's own metrics (erpscope_web_*). */
+struct expo;
+void httpd_collect(const struct httpd *h, struct expo *e);
 
 /* Parses a listen address into a sockaddr. Exposed for tests. */
 struct sockaddr_storage;

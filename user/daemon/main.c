@@ -27,6 +27,7 @@
 #include "core/log.h"
 #include "core/reqtag.h"
 #include "daemon/probes.h"
+#include "procs/pools.h"
 #include "procs/proctable.h"
 #include "daemon/routes.h"
 #include "core/selfstats.h"
@@ -253,7 +254,7 @@ static void give_back_memory(struct erpscope *es, uint64_t now)
 	malloc_trim(0);
 }
 
-static void drain_rings(struct erpscope *es)
+void daemon_drain_rings(struct erpscope *es)
 {
 	for (int i = 0; i < es->nprobes; i++) {
 		if (es->probes[i].up && es->probes[i].rb)
@@ -285,7 +286,7 @@ static int run_loop(struct erpscope *es)
 					return -errno;
 				uint64_t now = clock_ms();
 
-				drain_rings(es); /* events submitted without a wakeup */
+				daemon_drain_rings(es); /* events submitted without a wakeup */
 				procs_tick(es->procs, now, es->cfg.rescan_ms);
 				tick_pollers(es, now);
 				give_back_memory(es, now);
@@ -304,6 +305,7 @@ static void cleanup(struct erpscope *es)
 		httpd_stop(es->httpd);
 	stop_pollers(es);
 	stop_probes(es);
+	pools_free(es->pools);
 	procs_free(es->procs);
 	events_free(es->events);
 	worker_notes_free(es->notes);
@@ -323,11 +325,12 @@ static int run(struct erpscope *es)
 	int failed, err, rc = 1;
 
 	es->procs = procs_new(es->cfg.max_workers);
+	es->pools = es->procs ? pools_new(es->procs) : NULL;
 	es->events = events_new(EVENTS_MAX, EVENTS_MAX_BYTES);
 	es->notes = worker_notes_new(WORKER_NOTES_MAX);
 	/* Profile samples point at its labels for the profile window. */
 	es->reqtags = reqtags_new(es->cfg.py_window_ms + 60000);
-	if (!es->procs || !es->events || !es->notes || !es->reqtags) {
+	if (!es->procs || !es->pools || !es->events || !es->notes || !es->reqtags) {
 		log_error("out of memory");
 		goto out;
 	}

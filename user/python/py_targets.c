@@ -336,8 +336,19 @@ static void scan_slot(void *arg, const struct slot_view *sv)
 		pr->pid = w->pid;
 		pr->starttime = w->starttime;
 		pr->err = -EAGAIN;
+		if (py_proc_owner(pr->pid, &pr->uid))
+			pr->uid = (uid_t)-1;
+		if (w->role != ES_ROLE_PYTHON && pr->uid != (uid_t)-1)
+			py_scope_saw_odoo(&pp->scope, pr->uid);
 	}
 	pr->seen = true;
+	/* Out of scope: accounted by the other probes, its memory never read. */
+	if (!py_scope_allows(&pp->scope, w->role, pr->uid)) {
+		pr->err = -EPERM;
+		return;
+	}
+	if (pr->err == -EPERM)
+		pr->err = -EAGAIN; /* an Odoo worker of its owner showed up since */
 	if (pr->err && pr->tries < MAX_TRIES && s->now_ms >= pr->retry_ms)
 		proc_try(pp, pr, s->now_ms);
 }

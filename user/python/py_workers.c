@@ -117,6 +117,7 @@ static void fill_python(struct wk_walk *ww, struct wk_proc *wp)
 	}
 	if (!pr || pr->err) {
 		wp->why = !pr ? "not looked at yet" :
+			  pr->err == -EPERM ? "its owner is not in --python.users: memory not read" :
 			  pr->err == -ENOTSUP || pr->err == -ENOENT ? py_target_why(&pr->t, pr->err) :
 								      "interpreter not readable";
 		return;
