@@ -41,6 +41,8 @@ struct config {
 	unsigned int py_top_funcs;    /* python.top-functions, default 20: functions with own series per role */
 	unsigned int py_window_ms;    /* python.profile-window, duration, default 5m */
 	char py_capture[512];         /* python.capture-args: FUNC:ARG[:ARG],... ("" = none) */
+	char gpu_nvml_library[256];   /* gpu.nvml-library: dlopen()ed, "" = NVML off */
+	unsigned int gpu_poll_ms;     /* gpu.poll-interval, duration, default 5s (1s..60s) */
 	bool pg_buffer_misses;     /* pg.buffer-misses: attach smgr__md__read__done */
 	bool bpf_stats;            /* bpf.stats: BPF_ENABLE_STATS while running */
 	enum attach_mode attach;   /* bpf.attach-mode: auto|tp_btf|raw_tp */

@@ -8,6 +8,7 @@
 
 #include "core/blockdev.h"
 #include "core/config.h"
+#include "core/gpu_use.h"
 #include "core/http.h"
 #include "core/mapstats.h"
 #include "core/poller.h"
@@ -39,6 +40,7 @@ struct erpscope {
 	bool tp_btf;    /* feature probe result: typed tracepoints work */
 	struct procs *procs;
 	struct events *events; /* the log behind GET /events (user/core/events.h) */
+	struct gpu_use_table gpu_use; /* what workers hold on GPUs: gpu poller -> /workers */
 	struct httpd *httpd;
 	struct http_route routes[ES_MAX_ROUTES]; /* the server keeps a pointer to these */
 	struct probe probes[ES_MAX_PROBES];
