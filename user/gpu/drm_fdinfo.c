@@ -243,8 +243,8 @@ static void fold_engine(struct drm_engine *acc, const struct drm_engine *now, ui
 
 		acc->ns += (uint64_t)((busy > 1 ? 1 : busy) * (double)dt_ns);
 	}
-	if (now->has_cycles && now->has_total_cycles &&
-	    (!acc->has_total_cycles || now->total_cycles >= acc->total_cycles)) {
+	/* after a reset (a driver reload) the next reading counts from here */
+	if (now->has_cycles && now->has_total_cycles) {
 		acc->cycles = now->cycles;
 		acc->total_cycles = now->total_cycles;
 		acc->has_cycles = acc->has_total_cycles = true;
