@@ -565,6 +565,18 @@ static void test_python_flags(void)
 	CHECK_INT(parse("--python.capture-args=f:a:b:c", NULL), -EINVAL);
 	CHECK_INT(parse("--python.capture-args=f:", NULL), -EINVAL);
 	CHECK_INT(parse("--python.capture-args=f:a,,g:b", NULL), -EINVAL);
+	CHECK_INT(parse(NULL), 0);
+	CHECK_STR(cfg.gpu_nvml_library, "libnvidia-ml.so.1");
+	CHECK_INT(cfg.gpu_poll_ms, 5000);
+	CHECK_INT(parse("--gpu.nvml-library=/opt/nv/libnvidia-ml.so.1", "--gpu.poll-interval=1s",
+			NULL), 0);
+	CHECK_STR(cfg.gpu_nvml_library, "/opt/nv/libnvidia-ml.so.1");
+	CHECK_INT(cfg.gpu_poll_ms, 1000);
+	CHECK_INT(parse("--gpu.nvml-library=", NULL), 0);
+	CHECK_STR(cfg.gpu_nvml_library, "");
+	CHECK_INT(parse("--gpu.poll-interval=500ms", NULL), -EINVAL);
+	CHECK_INT(parse("--gpu.poll-interval=61s", NULL), -EINVAL);
+	CHECK(strstr(err, "--gpu.poll-interval") != NULL);
 }
 
 static void test_usage(void)
@@ -594,12 +606,15 @@ static void test_usage(void)
 		"      --tcp.remote-idle-timeout=10m ",
 		"      --http.top-routes=100 ",
 		"      --http.top-rpcs=200 ",
+		"      --http.slow-request-threshold=2s ",
 		"      --python.sample-frequency=49 ",
 		"      --python.offcpu-threshold=10ms ",
 		"      --python.stack-depth=64 ",
 		"      --python.top-functions=20 ",
 		"      --python.profile-window=5m ",
 		"      --python.capture-args=\"_callback:cron_name,call_kw:model:method,_process_job:job\" ",
+		"      --gpu.nvml-library=\"libnvidia-ml.so.1\" ",
+		"      --gpu.poll-interval=5s ",
 		"      --[no-]bpf.stats ",
 		"      --bpf.attach-mode=auto ",
 	};

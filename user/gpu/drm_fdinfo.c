@@ -209,6 +209,12 @@ int drm_fdinfo_parse(const char *text, size_t len, struct drm_fdinfo *out)
 
 /* ------------------------------------------------------------ accumulator */
 
+/* Sums saturate: a driver's nonsense must not wrap a counter back to 0. */
+static uint64_t sat_add(uint64_t a, uint64_t b)
+{
+	return a > UINT64_MAX - b ? UINT64_MAX : a + b;
+}
+
 static bool same_client(const struct drm_fdinfo *a, const struct drm_fdinfo *b)
 {
 	return a->client_id == b->client_id && !strcmp(a->driver, b->driver) &&
@@ -241,7 +247,7 @@ static void fold_engine(struct drm_engine *acc, const struct drm_engine *now, ui
 		double busy = (double)(now->cycles - acc->cycles) /
 			      (double)(now->total_cycles - acc->total_cycles);
 
-		acc->ns += (uint64_t)((busy > 1 ? 1 : busy) * (double)dt_ns);
+		acc->ns = sat_add(acc->ns, (uint64_t)((busy > 1 ? 1 : busy) * (double)dt_ns));
 	}
 	/* after a reset (a driver reload) the next reading counts from here */
 	if (now->has_cycles && now->has_total_cycles) {
@@ -344,10 +350,9 @@ int drm_acc_end(struct drm_acc *a)
 				err = -ENOMEM;
 				continue;
 			}
-			if (c->seen)
-				s->value += c->fi.engines[e].ns;
-			else
-				s->retired += c->fi.engines[e].ns, s->value += c->fi.engines[e].ns;
+			if (!c->seen)
+				s->retired = sat_add(s->retired, c->fi.engines[e].ns);
+			s->value = sat_add(s->value, c->fi.engines[e].ns);
 		}
 		for (int r = 0; r < c->fi.nregions && c->seen; r++) {
 			const struct drm_region *rg = &c->fi.regions[r];
@@ -357,7 +362,7 @@ int drm_acc_end(struct drm_acc *a)
 				err = -ENOMEM;
 				continue;
 			}
-			s->value += rg->has_resident ? rg->resident : rg->total;
+			s->value = sat_add(s->value, rg->has_resident ? rg->resident : rg->total);
 		}
 		if (!c->seen) {
 			*c = a->clients[--a->nclients]; /* closed: what it counted is retired */
