@@ -142,8 +142,9 @@ static void visit(void *arg, const struct slot_view *sv)
 	struct drm_worker *dw;
 	int err;
 
+	/* PostgreSQL's processes hold no GPU: their descriptors are not listed */
 	if (!w || w->exited || sv->slot < ES_SLOT_FIRST_WORKER ||
-	    sv->slot - ES_SLOT_FIRST_WORKER >= ds->n)
+	    sv->slot - ES_SLOT_FIRST_WORKER >= ds->n || !strncmp(role_name(w->role), "pg_", 3))
 		return;
 	dw = &ds->w[sv->slot - ES_SLOT_FIRST_WORKER];
 	if (dw->pid != w->pid || dw->starttime != w->starttime) {
