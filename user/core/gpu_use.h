@@ -11,9 +11,9 @@
 
 struct gpu_use {
 	uint32_t pid;
-	char gpu[96];          /* "0" (NVML index) or "i915 0000:00:02.0" (DRM) */
+	char gpu[96]; /* "0" (NVML index) or "i915 0000:00:02.0" (DRM) */
 	uint64_t memory_bytes;
-	double utilization;    /* share of the device over the last poll; < 0: unknown */
+	double utilization; /* share of the device over the last poll; < 0: unknown */
 };
 
 struct gpu_use_table {

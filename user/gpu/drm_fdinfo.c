@@ -110,9 +110,12 @@ static const struct {
 	const char *prefix;
 	enum key_kind kind;
 } keys[] = {
-	{ "drm-engine-capacity-", K_SKIP }, { "drm-engine-", K_ENGINE },
-	{ "drm-total-cycles-", K_TOTAL_CYCLES }, { "drm-cycles-", K_CYCLES },
-	{ "drm-total-", K_TOTAL }, { "drm-resident-", K_RESIDENT },
+	{ "drm-engine-capacity-", K_SKIP },
+	{ "drm-engine-", K_ENGINE },
+	{ "drm-total-cycles-", K_TOTAL_CYCLES },
+	{ "drm-cycles-", K_CYCLES },
+	{ "drm-total-", K_TOTAL },
+	{ "drm-resident-", K_RESIDENT },
 	{ "drm-memory-", K_LEGACY_MEMORY },
 };
 
@@ -201,7 +204,8 @@ int drm_fdinfo_parse(const char *text, size_t len, struct drm_fdinfo *out)
 		const char *le = nl ? nl : end, *colon = memchr(p, ':', (size_t)(le - p));
 
 		if (colon && colon - p >= 4 && !memcmp(p, "drm-", 4))
-			parse_line(out, p, (size_t)(colon - p), colon + 1, (size_t)(le - colon - 1));
+			parse_line(out, p, (size_t)(colon - p), colon + 1,
+				   (size_t)(le - colon - 1));
 		p = le + 1;
 	}
 	return out->driver[0] ? 0 : -ENOENT;
@@ -241,9 +245,8 @@ static void fold_engine(struct drm_engine *acc, const struct drm_engine *now, ui
 {
 	if (now->has_ns && now->ns > acc->ns)
 		acc->ns = now->ns; /* a counter that went back keeps the larger */
-	if (now->has_cycles && now->has_total_cycles && acc->has_cycles &&
-	    acc->has_total_cycles && now->cycles >= acc->cycles &&
-	    now->total_cycles > acc->total_cycles) {
+	if (now->has_cycles && now->has_total_cycles && acc->has_cycles && acc->has_total_cycles &&
+	    now->cycles >= acc->cycles && now->total_cycles > acc->total_cycles) {
 		double busy = (double)(now->cycles - acc->cycles) /
 			      (double)(now->total_cycles - acc->total_cycles);
 
@@ -312,8 +315,8 @@ static struct drm_series *series_of(struct drm_acc *a, const struct drm_fdinfo *
 
 	for (unsigned int i = 0; i < a->nseries; i++) {
 		s = &a->series[i];
-		if (s->memory == memory && !strcmp(s->name, name) && !strcmp(s->driver, fi->driver) &&
-		    !strcmp(s->pdev, fi->pdev))
+		if (s->memory == memory && !strcmp(s->name, name) &&
+		    !strcmp(s->driver, fi->driver) && !strcmp(s->pdev, fi->pdev))
 			return s;
 	}
 	if (a->nseries == a->cap_series) {

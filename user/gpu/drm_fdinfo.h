@@ -20,14 +20,14 @@
 
 struct drm_engine {
 	char name[DRM_NAME_MAX];
-	uint64_t ns;                   /* drm-engine-<name> */
+	uint64_t ns; /* drm-engine-<name> */
 	uint64_t cycles, total_cycles; /* drm-cycles-<name>, drm-total-cycles-<name> (xe) */
 	bool has_ns, has_cycles, has_total_cycles;
 };
 
 struct drm_region {
 	char name[DRM_NAME_MAX];
-	uint64_t total, resident;      /* bytes */
+	uint64_t total, resident; /* bytes */
 	bool has_total, has_resident;
 };
 
@@ -50,9 +50,9 @@ int drm_fdinfo_parse(const char *text, size_t len, struct drm_fdinfo *out);
 
 /* One client as the accumulator follows it. */
 struct drm_client {
-	struct drm_fdinfo fi;   /* last values; engines[].ns is the accumulated time */
-	uint64_t last_ns;       /* when it was last read (for cycle counters) */
-	bool seen;              /* in the current round */
+	struct drm_fdinfo fi; /* last values; engines[].ns is the accumulated time */
+	uint64_t last_ns; /* when it was last read (for cycle counters) */
+	bool seen; /* in the current round */
 };
 
 /* A series of one worker: engine time (counter) or region memory (gauge). */
@@ -60,7 +60,7 @@ struct drm_series {
 	char driver[DRM_NAME_MAX], pdev[DRM_NAME_MAX], name[DRM_NAME_MAX];
 	bool memory;
 	uint64_t retired; /* engine ns of clients that closed */
-	uint64_t value;   /* engine ns, or resident bytes */
+	uint64_t value; /* engine ns, or resident bytes */
 };
 
 struct drm_acc {

@@ -22,8 +22,7 @@
 
 struct family;
 /* Writes the family's samples, or with e NULL only counts them. */
-typedef unsigned int (*emit_fn)(const struct gpu_priv *g, const struct family *f,
-				struct expo *e);
+typedef unsigned int (*emit_fn)(const struct gpu_priv *g, const struct family *f, struct expo *e);
 
 struct family {
 	const char *name;
@@ -41,8 +40,14 @@ struct family {
 static const char *const clock_names[] = { "sm", "memory" };
 static const char *const ecc_names[] = { "corrected", "uncorrected" };
 static const char *const reason_names[GPU_NREASONS] = {
-	"gpu_idle", "applications_clocks_setting", "sw_power_cap", "hw_slowdown", "sync_boost",
-	"sw_thermal_slowdown", "hw_thermal_slowdown", "hw_power_brake_slowdown",
+	"gpu_idle",
+	"applications_clocks_setting",
+	"sw_power_cap",
+	"hw_slowdown",
+	"sync_boost",
+	"sw_thermal_slowdown",
+	"hw_thermal_slowdown",
+	"hw_power_brake_slowdown",
 	"display_clock_setting",
 };
 
@@ -59,8 +64,9 @@ static unsigned int emit_info(const struct gpu_priv *g, const struct family *f, 
 	for (unsigned int i = 0; nv->loaded && i < nv->ndev; i++) {
 		const struct gpu_dev *d = &nv->dev[i];
 		struct expo_label l[5] = {
-			{ "gpu", d->index }, { "uuid", d->uuid }, { "name", d->name },
-			{ "driver_version", nv->driver }, { "pci_bus_id", d->pci },
+			{ "gpu", d->index },	  { "uuid", d->uuid },
+			{ "name", d->name },	  { "driver_version", nv->driver },
+			{ "pci_bus_id", d->pci },
 		};
 
 		if (!dev_shown(d))
@@ -147,16 +153,19 @@ static unsigned int emit_drm(const struct gpu_priv *g, const struct family *f, s
 		for (unsigned int k = 0; dw->pid && k < dw->acc.nseries; k++) {
 			const struct drm_series *s = &dw->acc.series[k];
 			struct expo_label l[5] = {
-				{ "driver", s->driver }, { "pdev", s->pdev },
+				{ "driver", s->driver },
+				{ "pdev", s->pdev },
 				{ f->arg ? "region" : "engine", s->name },
-				{ "role", role_name(dw->role) }, { "worker", dw->worker },
+				{ "role", role_name(dw->role) },
+				{ "worker", dw->worker },
 			};
 
 			if (s->memory != (f->arg == 1))
 				continue;
 			n++;
 			if (e)
-				expo_sample(e, l, 5, f->arg ? (double)s->value : (double)s->value / 1e9);
+				expo_sample(e, l, 5,
+					    f->arg ? (double)s->value : (double)s->value / 1e9);
 		}
 	}
 	return n;
@@ -175,8 +184,7 @@ static unsigned int emit_up(const struct gpu_priv *g, const struct family *f, st
 	return 1 + nvml;
 }
 
-static unsigned int emit_errors(const struct gpu_priv *g, const struct family *f,
-				struct expo *e)
+static unsigned int emit_errors(const struct gpu_priv *g, const struct family *f, struct expo *e)
 {
 	struct expo_label l[2] = { { "collector", "nvml" } };
 	unsigned int n = 0;
@@ -201,12 +209,19 @@ static unsigned int emit_errors(const struct gpu_priv *g, const struct family *f
 	return n;
 }
 
-#define DEV(name, type, help, val) { name, type, help, emit_dev, val, NULL, NULL, 0, 0 }
-#define DEVL(name, type, help, val, label, values)                                           \
-	{ name, type, help, emit_dev, val, label, values, sizeof(values) / sizeof(values[0]), 0 }
+#define DEV(name, type, help, val)                                \
+	{                                                         \
+		name, type, help, emit_dev, val, NULL, NULL, 0, 0 \
+	}
+#define DEVL(name, type, help, val, label, values)              \
+	{                                                       \
+		name, type, help, emit_dev, val, label, values, \
+			sizeof(values) / sizeof(values[0]), 0   \
+	}
 
 static const struct family families[] = {
-	{ .name = "erpscope_gpu_info", .type = EXPO_GAUGE,
+	{ .name = "erpscope_gpu_info",
+	  .type = EXPO_GAUGE,
 	  .help = "1 per NVIDIA GPU NVML reports, with its UUID, name, driver version and PCI bus id.",
 	  .emit = emit_info },
 	DEV("erpscope_gpu_utilization_ratio", EXPO_GAUGE,
@@ -243,10 +258,12 @@ static const struct family families[] = {
 	{ "erpscope_gpu_client_memory_bytes", EXPO_GAUGE,
 	  "Memory each tracked worker's DRM clients hold resident in a region (drm-resident-<region>, else drm-total-<region>).",
 	  emit_drm, .arg = 1 },
-	{ .name = "erpscope_gpu_collector_up", .type = EXPO_GAUGE,
+	{ .name = "erpscope_gpu_collector_up",
+	  .type = EXPO_GAUGE,
 	  .help = "1 when the collector read every device it knows at the last poll: nvml (library loaded, no device lost), drm.",
 	  .emit = emit_up },
-	{ .name = "erpscope_gpu_collector_errors_total", .type = EXPO_COUNTER,
+	{ .name = "erpscope_gpu_collector_errors_total",
+	  .type = EXPO_COUNTER,
 	  .help = "Failed calls by collector and error: NVML's error names (LIBRARY_NOT_FOUND, GPU_IS_LOST, ...), or read/parse for drm.",
 	  .emit = emit_errors },
 };

@@ -18,8 +18,14 @@ struct nvml_sym {
 	int required;
 };
 
-#define SYM(field, ...) { offsetof(struct nvml_lib, field), { __VA_ARGS__ }, 0 }
-#define REQ(field, ...) { offsetof(struct nvml_lib, field), { __VA_ARGS__ }, 1 }
+#define SYM(field, ...)                                              \
+	{                                                            \
+		offsetof(struct nvml_lib, field), { __VA_ARGS__ }, 0 \
+	}
+#define REQ(field, ...)                                              \
+	{                                                            \
+		offsetof(struct nvml_lib, field), { __VA_ARGS__ }, 1 \
+	}
 
 static const struct nvml_sym syms[] = {
 	REQ(init, "nvmlInit_v2", "nvmlInit"),
@@ -49,16 +55,36 @@ static const struct nvml_sym syms[] = {
 };
 
 static const char *const err_names[] = {
-	[0] = "SUCCESS", [1] = "UNINITIALIZED", [2] = "INVALID_ARGUMENT",
-	[3] = "NOT_SUPPORTED", [4] = "NO_PERMISSION", [5] = "ALREADY_INITIALIZED",
-	[6] = "NOT_FOUND", [7] = "INSUFFICIENT_SIZE", [8] = "INSUFFICIENT_POWER",
-	[9] = "DRIVER_NOT_LOADED", [10] = "TIMEOUT", [11] = "IRQ_ISSUE",
-	[12] = "LIBRARY_NOT_FOUND", [13] = "FUNCTION_NOT_FOUND", [14] = "CORRUPTED_INFOROM",
-	[15] = "GPU_IS_LOST", [16] = "RESET_REQUIRED", [17] = "OPERATING_SYSTEM",
-	[18] = "LIB_RM_VERSION_MISMATCH", [19] = "IN_USE", [20] = "MEMORY",
-	[21] = "NO_DATA", [22] = "VGPU_ECC_NOT_ENABLED", [23] = "INSUFFICIENT_RESOURCES",
-	[24] = "FREQ_NOT_SUPPORTED", [25] = "ARGUMENT_VERSION_MISMATCH", [26] = "DEPRECATED",
-	[27] = "NOT_READY", [28] = "GPU_NOT_FOUND", [29] = "INVALID_STATE",
+	[0] = "SUCCESS",
+	[1] = "UNINITIALIZED",
+	[2] = "INVALID_ARGUMENT",
+	[3] = "NOT_SUPPORTED",
+	[4] = "NO_PERMISSION",
+	[5] = "ALREADY_INITIALIZED",
+	[6] = "NOT_FOUND",
+	[7] = "INSUFFICIENT_SIZE",
+	[8] = "INSUFFICIENT_POWER",
+	[9] = "DRIVER_NOT_LOADED",
+	[10] = "TIMEOUT",
+	[11] = "IRQ_ISSUE",
+	[12] = "LIBRARY_NOT_FOUND",
+	[13] = "FUNCTION_NOT_FOUND",
+	[14] = "CORRUPTED_INFOROM",
+	[15] = "GPU_IS_LOST",
+	[16] = "RESET_REQUIRED",
+	[17] = "OPERATING_SYSTEM",
+	[18] = "LIB_RM_VERSION_MISMATCH",
+	[19] = "IN_USE",
+	[20] = "MEMORY",
+	[21] = "NO_DATA",
+	[22] = "VGPU_ECC_NOT_ENABLED",
+	[23] = "INSUFFICIENT_RESOURCES",
+	[24] = "FREQ_NOT_SUPPORTED",
+	[25] = "ARGUMENT_VERSION_MISMATCH",
+	[26] = "DEPRECATED",
+	[27] = "NOT_READY",
+	[28] = "GPU_NOT_FOUND",
+	[29] = "INVALID_STATE",
 };
 
 const char *nvml_error_name(nvml_ret rc)

@@ -94,7 +94,7 @@ _Static_assert(sizeof(struct nvml_processes_util_info) == 24, "nvmlProcessesUtil
 /* The library and what it offers; NULL for a symbol it does not have. */
 struct nvml_lib {
 	void *handle;
-	nvml_ret (*init)(void);               /* nvmlInit_v2 or nvmlInit */
+	nvml_ret (*init)(void); /* nvmlInit_v2 or nvmlInit */
 	nvml_ret (*init_flags)(unsigned int); /* nvmlInitWithFlags */
 	nvml_ret (*shutdown)(void);
 	const char *(*error_string)(nvml_ret);
@@ -108,9 +108,9 @@ struct nvml_lib {
 	nvml_ret (*memory_v2)(nvml_dev, struct nvml_memory_v2 *);
 	nvml_ret (*memory)(nvml_dev, struct nvml_memory *);
 	nvml_ret (*temperature)(nvml_dev, int, unsigned int *);
-	nvml_ret (*power)(nvml_dev, unsigned int *);               /* mW */
-	nvml_ret (*energy)(nvml_dev, unsigned long long *);        /* mJ */
-	nvml_ret (*clock)(nvml_dev, int, unsigned int *);          /* MHz */
+	nvml_ret (*power)(nvml_dev, unsigned int *); /* mW */
+	nvml_ret (*energy)(nvml_dev, unsigned long long *); /* mJ */
+	nvml_ret (*clock)(nvml_dev, int, unsigned int *); /* MHz */
 	nvml_ret (*clock_reasons)(nvml_dev, unsigned long long *); /* event or throttle reasons */
 	nvml_ret (*ecc)(nvml_dev, int, int, unsigned long long *);
 	nvml_ret (*compute_procs)(nvml_dev, unsigned int *, struct nvml_process_info *);

@@ -19,10 +19,11 @@
 #include "procs/proctable.h"
 
 static const char *const call_names[GC_COUNT] = {
-	[GC_UTIL] = "utilization", [GC_MEM] = "memory", [GC_TEMP] = "temperature",
-	[GC_POWER] = "power", [GC_ENERGY] = "energy", [GC_CLOCK_SM] = "clock_sm",
-	[GC_CLOCK_MEM] = "clock_memory", [GC_REASONS] = "clocks_event_reasons",
-	[GC_ECC_CORR] = "ecc_corrected", [GC_ECC_UNCORR] = "ecc_uncorrected",
+	[GC_UTIL] = "utilization",	  [GC_MEM] = "memory",
+	[GC_TEMP] = "temperature",	  [GC_POWER] = "power",
+	[GC_ENERGY] = "energy",		  [GC_CLOCK_SM] = "clock_sm",
+	[GC_CLOCK_MEM] = "clock_memory",  [GC_REASONS] = "clocks_event_reasons",
+	[GC_ECC_CORR] = "ecc_corrected",  [GC_ECC_UNCORR] = "ecc_uncorrected",
 	[GC_PROCS] = "compute_processes", [GC_PUTIL] = "process_utilization",
 };
 
@@ -63,8 +64,8 @@ static void fail(struct gpu_priv *g, nvml_ret rc, const char *what, const char *
  * Describes device i into *d. A device an earlier session knew (same UUID)
  * keeps its process counters and energy, so no counter goes back.
  */
-static void enumerate(struct nvml_state *nv, struct gpu_dev *old, unsigned int nold,
-		      unsigned int i, nvml_dev h, struct gpu_dev *d)
+static void enumerate(struct nvml_state *nv, struct gpu_dev *old, unsigned int nold, unsigned int i,
+		      nvml_dev h, struct gpu_dev *d)
 {
 	struct nvml_lib *l = &nv->lib;
 	struct nvml_pci_info pci;
@@ -139,7 +140,8 @@ static void load(struct gpu_priv *g, uint64_t now_ms)
 		rc = NVML_ERR_GPU_NOT_FOUND;
 	if (rc) {
 		unload(nv);
-		fail(g, rc, "device_count", rc == NVML_ERR_GPU_NOT_FOUND ? "no device" : "", now_ms);
+		fail(g, rc, "device_count", rc == NVML_ERR_GPU_NOT_FOUND ? "no device" : "",
+		     now_ms);
 		return;
 	}
 	old = malloc(sizeof(nv->dev));
@@ -192,15 +194,16 @@ static bool answered(struct gpu_priv *g, struct gpu_dev *d, enum gpu_call c, nvm
 	g->nv.errors[err_index(rc)]++;
 	if (rc == NVML_ERR_GPU_IS_LOST && !d->lost) {
 		d->lost = true;
-		log_warn("gpu: device lost, its series stop until the library is reloaded",
-			 "collector=nvml cause=GPU_IS_LOST gpu=%s uuid=%s pci_bus_id=%s retry_in=%us",
-			 d->index, d->uuid, d->pci, GPU_RETRY_MS / 1000);
+		log_warn(
+			"gpu: device lost, its series stop until the library is reloaded",
+			"collector=nvml cause=GPU_IS_LOST gpu=%s uuid=%s pci_bus_id=%s retry_in=%us",
+			d->index, d->uuid, d->pci, GPU_RETRY_MS / 1000);
 	}
 	return false;
 }
 
-#define CALL(g, d, c, fn, ...)                                                                  \
-	(!((d)->skip & (1u << (c))) && !(d)->lost &&                                            \
+#define CALL(g, d, c, fn, ...)                       \
+	(!((d)->skip & (1u << (c))) && !(d)->lost && \
 	 answered(g, d, c, (fn) ? (fn)((d)->h, __VA_ARGS__) : NVML_ERR_FUNCTION_NOT_FOUND))
 
 static void set(struct gpu_dev *d, enum gpu_val v, double x)
@@ -320,8 +323,9 @@ static void poll_process_list(struct gpu_priv *g, struct gpu_dev *d, uint64_t no
 		return;
 	for (int tries = 0; tries < 3 && rc == NVML_ERR_INSUFFICIENT_SIZE; tries++) {
 		n = nv->pcap;
-		rc = nv->lib.compute_procs ? nv->lib.compute_procs(d->h, &n, nv->pcap ? nv->pbuf : NULL) :
-					     NVML_ERR_FUNCTION_NOT_FOUND;
+		rc = nv->lib.compute_procs ?
+			     nv->lib.compute_procs(d->h, &n, nv->pcap ? nv->pbuf : NULL) :
+			     NVML_ERR_FUNCTION_NOT_FOUND;
 		if (rc == NVML_ERR_INSUFFICIENT_SIZE &&
 		    grow((void **)&nv->pbuf, &nv->pcap, n, sizeof(*nv->pbuf)))
 			return;
