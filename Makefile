@@ -30,7 +30,7 @@ UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRCS))
 FUZZ_SRCS := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BINS := $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz/%,$(FUZZ_SRCS))
 # The parsers of outside input, built with sanitizers for the fuzzers.
-FUZZ_UNITS := user/procs/title.c user/core/config.c user/core/pycapture.c user/core/log.c user/core/negotiate.c user/core/expo.c user/core/http_parse.c user/core/json.c user/core/events.c user/core/http.c user/core/web_guard.c user/host/host.c user/host/netfs.c user/core/readfile.c user/core/utf8.c user/pg/pg_normalize.c user/pg/pg_conf.c user/tcp/tcp_diag.c user/requests/req_parse.c
+FUZZ_UNITS := user/procs/title.c user/core/config.c user/core/pycapture.c user/core/log.c user/core/negotiate.c user/core/expo.c user/core/http_parse.c user/core/json.c user/core/events.c user/core/http.c user/core/web_guard.c user/host/host.c user/host/netfs.c user/core/readfile.c user/core/utf8.c user/pg/pg_normalize.c user/pg/pg_conf.c user/tcp/tcp_diag.c user/requests/req_parse.c user/gpu/drm_fdinfo.c
 
 .PHONY: all help deps vmlinux run check test unit-test fuzz fuzz-smoke integration-test \
 	bench install uninstall deb format clean
@@ -81,7 +81,12 @@ run: deps all ## Install what is missing, build, and run the daemon in the foreg
 check: all ## Load and attach every probe, then exit (needs root)
 	$(BUILD)/erpscope --check --strict
 
-unit-test: $(UNIT_BINS) ## Unit tests (no privileges)
+# The fake NVIDIA management library the gpu tests and bench run the daemon
+# against (tests/fake/fake_nvml.c); never part of the daemon's build.
+$(BUILD)/tests/libnvidia-ml.so.1: tests/fake/fake_nvml.c | $(BUILD)/tests
+	$(CC) -shared -fPIC -O2 -Wall -o $@ $<
+
+unit-test: $(UNIT_BINS) $(BUILD)/tests/libnvidia-ml.so.1 ## Unit tests (no privileges)
 	@fail=0; for t in $(UNIT_BINS); do $$t || fail=1; done; exit $$fail
 
 fuzz: $(FUZZ_BINS) ## Build the libFuzzer targets (build/fuzz/)

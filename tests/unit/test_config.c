@@ -572,6 +572,18 @@ static void test_python_flags(void)
 	CHECK_INT(parse("--python.capture-args=f:a:b:c", NULL), -EINVAL);
 	CHECK_INT(parse("--python.capture-args=f:", NULL), -EINVAL);
 	CHECK_INT(parse("--python.capture-args=f:a,,g:b", NULL), -EINVAL);
+	CHECK_INT(parse(NULL), 0);
+	CHECK_STR(cfg.gpu_nvml_library, "libnvidia-ml.so.1");
+	CHECK_INT(cfg.gpu_poll_ms, 5000);
+	CHECK_INT(parse("--gpu.nvml-library=/opt/nv/libnvidia-ml.so.1", "--gpu.poll-interval=1s",
+			NULL), 0);
+	CHECK_STR(cfg.gpu_nvml_library, "/opt/nv/libnvidia-ml.so.1");
+	CHECK_INT(cfg.gpu_poll_ms, 1000);
+	CHECK_INT(parse("--gpu.nvml-library=", NULL), 0);
+	CHECK_STR(cfg.gpu_nvml_library, "");
+	CHECK_INT(parse("--gpu.poll-interval=500ms", NULL), -EINVAL);
+	CHECK_INT(parse("--gpu.poll-interval=61s", NULL), -EINVAL);
+	CHECK(strstr(err, "--gpu.poll-interval") != NULL);
 }
 
 static void test_usage(void)
@@ -612,6 +624,8 @@ static void test_usage(void)
 		"      --python.users=\"\" ",
 		"      --web.max-connections=64 ",
 		"      --web.client-rate=10 ",
+		"      --gpu.nvml-library=\"libnvidia-ml.so.1\" ",
+		"      --gpu.poll-interval=5s ",
 		"      --[no-]bpf.stats ",
 		"      --bpf.attach-mode=auto ",
 	};

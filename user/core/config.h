@@ -45,6 +45,8 @@ struct config {
 	char py_users[256];           /* python.users: users (names or uids) whose Python is read; "" = Odoo's */
 	unsigned int web_max_conns;   /* web.max-connections, default 64: served at once, 503 beyond */
 	unsigned int web_client_rate; /* web.client-rate, default 10: expensive requests/s per client, 0 = off */
+	char gpu_nvml_library[256];   /* gpu.nvml-library: dlopen()ed, "" = NVML off */
+	unsigned int gpu_poll_ms;     /* gpu.poll-interval, duration, default 5s (1s..60s) */
 	bool pg_buffer_misses;     /* pg.buffer-misses: attach smgr__md__read__done */
 	bool bpf_stats;            /* bpf.stats: BPF_ENABLE_STATS while running */
 	enum attach_mode attach;   /* bpf.attach-mode: auto|tp_btf|raw_tp */

@@ -8,6 +8,7 @@
 
 #include "core/blockdev.h"
 #include "core/config.h"
+#include "core/gpu_use.h"
 #include "core/http.h"
 #include "core/mapstats.h"
 #include "core/poller.h"
@@ -47,6 +48,7 @@ struct erpscope {
 	struct pools *pools; /* pool occupancy, fed by tcp and pg (user/procs/pools.h) */
 	struct events *events; /* the log behind GET /events (user/core/events.h) */
 	struct worker_notes *notes; /* what each worker is serving (user/core/worker_note.h) */
+	struct gpu_use_table gpu_use; /* what workers hold on GPUs: gpu poller -> /workers */
 	struct httpd *httpd;
 	struct http_route routes[ES_MAX_ROUTES]; /* the server keeps a pointer to these */
 	struct probe probes[ES_MAX_PROBES];

@@ -159,7 +159,9 @@ static int start_pollers(struct erpscope *es)
 		}
 		pl->up = true;
 		pl->ops->tick(pl, clock_ms()); /* the first scrape has data */
-		pl->next_ms = clock_ms() + pl->ops->interval_ms;
+		if (!pl->interval_ms)
+			pl->interval_ms = pl->ops->interval_ms;
+		pl->next_ms = clock_ms() + pl->interval_ms;
 	}
 	return failed;
 }
@@ -172,7 +174,7 @@ static void tick_pollers(struct erpscope *es, uint64_t now_ms)
 		if (!pl->up || now_ms < pl->next_ms)
 			continue;
 		pl->ops->tick(pl, now_ms);
-		pl->next_ms = now_ms + pl->ops->interval_ms;
+		pl->next_ms = now_ms + pl->interval_ms;
 	}
 }
 

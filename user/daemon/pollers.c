@@ -14,6 +14,7 @@ const struct poller_ops *const poller_table[] = {
 	&python_poller_ops,
 	&requests_poller_ops,
 	&cron_poller_ops,
+	&gpu_poller_ops,
 };
 
 const unsigned int poller_table_len = sizeof(poller_table) / sizeof(poller_table[0]);
