@@ -172,6 +172,23 @@ int webtls_priority(const struct web_config *c, char *buf, size_t size)
 	return o.full ? -ENAMETOOLONG : 0;
 }
 
+/*
+ * GnuTLS's handshake-time check for the Verify modes: a certificate sent
+ * must chain to client_ca; none at all is fine here (REQUIRE, where set,
+ * already refuses that). gnutls_session_set_verify_cert would also refuse a
+ * client that sends none, which VerifyClientCertIfGiven must let in.
+ */
+static int verify_given(gnutls_session_t s)
+{
+	unsigned int n = 0, status = 0;
+
+	if (!gnutls_certificate_get_peers(s, &n) || !n)
+		return 0;
+	if (gnutls_certificate_verify_peers2(s, &status) < 0 || status)
+		return -1;
+	return 0;
+}
+
 void webtls_session_policy(void *session, enum web_client_auth auth)
 {
 	gnutls_session_t s = session;
@@ -188,11 +205,11 @@ void webtls_session_policy(void *session, enum web_client_auth auth)
 		break;
 	case WEB_VERIFY_CLIENT_CERT_IF_GIVEN:
 		gnutls_certificate_server_set_request(s, GNUTLS_CERT_REQUEST);
-		gnutls_session_set_verify_cert(s, NULL, 0);
+		gnutls_session_set_verify_function(s, verify_given);
 		break;
 	case WEB_REQUIRE_AND_VERIFY_CLIENT_CERT:
 		gnutls_certificate_server_set_request(s, GNUTLS_CERT_REQUIRE);
-		gnutls_session_set_verify_cert(s, NULL, 0);
+		gnutls_session_set_verify_function(s, verify_given);
 		break;
 	}
 }

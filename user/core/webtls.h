@@ -27,9 +27,9 @@ int webtls_priority(const struct web_config *c, char *buf, size_t size);
 
 /*
  * Applies the client_auth_type to a new TLS session (a gnutls_session_t),
- * before its handshake: request or require a certificate, and have GnuTLS
- * verify it against client_ca during the handshake for the Verify modes, so
- * a refused client fails the handshake as with Go.
+ * before its handshake: request or require a certificate, and for the
+ * Verify modes check a certificate sent against client_ca during the
+ * handshake, so a refused client fails the handshake as with Go.
  */
 void webtls_session_policy(void *session, enum web_client_auth auth);
 
