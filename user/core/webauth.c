@@ -43,7 +43,7 @@ static int b64(unsigned char c)
 	return -1;
 }
 
-/* Standard base64 with padding (Go's base64.StdEncoding). Returns the length or -EINVAL. */
+/* Standard base64 with padding, canonical only. Returns the length or -EINVAL. */
 static int b64_decode(const char *s, size_t n, unsigned char *out, size_t size)
 {
 	size_t o = 0, i;
@@ -65,7 +65,9 @@ static int b64_decode(const char *s, size_t n, unsigned char *out, size_t size)
 				return -EINVAL;
 			}
 		}
-		if (o + 3 - (size_t)pad > size)
+		/* bits past the last byte must be zero: one encoding per header */
+		if (o + 3 - (size_t)pad > size || (pad == 1 && (v[2] & 3)) ||
+		    (pad == 2 && (v[1] & 15)))
 			return -EINVAL;
 		out[o++] = (unsigned char)(v[0] << 2 | v[1] >> 4);
 		if (pad < 2)
