@@ -417,7 +417,7 @@ def test_sensitive(t, d):
 
     with WebDaemon(port=port, listen=f"0.0.0.0:{port}"):
         t.check(remote("/metrics") == 200, "default: /metrics from another address: 200")
-        for p in ("/queries", "/events", "/workers", "/profile", "/nonexistent"):
+        for p in ("/queries", "/events", "/workers", "/profile", "/requests", "/nonexistent"):
             code = remote(p)
             t.check(code == 404, f"default: {p} from another address: 404", str(code))
         code = http_status(port, "/events")
