@@ -596,6 +596,8 @@ static void test_usage(void)
 		"      --config.file=FILE ",
 		"      --web.listen-address=\"127.0.0.1:9435\" ",
 		"      --web.telemetry-path=\"/metrics\" ",
+		"      --web.config.file=\"\" ",
+		"      --web.sensitive-endpoints=localhost ",
 		"      --probes=\"\" ",
 		"      --[no-]strict ",
 		"      --[no-]check ",

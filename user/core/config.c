@@ -28,7 +28,7 @@
 /* How much of an offending value or flag a message quotes. */
 #define QUOTE_MAX 64
 
-enum opt_type { OPT_STRING, OPT_BOOL, OPT_UINT, OPT_DURATION, OPT_LEVEL, OPT_ATTACH };
+enum opt_type { OPT_STRING, OPT_BOOL, OPT_UINT, OPT_DURATION, OPT_LEVEL, OPT_ATTACH, OPT_EXPOSURE };
 
 struct opt {
 	const char *name;
@@ -67,6 +67,11 @@ static const struct opt opts[] = {
 	  .help = "Address on which to expose metrics and web interface." },
 	{ "web.telemetry-path", STR(telemetry_path), .check = check_path, .def = "/metrics",
 	  .shown = "=\"/metrics\"", .help = "Path under which to expose metrics." },
+	{ "web.config.file", STR(web_config_file), .def = "", .shown = "=\"\"",
+	  .help = "Path to a web config file in the Prometheus exporter-toolkit format (TLS, basic auth, headers, rate limit); reread when it changes or on SIGHUP." },
+	{ "web.sensitive-endpoints", VAL(OPT_EXPOSURE, web_sensitive), .def = "localhost",
+	  .shown = "=localhost",
+	  .help = "Who may read the endpoints besides / and the metrics (SQL, stacks, arguments, events): localhost (loopback clients), auth (also authenticated clients), all, or off." },
 	{ "probes", STR(probes), .check = check_probes, .def = "", .shown = "=\"\"",
 	  .help = "Comma-separated probes to load; empty loads every probe." },
 	{ "strict", VAL(OPT_BOOL, strict), .def = "false", .shown = "",
@@ -146,6 +151,13 @@ static const struct opt opts[] = {
 	  .help = "Turn on the kernel's BPF run-time stats while erpscope runs, for erpscope_bpf_program_run_seconds_total; they add two clock reads to every BPF program run on the host, not only erpscope's (default: false)." },
 	{ "bpf.attach-mode", VAL(OPT_ATTACH, attach), .def = "auto", .shown = "=auto",
 	  .help = "Tracepoint flavour: auto (probe the kernel), tp_btf or raw_tp." },
+};
+
+static const char *const exposure_names[] = {
+	[WEB_EXPOSE_LOCALHOST] = "localhost",
+	[WEB_EXPOSE_AUTH] = "auth",
+	[WEB_EXPOSE_ALL] = "all",
+	[WEB_EXPOSE_OFF] = "off",
 };
 
 static const char *const attach_names[] = {
@@ -457,6 +469,15 @@ static int opt_set(struct config *c, const struct opt *o, const char *v, char *w
 		for (u = 0; u < sizeof(attach_names) / sizeof(attach_names[0]); u++) {
 			if (!strcmp(v, attach_names[u])) {
 				*(enum attach_mode *)field = (enum attach_mode)u;
+				reason = NULL;
+			}
+		}
+		break;
+	case OPT_EXPOSURE:
+		reason = "want localhost, auth, all or off";
+		for (u = 0; u < sizeof(exposure_names) / sizeof(exposure_names[0]); u++) {
+			if (!strcmp(v, exposure_names[u])) {
+				*(enum web_exposure *)field = (enum web_exposure)u;
 				reason = NULL;
 			}
 		}

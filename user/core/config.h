@@ -14,10 +14,14 @@
 #include "core/log.h"
 
 enum attach_mode { ATTACH_AUTO, ATTACH_TP_BTF, ATTACH_RAW_TP };
+/* Who sees the sensitive endpoints (core/web.h). */
+enum web_exposure { WEB_EXPOSE_LOCALHOST, WEB_EXPOSE_AUTH, WEB_EXPOSE_ALL, WEB_EXPOSE_OFF };
 
 struct config {
 	char listen_address[128];  /* web.listen-address, default 127.0.0.1:9435 */
 	char telemetry_path[128];  /* web.telemetry-path, default /metrics */
+	char web_config_file[256]; /* web.config.file: exporter-toolkit YAML, "" = none */
+	enum web_exposure web_sensitive; /* web.sensitive-endpoints, default localhost */
 	char probes[256];          /* probes: comma list, "" = all that attach */
 	bool strict;               /* strict */
 	bool check;                /* check */

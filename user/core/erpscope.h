@@ -25,6 +25,7 @@ struct events;
 struct httpd;
 struct worker_notes;
 struct reqtags;
+struct web;
 
 struct erpscope {
 	struct config cfg;
@@ -50,6 +51,7 @@ struct erpscope {
 	struct worker_notes *notes; /* what each worker is serving (user/core/worker_note.h) */
 	struct gpu_use_table gpu_use; /* what workers hold on GPUs: gpu poller -> /workers */
 	struct httpd *httpd;
+	struct web *web; /* --web.config.file and who sees what (core/web.h) */
 	struct http_route routes[ES_MAX_ROUTES]; /* the server keeps a pointer to these */
 	struct probe probes[ES_MAX_PROBES];
 	int nprobes;

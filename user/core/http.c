@@ -12,6 +12,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
@@ -25,7 +26,9 @@
 
 #include "core/log.h"
 #include "core/negotiate.h"
+#include "core/web.h"
 #include "core/web_guard.h"
+#include "core/webtls.h"
 
 #define HTTPD_BACKLOG 512
 /* Idle keep-alive connections close after this (MHD's own timeout). */
@@ -57,6 +60,12 @@ struct httpd {
 	struct web_guard *guard;
 	uint64_t next_sweep_ns;
 	void (*yield)(void *arg); /* between handlers: drain the event rings */
+	unsigned int hard_conns;  /* MHD's connection cap */
+	/* access and TLS (core/web.h); the PEM copies live as long as mhd */
+	struct web *web;
+	int listen_fd;
+	enum web_client_auth client_auth;
+	char *tls_cert, *tls_key, *tls_ca, *tls_prio;
 };
 
 const char *http_query(struct http_exchange *x, const char *key)
@@ -131,9 +140,27 @@ static const struct http_route *route_find(const struct httpd *h, const char *ur
 	return NULL;
 }
 
-/* Queues a response for a static text body (404, 405, 500). */
-static enum MHD_Result reply_static(struct MHD_Connection *conn, unsigned int status,
-				    const char *text, bool allow)
+/* Every response goes through here: the web config's extra headers, then MHD_queue_response. */
+static enum MHD_Result queue(struct httpd *h, struct MHD_Connection *conn, unsigned int status,
+			     struct MHD_Response *r)
+{
+	const struct web_config *wc = h->web ? web_config(h->web) : NULL;
+
+	for (unsigned int i = 0; wc && i < wc->nheaders; i++) {
+		if (MHD_add_response_header(r, wc->headers[i].name, wc->headers[i].value) !=
+		    MHD_YES)
+			return MHD_NO;
+	}
+	if (status == MHD_HTTP_UNAUTHORIZED &&
+	    MHD_add_response_header(r, MHD_HTTP_HEADER_WWW_AUTHENTICATE,
+				    "Basic realm=\"erpscope\"") != MHD_YES)
+		return MHD_NO;
+	return MHD_queue_response(conn, status, r);
+}
+
+/* Queues a response for a static text body (401, 404, 405, 500). */
+static enum MHD_Result reply_static(struct httpd *h, struct MHD_Connection *conn,
+				    unsigned int status, const char *text, bool allow)
 {
 	struct MHD_Response *r;
 	enum MHD_Result ret = MHD_NO;
@@ -145,7 +172,7 @@ static enum MHD_Result reply_static(struct MHD_Connection *conn, unsigned int st
 		goto out;
 	if (allow && MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, "GET, HEAD") != MHD_YES)
 		goto out;
-	ret = MHD_queue_response(conn, status, r);
+	ret = queue(h, conn, status, r);
 out:
 	MHD_destroy_response(r);
 	return ret;
@@ -171,7 +198,8 @@ static bool maybe_gzip(struct http_exchange *x)
 	return true;
 }
 
-static enum MHD_Result reply_exchange(struct MHD_Connection *conn, struct http_exchange *x)
+static enum MHD_Result reply_exchange(struct httpd *h, struct MHD_Connection *conn,
+				      struct http_exchange *x)
 {
 	struct MHD_Response *r;
 	bool gzipped = maybe_gzip(x);
@@ -193,7 +221,7 @@ static enum MHD_Result reply_exchange(struct MHD_Connection *conn, struct http_e
 	if (gzipped &&
 	    MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_ENCODING, "gzip") != MHD_YES)
 		goto out;
-	ret = MHD_queue_response(conn, (unsigned int)x->status, r);
+	ret = queue(h, conn, (unsigned int)x->status, r);
 out:
 	MHD_destroy_response(r);
 	return ret;
@@ -234,10 +262,10 @@ static enum MHD_Result run_route(struct httpd *h, const struct http_route *route
 			 x.status);
 		free(x.body);
 		x.status = MHD_HTTP_INTERNAL_SERVER_ERROR;
-		ret = reply_static(conn, MHD_HTTP_INTERNAL_SERVER_ERROR,
+		ret = reply_static(h, conn, MHD_HTTP_INTERNAL_SERVER_ERROR,
 				   "500 internal server error\n", false);
 	} else {
-		ret = reply_exchange(conn, &x);
+		ret = reply_exchange(h, conn, &x);
 	}
 	web_record(h->guard, (size_t)(route - h->routes), x.status, mono_ns() - t0);
 	return ret;
@@ -262,7 +290,7 @@ static enum MHD_Result reply_refused(struct httpd *h, struct MHD_Connection *con
 	if (MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, TEXT_PLAIN) == MHD_YES &&
 	    MHD_add_response_header(r, MHD_HTTP_HEADER_RETRY_AFTER, "1") == MHD_YES &&
 	    MHD_add_response_header(r, MHD_HTTP_HEADER_CONNECTION, "close") == MHD_YES)
-		ret = MHD_queue_response(conn, status, r);
+		ret = queue(h, conn, status, r);
 	MHD_destroy_response(r);
 	return ret;
 }
@@ -297,6 +325,35 @@ static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_
 	/* MHD sees the shut socket at its next read and closes it. */
 	if (evict >= 0)
 		shutdown(evict, SHUT_RDWR);
+	/* TLS sessions get the client_auth_type before their handshake. */
+	ai = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_GNUTLS_SESSION);
+	if (h->tls_cert && ai && ai->tls_session)
+		webtls_session_policy(ai->tls_session, h->client_auth);
+}
+
+/* web.h's decision for this request: 0, or the status to answer. */
+static unsigned int gate(struct httpd *h, struct MHD_Connection *conn,
+			 const struct http_route *route)
+{
+	const union MHD_ConnectionInfo *ci;
+
+	ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+	return web_gate(h->web, !route || !route->metrics, ci ? ci->client_addr : NULL,
+			MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+						    MHD_HTTP_HEADER_AUTHORIZATION),
+			mono_ns() / 1000000ull);
+}
+
+/* 401, 404 or 429 from gate(). */
+static enum MHD_Result reply_denied(struct httpd *h, struct MHD_Connection *conn,
+				    const struct http_route *route, unsigned int status)
+{
+	const char *text = status == MHD_HTTP_UNAUTHORIZED ? "401 unauthorized\n" :
+			   status == MHD_HTTP_TOO_MANY_REQUESTS ? "429 too many requests\n" :
+								  "404 page not found\n";
+
+	web_record(h->guard, route ? (size_t)(route - h->routes) : h->nroutes, (int)status, 0);
+	return reply_static(h, conn, status, text, false);
 }
 
 /*
@@ -314,6 +371,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 	struct httpd *h = cls;
 	const struct http_route *route = *req_cls;
 	enum web_admit a;
+	unsigned int deny;
 
 	(void)version;
 	(void)upload_data;
@@ -329,13 +387,15 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 	route = route_find(h, url);
 	if ((a = admit(h, conn, route)) != WEB_ADMIT_OK)
 		return reply_refused(h, conn, route, a);
+	if (h->web && (deny = gate(h, conn, route)))
+		return reply_denied(h, conn, route, deny);
 	if (!route) {
 		web_record(h->guard, h->nroutes, MHD_HTTP_NOT_FOUND, 0);
-		return reply_static(conn, MHD_HTTP_NOT_FOUND, "404 page not found\n", false);
+		return reply_static(h, conn, MHD_HTTP_NOT_FOUND, "404 page not found\n", false);
 	}
 	if (strcmp(method, MHD_HTTP_METHOD_GET) && strcmp(method, MHD_HTTP_METHOD_HEAD)) {
 		web_record(h->guard, (size_t)(route - h->routes), MHD_HTTP_METHOD_NOT_ALLOWED, 0);
-		return reply_static(conn, MHD_HTTP_METHOD_NOT_ALLOWED, "405 method not allowed\n",
+		return reply_static(h, conn, MHD_HTTP_METHOD_NOT_ALLOWED, "405 method not allowed\n",
 				    true);
 	}
 	*req_cls = (void *)route;
@@ -426,18 +486,68 @@ static struct web_guard *guard_new(const struct http_route *routes, size_t nrout
 	return g;
 }
 
-struct httpd *httpd_start(const char *listen, const struct http_route *routes, size_t nroutes,
-			  const struct http_limits *hl, void *arg, int *err)
+static void tls_free(struct httpd *h)
+{
+	free(h->tls_cert);
+	free(h->tls_key);
+	free(h->tls_ca);
+	free(h->tls_prio);
+	h->tls_cert = h->tls_key = h->tls_ca = h->tls_prio = NULL;
+}
+
+/* Copies web's TLS settings into h (MHD keeps pointers to them). */
+static int tls_copy(struct httpd *h)
+{
+	const struct web_config *wc = h->web ? web_config(h->web) : NULL;
+
+	tls_free(h);
+	if (!wc || !wc->tls)
+		return 0;
+	h->client_auth = wc->client_auth;
+	h->tls_cert = strdup(wc->cert_pem);
+	h->tls_key = strdup(wc->key_pem);
+	h->tls_prio = strdup(wc->priority);
+	h->tls_ca = wc->ca_pem ? strdup(wc->ca_pem) : NULL;
+	if (!h->tls_cert || !h->tls_key || !h->tls_prio || (wc->ca_pem && !h->tls_ca)) {
+		tls_free(h);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+/* One libmicrohttpd on listening socket fd, with h's TLS copies when set. */
+static struct MHD_Daemon *mhd_start(struct httpd *h, int fd)
 {
 	struct MHD_OptionItem opts[] = {
-		{ MHD_OPTION_LISTEN_SOCKET, -1, NULL },
-		{ MHD_OPTION_CONNECTION_LIMIT, 0, NULL },
+		{ MHD_OPTION_LISTEN_SOCKET, fd, NULL },
+		{ MHD_OPTION_CONNECTION_LIMIT, h->hard_conns, NULL },
 		{ MHD_OPTION_CONNECTION_TIMEOUT, HTTPD_CONN_TIMEOUT_S, NULL },
 		{ MHD_OPTION_CONNECTION_MEMORY_LIMIT, HTTPD_CONN_MEMORY, NULL },
 		{ MHD_OPTION_END, 0, NULL },
 	};
+	struct MHD_OptionItem tls[] = {
+		{ MHD_OPTION_HTTPS_MEM_CERT, 0, h->tls_cert },
+		{ MHD_OPTION_HTTPS_MEM_KEY, 0, h->tls_key },
+		{ MHD_OPTION_HTTPS_PRIORITIES, 0, h->tls_prio },
+		{ h->tls_ca ? MHD_OPTION_HTTPS_MEM_TRUST : MHD_OPTION_END, 0, h->tls_ca },
+		{ MHD_OPTION_END, 0, NULL },
+	};
+	unsigned int flags = MHD_USE_EPOLL | MHD_USE_ERROR_LOG;
+
+	if (h->tls_cert)
+		flags |= MHD_USE_TLS;
+	else
+		tls[0].option = MHD_OPTION_END;
+	/* No MHD thread: MHD_run from our loop, so handlers need no locks. */
+	return MHD_start_daemon(flags, 0, NULL, NULL, on_request, h, MHD_OPTION_EXTERNAL_LOGGER,
+				mhd_log, h, MHD_OPTION_NOTIFY_CONNECTION, on_connection, h,
+				MHD_OPTION_ARRAY, opts, MHD_OPTION_ARRAY, tls, MHD_OPTION_END);
+}
+
+struct httpd *httpd_start(const char *listen, const struct http_route *routes, size_t nroutes,
+			  const struct http_limits *hl, void *arg, int *err)
+{
 	char q[160], etext[80];
-	unsigned int hard;
 	struct httpd *h;
 	int fd = -1;
 
@@ -451,13 +561,13 @@ struct httpd *httpd_start(const char *listen, const struct http_route *routes, s
 	h->nroutes = nroutes;
 	h->arg = arg;
 	h->yield = hl->yield;
+	h->web = hl->web;
 	h->log_window_start = mono_ns();
-	h->guard = guard_new(routes, nroutes, hl, &hard);
+	h->guard = guard_new(routes, nroutes, hl, &h->hard_conns);
 	if (!h->guard) {
 		*err = -ENOMEM;
 		goto fail;
 	}
-	opts[1].value = hard;
 	*err = bind_listen(listen ? listen : "", &fd, &h->port);
 	if (*err) {
 		const char *why = *err == -EINVAL ?
@@ -469,25 +579,59 @@ struct httpd *httpd_start(const char *listen, const struct http_route *routes, s
 			  log_quote(etext, sizeof(etext), why));
 		goto fail;
 	}
-	opts[0].value = fd;
-	/* No MHD thread: MHD_run from our loop, so handlers need no locks. */
-	h->mhd = MHD_start_daemon(MHD_USE_EPOLL | MHD_USE_ERROR_LOG, 0, NULL, NULL, on_request, h,
-				  MHD_OPTION_EXTERNAL_LOGGER, mhd_log, h, MHD_OPTION_NOTIFY_CONNECTION,
-				  on_connection, h, MHD_OPTION_ARRAY, opts, MHD_OPTION_END);
+	h->listen_fd = fd;
+	*err = tls_copy(h);
+	h->mhd = *err ? NULL : mhd_start(h, fd);
 	if (!h->mhd) {
-		*err = -EIO;
+		*err = *err ? *err : -EIO;
 		log_error("cannot start libmicrohttpd", "address=%s",
 			  log_quote(q, sizeof(q), listen));
 		close(fd);
 		goto fail;
 	}
-	log_info("listening", "address=%s port=%d max_connections=%u", log_quote(q, sizeof(q), listen),
-		 h->port, hl->max_conns);
+	log_info("listening", "address=%s port=%d max_connections=%u tls=%s",
+		 log_quote(q, sizeof(q), listen), h->port, hl->max_conns,
+		 h->tls_cert ? "on" : "off");
 	return h;
 fail:
+	tls_free(h);
 	web_guard_free(h->guard);
 	free(h);
 	return NULL;
+}
+
+int httpd_restart(struct httpd *h)
+{
+	char *saved[4] = { h->tls_cert, h->tls_key, h->tls_ca, h->tls_prio };
+	enum web_client_auth saved_auth = h->client_auth;
+	struct MHD_Daemon *mhd;
+	int fd, err;
+
+	fd = fcntl(h->listen_fd, F_DUPFD_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	h->tls_cert = h->tls_key = h->tls_ca = h->tls_prio = NULL;
+	err = tls_copy(h);
+	mhd = err ? NULL : mhd_start(h, fd);
+	if (!mhd) {
+		log_error("cannot restart libmicrohttpd with the new TLS settings, keeping the old ones");
+		tls_free(h);
+		h->tls_cert = saved[0];
+		h->tls_key = saved[1];
+		h->tls_ca = saved[2];
+		h->tls_prio = saved[3];
+		h->client_auth = saved_auth;
+		close(fd);
+		return err ? err : -EIO;
+	}
+	/* The old one closes its connections and its copy of the socket. */
+	MHD_stop_daemon(h->mhd);
+	for (int i = 0; i < 4; i++)
+		free(saved[i]);
+	h->mhd = mhd;
+	h->listen_fd = fd;
+	log_info("web server restarted for new TLS settings", "tls=%s", h->tls_cert ? "on" : "off");
+	return 0;
 }
 
 int httpd_fd(struct httpd *h)
@@ -547,5 +691,6 @@ void httpd_stop(struct httpd *h)
 	/* Closes the listening socket and every connection. */
 	MHD_stop_daemon(h->mhd);
 	web_guard_free(h->guard);
+	tls_free(h);
 	free(h);
 }

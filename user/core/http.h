@@ -40,7 +40,11 @@ struct http_route {
 	int (*handler)(void *arg, struct http_exchange *x);
 	/* Costs a token from the client's bucket (--web.client-rate), 429 when none. */
 	bool expensive;
+	/* / and the metrics path; every other route is sensitive (core/web.h). */
+	bool metrics;
 };
+
+struct web;
 
 /* What clients may cost (core/web_guard.h has the rules). */
 struct http_limits {
@@ -48,6 +52,8 @@ struct http_limits {
 	unsigned int client_rate; /* --web.client-rate: expensive requests a second per client */
 	/* Called before each handler runs (the daemon drains its event rings). */
 	void (*yield)(void *arg);
+	/* Who sees what, and TLS (core/web.h); NULL: everyone, plain HTTP. Outlives the server. */
+	struct web *web;
 };
 
 /*
@@ -60,6 +66,13 @@ struct http_limits {
  */
 struct httpd *httpd_start(const char *listen, const struct http_route *routes, size_t nroutes,
 			  const struct http_limits *limits, void *arg, int *err);
+/*
+ * Starts a new libmicrohttpd on the same listening socket with the web
+ * config's current TLS settings, then stops the old one (its connections
+ * close). Returns 0 (httpd_fd has changed: watch the new one) or negative
+ * errno, the old server still running.
+ */
+int httpd_restart(struct httpd *h);
 /* The port bound, useful after asking for port 0. */
 int httpd_port(struct httpd *h);
 /* An fd to watch for readability in the main epoll set. */

@@ -32,6 +32,7 @@
 #include "daemon/routes.h"
 #include "core/selfstats.h"
 #include "core/worker_note.h"
+#include "core/web.h"
 
 #define TICK_MS 100
 enum { EV_SIGNAL = 1, EV_TIMER, EV_HTTP, EV_RING_BASE = 100 };
@@ -226,14 +227,27 @@ static int setup_loop(struct erpscope *es)
 	return 0;
 }
 
+/* Rereads the web config if it changed; new TLS settings restart the server. */
+static void reload_web(struct erpscope *es, bool force, uint64_t now)
+{
+	int err;
+
+	if (web_reload(es->web, force, now) <= 0 || httpd_restart(es->httpd))
+		return;
+	err = epoll_add(es->epfd, httpd_fd(es->httpd), EV_HTTP);
+	if (err)
+		log_error("cannot watch the restarted web server", "err=%d", err);
+}
+
 static void on_signal(struct erpscope *es)
 {
 	struct signalfd_siginfo si;
 
 	while (read(es->sigfd, &si, sizeof(si)) == sizeof(si)) {
 		if (si.ssi_signo == SIGHUP) {
-			log_info("SIGHUP: rescanning processes");
+			log_info("SIGHUP: rescanning processes, rereading the web config");
 			procs_scan(es->procs, clock_ms());
+			reload_web(es, true, clock_ms());
 			continue;
 		}
 		log_info("shutting down", "signal=%s", strsignal((int)si.ssi_signo));
@@ -292,6 +306,7 @@ static int run_loop(struct erpscope *es)
 				procs_tick(es->procs, now, es->cfg.rescan_ms);
 				tick_pollers(es, now);
 				give_back_memory(es, now);
+				reload_web(es, false, now);
 			} else if (tag >= EV_RING_BASE && tag - EV_RING_BASE < (uint32_t)es->nprobes) {
 				ring_buffer__consume(es->probes[tag - EV_RING_BASE].rb);
 			}
@@ -312,6 +327,7 @@ static void cleanup(struct erpscope *es)
 	events_free(es->events);
 	worker_notes_free(es->notes);
 	reqtags_free(es->reqtags);
+	web_free(es->web);
 	if (es->stats_fd >= 0)
 		close(es->stats_fd);
 	if (es->timerfd >= 0)
@@ -417,6 +433,10 @@ int main(int argc, char **argv)
 		return 0;
 	}
 	log_set_level(es.cfg.log_level);
+	if (web_open(&es.web, es.cfg.web_config_file, es.cfg.web_sensitive, err, sizeof(err))) {
+		fprintf(stderr, "erpscope: error: --web.config.file: %s\n", err);
+		return 2;
+	}
 	log_hook_libbpf();
 	return run(&es);
 }

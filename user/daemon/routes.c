@@ -95,17 +95,19 @@ int routes_start(struct erpscope *es)
 		.max_conns = es->cfg.web_max_conns,
 		.client_rate = es->cfg.web_client_rate,
 		.yield = drain_between,
+		.web = es->web,
 	};
 	size_t n = 0;
 	int err = 0;
 
-	es->routes[n++] = (struct http_route){ "/", handle_index, false };
-	es->routes[n++] = (struct http_route){ es->cfg.telemetry_path, handle_metrics, false };
-	es->routes[n++] = (struct http_route){ "/events", events_http, true };
-	es->routes[n++] = (struct http_route){ "/queries", pg_queries_http, true };
-	es->routes[n++] = (struct http_route){ "/profile", py_profile_http, true };
-	es->routes[n++] = (struct http_route){ "/workers", py_workers_http, true };
-	es->routes[n++] = (struct http_route){ "/requests", requests_http, true };
+	es->routes[n++] = (struct http_route){ "/", handle_index, false, .metrics = true };
+	es->routes[n++] = (struct http_route){ es->cfg.telemetry_path, handle_metrics, false,
+					       .metrics = true };
+	es->routes[n++] = (struct http_route){ "/events", events_http, true, .metrics = false };
+	es->routes[n++] = (struct http_route){ "/queries", pg_queries_http, true, .metrics = false };
+	es->routes[n++] = (struct http_route){ "/profile", py_profile_http, true, .metrics = false };
+	es->routes[n++] = (struct http_route){ "/workers", py_workers_http, true, .metrics = false };
+	es->routes[n++] = (struct http_route){ "/requests", requests_http, true, .metrics = false };
 	es->httpd = httpd_start(es->cfg.listen_address, es->routes, n, &lim, es, &err);
 	return es->httpd ? 0 : (err ? err : -EINVAL);
 }
