@@ -644,11 +644,9 @@ static void busy_slot(void *arg, const struct slot_view *sv)
 		expo_sample(tp->e, l, 2, (double)ns / 1e9);
 }
 
-static void collect_pool(struct tcp_priv *tp, struct expo *e)
+/* Reads every pool worker's state and busy time into pc and tp's per-slot arrays. */
+static void pool_read(struct tcp_priv *tp, struct pool_counts *pc)
 {
-	struct pool_counts pc = { .tp = tp };
-	struct expo_label l[2];
-
 	memset(tp->state, 0, tp->nslots);
 	memset(tp->open_ns, 0, sizeof(*tp->open_ns) * tp->nslots);
 	memset(tp->tids, 0, sizeof(*tp->tids) * TIDS_SET);
@@ -656,8 +654,16 @@ static void collect_pool(struct tcp_priv *tp, struct expo *e)
 	procs_for_each_slot(tp->es->procs, read_busy, tp);
 	bpf_hash_foreach(bpf_map__fd(tp->skel->maps.threads), sizeof(__u32),
 			 sizeof(struct es_tcp_thread), false, thread_sample, tp);
-	pc.pg = tcp_poll_pg_rows(tp->es, &pc.npg);
-	procs_for_each_slot(tp->es->procs, count_slot, &pc);
+	pc->pg = tcp_poll_pg_rows(tp->es, &pc->npg);
+	procs_for_each_slot(tp->es->procs, count_slot, pc);
+}
+
+static void collect_pool(struct tcp_priv *tp, struct expo *e)
+{
+	struct pool_counts pc = { .tp = tp };
+	struct expo_label l[2];
+
+	pool_read(tp, &pc);
 
 	expo_family(e, "erpscope_workers", EXPO_GAUGE,
 		    "Pool workers now busy or idle: an HTTP worker is idle while it waits for a connection on its listen socket (select/accept), a PostgreSQL backend while its title says idle and it is not running.");
@@ -673,6 +679,62 @@ static void collect_pool(struct tcp_priv *tp, struct expo *e)
 	expo_family(e, "erpscope_worker_busy_seconds_total", EXPO_COUNTER,
 		    "Time each pool worker was busy (HTTP workers: measured per wait; PostgreSQL backends: sampled every second).");
 	procs_for_each_slot(tp->es->procs, busy_slot, &pc);
+}
+
+struct pool_sum {
+	struct tcp_priv *tp;
+	enum es_role role;
+	uint64_t busy_ns;
+};
+
+static void sum_busy(void *arg, const struct slot_view *sv)
+{
+	struct pool_sum *ps = arg;
+	struct tcp_priv *tp = ps->tp;
+
+	if (sv->role != ps->role || sv->slot >= tp->nslots)
+		return;
+	ps->busy_ns += monotonic(&tp->hw_ns[sv->slot], tp->closed_ns[sv->slot] + tp->open_ns[sv->slot]);
+}
+
+static void sum_wait(void *arg, const void *key, const void *values, int n, size_t stride)
+{
+	const struct es_tcp_wait_key *k = key;
+	struct tcp_pool_stats *st = arg;
+
+	if (role_of(k->role) != st->role)
+		return;
+	for (int c = 0; c < n; c++) {
+		const struct es_tcp_hist *h =
+			(const void *)((const char *)values + (size_t)c * stride);
+
+		for (unsigned int b = 0; b <= N(wait_edges); b++)
+			st->waits += h->buckets[b];
+		st->wait_ns += h->sum_ns;
+	}
+}
+
+int tcp_pool_stats(struct erpscope *es, enum es_role role, struct tcp_pool_stats *st)
+{
+	struct probe *p = erpscope_probe(es, "tcp");
+	struct tcp_priv *tp = p && p->up ? p->priv : NULL;
+	struct pool_counts pc = { .tp = tp };
+	struct pool_sum ps = { .tp = tp, .role = role };
+
+	memset(st, 0, sizeof(*st));
+	st->role = role;
+	if (!tp || role == ES_ROLE_PG_BACKEND || !pool_role(role))
+		return -ENODEV;
+	tp->now_ns = clock_ns();
+	tp->now_ms = tp->now_ns / 1000000ull;
+	pool_read(tp, &pc);
+	procs_for_each_slot(es->procs, sum_busy, &ps);
+	st->busy = pc.busy[role];
+	st->idle = pc.idle[role];
+	st->busy_ns = ps.busy_ns;
+	bpf_hash_foreach(bpf_map__fd(tp->skel->maps.listen_wait), sizeof(struct es_tcp_wait_key),
+			 sizeof(struct es_tcp_hist), true, sum_wait, st);
+	return 0;
 }
 
 static int tcp_collect(struct probe *p, struct expo *e)

@@ -106,6 +106,19 @@ const struct tcp_remote_row *tcp_remotes_row(const struct tcp_remotes *t, unsign
 void tcp_remotes_role(const struct tcp_remotes *t, uint32_t role, bool *seen, unsigned int *entries,
 		      uint64_t *evicted);
 
+/* ---------------------------------------------------------------- tcp.c: for other capabilities */
+
+/* An HTTP pool's occupancy now and its cumulative busy time and listen queue waits. */
+struct tcp_pool_stats {
+	enum es_role role;
+	uint64_t busy, idle; /* workers now */
+	uint64_t busy_ns;    /* summed over its live workers (erpscope_worker_busy_seconds_total) */
+	uint64_t waits, wait_ns; /* erpscope_listen_queue_wait_seconds count and sum, every port */
+};
+
+/* Fills st for role (ES_ROLE_ODOO_HTTP). 0, or -ENODEV when the tcp probe is off. */
+int tcp_pool_stats(struct erpscope *es, enum es_role role, struct tcp_pool_stats *st);
+
 /* ---------------------------------------------------------------- tcp_poll.c */
 
 /* A PostgreSQL backend as the poller last sampled it, by accounting slot. */

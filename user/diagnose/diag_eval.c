@@ -1,0 +1,457 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * The rules over one window: deltas of the snapshots bounding it, and the
+ * events inside it. Each rule adds its findings; they are ranked by
+ * severity, then by score (about the seconds of work the problem cost).
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "diagnose/diagnose.h"
+
+static uint64_t delta(uint64_t end, uint64_t start)
+{
+	return end > start ? end - start : 0;
+}
+
+static struct diag_finding *add(struct diag_result *r, enum diag_rule_id rule, double score,
+				double since)
+{
+	struct diag_finding *f;
+
+	if (r->n == r->cap) {
+		size_t ncap = r->cap ? r->cap * 2 : 8;
+		struct diag_finding *nf = realloc(r->f, ncap * sizeof(*nf));
+
+		if (!nf)
+			return NULL;
+		r->f = nf;
+		r->cap = ncap;
+	}
+	f = &r->f[r->n++];
+	memset(f, 0, sizeof(*f));
+	f->rule = rule;
+	f->severity = diag_rules[rule].severity;
+	f->score = score;
+	f->since = since;
+	return f;
+}
+
+static void fmt(char *buf, const char *f, ...) __attribute__((format(printf, 2, 3)));
+static void fmt(char *buf, const char *f, ...)
+{
+	va_list ap;
+
+	va_start(ap, f);
+	vsnprintf(buf, DIAG_TEXT_MAX, f, ap);
+	va_end(ap);
+}
+
+static void evidence(struct diag_finding *f, const char *check, const char *what, ...)
+	__attribute__((format(printf, 3, 4)));
+static void evidence(struct diag_finding *f, const char *check, const char *what, ...)
+{
+	va_list ap;
+
+	if (f->nev == DIAG_EVIDENCE_MAX)
+		return;
+	va_start(ap, what);
+	vsnprintf(f->ev[f->nev].what, sizeof(f->ev[f->nev].what), what, ap);
+	va_end(ap);
+	snprintf(f->ev[f->nev].check, sizeof(f->ev[f->nev].check), "%s", check);
+	f->nev++;
+}
+
+/* ---------------------------------------------------------------- 1: pool */
+
+static const struct diag_route *route_in(const struct diag_snap *s, const struct diag_route *r)
+{
+	for (unsigned int i = 0; s && i < s->nroutes; i++)
+		if (s->routes[i].rpc == r->rpc && s->routes[i].role == r->role &&
+		    !strcmp(s->routes[i].key, r->key))
+			return &s->routes[i];
+	return NULL;
+}
+
+/* The route (not an RPC) of the end snapshot with the most time in the window. */
+static const struct diag_route *top_route(const struct diag_input *in, bool rpc, uint64_t *ns,
+					  uint64_t *count)
+{
+	const struct diag_route *best = NULL;
+
+	*ns = *count = 0;
+	for (unsigned int i = 0; i < in->end->nroutes; i++) {
+		const struct diag_route *r = &in->end->routes[i], *o = route_in(in->start, r);
+		uint64_t d = delta(r->sum_ns, o ? o->sum_ns : 0);
+
+		if (r->rpc == rpc && d > *ns && strcmp(r->key, "other")) {
+			best = r;
+			*ns = d;
+			*count = delta(r->count, o ? o->count : 0);
+		}
+	}
+	return best;
+}
+
+static int rule_pool(const struct diag_input *in, struct diag_result *res)
+{
+	const struct diag_rule *rl = &diag_rules[DIAG_R_POOL];
+	struct diag_summary *s = &res->sum;
+	const struct diag_route *route, *rpc;
+	uint64_t rns, rcount, pns, pcount, busy;
+	struct diag_finding *f;
+	char rpcs[200] = "";
+	unsigned int advise;
+
+	if (!s->pool_known || !s->workers || s->span <= 0)
+		return 0;
+	busy = delta(in->end->busy_ns, in->start->busy_ns);
+	if (s->occupancy < rl->threshold || s->wait_mean < rl->threshold2 || s->waits < 5)
+		return 0;
+	f = add(res, DIAG_R_POOL, (double)busy / 1e9, in->start->t);
+	if (!f)
+		return -ENOMEM;
+	fmt(f->title, "HTTP worker pool saturated: %u workers busy %.0f%% of the last %.0f s, connections waited %.2f s on average to be accepted",
+	    s->workers, s->occupancy * 100, s->span, s->wait_mean);
+	route = top_route(in, false, &rns, &rcount);
+	rpc = top_route(in, true, &pns, &pcount);
+	if (rpc)
+		snprintf(rpcs, sizeof(rpcs), "; the RPC %s took %.1f s (%llu calls, mean %.2f s)",
+			 rpc->key, (double)pns / 1e9, (unsigned long long)pcount,
+			 pcount ? (double)pns / 1e9 / (double)pcount : 0);
+	if (route)
+		fmt(f->cause, "route %s held the workers longest: %.1f s of their %.1f s busy (%.0f%%), %llu requests, mean %.2f s%s",
+		    route->key, (double)rns / 1e9, (double)busy / 1e9,
+		    busy ? 100.0 * (double)rns / (double)busy : 0, (unsigned long long)rcount,
+		    rcount ? (double)rns / 1e9 / (double)rcount : 0, rpcs);
+	else
+		fmt(f->cause, "requests take the workers' time (no route seen: is the requests probe on?)");
+	evidence(f, "erpscope_worker_busy_seconds_total{role=\"odoo_http\"}",
+		 "HTTP workers busy %.0f%% of the window (%.1f s of %u x %.0f s)", s->occupancy * 100,
+		 (double)busy / 1e9, s->workers, s->span);
+	evidence(f, "erpscope_workers{role=\"odoo_http\"}", "%u of %u workers busy at the end",
+		 in->end->http_busy, s->workers);
+	evidence(f, "erpscope_listen_queue_wait_seconds{role=\"odoo_http\"}",
+		 "%llu connections waited %.3f s on average in the listen queue",
+		 (unsigned long long)s->waits, s->wait_mean);
+	if (route)
+		evidence(f, "erpscope_http_request_duration_seconds{route=...}; GET /requests",
+			 "%s: %llu requests, %.1f s", route->key, (unsigned long long)rcount,
+			 (double)rns / 1e9);
+	advise = 2 * in->cores + 1;
+	fmt(f->action, "%s: this host has %u cores, so up to `workers = %u` (2 x cores + 1) if RAM allows at the workers' RSS (erpscope_worker_resident_memory_bytes)%s%s",
+	    rl->action, in->cores, advise, route ? "; or make " : "", route ? route->key : "");
+	if (route)
+		snprintf(f->action + strlen(f->action), DIAG_TEXT_MAX - strlen(f->action),
+			 " faster (GET /profile?route=%s)", route->key);
+	return 0;
+}
+
+/* ---------------------------------------------------------------- 3: statements */
+
+static const struct diag_stmt *stmt_in(const struct diag_snap *s, uint64_t fp)
+{
+	for (unsigned int i = 0; s && i < s->nstmts; i++)
+		if (s->stmts[i].fp == fp)
+			return &s->stmts[i];
+	return NULL;
+}
+
+static int rule_slow_stmt(const struct diag_input *in, struct diag_result *res)
+{
+	const struct diag_rule *rl = &diag_rules[DIAG_R_SLOW_STMT];
+	double pg = res->sum.pg_seconds;
+
+	if (!res->sum.pg_known)
+		return 0;
+	for (unsigned int i = 0; i < in->end->nstmts; i++) {
+		const struct diag_stmt *st = &in->end->stmts[i], *o = stmt_in(in->start, st->fp);
+		uint64_t calls = delta(st->calls, o ? o->calls : 0);
+		double sec = (double)delta(st->total_ns, o ? o->total_ns : 0) / 1e9;
+		double misses = (double)delta(st->misses, o ? o->misses : 0);
+		double p95 = in->fp_p95 ? in->fp_p95(in->fp_arg, st->fp) : -1;
+		double share = pg > 0 ? sec / pg : 0, mean = calls ? sec / (double)calls : 0;
+		const char *text = in->fp_text ? in->fp_text(in->fp_arg, st->fp) : NULL;
+		char filters[256], hint[256];
+		struct diag_finding *f;
+
+		if (!calls)
+			continue;
+		if (!((share >= rl->threshold && sec >= rl->threshold2 && mean >= 0.01) ||
+		      p95 >= rl->threshold2))
+			continue;
+		f = add(res, DIAG_R_SLOW_STMT, sec, in->start->t);
+		if (!f)
+			return -ENOMEM;
+		diag_sql_filters(text, filters, sizeof(filters));
+		diag_sql_index_hint(filters, hint, sizeof(hint));
+		fmt(f->title, "slow statement %016llx: %.1f s of PostgreSQL time (%.0f%%) in %llu calls, mean %.3f s",
+		    (unsigned long long)st->fp, sec, share * 100, (unsigned long long)calls, mean);
+		fmt(f->cause, "%.300s; sent mostly by %s; reads %s", text ? text : "(text not captured)",
+		    st->sender[0] ? st->sender : "an unknown client", filters[0] ? filters : "(no table found)");
+		evidence(f, "GET /queries; erpscope_pg_statement_duration_seconds{fingerprint=...}",
+			 "%llu calls, %.2f s, %.0f%% of the %.2f s PostgreSQL spent on statements",
+			 (unsigned long long)calls, sec, share * 100, pg);
+		if (p95 >= 0)
+			evidence(f, "GET /queries (w_p95_ms)", "p95 %.3f s over --pg.quantile-window", p95);
+		evidence(f, "GET /queries (misses)", "%.1f buffer misses per call (read from the OS)",
+			 misses / (double)calls);
+		fmt(f->action, "%s%s%s%s", rl->action, hint[0] ? ": " : "", hint,
+		    hint[0] ? " (check it first: the columns are read from the statement's text)" : "");
+	}
+	return 0;
+}
+
+/* ---------------------------------------------------------------- events */
+
+struct evsum {
+	const struct diag_input *in;
+	struct diag_result *res;
+	int err;
+	/* 5: lock waits, by fingerprint: the one waited in most */
+	double lock_s, lock_best;
+	uint32_t locks, deadlocks;
+	double lock_since;
+	const struct diag_event *lock_top;
+	/* 8 */
+	uint32_t kills;
+	const struct diag_event *kill_first;
+	/* 10: by destination */
+	struct {
+		const struct diag_event *first;
+		uint32_t count;
+		double seconds;
+		char reasons[64];
+	} dest[16];
+	unsigned int ndest;
+};
+
+static void oom_finding(struct evsum *es, const struct diag_event *e)
+{
+	struct diag_finding *f = add(es->res, DIAG_R_OOM, 1e6, e->t);
+	char serving[200] = "";
+
+	if (!f) {
+		es->err = -ENOMEM;
+		return;
+	}
+	if (e->route[0] || e->rpc[0])
+		snprintf(serving, sizeof(serving), " while serving %s%s%s", e->route,
+			 e->rpc[0] ? " " : "", e->rpc);
+	fmt(f->title, "OOM kill: %s worker %s (pid %u, %s) killed by the kernel's OOM killer at %.0f MiB",
+	    e->role, e->worker[0] ? e->worker : "-", e->pid, e->comm, (double)e->rss / 1048576.0);
+	fmt(f->cause, "%s%s; memory cgroup %s", e->summary[0] ? e->summary : "no memory history",
+	    serving, e->cgroup[0] ? e->cgroup : "(none)");
+	evidence(f, "GET /events?type=oom_kill", "rss %.0f MiB at the kill; %s",
+		 (double)e->rss / 1048576.0, e->summary);
+	evidence(f, "erpscope_oom_kills_total", "the kernel's OOM killer chose pid %u", e->pid);
+	fmt(f->action, "%s", diag_rules[DIAG_R_OOM].action);
+}
+
+static void on_event(void *arg, const struct diag_event *e)
+{
+	struct evsum *es = arg;
+	struct diag_summary *s = &es->res->sum;
+
+	switch (e->type) {
+	case DIAG_EV_OOM:
+		s->oom_kills += e->count;
+		oom_finding(es, e);
+		break;
+	case DIAG_EV_EXIT:
+		if (!strcmp(e->sender_role, "odoo_master") || !strcmp(e->signal, "SIGXCPU")) {
+			s->worker_kills += e->count;
+			es->kills += e->count;
+			/* The first with a route says most; else the first. */
+			if (!es->kill_first || (!es->kill_first->route[0] && e->route[0]))
+				es->kill_first = e;
+		}
+		break;
+	case DIAG_EV_CONNECT: {
+		unsigned int i;
+
+		s->connect_failures += e->count;
+		for (i = 0; i < es->ndest; i++)
+			if (!strcmp(es->dest[i].first->remote, e->remote) &&
+			    !strcmp(es->dest[i].first->role, e->role))
+				break;
+		if (i == es->ndest) {
+			if (i == 16)
+				break;
+			es->ndest++;
+			es->dest[i].first = e;
+		}
+		es->dest[i].count += e->count;
+		es->dest[i].seconds += e->seconds;
+		if (!strstr(es->dest[i].reasons, e->reason) &&
+		    strlen(es->dest[i].reasons) + strlen(e->reason) + 2 < sizeof(es->dest[i].reasons))
+			snprintf(es->dest[i].reasons + strlen(es->dest[i].reasons),
+				 sizeof(es->dest[i].reasons) - strlen(es->dest[i].reasons), "%s%s",
+				 es->dest[i].reasons[0] ? "," : "", e->reason);
+		break;
+	}
+	case DIAG_EV_LOCK:
+	case DIAG_EV_DEADLOCK:
+		if (e->type == DIAG_EV_LOCK) {
+			s->lock_waits += e->count;
+			es->locks += e->count;
+		} else {
+			s->deadlocks += e->count;
+			es->deadlocks += e->count;
+		}
+		es->lock_s += e->seconds;
+		if (!es->lock_since || e->t < es->lock_since)
+			es->lock_since = e->t;
+		if (e->seconds > es->lock_best) {
+			es->lock_best = e->seconds;
+			es->lock_top = e;
+		}
+		break;
+	}
+}
+
+static int rule_locks(struct evsum *es)
+{
+	const struct diag_rule *rl = &diag_rules[DIAG_R_LOCKS];
+	const struct diag_event *t = es->lock_top;
+	struct diag_finding *f;
+
+	if (es->lock_s < rl->threshold && es->deadlocks < rl->threshold2)
+		return 0;
+	f = add(es->res, DIAG_R_LOCKS, es->lock_s, es->lock_since);
+	if (!f)
+		return -ENOMEM;
+	fmt(f->title, "lock contention: %u lock waits, %.1f s waited, %u deadlocks", es->locks,
+	    es->lock_s, es->deadlocks);
+	if (t)
+		fmt(f->cause, "%s/%s waited %.2f s for a %s lock in statement %s: %.300s (the holder: pg_blocking_pids() while it happens)",
+		    t->role[0] ? t->role : "unlinked", t->worker[0] ? t->worker : "-", t->seconds,
+		    t->reason, t->fp, t->query);
+	evidence(f, "GET /events?type=pg_lock_wait; erpscope_pg_lock_wait_seconds",
+		 "%u waits over the slow threshold, %.2f s in all", es->locks, es->lock_s);
+	evidence(f, "GET /events?type=pg_deadlock; erpscope_pg_deadlocks_total", "%u deadlocks",
+		 es->deadlocks);
+	fmt(f->action, "%s", rl->action);
+	return 0;
+}
+
+static int rule_killed(struct evsum *es)
+{
+	const struct diag_event *e = es->kill_first;
+	struct diag_finding *f;
+
+	if (es->kills < diag_rules[DIAG_R_KILLED].threshold || !e)
+		return 0;
+	f = add(es->res, DIAG_R_KILLED, 100.0 * es->kills, e->t);
+	if (!f)
+		return -ENOMEM;
+	fmt(f->title, "%u %s worker%s killed by %s", es->kills, e->role, es->kills > 1 ? "s" : "",
+	    !strcmp(e->signal, "SIGXCPU") ? "SIGXCPU (limit_time_cpu)" :
+					     "Odoo's master (limit_time_real or limit_time_cpu)");
+	fmt(f->cause, "pid %u (%s) got %s from %s %s while serving %s%s%s", e->pid, e->comm,
+	    e->signal[0] ? e->signal : "a signal", e->sender_role[0] ? e->sender_role : "the kernel",
+	    e->sender_comm, e->route[0] ? e->route : "no request (a cron, or idle)",
+	    e->rpc[0] ? " " : "", e->rpc);
+	evidence(f, "GET /events?type=worker_exit; erpscope_worker_kills_total",
+		 "%u worker exits killed by the master or SIGXCPU", es->kills);
+	fmt(f->action, "%s", diag_rules[DIAG_R_KILLED].action);
+	return 0;
+}
+
+static int rule_connect(struct evsum *es)
+{
+	for (unsigned int i = 0; i < es->ndest; i++) {
+		const struct diag_event *e = es->dest[i].first;
+		struct diag_finding *f;
+
+		if (es->dest[i].count < diag_rules[DIAG_R_CONNECT].threshold)
+			continue;
+		f = add(es->res, DIAG_R_CONNECT, es->dest[i].seconds + es->dest[i].count, e->t);
+		if (!f)
+			return -ENOMEM;
+		fmt(f->title, "outbound dependency failing: %u connects to %s failed (%s)",
+		    es->dest[i].count, e->remote, es->dest[i].reasons);
+		fmt(f->cause, "%s worker %s (%s) connects to %s and fails; it waited %.2f s on them",
+		    e->role, e->worker[0] ? e->worker : "-", e->comm, e->remote, es->dest[i].seconds);
+		evidence(f, "GET /events?type=tcp_connect_failed; erpscope_tcp_connect_failures_total",
+			 "%u failed connects to %s (%s)", es->dest[i].count, e->remote,
+			 es->dest[i].reasons);
+		fmt(f->action, "%s", diag_rules[DIAG_R_CONNECT].action);
+	}
+	return 0;
+}
+
+/* ---------------------------------------------------------------- all */
+
+static void summarize(const struct diag_input *in, struct diag_summary *s)
+{
+	const struct diag_snap *a = in->start, *b = in->end;
+
+	memset(s, 0, sizeof(*s));
+	if (!a || !b || b->t <= a->t)
+		return;
+	s->span = b->t - a->t;
+	s->pool_known = a->pool_known && b->pool_known;
+	if (s->pool_known) {
+		s->workers = b->http_busy + b->http_idle;
+		s->waits = delta(b->waits, a->waits);
+		s->wait_mean = s->waits ? (double)delta(b->wait_ns, a->wait_ns) / 1e9 / (double)s->waits : 0;
+		s->occupancy = s->workers ? (double)delta(b->busy_ns, a->busy_ns) / 1e9 /
+						    ((double)s->workers * s->span) : 0;
+	}
+	s->pg_known = a->pg_known && b->pg_known;
+	if (s->pg_known) {
+		s->pg_seconds = (double)delta(b->pg_total_ns, a->pg_total_ns) / 1e9;
+		s->pg_calls = delta(b->pg_calls, a->pg_calls);
+	}
+}
+
+static int by_rank(const void *x, const void *y)
+{
+	const struct diag_finding *a = x, *b = y;
+
+	if (a->severity != b->severity)
+		return a->severity > b->severity ? -1 : 1;
+	if (a->score != b->score)
+		return a->score > b->score ? -1 : 1;
+	return a->since < b->since ? -1 : a->since > b->since;
+}
+
+int diag_evaluate(const struct diag_input *in, struct diag_result *out)
+{
+	struct evsum es = { .in = in, .res = out };
+	int err = 0;
+
+	memset(out, 0, sizeof(*out));
+	summarize(in, &out->sum);
+	if (out->sum.span > 0) {
+		err = rule_pool(in, out);
+		if (!err)
+			err = rule_slow_stmt(in, out);
+	}
+	if (!err && in->h) {
+		diag_history_events(in->h, in->from, in->to, on_event, &es);
+		err = es.err;
+	}
+	if (!err)
+		err = rule_locks(&es);
+	if (!err)
+		err = rule_killed(&es);
+	if (!err)
+		err = rule_connect(&es);
+	if (err) {
+		diag_result_free(out);
+		return err;
+	}
+	qsort(out->f, out->n, sizeof(*out->f), by_rank);
+	return 0;
+}
+
+void diag_result_free(struct diag_result *r)
+{
+	free(r->f);
+	memset(r, 0, sizeof(*r));
+}

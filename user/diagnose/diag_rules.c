@@ -1,0 +1,64 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * The rules, in one table: what each finding means, its thresholds, the
+ * evidence it reads and the action it suggests. README's "Diagnose" table
+ * is this one.
+ */
+#include "diagnose/diagnose.h"
+
+const struct diag_rule diag_rules[DIAG_R_COUNT] = {
+	[DIAG_R_POOL] = {
+		.id = "http_pool_saturated", .number = 1, .severity = DIAG_CRITICAL,
+		.threshold = 0.9, .threshold2 = 0.1,
+		.desc = "HTTP workers busy >= 90% of the window and connections waited >= 100 ms on average in the listen queue",
+		.evidence = "tcp probe: erpscope_worker_busy_seconds_total, erpscope_workers, erpscope_listen_queue_wait_seconds; requests probe: erpscope_http_request_duration_seconds, erpscope_odoo_rpc_duration_seconds",
+		.action = "raise Odoo's `workers` (guideline 2 x cores + 1, within RAM at the workers' RSS), or make the routes holding the workers faster",
+	},
+	[DIAG_R_SLOW_STMT] = {
+		.id = "slow_statement", .number = 3, .severity = DIAG_WARNING,
+		.threshold = 0.3, .threshold2 = 1.0,
+		.desc = "one statement fingerprint takes >= 30% of PostgreSQL's time in the window and >= 1 s of it, with a mean >= 10 ms; or its p95 >= 1 s",
+		.evidence = "pg probe: /queries, erpscope_pg_statement_duration_seconds",
+		.action = "EXPLAIN (ANALYZE, BUFFERS) the statement; consider an index on the columns it filters on",
+	},
+	[DIAG_R_LOCKS] = {
+		.id = "lock_contention", .number = 5, .severity = DIAG_WARNING,
+		.threshold = 1.0, .threshold2 = 1,
+		.desc = "statements waited >= 1 s in all on locks in the window (waits over --pg.slow-query-threshold), or any deadlock",
+		.evidence = "pg probe: pg_lock_wait and pg_deadlock events, erpscope_pg_lock_wait_seconds, erpscope_pg_deadlocks_total",
+		.action = "keep transactions that lock rows short (no slow work between the lock and the commit); find the holder with pg_blocking_pids(); set lock_timeout",
+	},
+	[DIAG_R_OOM] = {
+		.id = "oom_kill", .number = 7, .severity = DIAG_CRITICAL,
+		.threshold = 1,
+		.desc = "the kernel's OOM killer killed a tracked process",
+		.evidence = "oom probe: oom_kill events (memory history of the victim), erpscope_oom_kills_total",
+		.action = "process the work in smaller batches; set limit_memory_soft/limit_memory_hard below RAM / (workers + max_cron_threads); add RAM",
+	},
+	[DIAG_R_KILLED] = {
+		.id = "worker_killed", .number = 8, .severity = DIAG_WARNING,
+		.threshold = 1,
+		.desc = "Odoo's master killed a worker (limit_time_real), or a worker got SIGXCPU (limit_time_cpu)",
+		.evidence = "oom probe: worker_exit events (sender, route), erpscope_worker_kills_total",
+		.action = "make the route or cron faster; raise limit_time_real / limit_time_cpu only if the work is legitimately long",
+	},
+	[DIAG_R_CONNECT] = {
+		.id = "outbound_failing", .number = 10, .severity = DIAG_WARNING,
+		.threshold = 3,
+		.desc = ">= 3 outbound connects to one destination failed (refused, timed out, unreachable) in the window",
+		.evidence = "tcp probe: tcp_connect_failed events, erpscope_tcp_connect_failures_total",
+		.action = "check the service at that destination and the settings that point Odoo at it (outgoing mail server, payment or EDI provider); a cron that keeps retrying it holds a worker",
+	},
+};
+
+const char *diag_severity_name(enum diag_severity s)
+{
+	switch (s) {
+	case DIAG_CRITICAL:
+		return "critical";
+	case DIAG_WARNING:
+		return "warning";
+	default:
+		return "info";
+	}
+}
