@@ -215,6 +215,12 @@ static void test_rules(void)
 	CHECK(r.n == 2 && strstr(r.f[1].action, "CREATE INDEX ON big (ref, flag)"));
 	CHECK(r.sum.occupancy > 0.94 && r.sum.occupancy < 0.96 && r.sum.wait_mean == 1.0);
 	diag_result_free(&r);
+	/* the same, but 6 of its 9 s waiting on locks: lock_contention's, not an index */
+	b.stmts[0].lock_ns = 6000000000ull;
+	CHECK(!diag_evaluate(&in, &r));
+	CHECK(r.n == 1 && r.f[0].rule == DIAG_R_POOL);
+	diag_result_free(&r);
+	b.stmts[0].lock_ns = 0;
 	/* the same statements before the window: no delta, no finding */
 	a.pg_total_ns = b.pg_total_ns;
 	a.nstmts = 1;

@@ -171,6 +171,7 @@ static int rule_slow_stmt(const struct diag_input *in, struct diag_result *res)
 		const struct diag_stmt *st = &in->end->stmts[i], *o = stmt_in(in->start, st->fp);
 		uint64_t calls = delta(st->calls, o ? o->calls : 0);
 		double sec = (double)delta(st->total_ns, o ? o->total_ns : 0) / 1e9;
+		double locked = (double)delta(st->lock_ns, o ? o->lock_ns : 0) / 1e9;
 		double misses = (double)delta(st->misses, o ? o->misses : 0);
 		double p95 = in->fp_p95 ? in->fp_p95(in->fp_arg, st->fp) : -1;
 		double share = pg > 0 ? sec / pg : 0, mean = calls ? sec / (double)calls : 0;
@@ -178,7 +179,8 @@ static int rule_slow_stmt(const struct diag_input *in, struct diag_result *res)
 		char filters[256], hint[256];
 		struct diag_finding *f;
 
-		if (!calls)
+		/* Mostly waiting on locks: lock_contention says it, not an index. */
+		if (!calls || locked >= sec / 2)
 			continue;
 		if (!((share >= rl->threshold && sec >= rl->threshold2 && mean >= 0.01) ||
 		      p95 >= rl->threshold2))
@@ -197,6 +199,8 @@ static int rule_slow_stmt(const struct diag_input *in, struct diag_result *res)
 			 (unsigned long long)calls, sec, share * 100, pg);
 		if (p95 >= 0)
 			evidence(f, "GET /queries (w_p95_ms)", "p95 %.3f s over --pg.quantile-window", p95);
+		if (locked > 0)
+			evidence(f, "GET /queries (lockwait_ms)", "%.2f s of it waiting on locks", locked);
 		evidence(f, "GET /queries (misses)", "%.1f buffer misses per call (read from the OS)",
 			 misses / (double)calls);
 		fmt(f->action, "%s%s%s%s", rl->action, hint[0] ? ": " : "", hint,
