@@ -13,6 +13,8 @@ time, that holds its own situation):
     SELECT's text, big(ref), the worker as sender and `CREATE INDEX ON big (ref)`;
   - lock contention (rule 5): a row lock held 2 s while another session
     updates the row: lock_contention with the UPDATE and ~2 s waited;
+  - PostgreSQL connections (rule 11): 17 connections held to the test
+    cluster (max_connections 20): pg_connections_near_max names it;
   - outbound failing (rule 10): a cron worker connecting 5 times to a
     closed local port: outbound_failing naming 127.0.0.1:<port> and odoo_cron;
   - worker killed by the master (rule 8): the prefork master SIGKILLs its
@@ -240,6 +242,21 @@ def locks(t, d, pg):
     t.check(r["summary"]["lock_waits"] == 1, "one lock wait", json.dumps(r["summary"]))
 
 
+def pg_conns(t, d, pg):
+    held = [pg.connect() for _ in range(17)]
+    ok = lib.wait_for(lambda: findings(diagnose(t, d, "window=10s"), "pg_connections_near_max"),
+                      10.0, 0.5)
+    r = diagnose(t, d, "window=10s")
+    lib.log(f"connections: {json.dumps(findings(r, 'pg_connections_near_max'))}")
+    f = findings(r, "pg_connections_near_max")
+    t.check(ok and len(f) == 1 and "15/diagtest" in f[0]["title"] and
+            "max_connections 20" in f[0]["title"] and "db_maxconn" in f[0]["action"],
+            "pg_connections_near_max names the cluster and its max_connections 20",
+            json.dumps(r)[:800])
+    for c in held:
+        c.close()
+
+
 def connects(t, d):
     s = socket.socket()
     s.bind(("127.0.0.1", 0))
@@ -325,6 +342,7 @@ def run(t):
         srv, port = pool(t, d)
         slow_statement(t, d, pg)
         locks(t, d, pg)
+        pg_conns(t, d, pg)
         connects(t, d)
         killed(t, d, srv, port)
         oom(t, d)

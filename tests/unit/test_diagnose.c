@@ -221,6 +221,21 @@ static void test_rules(void)
 	CHECK(r.n == 1 && r.f[0].rule == DIAG_R_POOL);
 	diag_result_free(&r);
 	b.stmts[0].lock_ns = 0;
+	/* 17 of 20 connections: near max_connections */
+	b.conns_known = true;
+	b.conns = 17;
+	b.max_conns = 20;
+	snprintf(b.cluster, sizeof(b.cluster), "15/main");
+	CHECK(!diag_evaluate(&in, &r));
+	CHECK(r.n == 3 && r.f[0].rule == DIAG_R_POOL);
+	for (size_t i = 0; i < r.n; i++)
+		if (r.f[i].rule == DIAG_R_PG_CONNS)
+			CHECK(strstr(r.f[i].title, "15/main has 17"));
+	diag_result_free(&r);
+	b.conns = 15;
+	CHECK(!diag_evaluate(&in, &r));
+	CHECK(r.n == 2);
+	diag_result_free(&r);
 	/* the same statements before the window: no delta, no finding */
 	a.pg_total_ns = b.pg_total_ns;
 	a.nstmts = 1;

@@ -209,6 +209,33 @@ static int rule_slow_stmt(const struct diag_input *in, struct diag_result *res)
 	return 0;
 }
 
+/* ---------------------------------------------------------------- 11: connections */
+
+static int rule_pg_conns(const struct diag_input *in, struct diag_result *res)
+{
+	const struct diag_snap *e = in->end;
+	struct diag_finding *f;
+	double share;
+
+	if (!e->conns_known || !e->max_conns)
+		return 0;
+	share = (double)e->conns / e->max_conns;
+	if (share < diag_rules[DIAG_R_PG_CONNS].threshold)
+		return 0;
+	f = add(res, DIAG_R_PG_CONNS, 10.0 * e->conns, e->t);
+	if (!f)
+		return -ENOMEM;
+	fmt(f->title, "PostgreSQL cluster %s has %u client connections of its max_connections %u (%.0f%%)",
+	    e->cluster, e->conns, e->max_conns, share * 100);
+	fmt(f->cause, "new connections are refused once %u more open (superuser_reserved_connections aside)",
+	    e->max_conns > e->conns ? e->max_conns - e->conns : 0);
+	evidence(f, "erpscope_pg_connections / erpscope_pg_max_connections", "%u / %u at %s",
+		 e->conns, e->max_conns, "the window's end");
+	evidence(f, "erpscope_pg_backends", "who holds them: by db, user and state");
+	fmt(f->action, "%s", diag_rules[DIAG_R_PG_CONNS].action);
+	return 0;
+}
+
 /* ---------------------------------------------------------------- events */
 
 struct evsum {
@@ -436,6 +463,8 @@ int diag_evaluate(const struct diag_input *in, struct diag_result *out)
 		if (!err)
 			err = rule_slow_stmt(in, out);
 	}
+	if (!err && in->end)
+		err = rule_pg_conns(in, out);
 	if (!err && in->h) {
 		diag_history_events(in->h, in->from, in->to, on_event, &es);
 		err = es.err;

@@ -69,6 +69,20 @@ static void on_stmt(void *arg, const struct pg_stmt *st)
 			 st->sender_worker ? st->sender_worker : "");
 }
 
+/* Keeps the cluster with the highest share of its max_connections. */
+static void on_cluster(void *arg, const char *name, unsigned int conns, int max)
+{
+	struct diag_snap *s = arg;
+
+	if (max <= 0)
+		return;
+	if (s->max_conns && (double)conns / max <= (double)s->conns / s->max_conns)
+		return;
+	snprintf(s->cluster, sizeof(s->cluster), "%.39s", name);
+	s->conns = conns;
+	s->max_conns = (uint32_t)max;
+}
+
 void diag_read_snap(struct erpscope *es, double now, struct diag_snap *s)
 {
 	struct tcp_pool_stats ps;
@@ -85,6 +99,7 @@ void diag_read_snap(struct erpscope *es, double now, struct diag_snap *s)
 	}
 	s->routes_known = !requests_totals(es, on_route, s);
 	s->pg_known = !pg_statements(es, on_stmt, s);
+	s->conns_known = !pg_clusters(es, on_cluster, s) && s->max_conns;
 }
 
 struct ingest {

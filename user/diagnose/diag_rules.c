@@ -49,6 +49,13 @@ const struct diag_rule diag_rules[DIAG_R_COUNT] = {
 		.evidence = "tcp probe: tcp_connect_failed events, erpscope_tcp_connect_failures_total",
 		.action = "check the service at that destination and the settings that point Odoo at it (outgoing mail server, payment or EDI provider); a cron that keeps retrying it holds a worker",
 	},
+	[DIAG_R_PG_CONNS] = {
+		.id = "pg_connections_near_max", .number = 11, .severity = DIAG_WARNING,
+		.threshold = 0.8,
+		.desc = "a cluster's client backends reach 80% of its max_connections (at the window's end)",
+		.evidence = "pg poller: erpscope_pg_connections, erpscope_pg_max_connections",
+		.action = "lower Odoo's db_maxconn (per process: workers x db_maxconn must fit), put a pooler (PgBouncer) in front, or raise max_connections with the memory it needs",
+	},
 };
 
 const char *diag_severity_name(enum diag_severity s)

@@ -58,6 +58,10 @@ struct diag_snap {
 	uint32_t http_busy, http_idle; /* HTTP workers now */
 	uint64_t busy_ns, waits, wait_ns;
 	uint64_t pg_total_ns, pg_calls; /* every statement */
+	/* the cluster nearest its max_connections */
+	bool conns_known;
+	char cluster[40];
+	uint32_t conns, max_conns;
 	unsigned int nroutes, nstmts;
 	struct diag_route routes[DIAG_ROUTES];
 	struct diag_stmt stmts[DIAG_STMTS];
@@ -143,6 +147,7 @@ enum diag_rule_id {
 	DIAG_R_OOM,
 	DIAG_R_KILLED,
 	DIAG_R_CONNECT,
+	DIAG_R_PG_CONNS,
 	DIAG_R_COUNT,
 };
 

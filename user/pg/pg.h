@@ -109,6 +109,14 @@ void pg_procs_link_kernel(struct pg_procs *pp, struct pg_proc *pr, const struct 
 size_t pg_procs_count(const struct pg_procs *pp);
 struct pg_proc *pg_procs_at(struct pg_procs *pp, size_t i);
 
+/*
+ * Each running cluster: its name, client backends now (erpscope_pg_connections)
+ * and max_connections (< 0: not known). 0, or -ENODEV when the poller is off.
+ */
+typedef void (*pg_cluster_fn)(void *arg, const char *name, unsigned int connections,
+			      int max_connections);
+int pg_clusters(struct erpscope *es, pg_cluster_fn fn, void *arg);
+
 /* ---------------------------------------------------------------- the probe */
 
 struct pg_bin;
