@@ -236,6 +236,34 @@ static void test_rules(void)
 	CHECK(!diag_evaluate(&in, &r));
 	CHECK(r.n == 2);
 	diag_result_free(&r);
+	/* a filesystem 95% full; CPUs 50% busy, no stalls: one host finding, the disk */
+	a.host_known = b.host_known = true;
+	a.cpu_ticks = 1000;
+	b.cpu_ticks = 3000;
+	b.cpu_busy_ticks = 1000;
+	b.mem_total = 1000;
+	b.mem_available = 500;
+	snprintf(b.fs_mount, sizeof(b.fs_mount), "/var/lib/postgresql");
+	b.fs_used = 0.95;
+	CHECK(!diag_evaluate(&in, &r));
+	CHECK(r.n == 3);
+	for (size_t i = 0; i < r.n; i++)
+		if (r.f[i].rule == DIAG_R_HOST)
+			CHECK(strstr(r.f[i].title, "filesystem /var/lib/postgresql 95% full") &&
+			      !strstr(r.f[i].title, "CPU") && strstr(r.f[i].cause, "disk space"));
+	diag_result_free(&r);
+	b.fs_used = 0.5;
+	b.cpu_busy_ticks = 1900; /* 95% */
+	CHECK(!diag_evaluate(&in, &r));
+	CHECK(r.n == 3);
+	for (size_t i = 0; i < r.n; i++)
+		if (r.f[i].rule == DIAG_R_HOST)
+			CHECK(strstr(r.f[i].title, "CPUs 95% busy") && strstr(r.f[i].cause, "CPU"));
+	diag_result_free(&r);
+	b.cpu_busy_ticks = 1000;
+	CHECK(!diag_evaluate(&in, &r));
+	CHECK(r.n == 2);
+	diag_result_free(&r);
 	/* the same statements before the window: no delta, no finding */
 	a.pg_total_ns = b.pg_total_ns;
 	a.nstmts = 1;

@@ -236,6 +236,69 @@ static int rule_pg_conns(const struct diag_input *in, struct diag_result *res)
 	return 0;
 }
 
+/* ---------------------------------------------------------------- 12: host */
+
+static int rule_host(const struct diag_input *in, struct diag_result *res)
+{
+	const struct diag_rule *rl = &diag_rules[DIAG_R_HOST];
+	const struct diag_snap *a = in->start, *b = in->end;
+	double span = res->sum.span, cpu = 0, mem_stall = 0, io_stall = 0, avail = 1;
+	char what[4][160];
+	unsigned int n = 0;
+	struct diag_finding *f;
+
+	if (!b->host_known)
+		return 0;
+	if (b->fs_mount[0] && b->fs_used >= rl->threshold)
+		snprintf(what[n++], sizeof(what[0]), "filesystem %s %.0f%% full", b->fs_mount,
+			 b->fs_used * 100);
+	if (b->mem_total) {
+		avail = (double)b->mem_available / (double)b->mem_total;
+		if (avail < rl->threshold2)
+			snprintf(what[n++], sizeof(what[0]), "memory available %.0f%% (%.0f MiB of %.0f MiB)",
+				 avail * 100, (double)b->mem_available / 1048576.0,
+				 (double)b->mem_total / 1048576.0);
+	}
+	if (a && span > 0 && a->host_known && b->cpu_ticks > a->cpu_ticks) {
+		cpu = (double)delta(b->cpu_busy_ticks, a->cpu_busy_ticks) /
+		      (double)(b->cpu_ticks - a->cpu_ticks);
+		if (cpu >= rl->threshold)
+			snprintf(what[n++], sizeof(what[0]), "CPUs %.0f%% busy", cpu * 100);
+	}
+	if (a && span > 0 && a->psi_known && b->psi_known) {
+		mem_stall = (double)delta(b->psi_mem_us, a->psi_mem_us) / 1e6 / span;
+		io_stall = (double)delta(b->psi_io_us, a->psi_io_us) / 1e6 / span;
+		if (mem_stall >= rl->threshold2)
+			snprintf(what[n++], sizeof(what[0]), "tasks stalled on memory %.0f%% of the time",
+				 mem_stall * 100);
+		if (io_stall >= rl->threshold2)
+			snprintf(what[n++ & 3], sizeof(what[0]), "tasks stalled on I/O %.0f%% of the time",
+				 io_stall * 100);
+	}
+	if (!n)
+		return 0;
+	if (n > 4)
+		n = 4;
+	f = add(res, DIAG_R_HOST, 50.0 * n, a ? a->t : b->t);
+	if (!f)
+		return -ENOMEM;
+	fmt(f->title, "host pressure: %s%s%s%s%s%s%s", what[0], n > 1 ? "; " : "", n > 1 ? what[1] : "",
+	    n > 2 ? "; " : "", n > 2 ? what[2] : "", n > 3 ? "; " : "", n > 3 ? what[3] : "");
+	fmt(f->cause, "the host itself is short of %s", b->fs_used >= rl->threshold ? "disk space" :
+		    avail < rl->threshold2 || mem_stall >= rl->threshold2 ? "memory" :
+		    cpu >= rl->threshold ? "CPU" : "I/O capacity");
+	if (b->fs_mount[0])
+		evidence(f, "erpscope_filesystem_used_ratio{mountpoint=...}",
+			 "fullest filesystem %s: %.1f%% used", b->fs_mount, b->fs_used * 100);
+	evidence(f, "erpscope_host_memory_bytes{kind=\"available\"}", "memory available %.0f%%", avail * 100);
+	if (span > 0)
+		evidence(f, "erpscope_host_cpu_seconds_total; erpscope_pressure_seconds_total",
+			 "CPUs %.0f%% busy; stalls: memory %.0f%%, I/O %.0f%% of the window",
+			 cpu * 100, mem_stall * 100, io_stall * 100);
+	fmt(f->action, "%s", rl->action);
+	return 0;
+}
+
 /* ---------------------------------------------------------------- events */
 
 struct evsum {
@@ -465,6 +528,8 @@ int diag_evaluate(const struct diag_input *in, struct diag_result *out)
 	}
 	if (!err && in->end)
 		err = rule_pg_conns(in, out);
+	if (!err && in->end)
+		err = rule_host(in, out);
 	if (!err && in->h) {
 		diag_history_events(in->h, in->from, in->to, on_event, &es);
 		err = es.err;

@@ -10,6 +10,7 @@
 #include "core/erpscope.h"
 #include "core/events.h"
 #include "diagnose/diagnose.h"
+#include "host/host.h"
 #include "pg/pg.h"
 #include "procs/title.h"
 #include "requests/requests.h"
@@ -86,6 +87,7 @@ static void on_cluster(void *arg, const char *name, unsigned int conns, int max)
 void diag_read_snap(struct erpscope *es, double now, struct diag_snap *s)
 {
 	struct tcp_pool_stats ps;
+	struct host_view hv;
 
 	memset(s, 0, sizeof(*s));
 	s->t = now;
@@ -100,6 +102,18 @@ void diag_read_snap(struct erpscope *es, double now, struct diag_snap *s)
 	s->routes_known = !requests_totals(es, on_route, s);
 	s->pg_known = !pg_statements(es, on_stmt, s);
 	s->conns_known = !pg_clusters(es, on_cluster, s) && s->max_conns;
+	if (!host_view(es, &hv)) {
+		s->host_known = hv.cpu_ok && hv.mem_ok;
+		s->cpu_busy_ticks = hv.cpu_busy_ticks;
+		s->cpu_ticks = hv.cpu_ticks;
+		s->mem_total = hv.mem_total;
+		s->mem_available = hv.mem_available;
+		snprintf(s->fs_mount, sizeof(s->fs_mount), "%.63s", hv.fs_mount);
+		s->fs_used = hv.fs_used;
+		s->psi_known = hv.psi_ok;
+		s->psi_mem_us = hv.psi_some_us[1];
+		s->psi_io_us = hv.psi_some_us[2];
+	}
 }
 
 struct ingest {

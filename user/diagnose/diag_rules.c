@@ -56,6 +56,13 @@ const struct diag_rule diag_rules[DIAG_R_COUNT] = {
 		.evidence = "pg poller: erpscope_pg_connections, erpscope_pg_max_connections",
 		.action = "lower Odoo's db_maxconn (per process: workers x db_maxconn must fit), put a pooler (PgBouncer) in front, or raise max_connections with the memory it needs",
 	},
+	[DIAG_R_HOST] = {
+		.id = "host_pressure", .number = 12, .severity = DIAG_WARNING,
+		.threshold = 0.9, .threshold2 = 0.1,
+		.desc = "a filesystem >= 90% full or memory available < 10% (at the window's end); CPUs >= 90% busy, or memory or I/O stalls (PSI some) >= 10% of the window",
+		.evidence = "host poller: erpscope_filesystem_used_ratio, erpscope_host_memory_bytes, erpscope_host_cpu_seconds_total, erpscope_pressure_seconds_total",
+		.action = "free or grow the filesystem (PostgreSQL stops on a full disk: WAL, the filestore, logs); for memory: fewer workers or lower limit_memory_soft/hard, or more RAM; for CPU: fewer workers or more cores",
+	},
 };
 
 const char *diag_severity_name(enum diag_severity s)

@@ -62,6 +62,13 @@ struct diag_snap {
 	bool conns_known;
 	char cluster[40];
 	uint32_t conns, max_conns;
+	/* the host poller */
+	bool host_known, psi_known;
+	uint64_t cpu_busy_ticks, cpu_ticks;
+	uint64_t mem_total, mem_available;
+	char fs_mount[64];
+	double fs_used;
+	uint64_t psi_mem_us, psi_io_us;
 	unsigned int nroutes, nstmts;
 	struct diag_route routes[DIAG_ROUTES];
 	struct diag_stmt stmts[DIAG_STMTS];
@@ -148,6 +155,7 @@ enum diag_rule_id {
 	DIAG_R_KILLED,
 	DIAG_R_CONNECT,
 	DIAG_R_PG_CONNS,
+	DIAG_R_HOST,
 	DIAG_R_COUNT,
 };
 
