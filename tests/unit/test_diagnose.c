@@ -210,6 +210,12 @@ static void test_rules(void)
 	CHECK(r.n == 2 && r.f[0].rule == DIAG_R_POOL && r.f[1].rule == DIAG_R_SLOW_STMT);
 	CHECK(r.n == 2 && strstr(r.f[0].cause, "route /slow held the workers longest"));
 	CHECK(r.n == 2 && strstr(r.f[0].action, "workers = 5"));
+	CHECK(r.n == 2 && !strstr(r.f[0].cause, "PostgreSQL"));
+	diag_result_free(&r);
+	/* most of /slow's time in PostgreSQL: the pool finding points at the statement */
+	b.routes[0].pg_ns = 15000000000ull;
+	CHECK(!diag_evaluate(&in, &r));
+	CHECK(r.n == 2 && strstr(r.f[0].cause, "83% of that time was PostgreSQL's (see slow_statement)"));
 	CHECK(r.n == 2 && strstr(r.f[1].cause, "big(ref, flag)") &&
 	      strstr(r.f[1].cause, "odoo_http/1234"));
 	CHECK(r.n == 2 && strstr(r.f[1].action, "CREATE INDEX ON big (ref, flag)"));

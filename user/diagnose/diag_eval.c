@@ -99,7 +99,7 @@ static const struct diag_route *top_route(const struct diag_input *in, bool rpc,
 static int rule_pool(const struct diag_input *in, struct diag_result *res)
 {
 	const struct diag_rule *rl = &diag_rules[DIAG_R_POOL];
-	struct diag_summary *s = &res->sum;
+	const struct diag_summary *s = &res->sum;
 	const struct diag_route *route, *rpc;
 	uint64_t rns, rcount, pns, pcount, busy;
 	struct diag_finding *f;
@@ -122,13 +122,21 @@ static int rule_pool(const struct diag_input *in, struct diag_result *res)
 		snprintf(rpcs, sizeof(rpcs), "; the RPC %s took %.1f s (%llu calls, mean %.2f s)",
 			 rpc->key, (double)pns / 1e9, (unsigned long long)pcount,
 			 pcount ? (double)pns / 1e9 / (double)pcount : 0);
-	if (route)
-		fmt(f->cause, "route %s held the workers longest: %.1f s of their %.1f s busy (%.0f%%), %llu requests, mean %.2f s%s",
-		    route->key, (double)rns / 1e9, (double)busy / 1e9,
-		    busy ? 100.0 * (double)rns / (double)busy : 0, (unsigned long long)rcount,
-		    rcount ? (double)rns / 1e9 / (double)rcount : 0, rpcs);
-	else
+	if (route) {
+		const struct diag_route *o = route_in(in->start, route);
+		uint64_t pgns = delta(route->pg_ns, o ? o->pg_ns : 0);
+		char pgs[120] = "";
+
+		/* The same story as a slow statement: say so, both are listed. */
+		if (pgns * 2 >= rns)
+			snprintf(pgs, sizeof(pgs), "; %.0f%% of that time was PostgreSQL's (see slow_statement)",
+				 100.0 * (double)pgns / (double)rns);
+		fmt(f->cause, "route %s held the workers longest: its %llu requests took %.1f s (mean %.2f s) while the workers were busy %.1f s%s%s",
+		    route->key, (unsigned long long)rcount, (double)rns / 1e9,
+		    rcount ? (double)rns / 1e9 / (double)rcount : 0, (double)busy / 1e9, rpcs, pgs);
+	} else {
 		fmt(f->cause, "requests take the workers' time (no route seen: is the requests probe on?)");
+	}
 	evidence(f, "erpscope_worker_busy_seconds_total{role=\"odoo_http\"}",
 		 "HTTP workers busy %.0f%% of the window (%.1f s of %u x %.0f s)", s->occupancy * 100,
 		 (double)busy / 1e9, s->workers, s->span);
@@ -142,8 +150,8 @@ static int rule_pool(const struct diag_input *in, struct diag_result *res)
 			 "%s: %llu requests, %.1f s", route->key, (unsigned long long)rcount,
 			 (double)rns / 1e9);
 	advise = 2 * in->cores + 1;
-	fmt(f->action, "%s: this host has %u cores, so up to `workers = %u` (2 x cores + 1) if RAM allows at the workers' RSS (erpscope_worker_resident_memory_bytes)%s%s",
-	    rl->action, in->cores, advise, route ? "; or make " : "", route ? route->key : "");
+	fmt(f->action, "this host has %u cores: Odoo's guideline is `workers = %u` (2 x cores + 1), within RAM at the workers' RSS (erpscope_worker_resident_memory_bytes)%s%s",
+	    in->cores, advise, route ? "; or make " : "", route ? route->key : "");
 	if (route)
 		snprintf(f->action + strlen(f->action), DIAG_TEXT_MAX - strlen(f->action),
 			 " faster (GET /profile?route=%s)", route->key);
@@ -176,6 +184,7 @@ static int rule_slow_stmt(const struct diag_input *in, struct diag_result *res)
 		double p95 = in->fp_p95 ? in->fp_p95(in->fp_arg, st->fp) : -1;
 		double share = pg > 0 ? sec / pg : 0, mean = calls ? sec / (double)calls : 0;
 		const char *text = in->fp_text ? in->fp_text(in->fp_arg, st->fp) : NULL;
+		const char *sender = st->sender;
 		char filters[256], hint[256];
 		struct diag_finding *f;
 
@@ -192,8 +201,11 @@ static int rule_slow_stmt(const struct diag_input *in, struct diag_result *res)
 		diag_sql_index_hint(filters, hint, sizeof(hint));
 		fmt(f->title, "slow statement %016llx: %.1f s of PostgreSQL time (%.0f%%) in %llu calls, mean %.3f s",
 		    (unsigned long long)st->fp, sec, share * 100, (unsigned long long)calls, mean);
+		/* A sender gone by the window's end was known at its start. */
+		if ((!st->sender[0] || !strcmp(st->sender, "unlinked")) && o && o->sender[0])
+			sender = o->sender;
 		fmt(f->cause, "%.300s; sent mostly by %s; reads %s", text ? text : "(text not captured)",
-		    st->sender[0] ? st->sender : "an unknown client", filters[0] ? filters : "(no table found)");
+		    sender[0] ? sender : "an unknown client", filters[0] ? filters : "(no table found)");
 		evidence(f, "GET /queries; erpscope_pg_statement_duration_seconds{fingerprint=...}",
 			 "%llu calls, %.2f s, %.0f%% of the %.2f s PostgreSQL spent on statements",
 			 (unsigned long long)calls, sec, share * 100, pg);
@@ -284,9 +296,18 @@ static int rule_host(const struct diag_input *in, struct diag_result *res)
 		return -ENOMEM;
 	fmt(f->title, "host pressure: %s%s%s%s%s%s%s", what[0], n > 1 ? "; " : "", n > 1 ? what[1] : "",
 	    n > 2 ? "; " : "", n > 2 ? what[2] : "", n > 3 ? "; " : "", n > 3 ? what[3] : "");
-	fmt(f->cause, "the host itself is short of %s", b->fs_used >= rl->threshold ? "disk space" :
-		    avail < rl->threshold2 || mem_stall >= rl->threshold2 ? "memory" :
-		    cpu >= rl->threshold ? "CPU" : "I/O capacity");
+	{
+		bool disk = b->fs_used >= rl->threshold;
+		bool mem = avail < rl->threshold2 || mem_stall >= rl->threshold2;
+		bool busy = cpu >= rl->threshold;
+
+		fmt(f->cause, "the host itself is short of %s", disk ? "disk space" : mem ? "memory" :
+								busy ? "CPU" : "I/O capacity");
+		fmt(f->action, "%s", disk ? "free or grow the filesystem (PostgreSQL stops on a full disk: WAL, the filestore, logs)" :
+				   mem ? "fewer workers, lower limit_memory_soft/limit_memory_hard, or more RAM" :
+				   busy ? "fewer workers or max_cron_threads, or more cores; see which roles use the CPU (erpscope_cpu_seconds_total)" :
+					  "find the processes waiting on I/O (erpscope_iowait_seconds_total by device); faster disks");
+	}
 	if (b->fs_mount[0])
 		evidence(f, "erpscope_filesystem_used_ratio{mountpoint=...}",
 			 "fullest filesystem %s: %.1f%% used", b->fs_mount, b->fs_used * 100);
@@ -295,7 +316,6 @@ static int rule_host(const struct diag_input *in, struct diag_result *res)
 		evidence(f, "erpscope_host_cpu_seconds_total; erpscope_pressure_seconds_total",
 			 "CPUs %.0f%% busy; stalls: memory %.0f%%, I/O %.0f%% of the window",
 			 cpu * 100, mem_stall * 100, io_stall * 100);
-	fmt(f->action, "%s", rl->action);
 	return 0;
 }
 
@@ -444,7 +464,7 @@ static int rule_killed(struct evsum *es)
 		return -ENOMEM;
 	fmt(f->title, "%u %s worker%s killed by %s", es->kills, e->role, es->kills > 1 ? "s" : "",
 	    !strcmp(e->signal, "SIGXCPU") ? "SIGXCPU (limit_time_cpu)" :
-					     "Odoo's master (limit_time_real or limit_time_cpu)");
+					     "Odoo's master (past limit_time_real or limit_time_cpu, or a forced stop)");
 	fmt(f->cause, "pid %u (%s) got %s from %s %s while serving %s%s%s", e->pid, e->comm,
 	    e->signal[0] ? e->signal : "a signal", e->sender_role[0] ? e->sender_role : "the kernel",
 	    e->sender_comm, e->route[0] ? e->route : "no request (a cron, or idle)",
