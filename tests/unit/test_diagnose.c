@@ -227,6 +227,20 @@ static void test_rules(void)
 	CHECK(r.n == 1 && r.f[0].rule == DIAG_R_POOL);
 	diag_result_free(&r);
 	b.stmts[0].lock_ns = 0;
+	/* /fast: 100 requests sending 60 statements each: an ORM loop */
+	b.routes[1].pg_stmts = 6000;
+	CHECK(!diag_evaluate(&in, &r));
+	CHECK(r.n == 3);
+	for (size_t i = 0; i < r.n; i++)
+		if (r.f[i].rule == DIAG_R_N_PLUS_ONE)
+			CHECK(strstr(r.f[i].title, "route /fast sends 60 PostgreSQL statements per request") &&
+			      strstr(r.f[i].cause, "0000000000000abc (100 calls)"));
+	diag_result_free(&r);
+	b.routes[1].pg_stmts = 4000; /* 40 each: below */
+	CHECK(!diag_evaluate(&in, &r));
+	CHECK(r.n == 2);
+	diag_result_free(&r);
+	b.routes[1].pg_stmts = 0;
 	/* 17 of 20 connections: near max_connections */
 	b.conns_known = true;
 	b.conns = 17;

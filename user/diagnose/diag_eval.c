@@ -221,6 +221,57 @@ static int rule_slow_stmt(const struct diag_input *in, struct diag_result *res)
 	return 0;
 }
 
+/* ---------------------------------------------------------------- 4: N+1 */
+
+static int rule_n_plus_one(const struct diag_input *in, struct diag_result *res)
+{
+	const struct diag_rule *rl = &diag_rules[DIAG_R_N_PLUS_ONE];
+	const struct diag_stmt *loop = NULL;
+	uint64_t loop_calls = 0;
+
+	/* The statement called most in the window: the loop's, most likely. */
+	for (unsigned int i = 0; i < in->end->nstmts; i++) {
+		const struct diag_stmt *st = &in->end->stmts[i], *o = stmt_in(in->start, st->fp);
+		uint64_t c = delta(st->calls, o ? o->calls : 0);
+
+		if (c > loop_calls) {
+			loop = st;
+			loop_calls = c;
+		}
+	}
+	for (unsigned int i = 0; i < in->end->nroutes; i++) {
+		const struct diag_route *r = &in->end->routes[i], *o = route_in(in->start, r);
+		uint64_t n = delta(r->count, o ? o->count : 0);
+		uint64_t stmts = delta(r->pg_stmts, o ? o->pg_stmts : 0);
+		const char *text = loop && in->fp_text ? in->fp_text(in->fp_arg, loop->fp) : NULL;
+		double per = n ? (double)stmts / (double)n : 0;
+		struct diag_finding *f;
+
+		if (!n || per < rl->threshold || (double)stmts < rl->threshold2 ||
+		    !strcmp(r->key, "other"))
+			continue;
+		f = add(res, DIAG_R_N_PLUS_ONE, (double)delta(r->pg_ns, o ? o->pg_ns : 0) / 1e9,
+			in->start->t);
+		if (!f)
+			return -ENOMEM;
+		fmt(f->title, "%s %s sends %.0f PostgreSQL statements per request (%llu in %llu requests)",
+		    r->rpc ? "RPC" : "route", r->key, per, (unsigned long long)stmts,
+		    (unsigned long long)n);
+		if (loop)
+			fmt(f->cause, "an ORM loop, one query per record: the statement called most in the window is %016llx (%llu calls): %.300s",
+			    (unsigned long long)loop->fp, (unsigned long long)loop_calls,
+			    text ? text : "(text not captured)");
+		else
+			fmt(f->cause, "an ORM loop, one query per record");
+		evidence(f, r->rpc ? "erpscope_odoo_rpc_pg_statements_total / erpscope_odoo_rpc_duration_seconds_count" :
+				     "erpscope_http_request_pg_statements_total / erpscope_http_request_duration_seconds_count",
+			 "%.1f statements per request, %.2f s of PostgreSQL time in all", per,
+			 (double)delta(r->pg_ns, o ? o->pg_ns : 0) / 1e9);
+		fmt(f->action, "%s", rl->action);
+	}
+	return 0;
+}
+
 /* ---------------------------------------------------------------- 11: connections */
 
 static int rule_pg_conns(const struct diag_input *in, struct diag_result *res)
@@ -545,6 +596,8 @@ int diag_evaluate(const struct diag_input *in, struct diag_result *out)
 		err = rule_pool(in, out);
 		if (!err)
 			err = rule_slow_stmt(in, out);
+		if (!err)
+			err = rule_n_plus_one(in, out);
 	}
 	if (!err && in->end)
 		err = rule_pg_conns(in, out);

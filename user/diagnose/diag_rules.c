@@ -63,6 +63,13 @@ const struct diag_rule diag_rules[DIAG_R_COUNT] = {
 		.evidence = "host poller: erpscope_filesystem_used_ratio, erpscope_host_memory_bytes, erpscope_host_cpu_seconds_total, erpscope_pressure_seconds_total",
 		.action = "free or grow the filesystem (PostgreSQL stops on a full disk: WAL, the filestore, logs); for memory: fewer workers or lower limit_memory_soft/hard, or more RAM; for CPU: fewer workers or more cores",
 	},
+	[DIAG_R_N_PLUS_ONE] = {
+		.id = "statements_per_request", .number = 4, .severity = DIAG_WARNING,
+		.threshold = 50, .threshold2 = 500,
+		.desc = "a route's or RPC's requests sent >= 50 PostgreSQL statements each on average, and >= 500 in the window (an ORM loop: N+1)",
+		.evidence = "requests probe: erpscope_http_request_pg_statements_total, erpscope_odoo_rpc_pg_statements_total; pg probe: /queries",
+		.action = "read the records in one go (search_read or read with the fields, mapped(), prefetching) instead of one query per record in a loop",
+	},
 };
 
 const char *diag_severity_name(enum diag_severity s)

@@ -156,6 +156,7 @@ enum diag_rule_id {
 	DIAG_R_CONNECT,
 	DIAG_R_PG_CONNS,
 	DIAG_R_HOST,
+	DIAG_R_N_PLUS_ONE,
 	DIAG_R_COUNT,
 };
 
