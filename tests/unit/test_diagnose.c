@@ -11,6 +11,7 @@
 #include "check.h"
 #include "core/json_get.h"
 #include "diagnose/diagnose.h"
+#include "procs/title.h"
 
 static void test_json_get(void)
 {
@@ -229,18 +230,39 @@ static void test_rules(void)
 	b.stmts[0].lock_ns = 0;
 	/* /fast: 100 requests sending 60 statements each: an ORM loop */
 	b.routes[1].pg_stmts = 6000;
+	b.nhot = 1;
+	b.hot[0] = (struct diag_stmt){ .fp = 0xabc, .calls = 5000, .sender = "odoo_http/9" };
+	b.routes[1].role = ES_ROLE_ODOO_HTTP;
 	CHECK(!diag_evaluate(&in, &r));
 	CHECK(r.n == 3);
 	for (size_t i = 0; i < r.n; i++)
 		if (r.f[i].rule == DIAG_R_N_PLUS_ONE)
 			CHECK(strstr(r.f[i].title, "route /fast sends 60 PostgreSQL statements per request") &&
-			      strstr(r.f[i].cause, "0000000000000abc (100 calls)"));
+			      strstr(r.f[i].cause, "0000000000000abc (5000 calls)"));
 	diag_result_free(&r);
 	b.routes[1].pg_stmts = 4000; /* 40 each: below */
 	CHECK(!diag_evaluate(&in, &r));
 	CHECK(r.n == 2);
 	diag_result_free(&r);
 	b.routes[1].pg_stmts = 0;
+	/* a backup waiting 3 s on vda in the 10 s window, PostgreSQL 0.5 s: 35% */
+	b.niow = 2;
+	b.iow[0] = (struct diag_iow){ .device = "vda", .who = "odoo_cron/77", .ns = 3000000000ull };
+	b.iow[1] = (struct diag_iow){ .device = "vda", .who = "pg_backend/88", .ns = 600000000ull };
+	a.niow = 1;
+	a.iow[0] = (struct diag_iow){ .device = "vda", .who = "pg_backend/88", .ns = 100000000ull };
+	CHECK(!diag_evaluate(&in, &r));
+	CHECK(r.n == 3);
+	for (size_t i = 0; i < r.n; i++)
+		if (r.f[i].rule == DIAG_R_IOWAIT)
+			CHECK(strstr(r.f[i].title, "disk vda: workers waited 3.5 s on its I/O in 10 s (35%") &&
+			      strstr(r.f[i].cause, "odoo_cron/77 waited longest: 3.0 s"));
+	diag_result_free(&r);
+	b.iow[0].ns = 400000000ull; /* 0.9 s in all: below 10% */
+	CHECK(!diag_evaluate(&in, &r));
+	CHECK(r.n == 2);
+	diag_result_free(&r);
+	a.niow = b.niow = 0;
 	/* 17 of 20 connections: near max_connections */
 	b.conns_known = true;
 	b.conns = 17;

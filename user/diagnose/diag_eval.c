@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "diagnose/diagnose.h"
+#include "procs/title.h"
 
 static uint64_t delta(uint64_t end, uint64_t start)
 {
@@ -229,18 +230,29 @@ static int rule_n_plus_one(const struct diag_input *in, struct diag_result *res)
 	const struct diag_stmt *loop = NULL;
 	uint64_t loop_calls = 0;
 
-	/* The statement called most in the window: the loop's, most likely. */
-	for (unsigned int i = 0; i < in->end->nstmts; i++) {
-		const struct diag_stmt *st = &in->end->stmts[i], *o = stmt_in(in->start, st->fp);
-		uint64_t c = delta(st->calls, o ? o->calls : 0);
-
-		if (c > loop_calls) {
-			loop = st;
-			loop_calls = c;
-		}
-	}
 	for (unsigned int i = 0; i < in->end->nroutes; i++) {
 		const struct diag_route *r = &in->end->routes[i], *o = route_in(in->start, r);
+		const char *role = role_name((enum es_role)r->role);
+		size_t rl_len = strlen(role);
+
+		/* The statement its role's workers called most in the window: the loop's, likely. */
+		loop = NULL;
+		loop_calls = 0;
+		for (unsigned int h = 0; h < in->end->nhot; h++) {
+			const struct diag_stmt *st = &in->end->hot[h], *so = NULL;
+			uint64_t c;
+
+			if (strncmp(st->sender, role, rl_len) || st->sender[rl_len] != '/')
+				continue;
+			for (unsigned int k = 0; in->start && k < in->start->nhot; k++)
+				if (in->start->hot[k].fp == st->fp)
+					so = &in->start->hot[k];
+			c = delta(st->calls, so ? so->calls : 0);
+			if (c > loop_calls) {
+				loop = st;
+				loop_calls = c;
+			}
+		}
 		uint64_t n = delta(r->count, o ? o->count : 0);
 		uint64_t stmts = delta(r->pg_stmts, o ? o->pg_stmts : 0);
 		const char *text = loop && in->fp_text ? in->fp_text(in->fp_arg, loop->fp) : NULL;
@@ -257,16 +269,75 @@ static int rule_n_plus_one(const struct diag_input *in, struct diag_result *res)
 		fmt(f->title, "%s %s sends %.0f PostgreSQL statements per request (%llu in %llu requests)",
 		    r->rpc ? "RPC" : "route", r->key, per, (unsigned long long)stmts,
 		    (unsigned long long)n);
-		if (loop)
+		if (loop && loop_calls * 2 >= stmts)
 			fmt(f->cause, "an ORM loop, one query per record: the statement called most in the window is %016llx (%llu calls): %.300s",
 			    (unsigned long long)loop->fp, (unsigned long long)loop_calls,
 			    text ? text : "(text not captured)");
 		else
-			fmt(f->cause, "an ORM loop, one query per record");
+			fmt(f->cause, "an ORM loop, one query per record (its statement is not among the %d called most)",
+			    DIAG_HOT);
 		evidence(f, r->rpc ? "erpscope_odoo_rpc_pg_statements_total / erpscope_odoo_rpc_duration_seconds_count" :
 				     "erpscope_http_request_pg_statements_total / erpscope_http_request_duration_seconds_count",
 			 "%.1f statements per request, %.2f s of PostgreSQL time in all", per,
 			 (double)delta(r->pg_ns, o ? o->pg_ns : 0) / 1e9);
+		fmt(f->action, "%s", rl->action);
+	}
+	return 0;
+}
+
+/* ---------------------------------------------------------------- 9: iowait */
+
+static uint64_t iow_delta(const struct diag_input *in, const struct diag_iow *w)
+{
+	for (unsigned int i = 0; in->start && i < in->start->niow; i++)
+		if (!strcmp(in->start->iow[i].device, w->device) && !strcmp(in->start->iow[i].who, w->who))
+			return delta(w->ns, in->start->iow[i].ns);
+	return w->ns;
+}
+
+static int rule_iowait(const struct diag_input *in, struct diag_result *res)
+{
+	const struct diag_rule *rl = &diag_rules[DIAG_R_IOWAIT];
+	const struct diag_snap *b = in->end;
+	double span = res->sum.span;
+
+	for (unsigned int i = 0; i < b->niow; i++) {
+		const struct diag_iow *top = NULL;
+		uint64_t sum = 0, best = 0;
+		unsigned int n = 0;
+		struct diag_finding *f;
+		bool seen = false;
+
+		for (unsigned int k = 0; k < i && !seen; k++)
+			seen = !strcmp(b->iow[k].device, b->iow[i].device);
+		if (seen)
+			continue; /* the device was judged at its first pair */
+		for (unsigned int k = i; k < b->niow; k++) {
+			uint64_t d;
+
+			if (strcmp(b->iow[k].device, b->iow[i].device))
+				continue;
+			d = iow_delta(in, &b->iow[k]);
+			sum += d;
+			n += d > 0;
+			if (d > best) {
+				best = d;
+				top = &b->iow[k];
+			}
+		}
+		if (!top || (double)sum / 1e9 < rl->threshold * span)
+			continue;
+		f = add(res, DIAG_R_IOWAIT, (double)sum / 1e9, in->start->t);
+		if (!f)
+			return -ENOMEM;
+		fmt(f->title, "disk %s: workers waited %.1f s on its I/O in %.0f s (%.0f%% of the window)",
+		    top->device, (double)sum / 1e9, span, 100.0 * (double)sum / 1e9 / span);
+		fmt(f->cause, "%s waited longest: %.1f s in iowait on %s (%u worker%s in all)", top->who,
+		    (double)best / 1e9, top->device, n, n > 1 ? "s" : "");
+		evidence(f, "erpscope_iowait_seconds_total{device=...}", "%.2f s of iowait on %s, %.2f s of it %s",
+			 (double)sum / 1e9, top->device, (double)best / 1e9, top->who);
+		evidence(f, "erpscope_disk_io_ops_total, erpscope_disk_io_bytes_total",
+			 "what each role issued to %s", top->device);
 		fmt(f->action, "%s", rl->action);
 	}
 	return 0;
@@ -598,6 +669,8 @@ int diag_evaluate(const struct diag_input *in, struct diag_result *out)
 			err = rule_slow_stmt(in, out);
 		if (!err)
 			err = rule_n_plus_one(in, out);
+		if (!err)
+			err = rule_iowait(in, out);
 	}
 	if (!err && in->end)
 		err = rule_pg_conns(in, out);

@@ -16,7 +16,7 @@ static void serving(const char *body, size_t len, struct diag_event *ev)
 	STR("route", route);
 	if (json_get_str(body, len, "model", model, sizeof(model)) &&
 	    json_get_str(body, len, "method", method, sizeof(method)))
-		snprintf(ev->rpc, sizeof(ev->rpc), "%.35s.%.35s", model, method);
+		snprintf(ev->rpc, sizeof(ev->rpc), "%.27s.%.27s", model, method);
 }
 
 bool diag_event_parse(const char *type, const char *body, size_t len, double t,

@@ -134,6 +134,11 @@ void diag_history_window(const struct diag_history *h, double from, double to,
 	ring_window(h->coarse, DIAG_COARSE_N, h->coarse_head, h->coarse_n, from, to, start, end);
 }
 
+const struct diag_snap *diag_history_last(const struct diag_history *h)
+{
+	return h->fine_n ? ring_at(h->fine, DIAG_FINE_N, h->fine_head, h->fine_n - 1) : NULL;
+}
+
 void diag_history_events(const struct diag_history *h, double from, double to, diag_event_fn fn,
 			 void *arg)
 {

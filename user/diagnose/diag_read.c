@@ -14,25 +14,62 @@
 #include "pg/pg.h"
 #include "procs/title.h"
 #include "requests/requests.h"
+#include "sched/sched.h"
 #include "tcp/tcp.h"
 
-/* Keeps the DIAG_ROUTES routes (and RPCs) with the most time. */
+/*
+ * One read: the snapshot being filled, the one before it, and the scores
+ * that pick what is kept: what grew most since the previous snapshot (all
+ * of it for what that one did not keep), so a route or statement busy now
+ * is kept even when others hold more since the daemon started.
+ */
+struct rd {
+	struct diag_snap *s;
+	const struct diag_snap *prev;
+	uint64_t rscore[DIAG_ROUTES], sscore[DIAG_STMTS], hscore[DIAG_HOT], iscore[DIAG_IOW];
+};
+
+static uint64_t grown(uint64_t now, const uint64_t *before)
+{
+	return before && *before < now ? now - *before : before ? 0 : now;
+}
+
+/* The slot for an entry of score among *n kept (cap at most), or -1 when it is not kept. */
+static int pick(uint64_t *scores, unsigned int *n, unsigned int cap, uint64_t score)
+{
+	unsigned int at = *n;
+
+	if (at == cap) {
+		at = 0;
+		for (unsigned int i = 1; i < cap; i++)
+			if (scores[i] < scores[at])
+				at = i;
+		if (scores[at] >= score)
+			return -1;
+	} else {
+		(*n)++;
+	}
+	scores[at] = score;
+	return (int)at;
+}
+
 static void on_route(void *arg, const struct req_total *t)
 {
-	struct diag_snap *s = arg;
-	unsigned int at = s->nroutes;
+	struct rd *rd = arg;
+	struct diag_snap *s = rd->s;
+	const uint64_t *before = NULL;
+	int at;
 
-	if (at == DIAG_ROUTES) {
-		at = 0;
-		for (unsigned int i = 1; i < DIAG_ROUTES; i++)
-			if (s->routes[i].sum_ns < s->routes[at].sum_ns)
-				at = i;
-		if (s->routes[at].sum_ns >= t->sum_ns)
-			return;
-	} else {
-		s->nroutes++;
+	for (unsigned int i = 0; rd->prev && i < rd->prev->nroutes; i++) {
+		const struct diag_route *o = &rd->prev->routes[i];
+
+		if (o->rpc == t->rpc && o->role == t->role && !strncmp(o->key, t->key, sizeof(o->key) - 1))
+			before = &o->sum_ns;
 	}
-	snprintf(s->routes[at].key, sizeof(s->routes[at].key), "%.63s", t->key);
+	at = pick(rd->rscore, &s->nroutes, DIAG_ROUTES, grown(t->sum_ns, before));
+	if (at < 0)
+		return;
+	snprintf(s->routes[at].key, sizeof(s->routes[at].key), "%.47s", t->key);
 	s->routes[at].role = (uint8_t)t->role;
 	s->routes[at].rpc = t->rpc;
 	s->routes[at].count = t->count;
@@ -41,33 +78,49 @@ static void on_route(void *arg, const struct req_total *t)
 	s->routes[at].pg_ns = t->pg_ns;
 }
 
+static const struct diag_stmt *stmt_of(const struct diag_stmt *v, unsigned int n, uint64_t fp)
+{
+	for (unsigned int i = 0; i < n; i++)
+		if (v[i].fp == fp)
+			return &v[i];
+	return NULL;
+}
+
+static void sender(struct diag_stmt *d, const struct pg_stmt *st)
+{
+	if (st->sender_role)
+		snprintf(d->sender, sizeof(d->sender), "%s%s%s", st->sender_role,
+			 st->sender_worker && st->sender_worker[0] ? "/" : "",
+			 st->sender_worker ? st->sender_worker : "");
+}
+
 static void on_stmt(void *arg, const struct pg_stmt *st)
 {
-	struct diag_snap *s = arg;
+	struct rd *rd = arg;
+	struct diag_snap *s = rd->s;
 	const struct pg_row *r = st->row;
-	unsigned int at = s->nstmts;
+	const struct diag_stmt *o;
+	int at;
 
 	s->pg_total_ns += r->total_ns;
 	s->pg_calls += r->calls;
 	if (r->fp == ES_PG_FP_OTHER)
 		return;
-	if (at == DIAG_STMTS) {
-		at = 0;
-		for (unsigned int i = 1; i < DIAG_STMTS; i++)
-			if (s->stmts[i].total_ns < s->stmts[at].total_ns)
-				at = i;
-		if (s->stmts[at].total_ns >= r->total_ns)
-			return;
-	} else {
-		s->nstmts++;
+	/* The most called too: an N+1 loop's statement is cheap. */
+	o = rd->prev ? stmt_of(rd->prev->hot, rd->prev->nhot, r->fp) : NULL;
+	at = pick(rd->hscore, &s->nhot, DIAG_HOT, grown(r->calls, o ? &o->calls : NULL));
+	if (at >= 0) {
+		s->hot[at] = (struct diag_stmt){ .fp = r->fp, .calls = r->calls, .total_ns = r->total_ns };
+		sender(&s->hot[at], st);
 	}
+	o = rd->prev ? stmt_of(rd->prev->stmts, rd->prev->nstmts, r->fp) : NULL;
+	at = pick(rd->sscore, &s->nstmts, DIAG_STMTS, grown(r->total_ns, o ? &o->total_ns : NULL));
+	if (at < 0)
+		return;
 	s->stmts[at] = (struct diag_stmt){ .fp = r->fp, .calls = r->calls, .total_ns = r->total_ns,
 					   .lock_ns = r->lock_ns, .lock_waits = r->lock_waits,
 					   .misses = r->misses };
-	if (st->sender_role)
-		snprintf(s->stmts[at].sender, sizeof(s->stmts[at].sender), "%s%s%s", st->sender_role,
-			 st->sender_worker && st->sender_worker[0] ? "/" : "",
-			 st->sender_worker ? st->sender_worker : "");
+	sender(&s->stmts[at], st);
 }
 
 /* Keeps the cluster with the highest share of its max_connections. */
@@ -79,13 +132,39 @@ static void on_cluster(void *arg, const char *name, unsigned int conns, int max)
 		return;
 	if (s->max_conns && (double)conns / max <= (double)s->conns / s->max_conns)
 		return;
-	snprintf(s->cluster, sizeof(s->cluster), "%.39s", name);
+	snprintf(s->cluster, sizeof(s->cluster), "%.31s", name);
 	s->conns = conns;
 	s->max_conns = (uint32_t)max;
 }
 
-void diag_read_snap(struct erpscope *es, double now, struct diag_snap *s)
+static void on_iowait(void *arg, enum es_role role, const char *worker, const char *device,
+		      uint64_t ns)
 {
+	struct rd *rd = arg;
+	struct diag_snap *s = rd->s;
+	const uint64_t *before = NULL;
+	char who[sizeof(s->iow[0].who)];
+	int at;
+
+	if (!ns || !strcmp(device, "unknown"))
+		return;
+	snprintf(who, sizeof(who), "%.15s/%.15s", role_name(role), worker);
+	for (unsigned int i = 0; rd->prev && i < rd->prev->niow; i++)
+		if (!strcmp(rd->prev->iow[i].who, who) &&
+		    !strncmp(rd->prev->iow[i].device, device, sizeof(s->iow[0].device) - 1))
+			before = &rd->prev->iow[i].ns;
+	at = pick(rd->iscore, &s->niow, DIAG_IOW, grown(ns, before));
+	if (at < 0)
+		return;
+	snprintf(s->iow[at].device, sizeof(s->iow[at].device), "%.15s", device);
+	memcpy(s->iow[at].who, who, sizeof(who));
+	s->iow[at].ns = ns;
+}
+
+void diag_read_snap(struct erpscope *es, double now, const struct diag_snap *prev,
+		    struct diag_snap *s)
+{
+	struct rd rd = { .s = s, .prev = prev };
 	struct tcp_pool_stats ps;
 	struct host_view hv;
 
@@ -99,16 +178,17 @@ void diag_read_snap(struct erpscope *es, double now, struct diag_snap *s)
 		s->waits = ps.waits;
 		s->wait_ns = ps.wait_ns;
 	}
-	s->routes_known = !requests_totals(es, on_route, s);
-	s->pg_known = !pg_statements(es, on_stmt, s);
+	s->routes_known = !requests_totals(es, on_route, &rd);
+	s->pg_known = !pg_statements(es, on_stmt, &rd);
 	s->conns_known = !pg_clusters(es, on_cluster, s) && s->max_conns;
+	sched_iowait_foreach(es, on_iowait, &rd);
 	if (!host_view(es, &hv)) {
 		s->host_known = hv.cpu_ok && hv.mem_ok;
 		s->cpu_busy_ticks = hv.cpu_busy_ticks;
 		s->cpu_ticks = hv.cpu_ticks;
 		s->mem_total = hv.mem_total;
 		s->mem_available = hv.mem_available;
-		snprintf(s->fs_mount, sizeof(s->fs_mount), "%.63s", hv.fs_mount);
+		snprintf(s->fs_mount, sizeof(s->fs_mount), "%.47s", hv.fs_mount);
 		s->fs_used = hv.fs_used;
 		s->psi_known = hv.psi_ok;
 		s->psi_mem_us = hv.psi_some_us[1];

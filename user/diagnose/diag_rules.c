@@ -70,6 +70,13 @@ const struct diag_rule diag_rules[DIAG_R_COUNT] = {
 		.evidence = "requests probe: erpscope_http_request_pg_statements_total, erpscope_odoo_rpc_pg_statements_total; pg probe: /queries",
 		.action = "read the records in one go (search_read or read with the fields, mapped(), prefetching) instead of one query per record in a loop",
 	},
+	[DIAG_R_IOWAIT] = {
+		.id = "disk_iowait", .number = 9, .severity = DIAG_WARNING,
+		.threshold = 0.1,
+		.desc = "tracked workers waited on one block device's I/O (iowait) >= 10% of the window, summed over them",
+		.evidence = "sched and blkio probes: erpscope_iowait_seconds_total by device, erpscope_disk_io_ops_total, erpscope_disk_io_bytes_total",
+		.action = "find what loads the device (a backup, autovacuum, the filestore: erpscope_disk_io_bytes_total by role); move it off peak hours or to another disk; PostgreSQL: more shared_buffers, faster storage",
+	},
 };
 
 const char *diag_severity_name(enum diag_severity s)

@@ -37,9 +37,11 @@ struct poller_ops;
 #define DIAG_KEEP_S (24 * 3600)
 #define DIAG_ROUTES 8 /* the routes and RPCs holding workers longest, per snapshot */
 #define DIAG_STMTS 8  /* the statements with the most PostgreSQL time */
+#define DIAG_IOW 8    /* the (worker, device) pairs with the most iowait */
+#define DIAG_HOT 4    /* the statements with the most calls */
 
 struct diag_route {
-	char key[64]; /* route, or "model method" */
+	char key[48]; /* route, or "model method" */
 	uint8_t role; /* enum es_role */
 	bool rpc;
 	uint64_t count, sum_ns, pg_stmts, pg_ns;
@@ -48,7 +50,13 @@ struct diag_route {
 struct diag_stmt {
 	uint64_t fp;
 	uint64_t calls, total_ns, lock_ns, lock_waits, misses;
-	char sender[40]; /* "role/worker" that sent it most, "" when unknown */
+	char sender[24]; /* "role/worker" that sent it most, "" when unknown */
+};
+
+struct diag_iow {
+	char device[16];
+	char who[32]; /* "role/worker" */
+	uint64_t ns;
 };
 
 /* Cumulative counters at one time (counts only grow, except over restarts). */
@@ -60,18 +68,22 @@ struct diag_snap {
 	uint64_t pg_total_ns, pg_calls; /* every statement */
 	/* the cluster nearest its max_connections */
 	bool conns_known;
-	char cluster[40];
+	char cluster[32];
 	uint32_t conns, max_conns;
 	/* the host poller */
 	bool host_known, psi_known;
 	uint64_t cpu_busy_ticks, cpu_ticks;
 	uint64_t mem_total, mem_available;
-	char fs_mount[64];
+	char fs_mount[48];
 	double fs_used;
 	uint64_t psi_mem_us, psi_io_us;
+	unsigned int niow;
+	struct diag_iow iow[DIAG_IOW];
 	unsigned int nroutes, nstmts;
 	struct diag_route routes[DIAG_ROUTES];
 	struct diag_stmt stmts[DIAG_STMTS];
+	unsigned int nhot;
+	struct diag_stmt hot[DIAG_HOT];
 };
 
 /* ---------------------------------------------------------------- events */
@@ -94,15 +106,15 @@ struct diag_event {
 	uint64_t rss;     /* OOM: bytes */
 	uint32_t pid;
 	char role[16], worker[24], comm[24];
-	char route[72], rpc[72];     /* what the worker was serving ("" none) */
+	char route[56], rpc[56];     /* what the worker was serving ("" none) */
 	char reason[24];             /* exit reason, connect failure reason, lock mode */
 	char signal[12];
 	char sender_role[16], sender_comm[24];
 	char remote[56];
 	char fp[20];
-	char query[160];
-	char summary[120];           /* OOM: the memory history in one sentence */
-	char cgroup[80];
+	char query[128];
+	char summary[96];           /* OOM: the memory history in one sentence */
+	char cgroup[64];
 };
 
 /* Fills ev from an event of the log; false for types the rules do not use. */
@@ -111,7 +123,7 @@ bool diag_event_parse(const char *type, const char *body, size_t len, double t,
 
 /* ---------------------------------------------------------------- history */
 
-#define DIAG_EVENTS 2048
+#define DIAG_EVENTS 1024
 
 struct diag_history {
 	struct diag_snap *fine, *coarse; /* rings, DIAG_FINE_N and DIAG_COARSE_N */
@@ -138,6 +150,8 @@ void diag_history_event(struct diag_history *h, const struct diag_event *ev, dou
  */
 void diag_history_window(const struct diag_history *h, double from, double to,
 			 const struct diag_snap **start, const struct diag_snap **end);
+/* The newest snapshot, or NULL. */
+const struct diag_snap *diag_history_last(const struct diag_history *h);
 typedef void (*diag_event_fn)(void *arg, const struct diag_event *ev);
 /* Events whose time span meets [from, to], oldest first. */
 void diag_history_events(const struct diag_history *h, double from, double to, diag_event_fn fn,
@@ -157,6 +171,7 @@ enum diag_rule_id {
 	DIAG_R_PG_CONNS,
 	DIAG_R_HOST,
 	DIAG_R_N_PLUS_ONE,
+	DIAG_R_IOWAIT,
 	DIAG_R_COUNT,
 };
 
@@ -246,8 +261,12 @@ void diag_rfc3339(double t, char *buf, size_t size);
 /* Parses RFC 3339 ("2026-12-01T03:00:00Z", "...+02:00", fractions allowed). */
 int diag_parse_rfc3339(const char *s, double *out);
 
-/* diag_read.c: the other capabilities now */
-void diag_read_snap(struct erpscope *es, double now, struct diag_snap *s);
+/*
+ * diag_read.c: the other capabilities now. What is kept of routes,
+ * statements and iowait is what grew most since prev (NULL: since start).
+ */
+void diag_read_snap(struct erpscope *es, double now, const struct diag_snap *prev,
+		    struct diag_snap *s);
 /* Moves new events of the log into the history. */
 void diag_read_events(struct erpscope *es, struct diag_history *h, double now);
 

@@ -6,6 +6,8 @@
 #include <stdint.h>
 #include <linux/types.h>
 
+#include "../../bpf/procs.h"
+
 struct erpscope;
 
 /*
@@ -15,5 +17,14 @@ struct erpscope;
  * has not seen the thread switch since it started.
  */
 int sched_thread_state(struct erpscope *es, __u32 tid, const char **state, uint64_t *since_ns);
+
+/*
+ * Each worker's iowait per block device (erpscope_iowait_seconds_total):
+ * role, worker label, device name ("unknown" when none was seen), ns so far.
+ * Returns 0, or -ENODEV when the sched probe is down.
+ */
+typedef void (*sched_iowait_fn)(void *arg, enum es_role role, const char *worker,
+				const char *device, uint64_t ns);
+int sched_iowait_foreach(struct erpscope *es, sched_iowait_fn fn, void *arg);
 
 #endif
