@@ -171,6 +171,52 @@ static void test_merge(void)
 	diag_history_free(&h);
 }
 
+/* A cron seen every 5 s for 20 minutes, its connects failing: found at 15 minutes, not at 5. */
+static void test_cron(void)
+{
+	const char *b = "{\"pid\":4242,\"role\":\"odoo_cron\",\"worker\":\"4242\",\"remote\":\"10.0.0.5:25\","
+			"\"reason\":\"timeout\",\"waited_seconds\":20.0}";
+	struct diag_cron c = { .pid = 4242, .name = "Mail: Fetchmail Service",
+			       .where = "socket:create_connection (socket.py:828)", .state = "sleeping",
+			       .state_secs = 12.5 };
+	struct diag_input in = { .cron_threshold = 600 };
+	struct diag_history h;
+	struct diag_event ev;
+	struct diag_result r;
+	double t0 = 1.7e9;
+
+	CHECK(!diag_history_init(&h));
+	for (double t = t0; t <= t0 + 1200; t += 5) {
+		diag_history_cron(&h, &c, t);
+		if ((long)(t - t0) % 20 == 0) {
+			CHECK(diag_event_parse("tcp_connect_failed", b, strlen(b), t, &ev));
+			diag_history_event(&h, &ev, t);
+		}
+	}
+	CHECK_INT(h.ncrons, 1);
+	CHECK(h.crons[0].first == t0 && h.crons[0].last == t0 + 1200);
+	in.h = &h;
+	in.from = t0;
+	in.to = t0 + 300;
+	CHECK(!diag_evaluate(&in, &r));
+	CHECK(r.n == 1 && r.f[0].rule == DIAG_R_CONNECT);
+	diag_result_free(&r);
+	in.to = t0 + 900;
+	CHECK(!diag_evaluate(&in, &r));
+	for (size_t i = 0; i < r.n; i++)
+		if (r.f[i].rule == DIAG_R_CRON)
+			CHECK(strstr(r.f[i].title, "cron 'Mail: Fetchmail Service' has been running for 900 s in odoo_cron worker 4242") &&
+			      strstr(r.f[i].cause, "socket:create_connection") &&
+			      /* 46 in the window, and the 2 merged into the record of its last minute */
+			      strstr(r.f[i].cause, "its connects to 10.0.0.5:25 failed 48 times (timeout)"));
+	CHECK(r.n == 2 && r.f[0].rule == DIAG_R_CRON);
+	diag_result_free(&r);
+	/* a new run of the same cron after a pause is a new entry */
+	diag_history_cron(&h, &c, t0 + 1300);
+	CHECK_INT(h.ncrons, 2);
+	diag_history_free(&h);
+}
+
 static const char *text_of(void *arg, uint64_t fp)
 {
 	return fp == 0xabc ? "SELECT * FROM big b WHERE b.ref = ? AND flag IS NOT NULL" : NULL;
@@ -366,6 +412,7 @@ int main(void)
 	test_event_parse();
 	test_history_at();
 	test_merge();
+	test_cron();
 	test_rules();
 	test_sql();
 	test_time();

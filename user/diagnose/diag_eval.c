@@ -549,6 +549,64 @@ static void on_event(void *arg, const struct diag_event *e)
 	}
 }
 
+/* 6: crons running long, with the failed connects of their worker. */
+struct cron_fails {
+	uint32_t pid;
+	uint32_t count;
+	double seconds;
+	const struct diag_event *first;
+};
+
+static void cron_connects(void *arg, const struct diag_event *e)
+{
+	struct cron_fails *cf = arg;
+
+	if (e->type != DIAG_EV_CONNECT || e->pid != cf->pid)
+		return;
+	cf->count += e->count;
+	cf->seconds += e->seconds;
+	if (!cf->first)
+		cf->first = e;
+}
+
+static int rule_crons(const struct diag_input *in, struct diag_result *res)
+{
+	for (unsigned int i = 0; in->h && in->cron_threshold > 0 && i < in->h->ncrons; i++) {
+		const struct diag_cron *c = &in->h->crons[i];
+		double end = c->last < in->to ? c->last : in->to, ran = end - c->first;
+		bool running = c->last >= in->to - 30;
+		struct cron_fails cf = { .pid = c->pid };
+		char fails[240] = "";
+		struct diag_finding *f;
+
+		if (c->last < in->from || c->first > in->to || ran < in->cron_threshold)
+			continue;
+		diag_history_events(in->h, c->first, end, cron_connects, &cf);
+		if (cf.count)
+			snprintf(fails, sizeof(fails), "; its connects to %s failed %u times (%s), %.1f s spent waiting on them",
+				 cf.first->remote, cf.count, cf.first->reason, cf.seconds);
+		f = add(res, DIAG_R_CRON, ran + cf.seconds, c->first);
+		if (!f)
+			return -ENOMEM;
+		fmt(f->title, "cron '%s' %s %.0f s in odoo_cron worker %u (threshold %.0f s)", c->name,
+		    running ? "has been running for" : "ran", ran, c->pid, in->cron_threshold);
+		if (c->state_secs >= 0)
+			fmt(f->cause, "%s in %s, its thread %s for %.1f s%s", running ? "now" : "last seen",
+			    c->where, c->state, c->state_secs, fails);
+		else
+			fmt(f->cause, "%s in %s, its thread %s%s", running ? "now" : "last seen", c->where,
+			    c->state, fails);
+		evidence(f, "GET /workers?role=odoo_cron", "IrCron._callback(cron_name='%s') seen from %.0f s to %.0f s (Unix)",
+			 c->name, c->first, c->last);
+		if (cf.count)
+			evidence(f, "GET /events?type=tcp_connect_failed", "%u failed connects of pid %u to %s",
+				 cf.count, c->pid, cf.first->remote);
+		fmt(f->action, "%s%s", diag_rules[DIAG_R_CRON].action,
+		    cf.count ? "; it waits on a failing outside service: check that service and the settings pointing at it, or disable the cron until it is back" : "");
+	}
+	return 0;
+}
+
 static int rule_locks(struct evsum *es)
 {
 	const struct diag_rule *rl = &diag_rules[DIAG_R_LOCKS];
@@ -686,6 +744,8 @@ int diag_evaluate(const struct diag_input *in, struct diag_result *out)
 		err = rule_killed(&es);
 	if (!err)
 		err = rule_connect(&es);
+	if (!err)
+		err = rule_crons(in, out);
 	if (err) {
 		diag_result_free(out);
 		return err;

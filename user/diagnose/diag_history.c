@@ -71,7 +71,8 @@ static bool alike(const struct diag_event *a, const struct diag_event *b)
 {
 	if (a->type != b->type || (a->type != DIAG_EV_CONNECT && a->type != DIAG_EV_LOCK))
 		return false;
-	return b->t - a->t_last < 60 && b->t >= a->t && !strcmp(a->role, b->role) &&
+	/* One record per minute at most, so a window counts about what it holds. */
+	return b->t - a->t < 60 && b->t >= a->t && !strcmp(a->role, b->role) &&
 	       !strcmp(a->worker, b->worker) && !strcmp(a->remote, b->remote) &&
 	       !strcmp(a->reason, b->reason) && !strcmp(a->fp, b->fp);
 }
@@ -132,6 +133,34 @@ void diag_history_window(const struct diag_history *h, double from, double to,
 			return;
 	}
 	ring_window(h->coarse, DIAG_COARSE_N, h->coarse_head, h->coarse_n, from, to, start, end);
+}
+
+void diag_history_cron(struct diag_history *h, const struct diag_cron *c, double now)
+{
+	unsigned int at = h->ncrons;
+
+	for (unsigned int i = 0; i < h->ncrons; i++) {
+		struct diag_cron *e = &h->crons[i];
+
+		if (e->pid == c->pid && !strcmp(e->name, c->name) && now - e->last <= 30) {
+			double first = e->first;
+
+			*e = *c;
+			e->first = first;
+			e->last = now;
+			return;
+		}
+	}
+	if (at == DIAG_CRONS) {
+		at = 0;
+		for (unsigned int i = 1; i < DIAG_CRONS; i++)
+			if (h->crons[i].last < h->crons[at].last)
+				at = i;
+	} else {
+		h->ncrons++;
+	}
+	h->crons[at] = *c;
+	h->crons[at].first = h->crons[at].last = now;
 }
 
 const struct diag_snap *diag_history_last(const struct diag_history *h)

@@ -5,6 +5,7 @@
  * cumulative counters, and the new events.
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "core/erpscope.h"
@@ -12,7 +13,9 @@
 #include "diagnose/diagnose.h"
 #include "host/host.h"
 #include "pg/pg.h"
+#include "procs/proctable.h"
 #include "procs/title.h"
+#include "python/python.h"
 #include "requests/requests.h"
 #include "sched/sched.h"
 #include "tcp/tcp.h"
@@ -218,4 +221,75 @@ void diag_read_events(struct erpscope *es, struct diag_history *h, double now)
 
 	if (es->events)
 		events_foreach(es->events, h->last_event_id, on_event, &in);
+}
+
+/* One cron worker's look: the _callback frame's cron_name and its thread's innermost frame. */
+struct cron_look {
+	struct diag_cron c;
+	int thread; /* of the _callback frame, -1 none */
+	char leaf[16][96];
+	char state[16][12];
+	double secs[16];
+};
+
+static void on_frame(void *arg, unsigned int thread, __u32 tid, const char *state, double secs,
+		     unsigned int depth, const char *func, const char *file, int line,
+		     const char *args)
+{
+	struct cron_look *cl = arg;
+	const char *cn = strstr(args, "cron_name=");
+	size_t fl = strlen(func);
+
+	if (thread >= 16)
+		return;
+	if (!depth) {
+		const char *base = strrchr(file, '/');
+
+		snprintf(cl->leaf[thread], sizeof(cl->leaf[0]), "%.48s (%.32s:%d)", func,
+			 base ? base + 1 : file, line);
+		snprintf(cl->state[thread], sizeof(cl->state[0]), "%.11s", state ? state : "");
+		cl->secs[thread] = secs == secs ? secs : -1; /* NaN: not known */
+	}
+	if (cl->thread >= 0 || !cn || fl < 9 || strcmp(func + fl - 9, "_callback"))
+		return;
+	cn += strlen("cron_name=");
+	if (*cn == '\'' || *cn == '"')
+		cn++;
+	snprintf(cl->c.name, sizeof(cl->c.name), "%.*s", (int)strcspn(cn, "'\","), cn);
+	cl->thread = (int)thread;
+}
+
+struct crons_ctx {
+	struct erpscope *es;
+	struct diag_history *h;
+	double now;
+};
+
+static void cron_worker(void *arg, const struct slot_view *sv)
+{
+	struct crons_ctx *cc = arg;
+	struct cron_look *cl;
+
+	if (!sv->w || sv->w->exited || sv->role != ES_ROLE_ODOO_CRON)
+		return;
+	cl = calloc(1, sizeof(*cl));
+	if (!cl)
+		return;
+	cl->thread = -1;
+	if (python_worker_frames(cc->es, sv->w->pid, on_frame, cl) >= 0 && cl->thread >= 0 &&
+	    cl->c.name[0]) {
+		cl->c.pid = sv->w->pid;
+		snprintf(cl->c.where, sizeof(cl->c.where), "%s", cl->leaf[cl->thread]);
+		snprintf(cl->c.state, sizeof(cl->c.state), "%s", cl->state[cl->thread]);
+		cl->c.state_secs = cl->secs[cl->thread];
+		diag_history_cron(cc->h, &cl->c, cc->now);
+	}
+	free(cl);
+}
+
+void diag_read_crons(struct erpscope *es, struct diag_history *h, double now)
+{
+	struct crons_ctx cc = { .es = es, .h = h, .now = now };
+
+	procs_for_each_slot(es->procs, cron_worker, &cc);
 }

@@ -77,6 +77,12 @@ const struct diag_rule diag_rules[DIAG_R_COUNT] = {
 		.evidence = "sched and blkio probes: erpscope_iowait_seconds_total by device, erpscope_disk_io_ops_total, erpscope_disk_io_bytes_total",
 		.action = "find what loads the device (a backup, autovacuum, the filestore: erpscope_disk_io_bytes_total by role); move it off peak hours or to another disk; PostgreSQL: more shared_buffers, faster storage",
 	},
+	[DIAG_R_CRON] = {
+		.id = "cron_long", .number = 6, .severity = DIAG_WARNING,
+		.desc = "an Odoo cron (IrCron._callback, its cron_name) ran in one worker for --diagnose.cron-threshold (10m) or more within the window",
+		.evidence = "python probe: GET /workers (the cron worker's stack, its thread's state); tcp probe: its failed connects",
+		.action = "see where it spends its time (GET /profile?kind=offcpu&seconds=300 for a blocked one); fix or disable the cron, process smaller batches per run, and bound it with limit_time_real_cron",
+	},
 };
 
 const char *diag_severity_name(enum diag_severity s)

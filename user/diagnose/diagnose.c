@@ -64,6 +64,7 @@ static void diag_tick(struct poller *pl, uint64_t now_ms)
 	double now = unix_now();
 
 	diag_read_events(pl->es, h, now);
+	diag_read_crons(pl->es, h, now);
 	diag_read_snap(pl->es, now, diag_history_last(h), &s);
 	diag_history_snap(h, &s);
 }
@@ -163,8 +164,11 @@ int diagnose_http(void *arg, struct http_exchange *x)
 		return http_reply_text(x, 503, TEXT_CT, "the diagnose poller is not running (see the log)\n");
 	in.h = pl->priv;
 	in.cores = cores > 0 ? (unsigned int)cores : 1;
-	/* What the log holds up to now. */
+	in.cron_threshold = es->cfg.diag_cron_ms / 1000.0;
+	/* What the log holds up to now, and the crons running now. */
 	diag_read_events(es, pl->priv, now);
+	if (!at)
+		diag_read_crons(es, pl->priv, now);
 	if (at) {
 		in.from = t_at - window_ms / 2000.0;
 		in.to = t_at + window_ms / 2000.0;

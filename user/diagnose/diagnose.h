@@ -121,9 +121,22 @@ struct diag_event {
 bool diag_event_parse(const char *type, const char *body, size_t len, double t,
 		      struct diag_event *ev);
 
+/* ---------------------------------------------------------------- crons */
+
+/* An Odoo cron seen running (IrCron._callback with its cron_name) in a worker. */
+struct diag_cron {
+	uint32_t pid;
+	char name[64];
+	double first, last; /* Unix seconds: seen running from, until */
+	char where[96];     /* the innermost frame of its thread at the last look */
+	char state[12];     /* that thread's scheduler state ... */
+	double state_secs;  /* ... and for how long (< 0: not known) */
+};
+
 /* ---------------------------------------------------------------- history */
 
 #define DIAG_EVENTS 1024
+#define DIAG_CRONS 32
 
 struct diag_history {
 	struct diag_snap *fine, *coarse; /* rings, DIAG_FINE_N and DIAG_COARSE_N */
@@ -133,6 +146,8 @@ struct diag_history {
 	unsigned int ev_head, ev_n;
 	uint64_t ev_dropped;
 	uint64_t last_event_id; /* of the event log, read up to */
+	struct diag_cron crons[DIAG_CRONS];
+	unsigned int ncrons;
 };
 
 int diag_history_init(struct diag_history *h);
@@ -150,6 +165,11 @@ void diag_history_event(struct diag_history *h, const struct diag_event *ev, dou
  */
 void diag_history_window(const struct diag_history *h, double from, double to,
 			 const struct diag_snap **start, const struct diag_snap **end);
+/*
+ * A cron seen running now: the same pid and name seen within the last
+ * 30 s continue an entry; else a new one (the oldest makes room).
+ */
+void diag_history_cron(struct diag_history *h, const struct diag_cron *c, double now);
 /* The newest snapshot, or NULL. */
 const struct diag_snap *diag_history_last(const struct diag_history *h);
 typedef void (*diag_event_fn)(void *arg, const struct diag_event *ev);
@@ -172,6 +192,7 @@ enum diag_rule_id {
 	DIAG_R_HOST,
 	DIAG_R_N_PLUS_ONE,
 	DIAG_R_IOWAIT,
+	DIAG_R_CRON,
 	DIAG_R_COUNT,
 };
 
@@ -216,6 +237,7 @@ struct diag_input {
 	const struct diag_snap *start, *end; /* NULL: none */
 	const struct diag_history *h;
 	unsigned int cores;
+	double cron_threshold; /* seconds: --diagnose.cron-threshold */
 	/* The normalised text of a fingerprint (hex), or NULL. */
 	const char *(*fp_text)(void *arg, uint64_t fp);
 	void *fp_arg;
@@ -267,6 +289,8 @@ int diag_parse_rfc3339(const char *s, double *out);
  */
 void diag_read_snap(struct erpscope *es, double now, const struct diag_snap *prev,
 		    struct diag_snap *s);
+/* Notes the crons running now (Odoo cron workers' Python stacks). */
+void diag_read_crons(struct erpscope *es, struct diag_history *h, double now);
 /* Moves new events of the log into the history. */
 void diag_read_events(struct erpscope *es, struct diag_history *h, double now);
 
