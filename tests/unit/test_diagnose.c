@@ -75,7 +75,8 @@ static void snap_at(struct diag_snap *s, double t)
 	memset(s, 0, sizeof(*s));
 	s->t = t;
 	s->pool_known = s->pg_known = true;
-	s->http_idle = 2;
+	s->npools = 1;
+	s->pools[0] = (struct diag_pool){ .port = 8069, .idle = 2 };
 }
 
 /* An OOM kill at t0 + 600, asked about 30 minutes later. */
@@ -236,11 +237,11 @@ static void test_rules(void)
 	CHECK(r.sum.span == 10 && r.sum.occupancy == 0 && r.sum.workers == 2);
 	diag_result_free(&r);
 	/* 2 workers busy 19 of 20 s, 40 connections waiting 1 s each, /slow held them */
-	b.http_busy = 2;
-	b.http_idle = 0;
-	b.busy_ns = 19000000000ull;
-	b.waits = 40;
-	b.wait_ns = 40000000000ull;
+	b.pools[0] = (struct diag_pool){ .port = 8069, .busy = 2, .busy_ns = 19000000000ull,
+					 .waits = 40, .wait_ns = 40000000000ull };
+	/* another instance's pool, idle: it hides nothing */
+	b.npools = 2;
+	b.pools[1] = (struct diag_pool){ .port = 8070, .idle = 6 };
 	b.nroutes = 2;
 	snprintf(b.routes[0].key, sizeof(b.routes[0].key), "/slow");
 	b.routes[0].count = 36;
@@ -266,7 +267,9 @@ static void test_rules(void)
 	CHECK(r.n == 2 && strstr(r.f[1].cause, "big(ref, flag)") &&
 	      strstr(r.f[1].cause, "odoo_http/1234"));
 	CHECK(r.n == 2 && strstr(r.f[1].action, "CREATE INDEX ON big (ref, flag)"));
-	CHECK(r.sum.occupancy > 0.94 && r.sum.occupancy < 0.96 && r.sum.wait_mean == 1.0);
+	CHECK(r.n == 2 && strstr(r.f[0].title, "pool on port 8069 saturated: 2 workers busy 95%"));
+	CHECK(r.sum.workers == 8 && r.sum.occupancy > 0.23 && r.sum.occupancy < 0.24 &&
+	      r.sum.wait_mean == 1.0);
 	diag_result_free(&r);
 	/* the same, but 6 of its 9 s waiting on locks: lock_contention's, not an index */
 	b.stmts[0].lock_ns = 6000000000ull;
@@ -309,6 +312,34 @@ static void test_rules(void)
 	CHECK(r.n == 2);
 	diag_result_free(&r);
 	a.niow = b.niow = 0;
+	/* 6 Odoo workers on 2 cores: 4 s on CPU, 8 s in the run queue, CPUs 95% busy */
+	a.odoo_known = b.odoo_known = true;
+	a.host_known = b.host_known = true;
+	a.cpu_ticks = 1000;
+	b.cpu_ticks = 3000;
+	b.odoo_workers = 6;
+	b.odoo_cpu_ns = 4000000000ull;
+	b.odoo_runq_ns = 8000000000ull;
+	b.cpu_busy_ticks = 1900;
+	CHECK(!diag_evaluate(&in, &r));
+	for (size_t i = 0; i < r.n; i++)
+		if (r.f[i].rule == DIAG_R_WORKERS)
+			CHECK(strstr(r.f[i].title, "too many Odoo workers for 2 cores: 6 workers waited 8.0 s for a CPU (67%") &&
+			      strstr(r.f[i].action, "(5 here)"));
+	CHECK(r.n == 4); /* pool, statement, host (CPUs), workers */
+	diag_result_free(&r);
+	b.odoo_workers = 2; /* no more workers than cores: the CPUs are short, not the workers many */
+	CHECK(!diag_evaluate(&in, &r));
+	CHECK(r.n == 3);
+	diag_result_free(&r);
+	b.odoo_workers = 6;
+	b.odoo_runq_ns = 1000000000ull; /* 20%: below */
+	CHECK(!diag_evaluate(&in, &r));
+	CHECK(r.n == 3);
+	diag_result_free(&r);
+	a.odoo_known = b.odoo_known = false;
+	a.host_known = b.host_known = false;
+	b.cpu_busy_ticks = 0;
 	/* 17 of 20 connections: near max_connections */
 	b.conns_known = true;
 	b.conns = 17;
@@ -357,8 +388,8 @@ static void test_rules(void)
 	a.nstmts = 1;
 	a.stmts[0] = b.stmts[0];
 	/* busy but nobody waited: not saturated */
-	b.waits = 0;
-	b.wait_ns = 0;
+	b.pools[0].waits = 0;
+	b.pools[0].wait_ns = 0;
 	CHECK(!diag_evaluate(&in, &r));
 	CHECK_INT(r.n, 0);
 	diag_result_free(&r);

@@ -97,26 +97,39 @@ static const struct diag_route *top_route(const struct diag_input *in, bool rpc,
 	return best;
 }
 
-static int rule_pool(const struct diag_input *in, struct diag_result *res)
+static const struct diag_pool *pool_in(const struct diag_snap *s, uint16_t port)
+{
+	for (unsigned int i = 0; s && i < s->npools; i++)
+		if (s->pools[i].port == port)
+			return &s->pools[i];
+	return NULL;
+}
+
+static int pool_finding(const struct diag_input *in, struct diag_result *res,
+			const struct diag_pool *b)
 {
 	const struct diag_rule *rl = &diag_rules[DIAG_R_POOL];
-	const struct diag_summary *s = &res->sum;
+	const struct diag_pool *a = pool_in(in->start, b->port);
 	const struct diag_route *route, *rpc;
-	uint64_t rns, rcount, pns, pcount, busy;
+	uint64_t rns, rcount, pns, pcount, busy, waits;
+	double span = res->sum.span, occ, wait_mean;
+	unsigned int workers = b->busy + b->idle, advise;
 	struct diag_finding *f;
-	char rpcs[200] = "";
-	unsigned int advise;
+	char rpcs[200] = "", port[24] = "";
 
-	if (!s->pool_known || !s->workers || s->span <= 0)
-		return 0;
-	busy = delta(in->end->busy_ns, in->start->busy_ns);
-	if (s->occupancy < rl->threshold || s->wait_mean < rl->threshold2 || s->waits < 5)
+	busy = delta(b->busy_ns, a ? a->busy_ns : 0);
+	waits = delta(b->waits, a ? a->waits : 0);
+	occ = workers ? (double)busy / 1e9 / ((double)workers * span) : 0;
+	wait_mean = waits ? (double)delta(b->wait_ns, a ? a->wait_ns : 0) / 1e9 / (double)waits : 0;
+	if (!workers || occ < rl->threshold || wait_mean < rl->threshold2 || waits < 5)
 		return 0;
 	f = add(res, DIAG_R_POOL, (double)busy / 1e9, in->start->t);
 	if (!f)
 		return -ENOMEM;
-	fmt(f->title, "HTTP worker pool saturated: %u workers busy %.0f%% of the last %.0f s, connections waited %.2f s on average to be accepted",
-	    s->workers, s->occupancy * 100, s->span, s->wait_mean);
+	if (b->port)
+		snprintf(port, sizeof(port), " on port %u", b->port);
+	fmt(f->title, "HTTP worker pool%s saturated: %u workers busy %.0f%% of the last %.0f s, connections waited %.2f s on average to be accepted",
+	    port, workers, occ * 100, span, wait_mean);
 	route = top_route(in, false, &rns, &rcount);
 	rpc = top_route(in, true, &pns, &pcount);
 	if (rpc)
@@ -139,13 +152,13 @@ static int rule_pool(const struct diag_input *in, struct diag_result *res)
 		fmt(f->cause, "requests take the workers' time (no route seen: is the requests probe on?)");
 	}
 	evidence(f, "erpscope_worker_busy_seconds_total{role=\"odoo_http\"}",
-		 "HTTP workers busy %.0f%% of the window (%.1f s of %u x %.0f s)", s->occupancy * 100,
-		 (double)busy / 1e9, s->workers, s->span);
+		 "HTTP workers busy %.0f%% of the window (%.1f s of %u x %.0f s)", occ * 100,
+		 (double)busy / 1e9, workers, span);
 	evidence(f, "erpscope_workers{role=\"odoo_http\"}", "%u of %u workers busy at the end",
-		 in->end->http_busy, s->workers);
-	evidence(f, "erpscope_listen_queue_wait_seconds{role=\"odoo_http\"}",
+		 b->busy, workers);
+	evidence(f, "erpscope_listen_queue_wait_seconds{role=\"odoo_http\",port=...}",
 		 "%llu connections waited %.3f s on average in the listen queue",
-		 (unsigned long long)s->waits, s->wait_mean);
+		 (unsigned long long)waits, wait_mean);
 	if (route)
 		evidence(f, "erpscope_http_request_duration_seconds{route=...}; GET /requests",
 			 "%s: %llu requests, %.1f s", route->key, (unsigned long long)rcount,
@@ -157,6 +170,18 @@ static int rule_pool(const struct diag_input *in, struct diag_result *res)
 		snprintf(f->action + strlen(f->action), DIAG_TEXT_MAX - strlen(f->action),
 			 " faster (GET /profile?route=%s)", route->key);
 	return 0;
+}
+
+/* Each HTTP pool (listening port) on its own: another instance's idle workers hide nothing. */
+static int rule_pool(const struct diag_input *in, struct diag_result *res)
+{
+	int err = 0;
+
+	if (!res->sum.pool_known || res->sum.span <= 0)
+		return 0;
+	for (unsigned int i = 0; i < in->end->npools && !err; i++)
+		err = pool_finding(in, res, &in->end->pools[i]);
+	return err;
 }
 
 /* ---------------------------------------------------------------- 3: statements */
@@ -340,6 +365,39 @@ static int rule_iowait(const struct diag_input *in, struct diag_result *res)
 			 "what each role issued to %s", top->device);
 		fmt(f->action, "%s", rl->action);
 	}
+	return 0;
+}
+
+/* ---------------------------------------------------------------- 2: workers and cores */
+
+static int rule_workers(const struct diag_input *in, struct diag_result *res)
+{
+	const struct diag_rule *rl = &diag_rules[DIAG_R_WORKERS];
+	const struct diag_snap *a = in->start, *b = in->end;
+	double cpu, runq, share, busy;
+	struct diag_finding *f;
+
+	if (!a->odoo_known || !b->odoo_known || !a->host_known || !b->host_known ||
+	    b->cpu_ticks <= a->cpu_ticks || b->odoo_workers <= in->cores)
+		return 0;
+	cpu = (double)delta(b->odoo_cpu_ns, a->odoo_cpu_ns) / 1e9;
+	runq = (double)delta(b->odoo_runq_ns, a->odoo_runq_ns) / 1e9;
+	share = cpu + runq > 0 ? runq / (cpu + runq) : 0;
+	busy = (double)delta(b->cpu_busy_ticks, a->cpu_busy_ticks) / (double)(b->cpu_ticks - a->cpu_ticks);
+	/* Waiting for a CPU means they were all busy then: no separate CPU test. */
+	if (share < rl->threshold)
+		return 0;
+	f = add(res, DIAG_R_WORKERS, runq, a->t);
+	if (!f)
+		return -ENOMEM;
+	fmt(f->title, "too many Odoo workers for %u cores: %u workers waited %.1f s for a CPU (%.0f%% of the time they wanted one)",
+	    in->cores, b->odoo_workers, runq, share * 100);
+	fmt(f->cause, "%u Odoo workers (http, cron, gevent) compete for %u cores: they ran %.1f s and waited %.1f s in the run queue in %.0f s",
+	    b->odoo_workers, in->cores, cpu, runq, res->sum.span);
+	evidence(f, "erpscope_offcpu_seconds_total{reason=\"runqueue\"}; erpscope_runqueue_latency_seconds",
+		 "%.1f s waiting for a CPU, %.1f s on one", runq, cpu);
+	evidence(f, "erpscope_host_cpu_seconds_total", "CPUs %.0f%% busy over the window", busy * 100);
+	fmt(f->action, "%s (%u here); or more cores", rl->action, 2 * in->cores + 1);
 	return 0;
 }
 
@@ -690,11 +748,19 @@ static void summarize(const struct diag_input *in, struct diag_summary *s)
 	s->span = b->t - a->t;
 	s->pool_known = a->pool_known && b->pool_known;
 	if (s->pool_known) {
-		s->workers = b->http_busy + b->http_idle;
-		s->waits = delta(b->waits, a->waits);
-		s->wait_mean = s->waits ? (double)delta(b->wait_ns, a->wait_ns) / 1e9 / (double)s->waits : 0;
-		s->occupancy = s->workers ? (double)delta(b->busy_ns, a->busy_ns) / 1e9 /
-						    ((double)s->workers * s->span) : 0;
+		uint64_t busy = 0, wait_ns = 0;
+
+		/* Every pool together. */
+		for (unsigned int i = 0; i < b->npools; i++) {
+			const struct diag_pool *p = &b->pools[i], *o = pool_in(a, p->port);
+
+			s->workers += p->busy + p->idle;
+			s->waits += delta(p->waits, o ? o->waits : 0);
+			wait_ns += delta(p->wait_ns, o ? o->wait_ns : 0);
+			busy += delta(p->busy_ns, o ? o->busy_ns : 0);
+		}
+		s->wait_mean = s->waits ? (double)wait_ns / 1e9 / (double)s->waits : 0;
+		s->occupancy = s->workers ? (double)busy / 1e9 / ((double)s->workers * s->span) : 0;
 	}
 	s->pg_known = a->pg_known && b->pg_known;
 	if (s->pg_known) {
@@ -729,6 +795,8 @@ int diag_evaluate(const struct diag_input *in, struct diag_result *out)
 			err = rule_n_plus_one(in, out);
 		if (!err)
 			err = rule_iowait(in, out);
+		if (!err)
+			err = rule_workers(in, out);
 	}
 	if (!err && in->end)
 		err = rule_pg_conns(in, out);

@@ -30,6 +30,7 @@ void diag_history_free(struct diag_history *h)
 	free(h->fine);
 	free(h->coarse);
 	free(h->ev);
+	free(h->acc);
 	memset(h, 0, sizeof(*h));
 }
 

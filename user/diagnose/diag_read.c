@@ -164,27 +164,83 @@ static void on_iowait(void *arg, enum es_role role, const char *worker, const ch
 	s->iow[at].ns = ns;
 }
 
-void diag_read_snap(struct erpscope *es, double now, const struct diag_snap *prev,
-		    struct diag_snap *s)
+struct worker_acc {
+	struct diag_history *h;
+	uint32_t workers;
+};
+
+/* Adds what each Odoo worker's CPU and run-queue time grew since the last read. */
+static void on_worker(void *arg, __u32 slot, enum es_role role, __u32 pid, uint64_t cpu_ns,
+		      uint64_t runq_ns)
+{
+	struct worker_acc *wa = arg;
+	struct diag_history *h = wa->h;
+	struct diag_acc *a;
+
+	if (role != ES_ROLE_ODOO_HTTP && role != ES_ROLE_ODOO_CRON && role != ES_ROLE_ODOO_GEVENT)
+		return;
+	wa->workers++;
+	if (slot >= h->nacc) {
+		unsigned int n = slot + 64;
+		struct diag_acc *na = realloc(h->acc, n * sizeof(*na));
+
+		if (!na)
+			return;
+		memset(na + h->nacc, 0, (n - h->nacc) * sizeof(*na));
+		h->acc = na;
+		h->nacc = n;
+	}
+	a = &h->acc[slot];
+	if (a->pid != pid) /* a new worker in the slot: all of it is new */
+		*a = (struct diag_acc){ .pid = pid };
+	h->odoo_cpu_ns += cpu_ns > a->cpu_ns ? cpu_ns - a->cpu_ns : 0;
+	h->odoo_runq_ns += runq_ns > a->runq_ns ? runq_ns - a->runq_ns : 0;
+	a->cpu_ns = cpu_ns;
+	a->runq_ns = runq_ns;
+}
+
+/* Keeps the DIAG_POOLS pools with the most workers. */
+static void on_pool(void *arg, const struct tcp_pool_stats *st)
+{
+	struct diag_snap *s = arg;
+	unsigned int at = s->npools;
+	uint64_t n = st->busy + st->idle;
+
+	if (at == DIAG_POOLS) {
+		at = 0;
+		for (unsigned int i = 1; i < DIAG_POOLS; i++)
+			if (s->pools[i].busy + s->pools[i].idle < s->pools[at].busy + s->pools[at].idle)
+				at = i;
+		if (s->pools[at].busy + s->pools[at].idle >= n)
+			return;
+	} else {
+		s->npools++;
+	}
+	s->pools[at] = (struct diag_pool){ .port = st->port, .busy = (uint32_t)st->busy,
+					   .idle = (uint32_t)st->idle, .busy_ns = st->busy_ns,
+					   .waits = st->waits, .wait_ns = st->wait_ns };
+}
+
+void diag_read_snap(struct erpscope *es, struct diag_history *h, double now,
+		    const struct diag_snap *prev, struct diag_snap *s)
 {
 	struct rd rd = { .s = s, .prev = prev };
-	struct tcp_pool_stats ps;
+	struct worker_acc wa = { .h = h };
 	struct host_view hv;
 
 	memset(s, 0, sizeof(*s));
 	s->t = now;
-	if (!tcp_pool_stats(es, ES_ROLE_ODOO_HTTP, &ps)) {
-		s->pool_known = true;
-		s->http_busy = (uint32_t)ps.busy;
-		s->http_idle = (uint32_t)ps.idle;
-		s->busy_ns = ps.busy_ns;
-		s->waits = ps.waits;
-		s->wait_ns = ps.wait_ns;
-	}
+	s->pool_known = !tcp_pools(es, ES_ROLE_ODOO_HTTP, on_pool, s);
 	s->routes_known = !requests_totals(es, on_route, &rd);
 	s->pg_known = !pg_statements(es, on_stmt, &rd);
 	s->conns_known = !pg_clusters(es, on_cluster, s) && s->max_conns;
 	sched_iowait_foreach(es, on_iowait, &rd);
+	if (!sched_workers_foreach(es, on_worker, &wa)) {
+		s->odoo_known = true;
+		s->odoo_workers = wa.workers;
+		s->odoo_cpu_ns = h->odoo_cpu_ns;
+		s->odoo_runq_ns = h->odoo_runq_ns;
+	}
 	if (!host_view(es, &hv)) {
 		s->host_known = hv.cpu_ok && hv.mem_ok;
 		s->cpu_busy_ticks = hv.cpu_busy_ticks;

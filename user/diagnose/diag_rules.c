@@ -83,6 +83,13 @@ const struct diag_rule diag_rules[DIAG_R_COUNT] = {
 		.evidence = "python probe: GET /workers (the cron worker's stack, its thread's state); tcp probe: its failed connects",
 		.action = "see where it spends its time (GET /profile?kind=offcpu&seconds=300 for a blocked one); fix or disable the cron, process smaller batches per run, and bound it with limit_time_real_cron",
 	},
+	[DIAG_R_WORKERS] = {
+		.id = "too_many_workers", .number = 2, .severity = DIAG_WARNING,
+		.threshold = 0.3,
+		.desc = "Odoo workers waited for a CPU >= 30% of the time they wanted one (run queue / (CPU + run queue)) in the window, with more Odoo workers than cores",
+		.evidence = "sched probe: erpscope_offcpu_seconds_total{reason=\"runqueue\"}, erpscope_cpu_seconds_total, erpscope_runqueue_latency_seconds; host poller: erpscope_host_cpu_seconds_total",
+		.action = "fewer workers (and max_cron_threads) for these cores, or more cores: Odoo's guideline is 2 x cores + 1 workers at most",
+	},
 };
 
 const char *diag_severity_name(enum diag_severity s)

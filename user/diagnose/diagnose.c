@@ -52,7 +52,7 @@ static int diag_init(struct poller *pl)
 		 diag_history_bytes(), DIAG_FINE_N, DIAG_FINE_MS / 1000, DIAG_COARSE_N,
 		 DIAG_COARSE_S, DIAG_EVENTS);
 	/* The baseline: what happened since the daemon started is in the window. */
-	diag_read_snap(pl->es, now, NULL, &s);
+	diag_read_snap(pl->es, h, now, NULL, &s);
 	diag_history_snap(h, &s);
 	return 0;
 }
@@ -65,7 +65,7 @@ static void diag_tick(struct poller *pl, uint64_t now_ms)
 
 	diag_read_events(pl->es, h, now);
 	diag_read_crons(pl->es, h, now);
-	diag_read_snap(pl->es, now, diag_history_last(h), &s);
+	diag_read_snap(pl->es, h, now, diag_history_last(h), &s);
 	diag_history_snap(h, &s);
 }
 
@@ -181,7 +181,7 @@ int diagnose_http(void *arg, struct http_exchange *x)
 	diag_history_window(in.h, in.from, in.to, &in.start, &in.end);
 	if (in.to >= now - 1) {
 		/* Kept: what grew most since the window began. */
-		diag_read_snap(es, now, in.start, &live);
+		diag_read_snap(es, pl->priv, now, in.start, &live);
 		in.end = &live;
 		pg.live = true;
 	}

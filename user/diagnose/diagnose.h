@@ -39,6 +39,7 @@ struct poller_ops;
 #define DIAG_STMTS 8  /* the statements with the most PostgreSQL time */
 #define DIAG_IOW 8    /* the (worker, device) pairs with the most iowait */
 #define DIAG_HOT 4    /* the statements with the most calls */
+#define DIAG_POOLS 4  /* HTTP pools (listening ports), the most workers first */
 
 struct diag_route {
 	char key[48]; /* route, or "model method" */
@@ -53,6 +54,13 @@ struct diag_stmt {
 	char sender[24]; /* "role/worker" that sent it most, "" when unknown */
 };
 
+/* The HTTP workers holding one listening port (0: not known yet). */
+struct diag_pool {
+	uint16_t port;
+	uint32_t busy, idle; /* workers now */
+	uint64_t busy_ns, waits, wait_ns;
+};
+
 struct diag_iow {
 	char device[16];
 	char who[32]; /* "role/worker" */
@@ -63,13 +71,17 @@ struct diag_iow {
 struct diag_snap {
 	double t; /* Unix seconds; 0: empty */
 	bool pool_known, routes_known, pg_known;
-	uint32_t http_busy, http_idle; /* HTTP workers now */
-	uint64_t busy_ns, waits, wait_ns;
+	unsigned int npools;
+	struct diag_pool pools[DIAG_POOLS]; /* HTTP pools, by listening port */
 	uint64_t pg_total_ns, pg_calls; /* every statement */
 	/* the cluster nearest its max_connections */
 	bool conns_known;
 	char cluster[32];
 	uint32_t conns, max_conns;
+	/* Odoo workers (http, cron, gevent): how many, their CPU and run-queue time */
+	bool odoo_known;
+	uint32_t odoo_workers;
+	uint64_t odoo_cpu_ns, odoo_runq_ns; /* only grow (struct diag_history's acc) */
 	/* the host poller */
 	bool host_known, psi_known;
 	uint64_t cpu_busy_ticks, cpu_ticks;
@@ -148,6 +160,16 @@ struct diag_history {
 	uint64_t last_event_id; /* of the event log, read up to */
 	struct diag_cron crons[DIAG_CRONS];
 	unsigned int ncrons;
+	/*
+	 * Odoo workers' CPU and run-queue time, summed as it grows: per slot
+	 * the last value seen, so a worker that exits takes nothing back.
+	 */
+	struct diag_acc {
+		uint32_t pid;
+		uint64_t cpu_ns, runq_ns;
+	} *acc;
+	unsigned int nacc;
+	uint64_t odoo_cpu_ns, odoo_runq_ns;
 };
 
 int diag_history_init(struct diag_history *h);
@@ -193,6 +215,7 @@ enum diag_rule_id {
 	DIAG_R_N_PLUS_ONE,
 	DIAG_R_IOWAIT,
 	DIAG_R_CRON,
+	DIAG_R_WORKERS,
 	DIAG_R_COUNT,
 };
 
@@ -287,8 +310,8 @@ int diag_parse_rfc3339(const char *s, double *out);
  * diag_read.c: the other capabilities now. What is kept of routes,
  * statements and iowait is what grew most since prev (NULL: since start).
  */
-void diag_read_snap(struct erpscope *es, double now, const struct diag_snap *prev,
-		    struct diag_snap *s);
+void diag_read_snap(struct erpscope *es, struct diag_history *h, double now,
+		    const struct diag_snap *prev, struct diag_snap *s);
 /* Notes the crons running now (Odoo cron workers' Python stacks). */
 void diag_read_crons(struct erpscope *es, struct diag_history *h, double now);
 /* Moves new events of the log into the history. */

@@ -370,6 +370,28 @@ int sched_iowait_foreach(struct erpscope *es, sched_iowait_fn fn, void *arg)
 	return 0;
 }
 
+int sched_workers_foreach(struct erpscope *es, sched_worker_fn fn, void *arg)
+{
+	struct probe *p = erpscope_probe(es, "sched");
+	struct sched_priv *sp = p && p->up ? p->priv : NULL;
+
+	if (!sp)
+		return -ENODEV;
+	sched_read(p);
+	for (unsigned int i = 0; i < sp->nrows; i++) {
+		struct sched_row *r = &sp->rows[i];
+		__u32 s = r->sv.slot;
+
+		if (!r->sv.w)
+			continue;
+		fn(arg, s, r->sv.role, r->sv.w->pid,
+		   monotonic(&sp->hw[s].cpu_ns, r->v.cpu_ns + sp->open[s].cpu_ns),
+		   monotonic(&sp->hw[s].off_ns[ES_OFF_RUNQUEUE],
+			     r->v.off_ns[ES_OFF_RUNQUEUE] + sp->open[s].off_ns[ES_OFF_RUNQUEUE]));
+	}
+	return 0;
+}
+
 static int sched_collect(struct probe *p, struct expo *e)
 {
 	struct sched_priv *sp = p->priv;

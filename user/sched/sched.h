@@ -27,4 +27,13 @@ typedef void (*sched_iowait_fn)(void *arg, enum es_role role, const char *worker
 				const char *device, uint64_t ns);
 int sched_iowait_foreach(struct erpscope *es, sched_iowait_fn fn, void *arg);
 
+/*
+ * Each worker's time on CPU and waiting for one so far (as
+ * erpscope_cpu_seconds_total and erpscope_offcpu_seconds_total{reason="runqueue"}):
+ * its accounting slot, role and pid. 0, or -ENODEV when the sched probe is down.
+ */
+typedef void (*sched_worker_fn)(void *arg, __u32 slot, enum es_role role, __u32 pid,
+				uint64_t cpu_ns, uint64_t runq_ns);
+int sched_workers_foreach(struct erpscope *es, sched_worker_fn fn, void *arg);
+
 #endif

@@ -684,25 +684,46 @@ static void collect_pool(struct tcp_priv *tp, struct expo *e)
 struct pool_sum {
 	struct tcp_priv *tp;
 	enum es_role role;
-	uint64_t busy_ns;
+	struct tcp_pool_stats v[TCP_POOL_PORTS];
+	unsigned int n;
 };
+
+static struct tcp_pool_stats *pool_of(struct pool_sum *ps, uint16_t port)
+{
+	for (unsigned int i = 0; i < ps->n; i++)
+		if (ps->v[i].port == port)
+			return &ps->v[i];
+	if (ps->n == TCP_POOL_PORTS)
+		return NULL;
+	ps->v[ps->n] = (struct tcp_pool_stats){ .role = ps->role, .port = port };
+	return &ps->v[ps->n++];
+}
 
 static void sum_busy(void *arg, const struct slot_view *sv)
 {
 	struct pool_sum *ps = arg;
 	struct tcp_priv *tp = ps->tp;
+	struct tcp_pool_stats *st;
 
-	if (sv->role != ps->role || sv->slot >= tp->nslots)
+	if (sv->role != ps->role || sv->slot >= tp->nslots || !sv->w || sv->w->exited)
 		return;
-	ps->busy_ns += monotonic(&tp->hw_ns[sv->slot], tp->closed_ns[sv->slot] + tp->open_ns[sv->slot]);
+	st = pool_of(ps, tcp_poll_worker_port(tp->es, sv->slot));
+	if (!st)
+		return;
+	if (tp->state[sv->slot] & ST_IDLE)
+		st->idle++;
+	else if (tp->state[sv->slot] & ST_BUSY)
+		st->busy++;
+	st->busy_ns += monotonic(&tp->hw_ns[sv->slot], tp->closed_ns[sv->slot] + tp->open_ns[sv->slot]);
 }
 
 static void sum_wait(void *arg, const void *key, const void *values, int n, size_t stride)
 {
 	const struct es_tcp_wait_key *k = key;
-	struct tcp_pool_stats *st = arg;
+	struct pool_sum *ps = arg;
+	struct tcp_pool_stats *st;
 
-	if (role_of(k->role) != st->role)
+	if (role_of(k->role) != ps->role || !(st = pool_of(ps, (uint16_t)k->port)))
 		return;
 	for (int c = 0; c < n; c++) {
 		const struct es_tcp_hist *h =
@@ -714,26 +735,23 @@ static void sum_wait(void *arg, const void *key, const void *values, int n, size
 	}
 }
 
-int tcp_pool_stats(struct erpscope *es, enum es_role role, struct tcp_pool_stats *st)
+int tcp_pools(struct erpscope *es, enum es_role role, tcp_pool_fn fn, void *arg)
 {
 	struct probe *p = erpscope_probe(es, "tcp");
 	struct tcp_priv *tp = p && p->up ? p->priv : NULL;
 	struct pool_counts pc = { .tp = tp };
 	struct pool_sum ps = { .tp = tp, .role = role };
 
-	memset(st, 0, sizeof(*st));
-	st->role = role;
 	if (!tp || role == ES_ROLE_PG_BACKEND || !pool_role(role))
 		return -ENODEV;
 	tp->now_ns = clock_ns();
 	tp->now_ms = tp->now_ns / 1000000ull;
 	pool_read(tp, &pc);
 	procs_for_each_slot(es->procs, sum_busy, &ps);
-	st->busy = pc.busy[role];
-	st->idle = pc.idle[role];
-	st->busy_ns = ps.busy_ns;
 	bpf_hash_foreach(bpf_map__fd(tp->skel->maps.listen_wait), sizeof(struct es_tcp_wait_key),
-			 sizeof(struct es_tcp_hist), true, sum_wait, st);
+			 sizeof(struct es_tcp_hist), true, sum_wait, &ps);
+	for (unsigned int i = 0; i < ps.n; i++)
+		fn(arg, &ps.v[i]);
 	return 0;
 }
 

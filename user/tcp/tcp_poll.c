@@ -73,6 +73,7 @@ struct tcp_poll {
 	uint64_t *scanned; /* per slot: scan_mark() of the process whose fds were read */
 	struct tcp_pg_row *pg; /* per slot */
 	uint8_t *visited;      /* per slot: seen by this tick's backend pass */
+	uint16_t *wport;       /* per slot: the port of the listener its process holds, 0 none */
 	unsigned int nslots;
 	uint64_t last_ms;
 	bool warned_full;
@@ -202,7 +203,7 @@ static uint8_t holder_prio(enum es_role role)
 	return role == ES_ROLE_ODOO_MASTER || role == ES_ROLE_PYTHON ? PRIO_MASTER : PRIO_FINAL;
 }
 
-static void scan_fds(struct tcp_poll *tp, const struct worker *w)
+static void scan_fds(struct tcp_poll *tp, const struct worker *w, __u32 slot)
 {
 	char path[64], link[64];
 	struct dirent *de;
@@ -228,6 +229,7 @@ static void scan_fds(struct tcp_poll *tp, const struct worker *w)
 		l = find_listener(tp, inode);
 		if (!l)
 			continue;
+		tp->wport[slot] = l->port;
 		prio = holder_prio(w->role);
 		if (prio >= l->prio) { /* same rank: the latest role (a python became a master) */
 			l->prio = prio;
@@ -253,7 +255,8 @@ static void owner_slot(void *arg, const struct slot_view *sv)
 	if (!tp->scan_all && tp->scanned[sv->slot] == scan_mark(w))
 		return;
 	tp->scanned[sv->slot] = scan_mark(w);
-	scan_fds(tp, w);
+	tp->wport[sv->slot] = 0;
+	scan_fds(tp, w, sv->slot);
 }
 
 static void count_overflows(struct tcp_poll *tp)
@@ -347,8 +350,9 @@ static int tcp_poll_init(struct poller *pl)
 	tp->scanned = calloc(tp->nslots, sizeof(*tp->scanned));
 	tp->pg = calloc(tp->nslots, sizeof(*tp->pg));
 	tp->visited = calloc(tp->nslots, 1);
+	tp->wport = calloc(tp->nslots, sizeof(*tp->wport));
 	tp->nl = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
-	if (!tp->buf || !tp->scanned || !tp->pg || !tp->visited || tp->nl < 0) {
+	if (!tp->buf || !tp->scanned || !tp->pg || !tp->visited || !tp->wport || tp->nl < 0) {
 		int err = tp->nl < 0 ? -errno : -ENOMEM;
 
 		pl->ops->free(pl);
@@ -432,6 +436,7 @@ static void tcp_poll_free(struct poller *pl)
 	free(tp->scanned);
 	free(tp->pg);
 	free(tp->visited);
+	free(tp->wport);
 	free(tp);
 	pl->priv = NULL;
 }
@@ -447,6 +452,20 @@ const struct poller_ops tcp_poller_ops = {
 
 /* Defined at the end of this file; the daemon's poller table lists it. */
 extern const struct poller_ops tcp_poller_ops;
+
+uint16_t tcp_poll_worker_port(const struct erpscope *es, __u32 slot)
+{
+	for (int i = 0; i < es->npollers; i++) {
+		const struct poller *pl = &es->pollers[i];
+
+		if (pl->ops == &tcp_poller_ops && pl->up && pl->priv) {
+			const struct tcp_poll *tp = pl->priv;
+
+			return slot < tp->nslots ? tp->wport[slot] : 0;
+		}
+	}
+	return 0;
+}
 
 const struct tcp_pg_row *tcp_poll_pg_rows(const struct erpscope *es, unsigned int *n)
 {
