@@ -333,6 +333,10 @@ static void test_rules(void)
 	CHECK(r.n == 3);
 	diag_result_free(&r);
 	b.odoo_workers = 6;
+	b.odoo_runq_ns = 1800000000ull; /* 31%, but 0.18 s per second of the window: below */
+	CHECK(!diag_evaluate(&in, &r));
+	CHECK(r.n == 3);
+	diag_result_free(&r);
 	b.odoo_runq_ns = 1000000000ull; /* 20%: below */
 	CHECK(!diag_evaluate(&in, &r));
 	CHECK(r.n == 3);

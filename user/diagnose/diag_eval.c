@@ -385,7 +385,7 @@ static int rule_workers(const struct diag_input *in, struct diag_result *res)
 	share = cpu + runq > 0 ? runq / (cpu + runq) : 0;
 	busy = (double)delta(b->cpu_busy_ticks, a->cpu_busy_ticks) / (double)(b->cpu_ticks - a->cpu_ticks);
 	/* Waiting for a CPU means they were all busy then: no separate CPU test. */
-	if (share < rl->threshold)
+	if (share < rl->threshold || runq < rl->threshold2 * res->sum.span)
 		return 0;
 	f = add(res, DIAG_R_WORKERS, runq, a->t);
 	if (!f)
@@ -397,7 +397,7 @@ static int rule_workers(const struct diag_input *in, struct diag_result *res)
 	evidence(f, "erpscope_offcpu_seconds_total{reason=\"runqueue\"}; erpscope_runqueue_latency_seconds",
 		 "%.1f s waiting for a CPU, %.1f s on one", runq, cpu);
 	evidence(f, "erpscope_host_cpu_seconds_total", "CPUs %.0f%% busy over the window", busy * 100);
-	fmt(f->action, "%s (%u here); or more cores", rl->action, 2 * in->cores + 1);
+	fmt(f->action, "%s (%u here)", rl->action, 2 * in->cores + 1);
 	return 0;
 }
 

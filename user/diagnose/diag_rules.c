@@ -85,8 +85,8 @@ const struct diag_rule diag_rules[DIAG_R_COUNT] = {
 	},
 	[DIAG_R_WORKERS] = {
 		.id = "too_many_workers", .number = 2, .severity = DIAG_WARNING,
-		.threshold = 0.3,
-		.desc = "Odoo workers waited for a CPU >= 30% of the time they wanted one (run queue / (CPU + run queue)) in the window, with more Odoo workers than cores",
+		.threshold = 0.3, .threshold2 = 0.2,
+		.desc = "Odoo workers waited for a CPU >= 30% of the time they wanted one (run queue / (CPU + run queue)) and >= 0.2 s per second of the window, with more Odoo workers than cores",
 		.evidence = "sched probe: erpscope_offcpu_seconds_total{reason=\"runqueue\"}, erpscope_cpu_seconds_total, erpscope_runqueue_latency_seconds; host poller: erpscope_host_cpu_seconds_total",
 		.action = "fewer workers (and max_cron_threads) for these cores, or more cores: Odoo's guideline is 2 x cores + 1 workers at most",
 	},
