@@ -169,6 +169,18 @@ static void test_merge(void)
 	CHECK_INT(r.n, 0);
 	CHECK_INT(r.sum.connect_failures, 2);
 	diag_result_free(&r);
+	/* an untracked process's failures are not counted */
+	{
+		const char *o = "{\"role\":\"other\",\"remote\":\"127.0.0.1:9435\",\"reason\":\"refused\"}";
+
+		for (int i = 0; i < 5; i++) {
+			CHECK(diag_event_parse("tcp_connect_failed", o, strlen(o), 1000 + i, &ev));
+			diag_history_event(&h, &ev, 1000 + i);
+		}
+		CHECK(!diag_evaluate(&in, &r));
+		CHECK(r.n == 0 && r.sum.connect_failures == 2);
+		diag_result_free(&r);
+	}
 	diag_history_free(&h);
 }
 

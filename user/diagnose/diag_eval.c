@@ -567,6 +567,9 @@ static void on_event(void *arg, const struct diag_event *e)
 	case DIAG_EV_CONNECT: {
 		unsigned int i;
 
+		/* Processes erpscope does not track are not the host's Odoo or PostgreSQL. */
+		if (!strcmp(e->role, "other"))
+			break;
 		s->connect_failures += e->count;
 		for (i = 0; i < es->ndest; i++)
 			if (!strcmp(es->dest[i].first->remote, e->remote) &&

@@ -45,7 +45,7 @@ const struct diag_rule diag_rules[DIAG_R_COUNT] = {
 	[DIAG_R_CONNECT] = {
 		.id = "outbound_failing", .number = 10, .severity = DIAG_WARNING,
 		.threshold = 3,
-		.desc = ">= 3 outbound connects to one destination failed (refused, timed out, unreachable) in the window",
+		.desc = ">= 3 outbound connects of tracked processes (any role but other) to one destination failed (refused, timed out, unreachable) in the window",
 		.evidence = "tcp probe: tcp_connect_failed events, erpscope_tcp_connect_failures_total",
 		.action = "check the service at that destination and the settings that point Odoo at it (outgoing mail server, payment or EDI provider); a cron that keeps retrying it holds a worker",
 	},
