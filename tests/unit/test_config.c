@@ -521,6 +521,18 @@ static void test_probe_enabled(void)
 	CHECK(!config_probe_enabled(&cfg, NULL));
 }
 
+static void test_diagnose_flags(void)
+{
+	CHECK_INT(parse(NULL), 0);
+	CHECK_INT(cfg.diag_cron_ms, 600000);
+	CHECK_INT(parse("--diagnose.cron-threshold=5s", NULL), 0);
+	CHECK_INT(cfg.diag_cron_ms, 5000);
+	CHECK_INT(parse("--diagnose.cron-threshold=24h", NULL), 0);
+	CHECK_INT(cfg.diag_cron_ms, 86400000);
+	CHECK_INT(parse("--diagnose.cron-threshold=500ms", NULL), -EINVAL);
+	CHECK_INT(parse("--diagnose.cron-threshold=25h", NULL), -EINVAL);
+}
+
 static void test_python_flags(void)
 {
 	CHECK_INT(parse(NULL), 0);
@@ -628,6 +640,7 @@ static void test_usage(void)
 		"      --web.client-rate=10 ",
 		"      --gpu.nvml-library=\"libnvidia-ml.so.1\" ",
 		"      --gpu.poll-interval=5s ",
+		"      --diagnose.cron-threshold=10m ",
 		"      --[no-]bpf.stats ",
 		"      --bpf.attach-mode=auto ",
 	};
@@ -670,6 +683,7 @@ int main(void)
 {
 	test_defaults();
 	test_flags();
+	test_diagnose_flags();
 	test_flag_errors();
 	test_file_text();
 	test_file_and_flags();

@@ -115,6 +115,17 @@ int64_t events_add(struct events *ev, const char *type, const char *body, size_t
 	return (int64_t)e->id;
 }
 
+void events_foreach(const struct events *ev, uint64_t since, events_fn fn, void *arg)
+{
+	for (unsigned int i = 0; i < ev->n; i++) {
+		const struct event *e = &ev->ring[(ev->head + i) % ev->cap];
+
+		if (e->id > since)
+			fn(arg, e->id, (double)e->ts.tv_sec + (double)e->ts.tv_nsec / 1e9, e->type,
+			   e->body, e->len);
+	}
+}
+
 uint64_t events_dropped(const struct events *ev)
 {
 	return ev->dropped;

@@ -36,6 +36,14 @@ void events_free(struct events *ev);
  */
 int64_t events_add(struct events *ev, const char *type, const char *body, size_t len);
 
+/*
+ * Calls fn for each event kept with an id above since, oldest first: its
+ * id, wall-clock time (Unix seconds), type and body (NUL-terminated).
+ */
+typedef void (*events_fn)(void *arg, uint64_t id, double unix_s, const char *type,
+			  const char *body, size_t len);
+void events_foreach(const struct events *ev, uint64_t since, events_fn fn, void *arg);
+
 /* Events dropped to make room so far. */
 uint64_t events_dropped(const struct events *ev);
 unsigned int events_count(const struct events *ev);

@@ -15,6 +15,7 @@ const struct poller_ops *const poller_table[] = {
 	&requests_poller_ops,
 	&cron_poller_ops,
 	&gpu_poller_ops,
+	&diagnose_poller_ops, /* last: reads the others */
 };
 
 const unsigned int poller_table_len = sizeof(poller_table) / sizeof(poller_table[0]);

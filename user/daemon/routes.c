@@ -19,6 +19,7 @@
 #include "python/python.h"
 #include "requests/req_http.h"
 #include "core/selfstats.h"
+#include "diagnose/diagnose.h"
 
 static int handle_metrics(void *arg, struct http_exchange *x)
 {
@@ -77,6 +78,7 @@ static int handle_index(void *arg, struct http_exchange *x)
 		 "<li><a href=\"/queries\">/queries</a>: top PostgreSQL statements (<a href=\"/queries?format=json\">JSON</a>)</li>\n"
 		 "<li><a href=\"/workers\">/workers</a>: what each worker is doing now, with its Python stack (<a href=\"/workers?format=json\">JSON</a>)</li>\n"
 		 "<li><a href=\"/requests\">/requests</a>: HTTP requests in flight and the slowest of the window (<a href=\"/requests?format=json\">JSON</a>)</li>\n"
+		 "<li><a href=\"/diagnose\">/diagnose</a>: what is wrong, why and what to do, now or at a past time (<a href=\"/diagnose?format=json\">JSON</a>)</li>\n"
 		 "<li><a href=\"/profile?kind=cpu&amp;seconds=60\">/profile</a>: Python CPU and off-CPU (<a href=\"/profile?kind=offcpu&amp;seconds=60\">kind=offcpu</a>) profiles, folded stacks</li>\n</ul>\n"
 		 "</body></html>\n",
 		 ERPSCOPE_VERSION, es->cfg.telemetry_path, es->cfg.telemetry_path);
@@ -108,6 +110,7 @@ int routes_start(struct erpscope *es)
 	es->routes[n++] = (struct http_route){ "/profile", py_profile_http, true, .metrics = false };
 	es->routes[n++] = (struct http_route){ "/workers", py_workers_http, true, .metrics = false };
 	es->routes[n++] = (struct http_route){ "/requests", requests_http, true, .metrics = false };
+	es->routes[n++] = (struct http_route){ "/diagnose", diagnose_http, true, .metrics = false };
 	es->httpd = httpd_start(es->cfg.listen_address, es->routes, n, &lim, es, &err);
 	return es->httpd ? 0 : (err ? err : -EINVAL);
 }

@@ -18,6 +18,7 @@
 #include <sys/statvfs.h>
 #include <unistd.h>
 
+#include "core/erpscope.h"
 #include "core/expo.h"
 #include "core/log.h"
 #include "core/poller.h"
@@ -909,6 +910,43 @@ static void host_free(struct poller *pl)
 	free(hp->buf);
 	free(hp);
 	pl->priv = NULL;
+}
+
+int host_view(struct erpscope *es, struct host_view *v)
+{
+	const struct host_priv *hp = NULL;
+
+	memset(v, 0, sizeof(*v));
+	for (int i = 0; i < es->npollers; i++)
+		if (es->pollers[i].ops == &host_poller_ops && es->pollers[i].up)
+			hp = es->pollers[i].priv;
+	if (!hp)
+		return -ENODEV;
+	v->cpu_ok = hp->cpu_ok;
+	for (int m = 0; m < HOST_CPU_NMODES; m++) {
+		v->cpu_ticks += hp->cpu.ticks[m];
+		if (m != HOST_CPU_IDLE && m != HOST_CPU_IOWAIT)
+			v->cpu_busy_ticks += hp->cpu.ticks[m];
+	}
+	v->mem_ok = hp->mem_ok;
+	v->mem_total = hp->mem.total;
+	v->mem_available = hp->mem.available;
+	for (unsigned int i = 0; i < hp->nfs; i++) {
+		const struct host_fs *f = &hp->fs[i];
+
+		if (f->statted && f->size_bytes && f->used_ratio > v->fs_used) {
+			v->fs_used = f->used_ratio;
+			v->fs_size = f->size_bytes;
+			snprintf(v->fs_mount, sizeof(v->fs_mount), "%.95s", f->mountpoint);
+		}
+	}
+	for (int r = 0; r < PSI_COUNT; r++) {
+		if (hp->psi_on[r] && hp->psi[r].has_some) {
+			v->psi_ok = true;
+			v->psi_some_us[r] = hp->psi[r].some_us;
+		}
+	}
+	return 0;
 }
 
 const struct poller_ops host_poller_ops = {

@@ -73,6 +73,25 @@ struct host_psi {
 	uint64_t some_us, full_us;
 };
 
+/* ---------------------------------------------------------------- for other capabilities */
+
+struct erpscope;
+
+/* What the host poller read last (user/diagnose reads it). */
+struct host_view {
+	bool cpu_ok, mem_ok;
+	uint64_t cpu_busy_ticks, cpu_ticks; /* cumulative: busy is all but idle and iowait */
+	uint64_t mem_total, mem_available;
+	char fs_mount[96]; /* the fullest filesystem ("" none) */
+	double fs_used;    /* its used share, as node_exporter's size - avail */
+	uint64_t fs_size;
+	bool psi_ok;
+	uint64_t psi_some_us[3]; /* cumulative stall: cpu, memory, io */
+};
+
+/* Fills v. 0, or -ENODEV when the host poller is not running. */
+int host_view(struct erpscope *es, struct host_view *v);
+
 /* Returns 0, or -EINVAL when there is no well-formed "cpu " line. */
 int host_parse_stat(const char *text, struct host_cpu *cpu);
 

@@ -118,6 +118,14 @@ struct pg_proc *pg_procs_at(struct pg_procs *pp, size_t i);
  */
 int pg_client_aborts(struct erpscope *es, __u32 client_pid, uint64_t *aborts);
 
+/*
+ * Each running cluster: its name, client backends now (erpscope_pg_connections)
+ * and max_connections (< 0: not known). 0, or -ENODEV when the poller is off.
+ */
+typedef void (*pg_cluster_fn)(void *arg, const char *name, unsigned int connections,
+			      int max_connections);
+int pg_clusters(struct erpscope *es, pg_cluster_fn fn, void *arg);
+
 /* ---------------------------------------------------------------- the probe */
 
 struct pg_bin;
@@ -224,6 +232,19 @@ struct pg_row {
 /* The top K by total time, largest first, then "other" per database; the
  * window quantiles over about the last window_ms (<= the configured one). */
 int pg_queries_rows(struct pg_priv *pp, uint64_t window_ms, struct pg_row **rows, size_t *n);
+/* A statement as other capabilities (user/diagnose) read it: valid during the call. */
+struct pg_stmt {
+	const struct pg_row *row; /* cumulative numbers; window quantiles over --pg.quantile-window */
+	const char *db;
+	const char *text;        /* normalised; NULL when not captured or "other" */
+	const char *sender_role; /* the client that sent it most; NULL when none is known */
+	const char *sender_worker;
+	uint64_t sender_calls;
+};
+typedef void (*pg_stmt_fn)(void *arg, const struct pg_stmt *st);
+/* Calls fn for the rows of /queries. 0, or -ENODEV when the pg probe is off. */
+int pg_statements(struct erpscope *es, pg_stmt_fn fn, void *arg);
+
 /* --pg.quantile-window, and how often the window moves on (a tenth of it). */
 uint64_t pg_queries_window_ms(const struct pg_priv *pp);
 uint64_t pg_queries_window_slot_ms(const struct pg_priv *pp);

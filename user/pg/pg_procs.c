@@ -515,6 +515,21 @@ static void pg_poll_collect(struct poller *pl, struct expo *e)
 	}
 }
 
+int pg_clusters(struct erpscope *es, pg_cluster_fn fn, void *arg)
+{
+	struct pg_procs *pp = pg_procs_of(es);
+
+	if (!pp)
+		return -ENODEV;
+	for (size_t i = 0; i < pp->ncl; i++) {
+		const struct pg_cluster *c = &pp->cl[i];
+
+		if (c->live)
+			fn(arg, c->name, c->connections, c->max_connections);
+	}
+	return 0;
+}
+
 static void pg_poll_free(struct poller *pl)
 {
 	struct pg_procs *pp = pl->priv;

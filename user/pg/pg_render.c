@@ -348,3 +348,42 @@ int pg_queries_http(void *arg, struct http_exchange *x)
 	free(rows);
 	return err;
 }
+
+int pg_statements(struct erpscope *es, pg_stmt_fn fn, void *arg)
+{
+	struct probe *p = erpscope_probe(es, "pg");
+	struct pg_sender top[1];
+	struct senders s = { 0 };
+	struct pg_priv *pp;
+	struct pg_row *rows;
+	size_t n;
+	int err;
+
+	if (!p || !p->up || !p->priv)
+		return -ENODEV;
+	pp = p->priv;
+	pg_queries_refresh(pp, clock_ms(), false);
+	err = pg_queries_rows(pp, pg_queries_window_ms(pp), &rows, &n);
+	if (err)
+		return err;
+	s.pp = pp;
+	s.procs = pg_procs_of(es);
+	bpf_hash_foreach(bpf_map__fd(pp->skel->maps.pg_senders), sizeof(struct es_pg_sender_key),
+			 sizeof(__u64), false, sender_entry, &s);
+	pg_senders_seal(&s.all);
+	for (size_t i = 0; i < n; i++) {
+		unsigned int cmd;
+		struct pg_stmt st = { .row = &rows[i], .db = pg_db_name(pp, rows[i].db) };
+
+		st.text = row_text(pp, &rows[i], &cmd);
+		if (row_senders(&s, &rows[i], top, 1)) {
+			st.sender_role = top[0].role;
+			st.sender_worker = top[0].worker;
+			st.sender_calls = top[0].calls;
+		}
+		fn(arg, &st);
+	}
+	pg_senders_free(&s.all);
+	free(rows);
+	return 0;
+}

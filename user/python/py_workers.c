@@ -393,3 +393,45 @@ int py_workers_http(void *arg, struct http_exchange *x)
 	x->len = ww.len;
 	return 0;
 }
+
+int python_worker_frames(struct erpscope *es, __u32 pid, py_frame_fn fn, void *arg)
+{
+	struct wk_walk ww = { .es = es, .pp = python_priv(es), .role = -1 };
+	const struct worker *w = procs_lookup(es->procs, pid);
+	struct wk_proc *wp;
+	int err = 0;
+
+	if (!ww.pp)
+		return -ENODEV;
+	if (!w || w->exited || !python_role(w->role))
+		return -ENOENT;
+	wp = calloc(1, sizeof(*wp));
+	if (!wp)
+		return -ENOMEM;
+	wp->w = w;
+	fill_python(&ww, wp);
+	if (wp->why)
+		err = -ENODATA;
+	for (int i = 0; i < wp->nthreads; i++) {
+		const struct wk_thread *t = &wp->threads[i];
+
+		for (int d = 0; d < t->depth; d++) {
+			const struct wk_frame *f = &t->frames[d];
+			char args[256] = "";
+			size_t o = 0;
+
+			for (int a = 0; a < f->nargs && o + 1 < sizeof(args); a++) {
+				int n = snprintf(args + o, sizeof(args) - o, "%s%s=%s", a ? ", " : "",
+						 f->arg_names[a], f->arg_vals[a]);
+
+				if (n < 0)
+					break;
+				o += (size_t)n;
+			}
+			fn(arg, (unsigned int)i, t->tid, t->state, t->secs, (unsigned int)d, f->func,
+			   f->file, f->line, args);
+		}
+	}
+	free(wp);
+	return err;
+}

@@ -113,6 +113,18 @@ uint64_t py_profile_top_stack(struct erpscope *es, __u32 pid, enum es_py_kind ki
 
 /* py_workers.c */
 int py_workers_http(void *arg, struct http_exchange *x);
+/*
+ * For other capabilities (user/diagnose): each frame of each thread of the
+ * Python worker pid read now, innermost first (depth 0): thread index and
+ * tid, the thread's scheduler state and for how long (secs NaN: not known),
+ * function, file, line and the captured arguments as "name=value, ...".
+ * 0; -ENODEV without the python probe, -ENOENT for no such Python worker,
+ * -ENODATA when its stack cannot be read.
+ */
+typedef void (*py_frame_fn)(void *arg, unsigned int thread, __u32 tid, const char *state,
+			    double secs, unsigned int depth, const char *func, const char *file,
+			    int line, const char *args);
+int python_worker_frames(struct erpscope *es, __u32 pid, py_frame_fn fn, void *arg);
 
 /* Name of the folded-stack frame for a code entry (module:qualname). */
 void py_frame_name(const struct py_code_entry *ce, char *buf, size_t size);

@@ -113,6 +113,18 @@ struct req_ended {
 /* requests/req_slow_event.c: an http_slow_request event when r lasted the threshold or more. */
 void req_slow_event(struct req_priv *rp, const struct req_ended *r);
 
+/* requests/req_totals.c: for other capabilities (user/diagnose) */
+struct req_total {
+	enum es_role role;
+	bool rpc;           /* key is "model method" (erpscope_odoo_rpc_*), else a route */
+	char key[REQ_KEY_MAX]; /* "other" for what has no label of its own */
+	uint64_t count, sum_ns; /* requests, and their time (the duration histogram) */
+	uint64_t pg_stmts, pg_ns; /* their statements and PostgreSQL time, where known */
+};
+typedef void (*req_total_fn)(void *arg, const struct req_total *t);
+/* Calls fn for each route and RPC of each role. 0, or -ENODEV when the probe is off. */
+int requests_totals(struct erpscope *es, req_total_fn fn, void *arg);
+
 /* requests/req_attach.c */
 int req_attach_start(struct req_priv *rp);
 /* The probe's state when it is up, else NULL. */

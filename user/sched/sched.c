@@ -328,13 +328,12 @@ static int read_open(struct sched_priv *sp)
 				sizeof(struct es_task_sched), false, open_from_hash, sp);
 }
 
-static int sched_collect(struct probe *p, struct expo *e)
+/* Reads every slot's totals and iowait series: closed totals first, then what is open. */
+static void sched_read(struct probe *p)
 {
 	struct sched_priv *sp = p->priv;
-	struct expo_label l[3];
 	int err;
 
-	/* Closed totals first, then what is open. */
 	sp->nrows = 0;
 	procs_for_each_slot(p->es->procs, read_slot, sp);
 	for (size_t i = 0; i < sp->niow; i++) {
@@ -349,7 +348,56 @@ static int sched_collect(struct probe *p, struct expo *e)
 		mapstats_count(p->es, ES_MAP_TASK_SCHED_BY_PID, err);
 	if (err < 0)
 		log_warn("cannot read open intervals", "probe=sched err=%d", err);
+}
 
+int sched_iowait_foreach(struct erpscope *es, sched_iowait_fn fn, void *arg)
+{
+	struct probe *p = erpscope_probe(es, "sched");
+	struct sched_priv *sp = p && p->up ? p->priv : NULL;
+
+	if (!sp)
+		return -ENODEV;
+	sched_read(p);
+	for (size_t i = 0; i < sp->niow; i++) {
+		struct iowait_series *is = &sp->iow[i];
+		struct slot_view sv;
+
+		if (!is->seen || procs_slot_view(es->procs, is->slot, &sv))
+			continue;
+		fn(arg, sv.role, sv.worker, blockdev_name(&es->blockdevs, is->dev),
+		   monotonic(&is->hw, is->ns));
+	}
+	return 0;
+}
+
+int sched_workers_foreach(struct erpscope *es, sched_worker_fn fn, void *arg)
+{
+	struct probe *p = erpscope_probe(es, "sched");
+	struct sched_priv *sp = p && p->up ? p->priv : NULL;
+
+	if (!sp)
+		return -ENODEV;
+	sched_read(p);
+	for (unsigned int i = 0; i < sp->nrows; i++) {
+		struct sched_row *r = &sp->rows[i];
+		__u32 s = r->sv.slot;
+
+		if (!r->sv.w)
+			continue;
+		fn(arg, s, r->sv.role, r->sv.w->pid,
+		   monotonic(&sp->hw[s].cpu_ns, r->v.cpu_ns + sp->open[s].cpu_ns),
+		   monotonic(&sp->hw[s].off_ns[ES_OFF_RUNQUEUE],
+			     r->v.off_ns[ES_OFF_RUNQUEUE] + sp->open[s].off_ns[ES_OFF_RUNQUEUE]));
+	}
+	return 0;
+}
+
+static int sched_collect(struct probe *p, struct expo *e)
+{
+	struct sched_priv *sp = p->priv;
+	struct expo_label l[3];
+
+	sched_read(p);
 	expo_family(e, "erpscope_cpu_seconds_total", EXPO_COUNTER,
 		    "Time on CPU per worker (all threads of the process).");
 	for (unsigned int i = 0; i < sp->nrows; i++) {

@@ -7,6 +7,7 @@
 #include <linux/types.h>
 
 #include "../../bpf/sched.h"
+#include "../../bpf/procs.h"
 
 struct erpscope;
 
@@ -24,5 +25,23 @@ int sched_thread_state(struct erpscope *es, __u32 tid, const char **state, uint6
  * Returns 0, or -errno (-ENOENT: the probe is down or never saw it).
  */
 int sched_thread_totals(struct erpscope *es, __u32 tid, uint64_t acc[ES_ACC_COUNT]);
+
+/*
+ * Each worker's iowait per block device (erpscope_iowait_seconds_total):
+ * role, worker label, device name ("unknown" when none was seen), ns so far.
+ * Returns 0, or -ENODEV when the sched probe is down.
+ */
+typedef void (*sched_iowait_fn)(void *arg, enum es_role role, const char *worker,
+				const char *device, uint64_t ns);
+int sched_iowait_foreach(struct erpscope *es, sched_iowait_fn fn, void *arg);
+
+/*
+ * Each worker's time on CPU and waiting for one so far (as
+ * erpscope_cpu_seconds_total and erpscope_offcpu_seconds_total{reason="runqueue"}):
+ * its accounting slot, role and pid. 0, or -ENODEV when the sched probe is down.
+ */
+typedef void (*sched_worker_fn)(void *arg, __u32 slot, enum es_role role, __u32 pid,
+				uint64_t cpu_ns, uint64_t runq_ns);
+int sched_workers_foreach(struct erpscope *es, sched_worker_fn fn, void *arg);
 
 #endif

@@ -590,6 +590,79 @@ static void collect_pool(struct tcp_priv *tp)
 			 sizeof(struct es_tcp_thread), false, thread_sample, tp);
 }
 
+struct pool_sum {
+	struct tcp_priv *tp;
+	enum es_role role;
+	struct tcp_pool_stats v[TCP_POOL_PORTS];
+	unsigned int n;
+};
+
+static struct tcp_pool_stats *pool_of(struct pool_sum *ps, uint16_t port)
+{
+	for (unsigned int i = 0; i < ps->n; i++)
+		if (ps->v[i].port == port)
+			return &ps->v[i];
+	if (ps->n == TCP_POOL_PORTS)
+		return NULL;
+	ps->v[ps->n] = (struct tcp_pool_stats){ .role = ps->role, .port = port };
+	return &ps->v[ps->n++];
+}
+
+static void sum_busy(void *arg, const struct slot_view *sv)
+{
+	struct pool_sum *ps = arg;
+	struct tcp_priv *tp = ps->tp;
+	struct tcp_pool_stats *st;
+
+	if (sv->role != ps->role || sv->slot >= tp->nslots || !sv->w || sv->w->exited)
+		return;
+	st = pool_of(ps, tcp_poll_worker_port(tp->es, sv->slot));
+	if (!st)
+		return;
+	if (tp->state[sv->slot] & ST_IDLE)
+		st->idle++;
+	else if (tp->state[sv->slot] & ST_BUSY)
+		st->busy++;
+	st->busy_ns += tp->closed_ns[sv->slot] + tp->open_ns[sv->slot];
+}
+
+static void sum_wait(void *arg, const void *key, const void *values, int n, size_t stride)
+{
+	const struct es_tcp_wait_key *k = key;
+	struct pool_sum *ps = arg;
+	struct tcp_pool_stats *st;
+
+	if (role_of(k->role) != ps->role || !(st = pool_of(ps, (uint16_t)k->port)))
+		return;
+	for (int c = 0; c < n; c++) {
+		const struct es_tcp_hist *h =
+			(const void *)((const char *)values + (size_t)c * stride);
+
+		for (unsigned int b = 0; b <= N(wait_edges); b++)
+			st->waits += h->buckets[b];
+		st->wait_ns += h->sum_ns;
+	}
+}
+
+int tcp_pools(struct erpscope *es, enum es_role role, tcp_pool_fn fn, void *arg)
+{
+	struct probe *p = erpscope_probe(es, "tcp");
+	struct tcp_priv *tp = p && p->up ? p->priv : NULL;
+	struct pool_sum ps = { .tp = tp, .role = role };
+
+	if (!tp || role != ES_ROLE_ODOO_HTTP)
+		return -ENODEV;
+	tp->now_ns = clock_ns();
+	tp->now_ms = tp->now_ns / 1000000ull;
+	collect_pool(tp);
+	procs_for_each_slot(es->procs, sum_busy, &ps);
+	bpf_hash_foreach(bpf_map__fd(tp->skel->maps.listen_wait), sizeof(struct es_tcp_wait_key),
+			 sizeof(struct es_tcp_hist), true, sum_wait, &ps);
+	for (unsigned int i = 0; i < ps.n; i++)
+		fn(arg, &ps.v[i]);
+	return 0;
+}
+
 static int tcp_collect(struct probe *p, struct expo *e)
 {
 	struct tcp_priv *tp = p->priv;

@@ -97,4 +97,30 @@ const struct tcp_remote_row *tcp_remotes_row(const struct tcp_remotes *t, unsign
 void tcp_remotes_role(const struct tcp_remotes *t, uint32_t role, bool *seen, unsigned int *entries,
 		      uint64_t *evicted);
 
+/* ---------------------------------------------------------------- tcp.c: for other capabilities */
+
+struct erpscope;
+
+/*
+ * An HTTP pool, the workers of role holding one listening port: occupancy
+ * now, cumulative busy time and listen queue waits.
+ */
+struct tcp_pool_stats {
+	enum es_role role;
+	uint16_t port;       /* 0: workers whose listener is not known (yet) */
+	uint64_t busy, idle; /* workers now */
+	uint64_t busy_ns;    /* summed over its live workers (erpscope_worker_busy_seconds_total) */
+	uint64_t waits, wait_ns; /* erpscope_listen_queue_wait_seconds{port} count and sum */
+};
+
+#define TCP_POOL_PORTS 8 /* pools reported per role, the most workers first */
+typedef void (*tcp_pool_fn)(void *arg, const struct tcp_pool_stats *st);
+/* Calls fn for each pool of role (ES_ROLE_ODOO_HTTP). 0, or -ENODEV when the tcp probe is off. */
+int tcp_pools(struct erpscope *es, enum es_role role, tcp_pool_fn fn, void *arg);
+
+/* ---------------------------------------------------------------- tcp_poll.c */
+
+/* The port of the listening socket the process in slot holds (its pool), 0 when none is known. */
+uint16_t tcp_poll_worker_port(const struct erpscope *es, __u32 slot);
+
 #endif

@@ -65,6 +65,7 @@ struct tcp_poll {
 	unsigned int nports;
 	bool scan_all;     /* a listener appeared: read every tracked process */
 	uint64_t *scanned; /* per slot: scan_mark() of the process whose fds were read */
+	uint16_t *wport;       /* per slot: the port of the listener its process holds, 0 none */
 	unsigned int nslots;
 	bool warned_full;
 };
@@ -193,7 +194,7 @@ static uint8_t holder_prio(enum es_role role)
 	return role == ES_ROLE_ODOO_MASTER || role == ES_ROLE_PYTHON ? PRIO_MASTER : PRIO_FINAL;
 }
 
-static void scan_fds(struct tcp_poll *tp, const struct worker *w)
+static void scan_fds(struct tcp_poll *tp, const struct worker *w, __u32 slot)
 {
 	char path[64], link[64];
 	struct dirent *de;
@@ -219,6 +220,7 @@ static void scan_fds(struct tcp_poll *tp, const struct worker *w)
 		l = find_listener(tp, inode);
 		if (!l)
 			continue;
+		tp->wport[slot] = l->port;
 		prio = holder_prio(w->role);
 		if (prio >= l->prio) { /* same rank: the latest role (a python became a master) */
 			l->prio = prio;
@@ -244,7 +246,8 @@ static void owner_slot(void *arg, const struct slot_view *sv)
 	if (!tp->scan_all && tp->scanned[sv->slot] == scan_mark(w))
 		return;
 	tp->scanned[sv->slot] = scan_mark(w);
-	scan_fds(tp, w);
+	tp->wport[sv->slot] = 0;
+	scan_fds(tp, w, sv->slot);
 }
 
 static void count_overflows(struct tcp_poll *tp)
@@ -279,8 +282,9 @@ static int tcp_poll_init(struct poller *pl)
 	tp->nslots = procs_nslots(es->procs);
 	tp->buf = malloc(RECV_BUF);
 	tp->scanned = calloc(tp->nslots, sizeof(*tp->scanned));
+	tp->wport = calloc(tp->nslots, sizeof(*tp->wport));
 	tp->nl = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
-	if (!tp->buf || !tp->scanned || tp->nl < 0) {
+	if (!tp->buf || !tp->scanned || !tp->wport || tp->nl < 0) {
 		int err = tp->nl < 0 ? -errno : -ENOMEM;
 
 		pl->ops->free(pl);
@@ -360,6 +364,7 @@ static void tcp_poll_free(struct poller *pl)
 		close(tp->nl);
 	free(tp->buf);
 	free(tp->scanned);
+	free(tp->wport);
 	free(tp);
 	pl->priv = NULL;
 }
@@ -372,3 +377,20 @@ const struct poller_ops tcp_poller_ops = {
 	.collect = tcp_poll_collect,
 	.free = tcp_poll_free,
 };
+
+/* Defined at the end of this file; the daemon's poller table lists it. */
+extern const struct poller_ops tcp_poller_ops;
+
+uint16_t tcp_poll_worker_port(const struct erpscope *es, __u32 slot)
+{
+	for (int i = 0; i < es->npollers; i++) {
+		const struct poller *pl = &es->pollers[i];
+
+		if (pl->ops == &tcp_poller_ops && pl->up && pl->priv) {
+			const struct tcp_poll *tp = pl->priv;
+
+			return slot < tp->nslots ? tp->wport[slot] : 0;
+		}
+	}
+	return 0;
+}

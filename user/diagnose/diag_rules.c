@@ -1,0 +1,105 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * The rules, in one table: what each finding means, its thresholds, the
+ * evidence it reads and the action it suggests. README's "Diagnose" table
+ * is this one.
+ */
+#include "diagnose/diagnose.h"
+
+const struct diag_rule diag_rules[DIAG_R_COUNT] = {
+	[DIAG_R_POOL] = {
+		.id = "http_pool_saturated", .number = 1, .severity = DIAG_CRITICAL,
+		.threshold = 0.9, .threshold2 = 0.1,
+		.desc = "HTTP workers busy >= 90% of the window and connections waited >= 100 ms on average in the listen queue",
+		.evidence = "tcp probe: erpscope_worker_busy_seconds_total, erpscope_workers, erpscope_listen_queue_wait_seconds; requests probe: erpscope_http_request_duration_seconds, erpscope_odoo_rpc_duration_seconds",
+		.action = "raise Odoo's `workers` (guideline 2 x cores + 1, within RAM at the workers' RSS), or make the routes holding the workers faster",
+	},
+	[DIAG_R_SLOW_STMT] = {
+		.id = "slow_statement", .number = 3, .severity = DIAG_WARNING,
+		.threshold = 0.3, .threshold2 = 1.0,
+		.desc = "one statement fingerprint takes >= 30% of PostgreSQL's time in the window and >= 1 s of it, with a mean >= 10 ms; or its p95 >= 1 s",
+		.evidence = "pg probe: /queries, erpscope_pg_statement_duration_seconds",
+		.action = "EXPLAIN (ANALYZE, BUFFERS) the statement; consider an index on the columns it filters on",
+	},
+	[DIAG_R_LOCKS] = {
+		.id = "lock_contention", .number = 5, .severity = DIAG_WARNING,
+		.threshold = 1.0, .threshold2 = 1,
+		.desc = "statements waited >= 1 s in all on locks in the window (waits over --pg.slow-query-threshold), or any deadlock",
+		.evidence = "pg probe: pg_lock_wait and pg_deadlock events, erpscope_pg_lock_wait_seconds, erpscope_pg_deadlocks_total",
+		.action = "keep transactions that lock rows short (no slow work between the lock and the commit); find the holder with pg_blocking_pids(); set lock_timeout",
+	},
+	[DIAG_R_OOM] = {
+		.id = "oom_kill", .number = 7, .severity = DIAG_CRITICAL,
+		.threshold = 1,
+		.desc = "the kernel's OOM killer killed a tracked process",
+		.evidence = "oom probe: oom_kill events (memory history of the victim), erpscope_oom_kills_total",
+		.action = "process the work in smaller batches; set limit_memory_soft/limit_memory_hard below RAM / (workers + max_cron_threads); add RAM",
+	},
+	[DIAG_R_KILLED] = {
+		.id = "worker_killed", .number = 8, .severity = DIAG_WARNING,
+		.threshold = 1,
+		.desc = "Odoo's master killed a worker (limit_time_real), or a worker got SIGXCPU (limit_time_cpu)",
+		.evidence = "oom probe: worker_exit events (sender, route), erpscope_worker_kills_total",
+		.action = "make the route or cron faster; raise limit_time_real / limit_time_cpu only if the work is legitimately long",
+	},
+	[DIAG_R_CONNECT] = {
+		.id = "outbound_failing", .number = 10, .severity = DIAG_WARNING,
+		.threshold = 3,
+		.desc = ">= 3 outbound connects of tracked processes (any role but other) to one destination failed (refused, timed out, unreachable) in the window",
+		.evidence = "tcp probe: tcp_connect_failed events, erpscope_tcp_connect_failures_total",
+		.action = "check the service at that destination and the settings that point Odoo at it (outgoing mail server, payment or EDI provider); a cron that keeps retrying it holds a worker",
+	},
+	[DIAG_R_PG_CONNS] = {
+		.id = "pg_connections_near_max", .number = 11, .severity = DIAG_WARNING,
+		.threshold = 0.8,
+		.desc = "a cluster's client backends reach 80% of its max_connections (at the window's end)",
+		.evidence = "pg poller: erpscope_pg_connections, erpscope_pg_max_connections",
+		.action = "lower Odoo's db_maxconn (per process: workers x db_maxconn must fit), put a pooler (PgBouncer) in front, or raise max_connections with the memory it needs",
+	},
+	[DIAG_R_HOST] = {
+		.id = "host_pressure", .number = 12, .severity = DIAG_WARNING,
+		.threshold = 0.9, .threshold2 = 0.1,
+		.desc = "a filesystem >= 90% full or memory available < 10% (at the window's end); CPUs >= 90% busy, or memory or I/O stalls (PSI some) >= 10% of the window",
+		.evidence = "host poller: erpscope_filesystem_used_ratio, erpscope_host_memory_bytes, erpscope_host_cpu_seconds_total, erpscope_pressure_seconds_total",
+		.action = "free or grow the filesystem (PostgreSQL stops on a full disk: WAL, the filestore, logs); for memory: fewer workers or lower limit_memory_soft/hard, or more RAM; for CPU: fewer workers or more cores",
+	},
+	[DIAG_R_N_PLUS_ONE] = {
+		.id = "statements_per_request", .number = 4, .severity = DIAG_WARNING,
+		.threshold = 50, .threshold2 = 500,
+		.desc = "a route's or RPC's requests sent >= 50 PostgreSQL statements each on average, and >= 500 in the window (an ORM loop: N+1)",
+		.evidence = "requests probe: erpscope_http_request_pg_statements_total, erpscope_odoo_rpc_pg_statements_total; pg probe: /queries",
+		.action = "read the records in one go (search_read or read with the fields, mapped(), prefetching) instead of one query per record in a loop",
+	},
+	[DIAG_R_IOWAIT] = {
+		.id = "disk_iowait", .number = 9, .severity = DIAG_WARNING,
+		.threshold = 0.1,
+		.desc = "tracked workers waited on one block device's I/O (iowait) >= 10% of the window, summed over them",
+		.evidence = "sched and blkio probes: erpscope_iowait_seconds_total by device, erpscope_disk_io_ops_total, erpscope_disk_io_bytes_total",
+		.action = "find what loads the device (a backup, autovacuum, the filestore: erpscope_disk_io_bytes_total by role); move it off peak hours or to another disk; PostgreSQL: more shared_buffers, faster storage",
+	},
+	[DIAG_R_CRON] = {
+		.id = "cron_long", .number = 6, .severity = DIAG_WARNING,
+		.desc = "an Odoo cron (IrCron._callback, its cron_name) ran in one worker for --diagnose.cron-threshold (10m) or more within the window",
+		.evidence = "python probe: GET /workers (the cron worker's stack, its thread's state); tcp probe: its failed connects",
+		.action = "see where it spends its time (GET /profile?kind=offcpu&seconds=300 for a blocked one); fix or disable the cron, process smaller batches per run, and bound it with limit_time_real_cron",
+	},
+	[DIAG_R_WORKERS] = {
+		.id = "too_many_workers", .number = 2, .severity = DIAG_WARNING,
+		.threshold = 0.3, .threshold2 = 0.2,
+		.desc = "Odoo workers waited for a CPU >= 30% of the time they wanted one (run queue / (CPU + run queue)) and >= 0.2 s per second of the window, with more Odoo workers than cores",
+		.evidence = "sched probe: erpscope_offcpu_seconds_total{reason=\"runqueue\"}, erpscope_cpu_seconds_total, erpscope_runqueue_latency_seconds; host poller: erpscope_host_cpu_seconds_total",
+		.action = "fewer workers (and max_cron_threads) for these cores, or more cores: Odoo's guideline is 2 x cores + 1 workers at most",
+	},
+};
+
+const char *diag_severity_name(enum diag_severity s)
+{
+	switch (s) {
+	case DIAG_CRITICAL:
+		return "critical";
+	case DIAG_WARNING:
+		return "warning";
+	default:
+		return "info";
+	}
+}
