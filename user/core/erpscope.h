@@ -12,6 +12,7 @@
 #include "core/mapstats.h"
 #include "core/poller.h"
 #include "core/probe.h"
+#include "core/trace_sink.h"
 
 #define ERPSCOPE_VERSION "0.1.0"
 #define ES_MAX_PROBES 16
@@ -45,6 +46,7 @@ struct erpscope {
 	struct procs *procs;
 	struct events *events; /* the log behind GET /events (user/core/events.h) */
 	struct worker_notes *notes; /* what each worker is serving (user/core/worker_note.h) */
+	struct trace_sink trace; /* probes' events for a trace recording (user/trace) */
 	struct httpd *httpd;
 	struct http_route routes[ES_MAX_ROUTES]; /* the server keeps a pointer to these */
 	struct probe probes[ES_MAX_PROBES];

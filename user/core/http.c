@@ -39,8 +39,18 @@
 
 #define TEXT_PLAIN "text/plain; charset=utf-8"
 
+struct http_later {
+	struct httpd *h;
+	struct MHD_Connection *conn;
+	struct http_exchange x; /* the answer, once ready */
+	char *accept_encoding;
+	bool ready;
+	struct http_later *next;
+};
+
 struct httpd {
 	struct MHD_Daemon *mhd;
+	struct http_later *laters; /* connections waiting for their answer */
 	const struct http_route *routes;
 	size_t nroutes;
 	void *arg;
@@ -183,6 +193,9 @@ static enum MHD_Result reply_exchange(struct MHD_Connection *conn, struct http_e
 	if (gzipped &&
 	    MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_ENCODING, "gzip") != MHD_YES)
 		goto out;
+	if (x->disposition &&
+	    MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_DISPOSITION, x->disposition) != MHD_YES)
+		goto out;
 	ret = MHD_queue_response(conn, (unsigned int)x->status, r);
 out:
 	MHD_destroy_response(r);
@@ -196,8 +209,77 @@ static const char *header(struct MHD_Connection *conn, const char *name)
 	return v ? v : "";
 }
 
+struct http_later *http_defer(struct http_exchange *x)
+{
+	struct http_later *l = calloc(1, sizeof(*l));
+
+	if (!l)
+		return NULL;
+	l->accept_encoding = strdup(x->accept_encoding ? x->accept_encoding : "");
+	if (!l->accept_encoding) {
+		free(l);
+		return NULL;
+	}
+	l->conn = x->conn;
+	x->later = l;
+	return l;
+}
+
+void http_later_reply(struct http_later *l, int status, const char *content_type,
+		      const char *disposition, char *body, size_t len)
+{
+	if (!l || l->ready) {
+		free(body);
+		return;
+	}
+	l->x = (struct http_exchange){ .status = status, .content_type = content_type,
+				       .disposition = disposition, .body = body, .len = len,
+				       .accept_encoding = l->accept_encoding, .conn = l->conn };
+	l->ready = true;
+	/* MHD calls on_request again for it on its next run. */
+	MHD_resume_connection(l->conn);
+}
+
+static void later_unlink(struct httpd *h, struct http_later *l)
+{
+	for (struct http_later **pp = &h->laters; *pp; pp = &(*pp)->next) {
+		if (*pp == l) {
+			*pp = l->next;
+			break;
+		}
+	}
+	free(l->accept_encoding);
+	free(l->x.body);
+	free(l);
+}
+
+static bool is_later(const struct httpd *h, const void *p)
+{
+	for (const struct http_later *l = h->laters; l; l = l->next) {
+		if (l == p)
+			return true;
+	}
+	return false;
+}
+
+/* A deferred exchange resumed: send its answer. */
+static enum MHD_Result reply_later(struct httpd *h, struct MHD_Connection *conn,
+				   struct http_later *l, void **req_cls)
+{
+	enum MHD_Result ret;
+
+	if (!l->ready)
+		return MHD_YES;
+	*req_cls = h;
+	ret = reply_exchange(conn, &l->x);
+	l->x.body = NULL; /* the response owns it, or reply_exchange freed it */
+	later_unlink(h, l);
+	return ret;
+}
+
 static enum MHD_Result run_route(struct httpd *h, const struct http_route *route,
-				 struct MHD_Connection *conn, const char *url, const char *method)
+				 struct MHD_Connection *conn, const char *url, const char *method,
+				 void **req_cls)
 {
 	struct http_exchange x = {
 		.method = method,
@@ -218,8 +300,18 @@ static enum MHD_Result run_route(struct httpd *h, const struct http_route *route
 			 log_quote(e, sizeof(e), err < 0 ? strerror(-err) : "bad status"),
 			 x.status);
 		free(x.body);
+		free(x.later);
 		return reply_static(conn, MHD_HTTP_INTERNAL_SERVER_ERROR,
 				    "500 internal server error\n", false);
+	}
+	if (x.later) {
+		x.later->h = h;
+		x.later->next = h->laters;
+		h->laters = x.later;
+		*req_cls = x.later;
+		free(x.body);
+		MHD_suspend_connection(conn);
+		return MHD_YES;
 	}
 	return reply_exchange(conn, &x);
 }
@@ -241,13 +333,15 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 
 	(void)version;
 	(void)upload_data;
+	if (*req_cls && *req_cls != h && is_later(h, *req_cls))
+		return reply_later(h, conn, *req_cls, req_cls);
 	if (*upload_data_size || *req_cls == h) {
 		*upload_data_size = 0;
 		return MHD_YES;
 	}
 	if (route) {
 		*req_cls = h;
-		return run_route(h, route, conn, url, method);
+		return run_route(h, route, conn, url, method, req_cls);
 	}
 	*req_cls = h;
 	route = route_find(h, url);
@@ -358,7 +452,7 @@ struct httpd *httpd_start(const char *listen, const struct http_route *routes, s
 	}
 	opts[0].value = fd;
 	/* No MHD thread: MHD_run from our loop, so handlers need no locks. */
-	h->mhd = MHD_start_daemon(MHD_USE_EPOLL | MHD_USE_ERROR_LOG, 0, NULL, NULL, on_request, h,
+	h->mhd = MHD_start_daemon(MHD_USE_EPOLL | MHD_USE_ERROR_LOG | MHD_ALLOW_SUSPEND_RESUME, 0, NULL, NULL, on_request, h,
 				  MHD_OPTION_EXTERNAL_LOGGER, mhd_log, h, MHD_OPTION_ARRAY, opts,
 				  MHD_OPTION_END);
 	if (!h->mhd) {
@@ -406,7 +500,14 @@ void httpd_stop(struct httpd *h)
 {
 	if (!h)
 		return;
+	/* MHD must not stop with connections suspended: resume those still waiting. */
+	for (struct http_later *l = h->laters; l; l = l->next) {
+		if (!l->ready)
+			MHD_resume_connection(l->conn);
+	}
 	/* Closes the listening socket and every connection. */
 	MHD_stop_daemon(h->mhd);
+	while (h->laters)
+		later_unlink(h, h->laters);
 	free(h);
 }

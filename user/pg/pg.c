@@ -313,8 +313,14 @@ static int on_event(void *ctx, void *data, size_t size)
 		break;
 	}
 	case ES_PG_EV_SLOW:
-		if (size >= sizeof(struct es_pg_ev_slow))
+		if (size >= sizeof(struct es_pg_ev_slow)) {
 			on_slow(pp, data);
+			pg_trace_statement(pp, data);
+		}
+		break;
+	case ES_PG_EV_STMT:
+		if (size >= sizeof(struct es_pg_ev_slow))
+			pg_trace_statement(pp, data);
 		break;
 	case ES_PG_EV_DEADLOCK:
 	case ES_PG_EV_LOCK:
@@ -418,7 +424,7 @@ static int pg_attach(struct probe *p)
 	if (!p->rb)
 		return -errno;
 	pp->rb = p->rb;
-	return 0;
+	return pg_trace_start(pp);
 }
 
 /*
@@ -514,6 +520,8 @@ static void pg_close(struct probe *p)
 
 	if (!pp)
 		return;
+	if (pp->skel)
+		pg_trace_stop(pp);
 	ring_buffer__free(p->rb);
 	p->rb = NULL;
 	pg_bins_free(pp);
