@@ -44,6 +44,7 @@ struct http_later {
 	struct MHD_Connection *conn;
 	struct http_exchange x; /* the answer, once ready */
 	char *accept_encoding;
+	char *disposition;
 	bool ready;
 	struct http_later *next;
 };
@@ -232,8 +233,9 @@ void http_later_reply(struct http_later *l, int status, const char *content_type
 		free(body);
 		return;
 	}
+	l->disposition = disposition ? strdup(disposition) : NULL;
 	l->x = (struct http_exchange){ .status = status, .content_type = content_type,
-				       .disposition = disposition, .body = body, .len = len,
+				       .disposition = l->disposition, .body = body, .len = len,
 				       .accept_encoding = l->accept_encoding, .conn = l->conn };
 	l->ready = true;
 	/* MHD calls on_request again for it on its next run. */
@@ -249,6 +251,7 @@ static void later_unlink(struct httpd *h, struct http_later *l)
 		}
 	}
 	free(l->accept_encoding);
+	free(l->disposition);
 	free(l->x.body);
 	free(l);
 }

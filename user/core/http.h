@@ -40,7 +40,8 @@ struct http_exchange {
 struct http_later;
 /* Returns the handle, or NULL (-ENOMEM: answer now instead). */
 struct http_later *http_defer(struct http_exchange *x);
-/* Takes body (malloc'd) whatever happens; gzips it as the request allows. */
+/* Takes body (malloc'd) whatever happens; gzips it as the request allows.
+ * content_type: a literal; disposition is copied. */
 void http_later_reply(struct http_later *l, int status, const char *content_type,
 		      const char *disposition, char *body, size_t len);
 

@@ -13,6 +13,7 @@ const struct poller_ops *const poller_table[] = {
 	&pg_poller_ops,
 	&python_poller_ops,
 	&requests_poller_ops,
+	&trace_poller_ops,
 };
 
 const unsigned int poller_table_len = sizeof(poller_table) / sizeof(poller_table[0]);

@@ -28,5 +28,6 @@ extern const struct poller_ops tcp_pool_poller_ops;
 extern const struct poller_ops pg_poller_ops;
 extern const struct poller_ops python_poller_ops;
 extern const struct poller_ops requests_poller_ops;
+extern const struct poller_ops trace_poller_ops;
 
 #endif

@@ -18,6 +18,7 @@
 #include "python/python.h"
 #include "requests/req_http.h"
 #include "core/selfstats.h"
+#include "trace/trace.h"
 
 static int handle_metrics(void *arg, struct http_exchange *x)
 {
@@ -92,6 +93,7 @@ int routes_start(struct erpscope *es)
 	es->routes[n++] = (struct http_route){ "/profile", py_profile_http };
 	es->routes[n++] = (struct http_route){ "/workers", py_workers_http };
 	es->routes[n++] = (struct http_route){ "/requests", requests_http };
+	es->routes[n++] = (struct http_route){ "/trace", trace_http };
 	es->httpd = httpd_start(es->cfg.listen_address, es->routes, n, es, &err);
 	return es->httpd ? 0 : (err ? err : -EINVAL);
 }

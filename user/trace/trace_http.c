@@ -1,0 +1,205 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * GET /trace?seconds=N[&role=R][&worker=W][&pid=P]: records the next N
+ * seconds (1..60, default 10) and answers with the Perfetto trace. The
+ * loop is not held: the connection waits (http_defer) and the trace
+ * poller's tick answers it once the time is up. One recording at a time;
+ * another request meanwhile answers 429.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "core/clock.h"
+#include "core/erpscope.h"
+#include "core/http.h"
+#include "core/log.h"
+#include "core/poller.h"
+#include "procs/title.h"
+#include "trace/trace.h"
+
+#define TRACE_SECONDS_DEFAULT 10
+#define TRACE_SECONDS_MAX 60
+#define TRACE_BUFFER_BYTES (256u << 20)
+#define JSON "application/json"
+
+struct trace_priv {
+	struct erpscope *es;
+	struct trace_rec rec;
+	bool recording;
+	uint64_t start_ns, end_ns;
+	struct trace_filter filter;
+	struct http_later *later;
+	char disposition[192];
+	uint64_t recordings, dropped;
+};
+
+static struct trace_priv *trace_priv(struct erpscope *es)
+{
+	for (int i = 0; i < es->npollers; i++) {
+		if (es->pollers[i].ops == &trace_poller_ops && es->pollers[i].up)
+			return es->pollers[i].priv;
+	}
+	return NULL;
+}
+
+static int error(struct http_exchange *x, int status, const char *why)
+{
+	char body[160];
+
+	snprintf(body, sizeof(body), "{\"error\":\"%s\"}\n", why);
+	return http_reply_text(x, status, JSON, body);
+}
+
+static int parse_filter(struct http_exchange *x, struct trace_filter *f, uint64_t *seconds)
+{
+	const char *s = http_query(x, "seconds"), *role = http_query(x, "role");
+	const char *pid = http_query(x, "pid"), *worker = http_query(x, "worker");
+	uint64_t v;
+
+	*seconds = TRACE_SECONDS_DEFAULT;
+	if (s && (http_parse_u64(s, seconds) || *seconds < 1 || *seconds > TRACE_SECONDS_MAX))
+		return error(x, 400, "seconds must be 1..60");
+	f->role = -1;
+	if (role) {
+		for (int r = 0; r < ES_ROLE_COUNT; r++) {
+			if (!strcmp(role, role_name((enum es_role)r)))
+				f->role = r;
+		}
+		if (f->role < 0)
+			return error(x, 400, "unknown role");
+	}
+	if (pid) {
+		if (http_parse_u64(pid, &v) || !v || v > UINT32_MAX)
+			return error(x, 400, "pid must be a process id");
+		f->pid = (uint32_t)v;
+	}
+	if (worker) {
+		if (http_parse_u64(worker, &v) || !v || v > UINT32_MAX)
+			return error(x, 400, "worker must be a worker label (its pid)");
+		snprintf(f->worker, sizeof(f->worker), "%llu", (unsigned long long)v);
+	}
+	return 1;
+}
+
+static void name_file(struct trace_priv *tp)
+{
+	char host[64] = "host", when[32];
+	time_t now = time(NULL);
+	struct tm tm;
+
+	gethostname(host, sizeof(host) - 1);
+	for (char *c = host; *c; c++) {
+		if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') ||
+		      (*c >= '0' && *c <= '9') || *c == '-' || *c == '.'))
+			*c = '_';
+	}
+	gmtime_r(&now, &tm);
+	strftime(when, sizeof(when), "%Y%m%dT%H%M%SZ", &tm);
+	snprintf(tp->disposition, sizeof(tp->disposition),
+		 "attachment; filename=erpscope-%s-%s.perfetto-trace", host, when);
+}
+
+int trace_http(void *arg, struct http_exchange *x)
+{
+	struct erpscope *es = arg;
+	struct trace_priv *tp = trace_priv(es);
+	struct trace_filter f = { .role = -1 };
+	uint64_t seconds;
+	int rc;
+
+	if (!tp)
+		return error(x, 503, "traces are not available");
+	rc = parse_filter(x, &f, &seconds);
+	if (rc <= 0)
+		return rc;
+	if (tp->recording)
+		return error(x, 429, "a recording is running; one at a time");
+	tp->later = http_defer(x);
+	if (!tp->later)
+		return -ENOMEM;
+	tp->filter = f;
+	name_file(tp);
+	trace_rec_reset(&tp->rec);
+	es->trace.consume = trace_rec_consume;
+	es->trace.ctx = &tp->rec;
+	tp->start_ns = clock_ns();
+	tp->end_ns = tp->start_ns + seconds * 1000000000ull;
+	tp->recording = true;
+	trace_sink_set(&es->trace, true);
+	log_info("trace recording", "seconds=%llu", (unsigned long long)seconds);
+	return 0;
+}
+
+static void finish(struct trace_priv *tp)
+{
+	struct erpscope *es = tp->es;
+	uint8_t *buf = NULL;
+	size_t len = 0;
+	int err;
+
+	trace_sink_set(&es->trace, false);
+	tp->recording = false;
+	err = trace_write(&tp->rec, &tp->filter, tp->start_ns, tp->end_ns, &buf, &len);
+	tp->recordings++;
+	tp->dropped += tp->rec.dropped;
+	log_info("trace recorded", "events=%zu dropped=%llu bytes=%zu err=%d", tp->rec.n,
+		 (unsigned long long)tp->rec.dropped, len, err);
+	if (err) {
+		char *body = strdup("{\"error\":\"the trace could not be written\"}\n");
+
+		http_later_reply(tp->later, 500, JSON, NULL, body, body ? strlen(body) : 0);
+	} else {
+		http_later_reply(tp->later, 200, "application/octet-stream", tp->disposition,
+				 (char *)buf, len);
+	}
+	tp->later = NULL;
+	trace_rec_reset(&tp->rec);
+}
+
+static int trace_init(struct poller *pl)
+{
+	struct trace_priv *tp = calloc(1, sizeof(*tp));
+
+	if (!tp)
+		return -ENOMEM;
+	tp->es = pl->es;
+	trace_rec_init(&tp->rec, pl->es, TRACE_BUFFER_BYTES);
+	pl->priv = tp;
+	return 0;
+}
+
+static void trace_tick(struct poller *pl, uint64_t now_ms)
+{
+	struct trace_priv *tp = pl->priv;
+
+	(void)now_ms;
+	if (tp->recording && clock_ns() >= tp->end_ns)
+		finish(tp);
+}
+
+static void trace_free(struct poller *pl)
+{
+	struct trace_priv *tp = pl->priv;
+
+	if (!tp)
+		return;
+	/* The server is gone: so is the connection that waited. */
+	if (tp->recording)
+		trace_sink_set(&tp->es->trace, false);
+	tp->es->trace.consume = NULL;
+	trace_rec_reset(&tp->rec);
+	free(tp);
+	pl->priv = NULL;
+}
+
+const struct poller_ops trace_poller_ops = {
+	.name = "trace",
+	.interval_ms = 100,
+	.init = trace_init,
+	.tick = trace_tick,
+	.free = trace_free,
+};
