@@ -75,7 +75,21 @@ class Trace:
                 th = one(td, "thread")
                 self.threads[one(th, "tid")] = (one(th, "pid"), one(th, "thread_name"))
                 self.track_tid[one(td, "uuid")] = one(th, "tid")
+        self.track_pid = {}   # process track uuid -> pid
+        for p in self.packets:
+            td = one(p, "track_descriptor")
+            if td and one(td, "process"):
+                self.track_pid[one(td, "uuid")] = one(one(td, "process"), "pid")
         self.slices = self._slices()
+        self.instants = []
+        for p in self.packets:
+            e = one(p, "track_event")
+            if e and one(e, "type") == "TYPE_INSTANT":
+                self.instants.append(dict(
+                    ts=one(p, "timestamp"), name=one(e, "name"),
+                    track_pid=self.track_pid.get(one(e, "track_uuid")),
+                    args={one(a, "name"): one(a, "string_value", one(a, "uint_value"))
+                          for a in e.get("debug_annotations", [])}))
 
     def states(self, tid):
         """[(ts, state, cpu)] of one thread, in time order."""

@@ -3,7 +3,7 @@
 
 Every trace taken here is decoded with `protoc --decode=perfetto.protos.Trace`
 against tests/perfetto/perfetto_trace_subset.proto (Perfetto's field numbers).
-With `--probes=sched,pg,requests`:
+With `--probes=sched,blkio,oom,pg,requests`:
 
   - bad input: seconds=0, seconds=1000, seconds=abc, role=nope, pid=x answer
     400 with a JSON error
@@ -11,7 +11,9 @@ With `--probes=sched,pg,requests`:
     O_DIRECT reads inside a 5 s recording: its process track is named
     `odoo_http <pid> odoo: WorkerHTTP <pid>`, its running time in the trace's
     thread states is the CPU time it used within 5%, its sleeping time its
-    1 s sleep within 5%, and it has uninterruptible (iowait) time
+    1 s sleep within 5%, it has uninterruptible (iowait) time, its 100 reads
+    are 100 block I/O slices of 4096 bytes attributed to it, and the SIGKILL the
+    test sends it before the end is an `exit: killed` instant on its track
   - a second recording while one runs answers 429 (JSON); the first still
     answers; its headers say application/octet-stream and
     `attachment; filename=erpscope-<host>-<time>.perfetto-trace`, gzip when asked
@@ -138,6 +140,8 @@ def worker_states(t, d):
     p.stdin.flush()
     r = json.loads(p.stdout.readline())
     lib.log(f"workload says {r}")
+    p.kill()  # inside the recording: an exit instant
+    p.wait(10)
     th.join(60)
     st, h, b = res["first"]
     hl = {k.lower(): v for k, v in h.items()}
@@ -168,9 +172,17 @@ def worker_states(t, d):
     running = [s for s in tr.states(p.pid) if s[1] == "TASK_STATE_RUNNING"]
     t.check(running and all(c is not None for _, _, c in running),
             "each running state says its CPU")
-    p.stdin.write("bye\n")
-    p.stdin.flush()
-    p.wait(10)
+    bios = [s for s in tr.slices if s["args"].get("pid") == p.pid and "bytes" in s["args"]]
+    reads = [s for s in bios if s["args"].get("op") == "read" and s["args"]["bytes"] == 4096]
+    lib.log(f"{len(bios)} block I/O slices of the worker, e.g. {bios[:1]}")
+    t.check(len(reads) == 100, "its 100 O_DIRECT reads are 100 block I/O slices",
+            f"{len(reads)}")
+    t.check(all(s["tid"] is None and 0 < s["seconds"] < 1 for s in reads),
+            "on a device's track, each lasting less than a second")
+    exits = [e for e in tr.instants if e["track_pid"] == p.pid]
+    t.check([e["name"] for e in exits] == ["exit: killed"] and
+            exits[0]["args"].get("detail") == "SIGKILL",
+            "its SIGKILL is an exit instant on its process track", f"{exits}")
 
 
 def client_goes_away(t, d):
@@ -237,7 +249,7 @@ def body(t):
     pg = lib.PgCluster().start()
     try:
         pg.psql(f"CREATE DATABASE {DB}")
-        with lib.Daemon("--probes=sched,pg,requests") as d:
+        with lib.Daemon("--probes=sched,blkio,oom,pg,requests") as d:
             bad_input(t, d)
             worker_states(t, d)
             client_goes_away(t, d)

@@ -24,9 +24,13 @@ void trace_sink_del_gate(struct trace_sink *s, void *arg)
 	s->ngates = n;
 }
 
+/* On: the sink first, so the first kernel events find it; off: the sink
+ * last, so what the gates flush still gets in. */
 void trace_sink_set(struct trace_sink *s, bool on)
 {
-	s->on = on;
+	if (on)
+		s->on = true;
 	for (int i = 0; i < s->ngates; i++)
 		s->gates[i].set(s->gates[i].arg, on);
+	s->on = on;
 }

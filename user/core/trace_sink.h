@@ -18,7 +18,8 @@ enum trace_ev_kind {
 	TRACE_EV_STATE = 1, /* a thread's scheduler state changed at ts */
 	TRACE_EV_REQUEST,   /* an HTTP request, [ts, end] on its serving thread */
 	TRACE_EV_STATEMENT, /* a PostgreSQL statement, [ts, end] on its backend */
-	TRACE_EV_EXIT,      /* a tracked process ended (instant) */
+	TRACE_EV_BIO,       /* a block request, [ts, end] (end 0: its completion was not seen) */
+	TRACE_EV_INSTANT,   /* something happened to a process at ts: an exit, an OOM kill */
 };
 
 /* Scheduler states, as the sched probe tells them apart. */
@@ -35,13 +36,13 @@ struct trace_ev {
 	uint32_t tgid, tid;
 	uint64_t ts_ns;  /* CLOCK_MONOTONIC (bpf_ktime_get_ns) */
 	uint64_t end_ns; /* slices */
-	uint32_t state;  /* TRACE_EV_STATE: enum trace_state */
+	uint32_t state;  /* TRACE_EV_STATE: enum trace_state; BIO: op */
 	uint32_t cpu;    /* TRACE_EV_STATE, running */
 	uint32_t peer;   /* TRACE_EV_STATEMENT: the client's tgid, 0: unknown */
-	uint32_t code;   /* TRACE_EV_REQUEST: HTTP status (0: none); STATEMENT: 1 on error */
-	uint64_t id;     /* TRACE_EV_STATEMENT: fingerprint */
-	const char *name;   /* route, statement text (normalised), exit reason; copied */
-	const char *detail; /* model.method of an RPC; copied; NULL: none */
+	uint32_t code;   /* REQUEST: HTTP status (0: none); STATEMENT: 1 on error; BIO: bytes */
+	uint64_t id;     /* STATEMENT: fingerprint; BIO: the device's dev_t */
+	const char *name;   /* route, statement text (normalised), device, instant's name; copied */
+	const char *detail; /* model.method of an RPC, a request's op, an instant's why; NULL: none */
 	const char *status; /* a request's code label ("200", "killed"); copied; NULL: none */
 };
 

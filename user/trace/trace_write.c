@@ -12,7 +12,10 @@
  *     the UI draws as the thread's state bar, as it does for ftrace's
  *     sched_switch; TrackEvent slices would draw as ordinary slices;
  *   - requests and statements as TrackEvent slices on their thread, a flow
- *     from each request to the statements its process sent during it.
+ *     from each request to the statements its process sent during it;
+ *   - block requests as slices on a track per device, in lanes (slices of
+ *     one track must nest, requests in flight together do not);
+ *   - exits and OOM kills as instants on their process's track.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -52,6 +55,9 @@ enum { TS_RUNNABLE = 2, TS_RUNNING = 3, TS_SLEEP = 4, TS_UNINTERRUPTIBLE = 5 };
 
 #define PROCESS_UUID(tgid) (0x100000000ull | (uint64_t)(tgid))
 #define THREAD_UUID(tid) (0x200000000ull | (uint64_t)(tid))
+#define DEVICE_UUID(dev) (0x4000000000000ull | (uint64_t)(dev) << 8)
+#define LANE_UUID(dev, lane) (DEVICE_UUID(dev) | ((uint64_t)(lane) + 1))
+#define LANES 32
 /* A trace is at most this big (the ~20 MiB of 10 s of a loaded server, and room). */
 #define TRACE_MAX_BYTES (256u << 20)
 
@@ -68,6 +74,8 @@ struct writer {
 	long *req_of;     /* per event: a statement's request (event index), -1 */
 	long *first_flow; /* per event: a request's first statement, -1 */
 	long *next_flow;  /* per event: the request's next statement, -1 */
+	uint64_t *end;    /* per event: a slice's end (a block request's, found) */
+	uint8_t *lane;    /* per event: a block request's lane on its device */
 };
 
 static bool thread_kept(const struct trace_filter *f, const struct trace_thread *t)
@@ -254,14 +262,16 @@ static void slice_begin(struct writer *w, size_t i)
 	pb_end(pb);
 }
 
-static void slice_end(struct writer *w, const struct trace_ev *ev)
+static void slice_end(struct writer *w, size_t i, uint64_t ts)
 {
+	const struct trace_ev *ev = &w->r->evs[i].ev;
 	struct pb *pb = &w->pb;
 
-	packet_begin(pb, ev->end_ns);
+	packet_begin(pb, ts);
 	pb_begin(pb, TP_TRACK_EVENT);
 	pb_varint(pb, TE_TYPE, TE_SLICE_END);
-	pb_varint(pb, TE_TRACK, THREAD_UUID(ev->tid));
+	pb_varint(pb, TE_TRACK, ev->kind == TRACE_EV_BIO ? LANE_UUID(ev->id, w->lane[i]) :
+							   THREAD_UUID(ev->tid));
 	pb_end(pb);
 	pb_end(pb);
 }
@@ -299,6 +309,158 @@ static int link_flows(struct writer *w, const bool *keep)
 	return 0;
 }
 
+/*
+ * A block request whose completion was not seen ends where its submitter
+ * left iowait (its wakeup), else at the end of the recording.
+ */
+static uint64_t bio_end(const struct writer *w, const struct trace_ev *b, uint64_t end_ns)
+{
+	uint64_t best = end_ns;
+
+	if (b->end_ns)
+		return b->end_ns;
+	for (size_t i = 0; i < w->r->n; i++) {
+		const struct trace_ev *e = &w->r->evs[i].ev;
+
+		if (e->kind == TRACE_EV_STATE && e->tid == b->tid && e->ts_ns > b->ts_ns &&
+		    e->ts_ns < best && e->state != TRACE_ST_IOWAIT)
+			best = e->ts_ns;
+	}
+	return best;
+}
+
+static int by_start(const void *a, const void *b, void *arg)
+{
+	const struct trace_rec *r = arg;
+	uint64_t x = r->evs[*(const size_t *)a].ev.ts_ns, y = r->evs[*(const size_t *)b].ev.ts_ns;
+
+	return x < y ? -1 : x > y;
+}
+
+/* Lanes per device: the first whose last request ended before this one began. */
+static int bio_lanes(struct writer *w, const bool *keep, uint64_t end_ns)
+{
+	const struct trace_rec *r = w->r;
+	size_t *bios = malloc((r->n + 1) * sizeof(*bios)), n = 0;
+	struct { uint32_t dev; uint64_t busy[LANES]; } devs[16];
+	size_t ndevs = 0;
+
+	if (!bios)
+		return -ENOMEM;
+	for (size_t i = 0; i < r->n; i++) {
+		if (keep[i] && r->evs[i].ev.kind == TRACE_EV_BIO) {
+			w->end[i] = bio_end(w, &r->evs[i].ev, end_ns);
+			bios[n++] = i;
+		}
+	}
+	qsort_r(bios, n, sizeof(*bios), by_start, (void *)r);
+	for (size_t k = 0; k < n; k++) {
+		const struct trace_ev *b = &r->evs[bios[k]].ev;
+		size_t d, l;
+
+		for (d = 0; d < ndevs && devs[d].dev != (uint32_t)b->id; d++)
+			;
+		if (d == ndevs && ndevs < sizeof(devs) / sizeof(devs[0])) {
+			memset(&devs[ndevs], 0, sizeof(devs[0]));
+			devs[ndevs++].dev = (uint32_t)b->id;
+		}
+		if (d == ndevs) {
+			w->lane[bios[k]] = 0;
+			continue;
+		}
+		for (l = 0; l < LANES - 1 && devs[d].busy[l] > b->ts_ns; l++)
+			;
+		devs[d].busy[l] = w->end[bios[k]];
+		w->lane[bios[k]] = (uint8_t)l;
+	}
+	free(bios);
+	return 0;
+}
+
+static void track(struct pb *pb, uint64_t uuid, uint64_t parent, const char *name)
+{
+	pb_begin(pb, TRACE_PACKET);
+	pb_varint(pb, TP_SEQ_ID, SEQ_ID);
+	pb_begin(pb, TP_TRACK_DESCRIPTOR);
+	pb_varint(pb, TD_UUID, uuid);
+	if (parent)
+		pb_varint(pb, TD_PARENT, parent);
+	pb_string(pb, TD_NAME, name);
+	pb_end(pb);
+	pb_end(pb);
+}
+
+/* A track per device in use, and one per lane used under it. */
+static void device_tracks(struct writer *w, const bool *keep)
+{
+	const struct trace_rec *r = w->r;
+	struct { uint64_t dev; uint32_t lanes; } seen[64];
+	size_t nseen = 0, d;
+	char name[96];
+
+	for (size_t i = 0; i < r->n; i++) {
+		const struct trace_ev *b = &r->evs[i].ev;
+		uint32_t bit = 1u << w->lane[i];
+
+		if (!keep[i] || b->kind != TRACE_EV_BIO)
+			continue;
+		for (d = 0; d < nseen && seen[d].dev != b->id; d++)
+			;
+		if (d == nseen) {
+			if (nseen == sizeof(seen) / sizeof(seen[0]))
+				continue;
+			seen[nseen].dev = b->id;
+			seen[nseen++].lanes = 0;
+			snprintf(name, sizeof(name), "block I/O %s", b->name ? b->name : "?");
+			track(&w->pb, DEVICE_UUID(b->id), 0, name);
+		}
+		if (!(seen[d].lanes & bit)) {
+			seen[d].lanes |= bit;
+			snprintf(name, sizeof(name), "%s #%u", b->name ? b->name : "?", w->lane[i] + 1);
+			track(&w->pb, LANE_UUID(b->id, w->lane[i]), DEVICE_UUID(b->id), name);
+		}
+	}
+}
+
+static void bio_begin(struct writer *w, size_t i)
+{
+	const struct trace_ev *b = &w->r->evs[i].ev;
+	const struct trace_thread *t = trace_rec_thread(w->r, b->tid);
+	struct pb *pb = &w->pb;
+	char name[96];
+
+	packet_begin(pb, b->ts_ns);
+	pb_begin(pb, TP_TRACK_EVENT);
+	pb_varint(pb, TE_TYPE, TE_SLICE_BEGIN);
+	pb_varint(pb, TE_TRACK, LANE_UUID(b->id, w->lane[i]));
+	snprintf(name, sizeof(name), "%s %u B %s", b->detail ? b->detail : "?", b->code,
+		 t ? t->comm : "");
+	pb_string(pb, TE_NAME, name);
+	annotation(pb, "op", b->detail ? b->detail : "?", 0);
+	annotation(pb, "bytes", NULL, b->code);
+	annotation(pb, "pid", NULL, b->tgid);
+	annotation(pb, "tid", NULL, b->tid);
+	if (!b->end_ns)
+		annotation(pb, "end", "its submitter's wakeup (completion not seen)", 0);
+	pb_end(pb);
+	pb_end(pb);
+}
+
+static void instant(struct writer *w, const struct trace_ev *ev)
+{
+	struct pb *pb = &w->pb;
+
+	packet_begin(pb, ev->ts_ns);
+	pb_begin(pb, TP_TRACK_EVENT);
+	pb_varint(pb, TE_TYPE, TE_INSTANT);
+	pb_varint(pb, TE_TRACK, PROCESS_UUID(ev->tgid));
+	pb_string(pb, TE_NAME, ev->name);
+	if (ev->detail)
+		annotation(pb, "detail", ev->detail, 0);
+	pb_end(pb);
+	pb_end(pb);
+}
+
 static int by_time(const void *a, const void *b)
 {
 	const struct out *x = a, *y = b;
@@ -321,18 +483,21 @@ int trace_write(const struct trace_rec *r, const struct trace_filter *f, uint64_
 	w.req_of = malloc((r->n + 1) * sizeof(long));
 	w.first_flow = malloc((r->n + 1) * sizeof(long));
 	w.next_flow = malloc((r->n + 1) * sizeof(long));
+	w.end = calloc(r->n + 1, sizeof(*w.end));
+	w.lane = calloc(r->n + 1, sizeof(*w.lane));
 	pb_init(&w.pb, TRACE_MAX_BYTES);
-	if (!keep || !keep_thread || !outs || !w.req_of || !w.first_flow || !w.next_flow)
+	if (!keep || !keep_thread || !outs || !w.req_of || !w.first_flow || !w.next_flow ||
+	    !w.end || !w.lane)
 		goto out;
 	for (size_t i = 0; i < r->n; i++) {
 		const struct trace_ev *ev = &r->evs[i].ev;
-		bool slice = ev->kind == TRACE_EV_REQUEST || ev->kind == TRACE_EV_STATEMENT;
+		bool slice = ev->kind == TRACE_EV_REQUEST || ev->kind == TRACE_EV_STATEMENT ||
+			     ev->kind == TRACE_EV_BIO;
 
 		w.req_of[i] = w.first_flow[i] = w.next_flow[i] = -1;
-		if (slice ? ev->end_ns < start_ns || ev->ts_ns > end_ns :
-			    ev->ts_ns < start_ns || ev->ts_ns > end_ns)
-			continue;
-		if (ev->kind != TRACE_EV_STATE && !slice)
+		w.end[i] = ev->end_ns;
+		if (ev->ts_ns > end_ns || (slice && ev->end_ns && ev->end_ns < start_ns) ||
+		    (!slice && ev->ts_ns < start_ns))
 			continue;
 		keep[i] = ev_kept(&w, ev);
 		if (!keep[i])
@@ -341,25 +506,40 @@ int trace_write(const struct trace_rec *r, const struct trace_filter *f, uint64_
 			if (r->threads[t].tid == ev->tid)
 				keep_thread[t] = true;
 		}
-		outs[nout++] = (struct out){ .ts = ev->ts_ns, .ev = i };
-		if (slice)
-			outs[nout++] = (struct out){ .ts = ev->end_ns, .ev = i, .end = 1 };
 	}
 	err = link_flows(&w, keep);
+	if (!err)
+		err = bio_lanes(&w, keep, end_ns);
 	if (err)
 		goto out;
+	for (size_t i = 0; i < r->n; i++) {
+		const struct trace_ev *ev = &r->evs[i].ev;
+
+		if (!keep[i])
+			continue;
+		outs[nout++] = (struct out){ .ts = ev->ts_ns, .ev = i };
+		if (ev->kind == TRACE_EV_REQUEST || ev->kind == TRACE_EV_STATEMENT ||
+		    ev->kind == TRACE_EV_BIO)
+			outs[nout++] = (struct out){ .ts = w.end[i], .ev = i, .end = 1 };
+	}
 	qsort(outs, nout, sizeof(*outs), by_time);
 	clocks(&w.pb);
 	descriptors(&w, keep_thread);
+	device_tracks(&w, keep);
 	for (size_t k = 0; k < nout && !w.pb.err; k++) {
-		const struct trace_ev *ev = &r->evs[outs[k].ev].ev;
+		size_t i = outs[k].ev;
+		const struct trace_ev *ev = &r->evs[i].ev;
 
 		if (ev->kind == TRACE_EV_STATE)
 			task_state(&w, ev);
+		else if (ev->kind == TRACE_EV_INSTANT)
+			instant(&w, ev);
 		else if (outs[k].end)
-			slice_end(&w, ev);
+			slice_end(&w, i, outs[k].ts);
+		else if (ev->kind == TRACE_EV_BIO)
+			bio_begin(&w, i);
 		else
-			slice_begin(&w, outs[k].ev);
+			slice_begin(&w, i);
 	}
 	err = pb_finish(&w.pb);
 	if (!err) {
@@ -375,5 +555,7 @@ out:
 	free(w.req_of);
 	free(w.first_flow);
 	free(w.next_flow);
+	free(w.end);
+	free(w.lane);
 	return err;
 }
