@@ -125,8 +125,12 @@ static const struct http_route *route_find(const struct httpd *h, const char *ur
 
 	for (size_t i = 0; i < h->nroutes; i++) {
 		const char *p = h->routes[i].path;
+		size_t plen = p ? strlen(p) : 0;
 
-		if (p && strlen(p) == len && !memcmp(p, url, len))
+		if (p && plen == len && !memcmp(p, url, len))
+			return &h->routes[i];
+		/* "/dir/" takes "/dir/<anything>" */
+		if (plen > 1 && p[plen - 1] == '/' && len > plen && !memcmp(p, url, plen))
 			return &h->routes[i];
 	}
 	return NULL;

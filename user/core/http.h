@@ -52,7 +52,7 @@ int http_reply_text(struct http_exchange *x, int status, const char *content_typ
 		    const char *text);
 
 struct http_route {
-	const char *path;
+	const char *path; /* exact, or ending in '/': that prefix and more */
 	/* Handles GET and HEAD; returns 0 or negative errno (-> 500). */
 	int (*handler)(void *arg, struct http_exchange *x);
 };

@@ -75,6 +75,7 @@ static int handle_index(void *arg, struct http_exchange *x)
 		 "<li><a href=\"/queries\">/queries</a>: top PostgreSQL statements (<a href=\"/queries?format=json\">JSON</a>)</li>\n"
 		 "<li><a href=\"/workers\">/workers</a>: what each worker is doing now, with its Python stack (<a href=\"/workers?format=json\">JSON</a>)</li>\n"
 		 "<li><a href=\"/requests\">/requests</a>: HTTP requests in flight and the slowest of the window (<a href=\"/requests?format=json\">JSON</a>)</li>\n"
+		 "<li><a href=\"/trace?seconds=10\">/trace?seconds=10</a>: record 10 s as a Perfetto trace; <a href=\"/traces\">/traces</a>: those the flight recorder saved</li>\n"
 		 "<li><a href=\"/profile?kind=cpu&amp;seconds=60\">/profile</a>: Python CPU and off-CPU (<a href=\"/profile?kind=offcpu&amp;seconds=60\">kind=offcpu</a>) profiles, folded stacks</li>\n</ul>\n"
 		 "</body></html>\n",
 		 ERPSCOPE_VERSION, es->cfg.telemetry_path, es->cfg.telemetry_path);
@@ -94,6 +95,8 @@ int routes_start(struct erpscope *es)
 	es->routes[n++] = (struct http_route){ "/workers", py_workers_http };
 	es->routes[n++] = (struct http_route){ "/requests", requests_http };
 	es->routes[n++] = (struct http_route){ "/trace", trace_http };
+	es->routes[n++] = (struct http_route){ "/traces", trace_files_http };
+	es->routes[n++] = (struct http_route){ "/traces/", trace_file_http };
 	es->httpd = httpd_start(es->cfg.listen_address, es->routes, n, es, &err);
 	return es->httpd ? 0 : (err ? err : -EINVAL);
 }

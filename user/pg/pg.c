@@ -212,6 +212,12 @@ static void on_lock(struct pg_priv *pp, const struct es_pg_ev_lock *ev)
 	json_object_end(&j);
 	add_event(pp->es, deadlock ? "pg_deadlock" : "pg_lock_wait", &j);
 	json_free(&j);
+	if (deadlock) {
+		struct trace_ev tev = { .kind = TRACE_EV_INSTANT, .tgid = ev->h.tgid,
+					.tid = ev->h.tgid, .ts_ns = clock_ns(), .name = "deadlock" };
+
+		trace_sink_emit(&pp->es->trace, &tev);
+	}
 	if (deadlock)
 		log_info("PostgreSQL deadlock", "probe=pg backend_pid=%u locktype=%s mode=%s",
 			 ev->h.tgid, pg_lock_type_name(ev->locktype), pg_lock_mode_name(ev->mode));

@@ -31,16 +31,21 @@ struct trace_thread {
 /* One event as recorded: the sink's, with its strings copied. */
 struct trace_rec_ev {
 	struct trace_ev ev;
-	char *strs; /* name, detail, status, NUL-separated; ev's pointers point here */
+	char *strs;      /* name, detail, status, NUL-separated; ev's pointers point here */
+	uint32_t size;   /* of strs */
+	uint32_t thread; /* index in threads */
 };
 
 struct trace_rec {
-	struct trace_rec_ev *evs;
-	size_t n, cap;
-	size_t bytes, max_bytes; /* what events and strings hold, its bound */
-	uint64_t dropped;        /* refused past max_bytes */
+	struct trace_rec_ev *evs; /* live: [first, n) */
+	size_t first, n, cap;
+	size_t bytes, max_bytes;  /* what events, strings and threads hold; its bound */
+	uint64_t dropped_oldest;  /* pushed out past max_bytes */
+	uint64_t dropped;         /* not kept: out of memory */
 	struct trace_thread *threads;
 	size_t nthreads, capthreads;
+	uint32_t *hash;           /* tid -> index + 1, open addressing */
+	size_t nhash;
 	struct erpscope *es;
 };
 
@@ -56,6 +61,8 @@ void trace_rec_init(struct trace_rec *r, struct erpscope *es, size_t max_bytes);
 /* The sink's consumer: ctx is a struct trace_rec. */
 void trace_rec_consume(void *ctx, const struct trace_ev *ev);
 void trace_rec_reset(struct trace_rec *r);
+/* Forgets the oldest events, those that ended before before_ns (not counted as drops). */
+void trace_rec_trim(struct trace_rec *r, uint64_t before_ns);
 const struct trace_thread *trace_rec_thread(const struct trace_rec *r, uint32_t tid);
 
 /*
@@ -66,8 +73,80 @@ const struct trace_thread *trace_rec_thread(const struct trace_rec *r, uint32_t 
 int trace_write(const struct trace_rec *r, const struct trace_filter *f, uint64_t start_ns,
 		uint64_t end_ns, uint8_t **out, size_t *len);
 
-/* trace_http.c */
-int trace_http(void *arg, struct http_exchange *x);
+/* What makes the flight recorder save a trace. */
+enum trace_trigger {
+	TRACE_TRIG_SLOW_REQUEST,
+	TRACE_TRIG_KILLED,   /* a worker died mid-request */
+	TRACE_TRIG_OOM_KILL,
+	TRACE_TRIG_DEADLOCK, /* PostgreSQL found one */
+	TRACE_TRIG_COUNT,
+};
+
+/* A saved trace, as GET /traces lists it. */
+struct trace_saved {
+	char id[64];     /* file name without .perfetto-trace */
+	int64_t time;    /* Unix seconds */
+	int trigger;     /* enum trace_trigger */
+	int role;        /* enum es_role, -1: unknown (found on disk) */
+	uint32_t pid;    /* 0: unknown */
+	char route[96];
+	char rpc[132];
+	double duration; /* of the request that triggered it, 0: none */
+	uint64_t size;
+};
+
+/* The flight recorder's save to come: the trigger, and 2 s after it. */
+struct trace_pending {
+	bool on;
+	uint64_t at_ns, due_ns;
+	struct trace_saved meta;
+};
+
+struct trace_priv {
+	struct erpscope *es;
+	/* GET /trace */
+	struct trace_rec rec;
+	bool recording;
+	uint64_t start_ns, end_ns;
+	struct trace_filter filter;
+	struct http_later *later;
+	char disposition[192];
+	/* the flight recorder, when window_ns */
+	struct trace_rec flight;
+	uint64_t window_ns;
+	struct trace_pending pending;
+	uint64_t last_save_ns[TRACE_TRIG_COUNT];
+	bool dir_ok;
+	struct trace_saved *saved; /* oldest first */
+	char file_disposition[128]; /* GET /traces/<id>'s answer */
+	size_t nsaved, capsaved;
+	/* self-metrics */
+	uint64_t saves[TRACE_TRIG_COUNT], save_failures, recordings, dropped_done;
+};
+
+/* trace.c */
 extern const struct poller_ops trace_poller_ops;
+extern const char *const trace_trigger_names[TRACE_TRIG_COUNT];
+/* The trace poller's state, NULL when it is down. */
+struct trace_priv *trace_priv(struct erpscope *es);
+/* The sink on while something records. */
+void trace_sink_update(struct trace_priv *tp);
+
+/* trace_http.c: GET /trace */
+int trace_http(void *arg, struct http_exchange *x);
+void trace_http_tick(struct trace_priv *tp, uint64_t now_ns);
+void trace_http_free(struct trace_priv *tp);
+
+/* trace_flight.c: triggers and saves */
+void trace_flight_check(struct trace_priv *tp, const struct trace_ev *ev);
+void trace_flight_tick(struct trace_priv *tp, uint64_t now_ns);
+
+/* trace_files.c: the saved traces, GET /traces and /traces/<id> */
+void trace_files_init(struct trace_priv *tp);
+/* Writes a saved trace and applies the caps. Returns 0 or -errno. */
+int trace_files_save(struct trace_priv *tp, struct trace_saved *meta, const uint8_t *buf,
+		     size_t len);
+int trace_files_http(void *arg, struct http_exchange *x);
+int trace_file_http(void *arg, struct http_exchange *x);
 
 #endif

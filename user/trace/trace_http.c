@@ -23,28 +23,7 @@
 
 #define TRACE_SECONDS_DEFAULT 10
 #define TRACE_SECONDS_MAX 60
-#define TRACE_BUFFER_BYTES (256u << 20)
 #define JSON "application/json"
-
-struct trace_priv {
-	struct erpscope *es;
-	struct trace_rec rec;
-	bool recording;
-	uint64_t start_ns, end_ns;
-	struct trace_filter filter;
-	struct http_later *later;
-	char disposition[192];
-	uint64_t recordings, dropped;
-};
-
-static struct trace_priv *trace_priv(struct erpscope *es)
-{
-	for (int i = 0; i < es->npollers; i++) {
-		if (es->pollers[i].ops == &trace_poller_ops && es->pollers[i].up)
-			return es->pollers[i].priv;
-	}
-	return NULL;
-}
 
 static int error(struct http_exchange *x, int status, const char *why)
 {
@@ -129,25 +108,25 @@ int trace_http(void *arg, struct http_exchange *x)
 	tp->start_ns = clock_ns();
 	tp->end_ns = tp->start_ns + seconds * 1000000000ull;
 	tp->recording = true;
-	trace_sink_set(&es->trace, true);
+	trace_sink_update(tp);
 	log_info("trace recording", "seconds=%llu", (unsigned long long)seconds);
 	return 0;
 }
 
 static void finish(struct trace_priv *tp)
 {
-	struct erpscope *es = tp->es;
 	uint8_t *buf = NULL;
 	size_t len = 0;
 	int err;
 
-	trace_sink_set(&es->trace, false);
 	tp->recording = false;
+	trace_sink_update(tp);
 	err = trace_write(&tp->rec, &tp->filter, tp->start_ns, tp->end_ns, &buf, &len);
 	tp->recordings++;
-	tp->dropped += tp->rec.dropped;
-	log_info("trace recorded", "events=%zu dropped=%llu bytes=%zu err=%d", tp->rec.n,
-		 (unsigned long long)tp->rec.dropped, len, err);
+	tp->dropped_done += tp->rec.dropped + tp->rec.dropped_oldest;
+	log_info("trace recorded", "events=%zu dropped=%llu bytes=%zu err=%d",
+		 tp->rec.n - tp->rec.first,
+		 (unsigned long long)(tp->rec.dropped + tp->rec.dropped_oldest), len, err);
 	if (err) {
 		char *body = strdup("{\"error\":\"the trace could not be written\"}\n");
 
@@ -160,46 +139,16 @@ static void finish(struct trace_priv *tp)
 	trace_rec_reset(&tp->rec);
 }
 
-static int trace_init(struct poller *pl)
+void trace_http_tick(struct trace_priv *tp, uint64_t now_ns)
 {
-	struct trace_priv *tp = calloc(1, sizeof(*tp));
-
-	if (!tp)
-		return -ENOMEM;
-	tp->es = pl->es;
-	trace_rec_init(&tp->rec, pl->es, TRACE_BUFFER_BYTES);
-	pl->priv = tp;
-	return 0;
-}
-
-static void trace_tick(struct poller *pl, uint64_t now_ms)
-{
-	struct trace_priv *tp = pl->priv;
-
-	(void)now_ms;
-	if (tp->recording && clock_ns() >= tp->end_ns)
+	if (tp->recording && now_ns >= tp->end_ns)
 		finish(tp);
 }
 
-static void trace_free(struct poller *pl)
+/* The server is gone, and with it the connection that waited. */
+void trace_http_free(struct trace_priv *tp)
 {
-	struct trace_priv *tp = pl->priv;
-
-	if (!tp)
-		return;
-	/* The server is gone: so is the connection that waited. */
-	if (tp->recording)
-		trace_sink_set(&tp->es->trace, false);
-	tp->es->trace.consume = NULL;
+	tp->recording = false;
+	tp->later = NULL;
 	trace_rec_reset(&tp->rec);
-	free(tp);
-	pl->priv = NULL;
 }
-
-const struct poller_ops trace_poller_ops = {
-	.name = "trace",
-	.interval_ms = 100,
-	.init = trace_init,
-	.tick = trace_tick,
-	.free = trace_free,
-};

@@ -3,8 +3,11 @@
  * A recording in memory: the sink's events with their strings copied, and
  * each thread named when its first event comes (its process's role, pid
  * and title, its comm), so a worker that exits before the trace is written
- * keeps its name. Bounded by max_bytes: past it events are counted, not kept.
+ * keeps its name. Bounded by max_bytes: past it the oldest events go first
+ * (counted in dropped). Events live in evs[first, n); the dead front is
+ * reclaimed once it is half the array, with the threads no event names.
  */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +18,8 @@
 #include "procs/title.h"
 #include "trace/trace.h"
 
+#define COMPACT_MIN 4096
+
 void trace_rec_init(struct trace_rec *r, struct erpscope *es, size_t max_bytes)
 {
 	memset(r, 0, sizeof(*r));
@@ -24,20 +29,60 @@ void trace_rec_init(struct trace_rec *r, struct erpscope *es, size_t max_bytes)
 
 void trace_rec_reset(struct trace_rec *r)
 {
-	for (size_t i = 0; i < r->n; i++)
+	for (size_t i = r->first; i < r->n; i++)
 		free(r->evs[i].strs);
 	free(r->evs);
 	free(r->threads);
+	free(r->hash);
 	trace_rec_init(r, r->es, r->max_bytes);
+}
+
+/* tid -> index in threads: open addressing, hash slots hold index + 1. */
+static size_t hash_of(uint32_t tid, size_t mask)
+{
+	return (tid * 2654435761u) & mask;
+}
+
+static long find_thread(const struct trace_rec *r, uint32_t tid)
+{
+	size_t mask = r->nhash - 1;
+
+	if (!r->nhash)
+		return -1;
+	for (size_t h = hash_of(tid, mask);; h = (h + 1) & mask) {
+		uint32_t v = r->hash[h];
+
+		if (!v)
+			return -1;
+		if (r->threads[v - 1].tid == tid)
+			return (long)v - 1;
+	}
+}
+
+static int rehash(struct trace_rec *r, size_t nhash)
+{
+	uint32_t *h = calloc(nhash, sizeof(*h));
+
+	if (!h)
+		return -ENOMEM;
+	free(r->hash);
+	r->hash = h;
+	r->nhash = nhash;
+	for (size_t i = 0; i < r->nthreads; i++) {
+		size_t k = hash_of(r->threads[i].tid, nhash - 1);
+
+		while (h[k])
+			k = (k + 1) & (nhash - 1);
+		h[k] = (uint32_t)i + 1;
+	}
+	return 0;
 }
 
 const struct trace_thread *trace_rec_thread(const struct trace_rec *r, uint32_t tid)
 {
-	for (size_t i = 0; i < r->nthreads; i++) {
-		if (r->threads[i].tid == tid)
-			return &r->threads[i];
-	}
-	return NULL;
+	long i = find_thread(r, tid);
+
+	return i < 0 ? NULL : &r->threads[i];
 }
 
 /* Printable ASCII only: Perfetto's strings are UTF-8, titles are any bytes. */
@@ -68,7 +113,7 @@ static void name_thread(struct trace_rec *r, struct trace_thread *t)
 			cmd[i] = ' ';
 	}
 	if (n <= 0)
-		snprintf(cmd, sizeof(cmd), "%s", w ? w->comm : "");
+		n = snprintf(cmd, sizeof(cmd), "%s", w ? w->comm : "");
 	while (n > 0 && cmd[n - 1] == ' ')
 		cmd[--n] = 0;
 	clean(cmd);
@@ -76,12 +121,14 @@ static void name_thread(struct trace_rec *r, struct trace_thread *t)
 		 t->tgid, cmd);
 }
 
-static int see_thread(struct trace_rec *r, uint32_t tgid, uint32_t tid)
+/* The index of thread tid, named at its first sight; -1 when out of memory. */
+static long see_thread(struct trace_rec *r, uint32_t tgid, uint32_t tid)
 {
+	long i = find_thread(r, tid);
 	struct trace_thread *t;
 
-	if (!tid || trace_rec_thread(r, tid))
-		return 0;
+	if (i >= 0)
+		return i;
 	if (r->nthreads == r->capthreads) {
 		size_t cap = r->capthreads ? 2 * r->capthreads : 64;
 
@@ -91,13 +138,17 @@ static int see_thread(struct trace_rec *r, uint32_t tgid, uint32_t tid)
 		r->threads = t;
 		r->capthreads = cap;
 	}
-	t = &r->threads[r->nthreads++];
+	if (2 * (r->nthreads + 1) > r->nhash && rehash(r, r->nhash ? 2 * r->nhash : 256))
+		return -1;
+	t = &r->threads[r->nthreads];
 	memset(t, 0, sizeof(*t));
 	t->tgid = tgid;
 	t->tid = tid;
 	name_thread(r, t);
 	r->bytes += sizeof(*t);
-	return 0;
+	i = (long)r->nthreads++;
+	rehash(r, r->nhash); /* cannot fail: same size */
+	return i;
 }
 
 /* Copies the event's strings into one allocation its pointers then point into. */
@@ -129,16 +180,69 @@ static int copy_strings(struct trace_rec_ev *e)
 	return (int)total;
 }
 
+/* Moves the live events to the front and forgets threads none of them names. */
+static void compact(struct trace_rec *r)
+{
+	size_t live = r->n - r->first, nt = 0;
+	uint32_t *map = calloc(r->nthreads + 1, sizeof(*map));
+
+	memmove(r->evs, r->evs + r->first, live * sizeof(*r->evs));
+	r->first = 0;
+	r->n = live;
+	if (!map)
+		return;
+	for (size_t i = 0; i < r->n; i++)
+		map[r->evs[i].thread] = 1;
+	for (size_t t = 0; t < r->nthreads; t++) {
+		if (!map[t]) {
+			r->bytes -= sizeof(r->threads[t]);
+			continue;
+		}
+		r->threads[nt] = r->threads[t];
+		map[t] = (uint32_t)nt++;
+	}
+	r->nthreads = nt;
+	for (size_t i = 0; i < r->n; i++)
+		r->evs[i].thread = map[r->evs[i].thread];
+	rehash(r, r->nhash ? r->nhash : 256);
+	free(map);
+}
+
+static void drop_first(struct trace_rec *r)
+{
+	struct trace_rec_ev *e = &r->evs[r->first++];
+
+	r->bytes -= sizeof(*e) + e->size;
+	free(e->strs);
+	r->dropped_oldest++;
+}
+
+void trace_rec_trim(struct trace_rec *r, uint64_t before_ns)
+{
+	while (r->first < r->n) {
+		const struct trace_ev *ev = &r->evs[r->first].ev;
+		uint64_t last = ev->end_ns > ev->ts_ns ? ev->end_ns : ev->ts_ns;
+
+		if (last >= before_ns)
+			break;
+		drop_first(r);
+		r->dropped_oldest--; /* aged out: not a drop */
+	}
+	if (r->first >= COMPACT_MIN && 2 * r->first >= r->n)
+		compact(r);
+}
+
 void trace_rec_consume(void *ctx, const struct trace_ev *ev)
 {
 	struct trace_rec *r = ctx;
 	struct trace_rec_ev *e;
+	long thread;
 	int strs;
 
-	if (r->bytes + sizeof(*e) > r->max_bytes) {
-		r->dropped++;
-		return;
-	}
+	while (r->first < r->n && r->bytes + sizeof(*e) > r->max_bytes)
+		drop_first(r);
+	if (r->first >= COMPACT_MIN && 2 * r->first >= r->n)
+		compact(r);
 	if (r->n == r->cap) {
 		size_t cap = r->cap ? 2 * r->cap : 4096;
 
@@ -153,11 +257,14 @@ void trace_rec_consume(void *ctx, const struct trace_ev *ev)
 	e = &r->evs[r->n];
 	e->ev = *ev;
 	strs = copy_strings(e);
-	if (strs < 0 || see_thread(r, ev->tgid, ev->tid)) {
+	thread = strs < 0 ? -1 : see_thread(r, ev->tgid, ev->tid);
+	if (thread < 0) {
 		free(e->strs);
 		r->dropped++;
 		return;
 	}
+	e->size = (uint32_t)strs;
+	e->thread = (uint32_t)thread;
 	r->n++;
 	r->bytes += sizeof(*e) + (size_t)strs;
 }

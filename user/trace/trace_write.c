@@ -151,22 +151,32 @@ static void clocks(struct pb *pb)
 	pb_end(pb);
 }
 
-static void descriptors(struct writer *w, const bool *keep_thread)
+static int by_tgid(const void *a, const void *b, void *arg)
+{
+	const struct trace_thread *t = arg;
+	uint32_t x = t[*(const size_t *)a].tgid, y = t[*(const size_t *)b].tgid;
+
+	return x < y ? -1 : x > y;
+}
+
+/* A track per process, then one per thread under it (threads sorted by process). */
+static int descriptors(struct writer *w, const bool *keep_thread)
 {
 	const struct trace_rec *r = w->r;
+	size_t *order = malloc((r->nthreads + 1) * sizeof(*order)), n = 0;
 	struct pb *pb = &w->pb;
 
+	if (!order)
+		return -ENOMEM;
 	for (size_t i = 0; i < r->nthreads; i++) {
-		const struct trace_thread *t = &r->threads[i];
-		bool first = true;
+		if (keep_thread[i])
+			order[n++] = i;
+	}
+	qsort_r(order, n, sizeof(*order), by_tgid, r->threads);
+	for (size_t k = 0; k < n; k++) {
+		const struct trace_thread *t = &r->threads[order[k]];
 
-		if (!keep_thread[i])
-			continue;
-		for (size_t j = 0; j < i; j++) {
-			if (keep_thread[j] && r->threads[j].tgid == t->tgid)
-				first = false;
-		}
-		if (first) {
+		if (!k || r->threads[order[k - 1]].tgid != t->tgid) {
 			pb_begin(pb, TRACE_PACKET);
 			pb_varint(pb, TP_SEQ_ID, SEQ_ID);
 			pb_begin(pb, TP_TRACK_DESCRIPTOR);
@@ -191,6 +201,8 @@ static void descriptors(struct writer *w, const bool *keep_thread)
 		pb_end(pb);
 		pb_end(pb);
 	}
+	free(order);
+	return 0;
 }
 
 static void annotation(struct pb *pb, const char *name, const char *s, uint64_t u)
@@ -284,11 +296,11 @@ static int link_flows(struct writer *w, const bool *keep)
 
 	if (!reqs)
 		return -ENOMEM;
-	for (size_t i = 0; i < r->n; i++) {
+	for (size_t i = r->first; i < r->n; i++) {
 		if (keep[i] && r->evs[i].ev.kind == TRACE_EV_REQUEST)
 			reqs[nreqs++] = i;
 	}
-	for (size_t i = 0; i < r->n; i++) {
+	for (size_t i = r->first; i < r->n; i++) {
 		const struct trace_ev *s = &r->evs[i].ev;
 
 		if (!keep[i] || s->kind != TRACE_EV_STATEMENT || !s->peer)
@@ -319,7 +331,7 @@ static uint64_t bio_end(const struct writer *w, const struct trace_ev *b, uint64
 
 	if (b->end_ns)
 		return b->end_ns;
-	for (size_t i = 0; i < w->r->n; i++) {
+	for (size_t i = w->r->first; i < w->r->n; i++) {
 		const struct trace_ev *e = &w->r->evs[i].ev;
 
 		if (e->kind == TRACE_EV_STATE && e->tid == b->tid && e->ts_ns > b->ts_ns &&
@@ -347,7 +359,7 @@ static int bio_lanes(struct writer *w, const bool *keep, uint64_t end_ns)
 
 	if (!bios)
 		return -ENOMEM;
-	for (size_t i = 0; i < r->n; i++) {
+	for (size_t i = r->first; i < r->n; i++) {
 		if (keep[i] && r->evs[i].ev.kind == TRACE_EV_BIO) {
 			w->end[i] = bio_end(w, &r->evs[i].ev, end_ns);
 			bios[n++] = i;
@@ -398,7 +410,7 @@ static void device_tracks(struct writer *w, const bool *keep)
 	size_t nseen = 0, d;
 	char name[96];
 
-	for (size_t i = 0; i < r->n; i++) {
+	for (size_t i = r->first; i < r->n; i++) {
 		const struct trace_ev *b = &r->evs[i].ev;
 		uint32_t bit = 1u << w->lane[i];
 
@@ -489,7 +501,7 @@ int trace_write(const struct trace_rec *r, const struct trace_filter *f, uint64_
 	if (!keep || !keep_thread || !outs || !w.req_of || !w.first_flow || !w.next_flow ||
 	    !w.end || !w.lane)
 		goto out;
-	for (size_t i = 0; i < r->n; i++) {
+	for (size_t i = r->first; i < r->n; i++) {
 		const struct trace_ev *ev = &r->evs[i].ev;
 		bool slice = ev->kind == TRACE_EV_REQUEST || ev->kind == TRACE_EV_STATEMENT ||
 			     ev->kind == TRACE_EV_BIO;
@@ -502,17 +514,14 @@ int trace_write(const struct trace_rec *r, const struct trace_filter *f, uint64_
 		keep[i] = ev_kept(&w, ev);
 		if (!keep[i])
 			continue;
-		for (size_t t = 0; t < r->nthreads; t++) {
-			if (r->threads[t].tid == ev->tid)
-				keep_thread[t] = true;
-		}
+		keep_thread[r->evs[i].thread] = true;
 	}
 	err = link_flows(&w, keep);
 	if (!err)
 		err = bio_lanes(&w, keep, end_ns);
 	if (err)
 		goto out;
-	for (size_t i = 0; i < r->n; i++) {
+	for (size_t i = r->first; i < r->n; i++) {
 		const struct trace_ev *ev = &r->evs[i].ev;
 
 		if (!keep[i])
@@ -524,7 +533,9 @@ int trace_write(const struct trace_rec *r, const struct trace_filter *f, uint64_
 	}
 	qsort(outs, nout, sizeof(*outs), by_time);
 	clocks(&w.pb);
-	descriptors(&w, keep_thread);
+	err = descriptors(&w, keep_thread);
+	if (err)
+		goto out;
 	device_tracks(&w, keep);
 	for (size_t k = 0; k < nout && !w.pb.err; k++) {
 		size_t i = outs[k].ev;
