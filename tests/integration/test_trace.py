@@ -25,6 +25,9 @@ With `--probes=sched,blkio,oom,pg,requests`:
     worker's thread named account.move.reconcile, one statement slice on the
     backend's thread inside it, a flow from one to the other; the literal is
     nowhere in the file
+  - 10 s of a 2-worker server under 6 clients (two statements per request):
+    the trace is under 20 MiB, decodes, and every statement a worker sent
+    inside a request is joined to that request by a flow
 """
 
 import gzip
@@ -199,6 +202,7 @@ def client_goes_away(t, d):
 
 def request_and_statement(t, d, pg):
     srv, port, kids = prefork.start(t, d, APP, [pg.dir, str(pg.port), DB], workers=1)
+    prefork.wait_attached(t, d, kids)
     st, _ = prefork.request(port, "POST", "/web/dataset/call_kw/account.move/reconcile",
                             b"{}")  # connects, links the backend to the worker
     t.require(st == 200, "the RPC answers", f"{st}")
@@ -218,6 +222,9 @@ def request_and_statement(t, d, pg):
     tr = perfetto.Trace(b)
     reqs = [s for s in tr.slices if s["name"] == "account.move.reconcile"]
     lib.log(f"request slices: {reqs}")
+    if len(reqs) != 1:
+        lib.log(f"all slices: {[(s['name'], s['tid']) for s in tr.slices]}; processes "
+                f"{tr.processes}; client took {took:.3f}s; status {st}")
     t.require(len(reqs) == 1, "one request slice named account.move.reconcile", f"{len(reqs)}")
     t.check(set(tr.processes) - {kids[0]} == {tr.threads[s["tid"]][0] for s in tr.slices
                                                if s["tid"] not in kids},
@@ -245,6 +252,68 @@ def request_and_statement(t, d, pg):
     lib.kill_group(srv)
 
 
+LOAD_APP = r'''
+import sys
+import psycopg2
+from werkzeug.wrappers import Request, Response
+
+ARGS = sys.argv[1:]
+conn = None
+
+@Request.application
+def app(request):
+    global conn
+    if conn is None:
+        conn = psycopg2.connect(host=ARGS[0], port=int(ARGS[1]), user="postgres", dbname=ARGS[2])
+        conn.autocommit = True
+    cur = conn.cursor()
+    cur.execute("SELECT count(*) FROM pg_class WHERE relname <> %s", ("x",))
+    cur.execute("SELECT pg_sleep(0.002)")
+    return Response(b"ok", mimetype="text/plain")
+'''
+
+
+def loaded(t, d, pg):
+    """10 s of a 2-worker server under 6 clients: under 20 MiB, every statement
+    its workers sent during a request joined to that request by a flow."""
+    srv, port, kids = prefork.start(t, d, LOAD_APP, [pg.dir, str(pg.port), DB])
+    prefork.wait_attached(t, d, kids)
+    stop = time.monotonic() + 13
+    done = [0]
+
+    def client():
+        while time.monotonic() < stop:
+            prefork.request(port, "POST", "/web/dataset/call_kw/res.partner/read", b"{}")
+            done[0] += 1
+    ths = [threading.Thread(target=client) for _ in range(6)]
+    for th in ths:
+        th.start()
+    time.sleep(1)
+    rss0 = int(open(f"/proc/{d.pid}/status").read().split("VmRSS:")[1].split()[0])
+    st, h, b = get(d.port, "/trace?seconds=10")
+    rss1 = int(open(f"/proc/{d.pid}/status").read().split("VmRSS:")[1].split()[0])
+    for th in ths:
+        th.join()
+    lib.log(f"{done[0]} requests; trace {len(b)} bytes; daemon RSS {rss0} -> {rss1} KiB")
+    t.require(st == 200, "the recording answers 200", f"{st}")
+    t.check(len(b) < 20 << 20, "10 s of a loaded server is under 20 MiB", f"{len(b)}")
+    tr = perfetto.Trace(b)
+    reqs = [s for s in tr.slices if s["tid"] in kids and s["name"] == "res.partner.read"]
+    flows = {f for s in reqs for f in s["flows"]}
+    stmts = [s for s in tr.slices if s["args"].get("client_pid") in kids]
+    inside = [s for s in stmts if any(r["start"] <= s["start"] and s["end"] <= r["end"]
+                                      for r in reqs if tr.threads.get(r["tid"], (0,))[0]
+                                      == s["args"]["client_pid"])]
+    linked = [s for s in inside if s["ends"] and s["ends"][0] in flows]
+    lib.log(f"{len(reqs)} request slices, {len(stmts)} statements of the workers, "
+            f"{len(inside)} inside a request, {len(linked)} with a flow")
+    t.check(len(reqs) > 100, "hundreds of request slices", f"{len(reqs)}")
+    t.check(len(inside) >= 2 * len(reqs) - 4 and len(linked) == len(inside),
+            "every statement sent during a request is joined to it by a flow",
+            f"{len(linked)} of {len(inside)}")
+    lib.kill_group(srv)
+
+
 def body(t):
     pg = lib.PgCluster().start()
     try:
@@ -254,6 +323,7 @@ def body(t):
             worker_states(t, d)
             client_goes_away(t, d)
             request_and_statement(t, d, pg)
+            loaded(t, d, pg)
     finally:
         pg.stop()
 

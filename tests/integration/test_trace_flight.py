@@ -1,19 +1,23 @@
 #!/usr/bin/python3.11
 """The flight recorder: traces saved on triggers, decoded by protoc and checked.
 
-A 2-worker prefork server titled as Odoo's (prefork.py) answers /fast at
-once, /slow after 0.8 s and /hang after 5 s. With `--trace.flight-recorder=10s
---trace.slow-request=500ms --trace.dir=<tmp>/a/traces` (missing: created 0700):
+A 2-worker prefork server titled as Odoo's (prefork.py) answers /tffast at
+once, /tfslow after 2.3 s and /tfhang after 5 s. With
+`--trace.flight-recorder=10s --trace.slow-request=2s --trace.dir=<tmp>/a/traces`
+(missing: created 0700):
 
-  - 5 /fast requests save nothing
-  - one /slow request saves exactly one trace: /traces lists it (trigger
-    slow_request, role odoo_http, the worker, route /slow, duration ~0.8 s,
+  - 5 /tffast requests save nothing
+  - one /tfslow request saves exactly one trace: /traces lists it (trigger
+    slow_request, role odoo_http, the worker, its route, duration ~2.3 s,
     its size); /traces/<id> downloads it, protoc decodes it, and it holds that
-    request's slice (~0.8 s on the worker's thread) and the worker's thread
-    states; erpscope_traces_saved_total{trigger="slow_request"} is 1
-  - a second /slow request within the minute saves nothing more
-  - a worker SIGKILLed in the middle of /hang saves one `killed` trace naming
-    /hang (another trigger kind: not held back by the first)
+    request's slice (~2.3 s on the worker's thread) and the worker's thread
+    states; erpscope_traces_saved_total{trigger="slow_request"} counts it
+  - a second /tfslow request within the minute saves nothing more
+  - a worker SIGKILLed in the middle of /tfhang saves one `killed` trace
+    naming it (another trigger kind: not held back by the first)
+The daemon sees the whole host: a slow request of another test's server
+may take the minute's save of a kind first; the test then waits for the
+next minute and tries once more, and only counts traces of its own workers.
   - /traces/<unknown>, /traces/..%2f.. answer 404
 Caps, with 3 old traces already in the directory (10 B, 1020 KiB, 10 B) and
 `--trace.max-files=3 --trace.max-bytes=1MiB`: after one more save the oldest
@@ -43,9 +47,9 @@ from werkzeug.wrappers import Request, Response
 
 @Request.application
 def app(request):
-    if request.path == "/slow":
-        time.sleep(0.8)
-    elif request.path == "/hang":
+    if request.path == "/tfslow":
+        time.sleep(2.3)
+    elif request.path == "/tfhang":
         time.sleep(5)
     return Response(b"ok", mimetype="text/plain")
 '''
@@ -59,7 +63,7 @@ while time.monotonic() < end:
 """
 
 FLAGS = ("--probes=sched,oom,requests", "--trace.flight-recorder=10s",
-         "--trace.slow-request=500ms")
+         "--trace.slow-request=2s")
 
 
 def listing(d):
@@ -73,28 +77,50 @@ def saved(m, trigger):
     return m.value("erpscope_traces_saved_total", 0, trigger=trigger)
 
 
+def mine(d, kids, kind):
+    return [x for x in listing(d) if x["trigger"] == kind and x["worker"] and
+            int(x["worker"]) in kids]
+
+
+def save_of(t, d, kids, kind, action):
+    """Runs action, which triggers a save of kind on one of kids; returns that
+    listed trace. Another test's trigger of that kind may have taken the
+    minute's save: then waits for the next minute and runs action again."""
+    for _ in range(2):
+        action()
+        if lib.wait_for(lambda: mine(d, kids, kind), 8.0, 0.2):
+            return mine(d, kids, kind)
+        foreign = [x for x in listing(d) if x["trigger"] == kind]
+        if not foreign:
+            break
+        wait = max(x["time"] for x in foreign) + 62 - time.time()
+        lib.log(f"another server's {kind} trigger took this minute's save ({foreign[0]}); "
+                f"waiting {wait:.0f}s")
+        time.sleep(max(0.0, wait))
+    return []
+
+
 def triggers(t, d, work):
     srv, port, kids = prefork.start(t, d, APP)
+    prefork.wait_attached(t, d, kids)
     for _ in range(5):
-        prefork.request(port, "GET", "/fast")
+        prefork.request(port, "GET", "/tffast")
     time.sleep(3)
-    t.check(listing(d) == [], "fast requests save nothing", f"{listing(d)}")
+    t.check(mine(d, kids, "slow_request") == [], "fast requests save nothing")
 
-    st, took = prefork.request(port, "GET", "/slow")
-    time.sleep(3)
-    ls = listing(d)
-    lib.log(f"/traces: {ls}")
-    t.require(len(ls) == 1, "one /slow request saved exactly one trace", f"{len(ls)}")
+    ls = save_of(t, d, kids, "slow_request", lambda: prefork.request(port, "GET", "/tfslow"))
+    lib.log(f"/traces: {listing(d)}")
+    t.require(len(ls) == 1, "one /tfslow request saved exactly one trace", f"{ls}")
     s = ls[0]
     t.check(s["trigger"] == "slow_request" and s["role"] == "odoo_http" and
-            int(s["worker"]) in kids and s["route"] == "/slow" and
-            0.8 <= s["duration_seconds"] < 1.0 and s["size_bytes"] > 0,
+            int(s["worker"]) in kids and s["route"] == "/tfslow" and
+            2.3 <= s["duration_seconds"] < 2.6 and s["size_bytes"] > 0,
             "it is listed with its trigger, role, worker, route, duration and size", f"{s}")
     tdir = os.path.join(work, "a", "traces")
     mode = stat.S_IMODE(os.stat(tdir).st_mode)
     t.check(mode == 0o700, "--trace.dir was created 0700", oct(mode))
     on_disk = sorted(os.listdir(tdir))
-    t.check(on_disk == [s["id"] + ".perfetto-trace"], "the file is in --trace.dir", f"{on_disk}")
+    t.check(s["id"] + ".perfetto-trace" in on_disk, "the file is in --trace.dir", f"{on_disk}")
     st, h, b = lib.http_get(d.port, "/traces/" + s["id"])
     t.check(st == 200 and len(b) == s["size_bytes"], "/traces/<id> downloads it",
             f"{st} {len(b)}")
@@ -102,38 +128,38 @@ def triggers(t, d, work):
             f"attachment; filename=erpscope-{s['id']}.perfetto-trace", "named for download",
             h.get("content-disposition"))
     tr = perfetto.Trace(b)
-    reqs = [x for x in tr.slices if x["name"] == "/slow"]
+    reqs = [x for x in tr.slices if x["name"] == "/tfslow"]
     t.check(len(reqs) == 1 and reqs[0]["tid"] == int(s["worker"]) and
-            0.8 <= reqs[0]["seconds"] < 1.0, "the trace holds the slow request's slice",
+            2.3 <= reqs[0]["seconds"] < 2.6, "the trace holds the slow request's slice",
             f"{reqs}")
     t.check(len(tr.states(int(s["worker"]))) > 0, "and the worker's thread states")
-    t.check(saved(d.scrape(), "slow_request") == 1,
-            'erpscope_traces_saved_total{trigger="slow_request"} is 1')
+    n = saved(d.scrape(), "slow_request")
+    t.check(n >= 1, 'erpscope_traces_saved_total{trigger="slow_request"} counts it', f"{n}")
 
-    prefork.request(port, "GET", "/slow")
+    prefork.request(port, "GET", "/tfslow")
     time.sleep(3)
-    t.check(len(listing(d)) == 1, "a second slow request within the minute saves nothing")
+    t.check(len(mine(d, kids, "slow_request")) == 1 and
+            saved(d.scrape(), "slow_request") == n,
+            "a second slow request within the minute saves nothing")
 
     def hang():
-        try:
-            prefork.request(port, "GET", "/hang")
-        except Exception:
-            pass
-    th = threading.Thread(target=hang)
-    th.start()
-    time.sleep(1)
-    inflight = json.loads(lib.http_get(d.port, "/requests?format=json")[2])["in_flight"]
-    busy = [r["pid"] for r in inflight if r["route"] == "/hang" and r["pid"] in kids]
-    t.require(len(busy) == 1, "/hang is in flight on one worker", f"{inflight}")
-    victim = busy[0]
-    os.kill(victim, 9)
-    th.join(10)
-    ok = lib.wait_for(lambda: any(x["trigger"] == "killed" for x in listing(d)), 8.0, 0.2)
-    ls = listing(d)
-    killed = [x for x in ls if x["trigger"] == "killed"]
-    t.check(ok and len(killed) == 1 and killed[0]["route"] == "/hang" and
-            killed[0]["worker"] == str(victim),
-            "a worker killed mid-request saved one 'killed' trace naming /hang", f"{ls}")
+        th = threading.Thread(target=lambda: prefork.request(port, "GET", "/tfhang"))
+        th.daemon = True
+        th.start()
+        time.sleep(1)
+        inflight = json.loads(lib.http_get(d.port, "/requests?format=json")[2])["in_flight"]
+        busy = [r["pid"] for r in inflight if r["route"] == "/tfhang" and r["pid"] in kids]
+        t.require(len(busy) == 1, "/tfhang is in flight on one worker", f"{inflight}")
+        hang.victim = busy[0]
+        os.kill(busy[0], 9)
+        th.join(10)
+    killed = []
+    if len(kids) == 2:
+        killed = save_of(t, d, kids, "killed", hang)
+    t.check(len(killed) == 1 and killed[0]["route"] == "/tfhang" and
+            killed[0]["worker"] == str(getattr(hang, "victim", None)),
+            "a worker killed mid-request saved one 'killed' trace naming its route",
+            f"{killed}")
     for bad in ("/traces/nope", "/traces/..%2f..%2fetc%2fpasswd", "/traces/" + "a" * 100):
         st, _, _ = lib.http_get(d.port, bad)
         t.check(st == 404, f"{bad[:30]} answers 404", f"{st}")
@@ -153,18 +179,22 @@ def caps(t, work):
         ls = listing(d)
         t.check([x["id"] for x in ls] == [n for n, _ in reversed(old)],
                 "the traces already there are listed, newest first", f"{ls}")
-        srv, port, _ = prefork.start(t, d, APP, workers=1)
-        prefork.request(port, "GET", "/slow")
-        time.sleep(3)
+        srv, port, kids = prefork.start(t, d, APP, workers=1)
+        prefork.wait_attached(t, d, kids)
+        got = save_of(t, d, kids, "slow_request",
+                      lambda: prefork.request(port, "GET", "/tfslow"))
+        t.require(len(got) == 1, "the slow request saved a trace", f"{listing(d)}")
         ls = listing(d)
-        new = [x for x in ls if not x["id"].startswith("2020")]
-        t.require(len(new) == 1, "the slow request saved a trace", f"{ls}")
-        keep = old + [(new[0]["id"], new[0]["size_bytes"])]
-        while len(keep) > 1 and (len(keep) > 3 or sum(s for _, s in keep) > 1 << 20):
+        # Other servers' triggers may have saved too: all new traces count.
+        new = sorted((x["time"], x["id"], x["size_bytes"]) for x in ls
+                     if not x["id"].startswith("2020"))
+        keep = old + [(i, sz) for _, i, sz in new]
+        while len(keep) > 1 and (len(keep) > 3 or sum(sz for _, sz in keep) > 1 << 20):
             keep.pop(0)
-        lib.log(f"new trace of {new[0]['size_bytes']} bytes; kept {keep}")
-        t.check(len(keep) == 2, "both caps had something to delete (3 files, then 1 MiB)",
-                f"{keep}")
+        lib.log(f"new traces {new}; kept {keep}")
+        t.check(not any(n.startswith("20200101T000000Z") or n.startswith("20200101T000001Z")
+                        for n, _ in keep),
+                "both caps had something to delete (3 files, then 1 MiB)", f"{keep}")
         t.check(sorted(x["id"] for x in ls) == sorted(n for n, _ in keep),
                 "oldest deleted first until 3 files and 1 MiB hold", f"{ls}")
         t.check(sorted(os.listdir(tdir)) == sorted(n + ".perfetto-trace" for n, _ in keep),
@@ -187,16 +217,17 @@ def full_buffer(t, work):
 
 def bad_dir(t):
     with lib.Daemon(*FLAGS, "--trace.dir=/proc/erpscope-no-such-dir/traces") as d:
-        srv, port, _ = prefork.start(t, d, APP, workers=1)
-        prefork.request(port, "GET", "/slow")
+        srv, port, kids = prefork.start(t, d, APP, workers=1)
+        prefork.wait_attached(t, d, kids)
+        prefork.request(port, "GET", "/tfslow")
         time.sleep(3)
         t.check(d.alive(), "the daemon lives on")
         lines = [l for l in d.log_text().splitlines() if "trace" in l and "level=warn" in l]
         t.check(len(lines) == 1 and "--trace.dir" in lines[0],
                 "one log line says --trace.dir is unusable", f"{lines}")
         m = d.scrape()
-        t.check(m.value("erpscope_trace_save_failures_total", 0) == 1 and
-                saved(m, "slow_request") == 0, "the save is counted as failed")
+        t.check(m.value("erpscope_trace_save_failures_total", 0) >= 1 and
+                m.total("erpscope_traces_saved_total") == 0, "the save is counted as failed")
         t.check(listing(d) == [], "/traces is empty")
         lib.kill_group(srv)
 

@@ -36,7 +36,7 @@ struct trace_ev {
 	uint32_t tgid, tid;
 	uint64_t ts_ns;  /* CLOCK_MONOTONIC (bpf_ktime_get_ns) */
 	uint64_t end_ns; /* slices */
-	uint32_t state;  /* TRACE_EV_STATE: enum trace_state; BIO: op */
+	uint32_t state;  /* STATE: enum trace_state; BIO: op; REQUEST: 1 for a session (websocket, long poll) */
 	uint32_t cpu;    /* TRACE_EV_STATE, running */
 	uint32_t peer;   /* TRACE_EV_STATEMENT: the client's tgid, 0: unknown */
 	uint32_t code;   /* REQUEST: HTTP status (0: none); STATEMENT: 1 on error; BIO: bytes */

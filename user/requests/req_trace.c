@@ -18,6 +18,7 @@ void req_trace(struct erpscope *es, const struct req_ended *r)
 		.ts_ns = r->start_ns,
 		.end_ns = r->end_ns,
 		.code = r->code,
+		.state = h->session,
 		.name = h->route[0] ? h->route : "unparsed",
 		.detail = NULL,
 		.status = code,

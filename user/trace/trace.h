@@ -114,7 +114,7 @@ struct trace_priv {
 	/* the flight recorder, when window_ns */
 	struct trace_rec flight;
 	uint64_t window_ns;
-	struct trace_pending pending;
+	struct trace_pending pending[TRACE_TRIG_COUNT]; /* one per trigger kind */
 	uint64_t last_save_ns[TRACE_TRIG_COUNT];
 	bool dir_ok;
 	struct trace_saved *saved; /* oldest first */

@@ -5,8 +5,7 @@
  * --trace.buffer-size, oldest first. A trigger (a request slower than
  * --trace.slow-request, a worker killed mid-request, an OOM kill, a
  * PostgreSQL deadlock) schedules a save of [trigger - W, trigger + 2 s] for
- * 2 s later; one save per trigger kind per minute, one save at a time (a
- * trigger while one is pending is in that trace anyway).
+ * 2 s later; one save per trigger kind per minute.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,6 +26,8 @@ static int trigger_of(const struct trace_priv *tp, const struct trace_ev *ev)
 
 	switch (ev->kind) {
 	case TRACE_EV_REQUEST:
+		if (ev->state) /* a websocket or a long poll: long by design */
+			return -1;
 		if (ev->status && !strcmp(ev->status, "killed"))
 			return TRACE_TRIG_KILLED;
 		return ev->end_ns >= ev->ts_ns + slow ? TRACE_TRIG_SLOW_REQUEST : -1;
@@ -44,19 +45,22 @@ static int trigger_of(const struct trace_priv *tp, const struct trace_ev *ev)
 void trace_flight_check(struct trace_priv *tp, const struct trace_ev *ev)
 {
 	int k = trigger_of(tp, ev);
-	struct trace_saved *m = &tp->pending.meta;
+	struct trace_pending *p;
+	struct trace_saved *m;
 	uint64_t now;
 
-	if (k < 0 || tp->pending.on)
+	if (k < 0)
 		return;
 	now = clock_ns();
 	if (tp->last_save_ns[k] && now < tp->last_save_ns[k] + PER_KIND_NS)
 		return;
 	tp->last_save_ns[k] = now;
-	memset(&tp->pending, 0, sizeof(tp->pending));
-	tp->pending.on = true;
-	tp->pending.at_ns = now;
-	tp->pending.due_ns = now + AFTER_NS;
+	p = &tp->pending[k];
+	m = &p->meta;
+	memset(p, 0, sizeof(*p));
+	p->on = true;
+	p->at_ns = now;
+	p->due_ns = now + AFTER_NS;
 	m->trigger = k;
 	m->time = (int64_t)time(NULL);
 	m->pid = ev->tgid;
@@ -74,17 +78,17 @@ void trace_flight_check(struct trace_priv *tp, const struct trace_ev *ev)
 		 ev->tgid);
 }
 
-static void save(struct trace_priv *tp)
+static void save(struct trace_priv *tp, struct trace_pending *p)
 {
-	uint64_t start = tp->pending.at_ns > tp->window_ns ? tp->pending.at_ns - tp->window_ns : 0;
+	uint64_t start = p->at_ns > tp->window_ns ? p->at_ns - tp->window_ns : 0;
 	struct trace_filter all = { .role = -1 };
-	struct trace_saved *m = &tp->pending.meta;
+	struct trace_saved *m = &p->meta;
 	uint8_t *buf = NULL;
 	size_t len = 0;
 	int err;
 
-	tp->pending.on = false;
-	err = trace_write(&tp->flight, &all, start, tp->pending.due_ns, &buf, &len);
+	p->on = false;
+	err = trace_write(&tp->flight, &all, start, p->due_ns, &buf, &len);
 	if (!err)
 		err = trace_files_save(tp, m, buf, len);
 	free(buf);
@@ -101,8 +105,10 @@ void trace_flight_tick(struct trace_priv *tp, uint64_t now_ns)
 {
 	if (!tp->window_ns)
 		return;
-	if (tp->pending.on && now_ns >= tp->pending.due_ns)
-		save(tp);
+	for (int k = 0; k < TRACE_TRIG_COUNT; k++) {
+		if (tp->pending[k].on && now_ns >= tp->pending[k].due_ns)
+			save(tp, &tp->pending[k]);
+	}
 	/* Kept: the window, and the 2 s a trigger's trace reaches past it. */
 	if (now_ns > tp->window_ns + AFTER_NS)
 		trace_rec_trim(&tp->flight, now_ns - tp->window_ns - AFTER_NS);

@@ -239,10 +239,6 @@ void trace_rec_consume(void *ctx, const struct trace_ev *ev)
 	long thread;
 	int strs;
 
-	while (r->first < r->n && r->bytes + sizeof(*e) > r->max_bytes)
-		drop_first(r);
-	if (r->first >= COMPACT_MIN && 2 * r->first >= r->n)
-		compact(r);
 	if (r->n == r->cap) {
 		size_t cap = r->cap ? 2 * r->cap : 4096;
 
@@ -267,4 +263,10 @@ void trace_rec_consume(void *ctx, const struct trace_ev *ev)
 	e->thread = (uint32_t)thread;
 	r->n++;
 	r->bytes += sizeof(*e) + (size_t)strs;
+	/* Oldest first; threads no event names any more go with a compaction. */
+	while (r->bytes > r->max_bytes && r->first + 1 < r->n)
+		drop_first(r);
+	if (r->first && ((r->first >= COMPACT_MIN && 2 * r->first >= r->n) ||
+			 r->bytes > r->max_bytes))
+		compact(r);
 }

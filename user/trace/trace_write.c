@@ -75,6 +75,8 @@ struct writer {
 	long *first_flow; /* per event: a request's first statement, -1 */
 	long *next_flow;  /* per event: the request's next statement, -1 */
 	uint64_t *end;    /* per event: a slice's end (a block request's, found) */
+	uint32_t *kept_tgids; /* sorted */
+	size_t nkept;
 	uint8_t *lane;    /* per event: a block request's lane on its device */
 };
 
@@ -93,20 +95,37 @@ static bool thread_kept(const struct trace_filter *f, const struct trace_thread 
 }
 
 /* Its own thread is kept, or a statement sent by a kept process. */
-static bool ev_kept(const struct writer *w, const struct trace_ev *ev)
+static int cmp_u32(const void *a, const void *b)
 {
-	const struct trace_thread *t = trace_rec_thread(w->r, ev->tid), *c;
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
 
-	if (thread_kept(w->f, t))
-		return true;
-	if (ev->kind != TRACE_EV_STATEMENT || !ev->peer)
-		return false;
-	for (size_t i = 0; i < w->r->nthreads; i++) {
-		c = &w->r->threads[i];
-		if (c->tgid == ev->peer && thread_kept(w->f, c))
-			return true;
+	return x < y ? -1 : x > y;
+}
+
+/* The processes the filter keeps, sorted, for statements' clients. */
+static int kept_processes(struct writer *w)
+{
+	const struct trace_rec *r = w->r;
+
+	w->kept_tgids = malloc((r->nthreads + 1) * sizeof(*w->kept_tgids));
+	if (!w->kept_tgids)
+		return -ENOMEM;
+	for (size_t i = 0; i < r->nthreads; i++) {
+		if (thread_kept(w->f, &r->threads[i]))
+			w->kept_tgids[w->nkept++] = r->threads[i].tgid;
 	}
-	return false;
+	qsort(w->kept_tgids, w->nkept, sizeof(*w->kept_tgids), cmp_u32);
+	return 0;
+}
+
+static bool ev_kept(const struct writer *w, size_t i)
+{
+	const struct trace_ev *ev = &w->r->evs[i].ev;
+
+	if (thread_kept(w->f, &w->r->threads[w->r->evs[i].thread]))
+		return true;
+	return ev->kind == TRACE_EV_STATEMENT && ev->peer &&
+	       bsearch(&ev->peer, w->kept_tgids, w->nkept, sizeof(*w->kept_tgids), cmp_u32);
 }
 
 static void packet_begin(struct pb *pb, uint64_t ts)
@@ -288,7 +307,21 @@ static void slice_end(struct writer *w, size_t i, uint64_t ts)
 	pb_end(pb);
 }
 
-/* Each statement's request: one of its client's, running when it ran. */
+static int by_process_start(const void *a, const void *b, void *arg)
+{
+	const struct trace_rec *r = arg;
+	const struct trace_ev *x = &r->evs[*(const size_t *)a].ev, *y = &r->evs[*(const size_t *)b].ev;
+
+	if (x->tgid != y->tgid)
+		return x->tgid < y->tgid ? -1 : 1;
+	return x->ts_ns < y->ts_ns ? -1 : x->ts_ns > y->ts_ns;
+}
+
+/*
+ * Each statement's request: one of its client's, running when it ran (the
+ * latest begun before it; in a threaded server, a few back are looked at).
+ * Requests sorted by process and start, so a statement costs a binary search.
+ */
 static int link_flows(struct writer *w, const bool *keep)
 {
 	const struct trace_rec *r = w->r;
@@ -300,16 +333,30 @@ static int link_flows(struct writer *w, const bool *keep)
 		if (keep[i] && r->evs[i].ev.kind == TRACE_EV_REQUEST)
 			reqs[nreqs++] = i;
 	}
+	qsort_r(reqs, nreqs, sizeof(*reqs), by_process_start, (void *)r);
 	for (size_t i = r->first; i < r->n; i++) {
 		const struct trace_ev *s = &r->evs[i].ev;
+		size_t lo = 0, hi = nreqs;
 
 		if (!keep[i] || s->kind != TRACE_EV_STATEMENT || !s->peer)
 			continue;
-		for (size_t k = 0; k < nreqs; k++) {
+		/* the first request past (peer, s->ts_ns) */
+		while (lo < hi) {
+			size_t mid = lo + (hi - lo) / 2;
+			const struct trace_ev *q = &r->evs[reqs[mid]].ev;
+
+			if (q->tgid < s->peer || (q->tgid == s->peer && q->ts_ns <= s->ts_ns))
+				lo = mid + 1;
+			else
+				hi = mid;
+		}
+		for (size_t k = lo, tries = 0; k-- > 0 && tries < 16; tries++) {
 			size_t j = reqs[k];
 			const struct trace_ev *q = &r->evs[j].ev;
 
-			if (q->tgid != s->peer || q->ts_ns > s->ts_ns || q->end_ns < s->end_ns)
+			if (q->tgid != s->peer)
+				break;
+			if (q->end_ns < s->end_ns)
 				continue;
 			w->req_of[i] = (long)j;
 			w->next_flow[i] = w->first_flow[j];
@@ -499,7 +546,7 @@ int trace_write(const struct trace_rec *r, const struct trace_filter *f, uint64_
 	w.lane = calloc(r->n + 1, sizeof(*w.lane));
 	pb_init(&w.pb, TRACE_MAX_BYTES);
 	if (!keep || !keep_thread || !outs || !w.req_of || !w.first_flow || !w.next_flow ||
-	    !w.end || !w.lane)
+	    !w.end || !w.lane || kept_processes(&w))
 		goto out;
 	for (size_t i = r->first; i < r->n; i++) {
 		const struct trace_ev *ev = &r->evs[i].ev;
@@ -511,7 +558,7 @@ int trace_write(const struct trace_rec *r, const struct trace_filter *f, uint64_
 		if (ev->ts_ns > end_ns || (slice && ev->end_ns && ev->end_ns < start_ns) ||
 		    (!slice && ev->ts_ns < start_ns))
 			continue;
-		keep[i] = ev_kept(&w, ev);
+		keep[i] = ev_kept(&w, i);
 		if (!keep[i])
 			continue;
 		keep_thread[r->evs[i].thread] = true;
@@ -568,5 +615,6 @@ out:
 	free(w.next_flow);
 	free(w.end);
 	free(w.lane);
+	free(w.kept_tgids);
 	return err;
 }
