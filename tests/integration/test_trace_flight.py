@@ -213,6 +213,8 @@ def full_buffer(t, work):
         lib.log(f"dropped={dropped} buffer_bytes={held}")
         t.check(dropped > 1000, "a full buffer drops events and counts them", f"{dropped}")
         t.check(0 < held <= 64 << 10, "the buffer stays within --trace.buffer-size", f"{held}")
+        said = lib.promtool_check(m.text)
+        t.check(said == "", "promtool check metrics is clean", said)
 
 
 def bad_dir(t):

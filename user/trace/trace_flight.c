@@ -84,7 +84,8 @@ static void save(struct trace_priv *tp, struct trace_pending *p)
 	struct trace_filter all = { .role = -1 };
 	struct trace_saved *m = &p->meta;
 	uint8_t *buf = NULL;
-	size_t len = 0;
+	size_t len = 0, events = tp->flight.n - tp->flight.first;
+	uint64_t t0 = clock_ns();
 	int err;
 
 	p->on = false;
@@ -97,8 +98,8 @@ static void save(struct trace_priv *tp, struct trace_pending *p)
 		return;
 	}
 	tp->saves[m->trigger]++;
-	log_info("flight recorder saved a trace", "id=%s trigger=%s bytes=%zu", m->id,
-		 trace_trigger_names[m->trigger], len);
+	log_info("flight recorder saved a trace", "id=%s trigger=%s events=%zu bytes=%zu took_ms=%.1f",
+		 m->id, trace_trigger_names[m->trigger], events, len, (double)(clock_ns() - t0) / 1e6);
 }
 
 void trace_flight_tick(struct trace_priv *tp, uint64_t now_ns)

@@ -119,14 +119,17 @@ static void finish(struct trace_priv *tp)
 	size_t len = 0;
 	int err;
 
+	uint64_t t0 = clock_ns();
+
 	tp->recording = false;
 	trace_sink_update(tp);
 	err = trace_write(&tp->rec, &tp->filter, tp->start_ns, tp->end_ns, &buf, &len);
 	tp->recordings++;
 	tp->dropped_done += tp->rec.dropped + tp->rec.dropped_oldest;
-	log_info("trace recorded", "events=%zu dropped=%llu bytes=%zu err=%d",
+	log_info("trace recorded", "events=%zu dropped=%llu bytes=%zu write_ms=%.1f err=%d",
 		 tp->rec.n - tp->rec.first,
-		 (unsigned long long)(tp->rec.dropped + tp->rec.dropped_oldest), len, err);
+		 (unsigned long long)(tp->rec.dropped + tp->rec.dropped_oldest), len,
+		 (double)(clock_ns() - t0) / 1e6, err);
 	if (err) {
 		char *body = strdup("{\"error\":\"the trace could not be written\"}\n");
 
