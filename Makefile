@@ -9,12 +9,12 @@ PREFIX ?= /usr/local
 # monitoring/ (rules, alerts, runbooks, dashboards) goes to $(SHAREDIR)/monitoring.
 SHAREDIR ?= /usr/share/erpscope
 MONITORING := $(shell find monitoring -type f -not -name '*.pyc' 2>/dev/null | sort)
-PKGS := libbpf libelf zlib libmicrohttpd
+PKGS := libbpf libelf zlib libmicrohttpd yaml-0.1 gnutls
 
 CFLAGS ?= -O2 -g
 CFLAGS += -std=gnu11 -Wall -Wextra -Wno-unused-parameter -Wno-format-zero-length -MMD -MP -I$(BUILD) \
 	  -D_GNU_SOURCE $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null)
-LDLIBS += $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null)
+LDLIBS += $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null) -lcrypt
 BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -Ivmlinux/$(ARCH) -MMD -MP \
 	      -idirafter /usr/include/$(shell $(CC) -print-multiarch 2>/dev/null) \
 	      -Wall -Wno-unused-function
@@ -30,7 +30,9 @@ UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRCS))
 FUZZ_SRCS := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BINS := $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz/%,$(FUZZ_SRCS))
 # The parsers of outside input, built with sanitizers for the fuzzers.
-FUZZ_UNITS := user/procs/title.c user/core/config.c user/core/pycapture.c user/core/log.c user/core/negotiate.c user/core/expo.c user/core/http_parse.c user/core/json.c user/core/events.c user/core/http.c user/host/host.c user/host/netfs.c user/core/readfile.c user/core/utf8.c user/pg/pg_normalize.c user/pg/pg_conf.c user/tcp/tcp_diag.c user/requests/req_parse.c
+FUZZ_UNITS := user/procs/title.c user/core/config.c user/core/pycapture.c user/core/log.c user/core/negotiate.c user/core/expo.c user/core/http_parse.c user/core/json.c user/core/events.c user/core/http.c user/core/web_guard.c user/host/host.c user/host/netfs.c user/core/readfile.c user/core/utf8.c user/pg/pg_normalize.c user/pg/pg_conf.c user/tcp/tcp_diag.c user/requests/req_parse.c user/gpu/drm_fdinfo.c \
+	user/core/webconfig.c user/core/webtls.c user/core/webauth.c user/core/webload.c user/core/web.c \
+	user/core/webaccess.c
 
 .PHONY: all help deps vmlinux run check test unit-test fuzz fuzz-smoke integration-test \
 	bench install uninstall deb format clean
@@ -81,7 +83,12 @@ run: deps all ## Install what is missing, build, and run the daemon in the foreg
 check: all ## Load and attach every probe, then exit (needs root)
 	$(BUILD)/erpscope --check --strict
 
-unit-test: $(UNIT_BINS) ## Unit tests (no privileges)
+# The fake NVIDIA management library the gpu tests and bench run the daemon
+# against (tests/fake/fake_nvml.c); never part of the daemon's build.
+$(BUILD)/tests/libnvidia-ml.so.1: tests/fake/fake_nvml.c | $(BUILD)/tests
+	$(CC) -shared -fPIC -O2 -Wall -o $@ $<
+
+unit-test: $(UNIT_BINS) $(BUILD)/tests/libnvidia-ml.so.1 ## Unit tests (no privileges)
 	@fail=0; for t in $(UNIT_BINS); do $$t || fail=1; done; exit $$fail
 
 fuzz: $(FUZZ_BINS) ## Build the libFuzzer targets (build/fuzz/)
@@ -120,7 +127,7 @@ deb: all ## Build a Debian package (build/erpscope_<version>_<arch>.deb)
 	for f in $(MONITORING); do install -D -m 0644 $$f $(BUILD)/deb/usr/share/erpscope/$$f || exit 1; done
 	printf '%s\n' 'Package: erpscope' 'Version: $(DEB_VERSION)' 'Architecture: $(DEB_ARCH)' \
 		'Maintainer: erpscope developers <dev@erpscope.invalid>' 'Section: admin' 'Priority: optional' \
-		'Depends: libbpf1, libelf1, zlib1g, libmicrohttpd12' \
+		'Depends: libbpf1, libelf1, zlib1g, libmicrohttpd12, libyaml-0-2, libgnutls30, libcrypt1' \
 		'Description: eBPF profiler for Odoo, PostgreSQL and Python hosts' \
 		' Per-worker CPU, off-CPU and runqueue latency as Prometheus metrics.' \
 		> $(BUILD)/deb/DEBIAN/control

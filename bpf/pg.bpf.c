@@ -96,6 +96,8 @@ struct pg_task {
 	__u32 tag[4];
 	__u16 locktype;
 	__u16 mode;
+	__u64 busy_since; /* busy (struct es_pg_busy) since then; 0: idle */
+	__u64 busy_ns;    /* closed busy intervals */
 };
 
 struct {
@@ -104,6 +106,15 @@ struct {
 	__type(key, int);
 	__type(value, struct pg_task);
 } pg_tasks SEC(".maps");
+
+/* Aborts per backend (struct es_pg_xacts), for user space: its own map, so
+ * that pg_task's layout stays private. Aborts are rare: one more lookup. */
+struct {
+	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, struct es_pg_xacts);
+} pg_xacts SEC(".maps");
 
 /*
  * Per-CPU scratch: the tokenizer state and the text buffer, laid out as the
@@ -165,6 +176,15 @@ struct {
 	__type(key, struct es_pg_stat_key);
 	__type(value, struct es_pg_stat);
 } pg_stats SEC(".maps");
+
+/* The fine bins of pg_stats' keys; max_entries set with pg_stats'. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(max_entries, 4096);
+	__type(key, struct es_pg_stat_key);
+	__type(value, struct es_pg_fine);
+} pg_fine SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
@@ -321,6 +341,7 @@ struct {
 } pg_conn_owner SEC(".maps");
 
 static const struct es_pg_stat zero_stat = {};
+static const struct es_pg_fine zero_fine = {};
 static const struct es_pg_hist zero_hist = {};
 static const struct es_pg_dbstat zero_dbstat = {};
 
@@ -407,6 +428,41 @@ static __always_inline void hist_add(struct es_pg_hist *h, const volatile __u64 
 	if (b <= ES_PG_MAX_EDGES)
 		h->buckets[b] += 1;
 	h->sum_ns += v;
+}
+
+/* ---------------------------------------------------------------- busy time */
+
+/* A statement began at start: the backend is busy, since then unless it was already. */
+static __always_inline void busy_open(struct pg_task *t, __u64 start)
+{
+	if (!t->busy_since)
+		t->busy_since = start;
+}
+
+/* No transaction is open any more at now: the busy interval closes. */
+static __always_inline void busy_close(struct pg_task *t, __u64 now)
+{
+	__u64 since = t->busy_since;
+
+	/* The sum first: a scrape reads it before the start (es_pg_busy_iter). */
+	if (since && now > since)
+		*(volatile __u64 *)&t->busy_ns = t->busy_ns + now - since;
+	*(volatile __u64 *)&t->busy_since = 0;
+}
+
+/*
+ * The transaction aborted at now, in a statement that began at start (0:
+ * none runs, or its start is unknown). A transaction block open before that
+ * statement stays open, aborted, until the client's ROLLBACK ends it; else
+ * the backend is idle again.
+ */
+static __always_inline void busy_abort(struct pg_task *t, __u64 start, __u64 now)
+{
+	if (start && t->busy_since && t->busy_since < start)
+		return;
+	if (start)
+		busy_open(t, start);
+	busy_close(t, now);
 }
 
 /* ---------------------------------------------------------------- statements */
@@ -691,6 +747,7 @@ int BPF_USDT(es_pg_query_start, const char *query)
 	statement_reset(t);
 	/* Last, so the time spent here is not the statement's. */
 	t->start_ns = bpf_ktime_get_ns();
+	busy_open(t, t->start_ns);
 	return 0;
 }
 
@@ -761,6 +818,7 @@ static __always_inline void account(struct pg_task *t, __u64 dur, __u32 error, _
 	__u32 tgid = current_tgid(), db = task_db(t, tgid), b;
 	struct es_pg_stat_key k = { .fp = t->fp, .db = db };
 	struct es_pg_stat *s;
+	struct es_pg_fine *f;
 	bool slow = dur > slow_ns;
 
 	s = es_lookup_or_init(&pg_stats, &k, &zero_stat, ES_MAP_PG_STATS);
@@ -786,8 +844,9 @@ static __always_inline void account(struct pg_task *t, __u64 dur, __u32 error, _
 		if (b <= ES_PG_MAX_EDGES)
 			s->buckets[b] += 1;
 		b = fine_bin(dur);
-		if (b < ES_PG_FINE_BINS)
-			s->fine[b] += 1;
+		f = es_lookup_or_init(&pg_fine, &k, &zero_fine, ES_MAP_PG_STATS);
+		if (f && b < ES_PG_FINE_BINS)
+			f->fine[b] += 1;
 	}
 	add_sender(t->fp, tgid);
 	add_client(t, tgid, dur);
@@ -847,20 +906,21 @@ static __always_inline bool commits_at_done(const struct es_pg_bin *b)
 	return b && b->myproc_va && b->lxid_off;
 }
 
-static __always_inline __u32 committed(struct pg_task *t, const struct es_pg_bin *b)
+/* MyProc->lxid: 0 when no transaction is open, -1 when it cannot be read. */
+static __always_inline long xact_lxid(struct pg_task *t, const struct es_pg_bin *b)
 {
 	__u32 lxid = 1;
 
-	if (!commits_at_done(b) || t->aborted || !learn_bias(t, b))
-		return 0;
+	if (!commits_at_done(b) || !learn_bias(t, b))
+		return -1;
 	/* MyProc is set once at backend start: read it once. */
 	if (!t->myproc && (bpf_probe_read_user(&t->myproc, sizeof(t->myproc),
 					       (void *)(t->bias + b->myproc_va)) ||
 			   !t->myproc))
-		return 0;
+		return -1;
 	if (bpf_probe_read_user(&lxid, sizeof(lxid), (void *)(t->myproc + b->lxid_off - 1)))
-		return 0;
-	return lxid == 0;
+		return -1;
+	return lxid;
 }
 
 /* A statement the kernel could not time, by reason (ES_PG_BIN_*): the metric. */
@@ -1113,11 +1173,17 @@ static __always_inline int query_done(struct es_pg_bin *b, __u32 idx, const char
 	if (!t)
 		return 0;
 	if (!one_trap(t, b)) {
+		long lxid;
+
 		if (!t->start_ns)
 			return 0;
 		if (!t->linked)
 			link_client(t, b);
-		account(t, now - t->start_ns, 0, committed(t, b));
+		lxid = xact_lxid(t, b);
+		account(t, now - t->start_ns, 0, !t->aborted && lxid == 0);
+		/* Where MyProc cannot be read, busy is the statement alone. */
+		if (lxid <= 0)
+			busy_close(t, now);
 		return 0;
 	}
 	learn_db(t, b);
@@ -1130,12 +1196,15 @@ static __always_inline int query_done(struct es_pg_bin *b, __u32 idx, const char
 		t->start_ns = start;
 		/*
 		 * Committed: no transaction open any more and none aborted, as
-		 * committed() says from MyProc, but from the entry just read.
+		 * xact_lxid() says from MyProc, but from the entry just read.
 		 */
 		account(t, now > start ? now - start : 0, 0,
 			commits_at_done(b) && no_xact && !t->aborted);
 		t->last_start_us = start_us;
+		busy_open(t, start);
 	}
+	if (no_xact)
+		busy_close(t, now);
 	t->last_done_ns = now;
 	statement_reset(t);
 	return 0;
@@ -1335,9 +1404,14 @@ int BPF_USDT(es_pg_xact_abort)
 	__u64 now = bpf_ktime_get_ns();
 	struct pg_task *t = task_get(true);
 	struct es_pg_bin *b;
+	struct es_pg_xacts *x;
 	__u32 idx = 0;
 
 	count_db(t, 1);
+	x = bpf_task_storage_get(&pg_xacts, bpf_get_current_task_btf(), 0,
+				 BPF_LOCAL_STORAGE_GET_F_CREATE);
+	if (x)
+		__sync_fetch_and_add(&x->aborts, 1);
 	if (!t)
 		return 0;
 	t->aborted = 1;
@@ -1346,6 +1420,7 @@ int BPF_USDT(es_pg_xact_abort)
 		lock_done(ctx, t, now);
 	b = bin_of(ctx, &idx);
 	if (one_trap(t, b)) {
+		/* Its query__done comes, and ends the busy interval. */
 		if (raw_is_rollback(t))
 			return 0;
 		/*
@@ -1358,18 +1433,24 @@ int BPF_USDT(es_pg_xact_abort)
 		__s64 start_us;
 
 		start = statement_start(t, b, idx, false, &start_us, NULL);
-		if (!start || !failed_text(t) || t->cmd == ES_PG_CMD_ROLLBACK)
-			return 0;
-		t->start_ns = start;
-		account(t, now > start ? now - start : 0, 1, 0);
-		t->abort_start_us = start_us;
-		t->last_done_ns = now;
-		statement_reset(t);
-		t->aborted = 1;
+		if (start && failed_text(t)) {
+			if (t->cmd == ES_PG_CMD_ROLLBACK)
+				return 0;
+			t->start_ns = start;
+			account(t, now > start ? now - start : 0, 1, 0);
+			t->abort_start_us = start_us;
+			t->last_done_ns = now;
+			statement_reset(t);
+			t->aborted = 1;
+		}
+		busy_abort(t, start, now);
 		return 0;
 	}
 	/* ROLLBACK aborts from inside its own statement: that is no error. */
-	if (t->start_ns && t->cmd != ES_PG_CMD_ROLLBACK)
+	if (t->start_ns && t->cmd == ES_PG_CMD_ROLLBACK)
+		return 0;
+	busy_abort(t, t->start_ns, now);
+	if (t->start_ns)
 		account(t, now - t->start_ns, 1, 0);
 	return 0;
 }
@@ -1540,5 +1621,74 @@ SEC("raw_tp/inet_sock_set_state")
 int BPF_PROG(es_pg_conn_state_r, struct sock *sk, int oldstate, int newstate)
 {
 	on_conn_state(sk, oldstate, newstate);
+	return 0;
+}
+
+/* ---------------------------------------------------------------- busy time at scrape */
+
+/*
+ * one_trap: since when the status entry says the backend is held (a
+ * statement runs, or a transaction is open), in monotonic ns; now when
+ * that stamp cannot be converted, 0 when it is idle or the entry does not
+ * check out. The transaction's start comes first: PostgreSQL takes it from
+ * the first statement's stamp.
+ */
+static __always_inline __u64 status_busy_since(struct task_struct *task, struct pg_task *t,
+					       __u64 now)
+{
+	/* The head of PgBackendStatus, up to st_state_start_timestamp. */
+	struct {
+		__s32 changecount, procpid, backend_type, pad;
+		__s64 ts[4]; /* backend start, xact start, statement start, state start */
+	} be;
+	struct es_pg_clock clk;
+	__s32 state = 0;
+	__s64 us;
+	__u64 ns;
+
+	if (bpf_copy_from_user_task(&be, sizeof(be), (void *)t->mybe, task, 0) ||
+	    bpf_copy_from_user_task(&state, sizeof(state), (void *)(t->mybe + ES_PG_BE_STATE_OFF),
+				    task, 0) ||
+	    (__u32)be.procpid != task->tgid)
+		return 0;
+	if (state == ES_PG_BE_RUNNING || state == ES_PG_BE_FASTPATH)
+		us = be.ts[1] ? be.ts[1] : be.ts[2];
+	else if (state == ES_PG_BE_IDLE_IN_XACT || state == ES_PG_BE_IDLE_IN_XACT_ABORTED)
+		us = be.ts[1] ? be.ts[1] : be.ts[3]; /* an abort cleared the transaction's */
+	else
+		return 0;
+	clk = realtime_clock;
+	ns = us ? es_pg_stamp_to_mono(&clk, (us + (__s64)ES_PG_EPOCH_UNIX_S * 1000000) * 1000, now,
+				      t->last_done_ns) : 0;
+	return ns ? ns : now;
+}
+
+/* One record per backend: its busy time, the interval open now included. */
+SEC("iter.s/task")
+int es_pg_busy_iter(struct bpf_iter__task *ctx)
+{
+	struct task_struct *task = ctx->task;
+	struct es_pg_busy rec = {};
+	struct pg_task *t;
+	__u64 now, since;
+
+	if (!task)
+		return 0;
+	t = bpf_task_storage_get(&pg_tasks, task, NULL, 0);
+	if (!t)
+		return 0;
+	now = bpf_ktime_get_ns();
+	rec.tgid = task->tgid;
+	/* The sum first: an interval closing in between is missed, not counted twice. */
+	rec.busy_ns = *(volatile __u64 *)&t->busy_ns;
+	since = *(volatile __u64 *)&t->busy_since;
+	/* Timed from two probes, query__start opened the interval. */
+	if (!since && !t->two && t->mybe)
+		since = status_busy_since(task, t, now);
+	if (since) {
+		rec.busy = 1;
+		rec.open_ns = now > since ? now - since : 0;
+	}
+	bpf_seq_write(ctx->meta->seq, &rec, sizeof(rec));
 	return 0;
 }

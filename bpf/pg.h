@@ -75,6 +75,15 @@ struct es_pg_stat {
 	__u32 cmd;        /* enum es_pg_cmd of the fingerprint */
 	__u32 pad;
 	__u64 buckets[ES_PG_MAX_EDGES + 1]; /* the last one is +Inf */
+};
+
+/*
+ * The fine bins of the same key, in a map of their own (pg_fine): three
+ * quarters of a statement's bytes, which only quantiles need, so a
+ * scrape copies pg_stats' 280 bytes per key per CPU and user space reads
+ * these only for /queries and when the quantile windows move on.
+ */
+struct es_pg_fine {
 	__u64 fine[ES_PG_FINE_BINS]; /* 64-bit: 2^32 is a day at 50k/s */
 };
 
@@ -162,6 +171,12 @@ enum es_pg_reg {
 #define ES_PG_BE_PROCPID_OFF 4
 #define ES_PG_BE_ACTIVITY_START_OFF 32
 #define ES_PG_BE_ACTIVITY_RAW_OFF 248
+#define ES_PG_BE_STATE_OFF 232 /* st_state: BackendState (15) */
+/* BackendState values that hold the backend: a statement runs or a transaction is open. */
+#define ES_PG_BE_RUNNING 2
+#define ES_PG_BE_IDLE_IN_XACT 3
+#define ES_PG_BE_FASTPATH 4
+#define ES_PG_BE_IDLE_IN_XACT_ABORTED 5
 /* PostgreSQL's timestamps count microseconds from 2000-01-01 00:00 UTC. */
 #define ES_PG_EPOCH_UNIX_S 946684800ull
 
@@ -203,6 +218,15 @@ struct es_pg_dbstat {
 };
 
 /*
+ * Per backend (task storage pg_xacts, read by user space with the
+ * backend's pidfd): transactions it aborted (transaction__abort: a failed
+ * statement's, or a ROLLBACK's), for the result of an Odoo cron run.
+ */
+struct es_pg_xacts {
+	__u64 aborts;
+};
+
+/*
  * A database of a cluster: the postmaster's tgid and the database's OID
  * (OIDs repeat between clusters). User space maps it to a database id once
  * per database, from the first backend's title; every later backend of it
@@ -225,6 +249,25 @@ struct es_pg_sender_key {
 	__u64 fp;
 	__u32 tgid;
 	__u32 pad;
+};
+
+/*
+ * Pool occupancy of a backend (role pg_backend): it is busy from the start of
+ * a statement until the end of the statement after which no transaction is
+ * open, so idle in a transaction (aborted or not) is busy: the backend is
+ * held by its client. The kernel keeps the open interval and the closed sum
+ * in the backend's task storage, at the statement and abort probes already
+ * attached (no map update of its own); at each scrape the iter.s/task program
+ * es_pg_busy_iter writes one record per backend, the open interval included.
+ * A statement timed at query__done alone (one_trap) began before the kernel
+ * knew: the iterator reads the backend's status entry (st_state and its
+ * stamps) to see it running.
+ */
+struct es_pg_busy {
+	__u32 tgid;
+	__u32 busy;    /* busy now */
+	__u64 busy_ns; /* closed busy intervals */
+	__u64 open_ns; /* the one open now */
 };
 
 /* Checkpoints: one global per-CPU slot. */

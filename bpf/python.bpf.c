@@ -188,22 +188,67 @@ static __always_inline int read_ptr(__u64 *out, __u64 addr)
 	return bpf_probe_read_user(out, sizeof(*out), (const void *)addr);
 }
 
-/* The thread state whose native_thread_id is tid, or 0. */
+/*
+ * The native thread id of thread state ts: its native_thread_id, or (3.10)
+ * the tid in the struct pthread its thread_id points to. 0: unreadable.
+ */
+static __always_inline __u32 tstate_tid(const struct es_py_proc *pp, __u64 ts)
+{
+	__u64 v = 0;
+	__u32 tid = 0;
+
+	if (read_ptr(&v, ts + pp->off.ts_thread))
+		return 0;
+	if (pp->off.pthread_tid == ES_PY_NO_OFF)
+		return (__u32)v;
+	if (!v || bpf_probe_read_user(&tid, sizeof(tid), (const void *)(v + pp->off.pthread_tid)))
+		return 0;
+	return tid;
+}
+
+/* The thread state whose thread is tid, or 0. */
 static __always_inline __u64 find_tstate(const struct es_py_proc *pp, __u32 tid)
 {
-	__u64 ts = 0, ntid;
+	__u64 ts = 0;
 
 	if (read_ptr(&ts, pp->tstate_head))
 		return 0;
 	for (int i = 0; i < ES_PY_MAX_THREADS && ts; i++) {
-		if (read_ptr(&ntid, ts + pp->off.ts_native_tid))
+		__u32 t = tstate_tid(pp, ts);
+
+		if (!t)
 			return 0;
-		if (ntid == tid)
+		if (t == tid)
 			return ts;
 		if (read_ptr(&ts, ts + pp->off.ts_next))
 			return 0;
 	}
 	return 0;
+}
+
+/* The thread's innermost frame: through _PyCFrame on 3.11 and 3.12. */
+static __always_inline int first_frame(const struct es_py_proc *pp, __u64 ts, __u64 *frame)
+{
+	if (read_ptr(frame, ts + pp->off.ts_frame))
+		return -1;
+	if (pp->off.cframe_current == ES_PY_NO_OFF)
+		return 0;
+	return read_ptr(frame, *frame + pp->off.cframe_current);
+}
+
+/*
+ * 1 for a frame that is not a C-stack shim (3.12+: no code of its own), 0
+ * for one. Without a branch: a branch per frame would double the paths the
+ * verifier walks at each step of the walk.
+ */
+static __always_inline __u32 not_shim(const struct es_py_proc *pp, __u64 frame)
+{
+	__u8 owner = 0;
+	__u32 x;
+
+	bpf_probe_read_user(&owner, 1, (const void *)(frame + pp->off.frame_owner));
+	x = (__u32)owner ^ pp->off.shim_owner;
+	return (x | (0u - x)) >> 31;
 }
 
 static __always_inline void capture_args(const struct es_py_proc *pp, struct es_py_stack *st,
@@ -228,14 +273,57 @@ static __always_inline void capture_args(const struct es_py_proc *pp, struct es_
 	}
 }
 
+/* One walk in progress, for walk_step. */
+struct walk_ctx {
+	const struct es_py_proc *pp;
+	struct es_py_stack *st;
+	__u64 frame; /* the next frame to read */
+	__u64 h;     /* hash of what was read */
+	__u32 d;     /* frames kept */
+	__u32 pad;
+};
+
+/*
+ * One frame, from bpf_loop: the verifier checks this body once, not once per
+ * frame, whatever each version's layout makes of the branches. Shims take
+ * turns too (the loop stays bounded): each is written where the next frame
+ * goes, and d does not move past it. Returns 1 to stop.
+ */
+static long walk_step(__u64 i, void *arg)
+{
+	struct walk_ctx *c = arg;
+	const struct es_py_proc *pp = c->pp;
+	struct es_py_stack *st = c->st;
+	__u64 frame = c->frame, code;
+	__u32 d = c->d, keep;
+
+	if (!frame || d >= stack_depth || d >= ES_PY_MAX_DEPTH)
+		return 1;
+	if (read_ptr(&code, frame + pp->off.frame_code)) {
+		st->truncated = 1;
+		return 1;
+	}
+	keep = not_shim(pp, frame);
+	st->code[d & (ES_PY_MAX_DEPTH - 1)] = code;
+	c->h = (c->h ^ (code & (0ull - keep))) * 0x100000001b3ull;
+	capture_args(pp, st, code, frame, d);
+	c->d = d + keep;
+	if (read_ptr(&c->frame, frame + pp->off.frame_previous)) {
+		st->truncated = 1;
+		return 1;
+	}
+	return 0;
+}
+
 /*
  * Walks the current thread's frames into st (innermost first) and returns
  * a hash of what was read, or 0 when the thread has no Python frames.
  */
 static __always_inline __u64 walk(const struct es_py_proc *pp, __u32 tid, struct es_py_stack *st)
 {
-	__u64 ts, cframe, frame = 0, code, h = 0xcbf29ce484222325ull;
-	__u32 d = 0;
+	struct walk_ctx c = { .pp = pp, .st = st, .h = 0xcbf29ce484222325ull };
+	__u64 ts, frame, h;
+	__u32 d;
 
 	st->depth = 0;
 	st->nargs = 0;
@@ -245,25 +333,12 @@ static __always_inline __u64 walk(const struct es_py_proc *pp, __u32 tid, struct
 		stat_inc(ES_PY_STAT_NO_THREAD);
 		return 0;
 	}
-	if (read_ptr(&cframe, ts + pp->off.ts_cframe) ||
-	    read_ptr(&frame, cframe + pp->off.cframe_current))
+	if (first_frame(pp, ts, &c.frame))
 		return 0;
-	for (int i = 0; i < ES_PY_MAX_DEPTH; i++) {
-		if (!frame || d >= stack_depth)
-			break;
-		if (read_ptr(&code, frame + pp->off.frame_code)) {
-			st->truncated = 1;
-			break;
-		}
-		st->code[d & (ES_PY_MAX_DEPTH - 1)] = code;
-		h = (h ^ code) * 0x100000001b3ull;
-		capture_args(pp, st, code, frame, d);
-		d++;
-		if (read_ptr(&frame, frame + pp->off.frame_previous)) {
-			st->truncated = 1;
-			break;
-		}
-	}
+	bpf_loop(ES_PY_MAX_DEPTH + 8, walk_step, &c, 0);
+	frame = c.frame;
+	h = c.h;
+	d = c.d < ES_PY_MAX_DEPTH ? c.d : ES_PY_MAX_DEPTH;
 	if (frame && !st->truncated)
 		st->truncated = 1; /* deeper than the limit */
 	st->depth = d;

@@ -24,17 +24,26 @@
 /*
  * Offsets into one CPython version's structures, filled by user space from
  * a layout it has checked against the running process (user/python/pyrt.c).
+ * ES_PY_NO_OFF: the version has no such step.
  */
 struct es_py_offsets {
-	__u16 ts_next;         /* PyThreadState.next */
-	__u16 ts_native_tid;   /* PyThreadState.native_thread_id */
-	__u16 ts_cframe;       /* PyThreadState.cframe (3.11, 3.12) */
-	__u16 cframe_current;  /* _PyCFrame.current_frame */
-	__u16 frame_code;      /* _PyInterpreterFrame.f_code */
-	__u16 frame_previous;  /* _PyInterpreterFrame.previous */
-	__u16 frame_localsplus; /* _PyInterpreterFrame.localsplus */
-	__u16 pad;
+	__u16 ts_next;          /* PyThreadState.next */
+	__u16 ts_thread;        /* .native_thread_id (3.11+), .thread_id (3.10: its struct pthread) */
+	__u16 pthread_tid;      /* 3.10: the tid in struct pthread (found per process), else none */
+	__u16 ts_frame;         /* .cframe (3.11, 3.12), .current_frame (3.13), .frame (3.10) */
+	__u16 cframe_current;   /* _PyCFrame.current_frame (3.11, 3.12), else none */
+	__u16 frame_code;       /* _PyInterpreterFrame.f_code / f_executable, PyFrameObject.f_code */
+	__u16 frame_previous;   /* _PyInterpreterFrame.previous, PyFrameObject.f_back */
+	__u16 frame_localsplus; /* _PyInterpreterFrame.localsplus, PyFrameObject.f_localsplus */
+	__u16 frame_owner;      /* _PyInterpreterFrame.owner (0 where none): frames whose owner is ... */
+	__u16 shim_owner;       /* ... are C-stack shims, skipped (3.12+); ES_PY_NO_SHIM: none */
+	__u16 pad[2];
 };
+#define ES_PY_NO_OFF 0xffff
+/* _PyInterpreterFrame.owner of a shim frame the C stack owns (3.12, 3.13). */
+#define ES_PY_OWNED_BY_CSTACK 3
+/* No byte has this value: no frame is a shim (3.10, 3.11; frame_owner is then 0). */
+#define ES_PY_NO_SHIM 0x100
 
 /* py_procs: tgid -> where its interpreter is. */
 struct es_py_proc {

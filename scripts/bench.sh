@@ -83,6 +83,16 @@
 # every-probe run with stats on: BPF ns per request of the requests probe's
 # es_req_io and of every program, and the requests erpscope counted on the
 # route beside those the client got answered.
+# The gpu poller (BENCH_ONLY=gpu runs only that; also last in a full run):
+# one poll against the fake libnvidia-ml.so.1 (tests/fake/fake_nvml.c, 2 GPUs,
+# 2 processes with samples every 100 ms, built by make): scripts/
+# gpu_poll_bench.c, built here against build/liberpscope.a, runs the poller's
+# tick GPU_POLLS times, one every GPU_INTERVAL_MS, with this host's process
+# table, and prints this thread's CPU time per poll and per poll per GPU
+# (target < 200 us per GPU) and its RSS before and after the library loaded;
+# then the daemon's VmRSS (--probes=procs) with NVML off and with the fake
+# loaded. A real libnvidia-ml is larger and its calls are ioctls to the
+# driver: scripts/gpu-check.sh measures that on a host with a GPU.
 #
 # Environment: LOOPS (200000), ROUNDS (5), PAIRS (10), WORKERS (200),
 # ERPSCOPE (build/erpscope), RUNQLAT (/usr/sbin/runqlat), BENCH_CPU (0),
@@ -91,7 +101,8 @@
 # ODOO_SECONDS (6), ODOO_ROUNDS (8), ODOO_WARM (1),
 # ODOO_ARMS (off,all,sched,tcp,pg,python,blkio+oom), REQ_PAIRS (10 rounds),
 # REQ_SECONDS (3), REQ_WARM (0.5), REQ_CLIENTS (6), REQ_ARMS (off,requests,all),
-# REQ_DD_PAIRS (6), REQ_DD_COUNT (1048576), REQ_CALLS (20000).
+# REQ_DD_PAIRS (6), REQ_DD_COUNT (1048576), REQ_CALLS (20000), GPU_POLLS (200),
+# GPU_INTERVAL_MS (100).
 # kernel.bpf_stats_enabled is set to 1 for the run (0 for the Odoo and requests rounds) and
 # restored on exit; every process and cgroup started here is stopped or
 # removed on exit, whatever happens.
@@ -237,13 +248,13 @@ def settle_daemon(p, what):
     say(f"#   erpscope ({what}) still busy 60 s after start")
 
 
-def start_erpscope(probes=None, cgroup=None):
+def start_erpscope(probes=None, cgroup=None, extra=()):
     """The daemon with these probes (every probe: None), in cgroup when given
     (its CPU then read from there, dead threads included, to the microsecond)."""
     port = free_port()
     before = progs()
     p = start([ERPSCOPE, f"--web.listen-address=127.0.0.1:{port}", "--log.level=warn"]
-              + ([f"--probes={probes}"] if probes else []),
+              + ([f"--probes={probes}"] if probes else []) + list(extra),
               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
               preexec_fn=(lambda: cgroup_join(cgroup)) if cgroup else None)
     deadline = time.monotonic() + 60
@@ -1065,7 +1076,8 @@ def py_workload(kind):
 
 
 def py_profiled(port, timeout=5.0):
-    """True once the daemon lists the loop's pid at /workers as a Python 3.11."""
+    """True once the daemon lists the loop's pid at /workers as a Python it reads
+    (BENCH_PYTHON: 3.10 to 3.13)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
@@ -1773,6 +1785,55 @@ def requests_summary(res):
         "--probes=requests: " + ", ".join(f"{k} {d:+.0f} ns" for k, (_, _, d) in fds.items()))
 
 
+GPU_POLLS = int(os.environ.get("GPU_POLLS", "200"))
+GPU_INTERVAL_MS = int(os.environ.get("GPU_INTERVAL_MS", "100"))
+
+
+def gpu_bench():
+    """One gpu poll against the fake NVML: CPU per poll per GPU (the poller's
+    tick alone, scripts/gpu_poll_bench.c), and the daemon's VmRSS with the
+    library loaded beside NVML off."""
+    say("")
+    say(f"gpu: {GPU_POLLS} polls, {GPU_INTERVAL_MS} ms apart, against the fake "
+        "libnvidia-ml.so.1 (tests/fake/fake_nvml.c: 2 GPUs, 2 processes)")
+    subprocess.run(["make", "-s", "build/liberpscope.a", "build/tests/libnvidia-ml.so.1"],
+                   check=True)
+    fake = os.path.abspath("build/tests/libnvidia-ml.so.1")
+    tmp = tempfile.mkdtemp(prefix="erpscope-gpu-bench-")
+    exe = os.path.join(tmp, "gpu_poll_bench")
+    libs = subprocess.run(["pkg-config", "--libs", "libbpf", "libelf", "zlib", "libmicrohttpd"],
+                          capture_output=True, text=True, check=True).stdout.split()
+    subprocess.run(["cc", "-O2", "-g", "-std=gnu11", "-D_GNU_SOURCE", "-iquote", "user",
+                    "-Ibuild", "-o", exe, "scripts/gpu_poll_bench.c", "build/liberpscope.a"]
+                   + libs, check=True)
+    env = dict(os.environ, FAKE_NVML_PID=str(os.getpid()))
+    r = json.loads(subprocess.run([exe, fake, str(GPU_POLLS), str(GPU_INTERVAL_MS)], env=env,
+                                  capture_output=True, text=True, check=True).stdout)
+    os.unlink(exe)
+    os.rmdir(tmp)
+    say(f"  CPU per poll {r['cpu_us_per_poll']:.1f} us ({r['gpus']} GPUs: "
+        f"{r['cpu_us_per_poll_per_gpu']:.1f} us per GPU, target < 200; slowest poll "
+        f"{r['cpu_us_max']:.1f} us); RSS {r['rss_kib_before']} KiB before the library, "
+        f"{r['rss_kib_loaded']} KiB with it")
+    rss = {}
+    for arm, lib in (("NVML off", ""), ("fake loaded", fake)):
+        d, _, _ = start_erpscope("procs", extra=[f"--gpu.nvml-library={lib}",
+                                                 "--gpu.poll-interval=1s"])
+        time.sleep(2.0)
+        rss[arm] = vmrss(d.pid)
+        stop(d)
+    say("  daemon VmRSS (--probes=procs): " +
+        ", ".join(f"{k} {v / 1024:.1f} MiB" for k, v in rss.items()))
+    return r, rss
+
+
+def gpu_summary(res):
+    r, rss = res
+    say(f"  gpu: one poll {r['cpu_us_per_poll_per_gpu']:.1f} us CPU per GPU against the fake "
+        f"NVML (target < 200); daemon VmRSS NVML off {rss['NVML off'] / 1024:.1f} MiB, "
+        f"fake loaded {rss['fake loaded'] / 1024:.1f} MiB")
+
+
 def main():
     global old_stats
     if not os.access(ERPSCOPE, os.X_OK):
@@ -1806,6 +1867,11 @@ def main():
         res = requests_bench()
         say("")
         requests_summary(res)
+        return
+    if os.environ.get("BENCH_ONLY") == "gpu":
+        res = gpu_bench()
+        say("")
+        gpu_summary(res)
         return
     if os.environ.get("BENCH_ONLY") == "tcp":
         tcp_ratio, ttr, tcr = tcp_bench()
@@ -1879,6 +1945,7 @@ def main():
 
     odoo_res = None if only_sched else odoo_bench()
     req_res = None if only_sched else requests_bench()
+    gpu_res = None if only_sched else gpu_bench()
 
     say("")
     say("summary")
@@ -1898,6 +1965,7 @@ def main():
     python_summary(py_res)
     odoo_summary(odoo_res)
     requests_summary(req_res)
+    gpu_summary(gpu_res)
 
 
 def _status(pid, key):

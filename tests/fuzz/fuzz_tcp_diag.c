@@ -51,7 +51,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (strlen(again) != size || memcmp(again, copy, size))
 			abort();
 	}
-	(void)tcp_stat_state((const char *)copy, size);
 	free(copy);
 	return 0;
 }

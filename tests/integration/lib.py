@@ -674,8 +674,12 @@ class Daemon:
         return self.proc.pid
 
     def argv(self):
+        # Tests poll /events and /workers faster than a person would: no
+        # per-client rate unless the test sets one (test_web_limits does).
+        rate = [] if any(a.startswith("--web.client-rate") for a in self.args) else \
+            ["--web.client-rate=0"]
         return [ERPSCOPE, f"--web.listen-address=127.0.0.1:{self.port}",
-                "--log.level=debug"] + self.args
+                "--log.level=debug"] + rate + self.args
 
     def start(self):
         if not os.access(ERPSCOPE, os.X_OK):

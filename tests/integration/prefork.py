@@ -95,6 +95,33 @@ def source(app, workers):
     return app + "\nWORKERS = " + str(int(workers)) + "\n" + SCAFFOLD
 
 
+HANDLER_PRELUDE = r'''
+import json, os, socket, sys, time
+from werkzeug.wrappers import Request, Response
+
+ARGS = sys.argv[1:]
+
+def burn(sec):
+    t0 = time.thread_time()
+    while time.thread_time() - t0 < sec:
+        pass
+'''
+
+HANDLER_APP = r'''
+@Request.application
+def app(request):
+    r = handle(request)
+    return r if r is not None else Response(b"ok" * 8, mimetype="text/plain")
+'''
+
+
+def from_handler(src):
+    """An app for source() from src defining handle(request), which returns a
+    werkzeug Response or None (then "ok"); it sees the server's arguments as
+    ARGS, and burn(seconds), which spends thread CPU time."""
+    return HANDLER_PRELUDE + src + HANDLER_APP
+
+
 def start(t, d, app, args=(), workers=2):
     """Runs source(app, workers) with args; waits until daemon d tracks the
     workers as odoo_http and carries the requests probe's uprobes on them.

@@ -1,10 +1,14 @@
 """Python workloads for the Python profiler's integration tests.
 
 Each workload is the source of a script that a test writes to a temp dir
-(write_all) and runs under both CPython 3.11 builds of the reference host:
+(write_all) and runs under every CPython of the reference host (PYTHONS):
 Debian's /usr/bin/python3.11 (USDT probes, python3-setproctitle) and pyenv's
-3.11.7 (no USDT, no setproctitle). Run as a script file, not with -c, so that
-its functions are `__main__:<qualname>` and lines=1 names the file.
+3.11.7, 3.10.13, 3.12.1 and 3.13.0 (no USDT, no setproctitle). Both 3.11
+builds are required; the others run wherever they are installed (they are
+on the reference host, so CI runs them all). Run as a script file, not with
+-c, so that its functions are `__main__:<qualname>` and lines=1 names the
+file. CPython 3.10's code objects have no qualified name: its frames are
+`module:name` (qual() gives what a test expects).
 
 Every workload prints "ready <pid>" and flushes when its measured part
 starts; most print a JSON line with their own measurements when it ends and
@@ -36,9 +40,33 @@ import time
 import urllib.parse
 
 DEBIAN = "/usr/bin/python3.11"
-PYENV = os.environ.get("PYENV_PYTHON", "/root/.pyenv/versions/3.11.7/bin/python3.11")
-# (name, interpreter): the tests run each workload under both.
-PYTHONS = (("debian", DEBIAN), ("pyenv", PYENV))
+PYENV_ROOT = "/root/.pyenv/versions"
+PYENV = os.environ.get("PYENV_PYTHON", f"{PYENV_ROOT}/3.11.7/bin/python3.11")
+# The other versions erpscope reads, where pyenv has them.
+OTHERS = (("3.10", f"{PYENV_ROOT}/3.10.13/bin/python3.10"),
+          ("3.12", f"{PYENV_ROOT}/3.12.1/bin/python3.12"),
+          ("3.13", f"{PYENV_ROOT}/3.13.0/bin/python3.13"))
+# (name, interpreter): the tests run each workload under each of them.
+PYTHONS = (("debian", DEBIAN), ("pyenv", PYENV)) + tuple(
+    (n, py) for n, py in OTHERS if os.access(py, os.X_OK))
+MISSING = tuple(py for _, py in OTHERS if not os.access(py, os.X_OK))
+
+_versions = {}
+
+
+def version(python):
+    """"3.11" for a python3.11: what /workers and erpscope_python_processes say."""
+    if python not in _versions:
+        r = subprocess.run([python, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
+                           capture_output=True, text=True, check=True)
+        _versions[python] = r.stdout.strip()
+    return _versions[python]
+
+
+def qual(python, qualname):
+    """The frame name of a function with that qualname under python: 3.10 code
+    objects have only the name (the part after the last dot)."""
+    return qualname.rsplit(".", 1)[-1] if version(python) == "3.10" else qualname
 
 TITLE_ENV = "ERPSCOPE_TEST_TITLE"
 CRON_TITLE = "odoo: WorkerCron {pid} pydb"
@@ -224,10 +252,11 @@ for line in sys.stdin:
 # scribble.py: a process that scribbles over its own interpreter's frame
 # chains, then sleeps and spins forever in the scribbled frames (it never
 # returns from them, so it does not crash): the test kills it. Each thread
-# reads its own _PyInterpreterFrame from its thread state (CPython 3.11,
-# x86_64: PyThreadState.cframe at 56, _PyCFrame.current_frame at 8,
-# _PyInterpreterFrame.f_code at 32 and .previous at 48), checks the layout
-# against its own code object, then:
+# reads its own frame from its thread state with here() (x86_64 offsets per
+# version, as user/python/pyrt.c's tables: 3.10 PyThreadState.frame and
+# PyFrameObject.f_code/f_back, 3.11 and 3.12 through PyThreadState.cframe,
+# 3.13 PyThreadState.current_frame), checks the layout against its own code
+# object, then:
 #   self_loop  previous -> the frame itself
 #   two_cycle  inner -> outer -> inner ...
 #   wild       previous -> a non-canonical address (unreadable)
@@ -246,7 +275,14 @@ from ctypes import c_void_p
 gc.disable()  # the collector would walk frame objects; there are none, still
 _get = ctypes.pythonapi.PyThreadState_Get
 _get.restype = c_void_p
-TS_CFRAME, CF_CURRENT, FR_CODE, FR_PREVIOUS = 56, 8, 32, 48
+# PyThreadState's frame or cframe, _PyCFrame.current_frame (None: none),
+# the frame's code and its caller's frame
+TS_FRAME, CF_CURRENT, FR_CODE, FR_PREVIOUS = {
+    (3, 10): (24, None, 32, 24),
+    (3, 11): (56, 8, 32, 48),
+    (3, 12): (56, 0, 0, 8),
+    (3, 13): (72, None, 0, 8),
+}[sys.version_info[:2]]
 WILD = 0xdead0000beef0000
 junk = bytearray(b"\x41" * 4096)
 junk_addr = ctypes.addressof((ctypes.c_char * len(junk)).from_buffer(junk))
@@ -263,6 +299,15 @@ def check(frame, code):
         _os._exit(3)
 
 
+def here():
+    """The caller's frame: here()'s own is the thread's current one."""
+    f = c_void_p.from_address(_get() + TS_FRAME).value
+    if CF_CURRENT is not None:
+        f = c_void_p.from_address(f + CF_CURRENT).value
+    check(f, here.__code__)
+    return c_void_p.from_address(f + FR_PREVIOUS).value
+
+
 def duty():
     end = time.monotonic() + 0.003
     while time.monotonic() < end:
@@ -270,7 +315,7 @@ def duty():
 
 
 def scribbled_self_loop():
-    f = c_void_p.from_address(c_void_p.from_address(_get() + TS_CFRAME).value + CF_CURRENT).value
+    f = here()
     check(f, scribbled_self_loop.__code__)
     c_void_p.from_address(f + FR_PREVIOUS).value = f
     tids["self_loop"] = threading.get_native_id()
@@ -282,7 +327,7 @@ def scribbled_self_loop():
 
 
 def cycle_inner():
-    f = c_void_p.from_address(c_void_p.from_address(_get() + TS_CFRAME).value + CF_CURRENT).value
+    f = here()
     check(f, cycle_inner.__code__)
     outer = c_void_p.from_address(f + FR_PREVIOUS).value
     check(outer, cycle_outer.__code__)
@@ -298,7 +343,7 @@ def cycle_outer():
 
 
 def scribbled_wild():
-    f = c_void_p.from_address(c_void_p.from_address(_get() + TS_CFRAME).value + CF_CURRENT).value
+    f = here()
     check(f, scribbled_wild.__code__)
     c_void_p.from_address(f + FR_PREVIOUS).value = WILD
     tids["wild"] = threading.get_native_id()
@@ -308,7 +353,7 @@ def scribbled_wild():
 
 
 def scribbled_junk():
-    f = c_void_p.from_address(c_void_p.from_address(_get() + TS_CFRAME).value + CF_CURRENT).value
+    f = here()
     check(f, scribbled_junk.__code__)
     c_void_p.from_address(f + FR_PREVIOUS).value = junk_addr
     tids["junk"] = threading.get_native_id()
@@ -318,7 +363,7 @@ def scribbled_junk():
 
 
 def scribbled_bad_code():
-    f = c_void_p.from_address(c_void_p.from_address(_get() + TS_CFRAME).value + CF_CURRENT).value
+    f = here()
     check(f, scribbled_bad_code.__code__)
     caller = c_void_p.from_address(f + FR_PREVIOUS).value
     check(caller, threading.Thread.run.__code__)
@@ -341,7 +386,7 @@ def deep_sleep(n):
 
 
 def scribbled_main():
-    f = c_void_p.from_address(c_void_p.from_address(_get() + TS_CFRAME).value + CF_CURRENT).value
+    f = here()
     check(f, scribbled_main.__code__)
     c_void_p.from_address(f + FR_PREVIOUS).value = WILD
     tids["main"] = threading.get_native_id()

@@ -2,7 +2,8 @@
 """The Python profiler against processes that lie to it and that vanish.
 
 One daemon at --python.sample-frequency=999:
-  scribble  pyworkloads' scribble.py, under both CPython 3.11 builds: each
+  scribble  pyworkloads' scribble.py, under every CPython of
+            pyworkloads.PYTHONS (3.11 Debian and pyenv, 3.10, 3.12, 3.13): each
             thread scribbles over its own interpreter's frame chain (a frame
             whose previous is itself, a two-frame cycle, previous pointing to
             an unreadable address or to readable junk, a caller whose f_code
@@ -12,7 +13,7 @@ One daemon at --python.sample-frequency=999:
             holds at most --python.stack-depth (64) frames, and those that
             cannot be walked to the bottom are truncated; the CPU and off-CPU
             profiles of the worker answer, with stacks no deeper than 64.
-  exiting   200 pythons (the two builds in turn) each spin 50 ms in burn()
+  exiting   200 pythons (the builds in turn) each spin 50 ms in burn()
             and exit, one after another, while GET /workers (JSON and text)
             and GET /profile are fetched in a loop: every answer is a 200
             that parses; some of the exited pythons are still in the profile
@@ -91,7 +92,8 @@ def scribble_phase(t, d, paths):
             return w[0] is not None and len(w[0].get("threads") or []) >= len(tids)
         lib.wait_for(listed, 10.0, 0.3)
         t.require(w[0] is not None, f"/workers lists the scribbled process {p.pid}")
-        t.check(w[0].get("python") == "3.11", "python is \"3.11\"", f"{w[0].get('python')!r}")
+        ver = pw.version(dict(pw.PYTHONS)[pyname])
+        t.check(w[0].get("python") == ver, f"python is \"{ver}\"", f"{w[0].get('python')!r}")
         check_scribbled(t, w[0], tids)
         for kind in ("cpu", "offcpu"):
             stacks, _, _ = pw.profile(d, kind=kind, seconds=30, worker=p.pid)
@@ -115,7 +117,7 @@ def exiting_phase(t, d, paths):
     def spawner():
         try:
             for i in range(N_EXIT):
-                python = pw.PYTHONS[i % 2][1]
+                python = pw.PYTHONS[i % len(pw.PYTHONS)][1]
                 argv, env = pw.command(python, paths["burn"], 0.05)
                 p = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL,
                                      stdin=subprocess.DEVNULL)
@@ -205,6 +207,11 @@ def body(t):
         n = m.value("erpscope_python_processes", version="3.11")
         t.check(n is not None and n >= 3, "erpscope_python_processes{version=\"3.11\"} counts "
                 "both scribbled processes and this test", f"{n}")
+        for pyname, python in pw.PYTHONS[2:]:
+            ver = pw.version(python)
+            n = m.value("erpscope_python_processes", version=ver)
+            t.check(n is not None and n >= 1, f"erpscope_python_processes{{version=\"{ver}\"}} "
+                    "counts the scribbled process", f"{n}")
         ws = pw.workers(d)
         for pyname, (p, tids) in procs.items():
             w = pw.worker(ws, p.pid)

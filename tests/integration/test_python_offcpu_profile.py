@@ -1,8 +1,9 @@
 #!/usr/bin/python3.11
 """The Python off-CPU profile against blocks whose length is known.
 
-pyworkloads' sleeper.py runs under both CPython 3.11 builds at once (Debian's
-and pyenv's), under one daemon with the default 10 ms threshold: first
+pyworkloads' sleeper.py runs under every CPython of pyworkloads.PYTHONS at
+once (Debian's and pyenv's 3.11, pyenv's 3.10, 3.12, 3.13), under one daemon
+with the default 10 ms threshold: first
 quick_nap() sleeps 10,000 x 0.5 ms (each block far under the threshold,
 ~6 s in all), then blocked_here() sleeps 1 s, twenty times; each workload
 measures its own blocks and then waits on stdin. For each worker:
@@ -13,7 +14,7 @@ measures its own blocks and then waits on stdin. For each worker:
       the workload measured, +/- 10%
       quick_nap's sub-threshold blocks add (almost) nothing: under 0.25 s of
       its ~6 s
-  GET /profile?kind=offcpu&seconds=60&role=python has both workers' stacks
+  GET /profile?kind=offcpu&seconds=60&role=python has every worker's stacks
 A block is walked when its thread is switched back in; this VM's kernel
 runs no BPF program on a tracepoint while a thread of PID 1 (its agent) is
 current, so a switch-in right after one goes unseen and that block with it:
@@ -93,7 +94,7 @@ def run(t, paths, args, hooked):
         both, _, _ = pw.profile(d, kind="offcpu", seconds=60, role="python")
         have = {f[0] for f, _ in both if f[-1] == "__main__:blocked_here"}
         want = {f"python[{p.pid}]" for p in procs.values()}
-        t.check(want <= have, "role=python without a worker filter has both workers' "
+        t.check(want <= have, "role=python without a worker filter has every worker's "
                 "blocked_here stacks", f"roots with blocked_here: {sorted(have)}")
         for p in procs.values():
             p.stdin.close()

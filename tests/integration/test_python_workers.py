@@ -1,7 +1,8 @@
 #!/usr/bin/python3.11
 """GET /workers against Odoo cron workers whose stack and state are known.
 
-pyworkloads' cron.py runs under both CPython 3.11 builds at once, titled
+pyworkloads' cron.py runs under every CPython of pyworkloads.PYTHONS at
+once (Debian's and pyenv's 3.11, pyenv's 3.10, 3.12, 3.13), titled
 `odoo: WorkerCron <pid> pydb` (Debian's: setproctitle; pyenv's, which has
 none: exec -a through bash). Its IrCron._callback(self, cron_name,
 server_action_id, job_id), called with cron_name="Mail: Fetchmail Service",
@@ -9,17 +10,18 @@ connects to a loopback listener whose full accept queue drops the SYN, so it
 sleeps in poll() (interruptible) for the connect's 20 s timeout. With the
 default --python.capture-args (_callback:cron_name, ...):
   GET /workers?format=json, for each worker:
-      pid, worker "<pid>", role odoo_cron, python "3.11", state "sleeping"
-      (or "blocked"); gc "available" for Debian's build (USDT), starting
-      with "unavailable" for pyenv's
+      pid, worker "<pid>", role odoo_cron, python "<its version>", state
+      "sleeping" (or "blocked"); gc "available" for Debian's build (USDT),
+      starting with "unavailable" for pyenv's
+      (3.10 frames name _callback alone: its code objects have no qualname)
       one thread, tid == pid, not truncated, innermost first: the leaf is
       socket's create_connection, the outermost <module>, and a frame
       ...IrCron._callback in cron.py (line: its def or the connect's) whose
       args are exactly {"cron_name": "'Mail: Fetchmail Service'"}; no other
       frame has args
       state_seconds grows by 1.5..2.5 between two fetches 2 s apart
-  ?role=odoo_cron lists both, ?role=pg_backend neither
-  GET /workers (text) names IrCron._callback, the cron name and both pids
+  ?role=odoo_cron lists them all, ?role=pg_backend none
+  GET /workers (text) names IrCron._callback, the cron name and every pid
   once the connect has timed out (~20 s): the off-CPU profile has a stack
       odoo_cron[<pid>];...;...IrCron._callback(cron_name='Mail: Fetchmail
       Service');... worth the 20 s it blocked (+/- 10%)
@@ -38,26 +40,32 @@ import pyworkloads as pw
 
 CRON_NAME = "Mail: Fetchmail Service"
 CONNECT_TIMEOUT = 20.0
-ARGS_FRAME = re.compile(r"(^|:)IrCron\._callback\(cron_name='Mail: Fetchmail Service'\)$")
 
 
-def callback_frame(w):
+def args_frame(python):
+    """The off-CPU profile's frame of _callback with its captured argument."""
+    return re.compile(r"(^|:)" + re.escape(pw.qual(python, "IrCron._callback")) +
+                      r"\(cron_name='Mail: Fetchmail Service'\)$")
+
+
+def callback_frame(w, python):
     """(thread, index, frame) of the first ...IrCron._callback frame of w."""
+    want = ":" + pw.qual(python, "IrCron._callback")
     for th in w.get("threads") or []:
         for i, f in enumerate(th.get("stack") or []):
-            if str(f.get("function", "")).endswith("IrCron._callback"):
+            if str(f.get("function", "")).endswith(want):
                 return th, i, f
     return None, None, None
 
 
-def wait_callback(d, pid, timeout=10.0):
+def wait_callback(d, pid, python, timeout=10.0):
     """The /workers entry of pid once it shows the _callback frame, or the last
     one seen (None if never listed)."""
     last = [None]
 
     def seen():
         last[0] = pw.worker(pw.workers(d), pid)
-        return last[0] is not None and callback_frame(last[0])[2] is not None
+        return last[0] is not None and callback_frame(last[0], python)[2] is not None
     lib.wait_for(seen, timeout, 0.2)
     return last[0]
 
@@ -76,7 +84,9 @@ def body(t):
     call_line = pw.line_of("cron", "port), timeout=timeout)")
 
     with lib.Daemon() as d:
-        procs = {}
+        procs, pythons = {}, dict(pw.PYTHONS)
+        for python in pw.MISSING:
+            lib.log(f"{python} is not installed: not run")
         for pyname, python in pw.PYTHONS:
             t.require(os.access(python, os.X_OK), f"{python} is installed")
             p, pid = spawn_cron(paths, python)
@@ -86,16 +96,17 @@ def body(t):
 
         for pyname, p in procs.items():
             t.prefix = f"[{pyname}] "
-            pid = p.pid
+            pid, python = p.pid, pythons[pyname]
             info, took, _ = lib.wait_worker(d, pid, timeout=10.0, role="odoo_cron")
             t.check(info is not None, f"pid {pid} is tracked as odoo_cron", f"after {took:.2f}s")
-            w = wait_callback(d, pid)
+            w = wait_callback(d, pid, python)
             t.require(w is not None, f"GET /workers?format=json lists pid {pid}")
             lib.log(f"/workers entry: {json.dumps(w)[:1500]}")
             t.check(w.get("worker") == str(pid) and w.get("role") == "odoo_cron",
                     "worker is the pid, role odoo_cron",
                     f"worker={w.get('worker')!r} role={w.get('role')!r}")
-            t.check(w.get("python") == "3.11", "python is \"3.11\"", f"{w.get('python')!r}")
+            ver = pw.version(python)
+            t.check(w.get("python") == ver, f"python is \"{ver}\"", f"{w.get('python')!r}")
             t.check(w.get("state") in ("sleeping", "blocked"),
                     "state is sleeping (blocked in connect's poll) or blocked",
                     f"{w.get('state')!r}")
@@ -113,8 +124,9 @@ def body(t):
             threads = w.get("threads") or []
             t.check(len(threads) == 1 and threads[0].get("tid") == pid,
                     "one thread, whose tid is the pid", f"{[x.get('tid') for x in threads]}")
-            th, i, f = callback_frame(w)
-            t.require(f is not None, "a frame is ...IrCron._callback", "stacks: " +
+            th, i, f = callback_frame(w, python)
+            t.require(f is not None, f"a frame is ...{pw.qual(python, 'IrCron._callback')}",
+                      "stacks: " +
                       f"{[[x.get('function') for x in y.get('stack', [])] for y in threads]}")
             stack = th["stack"]
             fns = [x.get("function") for x in stack]
@@ -153,16 +165,16 @@ def body(t):
         ws = pw.workers(d, role="odoo_cron")
         t.check(pids <= {w.get("pid") for w in ws} and
                 all(w.get("role") == "odoo_cron" for w in ws),
-                "?role=odoo_cron lists both workers, and only odoo_cron ones",
+                "?role=odoo_cron lists every worker, and only odoo_cron ones",
                 f"{[(w.get('pid'), w.get('role')) for w in ws]}")
         ws = pw.workers(d, role="pg_backend")
-        t.check(not pids & {w.get("pid") for w in ws}, "?role=pg_backend lists neither")
+        t.check(not pids & {w.get("pid") for w in ws}, "?role=pg_backend lists none")
         st, ct, text, _ = pw.get(d, "/workers")
         t.check(st == 200 and ct.startswith("text/plain"), "GET /workers (text) answers",
                 f"{st} {ct!r}")
         t.check("IrCron._callback" in text and CRON_NAME in text and
                 all(str(x) in text for x in pids),
-                "the text names IrCron._callback, the cron name and both pids",
+                "the text names IrCron._callback, the cron name and every pid",
                 text[:600])
         lib.log("GET /workers:\n" + text[:1500])
 
@@ -176,10 +188,11 @@ def body(t):
             t.check("timed out" in r["result"] and r["took"] >= 15.0,
                     "it stayed blocked in connect for >= 15 s", f"{r}")
             root = f"odoo_cron[{p.pid}]"
+            args_re = args_frame(pythons[pyname])
 
             def blocked():
                 stacks, _, _ = pw.profile(d, kind="offcpu", seconds=60, worker=p.pid)
-                return stacks, sum(v for fr, v in stacks if any(ARGS_FRAME.search(x)
+                return stacks, sum(v for fr, v in stacks if any(args_re.search(x)
                                                                 for x in fr))
             lib.wait_for(lambda: blocked()[1] >= 0.9 * r["took"] * 1e6, 5.0, 0.5)
             stacks, got = blocked()
@@ -195,9 +208,9 @@ def body(t):
     t.prefix = "[capture-args=\"\"] "
     with lib.Daemon("--python.capture-args=") as d:
         p, pid = spawn_cron(paths, pw.DEBIAN, timeout=120.0)
-        w = wait_callback(d, pid)
+        w = wait_callback(d, pid, pw.DEBIAN)
         t.require(w is not None, f"GET /workers?format=json lists pid {pid}")
-        _, _, f = callback_frame(w)
+        _, _, f = callback_frame(w, pw.DEBIAN)
         t.require(f is not None, "a frame is ...IrCron._callback")
         t.check(not f.get("args"), "with --python.capture-args=\"\", it has no args",
                 f"{f.get('args')!r}")

@@ -24,11 +24,8 @@ each worker's service time is known. Asserted:
   erpscope_listen_overflows_total{port}: a second listener with backlog 1
       that never accepts, hit by 6 non-blocking connects, counts exactly the
       drops the kernel reports for it (ss -ltnm "d")
-  PostgreSQL: a backend of a throwaway cluster gathers no busy seconds while
-      idle, is counted busy while it runs pg_sleep(3), and gathers ~3 s
-      (2..4.2: sampled every second)
-Both tracepoint flavours (tp_btf and raw_tp) are run (PostgreSQL once: it is
-the poller's sampling, the same in both).
+Both tracepoint flavours (tp_btf and raw_tp) are run. PostgreSQL backends'
+pool occupancy comes from the pg probe: test_pg_busy.
 """
 
 import json
@@ -230,46 +227,6 @@ sys.stdin.readline()
     p.wait(timeout=10)
 
 
-def pg_phase(t, d):
-    """A PostgreSQL backend: idle while its title says idle, busy while it
-    runs pg_sleep(3) (title "SELECT"); sampled every second."""
-    pg = lib.PgCluster().start()
-    conn = pg.connect()
-    cur = conn.cursor()
-    cur.execute("SELECT pg_backend_pid()")
-    bpid = cur.fetchone()[0]
-    info, _, _ = lib.wait_worker(d, bpid, timeout=10.0, role="pg_backend")
-    t.require(info is not None, f"backend {bpid} is tracked as pg_backend")
-
-    def busy_s(m):
-        return m.value("erpscope_worker_busy_seconds_total", None, role="pg_backend",
-                       worker=str(bpid))
-    m0 = lib.wait_for(lambda: (lambda m: m if busy_s(m) is not None else None)(d.scrape()),
-                      5.0, 0.2) or d.scrape()
-    b0 = busy_s(m0)
-    t.require(b0 is not None, "the backend has busy seconds")
-    time.sleep(2.0)
-    m1 = d.scrape()
-    t.between(busy_s(m1) - b0, 0.0, 0.5, "an idle backend gathers no busy time (2 s idle)")
-    busy_before = m1.value("erpscope_workers", 0.0, role="pg_backend", state="busy")
-    th = threading.Thread(target=lambda: cur.execute("SELECT pg_sleep(3)"))
-    th.start()
-    time.sleep(1.6)
-    m2 = d.scrape()
-    th.join(timeout=30)
-    # Other tests' backends may come and go meanwhile: at least ours is busy.
-    t.check(m2.value("erpscope_workers", 0.0, role="pg_backend", state="busy") >= 1,
-            "erpscope_workers counts the backend busy while it runs a query",
-            f"busy {m2.value('erpscope_workers', 0.0, role='pg_backend', state='busy')}, "
-            f"before {busy_before}")
-    time.sleep(1.2)
-    m3 = d.scrape()
-    t.between(busy_s(m3) - busy_s(m1), 2.0, 4.2,
-              "busy seconds of a backend that ran pg_sleep(3): ~3 s (sampled every second)")
-    conn.close()
-    pg.stop()
-
-
 def run(t, mode):
     logdir = lib.tempdir()
     with lib.Daemon(f"--bpf.attach-mode={mode}") as d:
@@ -365,8 +322,6 @@ def run(t, mode):
         srv.wait(timeout=15)
 
         overflow_phase(t, d)
-        if mode == lib.ATTACH_MODES[0]:
-            pg_phase(t, d)  # the poller's sampling: the same in both flavours
 
 
 def body(t):

@@ -577,6 +577,13 @@ static void test_python_flags(void)
 	CHECK_INT(cfg.py_top_funcs, 20);
 	CHECK_INT(cfg.py_window_ms, 300000);
 	CHECK_STR(cfg.py_capture, "_callback:cron_name,call_kw:model:method,_process_job:job");
+	CHECK_INT(cfg.cron_poll_ms, 100);
+	CHECK_INT(parse("--odoo.cron-poll-interval=10s", NULL), 0);
+	CHECK_INT(cfg.cron_poll_ms, 10000);
+	CHECK_INT(parse("--odoo.cron-poll-interval=250ms", NULL), 0);
+	CHECK_INT(cfg.cron_poll_ms, 250);
+	CHECK_INT(parse("--odoo.cron-poll-interval=50ms", NULL), -EINVAL);
+	CHECK_INT(parse("--odoo.cron-poll-interval=11s", NULL), -EINVAL);
 
 	CHECK_INT(parse("--python.sample-frequency=0", "--python.offcpu-threshold=1s",
 			"--python.stack-depth=1", "--python.top-functions=1000",
@@ -612,6 +619,18 @@ static void test_python_flags(void)
 	CHECK_INT(parse("--python.capture-args=f:a:b:c", NULL), -EINVAL);
 	CHECK_INT(parse("--python.capture-args=f:", NULL), -EINVAL);
 	CHECK_INT(parse("--python.capture-args=f:a,,g:b", NULL), -EINVAL);
+	CHECK_INT(parse(NULL), 0);
+	CHECK_STR(cfg.gpu_nvml_library, "libnvidia-ml.so.1");
+	CHECK_INT(cfg.gpu_poll_ms, 5000);
+	CHECK_INT(parse("--gpu.nvml-library=/opt/nv/libnvidia-ml.so.1", "--gpu.poll-interval=1s",
+			NULL), 0);
+	CHECK_STR(cfg.gpu_nvml_library, "/opt/nv/libnvidia-ml.so.1");
+	CHECK_INT(cfg.gpu_poll_ms, 1000);
+	CHECK_INT(parse("--gpu.nvml-library=", NULL), 0);
+	CHECK_STR(cfg.gpu_nvml_library, "");
+	CHECK_INT(parse("--gpu.poll-interval=500ms", NULL), -EINVAL);
+	CHECK_INT(parse("--gpu.poll-interval=61s", NULL), -EINVAL);
+	CHECK(strstr(err, "--gpu.poll-interval") != NULL);
 }
 
 static void test_usage(void)
@@ -624,6 +643,8 @@ static void test_usage(void)
 		"      --config.file=FILE ",
 		"      --web.listen-address=\"127.0.0.1:9435\" ",
 		"      --web.telemetry-path=\"/metrics\" ",
+		"      --web.config.file=\"\" ",
+		"      --web.sensitive-endpoints=localhost ",
 		"      --probes=\"\" ",
 		"      --[no-]strict ",
 		"      --[no-]check ",
@@ -648,6 +669,12 @@ static void test_usage(void)
 		"      --python.top-functions=20 ",
 		"      --python.profile-window=5m ",
 		"      --python.capture-args=\"_callback:cron_name,call_kw:model:method,_process_job:job\" ",
+		"      --odoo.cron-poll-interval=100ms ",
+		"      --python.users=\"\" ",
+		"      --web.max-connections=64 ",
+		"      --web.client-rate=10 ",
+		"      --gpu.nvml-library=\"libnvidia-ml.so.1\" ",
+		"      --gpu.poll-interval=5s ",
 		"      --trace.flight-recorder=0 ",
 		"      --trace.buffer-size=32MiB ",
 		"      --trace.slow-request=5s ",

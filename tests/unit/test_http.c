@@ -169,10 +169,12 @@ static int h_fail(void *arg, struct http_exchange *x)
 }
 
 static const struct http_route routes[] = {
-	{ "/metrics", h_metrics },
-	{ "/query", h_query },
-	{ "/fail", h_fail },
+	{ "/metrics", h_metrics, false },
+	{ "/query", h_query, false },
+	{ "/fail", h_fail, false },
 };
+
+static const struct http_limits lim = { .max_conns = 64, .client_rate = 0 };
 
 struct resp {
 	int status;
@@ -453,7 +455,7 @@ static void run_server(const char *listen, int family, bool v6)
 	char addr[64];
 	int ep, err = 1;
 
-	h = httpd_start(listen, routes, sizeof(routes) / sizeof(routes[0]), NULL, &err);
+	h = httpd_start(listen, routes, sizeof(routes) / sizeof(routes[0]), &lim, NULL, &err);
 	CHECK(h != NULL);
 	CHECK_INT(err, 0);
 	if (!h)
@@ -463,7 +465,7 @@ static void run_server(const char *listen, int family, bool v6)
 
 	/* The same port again: NULL and -EADDRINUSE, not a crash. */
 	snprintf(addr, sizeof(addr), family == AF_INET6 ? "[::1]:%d" : "127.0.0.1:%d", c.port);
-	h2 = httpd_start(addr, routes, 1, NULL, &err);
+	h2 = httpd_start(addr, routes, 1, &lim, NULL, &err);
 	CHECK(h2 == NULL);
 	CHECK_INT(err, -EADDRINUSE);
 	httpd_stop(h2);
@@ -500,7 +502,7 @@ int main(void)
 	test_parse_u64();
 	test_parse_listen();
 
-	h = httpd_start("nonsense", routes, 1, NULL, &err);
+	h = httpd_start("nonsense", routes, 1, &lim, NULL, &err);
 	CHECK(h == NULL);
 	CHECK_INT(err, -EINVAL);
 

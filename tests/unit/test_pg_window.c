@@ -132,7 +132,7 @@ static void test_64bit(void)
 	uint64_t fine[ES_PG_FINE_BINS] = { 0 };
 	unsigned int fast = bin_of(50 * MS), slow = bin_of(300 * MS);
 
-	CHECK_INT(sizeof(((struct es_pg_stat *)0)->fine[0]), 8);
+	CHECK_INT(sizeof(((struct es_pg_fine *)0)->fine[0]), 8);
 	fine[fast] = 5000000000ull; /* past 2^32 */
 	fine[slow] = 1000000000ull;
 	CHECK(near(pg_fine_quantile(fine, ES_PG_FINE_BINS, 0.5, 0), 0.05, 0.2));

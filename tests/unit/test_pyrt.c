@@ -1,9 +1,12 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * pyrt.c against real CPython 3.11 children: Debian's python3.11 (libpython
- * in the executable, stapsdt notes) and pyenv's (libpython3.11.so, no
- * notes). Each runs a script that blocks in a known stack; the test walks
- * its threads and reads its code objects and arguments from outside.
+ * pyrt.c's layout tables against real CPython children: Debian's python3.11
+ * (libpython in the executable, stapsdt notes) and pyenv's 3.10, 3.11, 3.12
+ * and 3.13 (libpython3.x.so, no notes). Each runs a script that blocks in a
+ * known stack and prints its threads' frame chains as it walks them itself
+ * (sys._getframe(), sys._current_frames(): id() of each f_code); the test
+ * walks its threads from outside with the version's table and must find
+ * the same code objects, then reads their names and arguments.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -15,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -25,7 +29,6 @@
 
 #define DEBIAN_PY "/usr/bin/python3.11"
 #define PYENV_ROOT "/root/.pyenv/versions/"
-#define PYENV_PY PYENV_ROOT "3.11.7/bin/python3.11"
 #define MAX_THREADS 8
 #define MAX_DEPTH 32
 
@@ -38,7 +41,7 @@ static const char script_py[] =
 	"def inner_fn(cron_name, n, data, text, big, neg, nothing, *," /* 5 */
 	"             flag, obj, huge, over, longs, latin, wide):\n"
 	"    x = 1\n" /* 6 */
-	"    print('ready', flush=True)\n" /* 7 */
+	"    print(chains(sys._getframe()), flush=True); print('ready', flush=True)\n" /* 7 */
 	"    os.read(0, 1)\n" /* 8 */
 	"\n" /* 9 */
 	"\n" /* 10 */
@@ -58,6 +61,21 @@ static const char script_py[] =
 	"th = threading.Thread(target=Klass().method, args=(started, ev), daemon=True)\n"
 	"th.start()\n"
 	"started.wait()\n"
+	"\n"
+	"\n"
+	"def codes(f):\n"
+	"    out = []\n"
+	"    while f is not None:\n"
+	"        out.append('%x' % id(f.f_code))\n"
+	"        f = f.f_back\n"
+	"    return out\n"
+	"\n"
+	"\n"
+	"def chains(f):\n"
+	"    return ' '.join(['chain'] + codes(f) + ['|'] +\n"
+	"                    codes(sys._current_frames()[th.ident]))\n"
+	"\n"
+	"\n"
 	"outer_fn('Mail: Fetchmail Service', 42)\n";
 
 static const char mod_py[] = "def run(started, ev):\n"
@@ -71,7 +89,33 @@ struct child {
 	pid_t pid;
 	int in; /* its stdin: closing it lets it exit */
 	int out;
+	char said[4096]; /* what it printed up to "ready" */
 };
+
+/* One interpreter under test. */
+struct pyver {
+	const char *path;
+	unsigned int version;
+	bool usdt;      /* has the gc__start/gc__done notes */
+	bool relative;  /* started as "python script.py" from its directory */
+	bool required;  /* must be there under CI=true */
+};
+
+static const struct pyver pythons[] = {
+	{ "/usr/bin/python3.11", 0x030b, true, false, true },
+	{ PYENV_ROOT "3.11.7/bin/python3.11", 0x030b, false, true, true },
+	{ PYENV_ROOT "3.10.13/bin/python3.10", 0x030a, false, true, false },
+	{ PYENV_ROOT "3.12.1/bin/python3.12", 0x030c, false, false, false },
+	{ PYENV_ROOT "3.13.0/bin/python3.13", 0x030d, false, true, false },
+};
+
+/* 3.10's code objects have no qualified name: the name stands for it. */
+static const char *qual(const struct py_target *t, const char *q)
+{
+	const char *dot = strrchr(q, '.');
+
+	return t->version == 0x030a && dot ? dot + 1 : q;
+}
 
 static bool ci(void)
 {
@@ -101,7 +145,7 @@ static int spawn(char *const argv[], const char *cwd, struct child *c)
 	char *const envp[] = { "PATH=/usr/bin:/bin", "PYTHONDONTWRITEBYTECODE=1", "LC_ALL=C.UTF-8",
 			       NULL };
 	int in[2], out[2];
-	char buf[64];
+	char *buf = c->said;
 	size_t got = 0;
 
 	c->pid = -1;
@@ -122,13 +166,14 @@ static int spawn(char *const argv[], const char *cwd, struct child *c)
 	close(out[1]);
 	c->in = in[1];
 	c->out = out[0];
-	while (got < sizeof(buf) - 1) {
+	buf[0] = 0;
+	while (got < sizeof(c->said) - 1) {
 		struct pollfd p = { .fd = c->out, .events = POLLIN };
 		ssize_t n;
 
 		if (poll(&p, 1, 10000) <= 0)
 			return -ETIMEDOUT;
-		n = read(c->out, buf + got, sizeof(buf) - 1 - got);
+		n = read(c->out, buf + got, sizeof(c->said) - 1 - got);
 		if (n <= 0)
 			return -EPIPE;
 		got += (size_t)n;
@@ -184,7 +229,7 @@ static void check_main(const struct py_target *t, const struct py_thread *th, co
 	CHECK(!th->truncated);
 	for (int i = 0; i < 3 && i < th->depth; i++) {
 		CHECK_INT(py_code_read(t, th->frames[i].code, &pc), 0);
-		CHECK_STR(pc.qualname, want[i]);
+		CHECK_STR(pc.qualname, qual(t, want[i]));
 		CHECK_STR(pc.name, want[i]);
 		CHECK_STR(pc.filename, script);
 		CHECK_STR(pc.module, "__main__");
@@ -255,11 +300,11 @@ static void check_worker(const struct py_target *t, const struct py_thread *th, 
 	for (int i = 0; i < th->depth; i++) {
 		if (py_code_read(t, th->frames[i].code, &pc))
 			continue;
-		if (!strcmp(pc.qualname, "Event.wait")) {
+		if (!strcmp(pc.qualname, qual(t, "Event.wait"))) {
 			wait = true;
 			CHECK_STR(pc.module, "threading");
 		}
-		if (strcmp(pc.qualname, "Klass.method"))
+		if (strcmp(pc.qualname, qual(t, "Klass.method")))
 			continue;
 		method = true;
 		CHECK_STR(pc.name, "method");
@@ -280,8 +325,77 @@ static void check_worker(const struct py_target *t, const struct py_thread *th, 
 	CHECK(wait);
 }
 
-static void check_python(const char *python, bool usdt, const char *dir, bool relative)
+/*
+ * The child's own walk ("chain main... | worker..." of hex code addresses,
+ * innermost first) against ours, frame by frame.
+ */
+static void check_chains(const struct py_thread *main, const struct py_thread *other,
+			 const char *said)
 {
+	const struct py_thread *th = main;
+	const char *p = strstr(said, "chain ");
+	int i = 0, nmain = -1;
+	char word[32];
+	int k;
+
+	CHECK(p != NULL);
+	if (!p)
+		return;
+	for (p += 6; sscanf(p, "%31s%n", word, &k) == 1 && strcmp(word, "ready"); p += k) {
+		if (!strcmp(word, "|")) {
+			nmain = i;
+			th = other;
+			i = 0;
+			continue;
+		}
+		CHECK(i < th->depth);
+		if (i < th->depth && th->frames[i].code != strtoull(word, NULL, 16)) {
+			fprintf(stderr, "frame %d: walked %#llx, the process says %s\n", i,
+				(unsigned long long)th->frames[i].code, word);
+			CHECK(!"the same code object");
+		}
+		i++;
+	}
+	CHECK_INT(nmain, main->depth);
+	CHECK_INT(i, other->depth);
+}
+
+/*
+ * 3.13: the debug offsets the child publishes agree with the table, and
+ * each kind of disagreement is caught.
+ */
+static void check_debug_offsets(const struct py_target *t)
+{
+	unsigned char d[1024];
+	struct iovec local = { d, sizeof(d) }, remote = { (void *)(uintptr_t)t->runtime, sizeof(d) };
+	uint64_t v;
+
+	CHECK_INT(process_vm_readv(t->pid, &local, 1, &remote, 1, 0), (ssize_t)sizeof(d));
+	CHECK_INT(py_debug_offsets_check(t->lay, d, sizeof(d)), 0);
+	CHECK_INT(py_debug_offsets_check(t->lay, d, 100), -EPROTO);
+	CHECK_INT(py_debug_offsets_check(py_layout_for(0x030c), d, sizeof(d)), -EPROTO);
+	/* free_threaded (at 16) */
+	v = 1;
+	memcpy(d + 16, &v, 8);
+	CHECK_INT(py_debug_offsets_check(t->lay, d, sizeof(d)), -ENOTSUP);
+	v = 0;
+	memcpy(d + 16, &v, 8);
+	/* interpreter_frame.previous (at 232) moved */
+	memcpy(&v, d + 232, 8);
+	v += 8;
+	memcpy(d + 232, &v, 8);
+	CHECK_INT(py_debug_offsets_check(t->lay, d, sizeof(d)), -EPROTO);
+	v -= 8;
+	memcpy(d + 232, &v, 8);
+	CHECK_INT(py_debug_offsets_check(t->lay, d, sizeof(d)), 0);
+	d[0] ^= 1; /* the cookie */
+	CHECK_INT(py_debug_offsets_check(t->lay, d, sizeof(d)), -EPROTO);
+}
+
+static void check_python(const struct pyver *pv, const char *dir)
+{
+	const char *python = pv->path;
+	bool usdt = pv->usdt, relative = pv->relative;
 	char abs[PATH_MAX + 16];
 	struct py_frame frames[MAX_THREADS][MAX_DEPTH];
 	struct py_thread th[MAX_THREADS];
@@ -309,10 +423,15 @@ static void check_python(const char *python, bool usdt, const char *dir, bool re
 	}
 	err = py_target_open(c.pid, &t);
 	CHECK_INT(err, 0);
-	CHECK_INT(t.version, 0x030b);
+	CHECK_STR(py_target_why(&t, err), "profiled");
+	CHECK_INT(t.version, pv->version);
 	CHECK(t.has_gc_usdt == usdt);
 	CHECK_STR(t.script, abs);
-	CHECK(t.lay == py_layout_for(0x030b));
+	CHECK(t.lay == py_layout_for(pv->version));
+	CHECK(!t.free_threaded);
+	/* 3.10: the tid's place in struct pthread, found in the process */
+	CHECK(pv->version == 0x030a ? t.off.pthread_tid != ES_PY_NO_OFF :
+				      t.off.pthread_tid == ES_PY_NO_OFF);
 	CHECK(t.runtime && t.interp && t.code_type && t.unicode_type && t.bytes_type &&
 	      t.long_type && t.bool_type && t.none);
 	CHECK(t.ino != 0);
@@ -320,6 +439,8 @@ static void check_python(const char *python, bool usdt, const char *dir, bool re
 		reap(&c);
 		return;
 	}
+	if (t.lay->debug_offsets)
+		check_debug_offsets(&t);
 	for (int i = 0; i < MAX_THREADS; i++)
 		th[i].frames = frames[i];
 	n = py_walk_threads(&t, th, MAX_THREADS, MAX_DEPTH);
@@ -331,6 +452,8 @@ static void check_python(const char *python, bool usdt, const char *dir, bool re
 			other_i = i;
 	}
 	CHECK(main_i >= 0 && other_i >= 0);
+	if (main_i >= 0 && other_i >= 0)
+		check_chains(&th[main_i], &th[other_i], c.said);
 	if (main_i >= 0)
 		check_main(&t, &th[main_i], abs);
 	if (other_i >= 0)
@@ -473,13 +596,26 @@ static void check_elf(void)
 int main(void)
 {
 	char tmpl[] = "/tmp/erpscope-pyrt-XXXXXX", dir[PATH_MAX], p[PATH_MAX + 32];
-	const char *pythons[] = { DEBIAN_PY, PYENV_PY };
 
-	CHECK(py_layout_for(0x030b) != NULL);
-	CHECK(py_layout_for(0x030c) == NULL);
-	CHECK(py_layout_for(0x030a) == NULL);
-	CHECK_INT(py_layout_for(0x030b)->bpf.ts_native_tid, 160);
+	for (unsigned int v = 0x030a; v <= 0x030d; v++) {
+		CHECK(py_layout_for(v) != NULL);
+		CHECK_INT(py_layout_for(v)->version, v);
+	}
+	CHECK(py_layout_for(0x0309) == NULL);
+	CHECK(py_layout_for(0x030e) == NULL);
+	CHECK_INT(py_layout_for(0x030b)->bpf.ts_thread, 160);
 	CHECK_INT(py_layout_for(0x030b)->bpf.frame_localsplus, 72);
+	CHECK_INT(py_layout_for(0x030a)->bpf.frame_localsplus, 352);
+	CHECK_INT(py_layout_for(0x030d)->bpf.cframe_current, ES_PY_NO_OFF);
+	CHECK(py_layout_for(0x030d)->debug_offsets && !py_layout_for(0x030c)->debug_offsets);
+	{
+		struct py_target ft = { .version = 0x030d, .free_threaded = true };
+
+		CHECK(strstr(py_target_why(&ft, -ENOTSUP), "free-threaded") != NULL);
+		ft.free_threaded = false;
+		CHECK_STR(py_target_why(&ft, -ENOTSUP), "no checked layout for this CPython version");
+		CHECK(strstr(py_target_why(&ft, -EPROTO), "layout") != NULL);
+	}
 	check_not_python();
 
 	if (!mkdtemp(tmpl) || !realpath(tmpl, dir)) {
@@ -492,21 +628,23 @@ int main(void)
 	CHECK_INT(write_file(dir, "pkg/__init__.py", ""), 0);
 	CHECK_INT(write_file(dir, "pkg/mod.py", mod_py), 0);
 
-	for (int i = 0; i < 2; i++) {
-		if (access(pythons[i], X_OK)) {
-			printf("test_pyrt: %s missing: %s\n", pythons[i],
-			       ci() ? "FAILED (CI=true)" : "skipped");
-			CHECK(!ci());
+	for (size_t i = 0; i < sizeof(pythons) / sizeof(pythons[0]); i++) {
+		if (access(pythons[i].path, X_OK)) {
+			bool fail = ci() && pythons[i].required;
+
+			printf("test_pyrt: %s missing: %s\n", pythons[i].path,
+			       fail ? "FAILED (CI=true)" : "skipped");
+			CHECK(!fail);
 			continue;
 		}
-		check_python(pythons[i], i == 0, dir, i == 1);
+		check_python(&pythons[i], dir);
 		if (i == 0) {
 			check_elf();
-			check_killed(pythons[i], dir);
+			check_killed(pythons[i].path, dir);
 		}
 	}
-	check_other("3.12.1", "python3.12", 0x030c);
-	check_other("3.10.13", "python3.10", 0x030a);
+	/* Versions without a table: found, named, not read. */
+	check_other("3.9.18", "python3.9", 0x0309);
 	check_other("2.7.18", "python2.7", 0x0207);
 
 	for (const char *f = "script.py\0pkg/__init__.py\0pkg/mod.py\0pkg\0"; *f;

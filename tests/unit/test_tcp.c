@@ -79,33 +79,6 @@ static void test_link(void)
 	CHECK(!tcp_socket_link_inode("socket:[12345]", 13, &ino));
 }
 
-static void test_stat(void)
-{
-	const char *a = "4242 (postgres) R 1 4242 4242 0 -1 4194560";
-	const char *b = "77 (odd) S (name) D 1 2 3";
-	const char *c = "88 (x";
-
-	CHECK_INT(tcp_stat_state(a, strlen(a)), 'R');
-	CHECK_INT(tcp_stat_state(b, strlen(b)), 'D'); /* the last ')' ends comm */
-	CHECK_INT(tcp_stat_state(c, strlen(c)), 0);
-	CHECK_INT(tcp_stat_state("1 (a)", 5), 0);
-	CHECK_INT(tcp_stat_state("", 0), 0);
-}
-
-static void test_pg_busy(void)
-{
-	CHECK(!tcp_pg_busy("idle", 'S'));
-	CHECK(!tcp_pg_busy("idle in transaction", 'S'));
-	CHECK(!tcp_pg_busy("idle in transaction (aborted)", 'S'));
-	CHECK(!tcp_pg_busy("", 'S'));
-	CHECK(!tcp_pg_busy(NULL, 0));
-	CHECK(tcp_pg_busy("SELECT", 'S'));
-	CHECK(tcp_pg_busy("UPDATE waiting", 'S'));
-	CHECK(tcp_pg_busy("idlex", 'S'));    /* not the word idle */
-	CHECK(tcp_pg_busy("idle", 'R'));     /* on a CPU */
-	CHECK(tcp_pg_busy("authentication", 'S'));
-}
-
 /* ---------------------------------------------------------------- SOCK_DIAG */
 
 struct seen {
@@ -511,8 +484,6 @@ int main(void)
 {
 	test_format();
 	test_link();
-	test_stat();
-	test_pg_busy();
 	test_diag();
 	test_remotes();
 	test_evict();

@@ -28,7 +28,8 @@
 /* How much of an offending value or flag a message quotes. */
 #define QUOTE_MAX 64
 
-enum opt_type { OPT_STRING, OPT_BOOL, OPT_UINT, OPT_DURATION, OPT_BYTES, OPT_LEVEL, OPT_ATTACH };
+enum opt_type { OPT_STRING, OPT_BOOL, OPT_UINT, OPT_DURATION, OPT_BYTES, OPT_LEVEL, OPT_ATTACH,
+		OPT_EXPOSURE };
 
 struct opt {
 	const char *name;
@@ -49,6 +50,7 @@ static const char *check_path(const char *v);
 static const char *check_probes(const char *v);
 static const char *check_file(const char *v);
 static const char *check_capture(const char *v);
+static const char *check_users(const char *v);
 static const char *check_dir(const char *v);
 
 #define STR(field) OPT_STRING, offsetof(struct config, field), sizeof(((struct config *)0)->field)
@@ -67,6 +69,11 @@ static const struct opt opts[] = {
 	  .help = "Address on which to expose metrics and web interface." },
 	{ "web.telemetry-path", STR(telemetry_path), .check = check_path, .def = "/metrics",
 	  .shown = "=\"/metrics\"", .help = "Path under which to expose metrics." },
+	{ "web.config.file", STR(web_config_file), .def = "", .shown = "=\"\"",
+	  .help = "Path to a web config file in the Prometheus exporter-toolkit format (TLS, basic auth, headers, rate limit); reread when it changes or on SIGHUP." },
+	{ "web.sensitive-endpoints", VAL(OPT_EXPOSURE, web_sensitive), .def = "localhost",
+	  .shown = "=localhost",
+	  .help = "Who may read the endpoints besides / and the metrics (SQL, stacks, arguments, events): localhost (loopback clients), auth (also authenticated clients), all, or off." },
 	{ "probes", STR(probes), .check = check_probes, .def = "", .shown = "=\"\"",
 	  .help = "Comma-separated probes to load; empty loads every probe." },
 	{ "strict", VAL(OPT_BOOL, strict), .def = "false", .shown = "",
@@ -127,6 +134,21 @@ static const struct opt opts[] = {
 	  .def = "_callback:cron_name,call_kw:model:method,_process_job:job",
 	  .shown = "=\"_callback:cron_name,call_kw:model:method,_process_job:job\"",
 	  .help = "Arguments shown for these Python functions: FUNC:ARG[:ARG] (two at most), comma-separated; \"\" for none." },
+	{ "odoo.cron-poll-interval", VAL(OPT_DURATION, cron_poll_ms), 100, 10 * 1000,
+	  .def = "100ms", .shown = "=100ms",
+	  .help = "How often the stack of each Odoo cron worker is read for the cron it runs (100ms..10s): runs are timed to +/- one interval, and shorter ones may be missed." },
+	{ "python.users", STR(py_users), .check = check_users, .def = "", .shown = "=\"\"",
+	  .help = "Users (names or uids, comma-separated; \"all\" for every user) whose Python processes have their stacks and arguments read, besides Odoo's roles; empty: the users that run Odoo workers on this host. Others' Python is still accounted (CPU, off-CPU), never read." },
+	{ "web.max-connections", VAL(OPT_UINT, web_max_conns), 1, 4096, .def = "64", .shown = "=64",
+	  .help = "Connections served at once (1..4096); the next is answered 503. A connection takes a place with its first complete request; one that sends none within 2s is closed." },
+	{ "web.client-rate", VAL(OPT_UINT, web_client_rate), 0, 10000, .def = "10", .shown = "=10",
+	  .help = "Requests a second each client address may make to /queries, /workers, /profile and /events, as many in a burst (0..10000, 0: no limit); past it 429." },
+	{ "gpu.nvml-library", STR(gpu_nvml_library), .def = "libnvidia-ml.so.1",
+	  .shown = "=\"libnvidia-ml.so.1\"",
+	  .help = "NVIDIA's management library, loaded at run time (a name goes through the library search path, a path is used as is); \"\" turns the NVML collector off." },
+	{ "gpu.poll-interval", VAL(OPT_DURATION, gpu_poll_ms), 1000, 60 * 1000, .def = "5s",
+	  .shown = "=5s",
+	  .help = "How often GPUs are polled, through NVML and DRM fdinfo (1s..60s)." },
 	{ "trace.flight-recorder", VAL(OPT_DURATION, trace_flight_ms), 0, 600 * 1000, .def = "0",
 	  .shown = "=0",
 	  .help = "Keep this much of the last trace events in memory and save a trace when a request is slower than --trace.slow-request, a worker dies mid-request, an OOM kill or a PostgreSQL deadlock happens (0 turns it off; up to 10m)." },
@@ -147,6 +169,13 @@ static const struct opt opts[] = {
 	  .help = "Turn on the kernel's BPF run-time stats while erpscope runs, for erpscope_bpf_program_run_seconds_total; they add two clock reads to every BPF program run on the host, not only erpscope's (default: false)." },
 	{ "bpf.attach-mode", VAL(OPT_ATTACH, attach), .def = "auto", .shown = "=auto",
 	  .help = "Tracepoint flavour: auto (probe the kernel), tp_btf or raw_tp." },
+};
+
+static const char *const exposure_names[] = {
+	[WEB_EXPOSE_LOCALHOST] = "localhost",
+	[WEB_EXPOSE_AUTH] = "auth",
+	[WEB_EXPOSE_ALL] = "all",
+	[WEB_EXPOSE_OFF] = "off",
 };
 
 static const char *const attach_names[] = {
@@ -284,6 +313,23 @@ static const char *check_capture(const char *v)
 	if (!py_capture_parse(v, &spec, why, sizeof(why)))
 		return NULL;
 	return "want FUNC:ARG[:ARG],... of Python identifiers (2 arguments, 16 functions at most)";
+}
+
+/* Names as useradd takes them ([a-z_][a-z0-9_.-]*), uids, or "all". */
+static const char *check_users(const char *v)
+{
+	bool name = false;
+
+	for (; *v; v++) {
+		if ((*v >= 'a' && *v <= 'z') || (*v >= 'A' && *v <= 'Z') || (*v >= '0' && *v <= '9') ||
+		    *v == '_' || *v == '.' || *v == '-')
+			name = true;
+		else if (*v == ',' && name)
+			name = false;
+		else
+			return "want user names or uids separated by commas, or all";
+	}
+	return NULL;
 }
 
 static const char *check_file(const char *v)
@@ -493,6 +539,15 @@ static int opt_set(struct config *c, const struct opt *o, const char *v, char *w
 		for (u = 0; u < sizeof(attach_names) / sizeof(attach_names[0]); u++) {
 			if (!strcmp(v, attach_names[u])) {
 				*(enum attach_mode *)field = (enum attach_mode)u;
+				reason = NULL;
+			}
+		}
+		break;
+	case OPT_EXPOSURE:
+		reason = "want localhost, auth, all or off";
+		for (u = 0; u < sizeof(exposure_names) / sizeof(exposure_names[0]); u++) {
+			if (!strcmp(v, exposure_names[u])) {
+				*(enum web_exposure *)field = (enum web_exposure)u;
 				reason = NULL;
 			}
 		}

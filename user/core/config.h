@@ -14,10 +14,14 @@
 #include "core/log.h"
 
 enum attach_mode { ATTACH_AUTO, ATTACH_TP_BTF, ATTACH_RAW_TP };
+/* Who sees the sensitive endpoints (core/web.h). */
+enum web_exposure { WEB_EXPOSE_LOCALHOST, WEB_EXPOSE_AUTH, WEB_EXPOSE_ALL, WEB_EXPOSE_OFF };
 
 struct config {
 	char listen_address[128];  /* web.listen-address, default 127.0.0.1:9435 */
 	char telemetry_path[128];  /* web.telemetry-path, default /metrics */
+	char web_config_file[256]; /* web.config.file: exporter-toolkit YAML, "" = none */
+	enum web_exposure web_sensitive; /* web.sensitive-endpoints, default localhost */
 	char probes[256];          /* probes: comma list, "" = all that attach */
 	bool strict;               /* strict */
 	bool check;                /* check */
@@ -41,6 +45,12 @@ struct config {
 	unsigned int py_top_funcs;    /* python.top-functions, default 20: functions with own series per role */
 	unsigned int py_window_ms;    /* python.profile-window, duration, default 5m */
 	char py_capture[512];         /* python.capture-args: FUNC:ARG[:ARG],... ("" = none) */
+	unsigned int cron_poll_ms;    /* odoo.cron-poll-interval, duration, default 100ms */
+	char py_users[256];           /* python.users: users (names or uids) whose Python is read; "" = Odoo's */
+	unsigned int web_max_conns;   /* web.max-connections, default 64: served at once, 503 beyond */
+	unsigned int web_client_rate; /* web.client-rate, default 10: expensive requests/s per client, 0 = off */
+	char gpu_nvml_library[256];   /* gpu.nvml-library: dlopen()ed, "" = NVML off */
+	unsigned int gpu_poll_ms;     /* gpu.poll-interval, duration, default 5s (1s..60s) */
 	unsigned int trace_flight_ms;  /* trace.flight-recorder, duration, default 0 (off) */
 	unsigned int trace_buffer_bytes; /* trace.buffer-size, default 32 MiB */
 	unsigned int trace_slow_ms;    /* trace.slow-request, duration, default 5s */

@@ -8,6 +8,7 @@
 
 #include "core/blockdev.h"
 #include "core/config.h"
+#include "core/gpu_use.h"
 #include "core/http.h"
 #include "core/mapstats.h"
 #include "core/poller.h"
@@ -20,10 +21,12 @@
 #define ES_MAX_ROUTES 16
 
 struct procs;
+struct pools;
 struct events;
 struct httpd;
 struct worker_notes;
 struct reqtags;
+struct web;
 
 struct erpscope {
 	struct config cfg;
@@ -44,10 +47,13 @@ struct erpscope {
 	bool stop;
 	bool tp_btf;    /* feature probe result: typed tracepoints work */
 	struct procs *procs;
+	struct pools *pools; /* pool occupancy, fed by tcp and pg (user/procs/pools.h) */
 	struct events *events; /* the log behind GET /events (user/core/events.h) */
 	struct worker_notes *notes; /* what each worker is serving (user/core/worker_note.h) */
+	struct gpu_use_table gpu_use; /* what workers hold on GPUs: gpu poller -> /workers */
 	struct trace_sink trace; /* probes' events for a trace recording (user/trace) */
 	struct httpd *httpd;
+	struct web *web; /* --web.config.file and who sees what (core/web.h) */
 	struct http_route routes[ES_MAX_ROUTES]; /* the server keeps a pointer to these */
 	struct probe probes[ES_MAX_PROBES];
 	int nprobes;

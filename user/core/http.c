@@ -12,6 +12,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
@@ -25,10 +26,19 @@
 
 #include "core/log.h"
 #include "core/negotiate.h"
+#include "core/web.h"
+#include "core/web_guard.h"
+#include "core/webtls.h"
 
-#define HTTPD_BACKLOG 64
-#define HTTPD_CONN_LIMIT 64
-#define HTTPD_CONN_TIMEOUT_S 10
+#define HTTPD_BACKLOG 512
+/* Idle keep-alive connections close after this (MHD's own timeout). */
+#define HTTPD_CONN_TIMEOUT_S 3
+/* Requests must be complete this long after connecting. */
+#define HTTPD_HEADER_TIMEOUT_MS 2000
+#define HTTPD_SWEEP_NS (100ull * 1000000ull)
+#define HTTPD_OVERDUE_BATCH 64
+/* MHD's cap on sockets: 4 x --web.max-connections, at least this. */
+#define HTTPD_HARD_CONNS_MIN 512
 /* Per-connection pool: request line and headers plus response headers. */
 #define HTTPD_CONN_MEMORY (32 * 1024)
 /* Below this gzip costs more than it saves. */
@@ -42,6 +52,8 @@
 struct http_later {
 	struct httpd *h;
 	struct MHD_Connection *conn;
+	const struct http_route *route;
+	uint64_t t0;
 	struct http_exchange x; /* the answer, once ready */
 	char *accept_encoding;
 	char *disposition;
@@ -58,6 +70,15 @@ struct httpd {
 	int port;
 	uint64_t log_window_start;
 	unsigned int log_lines, log_dropped;
+	struct web_guard *guard;
+	uint64_t next_sweep_ns;
+	void (*yield)(void *arg); /* between handlers: drain the event rings */
+	unsigned int hard_conns;  /* MHD's connection cap */
+	/* access and TLS (core/web.h); the PEM copies live as long as mhd */
+	struct web *web;
+	int listen_fd;
+	enum web_client_auth client_auth;
+	char *tls_cert, *tls_key, *tls_ca, *tls_prio;
 };
 
 const char *http_query(struct http_exchange *x, const char *key)
@@ -125,6 +146,7 @@ static const struct http_route *route_find(const struct httpd *h, const char *ur
 
 	for (size_t i = 0; i < h->nroutes; i++) {
 		const char *p = h->routes[i].path;
+
 		size_t plen = p ? strlen(p) : 0;
 
 		if (p && plen == len && !memcmp(p, url, len))
@@ -136,9 +158,27 @@ static const struct http_route *route_find(const struct httpd *h, const char *ur
 	return NULL;
 }
 
-/* Queues a response for a static text body (404, 405, 500). */
-static enum MHD_Result reply_static(struct MHD_Connection *conn, unsigned int status,
-				    const char *text, bool allow)
+/* Every response goes through here: the web config's extra headers, then MHD_queue_response. */
+static enum MHD_Result queue(struct httpd *h, struct MHD_Connection *conn, unsigned int status,
+			     struct MHD_Response *r)
+{
+	const struct web_config *wc = h->web ? web_config(h->web) : NULL;
+
+	for (unsigned int i = 0; wc && i < wc->nheaders; i++) {
+		if (MHD_add_response_header(r, wc->headers[i].name, wc->headers[i].value) !=
+		    MHD_YES)
+			return MHD_NO;
+	}
+	if (status == MHD_HTTP_UNAUTHORIZED &&
+	    MHD_add_response_header(r, MHD_HTTP_HEADER_WWW_AUTHENTICATE,
+				    "Basic realm=\"erpscope\"") != MHD_YES)
+		return MHD_NO;
+	return MHD_queue_response(conn, status, r);
+}
+
+/* Queues a response for a static text body (401, 404, 405, 500). */
+static enum MHD_Result reply_static(struct httpd *h, struct MHD_Connection *conn,
+				    unsigned int status, const char *text, bool allow)
 {
 	struct MHD_Response *r;
 	enum MHD_Result ret = MHD_NO;
@@ -150,7 +190,7 @@ static enum MHD_Result reply_static(struct MHD_Connection *conn, unsigned int st
 		goto out;
 	if (allow && MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, "GET, HEAD") != MHD_YES)
 		goto out;
-	ret = MHD_queue_response(conn, status, r);
+	ret = queue(h, conn, status, r);
 out:
 	MHD_destroy_response(r);
 	return ret;
@@ -176,7 +216,8 @@ static bool maybe_gzip(struct http_exchange *x)
 	return true;
 }
 
-static enum MHD_Result reply_exchange(struct MHD_Connection *conn, struct http_exchange *x)
+static enum MHD_Result reply_exchange(struct httpd *h, struct MHD_Connection *conn,
+				      struct http_exchange *x)
 {
 	struct MHD_Response *r;
 	bool gzipped = maybe_gzip(x);
@@ -201,7 +242,7 @@ static enum MHD_Result reply_exchange(struct MHD_Connection *conn, struct http_e
 	if (x->disposition &&
 	    MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_DISPOSITION, x->disposition) != MHD_YES)
 		goto out;
-	ret = MHD_queue_response(conn, (unsigned int)x->status, r);
+	ret = queue(h, conn, (unsigned int)x->status, r);
 out:
 	MHD_destroy_response(r);
 	return ret;
@@ -278,10 +319,29 @@ static enum MHD_Result reply_later(struct httpd *h, struct MHD_Connection *conn,
 	if (!l->ready)
 		return MHD_YES;
 	*req_cls = h;
-	ret = reply_exchange(conn, &l->x);
+	ret = reply_exchange(h, conn, &l->x);
 	l->x.body = NULL; /* the response owns it, or reply_exchange freed it */
+	web_record(h->guard, (size_t)(l->route - h->routes), l->x.status, mono_ns() - l->t0);
 	later_unlink(h, l);
 	return ret;
+}
+
+/* The handler deferred its answer: the connection waits, the loop runs on. */
+static enum MHD_Result suspend(struct httpd *h, const struct http_route *route,
+			       struct MHD_Connection *conn, struct http_exchange *x,
+			       uint64_t t0, void **req_cls)
+{
+	struct http_later *l = x->later;
+
+	l->h = h;
+	l->route = route;
+	l->t0 = t0;
+	l->next = h->laters;
+	h->laters = l;
+	*req_cls = l;
+	free(x->body);
+	MHD_suspend_connection(conn);
+	return MHD_YES;
 }
 
 static enum MHD_Result run_route(struct httpd *h, const struct http_route *route,
@@ -298,8 +358,13 @@ static enum MHD_Result run_route(struct httpd *h, const struct http_route *route
 		.content_type = TEXT_PLAIN,
 	};
 	char q[160], e[80];
+	enum MHD_Result ret;
+	uint64_t t0;
 	int err;
 
+	if (h->yield)
+		h->yield(h->arg);
+	t0 = mono_ns();
 	err = route->handler(h->arg, &x);
 	if (err < 0 || x.status < 100 || x.status > 599) {
 		log_warn("handler failed", "path=%s err=%s status=%d",
@@ -308,19 +373,101 @@ static enum MHD_Result run_route(struct httpd *h, const struct http_route *route
 			 x.status);
 		free(x.body);
 		free(x.later);
-		return reply_static(conn, MHD_HTTP_INTERNAL_SERVER_ERROR,
-				    "500 internal server error\n", false);
+		x.status = MHD_HTTP_INTERNAL_SERVER_ERROR;
+		ret = reply_static(h, conn, MHD_HTTP_INTERNAL_SERVER_ERROR,
+				   "500 internal server error\n", false);
+	} else if (x.later) {
+		return suspend(h, route, conn, &x, t0, req_cls);
+	} else {
+		ret = reply_exchange(h, conn, &x);
 	}
-	if (x.later) {
-		x.later->h = h;
-		x.later->next = h->laters;
-		h->laters = x.later;
-		*req_cls = x.later;
-		free(x.body);
-		MHD_suspend_connection(conn);
-		return MHD_YES;
+	web_record(h->guard, (size_t)(route - h->routes), x.status, mono_ns() - t0);
+	return ret;
+}
+
+/* 503 (no place left) or 429 (this client's bucket is empty), then close. */
+static enum MHD_Result reply_refused(struct httpd *h, struct MHD_Connection *conn,
+				     const struct http_route *route, enum web_admit a)
+{
+	static const char busy[] = "503 too many connections, try again\n";
+	static const char slow[] = "429 too many requests from this client, try again\n";
+	bool is_busy = a == WEB_ADMIT_BUSY;
+	unsigned int status = is_busy ? MHD_HTTP_SERVICE_UNAVAILABLE : MHD_HTTP_TOO_MANY_REQUESTS;
+	const char *text = is_busy ? busy : slow;
+	enum MHD_Result ret = MHD_NO;
+	struct MHD_Response *r;
+
+	web_record(h->guard, route ? (size_t)(route - h->routes) : h->nroutes, (int)status, 0);
+	r = MHD_create_response_from_buffer(strlen(text), (void *)text, MHD_RESPMEM_PERSISTENT);
+	if (!r)
+		return MHD_NO;
+	if (MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, TEXT_PLAIN) == MHD_YES &&
+	    MHD_add_response_header(r, MHD_HTTP_HEADER_RETRY_AFTER, "1") == MHD_YES &&
+	    MHD_add_response_header(r, MHD_HTTP_HEADER_CONNECTION, "close") == MHD_YES)
+		ret = queue(h, conn, status, r);
+	MHD_destroy_response(r);
+	return ret;
+}
+
+static enum web_admit admit(struct httpd *h, struct MHD_Connection *conn,
+			    const struct http_route *route)
+{
+	const union MHD_ConnectionInfo *ci;
+
+	ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+	return web_admit(h->guard, ci ? ci->socket_context : NULL, route && route->expensive,
+			 mono_ns());
+}
+
+/* Tracks each connection from accept to close (MHD's socket context). */
+static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
+			  enum MHD_ConnectionNotificationCode toe)
+{
+	const union MHD_ConnectionInfo *fdi, *ai;
+	struct httpd *h = cls;
+	int evict;
+
+	if (toe == MHD_CONNECTION_NOTIFY_CLOSED) {
+		web_conn_close(h->guard, *socket_context);
+		*socket_context = NULL;
+		return;
 	}
-	return reply_exchange(conn, &x);
+	fdi = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+	ai = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+	*socket_context = web_conn_open(h->guard, fdi ? fdi->connect_fd : -1,
+					ai ? ai->client_addr : NULL, mono_ns(), &evict);
+	/* MHD sees the shut socket at its next read and closes it. */
+	if (evict >= 0)
+		shutdown(evict, SHUT_RDWR);
+	/* TLS sessions get the client_auth_type before their handshake. */
+	ai = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_GNUTLS_SESSION);
+	if (h->tls_cert && ai && ai->tls_session)
+		webtls_session_policy(ai->tls_session, h->client_auth);
+}
+
+/* web.h's decision for this request: 0, or the status to answer. */
+static unsigned int gate(struct httpd *h, struct MHD_Connection *conn,
+			 const struct http_route *route)
+{
+	const union MHD_ConnectionInfo *ci;
+
+	ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+	return web_gate(h->web, !route || !route->metrics, ci ? ci->client_addr : NULL,
+			MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+						    MHD_HTTP_HEADER_AUTHORIZATION),
+			mono_ns() / 1000000ull);
+}
+
+/* 401, 404 or 429 from gate(). */
+static enum MHD_Result reply_denied(struct httpd *h, struct MHD_Connection *conn,
+				    const struct http_route *route, unsigned int status)
+{
+	const char *text = status == MHD_HTTP_UNAUTHORIZED ? "401 unauthorized\n" :
+			   status == MHD_HTTP_TOO_MANY_REQUESTS ? "429 too many requests\n" :
+								  "404 page not found\n";
+
+	web_record(h->guard, route ? (size_t)(route - h->routes) : h->nroutes, (int)status, 0);
+	return reply_static(h, conn, status, text, false);
 }
 
 /*
@@ -337,6 +484,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 {
 	struct httpd *h = cls;
 	const struct http_route *route = *req_cls;
+	enum web_admit a;
+	unsigned int deny;
 
 	(void)version;
 	(void)upload_data;
@@ -352,11 +501,19 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 	}
 	*req_cls = h;
 	route = route_find(h, url);
-	if (!route)
-		return reply_static(conn, MHD_HTTP_NOT_FOUND, "404 page not found\n", false);
-	if (strcmp(method, MHD_HTTP_METHOD_GET) && strcmp(method, MHD_HTTP_METHOD_HEAD))
-		return reply_static(conn, MHD_HTTP_METHOD_NOT_ALLOWED, "405 method not allowed\n",
+	if ((a = admit(h, conn, route)) != WEB_ADMIT_OK)
+		return reply_refused(h, conn, route, a);
+	if (h->web && (deny = gate(h, conn, route)))
+		return reply_denied(h, conn, route, deny);
+	if (!route) {
+		web_record(h->guard, h->nroutes, MHD_HTTP_NOT_FOUND, 0);
+		return reply_static(h, conn, MHD_HTTP_NOT_FOUND, "404 page not found\n", false);
+	}
+	if (strcmp(method, MHD_HTTP_METHOD_GET) && strcmp(method, MHD_HTTP_METHOD_HEAD)) {
+		web_record(h->guard, (size_t)(route - h->routes), MHD_HTTP_METHOD_NOT_ALLOWED, 0);
+		return reply_static(h, conn, MHD_HTTP_METHOD_NOT_ALLOWED, "405 method not allowed\n",
 				    true);
+	}
 	*req_cls = (void *)route;
 	return MHD_YES;
 }
@@ -422,16 +579,91 @@ static int bind_listen(const char *listen, int *fdp, int *port)
 	return 0;
 }
 
-struct httpd *httpd_start(const char *listen, const struct http_route *routes, size_t nroutes,
-			  void *arg, int *err)
+/* The guard's limits from the flags; MHD's cap leaves room for waiting clients. */
+static struct web_guard *guard_new(const struct http_route *routes, size_t nroutes,
+				   const struct http_limits *hl, unsigned int *hard)
+{
+	struct web_limits l = {
+		.max_conns = hl->max_conns,
+		.client_rate = hl->client_rate,
+		.header_timeout_ms = HTTPD_HEADER_TIMEOUT_MS,
+	};
+	const char **names = calloc(nroutes + 1, sizeof(*names));
+	struct web_guard *g;
+
+	if (!names)
+		return NULL;
+	for (size_t i = 0; i < nroutes; i++)
+		names[i] = routes[i].path;
+	*hard = l.max_conns * 4 < HTTPD_HARD_CONNS_MIN ? HTTPD_HARD_CONNS_MIN : l.max_conns * 4;
+	l.hard_conns = *hard;
+	g = web_guard_new(&l, names, nroutes);
+	free(names);
+	return g;
+}
+
+static void tls_free(struct httpd *h)
+{
+	free(h->tls_cert);
+	free(h->tls_key);
+	free(h->tls_ca);
+	free(h->tls_prio);
+	h->tls_cert = h->tls_key = h->tls_ca = h->tls_prio = NULL;
+}
+
+/* Copies web's TLS settings into h (MHD keeps pointers to them). */
+static int tls_copy(struct httpd *h)
+{
+	const struct web_config *wc = h->web ? web_config(h->web) : NULL;
+
+	tls_free(h);
+	if (!wc || !wc->tls)
+		return 0;
+	h->client_auth = wc->client_auth;
+	h->tls_cert = strdup(wc->cert_pem);
+	h->tls_key = strdup(wc->key_pem);
+	h->tls_prio = strdup(wc->priority);
+	h->tls_ca = wc->ca_pem ? strdup(wc->ca_pem) : NULL;
+	if (!h->tls_cert || !h->tls_key || !h->tls_prio || (wc->ca_pem && !h->tls_ca)) {
+		tls_free(h);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+/* One libmicrohttpd on listening socket fd, with h's TLS copies when set. */
+static struct MHD_Daemon *mhd_start(struct httpd *h, int fd)
 {
 	struct MHD_OptionItem opts[] = {
-		{ MHD_OPTION_LISTEN_SOCKET, -1, NULL },
-		{ MHD_OPTION_CONNECTION_LIMIT, HTTPD_CONN_LIMIT, NULL },
+		{ MHD_OPTION_LISTEN_SOCKET, fd, NULL },
+		{ MHD_OPTION_CONNECTION_LIMIT, h->hard_conns, NULL },
 		{ MHD_OPTION_CONNECTION_TIMEOUT, HTTPD_CONN_TIMEOUT_S, NULL },
 		{ MHD_OPTION_CONNECTION_MEMORY_LIMIT, HTTPD_CONN_MEMORY, NULL },
 		{ MHD_OPTION_END, 0, NULL },
 	};
+	struct MHD_OptionItem tls[] = {
+		{ MHD_OPTION_HTTPS_MEM_CERT, 0, h->tls_cert },
+		{ MHD_OPTION_HTTPS_MEM_KEY, 0, h->tls_key },
+		{ MHD_OPTION_HTTPS_PRIORITIES, 0, h->tls_prio },
+		{ h->tls_ca ? MHD_OPTION_HTTPS_MEM_TRUST : MHD_OPTION_END, 0, h->tls_ca },
+		{ MHD_OPTION_END, 0, NULL },
+	};
+	/* Suspend/resume: GET /trace answers when its recording ends (http_defer). */
+	unsigned int flags = MHD_USE_EPOLL | MHD_USE_ERROR_LOG | MHD_ALLOW_SUSPEND_RESUME;
+
+	if (h->tls_cert)
+		flags |= MHD_USE_TLS;
+	else
+		tls[0].option = MHD_OPTION_END;
+	/* No MHD thread: MHD_run from our loop, so handlers need no locks. */
+	return MHD_start_daemon(flags, 0, NULL, NULL, on_request, h, MHD_OPTION_EXTERNAL_LOGGER,
+				mhd_log, h, MHD_OPTION_NOTIFY_CONNECTION, on_connection, h,
+				MHD_OPTION_ARRAY, opts, MHD_OPTION_ARRAY, tls, MHD_OPTION_END);
+}
+
+struct httpd *httpd_start(const char *listen, const struct http_route *routes, size_t nroutes,
+			  const struct http_limits *hl, void *arg, int *err)
+{
 	char q[160], etext[80];
 	struct httpd *h;
 	int fd = -1;
@@ -445,7 +677,14 @@ struct httpd *httpd_start(const char *listen, const struct http_route *routes, s
 	h->routes = routes;
 	h->nroutes = nroutes;
 	h->arg = arg;
+	h->yield = hl->yield;
+	h->web = hl->web;
 	h->log_window_start = mono_ns();
+	h->guard = guard_new(routes, nroutes, hl, &h->hard_conns);
+	if (!h->guard) {
+		*err = -ENOMEM;
+		goto fail;
+	}
 	*err = bind_listen(listen ? listen : "", &fd, &h->port);
 	if (*err) {
 		const char *why = *err == -EINVAL ?
@@ -457,23 +696,59 @@ struct httpd *httpd_start(const char *listen, const struct http_route *routes, s
 			  log_quote(etext, sizeof(etext), why));
 		goto fail;
 	}
-	opts[0].value = fd;
-	/* No MHD thread: MHD_run from our loop, so handlers need no locks. */
-	h->mhd = MHD_start_daemon(MHD_USE_EPOLL | MHD_USE_ERROR_LOG | MHD_ALLOW_SUSPEND_RESUME, 0, NULL, NULL, on_request, h,
-				  MHD_OPTION_EXTERNAL_LOGGER, mhd_log, h, MHD_OPTION_ARRAY, opts,
-				  MHD_OPTION_END);
+	h->listen_fd = fd;
+	*err = tls_copy(h);
+	h->mhd = *err ? NULL : mhd_start(h, fd);
 	if (!h->mhd) {
-		*err = -EIO;
+		*err = *err ? *err : -EIO;
 		log_error("cannot start libmicrohttpd", "address=%s",
 			  log_quote(q, sizeof(q), listen));
 		close(fd);
 		goto fail;
 	}
-	log_info("listening", "address=%s port=%d", log_quote(q, sizeof(q), listen), h->port);
+	log_info("listening", "address=%s port=%d max_connections=%u tls=%s",
+		 log_quote(q, sizeof(q), listen), h->port, hl->max_conns,
+		 h->tls_cert ? "on" : "off");
 	return h;
 fail:
+	tls_free(h);
+	web_guard_free(h->guard);
 	free(h);
 	return NULL;
+}
+
+int httpd_restart(struct httpd *h)
+{
+	char *saved[4] = { h->tls_cert, h->tls_key, h->tls_ca, h->tls_prio };
+	enum web_client_auth saved_auth = h->client_auth;
+	struct MHD_Daemon *mhd;
+	int fd, err;
+
+	fd = fcntl(h->listen_fd, F_DUPFD_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	h->tls_cert = h->tls_key = h->tls_ca = h->tls_prio = NULL;
+	err = tls_copy(h);
+	mhd = err ? NULL : mhd_start(h, fd);
+	if (!mhd) {
+		log_error("cannot restart libmicrohttpd with the new TLS settings, keeping the old ones");
+		tls_free(h);
+		h->tls_cert = saved[0];
+		h->tls_key = saved[1];
+		h->tls_ca = saved[2];
+		h->tls_prio = saved[3];
+		h->client_auth = saved_auth;
+		close(fd);
+		return err ? err : -EIO;
+	}
+	/* The old one closes its connections and its copy of the socket. */
+	MHD_stop_daemon(h->mhd);
+	for (int i = 0; i < 4; i++)
+		free(saved[i]);
+	h->mhd = mhd;
+	h->listen_fd = fd;
+	log_info("web server restarted for new TLS settings", "tls=%s", h->tls_cert ? "on" : "off");
+	return 0;
 }
 
 int httpd_fd(struct httpd *h)
@@ -489,9 +764,32 @@ int httpd_port(struct httpd *h)
 	return h->port;
 }
 
+/* Shuts connections whose request is overdue; MHD closes them at its next run. */
+static void sweep(struct httpd *h)
+{
+	uint64_t now = mono_ns();
+	int fds[HTTPD_OVERDUE_BATCH];
+	size_t n;
+
+	if (now < h->next_sweep_ns)
+		return;
+	h->next_sweep_ns = now + HTTPD_SWEEP_NS;
+	do {
+		n = web_overdue(h->guard, now, fds, HTTPD_OVERDUE_BATCH);
+		for (size_t i = 0; i < n; i++)
+			shutdown(fds[i], SHUT_RDWR);
+	} while (n == HTTPD_OVERDUE_BATCH);
+}
+
 void httpd_run(struct httpd *h)
 {
 	MHD_run(h->mhd);
+	sweep(h);
+}
+
+void httpd_collect(const struct httpd *h, struct expo *e)
+{
+	web_collect(h->guard, e);
 }
 
 int httpd_timeout_ms(struct httpd *h)
@@ -516,5 +814,7 @@ void httpd_stop(struct httpd *h)
 	MHD_stop_daemon(h->mhd);
 	while (h->laters)
 		later_unlink(h, h->laters);
+	web_guard_free(h->guard);
+	tls_free(h);
 	free(h);
 }

@@ -55,6 +55,22 @@ struct http_route {
 	const char *path; /* exact, or ending in '/': that prefix and more */
 	/* Handles GET and HEAD; returns 0 or negative errno (-> 500). */
 	int (*handler)(void *arg, struct http_exchange *x);
+	/* Costs a token from the client's bucket (--web.client-rate), 429 when none. */
+	bool expensive;
+	/* / and the metrics path; every other route is sensitive (core/web.h). */
+	bool metrics;
+};
+
+struct web;
+
+/* What clients may cost (core/web_guard.h has the rules). */
+struct http_limits {
+	unsigned int max_conns;	  /* --web.max-connections: served at once, 503 beyond */
+	unsigned int client_rate; /* --web.client-rate: expensive requests a second per client */
+	/* Called before each handler runs (the daemon drains its event rings). */
+	void (*yield)(void *arg);
+	/* Who sees what, and TLS (core/web.h); NULL: everyone, plain HTTP. Outlives the server. */
+	struct web *web;
 };
 
 /*
@@ -66,7 +82,14 @@ struct http_route {
  * routes must outlive the server.
  */
 struct httpd *httpd_start(const char *listen, const struct http_route *routes, size_t nroutes,
-			  void *arg, int *err);
+			  const struct http_limits *limits, void *arg, int *err);
+/*
+ * Starts a new libmicrohttpd on the same listening socket with the web
+ * config's current TLS settings, then stops the old one (its connections
+ * close). Returns 0 (httpd_fd has changed: watch the new one) or negative
+ * errno, the old server still running.
+ */
+int httpd_restart(struct httpd *h);
 /* The port bound, useful after asking for port 0. */
 int httpd_port(struct httpd *h);
 /* An fd to watch for readability in the main epoll set. */
@@ -76,6 +99,9 @@ void httpd_run(struct httpd *h);
 /* Milliseconds until MHD needs httpd_run again, -1 for none. */
 int httpd_timeout_ms(struct httpd *h);
 void httpd_stop(struct httpd *h);
+/* The server's own metrics (erpscope_web_*). */
+struct expo;
+void httpd_collect(const struct httpd *h, struct expo *e);
 
 /* Parses a listen address into a sockaddr. Exposed for tests. */
 struct sockaddr_storage;

@@ -18,6 +18,7 @@ struct poller {
 	struct erpscope *es;
 	bool up;
 	uint64_t next_ms; /* when tick() is due */
+	unsigned int interval_ms; /* set by init() from a flag; 0: ops->interval_ms */
 	void *priv;
 };
 

@@ -27,10 +27,12 @@
 #include "core/log.h"
 #include "core/reqtag.h"
 #include "daemon/probes.h"
+#include "procs/pools.h"
 #include "procs/proctable.h"
 #include "daemon/routes.h"
 #include "core/selfstats.h"
 #include "core/worker_note.h"
+#include "core/web.h"
 
 #define TICK_MS 100
 enum { EV_SIGNAL = 1, EV_TIMER, EV_HTTP, EV_RING_BASE = 100 };
@@ -158,7 +160,9 @@ static int start_pollers(struct erpscope *es)
 		}
 		pl->up = true;
 		pl->ops->tick(pl, clock_ms()); /* the first scrape has data */
-		pl->next_ms = clock_ms() + pl->ops->interval_ms;
+		if (!pl->interval_ms)
+			pl->interval_ms = pl->ops->interval_ms;
+		pl->next_ms = clock_ms() + pl->interval_ms;
 	}
 	return failed;
 }
@@ -171,7 +175,7 @@ static void tick_pollers(struct erpscope *es, uint64_t now_ms)
 		if (!pl->up || now_ms < pl->next_ms)
 			continue;
 		pl->ops->tick(pl, now_ms);
-		pl->next_ms = now_ms + pl->ops->interval_ms;
+		pl->next_ms = now_ms + pl->interval_ms;
 	}
 }
 
@@ -223,14 +227,27 @@ static int setup_loop(struct erpscope *es)
 	return 0;
 }
 
+/* Rereads the web config if it changed; new TLS settings restart the server. */
+static void reload_web(struct erpscope *es, bool force, uint64_t now)
+{
+	int err;
+
+	if (web_reload(es->web, force, now) <= 0 || httpd_restart(es->httpd))
+		return;
+	err = epoll_add(es->epfd, httpd_fd(es->httpd), EV_HTTP);
+	if (err)
+		log_error("cannot watch the restarted web server", "err=%d", err);
+}
+
 static void on_signal(struct erpscope *es)
 {
 	struct signalfd_siginfo si;
 
 	while (read(es->sigfd, &si, sizeof(si)) == sizeof(si)) {
 		if (si.ssi_signo == SIGHUP) {
-			log_info("SIGHUP: rescanning processes");
+			log_info("SIGHUP: rescanning processes, rereading the web config");
 			procs_scan(es->procs, clock_ms());
+			reload_web(es, true, clock_ms());
 			continue;
 		}
 		log_info("shutting down", "signal=%s", strsignal((int)si.ssi_signo));
@@ -253,7 +270,7 @@ static void give_back_memory(struct erpscope *es, uint64_t now)
 	malloc_trim(0);
 }
 
-static void drain_rings(struct erpscope *es)
+void daemon_drain_rings(struct erpscope *es)
 {
 	for (int i = 0; i < es->nprobes; i++) {
 		if (es->probes[i].up && es->probes[i].rb)
@@ -285,10 +302,11 @@ static int run_loop(struct erpscope *es)
 					return -errno;
 				uint64_t now = clock_ms();
 
-				drain_rings(es); /* events submitted without a wakeup */
+				daemon_drain_rings(es); /* events submitted without a wakeup */
 				procs_tick(es->procs, now, es->cfg.rescan_ms);
 				tick_pollers(es, now);
 				give_back_memory(es, now);
+				reload_web(es, false, now);
 			} else if (tag >= EV_RING_BASE && tag - EV_RING_BASE < (uint32_t)es->nprobes) {
 				ring_buffer__consume(es->probes[tag - EV_RING_BASE].rb);
 			}
@@ -304,10 +322,12 @@ static void cleanup(struct erpscope *es)
 		httpd_stop(es->httpd);
 	stop_pollers(es);
 	stop_probes(es);
+	pools_free(es->pools);
 	procs_free(es->procs);
 	events_free(es->events);
 	worker_notes_free(es->notes);
 	reqtags_free(es->reqtags);
+	web_free(es->web);
 	if (es->stats_fd >= 0)
 		close(es->stats_fd);
 	if (es->timerfd >= 0)
@@ -323,11 +343,12 @@ static int run(struct erpscope *es)
 	int failed, err, rc = 1;
 
 	es->procs = procs_new(es->cfg.max_workers);
+	es->pools = es->procs ? pools_new(es->procs) : NULL;
 	es->events = events_new(EVENTS_MAX, EVENTS_MAX_BYTES);
 	es->notes = worker_notes_new(WORKER_NOTES_MAX);
 	/* Profile samples point at its labels for the profile window. */
 	es->reqtags = reqtags_new(es->cfg.py_window_ms + 60000);
-	if (!es->procs || !es->events || !es->notes || !es->reqtags) {
+	if (!es->procs || !es->pools || !es->events || !es->notes || !es->reqtags) {
 		log_error("out of memory");
 		goto out;
 	}
@@ -412,6 +433,10 @@ int main(int argc, char **argv)
 		return 0;
 	}
 	log_set_level(es.cfg.log_level);
+	if (web_open(&es.web, es.cfg.web_config_file, es.cfg.web_sensitive, err, sizeof(err))) {
+		fprintf(stderr, "erpscope: error: --web.config.file: %s\n", err);
+		return 2;
+	}
 	log_hook_libbpf();
 	return run(&es);
 }

@@ -13,6 +13,8 @@ const struct poller_ops *const poller_table[] = {
 	&pg_poller_ops,
 	&python_poller_ops,
 	&requests_poller_ops,
+	&cron_poller_ops,
+	&gpu_poller_ops,
 	&trace_poller_ops,
 };
 

@@ -28,6 +28,8 @@ extern const struct poller_ops tcp_pool_poller_ops;
 extern const struct poller_ops pg_poller_ops;
 extern const struct poller_ops python_poller_ops;
 extern const struct poller_ops requests_poller_ops;
+extern const struct poller_ops cron_poller_ops;
+extern const struct poller_ops gpu_poller_ops;
 extern const struct poller_ops trace_poller_ops;
 
 #endif

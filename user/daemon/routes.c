@@ -14,6 +14,7 @@
 #include "core/mapstats.h"
 #include "core/negotiate.h"
 #include "pg/pg.h"
+#include "procs/pools.h"
 #include "procs/proctable.h"
 #include "python/python.h"
 #include "requests/req_http.h"
@@ -35,7 +36,9 @@ static int handle_metrics(void *arg, struct http_exchange *x)
 		if (p->up && p->ops->collect && (err = p->ops->collect(p, &e)))
 			log_warn("collect failed", "probe=%s err=%d", p->ops->name, err);
 	}
+	pools_collect(es->pools, &e);
 	mapstats_collect(es, &e);
+	httpd_collect(es->httpd, &e);
 	for (int i = 0; i < es->npollers; i++) {
 		struct poller *pl = &es->pollers[i];
 
@@ -82,21 +85,34 @@ static int handle_index(void *arg, struct http_exchange *x)
 	return http_reply_text(x, 200, "text/html; charset=utf-8", page);
 }
 
+/* Between two handlers: what the rings hold, so no handler run stalls them long. */
+static void drain_between(void *arg)
+{
+	daemon_drain_rings(arg);
+}
+
 int routes_start(struct erpscope *es)
 {
+	struct http_limits lim = {
+		.max_conns = es->cfg.web_max_conns,
+		.client_rate = es->cfg.web_client_rate,
+		.yield = drain_between,
+		.web = es->web,
+	};
 	size_t n = 0;
 	int err = 0;
 
-	es->routes[n++] = (struct http_route){ "/", handle_index };
-	es->routes[n++] = (struct http_route){ es->cfg.telemetry_path, handle_metrics };
-	es->routes[n++] = (struct http_route){ "/events", events_http };
-	es->routes[n++] = (struct http_route){ "/queries", pg_queries_http };
-	es->routes[n++] = (struct http_route){ "/profile", py_profile_http };
-	es->routes[n++] = (struct http_route){ "/workers", py_workers_http };
-	es->routes[n++] = (struct http_route){ "/requests", requests_http };
-	es->routes[n++] = (struct http_route){ "/trace", trace_http };
-	es->routes[n++] = (struct http_route){ "/traces", trace_files_http };
-	es->routes[n++] = (struct http_route){ "/traces/", trace_file_http };
-	es->httpd = httpd_start(es->cfg.listen_address, es->routes, n, es, &err);
+	es->routes[n++] = (struct http_route){ "/", handle_index, false, .metrics = true };
+	es->routes[n++] = (struct http_route){ es->cfg.telemetry_path, handle_metrics, false,
+					       .metrics = true };
+	es->routes[n++] = (struct http_route){ "/events", events_http, true, .metrics = false };
+	es->routes[n++] = (struct http_route){ "/queries", pg_queries_http, true, .metrics = false };
+	es->routes[n++] = (struct http_route){ "/profile", py_profile_http, true, .metrics = false };
+	es->routes[n++] = (struct http_route){ "/workers", py_workers_http, true, .metrics = false };
+	es->routes[n++] = (struct http_route){ "/requests", requests_http, true, .metrics = false };
+	es->routes[n++] = (struct http_route){ "/trace", trace_http, true, .metrics = false };
+	es->routes[n++] = (struct http_route){ "/traces", trace_files_http, true, .metrics = false };
+	es->routes[n++] = (struct http_route){ "/traces/", trace_file_http, true, .metrics = false };
+	es->httpd = httpd_start(es->cfg.listen_address, es->routes, n, &lim, es, &err);
 	return es->httpd ? 0 : (err ? err : -EINVAL);
 }

@@ -85,6 +85,8 @@ static int pg_open(struct probe *p)
 	pp->skel->rodata->slow_ns = (__u64)es->cfg.pg_slow_ms * 1000000ull;
 	bpf_pick_flavour(pp->skel->obj, es->tp_btf);
 	err = bpf_map__set_max_entries(pp->skel->maps.pg_stats, es->cfg.pg_max_fps);
+	if (!err)
+		err = bpf_map__set_max_entries(pp->skel->maps.pg_fine, es->cfg.pg_max_fps);
 	if (err)
 		return err;
 	err = pg_bpf__load(pp->skel);
@@ -430,6 +432,8 @@ static int pg_attach(struct probe *p)
 	if (!p->rb)
 		return -errno;
 	pp->rb = p->rb;
+	/* Statements are still seen without it: no pg_backend pool then. */
+	pg_busy_attach(pp);
 	return pg_trace_start(pp);
 }
 
@@ -507,14 +511,18 @@ void pg_probe_sync(struct probe *p, struct pg_procs *procs, uint64_t now_ms)
 	pg_pms_check(pp);
 	/* The quantile windows move on without scrapes too. */
 	if (now_ms >= pp->last_refresh_ms + pg_queries_window_slot_ms(pp))
-		pg_queries_refresh(pp, now_ms);
+		pg_queries_refresh(pp, now_ms, false);
 }
 
 static int pg_collect(struct probe *p, struct expo *e)
 {
 	struct pg_priv *pp = p->priv;
+	int err;
 
-	pg_queries_refresh(pp, clock_ms());
+	err = pg_busy_read(pp);
+	if (err)
+		log_warn("cannot read the backends' busy time", "probe=pg err=%d", err);
+	pg_queries_refresh(pp, clock_ms(), false);
 	pg_queries_collect(pp, e);
 	pg_bins_collect(pp, e);
 	return 0;
@@ -533,6 +541,7 @@ static void pg_close(struct probe *p)
 	pg_bins_free(pp);
 	if (pp->skel && p->es->pg_clients_fd == bpf_map__fd(pp->skel->maps.pg_clients))
 		p->es->pg_clients_fd = -1;
+	pg_busy_free(pp);
 	pg_bpf__destroy(pp->skel);
 	pg_queries_free(pp->q);
 	free(pp);

@@ -11,6 +11,7 @@
  *   pg_link.c     backend -> client process (Unix and loopback TCP peers)
  *   pg_conf.c     max_connections from postgresql.conf and friends
  *   pg_normalize.c the normalised text of a statement
+ *   pg_busy.c     pool occupancy of backends (busy/idle, busy seconds)
  */
 #ifndef ERPSCOPE_PG_H
 #define ERPSCOPE_PG_H
@@ -109,6 +110,14 @@ void pg_procs_link_kernel(struct pg_procs *pp, struct pg_proc *pr, const struct 
 size_t pg_procs_count(const struct pg_procs *pp);
 struct pg_proc *pg_procs_at(struct pg_procs *pp, size_t i);
 
+/*
+ * pg_xacts.c: transactions aborted so far by the live backends linked to
+ * the client process client_pid (summed into *aborts). Returns how many
+ * such backends there are (0: none linked, *aborts 0), or -ENODEV when the
+ * pg probe or its poller is down.
+ */
+int pg_client_aborts(struct erpscope *es, __u32 client_pid, uint64_t *aborts);
+
 /* ---------------------------------------------------------------- the probe */
 
 struct pg_bin;
@@ -138,6 +147,10 @@ struct pg_priv {
 		ino_t ino;
 	} refused[16]; /* a ring: the last 16 */
 	unsigned int nrefused;
+	/* pg_busy.c: the backends' busy records of the last scrape, by tgid */
+	struct es_pg_busy *busy;
+	size_t nbusy, capbusy; /* capbusy in bytes */
+	bool pooled; /* the pools source of role pg_backend */
 };
 
 /* pg_discover.c */
@@ -158,6 +171,11 @@ void pg_bins_collect(struct pg_priv *pp, struct expo *e);
  * restart) go back to query__done alone.
  */
 void pg_pms_check(struct pg_priv *pp);
+
+/* pg_busy.c: busy time of backends, the pools source of role pg_backend */
+int pg_busy_attach(struct pg_priv *pp);
+int pg_busy_read(struct pg_priv *pp);
+void pg_busy_free(struct pg_priv *pp);
 
 /* pg.c: the database id of a name ("" is unknown: id 0). */
 __u32 pg_db_id(struct pg_priv *pp, const char *name);
@@ -183,7 +201,8 @@ const char *pg_queries_text(const struct pg_queries *q, __u64 fp, unsigned int *
 /* The normalised text of fingerprint fp for other capabilities; NULL: not known, or pg is off. */
 const char *pg_fingerprint_text(struct erpscope *es, __u64 fp);
 /* Reads the kernel's aggregates into the table (cumulative, never reset). */
-void pg_queries_refresh(struct pg_priv *pp, uint64_t now_ms);
+/* fine: read the fine bins too (they are otherwise read once a window slot). */
+void pg_queries_refresh(struct pg_priv *pp, uint64_t now_ms, bool fine);
 /* Folds the series keyed by backends that are gone into user space. */
 void pg_queries_retire(struct pg_priv *pp, struct pg_procs *procs);
 void pg_queries_collect(struct pg_priv *pp, struct expo *e);

@@ -20,6 +20,7 @@
  */
 #include <errno.h>
 #include <math.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -123,6 +124,9 @@ struct pg_queries {
 	unsigned int nshown;
 	uint64_t win_ms, win_slot_ms; /* --pg.quantile-window and its slots */
 	uint64_t evicted; /* kernel entries of cold statements folded and deleted */
+	uint64_t fine_ms; /* last walk of pg_fine */
+	__u32 fine_gen;   /* the refresh that did it */
+	uint64_t read_bytes[2]; /* copied from pg_stats, pg_fine */
 };
 
 /* Edges of the statement histograms, seconds: 1 ms to 60 s. */
@@ -345,8 +349,12 @@ static void sum_add(struct pg_sum *s, const struct es_pg_stat *v)
 	s->commits += v->commits;
 	for (int b = 0; b < NB; b++)
 		s->buckets[b] += v->buckets[b];
-	for (int b = 0; b < ES_PG_FINE_BINS; b++)
-		s->fine[b] += v->fine[b];
+}
+
+/* Everything but the fine bins, which the fine walk alone recounts. */
+static void live_zero(struct pg_sum *s)
+{
+	memset(s, 0, offsetof(struct pg_sum, fine));
 }
 
 /* live + retired of r, into out. */
@@ -513,6 +521,53 @@ static __u32 stat_cmd(const void *values, int n, size_t stride)
 	return ES_PG_CMD_OTHER;
 }
 
+/* A key about to be deleted: its fine bins into dst, one lookup. */
+static void fold_fine(struct pg_priv *pp, const void *key, struct pg_sum *dst, int ncpus)
+{
+	size_t stride = sizeof(struct es_pg_fine);
+	struct es_pg_fine *v = calloc((size_t)ncpus, stride);
+
+	if (!v)
+		return;
+	if (!bpf_map_lookup_elem(bpf_map__fd(pp->skel->maps.pg_fine), key, v)) {
+		pp->q->read_bytes[1] += (uint64_t)ncpus * stride;
+		for (int c = 0; c < ncpus; c++) {
+			for (int b = 0; b < ES_PG_FINE_BINS; b++)
+				dst->fine[b] += v[c].fine[b];
+		}
+	}
+	free(v);
+}
+
+/*
+ * pg_fine's entries into their records' live fine bins. The database is
+ * resolved as the statement walk just did (it pinned what it had to);
+ * keys with no record (the kernel's "other" overflow) have no quantiles.
+ */
+static void fine_entry(void *arg, const void *key, const void *values, int n, size_t stride)
+{
+	const struct es_pg_stat_key *k = key;
+	struct walk *w = arg;
+	struct pg_queries *q = w->pp->q;
+	bool gone;
+	int db = ES_PG_DB_UNKNOWN;
+	struct pg_rec *r;
+
+	if (!(k->db & ES_PG_DB_PID) || !pinned(q, k->db))
+		db = pg_resolve_db(w->pp, w->procs, k->db, &gone);
+	if (db < 0)
+		return;
+	r = rec_find(q, k->fp, (__u32)db, k->fp == ES_PG_FP_OTHER ? k->pad : 0, false);
+	if (!r)
+		return;
+	for (int c = 0; c < n; c++) {
+		const struct es_pg_fine *v = (const void *)((const char *)values + (size_t)c * stride);
+
+		for (int b = 0; b < ES_PG_FINE_BINS; b++)
+			r->live.fine[b] += v->fine[b];
+	}
+}
+
 static void stat_entry(void *arg, const void *key, const void *values, int n, size_t stride)
 {
 	const struct es_pg_stat_key *k = key;
@@ -552,7 +607,7 @@ static void stat_entry(void *arg, const void *key, const void *values, int n, si
 		dst = r->retired;
 	} else {
 		if (r->gen != w->gen) {
-			memset(&r->live, 0, sizeof(r->live));
+			live_zero(&r->live);
 			r->nkeys = 0;
 			r->gen = w->gen;
 		}
@@ -561,6 +616,8 @@ static void stat_entry(void *arg, const void *key, const void *values, int n, si
 	}
 	for (int c = 0; c < n; c++)
 		sum_add(dst, (const void *)((const char *)values + (size_t)c * stride));
+	if (retire)
+		fold_fine(w->pp, key, dst, n);
 }
 
 static void agg_entry(struct walk *w, struct pg_agg *a, const void *key, __u32 dbkey, __u32 sub,
@@ -625,6 +682,8 @@ static int walk_map(struct walk *w, int fd, size_t ksize, size_t vsize, bpf_hash
 	w->ksize = ksize;
 	w->ndead = 0;
 	n = bpf_hash_foreach(fd, ksize, vsize, true, fn, w);
+	if (n > 0 && vsize == sizeof(struct es_pg_stat))
+		w->pp->q->read_bytes[0] += (uint64_t)n * (uint64_t)bpf_ncpus() * ((vsize + 7) / 8 * 8);
 	bpf_hash_delete_keys(fd, w->dead, ksize, (__u32)w->ndead);
 	return n < 0 ? n : n - (int)w->ndead;
 }
@@ -642,6 +701,8 @@ static void walk_all(struct pg_priv *pp, struct walk *w)
 		ring_buffer__consume(pp->rb);
 	w->entries = walk_map(w, bpf_map__fd(s->maps.pg_stats), sizeof(struct es_pg_stat_key),
 			      sizeof(struct es_pg_stat), stat_entry);
+	/* Their fine bins went with them (stat_entry folded them). */
+	bpf_hash_delete_keys(bpf_map__fd(s->maps.pg_fine), w->dead, w->ksize, (__u32)w->ndead);
 	mapstats_count(pp->es, ES_MAP_PG_STATS, w->entries);
 	if (!w->retire)
 		pp->q->evicted += w->ndead;
@@ -727,10 +788,11 @@ static void update_topk(struct pg_queries *q)
 
 /*
  * Shown statements keep a window of their recent fine bins; the others none
- * (memory: K windows). One created in this refresh counts from zero: all its
- * calls are recent. One that climbs into the top K starts empty.
+ * (memory: K windows). One created since the last fine walk (refresh since)
+ * counts from zero: all its calls are recent. One that climbs into the top
+ * K starts empty.
  */
-static void update_windows(struct pg_queries *q, uint64_t now_ms)
+static void update_windows(struct pg_queries *q, uint64_t now_ms, __u32 since)
 {
 	static const uint64_t zero[ES_PG_FINE_BINS];
 
@@ -750,7 +812,7 @@ static void update_windows(struct pg_queries *q, uint64_t now_ms)
 		}
 		r->win = malloc(sizeof(*r->win));
 		if (r->win)
-			pg_win_init(r->win, r->born == q->gen ? zero : t.fine, now_ms);
+			pg_win_init(r->win, r->born > since ? zero : t.fine, now_ms);
 	}
 }
 
@@ -808,7 +870,21 @@ static void pick_evictions(struct pg_queries *q, int entries, uint32_t max)
 	free(idx);
 }
 
-void pg_queries_refresh(struct pg_priv *pp, uint64_t now_ms)
+/* Recounts every record's live fine bins from pg_fine. */
+static void walk_fine(struct pg_priv *pp, struct walk *w)
+{
+	struct pg_queries *q = pp->q;
+	int n;
+
+	for (size_t i = 0; i < q->nrecs; i++)
+		memset(q->recs[i].live.fine, 0, sizeof(q->recs[i].live.fine));
+	n = bpf_hash_foreach(bpf_map__fd(pp->skel->maps.pg_fine), sizeof(struct es_pg_stat_key),
+			     sizeof(struct es_pg_fine), true, fine_entry, w);
+	if (n > 0)
+		q->read_bytes[1] += (uint64_t)n * (uint64_t)bpf_ncpus() * sizeof(struct es_pg_fine);
+}
+
+void pg_queries_refresh(struct pg_priv *pp, uint64_t now_ms, bool fine)
 {
 	struct pg_queries *q = pp->q;
 	struct walk w = { .pp = pp, .procs = pg_procs_of(pp->es), .gen = ++q->gen };
@@ -818,7 +894,7 @@ void pg_queries_refresh(struct pg_priv *pp, uint64_t now_ms)
 	walk_all(pp, &w);
 	for (size_t i = 0; i < q->nrecs; i++) {
 		if (q->recs[i].gen != w.gen) {
-			memset(&q->recs[i].live, 0, sizeof(q->recs[i].live));
+			live_zero(&q->recs[i].live);
 			q->recs[i].nkeys = 0;
 			q->recs[i].gen = w.gen;
 		}
@@ -827,7 +903,19 @@ void pg_queries_refresh(struct pg_priv *pp, uint64_t now_ms)
 	agg_zero_stale(&q->dbs, w.gen);
 	agg_zero_stale(&q->locks, w.gen);
 	update_topk(q);
-	update_windows(q, now_ms);
+	/*
+	 * Fine bins only where they are read: /queries, and the windows once
+	 * a slot; in between they may lag (retired keys counted twice), which
+	 * nothing sees, as each reader recounts first.
+	 */
+	if (fine || now_ms >= q->fine_ms + q->win_slot_ms) {
+		__u32 since = q->fine_gen;
+
+		walk_fine(pp, &w);
+		update_windows(q, now_ms, since);
+		q->fine_ms = now_ms;
+		q->fine_gen = q->gen;
+	}
 	pick_evictions(q, w.entries, pp->es->maps[ES_MAP_PG_STATS].max);
 
 	memset(q->ckpt, 0, sizeof(q->ckpt));
@@ -1075,6 +1163,13 @@ void pg_queries_collect(struct pg_priv *pp, struct expo *e)
 		e, "erpscope_pg_statement_evictions_total", EXPO_COUNTER,
 		"Kernel entries of cold statements moved into user space to make room in the kernel's statement table (--pg.max-fingerprints); their series keep counting.");
 	expo_sample_u64(e, NULL, 0, q->evicted);
+	expo_family(
+		e, "erpscope_pg_map_read_bytes_total", EXPO_COUNTER,
+		"Bytes copied from the kernel's per-CPU statement maps: pg_stats (every scrape and refresh) and pg_fine (fine bins for quantiles: /queries and once a --pg.quantile-window slot).");
+	l[0] = (struct expo_label){ "map", "pg_stats" };
+	expo_sample_u64(e, l, 1, q->read_bytes[0]);
+	l[0].value = "pg_fine";
+	expo_sample_u64(e, l, 1, q->read_bytes[1]);
 	expo_family(
 		e, "erpscope_pg_fingerprint_mismatches_total", EXPO_COUNTER,
 		"Statement texts whose fingerprint in user space differed from the kernel's (0 unless the two builds of the tokenizer disagree).");

@@ -23,22 +23,16 @@
 #include "pg/pg.h"
 #include "pg.skel.h"
 #include "pg/pg_normalize.h"
+#include "pg/pg_senders.h"
 
 #define SENDERS_SHOWN 8
-
-struct sender {
-	__u64 fp;
-	__u32 db; /* database id, or UINT32_MAX when the backend is unknown */
-	char role[24];
-	char worker[48];
-	uint64_t calls;
-};
+/* Budget: the kernel's pg_senders holds at most this many entries anyway. */
+#define PG_SENDERS_MAX 16384
 
 struct senders {
 	struct pg_priv *pp;
 	struct pg_procs *procs;
-	struct sender *v;
-	size_t n, cap;
+	struct pg_senders all;
 };
 
 void pg_client_labels(const struct pg_client *c, char *role, size_t rsize, char *worker,
@@ -72,89 +66,24 @@ static void sender_entry(void *arg, const void *key, const void *values, int n, 
 	const struct es_pg_sender_key *k = key;
 	struct senders *s = arg;
 	struct pg_proc *pr = s->procs ? pg_procs_find(s->procs, k->tgid) : NULL;
-	struct sender x = { .fp = k->fp, .db = UINT32_MAX, .calls = *(const __u64 *)values };
+	struct pg_sender x = { .fp = k->fp, .db = PG_SENDER_ANY_DB, .calls = *(const __u64 *)values };
 
+	(void)n;
+	(void)stride;
 	if (pr && pr->db[0])
 		x.db = pg_db_id(s->pp, pr->db);
 	pg_client_labels(pr ? &pr->client : NULL, x.role, sizeof(x.role), x.worker,
 			 sizeof(x.worker));
-	for (size_t i = 0; i < s->n; i++) {
-		struct sender *y = &s->v[i];
-
-		if (y->fp == x.fp && y->db == x.db && !strcmp(y->role, x.role) &&
-		    !strcmp(y->worker, x.worker)) {
-			y->calls += x.calls;
-			return;
-		}
-	}
-	if (s->n == s->cap) {
-		size_t ncap = s->cap ? s->cap * 2 : 64;
-		struct sender *nv = realloc(s->v, ncap * sizeof(*nv));
-
-		if (!nv)
-			return;
-		s->v = nv;
-		s->cap = ncap;
-	}
-	s->v[s->n++] = x;
-}
-
-static int by_calls_desc(const void *a, const void *b)
-{
-	const struct sender *x = *(const struct sender *const *)a,
-			    *y = *(const struct sender *const *)b;
-
-	return x->calls < y->calls ? 1 : x->calls > y->calls ? -1 : 0;
-}
-
-/*
- * One entry per client: a backend whose database was not known yet when
- * its entry was read (db UINT32_MAX) and one whose database was can name
- * the same worker. Adds the calls of later duplicates into the first.
- */
-static size_t merge_senders(const struct sender **all, size_t n)
-{
-	size_t k = 0;
-
-	for (size_t i = 0; i < n; i++) {
-		size_t j;
-
-		for (j = 0; j < k; j++) {
-			if (!strcmp(all[j]->role, all[i]->role) &&
-			    !strcmp(all[j]->worker, all[i]->worker))
-				break;
-		}
-		if (j < k)
-			((struct sender *)all[j])->calls += all[i]->calls;
-		else
-			all[k++] = all[i];
-	}
-	return k;
+	pg_senders_add(&s->all, &x);
 }
 
 /* The senders of a row, most calls first, into out (at most max). */
 static size_t row_senders(const struct senders *s, const struct pg_row *r,
-			  const struct sender **out, size_t max)
+			  struct pg_sender *out, size_t max)
 {
-	const struct sender **all;
-	size_t n = 0;
-
-	if (r->fp == ES_PG_FP_OTHER || !s->n)
+	if (r->fp == ES_PG_FP_OTHER)
 		return 0;
-	all = malloc(s->n * sizeof(*all));
-	if (!all)
-		return 0;
-	for (size_t i = 0; i < s->n; i++) {
-		if (s->v[i].fp == r->fp && (s->v[i].db == r->db || s->v[i].db == UINT32_MAX))
-			all[n++] = &s->v[i];
-	}
-	n = merge_senders(all, n);
-	qsort(all, n, sizeof(*all), by_calls_desc);
-	if (n > max)
-		n = max;
-	memcpy(out, all, n * sizeof(*out));
-	free(all);
-	return n;
+	return pg_senders_of(&s->all, r->fp, r->db, out, max);
 }
 
 static void fp_hex(char *buf, size_t size, __u64 fp)
@@ -176,7 +105,7 @@ static const char *row_text(struct pg_priv *pp, const struct pg_row *r, unsigned
 static void render_json(struct pg_priv *pp, const struct pg_row *rows, size_t n,
 			unsigned int window_ms, const struct senders *s, struct json *j)
 {
-	const struct sender *top[SENDERS_SHOWN];
+	struct pg_sender top[SENDERS_SHOWN];
 
 	json_object_begin(j, NULL);
 	json_u64(j, "top_k", pg_queries_topk(pp));
@@ -225,9 +154,9 @@ static void render_json(struct pg_priv *pp, const struct pg_row *rows, size_t n,
 		ns = row_senders(s, r, top, SENDERS_SHOWN);
 		for (size_t k = 0; k < ns; k++) {
 			json_object_begin(j, NULL);
-			json_str(j, "role", top[k]->role);
-			json_str(j, "worker", top[k]->worker);
-			json_u64(j, "calls", top[k]->calls);
+			json_str(j, "role", top[k].role);
+			json_str(j, "worker", top[k].worker);
+			json_u64(j, "calls", top[k].calls);
 			json_object_end(j);
 		}
 		json_array_end(j);
@@ -280,7 +209,7 @@ static void one_line(const char *in, char *out, size_t size)
 static int render_text(struct pg_priv *pp, const struct pg_row *rows, size_t n,
 		       unsigned int window_ms, const struct senders *s, char **body, size_t *blen)
 {
-	const struct sender *top[SENDERS_SHOWN];
+	struct pg_sender top[SENDERS_SHOWN];
 	size_t cap = 4096, len = 0;
 	char *buf = malloc(cap);
 	int err;
@@ -308,8 +237,8 @@ static int render_text(struct pg_priv *pp, const struct pg_row *rows, size_t n,
 
 		for (size_t k = 0; k < ns && wl + 1 < sizeof(who); k++) {
 			int w = snprintf(who + wl, sizeof(who) - wl, "%s%s%s%s(%llu)", k ? "," : "",
-					 top[k]->role, top[k]->worker[0] ? "/" : "", top[k]->worker,
-					 (unsigned long long)top[k]->calls);
+					 top[k].role, top[k].worker[0] ? "/" : "", top[k].worker,
+					 (unsigned long long)top[k].calls);
 
 			if (w < 0)
 				break;
@@ -350,7 +279,7 @@ int pg_queries_http(void *arg, struct http_exchange *x)
 	const char *format = http_query(x, "format"), *limit = http_query(x, "limit");
 	const char *window = http_query(x, "window");
 	unsigned int window_ms;
-	struct senders s = { 0 };
+	struct senders s = { .all.max = PG_SENDERS_MAX };
 	struct pg_priv *pp;
 	struct pg_row *rows;
 	size_t n;
@@ -374,7 +303,7 @@ int pg_queries_http(void *arg, struct http_exchange *x)
 			 (unsigned long long)pg_queries_window_ms(pp) / 1000);
 		return http_reply_text(x, 400, "text/plain; charset=utf-8", msg);
 	}
-	pg_queries_refresh(pp, clock_ms());
+	pg_queries_refresh(pp, clock_ms(), true);
 	err = pg_queries_rows(pp, window_ms, &rows, &n);
 	if (err)
 		return err;
@@ -393,6 +322,7 @@ int pg_queries_http(void *arg, struct http_exchange *x)
 	s.procs = pg_procs_of(es);
 	bpf_hash_foreach(bpf_map__fd(pp->skel->maps.pg_senders), sizeof(struct es_pg_sender_key),
 			 sizeof(__u64), false, sender_entry, &s);
+	pg_senders_seal(&s.all);
 	if (format && !strcmp(format, "json")) {
 		struct json j;
 
@@ -414,7 +344,7 @@ int pg_queries_http(void *arg, struct http_exchange *x)
 			x->content_type = "text/plain; charset=utf-8";
 		}
 	}
-	free(s.v);
+	pg_senders_free(&s.all);
 	free(rows);
 	return err;
 }

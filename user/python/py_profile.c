@@ -337,15 +337,22 @@ static void *map_keys(int fd, size_t key_size, size_t *n)
 	return keys;
 }
 
+static void drain_counts(struct py_priv *pp, uint64_t now_ms);
+
 void py_profile_drain(struct py_priv *pp, uint64_t now_ms)
+{
+	/* The requests probe reads its ring first: what it holds names the samples' requests. */
+	reqtags_sync(pp->es->reqtags, now_ms);
+	drain_counts(pp, now_ms);
+}
+
+static void drain_counts(struct py_priv *pp, uint64_t now_ms)
 {
 	struct py_profile *prof = pp->prof;
 	struct es_py_count_key *keys;
 	__u64 *ids, v;
 	size_t n;
 
-	/* The requests probe reads its ring first: what it holds names the samples' requests. */
-	reqtags_sync(pp->es->reqtags, now_ms);
 	keys = map_keys(pp->counts_fd, sizeof(*keys), &n);
 	for (size_t i = 0; i < n; i++) {
 		const struct es_py_count_key *key = &keys[i];
@@ -716,4 +723,61 @@ int py_profile_http(void *arg, struct http_exchange *x)
 	x->body = out.p;
 	x->len = out.len;
 	return 0;
+}
+
+/*
+ * For another capability's event (a slow request): the stack of kind seen
+ * most in process pid since since_ms while it served a request named
+ * (route, model, method), folded outermost first into out. What the kernel
+ * holds is drained first, so the request's last moments count (without
+ * the requests probe's sync: this runs inside its ring's callback, and the
+ * request's names are known already). Returns the
+ * samples (CPU) or nanoseconds (off-CPU) behind it; 0 when there is none.
+ */
+uint64_t py_profile_top_stack(struct erpscope *es, __u32 pid, enum es_py_kind kind,
+			      const char *route, const char *model, const char *method,
+			      uint64_t since_ms, char *out, size_t size)
+{
+	struct py_priv *pp = python_priv(es);
+	struct py_profile *prof = pp ? pp->prof : NULL;
+	struct stack_rec *best = NULL;
+	uint64_t best_v = 0, now_ms = clock_ms();
+	struct agg *aggs;
+	size_t nagg = 0;
+
+	if (!prof || !es->reqtags)
+		return 0;
+	drain_counts(pp, now_ms);
+	if (!prof->n)
+		return 0;
+	aggs = calloc(prof->n, sizeof(*aggs));
+	if (!aggs)
+		return 0;
+	for (size_t i = 0; i < prof->n; i++) {
+		const struct sample *s = &prof->log[(prof->head + i) % prof->cap];
+		const struct reqtag_label *l;
+
+		if (s->t_ms < since_ms || s->kind != kind || s->pid != pid || !s->req)
+			continue;
+		l = reqtags_label(es->reqtags, s->req);
+		if (!l || strcmp(l->route, route) || strcmp(l->model, model) ||
+		    strcmp(l->method, method))
+			continue;
+		aggs[nagg++] = (struct agg){ s->pid, s->role, s->st, s->value };
+	}
+	qsort(aggs, nagg, sizeof(*aggs), agg_cmp);
+	for (size_t i = 0, j; i < nagg; i = j) {
+		uint64_t v = 0;
+
+		for (j = i; j < nagg && aggs[j].st == aggs[i].st; j++)
+			v += aggs[j].value;
+		if (v > best_v) {
+			best_v = v;
+			best = aggs[i].st;
+		}
+	}
+	free(aggs);
+	if (best)
+		snprintf(out, size, "%s", best->folded);
+	return best ? best_v : 0;
 }

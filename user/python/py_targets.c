@@ -271,14 +271,13 @@ static int proc_try(struct py_priv *pp, struct py_proc *pr, uint64_t now_ms)
 			log_info("Python process not profiled",
 				 "probe=python pid=%u version=%u.%u binary=%s err=%d why=\"%s\"",
 				 pr->pid, pr->t.version >> 8, pr->t.version & 0xff, pr->t.binary, err,
-				 err == -ENOTSUP ? "no checked layout for this CPython version" :
-						   "its interpreter did not match the expected layout");
+				 py_target_why(&pr->t, err));
 		if (final)
 			pr->tries = MAX_TRIES;
 		return err;
 	}
 	kp.tstate_head = pr->t.interp + pr->t.lay->interp_tstate_head;
-	kp.off = pr->t.lay->bpf;
+	kp.off = pr->t.off;
 	if (bpf_map_update_elem(pp->procs_fd, &pr->pid, &kp, BPF_ANY)) {
 		pr->err = -errno;
 		log_warn("cannot add a Python process to the kernel map", "probe=python pid=%u err=%d",
@@ -337,8 +336,19 @@ static void scan_slot(void *arg, const struct slot_view *sv)
 		pr->pid = w->pid;
 		pr->starttime = w->starttime;
 		pr->err = -EAGAIN;
+		if (py_proc_owner(pr->pid, &pr->uid))
+			pr->uid = (uid_t)-1;
+		if (w->role != ES_ROLE_PYTHON && pr->uid != (uid_t)-1)
+			py_scope_saw_odoo(&pp->scope, pr->uid);
 	}
 	pr->seen = true;
+	/* Out of scope: accounted by the other probes, its memory never read. */
+	if (!py_scope_allows(&pp->scope, w->role, pr->uid)) {
+		pr->err = -EPERM;
+		return;
+	}
+	if (pr->err == -EPERM)
+		pr->err = -EAGAIN; /* an Odoo worker of its owner showed up since */
 	if (pr->err && pr->tries < MAX_TRIES && s->now_ms >= pr->retry_ms)
 		proc_try(pp, pr, s->now_ms);
 }

@@ -4,7 +4,8 @@
  * worker's role, pid, scheduler state and for how long (from the sched
  * probe's per-task state), and for Python workers each thread's stack read
  * now from user space (process_vm_readv), asleep or not, innermost first,
- * with the captured arguments of the configured functions.
+ * with the captured arguments of the configured functions, and what it holds
+ * on GPUs at the gpu poller's last poll (core/gpu_use.h).
  */
 #include <errno.h>
 #include <math.h>
@@ -15,6 +16,7 @@
 
 #include "core/clock.h"
 #include "core/erpscope.h"
+#include "core/gpu_use.h"
 #include "core/http.h"
 #include "core/json.h"
 #include "procs/proctable.h"
@@ -46,7 +48,8 @@ struct wk_proc {
 	const struct worker *w;
 	const char *state;
 	double secs;
-	const char *python; /* "3.11", or NULL */
+	const char *python; /* pyver: "3.11", or NULL */
+	char pyver[16];
 	char gc[400];
 	const char *why;    /* why there is no stack, or NULL */
 	int nthreads;
@@ -116,12 +119,13 @@ static void fill_python(struct wk_walk *ww, struct wk_proc *wp)
 	}
 	if (!pr || pr->err) {
 		wp->why = !pr ? "not looked at yet" :
-			  pr->err == -ENOTSUP ? "CPython version without a checked layout" :
-			  pr->err == -ENOENT ? "not a CPython process" :
-					       "interpreter not readable";
+			  pr->err == -EPERM ? "its owner is not in --python.users: memory not read" :
+			  pr->err == -ENOTSUP || pr->err == -ENOENT ? py_target_why(&pr->t, pr->err) :
+								      "interpreter not readable";
 		return;
 	}
-	wp->python = pr->t.version == 0x030b ? "3.11" : "3.x";
+	snprintf(wp->pyver, sizeof(wp->pyver), "%u.%u", pr->t.version >> 8, pr->t.version & 0xff);
+	wp->python = wp->pyver;
 	py_gc_status(ww->pp, pr, wp->gc, sizeof(wp->gc));
 	for (int i = 0; i < MAX_THREADS; i++)
 		th[i].frames = wp->frames[i];
@@ -209,6 +213,7 @@ static void text_add(struct wk_walk *ww, const char *fmt, ...)
 static void render_text(struct wk_walk *ww, const struct wk_proc *wp)
 {
 	const struct worker *w = wp->w;
+	const struct gpu_use *u;
 
 	text_add(ww, "%s pid=%u comm=%s state=%s", role_name(w->role), w->pid, w->comm, wp->state);
 	if (!isnan(wp->secs))
@@ -216,6 +221,12 @@ static void render_text(struct wk_walk *ww, const struct wk_proc *wp)
 	if (wp->python)
 		text_add(ww, " python=%s gc=%s", wp->python, wp->gc);
 	text_add(ww, "\n");
+	for (unsigned int i = 0; (u = gpu_use_next(&ww->es->gpu_use, w->pid, &i));) {
+		text_add(ww, "  gpu %s: memory=%.1fMiB", u->gpu, (double)u->memory_bytes / (1 << 20));
+		if (u->utilization >= 0)
+			text_add(ww, " utilization=%.0f%%", u->utilization * 100);
+		text_add(ww, "\n");
+	}
 	if (wp->why && wp->w->role != ES_ROLE_PG_BACKEND)
 		text_add(ww, "  (no Python stack: %s)\n", wp->why);
 	for (int i = 0; i < wp->nthreads; i++) {
@@ -242,6 +253,7 @@ static void render_text(struct wk_walk *ww, const struct wk_proc *wp)
 static void render_json(struct wk_walk *ww, const struct wk_proc *wp)
 {
 	const struct worker *w = wp->w;
+	const struct gpu_use *u;
 	struct json *j = &ww->j;
 
 	json_object_begin(j, NULL);
@@ -260,6 +272,18 @@ static void render_json(struct wk_walk *ww, const struct wk_proc *wp)
 	}
 	if (wp->why)
 		json_str(j, "stack_unavailable", wp->why);
+	json_array_begin(j, "gpu");
+	for (unsigned int i = 0; (u = gpu_use_next(&ww->es->gpu_use, w->pid, &i));) {
+		json_object_begin(j, NULL);
+		json_str(j, "gpu", u->gpu);
+		json_u64(j, "memory_bytes", u->memory_bytes);
+		if (u->utilization >= 0)
+			json_double(j, "utilization_ratio", u->utilization);
+		else
+			json_null(j, "utilization_ratio");
+		json_object_end(j);
+	}
+	json_array_end(j);
 	json_array_begin(j, "threads");
 	for (int i = 0; i < wp->nthreads; i++) {
 		const struct wk_thread *t = &wp->threads[i];

@@ -7,7 +7,9 @@
  */
 #include "python/pyrt.h"
 
+#include <dirent.h>
 #include <errno.h>
+#include <stddef.h>
 #include <gelf.h>
 #include <limits.h>
 #include <stdio.h>
@@ -27,7 +29,8 @@
 #define PY_ADDR_LIMIT (1ULL << 57) /* above any user address (5-level paging) */
 #define PY_SKIP_MAX 64 /* frames skipped (C-stack owned) per walk, at most */
 #define PY_TP_NAME 24 /* PyTypeObject.tp_name, the same in every 3.x */
-#define PY_FRAME_OWNED_BY_CSTACK 3 /* 3.12+: a shim frame, no code of its own */
+#define PY_PTHREAD_SCAN 2048 /* bytes of a struct pthread searched for its tid (3.10) */
+#define PY_DEBUG_COOKIE "xdebugpy" /* _Py_DebugOffsets.cookie (3.13+) */
 
 /* PyASCIIObject.state */
 #define PY_STATE_KIND(s) (((s) >> 2) & 7)
@@ -35,14 +38,58 @@
 #define PY_STATE_ASCII (1u << 6)
 #define PY_STATE_READY (1u << 7)
 
-/* Measured with gdb on 3.11's DWARF (ptype/o); the same on x86_64 and aarch64. */
+/*
+ * One table per CPython minor version, measured with gdb (ptype/o) on the
+ * DWARF of pyenv's 3.10.13, 3.11.7, 3.12.1 and 3.13.0 builds; Debian's
+ * 3.11.2 has 3.11's. x86_64 and aarch64 (LP64) lay them out alike. Field
+ * offsets do not change within a minor version (CPython's ABI rule for
+ * these internals); 3.13+ processes publish theirs and are checked.
+ */
 static const struct py_layout layouts[] = {
 	{
+		/* PyFrameObject chain from PyThreadState.frame; no co_qualname */
+		.version = 0x030a,
+		.rt_interp_head = 32,
+		.interp_tstate_head = 8,
+		.ts_interp = 16,
+		.code_argcount = 16,
+		.code_posonly = 20,
+		.code_kwonly = 24,
+		.code_firstlineno = 40,
+		.code_localsplusnames = 72,
+		.code_filename = 104,
+		.code_name = 112,
+		.code_qualname = 0,
+		.obj_type = 8,
+		.var_size = 16,
+		.tuple_items = 24,
+		.unicode_length = 16,
+		.unicode_state = 32,
+		.ascii_data = 48,
+		.compact_data = 72,
+		.bytes_data = 32,
+		.long_digits = 24,
+		.unicode_ready = true,
+		.ts_pthread = true,
+		.bpf = {
+			.ts_next = 8,
+			.ts_thread = 176,
+			.pthread_tid = ES_PY_NO_OFF,
+			.ts_frame = 24,
+			.cframe_current = ES_PY_NO_OFF,
+			.frame_code = 32,
+			.frame_previous = 24,
+			.frame_localsplus = 352,
+			.frame_owner = 0,
+			.shim_owner = ES_PY_NO_SHIM,
+		},
+	},
+	{
+		/* _PyInterpreterFrame through PyThreadState.cframe */
 		.version = 0x030b,
 		.rt_interp_head = 40,
 		.interp_tstate_head = 16,
 		.ts_interp = 16,
-		.frame_owner = 69,
 		.code_argcount = 56,
 		.code_posonly = 60,
 		.code_kwonly = 64,
@@ -60,14 +107,93 @@ static const struct py_layout layouts[] = {
 		.compact_data = 72,
 		.bytes_data = 32,
 		.long_digits = 24,
+		.unicode_ready = true,
 		.bpf = {
 			.ts_next = 8,
-			.ts_native_tid = 160,
-			.ts_cframe = 56,
+			.ts_thread = 160,
+			.pthread_tid = ES_PY_NO_OFF,
+			.ts_frame = 56,
 			.cframe_current = 8,
 			.frame_code = 32,
 			.frame_previous = 48,
 			.frame_localsplus = 72,
+			.frame_owner = 0, /* no C-stack shims: is_entry instead */
+			.shim_owner = ES_PY_NO_SHIM,
+		},
+	},
+	{
+		/* f_code first in the frame; shim frames; lv_tag ints; no wstr */
+		.version = 0x030c,
+		.rt_interp_head = 40,
+		.interp_tstate_head = 72,
+		.ts_interp = 16,
+		.code_argcount = 52,
+		.code_posonly = 56,
+		.code_kwonly = 60,
+		.code_firstlineno = 68,
+		.code_localsplusnames = 96,
+		.code_filename = 112,
+		.code_name = 120,
+		.code_qualname = 128,
+		.obj_type = 8,
+		.var_size = 16,
+		.tuple_items = 24,
+		.unicode_length = 16,
+		.unicode_state = 32,
+		.ascii_data = 40,
+		.compact_data = 56,
+		.bytes_data = 32,
+		.long_digits = 24,
+		.long_tag = true,
+		.bpf = {
+			.ts_next = 8,
+			.ts_thread = 144,
+			.pthread_tid = ES_PY_NO_OFF,
+			.ts_frame = 56,
+			.cframe_current = 0,
+			.frame_code = 0,
+			.frame_previous = 8,
+			.frame_localsplus = 72,
+			.frame_owner = 70,
+			.shim_owner = ES_PY_OWNED_BY_CSTACK,
+		},
+	},
+	{
+		/* PyThreadState.current_frame, no _PyCFrame; f_executable */
+		.version = 0x030d,
+		.rt_interp_head = 632,
+		.interp_tstate_head = 7344,
+		.ts_interp = 16,
+		.code_argcount = 52,
+		.code_posonly = 56,
+		.code_kwonly = 60,
+		.code_firstlineno = 68,
+		.code_localsplusnames = 96,
+		.code_filename = 112,
+		.code_name = 120,
+		.code_qualname = 128,
+		.obj_type = 8,
+		.var_size = 16,
+		.tuple_items = 24,
+		.unicode_length = 16,
+		.unicode_state = 32,
+		.ascii_data = 40,
+		.compact_data = 56,
+		.bytes_data = 32,
+		.long_digits = 24,
+		.long_tag = true,
+		.debug_offsets = true,
+		.bpf = {
+			.ts_next = 8,
+			.ts_thread = 160,
+			.pthread_tid = ES_PY_NO_OFF,
+			.ts_frame = 72,
+			.cframe_current = ES_PY_NO_OFF,
+			.frame_code = 0,
+			.frame_previous = 8,
+			.frame_localsplus = 72,
+			.frame_owner = 70,
+			.shim_owner = ES_PY_OWNED_BY_CSTACK,
 		},
 	},
 };
@@ -306,7 +432,7 @@ static uint32_t str_at(const struct py_str *s, size_t i)
 	}
 }
 
-/* Reads an exact str (compact and ready, as every 3.11 str but legacy ones). */
+/* Reads an exact str (compact and ready, as every str but 3.10/3.11 legacy ones). */
 static int read_str(const struct py_target *t, uint64_t obj, struct py_str *s)
 {
 	const struct py_layout *l = t->lay;
@@ -326,7 +452,7 @@ static int read_str(const struct py_target *t, uint64_t obj, struct py_str *s)
 	memcpy(&length, h + l->unicode_length, sizeof(length));
 	memcpy(&state, h + l->unicode_state, sizeof(state));
 	s->kind = PY_STATE_KIND(state);
-	if (length < 0 || !(state & PY_STATE_COMPACT) || !(state & PY_STATE_READY) ||
+	if (length < 0 || !(state & PY_STATE_COMPACT) || (l->unicode_ready && !(state & PY_STATE_READY)) ||
 	    (s->kind != 1 && s->kind != 2 && s->kind != 4) ||
 	    ((state & PY_STATE_ASCII) && s->kind != 1))
 		return -EINVAL;
@@ -417,21 +543,33 @@ static int repr_bytes(const struct py_target *t, uint64_t obj, struct sink *o, b
 	return 0;
 }
 
-/* 30-bit digits, sign in ob_size; what does not fit 64 bits is "<int>". */
+/*
+ * 30-bit digits; the count and sign in ob_size (3.10, 3.11) or in lv_tag
+ * (3.12+: ndigits << 3, sign 0 positive, 1 zero, 2 negative). What does
+ * not fit 64 bits is "<int>".
+ */
 static int repr_long(const struct py_target *t, uint64_t obj, struct sink *o)
 {
 	const struct py_layout *l = t->lay;
 	uint32_t digits[3];
-	uint64_t v = 0;
+	uint64_t v = 0, nd;
+	bool neg;
 	int64_t size;
-	size_t nd;
 	char b[32];
 	int err;
 
 	err = rd(t, obj + l->var_size, &size, sizeof(size));
 	if (err)
 		return err;
-	nd = (size_t)(size < 0 ? 0 - (uint64_t)size : (uint64_t)size);
+	if (l->long_tag) {
+		if ((size & 3) == 3 || ((size & 3) == 1 && (uint64_t)size >> 3))
+			return -EINVAL;
+		nd = (uint64_t)size >> 3;
+		neg = (size & 3) == 2;
+	} else {
+		nd = size < 0 ? 0 - (uint64_t)size : (uint64_t)size;
+		neg = size < 0;
+	}
 	if (nd > 3) {
 		puts_(o, "<int>");
 		return 0;
@@ -447,7 +585,7 @@ static int repr_long(const struct py_target *t, uint64_t obj, struct sink *o)
 		}
 		v = v << 30 | digits[i];
 	}
-	snprintf(b, sizeof(b), "%s%llu", size < 0 ? "-" : "", (unsigned long long)v);
+	snprintf(b, sizeof(b), "%s%llu", neg ? "-" : "", (unsigned long long)v);
 	puts_(o, b);
 	return 0;
 }
@@ -503,11 +641,7 @@ size_t py_value_repr(const struct py_target *t, uint64_t obj, char *buf, size_t 
 	} else if (type == t->long_type) {
 		err = repr_long(t, obj, &o);
 	} else if (type == t->bool_type) {
-		int64_t size;
-
-		err = rd(t, obj + t->lay->var_size, &size, sizeof(size));
-		if (!err)
-			puts_(&o, size ? "True" : "False");
+		puts_(&o, obj == t->true_obj ? "True" : "False");
 	} else if (type == t->bytes_type) {
 		err = repr_bytes(t, obj, &o, &more);
 	} else {
@@ -651,7 +785,9 @@ int py_code_read(const struct py_target *t, uint64_t code, struct py_code *out)
 	kwonly = get_i32(h, t->lay->code_kwonly);
 	if (argc < 0 || kwonly < 0 || argc + kwonly > PY_TUPLE_MAX)
 		return -EFAULT;
-	if (read_name(t, get_u64(h, t->lay->code_qualname), out->qualname, sizeof(out->qualname)) ||
+	/* 3.10 has no co_qualname: the name stands for it */
+	if (read_name(t, get_u64(h, t->lay->code_qualname ? t->lay->code_qualname : t->lay->code_name),
+		      out->qualname, sizeof(out->qualname)) ||
 	    read_name(t, get_u64(h, t->lay->code_name), out->name, sizeof(out->name)) ||
 	    read_name(t, get_u64(h, t->lay->code_filename), file, sizeof(file))) {
 		memset(out, 0, sizeof(*out));
@@ -681,7 +817,7 @@ int py_code_arg_index(const struct py_target *t, uint64_t code, const char *argn
 		return -EFAULT;
 	if (!argc && !kwonly)
 		return -ENOENT;
-	/* The parameters come first in co_localsplusnames: a tuple of str. */
+	/* The parameters come first in co_localsplusnames (co_varnames): a tuple of str. */
 	if (rd(t, names + t->lay->var_size, &size, sizeof(size)) || size < argc + kwonly ||
 	    size > PY_TUPLE_MAX ||
 	    rd(t, names + t->lay->tuple_items, items, (size_t)(argc + kwonly) * sizeof(items[0])))
@@ -702,7 +838,7 @@ size_t py_frame_arg_repr(const struct py_target *t, uint64_t frame, int index, c
 	if (!len)
 		return 0;
 	if (!t || !t->lay || index < 0 || index >= PY_TUPLE_MAX ||
-	    rd_ptr(t, frame + t->lay->bpf.frame_localsplus + (uint64_t)index * 8, &obj) || !obj) {
+	    rd_ptr(t, frame + t->off.frame_localsplus + (uint64_t)index * 8, &obj) || !obj) {
 		unreadable(buf, len);
 		return 0;
 	}
@@ -717,19 +853,57 @@ static size_t max3(size_t a, size_t b, size_t c)
 	return a > b ? (a > c ? a : c) : (b > c ? b : c);
 }
 
-/* Follows one thread's frames from cframe->current_frame outwards. */
-static int walk_frames(const struct py_target *t, uint64_t cframe, struct py_thread *th,
+/*
+ * The native tid of a thread state whose head h is: native_thread_id, or
+ * (3.10) the tid in the struct pthread that thread_id is. 0: unreadable.
+ */
+static pid_t tstate_tid(const struct py_target *t, const unsigned char *h)
+{
+	uint64_t v = get_u64(h, t->off.ts_thread);
+	int32_t tid;
+
+	if (t->off.pthread_tid == ES_PY_NO_OFF)
+		return (pid_t)v;
+	if (rd(t, v + t->off.pthread_tid, &tid, sizeof(tid)) || tid <= 0)
+		return 0;
+	return tid;
+}
+
+/* A thread state's innermost frame (0: none): through _PyCFrame on 3.11 and 3.12. */
+static int tstate_frame(const struct py_target *t, uint64_t ts, uint64_t *frame)
+{
+	int err = rd_ptr(t, ts + t->off.ts_frame, frame);
+
+	if (err || !*frame || t->off.cframe_current == ES_PY_NO_OFF)
+		return err;
+	return rd_ptr(t, *frame + t->off.cframe_current, frame);
+}
+
+static bool is_shim(const struct py_target *t, const unsigned char *h)
+{
+	return h[t->off.frame_owner] == t->off.shim_owner;
+}
+
+/* Bytes of a frame's head that hold code, previous and owner. */
+static size_t frame_head_size(const struct py_target *t)
+{
+	const struct es_py_offsets *o = &t->off;
+
+	return max3(o->frame_code + 8, o->frame_previous + 8, o->frame_owner + 1);
+}
+
+/* Follows one thread's frames from its innermost outwards. */
+static int walk_frames(const struct py_target *t, uint64_t ts, struct py_thread *th,
 		       int max_depth)
 {
-	const struct py_layout *l = t->lay;
-	size_t fsize = max3(l->bpf.frame_code + 8, l->bpf.frame_previous + 8, l->frame_owner + 1);
+	size_t fsize = frame_head_size(t);
 	unsigned char h[128];
 	uint64_t frame;
 	int err, skipped = 0;
 
 	if (fsize > sizeof(h))
 		return -EINVAL;
-	err = rd_ptr(t, cframe + l->bpf.cframe_current, &frame);
+	err = tstate_frame(t, ts, &frame);
 	if (err) {
 		th->truncated = true;
 		return err == -ESRCH ? err : 0;
@@ -746,14 +920,14 @@ static int walk_frames(const struct py_target *t, uint64_t cframe, struct py_thr
 			th->truncated = true;
 			return err == -ESRCH ? err : 0;
 		}
-		if (h[l->frame_owner] != PY_FRAME_OWNED_BY_CSTACK) {
-			th->frames[th->depth].code = get_u64(h, l->bpf.frame_code);
+		if (!is_shim(t, h)) {
+			th->frames[th->depth].code = get_u64(h, t->off.frame_code);
 			th->frames[th->depth].frame = frame;
 			th->depth++;
 		} else {
 			skipped++;
 		}
-		prev = get_u64(h, l->bpf.frame_previous);
+		prev = get_u64(h, t->off.frame_previous);
 		if (prev == frame) {
 			th->truncated = true;
 			break;
@@ -774,8 +948,7 @@ int py_walk_threads(const struct py_target *t, struct py_thread *threads, int ma
 
 	if (!t || !(l = t->lay) || max_threads < 0 || max_depth < 0)
 		return -EINVAL;
-	tsize = max3(l->bpf.ts_next, l->bpf.ts_native_tid, l->bpf.ts_cframe);
-	tsize = (tsize > l->ts_interp ? tsize : l->ts_interp) + 8;
+	tsize = max3(t->off.ts_next, t->off.ts_thread, l->ts_interp) + 8;
 	if (tsize > sizeof(h))
 		return -EINVAL;
 	err = rd_ptr(t, t->interp + l->interp_tstate_head, &ts);
@@ -796,16 +969,14 @@ int py_walk_threads(const struct py_target *t, struct py_thread *threads, int ma
 		if (err || get_u64(h, l->ts_interp) != t->interp)
 			break;
 		th->tstate = ts;
-		th->tid = (pid_t)get_u64(h, l->bpf.ts_native_tid);
+		th->tid = tstate_tid(t, h);
 		th->depth = 0;
 		th->truncated = false;
 		n++;
-		if (get_u64(h, l->bpf.ts_cframe)) {
-			err = walk_frames(t, get_u64(h, l->bpf.ts_cframe), th, max_depth);
-			if (err)
-				return err;
-		}
-		ts = get_u64(h, l->bpf.ts_next);
+		err = walk_frames(t, ts, th, max_depth);
+		if (err)
+			return err;
+		ts = get_u64(h, t->off.ts_next);
 	}
 	return n;
 }
@@ -956,6 +1127,20 @@ static unsigned int version_of_name(const char *path)
 	return (unsigned int)(major << 8 | minor);
 }
 
+/* "python3.13t", "libpython3.13t.so.1.0": a free-threaded build. */
+static bool free_threaded_name(const char *path)
+{
+	const char *s = strrchr(path, '/');
+
+	s = strstr(s ? s : path, "python3.");
+	if (!s)
+		return false;
+	s += 8;
+	while (*s >= '0' && *s <= '9')
+		s++;
+	return *s == 't';
+}
+
 /* PY_VERSION_HEX from Py_Version (3.11+), else from the file's name. */
 static unsigned int version_of(Elf *elf, int fd, const char *path)
 {
@@ -1064,9 +1249,13 @@ static void script_of(pid_t pid, char *out, size_t size)
 static int verify(struct py_target *t)
 {
 	const struct py_layout *l = t->lay;
-	uint64_t interp, ts, back, cframe, frame, code, type;
+	unsigned char h[128];
+	uint64_t interp, ts, back, frame, code, type;
+	size_t fsize = frame_head_size(t);
 	int err = 0;
 
+	if (fsize > sizeof(h))
+		return -EPROTO;
 	/* A running thread may move on between the reads: look again. */
 	for (int tries = 0; tries < 3; tries++) {
 		err = rd_ptr(t, t->runtime + l->rt_interp_head, &interp);
@@ -1080,15 +1269,20 @@ static int verify(struct py_target *t)
 			err = rd_ptr(t, ts + l->ts_interp, &back);
 		if (!err && back != interp)
 			err = -EPROTO;
-		if (!err)
-			err = rd_ptr(t, ts + l->bpf.ts_cframe, &cframe);
 		frame = 0;
-		if (!err && cframe)
-			err = rd_ptr(t, cframe + l->bpf.cframe_current, &frame);
-		if (!err && frame) {
-			err = rd_ptr(t, frame + l->bpf.frame_code, &code);
+		if (!err)
+			err = tstate_frame(t, ts, &frame);
+		/* the innermost frame with code of its own */
+		for (int i = 0; !err && frame && i < 4; i++) {
+			err = rd(t, frame, h, fsize);
+			if (!err && !is_shim(t, h))
+				break;
 			if (!err)
-				err = rd_ptr(t, code + l->obj_type, &type);
+				frame = get_u64(h, t->off.frame_previous);
+		}
+		if (!err && frame && !is_shim(t, h)) {
+			code = get_u64(h, t->off.frame_code);
+			err = rd_ptr(t, code + l->obj_type, &type);
 			if (!err && type != t->code_type)
 				err = -EPROTO;
 		}
@@ -1100,6 +1294,169 @@ static int verify(struct py_target *t)
 			return err;
 	}
 	return -EPROTO;
+}
+
+/* The tids of pid's threads, sorted; returns how many (at most max), or -errno. */
+static int task_ids(pid_t pid, pid_t *tids, int max)
+{
+	char p[64];
+	struct dirent *e;
+	int n = 0;
+	DIR *d;
+
+	snprintf(p, sizeof(p), "/proc/%d/task", (int)pid);
+	d = opendir(p);
+	if (!d)
+		return errno == ENOENT ? -ESRCH : -errno;
+	while ((e = readdir(d)) && n < max) {
+		char *end;
+		long v = strtol(e->d_name, &end, 10);
+
+		if (e->d_name[0] != '.' && !*end && v > 0)
+			tids[n++] = (pid_t)v;
+	}
+	closedir(d);
+	return n;
+}
+
+static bool has_tid(const pid_t *tids, int n, int32_t tid)
+{
+	for (int i = 0; i < n; i++) {
+		if (tids[i] == tid)
+			return true;
+	}
+	return false;
+}
+
+/*
+ * 3.10 keeps no native thread id, only thread_id: the thread's struct
+ * pthread (pthread_self()). Where the C library keeps the tid in it is
+ * found here, once per process: the first offset at which every thread
+ * state's struct pthread holds a distinct tid of the process. The BPF
+ * walker and py_walk_threads then read the tid there.
+ */
+#define PY_MAX_TSTATES 64
+static int find_pthread_tid(struct py_target *t)
+{
+	static const size_t words = PY_PTHREAD_SCAN / sizeof(int32_t);
+	int32_t (*pt)[PY_PTHREAD_SCAN / sizeof(int32_t)] = NULL;
+	pid_t tids[PY_MAX_TSTATES * 2];
+	uint64_t ts, self;
+	int n = 0, ntids, err;
+
+	pt = calloc(PY_MAX_TSTATES, sizeof(*pt));
+	if (!pt)
+		return -ENOMEM;
+	ntids = task_ids(t->pid, tids, PY_MAX_TSTATES * 2);
+	err = ntids < 0 ? ntids : 0;
+	if (!err)
+		err = rd_ptr(t, t->interp + t->lay->interp_tstate_head, &ts);
+	while (!err && ts && n < PY_MAX_TSTATES) {
+		err = rd_ptr(t, ts + t->off.ts_thread, &self);
+		if (!err)
+			err = rd(t, self, pt[n++], PY_PTHREAD_SCAN);
+		if (!err)
+			err = rd_ptr(t, ts + t->off.ts_next, &ts);
+	}
+	if (err)
+		goto out;
+	err = -EPROTO;
+	for (size_t w = 0; w < words; w++) {
+		bool ok = n > 0;
+
+		for (int i = 0; i < n && ok; i++) {
+			ok = has_tid(tids, ntids, pt[i][w]);
+			for (int j = 0; j < i && ok; j++)
+				ok = pt[j][w] != pt[i][w];
+		}
+		if (ok) {
+			t->off.pthread_tid = (__u16)(w * sizeof(int32_t));
+			err = 0;
+			break;
+		}
+	}
+out:
+	free(pt);
+	return err == -ESRCH ? err : err ? -EPROTO : 0;
+}
+
+/*
+ * 3.13+: _PyRuntime starts with _Py_DebugOffsets, the offsets the process
+ * itself was built with. Each one the table has must agree (a check of the
+ * table, not a source of offsets: a disagreement is -EPROTO); a
+ * free-threaded build says so there (-ENOTSUP).
+ */
+struct py_dbg_field {
+	__u16 dbg;    /* offset of the uint64_t in _Py_DebugOffsets (3.13.0) */
+	__u16 lay;    /* offsetof the __u16 in struct py_layout */
+};
+
+#define PY_LAY(f) ((__u16)offsetof(struct py_layout, f))
+static const struct py_dbg_field dbg_fields[] = {
+	{ 40, PY_LAY(rt_interp_head) },	       { 72, PY_LAY(interp_tstate_head) },
+	{ 168, PY_LAY(bpf.ts_next) },	       { 176, PY_LAY(ts_interp) },
+	{ 184, PY_LAY(bpf.ts_frame) },	       { 200, PY_LAY(bpf.ts_thread) },
+	{ 232, PY_LAY(bpf.frame_previous) },   { 240, PY_LAY(bpf.frame_code) },
+	{ 256, PY_LAY(bpf.frame_localsplus) }, { 264, PY_LAY(bpf.frame_owner) },
+	{ 280, PY_LAY(code_filename) },	       { 288, PY_LAY(code_name) },
+	{ 296, PY_LAY(code_qualname) },	       { 312, PY_LAY(code_firstlineno) },
+	{ 320, PY_LAY(code_argcount) },	       { 328, PY_LAY(code_localsplusnames) },
+	{ 360, PY_LAY(obj_type) },	       { 408, PY_LAY(tuple_items) },
+	{ 416, PY_LAY(var_size) },	       { 496, PY_LAY(var_size) },
+	{ 504, PY_LAY(long_digits) },	       { 520, PY_LAY(var_size) },
+	{ 528, PY_LAY(bytes_data) },	       { 544, PY_LAY(unicode_state) },
+	{ 552, PY_LAY(unicode_length) },       { 560, PY_LAY(ascii_data) },
+};
+#define PY_DBG_SIZE 584 /* sizeof(_Py_DebugOffsets) in 3.13.0 */
+
+int py_debug_offsets_check(const struct py_layout *l, const unsigned char *d, size_t len)
+{
+	uint64_t version;
+
+	if (len < PY_DBG_SIZE || memcmp(d, PY_DEBUG_COOKIE, 8))
+		return -EPROTO;
+	version = get_u64(d, 8);
+	if (version >> 24 != 3 || (version >> 16 & 0xffff) != l->version)
+		return -EPROTO;
+	if (get_u64(d, 16))
+		return -ENOTSUP;
+	for (size_t i = 0; i < sizeof(dbg_fields) / sizeof(dbg_fields[0]); i++) {
+		__u16 want;
+
+		memcpy(&want, (const char *)l + dbg_fields[i].lay, sizeof(want));
+		if (get_u64(d, dbg_fields[i].dbg) != want)
+			return -EPROTO;
+	}
+	return 0;
+}
+
+static int check_debug_offsets(struct py_target *t)
+{
+	unsigned char d[PY_DBG_SIZE];
+	int err = rd(t, t->runtime, d, sizeof(d));
+
+	if (err)
+		return err == -ESRCH ? err : -EPROTO;
+	err = py_debug_offsets_check(t->lay, d, sizeof(d));
+	t->free_threaded = err == -ENOTSUP;
+	return err;
+}
+
+const char *py_target_why(const struct py_target *t, int err)
+{
+	switch (err) {
+	case 0:
+		return "profiled";
+	case -ENOTSUP:
+		return t->free_threaded ? "free-threaded CPython build (python3.13t): out of scope" :
+					  "no checked layout for this CPython version";
+	case -ENOENT:
+		return "not a CPython process";
+	case -ESRCH:
+		return "exited";
+	default:
+		return "its interpreter did not match the expected layout";
+	}
 }
 
 int py_target_open(pid_t pid, struct py_target *t)
@@ -1171,16 +1528,24 @@ int py_target_open(pid_t pid, struct py_target *t)
 	t->long_type = symbol_at(elf, "PyLong_Type", bias);
 	t->bool_type = symbol_at(elf, "PyBool_Type", bias);
 	t->none = symbol_at(elf, "_Py_NoneStruct", bias);
+	t->true_obj = symbol_at(elf, "_Py_TrueStruct", bias);
 	t->lay = py_layout_for(t->version);
+	/* python3.13t, libpython3.13t.so: its debug offsets would say so too */
+	t->free_threaded = free_threaded_name(c->path);
 	err = -ENOTSUP;
-	if (!t->lay)
+	if (!t->lay || t->free_threaded)
 		goto out;
+	t->off = t->lay->bpf;
 	err = -EPROTO;
 	if (!t->code_type || !t->unicode_type)
+		goto out;
+	if (t->lay->debug_offsets && (err = check_debug_offsets(t)))
 		goto out;
 	script_of(pid, t->script, sizeof(t->script));
 	netfs_load(pid, &t->remote);
 	err = verify(t);
+	if (!err && t->lay->ts_pthread)
+		err = find_pthread_tid(t);
 out:
 	if (elf)
 		elf_close_path(fd, elf);

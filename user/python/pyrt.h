@@ -19,22 +19,30 @@
 #include "../../bpf/python.h"
 #include "host/netfs.h"
 
-/* Everything erpscope reads, for one CPython minor version. */
+/*
+ * Everything erpscope reads, for one CPython minor version (user/python/pyrt.c
+ * has one per version). Offsets are bytes into the structure named.
+ */
 struct py_layout {
 	unsigned int version;         /* 0x030b for 3.11 */
 	__u16 rt_interp_head;         /* _PyRuntimeState.interpreters.head */
-	__u16 interp_tstate_head;     /* PyInterpreterState.threads.head */
+	__u16 interp_tstate_head;     /* PyInterpreterState.threads.head (3.10: tstate_head) */
 	__u16 ts_interp;              /* PyThreadState.interp */
-	__u16 frame_owner;            /* _PyInterpreterFrame.owner */
 	__u16 code_argcount, code_posonly, code_kwonly, code_firstlineno;
-	__u16 code_localsplusnames, code_filename, code_name, code_qualname;
+	__u16 code_localsplusnames;   /* co_localsplusnames (3.10: co_varnames), parameters first */
+	__u16 code_filename, code_name;
+	__u16 code_qualname;          /* 0: none (3.10), the name stands for it */
 	__u16 obj_type;               /* PyObject.ob_type */
-	__u16 var_size;               /* PyVarObject.ob_size */
+	__u16 var_size;               /* PyVarObject.ob_size (3.12+: PyLongObject's lv_tag there) */
 	__u16 tuple_items;            /* PyTupleObject.ob_item */
 	__u16 unicode_length, unicode_state, ascii_data, compact_data;
 	__u16 bytes_data;             /* PyBytesObject.ob_sval */
 	__u16 long_digits;            /* PyLongObject.ob_digit */
-	struct es_py_offsets bpf;     /* what the BPF walker needs */
+	bool unicode_ready;           /* state bit 7 is "ready" (3.10, 3.11; later: static) */
+	bool long_tag;                /* 3.12+: ints keep ndigits << 3 | sign in lv_tag */
+	bool debug_offsets;           /* 3.13+: _PyRuntime starts with _Py_DebugOffsets: checked */
+	bool ts_pthread;              /* 3.10: thread_id is a struct pthread, whose tid is found */
+	struct es_py_offsets bpf;     /* what the BPF walker needs (pthread_tid: per process) */
 };
 
 /* A Python process as erpscope found it. */
@@ -48,21 +56,29 @@ struct py_target {
 	uint64_t runtime;        /* &_PyRuntime in the target */
 	uint64_t interp;         /* the main interpreter */
 	uint64_t code_type;      /* &PyCode_Type */
-	uint64_t unicode_type, bytes_type, long_type, bool_type, none;
+	uint64_t unicode_type, bytes_type, long_type, bool_type, none, true_obj;
 	const struct py_layout *lay;
+	struct es_py_offsets off; /* lay->bpf with what is per process (3.10: pthread_tid) */
+	bool free_threaded;      /* a 3.13+ free-threaded build (python3.13t): not read */
 	char script[256];        /* realpath of the script argv names ("" if none): module __main__ */
 	struct netfs_mounts remote; /* never stat()ed under: module names stop there */
 };
 
 /*
- * Finds the interpreter in pid and checks the layout against it (the main
- * interpreter's first thread state points back to it; its current frame's
- * code object, if any, has type PyCode_Type). Returns 0; -ENOENT: not a
- * CPython process; -ENOTSUP: a CPython whose version we have no checked
- * layout for (t->version and t->binary are still filled, for the log);
- * -EPROTO: the layout did not check out; -ESRCH: the process is gone.
+ * Finds the interpreter in pid and checks the layout against it (3.13+:
+ * the _Py_DebugOffsets the process publishes agree with the table; the
+ * main interpreter's first thread state points back to it; its current
+ * frame's code object, if any, has type PyCode_Type; 3.10: every thread
+ * state's struct pthread holds a tid of the process). Returns 0; -ENOENT:
+ * not a CPython process; -ENOTSUP: a CPython whose version we have no
+ * checked layout for, or a free-threaded build (t->version, t->binary and
+ * t->free_threaded are still filled, for the log); -EPROTO: the layout did
+ * not check out; -ESRCH: the process is gone.
  */
 int py_target_open(pid_t pid, struct py_target *t);
+
+/* Why py_target_open's err (-ENOTSUP, -EPROTO, ...) left t unread, for logs. */
+const char *py_target_why(const struct py_target *t, int err);
 
 /* A code object, resolved. Strings are valid UTF-8, NUL-terminated. */
 struct py_code {
@@ -94,7 +110,7 @@ size_t py_value_repr(const struct py_target *t, uint64_t obj, char *buf, size_t 
 /* One frame of a thread walked from user space. */
 struct py_frame {
 	uint64_t code;
-	uint64_t frame; /* the _PyInterpreterFrame, for reading its arguments */
+	uint64_t frame; /* the _PyInterpreterFrame (3.10: PyFrameObject), for its arguments */
 };
 
 struct py_thread {
@@ -120,6 +136,14 @@ int py_walk_threads(const struct py_target *t, struct py_thread *threads, int ma
  */
 size_t py_frame_arg_repr(const struct py_target *t, uint64_t frame, int index, char *buf,
 			 size_t len);
+
+/*
+ * 3.13+: checks the _Py_DebugOffsets a process published (the first len
+ * bytes of its _PyRuntime) against layout l: 0 when cookie, version and
+ * every offset l has agree; -ENOTSUP for a free-threaded build; -EPROTO
+ * otherwise. Exposed for tests.
+ */
+int py_debug_offsets_check(const struct py_layout *l, const unsigned char *d, size_t len);
 
 /* The layout for a version, or NULL. Exposed for tests. */
 const struct py_layout *py_layout_for(unsigned int version);

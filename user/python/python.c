@@ -74,6 +74,10 @@ static int python_open(struct probe *p)
 		log_error("bad --python.capture-args", "why=\"%s\"", why);
 		return -EINVAL;
 	}
+	if (py_scope_init(&pp->scope, es->cfg.py_users, why, sizeof(why))) {
+		log_error("bad --python.users", "why=\"%s\"", why);
+		return -EINVAL;
+	}
 	pp->prof = py_profile_new(es->cfg.py_window_ms / 1000, es->cfg.py_top_funcs,
 				  es->cfg.py_sample_hz);
 	if (!pp->prof)

@@ -20,6 +20,7 @@
 #include "../../bpf/procs.h"
 #include "../../bpf/python.h"
 #include "core/pycapture.h"
+#include "python/py_scope.h"
 #include "python/pyrt.h"
 
 struct erpscope;
@@ -42,7 +43,8 @@ struct py_code_entry {
 struct py_proc {
 	__u32 pid;
 	__u64 starttime;
-	int err;              /* py_target_open's result; 0: in the kernel's map */
+	int err;              /* py_target_open's result; 0: in the kernel's map; -EPERM: out of scope */
+	uid_t uid;            /* its owner when first seen */
 	bool seen;            /* still tracked at the last poll */
 	int tries;            /* py_target_open attempts: a fresh exec may not be ready */
 	uint64_t retry_ms;
@@ -71,6 +73,7 @@ struct py_priv {
 	bool offcpu_profile;  /* tp_btf and the task_work kfunc are there */
 	bool offcpu_hooked;   /* ... walked from the sched probe's es_switch */
 	struct py_capture_spec capture;
+	struct py_scope scope; /* --python.users */
 	struct py_proc *procs;
 	size_t nprocs, procs_cap;
 	struct py_bin *bins;
@@ -103,6 +106,10 @@ void py_profile_collect(struct py_priv *pp, struct expo *e);
 /* Forgets per-process state of a pid that is gone (its samples stay). */
 void py_profile_forget(struct py_priv *pp, __u32 pid);
 int py_profile_http(void *arg, struct http_exchange *x);
+/* The stack seen most in pid since since_ms while serving (route, model, method); 0: none. */
+uint64_t py_profile_top_stack(struct erpscope *es, __u32 pid, enum es_py_kind kind,
+			      const char *route, const char *model, const char *method,
+			      uint64_t since_ms, char *out, size_t size);
 
 /* py_workers.c */
 int py_workers_http(void *arg, struct http_exchange *x);

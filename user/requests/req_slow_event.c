@@ -6,7 +6,8 @@
  * from the pg probe's per-client ring of the last ES_PG_CLIENT_RECENT
  * statements (bpf/pg_client.h), kept to those that ended within the
  * request: a request that sent more is described by its last ones, and the
- * event says how many it sent in all.
+ * event says how many it sent in all. With the Python probe on, the stacks
+ * its worker was seen in most, on and off CPU, while serving it.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,6 +20,7 @@
 #include "core/json.h"
 #include "core/log.h"
 #include "pg/pg.h"
+#include "python/python.h"
 #include "procs/title.h"
 #include "requests/requests.h"
 
@@ -91,6 +93,30 @@ static void statements_json(struct req_priv *rp, struct json *j, const struct re
 	json_array_end(j);
 }
 
+/*
+ * The Python stacks seen most while it ran (the Python probe's samples of
+ * its worker that carry its route and RPC), folded outermost first.
+ */
+static void stacks_json(struct req_priv *rp, struct json *j, const struct req_ended *r)
+{
+	static const struct {
+		const char *key;
+		enum es_py_kind kind;
+	} kinds[] = { { "cpu_stack", ES_PY_CPU }, { "offcpu_stack", ES_PY_OFFCPU } };
+	const struct req_head *h = r->head;
+	uint64_t since_ms = r->start_ns / 1000000;
+	char folded[2048];
+
+	for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++) {
+		if (py_profile_top_stack(rp->es, r->tgid, kinds[i].kind, h->route,
+					 h->rpc ? h->model : "", h->rpc ? h->rpc_method : "", since_ms,
+					 folded, sizeof(folded)))
+			json_str(j, kinds[i].key, folded);
+		else
+			json_null(j, kinds[i].key);
+	}
+}
+
 static void parts_json(struct json *j, const struct req_parts *p)
 {
 	json_object_begin(j, "parts_seconds");
@@ -138,6 +164,7 @@ void req_slow_event(struct req_priv *rp, const struct req_ended *r)
 		if (r->parts->pg)
 			statements_json(rp, &j, r);
 	}
+	stacks_json(rp, &j, r);
 	json_object_end(&j);
 	err = json_finish(&j);
 	id = err ? err : events_add(rp->es->events, "http_slow_request", j.buf, j.len);

@@ -461,6 +461,50 @@ const struct probe_ops sched_probe_ops = {
 	.close = sched_close,
 };
 
+/* The sched probe's record of thread tid, read now. */
+static int thread_record(struct erpscope *es, __u32 tid, struct es_task_sched *ts)
+{
+	struct probe *p = erpscope_probe(es, "sched");
+	struct sched_priv *sp;
+	int err, fd;
+
+	if (!p || !p->up)
+		return -ENOENT;
+	sp = p->priv;
+	if (!es->tp_btf)
+		return bpf_map_lookup_elem(bpf_map__fd(sp->skel->maps.task_sched_by_pid), &tid, ts) ?
+			       -errno :
+			       0;
+	/* Task storage is keyed by a pidfd; a thread's needs PIDFD_THREAD. */
+	fd = (int)syscall(SYS_pidfd_open, tid, O_EXCL);
+	if (fd < 0)
+		fd = (int)syscall(SYS_pidfd_open, tid, 0);
+	if (fd < 0)
+		return -errno;
+	err = bpf_map_lookup_elem(bpf_map__fd(sp->skel->maps.task_sched), &fd, ts) ? -errno : 0;
+	close(fd);
+	return err;
+}
+
+int sched_thread_totals(struct erpscope *es, __u32 tid, uint64_t acc[ES_ACC_COUNT])
+{
+	struct es_task_sched ts;
+	uint64_t now = clock_ns();
+	int err = thread_record(es, tid, &ts);
+
+	if (err)
+		return err;
+	memcpy(acc, ts.acc_ns, sizeof(ts.acc_ns));
+	/* The interval open now counts to the state it is in. */
+	if (ts.ts && now > ts.ts) {
+		if (ts.state == ES_ST_ONCPU)
+			acc[ES_ACC_CPU] += now - ts.ts;
+		else if (ts.state >= ES_ST_OFF && ts.state - ES_ST_OFF < ES_OFF_COUNT)
+			acc[1 + ts.state - ES_ST_OFF] += now - ts.ts;
+	}
+	return 0;
+}
+
 int sched_thread_state(struct erpscope *es, __u32 tid, const char **state, uint64_t *since_ns)
 {
 	static const char *const names[] = {
@@ -469,29 +513,9 @@ int sched_thread_state(struct erpscope *es, __u32 tid, const char **state, uint6
 		[ES_OFF_BLOCKED] = "blocked",
 		[ES_OFF_SLEEP] = "sleeping",
 	};
-	struct probe *p = erpscope_probe(es, "sched");
 	struct es_task_sched ts;
-	struct sched_priv *sp;
-	int err;
+	int err = thread_record(es, tid, &ts);
 
-	if (!p || !p->up)
-		return -ENOENT;
-	sp = p->priv;
-	if (es->tp_btf) {
-		/* Task storage is keyed by a pidfd; a thread's needs PIDFD_THREAD. */
-		int fd = (int)syscall(SYS_pidfd_open, tid, O_EXCL);
-
-		if (fd < 0)
-			fd = (int)syscall(SYS_pidfd_open, tid, 0);
-		if (fd < 0)
-			return -errno;
-		err = bpf_map_lookup_elem(bpf_map__fd(sp->skel->maps.task_sched), &fd, &ts) ? -errno : 0;
-		close(fd);
-	} else {
-		err = bpf_map_lookup_elem(bpf_map__fd(sp->skel->maps.task_sched_by_pid), &tid, &ts) ?
-			      -errno :
-			      0;
-	}
 	if (err)
 		return err;
 	if (ts.state == ES_ST_ONCPU)

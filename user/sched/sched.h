@@ -6,6 +6,8 @@
 #include <stdint.h>
 #include <linux/types.h>
 
+#include "../../bpf/sched.h"
+
 struct erpscope;
 
 /*
@@ -15,5 +17,12 @@ struct erpscope;
  * has not seen the thread switch since it started.
  */
 int sched_thread_state(struct erpscope *es, __u32 tid, const char **state, uint64_t *since_ns);
+
+/*
+ * Thread tid's time since the sched probe first saw it, by state: [ES_ACC_CPU]
+ * on CPU, [1 + enum es_offcpu_reason] off; the interval open now included.
+ * Returns 0, or -errno (-ENOENT: the probe is down or never saw it).
+ */
+int sched_thread_totals(struct erpscope *es, __u32 tid, uint64_t acc[ES_ACC_COUNT]);
 
 #endif

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * The "tcp" probe (bpf/tcp.bpf.c): listen queue wait, pool occupancy of
- * HTTP workers (PostgreSQL backends come from the poller, user/tcp/tcp_poll.c),
+ * HTTP workers (the source of role odoo_http for user/procs/pools.c),
  * outbound connect latency, failures, retransmits, resets, RTT and duration
  * per role and destination, and each failed connect as an event at
  * GET /events. Remote labels are bounded per role by user/tcp/tcp_remote.c;
@@ -26,6 +26,7 @@
 #include "core/log.h"
 #include "core/mapstats.h"
 #include "core/probe.h"
+#include "procs/pools.h"
 #include "procs/proctable.h"
 #include "tcp/tcp.h"
 #include "tcp/tcp_pool_attach.h"
@@ -54,9 +55,6 @@ static const char *const fail_names[ES_TCP_FAIL_COUNT] = {
 	[ES_TCP_FAIL_OTHER] = "other",
 };
 
-/* Roles whose workers form a pool (erpscope_workers). */
-static const enum es_role pool_roles[] = { ES_ROLE_ODOO_HTTP, ES_ROLE_PG_BACKEND };
-
 #define ST_IDLE 1
 #define ST_BUSY 2
 
@@ -73,11 +71,11 @@ struct tcp_priv {
 	uint64_t *admitted; /* the remote_admitted array, mapped: per role */
 	size_t admitted_len;
 	struct tcp_pool_attach *pool; /* uprobes on pool workers, from attach on */
+	bool pooled; /* the pools source of role odoo_http */
 	__u64 *percpu;     /* ncpus: lookup buffer */
 	uint8_t *state;    /* per slot, one collect: ST_IDLE / ST_BUSY threads seen */
 	uint64_t *closed_ns; /* per slot, one collect: busy_ns, read before the walk */
 	uint64_t *open_ns; /* per slot, one collect: busy intervals still open */
-	uint64_t *hw_ns;   /* per slot: the most erpscope_worker_busy_seconds_total showed */
 	__u32 *tids;       /* one collect: threads counted (an LRU eviction restarts the walk) */
 	/* For the map walk callbacks, during one collect. */
 	struct expo *e;
@@ -165,8 +163,6 @@ static void reset_slot(void *arg, __u32 slot)
 		log_warn("cannot reset slot", "probe=tcp slot=%u err=%d", slot, -errno);
 	bpf_hash_delete_if(bpf_map__fd(tp->skel->maps.threads), sizeof(__u32),
 			   sizeof(struct es_tcp_thread), false, thread_in_slot, &slot);
-	if (slot < tp->nslots)
-		tp->hw_ns[slot] = 0;
 }
 
 /* ---------------------------------------------------------------- open, attach */
@@ -228,9 +224,8 @@ static int tcp_open(struct probe *p)
 	tp->state = calloc(tp->nslots, sizeof(*tp->state));
 	tp->open_ns = calloc(tp->nslots, sizeof(*tp->open_ns));
 	tp->closed_ns = calloc(tp->nslots, sizeof(*tp->closed_ns));
-	tp->hw_ns = calloc(tp->nslots, sizeof(*tp->hw_ns));
 	tp->tids = calloc(TIDS_SET, sizeof(*tp->tids));
-	if (!tp->percpu || !tp->state || !tp->open_ns || !tp->closed_ns || !tp->hw_ns || !tp->tids)
+	if (!tp->percpu || !tp->state || !tp->open_ns || !tp->closed_ns || !tp->tids)
 		return -ENOMEM;
 
 	tp->skel = tcp_bpf__open();
@@ -286,6 +281,9 @@ static int tcp_open(struct probe *p)
 	return procs_on_slot_reset(es->procs, reset_slot, tp);
 }
 
+static bool http_worker(void *arg, const struct slot_view *sv, enum pool_state *state,
+			uint64_t *busy_ns);
+
 /* The tracepoints here; the uprobes per worker, by the tcp_pool poller. */
 static int tcp_attach(struct probe *p)
 {
@@ -294,8 +292,15 @@ static int tcp_attach(struct probe *p)
 	int err;
 
 	err = tcp_bpf__attach(s);
-	if (err || bpf_program__fd(s->progs.es_tcp_wait) < 0)
+	if (err)
 		return err;
+	/* Without uprobe sessions every HTTP worker's state stays unknown. */
+	err = pools_add(tp->es->pools, ES_ROLE_ODOO_HTTP, http_worker, tp);
+	if (err)
+		return err;
+	tp->pooled = true;
+	if (bpf_program__fd(s->progs.es_tcp_wait) < 0)
+		return 0;
 	tp->pool = tcp_pool_attach_new(s->progs.es_tcp_wait, s->rodata->pool_roles,
 				       bpf_map__fd(s->maps.threads), tp->nslots);
 	return tp->pool ? 0 : -ENOMEM;
@@ -542,54 +547,19 @@ static void thread_sample(void *arg, const void *key, const void *values, int n,
 	}
 }
 
-static bool pool_role(enum es_role r)
+/* The pools source of role odoo_http: what collect_pool() read for the slot. */
+static bool http_worker(void *arg, const struct slot_view *sv, enum pool_state *state,
+			uint64_t *busy_ns)
 {
-	for (size_t i = 0; i < N(pool_roles); i++) {
-		if (pool_roles[i] == r)
-			return true;
-	}
-	return false;
-}
+	struct tcp_priv *tp = arg;
 
-struct pool_counts {
-	struct tcp_priv *tp;
-	const struct tcp_pg_row *pg;
-	unsigned int npg;
-	uint64_t busy[ES_ROLE_COUNT], idle[ES_ROLE_COUNT];
-};
-
-static const struct tcp_pg_row *pg_row(const struct pool_counts *pc, const struct slot_view *sv)
-{
-	const struct tcp_pg_row *r;
-
-	if (!pc->pg || !sv->w || sv->slot >= pc->npg)
-		return NULL;
-	r = &pc->pg[sv->slot];
-	return r->pid == sv->w->pid && r->starttime == sv->w->starttime ? r : NULL;
-}
-
-static void count_slot(void *arg, const struct slot_view *sv)
-{
-	struct pool_counts *pc = arg;
-	const struct tcp_pg_row *r;
-
-	if (!sv->w || sv->w->exited || !pool_role(sv->role))
-		return;
-	if (sv->role == ES_ROLE_PG_BACKEND) {
-		r = pg_row(pc, sv);
-		if (r && r->busy)
-			pc->busy[sv->role]++;
-		else if (r)
-			pc->idle[sv->role]++;
-		return;
-	}
-	if (sv->slot >= pc->tp->nslots)
-		return;
+	if (sv->slot >= tp->nslots)
+		return false;
 	/* Idle when one of its threads waits for a connection; unknown when none was seen. */
-	if (pc->tp->state[sv->slot] & ST_IDLE)
-		pc->idle[sv->role]++;
-	else if (pc->tp->state[sv->slot] & ST_BUSY)
-		pc->busy[sv->role]++;
+	*state = tp->state[sv->slot] & ST_IDLE ? POOL_IDLE :
+		 tp->state[sv->slot] & ST_BUSY ? POOL_BUSY : POOL_UNKNOWN;
+	*busy_ns = tp->closed_ns[sv->slot] + tp->open_ns[sv->slot];
+	return *busy_ns || tp->state[sv->slot];
 }
 
 /* Closed busy time of HTTP workers, read before the walk adds open intervals. */
@@ -601,54 +571,16 @@ static void read_busy(void *arg, const struct slot_view *sv)
 	if (sv->slot >= tp->nslots)
 		return;
 	tp->closed_ns[sv->slot] = 0;
-	if (!pool_role(sv->role) || sv->role == ES_ROLE_PG_BACKEND ||
+	if (sv->role != ES_ROLE_ODOO_HTTP ||
 	    bpf_map_lookup_elem(bpf_map__fd(tp->skel->maps.busy_ns), &key, tp->percpu))
 		return;
 	for (int c = 0; c < tp->ncpus; c++)
 		tp->closed_ns[sv->slot] += tp->percpu[c];
 }
 
-/* What a series exports: ns, or more when an earlier scrape showed more. */
-static uint64_t monotonic(uint64_t *hw, uint64_t ns)
+/* Per slot, for http_worker(): closed busy time, open intervals, thread states. */
+static void collect_pool(struct tcp_priv *tp)
 {
-	if (ns > *hw)
-		*hw = ns;
-	return *hw;
-}
-
-static void busy_slot(void *arg, const struct slot_view *sv)
-{
-	struct pool_counts *pc = arg;
-	struct tcp_priv *tp = pc->tp;
-	const struct tcp_pg_row *r;
-	struct expo_label l[2];
-	uint64_t ns;
-
-	if (!pool_role(sv->role) || sv->slot >= tp->nslots)
-		return;
-	l[0] = (struct expo_label){ "role", role_name(sv->role) };
-	l[1] = (struct expo_label){ "worker", sv->worker };
-	if (sv->role == ES_ROLE_PG_BACKEND) {
-		r = pg_row(pc, sv);
-		if (!r)
-			return;
-		/* Busy at the last sample: busy since, until the next says otherwise. */
-		ns = r->busy_ns;
-		if (r->busy && tp->now_ms > r->sampled_ms)
-			ns += (tp->now_ms - r->sampled_ms) * 1000000ull;
-		expo_sample(tp->e, l, 2, (double)monotonic(&tp->hw_ns[sv->slot], ns) / 1e9);
-		return;
-	}
-	ns = monotonic(&tp->hw_ns[sv->slot], tp->closed_ns[sv->slot] + tp->open_ns[sv->slot]);
-	if (ns || tp->state[sv->slot])
-		expo_sample(tp->e, l, 2, (double)ns / 1e9);
-}
-
-static void collect_pool(struct tcp_priv *tp, struct expo *e)
-{
-	struct pool_counts pc = { .tp = tp };
-	struct expo_label l[2];
-
 	memset(tp->state, 0, tp->nslots);
 	memset(tp->open_ns, 0, sizeof(*tp->open_ns) * tp->nslots);
 	memset(tp->tids, 0, sizeof(*tp->tids) * TIDS_SET);
@@ -656,23 +588,6 @@ static void collect_pool(struct tcp_priv *tp, struct expo *e)
 	procs_for_each_slot(tp->es->procs, read_busy, tp);
 	bpf_hash_foreach(bpf_map__fd(tp->skel->maps.threads), sizeof(__u32),
 			 sizeof(struct es_tcp_thread), false, thread_sample, tp);
-	pc.pg = tcp_poll_pg_rows(tp->es, &pc.npg);
-	procs_for_each_slot(tp->es->procs, count_slot, &pc);
-
-	expo_family(e, "erpscope_workers", EXPO_GAUGE,
-		    "Pool workers now busy or idle: an HTTP worker is idle while it waits for a connection on its listen socket (select/accept), a PostgreSQL backend while its title says idle and it is not running.");
-	for (size_t i = 0; i < N(pool_roles); i++) {
-		enum es_role r = pool_roles[i];
-
-		l[0] = (struct expo_label){ "role", role_name(r) };
-		l[1] = (struct expo_label){ "state", "busy" };
-		expo_sample_u64(e, l, 2, pc.busy[r]);
-		l[1] = (struct expo_label){ "state", "idle" };
-		expo_sample_u64(e, l, 2, pc.idle[r]);
-	}
-	expo_family(e, "erpscope_worker_busy_seconds_total", EXPO_COUNTER,
-		    "Time each pool worker was busy (HTTP workers: measured per wait; PostgreSQL backends: sampled every second).");
-	procs_for_each_slot(tp->es->procs, busy_slot, &pc);
 }
 
 static int tcp_collect(struct probe *p, struct expo *e)
@@ -688,7 +603,7 @@ static int tcp_collect(struct probe *p, struct expo *e)
 	n = bpf_hash_foreach(bpf_map__fd(tp->skel->maps.listen_wait), sizeof(struct es_tcp_wait_key),
 			     sizeof(struct es_tcp_hist), true, wait_sample, tp);
 	mapstats_count(p->es, ES_MAP_LISTEN_WAIT, n);
-	collect_pool(tp, e);
+	collect_pool(tp);
 	tcp_pool_attach_collect(tp->pool, e);
 	collect_remotes(tp, e);
 	tp->e = NULL;
@@ -704,6 +619,8 @@ static void tcp_close(struct probe *p)
 	if (!tp)
 		return;
 	procs_off_slot_reset(p->es->procs, reset_slot, tp);
+	if (tp->pooled)
+		pools_remove(p->es->pools, ES_ROLE_ODOO_HTTP);
 	tcp_pool_attach_free(tp->pool);
 	if (tp->admitted)
 		munmap(tp->admitted, tp->admitted_len);
@@ -714,7 +631,6 @@ static void tcp_close(struct probe *p)
 	free(tp->state);
 	free(tp->open_ns);
 	free(tp->closed_ns);
-	free(tp->hw_ns);
 	free(tp->tids);
 	free(tp);
 	p->priv = NULL;

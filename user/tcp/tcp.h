@@ -1,8 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
  * What the tcp probe's files share: user/tcp/tcp.c (the probe), user/tcp/tcp_poll.c
- * (the poller: listen queues from sock_diag, PostgreSQL backends' busy
- * state), user/tcp/tcp_remote.c (remote labels per role, bounded) and
+ * (the poller: listen queues from sock_diag), user/tcp/tcp_remote.c (remote labels per role, bounded) and
  * user/tcp/tcp_diag.c (pure parsers, unit-tested and fuzzed).
  */
 #ifndef ERPSCOPE_TCP_H
@@ -15,8 +14,6 @@
 
 #include "../../bpf/procs.h"
 #include "../../bpf/tcp.h"
-
-struct erpscope;
 
 /* ---------------------------------------------------------------- tcp_diag.c */
 
@@ -44,12 +41,6 @@ int tcp_diag_parse(const void *buf, size_t len, tcp_listener_fn fn, void *arg);
 
 /* "socket:[12345]" (a /proc/<pid>/fd link, n bytes) -> 12345. */
 bool tcp_socket_link_inode(const char *s, size_t n, uint32_t *inode);
-
-/* A PostgreSQL backend is busy while its title state is not idle, or it runs. */
-bool tcp_pg_busy(const char *title_state, char stat_state);
-
-/* The state letter of /proc/<pid>/stat text (the field after "(comm)"), or 0. */
-char tcp_stat_state(const char *stat, size_t n);
 
 /* "127.0.0.1:5432", "[2001:db8::1]:443"; IPv4-mapped IPv6 as IPv4; "other" for family 0. */
 void tcp_format_remote(const struct es_tcp_remote_key *k, char *buf, size_t size);
@@ -105,19 +96,5 @@ const struct tcp_remote_row *tcp_remotes_row(const struct tcp_remotes *t, unsign
  */
 void tcp_remotes_role(const struct tcp_remotes *t, uint32_t role, bool *seen, unsigned int *entries,
 		      uint64_t *evicted);
-
-/* ---------------------------------------------------------------- tcp_poll.c */
-
-/* A PostgreSQL backend as the poller last sampled it, by accounting slot. */
-struct tcp_pg_row {
-	uint32_t pid; /* 0: no backend in this slot */
-	uint64_t starttime;
-	bool busy;
-	uint64_t busy_ns;    /* sampled: each tick's interval counts when busy */
-	uint64_t sampled_ms; /* clock_ms() of the last sample: busy since then is open */
-};
-
-/* The poller's rows, one per slot (*n of them), or NULL when the poller is down. */
-const struct tcp_pg_row *tcp_poll_pg_rows(const struct erpscope *es, unsigned int *n);
 
 #endif

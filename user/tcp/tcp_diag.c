@@ -152,28 +152,6 @@ bool tcp_socket_link_inode(const char *s, size_t n, uint32_t *inode)
 	return true;
 }
 
-bool tcp_pg_busy(const char *state, char stat_state)
-{
-	if (stat_state == 'R')
-		return true;
-	if (!state || !state[0])
-		return false;
-	/* "idle", "idle in transaction", "idle in transaction (aborted)". */
-	return !(strncmp(state, "idle", 4) == 0 && (state[4] == 0 || state[4] == ' '));
-}
-
-char tcp_stat_state(const char *stat, size_t n)
-{
-	size_t i = n;
-
-	/* comm may hold ')' and spaces: the state follows the last ')'. */
-	while (i > 0 && stat[i - 1] != ')')
-		i--;
-	if (i == 0 || i + 1 >= n || stat[i] != ' ')
-		return 0;
-	return stat[i + 1];
-}
-
 void tcp_format_remote(const struct es_tcp_remote_key *k, char *buf, size_t size)
 {
 	static const unsigned char mapped[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };

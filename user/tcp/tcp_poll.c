@@ -11,11 +11,7 @@
  *    only while a listener is unresolved or held by Odoo's master or a plain
  *    python only: its workers, which do the accepting, win. Listeners of
  *    untracked processes are not shown.
- *  - PostgreSQL backends: busy while the title's state is not idle, or the
- *    process is running (/proc/<pid>/stat state R); sampled, so each tick's
- *    interval counts as busy when the sample says so.
- * collect() writes the listen gauges and the overflow counter; the worker
- * families are written by the probe (user/tcp/tcp.c) from tcp_poll_pg_rows().
+ * collect() writes the listen gauges and the overflow counter.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -33,9 +29,7 @@
 #include "core/log.h"
 #include "core/poller.h"
 #include "procs/proctable.h"
-#include "core/readfile.h"
 #include "tcp/tcp.h"
-#include "procs/title.h"
 
 #define TCP_POLL_MS 1000
 #define MAX_LISTENERS 256
@@ -64,17 +58,14 @@ struct tcp_poll {
 	struct erpscope *es;
 	int nl;
 	uint32_t seq;
-	char *buf; /* RECV_BUF: netlink answers, then /proc files */
+	char *buf; /* RECV_BUF: netlink answers */
 	struct listener ls[MAX_LISTENERS];
 	unsigned int nls;
 	struct port_total ports[MAX_PORTS];
 	unsigned int nports;
 	bool scan_all;     /* a listener appeared: read every tracked process */
 	uint64_t *scanned; /* per slot: scan_mark() of the process whose fds were read */
-	struct tcp_pg_row *pg; /* per slot */
-	uint8_t *visited;      /* per slot: seen by this tick's backend pass */
 	unsigned int nslots;
-	uint64_t last_ms;
 	bool warned_full;
 };
 
@@ -268,63 +259,6 @@ static void count_overflows(struct tcp_poll *tp)
 	}
 }
 
-/* ---------------------------------------------------------------- PostgreSQL backends */
-
-struct pg_pass {
-	struct tcp_poll *tp;
-	uint64_t dt_ns;
-	uint64_t now_ms;
-};
-
-static void pg_slot(void *arg, const struct slot_view *sv)
-{
-	struct pg_pass *pp = arg;
-	struct tcp_poll *tp = pp->tp;
-	const struct worker *w = sv->w;
-	struct title_info ti;
-	struct tcp_pg_row *row;
-	char path[64], st;
-	bool fresh;
-	ssize_t n;
-
-	if (!w || sv->role != ES_ROLE_PG_BACKEND || sv->slot >= tp->nslots)
-		return;
-	row = &tp->pg[sv->slot];
-	fresh = row->pid != w->pid || row->starttime != w->starttime;
-	if (fresh)
-		*row = (struct tcp_pg_row){ .pid = w->pid, .starttime = w->starttime };
-	tp->visited[sv->slot] = 1;
-	if (w->exited) {
-		row->busy = false;
-		return;
-	}
-	snprintf(path, sizeof(path), "/proc/%u/cmdline", w->pid);
-	n = read_small_file(path, tp->buf, 4096);
-	if (n <= 0)
-		return;
-	title_classify(tp->buf, (size_t)n, "postgres", w->comm, &ti);
-	snprintf(path, sizeof(path), "/proc/%u/stat", w->pid);
-	n = read_small_file(path, tp->buf, 4096);
-	st = n > 0 ? tcp_stat_state(tp->buf, (size_t)n) : 0;
-	row->busy = tcp_pg_busy(ti.role == ES_ROLE_PG_BACKEND ? ti.state : "", st);
-	if (row->busy && !fresh)
-		row->busy_ns += pp->dt_ns;
-	row->sampled_ms = pp->now_ms;
-}
-
-static void sample_pg(struct tcp_poll *tp, uint64_t now_ms)
-{
-	struct pg_pass pp = { .tp = tp, .now_ms = now_ms };
-
-	pp.dt_ns = tp->last_ms && now_ms > tp->last_ms ? (now_ms - tp->last_ms) * 1000000ull : 0;
-	memset(tp->visited, 0, tp->nslots);
-	procs_for_each_slot(tp->es->procs, pg_slot, &pp);
-	for (unsigned int s = 0; s < tp->nslots; s++) {
-		if (!tp->visited[s])
-			tp->pg[s].pid = 0;
-	}
-}
-
 /* ---------------------------------------------------------------- poller ops */
 
 static int tcp_poll_init(struct poller *pl)
@@ -345,10 +279,8 @@ static int tcp_poll_init(struct poller *pl)
 	tp->nslots = procs_nslots(es->procs);
 	tp->buf = malloc(RECV_BUF);
 	tp->scanned = calloc(tp->nslots, sizeof(*tp->scanned));
-	tp->pg = calloc(tp->nslots, sizeof(*tp->pg));
-	tp->visited = calloc(tp->nslots, 1);
 	tp->nl = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
-	if (!tp->buf || !tp->scanned || !tp->pg || !tp->visited || tp->nl < 0) {
+	if (!tp->buf || !tp->scanned || tp->nl < 0) {
 		int err = tp->nl < 0 ? -errno : -ENOMEM;
 
 		pl->ops->free(pl);
@@ -367,8 +299,6 @@ static void tcp_poll_tick(struct poller *pl, uint64_t now_ms)
 		procs_for_each_slot(tp->es->procs, owner_slot, tp);
 	tp->scan_all = false;
 	count_overflows(tp);
-	sample_pg(tp, now_ms);
-	tp->last_ms = now_ms;
 }
 
 /* One gauge per role and port: IPv4 and IPv6 sockets, and SO_REUSEPORT groups, add up. */
@@ -430,8 +360,6 @@ static void tcp_poll_free(struct poller *pl)
 		close(tp->nl);
 	free(tp->buf);
 	free(tp->scanned);
-	free(tp->pg);
-	free(tp->visited);
 	free(tp);
 	pl->priv = NULL;
 }
@@ -444,22 +372,3 @@ const struct poller_ops tcp_poller_ops = {
 	.collect = tcp_poll_collect,
 	.free = tcp_poll_free,
 };
-
-/* Defined at the end of this file; the daemon's poller table lists it. */
-extern const struct poller_ops tcp_poller_ops;
-
-const struct tcp_pg_row *tcp_poll_pg_rows(const struct erpscope *es, unsigned int *n)
-{
-	for (int i = 0; i < es->npollers; i++) {
-		const struct poller *pl = &es->pollers[i];
-
-		if (pl->ops == &tcp_poller_ops && pl->up && pl->priv) {
-			const struct tcp_poll *tp = pl->priv;
-
-			*n = tp->nslots;
-			return tp->pg;
-		}
-	}
-	*n = 0;
-	return NULL;
-}
