@@ -23,6 +23,10 @@ Caps, with 3 old traces already in the directory (10 B, 1020 KiB, 10 B) and
 `--trace.max-files=3 --trace.max-bytes=1MiB`: after one more save the oldest
 goes for the file cap, then the 1020 KiB one for the byte cap, the same on
 disk and in /traces.
+A PostgreSQL deadlock (two sessions updating rows 1 and 2 in opposite
+order, with `--probes=sched,pg`) saves one `deadlock` trace naming the
+backend that found it, holding a `deadlock` instant on that backend's track
+and both sessions' UPDATE statements as slices (normalised text).
 A full buffer (`--trace.buffer-size=64KiB` under a worker switching 2,000
 times a second) drops the oldest: erpscope_trace_events_dropped_total grows
 and erpscope_trace_buffer_bytes stays within 64 KiB.
@@ -202,6 +206,60 @@ def caps(t, work):
         lib.kill_group(srv)
 
 
+def pg_deadlock(t, work):
+    pg = lib.PgCluster().start()
+    try:
+        pg.psql("CREATE DATABASE erpt_tflight")
+        pg.psql("CREATE TABLE lk (id int PRIMARY KEY, v int); INSERT INTO lk VALUES (1, 0), (2, 0)",
+                db="erpt_tflight")
+        with lib.Daemon("--probes=sched,pg", "--trace.flight-recorder=10s",
+                        f"--trace.dir={work}/d") as d:
+            a, b = pg.connect(db="erpt_tflight"), pg.connect(db="erpt_tflight")
+            ca, cb = a.cursor(), b.cursor()
+            pids = []
+            for c in (ca, cb):
+                c.execute("SELECT pg_backend_pid()")
+                pids.append(c.fetchone()[0])
+            box = {}
+
+            def run(name, cur, sql):
+                try:
+                    cur.execute(sql)
+                except Exception as e:
+                    box[name] = str(e)
+
+            def cause():
+                ca.execute("BEGIN")
+                cb.execute("BEGIN")
+                ca.execute("UPDATE lk SET v = v WHERE id = 1")
+                cb.execute("UPDATE lk SET v = v WHERE id = 2")
+                ths = [threading.Thread(target=run, args=("a", ca, "UPDATE lk SET v = v WHERE id = 2")),
+                       threading.Thread(target=run, args=("b", cb, "UPDATE lk SET v = v WHERE id = 1"))]
+                ths[0].start()
+                time.sleep(0.2)
+                ths[1].start()
+                for th in ths:
+                    th.join(15)
+                for c in (ca, cb):
+                    c.execute("ROLLBACK")
+            got = save_of(t, d, pids, "deadlock", cause)
+            t.check(sum("deadlock detected" in e for e in box.values()) >= 1,
+                    "PostgreSQL found the deadlock", f"{box}")
+            t.require(len(got) == 1, "one deadlock trace naming one of the two backends",
+                      f"{listing(d)}")
+            st, _, body = lib.http_get(d.port, "/traces/" + got[0]["id"])
+            tr = perfetto.Trace(body)
+            found = [e for e in tr.instants if e["name"] == "deadlock"]
+            t.check(len(found) == 1 and found[0]["track_pid"] == int(got[0]["worker"]),
+                    "the trace has a deadlock instant on that backend's track", f"{found}")
+            upd = [x for x in tr.slices if x["name"] == "UPDATE lk SET v = v WHERE id = ?"
+                   and tr.threads.get(x["tid"], (0,))[0] in pids]
+            t.check(len(upd) >= 3, "and the sessions' UPDATEs as statement slices",
+                    f"{[(x['name'], x['tid']) for x in upd]}")
+    finally:
+        pg.stop()
+
+
 def full_buffer(t, work):
     with lib.Daemon(*FLAGS, f"--trace.dir={work}/c", "--trace.buffer-size=64KiB") as d:
         p = lib.spawn([lib.PYTHON, "-c", SWITCHER])
@@ -239,6 +297,7 @@ def body(t):
     with lib.Daemon(*FLAGS, f"--trace.dir={work}/a/traces") as d:
         triggers(t, d, work)
     caps(t, work)
+    pg_deadlock(t, work)
     full_buffer(t, work)
     bad_dir(t)
 

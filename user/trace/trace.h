@@ -134,6 +134,8 @@ void trace_sink_update(struct trace_priv *tp);
 
 /* trace_http.c: GET /trace */
 int trace_http(void *arg, struct http_exchange *x);
+/* Answers status with {"error": why} (why: a literal, no quotes). */
+int trace_http_error(struct http_exchange *x, int status, const char *why);
 void trace_http_tick(struct trace_priv *tp, uint64_t now_ns);
 void trace_http_free(struct trace_priv *tp);
 

@@ -26,7 +26,6 @@
 #include "trace/trace.h"
 
 #define SUFFIX ".perfetto-trace"
-#define JSON "application/json"
 
 /* Creates dir and its missing parents; dir itself 0700. */
 static int mkdir_p(const char *dir)
@@ -225,14 +224,6 @@ int trace_files_save(struct trace_priv *tp, struct trace_saved *meta, const uint
 	return err;
 }
 
-static int error(struct http_exchange *x, int status, const char *why)
-{
-	char body[160];
-
-	snprintf(body, sizeof(body), "{\"error\":\"%s\"}\n", why);
-	return http_reply_text(x, status, JSON, body);
-}
-
 int trace_files_http(void *arg, struct http_exchange *x)
 {
 	struct trace_priv *tp = trace_priv(arg);
@@ -241,7 +232,7 @@ int trace_files_http(void *arg, struct http_exchange *x)
 	int err;
 
 	if (!tp)
-		return error(x, 503, "traces are not available");
+		return trace_http_error(x, 503, "traces are not available");
 	json_init(&j);
 	json_object_begin(&j, NULL);
 	json_array_begin(&j, "traces");
@@ -280,7 +271,7 @@ int trace_files_http(void *arg, struct http_exchange *x)
 	json_object_end(&j);
 	err = json_finish(&j);
 	if (!err)
-		err = http_reply_text(x, 200, JSON, j.buf);
+		err = http_reply_text(x, 200, "application/json", j.buf);
 	json_free(&j);
 	return err;
 }
@@ -335,16 +326,16 @@ int trace_file_http(void *arg, struct http_exchange *x)
 	size_t len = 0;
 
 	if (!tp)
-		return error(x, 503, "traces are not available");
+		return trace_http_error(x, 503, "traces are not available");
 	if (!n || n >= sizeof(want) || strspn(id, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-") < n)
-		return error(x, 404, "no such trace");
+		return trace_http_error(x, 404, "no such trace");
 	memcpy(want, id, n);
 	want[n] = 0;
 	if (!known(tp, want))
-		return error(x, 404, "no such trace");
+		return trace_http_error(x, 404, "no such trace");
 	path_of(tp, want, path, sizeof(path));
 	if (read_all(path, &buf, &len))
-		return error(x, 404, "no such trace");
+		return trace_http_error(x, 404, "no such trace");
 	free(x->body);
 	x->body = (char *)buf;
 	x->len = len;

@@ -25,7 +25,7 @@
 #define TRACE_SECONDS_MAX 60
 #define JSON "application/json"
 
-static int error(struct http_exchange *x, int status, const char *why)
+int trace_http_error(struct http_exchange *x, int status, const char *why)
 {
 	char body[160];
 
@@ -41,7 +41,7 @@ static int parse_filter(struct http_exchange *x, struct trace_filter *f, uint64_
 
 	*seconds = TRACE_SECONDS_DEFAULT;
 	if (s && (http_parse_u64(s, seconds) || *seconds < 1 || *seconds > TRACE_SECONDS_MAX))
-		return error(x, 400, "seconds must be 1..60");
+		return trace_http_error(x, 400, "seconds must be 1..60");
 	f->role = -1;
 	if (role) {
 		for (int r = 0; r < ES_ROLE_COUNT; r++) {
@@ -49,16 +49,16 @@ static int parse_filter(struct http_exchange *x, struct trace_filter *f, uint64_
 				f->role = r;
 		}
 		if (f->role < 0)
-			return error(x, 400, "unknown role");
+			return trace_http_error(x, 400, "unknown role");
 	}
 	if (pid) {
 		if (http_parse_u64(pid, &v) || !v || v > UINT32_MAX)
-			return error(x, 400, "pid must be a process id");
+			return trace_http_error(x, 400, "pid must be a process id");
 		f->pid = (uint32_t)v;
 	}
 	if (worker) {
 		if (http_parse_u64(worker, &v) || !v || v > UINT32_MAX)
-			return error(x, 400, "worker must be a worker label (its pid)");
+			return trace_http_error(x, 400, "worker must be a worker label (its pid)");
 		snprintf(f->worker, sizeof(f->worker), "%llu", (unsigned long long)v);
 	}
 	return 1;
@@ -91,12 +91,12 @@ int trace_http(void *arg, struct http_exchange *x)
 	int rc;
 
 	if (!tp)
-		return error(x, 503, "traces are not available");
+		return trace_http_error(x, 503, "traces are not available");
 	rc = parse_filter(x, &f, &seconds);
 	if (rc <= 0)
 		return rc;
 	if (tp->recording)
-		return error(x, 429, "a recording is running; one at a time");
+		return trace_http_error(x, 429, "a recording is running; one at a time");
 	tp->later = http_defer(x);
 	if (!tp->later)
 		return -ENOMEM;
