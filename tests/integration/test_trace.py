@@ -28,6 +28,9 @@ With `--probes=sched,blkio,oom,pg,requests`:
   - 10 s of a 2-worker server under 6 clients (two statements per request):
     the trace is under 20 MiB, decodes, and every statement a worker sent
     inside a request is joined to that request by a flow
+  - Debian's python3.11 running 100 gc.collect() inside a recording
+    (`--probes=sched,python`): 100 GC slices of generation 2 on its thread,
+    their collected objects adding up to what gc.collect() returned
 """
 
 import gzip
@@ -43,6 +46,7 @@ import time
 import lib
 import perfetto
 import prefork
+import pyworkloads as pw
 
 DB = "erpt_trace"
 LITERAL = "erpscope_trace_literal_7731"
@@ -326,6 +330,54 @@ def loaded(t, d, pg):
     lib.kill_group(srv)
 
 
+def gc_pauses(t):
+    """Debian's python3.11 (USDT) running 100 gc.collect() in a recording:
+    100 GC slices of generation 2 on its thread, the objects they collected
+    adding up to what gc.collect() returned."""
+    paths = pw.write_all(lib.tempdir())
+    with lib.Daemon("--probes=sched,python") as d:
+        argv, env = pw.command(pw.DEBIAN, paths["gc"])
+        p = lib.spawn(argv, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        pid, _ = pw.read_ready(p)
+
+        def command(cmd):
+            p.stdin.write(cmd + "\n")
+            p.stdin.flush()
+            return json.loads(p.stdout.readline())
+
+        def seen():
+            return d.scrape().total("erpscope_python_gc_pause_seconds_count",
+                                    worker=str(pid)) >= 1
+        ok = False
+        for _ in range(20):  # the USDT probes attach a little after the process shows
+            command("probe")
+            if lib.wait_for(seen, 1.0, 0.1):
+                ok = True
+                break
+        t.require(ok, "the python probe times its GC pauses")
+        res = {}
+        th = threading.Thread(target=lambda: res.update(r=get(d.port,
+                                                              f"/trace?seconds=3&pid={pid}")))
+        th.start()
+        time.sleep(0.5)
+        r = command("go")
+        th.join(30)
+        st, _, b = res["r"]
+        t.require(st == 200, "the recording answers 200", f"{st}")
+        tr = perfetto.Trace(b)
+        gcs = [x for x in tr.slices if x["tid"] == pid and
+               (x["name"] or "").startswith("GC generation")]
+        lib.log(f"{len(gcs)} GC slices, e.g. {gcs[:1]}; gc.collect() found {r['total']}")
+        t.check(len(gcs) == 100 and all(x["name"] == "GC generation 2" for x in gcs),
+                "100 gc.collect() are 100 GC slices of generation 2 on its thread",
+                f"{len(gcs)}")
+        t.check(sum(x["args"].get("collected", 0) for x in gcs) == r["total"],
+                "their collected objects add up to what gc.collect() returned",
+                f"{sum(x['args'].get('collected', 0) for x in gcs)} {r['total']}")
+        p.stdin.close()
+        p.wait(10)
+
+
 def body(t):
     pg = lib.PgCluster().start()
     try:
@@ -338,6 +390,7 @@ def body(t):
             loaded(t, d, pg)
     finally:
         pg.stop()
+    gc_pauses(t)
 
 
 if __name__ == "__main__":

@@ -20,6 +20,7 @@ enum trace_ev_kind {
 	TRACE_EV_STATEMENT, /* a PostgreSQL statement, [ts, end] on its backend */
 	TRACE_EV_BIO,       /* a block request, [ts, end] (end 0: its completion was not seen) */
 	TRACE_EV_INSTANT,   /* something happened to a process at ts: an exit, an OOM kill */
+	TRACE_EV_GC,        /* a Python GC pause, [ts, end] on its thread; code: objects collected */
 };
 
 /* Scheduler states, as the sched probe tells them apart. */

@@ -278,6 +278,9 @@ static void slice_begin(struct writer *w, size_t i)
 		if (ev->detail)
 			annotation(pb, "rpc", ev->detail, 0);
 		annotation(pb, "code", ev->status ? ev->status : "", 0);
+	} else if (ev->kind == TRACE_EV_GC) {
+		pb_string(pb, TE_NAME, ev->name);
+		annotation(pb, "collected", NULL, ev->code);
 	} else {
 		pb_string(pb, TE_NAME, ev->name);
 		if (w->req_of[i] >= 0)
@@ -551,7 +554,7 @@ int trace_write(const struct trace_rec *r, const struct trace_filter *f, uint64_
 	for (size_t i = r->first; i < r->n; i++) {
 		const struct trace_ev *ev = &r->evs[i].ev;
 		bool slice = ev->kind == TRACE_EV_REQUEST || ev->kind == TRACE_EV_STATEMENT ||
-			     ev->kind == TRACE_EV_BIO;
+			     ev->kind == TRACE_EV_BIO || ev->kind == TRACE_EV_GC;
 
 		w.req_of[i] = w.first_flow[i] = w.next_flow[i] = -1;
 		w.end[i] = ev->end_ns;
@@ -575,7 +578,7 @@ int trace_write(const struct trace_rec *r, const struct trace_filter *f, uint64_
 			continue;
 		outs[nout++] = (struct out){ .ts = ev->ts_ns, .ev = i };
 		if (ev->kind == TRACE_EV_REQUEST || ev->kind == TRACE_EV_STATEMENT ||
-		    ev->kind == TRACE_EV_BIO)
+		    ev->kind == TRACE_EV_BIO || ev->kind == TRACE_EV_GC)
 			outs[nout++] = (struct out){ .ts = w.end[i], .ev = i, .end = 1 };
 	}
 	qsort(outs, nout, sizeof(*outs), by_time);
