@@ -95,6 +95,9 @@ int trace_http(void *arg, struct http_exchange *x)
 	rc = parse_filter(x, &f, &seconds);
 	if (rc <= 0)
 		return rc;
+	/* HEAD learns what GET would answer without starting a recording. */
+	if (x->method && !strcmp(x->method, "HEAD"))
+		return http_reply_text(x, tp->recording ? 429 : 200, "application/octet-stream", "");
 	if (tp->recording)
 		return trace_http_error(x, 429, "a recording is running; one at a time");
 	tp->later = http_defer(x);
