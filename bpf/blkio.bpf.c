@@ -24,6 +24,7 @@
 #include "iodev.bpf.h"
 #include "maps.bpf.h"
 #include "procs.h"
+#include "ringbuf.bpf.h"
 #include "workers.bpf.h"
 
 char LICENSE[] SEC("license") = "GPL";
@@ -41,7 +42,20 @@ struct rq_info {
 	__u8 counted; /* ops and bytes taken at the first issue */
 	__u8 requeued; /* the next issue is this request's again */
 	__u8 pad[2];
+	__u64 pid_tgid; /* the submitter, kept while a trace records (trace_on) */
 };
+
+/* Set by user space while a trace records (user/sched/blkio.c). */
+volatile __u32 trace_on;
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, ES_BLK_TRACE_RING);
+} blk_trace SEC(".maps");
+
+struct rq_fields;
+static __always_inline void trace_rq(__u32 kind, const struct rq_info *ri,
+				     const struct rq_fields *f, __u64 now);
 
 /* In-flight requests by address. LRU: a lost completion cannot leak. */
 struct {
@@ -132,6 +146,8 @@ static __always_inline void on_start(const struct rq_fields *f)
 
 	ri.start_ns = bpf_ktime_get_ns();
 	ri.slot = worker_slot(bpf_get_current_pid_tgid() >> 32);
+	if (trace_on)
+		ri.pid_tgid = bpf_get_current_pid_tgid();
 	bpf_map_update_elem(&inflight, &f->key, &ri, BPF_ANY);
 	note_submitter_dev(f->dev);
 }
@@ -168,6 +184,8 @@ static __always_inline void on_issue(const struct rq_fields *f)
 	if (!ri) {
 		/* Issued directly in the submitter's context (or a flush). */
 		fresh.slot = worker_slot(bpf_get_current_pid_tgid() >> 32);
+		if (trace_on)
+			fresh.pid_tgid = bpf_get_current_pid_tgid();
 		bpf_map_update_elem(&inflight, &f->key, &fresh, BPF_ANY);
 		ri = bpf_map_lookup_elem(&inflight, &f->key);
 		if (!ri)
@@ -179,6 +197,8 @@ static __always_inline void on_issue(const struct rq_fields *f)
 	if (ri->counted)
 		return;
 	ri->counted = 1;
+	if (trace_on)
+		trace_rq(ES_BLK_TR_ISSUE, ri, f, now);
 	if (ri->start_ns && now >= ri->start_ns)
 		hist_add(&queue_latency, ES_MAP_QUEUE_LATENCY, f->dev, f->op, now - ri->start_ns);
 	k.dev = f->dev;
@@ -204,7 +224,32 @@ static __always_inline void on_complete(const struct rq_fields *f, __u32 nr_byte
 		return;
 	if (ri->issue_ns && now >= ri->issue_ns)
 		hist_add(&io_latency, ES_MAP_IO_LATENCY, f->dev, f->op, now - ri->issue_ns);
+	if (trace_on)
+		trace_rq(ES_BLK_TR_DONE, ri, f, now);
 	bpf_map_delete_elem(&inflight, &f->key);
+}
+
+/* A tracked worker's request, issued or done, for a trace recording. */
+static __always_inline void trace_rq(__u32 kind, const struct rq_info *ri,
+				     const struct rq_fields *f, __u64 now)
+{
+	struct es_blk_trace_ev *ev;
+
+	if (ri->slot == ES_ROLE_OTHER || !ri->pid_tgid)
+		return;
+	ev = bpf_ringbuf_reserve(&blk_trace, sizeof(*ev), 0);
+	if (!ev)
+		return;
+	ev->key = f->key;
+	ev->start_ns = ri->start_ns;
+	ev->ts = now;
+	ev->kind = kind;
+	ev->tgid = ri->pid_tgid >> 32;
+	ev->tid = (__u32)ri->pid_tgid;
+	ev->dev = f->dev;
+	ev->op = f->op;
+	ev->bytes = f->bytes;
+	bpf_ringbuf_submit(ev, es_rb_lazy(&blk_trace, ES_BLK_TRACE_RING));
 }
 
 static __always_inline struct request *rq_of(unsigned long long *ctx)

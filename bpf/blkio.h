@@ -38,4 +38,25 @@ struct es_blk_io {
 	__u64 bytes;
 };
 
+/*
+ * While a trace records (user space sets trace_on): each request at its
+ * first issue and at its completion, on the blk_trace ring. The two share
+ * key; user space pairs them (a completion can be lost, see README).
+ */
+enum { ES_BLK_TR_ISSUE = 1, ES_BLK_TR_DONE };
+
+struct es_blk_trace_ev {
+	__u64 key;      /* the request's address */
+	__u64 start_ns; /* ISSUE: when it started (io_start or insert), 0: unknown */
+	__u64 ts;       /* when issued / completed */
+	__u32 kind;     /* ES_BLK_TR_* */
+	__u32 tgid;     /* ISSUE: the submitter */
+	__u32 tid;
+	__u32 dev;
+	__u32 op;
+	__u32 bytes;
+};
+
+#define ES_BLK_TRACE_RING (1u << 20)
+
 #endif

@@ -54,6 +54,8 @@ const volatile __u64 slow_ns = 100000000;
 __u64 pg_known[ES_PG_KNOWN_SLOTS];
 /* Bumped by user space on every pg_backends change: cached db ids expire. */
 __u32 backends_gen;
+/* Set by user space while a trace records: every statement is an event (ES_PG_EV_STMT). */
+volatile __u32 trace_on;
 /* Bumped by user space when a postmaster goes to two probes: cached modes expire. */
 __u32 pms_gen;
 /*
@@ -750,7 +752,7 @@ int BPF_USDT(es_pg_query_start, const char *query)
 }
 
 static __always_inline void send_slow(struct pg_task *t, __u32 tgid, __u32 db, __u64 dur,
-				      __u32 error)
+				      __u32 error, __u32 type)
 {
 	struct es_pg_ev_slow *ev = bpf_ringbuf_reserve(&pg_events, sizeof(*ev), 0);
 
@@ -758,7 +760,7 @@ static __always_inline void send_slow(struct pg_task *t, __u32 tgid, __u32 db, _
 		count_drop();
 		return;
 	}
-	ev->h.type = ES_PG_EV_SLOW;
+	ev->h.type = type;
 	ev->h.tgid = tgid;
 	ev->fp = t->fp;
 	ev->dur_ns = dur;
@@ -767,8 +769,9 @@ static __always_inline void send_slow(struct pg_task *t, __u32 tgid, __u32 db, _
 	ev->db = db;
 	ev->cmd = t->cmd;
 	ev->error = error;
-	ev->pad = 0;
-	bpf_ringbuf_submit(ev, 0);
+	ev->client = t->client;
+	ev->end_ns = bpf_ktime_get_ns();
+	bpf_ringbuf_submit(ev, type == ES_PG_EV_SLOW ? 0 : es_rb_lazy(&pg_events, PG_EVENTS_SIZE));
 }
 
 static __always_inline void add_sender(__u64 fp, __u32 tgid)
@@ -853,7 +856,9 @@ static __always_inline void account(struct pg_task *t, __u64 dur, __u32 error, _
 
 		if (d)
 			d->slow += 1;
-		send_slow(t, tgid, db, dur, error);
+		send_slow(t, tgid, db, dur, error, ES_PG_EV_SLOW);
+	} else if (trace_on) {
+		send_slow(t, tgid, db, dur, error, ES_PG_EV_STMT);
 	}
 	t->start_ns = 0;
 }

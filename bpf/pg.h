@@ -285,6 +285,7 @@ enum es_pg_event_type {
 	ES_PG_EV_LOCK,     /* a lock wait above the slow threshold */
 	ES_PG_EV_HELLO,    /* a backend's first statement: its title, start time, database key */
 	ES_PG_EV_LINK,     /* a backend's first statement: who is at the other end */
+	ES_PG_EV_STMT,     /* any other statement, while a trace records (trace_on) */
 };
 
 struct es_pg_ev_hdr {
@@ -340,7 +341,8 @@ struct es_pg_ev_slow {
 	__u32 db;
 	__u32 cmd;
 	__u32 error; /* 1: ended in an error */
-	__u32 pad;
+	__u32 client; /* the process on this host that sent it, 0: unknown */
+	__u64 end_ns; /* bpf_ktime_get_ns() at its end */
 };
 
 /* Deadlocks and long lock waits: what the backend was waiting for. */

@@ -45,6 +45,13 @@ const volatile __u64 offcpu_threshold_ns = 10000000;
 const volatile __u64 gc_edges_ns[ES_PY_MAX_EDGES] = {};
 const volatile __u32 gc_nedges = 0;
 const volatile bool sched_switch_has_prev_state = true;
+/* Set by user space while a trace records (user/python/py_trace.c). */
+volatile __u32 trace_on;
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, ES_PY_TRACE_RING);
+} py_trace SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -564,5 +571,19 @@ int BPF_USDT(es_py_gc_done, long collected)
 	if (b > ES_PY_MAX_EDGES)
 		b = ES_PY_MAX_EDGES;
 	g->buckets[b]++;
+	if (trace_on && key >> 2 != ES_ROLE_OTHER) {
+		struct es_py_gc_trace_ev *ev = bpf_ringbuf_reserve(&py_trace, sizeof(*ev), 0);
+
+		if (!ev)
+			return 0;
+		ev->start_ns = now - dur;
+		ev->end_ns = now;
+		ev->tgid = id >> 32;
+		ev->tid = tid;
+		ev->generation = key & 3;
+		ev->pad = 0;
+		ev->collected = collected;
+		bpf_ringbuf_submit(ev, BPF_RB_NO_WAKEUP);
+	}
 	return 0;
 }

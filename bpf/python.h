@@ -101,6 +101,19 @@ struct es_py_gc {
 	__u64 buckets[ES_PY_MAX_EDGES + 1]; /* last one is +Inf */
 };
 
+/* A tracked thread's GC pause, while a trace records (py_trace ring, trace_on). */
+struct es_py_gc_trace_ev {
+	__u64 start_ns;
+	__u64 end_ns;
+	__u32 tgid;
+	__u32 tid;
+	__u32 generation;
+	__u32 pad;
+	__s64 collected;
+};
+
+#define ES_PY_TRACE_RING (256u << 10)
+
 /* Event counters (py_stats, per-CPU array). */
 enum es_py_stat {
 	ES_PY_STAT_SAMPLES = 0,   /* CPU samples of tracked Python threads */

@@ -28,6 +28,7 @@
 #include "iodev.bpf.h"
 #include "maps.bpf.h"
 #include "procs.h"
+#include "ringbuf.bpf.h"
 #include "sched.h"
 #include "switch_hook.bpf.h"
 #include "workers.bpf.h"
@@ -40,6 +41,19 @@ const volatile __u32 runq_nedges = 0;
 const volatile bool sched_switch_has_prev_state = true;
 /* tp_btf flavour: blocks this long go to the switch hook; 0: no hook. */
 const volatile __u64 switch_hook_min_ns = 0;
+
+/*
+ * Set by user space while a trace records (user/sched/sched_trace.c): then
+ * tracked threads' state changes go to sched_trace. Off, each program pays
+ * one load of it and a branch.
+ */
+volatile __u32 trace_on;
+__u64 trace_drops; /* events a full sched_trace ring refused */
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, ES_SCHED_TRACE_RING);
+} sched_trace SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
@@ -184,15 +198,63 @@ static __always_inline void switch_in(struct es_task_sched *s, __u32 tgid, __u64
 	s->ts = now;
 }
 
-/* A sleeper becomes runnable: close the sleep, open a runqueue wait. */
-static __always_inline void wakeup(struct es_task_sched *s, __u32 tgid, __u64 now)
+/* A sleeper becomes runnable: close the sleep, open a runqueue wait. Returns whether it did. */
+static __always_inline bool wakeup(struct es_task_sched *s, __u32 tgid, __u64 now)
 {
 	if (s->state == ES_ST_ONCPU || s->state == ES_ST_OFF + ES_OFF_RUNQUEUE)
-		return; /* already running or runnable: a wakeup of a runnable task */
+		return false; /* already running or runnable: a wakeup of a runnable task */
 	close_offcpu(s, tgid, now);
 	s->tgid = tgid;
 	s->state = ES_ST_OFF + ES_OFF_RUNQUEUE;
 	s->ts = now;
+	return true;
+}
+
+/* While a trace records: thread pid of tgid is in state since ts, if tracked. */
+static __always_inline void trace_emit(struct es_task_sched *s, __u32 pid, __u32 tgid,
+				       __u32 state, __u64 ts)
+{
+	struct es_sched_trace_ev *ev;
+	__u32 slot;
+
+	if (!slot_of(s, tgid, &slot) || slot == ES_ROLE_OTHER)
+		return;
+	ev = bpf_ringbuf_reserve(&sched_trace, sizeof(*ev), 0);
+	if (!ev) {
+		__sync_fetch_and_add(&trace_drops, 1);
+		return;
+	}
+	ev->ts = ts;
+	ev->pid = pid;
+	ev->tgid = tgid;
+	ev->state = state;
+	ev->cpu = bpf_get_smp_processor_id();
+	bpf_ringbuf_submit(ev, es_rb_lazy(&sched_trace, ES_SCHED_TRACE_RING));
+}
+
+static __always_inline void trace_state(struct es_task_sched *s, __u32 pid, __u32 tgid, __u64 now)
+{
+	trace_emit(s, pid, tgid, s->state, now);
+}
+
+/*
+ * prev leaves the CPU but its switch-in was not seen: the VM kernel these
+ * tests run on skips programs while a thread of PID 1 is current, and at
+ * sched_switch that is the task switched from (see blkio in README's How it
+ * works). Its run began `ran` ago: CFS sets prev_sum_exec_runtime to
+ * sum_exec_runtime when it switches a task in, and brings sum_exec_runtime
+ * up to date before sched_switch. Not before its last known change.
+ */
+static __always_inline void trace_missed_run(struct es_task_sched *s, __u32 pid, __u32 tgid,
+					     __u64 sum, __u64 prev_sum, __u64 now)
+{
+	__u64 ran = sum - prev_sum, start = now - ran;
+
+	if (s->state == ES_ST_ONCPU || sum <= prev_sum || ran > now)
+		return;
+	if (start < s->ts)
+		start = s->ts;
+	trace_emit(s, pid, tgid, ES_ST_ONCPU, start);
 }
 
 /* tp_btf flavour: typed pointers, task local storage. */
@@ -212,14 +274,24 @@ int BPF_PROG(es_switch, bool preempt, struct task_struct *prev, struct task_stru
 	if (prev->pid) {
 		state = sched_switch_has_prev_state ? (unsigned int)ctx[3] : task_state(prev);
 		s = btf_state(prev);
-		if (s)
+		if (s) {
+			bool tr = trace_on;
+
+			if (tr)
+				trace_missed_run(s, prev->pid, prev->tgid, prev->se.sum_exec_runtime,
+						 prev->se.prev_sum_exec_runtime, now);
 			switch_out(s, prev->tgid, preempt, state, task_in_iowait(prev), now);
+			if (tr)
+				trace_state(s, prev->pid, prev->tgid, now);
+		}
 	}
 	if (next->pid) {
 		s = btf_state(next);
 		if (!s)
 			return 0;
 		switch_in(s, next->tgid, now);
+		if (trace_on)
+			trace_state(s, next->pid, next->tgid, now);
 		if (switch_hook_min_ns && s->block_ts) {
 			__u64 blocked = now > s->block_ts ? now - s->block_ts : 0;
 
@@ -231,23 +303,26 @@ int BPF_PROG(es_switch, bool preempt, struct task_struct *prev, struct task_stru
 	return 0;
 }
 
+static __always_inline void btf_wakeup(struct task_struct *p)
+{
+	struct es_task_sched *s = btf_state(p);
+	__u64 now = bpf_ktime_get_ns();
+
+	if (s && wakeup(s, p->tgid, now) && trace_on)
+		trace_state(s, p->pid, p->tgid, now);
+}
+
 SEC("tp_btf/sched_wakeup")
 int BPF_PROG(es_wakeup, struct task_struct *p)
 {
-	struct es_task_sched *s = btf_state(p);
-
-	if (s)
-		wakeup(s, p->tgid, bpf_ktime_get_ns());
+	btf_wakeup(p);
 	return 0;
 }
 
 SEC("tp_btf/sched_wakeup_new")
 int BPF_PROG(es_wakeup_new, struct task_struct *p)
 {
-	struct es_task_sched *s = btf_state(p);
-
-	if (s)
-		wakeup(s, p->tgid, bpf_ktime_get_ns());
+	btf_wakeup(p);
 	return 0;
 }
 
@@ -302,9 +377,18 @@ int BPF_PROG(es_switch_raw, bool preempt, struct task_struct *prev, struct task_
 	if (pid) {
 		state = sched_switch_has_prev_state ? (unsigned int)ctx[3] : task_state(prev);
 		s = raw_state(pid);
-		if (s)
+		if (s) {
+			bool tr = trace_on;
+
+			if (tr)
+				trace_missed_run(s, pid, BPF_CORE_READ(prev, tgid),
+						 BPF_CORE_READ(prev, se.sum_exec_runtime),
+						 BPF_CORE_READ(prev, se.prev_sum_exec_runtime), now);
 			switch_out(s, BPF_CORE_READ(prev, tgid), preempt, state,
 				   task_in_iowait_probed(prev), now);
+			if (tr)
+				trace_state(s, pid, s->tgid, now);
+		}
 		/*
 		 * Its last switch: the state goes with the task (task storage
 		 * does that itself), or a task reusing the pid would inherit
@@ -316,28 +400,35 @@ int BPF_PROG(es_switch_raw, bool preempt, struct task_struct *prev, struct task_
 	pid = BPF_CORE_READ(next, pid);
 	if (pid) {
 		s = raw_state(pid);
-		if (s)
+		if (s) {
 			switch_in(s, BPF_CORE_READ(next, tgid), now);
+			if (trace_on)
+				trace_state(s, pid, s->tgid, now);
+		}
 	}
 	return 0;
+}
+
+static __always_inline void raw_wakeup(struct task_struct *p)
+{
+	__u32 pid = BPF_CORE_READ(p, pid);
+	struct es_task_sched *s = raw_state(pid);
+	__u64 now = bpf_ktime_get_ns();
+
+	if (s && wakeup(s, BPF_CORE_READ(p, tgid), now) && trace_on)
+		trace_state(s, pid, s->tgid, now);
 }
 
 SEC("raw_tp/sched_wakeup")
 int BPF_PROG(es_wakeup_raw, struct task_struct *p)
 {
-	struct es_task_sched *s = raw_state(BPF_CORE_READ(p, pid));
-
-	if (s)
-		wakeup(s, BPF_CORE_READ(p, tgid), bpf_ktime_get_ns());
+	raw_wakeup(p);
 	return 0;
 }
 
 SEC("raw_tp/sched_wakeup_new")
 int BPF_PROG(es_wakeup_new_r, struct task_struct *p)
 {
-	struct es_task_sched *s = raw_state(BPF_CORE_READ(p, pid));
-
-	if (s)
-		wakeup(s, BPF_CORE_READ(p, tgid), bpf_ktime_get_ns());
+	raw_wakeup(p);
 	return 0;
 }

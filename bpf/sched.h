@@ -72,4 +72,18 @@ struct es_sched_open {
 	__u32 pad;
 };
 
+/*
+ * A tracked thread's scheduler state changed (sched_trace ring), sent only
+ * while user space sets trace_on: a trace records (user/trace).
+ */
+struct es_sched_trace_ev {
+	__u64 ts;    /* bpf_ktime_get_ns() */
+	__u32 pid;
+	__u32 tgid;
+	__u32 state; /* ES_ST_ONCPU or ES_ST_OFF + reason, from then on */
+	__u32 cpu;
+};
+
+#define ES_SCHED_TRACE_RING (4u << 20)
+
 #endif

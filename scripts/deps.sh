@@ -9,7 +9,7 @@ set -eu
 PKGS="make gcc clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev libmicrohttpd-dev
 libclang-rt-14-dev pkg-config postgresql postgresql-contrib python3.11 python3-setproctitle
 python3-psycopg2 python3-werkzeug python3-gevent python3-yaml prometheus prometheus-alertmanager libbpf-tools bpftrace linux-perf
-iproute2 procps util-linux strace libyaml-dev libgnutls28-dev libcrypt-dev openssl curl"
+iproute2 procps util-linux strace libyaml-dev libgnutls28-dev libcrypt-dev openssl curl protobuf-compiler"
 # bpf/pg.bpf.c includes libbpf's usdt.bpf.h, which includes <asm/errno.h>:
 # clang -target bpf does not search the multiarch include directory, and
 # gcc-multilib provides the /usr/include/asm link (amd64 only).

@@ -141,6 +141,14 @@ def start(t, d, app, args=(), workers=2):
     return srv, port, kids
 
 
+def wait_attached(t, d, kids):
+    """start() counts attached workers host-wide, other tests' servers included:
+    this waits for these workers' own uprobes (the daemon's debug log says so)."""
+    ok = lib.wait_for(lambda: all(f"for=requests pid={k} " in d.log_text() for k in kids),
+                      10.0, 0.1)
+    t.require(ok, "the requests probe's uprobes are on these very workers")
+
+
 def request(port, method, path, body=None, headers=None):
     """One request on its own connection; (status, seconds the client measured)."""
     c = http.client.HTTPConnection("127.0.0.1", port, timeout=30)

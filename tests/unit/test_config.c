@@ -505,6 +505,53 @@ static void test_durations(void)
 	CHECK_INT(config_parse_duration_ms(NULL, &ms), -EINVAL);
 }
 
+static void test_bytes(void)
+{
+	static const struct { const char *s; int rc; unsigned int v; } cases[] = {
+		{ "0", 0, 0 },
+		{ "65536", 0, 65536 },
+		{ "100B", 0, 100 },
+		{ "64KiB", 0, 65536 },
+		{ "32MiB", 0, 32u << 20 },
+		{ "3GiB", 0, 3u << 30 },
+		{ "4GiB", -ERANGE, 0 },
+		{ "99999999999", -ERANGE, 0 },
+		{ "", -EINVAL, 0 },
+		{ "MiB", -EINVAL, 0 },
+		{ "-1", -EINVAL, 0 },
+		{ "1.5MiB", -EINVAL, 0 },
+		{ "32 MiB", -EINVAL, 0 },
+		{ "32mib", -EINVAL, 0 },
+		{ "32MB", -EINVAL, 0 },
+	};
+	const char *argv[] = { "erpscope", "--trace.buffer-size=1MiB", "--trace.max-bytes=8MiB",
+			       "--trace.flight-recorder=30s", NULL };
+	char err[256] = "";
+	unsigned int v;
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		v = 7;
+		if (config_parse_bytes(cases[i].s, &v) != cases[i].rc)
+			fprintf(stderr, "bytes \"%s\"\n", cases[i].s);
+		CHECK_INT(config_parse_bytes(cases[i].s, &v), cases[i].rc);
+		CHECK_INT(v, cases[i].rc ? 7 : cases[i].v);
+	}
+	config_defaults(&cfg);
+	CHECK_INT(cfg.trace_flight_ms, 0);
+	CHECK_INT(cfg.trace_buffer_bytes, 32u << 20);
+	CHECK_INT(cfg.trace_max_bytes, 512u << 20);
+	CHECK_INT(cfg.trace_max_files, 20);
+	CHECK_INT(cfg.trace_slow_ms, 5000);
+	CHECK_STR(cfg.trace_dir, "/var/lib/erpscope/traces");
+	CHECK_INT(config_parse_args(&cfg, 4, (char **)argv, err, sizeof(err)), 0);
+	CHECK_INT(cfg.trace_buffer_bytes, 1u << 20);
+	CHECK_INT(cfg.trace_max_bytes, 8u << 20);
+	CHECK_INT(cfg.trace_flight_ms, 30000);
+	argv[1] = "--trace.buffer-size=1KiB"; /* under 64 KiB */
+	CHECK_INT(config_parse_args(&cfg, 2, (char **)argv, err, sizeof(err)), -EINVAL);
+	CHECK(strstr(err, "--trace.buffer-size") != NULL);
+}
+
 static void test_probe_enabled(void)
 {
 	config_defaults(&cfg);
@@ -641,6 +688,12 @@ static void test_usage(void)
 		"      --gpu.nvml-library=\"libnvidia-ml.so.1\" ",
 		"      --gpu.poll-interval=5s ",
 		"      --diagnose.cron-threshold=10m ",
+		"      --trace.flight-recorder=0 ",
+		"      --trace.buffer-size=32MiB ",
+		"      --trace.slow-request=5s ",
+		"      --trace.dir=\"/var/lib/erpscope/traces\" ",
+		"      --trace.max-files=20 ",
+		"      --trace.max-bytes=512MiB ",
 		"      --[no-]bpf.stats ",
 		"      --bpf.attach-mode=auto ",
 	};
@@ -688,6 +741,7 @@ int main(void)
 	test_file_text();
 	test_file_and_flags();
 	test_durations();
+	test_bytes();
 	test_probe_enabled();
 	test_python_flags();
 	test_usage();

@@ -28,7 +28,8 @@
 /* How much of an offending value or flag a message quotes. */
 #define QUOTE_MAX 64
 
-enum opt_type { OPT_STRING, OPT_BOOL, OPT_UINT, OPT_DURATION, OPT_LEVEL, OPT_ATTACH, OPT_EXPOSURE };
+enum opt_type { OPT_STRING, OPT_BOOL, OPT_UINT, OPT_DURATION, OPT_BYTES, OPT_LEVEL, OPT_ATTACH,
+		OPT_EXPOSURE };
 
 struct opt {
 	const char *name;
@@ -50,6 +51,7 @@ static const char *check_probes(const char *v);
 static const char *check_file(const char *v);
 static const char *check_capture(const char *v);
 static const char *check_users(const char *v);
+static const char *check_dir(const char *v);
 
 #define STR(field) OPT_STRING, offsetof(struct config, field), sizeof(((struct config *)0)->field)
 #define VAL(type, field) type, offsetof(struct config, field), 0
@@ -150,6 +152,22 @@ static const struct opt opts[] = {
 	{ "diagnose.cron-threshold", VAL(OPT_DURATION, diag_cron_ms), 1000, 24 * 3600 * 1000,
 	  .def = "10m", .shown = "=10m",
 	  .help = "GET /diagnose reports an Odoo cron still running after this long, with where it is (1s..24h)." },
+	{ "trace.flight-recorder", VAL(OPT_DURATION, trace_flight_ms), 0, 600 * 1000, .def = "0",
+	  .shown = "=0",
+	  .help = "Keep this much of the last trace events in memory and save a trace when a request is slower than --trace.slow-request, a worker dies mid-request, an OOM kill or a PostgreSQL deadlock happens (0 turns it off; up to 10m)." },
+	{ "trace.buffer-size", VAL(OPT_BYTES, trace_buffer_bytes), 1 << 16, 1u << 30,
+	  .def = "32MiB", .shown = "=32MiB",
+	  .help = "Memory for the events of the flight recorder and of a GET /trace recording (64KiB..1GiB); the oldest go first." },
+	{ "trace.slow-request", VAL(OPT_DURATION, trace_slow_ms), 1, 3600 * 1000, .def = "5s",
+	  .shown = "=5s", .help = "A request this slow makes the flight recorder save a trace (1ms..1h)." },
+	{ "trace.dir", STR(trace_dir), .check = check_dir, .def = "/var/lib/erpscope/traces",
+	  .shown = "=\"/var/lib/erpscope/traces\"",
+	  .help = "Where the flight recorder saves traces (created 0700)." },
+	{ "trace.max-files", VAL(OPT_UINT, trace_max_files), 1, 10000, .def = "20", .shown = "=20",
+	  .help = "Saved traces kept (1..10000); the oldest are deleted first." },
+	{ "trace.max-bytes", VAL(OPT_BYTES, trace_max_bytes), 1 << 20, 4095u << 20,
+	  .def = "512MiB", .shown = "=512MiB",
+	  .help = "Bytes of saved traces kept (1MiB..4095MiB); the oldest are deleted first." },
 	{ "bpf.stats", VAL(OPT_BOOL, bpf_stats), .def = "false", .shown = "",
 	  .help = "Turn on the kernel's BPF run-time stats while erpscope runs, for erpscope_bpf_program_run_seconds_total; they add two clock reads to every BPF program run on the host, not only erpscope's (default: false)." },
 	{ "bpf.attach-mode", VAL(OPT_ATTACH, attach), .def = "auto", .shown = "=auto",
@@ -248,6 +266,17 @@ static const char *check_listen(const char *v)
 		n = n * 10 + (size_t)(*p - '0');
 	if (p == port || *p || p - port > 5 || n > 65535)
 		return "the port must be a number from 0 to 65535";
+	return NULL;
+}
+
+static const char *check_dir(const char *v)
+{
+	if (v[0] != '/')
+		return "must be an absolute path";
+	for (; *v; v++) {
+		if ((unsigned char)*v < ' ' || *v == 0x7f)
+			return "must not contain control characters";
+	}
 	return NULL;
 }
 
@@ -400,6 +429,36 @@ int config_parse_duration_ms(const char *s, unsigned int *out_ms)
 	return 0;
 }
 
+/* Bytes: digits, then nothing, B, KiB, MiB or GiB. */
+int config_parse_bytes(const char *s, unsigned int *out)
+{
+	static const struct { const char *unit; unsigned long long mul; } units[] = {
+		{ "", 1 }, { "B", 1 }, { "KiB", 1ull << 10 }, { "MiB", 1ull << 20 },
+		{ "GiB", 1ull << 30 },
+	};
+	unsigned long long n = 0;
+	const char *p = s;
+
+	if (!s || !out)
+		return -EINVAL;
+	for (; *p >= '0' && *p <= '9'; p++) {
+		n = n * 10 + (unsigned long long)(*p - '0');
+		if (n > UINT_MAX)
+			return -ERANGE;
+	}
+	if (p == s)
+		return -EINVAL;
+	for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
+		if (!strcmp(p, units[i].unit)) {
+			if (n * units[i].mul > UINT_MAX)
+				return -ERANGE;
+			*out = (unsigned int)(n * units[i].mul);
+			return 0;
+		}
+	}
+	return -EINVAL;
+}
+
 /* 250ms, 5s, 2m, 1h: the largest unit that shows ms exactly. */
 static void format_ms(char *buf, size_t size, unsigned int ms)
 {
@@ -458,6 +517,17 @@ static int opt_set(struct config *c, const struct opt *o, const char *v, char *w
 			format_ms(lo, sizeof(lo), o->min);
 			format_ms(hi, sizeof(hi), o->max);
 			snprintf(why, whylen, "out of range %s..%s", lo, hi);
+			return -EINVAL;
+		} else {
+			*(unsigned int *)field = u;
+		}
+		break;
+	case OPT_BYTES:
+		rc = config_parse_bytes(v, &u);
+		if (rc == -EINVAL) {
+			reason = "not a size (like 65536, 64KiB, 32MiB, 1GiB)";
+		} else if (rc || u < o->min || u > o->max) {
+			snprintf(why, whylen, "out of range %u..%u bytes", o->min, o->max);
 			return -EINVAL;
 		} else {
 			*(unsigned int *)field = u;

@@ -52,6 +52,12 @@ struct config {
 	unsigned int web_client_rate; /* web.client-rate, default 10: expensive requests/s per client, 0 = off */
 	char gpu_nvml_library[256];   /* gpu.nvml-library: dlopen()ed, "" = NVML off */
 	unsigned int gpu_poll_ms;     /* gpu.poll-interval, duration, default 5s (1s..60s) */
+	unsigned int trace_flight_ms;  /* trace.flight-recorder, duration, default 0 (off) */
+	unsigned int trace_buffer_bytes; /* trace.buffer-size, default 32 MiB */
+	unsigned int trace_slow_ms;    /* trace.slow-request, duration, default 5s */
+	char trace_dir[256];           /* trace.dir, default /var/lib/erpscope/traces */
+	unsigned int trace_max_files;  /* trace.max-files, default 20 */
+	unsigned int trace_max_bytes;  /* trace.max-bytes, default 512 MiB */
 	bool pg_buffer_misses;     /* pg.buffer-misses: attach smgr__md__read__done */
 	bool bpf_stats;            /* bpf.stats: BPF_ENABLE_STATS while running */
 	enum attach_mode attach;   /* bpf.attach-mode: auto|tp_btf|raw_tp */
@@ -77,6 +83,8 @@ int config_parse_text(struct config *c, const char *text, size_t len, const char
 
 /* Parses a duration: 250ms, 5s, 2m, 1h, or a bare number of seconds. */
 int config_parse_duration_ms(const char *s, unsigned int *out_ms);
+/* "65536", "64KiB", "32MiB", "1GiB" to bytes. Returns 0, -EINVAL or -ERANGE (over 4 GiB - 1). */
+int config_parse_bytes(const char *s, unsigned int *out);
 
 /* True when name is in the --probes list (or the list is empty). */
 bool config_probe_enabled(const struct config *c, const char *name);

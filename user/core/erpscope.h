@@ -13,6 +13,7 @@
 #include "core/mapstats.h"
 #include "core/poller.h"
 #include "core/probe.h"
+#include "core/trace_sink.h"
 
 #define ERPSCOPE_VERSION "0.1.0"
 #define ES_MAX_PROBES 16
@@ -50,6 +51,7 @@ struct erpscope {
 	struct events *events; /* the log behind GET /events (user/core/events.h) */
 	struct worker_notes *notes; /* what each worker is serving (user/core/worker_note.h) */
 	struct gpu_use_table gpu_use; /* what workers hold on GPUs: gpu poller -> /workers */
+	struct trace_sink trace; /* probes' events for a trace recording (user/trace) */
 	struct httpd *httpd;
 	struct web *web; /* --web.config.file and who sees what (core/web.h) */
 	struct http_route routes[ES_MAX_ROUTES]; /* the server keeps a pointer to these */

@@ -49,8 +49,21 @@
 
 #define TEXT_PLAIN "text/plain; charset=utf-8"
 
+struct http_later {
+	struct httpd *h;
+	struct MHD_Connection *conn;
+	const struct http_route *route;
+	uint64_t t0;
+	struct http_exchange x; /* the answer, once ready */
+	char *accept_encoding;
+	char *disposition;
+	bool ready;
+	struct http_later *next;
+};
+
 struct httpd {
 	struct MHD_Daemon *mhd;
+	struct http_later *laters; /* connections waiting for their answer */
 	const struct http_route *routes;
 	size_t nroutes;
 	void *arg;
@@ -134,7 +147,12 @@ static const struct http_route *route_find(const struct httpd *h, const char *ur
 	for (size_t i = 0; i < h->nroutes; i++) {
 		const char *p = h->routes[i].path;
 
-		if (p && strlen(p) == len && !memcmp(p, url, len))
+		size_t plen = p ? strlen(p) : 0;
+
+		if (p && plen == len && !memcmp(p, url, len))
+			return &h->routes[i];
+		/* "/dir/" takes "/dir/<anything>" */
+		if (plen > 1 && p[plen - 1] == '/' && len > plen && !memcmp(p, url, plen))
 			return &h->routes[i];
 	}
 	return NULL;
@@ -221,6 +239,9 @@ static enum MHD_Result reply_exchange(struct httpd *h, struct MHD_Connection *co
 	if (gzipped &&
 	    MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_ENCODING, "gzip") != MHD_YES)
 		goto out;
+	if (x->disposition &&
+	    MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_DISPOSITION, x->disposition) != MHD_YES)
+		goto out;
 	ret = queue(h, conn, (unsigned int)x->status, r);
 out:
 	MHD_destroy_response(r);
@@ -234,8 +255,98 @@ static const char *header(struct MHD_Connection *conn, const char *name)
 	return v ? v : "";
 }
 
+struct http_later *http_defer(struct http_exchange *x)
+{
+	struct http_later *l = calloc(1, sizeof(*l));
+
+	if (!l)
+		return NULL;
+	l->accept_encoding = strdup(x->accept_encoding ? x->accept_encoding : "");
+	if (!l->accept_encoding) {
+		free(l);
+		return NULL;
+	}
+	l->conn = x->conn;
+	x->later = l;
+	return l;
+}
+
+void http_later_reply(struct http_later *l, int status, const char *content_type,
+		      const char *disposition, char *body, size_t len)
+{
+	if (!l || l->ready) {
+		free(body);
+		return;
+	}
+	l->disposition = disposition ? strdup(disposition) : NULL;
+	l->x = (struct http_exchange){ .status = status, .content_type = content_type,
+				       .disposition = l->disposition, .body = body, .len = len,
+				       .accept_encoding = l->accept_encoding, .conn = l->conn };
+	l->ready = true;
+	/* MHD calls on_request again for it on its next run. */
+	MHD_resume_connection(l->conn);
+}
+
+static void later_unlink(struct httpd *h, struct http_later *l)
+{
+	for (struct http_later **pp = &h->laters; *pp; pp = &(*pp)->next) {
+		if (*pp == l) {
+			*pp = l->next;
+			break;
+		}
+	}
+	free(l->accept_encoding);
+	free(l->disposition);
+	free(l->x.body);
+	free(l);
+}
+
+static bool is_later(const struct httpd *h, const void *p)
+{
+	for (const struct http_later *l = h->laters; l; l = l->next) {
+		if (l == p)
+			return true;
+	}
+	return false;
+}
+
+/* A deferred exchange resumed: send its answer. */
+static enum MHD_Result reply_later(struct httpd *h, struct MHD_Connection *conn,
+				   struct http_later *l, void **req_cls)
+{
+	enum MHD_Result ret;
+
+	if (!l->ready)
+		return MHD_YES;
+	*req_cls = h;
+	ret = reply_exchange(h, conn, &l->x);
+	l->x.body = NULL; /* the response owns it, or reply_exchange freed it */
+	web_record(h->guard, (size_t)(l->route - h->routes), l->x.status, mono_ns() - l->t0);
+	later_unlink(h, l);
+	return ret;
+}
+
+/* The handler deferred its answer: the connection waits, the loop runs on. */
+static enum MHD_Result suspend(struct httpd *h, const struct http_route *route,
+			       struct MHD_Connection *conn, struct http_exchange *x,
+			       uint64_t t0, void **req_cls)
+{
+	struct http_later *l = x->later;
+
+	l->h = h;
+	l->route = route;
+	l->t0 = t0;
+	l->next = h->laters;
+	h->laters = l;
+	*req_cls = l;
+	free(x->body);
+	MHD_suspend_connection(conn);
+	return MHD_YES;
+}
+
 static enum MHD_Result run_route(struct httpd *h, const struct http_route *route,
-				 struct MHD_Connection *conn, const char *url, const char *method)
+				 struct MHD_Connection *conn, const char *url, const char *method,
+				 void **req_cls)
 {
 	struct http_exchange x = {
 		.method = method,
@@ -261,9 +372,12 @@ static enum MHD_Result run_route(struct httpd *h, const struct http_route *route
 			 log_quote(e, sizeof(e), err < 0 ? strerror(-err) : "bad status"),
 			 x.status);
 		free(x.body);
+		free(x.later);
 		x.status = MHD_HTTP_INTERNAL_SERVER_ERROR;
 		ret = reply_static(h, conn, MHD_HTTP_INTERNAL_SERVER_ERROR,
 				   "500 internal server error\n", false);
+	} else if (x.later) {
+		return suspend(h, route, conn, &x, t0, req_cls);
 	} else {
 		ret = reply_exchange(h, conn, &x);
 	}
@@ -375,13 +489,15 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 
 	(void)version;
 	(void)upload_data;
+	if (*req_cls && *req_cls != h && is_later(h, *req_cls))
+		return reply_later(h, conn, *req_cls, req_cls);
 	if (*upload_data_size || *req_cls == h) {
 		*upload_data_size = 0;
 		return MHD_YES;
 	}
 	if (route) {
 		*req_cls = h;
-		return run_route(h, route, conn, url, method);
+		return run_route(h, route, conn, url, method, req_cls);
 	}
 	*req_cls = h;
 	route = route_find(h, url);
@@ -532,7 +648,8 @@ static struct MHD_Daemon *mhd_start(struct httpd *h, int fd)
 		{ h->tls_ca ? MHD_OPTION_HTTPS_MEM_TRUST : MHD_OPTION_END, 0, h->tls_ca },
 		{ MHD_OPTION_END, 0, NULL },
 	};
-	unsigned int flags = MHD_USE_EPOLL | MHD_USE_ERROR_LOG;
+	/* Suspend/resume: GET /trace answers when its recording ends (http_defer). */
+	unsigned int flags = MHD_USE_EPOLL | MHD_USE_ERROR_LOG | MHD_ALLOW_SUSPEND_RESUME;
 
 	if (h->tls_cert)
 		flags |= MHD_USE_TLS;
@@ -688,8 +805,15 @@ void httpd_stop(struct httpd *h)
 {
 	if (!h)
 		return;
+	/* MHD must not stop with connections suspended: resume those still waiting. */
+	for (struct http_later *l = h->laters; l; l = l->next) {
+		if (!l->ready)
+			MHD_resume_connection(l->conn);
+	}
 	/* Closes the listening socket and every connection. */
 	MHD_stop_daemon(h->mhd);
+	while (h->laters)
+		later_unlink(h, h->laters);
 	web_guard_free(h->guard);
 	tls_free(h);
 	free(h);

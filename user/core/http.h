@@ -24,9 +24,26 @@ struct http_exchange {
 	/* response, filled by the handler */
 	int status;
 	const char *content_type;
+	const char *disposition; /* Content-Disposition, NULL: none */
 	char *body;     /* malloc'd (freed by http.c) */
 	size_t len;
+	struct http_later *later; /* set by http_defer: answered later */
 };
+
+/*
+ * Answering later, without holding the loop: a handler calls http_defer and
+ * returns 0; the connection waits (suspended in libmicrohttpd) while the
+ * loop runs on, until http_later_reply answers it. A client that went away
+ * meanwhile is found when the answer is sent. Stopping the server drops
+ * what is still waiting: the handle is then gone.
+ */
+struct http_later;
+/* Returns the handle, or NULL (-ENOMEM: answer now instead). */
+struct http_later *http_defer(struct http_exchange *x);
+/* Takes body (malloc'd) whatever happens; gzips it as the request allows.
+ * content_type: a literal; disposition is copied. */
+void http_later_reply(struct http_later *l, int status, const char *content_type,
+		      const char *disposition, char *body, size_t len);
 
 /* Returns a query-string value, or NULL. */
 const char *http_query(struct http_exchange *x, const char *key);
@@ -35,7 +52,7 @@ int http_reply_text(struct http_exchange *x, int status, const char *content_typ
 		    const char *text);
 
 struct http_route {
-	const char *path;
+	const char *path; /* exact, or ending in '/': that prefix and more */
 	/* Handles GET and HEAD; returns 0 or negative errno (-> 500). */
 	int (*handler)(void *arg, struct http_exchange *x);
 	/* Costs a token from the client's bucket (--web.client-rate), 429 when none. */

@@ -15,6 +15,7 @@ const struct poller_ops *const poller_table[] = {
 	&requests_poller_ops,
 	&cron_poller_ops,
 	&gpu_poller_ops,
+	&trace_poller_ops,
 	&diagnose_poller_ops, /* last: reads the others */
 };
 

@@ -31,5 +31,6 @@ extern const struct poller_ops requests_poller_ops;
 extern const struct poller_ops cron_poller_ops;
 extern const struct poller_ops gpu_poller_ops;
 extern const struct poller_ops diagnose_poller_ops;
+extern const struct poller_ops trace_poller_ops;
 
 #endif

@@ -20,6 +20,7 @@
 #include "requests/req_http.h"
 #include "core/selfstats.h"
 #include "diagnose/diagnose.h"
+#include "trace/trace.h"
 
 static int handle_metrics(void *arg, struct http_exchange *x)
 {
@@ -79,6 +80,7 @@ static int handle_index(void *arg, struct http_exchange *x)
 		 "<li><a href=\"/workers\">/workers</a>: what each worker is doing now, with its Python stack (<a href=\"/workers?format=json\">JSON</a>)</li>\n"
 		 "<li><a href=\"/requests\">/requests</a>: HTTP requests in flight and the slowest of the window (<a href=\"/requests?format=json\">JSON</a>)</li>\n"
 		 "<li><a href=\"/diagnose\">/diagnose</a>: what is wrong, why and what to do, now or at a past time (<a href=\"/diagnose?format=json\">JSON</a>)</li>\n"
+		 "<li><a href=\"/trace?seconds=10\">/trace?seconds=10</a>: record 10 s as a Perfetto trace; <a href=\"/traces\">/traces</a>: those the flight recorder saved</li>\n"
 		 "<li><a href=\"/profile?kind=cpu&amp;seconds=60\">/profile</a>: Python CPU and off-CPU (<a href=\"/profile?kind=offcpu&amp;seconds=60\">kind=offcpu</a>) profiles, folded stacks</li>\n</ul>\n"
 		 "</body></html>\n",
 		 ERPSCOPE_VERSION, es->cfg.telemetry_path, es->cfg.telemetry_path);
@@ -111,6 +113,9 @@ int routes_start(struct erpscope *es)
 	es->routes[n++] = (struct http_route){ "/workers", py_workers_http, true, .metrics = false };
 	es->routes[n++] = (struct http_route){ "/requests", requests_http, true, .metrics = false };
 	es->routes[n++] = (struct http_route){ "/diagnose", diagnose_http, true, .metrics = false };
+	es->routes[n++] = (struct http_route){ "/trace", trace_http, true, .metrics = false };
+	es->routes[n++] = (struct http_route){ "/traces", trace_files_http, true, .metrics = false };
+	es->routes[n++] = (struct http_route){ "/traces/", trace_file_http, true, .metrics = false };
 	es->httpd = httpd_start(es->cfg.listen_address, es->routes, n, &lim, es, &err);
 	return es->httpd ? 0 : (err ? err : -EINVAL);
 }

@@ -214,6 +214,12 @@ static void on_lock(struct pg_priv *pp, const struct es_pg_ev_lock *ev)
 	json_object_end(&j);
 	add_event(pp->es, deadlock ? "pg_deadlock" : "pg_lock_wait", &j);
 	json_free(&j);
+	if (deadlock) {
+		struct trace_ev tev = { .kind = TRACE_EV_INSTANT, .tgid = ev->h.tgid,
+					.tid = ev->h.tgid, .ts_ns = clock_ns(), .name = "deadlock" };
+
+		trace_sink_emit(&pp->es->trace, &tev);
+	}
 	if (deadlock)
 		log_info("PostgreSQL deadlock", "probe=pg backend_pid=%u locktype=%s mode=%s",
 			 ev->h.tgid, pg_lock_type_name(ev->locktype), pg_lock_mode_name(ev->mode));
@@ -315,8 +321,14 @@ static int on_event(void *ctx, void *data, size_t size)
 		break;
 	}
 	case ES_PG_EV_SLOW:
-		if (size >= sizeof(struct es_pg_ev_slow))
+		if (size >= sizeof(struct es_pg_ev_slow)) {
 			on_slow(pp, data);
+			pg_trace_statement(pp, data);
+		}
+		break;
+	case ES_PG_EV_STMT:
+		if (size >= sizeof(struct es_pg_ev_slow))
+			pg_trace_statement(pp, data);
 		break;
 	case ES_PG_EV_DEADLOCK:
 	case ES_PG_EV_LOCK:
@@ -422,7 +434,7 @@ static int pg_attach(struct probe *p)
 	pp->rb = p->rb;
 	/* Statements are still seen without it: no pg_backend pool then. */
 	pg_busy_attach(pp);
-	return 0;
+	return pg_trace_start(pp);
 }
 
 /*
@@ -522,6 +534,8 @@ static void pg_close(struct probe *p)
 
 	if (!pp)
 		return;
+	if (pp->skel)
+		pg_trace_stop(pp);
 	ring_buffer__free(p->rb);
 	p->rb = NULL;
 	pg_bins_free(pp);

@@ -193,6 +193,12 @@ void pg_probe_map_backend(struct pg_priv *pp, struct pg_proc *pr);
 /* Called by the poller after each tick when the probe is up. */
 void pg_probe_sync(struct probe *p, struct pg_procs *procs, uint64_t now_ms);
 
+/* pg_trace.c: statements for a trace recording (user/core/trace_sink.h) */
+struct es_pg_ev_slow;
+void pg_trace_statement(struct pg_priv *pp, const struct es_pg_ev_slow *k);
+int pg_trace_start(struct pg_priv *pp);
+void pg_trace_stop(struct pg_priv *pp);
+
 /* pg_queries.c */
 struct pg_queries *pg_queries_new(unsigned int topk, unsigned int window_ms);
 void pg_queries_free(struct pg_queries *q);

@@ -118,6 +118,16 @@ static void history_json(struct erpscope *es, struct json *j, __u32 pid, uint64_
 	json_object_end(j);
 }
 
+/* An exit or OOM kill of a tracked worker, for a trace recording (core/trace_sink.h). */
+static void trace_instant(struct erpscope *es, __u32 tgid, __u64 ts_ns, const char *name,
+			  const char *detail)
+{
+	struct trace_ev ev = { .kind = TRACE_EV_INSTANT, .tgid = tgid, .tid = tgid,
+			       .ts_ns = ts_ns, .name = name, .detail = detail };
+
+	trace_sink_emit(&es->trace, &ev);
+}
+
 static void on_kill(struct probe *p, const struct es_oom_kill *ev)
 {
 	struct oom_priv *op = p->priv;
@@ -133,6 +143,7 @@ static void on_kill(struct probe *p, const struct es_oom_kill *ev)
 	if (role == ES_ROLE_OTHER && w)
 		role = w->role;
 	op->kills[role]++;
+	trace_instant(es, ev->tgid, ev->ts_ns, "OOM kill", NULL);
 	/* The victim is still there when mark_victim fires, unless reaped already. */
 	have_cg = !cgpath_of_pid(ev->tgid, cg, sizeof(cg)) ||
 		  (ev->memcg_id && !cgpath_of_id(ev->memcg_id, cg, sizeof(cg)));
@@ -229,6 +240,12 @@ static void on_exit_event(struct probe *p, const struct es_oom_exit *ev)
 		op->worker_kills[role][sender_role]++;
 	if (sig)
 		signame(sig, sname, sizeof(sname));
+	if (p->es->trace.on) {
+		char what[64];
+
+		snprintf(what, sizeof(what), "exit: %s", reason_names[reason]);
+		trace_instant(p->es, ev->tgid, ev->ts_ns, what, sig ? sname : NULL);
+	}
 	log_kv(reason == EXIT_NORMAL ? LOG_DEBUG : LOG_INFO, "worker exit",
 	       "pid=%u comm=%s role=%s reason=%s status=%u signal=%s sender_pid=%u sender_comm=%s sender_role=%s",
 	       ev->tgid, log_quote(q1, sizeof(q1), ev->comm), role_name(role), reason_names[reason],

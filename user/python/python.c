@@ -230,6 +230,9 @@ static int python_attach(struct probe *p)
 		pp->skel->links.es_py_exit = l;
 	}
 	py_bins_scan_installed(pp);
+	err = py_trace_start(p, pp->skel);
+	if (err)
+		return err;
 	log_debug("python probe attached",
 		  "cpu_profile=%d hz=%u offcpu_profile=%d offcpu_on_sched_switch=%d depth=%u",
 		  pp->cpu_profile, es->cfg.py_sample_hz, pp->offcpu_profile, pp->offcpu_hooked,
@@ -380,6 +383,8 @@ static void python_close(struct probe *p)
 	}
 	free(pp->perf_links);
 	free(pp->perf_fds);
+	if (pp->skel)
+		py_trace_stop(p, pp->skel);
 	py_targets_free(pp);
 	reqtags_set_reader(p->es->reqtags, false);
 	reqtag_map_closed(p->es, pp->skel ? pp->skel->maps.req_serving : NULL);

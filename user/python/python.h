@@ -85,6 +85,10 @@ struct py_priv {
 };
 
 struct py_priv *python_priv(struct erpscope *es);
+/* python/py_trace.c: GC pauses for traces (the py_trace ring as p->rb, its switch) */
+struct probe;
+int py_trace_start(struct probe *p, struct python_bpf *skel);
+void py_trace_stop(struct probe *p, struct python_bpf *skel);
 
 /* py_targets.c */
 /* Roles whose processes are Python interpreters. */

@@ -223,6 +223,7 @@ static void settle(struct req_priv *rp, struct req_conn **pp, unsigned int code,
 	req_tag_end(rp, c->role, c->conn_id, c->seq, h);
 	req_observe(rp, c->role, h, code, ns, slow.parts);
 	req_slow_event(rp, &slow);
+	req_trace(rp->es, &slow);
 	keep_slow(rp, c, h, code, end_ns, ns);
 	/* A killed worker's note stays for its worker_exit event (the oom probe's ring). */
 	if (code == REQ_CODE_KILLED && c->noted) {

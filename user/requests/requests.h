@@ -112,6 +112,8 @@ struct req_ended {
 };
 /* requests/req_slow_event.c: an http_slow_request event when r lasted the threshold or more. */
 void req_slow_event(struct req_priv *rp, const struct req_ended *r);
+/* requests/req_trace.c: r as a slice of a trace recording, when one is on. */
+void req_trace(struct erpscope *es, const struct req_ended *r);
 
 /* requests/req_totals.c: for other capabilities (user/diagnose) */
 struct req_total {

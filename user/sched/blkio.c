@@ -21,6 +21,7 @@
 #include "core/mapstats.h"
 #include "core/probe.h"
 #include "procs/proctable.h"
+#include "sched/blkio_trace.h"
 
 /* Disk latency edges, seconds: 10 us to 10 s. */
 static const double lat_edges[] = { 10e-6, 25e-6, 50e-6, 100e-6, 250e-6, 500e-6, 1e-3,
@@ -35,6 +36,7 @@ static const char *const op_names[ES_BLK_OP_COUNT] = {
 
 struct blkio_priv {
 	struct blkio_bpf *skel;
+	struct blkio_trace *trace;
 	/* For the map walk callbacks, during one collect. */
 	struct expo *e;
 	struct erpscope *es;
@@ -115,8 +117,12 @@ static int blkio_open(struct probe *p)
 static int blkio_attach(struct probe *p)
 {
 	struct blkio_priv *bp = p->priv;
+	int err = blkio_bpf__attach(bp->skel);
 
-	return blkio_bpf__attach(bp->skel);
+	if (err)
+		return err;
+	bp->trace = blkio_trace_start(p, bp->skel);
+	return bp->trace ? 0 : -ENOMEM;
 }
 
 static void hist_sample(void *arg, const void *key, const void *values, int n, size_t stride)
@@ -206,6 +212,7 @@ static void blkio_close(struct probe *p)
 	if (!bp)
 		return;
 	procs_off_slot_reset(p->es->procs, reset_slot, bp);
+	blkio_trace_stop(p, bp->trace);
 	blkio_bpf__destroy(bp->skel);
 	free(bp);
 	p->priv = NULL;

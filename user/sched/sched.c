@@ -34,6 +34,7 @@
 #include "core/probe.h"
 #include "procs/proctable.h"
 #include "sched/sched.h"
+#include "sched/sched_trace.h"
 
 /* Runqueue latency edges, seconds: 10 us to 1 s. */
 static const double runq_edges[] = { 10e-6, 25e-6, 50e-6, 100e-6, 250e-6, 500e-6,
@@ -207,8 +208,14 @@ static int sched_open(struct probe *p)
 static int sched_attach(struct probe *p)
 {
 	struct sched_priv *sp = p->priv;
+	int err = sched_bpf__attach(sp->skel);
 
-	return sched_bpf__attach(sp->skel);
+	return err ? err : sched_trace_start(p, sp->skel);
+}
+
+struct sched_bpf *sched_trace_skel(struct probe *p)
+{
+	return ((struct sched_priv *)p->priv)->skel;
 }
 
 static void read_slot(void *arg, const struct slot_view *sv)
@@ -473,6 +480,8 @@ static void sched_close(struct probe *p)
 	if (!sp)
 		return;
 	procs_off_slot_reset(p->es->procs, reset_slot, sp);
+	if (sp->skel)
+		sched_trace_stop(p, sp->skel);
 	if (sp->skel && p->es->iodev_fd == bpf_map__fd(sp->skel->maps.task_iodev))
 		p->es->iodev_fd = -1;
 	if (sp->skel && p->es->task_sched_fd == bpf_map__fd(sp->skel->maps.task_sched))

@@ -1,0 +1,76 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * Where probes hand events to a trace recording (user/trace) without
+ * knowing about it, and the trace capability without knowing the probes:
+ * producers call trace_sink_emit(), which costs one test of `on` while
+ * nothing records; probes with a kernel-side switch (a BPF global that gates
+ * their trace events) register a gate, which the consumer flips.
+ */
+#ifndef ERPSCOPE_TRACE_SINK_H
+#define ERPSCOPE_TRACE_SINK_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#define TRACE_SINK_MAX_GATES 4
+
+enum trace_ev_kind {
+	TRACE_EV_STATE = 1, /* a thread's scheduler state changed at ts */
+	TRACE_EV_REQUEST,   /* an HTTP request, [ts, end] on its serving thread */
+	TRACE_EV_STATEMENT, /* a PostgreSQL statement, [ts, end] on its backend */
+	TRACE_EV_BIO,       /* a block request, [ts, end] (end 0: its completion was not seen) */
+	TRACE_EV_INSTANT,   /* something happened to a process at ts: an exit, an OOM kill */
+	TRACE_EV_GC,        /* a Python GC pause, [ts, end] on its thread; code: objects collected */
+};
+
+/* Scheduler states, as the sched probe tells them apart. */
+enum trace_state {
+	TRACE_ST_RUNNING = 1,
+	TRACE_ST_RUNNABLE,
+	TRACE_ST_IOWAIT,
+	TRACE_ST_BLOCKED,
+	TRACE_ST_SLEEPING,
+};
+
+struct trace_ev {
+	enum trace_ev_kind kind;
+	uint32_t tgid, tid;
+	uint64_t ts_ns;  /* CLOCK_MONOTONIC (bpf_ktime_get_ns) */
+	uint64_t end_ns; /* slices */
+	uint32_t state;  /* STATE: enum trace_state; BIO: op; REQUEST: 1 for a session (websocket, long poll) */
+	uint32_t cpu;    /* TRACE_EV_STATE, running */
+	uint32_t peer;   /* TRACE_EV_STATEMENT: the client's tgid, 0: unknown */
+	uint32_t code;   /* REQUEST: HTTP status (0: none); STATEMENT: 1 on error; BIO: bytes */
+	uint64_t id;     /* STATEMENT: fingerprint; BIO: the device's dev_t */
+	const char *name;   /* route, statement text (normalised), device, instant's name; copied */
+	const char *detail; /* model.method of an RPC, a request's op, an instant's why; NULL: none */
+	const char *status; /* a request's code label ("200", "killed"); copied; NULL: none */
+};
+
+struct trace_gate {
+	void (*set)(void *arg, bool on);
+	void *arg;
+};
+
+struct trace_sink {
+	bool on; /* a consumer records: producers test this before building an event */
+	void (*consume)(void *ctx, const struct trace_ev *ev);
+	void *ctx;
+	struct trace_gate gates[TRACE_SINK_MAX_GATES];
+	int ngates;
+};
+
+static inline void trace_sink_emit(struct trace_sink *s, const struct trace_ev *ev)
+{
+	if (s->on && s->consume)
+		s->consume(s->ctx, ev);
+}
+
+/* A producer's kernel switch, flipped with the sink. Returns 0 or -ENOSPC. */
+int trace_sink_add_gate(struct trace_sink *s, void (*set)(void *arg, bool on), void *arg);
+/* Removes the gates of arg (a probe closing). */
+void trace_sink_del_gate(struct trace_sink *s, void *arg);
+/* Turns recording on or off: `on` and every gate. */
+void trace_sink_set(struct trace_sink *s, bool on);
+
+#endif

@@ -1,0 +1,58 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * The pg probe's side of traces: while a trace records, the kernel sends
+ * every statement (ES_PG_EV_STMT; slow ones come as ES_PG_EV_SLOW anyway)
+ * and they go to the trace sink with their normalised text, never a literal.
+ */
+#include <stdio.h>
+#include <bpf/libbpf.h>
+
+#include "core/erpscope.h"
+#include "core/trace_sink.h"
+#include "pg/pg.h"
+#include "pg.skel.h"
+
+void pg_trace_statement(struct pg_priv *pp, const struct es_pg_ev_slow *k)
+{
+	struct erpscope *es = pp->es;
+	const char *text;
+	char fallback[40];
+	unsigned int cmd;
+	struct trace_ev ev = {
+		.kind = TRACE_EV_STATEMENT,
+		.tgid = k->h.tgid,
+		.tid = k->h.tgid, /* a backend is one thread */
+		.ts_ns = k->end_ns > k->dur_ns ? k->end_ns - k->dur_ns : 0,
+		.end_ns = k->end_ns,
+		.peer = k->client,
+		.code = k->error,
+		.id = k->fp,
+	};
+
+	if (!es->trace.on || !k->end_ns)
+		return;
+	text = k->fp ? pg_queries_text(pp->q, k->fp, &cmd) : NULL;
+	if (!text) {
+		snprintf(fallback, sizeof(fallback), "statement %016llx", (unsigned long long)k->fp);
+		text = fallback;
+	}
+	ev.name = text;
+	trace_sink_emit(&es->trace, &ev);
+}
+
+static void gate(void *arg, bool on)
+{
+	struct pg_bpf *skel = arg;
+
+	__atomic_store_n(&skel->bss->trace_on, on ? 1 : 0, __ATOMIC_RELEASE);
+}
+
+int pg_trace_start(struct pg_priv *pp)
+{
+	return trace_sink_add_gate(&pp->es->trace, gate, pp->skel);
+}
+
+void pg_trace_stop(struct pg_priv *pp)
+{
+	trace_sink_del_gate(&pp->es->trace, pp->skel);
+}
