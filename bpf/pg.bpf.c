@@ -34,6 +34,7 @@
 #include "pg_norm.h"
 #include "ringbuf.bpf.h"
 #include "sock.bpf.h"
+#include "workers.bpf.h"
 
 char LICENSE[] SEC("license") = "GPL";
 
@@ -1121,6 +1122,16 @@ static __always_inline void on_conn_state(struct sock *sk, int oldstate, int new
  * sender. A Unix socket's peer is in its credentials; a TCP client on this
  * host was seen connecting (on_conn_state()).
  */
+/*
+ * Statement time is kept per client only for tracked workers (the requests
+ * probe's parts): pgbench or psql cost no map update. A client tracked
+ * later is mapped by user space (pg_backend_clients).
+ */
+static __always_inline __u32 tracked_client(__u32 tgid)
+{
+	return tgid && bpf_map_lookup_elem(&workers, &tgid) ? tgid : 0;
+}
+
 static __always_inline void link_client(struct pg_task *t, const struct es_pg_bin *b)
 {
 	struct es_pg_ev_link *ev;
@@ -1150,11 +1161,12 @@ static __always_inline void link_client(struct pg_task *t, const struct es_pg_bi
 	ev->family = BPF_CORE_READ(sk, __sk_common.skc_family);
 	if (ev->family == ES_AF_UNIX) {
 		ev->client_tgid = BPF_CORE_READ(sk, sk_peer_pid, numbers[0].nr);
-		t->client = ev->client_tgid;
+		t->client = tracked_client(ev->client_tgid);
 	} else if (conn_key(sk, &k, false)) {
 		owner = bpf_map_lookup_elem(&pg_conn_owner, &k);
 		if (owner)
-			ev->client_tgid = t->client = *owner;
+			ev->client_tgid = *owner;
+		t->client = tracked_client(ev->client_tgid);
 		__builtin_memcpy(ev->addr, k.caddr, 16);
 		ev->port = k.cport;
 	}

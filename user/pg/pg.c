@@ -31,6 +31,7 @@
 #include "pg/pg.h"
 #include "pg.skel.h"
 #include "pg/pg_normalize.h"
+#include "procs/proctable.h"
 #include "core/probe.h"
 
 #define BINS_RESCAN_MS 30000
@@ -87,6 +88,9 @@ static int pg_open(struct probe *p)
 	err = bpf_map__set_max_entries(pp->skel->maps.pg_stats, es->cfg.pg_max_fps);
 	if (!err)
 		err = bpf_map__set_max_entries(pp->skel->maps.pg_fine, es->cfg.pg_max_fps);
+	if (err)
+		return err;
+	err = procs_share_maps(es, pp->skel->obj);
 	if (err)
 		return err;
 	err = pg_bpf__load(pp->skel);
