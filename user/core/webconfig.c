@@ -28,7 +28,10 @@ struct ctx {
 static int bad(struct ctx *x, const yaml_node_t *n, const char *key, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
 
-/* "name:line: key: why", one line: control bytes in the why become '?'. */
+/*
+ * "name:line: key: why", one line: control bytes become '?' (the key is the
+ * file's own text, a YAML key may hold line breaks).
+ */
 static int bad(struct ctx *x, const yaml_node_t *n, const char *key, const char *fmt, ...)
 {
 	char why[256];
@@ -37,13 +40,14 @@ static int bad(struct ctx *x, const yaml_node_t *n, const char *key, const char 
 	va_start(ap, fmt);
 	vsnprintf(why, sizeof(why), fmt, ap);
 	va_end(ap);
-	for (char *p = why; *p; p++) {
+	if (!x->err || !x->errlen)
+		return -EINVAL;
+	snprintf(x->err, x->errlen, "%s:%lu: %s: %s", x->name,
+		 n ? (unsigned long)n->start_mark.line + 1 : 1ul, key, why);
+	for (char *p = x->err; *p; p++) {
 		if ((unsigned char)*p < 0x20 || *p == 0x7f)
 			*p = '?';
 	}
-	if (x->err && x->errlen)
-		snprintf(x->err, x->errlen, "%s:%lu: %s: %s", x->name,
-			 n ? (unsigned long)n->start_mark.line + 1 : 1ul, key, why);
 	return -EINVAL;
 }
 
