@@ -25,7 +25,8 @@
 	X(ES_MAP_PY_WORK, "py_work")                \
 	X(ES_MAP_PY_GC, "py_gc")                    \
 	X(ES_MAP_OOM_FATES, "oom_fates")            \
-	X(ES_MAP_REQ_CONNS, "req_conns")
+	X(ES_MAP_REQ_CONNS, "req_conns")          \
+	X(ES_MAP_REQ_LISTEN, "req_listen")
 
 #define ES_MAP_ID(id, name) id,
 enum es_map_id { ES_MAPS(ES_MAP_ID) ES_MAP_COUNT };

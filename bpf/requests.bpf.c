@@ -7,19 +7,22 @@
  * read/write: it never uses them on sockets, and hooking them would trap
  * every file and log write of the worker).
  *
- * - accept's return starts following the new descriptor (tgid, fd).
+ * Each trap costs the worker about 2 us on a VM, far more than the programs
+ * here, so only recv asks for its return (the bytes read are needed):
+ * - accept's entry notes the listening socket's port (or UNIX address) for
+ *   the process, once.
+ * - A recv on a descriptor not seen before looks at its socket: one whose
+ *   local end is a port the process accepts on is followed (tgid, fd); any
+ *   other (PostgreSQL, a file) is remembered as ignored until its close.
  * - A recv that returns bytes on a followed connection with no request open
- *   begins a request (and ends the previous one, whose response was sent:
- *   keep-alive); its first ES_REQ_CAP bytes go to user space as they come,
- *   which parses the request line (and the head of a JSON-RPC/XML-RPC
+ *   begins a request; its first ES_REQ_CAP bytes go to user space as they
+ *   come, which parses the request line (and the head of a JSON-RPC/XML-RPC
  *   body) and keeps nothing else.
  * - The first send after a request marks its response and reads the status
- *   code from "HTTP/1.x NNN"; each send's return moves the request's end.
- * - close ends the request and stops following the descriptor.
- *
- * Descriptors not followed (files, PostgreSQL connections) cost the entry
- * trap and one hash lookup: the entry returns non-zero and the return
- * probe is skipped.
+ *   code from "HTTP/1.x NNN".
+ * - The answer is out when the worker reads the connection again (keep-
+ *   alive: the next request) or closes it: that entry ends the request,
+ *   with the thread's totals read then, once per request.
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
@@ -32,6 +35,7 @@
 #include "requests.h"
 #include "ringbuf.bpf.h"
 #include "sched.h"
+#include "sock.bpf.h"
 
 char LICENSE[] SEC("license") = "GPL";
 
@@ -46,6 +50,14 @@ struct {
 	__type(key, struct es_req_conn_key);
 	__type(value, struct es_req_conn);
 } req_conns SEC(".maps");
+
+/* The ports (or UNIX addresses) each process accepts connections on. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, ES_REQ_MAX_LISTEN);
+	__type(key, struct es_req_listen_key);
+	__type(value, __u8);
+} req_listen SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
@@ -155,16 +167,61 @@ static __always_inline void send_done(const struct es_req_conn_key *k, struct es
 	bpf_ringbuf_submit(ev, es_rb_lazy(&req_events, REQ_EVENTS_SIZE));
 }
 
-static __always_inline void on_accept(__u32 tgid, long ret)
+/*
+ * What names the listening end of sk: its port for TCP (a connection it
+ * accepted has the same local port), its address for a UNIX stream socket
+ * (shared with the connections it accepted); 0 for anything else.
+ */
+static __always_inline __u64 listen_token(struct sock *sk)
 {
-	struct es_req_conn_key k = { .tgid = tgid, .fd = (__s32)ret };
-	struct es_req_conn c = {};
+	__u16 family;
 
-	if (ret < 0 || ret >= ES_REQ_MAX_FD)
+	if (!sk)
+		return 0;
+	family = BPF_CORE_READ(sk, __sk_common.skc_family);
+	if (family == ES_AF_INET || family == ES_AF_INET6) {
+		if (BPF_CORE_READ_BITFIELD_PROBED(sk, sk_protocol) != ES_IPPROTO_TCP)
+			return 0;
+		return (1ull << 32) | BPF_CORE_READ(sk, __sk_common.skc_num);
+	}
+	if (family == ES_AF_UNIX && BPF_CORE_READ_BITFIELD_PROBED(sk, sk_type) == ES_SOCK_STREAM)
+		return (__u64)BPF_CORE_READ((struct unix_sock *)sk, addr);
+	return 0;
+}
+
+/* accept's entry: the process accepts on this socket. */
+static __always_inline void on_accept(__u32 tgid, __s32 lfd)
+{
+	struct es_req_listen_key k = { .tgid = tgid };
+	__u8 one = 1;
+
+	k.token = listen_token(fd_sock(lfd));
+	if (!k.token || bpf_map_lookup_elem(&req_listen, &k))
 		return;
-	c.conn_id = bpf_ktime_get_ns();
-	if (bpf_map_update_elem(&req_conns, &k, &c, BPF_ANY))
+	if (bpf_map_update_elem(&req_listen, &k, &one, BPF_NOEXIST) == -E2BIG)
+		es_map_error(ES_MAP_REQ_LISTEN);
+}
+
+/*
+ * A descriptor seen for the first time: followed when its socket was
+ * accepted from a socket the process accepts on, else ignored until its close.
+ */
+static __always_inline struct es_req_conn *adopt(const struct es_req_conn_key *k)
+{
+	struct es_req_listen_key lk = { .tgid = k->tgid };
+	struct es_req_conn c = {};
+	long err;
+
+	lk.token = listen_token(fd_sock(k->fd));
+	if (lk.token && bpf_map_lookup_elem(&req_listen, &lk))
+		c.conn_id = bpf_ktime_get_ns();
+	else
+		c.state = ES_REQ_S_IGNORED;
+	err = bpf_map_update_elem(&req_conns, k, &c, BPF_NOEXIST);
+	/* Full: a connection is lost (counted); an ignored one is just looked at again. */
+	if (err == -E2BIG && c.state != ES_REQ_S_IGNORED)
 		es_map_error(ES_MAP_REQ_CONNS);
+	return bpf_map_lookup_elem(&req_conns, k);
 }
 
 /* Sends the next bytes of the open request to user space, up to ES_REQ_CAP in all. */
@@ -206,6 +263,23 @@ static __always_inline void capture(const struct es_req_conn_key *k, struct es_r
 		count_drop();
 }
 
+/*
+ * The request's answer is out (the worker reads the connection again or
+ * closes it): its end, with the receiving thread's totals read now.
+ */
+static __always_inline void finish(const struct es_req_conn_key *k, struct es_req_conn *c,
+				   __u32 tid, __u32 reason, __u64 now)
+{
+	if (c->state == ES_REQ_S_RESP) {
+		c->end_ns = now;
+		/* Another thread answering: its times are not the receiver's. */
+		c->end_ok = tid == c->tid ? read_totals(c->at_end, k->tgid, now) : 0;
+	}
+	send_done(k, c, reason, now);
+	c->state = ES_REQ_S_IDLE;
+}
+
+/* A recv's return on a followed connection: bytes begin or continue a request. */
 static __always_inline void on_recv(__u32 tgid, __u32 tid, __u64 cookie, long ret)
 {
 	struct es_req_conn_key k = { .tgid = tgid, .fd = (__s32)(cookie >> COOKIE_SHIFT) };
@@ -213,7 +287,7 @@ static __always_inline void on_recv(__u32 tgid, __u32 tid, __u64 cookie, long re
 	struct es_req_conn *c = bpf_map_lookup_elem(&req_conns, &k);
 	__u64 now;
 
-	if (!c)
+	if (!c || c->state == ES_REQ_S_IGNORED)
 		return;
 	if (ret == 0) {
 		c->eof = 1;
@@ -221,14 +295,10 @@ static __always_inline void on_recv(__u32 tgid, __u32 tid, __u64 cookie, long re
 	}
 	if (ret < 0)
 		return; /* EAGAIN of a non-blocking socket, a reset: the close tells */
+	if (c->state == ES_REQ_S_RESP)
+		return; /* a session after "101 Switching Protocols" */
 	now = bpf_ktime_get_ns();
-	/* After "101 Switching Protocols" the connection is a session until it closes. */
-	if (c->state == ES_REQ_S_RESP && c->status[0] == '1' && c->status[1] == '0' &&
-	    c->status[2] == '1')
-		return;
-	if (c->state != ES_REQ_S_REQ) {
-		if (c->state == ES_REQ_S_RESP)
-			send_done(&k, c, ES_REQ_END_NEXT, now);
+	if (c->state == ES_REQ_S_IDLE) {
 		c->state = ES_REQ_S_REQ;
 		c->seq++;
 		c->start_ns = now;
@@ -243,6 +313,13 @@ static __always_inline void on_recv(__u32 tgid, __u32 tid, __u64 cookie, long re
 		c->end_ok = 0;
 	}
 	capture(&k, c, buf, (__u64)ret, tid, now);
+}
+
+/* A session: the answer was "101 Switching Protocols"; it lasts until the close. */
+static __always_inline bool in_session(const struct es_req_conn *c)
+{
+	return c->state == ES_REQ_S_RESP && c->status[0] == '1' && c->status[1] == '0' &&
+	       c->status[2] == '1';
 }
 
 /* The first bytes of a response: "HTTP/1.1 200 ..." -> "200". */
@@ -265,56 +342,34 @@ static __always_inline void read_status(struct es_req_conn *c, const void *buf)
 	c->status[3] = 0;
 }
 
-/* A send's entry: 1 when the return probe is not needed. */
-static __always_inline int send_enter(__u32 tgid, __s32 fd, const void *buf)
+/* A send's entry on a followed connection: the first one begins the answer. */
+static __always_inline void send_enter(struct es_req_conn *c, const void *buf)
 {
-	struct es_req_conn_key k = { .tgid = tgid, .fd = fd };
-	struct es_req_conn *c = bpf_map_lookup_elem(&req_conns, &k);
-	__u64 *cookie;
-
-	if (!c)
-		return 1;
 	if (c->state == ES_REQ_S_REQ) {
 		if (buf)
 			read_status(c, buf);
 		/* "100 Continue" and the like: the request goes on (101 starts a session). */
 		if (c->status[0] == '1' && !(c->status[1] == '0' && c->status[2] == '1')) {
 			__builtin_memset(c->status, 0, sizeof(c->status));
-			return 1;
+			return;
 		}
 		c->state = ES_REQ_S_RESP;
 		c->resp_ns = bpf_ktime_get_ns();
 	}
-	if (c->state != ES_REQ_S_RESP)
-		return 1;
-	cookie = bpf_session_cookie();
-	if (!cookie)
-		return 1;
-	*cookie = (__u64)(__u32)fd;
-	return 0;
+	/* Until the close or the next read tells: a worker that dies now ended here. */
+	if (c->state == ES_REQ_S_RESP)
+		c->end_ns = bpf_ktime_get_ns();
 }
 
-static __always_inline void send_exit(__u32 tgid, __u32 tid, __u64 cookie)
-{
-	struct es_req_conn_key k = { .tgid = tgid, .fd = (__s32)cookie };
-	struct es_req_conn *c = bpf_map_lookup_elem(&req_conns, &k);
-
-	if (!c || c->state != ES_REQ_S_RESP)
-		return;
-	c->end_ns = bpf_ktime_get_ns();
-	/* Another thread answering: its times are not the receiver's. */
-	c->end_ok = tid == c->tid ? read_totals(c->at_end, tgid, c->end_ns) : 0;
-}
-
-static __always_inline void on_close(__u32 tgid, __s32 fd)
+static __always_inline void on_close(__u32 tgid, __u32 tid, __s32 fd)
 {
 	struct es_req_conn_key k = { .tgid = tgid, .fd = fd };
 	struct es_req_conn *c = bpf_map_lookup_elem(&req_conns, &k);
 
 	if (!c)
 		return;
-	if (c->state != ES_REQ_S_IDLE)
-		send_done(&k, c, ES_REQ_END_CLOSE, bpf_ktime_get_ns());
+	if (c->state == ES_REQ_S_REQ || c->state == ES_REQ_S_RESP)
+		finish(&k, c, tid, ES_REQ_END_CLOSE, bpf_ktime_get_ns());
 	bpf_map_delete_elem(&req_conns, &k);
 }
 
@@ -337,52 +392,50 @@ int es_req_io(struct pt_regs *ctx)
 	__u64 hook = bpf_get_attach_cookie(ctx), *cookie;
 	__u64 id = bpf_get_current_pid_tgid();
 	__u32 tgid = id >> 32, tid = (__u32)id;
-	struct es_req_conn_key k;
+	struct es_req_conn_key k = { .tgid = tgid };
 	struct es_req_conn *c;
-	__s32 fd;
+	const void *buf;
 
+	/* Only recv asks for its return. */
 	if (bpf_session_is_return()) {
 		cookie = bpf_session_cookie();
-		if (!cookie)
-			return 0;
-		if (hook == ES_REQ_HOOK_ACCEPT)
-			on_accept(tgid, (long)PT_REGS_RC(ctx));
-		else if (hook == ES_REQ_HOOK_RECV)
+		if (cookie)
 			on_recv(tgid, tid, *cookie, (long)PT_REGS_RC(ctx));
-		else
-			send_exit(tgid, tid, *cookie);
 		return 0;
 	}
-	if (hook == ES_REQ_HOOK_ACCEPT)
-		return 0;
-	fd = (__s32)PT_REGS_PARM1(ctx);
-	if (fd < 0 || fd >= ES_REQ_MAX_FD)
+	k.fd = (__s32)PT_REGS_PARM1(ctx);
+	if (k.fd < 0 || k.fd >= ES_REQ_MAX_FD)
 		return 1;
 	switch (hook) {
+	case ES_REQ_HOOK_ACCEPT:
+		on_accept(tgid, k.fd);
+		return 1;
 	case ES_REQ_HOOK_RECV:
-		k.tgid = tgid;
-		k.fd = fd;
 		c = bpf_map_lookup_elem(&req_conns, &k);
 		if (!c)
+			c = adopt(&k);
+		if (!c || c->state == ES_REQ_S_IGNORED)
 			return 1;
-		/* Reading the next request: the last one's answer is out. */
-		if (c->state == ES_REQ_S_RESP)
-			req_serving_end(c->tid, c->conn_id, c->seq);
+		/* Reading again: the last answer is out, unless this is a session. */
+		if (c->state == ES_REQ_S_RESP && !in_session(c))
+			finish(&k, c, tid, ES_REQ_END_NEXT, bpf_ktime_get_ns());
 		cookie = bpf_session_cookie();
 		if (!cookie)
 			return 1;
-		*cookie = ((__u64)fd << COOKIE_SHIFT) | (PT_REGS_PARM2(ctx) & COOKIE_ADDR);
+		*cookie = ((__u64)k.fd << COOKIE_SHIFT) | (PT_REGS_PARM2(ctx) & COOKIE_ADDR);
 		return 0;
 	case ES_REQ_HOOK_SEND:
-		return send_enter(tgid, fd, (const void *)PT_REGS_PARM2(ctx));
 	case ES_REQ_HOOK_SENDMSG:
-		k.tgid = tgid;
-		k.fd = fd;
-		if (!bpf_map_lookup_elem(&req_conns, &k))
+		c = bpf_map_lookup_elem(&req_conns, &k);
+		if (!c || c->state == ES_REQ_S_IGNORED)
 			return 1;
-		return send_enter(tgid, fd, msg_first_base((const void *)PT_REGS_PARM2(ctx)));
+		buf = (const void *)PT_REGS_PARM2(ctx);
+		if (hook == ES_REQ_HOOK_SENDMSG && c->state == ES_REQ_S_REQ)
+			buf = msg_first_base(buf);
+		send_enter(c, buf);
+		return 1;
 	case ES_REQ_HOOK_CLOSE:
-		on_close(tgid, fd);
+		on_close(tgid, tid, k.fd);
 		return 1;
 	}
 	return 1;

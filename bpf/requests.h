@@ -11,12 +11,14 @@
 #define ES_REQ_CAP 2048
 /* Connections followed at once (all tracked workers together). */
 #define ES_REQ_MAX_CONNS 8192
+/* Listening sockets (port or UNIX address) noted, all processes together. */
+#define ES_REQ_MAX_LISTEN 1024
 /* Descriptors above this are not followed (they are packed in a session cookie). */
 #define ES_REQ_MAX_FD (1 << 16)
 
 /* Attach cookies: which C library function a uprobe is on. */
 enum es_req_hook {
-	ES_REQ_HOOK_ACCEPT = 1, /* accept, accept4: a new connection */
+	ES_REQ_HOOK_ACCEPT = 1, /* accept, accept4: (listening fd, ...), entry only */
 	ES_REQ_HOOK_RECV, /* recv, recvfrom: (fd, buf, len, ...) */
 	ES_REQ_HOOK_SEND, /* send, sendto: (fd, buf, len, ...) */
 	ES_REQ_HOOK_SENDMSG, /* sendmsg: (fd, msghdr, flags) */
@@ -28,10 +30,18 @@ enum es_req_state {
 	ES_REQ_S_IDLE = 0, /* accepted, or between requests */
 	ES_REQ_S_REQ, /* a request is being received: no response yet */
 	ES_REQ_S_RESP, /* its response is being sent */
+	ES_REQ_S_IGNORED, /* not a connection the worker accepted: not followed */
+};
+
+/* A socket a process accepts connections on (requests.bpf.c: listen_token()). */
+struct es_req_listen_key {
+	__u32 tgid;
+	__u32 pad;
+	__u64 token; /* 1 << 32 | TCP port, or the UNIX address's kernel pointer */
 };
 
 /*
- * Running totals read at a request's start and at each send of its answer:
+ * Running totals read at a request's start and at its end:
  * the serving thread's time by scheduler state (the sched probe's
  * es_task_sched.acc_ns plus its open interval) and its process's
  * PostgreSQL statements (bpf/pg_client.h). A request's parts are end - start.
@@ -57,10 +67,10 @@ struct es_req_conn_key {
 };
 
 struct es_req_conn {
-	__u64 conn_id; /* bpf_ktime_get_ns() at accept: tells a reused fd apart */
+	__u64 conn_id; /* bpf_ktime_get_ns() when first read: tells a reused fd apart */
 	__u64 start_ns; /* the request's first bytes came (recv returned them) */
 	__u64 resp_ns; /* its response's first send began */
-	__u64 end_ns; /* its response's last send returned */
+	__u64 end_ns; /* the worker read the connection again or closed it (until then: the last send began) */
 	__u32 tid; /* the thread that received the request */
 	__u32 seq; /* requests begun on this connection */
 	__u32 captured; /* bytes of this request sent to user space */
@@ -69,7 +79,7 @@ struct es_req_conn {
 	char status[4]; /* the response's status code, 3 digits; "" when unreadable */
 	__u32 start_ok, end_ok; /* ES_REQ_OK_* of the totals below */
 	__u64 at_start[ES_REQ_T_COUNT];
-	__u64 at_end[ES_REQ_T_COUNT]; /* at the last send's return */
+	__u64 at_end[ES_REQ_T_COUNT]; /* at end_ns */
 };
 
 enum es_req_event_type {
@@ -79,7 +89,7 @@ enum es_req_event_type {
 
 /* Why a request ended. */
 enum es_req_end {
-	ES_REQ_END_NEXT = 1, /* the next request on the connection began */
+	ES_REQ_END_NEXT = 1, /* the worker read the connection again (keep-alive) */
 	ES_REQ_END_CLOSE, /* the worker closed the connection */
 };
 

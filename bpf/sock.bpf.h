@@ -12,6 +12,7 @@
 #define ES_AF_INET 2
 #define ES_AF_INET6 10
 #define ES_IPPROTO_TCP 6
+#define ES_SOCK_STREAM 1
 #define ES_TCP_ESTABLISHED 1
 #define ES_TCP_SYN_SENT 2
 #define ES_TCP_SYN_RECV 3

@@ -53,18 +53,21 @@ struct req_attach {
 	uint64_t now_ms;
 };
 
-static bool conn_of_pid(void *arg, const void *key, const void *value)
+/* Both maps' keys begin with the process's tgid. */
+static bool key_of_pid(void *arg, const void *key, const void *value)
 {
-	return ((const struct es_req_conn_key *)key)->tgid == *(const __u32 *)arg;
+	return *(const __u32 *)key == *(const __u32 *)arg;
 }
 
-/* The process's connections go with its link: a reused pid starts clean. */
+/* The process's connections and listening sockets go with its link: a reused pid starts clean. */
 static void detached(void *arg, __u32 pid)
 {
 	struct req_priv *rp = arg;
 
 	bpf_hash_delete_if(bpf_map__fd(rp->skel->maps.req_conns), sizeof(struct es_req_conn_key),
-			   sizeof(struct es_req_conn), false, conn_of_pid, &pid);
+			   sizeof(struct es_req_conn), false, key_of_pid, &pid);
+	bpf_hash_delete_if(bpf_map__fd(rp->skel->maps.req_listen),
+			   sizeof(struct es_req_listen_key), sizeof(__u8), false, key_of_pid, &pid);
 }
 
 int req_attach_start(struct req_priv *rp)

@@ -247,7 +247,7 @@ void req_conns_foreach(const struct req_priv *rp, req_inflight_fn fn, void *arg)
 						  .head = &c->acc.head };
 			struct es_req_conn kc;
 
-			/* A keep-alive connection holds its answered request until the next. */
+			/* Its answer began: the worker is done with it. */
 			if (c->answered || bpf_map_lookup_elem(fd, &k, &kc) || answering(c, &kc))
 				continue;
 			fn(arg, &r);
