@@ -29,6 +29,18 @@ time, that holds its own situation):
     cron_long names the cron, its pid, create_connection and the timeouts;
   - too many workers (rule 2): 3 x cores `odoo: WorkerCron` spinning for 6 s:
     too_many_workers names the cores and 2 x cores + 1;
+  - too few workers (rule 2): the saturated pool's action says how busy the CPUs
+    were (room for more workers while /slow sleeps);
+  - CPU elsewhere (rule 2): cores + 1 `yes` processes while the HTTP workers idle:
+    cpu_not_odoo names processes erpscope does not track; the spinning cron workers
+    above are no cpu_not_odoo;
+  - statements per request rising (rule 4): /grow 3 statements per request, later 60:
+    statements_per_request_rising "3 -> 60", ranked before the plain finding for /grow;
+    /loop's steady 100 is no rise;
+  - checkpoints (rule 11): 6 CHECKPOINTs are requested (erpscope_pg_checkpoints_total),
+    no finding; max_wal_size 32MB and 100 MiB of inserts: checkpoints_too_frequent;
+  - GPU (rule 12): the fake NVML of test_gpu, its state file changed under the daemon:
+    a power-capped GPU and one 96% full are gpu_pressure, idle and 85% full is not;
   - worker killed by the master (rule 8): the prefork master SIGKILLs its
     workers while one serves /nap: worker_killed naming /nap;
   - OOM kill (rule 7): an `odoo: WorkerCron` in a 64 MiB memory cgroup
