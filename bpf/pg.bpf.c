@@ -1579,12 +1579,16 @@ int BPF_USDT(es_pg_read_done)
 }
 
 SEC("usdt")
-int BPF_USDT(es_pg_ckpt_start)
+int BPF_USDT(es_pg_ckpt_start, int flags)
 {
-	__u32 tgid = current_tgid();
+	__u32 tgid = current_tgid(), zero = 0;
 	__u64 now = bpf_ktime_get_ns();
+	struct es_pg_ckpt *c = bpf_map_lookup_elem(&pg_ckpt, &zero);
 
 	bpf_map_update_elem(&pg_ckpt_start, &tgid, &now, BPF_ANY);
+	if (c)
+		c->started[flags & ES_PG_CKPT_FLAG_XLOG ? ES_PG_CKPT_WAL :
+			   flags & ES_PG_CKPT_FLAG_TIME ? ES_PG_CKPT_TIME : ES_PG_CKPT_REQUESTED] += 1;
 	return 0;
 }
 

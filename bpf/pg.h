@@ -275,7 +275,17 @@ struct es_pg_ckpt {
 	__u64 buckets[ES_PG_MAX_EDGES + 1];
 	__u64 sum_ns;
 	__u64 buffers_written; /* buffer__sync__written */
+	__u64 started[3];      /* checkpoint__start by cause: enum es_pg_ckpt_cause */
 };
+
+/* What asked for a checkpoint (checkpoint__start's flags, PostgreSQL 9.6+). */
+enum es_pg_ckpt_cause {
+	ES_PG_CKPT_TIME,      /* CHECKPOINT_CAUSE_TIME: checkpoint_timeout */
+	ES_PG_CKPT_WAL,       /* CHECKPOINT_CAUSE_XLOG: max_wal_size reached */
+	ES_PG_CKPT_REQUESTED, /* anything else: CHECKPOINT, a backup, CREATE DATABASE, shutdown */
+};
+#define ES_PG_CKPT_FLAG_XLOG 0x80
+#define ES_PG_CKPT_FLAG_TIME 0x100
 
 /* Ring-buffer events. */
 enum es_pg_event_type {

@@ -13,6 +13,9 @@
  *   FAKE_NVML_LOST_AFTER=N    device 1 answers GPU_IS_LOST after N polls
  *   FAKE_NVML_PID=P           P holds 1 GiB on device 0 at 40% SM; pid 999999
  *                             (untracked) holds 256 MiB there at 10%
+ *   FAKE_NVML_STATE=path      a file "R U": device 0's throttle reasons are R
+ *                             (hex) and device 1 has U MiB used, read at each
+ *                             call (test_diagnose changes them under the daemon)
  *
  * Device 0: utilization 37% / memory 12%, 10 of 40 GiB used, 61 C, 250 W,
  * energy 250 W x time since init, SM 1410 MHz, memory 1215 MHz, throttled by
@@ -90,6 +93,24 @@ static const char *env(const char *k)
 	const char *v = getenv(k);
 
 	return v ? v : "";
+}
+
+/* FAKE_NVML_STATE, when set and readable: device 0's reasons, device 1's memory used */
+static void load_state(void)
+{
+	unsigned long long r, used;
+	FILE *f;
+
+	if (!env("FAKE_NVML_STATE")[0])
+		return;
+	f = fopen(env("FAKE_NVML_STATE"), "r");
+	if (!f)
+		return;
+	if (fscanf(f, "%llx %llu", &r, &used) == 2) {
+		devs[0].reasons = r;
+		devs[1].used = used * MiB;
+	}
+	fclose(f);
 }
 
 /* GPU_IS_LOST for device 1 once it has been polled FAKE_NVML_LOST_AFTER times */
@@ -182,6 +203,7 @@ int nvmlDeviceGetMemoryInfo_v2(struct fake_dev *d, struct mem2 *m)
 {
 	if (m->version != (sizeof(*m) | 2u << 24))
 		return 25; /* ARGUMENT_VERSION_MISMATCH */
+	load_state();
 	m->total = d->total;
 	m->reserved = 512 * MiB;
 	m->used = d->used;
@@ -191,6 +213,7 @@ int nvmlDeviceGetMemoryInfo_v2(struct fake_dev *d, struct mem2 *m)
 
 int nvmlDeviceGetMemoryInfo(struct fake_dev *d, struct mem1 *m)
 {
+	load_state();
 	m->total = d->total;
 	m->used = d->used + 512 * MiB; /* v1 counts reserved memory as used */
 	m->free = d->total - m->used;
@@ -223,6 +246,7 @@ int nvmlDeviceGetClockInfo(struct fake_dev *d, int type, unsigned int *mhz)
 
 int nvmlDeviceGetCurrentClocksThrottleReasons(struct fake_dev *d, unsigned long long *r)
 {
+	load_state();
 	*r = d->reasons;
 	return check(d);
 }

@@ -29,6 +29,18 @@ time, that holds its own situation):
     cron_long names the cron, its pid, create_connection and the timeouts;
   - too many workers (rule 2): 3 x cores `odoo: WorkerCron` spinning for 6 s:
     too_many_workers names the cores and 2 x cores + 1;
+  - too few workers (rule 2): the saturated pool's action says how busy the CPUs
+    were (room for more workers while /slow sleeps);
+  - CPU elsewhere (rule 2): cores + 1 `yes` processes while the HTTP workers idle:
+    cpu_not_odoo names processes erpscope does not track; the spinning cron workers
+    above are no cpu_not_odoo;
+  - statements per request rising (rule 4): /grow 3 statements per request, later 60:
+    statements_per_request_rising "3 -> 60", ranked before the plain finding for /grow;
+    /loop's steady 100 is no rise;
+  - checkpoints (rule 11): 6 CHECKPOINTs are requested (erpscope_pg_checkpoints_total),
+    no finding; max_wal_size 32MB and 100 MiB of inserts: checkpoints_too_frequent;
+  - GPU (rule 12): the fake NVML of test_gpu, its state file changed under the daemon:
+    a power-capped GPU and one 96% full are gpu_pressure, idle and 85% full is not;
   - worker killed by the master (rule 8): the prefork master SIGKILLs its
     workers while one serves /nap: worker_killed naming /nap;
   - OOM kill (rule 7): an `odoo: WorkerCron` in a 64 MiB memory cgroup
@@ -60,12 +72,15 @@ def app(environ, start_response):
         time.sleep(0.5)
     elif path == "/nap":
         time.sleep(5)
-    elif path == "/loop":
+    elif path in ("/loop", "/grow"):
         if conn is None:
             conn = psycopg2.connect(host=PGHOST, port=PGPORT, user="postgres", dbname="postgres")
             conn.autocommit = True
         cur = conn.cursor()
-        for i in range(100):
+        n = 100 if path == "/loop" else int(open(GROW).read())
+        if path == "/grow":
+            time.sleep(0.2)  # held long enough to be among the routes a snapshot keeps
+        for i in range(n):
             cur.execute("SELECT relname FROM pg_class WHERE oid = %s", (i,))
             cur.fetchall()
     start_response("200 OK", [("Content-Type", "text/plain")])
@@ -125,7 +140,7 @@ def findings(r, rid):
     return [f for f in r["findings"] if f["id"] == rid]
 
 
-FOREIGN_PRONE = ("oom_kill", "worker_killed", "outbound_failing", "host_pressure")
+FOREIGN_PRONE = ("oom_kill", "worker_killed", "outbound_failing", "host_pressure", "cpu_not_odoo")
 
 
 def mine(d, r, pids=()):
@@ -201,8 +216,9 @@ def quiet(t, d):
         t.check(st == 400, f"?{q} answers 400", f"{st} {body[:100]}")
 
 
-def pool(t, d, pg):
-    app = APP.replace("PGHOST", repr(pg.dir)).replace("PGPORT", str(pg.port))
+def pool(t, d, pg, grow):
+    app = (APP.replace("PGHOST", repr(pg.dir)).replace("PGPORT", str(pg.port))
+           .replace("GROW", repr(grow)))
     srv, port, kids = prefork.start(t, d, app, workers=2)
     stop = time.monotonic() + 14
     served = []
@@ -230,10 +246,21 @@ def pool(t, d, pg):
         cores = os.cpu_count()
         t.check(f"workers = {2 * cores + 1}" in f[0]["action"],
                 "the action says workers = 2 x cores + 1", f[0]["action"])
+        # Too few workers: the route sleeps, so the CPUs have room (unless other tests
+        # on this host fill them); the action says how busy they were.
+        cpu = re.search(r"the CPUs were (?:only )?(\d+)% busy", f[0]["action"])
+        t.check(cpu and (int(cpu.group(1)) >= 70 or "room for more workers" in f[0]["action"]),
+                "the action says the CPUs had room for more workers (too few workers)",
+                f[0]["action"])
     return srv, port
 
 
-def n_plus_one(t, d, port):
+def n_plus_one(t, d, port, grow):
+    with open(grow, "w") as f:
+        f.write("3")
+    for _ in range(10):
+        prefork.request(port, "GET", "/grow")  # the past of rising()
+    grown = time.time()
     for _ in range(10):
         prefork.request(port, "GET", "/loop")
     time.sleep(0.5)
@@ -248,6 +275,7 @@ def n_plus_one(t, d, port):
     if f and not other_daemons(d):
         t.check("SELECT relname FROM pg_class WHERE oid = ?" in f[0]["cause"],
                 "... and the loop's statement", f[0]["cause"])
+    return grown
 
 
 def slow_statement(t, d, pg):
@@ -523,6 +551,8 @@ def workers_cores(t, d):
         p.stdout.readline()
     r = diagnose(t, d, "window=10s")
     lib.log(f"workers: {json.dumps(findings(r, 'too_many_workers'))}")
+    t.check(not findings(r, "cpu_not_odoo"), "Odoo's own workers fill the CPUs: no cpu_not_odoo",
+            json.dumps(r)[:600])
     f = findings(r, "too_many_workers")
     t.check(len(f) == 1 and f"too many Odoo workers for {os.cpu_count()} cores" in f[0]["title"]
             and f"({2 * os.cpu_count() + 1} here)" in f[0]["action"],
@@ -534,15 +564,149 @@ def workers_cores(t, d):
         p.wait(timeout=10)
 
 
+def rising(t, d, port, grow, grown):
+    """4 against the past: /grow sent 3 statements per request in n_plus_one(), seconds
+    ago (grown: when); now 60. /loop sends 100 as before: no rise (the near miss). The
+    window starts 6 s after grown: the snapshot that kept the past is before it."""
+    time.sleep(max(0, grown + 6 - time.time()))
+    with open(grow, "w") as f:
+        f.write("60")
+    for _ in range(12):  # over ~10 s: the window's first snapshot leaves most inside
+        prefork.request(port, "GET", "/grow")
+        prefork.request(port, "GET", "/loop")
+        time.sleep(0.5)
+    w = int(time.time() - grown - 6) + 1
+    at = grown + 6 + w / 2  # the window: [grown + 6, now]
+    r = diagnose(t, d, f"window={w}s&at=" + time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(at))
+                 + f"{at % 1:.3f}"[1:] + "Z")
+    lib.log(f"rising: {json.dumps([x for x in r['findings'] if 'statements' in x['id']])}")
+    f = [x for x in findings(r, "statements_per_request_rising") if "route /grow:" in x["title"]]
+    n = re.search(r"in the window (\d+) requests, (\d+) statements", f[0]["cause"]) if f else None
+    t.check(len(f) == 1 and "route /grow: 3 -> 60 PostgreSQL statements per request since"
+            in f[0]["title"] and n and int(n.group(2)) == 60 * int(n.group(1)) > 0
+            and "before: 10 requests, 30 statements" in f[0]["cause"]
+            and "what changed" in f[0]["action"],
+            "statements_per_request_rising: /grow 3 -> 60 per request, with when",
+            json.dumps(r)[:900])
+    ids = [x["id"] for x in r["findings"] if "/grow" in x["title"]]
+    t.check(ids[:1] == ["statements_per_request_rising"],
+            "for /grow, the rise ranks before the plain statements_per_request", f"{ids}")
+    t.check(not [x for x in findings(r, "statements_per_request_rising") if "/loop" in x["title"]],
+            "/loop, 100 per request as before, did not rise", json.dumps(r)[:600])
+
+
+YES = ["sh", "-c", "exec yes > /dev/null"]
+
+
+def cpu_elsewhere(t, d):
+    """2, the other side: the CPUs saturated by processes that are not Odoo while the HTTP
+    workers idle: cpu_not_odoo, not too few workers."""
+    hogs = [lib.spawn(YES) for _ in range(os.cpu_count() + 1)]
+    try:
+        time.sleep(10.5)
+        r = diagnose(t, d, "window=10s")
+    finally:
+        for p in hogs:
+            p.kill()
+            p.wait()
+    lib.log(f"cpu elsewhere: {json.dumps(r)[:1500]}")
+    f = findings(r, "cpu_not_odoo")
+    others = other_daemons(d)
+    if not f and others:
+        # Other tests' Odoo workers on this host may take the CPU: then it is Odoo's.
+        lib.log(f"other erpscope daemons run ({others}): cpu_not_odoo not required")
+        return
+    t.check(len(f) == 1 and "HTTP workers were busy" in f[0]["title"] and
+            "the most: processes erpscope does not track" in f[0]["cause"] and
+            "more Odoo workers would not help" in f[0]["action"],
+            "cpu_not_odoo: CPUs saturated by untracked processes while the HTTP workers idle",
+            json.dumps(r)[:900])
+    h = [x for x in findings(r, "host_pressure") if "CPUs" in x["title"]]
+    t.check(not h or "see cpu_not_odoo" in h[0]["action"],
+            "host_pressure does not advise fewer workers then", json.dumps(h)[:400])
+    t.check(not findings(r, "too_many_workers"), "no too_many_workers", json.dumps(r)[:400])
+
+
+def checkpoints(t, d, pg):
+    """11: CHECKPOINT statements are requested checkpoints, counted and not judged (raising
+    max_wal_size would not help); then max_wal_size 32MB and 100 MiB of writes: WAL forces
+    a checkpoint every ~17 MB, checkpoints_too_frequent."""
+    m0 = d.scrape()
+    for _ in range(6):
+        pg.psql("CHECKPOINT")
+    time.sleep(0.5)
+    m1 = d.scrape()
+    req = (m1.value("erpscope_pg_checkpoints_total", cause="requested") or 0) - \
+        (m0.value("erpscope_pg_checkpoints_total", cause="requested") or 0)
+    r = diagnose(t, d, "window=10s")
+    t.check(req >= 6, "6 CHECKPOINTs: erpscope_pg_checkpoints_total{cause=requested} +6",
+            f"{req}")
+    t.check(not findings(r, "checkpoints_too_frequent"),
+            "requested checkpoints are not checkpoints_too_frequent", json.dumps(r)[:600])
+    pg.psql("ALTER SYSTEM SET max_wal_size = '32MB'")
+    pg.psql("SELECT pg_reload_conf()")
+    pg.psql("CREATE TABLE wal (id int, pad text)")
+    time.sleep(0.5)
+    for _ in range(5):
+        pg.psql("INSERT INTO wal SELECT g, repeat('w', 1000) FROM generate_series(1, 20000) g")
+    time.sleep(1)
+    m2 = d.scrape()
+    wal = (m2.value("erpscope_pg_checkpoints_total", cause="wal") or 0) - \
+        (m1.value("erpscope_pg_checkpoints_total", cause="wal") or 0)
+    r = diagnose(t, d, "window=10s")
+    lib.log(f"checkpoints: {req} requested, {wal} by WAL; {json.dumps(findings(r, 'checkpoints_too_frequent'))}")
+    f = findings(r, "checkpoints_too_frequent")
+    t.check(wal >= 3, "the writes forced checkpoints: erpscope_pg_checkpoints_total{cause=wal}",
+            f"{wal}")
+    t.check(len(f) == 1 and "forced by WAL volume (max_wal_size)" in f[0]["title"] and
+            f"wal {wal:.0f}," in json.dumps(f[0]["evidence"]) and
+            "raise max_wal_size" in f[0]["action"],
+            "checkpoints_too_frequent: forced by WAL, raise max_wal_size", json.dumps(r)[:900])
+    pg.psql("ALTER SYSTEM RESET max_wal_size")
+    pg.psql("SELECT pg_reload_conf()")
+    pg.psql("DROP TABLE wal")
+
+
+def gpu(t, d, state):
+    """12: the fake NVML (tests/fake/fake_nvml.c) told device 0 is power capped and device 1
+    95.8% full; before, device 0 idle and device 1 85% full: nothing (the near miss)."""
+    def gpus():
+        return findings(diagnose(t, d, "window=10s"), "gpu_pressure")
+    t.check(not gpus(), "GPUs idle, 85% full: no gpu_pressure")
+    with open(state, "w") as f:
+        f.write("0x4 15700\n")
+    f = lib.wait_for(lambda: (lambda x: x if len(x) == 2 else None)(gpus()), 8.0, 0.5) or gpus()
+    lib.log(f"gpu: {json.dumps(f)}")
+    titles = " | ".join(x["title"] for x in f)
+    t.check(len(f) == 2 and "GPU 0 (Fake GPU A100): clocks held down by sw_power_cap" in titles
+            and "GPU 1 (Fake GPU T4): memory 96% used (15.3 of 16.0 GiB)" in titles,
+            "gpu_pressure: device 0 power capped, device 1 nearly full", titles)
+    with open(state, "w") as f:
+        f.write("0x1 14000\n")
+
+
 def run(t):
+    from test_gpu import build_fake
     pg = lib.PgCluster(cluster_name="15/diagtest").start()
-    with lib.Daemon("--diagnose.cron-threshold=5s") as d:
+    tmp = lib.tempdir("erpscope-diag-")
+    grow, state = os.path.join(tmp, "grow"), os.path.join(tmp, "nvml-state")
+    os.chmod(tmp, 0o755)
+    with open(state, "w") as f:
+        f.write("0x1 14000\n")  # device 0 idle, device 1 85% full
+    fake = build_fake(tmp)
+    os.environ["FAKE_NVML_STATE"] = state  # the daemon's fake NVML reads it
+    with lib.Daemon("--diagnose.cron-threshold=5s", "--gpu.poll-interval=1s",
+                    f"--gpu.nvml-library={fake}") as d:
         quiet(t, d)
-        srv, port = pool(t, d, pg)
-        n_plus_one(t, d, port)
+        gpu(t, d, state)
+        srv, port = pool(t, d, pg, grow)
+        grown = n_plus_one(t, d, port, grow)
         slow_statement(t, d, pg)
         locks(t, d, pg)
+        rising(t, d, port, grow, grown)
         pg_conns(t, d, pg)
+        checkpoints(t, d, pg)
+        cpu_elsewhere(t, d)
         connects(t, d)
         disk_full(t, d)
         cron_long(t, d)

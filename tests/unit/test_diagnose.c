@@ -453,6 +453,112 @@ static void test_time(void)
 	CHECK(diag_parse_rfc3339("", &t));
 }
 
+/* The rules of diag_capacity.c and diag_trend.c over a built history. */
+static bool has(const struct diag_result *r, enum diag_rule_id id, const char *in_title,
+		const char *in_cause, const char *in_action)
+{
+	for (size_t i = 0; i < r->n; i++)
+		if (r->f[i].rule == id && strstr(r->f[i].title, in_title) &&
+		    strstr(r->f[i].cause, in_cause) && strstr(r->f[i].action, in_action))
+			return true;
+	return false;
+}
+
+static void test_capacity(void)
+{
+	struct diag_history h;
+	struct diag_snap a, b;
+	struct diag_input in = { .start = &a, .end = &b, .cores = 2, .h = NULL };
+	struct diag_result r;
+
+	/* 2 idle HTTP workers, CPUs 95% busy over 10 s (19 of 20 CPU-s), Odoo 0.5 s, pg 1 s */
+	snap_at(&a, 1000);
+	snap_at(&b, 1010);
+	a.odoo_known = b.odoo_known = a.host_known = b.host_known = true;
+	a.cpu_ticks = 1000;
+	b.cpu_ticks = 3000;
+	b.cpu_busy_ticks = 1900;
+	b.odoo_cpu_ns = b.role_cpu_ns[ES_ROLE_ODOO_HTTP] = 500000000ull;
+	b.role_cpu_ns[ES_ROLE_PG_BACKEND] = 1000000000ull;
+	CHECK(!diag_evaluate(&in, &r));
+	CHECK(has(&r, DIAG_R_CPU_ELSEWHERE, "CPUs 95% busy while the 2 HTTP workers were busy 0%",
+		  "Odoo's workers used 0.5 s (3%); the most: processes erpscope does not track (not Odoo, Python or PostgreSQL) 17.5 s, pg_backend 1.0 s",
+		  "more Odoo workers would not help"));
+	CHECK(has(&r, DIAG_R_HOST, "CPUs 95% busy", "", "see cpu_not_odoo"));
+	diag_result_free(&r);
+	/* Odoo's workers use the CPU: not elsewhere */
+	b.odoo_cpu_ns = b.role_cpu_ns[ES_ROLE_ODOO_HTTP] = 12000000000ull;
+	CHECK(!diag_evaluate(&in, &r));
+	CHECK(!has(&r, DIAG_R_CPU_ELSEWHERE, "", "", "") && has(&r, DIAG_R_HOST, "", "", "fewer workers"));
+	diag_result_free(&r);
+	/* a saturated pool on CPUs 40% busy: too few workers, the action says so */
+	b.cpu_busy_ticks = 800;
+	b.pools[0] = (struct diag_pool){ .port = 8069, .busy = 2, .busy_ns = 19000000000ull,
+					 .waits = 40, .wait_ns = 40000000000ull };
+	CHECK(!diag_evaluate(&in, &r));
+	CHECK(has(&r, DIAG_R_POOL, "", "", "the CPUs were only 40% busy over the window: they have room for more workers"));
+	diag_result_free(&r);
+	b.cpu_busy_ticks = 1900;
+	CHECK(!diag_evaluate(&in, &r));
+	CHECK(has(&r, DIAG_R_POOL, "", "", "but the CPUs were 95% busy: more workers would wait"));
+	CHECK(!has(&r, DIAG_R_CPU_ELSEWHERE, "", "", ""));
+	diag_result_free(&r);
+
+	/* GPUs: one full and power-capped, one idle (gpu_idle is no pressure) */
+	snap_at(&b, 1010);
+	b.ngpus = 2;
+	b.gpus[0] = (struct diag_gpu){ .index = "0", .name = "A100", .mem_known = true,
+				       .mem_used = 38.0 * 1073741824.0, .mem_total = 40.0 * 1073741824.0,
+				       .reasons = 0x4 };
+	b.gpus[1] = (struct diag_gpu){ .index = "1", .name = "T4", .mem_known = true,
+				       .mem_used = 1073741824.0, .mem_total = 16.0 * 1073741824.0,
+				       .reasons = 0x1 };
+	CHECK(!diag_evaluate(&in, &r));
+	CHECK(r.n == 1 && has(&r, DIAG_R_GPU, "GPU 0 (A100): memory 95% used (38.0 of 40.0 GiB); clocks held down by sw_power_cap",
+			      "nearly out of memory", "nvidia-smi"));
+	diag_result_free(&r);
+
+	/* History: /grow sends 3 statements per request for 10 minutes, then 100 from t0 + 600 */
+	CHECK(!diag_history_init(&h));
+	in.h = &h;
+	for (int i = 0; i <= 180; i++) {
+		struct diag_snap s;
+		double t = 10000 + 5.0 * i;
+		uint64_t n = (uint64_t)i * 2, before = n < 240 ? n : 240;
+
+		snap_at(&s, t);
+		s.routes_known = true;
+		s.nroutes = 1;
+		snprintf(s.routes[0].key, sizeof(s.routes[0].key), "/grow");
+		s.routes[0].count = n;
+		s.routes[0].pg_stmts = before * 3 + (n - before) * 100;
+		/* WAL checkpoints: one every 10 s from t0 + 700 */
+		s.ckpt_known = true;
+		s.ckpts[0] = 2;
+		s.ckpts[1] = t > 10700 ? (uint64_t)(t - 10700) / 10 : 0;
+		s.ckpts[2] = (uint64_t)i; /* requested ones: counted, not judged */
+		diag_history_snap(&h, &s);
+	}
+	in.from = 10000 + 840;
+	in.to = 10000 + 900;
+	diag_history_window(&h, in.from, in.to, &in.start, &in.end);
+	CHECK(in.start && in.end && in.start->t == 10840 && in.end->t == 10900);
+	CHECK(!diag_evaluate(&in, &r));
+	CHECK(has(&r, DIAG_R_STMTS_RISING, "route /grow: 3 -> 100 PostgreSQL statements per request since 02:56:40Z",
+		  "in the window 24 requests, 2400 statements; since 02:56:40Z 120 requests, 12000 statements; before: 240 requests, 720 statements", "what changed"));
+	CHECK(has(&r, DIAG_R_CHECKPOINTS, "checkpoints too frequent: 6 forced by WAL volume (max_wal_size) within 55 s, one every 11 s at most",
+		  "", "raise max_wal_size"));
+	diag_result_free(&r);
+	/* before the rise and the checkpoints: neither */
+	in.from = 10000 + 300;
+	in.to = 10000 + 590;
+	diag_history_window(&h, in.from, in.to, &in.start, &in.end);
+	CHECK(!diag_evaluate(&in, &r));
+	CHECK(!has(&r, DIAG_R_STMTS_RISING, "", "", "") && !has(&r, DIAG_R_CHECKPOINTS, "", "", ""));
+	diag_result_free(&r);
+	diag_history_free(&h);
+}
+
 int main(void)
 {
 	test_json_get();
@@ -461,6 +567,7 @@ int main(void)
 	test_merge();
 	test_cron();
 	test_rules();
+	test_capacity();
 	test_sql();
 	test_time();
 	printf("diagnose history: %zu bytes\n", diag_history_bytes());

@@ -5,7 +5,6 @@
  * severity, then by score (about the seconds of work the problem cost).
  */
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,58 +12,11 @@
 #include "diagnose/diagnose.h"
 #include "procs/title.h"
 
-static uint64_t delta(uint64_t end, uint64_t start)
-{
-	return end > start ? end - start : 0;
-}
-
-static struct diag_finding *add(struct diag_result *r, enum diag_rule_id rule, double score,
-				double since)
-{
-	struct diag_finding *f;
-
-	if (r->n == r->cap) {
-		size_t ncap = r->cap ? r->cap * 2 : 8;
-		struct diag_finding *nf = realloc(r->f, ncap * sizeof(*nf));
-
-		if (!nf)
-			return NULL;
-		r->f = nf;
-		r->cap = ncap;
-	}
-	f = &r->f[r->n++];
-	memset(f, 0, sizeof(*f));
-	f->rule = rule;
-	f->severity = diag_rules[rule].severity;
-	f->score = score;
-	f->since = since;
-	return f;
-}
-
-static void fmt(char *buf, const char *f, ...) __attribute__((format(printf, 2, 3)));
-static void fmt(char *buf, const char *f, ...)
-{
-	va_list ap;
-
-	va_start(ap, f);
-	vsnprintf(buf, DIAG_TEXT_MAX, f, ap);
-	va_end(ap);
-}
-
-static void evidence(struct diag_finding *f, const char *check, const char *what, ...)
-	__attribute__((format(printf, 3, 4)));
-static void evidence(struct diag_finding *f, const char *check, const char *what, ...)
-{
-	va_list ap;
-
-	if (f->nev == DIAG_EVIDENCE_MAX)
-		return;
-	va_start(ap, what);
-	vsnprintf(f->ev[f->nev].what, sizeof(f->ev[f->nev].what), what, ap);
-	va_end(ap);
-	snprintf(f->ev[f->nev].check, sizeof(f->ev[f->nev].check), "%s", check);
-	f->nev++;
-}
+/* The parts of a finding: diag_find.c. */
+#define delta(end, start) diag_delta(end, start)
+#define add(r, rule, score, since) diag_add(r, rule, score, since)
+#define fmt(buf, ...) diag_fmt(buf, __VA_ARGS__)
+#define evidence(f, check, ...) diag_evidence(f, check, __VA_ARGS__)
 
 /* ---------------------------------------------------------------- 1: pool */
 
@@ -169,6 +121,7 @@ static int pool_finding(const struct diag_input *in, struct diag_result *res,
 	if (route)
 		snprintf(f->action + strlen(f->action), DIAG_TEXT_MAX - strlen(f->action),
 			 " faster (GET /profile?route=%s)", route->key);
+	diag_pool_cpu_note(in, f->action + strlen(f->action), DIAG_TEXT_MAX - strlen(f->action));
 	return 0;
 }
 
@@ -485,6 +438,7 @@ static int rule_host(const struct diag_input *in, struct diag_result *res)
 								busy ? "CPU" : "I/O capacity");
 		fmt(f->action, "%s", disk ? "free or grow the filesystem (PostgreSQL stops on a full disk: WAL, the filestore, logs)" :
 				   mem ? "fewer workers, lower limit_memory_soft/limit_memory_hard, or more RAM" :
+				   busy && diag_cpu_not_odoo(in, &res->sum) ? "the CPU goes to processes other than Odoo's workers (see cpu_not_odoo): fewer Odoo workers would not help" :
 				   busy ? "fewer workers or max_cron_threads, or more cores; see which roles use the CPU (erpscope_cpu_seconds_total)" :
 					  "find the processes waiting on I/O (erpscope_iowait_seconds_total by device); faster disks");
 	}
@@ -800,7 +754,15 @@ int diag_evaluate(const struct diag_input *in, struct diag_result *out)
 			err = rule_iowait(in, out);
 		if (!err)
 			err = rule_workers(in, out);
+		if (!err)
+			err = diag_rule_cpu_elsewhere(in, out);
+		if (!err)
+			err = diag_rule_stmts_rising(in, out);
+		if (!err)
+			err = diag_rule_checkpoints(in, out);
 	}
+	if (!err && in->end)
+		err = diag_rule_gpu(in, out);
 	if (!err && in->end)
 		err = rule_pg_conns(in, out);
 	if (!err && in->end)

@@ -164,6 +164,26 @@ void diag_history_cron(struct diag_history *h, const struct diag_cron *c, double
 	h->crons[at].first = h->crons[at].last = now;
 }
 
+void diag_history_foreach(const struct diag_history *h, double to, diag_snap_fn fn, void *arg)
+{
+	double fine0 = h->fine_n ? ring_at(h->fine, DIAG_FINE_N, h->fine_head, 0)->t : 0;
+
+	for (unsigned int i = 0; i < h->coarse_n; i++) {
+		const struct diag_snap *s = ring_at(h->coarse, DIAG_COARSE_N, h->coarse_head, i);
+
+		if ((h->fine_n && s->t >= fine0) || s->t > to)
+			break;
+		fn(arg, s);
+	}
+	for (unsigned int i = 0; i < h->fine_n; i++) {
+		const struct diag_snap *s = ring_at(h->fine, DIAG_FINE_N, h->fine_head, i);
+
+		if (s->t > to)
+			break;
+		fn(arg, s);
+	}
+}
+
 const struct diag_snap *diag_history_last(const struct diag_history *h)
 {
 	return h->fine_n ? ring_at(h->fine, DIAG_FINE_N, h->fine_head, h->fine_n - 1) : NULL;

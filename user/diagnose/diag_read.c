@@ -11,6 +11,7 @@
 #include "core/erpscope.h"
 #include "core/events.h"
 #include "diagnose/diagnose.h"
+#include "gpu/gpu.h"
 #include "host/host.h"
 #include "pg/pg.h"
 #include "procs/proctable.h"
@@ -177,9 +178,11 @@ static void on_worker(void *arg, __u32 slot, enum es_role role, __u32 pid, uint6
 	struct diag_history *h = wa->h;
 	struct diag_acc *a;
 
-	if (role != ES_ROLE_ODOO_HTTP && role != ES_ROLE_ODOO_CRON && role != ES_ROLE_ODOO_GEVENT)
-		return;
-	wa->workers++;
+	bool odoo = role == ES_ROLE_ODOO_HTTP || role == ES_ROLE_ODOO_CRON ||
+		    role == ES_ROLE_ODOO_GEVENT;
+	uint64_t cpu;
+
+	wa->workers += odoo;
 	if (slot >= h->nacc) {
 		unsigned int n = slot + 64;
 		struct diag_acc *na = realloc(h->acc, n * sizeof(*na));
@@ -193,8 +196,13 @@ static void on_worker(void *arg, __u32 slot, enum es_role role, __u32 pid, uint6
 	a = &h->acc[slot];
 	if (a->pid != pid) /* a new worker in the slot: all of it is new */
 		*a = (struct diag_acc){ .pid = pid };
-	h->odoo_cpu_ns += cpu_ns > a->cpu_ns ? cpu_ns - a->cpu_ns : 0;
-	h->odoo_runq_ns += runq_ns > a->runq_ns ? runq_ns - a->runq_ns : 0;
+	cpu = cpu_ns > a->cpu_ns ? cpu_ns - a->cpu_ns : 0;
+	if ((unsigned int)role < DIAG_ROLES)
+		h->role_cpu_ns[role] += cpu;
+	if (odoo) {
+		h->odoo_cpu_ns += cpu;
+		h->odoo_runq_ns += runq_ns > a->runq_ns ? runq_ns - a->runq_ns : 0;
+	}
 	a->cpu_ns = cpu_ns;
 	a->runq_ns = runq_ns;
 }
@@ -221,6 +229,37 @@ static void on_pool(void *arg, const struct tcp_pool_stats *st)
 					   .waits = st->waits, .wait_ns = st->wait_ns };
 }
 
+_Static_assert(DIAG_ROLES == ES_ROLE_COUNT, "DIAG_ROLES is enum es_role's count");
+
+static int gpu_rank(const struct diag_gpu *g)
+{
+	return __builtin_popcount(g->reasons & DIAG_GPU_PRESSURE) + (g->mem_known && g->mem_used >= 0.9 * g->mem_total) * 4;
+}
+
+/* Keeps the DIAG_GPUS devices under the most pressure (memory, then throttle reasons). */
+static void on_gpu(void *arg, const struct gpu_dev_view *v)
+{
+	struct diag_snap *s = arg;
+	struct diag_gpu g = { .mem_known = v->mem_known, .util_known = v->util_known,
+			      .mem_used = v->mem_used, .mem_total = v->mem_total,
+			      .util = v->util, .reasons = v->reasons };
+	unsigned int at = s->ngpus;
+
+	snprintf(g.index, sizeof(g.index), "%.7s", v->index);
+	snprintf(g.name, sizeof(g.name), "%.31s", v->name);
+	if (at == DIAG_GPUS) {
+		at = 0;
+		for (unsigned int i = 1; i < DIAG_GPUS; i++)
+			if (gpu_rank(&s->gpus[i]) < gpu_rank(&s->gpus[at]))
+				at = i;
+		if (gpu_rank(&s->gpus[at]) >= gpu_rank(&g))
+			return;
+	} else {
+		s->ngpus++;
+	}
+	s->gpus[at] = g;
+}
+
 void diag_read_snap(struct erpscope *es, struct diag_history *h, double now,
 		    const struct diag_snap *prev, struct diag_snap *s)
 {
@@ -240,7 +279,10 @@ void diag_read_snap(struct erpscope *es, struct diag_history *h, double now,
 		s->odoo_workers = wa.workers;
 		s->odoo_cpu_ns = h->odoo_cpu_ns;
 		s->odoo_runq_ns = h->odoo_runq_ns;
+		memcpy(s->role_cpu_ns, h->role_cpu_ns, sizeof(s->role_cpu_ns));
 	}
+	s->ckpt_known = !pg_checkpoints(es, s->ckpts);
+	gpu_devices(es, on_gpu, s);
 	if (!host_view(es, &hv)) {
 		s->host_known = hv.cpu_ok && hv.mem_ok;
 		s->cpu_busy_ticks = hv.cpu_busy_ticks;

@@ -90,6 +90,39 @@ const struct diag_rule diag_rules[DIAG_R_COUNT] = {
 		.evidence = "sched probe: erpscope_offcpu_seconds_total{reason=\"runqueue\"}, erpscope_cpu_seconds_total, erpscope_runqueue_latency_seconds; host poller: erpscope_host_cpu_seconds_total",
 		.action = "fewer workers (and max_cron_threads) for these cores, or more cores: Odoo's guideline is 2 x cores + 1 workers at most",
 	},
+	/*
+	 * 2, the other side: too few workers is http_pool_saturated while the
+	 * CPUs have room (its action says how busy they were); idle workers on
+	 * saturated CPUs are not too few: the CPU goes elsewhere.
+	 */
+	[DIAG_R_CPU_ELSEWHERE] = {
+		.id = "cpu_not_odoo", .number = 2, .severity = DIAG_WARNING,
+		.threshold = 0.9, .threshold2 = 0.5,
+		.desc = "CPUs >= 90% busy over the window while every HTTP pool's workers were busy < 50% of it and Odoo's workers used < 50% of the busy CPU time: something else takes the CPU (not too few workers)",
+		.evidence = "host poller: erpscope_host_cpu_seconds_total; sched probe: erpscope_cpu_seconds_total by role; tcp probe: erpscope_worker_busy_seconds_total",
+		.action = "find what else runs on the host (the roles named, or processes erpscope does not track: top, pidstat); move it off peak hours, nice it, or give Odoo its own cores; more Odoo workers would not help",
+	},
+	[DIAG_R_STMTS_RISING] = {
+		.id = "statements_per_request_rising", .number = 4, .severity = DIAG_WARNING,
+		.threshold = 2.0, .threshold2 = 10,
+		.desc = "a route's or RPC's statements per request in the window are >= 2x and >= 10 more than before the window (the history of the last 24 h, >= 5 requests on each side)",
+		.evidence = "requests probe: erpscope_http_request_pg_statements_total, erpscope_odoo_rpc_pg_statements_total (their rate over the duration counts)",
+		.action = "look at what changed in that route's code or data when it began (a deployment, a module update, a record rule, a computed field without store or prefetch): an ORM loop now reads one record per query",
+	},
+	[DIAG_R_CHECKPOINTS] = {
+		.id = "checkpoints_too_frequent", .number = 11, .severity = DIAG_WARNING,
+		.threshold = 30, .threshold2 = 2,
+		.desc = "PostgreSQL started >= 2 checkpoints because WAL reached max_wal_size in the window, closer than 30 s apart on average (PostgreSQL's own checkpoint_warning); requested ones (CHECKPOINT, backups) are counted, not judged",
+		.evidence = "pg probe: erpscope_pg_checkpoints_total{cause=\"wal\"} (checkpoint__start's flags), erpscope_pg_checkpoint_duration_seconds, erpscope_pg_checkpoint_buffers_written_total",
+		.action = "raise max_wal_size (and checkpoint_timeout) so checkpoints are timed, not forced by WAL volume: every checkpoint makes the next writes of each page full-page images",
+	},
+	[DIAG_R_GPU] = {
+		.id = "gpu_pressure", .number = 12, .severity = DIAG_WARNING,
+		.threshold = 0.9,
+		.desc = "an NVML GPU's memory >= 90% used, or its clocks held down by a power cap, thermal or hardware slowdown (not idle or application clocks) at the window's end",
+		.evidence = "gpu poller: erpscope_gpu_memory_used_bytes, erpscope_gpu_memory_total_bytes, erpscope_gpu_throttled, erpscope_gpu_utilization_ratio; per process: erpscope_gpu_process_memory_bytes",
+		.action = "memory: fewer or smaller models or batches on that GPU, or free what idle processes hold; throttling: check cooling and power limits (nvidia-smi -q -d PERFORMANCE), spread the load",
+	},
 };
 
 const char *diag_severity_name(enum diag_severity s)

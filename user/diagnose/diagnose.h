@@ -12,6 +12,10 @@
  *                  (24 h, bounded), on a clock its caller passes in
  *   diag_sql.c     tables and filtered columns of a normalised statement
  *   diag_eval.c    the rules over a window: findings, ranked
+ *   diag_find.c    a finding's parts: added, formatted, evidence
+ *   diag_capacity.c rules on what the host gives: CPU taken by others,
+ *                  checkpoints too frequent, GPU pressure
+ *   diag_trend.c   rules against the past: statements per request rising
  *   diag_render.c  text and JSON
  *   diag_read.c    reads the other capabilities into a snapshot and events
  *   diagnose.c     the poller and the HTTP handler
@@ -40,6 +44,8 @@ struct poller_ops;
 #define DIAG_IOW 8    /* the (worker, device) pairs with the most iowait */
 #define DIAG_HOT 4    /* the statements with the most calls */
 #define DIAG_POOLS 4  /* HTTP pools (listening ports), the most workers first */
+#define DIAG_ROLES 12 /* enum es_role's ES_ROLE_COUNT (checked in diag_read.c) */
+#define DIAG_GPUS 4   /* NVML devices: the most pressed first */
 
 struct diag_route {
 	char key[48]; /* route, or "model method" */
@@ -59,6 +65,21 @@ struct diag_pool {
 	uint16_t port;
 	uint32_t busy, idle; /* workers now */
 	uint64_t busy_ns, waits, wait_ns;
+};
+
+/*
+ * Throttle reasons that are pressure (bit i: gpu_reason_name(i)):
+ * sw_power_cap, hw_slowdown, sw_thermal_slowdown, hw_thermal_slowdown,
+ * hw_power_brake_slowdown; not gpu_idle, application or display clocks, sync boost.
+ */
+#define DIAG_GPU_PRESSURE 0xecu
+
+/* An NVML device at one time. */
+struct diag_gpu {
+	char index[8], name[32];
+	bool mem_known, util_known;
+	double mem_used, mem_total, util;
+	uint32_t reasons; /* throttle reasons holding the clocks down (gpu_reason_name) */
 };
 
 struct diag_iow {
@@ -82,6 +103,12 @@ struct diag_snap {
 	bool odoo_known;
 	uint32_t odoo_workers;
 	uint64_t odoo_cpu_ns, odoo_runq_ns; /* only grow (struct diag_history's acc) */
+	uint64_t role_cpu_ns[DIAG_ROLES];   /* every tracked worker's CPU by role, the same way */
+	/* checkpoints started, by cause: time, wal, requested (enum es_pg_ckpt_cause) */
+	bool ckpt_known;
+	uint64_t ckpts[3];
+	unsigned int ngpus;
+	struct diag_gpu gpus[DIAG_GPUS];
 	/* the host poller */
 	bool host_known, psi_known;
 	uint64_t cpu_busy_ticks, cpu_ticks;
@@ -170,6 +197,7 @@ struct diag_history {
 	} *acc;
 	unsigned int nacc;
 	uint64_t odoo_cpu_ns, odoo_runq_ns;
+	uint64_t role_cpu_ns[DIAG_ROLES];
 };
 
 int diag_history_init(struct diag_history *h);
@@ -192,6 +220,9 @@ void diag_history_window(const struct diag_history *h, double from, double to,
  * 30 s continue an entry; else a new one (the oldest makes room).
  */
 void diag_history_cron(struct diag_history *h, const struct diag_cron *c, double now);
+typedef void (*diag_snap_fn)(void *arg, const struct diag_snap *s);
+/* Every snapshot taken at or before to, oldest first (the coarse ring, then the fine one). */
+void diag_history_foreach(const struct diag_history *h, double to, diag_snap_fn fn, void *arg);
 /* The newest snapshot, or NULL. */
 const struct diag_snap *diag_history_last(const struct diag_history *h);
 typedef void (*diag_event_fn)(void *arg, const struct diag_event *ev);
@@ -216,6 +247,10 @@ enum diag_rule_id {
 	DIAG_R_IOWAIT,
 	DIAG_R_CRON,
 	DIAG_R_WORKERS,
+	DIAG_R_CPU_ELSEWHERE,
+	DIAG_R_STMTS_RISING,
+	DIAG_R_CHECKPOINTS,
+	DIAG_R_GPU,
 	DIAG_R_COUNT,
 };
 
@@ -286,6 +321,29 @@ struct diag_result {
 	size_t n, cap;
 	struct diag_summary sum;
 };
+
+/* diag_find.c: a new finding of rule (NULL: no memory); its texts. */
+struct diag_finding *diag_add(struct diag_result *r, enum diag_rule_id rule, double score,
+			      double since);
+void diag_fmt(char *buf, const char *f, ...) __attribute__((format(printf, 2, 3)));
+void diag_evidence(struct diag_finding *f, const char *check, const char *what, ...)
+	__attribute__((format(printf, 3, 4)));
+static inline uint64_t diag_delta(uint64_t end, uint64_t start)
+{
+	return end > start ? end - start : 0;
+}
+/* Host CPU busy share and seconds over the window; false when not known. */
+bool diag_host_cpu(const struct diag_input *in, double *busy, double *busy_s);
+
+/* diag_capacity.c, diag_trend.c: 0 or -ENOMEM. */
+int diag_rule_cpu_elsewhere(const struct diag_input *in, struct diag_result *res);
+int diag_rule_checkpoints(const struct diag_input *in, struct diag_result *res);
+int diag_rule_gpu(const struct diag_input *in, struct diag_result *res);
+int diag_rule_stmts_rising(const struct diag_input *in, struct diag_result *res);
+/* The CPUs saturated while Odoo's workers are not the cause (cpu_not_odoo's test). */
+bool diag_cpu_not_odoo(const struct diag_input *in, const struct diag_summary *sum);
+/* "CPUs x% busy ...": the pool rule's note on idle CPU (too few workers) into buf. */
+void diag_pool_cpu_note(const struct diag_input *in, char *buf, size_t size);
 
 /* Runs every rule over in; findings ranked (severity, then score). 0 or -ENOMEM. */
 int diag_evaluate(const struct diag_input *in, struct diag_result *out);

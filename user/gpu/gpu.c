@@ -364,3 +364,36 @@ const struct poller_ops gpu_poller_ops = {
 	.collect = gpu_collect,
 	.free = gpu_free,
 };
+
+const char *gpu_reason_name(unsigned int i)
+{
+	return i < GPU_NREASONS ? reason_names[i] : "";
+}
+
+int gpu_devices(struct erpscope *es, gpu_dev_fn fn, void *arg)
+{
+	const struct gpu_priv *g = NULL;
+
+	for (int i = 0; i < es->npollers; i++)
+		if (es->pollers[i].ops == &gpu_poller_ops && es->pollers[i].up)
+			g = es->pollers[i].priv;
+	if (!g)
+		return -ENODEV;
+	for (unsigned int i = 0; i < g->nv.ndev; i++) {
+		const struct gpu_dev *d = &g->nv.dev[i];
+		struct gpu_dev_view v = { .index = d->index, .name = d->name };
+
+		if (!dev_shown(d))
+			continue;
+		v.mem_known = d->has[GV_MEM_USED] && d->has[GV_MEM_TOTAL] && d->val[GV_MEM_TOTAL] > 0;
+		v.mem_used = d->val[GV_MEM_USED];
+		v.mem_total = d->val[GV_MEM_TOTAL];
+		v.util_known = d->has[GV_UTIL];
+		v.util = d->val[GV_UTIL];
+		for (unsigned int r = 0; r < GPU_NREASONS; r++)
+			if (d->has[GV_THR_FIRST + r] && d->val[GV_THR_FIRST + r] > 0)
+				v.reasons |= 1u << r;
+		fn(arg, &v);
+	}
+	return 0;
+}

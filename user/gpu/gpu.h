@@ -134,6 +134,24 @@ struct gpu_priv {
 	struct drm_state drm;
 };
 
+/*
+ * A device as other capabilities (user/diagnose) read it: the last poll's
+ * memory, utilisation and the throttle reasons holding its clocks down now
+ * (bit i: reason i of erpscope_gpu_throttled). Valid during the call.
+ */
+struct gpu_dev_view {
+	const char *index, *name;
+	bool mem_known, util_known;
+	double mem_used, mem_total; /* bytes */
+	double util;                /* 0..1 */
+	uint32_t reasons;
+};
+typedef void (*gpu_dev_fn)(void *arg, const struct gpu_dev_view *v);
+/* Calls fn for each NVML device shown. 0, or -ENODEV when the gpu poller is down. */
+int gpu_devices(struct erpscope *es, gpu_dev_fn fn, void *arg);
+/* The name of throttle reason i (< GPU_NREASONS), as erpscope_gpu_throttled's label. */
+const char *gpu_reason_name(unsigned int i);
+
 /* nvml_poll.c */
 void gpu_nvml_init(struct gpu_priv *g);
 void gpu_nvml_tick(struct gpu_priv *g, uint64_t now_ms);

@@ -126,6 +126,14 @@ typedef void (*pg_cluster_fn)(void *arg, const char *name, unsigned int connecti
 			      int max_connections);
 int pg_clusters(struct erpscope *es, pg_cluster_fn fn, void *arg);
 
+/*
+ * Checkpoints started so far by cause (enum es_pg_ckpt_cause: time, wal,
+ * requested), as erpscope_pg_checkpoints_total. 0, or -ENODEV when the pg
+ * probe is off.
+ */
+int pg_checkpoints(struct erpscope *es, uint64_t started[3]);
+extern const char *const pg_ckpt_cause_names[3];
+
 /* ---------------------------------------------------------------- the probe */
 
 struct pg_bin;

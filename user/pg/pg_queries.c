@@ -121,6 +121,7 @@ struct pg_queries {
 	struct pg_agg dbs, locks;
 	struct pg_other other[ES_PG_MAX_DBS];
 	uint64_t ckpt[NB + 2]; /* buckets, sum_ns, buffers written */
+	uint64_t ckpt_started[3]; /* by enum es_pg_ckpt_cause */
 	unsigned int nshown;
 	uint64_t win_ms, win_slot_ms; /* --pg.quantile-window and its slots */
 	uint64_t evicted; /* kernel entries of cold statements folded and deleted */
@@ -155,6 +156,33 @@ static const char *const lock_types[] = {
 	"relation",   "extend",	   "frozenid", "page",	   "tuple",    "transactionid",
 	"virtualxid", "spectoken", "object",   "userlock", "advisory",
 };
+
+const char *const pg_ckpt_cause_names[3] = { "time", "wal", "requested" };
+
+int pg_checkpoints(struct erpscope *es, uint64_t started[3])
+{
+	struct probe *p = erpscope_probe(es, "pg");
+	struct pg_priv *pp = p && p->up ? p->priv : NULL;
+
+	int ncpus = bpf_ncpus(), err = 0;
+	struct es_pg_ckpt *c;
+	__u32 zero = 0;
+
+	if (!pp || ncpus <= 0)
+		return -ENODEV;
+	/* One per-CPU slot: cheap, unlike a refresh of the statement table. */
+	c = calloc((size_t)ncpus, sizeof(*c));
+	if (!c)
+		return -ENOMEM;
+	memset(started, 0, 3 * sizeof(*started));
+	if (bpf_map_lookup_elem(bpf_map__fd(pp->skel->maps.pg_ckpt), &zero, c))
+		err = -errno;
+	for (int i = 0; !err && i < ncpus; i++)
+		for (int k = 0; k < 3; k++)
+			started[k] += c[i].started[k];
+	free(c);
+	return err;
+}
 
 void pg_queries_edges(const double **lat, unsigned int *nlat, const double **ckpt,
 		      unsigned int *nckpt)
@@ -919,6 +947,7 @@ void pg_queries_refresh(struct pg_priv *pp, uint64_t now_ms, bool fine)
 	pick_evictions(q, w.entries, pp->es->maps[ES_MAP_PG_STATS].max);
 
 	memset(q->ckpt, 0, sizeof(q->ckpt));
+	memset(q->ckpt_started, 0, sizeof(q->ckpt_started));
 	if (ncpus > 0) {
 		struct es_pg_ckpt *c = calloc((size_t)ncpus, sizeof(*c));
 
@@ -928,6 +957,8 @@ void pg_queries_refresh(struct pg_priv *pp, uint64_t now_ms, bool fine)
 					q->ckpt[b] += c[i].buckets[b];
 				q->ckpt[NB] += c[i].sum_ns;
 				q->ckpt[NB + 1] += c[i].buffers_written;
+				for (int k = 0; k < 3; k++)
+					q->ckpt_started[k] += c[i].started[k];
 			}
 		}
 		free(c);
@@ -1156,6 +1187,13 @@ void pg_queries_collect(struct pg_priv *pp, struct expo *e)
 	expo_family(e, "erpscope_pg_checkpoint_buffers_written_total", EXPO_COUNTER,
 		    "Shared buffers written by checkpoints (buffer__sync__written).");
 	expo_sample_u64(e, NULL, 0, q->ckpt[NB + 1]);
+	expo_family(e, "erpscope_pg_checkpoints_total", EXPO_COUNTER,
+		    "Checkpoints started (checkpoint__start), by what asked for them.");
+	for (int k = 0; k < 3; k++) {
+		struct expo_label cl = { "cause", pg_ckpt_cause_names[k] };
+
+		expo_sample_u64(e, &cl, 1, q->ckpt_started[k]);
+	}
 	expo_family(e, "erpscope_pg_statement_fingerprints", EXPO_GAUGE,
 		    "Distinct normalised statements whose text erpscope has.");
 	expo_sample_u64(e, NULL, 0, q->ntexts);
