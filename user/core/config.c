@@ -142,7 +142,7 @@ static const struct opt opts[] = {
 	{ "web.max-connections", VAL(OPT_UINT, web_max_conns), 1, 4096, .def = "64", .shown = "=64",
 	  .help = "Connections served at once (1..4096); the next is answered 503. A connection takes a place with its first complete request; one that sends none within 2s is closed." },
 	{ "web.client-rate", VAL(OPT_UINT, web_client_rate), 0, 10000, .def = "10", .shown = "=10",
-	  .help = "Requests a second each client address may make to /queries, /workers, /profile and /events, as many in a burst (0..10000, 0: no limit); past it 429." },
+	  .help = "Requests a second each client address may make to the sensitive endpoints (/events, /queries, /profile, /workers, /requests, /diagnose, /trace, /traces), as many in a burst (0..10000, 0: no limit); past it 429." },
 	{ "gpu.nvml-library", STR(gpu_nvml_library), .def = "libnvidia-ml.so.1",
 	  .shown = "=\"libnvidia-ml.so.1\"",
 	  .help = "NVIDIA's management library, loaded at run time (a name goes through the library search path, a path is used as is); \"\" turns the NVML collector off." },
