@@ -37,7 +37,9 @@
 #define RECV_BUF (64 * 1024)
 #define PRIO_NONE 0
 #define PRIO_MASTER 1 /* held by an Odoo master or a python only */
-#define PRIO_FINAL 2
+#define PRIO_OTHER 2 /* by a worker that does not serve HTTP (a cron worker forked with it) */
+#define PRIO_GEVENT 3
+#define PRIO_FINAL 4 /* by an HTTP worker: the role that accepts on it */
 
 struct listener {
 	uint32_t inode;
@@ -185,13 +187,24 @@ static bool want_owners(const struct tcp_poll *tp)
 }
 
 /*
- * Who a listener is shown under: the role that holds it, preferring a
- * worker over Odoo's master (which only listens) or a python not yet known
- * to be one (a master before its workers are recognised).
+ * Who a listener is shown under: the role that accepts on it, so an HTTP
+ * worker over the gevent process, over any other worker that inherited it
+ * (a cron worker forked after the socket was opened), over Odoo's master
+ * (which only listens) or a python not yet known to be one.
  */
 static uint8_t holder_prio(enum es_role role)
 {
-	return role == ES_ROLE_ODOO_MASTER || role == ES_ROLE_PYTHON ? PRIO_MASTER : PRIO_FINAL;
+	switch (role) {
+	case ES_ROLE_ODOO_HTTP:
+		return PRIO_FINAL;
+	case ES_ROLE_ODOO_GEVENT:
+		return PRIO_GEVENT;
+	case ES_ROLE_ODOO_MASTER:
+	case ES_ROLE_PYTHON:
+		return PRIO_MASTER;
+	default:
+		return PRIO_OTHER;
+	}
 }
 
 static void scan_fds(struct tcp_poll *tp, const struct worker *w, __u32 slot)
