@@ -339,7 +339,7 @@ static __always_inline void on_connected(struct sock *sk)
 	r = remote_of(&c->rk);
 	if (r)
 		remote_hist(r->lat, &r->lat_sum_ns, lat_edges_ns, lat_nedges, now - c->syn_ns);
-	if (trace_on)
+	if (trace_on && c->rk.role != ES_ROLE_OTHER)
 		emit_conn(c, 0, 0, now, 1);
 }
 

@@ -14,7 +14,8 @@ slow events):
   connect  a worker titled `odoo: WorkerCron <pid> tcpdb` connects to a
            closed loopback port, then to a listening one, inside a
            recording: exactly two connect slices on its thread, result
-           "refused" and "established", remote 127.0.0.1:<port> each
+           "refused" and "established", remote 127.0.0.1:<port> each; an
+           untracked bash's connect to the listening port: no slice
   lock     session A holds a row lock (SELECT ... FOR UPDATE) ~0.5 s while
            session B's UPDATE waits for it, inside a recording: B's backend
            has one UPDATE statement slice containing one lock-wait slice
@@ -143,6 +144,11 @@ def connects(t, d):
         res.append(p.stdout.readline().strip())
     t.require(res == ["refused", "established"], "the worker's connects: refused, established",
               f"{res}")
+    # an untracked process's connect (bash, role other) is not in a trace
+    sh = subprocess.run(["/bin/bash", "-c", f"exec 3<>/dev/tcp/127.0.0.1/{lst.getsockname()[1]}; "
+                         "echo $$"], capture_output=True, text=True, timeout=10)
+    t.require(sh.returncode == 0, "bash connected to the listening port", sh.stderr)
+    bash_pid = int(sh.stdout)
     tr = done(t)
     p.stdin.close()
     p.wait(timeout=10)
@@ -156,6 +162,8 @@ def connects(t, d):
             f"{[(s['args'], s['seconds']) for s in got]}")
     t.check(all(s["name"] == f"connect {s['args'].get('remote')}" for s in got),
             "named connect <remote>")
+    t.check(not [s for s in tr.slices if s["tid"] == bash_pid],
+            "no slice for the untracked bash's connect", f"pid {bash_pid}")
 
 
 def lock_wait(t, d, pg):

@@ -1,9 +1,10 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * The tcp probe's side of traces: while a trace records, the kernel sends
- * established connects as well as failed ones (bpf/tcp.bpf.c, trace_on),
- * and each goes to the trace sink as a slice on the thread that called
- * connect(), from the SYN to established or the failure.
+ * tracked processes' established connects as well as failed ones
+ * (bpf/tcp.bpf.c, trace_on), and each connect of a tracked process goes to
+ * the trace sink as a slice on the thread that called connect(), from the
+ * SYN to established or the failure.
  */
 #include <stdio.h>
 #include <bpf/libbpf.h>
@@ -27,8 +28,8 @@ void tcp_trace_connect(struct erpscope *es, const struct es_tcp_event *k, const 
 		.status = result,
 	};
 
-	if (!es->trace.on)
-		return;
+	if (!es->trace.on || k->remote.role == ES_ROLE_OTHER)
+		return; /* untracked processes are not in a trace */
 	tcp_format_remote(&k->remote, remote, sizeof(remote));
 	snprintf(name, sizeof(name), "connect %s", remote);
 	trace_sink_emit(&es->trace, &ev);
