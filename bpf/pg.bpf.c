@@ -1487,7 +1487,7 @@ int BPF_USDT(es_pg_lock_start, __u32 f1, __u32 f2, __u32 f3, __u16 f4, __u8 type
 }
 
 static __always_inline void send_lock(struct pt_regs *ctx, struct pg_task *t, __u32 type,
-				      __u64 wait_ns)
+				      __u64 wait_ns, __u64 end_ns)
 {
 	struct es_pg_ev_lock *ev;
 	__u32 tgid = current_tgid(), idx = 0;
@@ -1495,7 +1495,7 @@ static __always_inline void send_lock(struct pt_regs *ctx, struct pg_task *t, __
 	struct es_pg_bin *b = bin_of(ctx, &idx);
 
 	/* one_trap: which statement waited is read now (rare: slow waits only). */
-	if (one_trap(t, b))
+	if (type != ES_PG_EV_LOCK_TRACE && one_trap(t, b))
 		fp = current_text(t, b) ? t->fp : 0;
 	ev = bpf_ringbuf_reserve(&pg_events, sizeof(*ev), 0);
 
@@ -1515,6 +1515,9 @@ static __always_inline void send_lock(struct pt_regs *ctx, struct pg_task *t, __
 	ev->locktype = t->locktype;
 	ev->mode = t->mode;
 	ev->pad = 0;
+	ev->client = t->client;
+	ev->pad2 = 0;
+	ev->end_ns = end_ns;
 	bpf_ringbuf_submit(ev, 0);
 }
 
@@ -1533,7 +1536,9 @@ static __always_inline void lock_done(struct pt_regs *ctx, struct pg_task *t, __
 	t->lock_ns += wait;
 	t->lock_waits += 1;
 	if (wait > slow_ns)
-		send_lock(ctx, t, ES_PG_EV_LOCK, wait);
+		send_lock(ctx, t, ES_PG_EV_LOCK, wait, now);
+	else if (trace_on)
+		send_lock(ctx, t, ES_PG_EV_LOCK_TRACE, wait, now);
 }
 
 SEC("usdt")
@@ -1555,7 +1560,7 @@ int BPF_USDT(es_pg_deadlock)
 	count_db(t, 2);
 	if (t)
 		send_lock(ctx, t, ES_PG_EV_DEADLOCK,
-			  t->lock_start ? bpf_ktime_get_ns() - t->lock_start : 0);
+			  t->lock_start ? bpf_ktime_get_ns() - t->lock_start : 0, 0);
 	return 0;
 }
 

@@ -296,6 +296,7 @@ enum es_pg_event_type {
 	ES_PG_EV_HELLO,    /* a backend's first statement: its title, start time, database key */
 	ES_PG_EV_LINK,     /* a backend's first statement: who is at the other end */
 	ES_PG_EV_STMT,     /* any other statement, while a trace records (trace_on) */
+	ES_PG_EV_LOCK_TRACE, /* any other lock wait, while a trace records (trace_on) */
 };
 
 struct es_pg_ev_hdr {
@@ -368,6 +369,9 @@ struct es_pg_ev_lock {
 	__u16 locktype;
 	__u16 mode;
 	__u16 pad;
+	__u32 client;  /* the process on this host that sent the statement, 0: unknown */
+	__u32 pad2;
+	__u64 end_ns;  /* bpf_ktime_get_ns() at the wait's end; 0: not ended (deadlock) */
 };
 
 #endif

@@ -67,6 +67,8 @@ const volatile __u64 dur_edges_ns[ES_TCP_MAX_EDGES] = {};
 const volatile __u32 dur_nedges = 0;
 const volatile __u32 remote_pool = 100; /* destinations per role with a key of their own */
 const volatile __u32 pool_roles = 1u << ES_ROLE_ODOO_HTTP; /* roles whose busy/idle is kept */
+/* Set by user space while a trace records: established connects are events too. */
+volatile __u32 trace_on;
 
 /* An outbound connection from connect() to close. */
 struct conn {
@@ -79,6 +81,8 @@ struct conn {
 	__s32 err; /* last error reported on the socket */
 	__u32 rst_rx; /* a reset was received */
 	char comm[16];
+	__u32 tid;
+	__u32 pad;
 };
 
 /* By socket address. LRU: a socket freed unseen cannot leak. */
@@ -261,7 +265,8 @@ static __always_inline bool read_remote(struct sock *sk, bool btf, struct es_tcp
 /* connect(): runs in the caller's context. */
 static __always_inline void on_syn_sent(struct sock *sk, bool btf)
 {
-	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	__u64 id = bpf_get_current_pid_tgid();
+	__u32 tgid = id >> 32;
 	struct es_worker w = current_worker(tgid);
 	__u64 key = (__u64)sk;
 	struct conn c = {};
@@ -271,23 +276,10 @@ static __always_inline void on_syn_sent(struct sock *sk, bool btf)
 	c.rk.role = w.role;
 	c.syn_ns = bpf_ktime_get_ns();
 	c.tgid = tgid;
+	c.tid = (__u32)id;
 	c.slot = w.slot;
 	bpf_get_current_comm(c.comm, sizeof(c.comm));
 	bpf_map_update_elem(&conns, &key, &c, BPF_ANY);
-}
-
-static __always_inline void on_connected(struct sock *sk)
-{
-	__u64 key = (__u64)sk, now = bpf_ktime_get_ns();
-	struct conn *c = bpf_map_lookup_elem(&conns, &key);
-	struct es_tcp_remote *r;
-
-	if (!c || c->est_ns || c->closed_ns || now < c->syn_ns)
-		return;
-	c->est_ns = now;
-	r = remote_of(&c->rk);
-	if (r)
-		remote_hist(r->lat, &r->lat_sum_ns, lat_edges_ns, lat_nedges, now - c->syn_ns);
 }
 
 static __always_inline __u32 fail_reason(__s32 err)
@@ -308,7 +300,8 @@ static __always_inline __u32 fail_reason(__s32 err)
 	}
 }
 
-static __always_inline void emit_failure(const struct conn *c, __u32 reason, __s32 err, __u64 now)
+static __always_inline void emit_conn(const struct conn *c, __u32 reason, __s32 err, __u64 now,
+				      __u32 connected)
 {
 	struct es_tcp_event *ev;
 	__u32 zero = 0;
@@ -329,7 +322,25 @@ static __always_inline void emit_failure(const struct conn *c, __u32 reason, __s
 	ev->err = err;
 	ev->remote = c->rk;
 	__builtin_memcpy(ev->comm, c->comm, sizeof(ev->comm));
+	ev->tid = c->tid;
+	ev->connected = connected;
 	bpf_ringbuf_submit(ev, 0);
+}
+
+static __always_inline void on_connected(struct sock *sk)
+{
+	__u64 key = (__u64)sk, now = bpf_ktime_get_ns();
+	struct conn *c = bpf_map_lookup_elem(&conns, &key);
+	struct es_tcp_remote *r;
+
+	if (!c || c->est_ns || c->closed_ns || now < c->syn_ns)
+		return;
+	c->est_ns = now;
+	r = remote_of(&c->rk);
+	if (r)
+		remote_hist(r->lat, &r->lat_sum_ns, lat_edges_ns, lat_nedges, now - c->syn_ns);
+	if (trace_on && c->rk.role != ES_ROLE_OTHER)
+		emit_conn(c, 0, 0, now, 1);
 }
 
 /*
@@ -381,7 +392,7 @@ static __always_inline void on_close(struct sock *sk, int oldstate, bool btf)
 		asm volatile("" : "+r"(reason));
 		if (r && reason < ES_TCP_FAIL_COUNT)
 			__sync_fetch_and_add(&r->failures[reason], 1);
-		emit_failure(c, reason, err, now);
+		emit_conn(c, reason, err, now, 0);
 	}
 out:
 	bpf_map_delete_elem(&conns, &key);

@@ -79,16 +79,21 @@ struct es_tcp_thread {
 	__u32 pad;
 };
 
-/* A failed outbound connect, one by one (ring buffer). */
+/*
+ * A failed outbound connect, one by one (ring buffer); while a trace
+ * records (trace_on), an established one too.
+ */
 struct es_tcp_event {
-	__u64 ts_ns;     /* bpf_ktime_get_ns() at the failure */
-	__u64 waited_ns; /* from connect() (SYN sent) to the failure */
+	__u64 ts_ns;     /* bpf_ktime_get_ns() at the failure (established) */
+	__u64 waited_ns; /* from connect() (SYN sent) to the failure (established) */
 	__u32 tgid;
 	__u32 slot;
 	__u32 reason; /* enum es_tcp_fail */
 	__s32 err;    /* the socket's error, 0 when the application closed it */
 	struct es_tcp_remote_key remote;
 	char comm[16];
+	__u32 tid;       /* the thread that called connect() */
+	__u32 connected; /* 1: established (trace_on), 0: failed */
 };
 
 #endif

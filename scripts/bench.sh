@@ -93,6 +93,15 @@
 # then the daemon's VmRSS (--probes=procs) with NVML off and with the fake
 # loaded. A real libnvidia-ml is larger and its calls are ioctls to the
 # driver: scripts/gpu-check.sh measures that on a host with a GPU.
+# The flight recorder (BENCH_ONLY=flight runs only that; last in a full
+# run): FLIGHT_ROUNDS rounds of every probe without and with
+# --trace.flight-recorder=30s (--trace.buffer-size=FLIGHT_BUFFER), the order
+# alternating, kernel.bpf_stats_enabled=1: BPF ns per event of es_switch and
+# es_wakeup over the sched pipe workload beside a titled worker sleeping
+# 0.2 ms in a loop (tracked threads' state changes are what it records),
+# BPF ns per statement of the pg programs over pgbench -S (2 x FLIGHT_PG_TX
+# transactions), medians and the difference; the daemon's peak RSS with
+# the flight recorder against --trace.buffer-size + 10 MiB.
 #
 # Environment: LOOPS (200000), ROUNDS (5), PAIRS (10), WORKERS (200),
 # ERPSCOPE (build/erpscope), RUNQLAT (/usr/sbin/runqlat), BENCH_CPU (0),
@@ -102,7 +111,8 @@
 # ODOO_ARMS (off,all,sched,tcp,pg,python,blkio+oom), REQ_PAIRS (10 rounds),
 # REQ_SECONDS (3), REQ_WARM (0.5), REQ_CLIENTS (6), REQ_ARMS (off,requests,all),
 # REQ_DD_PAIRS (6), REQ_DD_COUNT (1048576), REQ_CALLS (20000), GPU_POLLS (200),
-# GPU_INTERVAL_MS (100).
+# GPU_INTERVAL_MS (100), FLIGHT_ROUNDS (ROUNDS), FLIGHT_BUFFER (32MiB),
+# FLIGHT_PG_TX (10000).
 # kernel.bpf_stats_enabled is set to 1 for the run (0 for the Odoo and requests rounds) and
 # restored on exit; every process and cgroup started here is stopped or
 # removed on exit, whatever happens.
@@ -1789,6 +1799,109 @@ GPU_POLLS = int(os.environ.get("GPU_POLLS", "200"))
 GPU_INTERVAL_MS = int(os.environ.get("GPU_INTERVAL_MS", "100"))
 
 
+# ---------------------------------------------------------------- flight recorder
+
+FLIGHT_ROUNDS = int(os.environ.get("FLIGHT_ROUNDS", str(ROUNDS)))
+FLIGHT_BUFFER = os.environ.get("FLIGHT_BUFFER", "32MiB")
+FLIGHT_PG_TX = int(os.environ.get("FLIGHT_PG_TX", "10000"))  # pgbench -S transactions per client
+FLIGHT_SLEEPER = r"""
+import os, time
+import setproctitle
+setproctitle.setproctitle(f"odoo: WorkerHTTP {os.getpid()} ")
+while True:
+    time.sleep(0.0002)
+"""
+
+
+def size_bytes(s):
+    m = re.fullmatch(r"(\d+)(KiB|MiB|GiB)?", s)
+    if not m:
+        raise SystemExit(f"bench: FLIGHT_BUFFER={s!r}: a number of bytes, KiB, MiB or GiB")
+    return int(m.group(1)) << {None: 0, "KiB": 10, "MiB": 20, "GiB": 30}[m.group(2)]
+
+
+def flight_run(on):
+    """One daemon (every probe; the flight recorder when on): BPF ns per event of
+    the sched programs over the pipe workload (a titled worker sleeping 0.2 ms
+    in a loop beside it, so tracked threads switch), BPF ns per statement of the
+    pg programs over pgbench -S, the daemon's VmRSS and VmHWM at the end."""
+    extra = [f"--trace.buffer-size={FLIGHT_BUFFER}"]
+    if on:
+        extra.append("--trace.flight-recorder=30s")
+    d, port, ids = start_erpscope(extra=extra)
+    time.sleep(0.5)
+    s0 = stats(ids)
+    workload()
+    s1 = stats(ids)
+    n0 = pg_work(True, FLIGHT_PG_TX)
+    s2 = stats(ids)
+    sched = {n: ns for n, (_, ns) in per_event(s0, s1).items()
+             if n.startswith(("es_switch", "es_wakeup"))}
+    pg = sum(runs * ns for n, (runs, ns) in per_event(s1, s2).items() if n.startswith("es_pg_"))
+    # pgbench -S: one SELECT per transaction, 2 clients
+    per_stmt = pg / (2 * FLIGHT_PG_TX)
+    rss, hwm = vmrss(d.pid), vmhwm(d.pid)
+    text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=30).read().decode()
+    m = re.search(r"^erpscope_trace_buffer_bytes (\S+)$", text, re.M)
+    stop(d)
+    return dict(sched=sched, pg=per_stmt, rss=rss, hwm=hwm, tps=n0[0],
+                buf=float(m.group(1)) if m else 0.0)
+
+
+def flight_bench():
+    """The flight recorder's cost: FLIGHT_ROUNDS rounds of off / on (the
+    order alternating), kernel.bpf_stats_enabled=1: added ns per sched event
+    and per statement, and the daemon's memory against its bound."""
+    limit = size_bytes(FLIGHT_BUFFER) + (10 << 20)
+    sleeper = start(["/usr/bin/python3.11", "-c", FLIGHT_SLEEPER],
+                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    pg_start()
+    pg_work(True, 1000)  # warm up
+    subprocess.run(["sysctl", "-q", "-w", "kernel.bpf_stats_enabled=1"], check=True)
+    say("")
+    say(f"flight recorder: {FLIGHT_ROUNDS} rounds of every probe without / with "
+        f"--trace.flight-recorder=30s (--trace.buffer-size={FLIGHT_BUFFER}), the order "
+        f"alternating; sched: perf bench sched pipe -l {LOOPS} beside a titled worker "
+        f"sleeping 0.2 ms in a loop; pg: pgbench -S, 2 x {FLIGHT_PG_TX} transactions; "
+        "kernel.bpf_stats_enabled=1")
+    runs = {False: [], True: []}
+    for rnd in range(FLIGHT_ROUNDS):
+        for on in ((False, True) if rnd % 2 == 0 else (True, False)):
+            r = flight_run(on)
+            runs[on].append(r)
+            say(f"  round {rnd + 1} {'on ' if on else 'off'}: "
+                + " ".join(f"{n} {ns:.1f}" for n, ns in sorted(r["sched"].items()))
+                + f" ns/event; pg {r['pg']:.0f} ns/statement ({r['tps']:.0f} tx/s); "
+                f"VmRSS {r['rss'] / 1024:.1f} MiB (peak {r['hwm'] / 1024:.1f}), trace buffers "
+                f"{r['buf'] / 2**20:.1f} MiB")
+    stop(sleeper, signal.SIGKILL, 5)
+    med = statistics.median
+    names = sorted({n for r in runs[False] + runs[True] for n in r["sched"]})
+    sched = {n: (med(r["sched"].get(n, 0.0) for r in runs[False]),
+                 med(r["sched"].get(n, 0.0) for r in runs[True])) for n in names}
+    pg = (med(r["pg"] for r in runs[False]), med(r["pg"] for r in runs[True]))
+    hwm = max(r["hwm"] for r in runs[True]) * 1024
+    hwm_off = max(r["hwm"] for r in runs[False]) * 1024
+    say(f"  medians of {FLIGHT_ROUNDS} rounds, off -> on (added):")
+    for n, (a, b) in sched.items():
+        say(f"    {n:<16} {a:7.1f} -> {b:7.1f} ns/event ({b - a:+.1f})")
+    say(f"    pg programs      {pg[0]:7.0f} -> {pg[1]:7.0f} ns/statement ({pg[1] - pg[0]:+.0f})")
+    say(f"    daemon peak RSS with the flight recorder {hwm / 2**20:.1f} MiB (without "
+        f"{hwm_off / 2**20:.1f}); bound --trace.buffer-size + 10 MiB = {limit / 2**20:.1f} MiB: "
+        + ("within" if hwm <= limit else "OVER")
+        + "; the buffer fills only after a window of events: see trace buffers above")
+    return dict(sched=sched, pg=pg, hwm=hwm, limit=limit)
+
+
+def flight_summary(res):
+    if not res:
+        return
+    added = ", ".join(f"{n} {b - a:+.1f}" for n, (a, b) in res["sched"].items())
+    say(f"  flight recorder: added ns per sched event {added}; per statement "
+        f"{res['pg'][1] - res['pg'][0]:+.0f} ns; peak RSS {res['hwm'] / 2**20:.1f} MiB "
+        f"(bound {res['limit'] / 2**20:.1f} MiB)")
+
+
 def gpu_bench():
     """One gpu poll against the fake NVML: CPU per poll per GPU (the poller's
     tick alone, scripts/gpu_poll_bench.c), and the daemon's VmRSS with the
@@ -1873,6 +1986,11 @@ def main():
         say("")
         gpu_summary(res)
         return
+    if os.environ.get("BENCH_ONLY") == "flight":
+        res = flight_bench()
+        say("")
+        flight_summary(res)
+        return
     if os.environ.get("BENCH_ONLY") == "tcp":
         tcp_ratio, ttr, tcr = tcp_bench()
         say("")
@@ -1946,6 +2064,7 @@ def main():
     odoo_res = None if only_sched else odoo_bench()
     req_res = None if only_sched else requests_bench()
     gpu_res = None if only_sched else gpu_bench()
+    flight_res = None if only_sched else flight_bench()
 
     say("")
     say("summary")
@@ -1966,6 +2085,7 @@ def main():
     odoo_summary(odoo_res)
     requests_summary(req_res)
     gpu_summary(gpu_res)
+    flight_summary(flight_res)
 
 
 def _status(pid, key):

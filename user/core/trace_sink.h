@@ -12,7 +12,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#define TRACE_SINK_MAX_GATES 4
+#define TRACE_SINK_MAX_GATES 8
 
 enum trace_ev_kind {
 	TRACE_EV_STATE = 1, /* a thread's scheduler state changed at ts */
@@ -21,6 +21,11 @@ enum trace_ev_kind {
 	TRACE_EV_BIO,       /* a block request, [ts, end] (end 0: its completion was not seen) */
 	TRACE_EV_INSTANT,   /* something happened to a process at ts: an exit, an OOM kill */
 	TRACE_EV_GC,        /* a Python GC pause, [ts, end] on its thread; code: objects collected */
+	TRACE_EV_CRON,      /* an Odoo cron run, [ts, end] on its thread; name: the cron, status: result */
+	TRACE_EV_CONNECT,   /* an outbound connect, [ts, end] on the connecting thread;
+			     * name: "connect <remote>", detail: remote, status: result */
+	TRACE_EV_LOCK_WAIT, /* a PostgreSQL lock wait, [ts, end] on its backend (inside its
+			     * statement); detail: lock type, status: mode */
 };
 
 /* Scheduler states, as the sched probe tells them apart. */

@@ -22,6 +22,8 @@
  * _callback, before the frame goes, and commits a good one after it
  * returns. So: aborts by the worker's linked backends rose during the run:
  * failed; did not: ok; no linked backend or no pg probe: unknown.
+ *
+ * While a trace records, each run is a slice on its thread (TRACE_EV_CRON).
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -36,6 +38,7 @@
 #include "core/log.h"
 #include "core/poller.h"
 #include "core/readfile.h"
+#include "core/trace_sink.h"
 #include "cron/cron.h"
 #include "pg/pg.h"
 #include "procs/proctable.h"
@@ -242,6 +245,22 @@ static void run_sample(struct erpscope *es, struct cron_worker *cw, const struct
 		cw->off[CRON_OFF_SLEEP]++;
 }
 
+/* The run as a slice on its thread, for a trace recording. */
+static void run_trace(struct erpscope *es, const struct cron_worker *cw, const struct cron_run *r)
+{
+	struct trace_ev ev = {
+		.kind = TRACE_EV_CRON,
+		.tgid = cw->pid,
+		.tid = cw->tid,
+		.ts_ns = cw->start_ns,
+		.end_ns = cw->start_ns + r->dur_ns,
+		.name = cw->name,
+		.status = cron_result_name(r->result),
+	};
+
+	trace_sink_emit(&es->trace, &ev);
+}
+
 /* s: the poll that no longer sees it (NULL: the worker is gone). */
 static void run_end(struct erpscope *es, struct cron_priv *cp, struct cron_worker *cw,
 		    const struct cron_seen *s, uint64_t now)
@@ -282,6 +301,7 @@ static void run_end(struct erpscope *es, struct cron_priv *cp, struct cron_worke
 	else
 		r.result = CRON_UNKNOWN; /* fewer aborts: a backend went away */
 	r.end_unix = unix_of(end);
+	run_trace(es, cw, &r);
 	if (cron_table_add(cp->table, &r))
 		log_debug("cron run counted as other", "cron=%s", cw->name);
 	log_debug("cron run", "pid=%u cron=%s seconds=%.3f result=%s", cw->pid, cw->name,

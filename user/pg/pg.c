@@ -336,8 +336,14 @@ static int on_event(void *ctx, void *data, size_t size)
 		break;
 	case ES_PG_EV_DEADLOCK:
 	case ES_PG_EV_LOCK:
-		if (size >= sizeof(struct es_pg_ev_lock))
+		if (size >= sizeof(struct es_pg_ev_lock)) {
 			on_lock(pp, data);
+			pg_trace_lock(pp, data); /* a slow wait is a trace's too */
+		}
+		break;
+	case ES_PG_EV_LOCK_TRACE:
+		if (size >= sizeof(struct es_pg_ev_lock))
+			pg_trace_lock(pp, data);
 		break;
 	case ES_PG_EV_HELLO:
 		if (size >= sizeof(struct es_pg_ev_hello))

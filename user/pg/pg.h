@@ -204,6 +204,8 @@ void pg_probe_sync(struct probe *p, struct pg_procs *procs, uint64_t now_ms);
 /* pg_trace.c: statements for a trace recording (user/core/trace_sink.h) */
 struct es_pg_ev_slow;
 void pg_trace_statement(struct pg_priv *pp, const struct es_pg_ev_slow *k);
+/* A lock wait that ended (a deadlock's has not: skipped), as a slice in its statement. */
+void pg_trace_lock(struct pg_priv *pp, const struct es_pg_ev_lock *k);
 int pg_trace_start(struct pg_priv *pp);
 void pg_trace_stop(struct pg_priv *pp);
 

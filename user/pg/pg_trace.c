@@ -2,7 +2,9 @@
 /*
  * The pg probe's side of traces: while a trace records, the kernel sends
  * every statement (ES_PG_EV_STMT; slow ones come as ES_PG_EV_SLOW anyway)
- * and they go to the trace sink with their normalised text, never a literal.
+ * and they go to the trace sink with their normalised text, never a literal;
+ * every lock wait too (ES_PG_EV_LOCK_TRACE; slow ones as ES_PG_EV_LOCK), a
+ * slice inside its statement's.
  */
 #include <stdio.h>
 #include <bpf/libbpf.h>
@@ -37,6 +39,26 @@ void pg_trace_statement(struct pg_priv *pp, const struct es_pg_ev_slow *k)
 		text = fallback;
 	}
 	ev.name = text;
+	trace_sink_emit(&es->trace, &ev);
+}
+
+void pg_trace_lock(struct pg_priv *pp, const struct es_pg_ev_lock *k)
+{
+	struct erpscope *es = pp->es;
+	struct trace_ev ev = {
+		.kind = TRACE_EV_LOCK_WAIT,
+		.tgid = k->h.tgid,
+		.tid = k->h.tgid,
+		.ts_ns = k->end_ns > k->wait_ns ? k->end_ns - k->wait_ns : 0,
+		.end_ns = k->end_ns,
+		.peer = k->client,
+		.name = "lock wait",
+		.detail = pg_lock_type_name(k->locktype),
+		.status = pg_lock_mode_name(k->mode),
+	};
+
+	if (!es->trace.on || !k->end_ns || k->h.type == ES_PG_EV_DEADLOCK)
+		return;
 	trace_sink_emit(&es->trace, &ev);
 }
 

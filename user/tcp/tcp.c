@@ -72,6 +72,7 @@ struct tcp_priv {
 	size_t admitted_len;
 	struct tcp_pool_attach *pool; /* uprobes on pool workers, from attach on */
 	bool pooled; /* the pools source of role odoo_http */
+	bool traced; /* its trace gate registered */
 	__u64 *percpu;     /* ncpus: lookup buffer */
 	uint8_t *state;    /* per slot, one collect: ST_IDLE / ST_BUSY threads seen */
 	uint64_t *closed_ns; /* per slot, one collect: busy_ns, read before the walk */
@@ -110,7 +111,11 @@ static int on_event(void *ctx, void *data, size_t len)
 	int64_t id;
 	int err;
 
-	if (len < sizeof(*ev) || !es->events)
+	if (len < sizeof(*ev))
+		return 0;
+	tcp_trace_connect(es, ev, ev->connected ? "established" :
+			  ev->reason < ES_TCP_FAIL_COUNT ? fail_names[ev->reason] : "other");
+	if (ev->connected || !es->events)
 		return 0;
 	role = role_of(ev->remote.role);
 	tcp_format_remote(&ev->remote, remote, sizeof(remote));
@@ -292,8 +297,11 @@ static int tcp_attach(struct probe *p)
 	int err;
 
 	err = tcp_bpf__attach(s);
+	if (!err)
+		err = tcp_trace_start(tp->es, s);
 	if (err)
 		return err;
+	tp->traced = true;
 	/* Without uprobe sessions every HTTP worker's state stays unknown. */
 	err = pools_add(tp->es->pools, ES_ROLE_ODOO_HTTP, http_worker, tp);
 	if (err)
@@ -691,6 +699,8 @@ static void tcp_close(struct probe *p)
 	p->rb = NULL;
 	if (!tp)
 		return;
+	if (tp->traced)
+		tcp_trace_stop(p->es, tp->skel);
 	procs_off_slot_reset(p->es->procs, reset_slot, tp);
 	if (tp->pooled)
 		pools_remove(p->es->pools, ES_ROLE_ODOO_HTTP);

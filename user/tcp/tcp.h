@@ -118,6 +118,16 @@ typedef void (*tcp_pool_fn)(void *arg, const struct tcp_pool_stats *st);
 /* Calls fn for each pool of role (ES_ROLE_ODOO_HTTP). 0, or -ENODEV when the tcp probe is off. */
 int tcp_pools(struct erpscope *es, enum es_role role, tcp_pool_fn fn, void *arg);
 
+/* ---------------------------------------------------------------- tcp_trace.c */
+
+struct tcp_bpf;
+
+/* A connect that ended (result: "established", or a failure's reason) as a trace slice. */
+void tcp_trace_connect(struct erpscope *es, const struct es_tcp_event *k, const char *result);
+/* The kernel's switch for established connects, flipped with the trace sink. */
+int tcp_trace_start(struct erpscope *es, struct tcp_bpf *skel);
+void tcp_trace_stop(struct erpscope *es, struct tcp_bpf *skel);
+
 /* ---------------------------------------------------------------- tcp_poll.c */
 
 /* The port of the listening socket the process in slot holds (its pool), 0 when none is known. */

@@ -15,7 +15,9 @@
  *     from each request to the statements its process sent during it;
  *   - block requests as slices on a track per device, in lanes (slices of
  *     one track must nest, requests in flight together do not);
- *   - exits and OOM kills as instants on their process's track.
+ *   - exits and OOM kills as instants on their process's track;
+ *   - cron runs, outbound connects and lock waits as slices on their
+ *     thread (a lock wait inside its statement).
  */
 #include <errno.h>
 #include <stdio.h>
@@ -80,6 +82,13 @@ struct writer {
 	uint8_t *lane;    /* per event: a block request's lane on its device */
 };
 
+static bool is_slice(enum trace_ev_kind k)
+{
+	return k == TRACE_EV_REQUEST || k == TRACE_EV_STATEMENT || k == TRACE_EV_BIO ||
+	       k == TRACE_EV_GC || k == TRACE_EV_CRON || k == TRACE_EV_CONNECT ||
+	       k == TRACE_EV_LOCK_WAIT;
+}
+
 static bool thread_kept(const struct trace_filter *f, const struct trace_thread *t)
 {
 	char pid[16];
@@ -124,7 +133,7 @@ static bool ev_kept(const struct writer *w, size_t i)
 
 	if (thread_kept(w->f, &w->r->threads[w->r->evs[i].thread]))
 		return true;
-	return ev->kind == TRACE_EV_STATEMENT && ev->peer &&
+	return (ev->kind == TRACE_EV_STATEMENT || ev->kind == TRACE_EV_LOCK_WAIT) && ev->peer &&
 	       bsearch(&ev->peer, w->kept_tgids, w->nkept, sizeof(*w->kept_tgids), cmp_u32);
 }
 
@@ -260,6 +269,27 @@ static void task_state(struct writer *w, const struct trace_ev *ev)
 	pb_end(pb);
 }
 
+/* What the kind's detail and status are, as the slice's arguments. */
+static const struct {
+	const char *detail, *status;
+} arg_names[] = {
+	[TRACE_EV_CRON] = { NULL, "result" },
+	[TRACE_EV_CONNECT] = { "remote", "result" },
+	[TRACE_EV_LOCK_WAIT] = { "locktype", "mode" },
+};
+
+/* A slice named by its event, its strings as arguments. */
+static void named_slice(struct pb *pb, const struct trace_ev *ev)
+{
+	bool known = ev->kind < sizeof(arg_names) / sizeof(arg_names[0]);
+
+	pb_string(pb, TE_NAME, ev->name ? ev->name : "?");
+	if (known && arg_names[ev->kind].detail && ev->detail)
+		annotation(pb, arg_names[ev->kind].detail, ev->detail, 0);
+	if (known && arg_names[ev->kind].status && ev->status)
+		annotation(pb, arg_names[ev->kind].status, ev->status, 0);
+}
+
 static void slice_begin(struct writer *w, size_t i)
 {
 	const struct trace_ev *ev = &w->r->evs[i].ev;
@@ -281,6 +311,8 @@ static void slice_begin(struct writer *w, size_t i)
 	} else if (ev->kind == TRACE_EV_GC) {
 		pb_string(pb, TE_NAME, ev->name);
 		annotation(pb, "collected", NULL, ev->code);
+	} else if (ev->kind != TRACE_EV_STATEMENT) {
+		named_slice(pb, ev);
 	} else {
 		pb_string(pb, TE_NAME, ev->name);
 		if (w->req_of[i] >= 0)
@@ -553,8 +585,7 @@ int trace_write(const struct trace_rec *r, const struct trace_filter *f, uint64_
 		goto out;
 	for (size_t i = r->first; i < r->n; i++) {
 		const struct trace_ev *ev = &r->evs[i].ev;
-		bool slice = ev->kind == TRACE_EV_REQUEST || ev->kind == TRACE_EV_STATEMENT ||
-			     ev->kind == TRACE_EV_BIO || ev->kind == TRACE_EV_GC;
+		bool slice = is_slice(ev->kind);
 
 		w.req_of[i] = w.first_flow[i] = w.next_flow[i] = -1;
 		w.end[i] = ev->end_ns;
@@ -577,8 +608,7 @@ int trace_write(const struct trace_rec *r, const struct trace_filter *f, uint64_
 		if (!keep[i])
 			continue;
 		outs[nout++] = (struct out){ .ts = ev->ts_ns, .ev = i };
-		if (ev->kind == TRACE_EV_REQUEST || ev->kind == TRACE_EV_STATEMENT ||
-		    ev->kind == TRACE_EV_BIO || ev->kind == TRACE_EV_GC)
+		if (is_slice(ev->kind))
 			outs[nout++] = (struct out){ .ts = w.end[i], .ev = i, .end = 1 };
 	}
 	qsort(outs, nout, sizeof(*outs), by_time);
