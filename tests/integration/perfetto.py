@@ -55,12 +55,53 @@ def one(d, k, default=None):
     return v[0] if v else default
 
 
+def _interned(packets):
+    """Resolves the sequence's interned data in stream order, as trace_processor
+    does: a TrackEvent's name_iid and a DebugAnnotation's name_iid become name;
+    a PerfSample gains frames (its callstack's function names, outermost first).
+    A reference to an iid not defined before (or in) its packet raises."""
+    tables = {k: {} for k in ("event_names", "debug_annotation_names", "function_names",
+                              "frames", "callstacks", "mapping_paths", "mappings")}
+    for p in packets:
+        if one(p, "sequence_flags", 0) & 1:
+            for t in tables.values():
+                t.clear()
+        for idata in p.get("interned_data", []):
+            for k, t in tables.items():
+                for e in idata.get(k, []):
+                    t[one(e, "iid")] = e
+        uses = False
+        e = one(p, "track_event")
+        if e:
+            if one(e, "name_iid") is not None:
+                e["name"] = [one(tables["event_names"][one(e, "name_iid")], "name")]
+                uses = True
+            for a in e.get("debug_annotations", []):
+                if one(a, "name_iid") is not None:
+                    a["name"] = [one(tables["debug_annotation_names"][one(a, "name_iid")],
+                                     "name")]
+                    uses = True
+        s = one(p, "perf_sample")
+        if s:
+            cs = tables["callstacks"][one(s, "callstack_iid")]
+            s["frames"] = [one(tables["function_names"][one(
+                tables["frames"][f], "function_name_id")], "str")
+                for f in cs.get("frame_ids", [])]
+            for f in cs.get("frame_ids", []):
+                tables["mappings"][one(tables["frames"][f], "mapping_id")]
+            uses = True
+        if uses and not one(p, "sequence_flags", 0) & 2:
+            raise ValueError(f"a packet uses interned data without SEQ_NEEDS_INCREMENTAL_STATE: {p}")
+
+
 class Trace:
-    """What the tests ask of a trace: tracks, thread states, slices, flows."""
+    """What the tests ask of a trace: tracks, thread states, slices, flows,
+    CPU samples."""
 
     def __init__(self, data):
         self.msg = decode(data)
         self.packets = self.msg.get("packet", [])
+        _interned(self.packets)
         self.processes = {}   # pid -> name
         self.threads = {}     # tid -> (pid, name)
         self.track_tid = {}   # uuid -> tid
@@ -90,6 +131,15 @@ class Trace:
                     track_pid=self.track_pid.get(one(e, "track_uuid")),
                     args={one(a, "name"): one(a, "string_value", one(a, "uint_value"))
                           for a in e.get("debug_annotations", [])}))
+
+    def samples(self, tid):
+        """[(ts, cpu, [function names, outermost first])] of one thread's CPU samples."""
+        out = []
+        for p in self.packets:
+            s = one(p, "perf_sample")
+            if s and one(s, "tid") == tid:
+                out.append((one(p, "timestamp"), one(s, "cpu"), s["frames"]))
+        return sorted(out, key=lambda x: x[0])
 
     def states(self, tid):
         """[(ts, state, cpu)] of one thread, in time order."""

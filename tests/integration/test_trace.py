@@ -31,6 +31,13 @@ With `--probes=sched,blkio,oom,pg,requests`:
   - Debian's python3.11 running 100 gc.collect() inside a recording
     (`--probes=sched,python`): 100 GC slices of generation 2 on its thread,
     their collected objects adding up to what gc.collect() returned
+  - a worker titled `odoo: WorkerHTTP <pid>` (Debian's python3.11, the same
+    daemon) burning 1.5 s of CPU in erpscope_burn() inside a 6 s recording:
+    its CPU samples are PerfSample packets on its thread whose interned
+    callstack is burn:<module> -> burn:erpscope_burn, each stamped
+    inside the burn and saying its CPU, as many as its CPU seconds x 49 Hz
+    (the default --python.sample-frequency) within 25%, and as many as
+    GET /profile counted for the burn (+/- 2)
 """
 
 import gzip
@@ -97,6 +104,29 @@ def app(request):
 ''' % LITERAL
 
 DATA_SIZE = 16 << 20
+
+BURN = r"""
+import json, os, sys, time
+import setproctitle
+setproctitle.setproctitle(f"odoo: WorkerHTTP {os.getpid()} ")
+
+
+def erpscope_burn(seconds):
+    end = time.thread_time() + seconds
+    n = 0
+    while time.thread_time() < end:
+        n += 1
+    return n
+
+
+print("ready", flush=True)
+for line in sys.stdin:
+    c0, r0 = time.process_time(), time.monotonic_ns()
+    erpscope_burn(float(line))
+    c1, r1 = time.process_time(), time.monotonic_ns()
+    print(json.dumps(dict(cpu=c1 - c0, r0=r0, r1=r1)), flush=True)
+"""
+HZ = 49  # --python.sample-frequency's default
 
 
 def get(port, path, headers=None, timeout=90):
@@ -199,7 +229,8 @@ def worker_states(t, d):
     t.check(len(reads) == 100, "its 100 O_DIRECT reads are 100 block I/O slices",
             f"{len(reads)}")
     t.check(all(s["tid"] is None and 0 < s["seconds"] < 1 for s in reads),
-            "on a device's track, each lasting less than a second")
+            "on a device's track, each lasting less than a second",
+            f"{[s for s in reads if not (s['tid'] is None and 0 < s['seconds'] < 1)][:3]}")
     exits = [e for e in tr.instants if e["track_pid"] == p.pid]
     t.check([e["name"] for e in exits] == ["exit: killed"] and
             exits[0]["args"].get("detail") == "SIGKILL",
@@ -335,52 +366,113 @@ def loaded(t, d, pg):
     lib.kill_group(srv)
 
 
-def gc_pauses(t):
+def gc_pauses(t, d):
     """Debian's python3.11 (USDT) running 100 gc.collect() in a recording:
     100 GC slices of generation 2 on its thread, the objects they collected
     adding up to what gc.collect() returned."""
     paths = pw.write_all(lib.tempdir())
-    with lib.Daemon("--probes=sched,python") as d:
-        argv, env = pw.command(pw.DEBIAN, paths["gc"])
-        p = lib.spawn(argv, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-        pid, _ = pw.read_ready(p)
+    argv, env = pw.command(pw.DEBIAN, paths["gc"])
+    p = lib.spawn(argv, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    pid, _ = pw.read_ready(p)
 
-        def command(cmd):
-            p.stdin.write(cmd + "\n")
-            p.stdin.flush()
-            return json.loads(p.stdout.readline())
+    def command(cmd):
+        p.stdin.write(cmd + "\n")
+        p.stdin.flush()
+        return json.loads(p.stdout.readline())
 
-        def seen():
-            return d.scrape().total("erpscope_python_gc_pause_seconds_count",
-                                    worker=str(pid)) >= 1
-        ok = False
-        for _ in range(20):  # the USDT probes attach a little after the process shows
-            command("probe")
-            if lib.wait_for(seen, 1.0, 0.1):
-                ok = True
-                break
-        t.require(ok, "the python probe times its GC pauses")
-        res = {}
-        th = threading.Thread(target=lambda: res.update(r=get(d.port,
-                                                              f"/trace?seconds=3&pid={pid}")))
-        th.start()
-        time.sleep(0.5)
-        r = command("go")
-        th.join(30)
-        st, _, b = res["r"]
-        t.require(st == 200, "the recording answers 200", f"{st}")
-        tr = perfetto.Trace(b)
-        gcs = [x for x in tr.slices if x["tid"] == pid and
-               (x["name"] or "").startswith("GC generation")]
-        lib.log(f"{len(gcs)} GC slices, e.g. {gcs[:1]}; gc.collect() found {r['total']}")
-        t.check(len(gcs) == 100 and all(x["name"] == "GC generation 2" for x in gcs),
-                "100 gc.collect() are 100 GC slices of generation 2 on its thread",
-                f"{len(gcs)}")
-        t.check(sum(x["args"].get("collected", 0) for x in gcs) == r["total"],
-                "their collected objects add up to what gc.collect() returned",
-                f"{sum(x['args'].get('collected', 0) for x in gcs)} {r['total']}")
-        p.stdin.close()
-        p.wait(10)
+    def seen():
+        return d.scrape().total("erpscope_python_gc_pause_seconds_count",
+                                worker=str(pid)) >= 1
+    ok = False
+    for _ in range(20):  # the USDT probes attach a little after the process shows
+        command("probe")
+        if lib.wait_for(seen, 1.0, 0.1):
+            ok = True
+            break
+    t.require(ok, "the python probe times its GC pauses")
+    res = {}
+    th = threading.Thread(target=lambda: res.update(r=get(d.port,
+                                                          f"/trace?seconds=3&pid={pid}")))
+    th.start()
+    time.sleep(0.5)
+    r = command("go")
+    th.join(30)
+    st, _, b = res["r"]
+    t.require(st == 200, "the recording answers 200", f"{st}")
+    tr = perfetto.Trace(b)
+    gcs = [x for x in tr.slices if x["tid"] == pid and
+           (x["name"] or "").startswith("GC generation")]
+    lib.log(f"{len(gcs)} GC slices, e.g. {gcs[:1]}; gc.collect() found {r['total']}")
+    t.check(len(gcs) == 100 and all(x["name"] == "GC generation 2" for x in gcs),
+            "100 gc.collect() are 100 GC slices of generation 2 on its thread",
+            f"{len(gcs)}")
+    t.check(sum(x["args"].get("collected", 0) for x in gcs) == r["total"],
+            "their collected objects add up to what gc.collect() returned",
+            f"{sum(x['args'].get('collected', 0) for x in gcs)} {r['total']}")
+    p.stdin.close()
+    p.wait(10)
+
+
+def cpu_samples(t, d):
+    """A titled worker burning 1.5 s of CPU in erpscope_burn() inside a 6 s
+    recording: its samples, with their interned callstacks."""
+    script = os.path.join(lib.tempdir(), "burn.py")  # frames named burn:...
+    with open(script, "w") as f:
+        f.write(BURN)
+    p = lib.spawn([lib.PYTHON, script], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                  text=True)
+    t.require(p.stdout.readline().strip() == "ready", "the burner started")
+    info, _, _ = lib.wait_worker(d, p.pid, timeout=10.0, role="odoo_http")
+    t.require(info is not None, "the burner is tracked as odoo_http")
+
+    def burn(seconds):
+        p.stdin.write(f"{seconds}\n")
+        p.stdin.flush()
+        return json.loads(p.stdout.readline())
+
+    def sampled():  # the python probe found it: its samples reach /profile
+        burn(0.2)
+        stacks, _, _ = pw.profile(d, kind="cpu", seconds=30, worker=p.pid)
+        return pw.leaf_sums(stacks).get("burn:erpscope_burn", 0) > 0
+    t.require(lib.wait_for(sampled, 15.0, 0.5), "the python probe samples the burner")
+
+    def in_profile():
+        time.sleep(1.5)  # drained once a second
+        stacks, _, _ = pw.profile(d, kind="cpu", seconds=120, worker=p.pid)
+        return pw.leaf_sums(stacks).get("burn:erpscope_burn", 0)
+    before = in_profile()
+    res = {}
+    th = threading.Thread(target=lambda: res.update(r=get(d.port,
+                                                          f"/trace?seconds=6&pid={p.pid}")))
+    t0 = time.monotonic_ns()
+    th.start()
+    time.sleep(0.5)
+    r = burn(1.5)
+    th.join(30)
+    profiled = in_profile() - before
+    st, _, b = res["r"]
+    t.require(st == 200, "the recording answers 200", f"{st}")
+    tr = perfetto.Trace(b)
+    samples = tr.samples(p.pid)
+    burning = [s for s in samples if s[2][-1:] == ["burn:erpscope_burn"]]
+    lib.log(f"{len(samples)} samples of the burner, {len(burning)} in erpscope_burn, "
+            f"e.g. {samples[:1]}; it used {r['cpu']:.3f} s of CPU in "
+            f"{(r['r1'] - r['r0']) / 1e9:.3f} s, {profiled} samples in /profile; "
+            f"trace {len(b)} bytes")
+    t.require(r["r1"] < t0 + 5.5e9, "the burn ended inside the recording (a busy host "
+              "would stretch it)", f"{(r['r1'] - t0) / 1e9:.2f} s after it began")
+    t.check(burning and all(s[2] == ["burn:<module>", "burn:erpscope_burn"]
+                            for s in burning),
+            "its samples' callstack is burn:<module> -> burn:erpscope_burn",
+            f"{set(tuple(s[2]) for s in samples)}")
+    t.check(all(r["r0"] <= s[0] <= r["r1"] and s[1] is not None for s in burning),
+            "each is stamped inside the burn and says its CPU")
+    t.near(len(burning), r["cpu"] * HZ, 0.25,
+           f"as many as {r['cpu']:.2f} CPU seconds x {HZ} Hz")
+    t.near(len(burning), profiled, 0, "as many as GET /profile counted for the burn",
+           abs_tol=2)
+    p.stdin.close()
+    p.wait(10)
 
 
 def body(t):
@@ -395,7 +487,9 @@ def body(t):
             loaded(t, d, pg)
     finally:
         pg.stop()
-    gc_pauses(t)
+    with lib.Daemon("--probes=sched,python") as d:
+        gc_pauses(t, d)
+        cpu_samples(t, d)
 
 
 if __name__ == "__main__":

@@ -22,6 +22,8 @@ enum trace_ev_kind {
 	TRACE_EV_BIO,       /* a block request, [ts, end] (end 0: its completion was not seen) */
 	TRACE_EV_INSTANT,   /* something happened to a process at ts: an exit, an OOM kill */
 	TRACE_EV_GC,        /* a Python GC pause, [ts, end] on its thread; code: objects collected */
+	TRACE_EV_SAMPLE,    /* a CPU sample of a thread at ts on cpu; name: its stack, frames
+			     * outermost first joined by ';' */
 };
 
 /* Scheduler states, as the sched probe tells them apart. */

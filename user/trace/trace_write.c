@@ -15,7 +15,9 @@
  *     from each request to the statements its process sent during it;
  *   - block requests as slices on a track per device, in lanes (slices of
  *     one track must nest, requests in flight together do not);
- *   - exits and OOM kills as instants on their process's track.
+ *   - exits and OOM kills as instants on their process's track;
+ *   - Python CPU samples as PerfSample with interned callstacks
+ *     (trace_samples.c).
  */
 #include <errno.h>
 #include <stdio.h>
@@ -26,18 +28,10 @@
 #include "core/pb.h"
 #include "procs/title.h"
 #include "trace/trace.h"
+#include "trace/trace_pb.h"
 
-/* perfetto.protos.* field numbers */
+/* perfetto.protos.* field numbers (TracePacket's: trace_pb.h) */
 enum {
-	TRACE_PACKET = 1,
-	TP_CLOCK_SNAPSHOT = 6,
-	TP_TIMESTAMP = 8,
-	TP_SEQ_ID = 10,
-	TP_TRACK_EVENT = 11,
-	TP_SEQ_FLAGS = 13,
-	TP_CLOCK_ID = 58,
-	TP_TRACK_DESCRIPTOR = 60,
-	TP_TASK_STATE = 117,
 	CS_CLOCKS = 1, CS_PRIMARY = 2, CLK_ID = 1, CLK_TS = 2,
 	TD_UUID = 1, TD_NAME = 2, TD_PROCESS = 3, TD_THREAD = 4, TD_PARENT = 5,
 	PD_PID = 1, PD_NAME = 6,
@@ -47,9 +41,7 @@ enum {
 	TS_CPU = 1, TS_COMM = 2, TS_TID = 3, TS_STATE = 4,
 };
 
-enum { CLOCK_REALTIME_ID = 1, CLOCK_MONOTONIC_ID = 3, CLOCK_BOOTTIME_ID = 6 };
 enum { TE_SLICE_BEGIN = 1, TE_SLICE_END = 2, TE_INSTANT = 3 };
-enum { SEQ_ID = 1, SEQ_INCREMENTAL_STATE_CLEARED = 1 };
 /* GenericKernelTaskStateEvent.TaskStateEnum */
 enum { TS_RUNNABLE = 2, TS_RUNNING = 3, TS_SLEEP = 4, TS_UNINTERRUPTIBLE = 5 };
 
@@ -78,6 +70,7 @@ struct writer {
 	uint32_t *kept_tgids; /* sorted */
 	size_t nkept;
 	uint8_t *lane;    /* per event: a block request's lane on its device */
+	struct trace_interns in;
 };
 
 static bool thread_kept(const struct trace_filter *f, const struct trace_thread *t)
@@ -126,14 +119,6 @@ static bool ev_kept(const struct writer *w, size_t i)
 		return true;
 	return ev->kind == TRACE_EV_STATEMENT && ev->peer &&
 	       bsearch(&ev->peer, w->kept_tgids, w->nkept, sizeof(*w->kept_tgids), cmp_u32);
-}
-
-static void packet_begin(struct pb *pb, uint64_t ts)
-{
-	pb_begin(pb, TRACE_PACKET);
-	pb_varint(pb, TP_TIMESTAMP, ts);
-	pb_varint(pb, TP_CLOCK_ID, CLOCK_MONOTONIC_ID);
-	pb_varint(pb, TP_SEQ_ID, SEQ_ID);
 }
 
 static uint64_t now_of(clockid_t id)
@@ -249,7 +234,7 @@ static void task_state(struct writer *w, const struct trace_ev *ev)
 
 	if (ev->state >= sizeof(map) / sizeof(map[0]) || !map[ev->state])
 		return;
-	packet_begin(pb, ev->ts_ns);
+	trace_packet_begin(pb, ev->ts_ns, false);
 	pb_begin(pb, TP_TASK_STATE);
 	if (ev->state == TRACE_ST_RUNNING)
 		pb_varint(pb, TS_CPU, ev->cpu);
@@ -266,7 +251,7 @@ static void slice_begin(struct writer *w, size_t i)
 	struct pb *pb = &w->pb;
 	char fp[20];
 
-	packet_begin(pb, ev->ts_ns);
+	trace_packet_begin(pb, ev->ts_ns, false);
 	pb_begin(pb, TP_TRACK_EVENT);
 	pb_varint(pb, TE_TYPE, TE_SLICE_BEGIN);
 	pb_varint(pb, TE_TRACK, THREAD_UUID(ev->tid));
@@ -301,7 +286,7 @@ static void slice_end(struct writer *w, size_t i, uint64_t ts)
 	const struct trace_ev *ev = &w->r->evs[i].ev;
 	struct pb *pb = &w->pb;
 
-	packet_begin(pb, ts);
+	trace_packet_begin(pb, ts, false);
 	pb_begin(pb, TP_TRACK_EVENT);
 	pb_varint(pb, TE_TYPE, TE_SLICE_END);
 	pb_varint(pb, TE_TRACK, ev->kind == TRACE_EV_BIO ? LANE_UUID(ev->id, w->lane[i]) :
@@ -491,7 +476,7 @@ static void bio_begin(struct writer *w, size_t i)
 	struct pb *pb = &w->pb;
 	char name[96];
 
-	packet_begin(pb, b->ts_ns);
+	trace_packet_begin(pb, b->ts_ns, false);
 	pb_begin(pb, TP_TRACK_EVENT);
 	pb_varint(pb, TE_TYPE, TE_SLICE_BEGIN);
 	pb_varint(pb, TE_TRACK, LANE_UUID(b->id, w->lane[i]));
@@ -512,7 +497,7 @@ static void instant(struct writer *w, const struct trace_ev *ev)
 {
 	struct pb *pb = &w->pb;
 
-	packet_begin(pb, ev->ts_ns);
+	trace_packet_begin(pb, ev->ts_ns, false);
 	pb_begin(pb, TP_TRACK_EVENT);
 	pb_varint(pb, TE_TYPE, TE_INSTANT);
 	pb_varint(pb, TE_TRACK, PROCESS_UUID(ev->tgid));
@@ -593,6 +578,8 @@ int trace_write(const struct trace_rec *r, const struct trace_filter *f, uint64_
 
 		if (ev->kind == TRACE_EV_STATE)
 			task_state(&w, ev);
+		else if (ev->kind == TRACE_EV_SAMPLE)
+			trace_sample_write(&w.pb, &w.in, ev);
 		else if (ev->kind == TRACE_EV_INSTANT)
 			instant(&w, ev);
 		else if (outs[k].end)
@@ -602,7 +589,7 @@ int trace_write(const struct trace_rec *r, const struct trace_filter *f, uint64_
 		else
 			slice_begin(&w, i);
 	}
-	err = pb_finish(&w.pb);
+	err = w.in.err ? w.in.err : pb_finish(&w.pb);
 	if (!err) {
 		*outp = w.pb.buf;
 		*lenp = w.pb.len;
@@ -619,5 +606,6 @@ out:
 	free(w.end);
 	free(w.lane);
 	free(w.kept_tgids);
+	trace_interns_free(&w.in);
 	return err;
 }
