@@ -57,11 +57,16 @@ def one(d, k, default=None):
 
 def _interned(packets):
     """Resolves the sequence's interned data in stream order, as trace_processor
-    does: a TrackEvent's name_iid and a DebugAnnotation's name_iid become name;
+    does: a TrackEvent's name_iid and a DebugAnnotation's name_iid become name,
+    its string_value_iid string_value;
     a PerfSample gains frames (its callstack's function names, outermost first).
-    A reference to an iid not defined before (or in) its packet raises."""
+    A reference to an iid not defined before (or in) its packet raises.
+    Returns {"inline": TrackEvent and annotation names written as strings,
+    "defined": {table: entries defined}}."""
+    stats = {"inline": 0, "defined": {}}
     tables = {k: {} for k in ("event_names", "debug_annotation_names", "function_names",
-                              "frames", "callstacks", "mapping_paths", "mappings")}
+                              "frames", "callstacks", "mapping_paths", "mappings",
+                              "debug_annotation_string_values")}
     for p in packets:
         if one(p, "sequence_flags", 0) & 1:
             for t in tables.values():
@@ -70,9 +75,12 @@ def _interned(packets):
             for k, t in tables.items():
                 for e in idata.get(k, []):
                     t[one(e, "iid")] = e
+                    stats["defined"][k] = stats["defined"].get(k, 0) + 1
         uses = False
         e = one(p, "track_event")
         if e:
+            stats["inline"] += ("name" in e) + sum("name" in a for a in
+                                                   e.get("debug_annotations", []))
             if one(e, "name_iid") is not None:
                 e["name"] = [one(tables["event_names"][one(e, "name_iid")], "name")]
                 uses = True
@@ -80,6 +88,10 @@ def _interned(packets):
                 if one(a, "name_iid") is not None:
                     a["name"] = [one(tables["debug_annotation_names"][one(a, "name_iid")],
                                      "name")]
+                    uses = True
+                if one(a, "string_value_iid") is not None:
+                    a["string_value"] = [one(tables["debug_annotation_string_values"][
+                        one(a, "string_value_iid")], "str")]
                     uses = True
         s = one(p, "perf_sample")
         if s:
@@ -92,6 +104,7 @@ def _interned(packets):
             uses = True
         if uses and not one(p, "sequence_flags", 0) & 2:
             raise ValueError(f"a packet uses interned data without SEQ_NEEDS_INCREMENTAL_STATE: {p}")
+    return stats
 
 
 class Trace:
@@ -101,7 +114,7 @@ class Trace:
     def __init__(self, data):
         self.msg = decode(data)
         self.packets = self.msg.get("packet", [])
-        _interned(self.packets)
+        self.interning = _interned(self.packets)
         self.processes = {}   # pid -> name
         self.threads = {}     # tid -> (pid, name)
         self.track_tid = {}   # uuid -> tid

@@ -27,7 +27,9 @@ With `--probes=sched,blkio,oom,pg,requests`:
     nowhere in the file
   - 10 s of a 2-worker server under 6 clients (two statements per request):
     the trace is under 20 MiB, decodes, and every statement a worker sent
-    inside a request is joined to that request by a flow
+    inside a request is joined to that request by a flow; TrackEvent and
+    annotation names are interned (no name written as a string, each
+    distinct event name defined once in InternedData)
   - Debian's python3.11 running 100 gc.collect() inside a recording
     (`--probes=sched,python`): 100 GC slices of generation 2 on its thread,
     their collected objects adding up to what gc.collect() returned
@@ -357,6 +359,14 @@ def loaded(t, d, pg):
     linked = [s for s in inside if s["ends"] and s["ends"][0] in flows]
     lib.log(f"{len(reqs)} request slices, {len(stmts)} statements of the workers, "
             f"{len(inside)} inside a request, {len(linked)} with a flow")
+    names = {one_name for p in tr.packets for e in p.get("track_event", [])
+                 for one_name in e.get("name", [])}
+    lib.log(f"{len(b) / max(len(tr.packets), 1):.1f} bytes per packet, "
+            f"{len(b) / max(done[0], 1):.0f} per request; interning {tr.interning}")
+    t.check(tr.interning["inline"] == 0 and
+            tr.interning["defined"].get("event_names") == len(names),
+            "event and annotation names are interned: each distinct name defined once",
+            f"{tr.interning} {len(names)} names")
     t.check(len(reqs) > 100, "hundreds of request slices", f"{len(reqs)}")
     # A request astride the start or the end of the recording (2 workers, 2
     # edges) may have a statement outside it.

@@ -105,6 +105,7 @@ void trace_interns_free(struct trace_interns *in)
 {
 	intern_free(&in->names);
 	intern_free(&in->annots);
+	intern_free(&in->values);
 	intern_free(&in->funcs);
 	intern_free(&in->stacks);
 }

@@ -40,6 +40,7 @@ enum trace_intern_table {
 	TI_CALLSTACKS = 7,       /* Callstack: PerfSample.callstack_iid */
 	TI_MAPPING_PATHS = 17,   /* InternedString: Mapping.path_string_ids */
 	TI_MAPPINGS = 19,        /* Mapping: Frame.mapping_id */
+	TI_ANNOTATION_STRINGS = 29, /* InternedString: DebugAnnotation.string_value_iid */
 };
 
 /* One table: string -> iid (1, 2, ...), open addressing. */
@@ -63,7 +64,7 @@ struct trace_fresh {
 #define TRACE_FRESH_MAX 256
 
 struct trace_interns {
-	struct trace_intern names, annots, funcs, stacks;
+	struct trace_intern names, annots, values, funcs, stacks;
 	bool mapping; /* the one mapping (Python code) is written */
 	struct trace_fresh fresh[TRACE_FRESH_MAX];
 	size_t nfresh;

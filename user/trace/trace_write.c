@@ -36,8 +36,8 @@ enum {
 	TD_UUID = 1, TD_NAME = 2, TD_PROCESS = 3, TD_THREAD = 4, TD_PARENT = 5,
 	PD_PID = 1, PD_NAME = 6,
 	THD_PID = 1, THD_TID = 2, THD_NAME = 5,
-	TE_ANNOT = 4, TE_TYPE = 9, TE_TRACK = 11, TE_NAME = 23, TE_FLOW = 47, TE_FLOW_END = 48,
-	DA_NAME = 10, DA_UINT = 3, DA_STRING = 6,
+	TE_ANNOT = 4, TE_TYPE = 9, TE_NAME_IID = 10, TE_TRACK = 11, TE_FLOW = 47, TE_FLOW_END = 48,
+	DA_NAME_IID = 1, DA_UINT = 3, DA_STRING_IID = 17,
 	TS_CPU = 1, TS_COMM = 2, TS_TID = 3, TS_STATE = 4,
 };
 
@@ -71,6 +71,7 @@ struct writer {
 	size_t nkept;
 	uint8_t *lane;    /* per event: a block request's lane on its device */
 	struct trace_interns in;
+	struct pb ev;     /* the TrackEvent being built (its interned strings go first) */
 };
 
 static bool thread_kept(const struct trace_filter *f, const struct trace_thread *t)
@@ -209,15 +210,55 @@ static int descriptors(struct writer *w, const bool *keep_thread)
 	return 0;
 }
 
-static void annotation(struct pb *pb, const char *name, const char *s, uint64_t u)
+/*
+ * TrackEvents name everything by iid: event names, annotation names and
+ * string values are interned (trace_intern.c). An event is built in w->ev,
+ * then written in its packet after the InternedData of the names it used
+ * first.
+ */
+static struct pb *event_begin(struct writer *w, int type, uint64_t track)
 {
-	pb_begin(pb, TE_ANNOT);
-	pb_string(pb, DA_NAME, name);
-	if (s)
-		pb_string(pb, DA_STRING, s);
-	else
-		pb_varint(pb, DA_UINT, u);
+	pb_reset(&w->ev);
+	pb_varint(&w->ev, TE_TYPE, type);
+	pb_varint(&w->ev, TE_TRACK, track);
+	return &w->ev;
+}
+
+static void event_end(struct writer *w, uint64_t ts)
+{
+	struct pb *pb = &w->pb;
+
+	if (w->ev.err && !pb->err)
+		pb->err = w->ev.err;
+	trace_packet_begin(pb, ts, true);
+	trace_interned_write(pb, &w->in);
+	pb_bytes(pb, TP_TRACK_EVENT, w->ev.buf, w->ev.len);
 	pb_end(pb);
+}
+
+static uint64_t intern(struct writer *w, struct trace_intern *t, enum trace_intern_table table,
+		       const char *s)
+{
+	return trace_intern(&w->in, t, table, s, strlen(s));
+}
+
+static void event_name(struct writer *w, const char *name)
+{
+	pb_varint(&w->ev, TE_NAME_IID, intern(w, &w->in.names, TI_EVENT_NAMES, name));
+}
+
+static void annotation(struct writer *w, const char *name, const char *s, uint64_t u)
+{
+	struct pb *e = &w->ev;
+
+	pb_begin(e, TE_ANNOT);
+	pb_varint(e, DA_NAME_IID, intern(w, &w->in.annots, TI_ANNOTATION_NAMES, name));
+	if (s)
+		pb_varint(e, DA_STRING_IID,
+			  intern(w, &w->in.values, TI_ANNOTATION_STRINGS, s));
+	else
+		pb_varint(e, DA_UINT, u);
+	pb_end(e);
 }
 
 static void task_state(struct writer *w, const struct trace_ev *ev)
@@ -248,37 +289,32 @@ static void task_state(struct writer *w, const struct trace_ev *ev)
 static void slice_begin(struct writer *w, size_t i)
 {
 	const struct trace_ev *ev = &w->r->evs[i].ev;
-	struct pb *pb = &w->pb;
+	struct pb *e = event_begin(w, TE_SLICE_BEGIN, THREAD_UUID(ev->tid));
 	char fp[20];
 
-	trace_packet_begin(pb, ev->ts_ns, false);
-	pb_begin(pb, TP_TRACK_EVENT);
-	pb_varint(pb, TE_TYPE, TE_SLICE_BEGIN);
-	pb_varint(pb, TE_TRACK, THREAD_UUID(ev->tid));
 	if (ev->kind == TRACE_EV_REQUEST) {
-		pb_string(pb, TE_NAME, ev->detail ? ev->detail : ev->name);
+		event_name(w, ev->detail ? ev->detail : ev->name);
 		for (long s = w->first_flow[i]; s >= 0; s = w->next_flow[s])
-			pb_fixed64(pb, TE_FLOW, (uint64_t)s + 1);
-		annotation(pb, "route", ev->name, 0);
+			pb_fixed64(e, TE_FLOW, (uint64_t)s + 1);
+		annotation(w, "route", ev->name, 0);
 		if (ev->detail)
-			annotation(pb, "rpc", ev->detail, 0);
-		annotation(pb, "code", ev->status ? ev->status : "", 0);
+			annotation(w, "rpc", ev->detail, 0);
+		annotation(w, "code", ev->status ? ev->status : "", 0);
 	} else if (ev->kind == TRACE_EV_GC) {
-		pb_string(pb, TE_NAME, ev->name);
-		annotation(pb, "collected", NULL, ev->code);
+		event_name(w, ev->name);
+		annotation(w, "collected", NULL, ev->code);
 	} else {
-		pb_string(pb, TE_NAME, ev->name);
+		event_name(w, ev->name);
 		if (w->req_of[i] >= 0)
-			pb_fixed64(pb, TE_FLOW_END, (uint64_t)i + 1);
+			pb_fixed64(e, TE_FLOW_END, (uint64_t)i + 1);
 		snprintf(fp, sizeof(fp), "%016llx", (unsigned long long)ev->id);
-		annotation(pb, "fingerprint", fp, 0);
+		annotation(w, "fingerprint", fp, 0);
 		if (ev->peer)
-			annotation(pb, "client_pid", NULL, ev->peer);
+			annotation(w, "client_pid", NULL, ev->peer);
 		if (ev->code)
-			annotation(pb, "error", NULL, 1);
+			annotation(w, "error", NULL, 1);
 	}
-	pb_end(pb);
-	pb_end(pb);
+	event_end(w, ev->ts_ns);
 }
 
 static void slice_end(struct writer *w, size_t i, uint64_t ts)
@@ -473,39 +509,28 @@ static void bio_begin(struct writer *w, size_t i)
 {
 	const struct trace_ev *b = &w->r->evs[i].ev;
 	const struct trace_thread *t = trace_rec_thread(w->r, b->tid);
-	struct pb *pb = &w->pb;
 	char name[96];
 
-	trace_packet_begin(pb, b->ts_ns, false);
-	pb_begin(pb, TP_TRACK_EVENT);
-	pb_varint(pb, TE_TYPE, TE_SLICE_BEGIN);
-	pb_varint(pb, TE_TRACK, LANE_UUID(b->id, w->lane[i]));
+	event_begin(w, TE_SLICE_BEGIN, LANE_UUID(b->id, w->lane[i]));
 	snprintf(name, sizeof(name), "%s %u B %s", b->detail ? b->detail : "?", b->code,
 		 t ? t->comm : "");
-	pb_string(pb, TE_NAME, name);
-	annotation(pb, "op", b->detail ? b->detail : "?", 0);
-	annotation(pb, "bytes", NULL, b->code);
-	annotation(pb, "pid", NULL, b->tgid);
-	annotation(pb, "tid", NULL, b->tid);
+	event_name(w, name);
+	annotation(w, "op", b->detail ? b->detail : "?", 0);
+	annotation(w, "bytes", NULL, b->code);
+	annotation(w, "pid", NULL, b->tgid);
+	annotation(w, "tid", NULL, b->tid);
 	if (!b->end_ns)
-		annotation(pb, "end", "its submitter's wakeup (completion not seen)", 0);
-	pb_end(pb);
-	pb_end(pb);
+		annotation(w, "end", "its submitter's wakeup (completion not seen)", 0);
+	event_end(w, b->ts_ns);
 }
 
 static void instant(struct writer *w, const struct trace_ev *ev)
 {
-	struct pb *pb = &w->pb;
-
-	trace_packet_begin(pb, ev->ts_ns, false);
-	pb_begin(pb, TP_TRACK_EVENT);
-	pb_varint(pb, TE_TYPE, TE_INSTANT);
-	pb_varint(pb, TE_TRACK, PROCESS_UUID(ev->tgid));
-	pb_string(pb, TE_NAME, ev->name);
+	event_begin(w, TE_INSTANT, PROCESS_UUID(ev->tgid));
+	event_name(w, ev->name);
 	if (ev->detail)
-		annotation(pb, "detail", ev->detail, 0);
-	pb_end(pb);
-	pb_end(pb);
+		annotation(w, "detail", ev->detail, 0);
+	event_end(w, ev->ts_ns);
 }
 
 static int by_time(const void *a, const void *b)
@@ -533,6 +558,7 @@ int trace_write(const struct trace_rec *r, const struct trace_filter *f, uint64_
 	w.end = calloc(r->n + 1, sizeof(*w.end));
 	w.lane = calloc(r->n + 1, sizeof(*w.lane));
 	pb_init(&w.pb, TRACE_MAX_BYTES);
+	pb_init(&w.ev, TRACE_MAX_BYTES);
 	if (!keep || !keep_thread || !outs || !w.req_of || !w.first_flow || !w.next_flow ||
 	    !w.end || !w.lane || kept_processes(&w))
 		goto out;
@@ -597,6 +623,7 @@ int trace_write(const struct trace_rec *r, const struct trace_filter *f, uint64_
 	}
 out:
 	pb_free(&w.pb);
+	pb_free(&w.ev);
 	free(keep);
 	free(keep_thread);
 	free(outs);
