@@ -163,6 +163,37 @@ class Trace:
                 out.append((one(p, "timestamp"), one(e, "state"), one(e, "cpu")))
         return sorted(out, key=lambda x: x[0])
 
+    def io_wait(self, tid):
+        """{monotonic ts: io_wait} of one thread's sched_blocked_reason ftrace
+        events (their BOOTTIME stamps put on the trace's MONOTONIC clock with
+        the ClockSnapshot)."""
+        snap = next(one(p, "clock_snapshot") for p in self.packets if one(p, "clock_snapshot"))
+        clk = {one(c, "clock_id"): one(c, "timestamp") for c in snap["clocks"]}
+        off = clk[6] - clk[3]
+        out = {}
+        for p in self.packets:
+            for b in p.get("ftrace_events", []):
+                for e in b.get("event", []):
+                    r = one(e, "sched_blocked_reason")
+                    if r and one(r, "pid") == tid:
+                        out[one(e, "timestamp") - off] = bool(one(r, "io_wait", 0))
+        return out
+
+    def d_seconds(self, tid, t0=0, t1=1 << 63):
+        """Seconds of uninterruptible sleep within [t0, t1], split as the UI
+        does: {"io": ..., "non-io": ..., "unknown": ...}, each D state taking
+        the io_wait of the sched_blocked_reason stamped 1 ns after it."""
+        flags = self.io_wait(tid)
+        s = self.states(tid)
+        out = {"io": 0.0, "non-io": 0.0, "unknown": 0.0}
+        for (a, st, _), (b, _, _) in zip(s, s[1:]):
+            if st != "TASK_STATE_UNINTERRUPTIBLE_SLEEP":
+                continue
+            f = flags.get(a + 1)
+            k = "unknown" if f is None else "io" if f else "non-io"
+            out[k] += max(0, min(b, t1) - max(a, t0)) / 1e9
+        return out
+
     def state_seconds(self, tid):
         """Seconds per state between consecutive events (the last one open: not counted)."""
         s = self.states(tid)

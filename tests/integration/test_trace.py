@@ -11,7 +11,11 @@ With `--probes=sched,blkio,oom,pg,requests`:
     O_DIRECT reads inside a 5 s recording: its process track is named
     `odoo_http <pid> odoo: WorkerHTTP <pid>`, its running time in the trace's
     thread states is the CPU time it used within 5%, its sleeping time its
-    1 s sleep within 5%, it has uninterruptible (iowait) time, its 100 reads
+    1 s sleep within 5%, it has uninterruptible (iowait) time, the D sleeps
+    of its reads are iowait (a sched_blocked_reason with io_wait 1 after each,
+    the UI's "Uninterruptible Sleep (IO)") and its wait in posix_spawn (a vfork
+    whose child opens a FIFO the test writes 0.5 s later) is the posix_spawn's
+    time within 5%, all of it D without iowait (io_wait 0, "(non-IO)"), its 100 reads
     are 100 block I/O slices of 4096 bytes attributed to it, and the SIGKILL the
     test sends it before the end is an `exit: killed` instant on its track
   - a second recording while one runs answers 429 (JSON); the first still
@@ -84,6 +88,14 @@ for off in offsets:
 r1 = time.monotonic_ns()
 c2 = time.process_time()
 print(json.dumps(dict(spin_cpu=c1 - c0, sleep=t1 - t0, cpu=c2 - c0, r0=r0, r1=r1)), flush=True)
+# Blocked, not iowait: posix_spawn is a vfork, its parent waits (TASK_KILLABLE)
+# until the child execs, and the child first opens a FIFO no one writes yet.
+v0 = time.monotonic_ns()
+child = os.posix_spawn("/bin/true", ["true"], os.environ,
+                       file_actions=[(os.POSIX_SPAWN_OPEN, 0, sys.argv[3], os.O_RDONLY, 0)])
+v1 = time.monotonic_ns()
+os.waitpid(child, 0)
+print(json.dumps(dict(v0=v0, v1=v1)), flush=True)
 sys.stdin.readline()
 """
 
@@ -161,7 +173,9 @@ def data_file(d):
 def worker_states(t, d):
     work = lib.tempdir(base="/var/tmp")
     offsets = ",".join(str(random.randrange(DATA_SIZE // 4096) * 4096) for _ in range(100))
-    p = lib.spawn([lib.PYTHON, "-c", WORKLOAD, data_file(work), offsets],
+    fifo = os.path.join(work, "fifo")
+    os.mkfifo(fifo)
+    p = lib.spawn([lib.PYTHON, "-c", WORKLOAD, data_file(work), offsets, fifo],
                   stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     t.require(p.stdout.readline().strip() == "ready", "workload started")
     info, _, _ = lib.wait_worker(d, p.pid, timeout=10.0, role="odoo_http")
@@ -180,6 +194,10 @@ def worker_states(t, d):
     p.stdin.write("go\n")
     p.stdin.flush()
     r = json.loads(p.stdout.readline())
+    time.sleep(0.5)  # the workload waits in posix_spawn (vfork) meanwhile
+    with open(fifo, "w"):
+        pass
+    r.update(json.loads(p.stdout.readline()))
     lib.log(f"workload says {r}")
     p.kill()  # inside the recording: an exit instant
     p.wait(10)
@@ -214,6 +232,15 @@ def worker_states(t, d):
            "sleeping time in the trace is its 1 s sleep")
     t.check(sec.get("TASK_STATE_UNINTERRUPTIBLE_SLEEP", 0) > 0,
             "its O_DIRECT reads show as uninterruptible (iowait)", f"{sec}")
+    d_reads, d_spawn = tr.d_seconds(p.pid, r["r0"], r["r1"]), tr.d_seconds(p.pid, r["v0"], r["v1"])
+    lib.log(f"uninterruptible during the reads {d_reads}, in posix_spawn {d_spawn} "
+            f"({(r['v1'] - r['v0']) / 1e9:.3f} s)")
+    t.check(d_reads["io"] > 0 and d_reads["non-io"] == 0 == d_reads["unknown"],
+            "its O_DIRECT reads' uninterruptible sleeps are iowait (io_wait 1)", f"{d_reads}")
+    t.near(d_spawn["non-io"], (r["v1"] - r["v0"]) / 1e9, 0.05,
+           "its wait in posix_spawn (vfork, the child blocked on a FIFO) is uninterruptible, "
+           "not iowait (io_wait 0)")
+    t.check(d_spawn["io"] == 0 == d_spawn["unknown"], "and none of it is iowait", f"{d_spawn}")
     seq = [x[1] for x in tr.states(p.pid)]
     bad = [i for i in range(len(seq) - 1)
            if seq[i] == "TASK_STATE_RUNNABLE" and seq[i + 1] != "TASK_STATE_RUNNING"]

@@ -10,7 +10,9 @@
  *   - thread states as GenericKernelTaskStateEvent: trace_processor turns
  *     them into its thread_state table (and sched slices for running), which
  *     the UI draws as the thread's state bar, as it does for ftrace's
- *     sched_switch; TrackEvent slices would draw as ordinary slices;
+ *     sched_switch; TrackEvent slices would draw as ordinary slices; an
+ *     uninterruptible sleep says whether it is iowait with an ftrace
+ *     sched_blocked_reason;
  *   - requests and statements as TrackEvent slices on their thread, a flow
  *     from each request to the statements its process sent during it;
  *   - block requests as slices on a track per device, in lanes (slices of
@@ -39,6 +41,9 @@ enum {
 	TE_ANNOT = 4, TE_TYPE = 9, TE_NAME_IID = 10, TE_TRACK = 11, TE_FLOW = 47, TE_FLOW_END = 48,
 	DA_NAME_IID = 1, DA_UINT = 3, DA_STRING_IID = 17,
 	TS_CPU = 1, TS_COMM = 2, TS_TID = 3, TS_STATE = 4,
+	FB_CPU = 1, FB_EVENT = 2,                     /* FtraceEventBundle */
+	FE_TIMESTAMP = 1, FE_PID = 2, FE_BLOCKED_REASON = 18, /* FtraceEvent */
+	BR_PID = 1, BR_IO_WAIT = 3,                   /* SchedBlockedReasonFtraceEvent */
 };
 
 enum { TE_SLICE_BEGIN = 1, TE_SLICE_END = 2, TE_INSTANT = 3 };
@@ -72,6 +77,7 @@ struct writer {
 	uint8_t *lane;    /* per event: a block request's lane on its device */
 	struct trace_interns in;
 	struct pb ev;     /* the TrackEvent being built (its interned strings go first) */
+	uint64_t boot_minus_mono; /* CLOCK_BOOTTIME - CLOCK_MONOTONIC, for ftrace events */
 };
 
 static bool thread_kept(const struct trace_filter *f, const struct trace_thread *t)
@@ -138,9 +144,10 @@ static void clock_entry(struct pb *pb, uint32_t id, uint64_t ts)
 	pb_end(pb);
 }
 
-static void clocks(struct pb *pb)
+static void clocks(struct writer *w)
 {
-	uint64_t mono = now_of(CLOCK_MONOTONIC);
+	struct pb *pb = &w->pb;
+	uint64_t mono = now_of(CLOCK_MONOTONIC), boot = now_of(CLOCK_BOOTTIME);
 
 	pb_begin(pb, TRACE_PACKET);
 	pb_varint(pb, TP_TIMESTAMP, mono);
@@ -149,11 +156,12 @@ static void clocks(struct pb *pb)
 	pb_varint(pb, TP_SEQ_FLAGS, SEQ_INCREMENTAL_STATE_CLEARED);
 	pb_begin(pb, TP_CLOCK_SNAPSHOT);
 	clock_entry(pb, CLOCK_MONOTONIC_ID, mono);
-	clock_entry(pb, CLOCK_BOOTTIME_ID, now_of(CLOCK_BOOTTIME));
+	clock_entry(pb, CLOCK_BOOTTIME_ID, boot);
 	clock_entry(pb, CLOCK_REALTIME_ID, now_of(CLOCK_REALTIME));
 	pb_varint(pb, CS_PRIMARY, CLOCK_MONOTONIC_ID);
 	pb_end(pb);
 	pb_end(pb);
+	w->boot_minus_mono = boot - mono;
 }
 
 static int by_tgid(const void *a, const void *b, void *arg)
@@ -261,6 +269,33 @@ static void annotation(struct writer *w, const char *name, const char *s, uint64
 	pb_end(e);
 }
 
+/*
+ * Whether an uninterruptible sleep is iowait: GenericKernelTaskStateEvent
+ * has one "D" for both, so a sched_blocked_reason ftrace event (pid,
+ * io_wait) follows it 1 ns later, as the kernel's own tracepoint would
+ * after a D sleep: trace_processor sets the io_wait of the thread's last
+ * D state from it, and the UI then says "Uninterruptible Sleep (IO)"
+ * (orange) or "(non-IO)" (dark red). Ftrace timestamps are BOOTTIME.
+ */
+static void blocked_reason(struct writer *w, const struct trace_ev *ev)
+{
+	struct pb *pb = &w->pb;
+
+	pb_begin(pb, TRACE_PACKET);
+	pb_begin(pb, TP_FTRACE_EVENTS);
+	pb_varint(pb, FB_CPU, 0);
+	pb_begin(pb, FB_EVENT);
+	pb_varint(pb, FE_TIMESTAMP, ev->ts_ns + 1 + w->boot_minus_mono);
+	pb_varint(pb, FE_PID, ev->tid);
+	pb_begin(pb, FE_BLOCKED_REASON);
+	pb_varint(pb, BR_PID, ev->tid);
+	pb_varint(pb, BR_IO_WAIT, ev->state == TRACE_ST_IOWAIT);
+	pb_end(pb);
+	pb_end(pb);
+	pb_end(pb);
+	pb_end(pb);
+}
+
 static void task_state(struct writer *w, const struct trace_ev *ev)
 {
 	static const uint32_t map[] = {
@@ -284,6 +319,8 @@ static void task_state(struct writer *w, const struct trace_ev *ev)
 	pb_varint(pb, TS_STATE, map[ev->state]);
 	pb_end(pb);
 	pb_end(pb);
+	if (ev->state == TRACE_ST_IOWAIT || ev->state == TRACE_ST_BLOCKED)
+		blocked_reason(w, ev);
 }
 
 static void slice_begin(struct writer *w, size_t i)
@@ -593,7 +630,7 @@ int trace_write(const struct trace_rec *r, const struct trace_filter *f, uint64_
 			outs[nout++] = (struct out){ .ts = w.end[i], .ev = i, .end = 1 };
 	}
 	qsort(outs, nout, sizeof(*outs), by_time);
-	clocks(&w.pb);
+	clocks(&w);
 	err = descriptors(&w, keep_thread);
 	if (err)
 		goto out;
