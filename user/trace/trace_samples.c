@@ -13,6 +13,7 @@
  * the sequence's ThreadDescriptor: a sequence per thread, and timestamps
  * as deltas.
  */
+#include <errno.h>
 #include <string.h>
 
 #include "core/trace_sink.h"
@@ -22,6 +23,14 @@ enum { PS_CPU = 1, PS_PID = 2, PS_TID = 3, PS_CALLSTACK = 4 }; /* PerfSample */
 
 static const char MAPPING[] = "python";
 
+/* No room for a stack's frames (cannot happen: 65 frames take 131 entries). */
+static uint64_t too_deep(struct trace_interns *in)
+{
+	if (!in->err)
+		in->err = -E2BIG;
+	return 0;
+}
+
 /* The function's iid, its frame's too (queued with it when new). */
 static uint64_t frame_of(struct trace_interns *in, const char *s, size_t len)
 {
@@ -30,7 +39,7 @@ static uint64_t frame_of(struct trace_interns *in, const char *s, size_t len)
 
 	if (iid && in->nfresh > before) {
 		if (in->nfresh == TRACE_FRESH_MAX)
-			return 0;
+			return too_deep(in);
 		in->fresh[in->nfresh++] = (struct trace_fresh){ .table = TI_FRAMES, .iid = iid };
 	}
 	return iid;
@@ -50,13 +59,13 @@ static uint64_t callstack_of(struct trace_interns *in, const char *folded)
 
 		in->frames[n] = frame_of(in, p, len);
 		if (!in->frames[n++])
-			return 0;
+			return too_deep(in);
 		if (!p[len])
 			break;
 		p += len + 1;
 	}
-	if (in->nfresh == TRACE_FRESH_MAX)
-		return 0;
+	if (in->nfresh == TRACE_FRESH_MAX || n == TRACE_FRESH_MAX)
+		return too_deep(in);
 	in->fresh[in->nfresh++] = (struct trace_fresh){
 		.table = TI_CALLSTACKS, .iid = iid, .frames = in->frames, .nframes = n,
 	};
