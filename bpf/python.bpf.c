@@ -388,6 +388,22 @@ static __always_inline void count(__u32 tgid, __u32 tid, __u32 kind, __u64 id,
 		stat_inc(ES_PY_STAT_MAP_FULL);
 }
 
+/* The sample for a trace: its stack is in py_stacks (count() put it there). */
+static __always_inline void trace_sample(__u32 tgid, __u32 tid, __u64 sid)
+{
+	struct es_py_sample_trace_ev *ev = bpf_ringbuf_reserve(&py_trace, sizeof(*ev), 0);
+
+	if (!ev)
+		return;
+	ev->kind = ES_PY_TR_SAMPLE;
+	ev->cpu = bpf_get_smp_processor_id();
+	ev->ts = bpf_ktime_get_ns();
+	ev->stack_id = sid;
+	ev->tgid = tgid;
+	ev->tid = tid;
+	bpf_ringbuf_submit(ev, BPF_RB_NO_WAKEUP);
+}
+
 SEC("perf_event")
 int es_py_sample(struct bpf_perf_event_data *ctx)
 {
@@ -404,8 +420,11 @@ int es_py_sample(struct bpf_perf_event_data *ctx)
 		return 0;
 	stat_inc(ES_PY_STAT_SAMPLES);
 	sid = walk(pp, (__u32)id, st);
-	if (sid)
-		count(tgid, (__u32)id, ES_PY_CPU, sid, st, 1);
+	if (!sid)
+		return 0;
+	count(tgid, (__u32)id, ES_PY_CPU, sid, st, 1);
+	if (trace_on)
+		trace_sample(tgid, (__u32)id, sid);
 	return 0;
 }
 
@@ -576,6 +595,8 @@ int BPF_USDT(es_py_gc_done, long collected)
 
 		if (!ev)
 			return 0;
+		ev->kind = ES_PY_TR_GC;
+		ev->pad0 = 0;
 		ev->start_ns = now - dur;
 		ev->end_ns = now;
 		ev->tgid = id >> 32;

@@ -101,8 +101,16 @@ struct es_py_gc {
 	__u64 buckets[ES_PY_MAX_EDGES + 1]; /* last one is +Inf */
 };
 
-/* A tracked thread's GC pause, while a trace records (py_trace ring, trace_on). */
+/* What comes on the py_trace ring while a trace records (trace_on). */
+enum es_py_trace_kind {
+	ES_PY_TR_GC = 1, /* struct es_py_gc_trace_ev */
+	ES_PY_TR_SAMPLE, /* struct es_py_sample_trace_ev */
+};
+
+/* A tracked thread's GC pause. */
 struct es_py_gc_trace_ev {
+	__u32 kind; /* ES_PY_TR_GC */
+	__u32 pad0;
 	__u64 start_ns;
 	__u64 end_ns;
 	__u32 tgid;
@@ -110,6 +118,16 @@ struct es_py_gc_trace_ev {
 	__u32 generation;
 	__u32 pad;
 	__s64 collected;
+};
+
+/* A CPU sample of a tracked thread: its stack (py_stacks) and when. */
+struct es_py_sample_trace_ev {
+	__u32 kind; /* ES_PY_TR_SAMPLE */
+	__u32 cpu;
+	__u64 ts;
+	__u64 stack_id;
+	__u32 tgid;
+	__u32 tid;
 };
 
 #define ES_PY_TRACE_RING (256u << 10)

@@ -55,12 +55,66 @@ def one(d, k, default=None):
     return v[0] if v else default
 
 
+def _interned(packets):
+    """Resolves the sequence's interned data in stream order, as trace_processor
+    does: a TrackEvent's name_iid and a DebugAnnotation's name_iid become name,
+    its string_value_iid string_value;
+    a PerfSample gains frames (its callstack's function names, outermost first).
+    A reference to an iid not defined before (or in) its packet raises.
+    Returns {"inline": TrackEvent and annotation names written as strings,
+    "defined": {table: entries defined}}."""
+    stats = {"inline": 0, "defined": {}}
+    tables = {k: {} for k in ("event_names", "debug_annotation_names", "function_names",
+                              "frames", "callstacks", "mapping_paths", "mappings",
+                              "debug_annotation_string_values")}
+    for p in packets:
+        if one(p, "sequence_flags", 0) & 1:
+            for t in tables.values():
+                t.clear()
+        for idata in p.get("interned_data", []):
+            for k, t in tables.items():
+                for e in idata.get(k, []):
+                    t[one(e, "iid")] = e
+                    stats["defined"][k] = stats["defined"].get(k, 0) + 1
+        uses = False
+        e = one(p, "track_event")
+        if e:
+            stats["inline"] += ("name" in e) + sum("name" in a for a in
+                                                   e.get("debug_annotations", []))
+            if one(e, "name_iid") is not None:
+                e["name"] = [one(tables["event_names"][one(e, "name_iid")], "name")]
+                uses = True
+            for a in e.get("debug_annotations", []):
+                if one(a, "name_iid") is not None:
+                    a["name"] = [one(tables["debug_annotation_names"][one(a, "name_iid")],
+                                     "name")]
+                    uses = True
+                if one(a, "string_value_iid") is not None:
+                    a["string_value"] = [one(tables["debug_annotation_string_values"][
+                        one(a, "string_value_iid")], "str")]
+                    uses = True
+        s = one(p, "perf_sample")
+        if s:
+            cs = tables["callstacks"][one(s, "callstack_iid")]
+            s["frames"] = [one(tables["function_names"][one(
+                tables["frames"][f], "function_name_id")], "str")
+                for f in cs.get("frame_ids", [])]
+            for f in cs.get("frame_ids", []):
+                tables["mappings"][one(tables["frames"][f], "mapping_id")]
+            uses = True
+        if uses and not one(p, "sequence_flags", 0) & 2:
+            raise ValueError(f"a packet uses interned data without SEQ_NEEDS_INCREMENTAL_STATE: {p}")
+    return stats
+
+
 class Trace:
-    """What the tests ask of a trace: tracks, thread states, slices, flows."""
+    """What the tests ask of a trace: tracks, thread states, slices, flows,
+    CPU samples."""
 
     def __init__(self, data):
         self.msg = decode(data)
         self.packets = self.msg.get("packet", [])
+        self.interning = _interned(self.packets)
         self.processes = {}   # pid -> name
         self.threads = {}     # tid -> (pid, name)
         self.track_tid = {}   # uuid -> tid
@@ -91,6 +145,15 @@ class Trace:
                     args={one(a, "name"): one(a, "string_value", one(a, "uint_value"))
                           for a in e.get("debug_annotations", [])}))
 
+    def samples(self, tid):
+        """[(ts, cpu, [function names, outermost first])] of one thread's CPU samples."""
+        out = []
+        for p in self.packets:
+            s = one(p, "perf_sample")
+            if s and one(s, "tid") == tid:
+                out.append((one(p, "timestamp"), one(s, "cpu"), s["frames"]))
+        return sorted(out, key=lambda x: x[0])
+
     def states(self, tid):
         """[(ts, state, cpu)] of one thread, in time order."""
         out = []
@@ -99,6 +162,37 @@ class Trace:
             if e and one(e, "tid") == tid:
                 out.append((one(p, "timestamp"), one(e, "state"), one(e, "cpu")))
         return sorted(out, key=lambda x: x[0])
+
+    def io_wait(self, tid):
+        """{monotonic ts: io_wait} of one thread's sched_blocked_reason ftrace
+        events (their BOOTTIME stamps put on the trace's MONOTONIC clock with
+        the ClockSnapshot)."""
+        snap = next(one(p, "clock_snapshot") for p in self.packets if one(p, "clock_snapshot"))
+        clk = {one(c, "clock_id"): one(c, "timestamp") for c in snap["clocks"]}
+        off = clk[6] - clk[3]
+        out = {}
+        for p in self.packets:
+            for b in p.get("ftrace_events", []):
+                for e in b.get("event", []):
+                    r = one(e, "sched_blocked_reason")
+                    if r and one(r, "pid") == tid:
+                        out[one(e, "timestamp") - off] = bool(one(r, "io_wait", 0))
+        return out
+
+    def d_seconds(self, tid, t0=0, t1=1 << 63):
+        """Seconds of uninterruptible sleep within [t0, t1], split as the UI
+        does: {"io": ..., "non-io": ..., "unknown": ...}, each D state taking
+        the io_wait of the sched_blocked_reason stamped 1 ns after it."""
+        flags = self.io_wait(tid)
+        s = self.states(tid)
+        out = {"io": 0.0, "non-io": 0.0, "unknown": 0.0}
+        for (a, st, _), (b, _, _) in zip(s, s[1:]):
+            if st != "TASK_STATE_UNINTERRUPTIBLE_SLEEP":
+                continue
+            f = flags.get(a + 1)
+            k = "unknown" if f is None else "io" if f else "non-io"
+            out[k] += max(0, min(b, t1) - max(a, t0)) / 1e9
+        return out
 
     def state_seconds(self, tid):
         """Seconds per state between consecutive events (the last one open: not counted)."""

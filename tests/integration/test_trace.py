@@ -11,7 +11,11 @@ With `--probes=sched,blkio,oom,pg,requests`:
     O_DIRECT reads inside a 5 s recording: its process track is named
     `odoo_http <pid> odoo: WorkerHTTP <pid>`, its running time in the trace's
     thread states is the CPU time it used within 5%, its sleeping time its
-    1 s sleep within 5%, it has uninterruptible (iowait) time, its 100 reads
+    1 s sleep within 5%, it has uninterruptible (iowait) time, the D sleeps
+    of its reads are iowait (a sched_blocked_reason with io_wait 1 after each,
+    the UI's "Uninterruptible Sleep (IO)") and its wait in posix_spawn (a vfork
+    whose child opens a FIFO the test writes 0.5 s later) is the posix_spawn's
+    time within 5%, all of it D without iowait (io_wait 0, "(non-IO)"), its 100 reads
     are 100 block I/O slices of 4096 bytes attributed to it, and the SIGKILL the
     test sends it before the end is an `exit: killed` instant on its track
   - a second recording while one runs answers 429 (JSON); the first still
@@ -27,10 +31,19 @@ With `--probes=sched,blkio,oom,pg,requests`:
     nowhere in the file
   - 10 s of a 2-worker server under 6 clients (two statements per request):
     the trace is under 20 MiB, decodes, and every statement a worker sent
-    inside a request is joined to that request by a flow
+    inside a request is joined to that request by a flow; TrackEvent and
+    annotation names are interned (no name written as a string, each
+    distinct event name defined once in InternedData)
   - Debian's python3.11 running 100 gc.collect() inside a recording
     (`--probes=sched,python`): 100 GC slices of generation 2 on its thread,
     their collected objects adding up to what gc.collect() returned
+  - a worker titled `odoo: WorkerHTTP <pid>` (Debian's python3.11, the same
+    daemon) burning 1.5 s of CPU in erpscope_burn() inside a 6 s recording:
+    its CPU samples are PerfSample packets on its thread whose interned
+    callstack is burn:<module> -> burn:erpscope_burn, each stamped
+    inside the burn and saying its CPU, as many as its CPU seconds x 49 Hz
+    (the default --python.sample-frequency) within 25%, and as many as
+    GET /profile counted for the burn (+/- 2)
 """
 
 import gzip
@@ -75,6 +88,14 @@ for off in offsets:
 r1 = time.monotonic_ns()
 c2 = time.process_time()
 print(json.dumps(dict(spin_cpu=c1 - c0, sleep=t1 - t0, cpu=c2 - c0, r0=r0, r1=r1)), flush=True)
+# Blocked, not iowait: posix_spawn is a vfork, its parent waits (TASK_KILLABLE)
+# until the child execs, and the child first opens a FIFO no one writes yet.
+v0 = time.monotonic_ns()
+child = os.posix_spawn("/bin/true", ["true"], os.environ,
+                       file_actions=[(os.POSIX_SPAWN_OPEN, 0, sys.argv[3], os.O_RDONLY, 0)])
+v1 = time.monotonic_ns()
+os.waitpid(child, 0)
+print(json.dumps(dict(v0=v0, v1=v1)), flush=True)
 sys.stdin.readline()
 """
 
@@ -97,6 +118,29 @@ def app(request):
 ''' % LITERAL
 
 DATA_SIZE = 16 << 20
+
+BURN = r"""
+import json, os, sys, time
+import setproctitle
+setproctitle.setproctitle(f"odoo: WorkerHTTP {os.getpid()} ")
+
+
+def erpscope_burn(seconds):
+    end = time.thread_time() + seconds
+    n = 0
+    while time.thread_time() < end:
+        n += 1
+    return n
+
+
+print("ready", flush=True)
+for line in sys.stdin:
+    c0, r0 = time.process_time(), time.monotonic_ns()
+    erpscope_burn(float(line))
+    c1, r1 = time.process_time(), time.monotonic_ns()
+    print(json.dumps(dict(cpu=c1 - c0, r0=r0, r1=r1)), flush=True)
+"""
+HZ = 49  # --python.sample-frequency's default
 
 
 def get(port, path, headers=None, timeout=90):
@@ -129,7 +173,9 @@ def data_file(d):
 def worker_states(t, d):
     work = lib.tempdir(base="/var/tmp")
     offsets = ",".join(str(random.randrange(DATA_SIZE // 4096) * 4096) for _ in range(100))
-    p = lib.spawn([lib.PYTHON, "-c", WORKLOAD, data_file(work), offsets],
+    fifo = os.path.join(work, "fifo")
+    os.mkfifo(fifo)
+    p = lib.spawn([lib.PYTHON, "-c", WORKLOAD, data_file(work), offsets, fifo],
                   stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     t.require(p.stdout.readline().strip() == "ready", "workload started")
     info, _, _ = lib.wait_worker(d, p.pid, timeout=10.0, role="odoo_http")
@@ -148,6 +194,10 @@ def worker_states(t, d):
     p.stdin.write("go\n")
     p.stdin.flush()
     r = json.loads(p.stdout.readline())
+    time.sleep(0.5)  # the workload waits in posix_spawn (vfork) meanwhile
+    with open(fifo, "w"):
+        pass
+    r.update(json.loads(p.stdout.readline()))
     lib.log(f"workload says {r}")
     p.kill()  # inside the recording: an exit instant
     p.wait(10)
@@ -182,6 +232,15 @@ def worker_states(t, d):
            "sleeping time in the trace is its 1 s sleep")
     t.check(sec.get("TASK_STATE_UNINTERRUPTIBLE_SLEEP", 0) > 0,
             "its O_DIRECT reads show as uninterruptible (iowait)", f"{sec}")
+    d_reads, d_spawn = tr.d_seconds(p.pid, r["r0"], r["r1"]), tr.d_seconds(p.pid, r["v0"], r["v1"])
+    lib.log(f"uninterruptible during the reads {d_reads}, in posix_spawn {d_spawn} "
+            f"({(r['v1'] - r['v0']) / 1e9:.3f} s)")
+    t.check(d_reads["io"] > 0 and d_reads["non-io"] == 0 == d_reads["unknown"],
+            "its O_DIRECT reads' uninterruptible sleeps are iowait (io_wait 1)", f"{d_reads}")
+    t.near(d_spawn["non-io"], (r["v1"] - r["v0"]) / 1e9, 0.05,
+           "its wait in posix_spawn (vfork, the child blocked on a FIFO) is uninterruptible, "
+           "not iowait (io_wait 0)")
+    t.check(d_spawn["io"] == 0 == d_spawn["unknown"], "and none of it is iowait", f"{d_spawn}")
     seq = [x[1] for x in tr.states(p.pid)]
     bad = [i for i in range(len(seq) - 1)
            if seq[i] == "TASK_STATE_RUNNABLE" and seq[i + 1] != "TASK_STATE_RUNNING"]
@@ -199,7 +258,8 @@ def worker_states(t, d):
     t.check(len(reads) == 100, "its 100 O_DIRECT reads are 100 block I/O slices",
             f"{len(reads)}")
     t.check(all(s["tid"] is None and 0 < s["seconds"] < 1 for s in reads),
-            "on a device's track, each lasting less than a second")
+            "on a device's track, each lasting less than a second",
+            f"{[s for s in reads if not (s['tid'] is None and 0 < s['seconds'] < 1)][:3]}")
     exits = [e for e in tr.instants if e["track_pid"] == p.pid]
     t.check([e["name"] for e in exits] == ["exit: killed"] and
             exits[0]["args"].get("detail") == "SIGKILL",
@@ -326,6 +386,14 @@ def loaded(t, d, pg):
     linked = [s for s in inside if s["ends"] and s["ends"][0] in flows]
     lib.log(f"{len(reqs)} request slices, {len(stmts)} statements of the workers, "
             f"{len(inside)} inside a request, {len(linked)} with a flow")
+    names = {one_name for p in tr.packets for e in p.get("track_event", [])
+                 for one_name in e.get("name", [])}
+    lib.log(f"{len(b) / max(len(tr.packets), 1):.1f} bytes per packet, "
+            f"{len(b) / max(done[0], 1):.0f} per request; interning {tr.interning}")
+    t.check(tr.interning["inline"] == 0 and
+            tr.interning["defined"].get("event_names") == len(names),
+            "event and annotation names are interned: each distinct name defined once",
+            f"{tr.interning} {len(names)} names")
     t.check(len(reqs) > 100, "hundreds of request slices", f"{len(reqs)}")
     # A request astride the start or the end of the recording (2 workers, 2
     # edges) may have a statement outside it.
@@ -335,52 +403,113 @@ def loaded(t, d, pg):
     lib.kill_group(srv)
 
 
-def gc_pauses(t):
+def gc_pauses(t, d):
     """Debian's python3.11 (USDT) running 100 gc.collect() in a recording:
     100 GC slices of generation 2 on its thread, the objects they collected
     adding up to what gc.collect() returned."""
     paths = pw.write_all(lib.tempdir())
-    with lib.Daemon("--probes=sched,python") as d:
-        argv, env = pw.command(pw.DEBIAN, paths["gc"])
-        p = lib.spawn(argv, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-        pid, _ = pw.read_ready(p)
+    argv, env = pw.command(pw.DEBIAN, paths["gc"])
+    p = lib.spawn(argv, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    pid, _ = pw.read_ready(p)
 
-        def command(cmd):
-            p.stdin.write(cmd + "\n")
-            p.stdin.flush()
-            return json.loads(p.stdout.readline())
+    def command(cmd):
+        p.stdin.write(cmd + "\n")
+        p.stdin.flush()
+        return json.loads(p.stdout.readline())
 
-        def seen():
-            return d.scrape().total("erpscope_python_gc_pause_seconds_count",
-                                    worker=str(pid)) >= 1
-        ok = False
-        for _ in range(20):  # the USDT probes attach a little after the process shows
-            command("probe")
-            if lib.wait_for(seen, 1.0, 0.1):
-                ok = True
-                break
-        t.require(ok, "the python probe times its GC pauses")
-        res = {}
-        th = threading.Thread(target=lambda: res.update(r=get(d.port,
-                                                              f"/trace?seconds=3&pid={pid}")))
-        th.start()
-        time.sleep(0.5)
-        r = command("go")
-        th.join(30)
-        st, _, b = res["r"]
-        t.require(st == 200, "the recording answers 200", f"{st}")
-        tr = perfetto.Trace(b)
-        gcs = [x for x in tr.slices if x["tid"] == pid and
-               (x["name"] or "").startswith("GC generation")]
-        lib.log(f"{len(gcs)} GC slices, e.g. {gcs[:1]}; gc.collect() found {r['total']}")
-        t.check(len(gcs) == 100 and all(x["name"] == "GC generation 2" for x in gcs),
-                "100 gc.collect() are 100 GC slices of generation 2 on its thread",
-                f"{len(gcs)}")
-        t.check(sum(x["args"].get("collected", 0) for x in gcs) == r["total"],
-                "their collected objects add up to what gc.collect() returned",
-                f"{sum(x['args'].get('collected', 0) for x in gcs)} {r['total']}")
-        p.stdin.close()
-        p.wait(10)
+    def seen():
+        return d.scrape().total("erpscope_python_gc_pause_seconds_count",
+                                worker=str(pid)) >= 1
+    ok = False
+    for _ in range(20):  # the USDT probes attach a little after the process shows
+        command("probe")
+        if lib.wait_for(seen, 1.0, 0.1):
+            ok = True
+            break
+    t.require(ok, "the python probe times its GC pauses")
+    res = {}
+    th = threading.Thread(target=lambda: res.update(r=get(d.port,
+                                                          f"/trace?seconds=3&pid={pid}")))
+    th.start()
+    time.sleep(0.5)
+    r = command("go")
+    th.join(30)
+    st, _, b = res["r"]
+    t.require(st == 200, "the recording answers 200", f"{st}")
+    tr = perfetto.Trace(b)
+    gcs = [x for x in tr.slices if x["tid"] == pid and
+           (x["name"] or "").startswith("GC generation")]
+    lib.log(f"{len(gcs)} GC slices, e.g. {gcs[:1]}; gc.collect() found {r['total']}")
+    t.check(len(gcs) == 100 and all(x["name"] == "GC generation 2" for x in gcs),
+            "100 gc.collect() are 100 GC slices of generation 2 on its thread",
+            f"{len(gcs)}")
+    t.check(sum(x["args"].get("collected", 0) for x in gcs) == r["total"],
+            "their collected objects add up to what gc.collect() returned",
+            f"{sum(x['args'].get('collected', 0) for x in gcs)} {r['total']}")
+    p.stdin.close()
+    p.wait(10)
+
+
+def cpu_samples(t, d):
+    """A titled worker burning 1.5 s of CPU in erpscope_burn() inside a 6 s
+    recording: its samples, with their interned callstacks."""
+    script = os.path.join(lib.tempdir(), "burn.py")  # frames named burn:...
+    with open(script, "w") as f:
+        f.write(BURN)
+    p = lib.spawn([lib.PYTHON, script], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                  text=True)
+    t.require(p.stdout.readline().strip() == "ready", "the burner started")
+    info, _, _ = lib.wait_worker(d, p.pid, timeout=10.0, role="odoo_http")
+    t.require(info is not None, "the burner is tracked as odoo_http")
+
+    def burn(seconds):
+        p.stdin.write(f"{seconds}\n")
+        p.stdin.flush()
+        return json.loads(p.stdout.readline())
+
+    def sampled():  # the python probe found it: its samples reach /profile
+        burn(0.2)
+        stacks, _, _ = pw.profile(d, kind="cpu", seconds=30, worker=p.pid)
+        return pw.leaf_sums(stacks).get("burn:erpscope_burn", 0) > 0
+    t.require(lib.wait_for(sampled, 15.0, 0.5), "the python probe samples the burner")
+
+    def in_profile():
+        time.sleep(1.5)  # drained once a second
+        stacks, _, _ = pw.profile(d, kind="cpu", seconds=120, worker=p.pid)
+        return pw.leaf_sums(stacks).get("burn:erpscope_burn", 0)
+    before = in_profile()
+    res = {}
+    th = threading.Thread(target=lambda: res.update(r=get(d.port,
+                                                          f"/trace?seconds=6&pid={p.pid}")))
+    t0 = time.monotonic_ns()
+    th.start()
+    time.sleep(0.5)
+    r = burn(1.5)
+    th.join(30)
+    profiled = in_profile() - before
+    st, _, b = res["r"]
+    t.require(st == 200, "the recording answers 200", f"{st}")
+    tr = perfetto.Trace(b)
+    samples = tr.samples(p.pid)
+    burning = [s for s in samples if s[2][-1:] == ["burn:erpscope_burn"]]
+    lib.log(f"{len(samples)} samples of the burner, {len(burning)} in erpscope_burn, "
+            f"e.g. {samples[:1]}; it used {r['cpu']:.3f} s of CPU in "
+            f"{(r['r1'] - r['r0']) / 1e9:.3f} s, {profiled} samples in /profile; "
+            f"trace {len(b)} bytes")
+    t.require(r["r1"] < t0 + 5.5e9, "the burn ended inside the recording (a busy host "
+              "would stretch it)", f"{(r['r1'] - t0) / 1e9:.2f} s after it began")
+    t.check(burning and all(s[2] == ["burn:<module>", "burn:erpscope_burn"]
+                            for s in burning),
+            "its samples' callstack is burn:<module> -> burn:erpscope_burn",
+            f"{set(tuple(s[2]) for s in samples)}")
+    t.check(all(r["r0"] <= s[0] <= r["r1"] and s[1] is not None for s in burning),
+            "each is stamped inside the burn and says its CPU")
+    t.near(len(burning), r["cpu"] * HZ, 0.25,
+           f"as many as {r['cpu']:.2f} CPU seconds x {HZ} Hz")
+    t.near(len(burning), profiled, 0, "as many as GET /profile counted for the burn",
+           abs_tol=2)
+    p.stdin.close()
+    p.wait(10)
 
 
 def body(t):
@@ -395,7 +524,9 @@ def body(t):
             loaded(t, d, pg)
     finally:
         pg.stop()
-    gc_pauses(t)
+    with lib.Daemon("--probes=sched,python") as d:
+        gc_pauses(t, d)
+        cpu_samples(t, d)
 
 
 if __name__ == "__main__":

@@ -13,6 +13,13 @@ void pb_init(struct pb *b, size_t limit)
 	b->limit = limit;
 }
 
+void pb_reset(struct pb *b)
+{
+	b->len = 0;
+	b->err = 0;
+	b->depth = 0;
+}
+
 void pb_free(struct pb *b)
 {
 	free(b->buf);

@@ -25,6 +25,8 @@ struct pb {
 void pb_init(struct pb *b, size_t limit);
 /* Frees the buffer. */
 void pb_free(struct pb *b);
+/* Empties it for reuse (keeps the buffer, clears the error). */
+void pb_reset(struct pb *b);
 /* Bytes a varint of v takes (1..10). */
 size_t pb_varint_size(uint64_t v);
 

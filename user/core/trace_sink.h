@@ -10,6 +10,7 @@
 #define ERPSCOPE_TRACE_SINK_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #define TRACE_SINK_MAX_GATES 8
@@ -26,6 +27,8 @@ enum trace_ev_kind {
 			     * name: "connect <remote>", detail: remote, status: result */
 	TRACE_EV_LOCK_WAIT, /* a PostgreSQL lock wait, [ts, end] on its backend (inside its
 			     * statement); detail: lock type, status: mode */
+	TRACE_EV_SAMPLE,    /* a CPU sample of a thread at ts on cpu; name: its stack, frames
+			     * outermost first joined by ';' */
 };
 
 /* Scheduler states, as the sched probe tells them apart. */
@@ -53,9 +56,12 @@ struct trace_ev {
 };
 
 struct trace_gate {
-	void (*set)(void *arg, bool on);
+	volatile uint32_t *flag; /* a BPF global (a probe's trace_on) set to on; NULL: none */
+	void (*set)(void *arg, bool on); /* after the flag; NULL: none */
 	void *arg;
 };
+
+struct ring_buffer;
 
 struct trace_sink {
 	bool on; /* a consumer records: producers test this before building an event */
@@ -75,6 +81,18 @@ static inline void trace_sink_emit(struct trace_sink *s, const struct trace_ev *
 int trace_sink_add_gate(struct trace_sink *s, void (*set)(void *arg, bool on), void *arg);
 /* Removes the gates of arg (a probe closing). */
 void trace_sink_del_gate(struct trace_sink *s, void *arg);
+/*
+ * A probe's trace events: the ring at ring_fd read into fn(ctx) as *rb
+ * (ring_fd < 0: none, the events come on a ring the probe has), and its
+ * kernel switch, the BPF global *flag, flipped with the sink; set, if
+ * given, runs after the flag with ctx (a flush when recording stops).
+ * Returns 0 or -errno, with nothing left open.
+ */
+int trace_sink_probe_start(struct trace_sink *s, struct ring_buffer **rb, int ring_fd,
+			   int (*fn)(void *ctx, void *data, size_t size), void *ctx,
+			   volatile uint32_t *flag, void (*set)(void *ctx, bool on));
+/* Undoes trace_sink_probe_start (rb NULL: no ring of its own). */
+void trace_sink_probe_stop(struct trace_sink *s, struct ring_buffer **rb, volatile uint32_t *flag);
 /* Turns recording on or off: `on` and every gate. */
 void trace_sink_set(struct trace_sink *s, bool on);
 

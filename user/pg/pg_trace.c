@@ -62,19 +62,13 @@ void pg_trace_lock(struct pg_priv *pp, const struct es_pg_ev_lock *k)
 	trace_sink_emit(&es->trace, &ev);
 }
 
-static void gate(void *arg, bool on)
-{
-	struct pg_bpf *skel = arg;
-
-	__atomic_store_n(&skel->bss->trace_on, on ? 1 : 0, __ATOMIC_RELEASE);
-}
-
 int pg_trace_start(struct pg_priv *pp)
 {
-	return trace_sink_add_gate(&pp->es->trace, gate, pp->skel);
+	return trace_sink_probe_start(&pp->es->trace, NULL, -1, NULL, pp, &pp->skel->bss->trace_on,
+				      NULL);
 }
 
 void pg_trace_stop(struct pg_priv *pp)
 {
-	trace_sink_del_gate(&pp->es->trace, pp->skel);
+	trace_sink_probe_stop(&pp->es->trace, NULL, &pp->skel->bss->trace_on);
 }

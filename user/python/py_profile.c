@@ -232,6 +232,13 @@ static struct stack_rec *stack_get(struct py_priv *pp, __u64 id, __u32 pid)
 	return s;
 }
 
+const char *py_profile_stack_text(struct py_priv *pp, __u64 id, __u32 pid)
+{
+	struct stack_rec *s = stack_get(pp, id, pid);
+
+	return s ? s->folded : NULL;
+}
+
 /* --- per-function CPU --- */
 
 static struct func_rec *func_get(struct py_profile *prof, enum es_role role, const char *name)

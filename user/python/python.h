@@ -110,6 +110,8 @@ void py_profile_collect(struct py_priv *pp, struct expo *e);
 /* Forgets per-process state of a pid that is gone (its samples stay). */
 void py_profile_forget(struct py_priv *pp, __u32 pid);
 int py_profile_http(void *arg, struct http_exchange *x);
+/* A stack's frames, outermost first, joined by ';' (named now if new); NULL: unknown. */
+const char *py_profile_stack_text(struct py_priv *pp, __u64 id, __u32 pid);
 /* The stack seen most in pid since since_ms while serving (route, model, method); 0: none. */
 uint64_t py_profile_top_stack(struct erpscope *es, __u32 pid, enum es_py_kind kind,
 			      const char *route, const char *model, const char *method,

@@ -8,7 +8,6 @@
  * issue unpaired: it goes out with end_ns 0 when its slot is needed or the
  * recording stops, and the trace ends it where its submitter left iowait.
  */
-#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <bpf/libbpf.h>
@@ -79,11 +78,11 @@ static int on_event(void *ctx, void *data, size_t size)
 	return 0;
 }
 
+/* After the kernel switch. */
 static void gate(void *arg, bool on)
 {
 	struct blkio_trace *bt = arg;
 
-	__atomic_store_n(&bt->skel->bss->trace_on, on ? 1 : 0, __ATOMIC_RELEASE);
 	if (on)
 		return;
 	/* Issues still waiting: their end is found in the trace. */
@@ -103,10 +102,8 @@ struct blkio_trace *blkio_trace_start(struct probe *p, struct blkio_bpf *skel)
 		return NULL;
 	bt->p = p;
 	bt->skel = skel;
-	p->rb = ring_buffer__new(bpf_map__fd(skel->maps.blk_trace), on_event, bt, NULL);
-	if (!p->rb || trace_sink_add_gate(&p->es->trace, gate, bt)) {
-		ring_buffer__free(p->rb);
-		p->rb = NULL;
+	if (trace_sink_probe_start(&p->es->trace, &p->rb, bpf_map__fd(skel->maps.blk_trace),
+				   on_event, bt, &skel->bss->trace_on, gate)) {
 		free(bt);
 		return NULL;
 	}
@@ -117,8 +114,6 @@ void blkio_trace_stop(struct probe *p, struct blkio_trace *bt)
 {
 	if (!bt)
 		return;
-	trace_sink_del_gate(&p->es->trace, bt);
-	ring_buffer__free(p->rb);
-	p->rb = NULL;
+	trace_sink_probe_stop(&p->es->trace, &p->rb, &bt->skel->bss->trace_on);
 	free(bt);
 }

@@ -4,7 +4,6 @@
  * sets the BPF global trace_on), tracked threads' state changes come on the
  * sched_trace ring and go to the trace sink as TRACE_EV_STATE.
  */
-#include <errno.h>
 #include <bpf/libbpf.h>
 
 #include <linux/types.h>
@@ -41,33 +40,15 @@ static int on_event(void *ctx, void *data, size_t size)
 	return 0;
 }
 
-static void gate(void *arg, bool on)
-{
-	struct sched_bpf *skel = arg;
-
-	__atomic_store_n(&skel->bss->trace_on, on ? 1 : 0, __ATOMIC_RELEASE);
-}
-
 int sched_trace_start(struct probe *p, struct sched_bpf *skel)
 {
-	int err;
-
-	p->rb = ring_buffer__new(bpf_map__fd(skel->maps.sched_trace), on_event, p, NULL);
-	if (!p->rb)
-		return -errno;
-	err = trace_sink_add_gate(&p->es->trace, gate, skel);
-	if (err) {
-		ring_buffer__free(p->rb);
-		p->rb = NULL;
-	}
-	return err;
+	return trace_sink_probe_start(&p->es->trace, &p->rb, bpf_map__fd(skel->maps.sched_trace),
+				      on_event, p, &skel->bss->trace_on, NULL);
 }
 
 void sched_trace_stop(struct probe *p, struct sched_bpf *skel)
 {
-	trace_sink_del_gate(&p->es->trace, skel);
-	ring_buffer__free(p->rb);
-	p->rb = NULL;
+	trace_sink_probe_stop(&p->es->trace, &p->rb, &skel->bss->trace_on);
 }
 
 uint64_t sched_trace_drops(struct erpscope *es)

@@ -35,19 +35,12 @@ void tcp_trace_connect(struct erpscope *es, const struct es_tcp_event *k, const 
 	trace_sink_emit(&es->trace, &ev);
 }
 
-static void gate(void *arg, bool on)
-{
-	struct tcp_bpf *skel = arg;
-
-	__atomic_store_n(&skel->bss->trace_on, on ? 1 : 0, __ATOMIC_RELEASE);
-}
-
 int tcp_trace_start(struct erpscope *es, struct tcp_bpf *skel)
 {
-	return trace_sink_add_gate(&es->trace, gate, skel);
+	return trace_sink_probe_start(&es->trace, NULL, -1, NULL, skel, &skel->bss->trace_on, NULL);
 }
 
 void tcp_trace_stop(struct erpscope *es, struct tcp_bpf *skel)
 {
-	trace_sink_del_gate(&es->trace, skel);
+	trace_sink_probe_stop(&es->trace, NULL, &skel->bss->trace_on);
 }

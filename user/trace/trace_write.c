@@ -10,7 +10,9 @@
  *   - thread states as GenericKernelTaskStateEvent: trace_processor turns
  *     them into its thread_state table (and sched slices for running), which
  *     the UI draws as the thread's state bar, as it does for ftrace's
- *     sched_switch; TrackEvent slices would draw as ordinary slices;
+ *     sched_switch; TrackEvent slices would draw as ordinary slices; an
+ *     uninterruptible sleep says whether it is iowait with an ftrace
+ *     sched_blocked_reason;
  *   - requests and statements as TrackEvent slices on their thread, a flow
  *     from each request to the statements its process sent during it;
  *   - block requests as slices on a track per device, in lanes (slices of
@@ -18,6 +20,8 @@
  *   - exits and OOM kills as instants on their process's track;
  *   - cron runs, outbound connects and lock waits as slices on their
  *     thread (a lock wait inside its statement).
+ *   - Python CPU samples as PerfSample with interned callstacks
+ *     (trace_samples.c).
  */
 #include <errno.h>
 #include <stdio.h>
@@ -28,30 +32,23 @@
 #include "core/pb.h"
 #include "procs/title.h"
 #include "trace/trace.h"
+#include "trace/trace_pb.h"
 
-/* perfetto.protos.* field numbers */
+/* perfetto.protos.* field numbers (TracePacket's: trace_pb.h) */
 enum {
-	TRACE_PACKET = 1,
-	TP_CLOCK_SNAPSHOT = 6,
-	TP_TIMESTAMP = 8,
-	TP_SEQ_ID = 10,
-	TP_TRACK_EVENT = 11,
-	TP_SEQ_FLAGS = 13,
-	TP_CLOCK_ID = 58,
-	TP_TRACK_DESCRIPTOR = 60,
-	TP_TASK_STATE = 117,
 	CS_CLOCKS = 1, CS_PRIMARY = 2, CLK_ID = 1, CLK_TS = 2,
 	TD_UUID = 1, TD_NAME = 2, TD_PROCESS = 3, TD_THREAD = 4, TD_PARENT = 5,
 	PD_PID = 1, PD_NAME = 6,
 	THD_PID = 1, THD_TID = 2, THD_NAME = 5,
-	TE_ANNOT = 4, TE_TYPE = 9, TE_TRACK = 11, TE_NAME = 23, TE_FLOW = 47, TE_FLOW_END = 48,
-	DA_NAME = 10, DA_UINT = 3, DA_STRING = 6,
+	TE_ANNOT = 4, TE_TYPE = 9, TE_NAME_IID = 10, TE_TRACK = 11, TE_FLOW = 47, TE_FLOW_END = 48,
+	DA_NAME_IID = 1, DA_UINT = 3, DA_STRING_IID = 17,
 	TS_CPU = 1, TS_COMM = 2, TS_TID = 3, TS_STATE = 4,
+	FB_CPU = 1, FB_EVENT = 2,                     /* FtraceEventBundle */
+	FE_TIMESTAMP = 1, FE_PID = 2, FE_BLOCKED_REASON = 18, /* FtraceEvent */
+	BR_PID = 1, BR_IO_WAIT = 3,                   /* SchedBlockedReasonFtraceEvent */
 };
 
-enum { CLOCK_REALTIME_ID = 1, CLOCK_MONOTONIC_ID = 3, CLOCK_BOOTTIME_ID = 6 };
 enum { TE_SLICE_BEGIN = 1, TE_SLICE_END = 2, TE_INSTANT = 3 };
-enum { SEQ_ID = 1, SEQ_INCREMENTAL_STATE_CLEARED = 1 };
 /* GenericKernelTaskStateEvent.TaskStateEnum */
 enum { TS_RUNNABLE = 2, TS_RUNNING = 3, TS_SLEEP = 4, TS_UNINTERRUPTIBLE = 5 };
 
@@ -80,6 +77,9 @@ struct writer {
 	uint32_t *kept_tgids; /* sorted */
 	size_t nkept;
 	uint8_t *lane;    /* per event: a block request's lane on its device */
+	struct trace_interns in;
+	struct pb ev;     /* the TrackEvent being built (its interned strings go first) */
+	uint64_t boot_minus_mono; /* CLOCK_BOOTTIME - CLOCK_MONOTONIC, for ftrace events */
 };
 
 static bool is_slice(enum trace_ev_kind k)
@@ -137,14 +137,6 @@ static bool ev_kept(const struct writer *w, size_t i)
 	       bsearch(&ev->peer, w->kept_tgids, w->nkept, sizeof(*w->kept_tgids), cmp_u32);
 }
 
-static void packet_begin(struct pb *pb, uint64_t ts)
-{
-	pb_begin(pb, TRACE_PACKET);
-	pb_varint(pb, TP_TIMESTAMP, ts);
-	pb_varint(pb, TP_CLOCK_ID, CLOCK_MONOTONIC_ID);
-	pb_varint(pb, TP_SEQ_ID, SEQ_ID);
-}
-
 static uint64_t now_of(clockid_t id)
 {
 	struct timespec t;
@@ -161,9 +153,10 @@ static void clock_entry(struct pb *pb, uint32_t id, uint64_t ts)
 	pb_end(pb);
 }
 
-static void clocks(struct pb *pb)
+static void clocks(struct writer *w)
 {
-	uint64_t mono = now_of(CLOCK_MONOTONIC);
+	struct pb *pb = &w->pb;
+	uint64_t mono = now_of(CLOCK_MONOTONIC), boot = now_of(CLOCK_BOOTTIME);
 
 	pb_begin(pb, TRACE_PACKET);
 	pb_varint(pb, TP_TIMESTAMP, mono);
@@ -172,11 +165,12 @@ static void clocks(struct pb *pb)
 	pb_varint(pb, TP_SEQ_FLAGS, SEQ_INCREMENTAL_STATE_CLEARED);
 	pb_begin(pb, TP_CLOCK_SNAPSHOT);
 	clock_entry(pb, CLOCK_MONOTONIC_ID, mono);
-	clock_entry(pb, CLOCK_BOOTTIME_ID, now_of(CLOCK_BOOTTIME));
+	clock_entry(pb, CLOCK_BOOTTIME_ID, boot);
 	clock_entry(pb, CLOCK_REALTIME_ID, now_of(CLOCK_REALTIME));
 	pb_varint(pb, CS_PRIMARY, CLOCK_MONOTONIC_ID);
 	pb_end(pb);
 	pb_end(pb);
+	w->boot_minus_mono = boot - mono;
 }
 
 static int by_tgid(const void *a, const void *b, void *arg)
@@ -233,14 +227,81 @@ static int descriptors(struct writer *w, const bool *keep_thread)
 	return 0;
 }
 
-static void annotation(struct pb *pb, const char *name, const char *s, uint64_t u)
+/*
+ * TrackEvents name everything by iid: event names, annotation names and
+ * string values are interned (trace_intern.c). An event is built in w->ev,
+ * then written in its packet after the InternedData of the names it used
+ * first.
+ */
+static struct pb *event_begin(struct writer *w, int type, uint64_t track)
 {
-	pb_begin(pb, TE_ANNOT);
-	pb_string(pb, DA_NAME, name);
+	pb_reset(&w->ev);
+	pb_varint(&w->ev, TE_TYPE, type);
+	pb_varint(&w->ev, TE_TRACK, track);
+	return &w->ev;
+}
+
+static void event_end(struct writer *w, uint64_t ts)
+{
+	struct pb *pb = &w->pb;
+
+	if (w->ev.err && !pb->err)
+		pb->err = w->ev.err;
+	trace_packet_begin(pb, ts, true);
+	trace_interned_write(pb, &w->in);
+	pb_bytes(pb, TP_TRACK_EVENT, w->ev.buf, w->ev.len);
+	pb_end(pb);
+}
+
+static uint64_t intern(struct writer *w, struct trace_intern *t, enum trace_intern_table table,
+		       const char *s)
+{
+	return trace_intern(&w->in, t, table, s, strlen(s));
+}
+
+static void event_name(struct writer *w, const char *name)
+{
+	pb_varint(&w->ev, TE_NAME_IID, intern(w, &w->in.names, TI_EVENT_NAMES, name));
+}
+
+static void annotation(struct writer *w, const char *name, const char *s, uint64_t u)
+{
+	struct pb *e = &w->ev;
+
+	pb_begin(e, TE_ANNOT);
+	pb_varint(e, DA_NAME_IID, intern(w, &w->in.annots, TI_ANNOTATION_NAMES, name));
 	if (s)
-		pb_string(pb, DA_STRING, s);
+		pb_varint(e, DA_STRING_IID,
+			  intern(w, &w->in.values, TI_ANNOTATION_STRINGS, s));
 	else
-		pb_varint(pb, DA_UINT, u);
+		pb_varint(e, DA_UINT, u);
+	pb_end(e);
+}
+
+/*
+ * Whether an uninterruptible sleep is iowait: GenericKernelTaskStateEvent
+ * has one "D" for both, so a sched_blocked_reason ftrace event (pid,
+ * io_wait) follows it 1 ns later, as the kernel's own tracepoint would
+ * after a D sleep: trace_processor sets the io_wait of the thread's last
+ * D state from it, and the UI then says "Uninterruptible Sleep (IO)"
+ * (orange) or "(non-IO)" (dark red). Ftrace timestamps are BOOTTIME.
+ */
+static void blocked_reason(struct writer *w, const struct trace_ev *ev)
+{
+	struct pb *pb = &w->pb;
+
+	pb_begin(pb, TRACE_PACKET);
+	pb_begin(pb, TP_FTRACE_EVENTS);
+	pb_varint(pb, FB_CPU, 0);
+	pb_begin(pb, FB_EVENT);
+	pb_varint(pb, FE_TIMESTAMP, ev->ts_ns + 1 + w->boot_minus_mono);
+	pb_varint(pb, FE_PID, ev->tid);
+	pb_begin(pb, FE_BLOCKED_REASON);
+	pb_varint(pb, BR_PID, ev->tid);
+	pb_varint(pb, BR_IO_WAIT, ev->state == TRACE_ST_IOWAIT);
+	pb_end(pb);
+	pb_end(pb);
+	pb_end(pb);
 	pb_end(pb);
 }
 
@@ -258,7 +319,7 @@ static void task_state(struct writer *w, const struct trace_ev *ev)
 
 	if (ev->state >= sizeof(map) / sizeof(map[0]) || !map[ev->state])
 		return;
-	packet_begin(pb, ev->ts_ns);
+	trace_packet_begin(pb, ev->ts_ns, false);
 	pb_begin(pb, TP_TASK_STATE);
 	if (ev->state == TRACE_ST_RUNNING)
 		pb_varint(pb, TS_CPU, ev->cpu);
@@ -267,6 +328,8 @@ static void task_state(struct writer *w, const struct trace_ev *ev)
 	pb_varint(pb, TS_STATE, map[ev->state]);
 	pb_end(pb);
 	pb_end(pb);
+	if (ev->state == TRACE_ST_IOWAIT || ev->state == TRACE_ST_BLOCKED)
+		blocked_reason(w, ev);
 }
 
 /* What the kind's detail and status are, as the slice's arguments. */
@@ -279,53 +342,48 @@ static const struct {
 };
 
 /* A slice named by its event, its strings as arguments. */
-static void named_slice(struct pb *pb, const struct trace_ev *ev)
+static void named_slice(struct writer *w, const struct trace_ev *ev)
 {
 	bool known = ev->kind < sizeof(arg_names) / sizeof(arg_names[0]);
 
-	pb_string(pb, TE_NAME, ev->name ? ev->name : "?");
+	event_name(w, ev->name ? ev->name : "?");
 	if (known && arg_names[ev->kind].detail && ev->detail)
-		annotation(pb, arg_names[ev->kind].detail, ev->detail, 0);
+		annotation(w, arg_names[ev->kind].detail, ev->detail, 0);
 	if (known && arg_names[ev->kind].status && ev->status)
-		annotation(pb, arg_names[ev->kind].status, ev->status, 0);
+		annotation(w, arg_names[ev->kind].status, ev->status, 0);
 }
 
 static void slice_begin(struct writer *w, size_t i)
 {
 	const struct trace_ev *ev = &w->r->evs[i].ev;
-	struct pb *pb = &w->pb;
+	struct pb *e = event_begin(w, TE_SLICE_BEGIN, THREAD_UUID(ev->tid));
 	char fp[20];
 
-	packet_begin(pb, ev->ts_ns);
-	pb_begin(pb, TP_TRACK_EVENT);
-	pb_varint(pb, TE_TYPE, TE_SLICE_BEGIN);
-	pb_varint(pb, TE_TRACK, THREAD_UUID(ev->tid));
 	if (ev->kind == TRACE_EV_REQUEST) {
-		pb_string(pb, TE_NAME, ev->detail ? ev->detail : ev->name);
+		event_name(w, ev->detail ? ev->detail : ev->name);
 		for (long s = w->first_flow[i]; s >= 0; s = w->next_flow[s])
-			pb_fixed64(pb, TE_FLOW, (uint64_t)s + 1);
-		annotation(pb, "route", ev->name, 0);
+			pb_fixed64(e, TE_FLOW, (uint64_t)s + 1);
+		annotation(w, "route", ev->name, 0);
 		if (ev->detail)
-			annotation(pb, "rpc", ev->detail, 0);
-		annotation(pb, "code", ev->status ? ev->status : "", 0);
+			annotation(w, "rpc", ev->detail, 0);
+		annotation(w, "code", ev->status ? ev->status : "", 0);
 	} else if (ev->kind == TRACE_EV_GC) {
-		pb_string(pb, TE_NAME, ev->name);
-		annotation(pb, "collected", NULL, ev->code);
+		event_name(w, ev->name);
+		annotation(w, "collected", NULL, ev->code);
 	} else if (ev->kind != TRACE_EV_STATEMENT) {
-		named_slice(pb, ev);
+		named_slice(w, ev);
 	} else {
-		pb_string(pb, TE_NAME, ev->name);
+		event_name(w, ev->name);
 		if (w->req_of[i] >= 0)
-			pb_fixed64(pb, TE_FLOW_END, (uint64_t)i + 1);
+			pb_fixed64(e, TE_FLOW_END, (uint64_t)i + 1);
 		snprintf(fp, sizeof(fp), "%016llx", (unsigned long long)ev->id);
-		annotation(pb, "fingerprint", fp, 0);
+		annotation(w, "fingerprint", fp, 0);
 		if (ev->peer)
-			annotation(pb, "client_pid", NULL, ev->peer);
+			annotation(w, "client_pid", NULL, ev->peer);
 		if (ev->code)
-			annotation(pb, "error", NULL, 1);
+			annotation(w, "error", NULL, 1);
 	}
-	pb_end(pb);
-	pb_end(pb);
+	event_end(w, ev->ts_ns);
 }
 
 static void slice_end(struct writer *w, size_t i, uint64_t ts)
@@ -333,7 +391,7 @@ static void slice_end(struct writer *w, size_t i, uint64_t ts)
 	const struct trace_ev *ev = &w->r->evs[i].ev;
 	struct pb *pb = &w->pb;
 
-	packet_begin(pb, ts);
+	trace_packet_begin(pb, ts, false);
 	pb_begin(pb, TP_TRACK_EVENT);
 	pb_varint(pb, TE_TYPE, TE_SLICE_END);
 	pb_varint(pb, TE_TRACK, ev->kind == TRACE_EV_BIO ? LANE_UUID(ev->id, w->lane[i]) :
@@ -520,39 +578,28 @@ static void bio_begin(struct writer *w, size_t i)
 {
 	const struct trace_ev *b = &w->r->evs[i].ev;
 	const struct trace_thread *t = trace_rec_thread(w->r, b->tid);
-	struct pb *pb = &w->pb;
 	char name[96];
 
-	packet_begin(pb, b->ts_ns);
-	pb_begin(pb, TP_TRACK_EVENT);
-	pb_varint(pb, TE_TYPE, TE_SLICE_BEGIN);
-	pb_varint(pb, TE_TRACK, LANE_UUID(b->id, w->lane[i]));
+	event_begin(w, TE_SLICE_BEGIN, LANE_UUID(b->id, w->lane[i]));
 	snprintf(name, sizeof(name), "%s %u B %s", b->detail ? b->detail : "?", b->code,
 		 t ? t->comm : "");
-	pb_string(pb, TE_NAME, name);
-	annotation(pb, "op", b->detail ? b->detail : "?", 0);
-	annotation(pb, "bytes", NULL, b->code);
-	annotation(pb, "pid", NULL, b->tgid);
-	annotation(pb, "tid", NULL, b->tid);
+	event_name(w, name);
+	annotation(w, "op", b->detail ? b->detail : "?", 0);
+	annotation(w, "bytes", NULL, b->code);
+	annotation(w, "pid", NULL, b->tgid);
+	annotation(w, "tid", NULL, b->tid);
 	if (!b->end_ns)
-		annotation(pb, "end", "its submitter's wakeup (completion not seen)", 0);
-	pb_end(pb);
-	pb_end(pb);
+		annotation(w, "end", "its submitter's wakeup (completion not seen)", 0);
+	event_end(w, b->ts_ns);
 }
 
 static void instant(struct writer *w, const struct trace_ev *ev)
 {
-	struct pb *pb = &w->pb;
-
-	packet_begin(pb, ev->ts_ns);
-	pb_begin(pb, TP_TRACK_EVENT);
-	pb_varint(pb, TE_TYPE, TE_INSTANT);
-	pb_varint(pb, TE_TRACK, PROCESS_UUID(ev->tgid));
-	pb_string(pb, TE_NAME, ev->name);
+	event_begin(w, TE_INSTANT, PROCESS_UUID(ev->tgid));
+	event_name(w, ev->name);
 	if (ev->detail)
-		annotation(pb, "detail", ev->detail, 0);
-	pb_end(pb);
-	pb_end(pb);
+		annotation(w, "detail", ev->detail, 0);
+	event_end(w, ev->ts_ns);
 }
 
 static int by_time(const void *a, const void *b)
@@ -580,6 +627,7 @@ int trace_write(const struct trace_rec *r, const struct trace_filter *f, uint64_
 	w.end = calloc(r->n + 1, sizeof(*w.end));
 	w.lane = calloc(r->n + 1, sizeof(*w.lane));
 	pb_init(&w.pb, TRACE_MAX_BYTES);
+	pb_init(&w.ev, TRACE_MAX_BYTES);
 	if (!keep || !keep_thread || !outs || !w.req_of || !w.first_flow || !w.next_flow ||
 	    !w.end || !w.lane || kept_processes(&w))
 		goto out;
@@ -612,7 +660,7 @@ int trace_write(const struct trace_rec *r, const struct trace_filter *f, uint64_
 			outs[nout++] = (struct out){ .ts = w.end[i], .ev = i, .end = 1 };
 	}
 	qsort(outs, nout, sizeof(*outs), by_time);
-	clocks(&w.pb);
+	clocks(&w);
 	err = descriptors(&w, keep_thread);
 	if (err)
 		goto out;
@@ -623,6 +671,8 @@ int trace_write(const struct trace_rec *r, const struct trace_filter *f, uint64_
 
 		if (ev->kind == TRACE_EV_STATE)
 			task_state(&w, ev);
+		else if (ev->kind == TRACE_EV_SAMPLE)
+			trace_sample_write(&w.pb, &w.in, ev);
 		else if (ev->kind == TRACE_EV_INSTANT)
 			instant(&w, ev);
 		else if (outs[k].end)
@@ -632,7 +682,7 @@ int trace_write(const struct trace_rec *r, const struct trace_filter *f, uint64_
 		else
 			slice_begin(&w, i);
 	}
-	err = pb_finish(&w.pb);
+	err = w.in.err ? w.in.err : pb_finish(&w.pb);
 	if (!err) {
 		*outp = w.pb.buf;
 		*lenp = w.pb.len;
@@ -640,6 +690,7 @@ int trace_write(const struct trace_rec *r, const struct trace_filter *f, uint64_
 	}
 out:
 	pb_free(&w.pb);
+	pb_free(&w.ev);
 	free(keep);
 	free(keep_thread);
 	free(outs);
@@ -649,5 +700,6 @@ out:
 	free(w.end);
 	free(w.lane);
 	free(w.kept_tgids);
+	trace_interns_free(&w.in);
 	return err;
 }
