@@ -141,9 +141,37 @@ static unsigned int line_of(const yaml_node_t *n)
 	return (unsigned int)n->start_mark.line + 1;
 }
 
-typedef int (*item_fn)(struct ctx *x, const yaml_node_t *item, const char *key);
+/* A list of names each mapped to a Go ID by a table (cipher suites, curves). */
+struct id_list {
+	const char *item;  /* one name, in "unknown <item>" */
+	const char *items; /* in "more than <max> <items>" */
+	int (*id)(const char *name);
+	unsigned int max;
+};
 
-static int each_item(struct ctx *x, const yaml_node_t *n, const char *key, item_fn fn)
+static const struct id_list suite_list = { "cipher", "cipher suites", webtls_suite_id,
+					   WEB_MAX_SUITES };
+static const struct id_list curve_list = { "curve", "curves", webtls_curve_id, WEB_MAX_CURVES };
+
+static int add_id(struct ctx *x, const yaml_node_t *n, const char *key, const struct id_list *l,
+		  uint16_t *ids, unsigned int *count)
+{
+	const char *s;
+	int id, err = want_scalar(x, n, key, &s);
+
+	if (err)
+		return err;
+	id = l->id(s);
+	if (id < 0)
+		return bad(x, n, key, "unknown %s: %.64s", l->item, s);
+	if (*count == l->max)
+		return bad(x, n, key, "more than %u %s", l->max, l->items);
+	ids[(*count)++] = (uint16_t)id;
+	return 0;
+}
+
+static int get_ids(struct ctx *x, const yaml_node_t *n, const char *key, const struct id_list *l,
+		   uint16_t *ids, unsigned int *count)
 {
 	yaml_node_item_t *it;
 	int err;
@@ -153,42 +181,10 @@ static int each_item(struct ctx *x, const yaml_node_t *n, const char *key, item_
 	if (n->type != YAML_SEQUENCE_NODE)
 		return bad(x, n, key, "want a list");
 	for (it = n->data.sequence.items.start; it < n->data.sequence.items.top; it++) {
-		err = fn(x, node(x, *it), key);
+		err = add_id(x, node(x, *it), key, l, ids, count);
 		if (err)
 			return err;
 	}
-	return 0;
-}
-
-static int add_suite(struct ctx *x, const yaml_node_t *n, const char *key)
-{
-	const char *s;
-	int id, err = want_scalar(x, n, key, &s);
-
-	if (err)
-		return err;
-	id = webtls_suite_id(s);
-	if (id < 0)
-		return bad(x, n, key, "unknown cipher: %.64s", s);
-	if (x->c->nsuites == WEB_MAX_SUITES)
-		return bad(x, n, key, "more than %d cipher suites", WEB_MAX_SUITES);
-	x->c->suites[x->c->nsuites++] = (uint16_t)id;
-	return 0;
-}
-
-static int add_curve(struct ctx *x, const yaml_node_t *n, const char *key)
-{
-	const char *s;
-	int id, err = want_scalar(x, n, key, &s);
-
-	if (err)
-		return err;
-	id = webtls_curve_id(s);
-	if (id < 0)
-		return bad(x, n, key, "unknown curve: %.64s", s);
-	if (x->c->ncurves == WEB_MAX_CURVES)
-		return bad(x, n, key, "more than %d curves", WEB_MAX_CURVES);
-	x->c->curves[x->c->ncurves++] = (uint16_t)id;
 	return 0;
 }
 
@@ -325,10 +321,10 @@ static int tls_pair(struct ctx *x, const char *k, const yaml_node_t *key, const 
 		err = get_version(x, v, full, &c->max_version);
 	} else if (!strcmp(k, "cipher_suites")) {
 		c->line_suites = line_of(key);
-		err = each_item(x, v, full, add_suite);
+		err = get_ids(x, v, full, &suite_list, c->suites, &c->nsuites);
 	} else if (!strcmp(k, "curve_preferences")) {
 		c->line_curves = line_of(key);
-		err = each_item(x, v, full, add_curve);
+		err = get_ids(x, v, full, &curve_list, c->curves, &c->ncurves);
 	} else if (!strcmp(k, "prefer_server_cipher_suites")) {
 		err = get_bool(x, v, full, &c->prefer_server_suites);
 	} else if (!strcmp(k, "client_allowed_sans")) {

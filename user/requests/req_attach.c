@@ -5,7 +5,11 @@
  * uprobe session (core/libc_uprobes.c) on every HTTP worker: odoo_http and
  * odoo_gevent processes always, other Python processes and Odoo's master
  * (threaded mode: workers = 0) while they hold a listening TCP socket (looked for once every LISTEN_RECHECK_MS while they
- * do not), so a Python script that serves no HTTP pays nothing.
+ * do not), so a Python script that serves no HTTP pays nothing. The
+ * listeners of the daemon's own network namespace come from one SOCK_DIAG
+ * dump per pass that needs them (the kernel's listening hash only); a
+ * process in another namespace has its /proc/<pid>/net/tcp{,6} read, whose
+ * cost grows with every connection and TIME_WAIT socket there.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -13,7 +17,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/time.h>
 #include <unistd.h>
+#include <linux/netlink.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
@@ -21,14 +29,16 @@
 #include "core/bpfutil.h"
 #include "core/erpscope.h"
 #include "core/libc_uprobes.h"
+#include "core/log.h"
 #include "core/poller.h"
 #include "procs/proctable.h"
 #include "requests/requests.h"
 #include "tcp/tcp.h"
 
 #define LISTEN_RECHECK_MS 10000
-/* Listening sockets looked for in one process's table, at most. */
-#define MAX_LISTENERS 64
+/* Listening sockets looked for in one network namespace, at most. */
+#define MAX_LISTENERS 256
+#define DIAG_BUF (32 * 1024)
 
 /* The C library functions CPython's socket module calls (Modules/socketmodule.c). */
 static const struct libc_hook hooks[] = {
@@ -46,11 +56,23 @@ struct listen_check {
 	uint64_t checked_ms;
 };
 
+/* The listeners of the daemon's network namespace, dumped at most once a pass. */
+struct own_listeners {
+	int nl; /* NETLINK_SOCK_DIAG, -1 when none could be opened */
+	uint32_t seq;
+	char *buf; /* DIAG_BUF */
+	ino_t netns;
+	bool dumped, ok; /* in this pass; its dump succeeded */
+	uint32_t ino[MAX_LISTENERS];
+	unsigned int n;
+};
+
 struct req_attach {
 	struct req_priv *rp;
 	struct listen_check *checks; /* per slot - ES_SLOT_FIRST_WORKER */
 	unsigned int nchecks;
 	uint64_t now_ms;
+	struct own_listeners own;
 };
 
 /* Both maps' keys begin with the process's tgid. */
@@ -82,7 +104,7 @@ int req_attach_start(struct req_priv *rp)
 }
 
 /* Inodes of the listening TCP sockets in /proc/<pid>/net/tcp{,6} (the process's namespace). */
-static unsigned int listeners(__u32 pid, uint32_t *ino, unsigned int max)
+static unsigned int proc_listeners(__u32 pid, uint32_t *ino, unsigned int max)
 {
 	static const char *const files[] = { "tcp", "tcp6" };
 	unsigned int n = 0;
@@ -109,11 +131,61 @@ static unsigned int listeners(__u32 pid, uint32_t *ino, unsigned int max)
 	return n;
 }
 
-/* Whether pid holds one of the listening TCP sockets of its network namespace. */
-static bool holds_listener(__u32 pid)
+static ino_t netns_of(const char *path)
 {
-	uint32_t ino[MAX_LISTENERS], in;
-	unsigned int n = listeners(pid, ino, MAX_LISTENERS);
+	struct stat st;
+
+	return stat(path, &st) ? 0 : st.st_ino;
+}
+
+static void own_listener(void *arg, const struct tcp_listener *l)
+{
+	struct own_listeners *o = arg;
+
+	if (o->n < MAX_LISTENERS && l->inode)
+		o->ino[o->n++] = l->inode;
+}
+
+/* The daemon's namespace's listeners, one dump per pass; false when it failed. */
+static bool own_dump(struct own_listeners *o)
+{
+	static const int families[] = { AF_INET, AF_INET6 };
+	int err = 0;
+
+	if (o->dumped)
+		return o->ok;
+	o->dumped = true;
+	o->n = 0;
+	for (size_t f = 0; f < 2 && !err; f++)
+		err = tcp_diag_dump(o->nl, o->buf, DIAG_BUF, &o->seq, families[f], own_listener, o);
+	if (err)
+		log_debug("sock_diag dump failed: reading /proc/<pid>/net/tcp instead",
+			  "poller=requests err=%d", err);
+	o->ok = !err;
+	return o->ok;
+}
+
+/* The listening sockets of pid's network namespace, into *ino; how many. */
+static unsigned int listeners(struct own_listeners *o, __u32 pid, const uint32_t **ino,
+			      uint32_t *buf, unsigned int max)
+{
+	char path[64];
+
+	snprintf(path, sizeof(path), "/proc/%u/ns/net", pid);
+	if (o->nl >= 0 && o->netns && netns_of(path) == o->netns && own_dump(o)) {
+		*ino = o->ino;
+		return o->n;
+	}
+	*ino = buf;
+	return proc_listeners(pid, buf, max);
+}
+
+/* Whether pid holds one of the listening TCP sockets of its network namespace. */
+static bool holds_listener(struct own_listeners *o, __u32 pid)
+{
+	uint32_t buf[MAX_LISTENERS], in;
+	const uint32_t *ino;
+	unsigned int n = listeners(o, pid, &ino, buf, MAX_LISTENERS);
 	char path[64], link[64];
 	struct dirent *de;
 	bool found = false;
@@ -154,7 +226,7 @@ static bool python_serves(struct req_attach *ra, const struct slot_view *sv)
 		return lc->listens;
 	}
 	lc->checked_ms = ra->now_ms;
-	lc->listens = holds_listener(sv->w->pid);
+	lc->listens = holds_listener(&ra->own, sv->w->pid);
 	return lc->listens;
 }
 
@@ -175,6 +247,7 @@ static void sync_slot(void *arg, const struct slot_view *sv)
 
 static int req_poll_init(struct poller *pl)
 {
+	struct timeval tv = { .tv_sec = 1 };
 	struct req_attach *ra = calloc(1, sizeof(*ra));
 	unsigned int nslots = procs_nslots(pl->es->procs);
 
@@ -182,11 +255,19 @@ static int req_poll_init(struct poller *pl)
 		return -ENOMEM;
 	ra->nchecks = nslots > ES_SLOT_FIRST_WORKER ? nslots - ES_SLOT_FIRST_WORKER : 0;
 	ra->checks = calloc(ra->nchecks ? ra->nchecks : 1, sizeof(*ra->checks));
-	if (!ra->checks) {
-		free(ra);
+	ra->own.buf = malloc(DIAG_BUF);
+	ra->own.nl = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
+	pl->priv = ra;
+	if (!ra->checks || !ra->own.buf) {
+		pl->ops->free(pl);
 		return -ENOMEM;
 	}
-	pl->priv = ra;
+	/* Without it, every process's listeners come from /proc/<pid>/net/tcp. */
+	if (ra->own.nl < 0)
+		log_debug("no sock_diag socket", "poller=requests err=%d", -errno);
+	else
+		setsockopt(ra->own.nl, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	ra->own.netns = netns_of("/proc/self/ns/net");
 	return 0;
 }
 
@@ -200,6 +281,7 @@ static void req_poll_tick(struct poller *pl, uint64_t now_ms)
 		return;
 	ra->rp = rp;
 	ra->now_ms = now_ms;
+	ra->own.dumped = false;
 	/* Events first: a request answered before its worker died is counted as answered. */
 	if (p->rb)
 		ring_buffer__consume(p->rb);
@@ -215,6 +297,9 @@ static void req_poll_free(struct poller *pl)
 
 	if (!ra)
 		return;
+	if (ra->own.nl >= 0)
+		close(ra->own.nl);
+	free(ra->own.buf);
 	free(ra->checks);
 	free(ra);
 	pl->priv = NULL;

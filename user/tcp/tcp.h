@@ -45,6 +45,16 @@ bool tcp_socket_link_inode(const char *s, size_t n, uint32_t *inode);
 /* "127.0.0.1:5432", "[2001:db8::1]:443"; IPv4-mapped IPv6 as IPv4; "other" for family 0. */
 void tcp_format_remote(const struct es_tcp_remote_key *k, char *buf, size_t size);
 
+/* ---------------------------------------------------------------- tcp_dump.c */
+
+/*
+ * One dump of family's listening TCP sockets on nl (a NETLINK_SOCK_DIAG
+ * socket, SO_RCVTIMEO set) through buf (size bytes), fn called for each.
+ * Returns 0 or -errno.
+ */
+int tcp_diag_dump(int nl, void *buf, size_t size, uint32_t *seq, int family, tcp_listener_fn fn,
+		  void *arg);
+
 /* ---------------------------------------------------------------- tcp_remote.c */
 
 /*

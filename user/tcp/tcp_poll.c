@@ -112,28 +112,7 @@ static void on_listener(void *arg, const struct tcp_listener *l)
 /* One dump of one family. Returns 0 or -errno. */
 static int dump_family(struct tcp_poll *tp, int family)
 {
-	struct sockaddr_nl kernel = { .nl_family = AF_NETLINK };
-	int len, err;
-
-	/* What an interrupted dump left behind must not be read as this one's. */
-	while (recv(tp->nl, tp->buf, RECV_BUF, MSG_DONTWAIT) > 0)
-		;
-	len = tcp_diag_request(tp->buf, RECV_BUF, family, ++tp->seq);
-	if (len < 0)
-		return len;
-	if (sendto(tp->nl, tp->buf, (size_t)len, 0, (struct sockaddr *)&kernel, sizeof(kernel)) < 0)
-		return -errno;
-	for (;;) {
-		ssize_t n = recv(tp->nl, tp->buf, RECV_BUF, 0);
-
-		if (n < 0)
-			return errno == EINTR ? 0 : -errno;
-		if (n == 0)
-			return -EPIPE;
-		err = tcp_diag_parse(tp->buf, (size_t)n, on_listener, tp);
-		if (err)
-			return err < 0 ? err : 0;
-	}
+	return tcp_diag_dump(tp->nl, tp->buf, RECV_BUF, &tp->seq, family, on_listener, tp);
 }
 
 static void add_overflows(struct tcp_poll *tp, uint16_t port, uint64_t n)
