@@ -5,6 +5,7 @@
  * severity, then by score (about the seconds of work the problem cost).
  */
 #include <errno.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -681,7 +682,14 @@ static int rule_locks(struct evsum *es)
 		return -ENOMEM;
 	fmt(f->title, "lock contention: %u lock waits, %.1f s waited, %u deadlocks", es->locks,
 	    es->lock_s, es->deadlocks);
-	if (t)
+	if (t && t->holder_pid)
+		fmt(f->cause, "%s/%s waited %.2f s for a %s lock in statement %s: %.160s; likely holder: backend %u of %s/%s, whose transaction (open %.1f s, from before the wait began) ended within %.0f ms of the wait's end; its last statement: %.120s",
+		    t->role[0] ? t->role : "unlinked", t->worker[0] ? t->worker : "-", t->seconds,
+		    t->reason, t->fp, t->query, t->holder_pid,
+		    t->holder_role[0] ? t->holder_role : "unlinked",
+		    t->holder_worker[0] ? t->holder_worker : "-", t->holder_xact_s,
+		    fabs(t->holder_gap_s) * 1e3, t->holder_query[0] ? t->holder_query : "(not captured)");
+	else if (t)
 		fmt(f->cause, "%s/%s waited %.2f s for a %s lock in statement %s: %.300s (the holder: pg_blocking_pids() while it happens)",
 		    t->role[0] ? t->role : "unlinked", t->worker[0] ? t->worker : "-", t->seconds,
 		    t->reason, t->fp, t->query);
@@ -689,6 +697,10 @@ static int rule_locks(struct evsum *es)
 		 "%u waits over the slow threshold, %.2f s in all", es->locks, es->lock_s);
 	evidence(f, "GET /events?type=pg_deadlock; erpscope_pg_deadlocks_total", "%u deadlocks",
 		 es->deadlocks);
+	if (t && t->holder_pid)
+		evidence(f, "GET /events?type=pg_lock_wait (holder)",
+			 "backend %u's transaction was open before the wait began and ended as it did, in the same database: the lock is released at a transaction's end",
+			 t->holder_pid);
 	fmt(f->action, "%s", rl->action);
 	return 0;
 }

@@ -127,6 +127,11 @@ struct diag_event {
 	char query[128];
 	char summary[96];           /* OOM: the memory history in one sentence */
 	char cgroup[64];
+	/* lock wait: the likely holder (holder_pid 0: none seen) */
+	uint32_t holder_pid;
+	char holder_role[16], holder_worker[24];
+	char holder_query[128];
+	double holder_xact_s, holder_gap_s;
 };
 
 /* Fills ev from an event of the log; false for types the rules do not use. */

@@ -196,6 +196,24 @@ static void on_slow(struct pg_priv *pp, const struct es_pg_ev_slow *ev)
 		  (unsigned long long)ev->fp, (double)ev->dur_ns / 1e9, ev->h.tgid);
 }
 
+/* "holder": the transaction likely holding what the wait was for (pg_holder.c), or null. */
+static void holder_json(struct pg_priv *pp, struct json *j, const struct es_pg_ev_lock *ev)
+{
+	struct pg_holder h;
+
+	if (!pg_holder_find(pp, ev, &h)) {
+		json_null(j, "holder");
+		return;
+	}
+	json_object_begin(j, "holder");
+	who_json(pp, j, h.tgid, ev->db);
+	statement_json(pp, j, h.fp);
+	json_double(j, "transaction_seconds", h.xact_s);
+	json_double(j, "opened_before_wait_seconds", h.before_s);
+	json_double(j, "ended_before_wait_end_seconds", h.gap_s);
+	json_object_end(j);
+}
+
 static void on_lock(struct pg_priv *pp, const struct es_pg_ev_lock *ev)
 {
 	bool deadlock = ev->h.type == ES_PG_EV_DEADLOCK;
@@ -215,6 +233,8 @@ static void on_lock(struct pg_priv *pp, const struct es_pg_ev_lock *ev)
 	json_u64(&j, NULL, ev->field4);
 	json_array_end(&j);
 	who_json(pp, &j, ev->h.tgid, ev->db);
+	if (!deadlock)
+		holder_json(pp, &j, ev);
 	json_object_end(&j);
 	add_event(pp->es, deadlock ? "pg_deadlock" : "pg_lock_wait", &j);
 	json_free(&j);

@@ -219,6 +219,17 @@ int pg_queries_http(void *arg, struct http_exchange *x);
 /* The database id a kernel db key stands for, or -1 while unknown. */
 int pg_resolve_db(struct pg_priv *pp, struct pg_procs *procs, __u32 dbkey, bool *gone);
 
+/* pg_holder.c: the likely holder of the lock a wait (not a deadlock) ended on. */
+struct pg_holder {
+	__u32 tgid;      /* its backend */
+	__u64 fp;        /* its transaction's last statement (0: not known) */
+	double xact_s;   /* how long its transaction was open */
+	double before_s; /* how long before the wait began it opened */
+	double gap_s;    /* how long before the wait's end it ended (< 0: after) */
+};
+bool pg_holder_find(const struct pg_priv *pp, const struct es_pg_ev_lock *ev,
+		    struct pg_holder *out);
+
 /* The exported edges (seconds) of statement/lock and checkpoint histograms. */
 void pg_queries_edges(const double **lat, unsigned int *nlat, const double **ckpt,
 		      unsigned int *nckpt);
