@@ -40,6 +40,7 @@ struct poller_ops;
 #define DIAG_IOW 8    /* the (worker, device) pairs with the most iowait */
 #define DIAG_HOT 4    /* the statements with the most calls */
 #define DIAG_POOLS 4  /* HTTP pools (listening ports), the most workers first */
+#define DIAG_ISSUERS 8 /* the (issuer, device) pairs with the most bytes of block I/O */
 
 struct diag_route {
 	char key[48]; /* route, or "model method" */
@@ -65,6 +66,13 @@ struct diag_iow {
 	char device[16];
 	char who[32]; /* "role/worker" */
 	uint64_t ns;
+};
+
+/* What one worker (or "other": the untracked tasks) issued to one block device. */
+struct diag_issuer {
+	char device[16];
+	char who[48]; /* "role/worker (comm)", or a role's aggregate */
+	uint64_t ops, bytes;
 };
 
 /* Cumulative counters at one time (counts only grow, except over restarts). */
@@ -96,6 +104,8 @@ struct diag_snap {
 	struct diag_stmt stmts[DIAG_STMTS];
 	unsigned int nhot;
 	struct diag_stmt hot[DIAG_HOT];
+	unsigned int nissuers;
+	struct diag_issuer issuers[DIAG_ISSUERS];
 };
 
 /* ---------------------------------------------------------------- events */
