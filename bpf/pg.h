@@ -367,7 +367,7 @@ struct es_pg_ev_lock {
  * likely holder of a lock whose waiter got it as this one ended. Written
  * without a lock: user space reads it as a hint.
  */
-#define ES_PG_ENDERS 16
+#define ES_PG_ENDERS 32
 
 struct es_pg_ender {
 	__u64 since_ns, end_ns; /* monotonic: the transaction's start and end */

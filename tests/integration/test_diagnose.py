@@ -27,8 +27,8 @@ time, that holds its own situation):
     the address, 5 timed-out connects, the worker and ~2.5 s waited;
   - host pressure (rule 12): a 32 MiB ext4 loop filesystem filled to its last
     512 KiB: host_pressure names its mount point, short of disk space;
-  - disk iowait (rule 9): an `odoo: WorkerCron` writing 4 KiB O_DIRECT|O_DSYNC
-    blocks for 4 s while a backup (dd, 128 KiB O_DIRECT|O_DSYNC) writes to the
+  - disk iowait (rule 9): an `odoo: WorkerCron` writing 256 KiB O_DIRECT|O_DSYNC
+    blocks for 6 s while a backup (dd, 4 MiB O_DIRECT|O_DSYNC) writes to the
     same disk: disk_iowait names the disk, that worker as the one waiting, and
     dd's pid first among the disk's top issuers with the MiB it wrote;
   - cron running long (rule 6; the daemon runs with --diagnose.cron-threshold=5s):
@@ -538,14 +538,15 @@ sys.stdin.readline()  # alive: a worker's series go with it
 
 
 def iowait(t, d):
-    """A backup (dd: untracked, 128 KiB O_DIRECT|O_DSYNC writes) loads the disk while an
-    Odoo cron worker's 4 KiB O_DIRECT|O_DSYNC writes wait on it."""
+    """A backup (dd: untracked, 4 MiB O_DIRECT|O_DSYNC writes) loads the disk while an
+    Odoo cron worker's 256 KiB O_DIRECT|O_DSYNC writes wait on it for 6 s (large: while
+    other tests load the CPUs, each wake-up costs a wait in the run queue)."""
     from test_blkio import disk_of
     tmp = lib.tempdir("erpscope-diag-io-", base="/var/tmp")
     path, dump = os.path.join(tmp, "attachment.dat"), os.path.join(tmp, "dump.dat")
-    dd = lib.spawn(["dd", "if=/dev/zero", f"of={dump}", "bs=128K", "count=4000",  # 500 MiB at most
+    dd = lib.spawn(["dd", "if=/dev/zero", f"of={dump}", "bs=4M", "count=250",  # 1000 MiB at most
                     "oflag=direct,dsync", "status=none"])
-    p = cron(BACKUP, path, 4, 4096)
+    p = cron(BACKUP, path, 6, 256 << 10)
     go(t, d, p)
     n = int(p.stdout.readline())
     dd.kill()
@@ -553,8 +554,10 @@ def iowait(t, d):
     dev = disk_of(path)
     r = diagnose(t, d, "window=10s")
     m = d.scrape()
-    lib.log(f"iowait: {n} 4 KiB O_DIRECT|O_DSYNC writes on {dev} beside dd ({os.path.getsize(dump) >> 20} MiB); "
+    lib.log(f"iowait: {n} 256 KiB O_DIRECT|O_DSYNC writes on {dev} beside dd ({os.path.getsize(dump) >> 20} MiB); "
             f"{m.series('erpscope_iowait_seconds_total', worker=str(p.pid))}; "
+            f"{m.series('erpscope_offcpu_seconds_total', worker=str(p.pid))}; "
+            f"{m.series('erpscope_cpu_seconds_total', worker=str(p.pid))}; "
             f"{json.dumps(findings(r, 'disk_iowait'))}")
     f = [x for x in findings(r, "disk_iowait") if x["title"].startswith(f"disk {dev}:")]
     t.check(len(f) == 1 and f[0]["cause"].startswith(f"odoo_cron/{p.pid} waited longest"),
@@ -567,8 +570,8 @@ def iowait(t, d):
         # Counted at issue, metadata included: each O_DSYNC write also writes the file's
         # metadata from dd's context (ext4: a few % more than the data, 5% measured).
         t.check(mib and size - 1 <= float(mib.group(1)) <= size * 1.1 + 1 and
-                int(mib.group(2)) >= size * 1048576 / (128 << 10),
-                f"... with the {size:.0f} MiB it wrote, in 128 KiB requests or smaller",
+                int(mib.group(2)) >= size / 4,
+                f"... with the {size:.0f} MiB it wrote, in 4 MiB requests or smaller",
                 f[0]["cause"])
     p.stdin.write("end\n")
     p.stdin.flush()

@@ -133,6 +133,8 @@ struct pg_queries;
 
 struct ring_buffer;
 
+#define PG_PENDING_LOCKS 16
+
 struct pg_priv {
 	struct pg_bpf *skel;
 	struct erpscope *es;
@@ -159,6 +161,9 @@ struct pg_priv {
 	struct es_pg_busy *busy;
 	size_t nbusy, capbusy; /* capbusy in bytes */
 	bool pooled; /* the pools source of role pg_backend */
+	/* Lock waits whose holder was not noted yet, for one more look (pg.c on_lock) */
+	struct es_pg_ev_lock pending_locks[PG_PENDING_LOCKS];
+	unsigned int npending_locks;
 };
 
 /* pg_discover.c */
