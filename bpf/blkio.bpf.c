@@ -185,16 +185,19 @@ static __always_inline void count_other(__u32 dev, __u32 tgid, __u32 bytes)
 	struct es_blk_other *io = bpf_map_lookup_elem(&io_by_other, &k);
 
 	if (!io) {
-		struct es_blk_other fresh = {};
+		static const struct es_blk_other zero = {};
 
-		/* Its name while it runs: it may be gone when user space looks. */
-		if (bpf_get_current_pid_tgid() >> 32 == tgid)
-			bpf_get_current_comm(fresh.comm, sizeof(fresh.comm));
-		bpf_map_update_elem(&io_by_other, &k, &fresh, BPF_NOEXIST);
+		bpf_map_update_elem(&io_by_other, &k, &zero, BPF_NOEXIST);
 		io = bpf_map_lookup_elem(&io_by_other, &k);
 		if (!io)
 			return;
 	}
+	/*
+	 * Its name while it runs (it may be gone when user space looks), read at
+	 * the first of its requests issued in its own context, not kblockd's.
+	 */
+	if (!io->comm[0] && bpf_get_current_pid_tgid() >> 32 == tgid)
+		bpf_get_current_comm(io->comm, sizeof(io->comm));
 	__sync_fetch_and_add(&io->ops, 1);
 	__sync_fetch_and_add(&io->bytes, bytes);
 }
