@@ -193,10 +193,11 @@ static __always_inline void count_other(__u32 dev, __u32 tgid, __u32 bytes)
 			return;
 	}
 	/*
-	 * Its name while it runs (it may be gone when user space looks), read at
-	 * the first of its requests issued in its own context, not kblockd's.
+	 * Its name while it runs (it may be gone when user space looks), read in
+	 * its own context (not kblockd's) at its first request and every 16th: a
+	 * child's page faults before its exec carry the parent's name.
 	 */
-	if (!io->comm[0] && bpf_get_current_pid_tgid() >> 32 == tgid)
+	if ((!io->comm[0] || !(io->ops & 15)) && bpf_get_current_pid_tgid() >> 32 == tgid)
 		bpf_get_current_comm(io->comm, sizeof(io->comm));
 	__sync_fetch_and_add(&io->ops, 1);
 	__sync_fetch_and_add(&io->bytes, bytes);

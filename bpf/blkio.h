@@ -51,7 +51,7 @@ struct es_blk_other_key {
 struct es_blk_other {
 	__u64 ops;
 	__u64 bytes;
-	char comm[16]; /* read at its first request issued in its own context; "" before */
+	char comm[16]; /* read in its own context, at the first request and every 16th; "" before */
 };
 
 /*
