@@ -42,7 +42,7 @@ struct rq_info {
 	__u8 counted; /* ops and bytes taken at the first issue */
 	__u8 requeued; /* the next issue is this request's again */
 	__u8 pad[2];
-	__u64 pid_tgid; /* the submitter, kept while a trace records (trace_on) */
+	__u64 pid_tgid; /* the submitter, kept while a trace records (trace_on) or untracked */
 };
 
 /* Set by user space while a trace records (user/sched/blkio.c). */
@@ -56,6 +56,14 @@ struct {
 struct rq_fields;
 static __always_inline void trace_rq(__u32 kind, const struct rq_info *ri,
 				     const struct rq_fields *f, __u64 now);
+
+/* Untracked submitters' ops and bytes (struct es_blk_other_key -> es_blk_other). */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 1024);
+	__type(key, struct es_blk_other_key);
+	__type(value, struct es_blk_other);
+} io_by_other SEC(".maps");
 
 /* In-flight requests by address. LRU: a lost completion cannot leak. */
 struct {
@@ -146,7 +154,7 @@ static __always_inline void on_start(const struct rq_fields *f)
 
 	ri.start_ns = bpf_ktime_get_ns();
 	ri.slot = worker_slot(bpf_get_current_pid_tgid() >> 32);
-	if (trace_on)
+	if (trace_on || ri.slot == ES_ROLE_OTHER)
 		ri.pid_tgid = bpf_get_current_pid_tgid();
 	bpf_map_update_elem(&inflight, &f->key, &ri, BPF_ANY);
 	note_submitter_dev(f->dev);
@@ -170,6 +178,31 @@ static __always_inline void on_requeue(const struct rq_fields *f)
 		ri->requeued = 1;
 }
 
+/* An untracked submitter's request: its own entry (shared by CPUs: atomic adds). */
+static __always_inline void count_other(__u32 dev, __u32 tgid, __u32 bytes)
+{
+	struct es_blk_other_key k = { .dev = dev, .tgid = tgid };
+	struct es_blk_other *io = bpf_map_lookup_elem(&io_by_other, &k);
+
+	if (!io) {
+		static const struct es_blk_other zero = {};
+
+		bpf_map_update_elem(&io_by_other, &k, &zero, BPF_NOEXIST);
+		io = bpf_map_lookup_elem(&io_by_other, &k);
+		if (!io)
+			return;
+	}
+	/*
+	 * Its name while it runs (it may be gone when user space looks), read in
+	 * its own context (not kblockd's) at its first request and every 16th: a
+	 * child's page faults before its exec carry the parent's name.
+	 */
+	if ((!io->comm[0] || !(io->ops & 15)) && bpf_get_current_pid_tgid() >> 32 == tgid)
+		bpf_get_current_comm(io->comm, sizeof(io->comm));
+	__sync_fetch_and_add(&io->ops, 1);
+	__sync_fetch_and_add(&io->bytes, bytes);
+}
+
 static __always_inline void on_issue(const struct rq_fields *f)
 {
 	static const struct es_blk_io zero = {};
@@ -184,7 +217,7 @@ static __always_inline void on_issue(const struct rq_fields *f)
 	if (!ri) {
 		/* Issued directly in the submitter's context (or a flush). */
 		fresh.slot = worker_slot(bpf_get_current_pid_tgid() >> 32);
-		if (trace_on)
+		if (trace_on || fresh.slot == ES_ROLE_OTHER)
 			fresh.pid_tgid = bpf_get_current_pid_tgid();
 		bpf_map_update_elem(&inflight, &f->key, &fresh, BPF_ANY);
 		ri = bpf_map_lookup_elem(&inflight, &f->key);
@@ -209,6 +242,8 @@ static __always_inline void on_issue(const struct rq_fields *f)
 		io->ops += 1;
 		io->bytes += f->bytes;
 	}
+	if (k.slot == ES_ROLE_OTHER && ri->pid_tgid)
+		count_other(f->dev, ri->pid_tgid >> 32, f->bytes);
 }
 
 /* nr_bytes short of the request's bytes: a partial completion, more follows. */

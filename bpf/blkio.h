@@ -39,6 +39,22 @@ struct es_blk_io {
 };
 
 /*
+ * Untracked submitters one by one (slot ES_ROLE_OTHER: a backup, a copy,
+ * the kernel's writeback), per device, in an LRU map: what the diagnose
+ * rules name as a busy disk's top issuers.
+ */
+struct es_blk_other_key {
+	__u32 dev;
+	__u32 tgid;
+};
+
+struct es_blk_other {
+	__u64 ops;
+	__u64 bytes;
+	char comm[16]; /* read in its own context, at the first request and every 16th; "" before */
+};
+
+/*
  * While a trace records (user space sets trace_on): each request at its
  * first issue and at its completion, on the blk_trace ring. The two share
  * key; user space pairs them (a completion can be lost, see README).

@@ -55,6 +55,10 @@ const volatile __u64 slow_ns = 100000000;
 __u64 pg_known[ES_PG_KNOWN_SLOTS];
 /* Bumped by user space on every pg_backends change: cached db ids expire. */
 __u32 backends_gen;
+/* When a lock wait last began, and the transactions that ended since (struct es_pg_ender). */
+__u64 lock_last_start;
+struct es_pg_ender lock_enders[ES_PG_ENDERS];
+__u64 lock_enders_next;
 /* Set by user space while a trace records: every statement is an event (ES_PG_EV_STMT). */
 volatile __u32 trace_on;
 /* Bumped by user space when a postmaster goes to two probes: cached modes expire. */
@@ -99,6 +103,7 @@ struct pg_task {
 	__u16 mode;
 	__u64 busy_since; /* busy (struct es_pg_busy) since then; 0: idle */
 	__u64 busy_ns;    /* closed busy intervals */
+	__u64 xact_fp;    /* the transaction's last statement but BEGIN, COMMIT, ROLLBACK */
 };
 
 struct {
@@ -440,10 +445,38 @@ static __always_inline void busy_open(struct pg_task *t, __u64 start)
 		t->busy_since = start;
 }
 
+/*
+ * A transaction open from since to now ended: noted (struct es_pg_ender)
+ * when a lock wait began while it was open and it lasted longer than a
+ * slow wait, so it may have held what the waiter waited for. One load of a
+ * global for all others.
+ */
+static __always_inline void note_ender(struct pg_task *t, __u64 since, __u64 now)
+{
+	struct es_pg_ender *e;
+	__u32 tgid;
+	__u64 i;
+
+	if (*(volatile __u64 *)&lock_last_start < since || now - since <= slow_ns)
+		return;
+	tgid = current_tgid();
+	i = __sync_fetch_and_add(&lock_enders_next, 1) & (ES_PG_ENDERS - 1);
+	e = &lock_enders[i];
+	e->since_ns = since;
+	e->end_ns = now;
+	e->fp = t->xact_fp;
+	e->db = task_db(t, tgid);
+	e->tgid = tgid;
+}
+
 /* No transaction is open any more at now: the busy interval closes. */
 static __always_inline void busy_close(struct pg_task *t, __u64 now)
 {
 	__u64 since = t->busy_since;
+
+	if (since && now > since)
+		note_ender(t, since, now);
+	t->xact_fp = 0;
 
 	/* The sum first: a scrape reads it before the start (es_pg_busy_iter). */
 	if (since && now > since)
@@ -821,6 +854,9 @@ static __always_inline void account(struct pg_task *t, __u64 dur, __u32 error, _
 	struct es_pg_stat *s;
 	struct es_pg_fine *f;
 	bool slow = dur > slow_ns;
+
+	if (t->cmd != ES_PG_CMD_BEGIN && t->cmd != ES_PG_CMD_COMMIT && t->cmd != ES_PG_CMD_ROLLBACK)
+		t->xact_fp = t->fp;
 
 	s = es_lookup_or_init(&pg_stats, &k, &zero_stat, ES_MAP_PG_STATS);
 	if (!s) {
@@ -1483,6 +1519,7 @@ int BPF_USDT(es_pg_lock_start, __u32 f1, __u32 f2, __u32 f3, __u16 f4, __u8 type
 	t->locktype = type;
 	t->mode = mode;
 	t->lock_start = bpf_ktime_get_ns();
+	lock_last_start = t->lock_start;
 	return 0;
 }
 

@@ -374,4 +374,18 @@ struct es_pg_ev_lock {
 	__u64 end_ns;  /* bpf_ktime_get_ns() at the wait's end; 0: not ended (deadlock) */
 };
 
+/*
+ * A transaction that ended after a lock wait began in it and was open
+ * longer than the slow threshold (bpf global lock_enders, a ring): the
+ * likely holder of a lock whose waiter got it as this one ended. Written
+ * without a lock: user space reads it as a hint.
+ */
+#define ES_PG_ENDERS 32
+
+struct es_pg_ender {
+	__u64 since_ns, end_ns; /* monotonic: the transaction's start and end */
+	__u64 fp;               /* its last statement but BEGIN, COMMIT, ROLLBACK; 0: none */
+	__u32 tgid, db;
+};
+
 #endif

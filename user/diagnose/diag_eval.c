@@ -5,6 +5,8 @@
  * severity, then by score (about the seconds of work the problem cost).
  */
 #include <errno.h>
+#include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -273,6 +275,54 @@ static uint64_t iow_delta(const struct diag_input *in, const struct diag_iow *w)
 	return w->ns;
 }
 
+static const struct diag_issuer *issuer_in(const struct diag_snap *s, const struct diag_issuer *b)
+{
+	for (unsigned int i = 0; s && i < s->nissuers; i++)
+		if (!strcmp(s->issuers[i].device, b->device) && !strcmp(s->issuers[i].who, b->who))
+			return &s->issuers[i];
+	return NULL;
+}
+
+/*
+ * "; top issuers of dev in the window: who X MiB (n requests), ..." into buf:
+ * the 3 that issued the most bytes to it (tracked workers one by one, the
+ * untracked tasks as "other"); "" when none did.
+ */
+static void top_issuers(const struct diag_input *in, const char *dev, char *buf, size_t size)
+{
+	const struct diag_issuer *top[3] = { NULL };
+	uint64_t bytes[3] = { 0 }, ops[3] = { 0 };
+	size_t len;
+
+	buf[0] = 0;
+	for (unsigned int i = 0; i < in->end->nissuers; i++) {
+		const struct diag_issuer *b = &in->end->issuers[i], *a = issuer_in(in->start, b);
+		uint64_t d = delta(b->bytes, a ? a->bytes : 0);
+		int k = 3;
+
+		if (strcmp(b->device, dev) || !d)
+			continue;
+		while (k > 0 && d > bytes[k - 1])
+			k--;
+		if (k == 3)
+			continue;
+		for (int j = 2; j > k; j--) {
+			top[j] = top[j - 1];
+			bytes[j] = bytes[j - 1];
+			ops[j] = ops[j - 1];
+		}
+		top[k] = b;
+		bytes[k] = d;
+		ops[k] = delta(b->ops, a ? a->ops : 0);
+	}
+	for (int k = 0; k < 3 && top[k]; k++) {
+		len = strlen(buf);
+		snprintf(buf + len, size - len, "%s%s %.1f MiB (%llu requests)",
+			 k ? ", " : "; top issuers on it in the window: ", top[k]->who,
+			 (double)bytes[k] / 1048576.0, (unsigned long long)ops[k]);
+	}
+}
+
 static int rule_iowait(const struct diag_input *in, struct diag_result *res)
 {
 	const struct diag_rule *rl = &diag_rules[DIAG_R_IOWAIT];
@@ -281,6 +331,7 @@ static int rule_iowait(const struct diag_input *in, struct diag_result *res)
 
 	for (unsigned int i = 0; i < b->niow; i++) {
 		const struct diag_iow *top = NULL;
+		char issuers[300];
 		uint64_t sum = 0, best = 0;
 		unsigned int n = 0;
 		struct diag_finding *f;
@@ -310,12 +361,14 @@ static int rule_iowait(const struct diag_input *in, struct diag_result *res)
 			return -ENOMEM;
 		fmt(f->title, "disk %s: workers waited %.1f s on its I/O in %.0f s (%.0f%% of the window)",
 		    top->device, (double)sum / 1e9, span, 100.0 * (double)sum / 1e9 / span);
-		fmt(f->cause, "%s waited longest: %.1f s in iowait on %s (%u worker%s in all)", top->who,
-		    (double)best / 1e9, top->device, n, n > 1 ? "s" : "");
+		top_issuers(in, top->device, issuers, sizeof(issuers));
+		fmt(f->cause, "%s waited longest: %.1f s in iowait on %s (%u worker%s in all)%s",
+		    top->who, (double)best / 1e9, top->device, n, n > 1 ? "s" : "", issuers);
 		evidence(f, "erpscope_iowait_seconds_total{device=...}", "%.2f s of iowait on %s, %.2f s of it %s",
 			 (double)sum / 1e9, top->device, (double)best / 1e9, top->who);
-		evidence(f, "erpscope_disk_io_ops_total, erpscope_disk_io_bytes_total",
-			 "what each role issued to %s", top->device);
+		evidence(f, "erpscope_disk_io_ops_total{device=...}, erpscope_disk_io_bytes_total{device=...}",
+			 "what each worker issued to %s%s", top->device,
+			 issuers[0] ? issuers + 1 : " (nothing seen: is the blkio probe on?)");
 		fmt(f->action, "%s", rl->action);
 	}
 	return 0;
@@ -635,7 +688,14 @@ static int rule_locks(struct evsum *es)
 		return -ENOMEM;
 	fmt(f->title, "lock contention: %u lock waits, %.1f s waited, %u deadlocks", es->locks,
 	    es->lock_s, es->deadlocks);
-	if (t)
+	if (t && t->holder_pid)
+		fmt(f->cause, "%s/%s waited %.2f s for a %s lock in statement %s: %.160s; likely holder: backend %u of %s/%s, whose transaction (open %.1f s, from before the wait began) ended within %.0f ms of the wait's end; its last statement: %.120s",
+		    t->role[0] ? t->role : "unlinked", t->worker[0] ? t->worker : "-", t->seconds,
+		    t->reason, t->fp, t->query, t->holder_pid,
+		    t->holder_role[0] ? t->holder_role : "unlinked",
+		    t->holder_worker[0] ? t->holder_worker : "-", t->holder_xact_s,
+		    fabs(t->holder_gap_s) * 1e3, t->holder_query[0] ? t->holder_query : "(not captured)");
+	else if (t)
 		fmt(f->cause, "%s/%s waited %.2f s for a %s lock in statement %s: %.300s (the holder: pg_blocking_pids() while it happens)",
 		    t->role[0] ? t->role : "unlinked", t->worker[0] ? t->worker : "-", t->seconds,
 		    t->reason, t->fp, t->query);
@@ -643,6 +703,10 @@ static int rule_locks(struct evsum *es)
 		 "%u waits over the slow threshold, %.2f s in all", es->locks, es->lock_s);
 	evidence(f, "GET /events?type=pg_deadlock; erpscope_pg_deadlocks_total", "%u deadlocks",
 		 es->deadlocks);
+	if (t && t->holder_pid)
+		evidence(f, "GET /events?type=pg_lock_wait (holder)",
+			 "backend %u's transaction was open before the wait began and ended as it did, in the same database: the lock is released at a transaction's end",
+			 t->holder_pid);
 	fmt(f->action, "%s", rl->action);
 	return 0;
 }

@@ -66,6 +66,16 @@ bool diag_event_parse(const char *type, const char *body, size_t len, double t,
 		STR("mode", reason);
 		if (json_get_num(body, len, deadlock ? "waited_seconds" : "wait_seconds", &v))
 			ev->seconds = v;
+		if (json_get_num(body, len, "holder.backend_pid", &v)) {
+			ev->holder_pid = (uint32_t)v;
+			STR("holder.client.role", holder_role);
+			STR("holder.client.worker", holder_worker);
+			STR("holder.query", holder_query);
+			if (json_get_num(body, len, "holder.transaction_seconds", &v))
+				ev->holder_xact_s = v;
+			if (json_get_num(body, len, "holder.ended_before_wait_end_seconds", &v))
+				ev->holder_gap_s = v;
+		}
 	} else {
 		return false;
 	}

@@ -31,6 +31,7 @@ struct rd {
 	struct diag_snap *s;
 	const struct diag_snap *prev;
 	uint64_t rscore[DIAG_ROUTES], sscore[DIAG_STMTS], hscore[DIAG_HOT], iscore[DIAG_IOW];
+	uint64_t bscore[DIAG_ISSUERS];
 };
 
 static uint64_t grown(uint64_t now, const uint64_t *before)
@@ -150,7 +151,8 @@ static void on_iowait(void *arg, enum es_role role, const char *worker, const ch
 	char who[sizeof(s->iow[0].who)];
 	int at;
 
-	if (!ns || !strcmp(device, "unknown"))
+	/* Untracked tasks (a backup, the kernel's writeback) are no workers waiting. */
+	if (!ns || !strcmp(device, "unknown") || role == ES_ROLE_OTHER)
 		return;
 	snprintf(who, sizeof(who), "%.15s/%.15s", role_name(role), worker);
 	for (unsigned int i = 0; rd->prev && i < rd->prev->niow; i++)
@@ -163,6 +165,35 @@ static void on_iowait(void *arg, enum es_role role, const char *worker, const ch
 	snprintf(s->iow[at].device, sizeof(s->iow[at].device), "%.15s", device);
 	memcpy(s->iow[at].who, who, sizeof(who));
 	s->iow[at].ns = ns;
+}
+
+/* Keeps the (issuer, device) pairs whose bytes grew most. */
+static void on_issuer(void *arg, enum es_role role, const char *worker, const char *comm,
+		      const char *device, uint64_t ops, uint64_t bytes)
+{
+	struct rd *rd = arg;
+	struct diag_snap *s = rd->s;
+	const uint64_t *before = NULL;
+	char who[sizeof(s->issuers[0].who)];
+	int at;
+
+	if (!bytes || !strcmp(device, "unknown"))
+		return;
+	if (comm[0])
+		snprintf(who, sizeof(who), "%.15s/%.11s (%.16s)", role_name(role), worker, comm);
+	else
+		snprintf(who, sizeof(who), "%.15s", role_name(role));
+	for (unsigned int i = 0; rd->prev && i < rd->prev->nissuers; i++)
+		if (!strcmp(rd->prev->issuers[i].who, who) &&
+		    !strncmp(rd->prev->issuers[i].device, device, sizeof(s->issuers[0].device) - 1))
+			before = &rd->prev->issuers[i].bytes;
+	at = pick(rd->bscore, &s->nissuers, DIAG_ISSUERS, grown(bytes, before));
+	if (at < 0)
+		return;
+	snprintf(s->issuers[at].device, sizeof(s->issuers[at].device), "%.15s", device);
+	memcpy(s->issuers[at].who, who, sizeof(who));
+	s->issuers[at].ops = ops;
+	s->issuers[at].bytes = bytes;
 }
 
 struct worker_acc {
@@ -274,6 +305,7 @@ void diag_read_snap(struct erpscope *es, struct diag_history *h, double now,
 	s->pg_known = !pg_statements(es, on_stmt, &rd);
 	s->conns_known = !pg_clusters(es, on_cluster, s) && s->max_conns;
 	sched_iowait_foreach(es, on_iowait, &rd);
+	blkio_issuers_foreach(es, on_issuer, &rd);
 	if (!sched_workers_foreach(es, on_worker, &wa)) {
 		s->odoo_known = true;
 		s->odoo_workers = wa.workers;

@@ -25,8 +25,8 @@ const struct diag_rule diag_rules[DIAG_R_COUNT] = {
 		.id = "lock_contention", .number = 5, .severity = DIAG_WARNING,
 		.threshold = 1.0, .threshold2 = 1,
 		.desc = "statements waited >= 1 s in all on locks in the window (waits over --pg.slow-query-threshold), or any deadlock",
-		.evidence = "pg probe: pg_lock_wait and pg_deadlock events, erpscope_pg_lock_wait_seconds, erpscope_pg_deadlocks_total",
-		.action = "keep transactions that lock rows short (no slow work between the lock and the commit); find the holder with pg_blocking_pids(); set lock_timeout",
+		.evidence = "pg probe: pg_lock_wait (with its likely holder: the transaction of the same database open before the wait began that ended as the wait did) and pg_deadlock events, erpscope_pg_lock_wait_seconds, erpscope_pg_deadlocks_total",
+		.action = "keep transactions that lock rows short (no slow work between the lock and the commit: see the holder's worker and last statement); while it happens, pg_blocking_pids() names the holder; set lock_timeout",
 	},
 	[DIAG_R_OOM] = {
 		.id = "oom_kill", .number = 7, .severity = DIAG_CRITICAL,
@@ -74,8 +74,8 @@ const struct diag_rule diag_rules[DIAG_R_COUNT] = {
 		.id = "disk_iowait", .number = 9, .severity = DIAG_WARNING,
 		.threshold = 0.1,
 		.desc = "tracked workers waited on one block device's I/O (iowait) >= 10% of the window, summed over them",
-		.evidence = "sched and blkio probes: erpscope_iowait_seconds_total by device, erpscope_disk_io_ops_total, erpscope_disk_io_bytes_total",
-		.action = "find what loads the device (a backup, autovacuum, the filestore: erpscope_disk_io_bytes_total by role); move it off peak hours or to another disk; PostgreSQL: more shared_buffers, faster storage",
+		.evidence = "sched and blkio probes: erpscope_iowait_seconds_total by device; the device's top issuers in the window (erpscope_disk_io_ops_total, erpscope_disk_io_bytes_total by worker; untracked tasks by pid)",
+		.action = "see what loads the device (its top issuers: a backup, autovacuum, the filestore); move it off peak hours or to another disk; PostgreSQL: more shared_buffers, faster storage",
 	},
 	[DIAG_R_CRON] = {
 		.id = "cron_long", .number = 6, .severity = DIAG_WARNING,

@@ -46,6 +46,7 @@ struct poller_ops;
 #define DIAG_POOLS 4  /* HTTP pools (listening ports), the most workers first */
 #define DIAG_ROLES 12 /* enum es_role's ES_ROLE_COUNT (checked in diag_read.c) */
 #define DIAG_GPUS 4   /* NVML devices: the most pressed first */
+#define DIAG_ISSUERS 8 /* the (issuer, device) pairs with the most bytes of block I/O */
 
 struct diag_route {
 	char key[48]; /* route, or "model method" */
@@ -88,6 +89,13 @@ struct diag_iow {
 	uint64_t ns;
 };
 
+/* What one worker (or "other": the untracked tasks) issued to one block device. */
+struct diag_issuer {
+	char device[16];
+	char who[48]; /* "role/worker (comm)", or a role's aggregate */
+	uint64_t ops, bytes;
+};
+
 /* Cumulative counters at one time (counts only grow, except over restarts). */
 struct diag_snap {
 	double t; /* Unix seconds; 0: empty */
@@ -123,6 +131,8 @@ struct diag_snap {
 	struct diag_stmt stmts[DIAG_STMTS];
 	unsigned int nhot;
 	struct diag_stmt hot[DIAG_HOT];
+	unsigned int nissuers;
+	struct diag_issuer issuers[DIAG_ISSUERS];
 };
 
 /* ---------------------------------------------------------------- events */
@@ -154,6 +164,11 @@ struct diag_event {
 	char query[128];
 	char summary[96];           /* OOM: the memory history in one sentence */
 	char cgroup[64];
+	/* lock wait: the likely holder (holder_pid 0: none seen) */
+	uint32_t holder_pid;
+	char holder_role[16], holder_worker[24];
+	char holder_query[128];
+	double holder_xact_s, holder_gap_s;
 };
 
 /* Fills ev from an event of the log; false for types the rules do not use. */

@@ -196,10 +196,40 @@ static void on_slow(struct pg_priv *pp, const struct es_pg_ev_slow *ev)
 		  (unsigned long long)ev->fp, (double)ev->dur_ns / 1e9, ev->h.tgid);
 }
 
-static void on_lock(struct pg_priv *pp, const struct es_pg_ev_lock *ev)
+/* "holder": the transaction likely holding what the wait was for (pg_holder.c), or null. */
+static void holder_json(struct pg_priv *pp, struct json *j, const struct es_pg_ev_lock *ev,
+			const struct pg_holder *h)
+{
+	if (!h) {
+		json_null(j, "holder");
+		return;
+	}
+	json_object_begin(j, "holder");
+	who_json(pp, j, h->tgid, ev->db);
+	statement_json(pp, j, h->fp);
+	json_double(j, "transaction_seconds", h->xact_s);
+	json_double(j, "opened_before_wait_seconds", h->before_s);
+	json_double(j, "ended_before_wait_end_seconds", h->gap_s);
+	json_object_end(j);
+}
+
+/*
+ * A wait's event. The holder's transaction is noted when its statement ends,
+ * just after it released the lock, so the waiter's event can come first: a
+ * wait with no holder yet is kept for one more look at the next sync (100
+ * ms); last_try is that look.
+ */
+static void on_lock(struct pg_priv *pp, const struct es_pg_ev_lock *ev, bool last_try)
 {
 	bool deadlock = ev->h.type == ES_PG_EV_DEADLOCK;
+	struct pg_holder h;
+	bool holder = !deadlock && pg_holder_find(pp, ev, &h);
 	struct json j;
+
+	if (!deadlock && !holder && !last_try && pp->npending_locks < PG_PENDING_LOCKS) {
+		pp->pending_locks[pp->npending_locks++] = *ev;
+		return;
+	}
 
 	json_init(&j);
 	json_object_begin(&j, NULL);
@@ -215,6 +245,8 @@ static void on_lock(struct pg_priv *pp, const struct es_pg_ev_lock *ev)
 	json_u64(&j, NULL, ev->field4);
 	json_array_end(&j);
 	who_json(pp, &j, ev->h.tgid, ev->db);
+	if (!deadlock)
+		holder_json(pp, &j, ev, holder ? &h : NULL);
 	json_object_end(&j);
 	add_event(pp->es, deadlock ? "pg_deadlock" : "pg_lock_wait", &j);
 	json_free(&j);
@@ -337,7 +369,7 @@ static int on_event(void *ctx, void *data, size_t size)
 	case ES_PG_EV_DEADLOCK:
 	case ES_PG_EV_LOCK:
 		if (size >= sizeof(struct es_pg_ev_lock)) {
-			on_lock(pp, data);
+			on_lock(pp, data, false);
 			pg_trace_lock(pp, data); /* a slow wait is a trace's too */
 		}
 		break;
@@ -472,6 +504,10 @@ void pg_probe_sync(struct probe *p, struct pg_procs *procs, uint64_t now_ms)
 	struct pg_priv *pp = p->priv;
 	int fd = bpf_map__fd(pp->skel->maps.pg_backends);
 	bool newly_gone = false, changed = false;
+
+	for (unsigned int i = 0; i < pp->npending_locks; i++)
+		on_lock(pp, &pp->pending_locks[i], true);
+	pp->npending_locks = 0;
 
 	for (size_t i = 0; i < pg_procs_count(procs); i++) {
 		struct pg_proc *pr = pg_procs_at(procs, i);

@@ -141,6 +141,8 @@ struct pg_queries;
 
 struct ring_buffer;
 
+#define PG_PENDING_LOCKS 16
+
 struct pg_priv {
 	struct pg_bpf *skel;
 	struct erpscope *es;
@@ -167,6 +169,9 @@ struct pg_priv {
 	struct es_pg_busy *busy;
 	size_t nbusy, capbusy; /* capbusy in bytes */
 	bool pooled; /* the pools source of role pg_backend */
+	/* Lock waits whose holder was not noted yet, for one more look (pg.c on_lock) */
+	struct es_pg_ev_lock pending_locks[PG_PENDING_LOCKS];
+	unsigned int npending_locks;
 };
 
 /* pg_discover.c */
@@ -228,6 +233,17 @@ void pg_queries_collect(struct pg_priv *pp, struct expo *e);
 int pg_queries_http(void *arg, struct http_exchange *x);
 /* The database id a kernel db key stands for, or -1 while unknown. */
 int pg_resolve_db(struct pg_priv *pp, struct pg_procs *procs, __u32 dbkey, bool *gone);
+
+/* pg_holder.c: the likely holder of the lock a wait (not a deadlock) ended on. */
+struct pg_holder {
+	__u32 tgid;      /* its backend */
+	__u64 fp;        /* its transaction's last statement (0: not known) */
+	double xact_s;   /* how long its transaction was open */
+	double before_s; /* how long before the wait began it opened */
+	double gap_s;    /* how long before the wait's end it ended (< 0: after) */
+};
+bool pg_holder_find(const struct pg_priv *pp, const struct es_pg_ev_lock *ev,
+		    struct pg_holder *out);
 
 /* The exported edges (seconds) of statement/lock and checkpoint histograms. */
 void pg_queries_edges(const double **lat, unsigned int *nlat, const double **ckpt,

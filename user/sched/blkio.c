@@ -21,6 +21,7 @@
 #include "core/mapstats.h"
 #include "core/probe.h"
 #include "procs/proctable.h"
+#include "sched/blkio.h"
 #include "sched/blkio_trace.h"
 
 /* Disk latency edges, seconds: 10 us to 10 s. */
@@ -203,6 +204,16 @@ static int blkio_collect(struct probe *p, struct expo *e)
 	bpf_hash_foreach(bpf_map__fd(s->maps.io_by_worker), ik, iv, true, bytes_sample, bp);
 	bp->e = NULL;
 	return 0;
+}
+
+int blkio_io_map_fd(struct erpscope *es, bool untracked)
+{
+	struct probe *p = erpscope_probe(es, "blkio");
+	struct blkio_priv *bp = p && p->up ? p->priv : NULL;
+
+	if (!bp || !bp->skel)
+		return -ENODEV;
+	return bpf_map__fd(untracked ? bp->skel->maps.io_by_other : bp->skel->maps.io_by_worker);
 }
 
 static void blkio_close(struct probe *p)

@@ -36,6 +36,19 @@ typedef void (*sched_iowait_fn)(void *arg, enum es_role role, const char *worker
 int sched_iowait_foreach(struct erpscope *es, sched_iowait_fn fn, void *arg);
 
 /*
+ * What each tracked worker (or a role's overflow aggregate), and each
+ * untracked task (role other, its pid as worker), issued to each block
+ * device so far, all ops together (erpscope_disk_io_ops_total and
+ * erpscope_disk_io_bytes_total, the untracked one by one): role, worker
+ * label, comm ("" for an aggregate), device name. Returns 0, -ENODEV when
+ * the blkio probe is down, or -ENOMEM.
+ */
+typedef void (*blkio_issuer_fn)(void *arg, enum es_role role, const char *worker,
+				const char *comm, const char *device, uint64_t ops,
+				uint64_t bytes);
+int blkio_issuers_foreach(struct erpscope *es, blkio_issuer_fn fn, void *arg);
+
+/*
  * Each worker's time on CPU and waiting for one so far (as
  * erpscope_cpu_seconds_total and erpscope_offcpu_seconds_total{reason="runqueue"}):
  * its accounting slot, role and pid. 0, or -ENODEV when the sched probe is down.
