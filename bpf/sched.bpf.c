@@ -327,6 +327,66 @@ int BPF_PROG(es_wakeup_new, struct task_struct *p)
 }
 
 /*
+ * Who woke a tracked thread, when the waker is not tracked: sched_waking
+ * runs in the waker's context (sched_wakeup may run on the woken task's CPU,
+ * from its IPI). Not attached with the others: user space attaches it while
+ * a trace records and destroys the link when it stops
+ * (user/sched/sched_trace.c), so the host pays nothing for it otherwise;
+ * sched_waking fires on every wakeup, a gate tested inside would still cost
+ * a program run each.
+ *
+ * In task context only: a wakeup from a hard IRQ, an NMI or a softirq has
+ * no waker, whatever task it interrupted (this loses loopback TCP, whose
+ * receiver is woken from the softirq the sender runs). The preempt count
+ * would say so, but it is a per-CPU variable, a ksym this kernel
+ * (no CONFIG_KALLSYMS_ALL) cannot resolve. The stack says it too: IRQs,
+ * softirqs and NMIs run on stacks of their own (x86-64 and arm64), so the
+ * program runs on current's stack only in task context. Its frame pointer
+ * is read as a number by a 32-bit move, which the verifier allows a loader
+ * with CAP_PERFMON (which tp_btf needs anyway); 32 bits are enough to tell
+ * whether it is within THREAD_SIZE of current->stack. A kernel with bigger
+ * stacks (KASAN's 32 KiB) would lose wakeups, never take one from an IRQ.
+ */
+#define ES_THREAD_SIZE (16u << 10)
+
+static __always_inline bool in_task_ctx(struct task_struct *cur)
+{
+	__u64 fp;
+	__u32 base = (__u32)(unsigned long)cur->stack;
+
+	asm volatile("w0 = w10; %0 = r0" : "=r"(fp) : : "r0");
+	return (__u32)fp - base < ES_THREAD_SIZE;
+}
+
+SEC("tp_btf/sched_waking")
+int BPF_PROG(es_waking, struct task_struct *p)
+{
+	struct task_struct *cur = bpf_get_current_task_btf();
+	struct es_sched_waking_ev *ev;
+
+	if (!cur->pid || !in_task_ctx(cur) || worker_slot(p->tgid) == ES_ROLE_OTHER ||
+	    worker_slot(cur->tgid) != ES_ROLE_OTHER)
+		return 0;
+	ev = bpf_ringbuf_reserve(&sched_trace, sizeof(*ev), 0);
+	if (!ev) {
+		__sync_fetch_and_add(&trace_drops, 1);
+		return 0;
+	}
+	ev->h.ts = bpf_ktime_get_ns();
+	ev->h.pid = cur->pid;
+	ev->h.tgid = cur->tgid;
+	ev->h.state = ES_TR_WAKING;
+	ev->h.cpu = bpf_get_smp_processor_id();
+	ev->woken_pid = p->pid;
+	ev->woken_tgid = p->tgid;
+	ev->woken_prio = p->prio;
+	ev->target_cpu = p->wake_cpu;
+	bpf_get_current_comm(ev->comm, sizeof(ev->comm));
+	bpf_ringbuf_submit(ev, es_rb_lazy(&sched_trace, ES_SCHED_TRACE_RING));
+	return 0;
+}
+
+/*
  * The interval task t has open at scrape, one record each, charged to the
  * slot its close would charge (slot_of). Skips tasks without an interval.
  */

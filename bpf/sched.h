@@ -84,6 +84,22 @@ struct es_sched_trace_ev {
 	__u32 cpu;
 };
 
+/*
+ * On the same ring, while the sched_waking program is attached (a trace
+ * records): an untracked task (h.pid, h.tgid, on CPU h.cpu) woke a tracked
+ * thread. h.state says which kind of event it is.
+ */
+#define ES_TR_WAKING 0x100
+
+struct es_sched_waking_ev {
+	struct es_sched_trace_ev h;
+	__u32 woken_pid;
+	__u32 woken_tgid;
+	__s32 woken_prio;
+	__u32 target_cpu;
+	char comm[16]; /* the waker's */
+};
+
 #define ES_SCHED_TRACE_RING (4u << 20)
 
 #endif

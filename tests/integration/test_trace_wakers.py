@@ -1,0 +1,150 @@
+#!/usr/bin/python3.11
+"""Traces: untracked processes that wake a tracked thread (`--probes=sched`).
+
+  - with no recording running, the daemon's sched_waking program (es_waking)
+    is loaded but not attached: no BPF link of it (bpftool link), before the
+    first recording and after it; inside a recording it has exactly one
+  - a worker titled `odoo: WorkerHTTP <pid>` (tracked) reads a pipe 5 times;
+    an untracked bash writes one byte to it every 0.5 s, 5 times, inside a
+    4 s recording: the trace has exactly 5 sched_waking ftrace events whose
+    woken pid is the worker, each with that bash as the waker (FtraceEvent.pid),
+    the bash has a process track `other <pid> <cmdline>` with its thread under
+    it, and the worker's state just before each is interruptible sleep (the
+    first: none, it slept since before the recording), which ends (runnable)
+    within 1 ms after it, before the read returns
+  - the daemon logs what attaching and detaching cost (reported, not asserted)
+"""
+
+import os
+import re
+import subprocess
+import threading
+import time
+
+import lib
+import perfetto
+
+WORKER = r"""
+import os, sys, time
+import setproctitle
+setproctitle.setproctitle(f"odoo: WorkerHTTP {os.getpid()} ")
+fd = int(sys.argv[1])
+print("ready", flush=True)
+for _ in range(5):
+    if os.read(fd, 1) != b"x":
+        raise SystemExit("short read")
+    print(time.monotonic_ns(), flush=True)
+"""
+
+WRITER = "for i in 1 2 3 4 5; do sleep 0.5; printf x >&$0; done"
+
+
+def waking_prog(d, timeout=30.0):
+    """The id of the daemon's es_waking program, once its probes are loaded."""
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        held = lib.held_prog_ids(d.pid)
+        ids = [i for i, p in lib.es_progs().items() if i in held and p.get("name") == "es_waking"]
+        if ids:
+            return ids[0]
+        time.sleep(0.2)
+    return None
+
+
+def waking_links(prog):
+    """Links of program prog (bpftool link show)."""
+    return [x for x in lib.bpf_links() if x.get("prog_id") == prog]
+
+
+def wakings(tr):
+    """[(monotonic ts, cpu, waker pid, woken pid)] of the trace's sched_waking events."""
+    snap = next(perfetto.one(p, "clock_snapshot") for p in tr.packets
+                if perfetto.one(p, "clock_snapshot"))
+    clk = {perfetto.one(c, "clock_id"): perfetto.one(c, "timestamp") for c in snap["clocks"]}
+    off = clk[6] - clk[3]
+    out = []
+    for p in tr.packets:
+        for b in p.get("ftrace_events", []):
+            for e in b.get("event", []):
+                w = perfetto.one(e, "sched_waking")
+                if w:
+                    out.append((perfetto.one(e, "timestamp") - off, perfetto.one(b, "cpu"),
+                                perfetto.one(e, "pid"), perfetto.one(w, "pid")))
+    return sorted(out)
+
+
+def body(t):
+    with lib.Daemon("--probes=sched") as d:
+        prog = waking_prog(d)
+        t.require(prog is not None, "the daemon loaded es_waking")
+        t.check(not waking_links(prog), "es_waking is not attached before any recording",
+                f"{waking_links(prog)}")
+        rd, wr = os.pipe()
+        p = lib.spawn([lib.PYTHON, "-c", WORKER, str(rd)], pass_fds=(rd,),
+                      stdout=subprocess.PIPE, text=True)
+        os.close(rd)
+        t.require(p.stdout.readline().strip() == "ready", "worker started")
+        info, _, _ = lib.wait_worker(d, p.pid, timeout=10.0, role="odoo_http")
+        t.require(info is not None, "the worker is tracked as odoo_http")
+        res = {}
+
+        def record():
+            res["trace"] = lib.http_get(d.port, "/trace?seconds=4", timeout=90)
+
+        th = threading.Thread(target=record)
+        th.start()
+        time.sleep(0.5)
+        t.check(len(waking_links(prog)) == 1, "es_waking has one link while a trace records",
+                f"{waking_links(prog)}")
+        w = lib.spawn(["/bin/bash", "-c", WRITER, str(wr)], pass_fds=(wr,))
+        os.close(wr)
+        w.wait(30)
+        reads = [int(p.stdout.readline()) for _ in range(5)]
+        p.wait(10)
+        th.join(60)
+        st, _, data = res["trace"]
+        t.require(st == 200, "the recording answers 200", f"{st} {data[:200]!r}")
+        time.sleep(0.3)
+        t.check(not waking_links(prog), "es_waking is detached once the recording ended",
+                f"{waking_links(prog)}")
+        tr = perfetto.Trace(data)
+        all_w = wakings(tr)
+        # Other tracked processes on the host (this test's own process, which
+        # the worker's title makes an odoo_master) have untracked wakers too.
+        mine = [x for x in all_w if x[3] == p.pid]
+        lib.log(f"bash {w.pid}, worker {p.pid}: {len(all_w)} sched_waking events, "
+                f"of the worker {mine}; its reads returned at {reads}")
+        t.check(len(mine) == 5 and all(x[2] == w.pid for x in mine),
+                "5 wakeups of the worker, each by the untracked bash",
+                f"{[(x[2], x[3]) for x in mine]}")
+        name = tr.processes.get(w.pid, "")
+        t.check(re.fullmatch(rf"other {w.pid} /bin/bash -c .*", name) is not None,
+                "the bash has a process track named other <pid> <cmdline>", f"{name!r}")
+        t.check(tr.threads.get(w.pid, (None,))[0] == w.pid, "its thread is under it",
+                f"{tr.threads.get(w.pid)}")
+        states = tr.states(p.pid)
+        ends = []
+        for ts, _, _, _ in mine:
+            before = [s for s in states if s[0] <= ts]
+            after = [s for s in states if s[0] >= ts]
+            ends.append((before[-1][1] if before else None,
+                         after[0][1] if after else None,
+                         (after[0][0] - ts) / 1e6 if after else None))
+        lib.log(f"the worker around each wakeup (state before, after, ms after): {ends}")
+        # The first read began before the recording: no state of it before then.
+        t.check(len(ends) == 5 and all(
+            b in ("TASK_STATE_INTERRUPTIBLE_SLEEP",) + ((None,) if i == 0 else ()) and
+            a == "TASK_STATE_RUNNABLE" and ms < 1.0
+            for i, (b, a, ms) in enumerate(ends)),
+            "the worker sleeps until each wakeup and is runnable within 1 ms after it",
+            f"{ends}")
+        t.check(all(x[0] < r for x, r in zip(mine, reads)),
+                "each wakeup comes before the read it ends returns",
+                f"{[(x[0], r) for x, r in zip(mine, reads)]}")
+        costs = re.findall(r'msg="sched_waking (attached|detached)".*?us=(\d+)', d.log_text())
+        lib.log(f"attach/detach cost (us): {costs}")
+        t.check(len(costs) >= 2, "the daemon logged attaching and detaching", f"{costs}")
+
+
+if __name__ == "__main__":
+    lib.main(body)
