@@ -339,23 +339,39 @@ int BPF_PROG(es_wakeup_new, struct task_struct *p)
  * no waker, whatever task it interrupted (this loses loopback TCP, whose
  * receiver is woken from the softirq the sender runs). The preempt count
  * would say so, but it is a per-CPU variable, a ksym this kernel
- * (no CONFIG_KALLSYMS_ALL) cannot resolve. The stack says it too: IRQs,
- * softirqs and NMIs run on stacks of their own (x86-64 and arm64), so the
- * program runs on current's stack only in task context. Its frame pointer
- * is read as a number by a 32-bit move, which the verifier allows a loader
- * with CAP_PERFMON (which tp_btf needs anyway); 32 bits are enough to tell
- * whether it is within THREAD_SIZE of current->stack. A kernel with bigger
- * stacks (KASAN's 32 KiB) would lose wakeups, never take one from an IRQ.
+ * (no CONFIG_KALLSYMS_ALL) cannot resolve. Two things say it instead:
+ *
+ *   - the stack: an IRQ, softirq or NMI that interrupts the kernel runs on a
+ *     stack of its own (x86-64, arm64), so the program runs on current's
+ *     stack only in task context. Its frame pointer is read as a number by a
+ *     32-bit move, which the verifier allows a loader with CAP_PERFMON
+ *     (which tp_btf needs anyway); 32 bits tell whether it is within
+ *     THREAD_SIZE of current->stack. A kernel with bigger stacks (KASAN's
+ *     32 KiB) would lose wakeups, never take one from an IRQ;
+ *   - the registers saved at kernel entry: an IRQ that interrupts user mode
+ *     stays on the task's stack, but its entry saved orig_ax -1 (x86-64;
+ *     arm64's syscallno: NO_SYSCALL) where a syscall saved its number (a
+ *     kernel thread's are zero). This also loses the few wakeups made on the
+ *     way back to user mode after an IRQ or a fault (a ptrace stop's).
  */
 #define ES_THREAD_SIZE (16u << 10)
 
 static __always_inline bool in_task_ctx(struct task_struct *cur)
 {
-	__u64 fp;
+	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(cur);
 	__u32 base = (__u32)(unsigned long)cur->stack;
+	__u64 fp;
 
 	asm volatile("w0 = w10; %0 = r0" : "=r"(fp) : : "r0");
-	return (__u32)fp - base < ES_THREAD_SIZE;
+	if ((__u32)fp - base >= ES_THREAD_SIZE || !regs)
+		return false;
+#if defined(__TARGET_ARCH_x86)
+	return (long)regs->orig_ax != -1;
+#elif defined(__TARGET_ARCH_arm64)
+	return regs->syscallno != -1;
+#else
+	return false;
+#endif
 }
 
 SEC("tp_btf/sched_waking")

@@ -6,12 +6,15 @@
     first recording and after it; inside a recording it has exactly one
   - a worker titled `odoo: WorkerHTTP <pid>` (tracked) reads a pipe 5 times;
     an untracked bash writes one byte to it every 0.5 s, 5 times, inside a
-    4 s recording: the trace has exactly 5 sched_waking ftrace events whose
+    5 s recording: the trace has exactly 5 sched_waking ftrace events whose
     woken pid is the worker, each with that bash as the waker (FtraceEvent.pid),
     the bash has a process track `other <pid> <cmdline>` with its thread under
     it, and the worker's state just before each is interruptible sleep (the
     first: none, it slept since before the recording), which ends (runnable)
     within 1 ms after it, before the read returns
+  - then it sleeps 10 x 50 ms (time.sleep: woken by a timer IRQ) while
+    untracked spinners keep every CPU busy: no sched_waking of it then (the
+    spinner an IRQ interrupted is no waker)
   - the daemon logs what attaching and detaching cost (reported, not asserted)
 """
 
@@ -34,7 +37,14 @@ for _ in range(5):
     if os.read(fd, 1) != b"x":
         raise SystemExit("short read")
     print(time.monotonic_ns(), flush=True)
+sys.stdin.readline()
+t0 = time.monotonic_ns()
+for _ in range(10):
+    time.sleep(0.05)
+print(t0, time.monotonic_ns(), flush=True)
 """
+
+SPIN = "import time\nend = time.monotonic() + 3\nwhile time.monotonic() < end: pass"
 
 WRITER = "for i in 1 2 3 4 5; do sleep 0.5; printf x >&$0; done"
 
@@ -81,7 +91,7 @@ def body(t):
                 f"{waking_links(prog)}")
         rd, wr = os.pipe()
         p = lib.spawn([lib.PYTHON, "-c", WORKER, str(rd)], pass_fds=(rd,),
-                      stdout=subprocess.PIPE, text=True)
+                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
         os.close(rd)
         t.require(p.stdout.readline().strip() == "ready", "worker started")
         info, _, _ = lib.wait_worker(d, p.pid, timeout=10.0, role="odoo_http")
@@ -89,7 +99,7 @@ def body(t):
         res = {}
 
         def record():
-            res["trace"] = lib.http_get(d.port, "/trace?seconds=4", timeout=90)
+            res["trace"] = lib.http_get(d.port, "/trace?seconds=5", timeout=90)
 
         th = threading.Thread(target=record)
         th.start()
@@ -100,7 +110,17 @@ def body(t):
         os.close(wr)
         w.wait(30)
         reads = [int(p.stdout.readline()) for _ in range(5)]
+        # Timer wakeups come from an IRQ, on CPUs kept busy by untracked spinners:
+        # the task they interrupt is no waker.
+        spin = [lib.spawn([lib.PYTHON, "-c", SPIN]) for _ in range(os.cpu_count() or 2)]
+        time.sleep(0.2)
+        p.stdin.write("go\n")
+        p.stdin.flush()
+        s0, s1 = map(int, p.stdout.readline().split())
         p.wait(10)
+        for x in spin:
+            x.kill()
+            x.wait(10)
         th.join(60)
         st, _, data = res["trace"]
         t.require(st == 200, "the recording answers 200", f"{st} {data[:200]!r}")
@@ -117,6 +137,9 @@ def body(t):
         t.check(len(mine) == 5 and all(x[2] == w.pid for x in mine),
                 "5 wakeups of the worker, each by the untracked bash",
                 f"{[(x[2], x[3]) for x in mine]}")
+        timer = [x for x in all_w if x[3] == p.pid and s0 <= x[0] <= s1]
+        t.check(not timer, "its 10 timer wakeups (time.sleep, from an IRQ) have no waker",
+                f"{timer} by {[tr.processes.get(x[2]) for x in timer]}")
         name = tr.processes.get(w.pid, "")
         t.check(re.fullmatch(rf"other {w.pid} /bin/bash -c .*", name) is not None,
                 "the bash has a process track named other <pid> <cmdline>", f"{name!r}")
