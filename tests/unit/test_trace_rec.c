@@ -2,7 +2,8 @@
 /*
  * trace/trace_rec.c and trace/trace_write.c: a recording bounded by bytes
  * drops its oldest events, ages out by time, forgets threads no event
- * names; a written trace joins a request to its statement by a flow.
+ * names; a written trace joins a request to its statement by a flow; an
+ * untracked waker is kept with the process it woke.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -135,6 +136,35 @@ static void test_write_flow(struct erpscope *es)
 	trace_rec_reset(&r);
 }
 
+/* An untracked thread's wakeup of a kept one is kept, its process track with it. */
+static void test_write_waker(struct erpscope *es)
+{
+	struct trace_rec r;
+	struct trace_filter woken = { .role = -1, .pid = TID(1) }, other = { .role = -1, .pid = 1 };
+	struct trace_ev wk = { .kind = TRACE_EV_WAKING, .tgid = TID(3), .tid = TID(3),
+			       .ts_ns = 2000, .cpu = 1, .peer = TID(1), .id = TID(1),
+			       .code = 0, .state = 120, .name = "bash" };
+	static const char track[] = "other 4000003";
+	/* FtraceEvent.sched_waking (20, length-delimited) */
+	static const uint8_t tag[] = { 0xa2, 0x01 };
+	uint8_t *buf = NULL;
+	size_t len = 0;
+
+	trace_rec_init(&r, es, 1 << 20);
+	state(&r, TID(1), 1500);
+	trace_rec_consume(&r, &wk);
+	state(&r, TID(1), 2100);
+	CHECK_INT(trace_write(&r, &woken, 0, 10000, &buf, &len), 0);
+	CHECK(memmem(buf, len, track, sizeof(track) - 1) != NULL);
+	CHECK(memmem(buf, len, tag, sizeof(tag)) != NULL);
+	free(buf);
+	CHECK_INT(trace_write(&r, &other, 0, 10000, &buf, &len), 0);
+	CHECK(memmem(buf, len, track, sizeof(track) - 1) == NULL);
+	CHECK(memmem(buf, len, tag, sizeof(tag)) == NULL);
+	free(buf);
+	trace_rec_reset(&r);
+}
+
 int main(void)
 {
 	struct erpscope es = { 0 };
@@ -143,6 +173,7 @@ int main(void)
 	test_bounded(&es);
 	test_trim(&es);
 	test_write_flow(&es);
+	test_write_waker(&es);
 	procs_free(es.procs);
 	return check_summary("test_trace_rec");
 }
