@@ -136,7 +136,10 @@ static void test_write_flow(struct erpscope *es)
 	trace_rec_reset(&r);
 }
 
-/* An untracked thread's wakeup of a kept one is kept, its process track with it. */
+/*
+ * An untracked thread's wakeup of a kept one is kept, its process track with
+ * it, named by its comm when /proc has it no more.
+ */
 static void test_write_waker(struct erpscope *es)
 {
 	struct trace_rec r;
@@ -144,7 +147,8 @@ static void test_write_waker(struct erpscope *es)
 	struct trace_ev wk = { .kind = TRACE_EV_WAKING, .tgid = TID(3), .tid = TID(3),
 			       .ts_ns = 2000, .cpu = 1, .peer = TID(1), .id = TID(1),
 			       .code = 0, .state = 120, .name = "bash" };
-	static const char track[] = "other 4000003";
+	/* gone from /proc: named by the comm the kernel sent */
+	static const char track[] = "other 4000003 bash";
 	/* FtraceEvent.sched_waking (20, length-delimited) */
 	static const uint8_t tag[] = { 0xa2, 0x01 };
 	uint8_t *buf = NULL;
