@@ -210,16 +210,11 @@ static __always_inline bool wakeup(struct es_task_sched *s, __u32 tgid, __u64 no
 	return true;
 }
 
-/* While a trace records: thread pid of tgid is in state since ts, if tracked. */
-static __always_inline void trace_emit(struct es_task_sched *s, __u32 pid, __u32 tgid,
-				       __u32 state, __u64 ts)
+/* While a trace records: thread pid of tgid is in state since ts. */
+static __always_inline void trace_send(__u32 pid, __u32 tgid, __u32 state, __u64 ts)
 {
-	struct es_sched_trace_ev *ev;
-	__u32 slot;
+	struct es_sched_trace_ev *ev = bpf_ringbuf_reserve(&sched_trace, sizeof(*ev), 0);
 
-	if (!slot_of(s, tgid, &slot) || slot == ES_ROLE_OTHER)
-		return;
-	ev = bpf_ringbuf_reserve(&sched_trace, sizeof(*ev), 0);
 	if (!ev) {
 		__sync_fetch_and_add(&trace_drops, 1);
 		return;
@@ -230,6 +225,26 @@ static __always_inline void trace_emit(struct es_task_sched *s, __u32 pid, __u32
 	ev->state = state;
 	ev->cpu = bpf_get_smp_processor_id();
 	bpf_ringbuf_submit(ev, es_rb_lazy(&sched_trace, ES_SCHED_TRACE_RING));
+}
+
+/* The same, if the thread is tracked. */
+static __always_inline void trace_emit(struct es_task_sched *s, __u32 pid, __u32 tgid,
+				       __u32 state, __u64 ts)
+{
+	__u32 slot;
+
+	if (slot_of(s, tgid, &slot) && slot != ES_ROLE_OTHER)
+		trace_send(pid, tgid, state, ts);
+}
+
+/* An untracked waker's run (see es_waking) ends: the state it leaves in. */
+static __always_inline void trace_waker_out(struct es_task_sched *s, __u32 pid, __u32 tgid,
+					    __u64 now)
+{
+	if (!s->waker_run)
+		return;
+	s->waker_run = 0;
+	trace_send(pid, tgid, s->state, now);
 }
 
 static __always_inline void trace_state(struct es_task_sched *s, __u32 pid, __u32 tgid, __u64 now)
@@ -281,8 +296,10 @@ int BPF_PROG(es_switch, bool preempt, struct task_struct *prev, struct task_stru
 				trace_missed_run(s, prev->pid, prev->tgid, prev->se.sum_exec_runtime,
 						 prev->se.prev_sum_exec_runtime, now);
 			switch_out(s, prev->tgid, preempt, state, task_in_iowait(prev), now);
-			if (tr)
+			if (tr) {
 				trace_state(s, prev->pid, prev->tgid, now);
+				trace_waker_out(s, prev->pid, prev->tgid, now);
+			}
 		}
 	}
 	if (next->pid) {
@@ -374,11 +391,29 @@ static __always_inline bool in_task_ctx(struct task_struct *cur)
 #endif
 }
 
+/*
+ * The waker's run goes with its first wakeup in it (Perfetto draws a wakeup
+ * from the waker's running state): its start, from how long it ran since
+ * its switch-in, as trace_missed_run; its switch-out sends its end.
+ */
+static __always_inline __u64 waker_run_start(struct task_struct *cur, __u64 now)
+{
+	struct es_task_sched *s = btf_state(cur);
+	__u64 run = cur->se.prev_sum_exec_runtime + 1, ran;
+
+	if (!s || s->waker_run == run)
+		return 0;
+	s->waker_run = run;
+	ran = cur->se.sum_exec_runtime - cur->se.prev_sum_exec_runtime;
+	return ran < now ? now - ran : now;
+}
+
 SEC("tp_btf/sched_waking")
 int BPF_PROG(es_waking, struct task_struct *p)
 {
 	struct task_struct *cur = bpf_get_current_task_btf();
 	struct es_sched_waking_ev *ev;
+	__u64 now;
 
 	if (!cur->pid || !in_task_ctx(cur) || worker_slot(p->tgid) == ES_ROLE_OTHER ||
 	    worker_slot(cur->tgid) != ES_ROLE_OTHER)
@@ -388,7 +423,9 @@ int BPF_PROG(es_waking, struct task_struct *p)
 		__sync_fetch_and_add(&trace_drops, 1);
 		return 0;
 	}
-	ev->h.ts = bpf_ktime_get_ns();
+	now = bpf_ktime_get_ns();
+	ev->h.ts = now;
+	ev->run_start = waker_run_start(cur, now);
 	ev->h.pid = cur->pid;
 	ev->h.tgid = cur->tgid;
 	ev->h.state = ES_TR_WAKING;

@@ -33,7 +33,11 @@ static const enum trace_state states[ES_ST_OFF + ES_OFF_COUNT] = {
 	[ES_ST_OFF + ES_OFF_SLEEP] = TRACE_ST_SLEEPING,
 };
 
-/* An untracked task woke a tracked thread: the waker's event, the woken named in it. */
+/*
+ * An untracked task woke a tracked thread: the waker's event, the woken
+ * named in it, after the start of the waker's run (its first wakeup in it);
+ * the run's end comes as a state change.
+ */
 static void on_waking(struct probe *p, const struct es_sched_waking_ev *k)
 {
 	char comm[sizeof(k->comm) + 1] = { 0 };
@@ -51,6 +55,13 @@ static void on_waking(struct probe *p, const struct es_sched_waking_ev *k)
 	};
 
 	memcpy(comm, k->comm, sizeof(k->comm));
+	if (k->run_start) {
+		struct trace_ev run = { .kind = TRACE_EV_STATE, .tgid = k->h.tgid, .tid = k->h.pid,
+					.ts_ns = k->run_start, .state = TRACE_ST_RUNNING,
+					.cpu = k->h.cpu };
+
+		trace_sink_emit(&p->es->trace, &run);
+	}
 	trace_sink_emit(&p->es->trace, &ev);
 }
 

@@ -84,6 +84,7 @@ struct writer {
 	uint32_t *kept_tgids; /* sorted */
 	size_t nkept;
 	uint8_t *lane;    /* per event: a block request's lane on its device */
+	bool *woken;      /* per thread: a sched_waking of it is its last state change written */
 	struct trace_interns in;
 	struct pb ev;     /* the TrackEvent being built (its interned strings go first) */
 	uint64_t boot_minus_mono; /* CLOCK_BOOTTIME - CLOCK_MONOTONIC, for ftrace events */
@@ -319,6 +320,8 @@ static void waking(struct writer *w, const struct trace_ev *ev)
 	const struct trace_thread *woken = trace_rec_thread(w->r, (uint32_t)ev->id);
 	struct pb *pb = &w->pb;
 
+	if (woken)
+		w->woken[woken - w->r->threads] = true;
 	pb_begin(pb, TRACE_PACKET);
 	pb_begin(pb, TP_FTRACE_EVENTS);
 	pb_varint(pb, FB_CPU, ev->cpu);
@@ -335,6 +338,21 @@ static void waking(struct writer *w, const struct trace_ev *ev)
 	pb_end(pb);
 	pb_end(pb);
 	pb_end(pb);
+}
+
+/*
+ * Whether event i, a state change, is the runnable state a sched_waking of
+ * its thread began: trace_processor opened it at the waking, with its waker,
+ * and would close it at a second one (the UI's wakeup arrow is drawn from the
+ * runnable state that ends where the thread runs).
+ */
+static bool after_waking(struct writer *w, size_t i)
+{
+	uint32_t t = w->r->evs[i].thread;
+	bool was = w->woken[t];
+
+	w->woken[t] = false;
+	return was && w->r->evs[i].ev.state == TRACE_ST_RUNNABLE;
 }
 
 static void task_state(struct writer *w, const struct trace_ev *ev)
@@ -362,6 +380,13 @@ static void task_state(struct writer *w, const struct trace_ev *ev)
 	pb_end(pb);
 	if (ev->state == TRACE_ST_IOWAIT || ev->state == TRACE_ST_BLOCKED)
 		blocked_reason(w, ev);
+}
+
+/* Event i, a state change, unless it is the runnable state a waking began. */
+static void state_change(struct writer *w, size_t i)
+{
+	if (!after_waking(w, i))
+		task_state(w, &w->r->evs[i].ev);
 }
 
 /* What the kind's detail and status are, as the slice's arguments. */
@@ -658,10 +683,11 @@ int trace_write(const struct trace_rec *r, const struct trace_filter *f, uint64_
 	w.next_flow = malloc((r->n + 1) * sizeof(long));
 	w.end = calloc(r->n + 1, sizeof(*w.end));
 	w.lane = calloc(r->n + 1, sizeof(*w.lane));
+	w.woken = calloc(r->nthreads + 1, sizeof(*w.woken));
 	pb_init(&w.pb, TRACE_MAX_BYTES);
 	pb_init(&w.ev, TRACE_MAX_BYTES);
 	if (!keep || !keep_thread || !outs || !w.req_of || !w.first_flow || !w.next_flow ||
-	    !w.end || !w.lane || kept_processes(&w))
+	    !w.end || !w.lane || !w.woken || kept_processes(&w))
 		goto out;
 	for (size_t i = r->first; i < r->n; i++) {
 		const struct trace_ev *ev = &r->evs[i].ev;
@@ -702,7 +728,7 @@ int trace_write(const struct trace_rec *r, const struct trace_filter *f, uint64_
 		const struct trace_ev *ev = &r->evs[i].ev;
 
 		if (ev->kind == TRACE_EV_STATE)
-			task_state(&w, ev);
+			state_change(&w, i);
 		else if (ev->kind == TRACE_EV_SAMPLE)
 			trace_sample_write(&w.pb, &w.in, ev);
 		else if (ev->kind == TRACE_EV_INSTANT)
@@ -733,6 +759,7 @@ out:
 	free(w.next_flow);
 	free(w.end);
 	free(w.lane);
+	free(w.woken);
 	free(w.kept_tgids);
 	trace_interns_free(&w.in);
 	return err;
