@@ -71,19 +71,7 @@ def waking_links(prog):
 
 def wakings(tr):
     """[(monotonic ts, cpu, waker pid, woken pid)] of the trace's sched_waking events."""
-    snap = next(perfetto.one(p, "clock_snapshot") for p in tr.packets
-                if perfetto.one(p, "clock_snapshot"))
-    clk = {perfetto.one(c, "clock_id"): perfetto.one(c, "timestamp") for c in snap["clocks"]}
-    off = clk[6] - clk[3]
-    out = []
-    for p in tr.packets:
-        for b in p.get("ftrace_events", []):
-            for e in b.get("event", []):
-                w = perfetto.one(e, "sched_waking")
-                if w:
-                    out.append((perfetto.one(e, "timestamp") - off, perfetto.one(b, "cpu"),
-                                perfetto.one(e, "pid"), perfetto.one(w, "pid")))
-    return sorted(out)
+    return [(ts, cpu, pid, perfetto.one(w, "pid")) for ts, cpu, pid, w in tr.ftrace("sched_waking")]
 
 
 def body(t):
@@ -148,7 +136,7 @@ def body(t):
                 "the bash has a process track named other <pid> <cmdline>", f"{name!r}")
         t.check(tr.threads.get(w.pid, (None,))[0] == w.pid, "its thread is under it",
                 f"{tr.threads.get(w.pid)}")
-        states = tr.states(p.pid)
+        states = tr.generic_states(p.pid)
         ends = []
         for (ts, _, _, _), r in zip(mine, reads):
             before = [s for s in states if s[0] <= ts]
@@ -167,8 +155,12 @@ def body(t):
             for i, (b, a, ok) in enumerate(ends)),
             "the worker sleeps until each wakeup, then runs, before its read returns",
             f"{ends}")
+        seq = [(s[1], s[0] in {x[0] for x in mine}) for s in tr.states(p.pid)]
+        t.check(sum(1 for x in seq if x == ("TASK_STATE_RUNNABLE", True)) == 5,
+                "as trace_processor reads it, each wakeup begins a runnable state",
+                f"{seq}")
         # The UI draws a wakeup from the waker's running state (thread_state.waker_id).
-        bst = tr.states(w.pid)
+        bst = tr.generic_states(w.pid)
         running = []
         for ts, cpu, _, _ in mine:
             before = [s for s in bst if s[0] <= ts]
