@@ -85,6 +85,7 @@ struct writer {
 	size_t nkept;
 	uint8_t *lane;    /* per event: a block request's lane on its device */
 	bool *woken;      /* per thread: a sched_waking of it is its last state change written */
+	uint8_t *last;    /* per thread: its last state (enum trace_state) written, 0: none */
 	struct trace_interns in;
 	struct pb ev;     /* the TrackEvent being built (its interned strings go first) */
 	uint64_t boot_minus_mono; /* CLOCK_BOOTTIME - CLOCK_MONOTONIC, for ftrace events */
@@ -320,8 +321,12 @@ static void waking(struct writer *w, const struct trace_ev *ev)
 	const struct trace_thread *woken = trace_rec_thread(w->r, (uint32_t)ev->id);
 	struct pb *pb = &w->pb;
 
-	if (woken)
-		w->woken[woken - w->r->threads] = true;
+	/* As trace_processor: a waking of a thread asleep (or of no state yet) begins its runnable. */
+	if (woken) {
+		size_t t = (size_t)(woken - w->r->threads);
+
+		w->woken[t] = w->last[t] != TRACE_ST_RUNNING && w->last[t] != TRACE_ST_RUNNABLE;
+	}
 	pb_begin(pb, TRACE_PACKET);
 	pb_begin(pb, TP_FTRACE_EVENTS);
 	pb_varint(pb, FB_CPU, ev->cpu);
@@ -352,6 +357,7 @@ static bool after_waking(struct writer *w, size_t i)
 	bool was = w->woken[t];
 
 	w->woken[t] = false;
+	w->last[t] = (uint8_t)w->r->evs[i].ev.state;
 	return was && w->r->evs[i].ev.state == TRACE_ST_RUNNABLE;
 }
 
@@ -684,10 +690,11 @@ int trace_write(const struct trace_rec *r, const struct trace_filter *f, uint64_
 	w.end = calloc(r->n + 1, sizeof(*w.end));
 	w.lane = calloc(r->n + 1, sizeof(*w.lane));
 	w.woken = calloc(r->nthreads + 1, sizeof(*w.woken));
+	w.last = calloc(r->nthreads + 1, sizeof(*w.last));
 	pb_init(&w.pb, TRACE_MAX_BYTES);
 	pb_init(&w.ev, TRACE_MAX_BYTES);
 	if (!keep || !keep_thread || !outs || !w.req_of || !w.first_flow || !w.next_flow ||
-	    !w.end || !w.lane || !w.woken || kept_processes(&w))
+	    !w.end || !w.lane || !w.woken || !w.last || kept_processes(&w))
 		goto out;
 	for (size_t i = r->first; i < r->n; i++) {
 		const struct trace_ev *ev = &r->evs[i].ev;
@@ -760,6 +767,7 @@ out:
 	free(w.end);
 	free(w.lane);
 	free(w.woken);
+	free(w.last);
 	free(w.kept_tgids);
 	trace_interns_free(&w.in);
 	return err;
