@@ -210,16 +210,11 @@ static __always_inline bool wakeup(struct es_task_sched *s, __u32 tgid, __u64 no
 	return true;
 }
 
-/* While a trace records: thread pid of tgid is in state since ts, if tracked. */
-static __always_inline void trace_emit(struct es_task_sched *s, __u32 pid, __u32 tgid,
-				       __u32 state, __u64 ts)
+/* While a trace records: thread pid of tgid is in state since ts. */
+static __always_inline void trace_send(__u32 pid, __u32 tgid, __u32 state, __u64 ts)
 {
-	struct es_sched_trace_ev *ev;
-	__u32 slot;
+	struct es_sched_trace_ev *ev = bpf_ringbuf_reserve(&sched_trace, sizeof(*ev), 0);
 
-	if (!slot_of(s, tgid, &slot) || slot == ES_ROLE_OTHER)
-		return;
-	ev = bpf_ringbuf_reserve(&sched_trace, sizeof(*ev), 0);
 	if (!ev) {
 		__sync_fetch_and_add(&trace_drops, 1);
 		return;
@@ -230,6 +225,26 @@ static __always_inline void trace_emit(struct es_task_sched *s, __u32 pid, __u32
 	ev->state = state;
 	ev->cpu = bpf_get_smp_processor_id();
 	bpf_ringbuf_submit(ev, es_rb_lazy(&sched_trace, ES_SCHED_TRACE_RING));
+}
+
+/* The same, if the thread is tracked. */
+static __always_inline void trace_emit(struct es_task_sched *s, __u32 pid, __u32 tgid,
+				       __u32 state, __u64 ts)
+{
+	__u32 slot;
+
+	if (slot_of(s, tgid, &slot) && slot != ES_ROLE_OTHER)
+		trace_send(pid, tgid, state, ts);
+}
+
+/* An untracked waker's run (see es_waking) ends: the state it leaves in. */
+static __always_inline void trace_waker_out(struct es_task_sched *s, __u32 pid, __u32 tgid,
+					    __u64 now)
+{
+	if (!s->waker_run)
+		return;
+	s->waker_run = 0;
+	trace_send(pid, tgid, s->state, now);
 }
 
 static __always_inline void trace_state(struct es_task_sched *s, __u32 pid, __u32 tgid, __u64 now)
@@ -281,8 +296,10 @@ int BPF_PROG(es_switch, bool preempt, struct task_struct *prev, struct task_stru
 				trace_missed_run(s, prev->pid, prev->tgid, prev->se.sum_exec_runtime,
 						 prev->se.prev_sum_exec_runtime, now);
 			switch_out(s, prev->tgid, preempt, state, task_in_iowait(prev), now);
-			if (tr)
+			if (tr) {
 				trace_state(s, prev->pid, prev->tgid, now);
+				trace_waker_out(s, prev->pid, prev->tgid, now);
+			}
 		}
 	}
 	if (next->pid) {
@@ -323,6 +340,102 @@ SEC("tp_btf/sched_wakeup_new")
 int BPF_PROG(es_wakeup_new, struct task_struct *p)
 {
 	btf_wakeup(p);
+	return 0;
+}
+
+/*
+ * Who woke a tracked thread, when the waker is not tracked: sched_waking
+ * runs in the waker's context (sched_wakeup may run on the woken task's CPU,
+ * from its IPI). Not attached with the others: user space attaches it while
+ * a trace records and destroys the link when it stops
+ * (user/sched/sched_trace.c), so the host pays nothing for it otherwise;
+ * sched_waking fires on every wakeup, a gate tested inside would still cost
+ * a program run each.
+ *
+ * In task context only: a wakeup from a hard IRQ, an NMI or a softirq has
+ * no waker, whatever task it interrupted (this loses loopback TCP, whose
+ * receiver is woken from the softirq the sender runs). The preempt count
+ * would say so, but it is a per-CPU variable, a ksym this kernel
+ * (no CONFIG_KALLSYMS_ALL) cannot resolve. Two things say it instead:
+ *
+ *   - the stack: an IRQ, softirq or NMI that interrupts the kernel runs on a
+ *     stack of its own (x86-64, arm64), so the program runs on current's
+ *     stack only in task context. Its frame pointer is read as a number by a
+ *     32-bit move, which the verifier allows a loader with CAP_PERFMON
+ *     (which tp_btf needs anyway); 32 bits tell whether it is within
+ *     THREAD_SIZE of current->stack. A kernel with bigger stacks (KASAN's
+ *     32 KiB) would lose wakeups, never take one from an IRQ;
+ *   - the registers saved at kernel entry: an IRQ that interrupts user mode
+ *     stays on the task's stack, but its entry saved orig_ax -1 (x86-64;
+ *     arm64's syscallno: NO_SYSCALL) where a syscall saved its number (a
+ *     kernel thread's are zero). This also loses the few wakeups made on the
+ *     way back to user mode after an IRQ or a fault (a ptrace stop's).
+ */
+#define ES_THREAD_SIZE (16u << 10)
+
+static __always_inline bool in_task_ctx(struct task_struct *cur)
+{
+	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(cur);
+	__u32 base = (__u32)(unsigned long)cur->stack;
+	__u64 fp;
+
+	asm volatile("w0 = w10; %0 = r0" : "=r"(fp) : : "r0");
+	if ((__u32)fp - base >= ES_THREAD_SIZE || !regs)
+		return false;
+#if defined(__TARGET_ARCH_x86)
+	return (long)regs->orig_ax != -1;
+#elif defined(__TARGET_ARCH_arm64)
+	return regs->syscallno != -1;
+#else
+	return false;
+#endif
+}
+
+/*
+ * The waker's run goes with its first wakeup in it (Perfetto draws a wakeup
+ * from the waker's running state): its start, from how long it ran since
+ * its switch-in, as trace_missed_run; its switch-out sends its end.
+ */
+static __always_inline __u64 waker_run_start(struct task_struct *cur, __u64 now)
+{
+	struct es_task_sched *s = btf_state(cur);
+	__u64 run = cur->se.prev_sum_exec_runtime + 1, ran;
+
+	if (!s || s->waker_run == run)
+		return 0;
+	s->waker_run = run;
+	ran = cur->se.sum_exec_runtime - cur->se.prev_sum_exec_runtime;
+	return ran < now ? now - ran : now;
+}
+
+SEC("tp_btf/sched_waking")
+int BPF_PROG(es_waking, struct task_struct *p)
+{
+	struct task_struct *cur = bpf_get_current_task_btf();
+	struct es_sched_waking_ev *ev;
+	__u64 now;
+
+	if (!cur->pid || !in_task_ctx(cur) || worker_slot(p->tgid) == ES_ROLE_OTHER ||
+	    worker_slot(cur->tgid) != ES_ROLE_OTHER)
+		return 0;
+	ev = bpf_ringbuf_reserve(&sched_trace, sizeof(*ev), 0);
+	if (!ev) {
+		__sync_fetch_and_add(&trace_drops, 1);
+		return 0;
+	}
+	now = bpf_ktime_get_ns();
+	ev->h.ts = now;
+	ev->run_start = waker_run_start(cur, now);
+	ev->h.pid = cur->pid;
+	ev->h.tgid = cur->tgid;
+	ev->h.state = ES_TR_WAKING;
+	ev->h.cpu = bpf_get_smp_processor_id();
+	ev->woken_pid = p->pid;
+	ev->woken_tgid = p->tgid;
+	ev->woken_prio = p->prio;
+	ev->target_cpu = p->wake_cpu;
+	bpf_get_current_comm(ev->comm, sizeof(ev->comm));
+	bpf_ringbuf_submit(ev, es_rb_lazy(&sched_trace, ES_SCHED_TRACE_RING));
 	return 0;
 }
 

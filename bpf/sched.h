@@ -52,6 +52,13 @@ struct es_task_sched {
 	__u32 pad;
 	__u64 block_ts; /* off-CPU by its own choice since, 0: not (switch_hook_min_ns set) */
 	/*
+	 * An untracked task that woke a tracked one while a trace records: the
+	 * run it did it in (se.prev_sum_exec_runtime + 1, constant during a run),
+	 * whose start went with its first waking event, and whose end its
+	 * switch-out sends. 0: none.
+	 */
+	__u64 waker_run;
+	/*
 	 * Closed intervals only (the open one is state since ts): read by the
 	 * requests probe at a request's start and end, for where its time went.
 	 */
@@ -82,6 +89,23 @@ struct es_sched_trace_ev {
 	__u32 tgid;
 	__u32 state; /* ES_ST_ONCPU or ES_ST_OFF + reason, from then on */
 	__u32 cpu;
+};
+
+/*
+ * On the same ring, while the sched_waking program is attached (a trace
+ * records): an untracked task (h.pid, h.tgid, on CPU h.cpu) woke a tracked
+ * thread. h.state says which kind of event it is.
+ */
+#define ES_TR_WAKING 0x100
+
+struct es_sched_waking_ev {
+	struct es_sched_trace_ev h;
+	__u32 woken_pid;
+	__u32 woken_tgid;
+	__s32 woken_prio;
+	__u32 target_cpu;
+	__u64 run_start; /* the waker's run on h.cpu began then; 0: sent with an earlier waking */
+	char comm[16];   /* the waker's */
 };
 
 #define ES_SCHED_TRACE_RING (4u << 20)

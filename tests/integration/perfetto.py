@@ -154,8 +154,8 @@ class Trace:
                 out.append((one(p, "timestamp"), one(s, "cpu"), s["frames"]))
         return sorted(out, key=lambda x: x[0])
 
-    def states(self, tid):
-        """[(ts, state, cpu)] of one thread, in time order."""
+    def generic_states(self, tid):
+        """[(ts, state, cpu)] of one thread's GenericKernelTaskStateEvents, in time order."""
         out = []
         for p in self.packets:
             e = one(p, "generic_kernel_task_state_event")
@@ -163,21 +163,41 @@ class Trace:
                 out.append((one(p, "timestamp"), one(e, "state"), one(e, "cpu")))
         return sorted(out, key=lambda x: x[0])
 
-    def io_wait(self, tid):
-        """{monotonic ts: io_wait} of one thread's sched_blocked_reason ftrace
-        events (their BOOTTIME stamps put on the trace's MONOTONIC clock with
-        the ClockSnapshot)."""
+    def states(self, tid):
+        """[(ts, state, cpu)] of one thread, in time order, as trace_processor
+        makes them: its generic states, and a sched_waking of it that finds it
+        asleep (S or D), or before its first state, begins a runnable state."""
+        out = []
+        wakes = sorted(x[0] for x in self.ftrace("sched_waking") if one(x[3], "pid") == tid)
+        for st in self.generic_states(tid):
+            while wakes and wakes[0] < st[0]:
+                if not out or out[-1][1] in ("TASK_STATE_INTERRUPTIBLE_SLEEP",
+                                             "TASK_STATE_UNINTERRUPTIBLE_SLEEP"):
+                    out.append((wakes[0], "TASK_STATE_RUNNABLE", None))
+                wakes.pop(0)
+            out.append(st)
+        return out
+
+    def ftrace(self, name):
+        """[(monotonic ts, cpu, pid, event)] of the ftrace events called name
+        (their BOOTTIME stamps put on the trace's MONOTONIC clock with the
+        ClockSnapshot), in time order."""
         snap = next(one(p, "clock_snapshot") for p in self.packets if one(p, "clock_snapshot"))
         clk = {one(c, "clock_id"): one(c, "timestamp") for c in snap["clocks"]}
         off = clk[6] - clk[3]
-        out = {}
+        out = []
         for p in self.packets:
             for b in p.get("ftrace_events", []):
                 for e in b.get("event", []):
-                    r = one(e, "sched_blocked_reason")
-                    if r and one(r, "pid") == tid:
-                        out[one(e, "timestamp") - off] = bool(one(r, "io_wait", 0))
-        return out
+                    r = one(e, name)
+                    if r:
+                        out.append((one(e, "timestamp") - off, one(b, "cpu"), one(e, "pid"), r))
+        return sorted(out, key=lambda x: x[0])
+
+    def io_wait(self, tid):
+        """{monotonic ts: io_wait} of one thread's sched_blocked_reason ftrace events."""
+        return {ts: bool(one(r, "io_wait", 0)) for ts, _, _, r in self.ftrace("sched_blocked_reason")
+                if one(r, "pid") == tid}
 
     def d_seconds(self, tid, t0=0, t1=1 << 63):
         """Seconds of uninterruptible sleep within [t0, t1], split as the UI

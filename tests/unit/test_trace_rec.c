@@ -2,7 +2,8 @@
 /*
  * trace/trace_rec.c and trace/trace_write.c: a recording bounded by bytes
  * drops its oldest events, ages out by time, forgets threads no event
- * names; a written trace joins a request to its statement by a flow.
+ * names; a written trace joins a request to its statement by a flow; an
+ * untracked waker is kept with the process it woke.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -135,6 +136,87 @@ static void test_write_flow(struct erpscope *es)
 	trace_rec_reset(&r);
 }
 
+/*
+ * An untracked thread's wakeup of a kept one is kept, its process track with
+ * it, named by its comm when /proc has it no more.
+ */
+static void test_write_waker(struct erpscope *es)
+{
+	struct trace_rec r;
+	struct trace_filter woken = { .role = -1, .pid = TID(1) }, other = { .role = -1, .pid = 1 };
+	struct trace_ev wk = { .kind = TRACE_EV_WAKING, .tgid = TID(3), .tid = TID(3),
+			       .ts_ns = 2000, .cpu = 1, .peer = TID(1), .id = TID(1),
+			       .code = 0, .state = 120, .name = "bash" };
+	/* gone from /proc: named by the comm the kernel sent */
+	static const char track[] = "other 4000003 bash";
+	/* FtraceEvent.sched_waking (20, length-delimited) */
+	static const uint8_t tag[] = { 0xa2, 0x01 };
+	uint8_t *buf = NULL;
+	size_t len = 0;
+
+	trace_rec_init(&r, es, 1 << 20);
+	state(&r, TID(1), 1500);
+	trace_rec_consume(&r, &wk);
+	state(&r, TID(1), 2100);
+	CHECK_INT(trace_write(&r, &woken, 0, 10000, &buf, &len), 0);
+	CHECK(memmem(buf, len, track, sizeof(track) - 1) != NULL);
+	CHECK(memmem(buf, len, tag, sizeof(tag)) != NULL);
+	free(buf);
+	CHECK_INT(trace_write(&r, &other, 0, 10000, &buf, &len), 0);
+	CHECK(memmem(buf, len, track, sizeof(track) - 1) == NULL);
+	CHECK(memmem(buf, len, tag, sizeof(tag)) == NULL);
+	free(buf);
+	trace_rec_reset(&r);
+}
+
+static void state_of(struct trace_rec *r, uint32_t tid, uint64_t ts, uint32_t st)
+{
+	struct trace_ev ev = { .kind = TRACE_EV_STATE, .tgid = tid, .tid = tid, .ts_ns = ts,
+			       .state = st };
+
+	trace_rec_consume(r, &ev);
+}
+
+/* Runnable states in a written trace (GenericKernelTaskStateEvent.state 2: field 4). */
+static int runnables(const uint8_t *buf, size_t len)
+{
+	int n = 0;
+
+	for (const uint8_t *p = buf; (p = memmem(p, buf + len - p, "\x20\x02", 2)); p += 2)
+		n++;
+	return n;
+}
+
+/*
+ * A waking of a sleeping thread begins its runnable state: the one that
+ * follows is not written; a waking of a running thread (the kernel's wakeup
+ * of one about to sleep) is no such thing, its later preemption is written.
+ */
+static void test_write_waking_runnable(struct erpscope *es)
+{
+	struct trace_rec r;
+	struct trace_filter all = { .role = -1 };
+	struct trace_ev wk = { .kind = TRACE_EV_WAKING, .tgid = TID(3), .tid = TID(3),
+			       .peer = TID(1), .id = TID(1), .name = "bash" };
+	uint8_t *buf = NULL;
+	size_t len = 0;
+
+	trace_rec_init(&r, es, 1 << 20);
+	state_of(&r, TID(1), 1000, TRACE_ST_SLEEPING);
+	wk.ts_ns = 2000;
+	trace_rec_consume(&r, &wk);
+	state_of(&r, TID(1), 2010, TRACE_ST_RUNNABLE); /* its wakeup: not written */
+	state_of(&r, TID(1), 2050, TRACE_ST_RUNNING);
+	wk.ts_ns = 2100;
+	trace_rec_consume(&r, &wk);                     /* running: spurious */
+	state_of(&r, TID(1), 9000, TRACE_ST_RUNNABLE); /* preempted: written */
+	state_of(&r, TID(1), 9500, TRACE_ST_RUNNING);
+	CHECK_INT(trace_write(&r, &all, 0, 10000, &buf, &len), 0);
+	CHECK_INT(runnables(buf, len), 1);
+	free(buf);
+	trace_rec_reset(&r);
+}
+
 int main(void)
 {
 	struct erpscope es = { 0 };
@@ -143,6 +225,8 @@ int main(void)
 	test_bounded(&es);
 	test_trim(&es);
 	test_write_flow(&es);
+	test_write_waker(&es);
+	test_write_waking_runnable(&es);
 	procs_free(es.procs);
 	return check_summary("test_trace_rec");
 }

@@ -29,6 +29,9 @@ enum trace_ev_kind {
 			     * statement); detail: lock type, status: mode */
 	TRACE_EV_SAMPLE,    /* a CPU sample of a thread at ts on cpu; name: its stack, frames
 			     * outermost first joined by ';' */
+	TRACE_EV_WAKING,    /* an untracked thread (tgid, tid) on cpu woke tracked thread id of
+			     * process peer at ts; name: the waker's comm, code: the CPU the
+			     * woken one ran on last, state: its priority */
 };
 
 /* Scheduler states, as the sched probe tells them apart. */

@@ -170,6 +170,8 @@ static int sched_open(struct probe *p)
 	bpf_pick_flavour(sp->skel->obj, es->tp_btf);
 	/* The raw_tp flavour's kernels may lack iterators: user space walks the hash. */
 	bpf_program__set_autoload(sp->skel->progs.es_sched_open_iter, es->tp_btf);
+	/* Attached while a trace records (sched_trace.c). */
+	bpf_program__set_autoattach(sp->skel->progs.es_waking, false);
 	if (es->tp_btf)
 		bpf_map__set_max_entries(sp->skel->maps.task_sched_by_pid, 1);
 	bpf_map__set_max_entries(sp->skel->maps.sched_slots, sp->nslots);

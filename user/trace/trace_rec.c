@@ -94,7 +94,8 @@ static void clean(char *s)
 	}
 }
 
-static void name_thread(struct trace_rec *r, struct trace_thread *t)
+/* comm: what the event says, for a thread gone from /proc (an untracked waker); NULL: none. */
+static void name_thread(struct trace_rec *r, struct trace_thread *t, const char *comm)
 {
 	const struct worker *w = procs_lookup(r->es->procs, t->tgid);
 	char path[64], cmd[128];
@@ -102,7 +103,10 @@ static void name_thread(struct trace_rec *r, struct trace_thread *t)
 
 	t->role = w ? (int)w->role : -1;
 	snprintf(path, sizeof(path), "/proc/%u/task/%u/comm", t->tgid, t->tid);
-	if (read_small_file(path, t->comm, sizeof(t->comm)) <= 0)
+	n = read_small_file(path, t->comm, sizeof(t->comm));
+	if (n <= 0 && comm)
+		snprintf(t->comm, sizeof(t->comm), "%s", comm);
+	else if (n <= 0)
 		snprintf(t->comm, sizeof(t->comm), "%u", t->tid);
 	t->comm[strcspn(t->comm, "\n")] = 0;
 	clean(t->comm);
@@ -113,7 +117,7 @@ static void name_thread(struct trace_rec *r, struct trace_thread *t)
 			cmd[i] = ' ';
 	}
 	if (n <= 0)
-		n = snprintf(cmd, sizeof(cmd), "%s", w ? w->comm : "");
+		n = snprintf(cmd, sizeof(cmd), "%s", w ? w->comm : comm ? comm : "");
 	while (n > 0 && cmd[n - 1] == ' ')
 		cmd[--n] = 0;
 	clean(cmd);
@@ -122,7 +126,7 @@ static void name_thread(struct trace_rec *r, struct trace_thread *t)
 }
 
 /* The index of thread tid, named at its first sight; -1 when out of memory. */
-static long see_thread(struct trace_rec *r, uint32_t tgid, uint32_t tid)
+static long see_thread(struct trace_rec *r, uint32_t tgid, uint32_t tid, const char *comm)
 {
 	long i = find_thread(r, tid);
 	struct trace_thread *t;
@@ -144,7 +148,7 @@ static long see_thread(struct trace_rec *r, uint32_t tgid, uint32_t tid)
 	memset(t, 0, sizeof(*t));
 	t->tgid = tgid;
 	t->tid = tid;
-	name_thread(r, t);
+	name_thread(r, t, comm);
 	r->bytes += sizeof(*t);
 	i = (long)r->nthreads++;
 	rehash(r, r->nhash); /* cannot fail: same size */
@@ -253,7 +257,8 @@ void trace_rec_consume(void *ctx, const struct trace_ev *ev)
 	e = &r->evs[r->n];
 	e->ev = *ev;
 	strs = copy_strings(e);
-	thread = strs < 0 ? -1 : see_thread(r, ev->tgid, ev->tid);
+	thread = strs < 0 ? -1 :
+		 see_thread(r, ev->tgid, ev->tid, ev->kind == TRACE_EV_WAKING ? e->ev.name : NULL);
 	if (thread < 0) {
 		free(e->strs);
 		r->dropped++;

@@ -21,7 +21,13 @@
  *   - cron runs, outbound connects and lock waits as slices on their
  *     thread (a lock wait inside its statement).
  *   - Python CPU samples as PerfSample with interned callstacks
- *     (trace_samples.c).
+ *     (trace_samples.c);
+ *   - an untracked thread's wakeup of a tracked one as an ftrace sched_waking
+ *     on the waker's CPU: trace_processor records the waker of the woken
+ *     thread's runnable state, the UI draws the arrow from it. The waker's
+ *     process gets a track of its own named as every untracked one is,
+ *     "other <pid> <cmdline>": the pid is what sched_waking names, and the
+ *     command line says who it was.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -44,8 +50,9 @@ enum {
 	DA_NAME_IID = 1, DA_UINT = 3, DA_STRING_IID = 17,
 	TS_CPU = 1, TS_COMM = 2, TS_TID = 3, TS_STATE = 4,
 	FB_CPU = 1, FB_EVENT = 2,                     /* FtraceEventBundle */
-	FE_TIMESTAMP = 1, FE_PID = 2, FE_BLOCKED_REASON = 18, /* FtraceEvent */
+	FE_TIMESTAMP = 1, FE_PID = 2, FE_BLOCKED_REASON = 18, FE_WAKING = 20, /* FtraceEvent */
 	BR_PID = 1, BR_IO_WAIT = 3,                   /* SchedBlockedReasonFtraceEvent */
+	SW_COMM = 1, SW_PID = 2, SW_PRIO = 3, SW_SUCCESS = 4, SW_TARGET_CPU = 5, /* SchedWaking... */
 };
 
 enum { TE_SLICE_BEGIN = 1, TE_SLICE_END = 2, TE_INSTANT = 3 };
@@ -77,6 +84,8 @@ struct writer {
 	uint32_t *kept_tgids; /* sorted */
 	size_t nkept;
 	uint8_t *lane;    /* per event: a block request's lane on its device */
+	bool *woken;      /* per thread: a sched_waking of it is its last state change written */
+	uint8_t *last;    /* per thread: its last state (enum trace_state) written, 0: none */
 	struct trace_interns in;
 	struct pb ev;     /* the TrackEvent being built (its interned strings go first) */
 	uint64_t boot_minus_mono; /* CLOCK_BOOTTIME - CLOCK_MONOTONIC, for ftrace events */
@@ -103,7 +112,6 @@ static bool thread_kept(const struct trace_filter *f, const struct trace_thread 
 	return !f->worker[0] || !strcmp(f->worker, pid);
 }
 
-/* Its own thread is kept, or a statement sent by a kept process. */
 static int cmp_u32(const void *a, const void *b)
 {
 	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
@@ -127,13 +135,15 @@ static int kept_processes(struct writer *w)
 	return 0;
 }
 
+/* Its own thread is kept, or a statement sent by (a wakeup of) a kept process. */
 static bool ev_kept(const struct writer *w, size_t i)
 {
 	const struct trace_ev *ev = &w->r->evs[i].ev;
 
 	if (thread_kept(w->f, &w->r->threads[w->r->evs[i].thread]))
 		return true;
-	return (ev->kind == TRACE_EV_STATEMENT || ev->kind == TRACE_EV_LOCK_WAIT) && ev->peer &&
+	return (ev->kind == TRACE_EV_STATEMENT || ev->kind == TRACE_EV_LOCK_WAIT ||
+		ev->kind == TRACE_EV_WAKING) && ev->peer &&
 	       bsearch(&ev->peer, w->kept_tgids, w->nkept, sizeof(*w->kept_tgids), cmp_u32);
 }
 
@@ -305,6 +315,52 @@ static void blocked_reason(struct writer *w, const struct trace_ev *ev)
 	pb_end(pb);
 }
 
+/* The waker's sched_waking (TRACE_EV_WAKING), on its CPU, as the kernel's tracepoint. */
+static void waking(struct writer *w, const struct trace_ev *ev)
+{
+	const struct trace_thread *woken = trace_rec_thread(w->r, (uint32_t)ev->id);
+	struct pb *pb = &w->pb;
+
+	/* As trace_processor: a waking of a thread asleep (or of no state yet) begins its runnable. */
+	if (woken) {
+		size_t t = (size_t)(woken - w->r->threads);
+
+		w->woken[t] = w->last[t] != TRACE_ST_RUNNING && w->last[t] != TRACE_ST_RUNNABLE;
+	}
+	pb_begin(pb, TRACE_PACKET);
+	pb_begin(pb, TP_FTRACE_EVENTS);
+	pb_varint(pb, FB_CPU, ev->cpu);
+	pb_begin(pb, FB_EVENT);
+	pb_varint(pb, FE_TIMESTAMP, ev->ts_ns + w->boot_minus_mono);
+	pb_varint(pb, FE_PID, ev->tid);
+	pb_begin(pb, FE_WAKING);
+	pb_string(pb, SW_COMM, woken ? woken->comm : "");
+	pb_varint(pb, SW_PID, ev->id);
+	pb_varint(pb, SW_PRIO, ev->state);
+	pb_varint(pb, SW_SUCCESS, 1);
+	pb_varint(pb, SW_TARGET_CPU, ev->code);
+	pb_end(pb);
+	pb_end(pb);
+	pb_end(pb);
+	pb_end(pb);
+}
+
+/*
+ * Whether event i, a state change, is the runnable state a sched_waking of
+ * its thread began: trace_processor opened it at the waking, with its waker,
+ * and would close it at a second one (the UI's wakeup arrow is drawn from the
+ * runnable state that ends where the thread runs).
+ */
+static bool after_waking(struct writer *w, size_t i)
+{
+	uint32_t t = w->r->evs[i].thread;
+	bool was = w->woken[t];
+
+	w->woken[t] = false;
+	w->last[t] = (uint8_t)w->r->evs[i].ev.state;
+	return was && w->r->evs[i].ev.state == TRACE_ST_RUNNABLE;
+}
+
 static void task_state(struct writer *w, const struct trace_ev *ev)
 {
 	static const uint32_t map[] = {
@@ -330,6 +386,13 @@ static void task_state(struct writer *w, const struct trace_ev *ev)
 	pb_end(pb);
 	if (ev->state == TRACE_ST_IOWAIT || ev->state == TRACE_ST_BLOCKED)
 		blocked_reason(w, ev);
+}
+
+/* Event i, a state change, unless it is the runnable state a waking began. */
+static void state_change(struct writer *w, size_t i)
+{
+	if (!after_waking(w, i))
+		task_state(w, &w->r->evs[i].ev);
 }
 
 /* What the kind's detail and status are, as the slice's arguments. */
@@ -626,10 +689,12 @@ int trace_write(const struct trace_rec *r, const struct trace_filter *f, uint64_
 	w.next_flow = malloc((r->n + 1) * sizeof(long));
 	w.end = calloc(r->n + 1, sizeof(*w.end));
 	w.lane = calloc(r->n + 1, sizeof(*w.lane));
+	w.woken = calloc(r->nthreads + 1, sizeof(*w.woken));
+	w.last = calloc(r->nthreads + 1, sizeof(*w.last));
 	pb_init(&w.pb, TRACE_MAX_BYTES);
 	pb_init(&w.ev, TRACE_MAX_BYTES);
 	if (!keep || !keep_thread || !outs || !w.req_of || !w.first_flow || !w.next_flow ||
-	    !w.end || !w.lane || kept_processes(&w))
+	    !w.end || !w.lane || !w.woken || !w.last || kept_processes(&w))
 		goto out;
 	for (size_t i = r->first; i < r->n; i++) {
 		const struct trace_ev *ev = &r->evs[i].ev;
@@ -670,11 +735,13 @@ int trace_write(const struct trace_rec *r, const struct trace_filter *f, uint64_
 		const struct trace_ev *ev = &r->evs[i].ev;
 
 		if (ev->kind == TRACE_EV_STATE)
-			task_state(&w, ev);
+			state_change(&w, i);
 		else if (ev->kind == TRACE_EV_SAMPLE)
 			trace_sample_write(&w.pb, &w.in, ev);
 		else if (ev->kind == TRACE_EV_INSTANT)
 			instant(&w, ev);
+		else if (ev->kind == TRACE_EV_WAKING)
+			waking(&w, ev);
 		else if (outs[k].end)
 			slice_end(&w, i, outs[k].ts);
 		else if (ev->kind == TRACE_EV_BIO)
@@ -699,6 +766,8 @@ out:
 	free(w.next_flow);
 	free(w.end);
 	free(w.lane);
+	free(w.woken);
+	free(w.last);
 	free(w.kept_tgids);
 	trace_interns_free(&w.in);
 	return err;
