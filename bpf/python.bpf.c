@@ -366,7 +366,7 @@ static __always_inline void count(__u32 tgid, __u32 tid, __u32 kind, __u64 id,
 				  const struct es_py_stack *st, __u64 v)
 {
 	struct es_py_count_key k = {
-		.tgid = tgid, .kind = kind, .stack_id = id, .req = req_serving_tag(tid)
+		.tgid = tgid, .kind = kind, .stack_id = id, .req = req_serving_tag()
 	};
 	__u64 *c;
 

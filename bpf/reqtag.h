@@ -10,9 +10,6 @@
 #ifndef ERPSCOPE_BPF_REQTAG_H
 #define ERPSCOPE_BPF_REQTAG_H
 
-/* Threads serving a request at once, all workers together. */
-#define ES_REQTAG_MAX_THREADS 8192
-
 static inline __u64 es_req_tag(__u64 conn_id, __u32 seq)
 {
 	__u64 h = (conn_id ^ ((__u64)seq << 32 | seq)) * 0x9e3779b97f4a7c15ull;

@@ -305,7 +305,7 @@ static __always_inline void on_recv(__u32 tgid, __u32 tid, __u64 cookie, long re
 		c->resp_ns = 0;
 		c->end_ns = 0;
 		c->tid = tid;
-		req_serving_begin(tid, c->conn_id, c->seq);
+		req_serving_begin(c->conn_id, c->seq);
 		c->captured = 0;
 		c->eof = 0;
 		__builtin_memset(c->status, 0, sizeof(c->status));
