@@ -190,16 +190,28 @@ static __always_inline __u64 listen_token(struct sock *sk)
 }
 
 /* accept's entry: the process accepts on this socket. */
+/*
+ * accept's entry: the process accepts on this socket. The listening
+ * descriptor is marked in req_conns (until its close), so the next accepts
+ * on it cost one lookup.
+ */
 static __always_inline void on_accept(__u32 tgid, __s32 lfd)
 {
+	struct es_req_conn_key ck = { .tgid = tgid, .fd = lfd };
 	struct es_req_listen_key k = { .tgid = tgid };
+	struct es_req_conn *c = bpf_map_lookup_elem(&req_conns, &ck);
+	struct es_req_conn mark = { .state = ES_REQ_S_LISTENER };
 	__u8 one = 1;
 
-	k.token = listen_token(fd_sock(lfd));
-	if (!k.token || bpf_map_lookup_elem(&req_listen, &k))
+	if (c && c->state == ES_REQ_S_LISTENER)
 		return;
-	if (bpf_map_update_elem(&req_listen, &k, &one, BPF_NOEXIST) == -E2BIG)
+	k.token = listen_token(fd_sock(lfd));
+	if (!k.token)
+		return;
+	if (!bpf_map_lookup_elem(&req_listen, &k) &&
+	    bpf_map_update_elem(&req_listen, &k, &one, BPF_NOEXIST) == -E2BIG)
 		es_map_error(ES_MAP_REQ_LISTEN);
+	bpf_map_update_elem(&req_conns, &ck, &mark, BPF_ANY);
 }
 
 /*
@@ -287,7 +299,7 @@ static __always_inline void on_recv(__u32 tgid, __u32 tid, __u64 cookie, long re
 	struct es_req_conn *c = bpf_map_lookup_elem(&req_conns, &k);
 	__u64 now;
 
-	if (!c || c->state == ES_REQ_S_IGNORED)
+	if (!c || c->state >= ES_REQ_S_IGNORED)
 		return;
 	if (ret == 0) {
 		c->eof = 1;
@@ -414,7 +426,7 @@ int es_req_io(struct pt_regs *ctx)
 		c = bpf_map_lookup_elem(&req_conns, &k);
 		if (!c)
 			c = adopt(&k);
-		if (!c || c->state == ES_REQ_S_IGNORED)
+		if (!c || c->state >= ES_REQ_S_IGNORED)
 			return 1;
 		/* Reading again: the last answer is out, unless this is a session. */
 		if (c->state == ES_REQ_S_RESP && !in_session(c))
@@ -427,7 +439,7 @@ int es_req_io(struct pt_regs *ctx)
 	case ES_REQ_HOOK_SEND:
 	case ES_REQ_HOOK_SENDMSG:
 		c = bpf_map_lookup_elem(&req_conns, &k);
-		if (!c || c->state == ES_REQ_S_IGNORED)
+		if (!c || c->state >= ES_REQ_S_IGNORED)
 			return 1;
 		buf = (const void *)PT_REGS_PARM2(ctx);
 		if (hook == ES_REQ_HOOK_SENDMSG && c->state == ES_REQ_S_REQ)

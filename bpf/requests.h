@@ -31,6 +31,7 @@ enum es_req_state {
 	ES_REQ_S_REQ, /* a request is being received: no response yet */
 	ES_REQ_S_RESP, /* its response is being sent */
 	ES_REQ_S_IGNORED, /* not a connection the worker accepted: not followed */
+	ES_REQ_S_LISTENER, /* a socket the worker accepts on (noted in req_listen) */
 };
 
 /* A socket a process accepts connections on (requests.bpf.c: listen_token()). */
