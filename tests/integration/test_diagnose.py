@@ -641,10 +641,12 @@ def cron_long(t, d):
     go(t, d, p)
     t0 = time.monotonic()
 
+    # The stack is read when /diagnose answers: the worker is in create_connection but
+    # for the moments between two timeouts, so a diagnosis taken in one is asked again.
     def found():
         r = diagnose(t, d, "window=15s")
         return r if [x for x in findings(r, "cron_long") if f"worker {p.pid}" in x["title"]
-                     and "failed" in x["cause"]] else None
+                     and "failed" in x["cause"] and "create_connection" in x["cause"]] else None
     r = lib.wait_for(found, 18.0, 1.0) or diagnose(t, d, "window=15s")
     lib.log(f"cron after {time.monotonic() - t0:.1f}s: {json.dumps(findings(r, 'cron_long'))}")
     f = [x for x in findings(r, "cron_long") if f"worker {p.pid}" in x["title"]]
