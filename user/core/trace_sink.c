@@ -18,27 +18,17 @@ static int add(struct trace_sink *s, const struct trace_gate *g)
 	return 0;
 }
 
-int trace_sink_add_gate(struct trace_sink *s, void (*set)(void *arg, bool on), void *arg)
-{
-	return add(s, &(struct trace_gate){ .set = set, .arg = arg });
-}
-
-/* Removes the gates of arg, or of flag. */
-static void del(struct trace_sink *s, void *arg, volatile uint32_t *flag)
+/* Removes the gates of flag. */
+static void del(struct trace_sink *s, volatile uint32_t *flag)
 {
 	int n = 0;
 
 	for (int i = 0; i < s->ngates; i++) {
-		if ((arg && s->gates[i].arg == arg) || (flag && s->gates[i].flag == flag))
+		if (s->gates[i].flag == flag)
 			continue;
 		s->gates[n++] = s->gates[i];
 	}
 	s->ngates = n;
-}
-
-void trace_sink_del_gate(struct trace_sink *s, void *arg)
-{
-	del(s, arg, NULL);
 }
 
 int trace_sink_probe_start(struct trace_sink *s, struct ring_buffer **rb, int ring_fd,
@@ -62,7 +52,7 @@ int trace_sink_probe_start(struct trace_sink *s, struct ring_buffer **rb, int ri
 
 void trace_sink_probe_stop(struct trace_sink *s, struct ring_buffer **rb, volatile uint32_t *flag)
 {
-	del(s, NULL, flag);
+	del(s, flag);
 	if (!rb)
 		return;
 	ring_buffer__free(*rb);

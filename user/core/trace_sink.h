@@ -80,10 +80,6 @@ static inline void trace_sink_emit(struct trace_sink *s, const struct trace_ev *
 		s->consume(s->ctx, ev);
 }
 
-/* A producer's kernel switch, flipped with the sink. Returns 0 or -ENOSPC. */
-int trace_sink_add_gate(struct trace_sink *s, void (*set)(void *arg, bool on), void *arg);
-/* Removes the gates of arg (a probe closing). */
-void trace_sink_del_gate(struct trace_sink *s, void *arg);
 /*
  * A probe's trace events: the ring at ring_fd read into fn(ctx) as *rb
  * (ring_fd < 0: none, the events come on a ring the probe has), and its
