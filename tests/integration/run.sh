@@ -14,6 +14,9 @@ case "${CI:-}" in true | 1 | yes) ci=1 ;; esac
 timeout_s=${TEST_TIMEOUT:-300}
 passed=0 failed=0 skipped=0
 results=()
+failures=() # the failed checks of failed tests, repeated at the end where a log's tail shows them
+logdir=$(mktemp -d /tmp/erpscope-integ-XXXXXX)
+trap 'rm -rf "$logdir"' EXIT
 
 if [ -n "${TESTS:-}" ]; then
 	tests=()
@@ -33,8 +36,12 @@ for t in "${tests[@]}"; do
 	echo "---- integration: $t"
 	start=$(date +%s)
 	# Own process group via setsid; timeout kills the whole test on a hang.
-	timeout --kill-after=20 "$timeout_s" setsid -w "$py" -B -u "$t"  # -B: no __pycache__ in the repo
-	rc=$?
+	timeout --kill-after=20 "$timeout_s" setsid -w "$py" -B -u "$t" 2>&1 | tee "$logdir/log"  # -B: no __pycache__ in the repo
+	rc=${PIPESTATUS[0]}
+	if [ "$rc" != 0 ] && [ "$rc" != 77 ]; then
+		while IFS= read -r l; do failures+=("$t: ${l:0:400}"); done \
+			< <(grep -E '\] FAIL |^Traceback|Error: ' "$logdir/log" | head -n 8)
+	fi
 	secs=$(($(date +%s) - start))
 	case $rc in
 	0)
@@ -63,6 +70,10 @@ done
 
 echo
 for r in "${results[@]}"; do echo "  $r"; done
+if [ "${#failures[@]}" -gt 0 ]; then
+	echo "failed checks:"
+	for f in "${failures[@]}"; do echo "  $f"; done
+fi
 if [ "$skipped" -gt 0 ]; then
 	echo "!!! $skipped integration test(s) SKIPPED: they did NOT run (not root / no BPF) !!!" >&2
 fi
