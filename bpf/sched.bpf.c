@@ -280,6 +280,46 @@ static __always_inline void missed_run(struct es_task_sched *s, __u32 pid, __u32
 		trace_emit(s, pid, tgid, ES_ST_ONCPU, start);
 }
 
+/*
+ * While a trace records: prev, untracked, gives the CPU to next, tracked and
+ * runnable: prev held the CPU next waited for. Sent before prev's switch-out
+ * (its run is open: s->ts is its start) with the reason it leaves (left); a run
+ * that already began as a waker's (es_waking) is not sent again, and its
+ * end is this event's.
+ */
+static __always_inline void trace_held(struct es_task_sched *s, struct task_struct *prev,
+				       struct es_task_sched *ns, struct task_struct *next,
+				       __u32 left, __u64 now)
+{
+	struct es_sched_waking_ev *ev;
+	__u32 slot;
+
+	if (ns->state != ES_ST_OFF + ES_OFF_RUNQUEUE || s->state != ES_ST_ONCPU ||
+	    !slot_of(s, prev->tgid, &slot) || slot != ES_ROLE_OTHER ||
+	    !slot_of(ns, next->tgid, &slot) || slot == ES_ROLE_OTHER)
+		return;
+	ev = bpf_ringbuf_reserve(&sched_trace, sizeof(*ev), 0);
+	if (!ev) {
+		__sync_fetch_and_add(&trace_drops, 1);
+		return;
+	}
+	ev->h.ts = now;
+	ev->h.pid = prev->pid;
+	ev->h.tgid = prev->tgid;
+	ev->h.state = ES_TR_HELD;
+	ev->h.cpu = bpf_get_smp_processor_id();
+	ev->woken_pid = next->pid;
+	ev->woken_tgid = next->tgid;
+	ev->woken_prio = next->prio;
+	ev->target_cpu = ev->h.cpu;
+	ev->run_start = s->waker_run ? 0 : s->ts;
+	ev->left = ES_ST_OFF + left;
+	ev->pad = 0;
+	s->waker_run = 0;
+	__builtin_memcpy(ev->comm, prev->comm, sizeof(ev->comm));
+	bpf_ringbuf_submit(ev, es_rb_lazy(&sched_trace, ES_SCHED_TRACE_RING));
+}
+
 /* tp_btf flavour: typed pointers, task local storage. */
 
 static __always_inline struct es_task_sched *btf_state(struct task_struct *t)
@@ -291,8 +331,8 @@ SEC("tp_btf/sched_switch")
 int BPF_PROG(es_switch, bool preempt, struct task_struct *prev, struct task_struct *next)
 {
 	__u64 now = bpf_ktime_get_ns();
+	struct es_task_sched *s, *ns = next->pid ? btf_state(next) : NULL;
 	unsigned int state;
-	struct es_task_sched *s;
 
 	if (prev->pid) {
 		state = sched_switch_has_prev_state ? (unsigned int)ctx[3] : task_state(prev);
@@ -302,6 +342,9 @@ int BPF_PROG(es_switch, bool preempt, struct task_struct *prev, struct task_stru
 
 			missed_run(s, prev->pid, prev->tgid, prev->se.sum_exec_runtime,
 				   prev->se.prev_sum_exec_runtime, now, tr);
+			if (tr && ns)
+				trace_held(s, prev, ns, next,
+					   offcpu_reason(preempt, state, task_in_iowait(prev)), now);
 			switch_out(s, prev->tgid, preempt, state, task_in_iowait(prev), now);
 			if (tr) {
 				trace_state(s, prev->pid, prev->tgid, now);
@@ -310,7 +353,7 @@ int BPF_PROG(es_switch, bool preempt, struct task_struct *prev, struct task_stru
 		}
 	}
 	if (next->pid) {
-		s = btf_state(next);
+		s = ns;
 		if (!s)
 			return 0;
 		switch_in(s, next->tgid, now);

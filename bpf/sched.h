@@ -92,11 +92,16 @@ struct es_sched_trace_ev {
 };
 
 /*
- * On the same ring, while the sched_waking program is attached (a trace
- * records): an untracked task (h.pid, h.tgid, on CPU h.cpu) woke a tracked
- * thread. h.state says which kind of event it is.
+ * On the same ring, while a trace records, an untracked task (h.pid, h.tgid,
+ * on CPU h.cpu) and a tracked thread (woken_*), as h.state says:
+ *   - ES_TR_WAKING (the sched_waking program, attached only then): the
+ *     untracked task woke the tracked thread;
+ *   - ES_TR_HELD (sched_switch): the untracked task left the CPU at h.ts to
+ *     the tracked thread, which was runnable: it held the CPU the thread
+ *     waited for. It leaves in state `left`.
  */
 #define ES_TR_WAKING 0x100
+#define ES_TR_HELD 0x101
 
 struct es_sched_waking_ev {
 	struct es_sched_trace_ev h;
@@ -104,8 +109,10 @@ struct es_sched_waking_ev {
 	__u32 woken_tgid;
 	__s32 woken_prio;
 	__u32 target_cpu;
-	__u64 run_start; /* the waker's run on h.cpu began then; 0: sent with an earlier waking */
-	char comm[16];   /* the waker's */
+	__u64 run_start; /* the untracked task's run on h.cpu began then; 0: sent already */
+	char comm[16];   /* the untracked task's */
+	__u32 left;      /* ES_TR_HELD: its state from h.ts on (ES_ST_OFF + reason) */
+	__u32 pad;
 };
 
 #define ES_SCHED_TRACE_RING (4u << 20)

@@ -16,8 +16,13 @@
     bash is running on the waking's CPU at each (a generic state from the
     start of its run), and leaves that state later (its switch-out)
   - then it sleeps 10 x 50 ms (time.sleep: woken by a timer IRQ) while
-    untracked spinners keep every CPU busy: no sched_waking of it then (the
-    spinner an IRQ interrupted is no waker)
+    untracked spinners (sh loops: a plain Python process would be tracked,
+    role python) keep every CPU busy: no sched_waking of it then (the
+    spinner an IRQ interrupted is no waker); but the spinners held the CPU
+    it waited for: at each switch-in after a runnable wait (at least 8 of
+    its 10 wakeups; the VM kernel skips a switch now and then) a spinner,
+    with a process track `other <pid> /bin/sh -c ...`, leaves the running
+    state on that CPU at that very timestamp, runnable (preempted)
   - the daemon logs what attaching and detaching cost (reported, not asserted)
 """
 
@@ -47,7 +52,7 @@ for _ in range(10):
 print(t0, time.monotonic_ns(), flush=True)
 """
 
-SPIN = "import time\nend = time.monotonic() + 3\nwhile time.monotonic() < end: pass"
+SPIN = ["/bin/sh", "-c", "while :; do :; done"]
 
 WRITER = "for i in 1 2 3 4 5; do sleep 0.5; printf x >&$0; done"
 
@@ -103,7 +108,7 @@ def body(t):
         reads = [int(p.stdout.readline()) for _ in range(5)]
         # Timer wakeups come from an IRQ, on CPUs kept busy by untracked spinners:
         # the task they interrupt is no waker.
-        spin = [lib.spawn([lib.PYTHON, "-c", SPIN]) for _ in range(os.cpu_count() or 2)]
+        spin = [lib.spawn(SPIN) for _ in range(os.cpu_count() or 2)]
         time.sleep(0.2)
         p.stdin.write("go\n")
         p.stdin.flush()
@@ -171,6 +176,30 @@ def body(t):
         t.check(all(b == ("TASK_STATE_RUNNING", cpu) and later for b, later, cpu in running),
                 "the bash is running on the waking's CPU at each, until a later state",
                 f"{running}")
+        # Spinners that held the CPU the worker waited for during its sleeps.
+        spids = {x.pid for x in spin}
+        leaves = {}
+        for sp in spids:
+            st = tr.generic_states(sp)
+            for a, b in zip(st, st[1:]):
+                if a[1] == "TASK_STATE_RUNNING":
+                    leaves[b[0]] = (sp, a[2], b[1])
+        wst = tr.generic_states(p.pid)
+        ins = [(b[0], b[2]) for a, b in zip(wst, wst[1:])
+               if a[1] == "TASK_STATE_RUNNABLE" and b[1] == "TASK_STATE_RUNNING" and
+               s0 <= b[0] <= s1]
+        held = [leaves.get(ts) for ts, _ in ins]
+        lib.log(f"spinners {sorted(spids)}: the worker's switch-ins after a runnable wait in "
+                f"its sleeps (ts, cpu) {ins}; who left the CPU then: {held}")
+        t.check(len(ins) >= 8 and all(h is not None and h[1] == cpu and
+                                      h[2] == "TASK_STATE_RUNNABLE"
+                                      for h, (_, cpu) in zip(held, ins)),
+                "at each switch-in after a wait in its sleeps, a spinner left that CPU then, "
+                "preempted", f"{list(zip(ins, held))}")
+        names = {sp: tr.processes.get(sp, "") for sp in {h[0] for h in held if h}}
+        t.check(names and all(re.fullmatch(rf"other {sp} /bin/sh -c while .*", n)
+                              for sp, n in names.items()),
+                "those spinners have process tracks named other <pid> <cmdline>", f"{names}")
         costs = re.findall(r'msg="sched_waking (attached|detached)".*?us=(\d+)', d.log_text())
         lib.log(f"attach/detach cost (us): {costs}")
         t.check(len(costs) >= 2, "the daemon logged attaching and detaching", f"{costs}")

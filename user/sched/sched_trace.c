@@ -65,6 +65,31 @@ static void on_waking(struct probe *p, const struct es_sched_waking_ev *k)
 	trace_sink_emit(&p->es->trace, &ev);
 }
 
+/*
+ * An untracked task held the CPU a runnable tracked thread waited for: its
+ * run on that CPU (from its start, unless a waking sent it) and the state it
+ * left in, both on its own track, named by its comm. Peer: the thread's
+ * process, so a filtered trace keeps it with that process.
+ */
+static void on_held(struct probe *p, const struct es_sched_waking_ev *k)
+{
+	char comm[sizeof(k->comm) + 1] = { 0 };
+	struct trace_ev ev = { .kind = TRACE_EV_STATE, .tgid = k->h.tgid, .tid = k->h.pid,
+			       .cpu = k->h.cpu, .peer = k->woken_tgid, .name = comm };
+
+	if (k->left >= ES_ST_OFF + ES_OFF_COUNT || !states[k->left])
+		return;
+	memcpy(comm, k->comm, sizeof(k->comm));
+	if (k->run_start) {
+		ev.ts_ns = k->run_start;
+		ev.state = TRACE_ST_RUNNING;
+		trace_sink_emit(&p->es->trace, &ev);
+	}
+	ev.ts_ns = k->h.ts;
+	ev.state = states[k->left];
+	trace_sink_emit(&p->es->trace, &ev);
+}
+
 static int on_event(void *ctx, void *data, size_t size)
 {
 	struct probe *p = ctx;
@@ -73,6 +98,10 @@ static int on_event(void *ctx, void *data, size_t size)
 
 	if (size >= sizeof(struct es_sched_waking_ev) && k->state == ES_TR_WAKING) {
 		on_waking(p, data);
+		return 0;
+	}
+	if (size >= sizeof(struct es_sched_waking_ev) && k->state == ES_TR_HELD) {
+		on_held(p, data);
 		return 0;
 	}
 	if (size < sizeof(*k) || k->state >= ES_ST_OFF + ES_OFF_COUNT || !states[k->state])

@@ -258,7 +258,9 @@ void trace_rec_consume(void *ctx, const struct trace_ev *ev)
 	e->ev = *ev;
 	strs = copy_strings(e);
 	thread = strs < 0 ? -1 :
-		 see_thread(r, ev->tgid, ev->tid, ev->kind == TRACE_EV_WAKING ? e->ev.name : NULL);
+		 see_thread(r, ev->tgid, ev->tid,
+				    ev->kind == TRACE_EV_WAKING || ev->kind == TRACE_EV_STATE ?
+				    e->ev.name : NULL);
 	if (thread < 0) {
 		free(e->strs);
 		r->dropped++;
