@@ -32,7 +32,7 @@ FUZZ_BINS := $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz/%,$(FUZZ_SRCS))
 # The parsers of outside input, built with sanitizers for the fuzzers.
 FUZZ_UNITS := user/procs/title.c user/core/config.c user/core/pycapture.c user/core/log.c user/core/negotiate.c user/core/expo.c user/core/http_parse.c user/core/json.c user/core/events.c user/core/http.c user/core/web_guard.c user/host/host.c user/host/netfs.c user/core/readfile.c user/core/utf8.c user/pg/pg_normalize.c user/pg/pg_conf.c user/tcp/tcp_diag.c user/requests/req_parse.c user/gpu/drm_fdinfo.c \
 	user/core/webconfig.c user/core/webtls.c user/core/webauth.c user/core/webload.c user/core/web.c \
-	user/core/webaccess.c
+	user/core/webaccess.c user/core/grow.c
 
 .PHONY: all help deps vmlinux run check test unit-test fuzz fuzz-smoke integration-test \
 	bench install uninstall deb format clean

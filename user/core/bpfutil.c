@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 #include "core/bpfutil.h"
+#include "core/grow.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -182,7 +183,8 @@ struct doomed {
 	bool (*pred)(void *arg, const void *key, const void *value);
 	void *arg;
 	char *keys;
-	__u32 n, cap;
+	__u32 n;
+	size_t cap;
 };
 
 static void collect_doomed(void *arg, const void *key, const void *values, int nvalues,
@@ -192,15 +194,8 @@ static void collect_doomed(void *arg, const void *key, const void *values, int n
 
 	if (!d->pred(d->arg, key, values))
 		return;
-	if (d->n == d->cap) {
-		__u32 ncap = d->cap ? d->cap * 2 : 64;
-		char *nk = realloc(d->keys, (size_t)ncap * d->key_size);
-
-		if (!nk)
-			return;
-		d->keys = nk;
-		d->cap = ncap;
-	}
+	if (grow_array(&d->keys, &d->cap, (size_t)d->n + 1, d->key_size, 64))
+		return;
 	memcpy(d->keys + (size_t)d->n++ * d->key_size, key, d->key_size);
 }
 

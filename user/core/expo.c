@@ -5,6 +5,7 @@
  * expect from any other exporter.
  */
 #include "core/expo.h"
+#include "core/grow.h"
 #include "core/utf8.h"
 
 #include <errno.h>
@@ -58,28 +59,14 @@ static void expo_fail(struct expo *e, int err)
 /* Makes room for extra bytes plus the NUL kept after the text. */
 static int expo_reserve(struct expo *e, size_t extra)
 {
-	size_t need, cap;
-	char *p;
-
 	if (e->err)
 		return e->err;
-	if (extra > SIZE_MAX / 4 - e->len) {
+	/* e->cap is 0 or, once grown, at least EXPO_MIN_CAP */
+	if (extra > SIZE_MAX / 4 - e->len ||
+	    grow_array(&e->buf, &e->cap, e->len + extra + 1, 1, EXPO_MIN_CAP)) {
 		expo_fail(e, -ENOMEM);
 		return e->err;
 	}
-	need = e->len + extra + 1;
-	if (need <= e->cap)
-		return 0;
-	cap = e->cap > EXPO_MIN_CAP ? e->cap : EXPO_MIN_CAP;
-	while (cap < need)
-		cap *= 2;
-	p = realloc(e->buf, cap);
-	if (!p) {
-		expo_fail(e, -ENOMEM);
-		return e->err;
-	}
-	e->buf = p;
-	e->cap = cap;
 	return 0;
 }
 

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 /* The per-worker GPU use table the gpu poller writes and /workers reads. */
 #include "core/gpu_use.h"
+#include "core/grow.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -16,15 +17,8 @@ int gpu_use_add(struct gpu_use_table *t, uint32_t pid, const char *gpu, uint64_t
 {
 	struct gpu_use *u;
 
-	if (t->n == t->cap) {
-		unsigned int cap = t->cap ? t->cap * 2 : 16;
-		struct gpu_use *v = realloc(t->v, cap * sizeof(*v));
-
-		if (!v)
-			return -ENOMEM;
-		t->v = v;
-		t->cap = cap;
-	}
+	if (grow_array(&t->v, &t->cap, (size_t)t->n + 1, sizeof(*t->v), 16))
+		return -ENOMEM;
 	u = &t->v[t->n++];
 	u->pid = pid;
 	snprintf(u->gpu, sizeof(u->gpu), "%s", gpu);

@@ -7,6 +7,7 @@
 #ifndef ERPSCOPE_GPU_USE_H
 #define ERPSCOPE_GPU_USE_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 struct gpu_use {
@@ -18,7 +19,8 @@ struct gpu_use {
 
 struct gpu_use_table {
 	struct gpu_use *v;
-	unsigned int n, cap;
+	unsigned int n;
+	size_t cap;
 };
 
 /* Forgets the entries, keeps the memory: the next poll refills it. */

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 /* The JSON writer: escaping of hostile bytes and comma bookkeeping. */
 #include "core/json.h"
+#include "core/grow.h"
 #include "core/utf8.h"
 
 #include <errno.h>
@@ -27,19 +28,9 @@ static void put(struct json *j, const char *s, size_t n)
 {
 	if (j->err)
 		return;
-	if (j->len + n + 1 > j->cap) {
-		size_t cap = j->cap ? j->cap : 256;
-		char *b;
-
-		while (cap < j->len + n + 1)
-			cap *= 2;
-		b = realloc(j->buf, cap);
-		if (!b) {
-			j->err = -ENOMEM;
-			return;
-		}
-		j->buf = b;
-		j->cap = cap;
+	if (grow_array(&j->buf, &j->cap, j->len + n + 1, 1, 256)) {
+		j->err = -ENOMEM;
+		return;
 	}
 	memcpy(j->buf + j->len, s, n);
 	j->len += n;

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 #include "core/pb.h"
+#include "core/grow.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -41,23 +42,12 @@ size_t pb_varint_size(uint64_t v)
 /* Makes room for n more bytes. */
 static int reserve(struct pb *b, size_t n)
 {
-	size_t cap;
-	uint8_t *p;
-
 	if (b->err)
 		return b->err;
 	if (b->limit && b->len + n > b->limit)
 		return b->err = -E2BIG;
-	if (b->len + n <= b->cap)
-		return 0;
-	cap = b->cap ? b->cap : 4096;
-	while (cap < b->len + n)
-		cap *= 2;
-	p = realloc(b->buf, cap);
-	if (!p)
+	if (grow_array(&b->buf, &b->cap, b->len + n, 1, 4096))
 		return b->err = -ENOMEM;
-	b->buf = p;
-	b->cap = cap;
 	return 0;
 }
 

@@ -35,6 +35,7 @@
 
 #include "core/clock.h"
 #include "core/erpscope.h"
+#include "core/grow.h"
 #include "core/log.h"
 #include "core/poller.h"
 #include "core/readfile.h"
@@ -340,15 +341,8 @@ static struct cron_worker *worker_get(struct cron_priv *cp, const struct worker 
 		if (cp->w[i].pid == w->pid && cp->w[i].starttime == w->starttime)
 			return &cp->w[i];
 	}
-	if (cp->nw == cp->capw) {
-		size_t cap = cp->capw ? cp->capw * 2 : 4;
-		struct cron_worker *nw = realloc(cp->w, cap * sizeof(*nw));
-
-		if (!nw)
-			return NULL;
-		cp->w = nw;
-		cp->capw = cap;
-	}
+	if (grow_array(&cp->w, &cp->capw, cp->nw + 1, sizeof(*cp->w), 4))
+		return NULL;
 	memset(&cp->w[cp->nw], 0, sizeof(cp->w[0]));
 	cp->w[cp->nw].pid = w->pid;
 	cp->w[cp->nw].starttime = w->starttime;

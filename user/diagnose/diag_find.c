@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/grow.h"
 #include "diagnose/diagnose.h"
 
 struct diag_finding *diag_add(struct diag_result *r, enum diag_rule_id rule, double score,
@@ -15,15 +16,8 @@ struct diag_finding *diag_add(struct diag_result *r, enum diag_rule_id rule, dou
 {
 	struct diag_finding *f;
 
-	if (r->n == r->cap) {
-		size_t ncap = r->cap ? r->cap * 2 : 8;
-		struct diag_finding *nf = realloc(r->f, ncap * sizeof(*nf));
-
-		if (!nf)
-			return NULL;
-		r->f = nf;
-		r->cap = ncap;
-	}
+	if (grow_array(&r->f, &r->cap, r->n + 1, sizeof(*r->f), 8))
+		return NULL;
 	f = &r->f[r->n++];
 	memset(f, 0, sizeof(*f));
 	f->rule = rule;

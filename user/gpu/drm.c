@@ -17,6 +17,7 @@
 
 #include "../../bpf/procs.h"
 #include "core/erpscope.h"
+#include "core/grow.h"
 #include "core/log.h"
 #include "core/readfile.h"
 #include "gpu/gpu.h"
@@ -51,15 +52,8 @@ static void forget(struct drm_worker *dw)
 
 static int add_fd(struct drm_worker *dw, int fd)
 {
-	if (dw->nfds == dw->capfds) {
-		unsigned int cap = dw->capfds ? dw->capfds * 2 : 4;
-		int *v = realloc(dw->fds, cap * sizeof(*v));
-
-		if (!v)
-			return -ENOMEM;
-		dw->fds = v;
-		dw->capfds = cap;
-	}
+	if (grow_array(&dw->fds, &dw->capfds, (size_t)dw->nfds + 1, sizeof(*dw->fds), 4))
+		return -ENOMEM;
 	dw->fds[dw->nfds++] = fd;
 	return 0;
 }

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 /* DRM fdinfo: the parser and the per-worker accumulator (see the header). */
 #include "gpu/drm_fdinfo.h"
+#include "core/grow.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -269,15 +270,9 @@ int drm_acc_add(struct drm_acc *a, const struct drm_fdinfo *fi, uint64_t now_ns)
 			c = &a->clients[i];
 	}
 	if (!c) {
-		if (a->nclients == a->cap_clients) {
-			unsigned int cap = a->cap_clients ? a->cap_clients * 2 : 4;
-			struct drm_client *v = realloc(a->clients, cap * sizeof(*v));
-
-			if (!v)
-				return -ENOMEM;
-			a->clients = v;
-			a->cap_clients = cap;
-		}
+		if (grow_array(&a->clients, &a->cap_clients, (size_t)a->nclients + 1,
+			       sizeof(*a->clients), 4))
+			return -ENOMEM;
 		c = &a->clients[a->nclients++];
 		memset(c, 0, sizeof(*c));
 		/* xe's cycle counters give time from the second reading on */
@@ -319,15 +314,8 @@ static struct drm_series *series_of(struct drm_acc *a, const struct drm_fdinfo *
 		    !strcmp(s->driver, fi->driver) && !strcmp(s->pdev, fi->pdev))
 			return s;
 	}
-	if (a->nseries == a->cap_series) {
-		unsigned int cap = a->cap_series ? a->cap_series * 2 : 8;
-		struct drm_series *v = realloc(a->series, cap * sizeof(*v));
-
-		if (!v)
-			return NULL;
-		a->series = v;
-		a->cap_series = cap;
-	}
+	if (grow_array(&a->series, &a->cap_series, (size_t)a->nseries + 1, sizeof(*a->series), 8))
+		return NULL;
 	s = &a->series[a->nseries++];
 	memset(s, 0, sizeof(*s));
 	strcpy(s->driver, fi->driver);

@@ -65,9 +65,11 @@ struct drm_series {
 
 struct drm_acc {
 	struct drm_client *clients;
-	unsigned int nclients, cap_clients;
+	unsigned int nclients;
+	size_t cap_clients;
 	struct drm_series *series;
-	unsigned int nseries, cap_series;
+	unsigned int nseries;
+	size_t cap_series;
 };
 
 /* A round: begin, add every DRM fd's fdinfo, end. */

@@ -8,6 +8,7 @@
 #define ERPSCOPE_GPU_GPU_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <linux/types.h>
 
@@ -81,7 +82,8 @@ struct gpu_dev {
 	double span_s; /* what the last poll's samples covered */
 	bool per_process; /* the process list or samples answered */
 	struct gpu_proc *procs;
-	unsigned int nprocs, cap;
+	unsigned int nprocs;
+	size_t cap;
 	double other_retired; /* SM seconds of untracked pids forgotten since */
 };
 
@@ -114,7 +116,8 @@ struct drm_worker {
 	enum es_role role;
 	char worker[16];
 	int *fds;
-	unsigned int nfds, capfds;
+	unsigned int nfds;
+	size_t capfds;
 	struct drm_acc acc;
 };
 

@@ -14,6 +14,7 @@
 
 #include "../../bpf/procs.h"
 #include "core/erpscope.h"
+#include "core/grow.h"
 #include "core/log.h"
 #include "gpu/gpu.h"
 #include "procs/proctable.h"
@@ -281,15 +282,8 @@ static struct gpu_proc *proc_of(struct gpu_dev *d, __u32 pid, uint64_t now_ms)
 			return &d->procs[i];
 		}
 	}
-	if (d->nprocs == d->cap) {
-		unsigned int cap = d->cap ? d->cap * 2 : 8;
-		struct gpu_proc *v = realloc(d->procs, cap * sizeof(*v));
-
-		if (!v)
-			return NULL;
-		d->procs = v;
-		d->cap = cap;
-	}
+	if (grow_array(&d->procs, &d->cap, (size_t)d->nprocs + 1, sizeof(*d->procs), 8))
+		return NULL;
 	p = &d->procs[d->nprocs++];
 	memset(p, 0, sizeof(*p));
 	p->pid = pid;

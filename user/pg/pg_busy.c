@@ -14,6 +14,7 @@
 #include <bpf/libbpf.h>
 
 #include "core/erpscope.h"
+#include "core/grow.h"
 #include "core/log.h"
 #include "pg/pg.h"
 #include "pg.skel.h"
@@ -75,17 +76,11 @@ int pg_busy_read(struct pg_priv *pp)
 	if (fd < 0)
 		return -errno;
 	for (;;) {
-		if (pp->capbusy - have < 64 * sizeof(*pp->busy)) {
-			size_t cap = pp->capbusy ? 2 * pp->capbusy : 256 * sizeof(*pp->busy);
-			void *m = realloc(pp->busy, cap);
-
-			if (!m) {
-				err = -ENOMEM;
-				break;
-			}
-			pp->busy = m;
-			pp->capbusy = cap;
-		}
+		/* room for 64 more records; capbusy counts bytes */
+		err = grow_array(&pp->busy, &pp->capbusy, have + 64 * sizeof(*pp->busy), 1,
+				 256 * sizeof(*pp->busy));
+		if (err)
+			break;
 		got = read(fd, (char *)pp->busy + have, pp->capbusy - have);
 		if (got <= 0) {
 			if (got < 0)

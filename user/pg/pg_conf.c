@@ -5,6 +5,7 @@
  * and the include directives. Only what is asked for is kept.
  */
 #include "pg/pg_conf.h"
+#include "core/grow.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -337,14 +338,8 @@ static int fs_list(void *arg, const char *dir, char ***names, size_t *n)
 
 		if (d->d_name[0] == '.' || l < 6 || strcmp(d->d_name + l - 5, ".conf"))
 			continue;
-		if (k == cap) {
-			char **nv = realloc(v, (cap ? cap * 2 : 8) * sizeof(*nv));
-
-			if (!nv)
-				break;
-			v = nv;
-			cap = cap ? cap * 2 : 8;
-		}
+		if (grow_array(&v, &cap, k + 1, sizeof(*v), 8))
+			break;
 		if (!(v[k] = strdup(d->d_name)))
 			break;
 		k++;

@@ -25,6 +25,7 @@
 #include "core/elfsym.h"
 #include "core/erpscope.h"
 #include "core/expo.h"
+#include "core/grow.h"
 #include "core/log.h"
 #include "pg/pg.h"
 #include "pg.skel.h"
@@ -448,15 +449,8 @@ static void bin_add(struct pg_priv *pp, const char *path, const char *shown, dev
 
 	if (pp->nbins >= PG_MAX_BINS)
 		return;
-	if (pp->nbins == pp->capbins) {
-		size_t ncap = pp->capbins ? pp->capbins * 2 : 4;
-		struct pg_bin *nb = realloc(pp->bins, ncap * sizeof(*nb));
-
-		if (!nb)
-			return;
-		pp->bins = nb;
-		pp->capbins = ncap;
-	}
+	if (grow_array(&pp->bins, &pp->capbins, pp->nbins + 1, sizeof(*pp->bins), 4))
+		return;
 	b = &pp->bins[pp->nbins++];
 	memset(b, 0, sizeof(*b));
 	b->dev = dev;

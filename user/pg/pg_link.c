@@ -25,6 +25,7 @@
 #include <linux/sock_diag.h>
 #include <linux/unix_diag.h>
 
+#include "core/grow.h"
 #include "pg/pg.h"
 #include "pg/pg_link.h"
 #include "procs/proctable.h"
@@ -128,15 +129,8 @@ static void add_holder(void *arg, unsigned long ino)
 	struct holder_add *a = arg;
 	struct pg_link_ctx *x = a->x;
 
-	if (x->nh == x->caph) {
-		size_t ncap = x->caph ? x->caph * 2 : 256;
-		struct holder *nh = realloc(x->h, ncap * sizeof(*nh));
-
-		if (!nh)
-			return;
-		x->h = nh;
-		x->caph = ncap;
-	}
+	if (grow_array(&x->h, &x->caph, x->nh + 1, sizeof(*x->h), 256))
+		return;
 	x->h[x->nh++] = (struct holder){ ino, a->cand };
 }
 
@@ -243,15 +237,8 @@ static void read_tcp(struct pg_link_ctx *x, const char *path, bool v6)
 		    !parse_addr(la, v6, t.laddr, &t.lport) ||
 		    !parse_addr(ra, v6, t.raddr, &t.rport))
 			continue;
-		if (x->ntcp == x->captcp) {
-			size_t ncap = x->captcp ? x->captcp * 2 : 256;
-			struct tcp_ent *nt = realloc(x->tcp, ncap * sizeof(*nt));
-
-			if (!nt)
-				break;
-			x->tcp = nt;
-			x->captcp = ncap;
-		}
+		if (grow_array(&x->tcp, &x->captcp, x->ntcp + 1, sizeof(*x->tcp), 256))
+			break;
 		x->tcp[x->ntcp++] = t;
 	}
 	fclose(f);

@@ -20,6 +20,7 @@
 
 #include "core/erpscope.h"
 #include "core/expo.h"
+#include "core/grow.h"
 #include "core/log.h"
 #include "pg/pg.h"
 #include "pg/pg_conf.h"
@@ -133,30 +134,16 @@ static void normalise_state(const char *s, char *out, size_t size)
 
 static struct pg_proc *proc_add(struct pg_procs *pp)
 {
-	if (pp->n == pp->cap) {
-		size_t ncap = pp->cap ? pp->cap * 2 : 64;
-		struct pg_proc *nv = realloc(pp->v, ncap * sizeof(*nv));
-
-		if (!nv)
-			return NULL;
-		pp->v = nv;
-		pp->cap = ncap;
-	}
+	if (grow_array(&pp->v, &pp->cap, pp->n + 1, sizeof(*pp->v), 64))
+		return NULL;
 	memset(&pp->v[pp->n], 0, sizeof(pp->v[0]));
 	return &pp->v[pp->n++];
 }
 
 static void add_cand(struct pg_procs *pp, const struct worker *w)
 {
-	if (pp->ncands == pp->capcands) {
-		size_t ncap = pp->capcands ? pp->capcands * 2 : 64;
-		struct pg_cand *nc = realloc(pp->cands, ncap * sizeof(*nc));
-
-		if (!nc)
-			return;
-		pp->cands = nc;
-		pp->capcands = ncap;
-	}
+	if (grow_array(&pp->cands, &pp->capcands, pp->ncands + 1, sizeof(*pp->cands), 64))
+		return;
 	pp->cands[pp->ncands].pid = w->pid;
 	pp->cands[pp->ncands].role = w->role;
 	snprintf(pp->cands[pp->ncands].worker, sizeof(pp->cands[0].worker), "%s", w->label);
@@ -334,15 +321,8 @@ static struct pg_cluster *cluster_of(struct pg_procs *pp, __u32 pid)
 		if (pp->cl[i].pid == pid)
 			return &pp->cl[i];
 	}
-	if (pp->ncl == pp->capcl) {
-		size_t ncap = pp->capcl ? pp->capcl * 2 : 4;
-		struct pg_cluster *nc = realloc(pp->cl, ncap * sizeof(*nc));
-
-		if (!nc)
-			return NULL;
-		pp->cl = nc;
-		pp->capcl = ncap;
-	}
+	if (grow_array(&pp->cl, &pp->capcl, pp->ncl + 1, sizeof(*pp->cl), 4))
+		return NULL;
 	memset(&pp->cl[pp->ncl], 0, sizeof(pp->cl[0]));
 	pp->cl[pp->ncl].pid = pid;
 	pp->cl[pp->ncl].max_connections = -1;

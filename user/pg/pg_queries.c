@@ -32,6 +32,7 @@
 #include "core/clock.h"
 #include "core/erpscope.h"
 #include "core/expo.h"
+#include "core/grow.h"
 #include "core/http.h"
 #include "core/json.h"
 #include "core/log.h"
@@ -325,15 +326,8 @@ static struct pg_rec *rec_find(struct pg_queries *q, __u64 fp, __u32 db, __u32 o
 	/* Past the bound, only the few "other" records (databases x commands). */
 	if (!create || (q->nrecs >= RECS_MAX && fp != ES_PG_FP_OTHER))
 		return NULL;
-	if (q->nrecs == q->caprecs) {
-		size_t ncap = q->caprecs ? q->caprecs * 2 : 256;
-		struct pg_rec *nr = realloc(q->recs, ncap * sizeof(*nr));
-
-		if (!nr)
-			return NULL;
-		q->recs = nr;
-		q->caprecs = ncap;
-	}
+	if (grow_array(&q->recs, &q->caprecs, q->nrecs + 1, sizeof(*q->recs), 256))
+		return NULL;
 	if ((q->nrecs + 1) * 2 > q->rixcap) {
 		size_t ncap = q->rixcap ? q->rixcap * 2 : 1024;
 		uint32_t *ni = calloc(ncap, sizeof(*ni));
@@ -415,15 +409,8 @@ static struct pg_agg_ent *agg_find(struct pg_agg *a, __u32 db, __u32 sub, bool c
 	}
 	if (!create || a->n >= AGG_MAX)
 		return NULL;
-	if (a->n == a->cap) {
-		size_t ncap = a->cap ? a->cap * 2 : 32;
-		struct pg_agg_ent *nv = realloc(a->v, ncap * sizeof(*nv));
-
-		if (!nv)
-			return NULL;
-		a->v = nv;
-		a->cap = ncap;
-	}
+	if (grow_array(&a->v, &a->cap, a->n + 1, sizeof(*a->v), 32))
+		return NULL;
 	memset(&a->v[a->n], 0, sizeof(a->v[0]));
 	a->v[a->n].db = db;
 	a->v[a->n].sub = sub;
@@ -467,15 +454,8 @@ int pg_resolve_db(struct pg_priv *pp, struct pg_procs *procs, __u32 dbkey, bool 
 
 static void remember_dead(struct walk *w, const void *key)
 {
-	if (w->ndead == w->capdead) {
-		size_t ncap = w->capdead ? w->capdead * 2 : 64;
-		void *nd = realloc(w->dead, ncap * w->ksize);
-
-		if (!nd)
-			return;
-		w->dead = nd;
-		w->capdead = ncap;
-	}
+	if (grow_array(&w->dead, &w->capdead, w->ndead + 1, w->ksize, 64))
+		return;
 	memcpy((char *)w->dead + w->ndead++ * w->ksize, key, w->ksize);
 }
 

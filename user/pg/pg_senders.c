@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 #include "pg/pg_senders.h"
+#include "core/grow.h"
 
 #include <errno.h>
 #include <stdbool.h>
@@ -66,15 +67,8 @@ int pg_senders_add(struct pg_senders *s, const struct pg_sender *x)
 		s->dropped++;
 		return -ENOSPC;
 	}
-	if (s->n == s->cap) {
-		size_t ncap = s->cap ? s->cap * 2 : 64;
-		struct pg_sender *nv = realloc(s->v, ncap * sizeof(*nv));
-
-		if (!nv)
-			return -ENOMEM;
-		s->v = nv;
-		s->cap = ncap;
-	}
+	if (grow_array(&s->v, &s->cap, s->n + 1, sizeof(*s->v), 64))
+		return -ENOMEM;
 	s->v[s->n] = *x;
 	s->ix[k] = (uint32_t)++s->n;
 	return 0;

@@ -20,6 +20,7 @@
 
 #include "core/bpfutil.h"
 #include "core/expo.h"
+#include "core/grow.h"
 #include "core/log.h"
 #include "core/readfile.h"
 
@@ -62,7 +63,8 @@ struct procs {
 	struct pending pend[PENDING_MAX];
 	unsigned int npend;
 	struct overflow_entry *ovf;
-	unsigned int novf, ovf_cap;
+	unsigned int novf;
+	size_t ovf_cap;
 	uint64_t overflow_total[ES_ROLE_COUNT];
 	bool overflowed[ES_ROLE_COUNT];
 	struct {
@@ -294,18 +296,13 @@ static void mark_exited(struct procs *p, struct worker *w, uint64_t now_ms)
 
 static int add_overflow(struct procs *p, __u32 pid, enum es_role role, __u64 starttime)
 {
-	if (p->novf == p->ovf_cap) {
-		unsigned int cap = p->ovf_cap ? p->ovf_cap * 2 : 64;
-		struct overflow_entry *n;
-
-		if (cap > ES_WORKERS_MAP_MAX)
-			return -ENOSPC;
-		n = realloc(p->ovf, cap * sizeof(*n));
-		if (!n)
-			return -ENOMEM;
-		p->ovf = n;
-		p->ovf_cap = cap;
-	}
+	/* the capacity, 64 doubled, stops at the map's size: full is novf == ES_WORKERS_MAP_MAX */
+	_Static_assert(ES_WORKERS_MAP_MAX >= 64 && !(ES_WORKERS_MAP_MAX & (ES_WORKERS_MAP_MAX - 1)),
+		       "ES_WORKERS_MAP_MAX is not 64 doubled");
+	if (p->novf >= ES_WORKERS_MAP_MAX)
+		return -ENOSPC;
+	if (grow_array(&p->ovf, &p->ovf_cap, (size_t)p->novf + 1, sizeof(*p->ovf), 64))
+		return -ENOMEM;
 	p->ovf[p->novf++] = (struct overflow_entry){ pid, role, starttime };
 	p->overflow_total[role]++;
 	if (!p->overflowed[role])

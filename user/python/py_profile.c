@@ -20,6 +20,7 @@
 #include "core/clock.h"
 #include "core/erpscope.h"
 #include "core/expo.h"
+#include "core/grow.h"
 #include "core/http.h"
 #include "core/log.h"
 #include "core/reqtag.h"
@@ -249,15 +250,8 @@ static struct func_rec *func_get(struct py_profile *prof, enum es_role role, con
 	}
 	if (prof->nfuncs >= FUNC_MAX)
 		return NULL;
-	if (prof->nfuncs == prof->funcs_cap) {
-		size_t cap = prof->funcs_cap ? prof->funcs_cap * 2 : 64;
-		struct func_rec *nf = realloc(prof->funcs, cap * sizeof(*nf));
-
-		if (!nf)
-			return NULL;
-		prof->funcs = nf;
-		prof->funcs_cap = cap;
-	}
+	if (grow_array(&prof->funcs, &prof->funcs_cap, prof->nfuncs + 1, sizeof(*prof->funcs), 64))
+		return NULL;
 	prof->funcs[prof->nfuncs] = (struct func_rec){ .role = role, .name = strdup(name) };
 	if (!prof->funcs[prof->nfuncs].name)
 		return NULL;
@@ -319,18 +313,13 @@ static void expire(struct py_profile *prof, uint64_t now_ms)
 static void *map_keys(int fd, size_t key_size, size_t *n)
 {
 	size_t cap = 0;
-	char *keys = NULL, *np;
+	char *keys = NULL;
 	bool first = true;
 
 	*n = 0;
 	for (;;) {
-		if (*n == cap) {
-			cap = cap ? cap * 2 : 256;
-			np = realloc(keys, cap * key_size);
-			if (!np)
-				break;
-			keys = np;
-		}
+		if (grow_array(&keys, &cap, *n + 1, key_size, 256))
+			break;
 		if (bpf_map_get_next_key(fd, first ? NULL : keys + (*n - 1) * key_size,
 					 keys + *n * key_size))
 			break;
@@ -564,19 +553,9 @@ static void buf_add(struct buf *b, const char *s, size_t n)
 {
 	if (b->oom)
 		return;
-	if (b->len + n + 1 > b->cap) {
-		size_t cap = b->cap ? b->cap : 4096;
-		char *np;
-
-		while (cap < b->len + n + 1)
-			cap *= 2;
-		np = realloc(b->p, cap);
-		if (!np) {
-			b->oom = true;
-			return;
-		}
-		b->p = np;
-		b->cap = cap;
+	if (grow_array(&b->p, &b->cap, b->len + n + 1, 1, 4096)) {
+		b->oom = true;
+		return;
 	}
 	memcpy(b->p + b->len, s, n);
 	b->len += n;

@@ -17,6 +17,7 @@
 
 #include "core/clock.h"
 #include "core/erpscope.h"
+#include "core/grow.h"
 #include "core/log.h"
 #include "core/poller.h"
 #include "procs/proctable.h"
@@ -73,15 +74,8 @@ static struct py_bin *bin_add(struct py_priv *pp, const char *path, const char *
 	b = bin_find(pp, st.st_dev, st.st_ino);
 	if (b)
 		return b;
-	if (pp->nbins == pp->bins_cap) {
-		size_t cap = pp->bins_cap ? pp->bins_cap * 2 : 8;
-		struct py_bin *nb = realloc(pp->bins, cap * sizeof(*nb));
-
-		if (!nb)
-			return NULL;
-		pp->bins = nb;
-		pp->bins_cap = cap;
-	}
+	if (grow_array(&pp->bins, &pp->bins_cap, pp->nbins + 1, sizeof(*pp->bins), 8))
+		return NULL;
 	b = &pp->bins[pp->nbins++];
 	memset(b, 0, sizeof(*b));
 	b->dev = st.st_dev;
@@ -322,15 +316,8 @@ static void scan_slot(void *arg, const struct slot_view *sv)
 		pr = NULL;
 	}
 	if (!pr) {
-		if (pp->nprocs == pp->procs_cap) {
-			size_t cap = pp->procs_cap ? pp->procs_cap * 2 : 64;
-			struct py_proc *np = realloc(pp->procs, cap * sizeof(*np));
-
-			if (!np)
-				return;
-			pp->procs = np;
-			pp->procs_cap = cap;
-		}
+		if (grow_array(&pp->procs, &pp->procs_cap, pp->nprocs + 1, sizeof(*pp->procs), 64))
+			return;
 		pr = &pp->procs[pp->nprocs++];
 		memset(pr, 0, sizeof(*pr));
 		pr->pid = w->pid;

@@ -17,6 +17,7 @@
 #include "core/clock.h"
 #include "core/erpscope.h"
 #include "core/gpu_use.h"
+#include "core/grow.h"
 #include "core/http.h"
 #include "core/json.h"
 #include "procs/proctable.h"
@@ -193,19 +194,9 @@ static void text_add(struct wk_walk *ww, const char *fmt, ...)
 			ww->len += (size_t)n;
 			return;
 		}
-		{
-			size_t cap = ww->cap ? ww->cap * 2 : 8192;
-			char *nt;
-
-			while (cap < ww->len + (size_t)n + 1)
-				cap *= 2;
-			nt = realloc(ww->text, cap);
-			if (!nt) {
-				ww->oom = true;
-				return;
-			}
-			ww->text = nt;
-			ww->cap = cap;
+		if (grow_array(&ww->text, &ww->cap, ww->len + (size_t)n + 1, 1, 8192)) {
+			ww->oom = true;
+			return;
 		}
 	}
 }

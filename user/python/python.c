@@ -21,6 +21,7 @@
 #include "core/bpfutil.h"
 #include "core/erpscope.h"
 #include "core/expo.h"
+#include "core/grow.h"
 #include "core/kfeatures.h"
 #include "core/log.h"
 #include "core/mapstats.h"
@@ -255,15 +256,8 @@ static void gc_take(void *arg, const void *key, const void *values, int n, size_
 	struct gc_rows *rows = arg;
 	struct gc_row *row;
 
-	if (rows->n == rows->cap) {
-		size_t cap = rows->cap ? rows->cap * 2 : 64;
-		struct gc_row *r = realloc(rows->r, cap * sizeof(*r));
-
-		if (!r)
-			return;
-		rows->r = r;
-		rows->cap = cap;
-	}
+	if (grow_array(&rows->r, &rows->cap, rows->n + 1, sizeof(*rows->r), 64))
+		return;
 	row = &rows->r[rows->n++];
 	memset(row, 0, sizeof(*row));
 	row->key = *(const __u32 *)key;

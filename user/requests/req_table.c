@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "core/grow.h"
 #include "requests/req_table.h"
 
 const double req_edges[REQ_NEDGES] = {
@@ -36,7 +37,8 @@ struct entry {
 	double score; /* decayed observations, as of the last rotation */
 	uint64_t hits; /* observations since the last rotation */
 	struct series *series;
-	unsigned int nseries, cap;
+	unsigned int nseries;
+	size_t cap;
 	struct req_parts parts;
 };
 
@@ -164,15 +166,8 @@ static struct series *series_of(struct entry *e, uint32_t sub)
 		if (e->series[i].sub == sub)
 			return &e->series[i];
 	}
-	if (e->nseries == e->cap) {
-		unsigned int cap = e->cap ? e->cap * 2 : 4;
-
-		s = realloc(e->series, cap * sizeof(*s));
-		if (!s)
-			return NULL;
-		e->series = s;
-		e->cap = cap;
-	}
+	if (grow_array(&e->series, &e->cap, (size_t)e->nseries + 1, sizeof(*e->series), 4))
+		return NULL;
 	s = &e->series[e->nseries++];
 	memset(s, 0, sizeof(*s));
 	s->sub = sub;
@@ -257,7 +252,8 @@ static void evict(struct req_table *t, struct entry *e)
 	}
 	free(e->series);
 	e->series = NULL;
-	e->nseries = e->cap = 0;
+	e->nseries = 0;
+	e->cap = 0;
 	req_parts_add(&t->other.parts, &e->parts);
 	memset(&e->parts, 0, sizeof(e->parts));
 	e->labelled = false;

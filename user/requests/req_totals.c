@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "core/erpscope.h"
+#include "core/grow.h"
 #include "requests/requests.h"
 
 struct tot {
@@ -21,16 +22,9 @@ static struct req_total *slot_of(struct tot *t, const char *key)
 		if (!strcmp(t->v[i].key, k))
 			return &t->v[i];
 	}
-	if (t->n == t->cap) {
-		size_t ncap = t->cap ? t->cap * 2 : 32;
-		struct req_total *nv = realloc(t->v, ncap * sizeof(*nv));
-
-		if (!nv) {
-			t->err = -ENOMEM;
-			return NULL;
-		}
-		t->v = nv;
-		t->cap = ncap;
+	if (grow_array(&t->v, &t->cap, t->n + 1, sizeof(*t->v), 32)) {
+		t->err = -ENOMEM;
+		return NULL;
 	}
 	memset(&t->v[t->n], 0, sizeof(t->v[t->n]));
 	strncpy(t->v[t->n].key, k, sizeof(t->v[t->n].key) - 1);

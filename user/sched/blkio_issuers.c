@@ -15,6 +15,7 @@
 #include "../../bpf/procs.h"
 #include "core/bpfutil.h"
 #include "core/erpscope.h"
+#include "core/grow.h"
 #include "procs/proctable.h"
 #include "sched/blkio.h"
 #include "sched/sched.h"
@@ -36,16 +37,9 @@ static struct issuer *issuer_of(struct issuers *is, __u32 dev, __u32 id)
 	for (size_t i = 0; i < is->n; i++)
 		if (is->v[i].dev == dev && is->v[i].id == id)
 			return &is->v[i];
-	if (is->n == is->cap) {
-		size_t ncap = is->cap ? is->cap * 2 : 16;
-		struct issuer *nv = realloc(is->v, ncap * sizeof(*nv));
-
-		if (!nv) {
-			is->err = -ENOMEM;
-			return NULL;
-		}
-		is->v = nv;
-		is->cap = ncap;
+	if (grow_array(&is->v, &is->cap, is->n + 1, sizeof(*is->v), 16)) {
+		is->err = -ENOMEM;
+		return NULL;
 	}
 	is->v[is->n] = (struct issuer){ .dev = dev, .id = id };
 	return &is->v[is->n++];

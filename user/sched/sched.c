@@ -28,6 +28,7 @@
 #include "core/clock.h"
 #include "core/erpscope.h"
 #include "core/expo.h"
+#include "core/grow.h"
 #include "core/kfeatures.h"
 #include "core/log.h"
 #include "core/mapstats.h"
@@ -119,21 +120,12 @@ static uint64_t monotonic(uint64_t *hw, uint64_t v)
 
 static struct iowait_series *iowait_series(struct sched_priv *sp, __u32 slot, __u32 dev)
 {
-	struct iowait_series *n;
-
 	for (size_t i = 0; i < sp->niow; i++) {
 		if (sp->iow[i].slot == slot && sp->iow[i].dev == dev)
 			return &sp->iow[i];
 	}
-	if (sp->niow == sp->capiow) {
-		size_t cap = sp->capiow ? sp->capiow * 2 : 64;
-
-		n = realloc(sp->iow, cap * sizeof(*n));
-		if (!n)
-			return NULL;
-		sp->iow = n;
-		sp->capiow = cap;
-	}
+	if (grow_array(&sp->iow, &sp->capiow, sp->niow + 1, sizeof(*sp->iow), 64))
+		return NULL;
 	sp->iow[sp->niow] = (struct iowait_series){ .slot = slot, .dev = dev };
 	return &sp->iow[sp->niow++];
 }

@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "core/erpscope.h"
+#include "core/grow.h"
 #include "core/http.h"
 #include "core/json.h"
 #include "core/log.h"
@@ -88,15 +89,8 @@ static int by_time(const void *a, const void *b)
 
 static int add(struct trace_priv *tp, const struct trace_saved *s)
 {
-	if (tp->nsaved == tp->capsaved) {
-		size_t cap = tp->capsaved ? 2 * tp->capsaved : 32;
-		struct trace_saved *n = realloc(tp->saved, cap * sizeof(*n));
-
-		if (!n)
-			return -ENOMEM;
-		tp->saved = n;
-		tp->capsaved = cap;
-	}
+	if (grow_array(&tp->saved, &tp->capsaved, tp->nsaved + 1, sizeof(*tp->saved), 32))
+		return -ENOMEM;
 	tp->saved[tp->nsaved++] = *s;
 	return 0;
 }

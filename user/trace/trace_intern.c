@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/grow.h"
 #include "trace/trace_pb.h"
 
 enum { IS_IID = 1, IS_STR = 2 };                 /* InternedString, EventName, DebugAnnotationName */
@@ -36,13 +37,11 @@ static void slot_put(struct trace_intern *t, uint32_t iid)
 
 static int grow(struct trace_intern *t)
 {
-	size_t cap = t->cap ? 2 * t->cap : 64;
-	char **keys = realloc(t->keys, cap * sizeof(*keys));
+	size_t cap = t->cap; /* t->cap moves once the slots are rebuilt too */
 	uint32_t *slots;
 
-	if (!keys)
+	if (grow_array(&t->keys, &cap, t->cap + 1, sizeof(*t->keys), 64))
 		return -ENOMEM;
-	t->keys = keys;
 	slots = calloc(2 * cap, sizeof(*slots));
 	if (!slots)
 		return -ENOMEM;

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "core/erpscope.h"
+#include "core/grow.h"
 #include "core/readfile.h"
 #include "procs/proctable.h"
 #include "procs/title.h"
@@ -133,15 +134,8 @@ static long see_thread(struct trace_rec *r, uint32_t tgid, uint32_t tid, const c
 
 	if (i >= 0)
 		return i;
-	if (r->nthreads == r->capthreads) {
-		size_t cap = r->capthreads ? 2 * r->capthreads : 64;
-
-		t = realloc(r->threads, cap * sizeof(*t));
-		if (!t)
-			return -1;
-		r->threads = t;
-		r->capthreads = cap;
-	}
+	if (grow_array(&r->threads, &r->capthreads, r->nthreads + 1, sizeof(*r->threads), 64))
+		return -1;
 	if (2 * (r->nthreads + 1) > r->nhash && rehash(r, r->nhash ? 2 * r->nhash : 256))
 		return -1;
 	t = &r->threads[r->nthreads];
@@ -243,16 +237,9 @@ void trace_rec_consume(void *ctx, const struct trace_ev *ev)
 	long thread;
 	int strs;
 
-	if (r->n == r->cap) {
-		size_t cap = r->cap ? 2 * r->cap : 4096;
-
-		e = realloc(r->evs, cap * sizeof(*e));
-		if (!e) {
-			r->dropped++;
-			return;
-		}
-		r->evs = e;
-		r->cap = cap;
+	if (grow_array(&r->evs, &r->cap, r->n + 1, sizeof(*r->evs), 4096)) {
+		r->dropped++;
+		return;
 	}
 	e = &r->evs[r->n];
 	e->ev = *ev;
