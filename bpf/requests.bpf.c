@@ -189,7 +189,6 @@ static __always_inline __u64 listen_token(struct sock *sk)
 	return 0;
 }
 
-/* accept's entry: the process accepts on this socket. */
 /*
  * accept's entry: the process accepts on this socket. The listening
  * descriptor is marked in req_conns (until its close), so the next accepts

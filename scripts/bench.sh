@@ -82,7 +82,11 @@
 # daemon's, started in a cgroup of its own; the client's left out); then one
 # every-probe run with stats on: BPF ns per request of the requests probe's
 # es_req_io and of every program, and the requests erpscope counted on the
-# route beside those the client got answered.
+# route beside those the client got answered; (d) before that run, the
+# share of the workers' CPU samples (perf record -e cpu-clock, 4999 Hz) in
+# the probe's own code (uprobe traps, BPF programs and helpers), off vs
+# --probes=requests, REQ_PROFILE_PAIRS (3) alternating pairs: a share
+# within one run, which the VM's drift between runs does not move.
 # The gpu poller (BENCH_ONLY=gpu runs only that; also last in a full run):
 # one poll against the fake libnvidia-ml.so.1 (tests/fake/fake_nvml.c, 2 GPUs,
 # 2 processes with samples every 100 ms, built by make): scripts/
@@ -128,7 +132,7 @@ for tool in perf bpftool taskset sysctl; do
 done
 
 exec /usr/bin/python3.11 - "$@" <<'PY'
-import json, os, re, signal, socket, statistics, subprocess, sys, tempfile, time, urllib.request
+import json, os, re, shutil, signal, socket, statistics, subprocess, sys, tempfile, time, urllib.request
 
 ERPSCOPE = os.environ.get("ERPSCOPE", "build/erpscope")
 RUNQLAT = os.environ.get("RUNQLAT", "/usr/sbin/runqlat")
@@ -1551,6 +1555,7 @@ def odoo_summary(res):
 REQ_PAIRS = int(os.environ.get("REQ_PAIRS", "10"))        # rounds, each arm twice
 REQ_SECONDS = float(os.environ.get("REQ_SECONDS", "3"))   # per variant and run
 REQ_WARM = float(os.environ.get("REQ_WARM", "0.5"))
+REQ_PROFILE_PAIRS = int(os.environ.get("REQ_PROFILE_PAIRS", "3"))  # (d): off/on pairs
 REQ_CLIENTS = int(os.environ.get("REQ_CLIENTS", "6"))
 REQ_ARMS = os.environ.get("REQ_ARMS", "off,requests,all")
 REQ_DD_PAIRS = int(os.environ.get("REQ_DD_PAIRS", "6"))
@@ -1684,6 +1689,84 @@ def requests_run(arm, want_stats=False):
     return res
 
 
+# Symbols of the probe's own work in a worker: the uprobe traps (int3 entry,
+# the handlers, the return trampoline and exit to user mode) and the BPF
+# programs and helpers they run.
+PROBE_SYMS = re.compile(r"uprobe|uretprobe|swbp|bpf_|htab_|ringbuf|task_storage|irqentry_|"
+                        r"exc_int3|lru")
+
+
+def http_workers():
+    """The bench server's `odoo: WorkerHTTP` pids."""
+    out = []
+    for pid in os.listdir("/proc"):
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                if f.read().startswith(b"odoo: WorkerHTTP"):
+                    out.append(int(pid))
+        except (OSError, ValueError):
+            pass
+    return out
+
+
+def probe_share(clients, extra):
+    """Share (%) of the HTTP workers' CPU samples (perf record -e cpu-clock,
+    4999 Hz, REQ_SECONDS of load) in PROBE_SYMS, and the samples counted."""
+    data = os.path.join(ODOO["dir"], "perf.data")
+    pids = ",".join(str(p) for p in http_workers())
+    rec = subprocess.Popen(["perf", "record", "-q", "-e", "cpu-clock", "-F", "4999", "-p", pids,
+                            "-o", data, "--", "sleep", str(REQ_SECONDS + 0.5)],
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    time.sleep(0.2)
+    odoo_load(REQ_SECONDS, clients, extra)
+    rec.wait()
+    rep = subprocess.run(["perf", "report", "-i", data, "--no-children", "--sort", "sym", "-q",
+                          "--stdio", "-F", "sample,sym"], capture_output=True, text=True).stdout
+    total = probe = 0
+    for line in rep.splitlines():
+        m = re.match(r"\s*(\d+)\s+\[[.k]\]\s+(\S+)", line)
+        if m:
+            total += int(m.group(1))
+            if PROBE_SYMS.search(m.group(2)):
+                probe += int(m.group(1))
+    return 100.0 * probe / max(total, 1), total
+
+
+def requests_profile():
+    """(d) what the probe's own code takes of a worker's CPU, from samples of
+    the workers alone: a share within one run, so the VM's drift between runs
+    (10-20% here) does not enter it. A lower bound of the cost: caches and
+    TLBs the traps disturb are not in it. Off first (what those symbols take
+    anyway: syscalls' exit path), then --probes=requests, REQ_PROFILE_PAIRS
+    alternating pairs. Returns {variant: (off %, on %)} (medians)."""
+    if not shutil.which("perf"):
+        say("  (d) perf missing (linux-perf, scripts/deps.sh): no profile")
+        return {}
+    say("")
+    say(f"(d) the probe's own code in the workers' CPU: perf record -e cpu-clock at 4999 Hz of "
+        f"the {REQ_WORKERS} workers over {REQ_SECONDS:g} s of load, share of samples in uprobe "
+        "traps, BPF programs and helpers; off vs --probes=requests, "
+        f"{REQ_PROFILE_PAIRS} alternating pairs")
+    got = {v: {"off": [], "on": []} for v, _, _ in REQ_VARIANTS}
+    for i in range(REQ_PROFILE_PAIRS):
+        for arm in (("off", "on") if i % 2 == 0 else ("on", "off")):
+            d = arm_daemon("requests", ODOO["dcgroup"])[0] if arm == "on" else None
+            for v, clients, extra in REQ_VARIANTS:
+                odoo_load(REQ_WARM or 0.5, clients, extra)
+                pct, n = probe_share(clients, extra)
+                got[v][arm].append(pct)
+                say(f"  pair {i + 1} {arm:<3} {v:<10} {pct:5.2f}% of {n} samples")
+            if d:
+                stop(d)
+    out = {}
+    for v, _, _ in REQ_VARIANTS:
+        off, on = statistics.median(got[v]["off"]), statistics.median(got[v]["on"])
+        out[v] = (off, on)
+        say(f"  {v}: {on:.2f}% on, {off:.2f}% off: the probe's code takes {on - off:.2f}% of the "
+            "workers' CPU (target: CPU per request <= 1.03x, i.e. <= 3%)")
+    return out
+
+
 def requests_bench():
     """The requests probe on the cheapest request: (a) host-wide syscall cost
     (dd bs=1, every probe on vs off), (b) a worker's calls on descriptors it
@@ -1755,6 +1838,8 @@ def requests_bench():
     say(f"  (medians over {REQ_PAIRS} rounds; ratios are medians of each round's arm/off; "
         "target: CPU per request <= 1.03x off)")
 
+    prof = requests_profile()
+
     subprocess.run(["sysctl", "-q", "-w", "kernel.bpf_stats_enabled=1"], check=True)
     r = requests_run("all", want_stats=True)
     bpf = {}
@@ -1776,19 +1861,21 @@ def requests_bench():
             "answers (warm-ups included)")
     subprocess.run(["sysctl", "-q", "-w", "kernel.bpf_stats_enabled=1"], check=True)
     odoo_cleanup()
-    return arms, out, bpf, dd, fds
+    return arms, out, bpf, dd, fds, prof
 
 
 def requests_summary(res):
     if not res:
         return
-    arms, out, bpf, dd, fds = res
+    arms, out, bpf, dd, fds, prof = res
     for v, _, _ in REQ_VARIANTS:
         say(f"  requests ({v}, {REQ_PATH}): " + "; ".join(
             f"{arm_label(a)} req/s on/off {out[v][a]['rps_r']:.3f}, CPU/req "
             f"{out[v][a]['cpu_r']:.3f}" for a in arms[1:])
             + f" (target CPU/req <= 1.03); BPF es_req_* {bpf[v][0]:.0f} ns/req (target <= 2000), "
-            f"all programs {bpf[v][1]:.0f} ns/req")
+            f"all programs {bpf[v][1]:.0f} ns/req"
+            + (f"; the probe's code in the workers' CPU samples {prof[v][1] - prof[v][0]:.2f}%"
+               if v in prof else ""))
     dtr, dcr, dns = dd
     say(f"  requests: dd bs=1 (a process no probe follows), every probe on/off: syscalls/s "
         f"{dtr:.3f}, CPU/syscall {dcr:.3f} ({dns:+.1f} ns); a worker's unfollowed calls, "

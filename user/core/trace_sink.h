@@ -50,8 +50,7 @@ struct trace_ev {
 	uint64_t end_ns; /* slices */
 	uint32_t state;  /* STATE: enum trace_state; BIO: op; REQUEST: 1 for a session (websocket, long poll) */
 	uint32_t cpu;    /* TRACE_EV_STATE, running */
-	uint32_t peer;   /* STATEMENT: the client's tgid, 0: unknown; STATE of an untracked
-			  * thread: the tracked process whose thread it held the CPU from */
+	uint32_t peer;   /* TRACE_EV_STATEMENT: the client's tgid, 0: unknown */
 	uint32_t code;   /* REQUEST: HTTP status (0: none); STATEMENT: 1 on error; BIO: bytes */
 	uint64_t id;     /* STATEMENT: fingerprint; BIO: the device's dev_t */
 	const char *name;   /* route, statement text (normalised), device, instant's name, an

@@ -68,14 +68,14 @@ static void on_waking(struct probe *p, const struct es_sched_waking_ev *k)
 /*
  * An untracked task held the CPU a runnable tracked thread waited for: its
  * run on that CPU (from its start, unless a waking sent it) and the state it
- * left in, both on its own track, named by its comm. Peer: the thread's
- * process, so a filtered trace keeps it with that process.
+ * left in, both on its own track, named by its comm. A filtered trace
+ * (role=, pid=, worker=) leaves it out, as a waker's run.
  */
 static void on_held(struct probe *p, const struct es_sched_waking_ev *k)
 {
 	char comm[sizeof(k->comm) + 1] = { 0 };
 	struct trace_ev ev = { .kind = TRACE_EV_STATE, .tgid = k->h.tgid, .tid = k->h.pid,
-			       .cpu = k->h.cpu, .peer = k->woken_tgid, .name = comm };
+			       .cpu = k->h.cpu, .name = comm };
 
 	if (k->left >= ES_ST_OFF + ES_OFF_COUNT || !states[k->left])
 		return;

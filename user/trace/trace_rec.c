@@ -132,8 +132,16 @@ static long see_thread(struct trace_rec *r, uint32_t tgid, uint32_t tid, const c
 	long i = find_thread(r, tid);
 	struct trace_thread *t;
 
-	if (i >= 0)
+	if (i >= 0) {
+		t = &r->threads[i];
+		/*
+		 * First seen untracked (it held a CPU or woke a thread: a worker
+		 * just forked, say); its own state now: named again if tracked.
+		 */
+		if (t->role < 0 && !comm && procs_lookup(r->es->procs, tgid))
+			name_thread(r, t, NULL);
 		return i;
+	}
 	if (grow_array(&r->threads, &r->capthreads, r->nthreads + 1, sizeof(*r->threads), 64))
 		return -1;
 	if (2 * (r->nthreads + 1) > r->nhash && rehash(r, r->nhash ? 2 * r->nhash : 256))

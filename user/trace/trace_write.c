@@ -135,7 +135,7 @@ static int kept_processes(struct writer *w)
 	return 0;
 }
 
-/* Its own thread is kept, or a statement sent by (a wakeup of, a CPU held from) a kept process. */
+/* Its own thread is kept, or a statement sent by (a wakeup of) a kept process. */
 static bool ev_kept(const struct writer *w, size_t i)
 {
 	const struct trace_ev *ev = &w->r->evs[i].ev;
@@ -143,7 +143,7 @@ static bool ev_kept(const struct writer *w, size_t i)
 	if (thread_kept(w->f, &w->r->threads[w->r->evs[i].thread]))
 		return true;
 	return (ev->kind == TRACE_EV_STATEMENT || ev->kind == TRACE_EV_LOCK_WAIT ||
-		ev->kind == TRACE_EV_WAKING || ev->kind == TRACE_EV_STATE) && ev->peer &&
+		ev->kind == TRACE_EV_WAKING) && ev->peer &&
 	       bsearch(&ev->peer, w->kept_tgids, w->nkept, sizeof(*w->kept_tgids), cmp_u32);
 }
 
