@@ -2,18 +2,19 @@
 /*
  * HTTP requests served by tracked workers, seen from the C library's socket
  * calls: one uprobe session per worker (user/requests/req_attach.c, through
- * core/libc_uprobes.c) over accept/accept4, recv/recvfrom, send/sendto/
- * sendmsg and close: the C library calls CPython's socket module makes (not
- * read/write: it never uses them on sockets, and hooking them would trap
- * every file and log write of the worker).
+ * core/libc_uprobes.c) over recv/recvfrom, send/sendto/sendmsg and close:
+ * the C library calls CPython's socket module makes (not read/write: it
+ * never uses them on sockets, and hooking them would trap every file and log
+ * write of the worker).
  *
- * Each trap costs the worker about 2 us on a VM, far more than the programs
- * here, so only recv asks for its return (the bytes read are needed):
- * - accept's entry notes the listening socket's port (or UNIX address) for
- *   the process, once.
- * - A recv on a descriptor not seen before looks at its socket: one whose
- *   local end is a port the process accepts on is followed (tgid, fd); any
- *   other (PostgreSQL, a file) is remembered as ignored until its close.
+ * Each trap costs the worker about 0.5 us on a VM, more than the programs
+ * here, so only recv asks for its return (the bytes read are needed), and
+ * accept is not trapped: the TCP ports a process listens on (req_listen) are
+ * noted by user space before it attaches (inherited listeners: prefork
+ * workers) and at listen()'s entry after (a server starting up).
+ * - A recv on a descriptor not seen before looks at its socket: the server's
+ *   end of a connection (served()) is followed (tgid, fd); any other
+ *   (PostgreSQL, a file) is remembered as ignored until its close.
  * - A recv that returns bytes on a followed connection with no request open
  *   begins a request; its first ES_REQ_CAP bytes go to user space as they
  *   come, which parses the request line (and the head of a JSON-RPC/XML-RPC
@@ -51,7 +52,7 @@ struct {
 	__type(value, struct es_req_conn);
 } req_conns SEC(".maps");
 
-/* The ports (or UNIX addresses) each process accepts connections on. */
+/* The TCP ports each process listens on: noted by user space and on_listen(). */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, ES_REQ_MAX_LISTEN);
@@ -98,6 +99,9 @@ struct {
 extern bool bpf_session_is_return(void) __ksym;
 extern __u64 *bpf_session_cookie(void) __ksym;
 
+/* net/unix/af_unix.c unix_autobind(): the family and "\0" + 5 hex digits. */
+#define UNIX_AUTOBIND_LEN (2 + 6)
+
 /* User addresses fit in 47 bits on x86-64 and 48 on arm64: the fd goes above. */
 #define COOKIE_SHIFT 48
 #define COOKIE_ADDR ((1ull << COOKIE_SHIFT) - 1)
@@ -130,10 +134,13 @@ static __always_inline __u32 read_totals(__u64 *t, __u32 tgid, __u64 now)
 			t[ES_REQ_T_CPU] += now - s->ts;
 		ok |= ES_REQ_OK_SCHED;
 	}
+	/* Not the pg probe's map (it is off): empty, not looked in. */
+	if (!pg_shared)
+		return ok;
 	pg = bpf_map_lookup_elem(&pg_clients, &tgid);
 	t[ES_REQ_T_PG_NS] = pg ? pg->ns : 0;
 	t[ES_REQ_T_PG_STMTS] = pg ? pg->stmts : 0;
-	return pg_shared ? ok | ES_REQ_OK_PG : ok;
+	return ok | ES_REQ_OK_PG;
 }
 
 static __always_inline void send_done(const struct es_req_conn_key *k, struct es_req_conn *c,
@@ -168,63 +175,67 @@ static __always_inline void send_done(const struct es_req_conn_key *k, struct es
 }
 
 /*
- * What names the listening end of sk: its port for TCP (a connection it
- * accepted has the same local port), its address for a UNIX stream socket
- * (shared with the connections it accepted); 0 for anything else.
+ * Whether the socket behind k's descriptor is the server's end of a
+ * connection: a TCP socket on a port the process listens on (req_listen),
+ * or a UNIX stream socket with
+ * an address of its own: an accepted one shares its listener's, a client's
+ * has none unless the kernel autobound one (SO_PASSCRED: an abstract name of
+ * 5 hex digits, left out).
  */
-static __always_inline __u64 listen_token(struct sock *sk)
+static __always_inline bool served(const struct es_req_conn_key *k)
 {
+	struct es_req_listen_key lk = { .tgid = k->tgid };
+	struct sock *sk = fd_sock_direct(k->fd);
+	struct unix_address *a;
+	struct unix_sock *u;
 	__u16 family;
 
 	if (!sk)
-		return 0;
-	family = BPF_CORE_READ(sk, __sk_common.skc_family);
+		return false;
+	family = sk->__sk_common.skc_family;
 	if (family == ES_AF_INET || family == ES_AF_INET6) {
-		if (BPF_CORE_READ_BITFIELD_PROBED(sk, sk_protocol) != ES_IPPROTO_TCP)
-			return 0;
-		return (1ull << 32) | BPF_CORE_READ(sk, __sk_common.skc_num);
+		if (sk->sk_protocol != ES_IPPROTO_TCP)
+			return false;
+		lk.port = sk->__sk_common.skc_num;
+		return bpf_map_lookup_elem(&req_listen, &lk);
 	}
-	if (family == ES_AF_UNIX && BPF_CORE_READ_BITFIELD_PROBED(sk, sk_type) == ES_SOCK_STREAM)
-		return (__u64)BPF_CORE_READ((struct unix_sock *)sk, addr);
-	return 0;
+	if (family != ES_AF_UNIX || sk->sk_type != ES_SOCK_STREAM)
+		return false;
+	u = bpf_rdonly_cast(sk, bpf_core_type_id_kernel(struct unix_sock));
+	a = u->addr;
+	if (!a)
+		return false;
+	return !(a->len == UNIX_AUTOBIND_LEN && a->name[0].sun_path[0] == 0);
 }
 
-/*
- * accept's entry: the process accepts on this socket. The listening
- * descriptor is marked in req_conns (until its close), so the next accepts
- * on it cost one lookup.
- */
-static __always_inline void on_accept(__u32 tgid, __s32 lfd)
+/* listen()'s entry: the process will accept on this socket's port (bound by now). */
+static __always_inline void on_listen(__u32 tgid, __s32 fd)
 {
-	struct es_req_conn_key ck = { .tgid = tgid, .fd = lfd };
-	struct es_req_listen_key k = { .tgid = tgid };
-	struct es_req_conn *c = bpf_map_lookup_elem(&req_conns, &ck);
-	struct es_req_conn mark = { .state = ES_REQ_S_LISTENER };
+	struct es_req_listen_key lk = { .tgid = tgid };
+	struct sock *sk = fd_sock_direct(fd);
 	__u8 one = 1;
+	__u16 family;
 
-	if (c && c->state == ES_REQ_S_LISTENER)
+	if (!sk)
 		return;
-	k.token = listen_token(fd_sock(lfd));
-	if (!k.token)
+	family = sk->__sk_common.skc_family;
+	if ((family != ES_AF_INET && family != ES_AF_INET6) || sk->sk_protocol != ES_IPPROTO_TCP)
 		return;
-	if (!bpf_map_lookup_elem(&req_listen, &k) &&
-	    bpf_map_update_elem(&req_listen, &k, &one, BPF_NOEXIST) == -E2BIG)
+	lk.port = sk->__sk_common.skc_num;
+	if (lk.port && bpf_map_update_elem(&req_listen, &lk, &one, BPF_ANY) == -E2BIG)
 		es_map_error(ES_MAP_REQ_LISTEN);
-	bpf_map_update_elem(&req_conns, &ck, &mark, BPF_ANY);
 }
 
 /*
- * A descriptor seen for the first time: followed when its socket was
- * accepted from a socket the process accepts on, else ignored until its close.
+ * A descriptor seen for the first time: followed when it is the server's end
+ * of a connection, else ignored until its close.
  */
 static __always_inline struct es_req_conn *adopt(const struct es_req_conn_key *k)
 {
-	struct es_req_listen_key lk = { .tgid = k->tgid };
 	struct es_req_conn c = {};
 	long err;
 
-	lk.token = listen_token(fd_sock(k->fd));
-	if (lk.token && bpf_map_lookup_elem(&req_listen, &lk))
+	if (served(k))
 		c.conn_id = bpf_ktime_get_ns();
 	else
 		c.state = ES_REQ_S_IGNORED;
@@ -365,7 +376,8 @@ static __always_inline void send_enter(struct es_req_conn *c, const void *buf)
 			return;
 		}
 		c->state = ES_REQ_S_RESP;
-		c->resp_ns = bpf_ktime_get_ns();
+		c->resp_ns = c->end_ns = bpf_ktime_get_ns();
+		return;
 	}
 	/* Until the close or the next read tells: a worker that dies now ended here. */
 	if (c->state == ES_REQ_S_RESP)
@@ -418,9 +430,6 @@ int es_req_io(struct pt_regs *ctx)
 	if (k.fd < 0 || k.fd >= ES_REQ_MAX_FD)
 		return 1;
 	switch (hook) {
-	case ES_REQ_HOOK_ACCEPT:
-		on_accept(tgid, k.fd);
-		return 1;
 	case ES_REQ_HOOK_RECV:
 		c = bpf_map_lookup_elem(&req_conns, &k);
 		if (!c)
@@ -447,6 +456,9 @@ int es_req_io(struct pt_regs *ctx)
 		return 1;
 	case ES_REQ_HOOK_CLOSE:
 		on_close(tgid, tid, k.fd);
+		return 1;
+	case ES_REQ_HOOK_LISTEN:
+		on_listen(tgid, k.fd);
 		return 1;
 	}
 	return 1;

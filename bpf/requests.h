@@ -11,18 +11,18 @@
 #define ES_REQ_CAP 2048
 /* Connections followed at once (all tracked workers together). */
 #define ES_REQ_MAX_CONNS 8192
-/* Listening sockets (port or UNIX address) noted, all processes together. */
+/* Listening TCP ports noted, all processes together. */
 #define ES_REQ_MAX_LISTEN 1024
 /* Descriptors above this are not followed (they are packed in a session cookie). */
 #define ES_REQ_MAX_FD (1 << 16)
 
 /* Attach cookies: which C library function a uprobe is on. */
 enum es_req_hook {
-	ES_REQ_HOOK_ACCEPT = 1, /* accept, accept4: (listening fd, ...), entry only */
-	ES_REQ_HOOK_RECV, /* recv, recvfrom: (fd, buf, len, ...) */
+	ES_REQ_HOOK_RECV = 1, /* recv, recvfrom: (fd, buf, len, ...) */
 	ES_REQ_HOOK_SEND, /* send, sendto: (fd, buf, len, ...) */
 	ES_REQ_HOOK_SENDMSG, /* sendmsg: (fd, msghdr, flags) */
 	ES_REQ_HOOK_CLOSE, /* close: the connection ends */
+	ES_REQ_HOOK_LISTEN, /* listen: (fd, backlog), a port the process will accept on */
 };
 
 /* Where a connection stands. */
@@ -31,14 +31,12 @@ enum es_req_state {
 	ES_REQ_S_REQ, /* a request is being received: no response yet */
 	ES_REQ_S_RESP, /* its response is being sent */
 	ES_REQ_S_IGNORED, /* not a connection the worker accepted: not followed */
-	ES_REQ_S_LISTENER, /* a socket the worker accepts on (noted in req_listen) */
 };
 
-/* A socket a process accepts connections on (requests.bpf.c: listen_token()). */
+/* A TCP port a process listens on (requests.bpf.c served()). */
 struct es_req_listen_key {
 	__u32 tgid;
-	__u32 pad;
-	__u64 token; /* 1 << 32 | TCP port, or the UNIX address's kernel pointer */
+	__u32 port; /* host order */
 };
 
 /*

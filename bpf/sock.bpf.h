@@ -41,4 +41,34 @@ static __always_inline struct sock *fd_sock(__u32 fd)
 	return so ? BPF_CORE_READ(so, sk) : NULL;
 }
 
+/* v6.2: makes a kernel address a pointer the program may load through. */
+extern void *bpf_rdonly_cast(const void *obj, __u32 btf_id) __ksym;
+
+/*
+ * The socket behind fd in the current task's file table, or NULL. Walked
+ * with loads the verifier turns into fault-safe ones (task BTF pointer,
+ * bpf_rdonly_cast), not a helper call per field: this runs on a worker's
+ * socket calls (in a loop, it costs the verifier more states: fd_sock()
+ * there). Only the descriptor array, reached through a plain
+ * pointer-to-pointer, is read with a helper. The sock returned may be
+ * loaded through as well.
+ */
+static __always_inline struct sock *fd_sock_direct(__u32 fd)
+{
+	struct task_struct *t = bpf_get_current_task_btf();
+	struct fdtable *fdt = t->files->fdt;
+	struct file *f = NULL;
+	struct socket *so;
+
+	if (!fdt || fd >= fdt->max_fds)
+		return NULL;
+	if (bpf_probe_read_kernel(&f, sizeof(f), &fdt->fd[fd]) || !f)
+		return NULL;
+	f = bpf_rdonly_cast(f, bpf_core_type_id_kernel(struct file));
+	if ((f->f_inode->i_mode & ES_S_IFMT) != ES_S_IFSOCK)
+		return NULL;
+	so = bpf_rdonly_cast(f->private_data, bpf_core_type_id_kernel(struct socket));
+	return so ? so->sk : NULL;
+}
+
 #endif

@@ -411,6 +411,17 @@ void libc_uprobes_end(struct libc_uprobes *lu)
 	}
 }
 
+bool libc_uprobes_tried(const struct libc_uprobes *lu, unsigned int idx, __u32 pid,
+			__u64 starttime)
+{
+	const struct lu_proc *pp;
+
+	if (!lu || idx >= lu->nprocs)
+		return false;
+	pp = &lu->procs[idx];
+	return pp->pid == pid && pp->starttime == starttime;
+}
+
 unsigned int libc_uprobes_attached(const struct libc_uprobes *lu)
 {
 	return lu ? lu->attached : 0;

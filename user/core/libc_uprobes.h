@@ -12,6 +12,7 @@
 #ifndef ERPSCOPE_LIBC_UPROBES_H
 #define ERPSCOPE_LIBC_UPROBES_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <linux/types.h>
@@ -53,6 +54,9 @@ void libc_uprobes_begin(struct libc_uprobes *lu);
 void libc_uprobes_want(struct libc_uprobes *lu, unsigned int idx, __u32 pid, __u64 starttime);
 void libc_uprobes_end(struct libc_uprobes *lu);
 
+/* Whether pid (of starttime) was attached at idx: its link is up, or failed. */
+bool libc_uprobes_tried(const struct libc_uprobes *lu, unsigned int idx, __u32 pid,
+			__u64 starttime);
 unsigned int libc_uprobes_attached(const struct libc_uprobes *lu);
 uint64_t libc_uprobes_failures(const struct libc_uprobes *lu);
 

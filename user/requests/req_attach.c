@@ -4,12 +4,19 @@
  * requests of workers that died before answering ("killed"), and keeps the
  * uprobe session (core/libc_uprobes.c) on every HTTP worker: odoo_http and
  * odoo_gevent processes always, other Python processes and Odoo's master
- * (threaded mode: workers = 0) while they hold a listening TCP socket (looked for once every LISTEN_RECHECK_MS while they
- * do not), so a Python script that serves no HTTP pays nothing. The
- * listeners of the daemon's own network namespace come from one SOCK_DIAG
- * dump per pass that needs them (the kernel's listening hash only); a
- * process in another namespace has its /proc/<pid>/net/tcp{,6} read, whose
- * cost grows with every connection and TIME_WAIT socket there.
+ * (threaded mode: workers = 0) while they hold a listening TCP socket, so a
+ * Python script that serves no HTTP pays nothing.
+ *
+ * The kernel side follows a connection whose local port is one its process
+ * listens on, with no trap on accept(): the ports of the listening sockets
+ * a process holds go into the probe's req_listen here, from before its
+ * uprobes are attached until a look made once they were (a listen() in
+ * between is seen either way); the ports of its later listen() calls are
+ * noted by the kernel side. The listeners of the daemon's
+ * own network namespace come from one SOCK_DIAG dump per pass that needs
+ * them (the kernel's listening hash only); a process in another namespace
+ * has its /proc/<pid>/net/tcp{,6} read, whose cost grows with every
+ * connection and TIME_WAIT socket there.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -38,22 +45,33 @@
 #define LISTEN_RECHECK_MS 10000
 /* Listening sockets looked for in one network namespace, at most. */
 #define MAX_LISTENERS 256
+/* Listening ports noted per process, at most. */
+#define MAX_PORTS 8
 #define DIAG_BUF (32 * 1024)
 
 /* The C library functions CPython's socket module calls (Modules/socketmodule.c). */
 static const struct libc_hook hooks[] = {
-	{ "accept", ES_REQ_HOOK_ACCEPT },   { "accept4", ES_REQ_HOOK_ACCEPT },
 	{ "recv", ES_REQ_HOOK_RECV },	    { "recvfrom", ES_REQ_HOOK_RECV },
 	{ "send", ES_REQ_HOOK_SEND },	    { "sendto", ES_REQ_HOOK_SEND },
 	{ "sendmsg", ES_REQ_HOOK_SENDMSG }, { "close", ES_REQ_HOOK_CLOSE },
+	{ "listen", ES_REQ_HOOK_LISTEN },
 };
 #define NHOOKS (sizeof(hooks) / sizeof(hooks[0]))
 
+struct listener {
+	uint32_t inode;
+	uint16_t port;
+};
+
+/* A served process's listening ports, as last looked for. */
 struct listen_check {
 	__u32 pid;
 	__u64 starttime;
-	bool listens;
 	uint64_t checked_ms;
+	bool settled; /* a look was made once the uprobes were attached (or failed to be) */
+	uint64_t written; /* req_priv.detaches when ports[] went into req_listen; ~0: not yet */
+	unsigned int nports;
+	__u16 ports[MAX_PORTS];
 };
 
 /* The listeners of the daemon's network namespace, dumped at most once a pass. */
@@ -63,7 +81,7 @@ struct own_listeners {
 	char *buf; /* DIAG_BUF */
 	ino_t netns;
 	bool dumped, ok; /* in this pass; its dump succeeded */
-	uint32_t ino[MAX_LISTENERS];
+	struct listener l[MAX_LISTENERS];
 	unsigned int n;
 };
 
@@ -81,11 +99,16 @@ static bool key_of_pid(void *arg, const void *key, const void *value)
 	return *(const __u32 *)key == *(const __u32 *)arg;
 }
 
-/* The process's connections and listening sockets go with its link: a reused pid starts clean. */
+/*
+ * The process's connections and listening ports go with its link: a reused
+ * pid starts clean. Every process writes its ports again at its next want
+ * (req_priv.detaches): one detached and wanted again keeps its slot's check.
+ */
 static void detached(void *arg, __u32 pid)
 {
 	struct req_priv *rp = arg;
 
+	rp->detaches++;
 	bpf_hash_delete_if(bpf_map__fd(rp->skel->maps.req_conns), sizeof(struct es_req_conn_key),
 			   sizeof(struct es_req_conn), false, key_of_pid, &pid);
 	bpf_hash_delete_if(bpf_map__fd(rp->skel->maps.req_listen),
@@ -103,8 +126,8 @@ int req_attach_start(struct req_priv *rp)
 	return rp->lu ? 0 : -ENOMEM;
 }
 
-/* Inodes of the listening TCP sockets in /proc/<pid>/net/tcp{,6} (the process's namespace). */
-static unsigned int proc_listeners(__u32 pid, uint32_t *ino, unsigned int max)
+/* The listening TCP sockets in /proc/<pid>/net/tcp{,6} (the process's namespace). */
+static unsigned int proc_listeners(__u32 pid, struct listener *l, unsigned int max)
 {
 	static const char *const files[] = { "tcp", "tcp6" };
 	unsigned int n = 0;
@@ -118,13 +141,15 @@ static unsigned int proc_listeners(__u32 pid, uint32_t *ino, unsigned int max)
 		if (!fp)
 			continue;
 		while (n < max && fgets(line, sizeof(line), fp)) {
-			unsigned int st;
+			unsigned int st, port;
 			unsigned long inode;
 
-			if (sscanf(line, " %*u: %*x:%*x %*x:%*x %x %*x:%*x %*x:%*x %*x %*u %*u %lu",
-				   &st, &inode) == 2 &&
-			    st == 0x0A && inode)
-				ino[n++] = (uint32_t)inode;
+			if (sscanf(line, " %*u: %*x:%x %*x:%*x %x %*x:%*x %*x:%*x %*x %*u %*u %lu",
+				   &port, &st, &inode) == 3 &&
+			    st == 0x0A && inode && port && port <= 0xffff) {
+				l[n].inode = (uint32_t)inode;
+				l[n++].port = (uint16_t)port;
+			}
 		}
 		fclose(fp);
 	}
@@ -142,8 +167,10 @@ static void own_listener(void *arg, const struct tcp_listener *l)
 {
 	struct own_listeners *o = arg;
 
-	if (o->n < MAX_LISTENERS && l->inode)
-		o->ino[o->n++] = l->inode;
+	if (o->n < MAX_LISTENERS && l->inode && l->port) {
+		o->l[o->n].inode = l->inode;
+		o->l[o->n++].port = l->port;
+	}
 }
 
 /* The daemon's namespace's listeners, one dump per pass; false when it failed. */
@@ -165,30 +192,44 @@ static bool own_dump(struct own_listeners *o)
 	return o->ok;
 }
 
-/* The listening sockets of pid's network namespace, into *ino; how many. */
-static unsigned int listeners(struct own_listeners *o, __u32 pid, const uint32_t **ino,
-			      uint32_t *buf, unsigned int max)
+/* The listening sockets of pid's network namespace, into *l; how many. */
+static unsigned int listeners(struct own_listeners *o, __u32 pid, const struct listener **l,
+			      struct listener *buf, unsigned int max)
 {
 	char path[64];
 
 	snprintf(path, sizeof(path), "/proc/%u/ns/net", pid);
 	if (o->nl >= 0 && o->netns && netns_of(path) == o->netns && own_dump(o)) {
-		*ino = o->ino;
+		*l = o->l;
 		return o->n;
 	}
-	*ino = buf;
+	*l = buf;
 	return proc_listeners(pid, buf, max);
 }
 
-/* Whether pid holds one of the listening TCP sockets of its network namespace. */
-static bool holds_listener(struct own_listeners *o, __u32 pid)
+/* Adds port to lc's list; false when it was there (or the list is full). */
+static bool add_port(struct listen_check *lc, __u16 port)
 {
-	uint32_t buf[MAX_LISTENERS], in;
-	const uint32_t *ino;
-	unsigned int n = listeners(o, pid, &ino, buf, MAX_LISTENERS);
+	for (unsigned int i = 0; i < lc->nports; i++) {
+		if (lc->ports[i] == port)
+			return false;
+	}
+	if (lc->nports == MAX_PORTS)
+		return false;
+	lc->ports[lc->nports++] = port;
+	return true;
+}
+
+/* Adds the ports of the listening TCP sockets pid holds to lc; true when one was new. */
+static bool look_for_ports(struct own_listeners *o, __u32 pid, struct listen_check *lc)
+{
+	struct listener buf[MAX_LISTENERS];
+	const struct listener *l;
+	unsigned int n = listeners(o, pid, &l, buf, MAX_LISTENERS);
 	char path[64], link[64];
 	struct dirent *de;
-	bool found = false;
+	bool grew = false;
+	uint32_t in;
 	DIR *d;
 
 	if (!n)
@@ -197,50 +238,93 @@ static bool holds_listener(struct own_listeners *o, __u32 pid)
 	d = opendir(path);
 	if (!d)
 		return false;
-	while (!found && (de = readdir(d))) {
-		ssize_t l = readlinkat(dirfd(d), de->d_name, link, sizeof(link));
+	while ((de = readdir(d))) {
+		ssize_t len = readlinkat(dirfd(d), de->d_name, link, sizeof(link));
 
-		if (l <= 0 || !tcp_socket_link_inode(link, (size_t)l, &in))
+		if (len <= 0 || !tcp_socket_link_inode(link, (size_t)len, &in))
 			continue;
-		for (unsigned int i = 0; i < n && !found; i++)
-			found = ino[i] == in;
+		for (unsigned int i = 0; i < n; i++) {
+			if (l[i].inode == in && add_port(lc, l[i].port))
+				grew = true;
+		}
 	}
 	closedir(d);
-	return found;
+	return grew;
 }
 
-/* A plain Python process or Odoo's master serves HTTP while it holds a listener. */
-static bool python_serves(struct req_attach *ra, const struct slot_view *sv)
+/* lc's ports into req_listen, for the kernel side to follow their connections. */
+static void write_ports(struct req_priv *rp, const struct listen_check *lc)
 {
+	int fd = bpf_map__fd(rp->skel->maps.req_listen);
+	__u8 one = 1;
+
+	for (unsigned int i = 0; i < lc->nports; i++) {
+		struct es_req_listen_key k = { .tgid = lc->pid, .port = lc->ports[i] };
+
+		if (bpf_map_update_elem(fd, &k, &one, BPF_ANY))
+			log_warn("listening port not noted: its connections are not followed",
+				 "probe=requests pid=%u port=%u err=%d", lc->pid, lc->ports[i], -errno);
+	}
+}
+
+/*
+ * The process's listening ports into req_listen. Looked for when it is new
+ * to its slot; then, for a process to be attached (always, or it listens),
+ * on every pass until a look is made with its uprobes attached (listen() is
+ * seen from then on); and every LISTEN_RECHECK_MS while it has none (a plain
+ * Python process is attached once it listens). Written again when a detach
+ * may have taken them. Returns how many ports it holds.
+ */
+static unsigned int note_ports(struct req_attach *ra, const struct slot_view *sv, bool always,
+			       bool attached)
+{
+	struct req_priv *rp = ra->rp;
 	struct listen_check *lc;
 	unsigned int i = sv->slot - ES_SLOT_FIRST_WORKER;
+	bool grew = false, fresh = false;
 
 	if (i >= ra->nchecks)
-		return false;
+		return 0;
 	lc = &ra->checks[i];
 	if (lc->pid != sv->w->pid || lc->starttime != sv->w->starttime) {
 		memset(lc, 0, sizeof(*lc));
 		lc->pid = sv->w->pid;
 		lc->starttime = sv->w->starttime;
-	} else if (lc->listens || ra->now_ms < lc->checked_ms + LISTEN_RECHECK_MS) {
-		return lc->listens;
+		lc->written = ~0ull;
+		fresh = true;
 	}
-	lc->checked_ms = ra->now_ms;
-	lc->listens = holds_listener(&ra->own, sv->w->pid);
-	return lc->listens;
+	/* Detached meanwhile: its next attach is looked after again. */
+	if (!attached)
+		lc->settled = false;
+	if (fresh || (!lc->settled && (always || lc->nports)) ||
+	    (!lc->nports && ra->now_ms >= lc->checked_ms + LISTEN_RECHECK_MS)) {
+		lc->checked_ms = ra->now_ms;
+		lc->settled = attached;
+		grew = look_for_ports(&ra->own, lc->pid, lc);
+	}
+	if (grew || lc->written != rp->detaches) {
+		write_ports(rp, lc);
+		lc->written = rp->detaches;
+	}
+	return lc->nports;
 }
 
 static void sync_slot(void *arg, const struct slot_view *sv)
 {
 	struct req_attach *ra = arg;
 	const struct worker *w = sv->w;
+	unsigned int idx = sv->slot - ES_SLOT_FIRST_WORKER;
+	bool always;
 
 	if (!w || w->exited || !req_role_served(sv->role) || sv->slot < ES_SLOT_FIRST_WORKER)
 		return;
-	if ((sv->role == ES_ROLE_PYTHON || sv->role == ES_ROLE_ODOO_MASTER) &&
-	    !python_serves(ra, sv))
+	/* A plain Python process or Odoo's master serves HTTP while it holds a listener. */
+	always = sv->role != ES_ROLE_PYTHON && sv->role != ES_ROLE_ODOO_MASTER;
+	if (!note_ports(ra, sv, always,
+			libc_uprobes_tried(ra->rp->lu, idx, w->pid, w->starttime)) &&
+	    !always)
 		return;
-	libc_uprobes_want(ra->rp->lu, sv->slot - ES_SLOT_FIRST_WORKER, w->pid, w->starttime);
+	libc_uprobes_want(ra->rp->lu, idx, w->pid, w->starttime);
 }
 
 /* ---------------------------------------------------------------- the poller */

@@ -60,6 +60,7 @@ struct req_priv {
 	uint64_t lost; /* requests whose end or start was lost (ring drops) */
 	uint64_t killed;
 	bool parts_sched, parts_pg; /* the sched / pg probe's maps are shared */
+	uint64_t detaches; /* processes detached so far (req_attach.c) */
 	struct req_slow *slow; /* the slowest of the window, for GET /requests */
 };
 
