@@ -14,7 +14,8 @@
  * workers) and at listen()'s entry after (a server starting up).
  * - A recv on a descriptor not seen before looks at its socket: the server's
  *   end of a connection (served()) is followed (tgid, fd); any other
- *   (PostgreSQL, a file) is remembered as ignored until its close.
+ *   (PostgreSQL, a file) is remembered as ignored until its close. A
+ *   closed descriptor's entry is kept for the next one of its number.
  * - A recv that returns bytes on a followed connection with no request open
  *   begins a request; its first ES_REQ_CAP bytes go to user space as they
  *   come, which parses the request line (and the head of a JSON-RPC/XML-RPC
@@ -227,10 +228,12 @@ static __always_inline void on_listen(__u32 tgid, __s32 fd)
 }
 
 /*
- * A descriptor seen for the first time: followed when it is the server's end
- * of a connection, else ignored until its close.
+ * A descriptor seen for the first time, or again after its close (old, its
+ * entry: reused in place, no delete and insert per connection): followed
+ * when it is the server's end of a connection, else ignored until its close.
  */
-static __always_inline struct es_req_conn *adopt(const struct es_req_conn_key *k)
+static __always_inline struct es_req_conn *adopt(const struct es_req_conn_key *k,
+						 struct es_req_conn *old)
 {
 	struct es_req_conn c = {};
 	long err;
@@ -239,6 +242,13 @@ static __always_inline struct es_req_conn *adopt(const struct es_req_conn_key *k
 		c.conn_id = bpf_ktime_get_ns();
 	else
 		c.state = ES_REQ_S_IGNORED;
+	if (old) {
+		/* The rest is set when a request begins. */
+		old->conn_id = c.conn_id;
+		old->seq = 0;
+		old->state = c.state;
+		return old;
+	}
 	err = bpf_map_update_elem(&req_conns, k, &c, BPF_NOEXIST);
 	/* Full: a connection is lost (counted); an ignored one is just looked at again. */
 	if (err == -E2BIG && c.state != ES_REQ_S_IGNORED)
@@ -393,7 +403,10 @@ static __always_inline void on_close(__u32 tgid, __u32 tid, __s32 fd)
 		return;
 	if (c->state == ES_REQ_S_REQ || c->state == ES_REQ_S_RESP)
 		finish(&k, c, tid, ES_REQ_END_CLOSE, bpf_ktime_get_ns());
-	bpf_map_delete_elem(&req_conns, &k);
+	if (fd < ES_REQ_KEEP_FD)
+		c->state = ES_REQ_S_CLOSED;
+	else
+		bpf_map_delete_elem(&req_conns, &k);
 }
 
 /* The first iovec's base of a sendmsg's msghdr, or NULL. */
@@ -432,8 +445,8 @@ int es_req_io(struct pt_regs *ctx)
 	switch (hook) {
 	case ES_REQ_HOOK_RECV:
 		c = bpf_map_lookup_elem(&req_conns, &k);
-		if (!c)
-			c = adopt(&k);
+		if (!c || c->state == ES_REQ_S_CLOSED)
+			c = adopt(&k, c);
 		if (!c || c->state >= ES_REQ_S_IGNORED)
 			return 1;
 		/* Reading again: the last answer is out, unless this is a session. */

@@ -13,6 +13,12 @@
 #define ES_REQ_MAX_CONNS 8192
 /* Listening TCP ports noted, all processes together. */
 #define ES_REQ_MAX_LISTEN 1024
+/*
+ * A closed descriptor below this keeps its entry (ES_REQ_S_CLOSED) for the
+ * next connection that gets its number: a prefork worker's next one does.
+ * Above (many connections at once), the entry goes: the map stays bounded.
+ */
+#define ES_REQ_KEEP_FD 64
 /* Descriptors above this are not followed (they are packed in a session cookie). */
 #define ES_REQ_MAX_FD (1 << 16)
 
@@ -31,6 +37,7 @@ enum es_req_state {
 	ES_REQ_S_REQ, /* a request is being received: no response yet */
 	ES_REQ_S_RESP, /* its response is being sent */
 	ES_REQ_S_IGNORED, /* not a connection the worker accepted: not followed */
+	ES_REQ_S_CLOSED, /* closed: decided again at the descriptor's next read */
 };
 
 /* A TCP port a process listens on (requests.bpf.c served()). */

@@ -212,6 +212,20 @@ def link_pids(daemon_pid, pid):
     return out
 
 
+def conn_entries(pids):
+    """Entries of the requests probe's req_conns (tgid, fd) for pids."""
+    out = subprocess.run(["bpftool", "map", "dump", "name", "req_conns", "-j"],
+                         capture_output=True, text=True, check=True).stdout
+    n = 0
+    for e in json.loads(out):
+        key = e.get("formatted", {}).get("key") or {}
+        tgid = key.get("tgid") if isinstance(key, dict) else None
+        if tgid is None:
+            tgid = int.from_bytes(bytes(int(x, 16) for x in e["key"][:4]), "little")
+        n += tgid in pids
+    return n
+
+
 def raw(port, chunks, delay=0.0, read=True):
     """Writes chunks on a new connection; returns what came back until EOF."""
     s = socket.create_connection(("127.0.0.1", port), timeout=10)
@@ -567,6 +581,11 @@ def body(t):
         t.check(got == 10000, "every random-path request is in some series", f"{got}")
         t.check(m.value("erpscope_http_requests_lost_total", 0, reason="ring") == 0,
                 "no request lost to the ring")
+        # 10,000 connections accepted and closed: the kernel side keeps an entry per
+        # descriptor number a worker reused (and its PostgreSQL-less files), not one each.
+        kept = conn_entries(kids)
+        t.check(0 < kept <= 16, "the workers' connection entries stay bounded after 10,000 "
+                "connections", f"{kept}")
 
         # ---- a worker killed mid-request
         killed = {}
