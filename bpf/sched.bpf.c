@@ -281,6 +281,36 @@ static __always_inline void missed_run(struct es_task_sched *s, __u32 pid, __u32
 }
 
 /*
+ * A record of an untracked task (from) on a tracked thread's (to) track: its
+ * waking of to (ES_TR_WAKING) or its run on the CPU to waited for (ES_TR_HELD).
+ */
+static __always_inline void send_other(struct task_struct *from, struct task_struct *to,
+				       __u32 state, __u32 target_cpu, __u64 run_start, __u32 left,
+				       __u64 now)
+{
+	struct es_sched_waking_ev *ev = bpf_ringbuf_reserve(&sched_trace, sizeof(*ev), 0);
+
+	if (!ev) {
+		__sync_fetch_and_add(&trace_drops, 1);
+		return;
+	}
+	ev->h.ts = now;
+	ev->h.pid = from->pid;
+	ev->h.tgid = from->tgid;
+	ev->h.state = state;
+	ev->h.cpu = bpf_get_smp_processor_id();
+	ev->woken_pid = to->pid;
+	ev->woken_tgid = to->tgid;
+	ev->woken_prio = to->prio;
+	ev->target_cpu = target_cpu;
+	ev->run_start = run_start;
+	ev->left = left;
+	ev->pad = 0;
+	__builtin_memcpy(ev->comm, from->comm, sizeof(ev->comm));
+	bpf_ringbuf_submit(ev, es_rb_lazy(&sched_trace, ES_SCHED_TRACE_RING));
+}
+
+/*
  * While a trace records: prev, untracked, gives the CPU to next, tracked and
  * runnable: prev held the CPU next waited for. Sent before prev's switch-out
  * (its run is open: s->ts is its start) with the reason it leaves (left); a run
@@ -291,33 +321,16 @@ static __always_inline void trace_held(struct es_task_sched *s, struct task_stru
 				       struct es_task_sched *ns, struct task_struct *next,
 				       __u32 left, __u64 now)
 {
-	struct es_sched_waking_ev *ev;
+	__u64 run_start = s->waker_run ? 0 : s->ts;
 	__u32 slot;
 
 	if (ns->state != ES_ST_OFF + ES_OFF_RUNQUEUE || s->state != ES_ST_ONCPU ||
 	    !slot_of(s, prev->tgid, &slot) || slot != ES_ROLE_OTHER ||
 	    !slot_of(ns, next->tgid, &slot) || slot == ES_ROLE_OTHER)
 		return;
-	ev = bpf_ringbuf_reserve(&sched_trace, sizeof(*ev), 0);
-	if (!ev) {
-		__sync_fetch_and_add(&trace_drops, 1);
-		return;
-	}
-	ev->h.ts = now;
-	ev->h.pid = prev->pid;
-	ev->h.tgid = prev->tgid;
-	ev->h.state = ES_TR_HELD;
-	ev->h.cpu = bpf_get_smp_processor_id();
-	ev->woken_pid = next->pid;
-	ev->woken_tgid = next->tgid;
-	ev->woken_prio = next->prio;
-	ev->target_cpu = ev->h.cpu;
-	ev->run_start = s->waker_run ? 0 : s->ts;
-	ev->left = ES_ST_OFF + left;
-	ev->pad = 0;
 	s->waker_run = 0;
-	__builtin_memcpy(ev->comm, prev->comm, sizeof(ev->comm));
-	bpf_ringbuf_submit(ev, es_rb_lazy(&sched_trace, ES_SCHED_TRACE_RING));
+	send_other(prev, next, ES_TR_HELD, bpf_get_smp_processor_id(), run_start, ES_ST_OFF + left,
+		   now);
 }
 
 /* tp_btf flavour: typed pointers, task local storage. */
@@ -462,30 +475,13 @@ SEC("tp_btf/sched_waking")
 int BPF_PROG(es_waking, struct task_struct *p)
 {
 	struct task_struct *cur = bpf_get_current_task_btf();
-	struct es_sched_waking_ev *ev;
 	__u64 now;
 
 	if (!cur->pid || !in_task_ctx(cur) || worker_slot(p->tgid) == ES_ROLE_OTHER ||
 	    worker_slot(cur->tgid) != ES_ROLE_OTHER)
 		return 0;
-	ev = bpf_ringbuf_reserve(&sched_trace, sizeof(*ev), 0);
-	if (!ev) {
-		__sync_fetch_and_add(&trace_drops, 1);
-		return 0;
-	}
 	now = bpf_ktime_get_ns();
-	ev->h.ts = now;
-	ev->run_start = waker_run_start(cur, now);
-	ev->h.pid = cur->pid;
-	ev->h.tgid = cur->tgid;
-	ev->h.state = ES_TR_WAKING;
-	ev->h.cpu = bpf_get_smp_processor_id();
-	ev->woken_pid = p->pid;
-	ev->woken_tgid = p->tgid;
-	ev->woken_prio = p->prio;
-	ev->target_cpu = p->wake_cpu;
-	bpf_get_current_comm(ev->comm, sizeof(ev->comm));
-	bpf_ringbuf_submit(ev, es_rb_lazy(&sched_trace, ES_SCHED_TRACE_RING));
+	send_other(cur, p, ES_TR_WAKING, p->wake_cpu, waker_run_start(cur, now), 0, now);
 	return 0;
 }
 

@@ -1785,8 +1785,8 @@ def requests_bench():
     others = subprocess.run(["pgrep", "-x", "erpscope"], capture_output=True,
                             text=True).stdout.split()
     say("")
-    say(f"# requests bench: the requests probe (uprobe sessions on libc's accept, recv, send, "
-        f"close... in HTTP workers only) on the cheapest request, {REQ_PATH}")
+    say(f"# requests bench: the requests probe (uprobe sessions on libc's recv, send, close, "
+        f"listen in HTTP workers only) on the cheapest request, {REQ_PATH}")
     if others:
         say(f"  note: {len(others)} other erpscope daemon(s) run on this host (pids "
             f"{', '.join(others)}): their probes attach to this section's workers in every arm")
