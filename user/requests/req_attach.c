@@ -43,6 +43,9 @@
 #include "tcp/tcp.h"
 
 #define LISTEN_RECHECK_MS 10000
+/* A process this young is looked at every LISTEN_YOUNG_RECHECK_MS: servers listen early. */
+#define LISTEN_YOUNG_MS 10000
+#define LISTEN_YOUNG_RECHECK_MS 1000
 /* Listening sockets looked for in one network namespace, at most. */
 #define MAX_LISTENERS 256
 /* Listening ports noted per process, at most. */
@@ -67,7 +70,7 @@ struct listener {
 struct listen_check {
 	__u32 pid;
 	__u64 starttime;
-	uint64_t checked_ms;
+	uint64_t first_ms, checked_ms;
 	bool settled; /* a look was made once the uprobes were attached (or failed to be) */
 	uint64_t written; /* req_priv.detaches when ports[] went into req_listen; ~0: not yet */
 	unsigned int nports;
@@ -271,7 +274,8 @@ static void write_ports(struct req_priv *rp, const struct listen_check *lc)
  * The process's listening ports into req_listen. Looked for when it is new
  * to its slot; then, for a process to be attached (always, or it listens),
  * on every pass until a look is made with its uprobes attached (listen() is
- * seen from then on); and every LISTEN_RECHECK_MS while it has none (a plain
+ * seen from then on); and while it has none, every second for its first
+ * 10 s (as the daemon first saw it), every LISTEN_RECHECK_MS after (a plain
  * Python process is attached once it listens). Written again when a detach
  * may have taken them. Returns how many ports it holds.
  */
@@ -282,6 +286,7 @@ static unsigned int note_ports(struct req_attach *ra, const struct slot_view *sv
 	struct listen_check *lc;
 	unsigned int i = sv->slot - ES_SLOT_FIRST_WORKER;
 	bool grew = false, fresh = false;
+	uint64_t every;
 
 	if (i >= ra->nchecks)
 		return 0;
@@ -291,13 +296,16 @@ static unsigned int note_ports(struct req_attach *ra, const struct slot_view *sv
 		lc->pid = sv->w->pid;
 		lc->starttime = sv->w->starttime;
 		lc->written = ~0ull;
+		lc->first_ms = ra->now_ms;
 		fresh = true;
 	}
+	every = ra->now_ms < lc->first_ms + LISTEN_YOUNG_MS ? LISTEN_YOUNG_RECHECK_MS :
+							     LISTEN_RECHECK_MS;
 	/* Detached meanwhile: its next attach is looked after again. */
 	if (!attached)
 		lc->settled = false;
 	if (fresh || (!lc->settled && (always || lc->nports)) ||
-	    (!lc->nports && ra->now_ms >= lc->checked_ms + LISTEN_RECHECK_MS)) {
+	    (!lc->nports && ra->now_ms >= lc->checked_ms + every)) {
 		lc->checked_ms = ra->now_ms;
 		lc->settled = attached;
 		grew = look_for_ports(&ra->own, lc->pid, lc);
