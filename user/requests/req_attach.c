@@ -271,6 +271,24 @@ static void write_ports(struct req_priv *rp, const struct listen_check *lc)
 }
 
 /*
+ * The ports the slot's last process had written, when it goes: its link's
+ * detach takes them, but a process that was never attached (it exited
+ * first, or the attach failed) has none.
+ */
+static void forget_ports(struct req_priv *rp, const struct listen_check *lc)
+{
+	int fd = bpf_map__fd(rp->skel->maps.req_listen);
+
+	if (lc->written == ~0ull)
+		return;
+	for (unsigned int i = 0; i < lc->nports; i++) {
+		struct es_req_listen_key k = { .tgid = lc->pid, .port = lc->ports[i] };
+
+		bpf_map_delete_elem(fd, &k);
+	}
+}
+
+/*
  * The process's listening ports into req_listen. Looked for when it is new
  * to its slot; then, for a process to be attached (always, or it listens),
  * on every pass until a look is made with its uprobes attached (listen() is
@@ -292,6 +310,7 @@ static unsigned int note_ports(struct req_attach *ra, const struct slot_view *sv
 		return 0;
 	lc = &ra->checks[i];
 	if (lc->pid != sv->w->pid || lc->starttime != sv->w->starttime) {
+		forget_ports(rp, lc);
 		memset(lc, 0, sizeof(*lc));
 		lc->pid = sv->w->pid;
 		lc->starttime = sv->w->starttime;
