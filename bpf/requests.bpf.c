@@ -175,13 +175,22 @@ static __always_inline void send_done(const struct es_req_conn_key *k, struct es
 	bpf_ringbuf_submit(ev, es_rb_lazy(&req_events, REQ_EVENTS_SIZE));
 }
 
+/* sk's local port when it is a TCP socket, else 0. */
+static __always_inline __u16 tcp_port(struct sock *sk)
+{
+	__u16 family = sk->__sk_common.skc_family;
+
+	if ((family != ES_AF_INET && family != ES_AF_INET6) || sk->sk_protocol != ES_IPPROTO_TCP)
+		return 0;
+	return sk->__sk_common.skc_num;
+}
+
 /*
  * Whether the socket behind k's descriptor is the server's end of a
  * connection: a TCP socket on a port the process listens on (req_listen),
- * or a UNIX stream socket with
- * an address of its own: an accepted one shares its listener's, a client's
- * has none unless the kernel autobound one (SO_PASSCRED: an abstract name of
- * 5 hex digits, left out).
+ * or a UNIX stream socket with an address of its own: an accepted one
+ * shares its listener's, a client's has none unless the kernel autobound
+ * one (SO_PASSCRED: an abstract name of 5 hex digits, left out).
  */
 static __always_inline bool served(const struct es_req_conn_key *k)
 {
@@ -189,18 +198,13 @@ static __always_inline bool served(const struct es_req_conn_key *k)
 	struct sock *sk = fd_sock_direct(k->fd);
 	struct unix_address *a;
 	struct unix_sock *u;
-	__u16 family;
 
 	if (!sk)
 		return false;
-	family = sk->__sk_common.skc_family;
-	if (family == ES_AF_INET || family == ES_AF_INET6) {
-		if (sk->sk_protocol != ES_IPPROTO_TCP)
-			return false;
-		lk.port = sk->__sk_common.skc_num;
+	lk.port = tcp_port(sk);
+	if (lk.port)
 		return bpf_map_lookup_elem(&req_listen, &lk);
-	}
-	if (family != ES_AF_UNIX || sk->sk_type != ES_SOCK_STREAM)
+	if (sk->__sk_common.skc_family != ES_AF_UNIX || sk->sk_type != ES_SOCK_STREAM)
 		return false;
 	u = bpf_rdonly_cast(sk, bpf_core_type_id_kernel(struct unix_sock));
 	a = u->addr;
@@ -215,14 +219,10 @@ static __always_inline void on_listen(__u32 tgid, __s32 fd)
 	struct es_req_listen_key lk = { .tgid = tgid };
 	struct sock *sk = fd_sock_direct(fd);
 	__u8 one = 1;
-	__u16 family;
 
 	if (!sk)
 		return;
-	family = sk->__sk_common.skc_family;
-	if ((family != ES_AF_INET && family != ES_AF_INET6) || sk->sk_protocol != ES_IPPROTO_TCP)
-		return;
-	lk.port = sk->__sk_common.skc_num;
+	lk.port = tcp_port(sk);
 	if (lk.port && bpf_map_update_elem(&req_listen, &lk, &one, BPF_ANY) == -E2BIG)
 		es_map_error(ES_MAP_REQ_LISTEN);
 }
