@@ -1,11 +1,14 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * HTTP requests served by tracked workers, seen from the C library's socket
- * calls: one uprobe session per worker (user/requests/req_attach.c, through
- * core/libc_uprobes.c) over recv/recvfrom, send/sendto/sendmsg and close:
- * the C library calls CPython's socket module makes (not read/write: it
- * never uses them on sockets, and hooking them would trap every file and log
- * write of the worker).
+ * calls (user/requests/req_attach.c, through core/libc_uprobes.c): per
+ * worker, a uprobe session over recv/recvfrom (es_req_recv) and plain entry
+ * uprobes over send/sendto/sendmsg, close and listen (es_req_io): the C
+ * library calls CPython's socket module makes (not read/write: it never uses
+ * them on sockets, and hooking them would trap every file and log write of
+ * the worker). Two links, not one session over all: another process's
+ * session consumer asks for the return of every call it sees (see
+ * core/libc_uprobes.c), and only recv's is ever wanted.
  *
  * Each trap costs the worker about 0.5 us on a VM, more than the programs
  * here, so only recv asks for its return (the bytes read are needed), and
@@ -422,17 +425,15 @@ static __always_inline const void *msg_first_base(const struct user_msghdr *m)
 	return base;
 }
 
+/* recv, recvfrom: a uprobe session; only a followed connection's read asks for its return. */
 SEC("uprobe")
-int es_req_io(struct pt_regs *ctx)
+int es_req_recv(struct pt_regs *ctx)
 {
-	__u64 hook = bpf_get_attach_cookie(ctx), *cookie;
-	__u64 id = bpf_get_current_pid_tgid();
+	__u64 id = bpf_get_current_pid_tgid(), *cookie;
 	__u32 tgid = id >> 32, tid = (__u32)id;
 	struct es_req_conn_key k = { .tgid = tgid };
 	struct es_req_conn *c;
-	const void *buf;
 
-	/* Only recv asks for its return. */
 	if (bpf_session_is_return()) {
 		cookie = bpf_session_cookie();
 		if (cookie)
@@ -442,37 +443,52 @@ int es_req_io(struct pt_regs *ctx)
 	k.fd = (__s32)PT_REGS_PARM1(ctx);
 	if (k.fd < 0 || k.fd >= ES_REQ_MAX_FD)
 		return 1;
-	switch (hook) {
-	case ES_REQ_HOOK_RECV:
-		c = bpf_map_lookup_elem(&req_conns, &k);
-		if (!c || c->state == ES_REQ_S_CLOSED)
-			c = adopt(&k, c);
-		if (!c || c->state >= ES_REQ_S_IGNORED)
-			return 1;
-		/* Reading again: the last answer is out, unless this is a session. */
-		if (c->state == ES_REQ_S_RESP && !in_session(c))
-			finish(&k, c, tid, ES_REQ_END_NEXT, bpf_ktime_get_ns());
-		cookie = bpf_session_cookie();
-		if (!cookie)
-			return 1;
-		*cookie = ((__u64)k.fd << COOKIE_SHIFT) | (PT_REGS_PARM2(ctx) & COOKIE_ADDR);
+	c = bpf_map_lookup_elem(&req_conns, &k);
+	if (!c || c->state == ES_REQ_S_CLOSED)
+		c = adopt(&k, c);
+	if (!c || c->state >= ES_REQ_S_IGNORED)
+		return 1;
+	/* Reading again: the last answer is out, unless this is a session. */
+	if (c->state == ES_REQ_S_RESP && !in_session(c))
+		finish(&k, c, tid, ES_REQ_END_NEXT, bpf_ktime_get_ns());
+	cookie = bpf_session_cookie();
+	if (!cookie)
+		return 1;
+	*cookie = ((__u64)k.fd << COOKIE_SHIFT) | (PT_REGS_PARM2(ctx) & COOKIE_ADDR);
+	return 0;
+}
+
+/* send, sendto, sendmsg, close, listen: plain entry uprobes, no return ever. */
+SEC("uprobe")
+int es_req_io(struct pt_regs *ctx)
+{
+	__u64 hook = bpf_get_attach_cookie(ctx);
+	__u64 id = bpf_get_current_pid_tgid();
+	__u32 tgid = id >> 32, tid = (__u32)id;
+	struct es_req_conn_key k = { .tgid = tgid };
+	struct es_req_conn *c;
+	const void *buf;
+
+	k.fd = (__s32)PT_REGS_PARM1(ctx);
+	if (k.fd < 0 || k.fd >= ES_REQ_MAX_FD)
 		return 0;
+	switch (hook) {
 	case ES_REQ_HOOK_SEND:
 	case ES_REQ_HOOK_SENDMSG:
 		c = bpf_map_lookup_elem(&req_conns, &k);
 		if (!c || c->state >= ES_REQ_S_IGNORED)
-			return 1;
+			return 0;
 		buf = (const void *)PT_REGS_PARM2(ctx);
 		if (hook == ES_REQ_HOOK_SENDMSG && c->state == ES_REQ_S_REQ)
 			buf = msg_first_base(buf);
 		send_enter(c, buf);
-		return 1;
+		return 0;
 	case ES_REQ_HOOK_CLOSE:
 		on_close(tgid, tid, k.fd);
-		return 1;
+		return 0;
 	case ES_REQ_HOOK_LISTEN:
 		on_listen(tgid, k.fd);
-		return 1;
+		return 0;
 	}
-	return 1;
+	return 0;
 }

@@ -70,7 +70,10 @@
 # REQ_DD_PAIRS alternating pairs, dd's own CPU per syscall; (b) a worker's
 # calls on descriptors the probe does not follow (send+recv on a socketpair,
 # open+close, REQ_CALLS of each a run, in an `odoo: WorkerHTTP`-titled
-# python), off vs --probes=requests, REQ_DD_PAIRS pairs; (c) scripts/
+# python), off vs --probes=requests, REQ_DD_PAIRS pairs; (b2) the same
+# send+recv with REQ_FANOUT (32) idle `odoo: WorkerHTTP` processes attached
+# besides against none: every trap runs each attached process's uprobe
+# handler, so its cost grows with the workers attached; (c) scripts/
 # odoo_server.py without PostgreSQL (--http11: a master titled odoo-bin, 2
 # WorkerHTTP, a gevent process, in their own cgroup) answering POST
 # /web/webclient/version_info (a tiny JSON) to scripts/odoo_load.c, one
@@ -1561,6 +1564,7 @@ REQ_ARMS = os.environ.get("REQ_ARMS", "off,requests,all")
 REQ_DD_PAIRS = int(os.environ.get("REQ_DD_PAIRS", "6"))
 REQ_DD_COUNT = int(os.environ.get("REQ_DD_COUNT", str(1 << 20)))
 REQ_CALLS = int(os.environ.get("REQ_CALLS", "20000"))
+REQ_FANOUT = int(os.environ.get("REQ_FANOUT", "32"))  # (b2): idle workers attached besides
 REQ_PATH = "/web/webclient/version_info"
 REQ_WORKERS = 2
 # One request per connection (as Odoo's prefork workers serve), and
@@ -1651,13 +1655,74 @@ def fd_calls():
         say(f"  pair {i + 1:>2}: " + " | ".join(
             f"{kinds[k]} off {off[k]:6.0f} ns on {on[k]:6.0f} ns" for k in kinds)
             + f"  (HTTP processes attached: {attached})")
-    stop(p)
     med = statistics.median
     res = {kinds[k]: (med(x for x, _ in v), med(y for _, y in v), med(y - x for x, y in v))
            for k, v in got.items()}
     say("  median: " + "; ".join(f"{k} {off:.0f} -> {on:.0f} ns ({d:+.0f} ns per pair of calls)"
                                  for k, (off, on, d) in res.items()))
+    res["fanout"] = fan_out(run)
+    stop(p)
     return res
+
+
+# An idle process the requests probe attaches to (role odoo_http by its title).
+REQ_IDLE_WORKER = r"""
+import os, time
+import setproctitle
+setproctitle.setproctitle(f"odoo: WorkerHTTP {os.getpid()} ")
+time.sleep(3600)
+"""
+
+
+def uprobe_links(pid):
+    """The uprobe_multi links process pid holds."""
+    n = 0
+    for fd in os.listdir(f"/proc/{pid}/fdinfo"):
+        try:
+            with open(f"/proc/{pid}/fdinfo/{fd}") as f:
+                n += "link_type:\tuprobe_multi" in f.read()
+        except OSError:
+            pass
+    return n
+
+
+def fan_out(run):
+    """(b2) A trap runs the handler of every process attached at that
+    function (one uprobe consumer per process's link; each but the trapping
+    process's returns at once): the same send+recv with REQ_FANOUT idle
+    `odoo: WorkerHTTP` processes attached besides, against none, 2
+    alternating pairs, one daemon. Returns ns per pair of calls per extra
+    process attached."""
+    say("")
+    say(f"(b2) the same worker's send+recv with {REQ_FANOUT} more idle `odoo: WorkerHTTP` "
+        "processes attached (each trap runs every attached process's uprobe handler), "
+        "--probes=requests, 2 alternating pairs")
+    d, port, _ = arm_daemon("requests")
+    deltas = []
+    base = uprobe_links(d.pid)
+    for i in range(2):
+        # The last pair's idle processes detached, their links closed (by a helper thread).
+        deadline = time.monotonic() + 30
+        while uprobe_links(d.pid) > base and time.monotonic() < deadline:
+            time.sleep(0.2)
+        alone = run("sr")
+        idle = [start([PY_BIN, "-c", REQ_IDLE_WORKER]) for _ in range(REQ_FANOUT)]
+        deadline = time.monotonic() + 20
+        while http_attached(port) < REQ_FANOUT + 1 and time.monotonic() < deadline:
+            time.sleep(0.2)
+        attached = http_attached(port)
+        crowded = run("sr")
+        for q in idle:
+            stop(q)
+        deltas.append((crowded - alone) / max(attached - 1, 1))
+        say(f"  pair {i + 1}: send+recv {alone:6.0f} ns alone, {crowded:6.0f} ns with "
+            f"{attached - 1} other processes attached: {deltas[-1]:+.1f} ns per pair of calls "
+            "per process")
+    stop(d)
+    per = statistics.median(deltas)
+    say(f"  median: {per:+.1f} ns per pair of calls (2 traps) per attached process: "
+        f"{per * REQ_FANOUT / 2:+.0f} ns per trap with {REQ_FANOUT} workers")
+    return per
 
 
 def requests_run(arm, want_stats=False):
@@ -1741,6 +1806,8 @@ def requests_profile():
     alternating pairs. Returns {variant: (off %, on %)} (medians)."""
     if not shutil.which("perf"):
         say("  (d) perf missing (linux-perf, scripts/deps.sh): no profile")
+        return {}
+    if REQ_PROFILE_PAIRS < 1:
         return {}
     say("")
     say(f"(d) the probe's own code in the workers' CPU: perf record -e cpu-clock at 4999 Hz of "
@@ -1879,7 +1946,9 @@ def requests_summary(res):
     dtr, dcr, dns = dd
     say(f"  requests: dd bs=1 (a process no probe follows), every probe on/off: syscalls/s "
         f"{dtr:.3f}, CPU/syscall {dcr:.3f} ({dns:+.1f} ns); a worker's unfollowed calls, "
-        "--probes=requests: " + ", ".join(f"{k} {d:+.0f} ns" for k, (_, _, d) in fds.items()))
+        "--probes=requests: " + ", ".join(f"{k} {v[2]:+.0f} ns" for k, v in fds.items()
+                                          if k != "fanout")
+        + f"; each other attached process adds {fds['fanout']:+.1f} ns to a send+recv pair")
 
 
 GPU_POLLS = int(os.environ.get("GPU_POLLS", "200"))

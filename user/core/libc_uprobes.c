@@ -7,8 +7,14 @@
  * pid is armed in that process's memory only (for all its threads), so
  * nothing else on the host pays.
  *
- * Each process gets one BPF link: a uprobe session (v6.13) over the hooked
- * functions of the C library it maps, found in /proc/<pid>/maps and opened
+ * Each process gets one BPF link, or two: a uprobe session (v6.13) over the
+ * hooked functions that may want their return, and a plain entry uprobe
+ * link (v6.6) over those that never do (libc_hook.entry_only). Why two: the
+ * kernel calls every process's consumer of a probed function, and a
+ * session's consumer for another pid answers "want the return"; with two
+ * processes attached, each call of a session-hooked function in either
+ * paid a return trap, whatever its own program answered. Both links cover
+ * functions of the C library the process maps, found in /proc/<pid>/maps and opened
  * through /proc/<pid>/root so a container's own libc is the one probed. Not
  * one perf event per function and direction (libbpf's
  * bpf_program__attach_uprobe_opts): releasing each of those waits for an RCU
@@ -53,7 +59,11 @@
 
 /* uapi values newer than the installed headers (v6.6, v6.13). */
 #define ES_BPF_LINK_CREATE 28
+#define ES_BPF_TRACE_UPROBE_MULTI 48
 #define ES_BPF_TRACE_UPROBE_SESSION 57
+
+/* A process's links: the session's, the plain entry uprobes'. */
+enum { LU_SESSION, LU_ENTRY, LU_KINDS };
 
 /* union bpf_attr's link_create for uprobe_multi and sessions (v6.6). */
 union link_attr {
@@ -76,24 +86,25 @@ union link_attr {
 /* Basenames of the C library as maps shows it: glibc >= 2.34, older glibc, musl. */
 static const char *const libc_names[] = { "libc.so.", "libc-2.", "ld-musl-" };
 
-/* The functions' file offsets in one C library file. */
+/* The functions' file offsets in one C library file, per link kind. */
 struct libc_syms {
 	dev_t dev;
 	ino_t ino;
-	__u64 off[LIBC_UPROBES_MAX_HOOKS];
-	__u64 cookie[LIBC_UPROBES_MAX_HOOKS];
-	__u32 n;
+	__u64 off[LU_KINDS][LIBC_UPROBES_MAX_HOOKS];
+	__u64 cookie[LU_KINDS][LIBC_UPROBES_MAX_HOOKS];
+	__u32 n[LU_KINDS];
 };
 
 struct lu_proc {
 	__u32 pid; /* 0: nothing attached or tried at this index */
 	__u64 starttime;
 	uint64_t seen; /* the pass that last wanted it */
-	int link; /* -1: tried and failed */
+	bool up; /* its links are: false after a failed try */
+	int link[LU_KINDS]; /* -1: none of that kind */
 };
 
 struct libc_uprobes {
-	int prog_fd;
+	int prog_fd[LU_KINDS]; /* -1: no program of that kind */
 	const char *what;
 	struct libc_hook hooks[LIBC_UPROBES_MAX_HOOKS];
 	unsigned int nhooks;
@@ -132,21 +143,32 @@ static void close_link(struct libc_uprobes *lu, int fd)
 		close(fd);
 }
 
-int libc_uprobes_prepare(struct bpf_program *prog, const char *what)
+int libc_uprobes_prepare(struct bpf_program *prog, struct bpf_program *entry_prog,
+			 const char *what)
 {
+	int err;
+
 	bpf_program__set_autoattach(prog, false);
+	if (entry_prog)
+		bpf_program__set_autoattach(entry_prog, false);
 	/* Decided by BTF: the kfunc came with kprobe sessions (v6.10), before uprobe ones. */
 	if (!feature_enum_value("bpf_attach_type", "BPF_TRACE_UPROBE_SESSION")) {
 		bpf_program__set_autoload(prog, false);
+		if (entry_prog)
+			bpf_program__set_autoload(entry_prog, false);
 		log_warn("kernel without uprobe sessions (6.13): no per-worker C library uprobes",
 			 "for=%s", what);
 		return -EOPNOTSUPP;
 	}
-	return bpf_program__set_expected_attach_type(prog, ES_BPF_TRACE_UPROBE_SESSION);
+	err = bpf_program__set_expected_attach_type(prog, ES_BPF_TRACE_UPROBE_SESSION);
+	if (!err && entry_prog)
+		err = bpf_program__set_expected_attach_type(entry_prog, ES_BPF_TRACE_UPROBE_MULTI);
+	return err;
 }
 
-struct libc_uprobes *libc_uprobes_new(struct bpf_program *prog, const struct libc_hook *hooks,
-				      unsigned int nhooks, unsigned int nprocs, const char *what,
+struct libc_uprobes *libc_uprobes_new(struct bpf_program *prog, struct bpf_program *entry_prog,
+				      const struct libc_hook *hooks, unsigned int nhooks,
+				      unsigned int nprocs, const char *what,
 				      const struct libc_uprobes_ops *ops)
 {
 	struct libc_uprobes *lu;
@@ -154,10 +176,15 @@ struct libc_uprobes *libc_uprobes_new(struct bpf_program *prog, const struct lib
 
 	if (nhooks > LIBC_UPROBES_MAX_HOOKS)
 		return NULL;
+	for (unsigned int i = 0; i < nhooks; i++) {
+		if (hooks[i].entry_only && !entry_prog)
+			return NULL;
+	}
 	lu = calloc(1, sizeof(*lu));
 	if (!lu)
 		return NULL;
-	lu->prog_fd = bpf_program__fd(prog);
+	lu->prog_fd[LU_SESSION] = bpf_program__fd(prog);
+	lu->prog_fd[LU_ENTRY] = entry_prog ? bpf_program__fd(entry_prog) : -1;
 	lu->what = what;
 	memcpy(lu->hooks, hooks, nhooks * sizeof(*hooks));
 	lu->nhooks = nhooks;
@@ -190,8 +217,8 @@ void libc_uprobes_free(struct libc_uprobes *lu)
 	if (!lu)
 		return;
 	for (unsigned int i = 0; i < lu->nprocs; i++) {
-		if (lu->procs[i].pid)
-			close_link(lu, lu->procs[i].link);
+		for (int k = 0; lu->procs[i].pid && lu->procs[i].up && k < LU_KINDS; k++)
+			close_link(lu, lu->procs[i].link[k]);
 	}
 	close(lu->closer[1]);
 	for (unsigned int i = 0; i < lu->nclosers; i++)
@@ -277,7 +304,8 @@ static int libc_syms(struct libc_uprobes *lu, const char *path, const struct sta
 	Elf *elf;
 	int fd, err;
 
-	if (ls->n && ls->dev == st->st_dev && ls->ino == st->st_ino)
+	if ((ls->n[LU_SESSION] || ls->n[LU_ENTRY]) && ls->dev == st->st_dev &&
+	    ls->ino == st->st_ino)
 		return 0;
 	memset(ls, 0, sizeof(*ls));
 	err = elf_open_path(path, &fd, &elf);
@@ -285,14 +313,15 @@ static int libc_syms(struct libc_uprobes *lu, const char *path, const struct sta
 		return err;
 	for (size_t i = 0; i < lu->nhooks; i++) {
 		uint64_t va = elf_function(elf, lu->hooks[i].func), off;
+		int k = lu->hooks[i].entry_only ? LU_ENTRY : LU_SESSION;
 
 		if (!va || elf_va_to_off(elf, va, &off))
 			continue;
-		ls->off[ls->n] = off + cheap_site(fd, off);
-		ls->cookie[ls->n++] = lu->hooks[i].cookie;
+		ls->off[k][ls->n[k]] = off + cheap_site(fd, off);
+		ls->cookie[k][ls->n[k]++] = lu->hooks[i].cookie;
 	}
 	elf_close_path(fd, elf);
-	if (!ls->n)
+	if (!ls->n[LU_SESSION] && !ls->n[LU_ENTRY])
 		return -ENOENT;
 	ls->dev = st->st_dev;
 	ls->ino = st->st_ino;
@@ -303,8 +332,9 @@ static int libc_syms(struct libc_uprobes *lu, const char *path, const struct sta
 
 static void detach(struct libc_uprobes *lu, struct lu_proc *pp)
 {
-	if (pp->link >= 0) {
-		close_link(lu, pp->link);
+	if (pp->up) {
+		for (int k = 0; k < LU_KINDS; k++)
+			close_link(lu, pp->link[k]);
 		/* A reused tid must not inherit this process's state. */
 		if (lu->ops.detached)
 			lu->ops.detached(lu->ops.arg, pp->pid);
@@ -314,21 +344,42 @@ static void detach(struct libc_uprobes *lu, struct lu_proc *pp)
 	memset(pp, 0, sizeof(*pp));
 }
 
-static int link_create(struct libc_uprobes *lu, const char *path, __u32 pid)
+/* The link of kind k over the functions found for it; -1 when none were. */
+static int link_create(struct libc_uprobes *lu, const char *path, __u32 pid, int k)
 {
 	union link_attr a;
 	int fd;
 
+	if (!lu->libc.n[k])
+		return -1;
 	memset(&a, 0, sizeof(a));
-	a.um.prog_fd = (__u32)lu->prog_fd;
-	a.um.attach_type = ES_BPF_TRACE_UPROBE_SESSION;
+	a.um.prog_fd = (__u32)lu->prog_fd[k];
+	a.um.attach_type = k == LU_SESSION ? ES_BPF_TRACE_UPROBE_SESSION : ES_BPF_TRACE_UPROBE_MULTI;
 	a.um.path = (__u64)(uintptr_t)path;
-	a.um.offsets = (__u64)(uintptr_t)lu->libc.off;
-	a.um.cookies = (__u64)(uintptr_t)lu->libc.cookie;
-	a.um.cnt = lu->libc.n;
+	a.um.offsets = (__u64)(uintptr_t)lu->libc.off[k];
+	a.um.cookies = (__u64)(uintptr_t)lu->libc.cookie[k];
+	a.um.cnt = lu->libc.n[k];
 	a.um.pid = pid;
 	fd = (int)syscall(__NR_bpf, ES_BPF_LINK_CREATE, &a, sizeof(a));
 	return fd < 0 ? -errno : fd;
+}
+
+/* Both kinds' links, or neither: -errno. */
+static int links_create(struct libc_uprobes *lu, struct lu_proc *pp, const char *path, __u32 pid)
+{
+	int k, fd;
+
+	for (k = 0; k < LU_KINDS; k++) {
+		fd = link_create(lu, path, pid, k);
+		if (fd < -1)
+			goto fail;
+		pp->link[k] = fd;
+	}
+	return 0;
+fail:
+	while (k--)
+		close_link(lu, pp->link[k]);
+	return fd;
 }
 
 static int attach(struct libc_uprobes *lu, struct lu_proc *pp, __u32 pid, __u64 starttime)
@@ -340,7 +391,8 @@ static int attach(struct libc_uprobes *lu, struct lu_proc *pp, __u32 pid, __u64 
 
 	pp->pid = pid;
 	pp->starttime = starttime;
-	pp->link = -1;
+	pp->up = false;
+	pp->link[LU_SESSION] = pp->link[LU_ENTRY] = -1;
 	err = find_libc(pid, path, sizeof(path), &st);
 	if (err == -ENOENT) {
 		lu->failures++;
@@ -351,9 +403,9 @@ static int attach(struct libc_uprobes *lu, struct lu_proc *pp, __u32 pid, __u64 
 	if (!err)
 		err = libc_syms(lu, path, &st);
 	if (!err)
-		err = link_create(lu, path, pid);
-	if (err >= 0) {
-		pp->link = err;
+		err = links_create(lu, pp, path, pid);
+	if (!err) {
+		pp->up = true;
 		lu->attached++;
 		log_debug("uprobes attached", "for=%s pid=%u libc=%s took_us=%llu", lu->what, pid,
 			  path, (unsigned long long)((clock_ns() - t0) / 1000));

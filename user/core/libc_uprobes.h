@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
- * Per-process uprobe sessions on functions of the C library: one BPF link
- * per process (a uprobe session, v6.13, with the process's pid), over the
- * functions a probe names, in the libc that process maps. Shared by the tcp
+ * Per-process uprobes on functions of the C library: per process, a uprobe
+ * session link (v6.13, with the process's pid) over the functions a probe
+ * names that may want their return, and a plain entry uprobe link over
+ * those that never do, in the libc that process maps. Shared by the tcp
  * probe (accept/select of pool workers) and the requests probe (the socket
  * calls of HTTP workers). The caller walks its processes once per tick:
  * begin, want() for every process it wants instrumented, end; processes not
@@ -23,16 +24,20 @@ struct libc_uprobes;
 struct libc_hook {
 	const char *func;
 	__u64 cookie; /* bpf_get_attach_cookie() in the program */
+	bool entry_only; /* never wants its return: on the plain entry link */
 };
 
 /* Up to this many hooks per table. */
 #define LIBC_UPROBES_MAX_HOOKS 16
 
 /*
- * Before load: prog is to be attached as a uprobe session. -EOPNOTSUPP when
- * the kernel has none: prog is then not loaded (what: the log line's subject).
+ * Before load: prog is to be attached as a uprobe session, entry_prog (may
+ * be NULL) as plain entry uprobes, for the hooks marked entry_only.
+ * -EOPNOTSUPP when the kernel has no sessions: neither is then loaded
+ * (what: the log line's subject).
  */
-int libc_uprobes_prepare(struct bpf_program *prog, const char *what);
+int libc_uprobes_prepare(struct bpf_program *prog, struct bpf_program *entry_prog,
+			 const char *what);
 
 struct libc_uprobes_ops {
 	/* /proc/<pid>/stat's starttime, 0 when gone: tells a gone process from a failure. */
@@ -42,9 +47,10 @@ struct libc_uprobes_ops {
 	void *arg;
 };
 
-/* After load: a table of nprocs entries (the caller's indexes) for prog. */
-struct libc_uprobes *libc_uprobes_new(struct bpf_program *prog, const struct libc_hook *hooks,
-				      unsigned int nhooks, unsigned int nprocs, const char *what,
+/* After load: a table of nprocs entries (the caller's indexes) for prog and entry_prog. */
+struct libc_uprobes *libc_uprobes_new(struct bpf_program *prog, struct bpf_program *entry_prog,
+				      const struct libc_hook *hooks, unsigned int nhooks,
+				      unsigned int nprocs, const char *what,
 				      const struct libc_uprobes_ops *ops);
 /* Releases every link (waits for the kernel). NULL is fine. */
 void libc_uprobes_free(struct libc_uprobes *lu);

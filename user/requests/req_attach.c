@@ -52,12 +52,15 @@
 #define MAX_PORTS 8
 #define DIAG_BUF (32 * 1024)
 
-/* The C library functions CPython's socket module calls (Modules/socketmodule.c). */
+/*
+ * The C library functions CPython's socket module calls (Modules/socketmodule.c):
+ * recv's on the session link (its return is wanted), the rest on the entry link.
+ */
 static const struct libc_hook hooks[] = {
-	{ "recv", ES_REQ_HOOK_RECV },	    { "recvfrom", ES_REQ_HOOK_RECV },
-	{ "send", ES_REQ_HOOK_SEND },	    { "sendto", ES_REQ_HOOK_SEND },
-	{ "sendmsg", ES_REQ_HOOK_SENDMSG }, { "close", ES_REQ_HOOK_CLOSE },
-	{ "listen", ES_REQ_HOOK_LISTEN },
+	{ "recv", ES_REQ_HOOK_RECV, false },	  { "recvfrom", ES_REQ_HOOK_RECV, false },
+	{ "send", ES_REQ_HOOK_SEND, true },	  { "sendto", ES_REQ_HOOK_SEND, true },
+	{ "sendmsg", ES_REQ_HOOK_SENDMSG, true }, { "close", ES_REQ_HOOK_CLOSE, true },
+	{ "listen", ES_REQ_HOOK_LISTEN, true },
 };
 #define NHOOKS (sizeof(hooks) / sizeof(hooks[0]))
 
@@ -125,7 +128,8 @@ int req_attach_start(struct req_priv *rp)
 					.arg = rp };
 	unsigned int n = rp->nslots > ES_SLOT_FIRST_WORKER ? rp->nslots - ES_SLOT_FIRST_WORKER : 0;
 
-	rp->lu = libc_uprobes_new(rp->skel->progs.es_req_io, hooks, NHOOKS, n, "requests", &ops);
+	rp->lu = libc_uprobes_new(rp->skel->progs.es_req_recv, rp->skel->progs.es_req_io, hooks,
+				  NHOOKS, n, "requests", &ops);
 	return rp->lu ? 0 : -ENOMEM;
 }
 

@@ -86,7 +86,8 @@ static int requests_open(struct probe *p)
 	rp->skel = requests_bpf__open();
 	if (!rp->skel)
 		return -errno;
-	err = libc_uprobes_prepare(rp->skel->progs.es_req_io, "requests");
+	err = libc_uprobes_prepare(rp->skel->progs.es_req_recv, rp->skel->progs.es_req_io,
+				   "requests");
 	if (err)
 		return err; /* nothing to do without uprobe sessions */
 	/* Where each request's time went: the sched and pg probes' maps, when they are up. */

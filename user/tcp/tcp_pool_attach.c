@@ -26,10 +26,10 @@
 
 /* What is hooked in the C library, and the cookie the program reads. */
 static const struct libc_hook hooks[] = {
-	{ "accept", ES_TCP_HOOK_ACCEPT },
-	{ "accept4", ES_TCP_HOOK_ACCEPT },
-	{ "select", ES_TCP_HOOK_SELECT },
-	{ "pselect", ES_TCP_HOOK_SELECT },
+	{ "accept", ES_TCP_HOOK_ACCEPT, false },
+	{ "accept4", ES_TCP_HOOK_ACCEPT, false },
+	{ "select", ES_TCP_HOOK_SELECT, false },
+	{ "pselect", ES_TCP_HOOK_SELECT, false },
 };
 #define NHOOKS (sizeof(hooks) / sizeof(hooks[0]))
 
@@ -41,7 +41,7 @@ struct tcp_pool_attach {
 
 int tcp_pool_attach_prepare(struct bpf_program *prog)
 {
-	return libc_uprobes_prepare(prog, "tcp pool occupancy and listen queue wait");
+	return libc_uprobes_prepare(prog, NULL, "tcp pool occupancy and listen queue wait");
 }
 
 static bool thread_of_pid(void *arg, const void *key, const void *value)
@@ -70,7 +70,7 @@ struct tcp_pool_attach *tcp_pool_attach_new(struct bpf_program *prog, uint32_t r
 		return NULL;
 	pa->roles = roles;
 	pa->threads_fd = threads_fd;
-	pa->lu = libc_uprobes_new(prog, hooks, NHOOKS,
+	pa->lu = libc_uprobes_new(prog, NULL, hooks, NHOOKS,
 				  nslots > ES_SLOT_FIRST_WORKER ? nslots - ES_SLOT_FIRST_WORKER : 0,
 				  "tcp", &ops);
 	if (!pa->lu) {
