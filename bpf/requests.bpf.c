@@ -120,22 +120,53 @@ static __always_inline void count_drop(void)
 }
 
 /*
+ * The thread's interval open now: it runs (this is its own uprobe), so CPU
+ * time. When the sched probe still has it off the CPU, its switch-in went
+ * unseen (the kernel skips tracepoint programs while a PID 1 thread is
+ * current: the sched probe's missed_run()): the run since the scheduler's
+ * last switch-in (sum_exec_runtime - prev_sum_exec_runtime, as of the last
+ * tick) is CPU time, the rest of the interval its off-CPU state's.
+ */
+static __always_inline void add_open(__u64 *t, const struct es_task_sched *s,
+				     struct task_struct *cur, __u64 now)
+{
+	__u64 ran, start;
+	__u32 idx;
+
+	if (!s->ts || now <= s->ts)
+		return;
+	if (s->state == ES_ST_ONCPU) {
+		t[ES_REQ_T_CPU] += now - s->ts;
+		return;
+	}
+	if (s->state < ES_ST_OFF)
+		return;
+	ran = cur->se.sum_exec_runtime - cur->se.prev_sum_exec_runtime;
+	start = ran < now - s->ts ? now - ran : s->ts;
+	t[ES_REQ_T_CPU] += now - start;
+	idx = s->state - ES_ST_OFF;
+	/* Hide the range check from the compiler so the mask the verifier needs stays. */
+	asm volatile("" : "+r"(idx));
+	idx &= ES_OFF_COUNT - 1;
+	t[1 + idx] += start - s->ts;
+}
+
+/*
  * The current thread's and process's running totals now (enum es_req_total);
- * returns which could be read. The thread is on a CPU: its open interval
- * counts as CPU time.
+ * returns which could be read.
  */
 static __always_inline __u32 read_totals(__u64 *t, __u32 tgid, __u64 now)
 {
+	struct task_struct *cur = bpf_get_current_task_btf();
 	struct es_task_sched *s;
 	struct es_pg_client *pg;
 	__u32 ok = 0;
 
-	s = bpf_task_storage_get(&task_sched, bpf_get_current_task_btf(), NULL, 0);
+	s = bpf_task_storage_get(&task_sched, cur, NULL, 0);
 	if (s) {
 		for (int i = 0; i < ES_ACC_COUNT; i++)
 			t[i] = s->acc_ns[i];
-		if (s->state == ES_ST_ONCPU && s->ts && now > s->ts)
-			t[ES_REQ_T_CPU] += now - s->ts;
+		add_open(t, s, cur, now);
 		ok |= ES_REQ_OK_SCHED;
 	}
 	/* Not the pg probe's map (it is off): empty, not looked in. */

@@ -344,14 +344,14 @@ static void detach(struct libc_uprobes *lu, struct lu_proc *pp)
 	memset(pp, 0, sizeof(*pp));
 }
 
-/* The link of kind k over the functions found for it; -1 when none were. */
-static int link_create(struct libc_uprobes *lu, const char *path, __u32 pid, int k)
+/* The link of kind k over the functions found for it into *fd (-1: none were found). */
+static int link_create(struct libc_uprobes *lu, const char *path, __u32 pid, int k, int *fd)
 {
 	union link_attr a;
-	int fd;
 
+	*fd = -1;
 	if (!lu->libc.n[k])
-		return -1;
+		return 0;
 	memset(&a, 0, sizeof(a));
 	a.um.prog_fd = (__u32)lu->prog_fd[k];
 	a.um.attach_type = k == LU_SESSION ? ES_BPF_TRACE_UPROBE_SESSION : ES_BPF_TRACE_UPROBE_MULTI;
@@ -360,26 +360,27 @@ static int link_create(struct libc_uprobes *lu, const char *path, __u32 pid, int
 	a.um.cookies = (__u64)(uintptr_t)lu->libc.cookie[k];
 	a.um.cnt = lu->libc.n[k];
 	a.um.pid = pid;
-	fd = (int)syscall(__NR_bpf, ES_BPF_LINK_CREATE, &a, sizeof(a));
-	return fd < 0 ? -errno : fd;
+	*fd = (int)syscall(__NR_bpf, ES_BPF_LINK_CREATE, &a, sizeof(a));
+	return *fd < 0 ? -errno : 0;
 }
 
 /* Both kinds' links, or neither: -errno. */
 static int links_create(struct libc_uprobes *lu, struct lu_proc *pp, const char *path, __u32 pid)
 {
-	int k, fd;
+	int k, err;
 
 	for (k = 0; k < LU_KINDS; k++) {
-		fd = link_create(lu, path, pid, k);
-		if (fd < -1)
+		err = link_create(lu, path, pid, k, &pp->link[k]);
+		if (err)
 			goto fail;
-		pp->link[k] = fd;
 	}
 	return 0;
 fail:
-	while (k--)
+	while (k--) {
 		close_link(lu, pp->link[k]);
-	return fd;
+		pp->link[k] = -1;
+	}
+	return err;
 }
 
 static int attach(struct libc_uprobes *lu, struct lu_proc *pp, __u32 pid, __u64 starttime)
