@@ -40,6 +40,7 @@
 #include "requests.h"
 #include "ringbuf.bpf.h"
 #include "sched.h"
+#include "sched_run.bpf.h"
 #include "sock.bpf.h"
 
 char LICENSE[] SEC("license") = "GPL";
@@ -122,15 +123,13 @@ static __always_inline void count_drop(void)
 /*
  * The thread's interval open now: it runs (this is its own uprobe), so CPU
  * time. When the sched probe still has it off the CPU, its switch-in went
- * unseen (the kernel skips tracepoint programs while a PID 1 thread is
- * current: the sched probe's missed_run()): the run since the scheduler's
- * last switch-in (sum_exec_runtime - prev_sum_exec_runtime, as of the last
- * tick) is CPU time, the rest of the interval its off-CPU state's.
+ * unseen (sched_run.bpf.h): its current run is CPU time, the rest of the
+ * interval its off-CPU state's.
  */
 static __always_inline void add_open(__u64 *t, const struct es_task_sched *s,
 				     struct task_struct *cur, __u64 now)
 {
-	__u64 ran, start;
+	__u64 start;
 	__u32 idx;
 
 	if (!s->ts || now <= s->ts)
@@ -141,8 +140,7 @@ static __always_inline void add_open(__u64 *t, const struct es_task_sched *s,
 	}
 	if (s->state < ES_ST_OFF)
 		return;
-	ran = cur->se.sum_exec_runtime - cur->se.prev_sum_exec_runtime;
-	start = ran < now - s->ts ? now - ran : s->ts;
+	start = run_began(cur->se.sum_exec_runtime, cur->se.prev_sum_exec_runtime, now, s->ts);
 	t[ES_REQ_T_CPU] += now - start;
 	idx = s->state - ES_ST_OFF;
 	/* Hide the range check from the compiler so the mask the verifier needs stays. */

@@ -30,6 +30,7 @@
 #include "procs.h"
 #include "ringbuf.bpf.h"
 #include "sched.h"
+#include "sched_run.bpf.h"
 #include "switch_hook.bpf.h"
 #include "workers.bpf.h"
 
@@ -266,12 +267,11 @@ static __always_inline void trace_state(struct es_task_sched *s, __u32 pid, __u3
 static __always_inline void missed_run(struct es_task_sched *s, __u32 pid, __u32 tgid,
 				       __u64 sum, __u64 prev_sum, __u64 now, bool tr)
 {
-	__u64 ran = sum - prev_sum, start = now - ran;
+	__u64 start;
 
-	if (s->state == ES_ST_ONCPU || sum <= prev_sum || ran > now)
+	if (s->state == ES_ST_ONCPU || sum <= prev_sum || sum - prev_sum > now)
 		return;
-	if (start < s->ts)
-		start = s->ts;
+	start = run_began(sum, prev_sum, now, s->ts);
 	close_offcpu(s, tgid, start);
 	s->tgid = tgid;
 	s->state = ES_ST_ONCPU;
@@ -321,13 +321,14 @@ static __always_inline void trace_held(struct es_task_sched *s, struct task_stru
 				       struct es_task_sched *ns, struct task_struct *next,
 				       __u32 left, __u64 now)
 {
-	__u64 run_start = s->waker_run ? 0 : s->ts;
+	__u64 run_start;
 	__u32 slot;
 
 	if (ns->state != ES_ST_OFF + ES_OFF_RUNQUEUE || s->state != ES_ST_ONCPU ||
 	    !slot_of(s, prev->tgid, &slot) || slot != ES_ROLE_OTHER ||
 	    !slot_of(ns, next->tgid, &slot) || slot == ES_ROLE_OTHER)
 		return;
+	run_start = s->waker_run ? 0 : s->ts;
 	s->waker_run = 0;
 	send_other(prev, next, ES_TR_HELD, bpf_get_smp_processor_id(), run_start, ES_ST_OFF + left,
 		   now);
@@ -462,13 +463,14 @@ static __always_inline bool in_task_ctx(struct task_struct *cur)
 static __always_inline __u64 waker_run_start(struct task_struct *cur, __u64 now)
 {
 	struct es_task_sched *s = btf_state(cur);
-	__u64 run = cur->se.prev_sum_exec_runtime + 1, ran;
+	__u64 run = cur->se.prev_sum_exec_runtime + 1, start;
 
 	if (!s || s->waker_run == run)
 		return 0;
 	s->waker_run = run;
-	ran = cur->se.sum_exec_runtime - cur->se.prev_sum_exec_runtime;
-	return ran < now ? now - ran : now;
+	/* 0 says "sent already": a start not known is now. */
+	start = run_began(cur->se.sum_exec_runtime, cur->se.prev_sum_exec_runtime, now, 0);
+	return start ? start : now;
 }
 
 SEC("tp_btf/sched_waking")
@@ -513,8 +515,7 @@ int es_sched_open_iter(struct bpf_iter__task *ctx)
 		return 0;
 	/* On a CPU with its switch-in missed (see missed_run): split as its switch-out will. */
 	if (rec.state != ES_ST_ONCPU && t->on_cpu) {
-		__u64 sum = t->se.sum_exec_runtime, prev_sum = t->se.prev_sum_exec_runtime;
-		__u64 start = sum > prev_sum && sum - prev_sum < now - ts ? now - (sum - prev_sum) : ts;
+		__u64 start = run_began(t->se.sum_exec_runtime, t->se.prev_sum_exec_runtime, now, ts);
 
 		rec.ns = start - ts;
 		if (rec.ns)

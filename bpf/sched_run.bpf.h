@@ -1,0 +1,23 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * When a task's current run on a CPU began, by the scheduler's own account:
+ * CFS sets se.prev_sum_exec_runtime to se.sum_exec_runtime when it switches
+ * the task in, and brings sum_exec_runtime up to date at each tick and
+ * before sched_switch. Used where a switch-in went unseen (the VM kernel
+ * skips tracepoint programs while a PID 1 thread is current) by the sched
+ * probe's switch-out and scrape-time iterator and the requests probe.
+ */
+#ifndef ERPSCOPE_SCHED_RUN_BPF_H
+#define ERPSCOPE_SCHED_RUN_BPF_H
+
+/* The run's start (sum, prev_sum: the task's se fields), not before since; since if unknown. */
+static __always_inline __u64 run_began(__u64 sum, __u64 prev_sum, __u64 now, __u64 since)
+{
+	__u64 ran = sum - prev_sum;
+
+	if (sum <= prev_sum || now <= since || ran >= now - since)
+		return since;
+	return now - ran;
+}
+
+#endif
