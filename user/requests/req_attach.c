@@ -64,11 +64,6 @@ static const struct libc_hook hooks[] = {
 };
 #define NHOOKS (sizeof(hooks) / sizeof(hooks[0]))
 
-struct listener {
-	uint32_t inode;
-	uint16_t port;
-};
-
 /* A served process's listening ports, as last looked for. */
 struct listen_check {
 	__u32 pid;
@@ -87,7 +82,7 @@ struct own_listeners {
 	char *buf; /* DIAG_BUF */
 	ino_t netns;
 	bool dumped, ok; /* in this pass; its dump succeeded */
-	struct listener l[MAX_LISTENERS];
+	struct tcp_listener l[MAX_LISTENERS];
 	unsigned int n;
 };
 
@@ -134,7 +129,7 @@ int req_attach_start(struct req_priv *rp)
 }
 
 /* The listening TCP sockets in /proc/<pid>/net/tcp{,6} (the process's namespace). */
-static unsigned int proc_listeners(__u32 pid, struct listener *l, unsigned int max)
+static unsigned int proc_listeners(__u32 pid, struct tcp_listener *l, unsigned int max)
 {
 	static const char *const files[] = { "tcp", "tcp6" };
 	unsigned int n = 0;
@@ -154,6 +149,7 @@ static unsigned int proc_listeners(__u32 pid, struct listener *l, unsigned int m
 			if (sscanf(line, " %*u: %*x:%x %*x:%*x %x %*x:%*x %*x:%*x %*x %*u %*u %lu",
 				   &port, &st, &inode) == 3 &&
 			    st == 0x0A && inode && port && port <= 0xffff) {
+				memset(&l[n], 0, sizeof(l[n]));
 				l[n].inode = (uint32_t)inode;
 				l[n++].port = (uint16_t)port;
 			}
@@ -174,10 +170,8 @@ static void own_listener(void *arg, const struct tcp_listener *l)
 {
 	struct own_listeners *o = arg;
 
-	if (o->n < MAX_LISTENERS && l->inode && l->port) {
-		o->l[o->n].inode = l->inode;
-		o->l[o->n++].port = l->port;
-	}
+	if (o->n < MAX_LISTENERS && l->inode && l->port)
+		o->l[o->n++] = *l;
 }
 
 /* The daemon's namespace's listeners, one dump per pass; false when it failed. */
@@ -200,8 +194,8 @@ static bool own_dump(struct own_listeners *o)
 }
 
 /* The listening sockets of pid's network namespace, into *l; how many. */
-static unsigned int listeners(struct own_listeners *o, __u32 pid, const struct listener **l,
-			      struct listener *buf, unsigned int max)
+static unsigned int listeners(struct own_listeners *o, __u32 pid, const struct tcp_listener **l,
+			      struct tcp_listener *buf, unsigned int max)
 {
 	char path[64];
 
@@ -230,8 +224,8 @@ static bool add_port(struct listen_check *lc, __u16 port)
 /* Adds the ports of the listening TCP sockets pid holds to lc; true when one was new. */
 static bool look_for_ports(struct own_listeners *o, __u32 pid, struct listen_check *lc)
 {
-	struct listener buf[MAX_LISTENERS];
-	const struct listener *l;
+	struct tcp_listener buf[MAX_LISTENERS];
+	const struct tcp_listener *l;
 	unsigned int n = listeners(o, pid, &l, buf, MAX_LISTENERS);
 	char path[64], link[64];
 	struct dirent *de;
