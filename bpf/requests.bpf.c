@@ -47,8 +47,14 @@ char LICENSE[] SEC("license") = "GPL";
 
 #define REQ_EVENTS_SIZE (1024 * 1024)
 
-/* Set by user space before load: pg_clients is the pg probe's. */
+/*
+ * Set by user space before load: task_sched is the sched probe's, pg_clients
+ * the pg probe's (else each is this object's own, always empty: not looked
+ * in), and the Python probe reads req_serving (else nobody: not written).
+ */
+const volatile bool sched_shared = false;
 const volatile bool pg_shared = false;
+const volatile bool tag_serving = false;
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -160,14 +166,13 @@ static __always_inline __u32 read_totals(__u64 *t, __u32 tgid, __u64 now)
 	struct es_pg_client *pg;
 	__u32 ok = 0;
 
-	s = bpf_task_storage_get(&task_sched, cur, NULL, 0);
+	s = sched_shared ? bpf_task_storage_get(&task_sched, cur, NULL, 0) : NULL;
 	if (s) {
 		for (int i = 0; i < ES_ACC_COUNT; i++)
 			t[i] = s->acc_ns[i];
 		add_open(t, s, cur, now);
 		ok |= ES_REQ_OK_SCHED;
 	}
-	/* Not the pg probe's map (it is off): empty, not looked in. */
 	if (!pg_shared)
 		return ok;
 	pg = bpf_map_lookup_elem(&pg_clients, &tgid);
@@ -181,7 +186,8 @@ static __always_inline void send_done(const struct es_req_conn_key *k, struct es
 {
 	struct es_req_done *ev;
 
-	req_serving_end(c->tid, c->conn_id, c->seq);
+	if (tag_serving)
+		req_serving_end(c->tid, c->conn_id, c->seq);
 	ev = bpf_ringbuf_reserve(&req_events, sizeof(*ev), 0);
 	if (!ev) {
 		count_drop();
@@ -369,7 +375,8 @@ static __always_inline void on_recv(__u32 tgid, __u32 tid, __u64 cookie, long re
 		c->resp_ns = 0;
 		c->end_ns = 0;
 		c->tid = tid;
-		req_serving_begin(c->conn_id, c->seq);
+		if (tag_serving)
+			req_serving_begin(c->conn_id, c->seq);
 		c->captured = 0;
 		c->eof = 0;
 		__builtin_memset(c->status, 0, sizeof(c->status));

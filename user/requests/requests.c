@@ -91,12 +91,16 @@ static int requests_open(struct probe *p)
 	if (err)
 		return err; /* nothing to do without uprobe sessions */
 	/* Where each request's time went: the sched and pg probes' maps, when they are up. */
-	if (es->task_sched_fd >= 0)
+	if (es->task_sched_fd >= 0) {
 		err = bpf_map__reuse_fd(rp->skel->maps.task_sched, es->task_sched_fd);
+		rp->skel->rodata->sched_shared = true;
+	}
 	if (!err && es->pg_clients_fd >= 0) {
 		err = bpf_map__reuse_fd(rp->skel->maps.pg_clients, es->pg_clients_fd);
 		rp->skel->rodata->pg_shared = true;
 	}
+	/* Each thread's request is only read by the Python probe's samples. */
+	rp->skel->rodata->tag_serving = config_probe_enabled(&es->cfg, "python");
 	if (!err)
 		err = reqtag_map_reuse(es, rp->skel->maps.req_serving);
 	if (err)
