@@ -589,13 +589,43 @@ static __always_inline __u32 low_bit(__u64 x)
 	return n;
 }
 
-/* Does a select() read set (the first SELECT_WORDS words) hold a listener? */
-static __always_inline bool select_waits_listener(__u64 nfds, const void *readfds)
+/* fd_is_tcp_listener() through fd_sock_direct(): for a call outside a loop. */
+static __always_inline bool fd_is_tcp_listener_direct(__u32 fd)
+{
+	struct sock *sk = fd_sock_direct(fd);
+	__u16 family;
+
+	if (!sk || sk->__sk_common.skc_state != ES_TCP_LISTEN)
+		return false;
+	family = sk->__sk_common.skc_family;
+	return family == ES_AF_INET || family == ES_AF_INET6;
+}
+
+/* Is fd in a select() read set and still a listener? */
+static __always_inline bool select_holds_listener(__u64 nfds, const void *readfds, __u32 fd)
+{
+	__u64 bits = 0;
+
+	if (fd >= nfds || fd >= SELECT_WORDS * 64 ||
+	    bpf_probe_read_user(&bits, sizeof(bits), (const __u64 *)readfds + fd / 64))
+		return false;
+	return (bits & (1ull << (fd % 64))) && fd_is_tcp_listener_direct(fd);
+}
+
+/*
+ * Does a select() read set (the first SELECT_WORDS words) hold a listener?
+ * A pool worker selects on the same listener each time: the one its
+ * thread found last (t) is tried first, one socket walk instead of a scan.
+ */
+static __always_inline bool select_waits_listener(struct es_tcp_thread *t, __u64 nfds,
+						  const void *readfds)
 {
 	__u32 checks = 0;
 
 	if (!readfds)
 		return false;
+	if (t && t->listen_fd1 && select_holds_listener(nfds, readfds, t->listen_fd1 - 1))
+		return true;
 	for (__u32 i = 0; i < SELECT_WORDS; i++) {
 		__u64 bits = 0;
 
@@ -611,8 +641,11 @@ static __always_inline bool select_waits_listener(__u64 nfds, const void *readfd
 			bits &= bits - 1;
 			if (checks++ >= FD_CHECKS)
 				return false;
-			if (fd_is_tcp_listener(fd))
+			if (fd_is_tcp_listener(fd)) {
+				if (t)
+					t->listen_fd1 = fd + 1;
 				return true;
+			}
 		}
 	}
 	return false;
@@ -638,11 +671,10 @@ static __always_inline void add_busy(__u32 slot, __u64 ns)
 	*v += ns;
 }
 
-/* A pool worker's thread starts waiting for a connection. */
-static __always_inline void wait_begin(const struct es_worker *w, __u32 tgid)
+/* A pool worker's thread (t: its entry, if any) starts waiting for a connection. */
+static __always_inline void wait_begin(struct es_tcp_thread *t, const struct es_worker *w,
+				       __u32 tid, __u32 tgid)
 {
-	__u32 tid = (__u32)bpf_get_current_pid_tgid();
-	struct es_tcp_thread *t = bpf_map_lookup_elem(&threads, &tid);
 	__u64 now = bpf_ktime_get_ns();
 	struct es_tcp_thread fresh = {};
 
@@ -677,18 +709,21 @@ static __always_inline void wait_end(void)
 /* Returns 1 when the caller's thread now waits for a connection, else 0. */
 static __always_inline int on_wait_enter(enum wait_kind kind, __u64 a0, __u64 a1)
 {
-	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	__u64 id = bpf_get_current_pid_tgid();
+	__u32 tgid = id >> 32, tid = (__u32)id;
 	struct es_worker *w = bpf_map_lookup_elem(&workers, &tgid);
+	struct es_tcp_thread *t;
 	bool listens;
 
 	if (!w || !pool_role(w->role))
 		return 0;
+	t = bpf_map_lookup_elem(&threads, &tid);
 	if (kind == WAIT_SELECT)
-		listens = select_waits_listener(a0, (const void *)a1);
+		listens = select_waits_listener(t, a0, (const void *)a1);
 	else
 		listens = true; /* accept() waits for a connection by definition */
 	if (listens)
-		wait_begin(w, tgid);
+		wait_begin(t, w, tid, tgid);
 	return listens;
 }
 
@@ -699,7 +734,7 @@ static __always_inline void queue_wait(__u32 role, __u32 fd)
 	static const struct es_tcp_hist zero = {};
 	struct es_tcp_wait_key k = { .role = role };
 	struct es_tcp_hist *h;
-	struct sock *sk = fd_sock(fd);
+	struct sock *sk = fd_sock_direct(fd);
 	__u64 key, *since, now, delta;
 	__u32 b;
 
@@ -712,7 +747,7 @@ static __always_inline void queue_wait(__u32 role, __u32 fd)
 	now = bpf_ktime_get_ns();
 	delta = now > *since ? now - *since : 0;
 	bpf_map_delete_elem(&pending_accept, &key);
-	k.port = BPF_CORE_READ(sk, __sk_common.skc_num);
+	k.port = sk->__sk_common.skc_num;
 	h = es_lookup_or_init(&listen_wait, &k, &zero, ES_MAP_LISTEN_WAIT);
 	if (!h)
 		return;

@@ -76,7 +76,7 @@ struct es_tcp_thread {
 	__u32 state;
 	__u32 tgid;
 	__u32 slot;
-	__u32 pad;
+	__u32 listen_fd1; /* 1 + the listener last found in the thread's select set; 0: none */
 };
 
 /*
