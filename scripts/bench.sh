@@ -89,7 +89,13 @@
 # share of the workers' CPU samples (perf record -e cpu-clock, 4999 Hz) in
 # the probe's own code (uprobe traps, BPF programs and helpers), off vs
 # --probes=requests, REQ_PROFILE_PAIRS (3) alternating pairs: a share
-# within one run, which the VM's drift between runs does not move.
+# within one run, which the VM's drift between runs does not move;
+# (c2) interleaved A/B: the same server run twice at once, the real one and
+# a twin whose workers the probe does not follow (odoo_server.py
+# --reference), loaded in turn for REQ_SLICE (0.5 s) slices, REQ_SLICES (10)
+# each, daemon off then --probes=requests, REQ_IL_PAIRS (3) pairs: CPU per
+# request of the real server over the twin's, on over off, so the VM's
+# drift, which moves both servers alike within a second, cancels.
 # The gpu poller (BENCH_ONLY=gpu runs only that; also last in a full run):
 # one poll against the fake libnvidia-ml.so.1 (tests/fake/fake_nvml.c, 2 GPUs,
 # 2 processes with samples every 100 ms, built by make): scripts/
@@ -1565,6 +1571,9 @@ REQ_DD_PAIRS = int(os.environ.get("REQ_DD_PAIRS", "6"))
 REQ_DD_COUNT = int(os.environ.get("REQ_DD_COUNT", str(1 << 20)))
 REQ_CALLS = int(os.environ.get("REQ_CALLS", "20000"))
 REQ_FANOUT = int(os.environ.get("REQ_FANOUT", "32"))  # (b2): idle workers attached besides
+REQ_SLICE = float(os.environ.get("REQ_SLICE", "0.5"))  # (c2): seconds of load a slice
+REQ_SLICES = int(os.environ.get("REQ_SLICES", "10"))   # (c2): slices per server and period
+REQ_IL_PAIRS = int(os.environ.get("REQ_IL_PAIRS", "3"))  # (c2): off/on periods
 REQ_PATH = "/web/webclient/version_info"
 REQ_WORKERS = 2
 # One request per connection (as Odoo's prefork workers serve), and
@@ -1754,6 +1763,83 @@ def requests_run(arm, want_stats=False):
     return res
 
 
+def twin_start():
+    """(c2)'s twin: scripts/odoo_server.py --reference (workers the probe
+    does not follow), as the real server is run, in a cgroup of its own.
+    Returns (proc, port, cgroup)."""
+    cg = cgroup_new("twin")
+    p = start([PY_BIN, "scripts/odoo_server.py", "--port", "0", "--http11", "--workers",
+               str(REQ_WORKERS), "--reference"], stdout=subprocess.PIPE,
+              stderr=subprocess.DEVNULL, text=True, preexec_fn=lambda: cgroup_join(cg))
+    port = int(p.stdout.readline())
+    time.sleep(1.0)  # the children fork and retitle
+    return p, port, cg
+
+
+def load_at(port, seconds, clients, extra):
+    r = subprocess.run([os.path.join(ODOO["dir"], "odoo_load"), str(port), str(seconds),
+                        str(clients)] + list(extra), capture_output=True, text=True, check=True)
+    return json.loads(r.stdout)
+
+
+def interleaved(servers, clients, extra):
+    """REQ_SLICES slices of load on each of servers ({name: (port,
+    cgroup)}), in turn, the order swapped each time. Returns {name: (server
+    CPU us, requests, the daemon's CPU us during its slices)}."""
+    tot = {s: [0, 0, 0] for s in servers}
+    names = list(servers)
+    for s in names:
+        load_at(servers[s][0], 0.3, clients, extra)  # warm up
+    for i in range(REQ_SLICES):
+        for s in (names if i % 2 == 0 else names[::-1]):
+            port, cg = servers[s]
+            u0, d0 = cgroup_usec(cg), cgroup_usec(ODOO["dcgroup"])
+            n = load_at(port, REQ_SLICE, clients, extra)["requests"]
+            tot[s][0] += cgroup_usec(cg) - u0
+            tot[s][1] += n
+            tot[s][2] += cgroup_usec(ODOO["dcgroup"]) - d0
+    return tot
+
+
+def requests_interleaved(twin):
+    """(c2): CPU per request of the real server over its twin's, daemon
+    off then --probes=requests, REQ_IL_PAIRS times; the daemon's CPU during
+    the real server's slices less that during the twin's goes to the real
+    server's requests. Returns {variant: (median on/off, off ratios, on
+    ratios)}."""
+    if REQ_IL_PAIRS < 1:
+        return {}
+    servers = {"real": (ODOO["port"], ODOO["cgroup"]), "twin": (twin[1], twin[2])}
+    say("")
+    say(f"(c2) interleaved: the server above and its twin (odoo_server.py --reference: the same "
+        f"code, workers titled as cron workers, which the probe does not follow), loaded in turn "
+        f"for {REQ_SLICE:g} s slices, {REQ_SLICES} each, the order swapped every slice; daemon off, "
+        f"then --probes=requests, {REQ_IL_PAIRS} pairs; CPU per request real/twin (the daemon's "
+        "CPU in the real server's slices less the twin's counted with the real one)")
+    got = {v: {"off": [], "on": []} for v, _, _ in REQ_VARIANTS}
+    for i in range(REQ_IL_PAIRS):
+        for arm in ("off", "on"):
+            d = arm_daemon("requests", ODOO["dcgroup"])[0] if arm == "on" else None
+            for v, clients, extra in REQ_VARIANTS:
+                t = interleaved(servers, clients, extra)
+                real = (t["real"][0] + t["real"][2] - t["twin"][2]) / max(t["real"][1], 1)
+                twin_cpu = t["twin"][0] / max(t["twin"][1], 1)
+                got[v][arm].append(real / twin_cpu)
+                say(f"  pair {i + 1} {arm:<3} {v:<10} real {real:6.1f} us/req ({t['real'][1]} req), "
+                    f"twin {twin_cpu:6.1f} us/req ({t['twin'][1]} req): {real / twin_cpu:.3f}")
+            if d:
+                stop(d)
+    out = {}
+    for v, _, _ in REQ_VARIANTS:
+        off, on = got[v]["off"], got[v]["on"]
+        ratio = statistics.median(b / a for a, b in zip(off, on))
+        out[v] = (ratio, off, on)
+        say(f"  {v}: CPU per request with the probe, over without: {ratio:.3f} (median of the "
+            f"pairs; real/twin off {', '.join(f'{x:.3f}' for x in off)}, on "
+            f"{', '.join(f'{x:.3f}' for x in on)}; target <= 1.03)")
+    return out
+
+
 # Symbols of the probe's own work in a worker: the uprobe traps (int3 entry,
 # the handlers, the return trampoline and exit to user mode) and the BPF
 # programs and helpers they run.
@@ -1905,6 +1991,18 @@ def requests_bench():
     say(f"  (medians over {REQ_PAIRS} rounds; ratios are medians of each round's arm/off; "
         "target: CPU per request <= 1.03x off)")
 
+    twin = twin_start()
+    try:
+        inter = requests_interleaved(twin)
+    finally:
+        stop(twin[0])
+        for _ in range(50):
+            try:
+                os.rmdir(twin[2])
+                break
+            except OSError:
+                time.sleep(0.1)
+
     prof = requests_profile()
 
     subprocess.run(["sysctl", "-q", "-w", "kernel.bpf_stats_enabled=1"], check=True)
@@ -1928,13 +2026,13 @@ def requests_bench():
             "answers (warm-ups included)")
     subprocess.run(["sysctl", "-q", "-w", "kernel.bpf_stats_enabled=1"], check=True)
     odoo_cleanup()
-    return arms, out, bpf, dd, fds, prof
+    return arms, out, bpf, dd, fds, prof, inter
 
 
 def requests_summary(res):
     if not res:
         return
-    arms, out, bpf, dd, fds, prof = res
+    arms, out, bpf, dd, fds, prof, inter = res
     for v, _, _ in REQ_VARIANTS:
         say(f"  requests ({v}, {REQ_PATH}): " + "; ".join(
             f"{arm_label(a)} req/s on/off {out[v][a]['rps_r']:.3f}, CPU/req "
@@ -1942,7 +2040,9 @@ def requests_summary(res):
             + f" (target CPU/req <= 1.03); BPF es_req_* {bpf[v][0]:.0f} ns/req (target <= 2000), "
             f"all programs {bpf[v][1]:.0f} ns/req"
             + (f"; the probe's code in the workers' CPU samples {prof[v][1] - prof[v][0]:.2f}%"
-               if v in prof else ""))
+               if v in prof else "")
+            + (f"; interleaved with a twin, --probes=requests CPU/req {inter[v][0]:.3f}"
+               if v in inter else ""))
     dtr, dcr, dns = dd
     say(f"  requests: dd bs=1 (a process no probe follows), every probe on/off: syscalls/s "
         f"{dtr:.3f}, CPU/syscall {dcr:.3f} ({dns:+.1f} ns); a worker's unfollowed calls, "

@@ -13,6 +13,12 @@ titles and per-request SQL, on Debian's python3.11, werkzeug and psycopg2.
            (only with --dsn)
   1 x      `<python> odoo-bin gevent ...` (odoo_gevent): idles on its own socket
 
+With --reference the workers are titled `odoo: WorkerCron <pid> reference`
+instead (a role erpscope's requests probe does not follow), there is no
+gevent process and the master closes its copy of the listening socket once
+the workers have it: the same server that no requests probe attaches to, the
+twin bench.sh's requests section interleaves with the real one.
+
 Each POST /web/dataset/call_kw/<model>/search_read (JSON-RPC, model
 res.partner or sale.order) opens a new PostgreSQL connection (psycopg2,
 REPEATABLE READ: BEGIN ISOLATION LEVEL REPEATABLE READ), runs the registry
@@ -251,9 +257,10 @@ class BaseWSGIServerNoBind(werkzeug.serving.BaseWSGIServer):
 BEAT = 4  # seconds: Odoo's worker select() timeout
 
 
-def http_worker(ls, dsn, http11):
+def http_worker(ls, dsn, http11, reference=False):
     pid, ppid = os.getpid(), os.getppid()
-    setproctitle.setproctitle(f"odoo: WorkerHTTP {pid} ")
+    setproctitle.setproctitle(f"odoo: WorkerCron {pid} reference" if reference
+                              else f"odoo: WorkerHTTP {pid} ")
     server = BaseWSGIServerNoBind(make_app(dsn), http11)
     while os.getppid() == ppid:
         if not select.select([ls], [], [], BEAT)[0]:
@@ -315,6 +322,9 @@ def main():
     ap.add_argument("--http11", action="store_true",
                     help="HTTP/1.1 with keep-alive (default: HTTP/1.0, one request per connection, "
                     "as Odoo's prefork workers)")
+    ap.add_argument("--reference", action="store_true",
+                    help="workers titled as Odoo cron workers (not followed by the requests "
+                    "probe), no gevent process, no listener left in the master")
     a = ap.parse_args()
     if a.init and not a.dsn:
         ap.error("--init needs --dsn")
@@ -336,8 +346,9 @@ def main():
     signal.signal(signal.SIGINT, leave)
     kids = []
     cron = [(cron_worker, (a.dsn, db, a.cron_interval))] if a.dsn else []
-    for run, args in ([(http_worker, (ls, a.dsn, a.http11))] * a.workers + cron
-                      + [(gevent_process, (a.gevent_port, db))]):
+    gevent = [] if a.reference else [(gevent_process, (a.gevent_port, db))]
+    for run, args in ([(http_worker, (ls, a.dsn, a.http11, a.reference))] * a.workers + cron
+                      + gevent):
         pid = os.fork()
         if pid == 0:
             # The master stops its children with SIGTERM, also on ^C.
@@ -351,6 +362,8 @@ def main():
                 code = 1
             os._exit(code)
         kids.append(pid)
+    if a.reference:
+        ls.close()
     try:
         pid, status = os.wait()
         print(f"odoo_server: child {pid} exited ({status:#x}); stopping", file=sys.stderr)
