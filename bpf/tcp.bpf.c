@@ -548,14 +548,14 @@ int BPF_PROG(es_tcp_rst_rx_r, struct sock *sk)
 
 /* ---------------------------------------------------------------- descriptors */
 
-static __always_inline bool fd_is_tcp_listener(__u32 fd)
+/* Is sk (NULL: no socket) a TCP listener? btf: sk came from fd_sock_direct(). */
+static __always_inline bool is_tcp_listener(struct sock *sk, bool btf)
 {
-	struct sock *sk = fd_sock(fd);
 	__u16 family;
 
-	if (!sk || BPF_CORE_READ(sk, __sk_common.skc_state) != ES_TCP_LISTEN)
+	if (!sk || SK_RD(btf, sk, __sk_common.skc_state) != ES_TCP_LISTEN)
 		return false;
-	family = BPF_CORE_READ(sk, __sk_common.skc_family);
+	family = SK_RD(btf, sk, __sk_common.skc_family);
 	return family == ES_AF_INET || family == ES_AF_INET6;
 }
 
@@ -589,18 +589,6 @@ static __always_inline __u32 low_bit(__u64 x)
 	return n;
 }
 
-/* fd_is_tcp_listener() through fd_sock_direct(): for a call outside a loop. */
-static __always_inline bool fd_is_tcp_listener_direct(__u32 fd)
-{
-	struct sock *sk = fd_sock_direct(fd);
-	__u16 family;
-
-	if (!sk || sk->__sk_common.skc_state != ES_TCP_LISTEN)
-		return false;
-	family = sk->__sk_common.skc_family;
-	return family == ES_AF_INET || family == ES_AF_INET6;
-}
-
 /* Is fd in a select() read set and still a listener? */
 static __always_inline bool select_holds_listener(__u64 nfds, const void *readfds, __u32 fd)
 {
@@ -609,7 +597,7 @@ static __always_inline bool select_holds_listener(__u64 nfds, const void *readfd
 	if (fd >= nfds || fd >= SELECT_WORDS * 64 ||
 	    bpf_probe_read_user(&bits, sizeof(bits), (const __u64 *)readfds + fd / 64))
 		return false;
-	return (bits & (1ull << (fd % 64))) && fd_is_tcp_listener_direct(fd);
+	return (bits & (1ull << (fd % 64))) && is_tcp_listener(fd_sock_direct(fd), true);
 }
 
 /*
@@ -641,7 +629,7 @@ static __always_inline bool select_waits_listener(struct es_tcp_thread *t, __u64
 			bits &= bits - 1;
 			if (checks++ >= FD_CHECKS)
 				return false;
-			if (fd_is_tcp_listener(fd)) {
+			if (is_tcp_listener(fd_sock(fd), false)) {
 				if (t)
 					t->listen_fd1 = fd + 1;
 				return true;

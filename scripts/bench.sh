@@ -1241,7 +1241,7 @@ def odoo_cleanup():
     processes are gone) and the client's directory."""
     if ODOO.get("proc"):
         stop(ODOO.pop("proc"))
-    for key in ("cgroup", "dcgroup"):
+    for key in ("cgroup", "dcgroup", "twin_cgroup"):
         if not ODOO.get(key):
             continue
         for _ in range(50):  # SIGKILLed workers are reaped by init, not us
@@ -1283,10 +1283,12 @@ def odoo_sessions():
     return int(r.stdout)
 
 
-def odoo_load(seconds, clients=ODOO_CLIENTS, extra=()):
-    """One run of scripts/odoo_load.c (extra: PATH [keepalive]): its JSON line."""
-    r = subprocess.run([os.path.join(ODOO["dir"], "odoo_load"), str(ODOO["port"]), str(seconds),
-                        str(clients)] + list(extra), capture_output=True, text=True, check=True)
+def odoo_load(seconds, clients=ODOO_CLIENTS, extra=(), port=None):
+    """One run of scripts/odoo_load.c (extra: PATH [keepalive]) against the
+    server (port: another one): its JSON line."""
+    r = subprocess.run([os.path.join(ODOO["dir"], "odoo_load"), str(port or ODOO["port"]),
+                        str(seconds), str(clients)] + list(extra), capture_output=True, text=True,
+                       check=True)
     return json.loads(r.stdout)
 
 
@@ -1765,21 +1767,15 @@ def requests_run(arm, want_stats=False):
 
 def twin_start():
     """(c2)'s twin: scripts/odoo_server.py --reference (workers the probe
-    does not follow), as the real server is run, in a cgroup of its own.
-    Returns (proc, port, cgroup)."""
-    cg = cgroup_new("twin")
+    does not follow), as the real server is run, in a cgroup of its own
+    (removed by odoo_cleanup()). Returns (proc, port, cgroup)."""
+    cg = ODOO["twin_cgroup"] = cgroup_new("twin")
     p = start([PY_BIN, "scripts/odoo_server.py", "--port", "0", "--http11", "--workers",
                str(REQ_WORKERS), "--reference"], stdout=subprocess.PIPE,
               stderr=subprocess.DEVNULL, text=True, preexec_fn=lambda: cgroup_join(cg))
     port = int(p.stdout.readline())
     time.sleep(1.0)  # the children fork and retitle
     return p, port, cg
-
-
-def load_at(port, seconds, clients, extra):
-    r = subprocess.run([os.path.join(ODOO["dir"], "odoo_load"), str(port), str(seconds),
-                        str(clients)] + list(extra), capture_output=True, text=True, check=True)
-    return json.loads(r.stdout)
 
 
 def interleaved(servers, clients, extra):
@@ -1789,12 +1785,12 @@ def interleaved(servers, clients, extra):
     tot = {s: [0, 0, 0] for s in servers}
     names = list(servers)
     for s in names:
-        load_at(servers[s][0], 0.3, clients, extra)  # warm up
+        odoo_load(0.3, clients, extra, port=servers[s][0])  # warm up
     for i in range(REQ_SLICES):
         for s in (names if i % 2 == 0 else names[::-1]):
             port, cg = servers[s]
             u0, d0 = cgroup_usec(cg), cgroup_usec(ODOO["dcgroup"])
-            n = load_at(port, REQ_SLICE, clients, extra)["requests"]
+            n = odoo_load(REQ_SLICE, clients, extra, port=port)["requests"]
             tot[s][0] += cgroup_usec(cg) - u0
             tot[s][1] += n
             tot[s][2] += cgroup_usec(ODOO["dcgroup"]) - d0
@@ -1996,12 +1992,6 @@ def requests_bench():
         inter = requests_interleaved(twin)
     finally:
         stop(twin[0])
-        for _ in range(50):
-            try:
-                os.rmdir(twin[2])
-                break
-            except OSError:
-                time.sleep(0.1)
 
     prof = requests_profile()
 
