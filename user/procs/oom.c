@@ -144,9 +144,14 @@ static void on_kill(struct probe *p, const struct es_oom_kill *ev)
 		role = w->role;
 	op->kills[role]++;
 	trace_instant(es, ev->tgid, ev->ts_ns, "OOM kill", NULL);
-	/* The victim is still there when mark_victim fires, unless reaped already. */
-	have_cg = !cgpath_of_pid(ev->tgid, cg, sizeof(cg)) ||
-		  (ev->memcg_id && !cgpath_of_id(ev->memcg_id, cg, sizeof(cg)));
+	/*
+	 * The memory cgroup the kernel had for the victim at the kill first: by
+	 * the time this runs an exiting task may already show the root in
+	 * /proc/<pid>/cgroup (cgroup_exit()), which read first said "/". The
+	 * pid's file only when the id is unknown or its directory is gone.
+	 */
+	have_cg = (ev->memcg_id && !cgpath_of_id(ev->memcg_id, cg, sizeof(cg))) ||
+		  !cgpath_of_pid(ev->tgid, cg, sizeof(cg));
 	snprintf(wlabel, sizeof(wlabel), "%u", ev->tgid);
 
 	json_init(&j);
