@@ -63,6 +63,18 @@ struct {
 	__type(value, struct es_req_conn);
 } req_conns SEC(".maps");
 
+/*
+ * The low descriptors of processes with an index (requests.h): a prefork
+ * worker's connection is looked at five times a request, and an array
+ * lookup is a few instructions where a hash lookup is a helper call.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, ES_REQ_SLOTS);
+	__type(key, __u32);
+	__type(value, struct es_req_conn);
+} req_slots SEC(".maps");
+
 /* The TCP ports each process listens on: noted by user space and on_listen(). */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -265,26 +277,51 @@ static __always_inline void on_listen(__u32 tgid, __s32 fd)
 		es_map_error(ES_MAP_REQ_LISTEN);
 }
 
+/* k's entry: its slot (slot_of()) when its process's, else from req_conns; NULL: none. */
+static __always_inline struct es_req_conn *conn_find(const struct es_req_conn_key *k, __u32 slot)
+{
+	struct es_req_conn *c;
+
+	if (slot == ES_REQ_NO_SLOT)
+		return bpf_map_lookup_elem(&req_conns, k);
+	c = bpf_map_lookup_elem(&req_slots, &slot);
+	return c && c->tgid == k->tgid ? c : NULL;
+}
+
+/* Where k's entry is: a req_slots index from the hook's cookie (requests.h), or none. */
+static __always_inline __u32 slot_of(const struct es_req_conn_key *k, __u64 cookie)
+{
+	__u32 proc = cookie >> 32;
+
+	if (!proc || proc > ES_REQ_SLOT_PROCS || k->fd >= ES_REQ_KEEP_FD)
+		return ES_REQ_NO_SLOT;
+	return (proc - 1) * ES_REQ_KEEP_FD + (__u32)k->fd;
+}
+
 /*
  * A descriptor seen for the first time, or again after its close (old, its
  * entry: reused in place, no delete and insert per connection): followed
  * when it is the server's end of a connection, else ignored until its close.
  */
 static __always_inline struct es_req_conn *adopt(const struct es_req_conn_key *k,
-						 struct es_req_conn *old)
+						 struct es_req_conn *old, __u32 slot)
 {
-	struct es_req_conn c = {};
+	struct es_req_conn c = { .tgid = k->tgid };
 	long err;
 
 	if (served(k))
 		c.conn_id = bpf_ktime_get_ns();
 	else
 		c.state = ES_REQ_S_IGNORED;
+	/* A slot is the process's to take, whoever held it before. */
+	if (!old && slot != ES_REQ_NO_SLOT)
+		old = bpf_map_lookup_elem(&req_slots, &slot);
 	if (old) {
 		/* The rest is set when a request begins. */
 		old->conn_id = c.conn_id;
 		old->seq = 0;
 		old->state = c.state;
+		old->tgid = k->tgid;
 		return old;
 	}
 	err = bpf_map_update_elem(&req_conns, k, &c, BPF_NOEXIST);
@@ -296,7 +333,7 @@ static __always_inline struct es_req_conn *adopt(const struct es_req_conn_key *k
 
 /* Sends the next bytes of the open request to user space, up to ES_REQ_CAP in all. */
 static __always_inline void capture(const struct es_req_conn_key *k, struct es_req_conn *c,
-				    const void *buf, __u64 ret, __u32 tid, __u64 now)
+				    __u32 slot, const void *buf, __u64 ret, __u32 tid, __u64 now)
 {
 	__u32 zero = 0, n, room;
 	struct es_req_data *ev;
@@ -315,6 +352,8 @@ static __always_inline void capture(const struct es_req_conn_key *k, struct es_r
 	ev->conn_id = c->conn_id;
 	ev->ts_ns = now;
 	ev->seq = c->seq;
+	ev->slot = slot;
+	ev->pad = 0;
 	/* Kept from the compiler, so the verifier sees the bound after a spill. */
 	asm volatile("" : "+r"(n));
 	n &= 2 * ES_REQ_CAP - 1;
@@ -350,11 +389,12 @@ static __always_inline void finish(const struct es_req_conn_key *k, struct es_re
 }
 
 /* A recv's return on a followed connection: bytes begin or continue a request. */
-static __always_inline void on_recv(__u32 tgid, __u32 tid, __u64 cookie, long ret)
+static __always_inline void on_recv(__u32 tgid, __u32 tid, __u64 hook, __u64 cookie, long ret)
 {
 	struct es_req_conn_key k = { .tgid = tgid, .fd = (__s32)(cookie >> COOKIE_SHIFT) };
 	const void *buf = (const void *)(cookie & COOKIE_ADDR);
-	struct es_req_conn *c = bpf_map_lookup_elem(&req_conns, &k);
+	__u32 slot = slot_of(&k, hook);
+	struct es_req_conn *c = conn_find(&k, slot);
 	__u64 now;
 
 	if (!c || c->state >= ES_REQ_S_IGNORED)
@@ -383,7 +423,7 @@ static __always_inline void on_recv(__u32 tgid, __u32 tid, __u64 cookie, long re
 		c->start_ok = read_totals(c->at_start, tgid, now);
 		c->end_ok = 0;
 	}
-	capture(&k, c, buf, (__u64)ret, tid, now);
+	capture(&k, c, slot, buf, (__u64)ret, tid, now);
 }
 
 /* A session: the answer was "101 Switching Protocols"; it lasts until the close. */
@@ -433,19 +473,19 @@ static __always_inline void send_enter(struct es_req_conn *c, const void *buf)
 		c->end_ns = bpf_ktime_get_ns();
 }
 
-static __always_inline void on_close(__u32 tgid, __u32 tid, __s32 fd)
+static __always_inline void on_close(const struct es_req_conn_key *k, __u32 tid, __u32 slot)
 {
-	struct es_req_conn_key k = { .tgid = tgid, .fd = fd };
-	struct es_req_conn *c = bpf_map_lookup_elem(&req_conns, &k);
+	struct es_req_conn *c = conn_find(k, slot);
 
 	if (!c)
 		return;
 	if (c->state == ES_REQ_S_REQ || c->state == ES_REQ_S_RESP)
-		finish(&k, c, tid, ES_REQ_END_CLOSE, bpf_ktime_get_ns());
-	if (fd < ES_REQ_KEEP_FD)
+		finish(k, c, tid, ES_REQ_END_CLOSE, bpf_ktime_get_ns());
+	/* A low descriptor's entry (a slot's always) waits for the number's next connection. */
+	if (k->fd < ES_REQ_KEEP_FD)
 		c->state = ES_REQ_S_CLOSED;
 	else
-		bpf_map_delete_elem(&req_conns, &k);
+		bpf_map_delete_elem(&req_conns, k);
 }
 
 /* The first iovec's base of a sendmsg's msghdr, or NULL. */
@@ -470,18 +510,22 @@ int es_req_recv(struct pt_regs *ctx)
 	struct es_req_conn_key k = { .tgid = tgid };
 	struct es_req_conn *c;
 
+	__u32 slot;
+
 	if (bpf_session_is_return()) {
 		cookie = bpf_session_cookie();
 		if (cookie)
-			on_recv(tgid, tid, *cookie, (long)PT_REGS_RC(ctx));
+			on_recv(tgid, tid, bpf_get_attach_cookie(ctx), *cookie,
+				(long)PT_REGS_RC(ctx));
 		return 0;
 	}
 	k.fd = (__s32)PT_REGS_PARM1(ctx);
 	if (k.fd < 0 || k.fd >= ES_REQ_MAX_FD)
 		return 1;
-	c = bpf_map_lookup_elem(&req_conns, &k);
+	slot = slot_of(&k, bpf_get_attach_cookie(ctx));
+	c = conn_find(&k, slot);
 	if (!c || c->state == ES_REQ_S_CLOSED)
-		c = adopt(&k, c);
+		c = adopt(&k, c, slot);
 	if (!c || c->state >= ES_REQ_S_IGNORED)
 		return 1;
 	/* Reading again: the last answer is out, unless this is a session. */
@@ -498,7 +542,8 @@ int es_req_recv(struct pt_regs *ctx)
 SEC("uprobe")
 int es_req_io(struct pt_regs *ctx)
 {
-	__u64 hook = bpf_get_attach_cookie(ctx);
+	__u64 cookie = bpf_get_attach_cookie(ctx);
+	__u32 hook = (__u32)cookie;
 	__u64 id = bpf_get_current_pid_tgid();
 	__u32 tgid = id >> 32, tid = (__u32)id;
 	struct es_req_conn_key k = { .tgid = tgid };
@@ -511,7 +556,7 @@ int es_req_io(struct pt_regs *ctx)
 	switch (hook) {
 	case ES_REQ_HOOK_SEND:
 	case ES_REQ_HOOK_SENDMSG:
-		c = bpf_map_lookup_elem(&req_conns, &k);
+		c = conn_find(&k, slot_of(&k, cookie));
 		if (!c || c->state >= ES_REQ_S_IGNORED)
 			return 0;
 		buf = (const void *)PT_REGS_PARM2(ctx);
@@ -520,7 +565,7 @@ int es_req_io(struct pt_regs *ctx)
 		send_enter(c, buf);
 		return 0;
 	case ES_REQ_HOOK_CLOSE:
-		on_close(tgid, tid, k.fd);
+		on_close(&k, tid, slot_of(&k, cookie));
 		return 0;
 	case ES_REQ_HOOK_LISTEN:
 		on_listen(tgid, k.fd);

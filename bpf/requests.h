@@ -19,6 +19,16 @@
  * Above (many connections at once), the entry goes: the map stays bounded.
  */
 #define ES_REQ_KEEP_FD 64
+/*
+ * Processes whose low descriptors (below ES_REQ_KEEP_FD) have array slots:
+ * process i (1.., the upper half of its attach cookies, given by user
+ * space) keeps descriptor fd in req_slots[(i - 1) * ES_REQ_KEEP_FD + fd],
+ * found without hashing. Higher descriptors, and processes beyond these,
+ * are in the req_conns hash.
+ */
+#define ES_REQ_SLOT_PROCS 128
+#define ES_REQ_SLOTS (ES_REQ_SLOT_PROCS * ES_REQ_KEEP_FD)
+#define ES_REQ_NO_SLOT 0xffffffffu
 /* Descriptors above this are not followed (they are packed in a session cookie). */
 #define ES_REQ_MAX_FD (1 << 16)
 
@@ -84,6 +94,8 @@ struct es_req_conn {
 	__u32 eof; /* the client closed its side (recv returned 0) */
 	char status[4]; /* the response's status code, 3 digits; "" when unreadable */
 	__u32 start_ok, end_ok; /* ES_REQ_OK_* of the totals below */
+	__u32 tgid; /* whose: a slot of req_slots another process held is not its entry */
+	__u32 pad;
 	__u64 at_start[ES_REQ_T_COUNT];
 	__u64 at_end[ES_REQ_T_COUNT]; /* at end_ns */
 };
@@ -108,6 +120,8 @@ struct es_req_data {
 	__u64 ts_ns; /* the recv returned */
 	__u32 seq;
 	__u32 len; /* bytes in data; only those are on the ring */
+	__u32 slot; /* the connection's entry: its req_slots index, or ES_REQ_NO_SLOT (req_conns) */
+	__u32 pad;
 	__u8 data[ES_REQ_CAP];
 };
 

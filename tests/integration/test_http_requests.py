@@ -212,18 +212,28 @@ def link_pids(daemon_pid, pid):
     return out
 
 
-def conn_entries(pids):
-    """Entries of the requests probe's req_conns (tgid, fd) for pids."""
-    out = subprocess.run(["bpftool", "map", "dump", "name", "req_conns", "-j"],
+def dump_map(name):
+    out = subprocess.run(["bpftool", "map", "dump", "name", name, "-j"],
                          capture_output=True, text=True, check=True).stdout
-    n = 0
-    for e in json.loads(out):
-        key = e.get("formatted", {}).get("key") or {}
-        tgid = key.get("tgid") if isinstance(key, dict) else None
-        if tgid is None:
-            tgid = int.from_bytes(bytes(int(x, 16) for x in e["key"][:4]), "little")
-        n += tgid in pids
-    return n
+    return json.loads(out)
+
+
+def field_u32(e, part, name, offset):
+    """A u32 field of a dumped entry's key or value, by BTF name or raw offset."""
+    f = e.get("formatted", {}).get(part)
+    if isinstance(f, dict) and name in f:
+        return f[name]
+    raw_bytes = e[part]
+    return int.from_bytes(bytes(int(x, 16) for x in raw_bytes[offset:offset + 4]), "little")
+
+
+def conn_entries(pids):
+    """The requests probe's kernel entries (tgid, fd) for pids: (in the req_conns
+    hash, in the array slots of req_slots their processes hold)."""
+    hashed = sum(field_u32(e, "key", "tgid", 0) in pids for e in dump_map("req_conns"))
+    # struct es_req_conn: tgid after 4 u64, 7 u32 and status[4] (64 bytes)
+    slotted = sum(field_u32(e, "value", "tgid", 64) in pids for e in dump_map("req_slots"))
+    return hashed, slotted
 
 
 def raw(port, chunks, delay=0.0, read=True):
@@ -584,9 +594,11 @@ def body(t):
                 "no request lost to the ring")
         # 10,000 connections accepted and closed: the kernel side keeps an entry per
         # descriptor number a worker reused (and its PostgreSQL-less files), not one each.
-        kept = conn_entries(kids)
-        t.check(0 < kept <= 16, "the workers' connection entries stay bounded after 10,000 "
-                "connections", f"{kept}")
+        hashed, slotted = conn_entries(kids)
+        t.check(0 < hashed + slotted <= 16, "the workers' connection entries stay bounded "
+                "after 10,000 connections", f"{hashed} + {slotted}")
+        t.check(hashed == 0 and slotted > 0, "a prefork worker's descriptors are in its "
+                "array slots, not the hash", f"hash {hashed}, slots {slotted}")
 
         # ---- a worker killed mid-request
         killed = {}

@@ -100,6 +100,7 @@ struct lu_proc {
 	__u64 starttime;
 	uint64_t seen; /* the pass that last wanted it */
 	bool up; /* its links are: false after a failed try */
+	unsigned int index; /* libc_uprobes_ops.indexes: 1.., 0 for none */
 	int link[LU_KINDS]; /* -1: none of that kind */
 };
 
@@ -116,6 +117,7 @@ struct libc_uprobes {
 	unsigned int budget; /* attaches left in this pass */
 	unsigned int attached;
 	uint64_t failures;
+	bool *index_used; /* [ops.indexes]: index i + 1 is a process's */
 	bool warned;
 	int closer[2]; /* pipe: link fds for the closer threads */
 	pthread_t closers[CLOSERS];
@@ -191,7 +193,9 @@ struct libc_uprobes *libc_uprobes_new(struct bpf_program *prog, struct bpf_progr
 	lu->ops = *ops;
 	lu->nprocs = nprocs;
 	lu->procs = calloc(nprocs ? nprocs : 1, sizeof(*lu->procs));
-	if (!lu->procs || pipe2(lu->closer, O_CLOEXEC)) {
+	lu->index_used = calloc(ops->indexes ? ops->indexes : 1, sizeof(*lu->index_used));
+	if (!lu->procs || !lu->index_used || pipe2(lu->closer, O_CLOEXEC)) {
+		free(lu->index_used);
 		free(lu->procs);
 		free(lu);
 		return NULL;
@@ -224,6 +228,7 @@ void libc_uprobes_free(struct libc_uprobes *lu)
 	for (unsigned int i = 0; i < lu->nclosers; i++)
 		pthread_join(lu->closers[i], NULL);
 	close(lu->closer[0]);
+	free(lu->index_used);
 	free(lu->procs);
 	free(lu);
 }
@@ -330,6 +335,24 @@ static int libc_syms(struct libc_uprobes *lu, const char *path, const struct sta
 
 /* ---------------------------------------------------------------- attach, detach */
 
+/* The lowest free process index (libc_uprobes_ops.indexes), 0 when none is. */
+static unsigned int index_take(struct libc_uprobes *lu)
+{
+	for (unsigned int i = 0; i < lu->ops.indexes; i++) {
+		if (!lu->index_used[i]) {
+			lu->index_used[i] = true;
+			return i + 1;
+		}
+	}
+	return 0;
+}
+
+static void index_put(struct libc_uprobes *lu, unsigned int index)
+{
+	if (index && index <= lu->ops.indexes)
+		lu->index_used[index - 1] = false;
+}
+
 static void detach(struct libc_uprobes *lu, struct lu_proc *pp)
 {
 	if (pp->up) {
@@ -337,27 +360,32 @@ static void detach(struct libc_uprobes *lu, struct lu_proc *pp)
 			close_link(lu, pp->link[k]);
 		/* A reused tid must not inherit this process's state. */
 		if (lu->ops.detached)
-			lu->ops.detached(lu->ops.arg, pp->pid);
+			lu->ops.detached(lu->ops.arg, pp->pid, pp->index);
 		lu->attached--;
 		log_debug("uprobes detached", "for=%s pid=%u", lu->what, pp->pid);
 	}
+	index_put(lu, pp->index);
 	memset(pp, 0, sizeof(*pp));
 }
 
 /* The link of kind k over the functions found for it into *fd (-1: none were found). */
-static int link_create(struct libc_uprobes *lu, const char *path, __u32 pid, int k, int *fd)
+static int link_create(struct libc_uprobes *lu, const char *path, __u32 pid, unsigned int index,
+		       int k, int *fd)
 {
+	__u64 cookies[LIBC_UPROBES_MAX_HOOKS];
 	union link_attr a;
 
 	*fd = -1;
 	if (!lu->libc.n[k])
 		return 0;
+	for (__u32 i = 0; i < lu->libc.n[k]; i++)
+		cookies[i] = (lu->libc.cookie[k][i] & 0xffffffffu) | (__u64)index << 32;
 	memset(&a, 0, sizeof(a));
 	a.um.prog_fd = (__u32)lu->prog_fd[k];
 	a.um.attach_type = k == LU_SESSION ? ES_BPF_TRACE_UPROBE_SESSION : ES_BPF_TRACE_UPROBE_MULTI;
 	a.um.path = (__u64)(uintptr_t)path;
 	a.um.offsets = (__u64)(uintptr_t)lu->libc.off[k];
-	a.um.cookies = (__u64)(uintptr_t)lu->libc.cookie[k];
+	a.um.cookies = (__u64)(uintptr_t)cookies;
 	a.um.cnt = lu->libc.n[k];
 	a.um.pid = pid;
 	*fd = (int)syscall(__NR_bpf, ES_BPF_LINK_CREATE, &a, sizeof(a));
@@ -370,7 +398,7 @@ static int links_create(struct libc_uprobes *lu, struct lu_proc *pp, const char 
 	int k, err;
 
 	for (k = 0; k < LU_KINDS; k++) {
-		err = link_create(lu, path, pid, k, &pp->link[k]);
+		err = link_create(lu, path, pid, pp->index, k, &pp->link[k]);
 		if (err)
 			goto fail;
 	}
@@ -403,8 +431,14 @@ static int attach(struct libc_uprobes *lu, struct lu_proc *pp, __u32 pid, __u64 
 	}
 	if (!err)
 		err = libc_syms(lu, path, &st);
-	if (!err)
+	if (!err) {
+		pp->index = index_take(lu);
 		err = links_create(lu, pp, path, pid);
+		if (err) {
+			index_put(lu, pp->index);
+			pp->index = 0;
+		}
+	}
 	if (!err) {
 		pp->up = true;
 		lu->attached++;

@@ -100,16 +100,32 @@ static bool key_of_pid(void *arg, const void *key, const void *value)
 	return *(const __u32 *)key == *(const __u32 *)arg;
 }
 
+/* The process's array slots (index: its libc_uprobes index) are nobody's. */
+static void slots_clear(struct req_priv *rp, unsigned int index)
+{
+	int fd = bpf_map__fd(rp->skel->maps.req_slots);
+	struct es_req_conn zero = { 0 };
+
+	if (!index || index > ES_REQ_SLOT_PROCS)
+		return;
+	for (__u32 i = 0; i < ES_REQ_KEEP_FD; i++) {
+		__u32 slot = (index - 1) * ES_REQ_KEEP_FD + i;
+
+		bpf_map_update_elem(fd, &slot, &zero, BPF_ANY);
+	}
+}
+
 /*
  * The process's connections and listening ports go with its link: a reused
  * pid starts clean. Every process writes its ports again at its next want
  * (req_priv.detaches): one detached and wanted again keeps its slot's check.
  */
-static void detached(void *arg, __u32 pid)
+static void detached(void *arg, __u32 pid, unsigned int index)
 {
 	struct req_priv *rp = arg;
 
 	rp->detaches++;
+	slots_clear(rp, index);
 	bpf_hash_delete_if(bpf_map__fd(rp->skel->maps.req_conns), sizeof(struct es_req_conn_key),
 			   sizeof(struct es_req_conn), false, key_of_pid, &pid);
 	bpf_hash_delete_if(bpf_map__fd(rp->skel->maps.req_listen),
@@ -120,7 +136,8 @@ int req_attach_start(struct req_priv *rp)
 {
 	struct libc_uprobes_ops ops = { .starttime = procs_starttime,
 					.detached = detached,
-					.arg = rp };
+					.arg = rp,
+					.indexes = ES_REQ_SLOT_PROCS };
 	unsigned int n = rp->nslots > ES_SLOT_FIRST_WORKER ? rp->nslots - ES_SLOT_FIRST_WORKER : 0;
 
 	rp->lu = libc_uprobes_new(rp->skel->progs.es_req_recv, rp->skel->progs.es_req_io, hooks,

@@ -30,6 +30,7 @@ struct req_conn {
 	__u64 conn_id;
 	__u32 seq;
 	__u32 tid; /* the serving thread (for where the time went, later) */
+	__u32 kslot; /* the kernel's entry: its req_slots index, or ES_REQ_NO_SLOT (req_conns) */
 	__u64 start_ns;
 	__u64 starttime; /* of the worker: a reused pid is another process */
 	enum es_role role;
@@ -184,6 +185,38 @@ static void note(struct req_priv *rp, struct req_conn *c)
 			h->rpc ? h->model : "", h->rpc ? h->rpc_method : "");
 }
 
+/* The kernel's entry of c's connection into *kc: -ENOENT when there is none. */
+static int kconn_get(const struct req_priv *rp, const struct req_conn *c, struct es_req_conn *kc)
+{
+	struct es_req_conn_key k = { .tgid = c->tgid, .fd = c->fd };
+	int err;
+
+	if (c->kslot == ES_REQ_NO_SLOT)
+		err = bpf_map_lookup_elem(bpf_map__fd(rp->skel->maps.req_conns), &k, kc);
+	else
+		err = bpf_map_lookup_elem(bpf_map__fd(rp->skel->maps.req_slots), &c->kslot, kc);
+	/* A slot another process took since is not this connection's. */
+	return err || kc->tgid != c->tgid ? -ENOENT : 0;
+}
+
+/* The same, and the entry goes: its worker is gone. */
+static int kconn_take(const struct req_priv *rp, const struct req_conn *c, struct es_req_conn *kc)
+{
+	struct es_req_conn_key k = { .tgid = c->tgid, .fd = c->fd };
+	struct es_req_conn zero = { 0 };
+	int err;
+
+	if (c->kslot == ES_REQ_NO_SLOT) {
+		err = bpf_map_lookup_and_delete_elem(bpf_map__fd(rp->skel->maps.req_conns), &k, kc);
+		return err || kc->tgid != c->tgid ? -ENOENT : 0;
+	}
+	err = kconn_get(rp, c, kc);
+	if (!err)
+		bpf_map_update_elem(bpf_map__fd(rp->skel->maps.req_slots), &c->kslot, &zero,
+				    BPF_ANY);
+	return err;
+}
+
 /* Its answer began: the kernel's record of the connection is at this request, answering. */
 static bool answering(const struct req_conn *c, const struct es_req_conn *kc)
 {
@@ -235,11 +268,8 @@ static void settle(struct req_priv *rp, struct req_conn **pp, unsigned int code,
 
 void req_conns_foreach(const struct req_priv *rp, req_inflight_fn fn, void *arg)
 {
-	int fd = bpf_map__fd(rp->skel->maps.req_conns);
-
 	for (unsigned int b = 0; rp->buckets && b < NBUCKETS; b++) {
 		for (const struct req_conn *c = rp->buckets[b]; c; c = c->next) {
-			struct es_req_conn_key k = { .tgid = c->tgid, .fd = c->fd };
 			struct req_inflight r = { .tgid = c->tgid,
 						  .tid = c->tid,
 						  .role = c->role,
@@ -248,7 +278,7 @@ void req_conns_foreach(const struct req_priv *rp, req_inflight_fn fn, void *arg)
 			struct es_req_conn kc;
 
 			/* Its answer began: the worker is done with it. */
-			if (c->answered || bpf_map_lookup_elem(fd, &k, &kc) || answering(c, &kc))
+			if (c->answered || kconn_get(rp, c, &kc) || answering(c, &kc))
 				continue;
 			fn(arg, &r);
 		}
@@ -284,6 +314,7 @@ void req_conns_data(struct req_priv *rp, const struct es_req_data *ev)
 		c->conn_id = ev->conn_id;
 		c->seq = ev->seq;
 		c->tid = ev->tid;
+		c->kslot = ev->slot < ES_REQ_SLOTS ? ev->slot : ES_REQ_NO_SLOT;
 		c->start_ns = ev->ts_ns;
 		c->role = w->role;
 		c->starttime = w->starttime;
@@ -330,7 +361,6 @@ static bool worker_gone(const struct req_priv *rp, const struct req_conn *c, uin
 
 void req_conns_sweep(struct req_priv *rp)
 {
-	int fd = bpf_map__fd(rp->skel->maps.req_conns);
 	uint64_t now = clock_ns();
 
 	for (unsigned int b = 0; b < NBUCKETS; b++) {
@@ -338,7 +368,6 @@ void req_conns_sweep(struct req_priv *rp)
 
 		while (*pp) {
 			struct req_conn *c = *pp;
-			struct es_req_conn_key k = { .tgid = c->tgid, .fd = c->fd };
 			struct es_req_conn kc;
 			uint64_t at = now;
 			bool answered;
@@ -349,7 +378,7 @@ void req_conns_sweep(struct req_priv *rp)
 				 * event: twice, since a close between the ring's drain and
 				 * this lookup leaves its event for the next drain.
 				 */
-				if (!bpf_map_lookup_elem(fd, &k, &kc)) {
+				if (!kconn_get(rp, c, &kc)) {
 					c->orphan = 0;
 					if (!c->answered && answering(c, &kc)) {
 						/* The worker no longer serves it. */
@@ -366,8 +395,7 @@ void req_conns_sweep(struct req_priv *rp)
 				continue;
 			}
 			req_tag_drop_thread(rp, c->tid, c->conn_id, c->seq);
-			answered = !bpf_map_lookup_and_delete_elem(fd, &k, &kc) &&
-				   answering(c, &kc);
+			answered = !kconn_take(rp, c, &kc) && answering(c, &kc);
 			if (answered) {
 				settle(rp, pp, code_of(kc.status),
 				       kc.end_ns > kc.resp_ns ? kc.end_ns : kc.resp_ns, NULL);

@@ -50,7 +50,7 @@ static bool thread_of_pid(void *arg, const void *key, const void *value)
 }
 
 /* A reused tid must not inherit this worker's state. */
-static void detached(void *arg, __u32 pid)
+static void detached(void *arg, __u32 pid, unsigned int index)
 {
 	struct tcp_pool_attach *pa = arg;
 
