@@ -240,20 +240,28 @@ static __always_inline __u16 tcp_port(struct sock *sk)
  * connection: a TCP socket on a port the process listens on (req_listen),
  * or a UNIX stream socket with an address of its own: an accepted one
  * shares its listener's, a client's has none unless the kernel autobound
- * one (SO_PASSCRED: an abstract name of 5 hex digits, left out).
+ * one (SO_PASSCRED: an abstract name of 5 hex digits, left out). *port: in,
+ * the port the descriptor's last connection was served on (taken without a
+ * lookup: a prefork worker's next connection); out, this one's, or 0.
  */
-static __always_inline bool served(const struct es_req_conn_key *k)
+static __always_inline bool served(const struct es_req_conn_key *k, __u32 *port)
 {
 	struct es_req_listen_key lk = { .tgid = k->tgid };
 	struct sock *sk = fd_sock_direct(k->fd);
 	struct unix_address *a;
 	struct unix_sock *u;
+	__u32 last = *port;
 
+	*port = 0;
 	if (!sk)
 		return false;
 	lk.port = tcp_port(sk);
-	if (lk.port)
-		return bpf_map_lookup_elem(&req_listen, &lk);
+	if (lk.port) {
+		if (lk.port != last && !bpf_map_lookup_elem(&req_listen, &lk))
+			return false;
+		*port = lk.port;
+		return true;
+	}
 	if (sk->__sk_common.skc_family != ES_AF_UNIX || sk->sk_type != ES_SOCK_STREAM)
 		return false;
 	u = bpf_rdonly_cast(sk, bpf_core_type_id_kernel(struct unix_sock));
@@ -306,22 +314,21 @@ static __always_inline __u32 slot_of(const struct es_req_conn_key *k, __u64 cook
 static __always_inline struct es_req_conn *adopt(const struct es_req_conn_key *k,
 						 struct es_req_conn *old, __u32 slot)
 {
-	struct es_req_conn c = { .tgid = k->tgid };
+	struct es_req_conn c = { .tgid = k->tgid, .port = old ? old->port : 0 };
 	long err;
 
-	if (served(k))
-		c.conn_id = bpf_ktime_get_ns();
-	else
+	if (!served(k, &c.port))
 		c.state = ES_REQ_S_IGNORED;
 	/* A slot is the process's to take, whoever held it before. */
 	if (!old && slot != ES_REQ_NO_SLOT)
 		old = bpf_map_lookup_elem(&req_slots, &slot);
 	if (old) {
 		/* The rest is set when a request begins. */
-		old->conn_id = c.conn_id;
+		old->conn_id = 0;
 		old->seq = 0;
 		old->state = c.state;
 		old->tgid = k->tgid;
+		old->port = c.port;
 		return old;
 	}
 	err = bpf_map_update_elem(&req_conns, k, &c, BPF_NOEXIST);
@@ -410,6 +417,8 @@ static __always_inline void on_recv(__u32 tgid, __u32 tid, __u64 hook, __u64 coo
 	now = bpf_ktime_get_ns();
 	if (c->state == ES_REQ_S_IDLE) {
 		c->state = ES_REQ_S_REQ;
+		if (!c->conn_id)
+			c->conn_id = now;
 		c->seq++;
 		c->start_ns = now;
 		c->resp_ns = 0;

@@ -83,7 +83,7 @@ struct es_req_conn_key {
 };
 
 struct es_req_conn {
-	__u64 conn_id; /* bpf_ktime_get_ns() when first read: tells a reused fd apart */
+	__u64 conn_id; /* its first request's start_ns (0 before): tells a reused fd apart */
 	__u64 start_ns; /* the request's first bytes came (recv returned them) */
 	__u64 resp_ns; /* its response's first send began */
 	__u64 end_ns; /* the worker read the connection again or closed it (until then: the last send began) */
@@ -95,7 +95,7 @@ struct es_req_conn {
 	char status[4]; /* the response's status code, 3 digits; "" when unreadable */
 	__u32 start_ok, end_ok; /* ES_REQ_OK_* of the totals below */
 	__u32 tgid; /* whose: a slot of req_slots another process held is not its entry */
-	__u32 pad;
+	__u32 port; /* the TCP port it was served on: the descriptor's next one on it needs no lookup */
 	__u64 at_start[ES_REQ_T_COUNT];
 	__u64 at_end[ES_REQ_T_COUNT]; /* at end_ns */
 };
