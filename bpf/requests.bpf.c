@@ -20,9 +20,12 @@
  *   (PostgreSQL, a file) is remembered as ignored until its close. A
  *   closed descriptor's entry is kept for the next one of its number.
  * - A recv that returns bytes on a followed connection with no request open
- *   begins a request; its first ES_REQ_CAP bytes go to user space as they
- *   come, which parses the request line (and the head of a JSON-RPC/XML-RPC
- *   body) and keeps nothing else.
+ *   begins a request; user space gets its first ES_REQ_CAP bytes, parses the
+ *   request line (and the head of a JSON-RPC/XML-RPC body) and keeps nothing
+ *   else. A prefork worker's wait in its process's buffer (req_pending) and
+ *   go with the request's end, one ring record instead of two (user space
+ *   reads the buffer of a request still open); others' go on the ring as
+ *   they come.
  * - The first send after a request marks its response and reads the status
  *   code from "HTTP/1.x NNN".
  * - The answer is out when the worker reads the connection again (keep-
@@ -95,6 +98,15 @@ struct {
 	__type(value, __u64);
 } req_drops SEC(".maps");
 
+/* Request bytes waiting for their end, one buffer per process with an index (requests.h). */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(map_flags, BPF_F_MMAPABLE);
+	__uint(max_entries, ES_REQ_SLOT_PROCS);
+	__type(key, __u32);
+	__type(value, struct es_req_pending);
+} req_pending SEC(".maps");
+
 /* A data event is built here, then only its filled part goes on the ring. */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -128,6 +140,14 @@ extern __u64 *bpf_session_cookie(void) __ksym;
 /* User addresses fit in 47 bits on x86-64 and 48 on arm64: the fd goes above. */
 #define COOKIE_SHIFT 48
 #define COOKIE_ADDR ((1ull << COOKIE_SHIFT) - 1)
+
+/* n, at most ES_REQ_CAP, in a form the verifier keeps the bound of after a spill. */
+static __always_inline __u32 cap_len(__u32 n)
+{
+	asm volatile("" : "+r"(n));
+	n &= 2 * ES_REQ_CAP - 1;
+	return n > ES_REQ_CAP ? ES_REQ_CAP : n;
+}
 
 static __always_inline void count_drop(void)
 {
@@ -193,19 +213,12 @@ static __always_inline __u32 read_totals(__u64 *t, __u32 tgid, __u64 now)
 	return ok | ES_REQ_OK_PG;
 }
 
-static __always_inline void send_done(const struct es_req_conn_key *k, struct es_req_conn *c,
-				      __u32 reason, __u64 now)
+/* The end's fields of a request (es_req_done, es_req_pending.done). */
+static __always_inline void fill_done(struct es_req_done *ev, const struct es_req_conn_key *k,
+				      const struct es_req_conn *c, __u32 type, __u32 reason,
+				      __u64 now)
 {
-	struct es_req_done *ev;
-
-	if (tag_serving)
-		req_serving_end(c->tid, c->conn_id, c->seq);
-	ev = bpf_ringbuf_reserve(&req_events, sizeof(*ev), 0);
-	if (!ev) {
-		count_drop();
-		return;
-	}
-	ev->type = ES_REQ_EV_DONE;
+	ev->type = type;
 	ev->tgid = k->tgid;
 	ev->tid = c->tid;
 	ev->fd = k->fd;
@@ -222,6 +235,44 @@ static __always_inline void send_done(const struct es_req_conn_key *k, struct es
 	ev->pad = 0;
 	for (int i = 0; i < ES_REQ_T_COUNT; i++)
 		ev->parts[i] = c->at_end[i] > c->at_start[i] ? c->at_end[i] - c->at_start[i] : 0;
+}
+
+/* The request's end with its bytes from its process's buffer, which is free again. */
+static __always_inline void send_full(const struct es_req_conn_key *k, struct es_req_conn *c,
+				      __u32 slot, __u32 reason, __u64 now)
+{
+	__u32 idx = slot / ES_REQ_KEEP_FD, n;
+	struct es_req_pending *p = bpf_map_lookup_elem(&req_pending, &idx);
+
+	c->pending = 0;
+	if (!p)
+		return;
+	fill_done(&p->done, k, c, ES_REQ_EV_FULL, reason, now);
+	n = p->len;
+	n = cap_len(n);
+	if (bpf_ringbuf_output(&req_events, p, __builtin_offsetof(struct es_req_pending, data) + n,
+			       es_rb_lazy(&req_events, REQ_EVENTS_SIZE)))
+		count_drop();
+	p->busy = 0;
+}
+
+static __always_inline void send_done(const struct es_req_conn_key *k, struct es_req_conn *c,
+				      __u32 slot, __u32 reason, __u64 now)
+{
+	struct es_req_done *ev;
+
+	if (tag_serving)
+		req_serving_end(c->tid, c->conn_id, c->seq);
+	if (c->pending) {
+		send_full(k, c, slot, reason, now);
+		return;
+	}
+	ev = bpf_ringbuf_reserve(&req_events, sizeof(*ev), 0);
+	if (!ev) {
+		count_drop();
+		return;
+	}
+	fill_done(ev, k, c, ES_REQ_EV_DONE, reason, now);
 	bpf_ringbuf_submit(ev, es_rb_lazy(&req_events, REQ_EVENTS_SIZE));
 }
 
@@ -329,6 +380,7 @@ static __always_inline struct es_req_conn *adopt(const struct es_req_conn_key *k
 		old->state = c.state;
 		old->tgid = k->tgid;
 		old->port = c.port;
+		old->pending = 0; /* a slot taken over: the buffer was never this process's */
 		return old;
 	}
 	err = bpf_map_update_elem(&req_conns, k, &c, BPF_NOEXIST);
@@ -336,6 +388,57 @@ static __always_inline struct es_req_conn *adopt(const struct es_req_conn_key *k
 	if (err == -E2BIG && c.state != ES_REQ_S_IGNORED)
 		es_map_error(ES_MAP_REQ_CONNS);
 	return bpf_map_lookup_elem(&req_conns, k);
+}
+
+/*
+ * A request beginning on c (slot: its entry's) takes its process's buffer
+ * when it is free: its bytes then wait there for its end (send_full()).
+ */
+static __always_inline void pending_take(const struct es_req_conn_key *k, struct es_req_conn *c,
+					 __u32 slot)
+{
+	__u32 idx = slot / ES_REQ_KEEP_FD;
+	struct es_req_pending *p;
+
+	if (slot == ES_REQ_NO_SLOT)
+		return;
+	p = bpf_map_lookup_elem(&req_pending, &idx);
+	/* Another thread's request has it: this one's bytes go on the ring. */
+	if (!p || __sync_val_compare_and_swap(&p->busy, 0, 1) != 0)
+		return;
+	p->len = 0;
+	p->done.type = 0;
+	p->done.tgid = k->tgid;
+	p->done.tid = c->tid;
+	p->done.fd = k->fd;
+	p->done.conn_id = c->conn_id;
+	p->done.seq = c->seq;
+	p->done.start_ns = c->start_ns;
+	c->pending = 1;
+}
+
+/* The next bytes of a request whose bytes wait in its process's buffer. */
+static __always_inline __u32 pending_capture(__u32 slot, const void *buf, __u64 ret)
+{
+	__u32 idx = slot / ES_REQ_KEEP_FD, off, n;
+	struct es_req_pending *p = bpf_map_lookup_elem(&req_pending, &idx);
+
+	if (!p)
+		return 0;
+	off = p->len;
+	if (off >= ES_REQ_CAP)
+		return 0;
+	n = ret < ES_REQ_CAP - off ? (__u32)ret : ES_REQ_CAP - off;
+	/* Kept from the compiler, so the verifier sees the bound after a spill. */
+	asm volatile("" : "+r"(off));
+	off &= ES_REQ_CAP - 1;
+	n = cap_len(n);
+	if (bpf_probe_read_user(p->data + off, n, buf))
+		return 0;
+	/* After the bytes: a reader that sees the length sees them. */
+	asm volatile("" ::: "memory");
+	p->len = off + n;
+	return n;
 }
 
 /* Sends the next bytes of the open request to user space, up to ES_REQ_CAP in all. */
@@ -347,6 +450,10 @@ static __always_inline void capture(const struct es_req_conn_key *k, struct es_r
 
 	if (c->captured >= ES_REQ_CAP)
 		return;
+	if (c->pending) {
+		c->captured += pending_capture(slot, buf, ret);
+		return;
+	}
 	ev = bpf_map_lookup_elem(&req_scratch, &zero);
 	if (!ev)
 		return;
@@ -361,19 +468,12 @@ static __always_inline void capture(const struct es_req_conn_key *k, struct es_r
 	ev->seq = c->seq;
 	ev->slot = slot;
 	ev->pad = 0;
-	/* Kept from the compiler, so the verifier sees the bound after a spill. */
-	asm volatile("" : "+r"(n));
-	n &= 2 * ES_REQ_CAP - 1;
-	if (n > ES_REQ_CAP)
-		n = ES_REQ_CAP;
+	n = cap_len(n);
 	if (bpf_probe_read_user(ev->data, n, buf))
 		n = 0;
 	ev->len = n;
 	c->captured += n;
-	asm volatile("" : "+r"(n));
-	n &= 2 * ES_REQ_CAP - 1;
-	if (n > ES_REQ_CAP)
-		n = ES_REQ_CAP;
+	n = cap_len(n);
 	if (bpf_ringbuf_output(&req_events, ev, __builtin_offsetof(struct es_req_data, data) + n,
 			       es_rb_lazy(&req_events, REQ_EVENTS_SIZE)))
 		count_drop();
@@ -384,14 +484,14 @@ static __always_inline void capture(const struct es_req_conn_key *k, struct es_r
  * closes it): its end, with the receiving thread's totals read now.
  */
 static __always_inline void finish(const struct es_req_conn_key *k, struct es_req_conn *c,
-				   __u32 tid, __u32 reason, __u64 now)
+				   __u32 slot, __u32 tid, __u32 reason, __u64 now)
 {
 	if (c->state == ES_REQ_S_RESP) {
 		c->end_ns = now;
 		/* Another thread answering: its times are not the receiver's. */
 		c->end_ok = tid == c->tid ? read_totals(c->at_end, k->tgid, now) : 0;
 	}
-	send_done(k, c, reason, now);
+	send_done(k, c, slot, reason, now);
 	c->state = ES_REQ_S_IDLE;
 }
 
@@ -431,6 +531,7 @@ static __always_inline void on_recv(__u32 tgid, __u32 tid, __u64 hook, __u64 coo
 		__builtin_memset(c->status, 0, sizeof(c->status));
 		c->start_ok = read_totals(c->at_start, tgid, now);
 		c->end_ok = 0;
+		pending_take(&k, c, slot);
 	}
 	capture(&k, c, slot, buf, (__u64)ret, tid, now);
 }
@@ -489,7 +590,7 @@ static __always_inline void on_close(const struct es_req_conn_key *k, __u32 tid,
 	if (!c)
 		return;
 	if (c->state == ES_REQ_S_REQ || c->state == ES_REQ_S_RESP)
-		finish(k, c, tid, ES_REQ_END_CLOSE, bpf_ktime_get_ns());
+		finish(k, c, slot, tid, ES_REQ_END_CLOSE, bpf_ktime_get_ns());
 	/* A low descriptor's entry (a slot's always) waits for the number's next connection. */
 	if (k->fd < ES_REQ_KEEP_FD)
 		c->state = ES_REQ_S_CLOSED;
@@ -539,7 +640,7 @@ int es_req_recv(struct pt_regs *ctx)
 		return 1;
 	/* Reading again: the last answer is out, unless this is a session. */
 	if (c->state == ES_REQ_S_RESP && !in_session(c))
-		finish(&k, c, tid, ES_REQ_END_NEXT, bpf_ktime_get_ns());
+		finish(&k, c, slot, tid, ES_REQ_END_NEXT, bpf_ktime_get_ns());
 	cookie = bpf_session_cookie();
 	if (!cookie)
 		return 1;

@@ -96,6 +96,8 @@ struct es_req_conn {
 	__u32 start_ok, end_ok; /* ES_REQ_OK_* of the totals below */
 	__u32 tgid; /* whose: a slot of req_slots another process held is not its entry */
 	__u32 port; /* the TCP port it was served on: the descriptor's next one on it needs no lookup */
+	__u32 pending; /* its request's bytes are in its process's req_pending buffer */
+	__u32 pad;
 	__u64 at_start[ES_REQ_T_COUNT];
 	__u64 at_end[ES_REQ_T_COUNT]; /* at end_ns */
 };
@@ -103,6 +105,7 @@ struct es_req_conn {
 enum es_req_event_type {
 	ES_REQ_EV_DATA = 1, /* the next bytes of a request */
 	ES_REQ_EV_DONE, /* a request ended */
+	ES_REQ_EV_FULL, /* a request ended, with its bytes: struct es_req_pending */
 };
 
 /* Why a request ended. */
@@ -140,6 +143,25 @@ struct es_req_done {
 	__u32 parts_ok; /* ES_REQ_OK_* read at both ends, by the same thread */
 	__u32 pad;
 	__u64 parts[ES_REQ_T_COUNT]; /* at_end - at_start */
+};
+
+/*
+ * A request's bytes kept in the kernel until its end, in its process's
+ * buffer (req_pending, by the process's index: ES_REQ_SLOT_PROCS): the end
+ * then goes to user space with them, one ring record where there were two.
+ * One request of a process at a time (a prefork worker serves one); another
+ * begun meanwhile (threads, gevent) sends its bytes as ES_REQ_EV_DATA. User
+ * space reads a buffer in use (a slow request, a killed worker's) through
+ * mmap: busy, then the header, then len before the bytes (written in the
+ * opposite order).
+ */
+struct es_req_pending {
+	/* tgid, tid, fd, conn_id, seq, start_ns from the first bytes on; the rest at the end */
+	struct es_req_done done; /* type ES_REQ_EV_FULL once ended */
+	__u64 busy; /* 1 from the request's first bytes to its end (64 bits: BPF's cmpxchg) */
+	__u32 len; /* bytes in data: on the ring, only these follow */
+	__u32 pad;
+	__u8 data[2 * ES_REQ_CAP]; /* only the first ES_REQ_CAP used: the rest bounds the copy */
 };
 
 #endif

@@ -236,6 +236,20 @@ def conn_entries(pids):
     return hashed, slotted
 
 
+def pending_buffers(pid):
+    """The request bytes held for pid in the requests probe's req_pending buffers
+    (struct es_req_pending: es_req_done, busy u64, len u32, pad, data)."""
+    out = []
+    for e in dump_map("req_pending"):
+        v = bytes(int(x, 16) for x in e["value"])
+        tgid = int.from_bytes(v[4:8], "little")
+        busy = int.from_bytes(v[136:144], "little")
+        n = int.from_bytes(v[144:148], "little")
+        if tgid == pid and busy:
+            out.append(v[152:152 + n])
+    return out
+
+
 def raw(port, chunks, delay=0.0, read=True):
     """Writes chunks on a new connection; returns what came back until EOF."""
     s = socket.create_connection(("127.0.0.1", port), timeout=10)
@@ -633,6 +647,11 @@ def body(t):
             other = requests_json(d, "role=odoo_gevent")["in_flight"]
             t.check(all(x["role"] == "odoo_gevent" for x in other), "role= filters it out",
                     f"{other}")
+            held = pending_buffers(vpid)
+            t.check(len(held) == 1 and held[0].startswith(
+                b"POST /web/dataset/call_kw/stock.picking/nap HTTP/1.1\r\n"),
+                "its bytes wait in its process's kernel buffer (req_pending) for its end",
+                f"{[h[:60] for h in held]}")
             os.kill(vpid, signal.SIGKILL)
             lib.log(f"killed worker {vpid}")
             fut.result(timeout=10)

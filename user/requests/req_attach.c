@@ -125,6 +125,7 @@ static void detached(void *arg, __u32 pid, unsigned int index)
 	struct req_priv *rp = arg;
 
 	rp->detaches++;
+	req_pending_release(rp, index);
 	slots_clear(rp, index);
 	bpf_hash_delete_if(bpf_map__fd(rp->skel->maps.req_conns), sizeof(struct es_req_conn_key),
 			   sizeof(struct es_req_conn), false, key_of_pid, &pid);
@@ -409,8 +410,7 @@ static void req_poll_tick(struct poller *pl, uint64_t now_ms)
 	ra->now_ms = now_ms;
 	ra->own.dumped = false;
 	/* Events first: a request answered before its worker died is counted as answered. */
-	if (p->rb)
-		ring_buffer__consume(p->rb);
+	req_sync(p);
 	req_conns_sweep(rp);
 	libc_uprobes_begin(rp->lu);
 	procs_for_each_slot(pl->es->procs, sync_slot, ra);

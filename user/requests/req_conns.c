@@ -31,6 +31,7 @@ struct req_conn {
 	__u32 seq;
 	__u32 tid; /* the serving thread (for where the time went, later) */
 	__u32 kslot; /* the kernel's entry: its req_slots index, or ES_REQ_NO_SLOT (req_conns) */
+	__u32 fed; /* bytes of the request parsed so far */
 	__u64 start_ns;
 	__u64 starttime; /* of the worker: a reused pid is another process */
 	enum es_role role;
@@ -285,19 +286,20 @@ void req_conns_foreach(const struct req_priv *rp, req_inflight_fn fn, void *arg)
 	}
 }
 
-void req_conns_data(struct req_priv *rp, const struct es_req_data *ev)
+void req_conns_bytes(struct req_priv *rp, const struct req_bytes *b)
 {
-	struct req_conn **pp = find(rp, ev->tgid, ev->fd), *c = *pp;
+	struct req_conn **pp = find(rp, b->tgid, b->fd), *c = *pp;
 	const struct worker *w;
+	__u32 skip = 0;
 
-	if (c && (c->conn_id != ev->conn_id || c->seq != ev->seq)) {
+	if (c && (c->conn_id != b->conn_id || c->seq != b->seq)) {
 		/* Its end was lost: not counted. */
 		rp->lost++;
 		conn_free(rp, pp);
 		c = NULL;
 	}
 	if (!c) {
-		w = procs_lookup(rp->es->procs, ev->tgid);
+		w = procs_lookup(rp->es->procs, b->tgid);
 		if (!w)
 			return; /* no longer tracked: its role is unknown */
 		if (rp->nconns >= ES_REQ_MAX_CONNS) {
@@ -309,13 +311,13 @@ void req_conns_data(struct req_priv *rp, const struct es_req_data *ev)
 			rp->conns_dropped++;
 			return;
 		}
-		c->tgid = ev->tgid;
-		c->fd = ev->fd;
-		c->conn_id = ev->conn_id;
-		c->seq = ev->seq;
-		c->tid = ev->tid;
-		c->kslot = ev->slot < ES_REQ_SLOTS ? ev->slot : ES_REQ_NO_SLOT;
-		c->start_ns = ev->ts_ns;
+		c->tgid = b->tgid;
+		c->fd = b->fd;
+		c->conn_id = b->conn_id;
+		c->seq = b->seq;
+		c->tid = b->tid;
+		c->kslot = b->slot < ES_REQ_SLOTS ? b->slot : ES_REQ_NO_SLOT;
+		c->start_ns = b->start_ns;
 		c->role = w->role;
 		c->starttime = w->starttime;
 		req_acc_init(&c->acc);
@@ -323,9 +325,40 @@ void req_conns_data(struct req_priv *rp, const struct es_req_data *ev)
 		*pp = c;
 		rp->nconns++;
 	}
-	req_acc_feed(&c->acc, ev->data, ev->len < ES_REQ_CAP ? ev->len : ES_REQ_CAP);
+	/* A kept buffer read again (req_pending.c): only what is new since. */
+	if (b->from != REQ_BYTES_NEXT)
+		skip = c->fed > b->from ? c->fed - b->from : 0;
+	if (b->len && skip >= b->len)
+		return;
+	req_acc_feed(&c->acc, b->data + skip, b->len - skip);
+	c->fed += b->len - skip;
 	note(rp, c);
 	req_tag_begin(rp, c->role, c->conn_id, c->seq, req_acc_head(&c->acc));
+}
+
+long req_conns_fed(const struct req_priv *rp, __u32 tgid, __s32 fd, __u64 conn_id, __u32 seq)
+{
+	const struct req_conn *c = rp->buckets[bucket(tgid, fd)];
+
+	while (c && (c->tgid != tgid || c->fd != fd))
+		c = c->next;
+	return c && c->conn_id == conn_id && c->seq == seq ? (long)c->fed : -1;
+}
+
+void req_conns_data(struct req_priv *rp, const struct es_req_data *ev)
+{
+	struct req_bytes b = { .tgid = ev->tgid,
+			       .tid = ev->tid,
+			       .fd = ev->fd,
+			       .seq = ev->seq,
+			       .slot = ev->slot,
+			       .conn_id = ev->conn_id,
+			       .start_ns = ev->ts_ns,
+			       .from = REQ_BYTES_NEXT,
+			       .data = ev->data,
+			       .len = ev->len < ES_REQ_CAP ? ev->len : ES_REQ_CAP };
+
+	req_conns_bytes(rp, &b);
 }
 
 void req_conns_done(struct req_priv *rp, const struct es_req_done *ev)

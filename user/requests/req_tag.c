@@ -52,8 +52,8 @@ static void sync_ring(void *arg)
 {
 	struct probe *p = arg;
 
-	if (p->up && p->rb)
-		ring_buffer__consume(p->rb);
+	if (p->up)
+		req_sync(p);
 }
 
 void req_tag_writer(struct probe *p, bool on)

@@ -5,8 +5,9 @@
  * processes while they hold a listening socket), timed from its first
  * bytes received to its response's last send, by role, templated route,
  * method and status; Odoo's RPCs by model and method. The kernel sends the
- * first bytes of each request on a ring buffer; requests/req_conns.c parses
- * them and keeps only the method, route and RPC names.
+ * first bytes of each request on a ring buffer, as they come or with the
+ * request's end (requests/req_pending.c); requests/req_conns.c parses them
+ * and keeps only the method, route and RPC names.
  */
 #include <errno.h>
 #include <stddef.h>
@@ -52,9 +53,20 @@ static int on_event(void *ctx, void *data, size_t len)
 
 		if (len >= offsetof(struct es_req_data, data) + ev->len)
 			req_conns_data(rp, ev);
-	} else if (*type == ES_REQ_EV_DONE && len >= sizeof(struct es_req_done))
+	} else if (*type == ES_REQ_EV_DONE && len >= sizeof(struct es_req_done)) {
 		req_conns_done(rp, data);
+	} else if (*type == ES_REQ_EV_FULL) {
+		req_pending_full(rp, data, len);
+	}
 	return 0;
+}
+
+void req_sync(struct probe *p)
+{
+	if (p->rb)
+		ring_buffer__consume(p->rb);
+	if (p->priv)
+		req_pending_scan(p->priv);
 }
 
 static int requests_open(struct probe *p)
@@ -115,6 +127,9 @@ static int requests_open(struct probe *p)
 	p->rb = ring_buffer__new(bpf_map__fd(rp->skel->maps.req_events), on_event, rp, NULL);
 	if (!p->rb)
 		return -errno;
+	err = req_pending_open(rp);
+	if (err)
+		return err;
 	req_tag_writer(p, true);
 	rp->parts_sched = es->task_sched_fd >= 0;
 	rp->parts_pg = es->pg_clients_fd >= 0;
@@ -141,8 +156,7 @@ static int requests_collect(struct probe *p, struct expo *e)
 	struct req_priv *rp = p->priv;
 
 	/* What is in the ring first: a request that ended before the scrape is in it. */
-	if (p->rb)
-		ring_buffer__consume(p->rb);
+	req_sync(p);
 	req_collect(rp, e);
 	return 0;
 }
@@ -158,6 +172,7 @@ static void requests_close(struct probe *p)
 	req_tag_writer(p, false);
 	reqtag_map_closed(p->es, rp->skel ? rp->skel->maps.req_serving : NULL);
 	libc_uprobes_free(rp->lu);
+	req_pending_close(rp);
 	requests_bpf__destroy(rp->skel);
 	req_conns_free(rp);
 	req_slow_free(rp->slow);

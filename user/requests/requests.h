@@ -2,6 +2,7 @@
 /*
  * What the requests probe's files share: user/requests/requests.c (the
  * probe: load, events), req_conns.c (requests in flight, by connection),
+ * req_pending.c (request bytes the kernel keeps until the request's end),
  * req_collect.c (the metric families), req_attach.c (the poller: uprobes on
  * HTTP workers, requests of workers that died). Parsing and the bounded
  * tables are pure: req_parse.c, req_table.c.
@@ -62,6 +63,7 @@ struct req_priv {
 	bool parts_sched, parts_pg; /* the sched / pg probe's maps are shared */
 	uint64_t detaches; /* processes detached so far (req_attach.c) */
 	struct req_slow *slow; /* the slowest of the window, for GET /requests */
+	const volatile struct es_req_pending *pending; /* req_pending, mapped: [ES_REQ_SLOT_PROCS] */
 };
 
 /* The roles whose processes serve HTTP and get the uprobes. */
@@ -70,7 +72,24 @@ bool req_role_served(enum es_role r);
 /* requests/req_conns.c */
 int req_conns_init(struct req_priv *rp);
 void req_conns_free(struct req_priv *rp);
+/* Bytes of a request: an es_req_data's, or a kernel buffer's (requests/req_pending.c). */
+struct req_bytes {
+	__u32 tgid, tid;
+	__s32 fd;
+	__u32 seq;
+	__u32 slot; /* its kernel entry's req_slots index, or ES_REQ_NO_SLOT */
+	__u64 conn_id;
+	uint64_t start_ns; /* its first bytes came (the kernel's clock) */
+	__u32 from; /* data's offset in the request, or REQ_BYTES_NEXT: after those fed so far */
+	__u32 len;
+	const __u8 *data;
+};
+#define REQ_BYTES_NEXT UINT32_MAX
+/* Feeds a request's bytes: the first begin its record. */
+void req_conns_bytes(struct req_priv *rp, const struct req_bytes *b);
 void req_conns_data(struct req_priv *rp, const struct es_req_data *ev);
+/* Bytes fed so far of request (conn_id, seq) on (tgid, fd); -1: it has no record. */
+long req_conns_fed(const struct req_priv *rp, __u32 tgid, __s32 fd, __u64 conn_id, __u32 seq);
 void req_conns_done(struct req_priv *rp, const struct es_req_done *ev);
 /* Requests of processes that died: counted killed (or with the status they sent). */
 void req_conns_sweep(struct req_priv *rp);
@@ -86,6 +105,18 @@ void req_conns_foreach(const struct req_priv *rp, req_inflight_fn fn, void *arg)
 /* Counts one request. */
 void req_observe(struct req_priv *rp, enum es_role role, const struct req_head *h,
 		 unsigned int code, uint64_t ns, const struct req_parts *parts);
+
+/* requests/req_pending.c: request bytes the kernel keeps until the request's end */
+int req_pending_open(struct req_priv *rp);
+void req_pending_close(struct req_priv *rp);
+/* Feeds the bytes of the requests still open in the buffers. */
+void req_pending_scan(struct req_priv *rp);
+/* A process's buffer (index: its libc_uprobes index) after its detach: read, then cleared. */
+void req_pending_release(struct req_priv *rp, unsigned int index);
+/* An ES_REQ_EV_FULL record: its bytes, then its end. */
+void req_pending_full(struct req_priv *rp, const void *data, size_t size);
+/* What the kernel sent so far, and what it keeps: the ring, then the buffers. */
+void req_sync(struct probe *p);
 
 /* requests/req_tag.c: names of the requests Python samples were taken in (core/reqtag.h) */
 void req_tag_begin(struct req_priv *rp, enum es_role role, __u64 conn_id, __u32 seq,
