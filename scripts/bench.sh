@@ -82,10 +82,13 @@
 # the Odoo section, each run REQ_SECONDS per variant after REQ_WARM s not
 # counted, kernel.bpf_stats_enabled=0: medians of each round's ratios to off
 # of requests/s, p50, p95 and CPU per request (the server's cgroup + the
-# daemon's, started in a cgroup of its own; the client's left out); then one
-# every-probe run with stats on: BPF ns per request of the requests probe's
-# es_req_io and of every program, and the requests erpscope counted on the
-# route beside those the client got answered; (d) before that run, the
+# daemon's, started in a cgroup of its own; the client's left out); then
+# REQ_BPF_PAIRS (2) alternating pairs of runs --probes=requests / every probe
+# with stats on: medians of the BPF ns per request of the requests probe's
+# es_req_* programs (alone, and with its parts' totals and tags when the
+# sched, pg and python probes are on) and of every program, and the
+# requests erpscope counted on the route beside those the client got
+# answered; (d) before that run, the
 # share of the workers' CPU samples (perf record -e cpu-clock, 4999 Hz) in
 # the probe's own code (uprobe traps, BPF programs and helpers), off vs
 # --probes=requests, REQ_PROFILE_PAIRS (3) alternating pairs: a share
@@ -123,7 +126,7 @@
 # ODOO_SECONDS (6), ODOO_ROUNDS (8), ODOO_WARM (1),
 # ODOO_ARMS (off,all,sched,tcp,pg,python,blkio+oom), REQ_PAIRS (10 rounds),
 # REQ_SECONDS (3), REQ_WARM (0.5), REQ_CLIENTS (6), REQ_ARMS (off,requests,all),
-# REQ_DD_PAIRS (6), REQ_DD_COUNT (1048576), REQ_CALLS (20000), GPU_POLLS (200),
+# REQ_DD_PAIRS (6), REQ_BPF_PAIRS (2), REQ_DD_COUNT (1048576), REQ_CALLS (20000), GPU_POLLS (200),
 # GPU_INTERVAL_MS (100), FLIGHT_ROUNDS (ROUNDS), FLIGHT_BUFFER (32MiB),
 # FLIGHT_PG_TX (10000).
 # kernel.bpf_stats_enabled is set to 1 for the run (0 for the Odoo and requests rounds) and
@@ -1576,6 +1579,7 @@ REQ_FANOUT = int(os.environ.get("REQ_FANOUT", "32"))  # (b2): idle workers attac
 REQ_SLICE = float(os.environ.get("REQ_SLICE", "0.5"))  # (c2): seconds of load a slice
 REQ_SLICES = int(os.environ.get("REQ_SLICES", "10"))   # (c2): slices per server and period
 REQ_IL_PAIRS = int(os.environ.get("REQ_IL_PAIRS", "3"))  # (c2): off/on periods
+REQ_BPF_PAIRS = int(os.environ.get("REQ_BPF_PAIRS", "2"))  # stats runs, each arm
 REQ_PATH = "/web/webclient/version_info"
 REQ_WORKERS = 2
 # One request per connection (as Odoo's prefork workers serve), and
@@ -1995,26 +1999,39 @@ def requests_bench():
 
     prof = requests_profile()
 
+    # The probe alone, and with every probe (its parts' totals: the sched and
+    # pg probes' maps, the Python probe's request tags), in turn.
     subprocess.run(["sysctl", "-q", "-w", "kernel.bpf_stats_enabled=1"], check=True)
-    r = requests_run("all", want_stats=True)
+    runs = {"requests": [], "all": []}
+    for i in range(REQ_BPF_PAIRS):
+        for arm in (("requests", "all") if i % 2 == 0 else ("all", "requests")):
+            runs[arm].append(requests_run(arm, want_stats=True))
+    subprocess.run(["sysctl", "-q", "-w", "kernel.bpf_stats_enabled=0"], check=True)
+    r = runs["all"][-1]
     bpf = {}
     say("")
-    say("  BPF run time, one every-probe run with kernel.bpf_stats_enabled=1:")
+    say(f"  BPF run time, kernel.bpf_stats_enabled=1, {REQ_BPF_PAIRS} alternating pairs of "
+        "runs --probes=requests / every probe; the last every-probe run:")
     for v, _, _ in REQ_VARIANTS:
         x = r[v]
         say(f"   {v} ({x['rps']:.0f} req/s, {x['cpu']:.1f} us CPU/req):")
-        total = bpf_table(x["bpf"], x["n"])
-        req = sum(runs * ns for name, (runs, ns) in x["bpf"].items()
-                  if name.startswith("es_req_")) / x["n"]
-        bpf[v] = (req, total)
-        say(f"    the requests probe (es_req_*): {req:.0f} ns per request (target <= 2000); every "
-            f"program: {total:.0f} ns (most run for every process on the host: whatever else "
-            "runs here counts in them)")
+        bpf_table(x["bpf"], x["n"])
+        bpf[v] = {}
+        for arm, rs in runs.items():
+            req = [sum(runs_ * ns for name, (runs_, ns) in y[v]["bpf"].items()
+                       if name.startswith("es_req_")) / y[v]["n"] for y in rs]
+            total = [sum(runs_ * ns for runs_, ns in y[v]["bpf"].values()) / y[v]["n"]
+                     for y in rs]
+            bpf[v][arm] = (statistics.median(req), statistics.median(total))
+            say(f"    the requests probe (es_req_*), {arm_label(arm)}: "
+                f"{statistics.median(req):.0f} ns per request (runs: "
+                + ", ".join(f"{x:.0f}" for x in req) + "; target <= 2000); every program: "
+                f"{statistics.median(total):.0f} ns (most run for every process on the host: "
+                "whatever else runs here counts in them)")
     if "counted" in r:
         counted, answered = r["counted"]
         say(f"  erpscope counted {counted:.0f} requests on {REQ_PATH}; the client got {answered} "
             "answers (warm-ups included)")
-    subprocess.run(["sysctl", "-q", "-w", "kernel.bpf_stats_enabled=1"], check=True)
     odoo_cleanup()
     return arms, out, bpf, dd, fds, prof, inter
 
@@ -2027,8 +2044,9 @@ def requests_summary(res):
         say(f"  requests ({v}, {REQ_PATH}): " + "; ".join(
             f"{arm_label(a)} req/s on/off {out[v][a]['rps_r']:.3f}, CPU/req "
             f"{out[v][a]['cpu_r']:.3f}" for a in arms[1:])
-            + f" (target CPU/req <= 1.03); BPF es_req_* {bpf[v][0]:.0f} ns/req (target <= 2000), "
-            f"all programs {bpf[v][1]:.0f} ns/req"
+            + f" (target CPU/req <= 1.03); BPF es_req_* {bpf[v]['requests'][0]:.0f} ns/req "
+            f"alone, {bpf[v]['all'][0]:.0f} with every probe (target <= 2000), all programs "
+            f"{bpf[v]['all'][1]:.0f} ns/req"
             + (f"; the probe's code in the workers' CPU samples {prof[v][1] - prof[v][0]:.2f}%"
                if v in prof else "")
             + (f"; interleaved with a twin, --probes=requests CPU/req {inter[v][0]:.3f}"
