@@ -100,19 +100,26 @@ static bool key_of_pid(void *arg, const void *key, const void *value)
 	return *(const __u32 *)key == *(const __u32 *)arg;
 }
 
-/* The process's array slots (index: its libc_uprobes index) are nobody's. */
+/* The process's array slots (index: its libc_uprobes index) are nobody's: one batch update. */
 static void slots_clear(struct req_priv *rp, unsigned int index)
 {
 	int fd = bpf_map__fd(rp->skel->maps.req_slots);
-	struct es_req_conn zero = { 0 };
+	__u32 keys[ES_REQ_KEEP_FD], n = ES_REQ_KEEP_FD;
+	struct es_req_conn *zero;
 
 	if (!index || index > ES_REQ_SLOT_PROCS)
 		return;
-	for (__u32 i = 0; i < ES_REQ_KEEP_FD; i++) {
-		__u32 slot = (index - 1) * ES_REQ_KEEP_FD + i;
-
-		bpf_map_update_elem(fd, &slot, &zero, BPF_ANY);
+	zero = calloc(ES_REQ_KEEP_FD, sizeof(*zero));
+	if (!zero)
+		return;
+	for (__u32 i = 0; i < ES_REQ_KEEP_FD; i++)
+		keys[i] = (index - 1) * ES_REQ_KEEP_FD + i;
+	if (bpf_map_update_batch(fd, keys, zero, &n, NULL)) {
+		/* A kernel without batch updates of arrays: one at a time. */
+		for (__u32 i = 0; i < ES_REQ_KEEP_FD; i++)
+			bpf_map_update_elem(fd, &keys[i], &zero[i], BPF_ANY);
 	}
+	free(zero);
 }
 
 /*

@@ -122,7 +122,7 @@ void req_pending_release(struct req_priv *rp, unsigned int index)
 	struct es_req_pending *zero;
 	__u32 i = index - 1;
 
-	if (!rp->pending || !index || index > ES_REQ_SLOT_PROCS)
+	if (!rp->pending || !index || index > ES_REQ_SLOT_PROCS || !rp->pending[i].busy)
 		return;
 	read_one(rp, i);
 	zero = calloc(1, sizeof(*zero));
