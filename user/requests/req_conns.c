@@ -336,12 +336,10 @@ void req_conns_bytes(struct req_priv *rp, const struct req_bytes *b)
 	req_tag_begin(rp, c->role, c->conn_id, c->seq, req_acc_head(&c->acc));
 }
 
-long req_conns_fed(const struct req_priv *rp, __u32 tgid, __s32 fd, __u64 conn_id, __u32 seq)
+long req_conns_fed(struct req_priv *rp, __u32 tgid, __s32 fd, __u64 conn_id, __u32 seq)
 {
-	const struct req_conn *c = rp->buckets[bucket(tgid, fd)];
+	const struct req_conn *c = *find(rp, tgid, fd);
 
-	while (c && (c->tgid != tgid || c->fd != fd))
-		c = c->next;
 	return c && c->conn_id == conn_id && c->seq == seq ? (long)c->fed : -1;
 }
 

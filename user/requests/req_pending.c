@@ -18,7 +18,6 @@
 #include <bpf/libbpf.h>
 
 #include "requests.skel.h"
-#include "core/log.h"
 #include "requests/requests.h"
 
 static size_t map_len(void)

@@ -89,7 +89,7 @@ struct req_bytes {
 void req_conns_bytes(struct req_priv *rp, const struct req_bytes *b);
 void req_conns_data(struct req_priv *rp, const struct es_req_data *ev);
 /* Bytes fed so far of request (conn_id, seq) on (tgid, fd); -1: it has no record. */
-long req_conns_fed(const struct req_priv *rp, __u32 tgid, __s32 fd, __u64 conn_id, __u32 seq);
+long req_conns_fed(struct req_priv *rp, __u32 tgid, __s32 fd, __u64 conn_id, __u32 seq);
 void req_conns_done(struct req_priv *rp, const struct es_req_done *ev);
 /* Requests of processes that died: counted killed (or with the status they sent). */
 void req_conns_sweep(struct req_priv *rp);
