@@ -10,11 +10,11 @@
  * The kernel side follows a connection whose local port is one its process
  * listens on, with no trap on accept(): the ports of the listening sockets
  * a process holds go into the probe's req_listen here, from before its
- * uprobes are attached until a look made once they were (a listen() in
- * between is seen either way); the ports of its later listen() calls are
- * noted by the kernel side. The listeners of the daemon's
- * own network namespace come from one SOCK_DIAG dump per pass that needs
- * them (the kernel's listening hash only); a process in another namespace
+ * uprobes are attached until a look made right after they were, in the
+ * same pass; the ports of its later listen() calls are noted by the
+ * kernel side. The listeners of the daemon's own network namespace come
+ * from one SOCK_DIAG dump per pass that needs them, and one more after each
+ * attach (the kernel's listening hash only); a process in another namespace
  * has its /proc/<pid>/net/tcp{,6} read, whose cost grows with every
  * connection and TIME_WAIT socket there.
  */
@@ -364,17 +364,26 @@ static void sync_slot(void *arg, const struct slot_view *sv)
 	struct req_attach *ra = arg;
 	const struct worker *w = sv->w;
 	unsigned int idx = sv->slot - ES_SLOT_FIRST_WORKER;
-	bool always;
+	bool always, tried;
 
 	if (!w || w->exited || !req_role_served(sv->role) || sv->slot < ES_SLOT_FIRST_WORKER)
 		return;
 	/* A plain Python process or Odoo's master serves HTTP while it holds a listener. */
 	always = sv->role != ES_ROLE_PYTHON && sv->role != ES_ROLE_ODOO_MASTER;
-	if (!note_ports(ra, sv, always,
-			libc_uprobes_tried(ra->rp->lu, idx, w->pid, w->starttime)) &&
-	    !always)
+	tried = libc_uprobes_tried(ra->rp->lu, idx, w->pid, w->starttime);
+	if (!note_ports(ra, sv, always, tried) && !always)
 		return;
 	libc_uprobes_want(ra->rp->lu, idx, w->pid, w->starttime);
+	/*
+	 * Attached just now: a socket that began listening between the look
+	 * above and the attach was seen by neither that look nor listen()'s
+	 * hook, and its first connections would go unfollowed until the next
+	 * pass. A second look, on a fresh dump, closes that window.
+	 */
+	if (!tried && libc_uprobes_tried(ra->rp->lu, idx, w->pid, w->starttime)) {
+		ra->own.dumped = false;
+		note_ports(ra, sv, always, true);
+	}
 }
 
 /* ---------------------------------------------------------------- the poller */
