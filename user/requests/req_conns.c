@@ -55,7 +55,7 @@ int req_conns_init(struct req_priv *rp)
 /* The worker's note (core/worker_note.h) of this request. */
 static uint64_t note_owner(const struct req_conn *c)
 {
-	return c->conn_id ^ ((uint64_t)(__u32)c->fd << 44);
+	return c->conn_id ^ ((uint64_t)(__u32)c->fd << 44) ^ ((uint64_t)c->seq << 24);
 }
 
 static void conn_note_clear(struct req_priv *rp, struct req_conn *c)
@@ -88,13 +88,47 @@ void req_conns_free(struct req_priv *rp)
 	rp->buckets = NULL;
 }
 
-static struct req_conn **find(struct req_priv *rp, __u32 tgid, __s32 fd)
+/*
+ * Request (conn_id, seq) of (tgid, fd)'s record, or where to link it. A
+ * descriptor may hold two: a kept buffer read (req_pending.c) can see the
+ * next request begin before the ring brings the last one's end.
+ */
+static struct req_conn **find(struct req_priv *rp, __u32 tgid, __s32 fd, __u64 conn_id,
+			      __u32 seq)
 {
 	struct req_conn **pp = &rp->buckets[bucket(tgid, fd)];
 
-	while (*pp && ((*pp)->tgid != tgid || (*pp)->fd != fd))
+	while (*pp && ((*pp)->tgid != tgid || (*pp)->fd != fd || (*pp)->conn_id != conn_id ||
+		       (*pp)->seq != seq))
 		pp = &(*pp)->next;
 	return pp;
+}
+
+/* A descriptor's requests come in order: connections by their first start, then seq. */
+static bool before(const struct req_conn *c, __u64 conn_id, __u32 seq)
+{
+	return c->conn_id < conn_id || (c->conn_id == conn_id && c->seq < seq);
+}
+
+/*
+ * The ring brings a descriptor's events in order: when one of request
+ * (conn_id, seq) comes, an earlier request of the descriptor still without
+ * its end lost it (a full ring), and is not counted.
+ */
+static void drop_earlier(struct req_priv *rp, __u32 tgid, __s32 fd, __u64 conn_id, __u32 seq)
+{
+	struct req_conn **pp = &rp->buckets[bucket(tgid, fd)];
+
+	while (*pp) {
+		struct req_conn *c = *pp;
+
+		if (c->tgid == tgid && c->fd == fd && before(c, conn_id, seq)) {
+			rp->lost++;
+			conn_free(rp, pp);
+			continue;
+		}
+		pp = &c->next;
+	}
 }
 
 static unsigned int code_of(const char *status)
@@ -288,16 +322,15 @@ void req_conns_foreach(const struct req_priv *rp, req_inflight_fn fn, void *arg)
 
 void req_conns_bytes(struct req_priv *rp, const struct req_bytes *b)
 {
-	struct req_conn **pp = find(rp, b->tgid, b->fd), *c = *pp;
+	struct req_conn **pp, *c;
 	const struct worker *w;
 	__u32 skip = 0;
 
-	if (c && (c->conn_id != b->conn_id || c->seq != b->seq)) {
-		/* Its end was lost: not counted. */
-		rp->lost++;
-		conn_free(rp, pp);
-		c = NULL;
-	}
+	/* A kept buffer is read out of the ring's order: it settles nothing. */
+	if (!b->kept)
+		drop_earlier(rp, b->tgid, b->fd, b->conn_id, b->seq);
+	pp = find(rp, b->tgid, b->fd, b->conn_id, b->seq);
+	c = *pp;
 	if (!c) {
 		w = procs_lookup(rp->es->procs, b->tgid);
 		if (!w)
@@ -321,8 +354,7 @@ void req_conns_bytes(struct req_priv *rp, const struct req_bytes *b)
 		c->role = w->role;
 		c->starttime = w->starttime;
 		req_acc_init(&c->acc);
-		c->next = *pp; /* the rest of the chain, if a stale record left its place */
-		*pp = c;
+		*pp = c; /* the chain's end */
 		rp->nconns++;
 	}
 	/* A kept buffer read again (req_pending.c): only what is new since. */
@@ -338,9 +370,9 @@ void req_conns_bytes(struct req_priv *rp, const struct req_bytes *b)
 
 long req_conns_fed(struct req_priv *rp, __u32 tgid, __s32 fd, __u64 conn_id, __u32 seq)
 {
-	const struct req_conn *c = *find(rp, tgid, fd);
+	const struct req_conn *c = *find(rp, tgid, fd, conn_id, seq);
 
-	return c && c->conn_id == conn_id && c->seq == seq ? (long)c->fed : -1;
+	return c ? (long)c->fed : -ENOENT;
 }
 
 void req_conns_data(struct req_priv *rp, const struct es_req_data *ev)
@@ -361,11 +393,14 @@ void req_conns_data(struct req_priv *rp, const struct es_req_data *ev)
 
 void req_conns_done(struct req_priv *rp, const struct es_req_done *ev)
 {
-	struct req_conn **pp = find(rp, ev->tgid, ev->fd), *c = *pp;
+	struct req_conn **pp, *c;
 	unsigned int code;
 	uint64_t end;
 
-	if (!c || c->conn_id != ev->conn_id || c->seq != ev->seq) {
+	drop_earlier(rp, ev->tgid, ev->fd, ev->conn_id, ev->seq);
+	pp = find(rp, ev->tgid, ev->fd, ev->conn_id, ev->seq);
+	c = *pp;
+	if (!c) {
 		rp->lost++; /* its first bytes were lost */
 		return;
 	}

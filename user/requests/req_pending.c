@@ -105,6 +105,7 @@ static void read_one(struct req_priv *rp, unsigned int i)
 					.start_ns = h.start_ns,
 					.from = 0,
 					.len = len,
+					.kept = true,
 					.data = data };
 		req_conns_bytes(rp, &b);
 	}

@@ -82,13 +82,14 @@ struct req_bytes {
 	uint64_t start_ns; /* its first bytes came (the kernel's clock) */
 	__u32 from; /* data's offset in the request, or REQ_BYTES_NEXT: after those fed so far */
 	__u32 len;
+	bool kept; /* read from a kept buffer (req_pending.c), not from the ring */
 	const __u8 *data;
 };
 #define REQ_BYTES_NEXT UINT32_MAX
 /* Feeds a request's bytes: the first begin its record. */
 void req_conns_bytes(struct req_priv *rp, const struct req_bytes *b);
 void req_conns_data(struct req_priv *rp, const struct es_req_data *ev);
-/* Bytes fed so far of request (conn_id, seq) on (tgid, fd); -1: it has no record. */
+/* Bytes fed so far of request (conn_id, seq) on (tgid, fd); -ENOENT: it has no record. */
 long req_conns_fed(struct req_priv *rp, __u32 tgid, __s32 fd, __u64 conn_id, __u32 seq);
 void req_conns_done(struct req_priv *rp, const struct es_req_done *ev);
 /* Requests of processes that died: counted killed (or with the status they sent). */
