@@ -25,7 +25,10 @@
  * is kept off the main loop: a detached link's fd goes to threads that
  * close it. Several, because waits that overlap share a grace period: one
  * thread alone closed a link per ~0.15 s under load, so a daemon stopping
- * with 100 workers attached took 15 s.
+ * with 100 workers attached took 15 s. Until both its links are closed, a
+ * detached process that still runs still runs the programs: its detached()
+ * callback and the reuse of its index (and of its pid, should it come back
+ * that fast) wait for that, so the state cleared there stays cleared.
  *
  * At most ATTACH_PER_PASS new processes are attached per pass, so a burst
  * of forks does not stall the main loop. A process is tried once: one that
@@ -36,6 +39,7 @@
 #include <limits.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -104,6 +108,19 @@ struct lu_proc {
 	int link[LU_KINDS]; /* -1: none of that kind */
 };
 
+/* A detached process whose links the closer threads have not all closed yet. */
+struct lu_gone {
+	__u32 pid;
+	unsigned int index;
+	atomic_int left; /* its links still open */
+};
+
+/* What a closer thread is sent: a link, and whose. */
+struct lu_close {
+	int fd;
+	struct lu_gone *g;
+};
+
 struct libc_uprobes {
 	int prog_fd[LU_KINDS]; /* -1: no program of that kind */
 	const char *what;
@@ -117,7 +134,9 @@ struct libc_uprobes {
 	unsigned int budget; /* attaches left in this pass */
 	unsigned int attached;
 	uint64_t failures;
-	bool *index_used; /* [ops.indexes]: index i + 1 is a process's */
+	bool *index_used; /* [ops.indexes]: index i + 1 is a process's, or its links are closing */
+	struct lu_gone **gone; /* detached, links closing */
+	unsigned int ngone, gone_cap;
 	bool warned;
 	int closer[2]; /* pipe: link fds for the closer threads */
 	pthread_t closers[CLOSERS];
@@ -126,23 +145,57 @@ struct libc_uprobes {
 
 /* ---------------------------------------------------------------- closing links */
 
-/* Closes the link fds it is sent until the pipe's write end goes (reads of an int are atomic). */
+/*
+ * Closes the links it is sent until the pipe's write end goes (a pipe
+ * passes writes of up to PIPE_BUF bytes whole), and counts each closed.
+ */
 static void *closer_main(void *arg)
 {
 	struct libc_uprobes *lu = arg;
-	int fd;
+	struct lu_close m;
 
-	while (read(lu->closer[0], &fd, sizeof(fd)) == sizeof(fd))
-		close(fd);
+	while (read(lu->closer[0], &m, sizeof(m)) == sizeof(m)) {
+		close(m.fd);
+		atomic_fetch_sub(&m.g->left, 1);
+	}
 	return NULL;
 }
 
-static void close_link(struct libc_uprobes *lu, int fd)
+/* A record of pp's links closing, in lu->gone; NULL when there is no memory for it. */
+static struct lu_gone *gone_add(struct libc_uprobes *lu, const struct lu_proc *pp)
 {
+	struct lu_gone *g;
+
+	if (lu->ngone == lu->gone_cap) {
+		unsigned int cap = lu->gone_cap ? 2 * lu->gone_cap : 16;
+		struct lu_gone **n = realloc(lu->gone, cap * sizeof(*n));
+
+		if (!n)
+			return NULL;
+		lu->gone = n;
+		lu->gone_cap = cap;
+	}
+	g = calloc(1, sizeof(*g));
+	if (!g)
+		return NULL;
+	g->pid = pp->pid;
+	g->index = pp->index;
+	atomic_init(&g->left, (pp->link[LU_SESSION] >= 0) + (pp->link[LU_ENTRY] >= 0));
+	lu->gone[lu->ngone++] = g;
+	return g;
+}
+
+/* g's link fd, closed by a closer thread (here when there is none). */
+static void close_link(struct libc_uprobes *lu, int fd, struct lu_gone *g)
+{
+	struct lu_close m = { .fd = fd, .g = g };
+
 	if (fd < 0)
 		return;
-	if (!lu->nclosers || write(lu->closer[1], &fd, sizeof(fd)) != sizeof(fd))
-		close(fd);
+	if (lu->nclosers && write(lu->closer[1], &m, sizeof(m)) == sizeof(m))
+		return;
+	close(fd);
+	atomic_fetch_sub(&g->left, 1);
 }
 
 int libc_uprobes_prepare(struct bpf_program *prog, struct bpf_program *entry_prog,
@@ -220,14 +273,25 @@ void libc_uprobes_free(struct libc_uprobes *lu)
 {
 	if (!lu)
 		return;
+	/* Detached as at the end of a pass, their callbacks left out: the maps go too. */
 	for (unsigned int i = 0; i < lu->nprocs; i++) {
-		for (int k = 0; lu->procs[i].pid && lu->procs[i].up && k < LU_KINDS; k++)
-			close_link(lu, lu->procs[i].link[k]);
+		struct lu_proc *pp = &lu->procs[i];
+		struct lu_gone *g = pp->pid && pp->up ? gone_add(lu, pp) : NULL;
+
+		for (int k = 0; g && k < LU_KINDS; k++)
+			close_link(lu, pp->link[k], g);
+		for (int k = 0; !g && pp->pid && pp->up && k < LU_KINDS; k++) {
+			if (pp->link[k] >= 0)
+				close(pp->link[k]);
+		}
 	}
 	close(lu->closer[1]);
 	for (unsigned int i = 0; i < lu->nclosers; i++)
 		pthread_join(lu->closers[i], NULL);
 	close(lu->closer[0]);
+	for (unsigned int i = 0; i < lu->ngone; i++)
+		free(lu->gone[i]);
+	free(lu->gone);
 	free(lu->index_used);
 	free(lu->procs);
 	free(lu);
@@ -353,18 +417,64 @@ static void index_put(struct libc_uprobes *lu, unsigned int index)
 		lu->index_used[index - 1] = false;
 }
 
+/* Its links are closed: no program runs for it any more. */
+static void gone_done(struct libc_uprobes *lu, __u32 pid, unsigned int index)
+{
+	/* A reused tid must not inherit this process's state. */
+	if (lu->ops.detached)
+		lu->ops.detached(lu->ops.arg, pid, index);
+	index_put(lu, index);
+}
+
+/* The detached processes whose links are all closed now: done with. */
+static void gone_reap(struct libc_uprobes *lu)
+{
+	unsigned int i = 0;
+
+	while (i < lu->ngone) {
+		struct lu_gone *g = lu->gone[i];
+
+		if (atomic_load(&g->left) > 0) {
+			i++;
+			continue;
+		}
+		gone_done(lu, g->pid, g->index);
+		free(g);
+		lu->gone[i] = lu->gone[--lu->ngone];
+	}
+}
+
+/* Whether pid's last links are still closing. */
+static bool gone_pending(const struct libc_uprobes *lu, __u32 pid)
+{
+	for (unsigned int i = 0; i < lu->ngone; i++) {
+		if (lu->gone[i]->pid == pid)
+			return true;
+	}
+	return false;
+}
+
 static void detach(struct libc_uprobes *lu, struct lu_proc *pp)
 {
+	struct lu_gone *g = pp->up ? gone_add(lu, pp) : NULL;
+
 	if (pp->up) {
-		for (int k = 0; k < LU_KINDS; k++)
-			close_link(lu, pp->link[k]);
-		/* A reused tid must not inherit this process's state. */
-		if (lu->ops.detached)
-			lu->ops.detached(lu->ops.arg, pp->pid, pp->index);
 		lu->attached--;
 		log_debug("uprobes detached", "for=%s pid=%u", lu->what, pp->pid);
 	}
-	index_put(lu, pp->index);
+	if (g) {
+		for (int k = 0; k < LU_KINDS; k++)
+			close_link(lu, pp->link[k], g);
+	} else if (pp->up) {
+		/* No memory to wait with: closed here, on the loop. */
+		for (int k = 0; k < LU_KINDS; k++) {
+			if (pp->link[k] >= 0)
+				close(pp->link[k]);
+		}
+		gone_done(lu, pp->pid, pp->index);
+	} else {
+		index_put(lu, pp->index);
+	}
 	memset(pp, 0, sizeof(*pp));
 }
 
@@ -404,8 +514,10 @@ static int links_create(struct libc_uprobes *lu, struct lu_proc *pp, const char 
 	}
 	return 0;
 fail:
+	/* Closed here: the index is given back at once, so no program may run with it after. */
 	while (k--) {
-		close_link(lu, pp->link[k]);
+		if (pp->link[k] >= 0)
+			close(pp->link[k]);
 		pp->link[k] = -1;
 	}
 	return err;
@@ -468,6 +580,7 @@ static int attach(struct libc_uprobes *lu, struct lu_proc *pp, __u32 pid, __u64 
 
 void libc_uprobes_begin(struct libc_uprobes *lu)
 {
+	gone_reap(lu);
 	lu->pass++;
 	lu->budget = ATTACH_PER_PASS;
 }
@@ -482,8 +595,9 @@ void libc_uprobes_want(struct libc_uprobes *lu, unsigned int idx, __u32 pid, __u
 	if (pp->pid && (pp->pid != pid || pp->starttime != starttime))
 		detach(lu, pp);
 	if (!pp->pid) {
-		if (!lu->budget)
-			return; /* the next pass */
+		/* The next pass: no budget left, or its pid's last links still closing. */
+		if (!lu->budget || gone_pending(lu, pid))
+			return;
 		lu->budget--;
 		attach(lu, pp, pid, starttime);
 	}

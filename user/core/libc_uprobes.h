@@ -43,16 +43,18 @@ struct libc_uprobes_ops {
 	/* /proc/<pid>/stat's starttime, 0 when gone: tells a gone process from a failure. */
 	__u64 (*starttime)(__u32 pid);
 	/*
-	 * After pid's link is closed (its per-thread kernel state may go), with
-	 * the index it had (below). May be NULL.
+	 * Once pid's links are closed (no program runs for it any more: its
+	 * kernel state may go), a pass or more after its detach, with the index
+	 * it had (below). May be NULL.
 	 */
 	void (*detached)(void *arg, __u32 pid, unsigned int index);
 	void *arg;
 	/*
 	 * When > 0, each attached process gets the lowest index 1..indexes free
-	 * (0 when all are taken) in the upper 32 bits of every cookie of its
-	 * links, so a program can keep per-process state in an array slot
-	 * instead of a hash lookup; the hook's own cookie is the lower 32 bits.
+	 * (0 when all are taken; free again after its detached() call) in the
+	 * upper 32 bits of every cookie of its links, so a program can keep
+	 * per-process state in an array slot instead of a hash lookup; the
+	 * hook's own cookie is the lower 32 bits.
 	 */
 	unsigned int indexes;
 };
