@@ -619,7 +619,6 @@ int es_req_recv(struct pt_regs *ctx)
 	__u32 tgid = id >> 32, tid = (__u32)id;
 	struct es_req_conn_key k = { .tgid = tgid };
 	struct es_req_conn *c;
-
 	__u32 slot;
 
 	if (bpf_session_is_return()) {
