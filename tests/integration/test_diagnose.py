@@ -162,11 +162,16 @@ def mine(d, r, pids=()):
                 for p in pids)]
 
 
+# The rules that judge the whole host's CPUs: anything on this shared 2-core VM loads
+# them (other tests, builds, this test's own CPU hogs of the step before, still in a
+# 10 s window).
+HOST_CPU_RULES = ("too_many_workers", "host_pressure", "cpu_not_odoo")
+
+
 def ranked(d, r, pids):
-    """mine(), less the rules that judge the whole host's CPUs (anything on this shared
-    2-core VM loads them: other tests, builds), and while other erpscope daemons run their
-    tests' HTTP pools: what they cost outranks the situation checked."""
-    return [f for f in mine(d, r, pids) if f["id"] not in ("too_many_workers", "host_pressure")
+    """mine(), less HOST_CPU_RULES, and while other erpscope daemons run their tests' HTTP
+    pools: what they cost outranks the situation checked."""
+    return [f for f in mine(d, r, pids) if f["id"] not in HOST_CPU_RULES
             and (not other_daemons(d) or f["id"] != "http_pool_saturated")]
 
 
