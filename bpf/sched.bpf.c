@@ -162,7 +162,8 @@ static __always_inline __u32 offcpu_reason(bool preempt, unsigned int state, boo
 }
 
 static __always_inline void switch_out(struct es_task_sched *s, __u32 tgid, bool preempt,
-				       unsigned int state, bool iowait, __u64 now)
+				       unsigned int state, bool iowait, __u64 sum,
+				       __u64 prev_sum, __u64 now)
 {
 	__u32 reason = offcpu_reason(preempt, state, iowait), slot, *dev;
 	struct es_sched_slot *v = slot_of(s, tgid, &slot);
@@ -177,8 +178,12 @@ static __always_inline void switch_out(struct es_task_sched *s, __u32 tgid, bool
 		if (dev)
 			s->iodev = *dev;
 	}
+	/*
+	 * The worker's CPU as the kernel charged it; a request's part is the
+	 * wall time it held the CPU, so that its parts add up to its duration.
+	 */
 	if (s->state == ES_ST_ONCPU && s->ts && now >= s->ts) {
-		v->cpu_ns += now - s->ts;
+		v->cpu_ns += run_cpu(sum, prev_sum, now, s->ts);
 		s->acc_ns[ES_ACC_CPU] += now - s->ts;
 	}
 	if (reason == ES_OFF_RUNQUEUE)
@@ -352,14 +357,16 @@ int BPF_PROG(es_switch, bool preempt, struct task_struct *prev, struct task_stru
 		state = sched_switch_has_prev_state ? (unsigned int)ctx[3] : task_state(prev);
 		s = btf_state(prev);
 		if (s) {
+			__u64 sum = prev->se.sum_exec_runtime;
+			__u64 prev_sum = prev->se.prev_sum_exec_runtime;
 			bool tr = trace_on;
 
-			missed_run(s, prev->pid, prev->tgid, prev->se.sum_exec_runtime,
-				   prev->se.prev_sum_exec_runtime, now, tr);
+			missed_run(s, prev->pid, prev->tgid, sum, prev_sum, now, tr);
 			if (tr && ns)
 				trace_held(s, prev, ns, next,
 					   offcpu_reason(preempt, state, task_in_iowait(prev)), now);
-			switch_out(s, prev->tgid, preempt, state, task_in_iowait(prev), now);
+			switch_out(s, prev->tgid, preempt, state, task_in_iowait(prev), sum,
+				   prev_sum, now);
 			if (tr) {
 				trace_state(s, prev->pid, prev->tgid, now);
 				trace_waker_out(s, prev->pid, prev->tgid, now);
@@ -523,7 +530,11 @@ int es_sched_open_iter(struct bpf_iter__task *ctx)
 		rec.state = ES_ST_ONCPU;
 		ts = start;
 	}
-	rec.ns = now - ts;
+	/* A run as switch_out will charge it (sum lags by a tick at most: caught up there). */
+	if (rec.state == ES_ST_ONCPU)
+		rec.ns = run_cpu(t->se.sum_exec_runtime, t->se.prev_sum_exec_runtime, now, ts);
+	else
+		rec.ns = now - ts;
 	bpf_seq_write(ctx->meta->seq, &rec, sizeof(rec));
 	return 0;
 }
@@ -549,13 +560,13 @@ int BPF_PROG(es_switch_raw, bool preempt, struct task_struct *prev, struct task_
 		state = sched_switch_has_prev_state ? (unsigned int)ctx[3] : task_state(prev);
 		s = raw_state(pid);
 		if (s) {
+			__u64 sum = BPF_CORE_READ(prev, se.sum_exec_runtime);
+			__u64 prev_sum = BPF_CORE_READ(prev, se.prev_sum_exec_runtime);
 			bool tr = trace_on;
 
-			missed_run(s, pid, BPF_CORE_READ(prev, tgid),
-				   BPF_CORE_READ(prev, se.sum_exec_runtime),
-				   BPF_CORE_READ(prev, se.prev_sum_exec_runtime), now, tr);
+			missed_run(s, pid, BPF_CORE_READ(prev, tgid), sum, prev_sum, now, tr);
 			switch_out(s, BPF_CORE_READ(prev, tgid), preempt, state,
-				   task_in_iowait_probed(prev), now);
+				   task_in_iowait_probed(prev), sum, prev_sum, now);
 			if (tr)
 				trace_state(s, pid, s->tgid, now);
 		}

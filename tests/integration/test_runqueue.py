@@ -12,7 +12,8 @@ is 0.75-3 ms on 6.x). For each hog we expect:
   involuntary context switches > 50
 The 30-70% shares assume nothing else runs on that CPU. Whatever else runs,
 each hog's cpu must match the CPU time the kernel charged it
-(time.process_time), its runqueue time the rest of its spinning wall time
+(time.process_time: erpscope takes each run's length from the scheduler's
+own account, so time the hypervisor stole is in neither), its runqueue time the rest of its spinning wall time
 (it never sleeps while spinning), and its involuntary switches getrusage().
 """
 
@@ -119,7 +120,7 @@ def run(t, mode):
                           f"hog {w}: offcpu runqueue seconds are 30-70% of its {wall:.2f}s")
                 t.between(cpu_s, 0.3 * wall, 0.7 * wall,
                           f"hog {w}: cpu seconds are 30-70% of its {wall:.2f}s")
-            t.between(cpu_s, 0.95 * own, min(r["cpu_total"] + 0.01, own * 1.05 + 0.1),
+            t.between(cpu_s, 0.98 * own, min(r["cpu_total"] + 0.01, own * 1.05 + 0.1),
                       f"hog {w}: cpu seconds match the kernel's {own:.3f}s for the spin")
             t.between(off["runqueue"], 0.9 * (wall - own), 1.1 * (wall - own) + 0.1,
                       f"hog {w}: runqueue seconds are the spin's wall minus its CPU "
