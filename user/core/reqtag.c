@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "core/reqtag.h"
+#include "core/strcopy.h"
 
 #define NONE (-1)
 
@@ -115,14 +116,6 @@ static uint32_t label_hash(const char *route, const char *model, const char *met
 	return h;
 }
 
-static void copy(char *dst, size_t size, const char *src)
-{
-	size_t n = strnlen(src, size - 1);
-
-	memcpy(dst, src, n);
-	dst[n] = '\0';
-}
-
 /* Out of the use list. */
 static void use_unlink(struct reqtags *rt, int32_t id)
 {
@@ -193,9 +186,9 @@ static uint16_t label_intern(struct reqtags *rt, const char *route, const char *
 	uint32_t h;
 	int32_t id;
 
-	copy(want.route, sizeof(want.route), route);
-	copy(want.model, sizeof(want.model), model);
-	copy(want.method, sizeof(want.method), method);
+	str_copy(want.route, sizeof(want.route), route);
+	str_copy(want.model, sizeof(want.model), model);
+	str_copy(want.method, sizeof(want.method), method);
 	h = label_hash(want.route, want.model, want.method);
 	for (id = rt->lbuckets[h % REQTAG_LABELS]; id != NONE; id = rt->labels[id].next) {
 		const struct reqtag_label *l = &rt->labels[id].l;
@@ -245,7 +238,8 @@ int reqtags_begin(struct reqtags *rt, uint64_t tag, const char *route, const cha
 
 void reqtags_end(struct reqtags *rt, uint64_t tag, uint64_t now_ms)
 {
-	int32_t i = rt && tag ? req_find(rt, tag) : NONE;
+	/* Nothing begun (no reader): not even a bucket to look at. */
+	int32_t i = rt && rt->nreqs && tag ? req_find(rt, tag) : NONE;
 
 	if (i != NONE && !rt->reqs[i].ended_ms)
 		rt->reqs[i].ended_ms = now_ms ? now_ms : 1;
@@ -263,6 +257,11 @@ void reqtags_set_reader(struct reqtags *rt, bool on)
 {
 	if (rt)
 		rt->reader = on;
+}
+
+bool reqtags_has_reader(const struct reqtags *rt)
+{
+	return rt && rt->reader;
 }
 
 bool reqtags_has_writer(const struct reqtags *rt)

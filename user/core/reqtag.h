@@ -51,6 +51,8 @@ bool reqtags_has_writer(const struct reqtags *rt);
 
 /* Whether a reader is there: without one the writer's calls do nothing. */
 void reqtags_set_reader(struct reqtags *rt, bool on);
+/* For the writer: skip naming its requests (and reading the clock) when false. */
+bool reqtags_has_reader(const struct reqtags *rt);
 /* Reader: lets the writer catch up, then forgets requests past their grace. */
 void reqtags_sync(struct reqtags *rt, uint64_t now_ms);
 /* Reader: label id of a tag, 0 when unknown (or tag 0). */

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "core/json.h"
+#include "core/strcopy.h"
 #include "core/worker_note.h"
 
 #define NBUCKETS 1024
@@ -99,9 +100,9 @@ int worker_note_set(struct worker_notes *wn, __u32 pid, uint64_t owner, uint64_t
 	n->owner = owner;
 	n->since_ns = since_ns;
 	n->died_ms = 0;
-	snprintf(n->route, sizeof(n->route), "%s", route ? route : "");
-	snprintf(n->model, sizeof(n->model), "%s", model ? model : "");
-	snprintf(n->method, sizeof(n->method), "%s", method ? method : "");
+	str_copy(n->route, sizeof(n->route), route ? route : "");
+	str_copy(n->model, sizeof(n->model), model ? model : "");
+	str_copy(n->method, sizeof(n->method), method ? method : "");
 	return 0;
 }
 

@@ -7,6 +7,7 @@
  * answer was being sent.
  */
 #include <errno.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,6 +18,7 @@
 #include "core/clock.h"
 #include "core/erpscope.h"
 #include "core/log.h"
+#include "core/strcopy.h"
 #include "core/worker_note.h"
 #include "procs/proctable.h"
 #include "requests/requests.h"
@@ -38,7 +40,7 @@ struct req_conn {
 	unsigned int orphan; /* sweeps that found no kernel entry for it */
 	unsigned int noted; /* 0, 1: its route is in the worker's note, 2: with its RPC */
 	bool answered; /* its answer began (seen by a sweep): no longer in the note */
-	struct req_acc acc;
+	struct req_acc acc; /* last: malloc() leaves its buffer as it finds it */
 };
 
 static unsigned int bucket(__u32 tgid, __s32 fd)
@@ -262,18 +264,21 @@ static bool answering(const struct req_conn *c, const struct es_req_conn *kc)
 static void keep_slow(struct req_priv *rp, const struct req_conn *c, const struct req_head *h,
 		      unsigned int code, uint64_t end_ns, uint64_t ns)
 {
-	struct req_slow_entry e = {
+	struct req_slow_entry *e;
+
+	if (h->session)
+		return;
+	e = req_slow_place(rp->slow, (unsigned int)c->role, end_ns, ns);
+	if (!e)
+		return;
+	*e = (struct req_slow_entry){
 		.end_ns = end_ns, .ns = ns, .pid = c->tgid, .code = code, .method = h->method
 	};
-
-	if (h->session || !rp->slow)
-		return;
-	snprintf(e.route, sizeof(e.route), "%s", h->route[0] ? h->route : "unparsed");
+	str_copy(e->route, sizeof(e->route), h->route[0] ? h->route : "unparsed");
 	if (h->rpc) {
-		snprintf(e.model, sizeof(e.model), "%s", h->model);
-		snprintf(e.rpc_method, sizeof(e.rpc_method), "%s", h->rpc_method);
+		str_copy(e->model, sizeof(e->model), h->model);
+		str_copy(e->rpc_method, sizeof(e->rpc_method), h->rpc_method);
 	}
-	req_slow_add(rp->slow, (unsigned int)c->role, &e);
 }
 
 /* Counts what a record holds and frees it; ev: its end event, NULL when it has none. */
@@ -339,11 +344,13 @@ void req_conns_bytes(struct req_priv *rp, const struct req_bytes *b)
 			rp->conns_dropped++;
 			return;
 		}
-		c = calloc(1, sizeof(*c));
+		c = malloc(sizeof(*c));
 		if (!c) {
 			rp->conns_dropped++;
 			return;
 		}
+		/* Zeroed but for the parser's buffer (req_acc_init()). */
+		memset(c, 0, offsetof(struct req_conn, acc));
 		c->tgid = b->tgid;
 		c->fd = b->fd;
 		c->conn_id = b->conn_id;

@@ -626,9 +626,13 @@ int req_xmlrpc_model_method(const char *s, size_t n, char *model, size_t msize, 
 
 enum stage { ST_LINE, ST_HEADERS, ST_BODY, ST_DONE };
 
+_Static_assert(offsetof(struct req_acc, len) == sizeof(((struct req_acc *)0)->buf),
+	       "req_acc: the buffer comes first, its length right after it");
+
 void req_acc_init(struct req_acc *a)
 {
-	memset(a, 0, sizeof(*a));
+	/* Only the len bytes held are ever read: 2 KiB not cleared per request. */
+	memset(&a->len, 0, sizeof(*a) - offsetof(struct req_acc, len));
 	a->head.method = REQ_M_OTHER;
 }
 

@@ -108,6 +108,7 @@ struct req_acc {
 	struct req_head head;
 };
 
+/* Readies a for a request; its buffer need not be cleared (nothing past len is read). */
 void req_acc_init(struct req_acc *a);
 /* Feeds the next bytes; parses what it can and wipes what is no longer needed. */
 void req_acc_feed(struct req_acc *a, const void *data, size_t n);

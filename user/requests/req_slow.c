@@ -52,32 +52,38 @@ void req_slow_free(struct req_slow *s)
 	free(s);
 }
 
-void req_slow_add(struct req_slow *s, unsigned int role, const struct req_slow_entry *e)
+struct req_slow_entry *req_slow_place(struct req_slow *s, unsigned int role, uint64_t end_ns,
+				      uint64_t ns)
 {
 	uint64_t idx;
 	struct slice *sl;
 	unsigned int min = 0;
 
 	if (!s || role >= s->nroles)
-		return;
-	idx = e->end_ns / s->slice_ns + 1;
+		return NULL;
+	idx = end_ns / s->slice_ns + 1;
 	sl = &s->slices[role * NSLOTS + idx % NSLOTS];
 	if (sl->idx > idx)
-		return; /* older than what its slot holds now: out of the window */
+		return NULL; /* older than what its slot holds now: out of the window */
 	if (sl->idx != idx) {
 		sl->idx = idx;
 		sl->n = 0;
 	}
-	if (sl->n < s->k) {
-		sl->e[sl->n++] = *e;
-		return;
-	}
+	if (sl->n < s->k)
+		return &sl->e[sl->n++];
 	for (unsigned int i = 1; i < sl->n; i++) {
 		if (sl->e[i].ns < sl->e[min].ns)
 			min = i;
 	}
-	if (e->ns > sl->e[min].ns)
-		sl->e[min] = *e;
+	return ns > sl->e[min].ns ? &sl->e[min] : NULL;
+}
+
+void req_slow_add(struct req_slow *s, unsigned int role, const struct req_slow_entry *e)
+{
+	struct req_slow_entry *at = req_slow_place(s, role, e->end_ns, e->ns);
+
+	if (at)
+		*at = *e;
 }
 
 static int slower_first(const void *a, const void *b)

@@ -34,6 +34,13 @@ struct req_slow *req_slow_new(unsigned int nroles, unsigned int k, uint64_t wind
 void req_slow_free(struct req_slow *s);
 /* One request of role that ended at e->end_ns (ends come roughly in order). */
 void req_slow_add(struct req_slow *s, unsigned int role, const struct req_slow_entry *e);
+/*
+ * The entry a request of role that ended at end_ns after ns takes among the
+ * slowest, for the caller to fill at once; NULL when it is not one of them
+ * (most requests: nothing to build for those).
+ */
+struct req_slow_entry *req_slow_place(struct req_slow *s, unsigned int role, uint64_t end_ns,
+				      uint64_t ns);
 /* The slowest (at most max) of role that ended in (now - window, now], slowest first. */
 unsigned int req_slow_get(const struct req_slow *s, unsigned int role, uint64_t now_ns,
 			  struct req_slow_entry *out, unsigned int max);

@@ -25,7 +25,7 @@ static bool tagged_role(enum es_role role)
 void req_tag_begin(struct req_priv *rp, enum es_role role, __u64 conn_id, __u32 seq,
 		   const struct req_head *h)
 {
-	if (!h || !tagged_role(role) || !rp->es->reqtags)
+	if (!h || !tagged_role(role) || !reqtags_has_reader(rp->es->reqtags))
 		return;
 	reqtags_begin(rp->es->reqtags, es_req_tag(conn_id, seq), h->route, h->rpc ? h->model : "",
 		      h->rpc ? h->rpc_method : "", clock_ms());
@@ -35,7 +35,7 @@ void req_tag_end(struct req_priv *rp, enum es_role role, __u64 conn_id, __u32 se
 		 const struct req_head *h)
 {
 	req_tag_begin(rp, role, conn_id, seq, h); /* a head complete only at the end */
-	if (rp->es->reqtags)
+	if (reqtags_has_reader(rp->es->reqtags))
 		reqtags_end(rp->es->reqtags, es_req_tag(conn_id, seq), clock_ms());
 }
 
