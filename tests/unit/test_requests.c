@@ -310,6 +310,73 @@ static void test_acc(void)
 	CHECK_STR(h->route, "unparsed");
 }
 
+/* Feeds s in pieces of step bytes into a buffer first filled with fill; returns the head. */
+static const struct req_head *feed_over(struct req_acc *a, char fill, const char *s, size_t n,
+					size_t step)
+{
+	req_acc_init(a);
+	memset(a->buf, fill, sizeof(a->buf));
+	for (size_t i = 0; i < n; i += step)
+		req_acc_feed(a, s + i, n - i < step ? n - i : step);
+	return req_acc_finish(a);
+}
+
+/*
+ * req_acc_init() leaves the buffer as it finds it (a record is malloc'd per
+ * request): whatever lies past the bytes held must not change what parses.
+ */
+static void test_acc_reads_held_only(void)
+{
+	static struct req_acc clean, dirty;
+	static const char fills[] = { '\n', '\r', '/', '0', ' ', 'G', (char)0xff };
+	static const size_t steps[] = { 1, 3, 7, 64, 4096 };
+	char jreq[2048], xreq[2048], big[3000];
+	const char *reqs[] = {
+		jreq,
+		xreq,
+		"GET /web/image/res.partner/7/avatar_128?u=1 HTTP/1.0\r\n\r\n",
+		"GET /a HTTP/1.1\r\n\r\nGET /b HTTP/1.1\r\n\r\n",
+		"POST /up HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n",
+		"POST /jsonrpc HTTP/1.1\r\nContent-Length: 900\r\n\r\n{\"params\": {\"args\": [",
+		"GET /web/webclient/version_info HTTP/1.1\r\nHost: x\r\n",
+		"GET /web/log HTTP/1.",
+		"GET /x HTTP/1.1\n\n",
+		big,
+	};
+	int same = 1;
+
+	snprintf(jreq, sizeof(jreq),
+		 "POST /jsonrpc HTTP/1.1\r\nContent-Length: %zu\r\n\r\n%s", strlen(jbody), jbody);
+	snprintf(xreq, sizeof(xreq),
+		 "POST /xmlrpc/2/object HTTP/1.1\r\nContent-Length: %zu\r\n\r\n%s", strlen(xbody),
+		 xbody);
+	/* a request line that fills the buffer and goes on */
+	memcpy(big, "GET /", 5);
+	memset(big + 5, 'b', sizeof(big) - 6);
+	big[sizeof(big) - 1] = '\0';
+	for (size_t r = 0; r < sizeof(reqs) / sizeof(reqs[0]); r++) {
+		size_t n = strlen(reqs[r]);
+
+		for (size_t s = 0; s < sizeof(steps) / sizeof(steps[0]); s++) {
+			feed_over(&clean, 0, reqs[r], n, steps[s]);
+			for (size_t f = 0; f < sizeof(fills); f++) {
+				feed_over(&dirty, fills[f], reqs[r], n, steps[s]);
+				if (memcmp(&clean.head, &dirty.head, sizeof(clean.head))) {
+					fprintf(stderr, "request %zu, step %zu, fill 0x%02x: %s vs %s\n", r,
+						steps[s], (unsigned char)fills[f], clean.head.route,
+						dirty.head.route);
+					same = 0;
+				}
+			}
+		}
+	}
+	CHECK(same);
+	/* and the checks of test_acc() hold for a request parsed over garbage */
+	CHECK_STR(feed_over(&dirty, '\n', jreq, strlen(jreq), 5)->model, "res.partner");
+	CHECK_STR(feed_over(&dirty, '\n', reqs[3], strlen(reqs[3]), 2)->route, "/a");
+	CHECK(dirty.head.pipelined);
+}
+
 struct sums {
 	uint64_t count, sum_ns;
 	unsigned int series, other;
@@ -424,6 +491,7 @@ int main(void)
 	test_jsonrpc();
 	test_xmlrpc();
 	test_acc();
+	test_acc_reads_held_only();
 	test_table();
 	test_table_promotes();
 	return check_summary("test_requests");
