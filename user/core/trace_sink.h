@@ -59,13 +59,17 @@ struct trace_ev {
 	const char *status; /* a request's code label ("200", "killed"); copied; NULL: none */
 };
 
+struct ring_buffer;
+
 struct trace_gate {
 	volatile uint32_t *flag; /* a BPF global (a probe's trace_on) set to on; NULL: none */
 	void (*set)(void *arg, bool on); /* after the flag; NULL: none */
 	void *arg;
+	/* The probe's trace-only ring, mapped as *rb only while recording; ring_fd < 0: none. */
+	struct ring_buffer **rb;
+	int ring_fd;
+	int (*fn)(void *ctx, void *data, size_t size);
 };
-
-struct ring_buffer;
 
 struct trace_sink {
 	bool on; /* a consumer records: producers test this before building an event */
@@ -73,6 +77,7 @@ struct trace_sink {
 	void *ctx;
 	struct trace_gate gates[TRACE_SINK_MAX_GATES];
 	int ngates;
+	unsigned int rings_gen; /* bumped when rings are mapped: the daemon polls the new ones */
 };
 
 static inline void trace_sink_emit(struct trace_sink *s, const struct trace_ev *ev)
@@ -86,7 +91,10 @@ static inline void trace_sink_emit(struct trace_sink *s, const struct trace_ev *
  * (ring_fd < 0: none, the events come on a ring the probe has), and its
  * kernel switch, the BPF global *flag, flipped with the sink; set, if
  * given, runs after the flag with ctx (a flush when recording stops).
- * Returns 0 or -errno, with nothing left open.
+ * The ring is mapped (*rb) only while the sink is on: libbpf maps a ring's
+ * data twice and all of it counts in the daemon's RSS at once (8 MiB for
+ * the scheduler's 4 MiB ring), for rings nothing reads between recordings.
+ * *rb is NULL otherwise. Returns 0 or -errno, with nothing left open.
  */
 int trace_sink_probe_start(struct trace_sink *s, struct ring_buffer **rb, int ring_fd,
 			   int (*fn)(void *ctx, void *data, size_t size), void *ctx,

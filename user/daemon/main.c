@@ -278,9 +278,33 @@ void daemon_drain_rings(struct erpscope *es)
 	}
 }
 
+/*
+ * Trace rings are mapped only while a recording runs (core/trace_sink.c):
+ * the ones mapped since the last look join the epoll set (an unmapped
+ * one left it when its fd closed).
+ */
+static void poll_new_rings(struct erpscope *es, unsigned int *gen)
+{
+	if (*gen == es->trace.rings_gen)
+		return;
+	*gen = es->trace.rings_gen;
+	for (int i = 0; i < es->nprobes; i++) {
+		struct probe *p = &es->probes[i];
+		int err;
+
+		if (!p->up || !p->rb)
+			continue;
+		err = epoll_add(es->epfd, ring_buffer__epoll_fd(p->rb), EV_RING_BASE + i);
+		if (err && err != -EEXIST)
+			log_warn("a probe's ring is not polled: drained every 100 ms only",
+				 "probe=%s err=%d", p->ops->name, err);
+	}
+}
+
 static int run_loop(struct erpscope *es)
 {
 	struct epoll_event evs[16];
+	unsigned int rings_gen = es->trace.rings_gen - 1; /* a first look: rings mapped at start */
 	uint64_t ticks;
 
 	while (!es->stop) {
@@ -308,10 +332,13 @@ static int run_loop(struct erpscope *es)
 				give_back_memory(es, now);
 				reload_web(es, false, now);
 			} else if (tag >= EV_RING_BASE && tag - EV_RING_BASE < (uint32_t)es->nprobes) {
-				ring_buffer__consume(es->probes[tag - EV_RING_BASE].rb);
+				/* NULL: a trace ring unmapped earlier in this batch. */
+				if (es->probes[tag - EV_RING_BASE].rb)
+					ring_buffer__consume(es->probes[tag - EV_RING_BASE].rb);
 			}
 		}
 		httpd_run(es->httpd);
+		poll_new_rings(es, &rings_gen);
 	}
 	return 0;
 }

@@ -85,8 +85,9 @@ static void gate(void *arg, bool on)
 
 	if (on)
 		return;
-	/* Issues still waiting: their end is found in the trace. */
-	ring_buffer__consume(bt->p->rb);
+	/* Issues still waiting: their end is found in the trace (NULL: the ring never mapped). */
+	if (bt->p->rb)
+		ring_buffer__consume(bt->p->rb);
 	for (unsigned int i = 0; i < PENDING; i++) {
 		if (bt->pending[i].kind)
 			emit(bt, &bt->pending[i], 0);
