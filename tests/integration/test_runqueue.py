@@ -13,8 +13,9 @@ is 0.75-3 ms on 6.x). For each hog we expect:
 The 30-70% shares assume nothing else runs on that CPU. Whatever else runs,
 each hog's cpu must match the CPU time the kernel charged it
 (time.process_time: erpscope takes each run's length from the scheduler's
-own account, so time the hypervisor stole is in neither), its runqueue time the rest of its spinning wall time
-(it never sleeps while spinning), and its involuntary switches getrusage().
+own account, so time the hypervisor stole is in neither), its runqueue time
+the rest of its spinning wall time (it never sleeps while spinning), and its
+involuntary switches getrusage().
 """
 
 import json

@@ -16,6 +16,15 @@ static struct req_slow_entry ent(uint64_t end, uint64_t ns, const char *route)
 	return e;
 }
 
+/* As the requests probe does: the entry, filled when it has a place. */
+static void req_slow_add(struct req_slow *s, unsigned int role, const struct req_slow_entry *e)
+{
+	struct req_slow_entry *at = req_slow_place(s, role, e->end_ns, e->ns);
+
+	if (at)
+		*at = *e;
+}
+
 static void test_top_k(void)
 {
 	struct req_slow *s = req_slow_new(3, 3, 300 * S);

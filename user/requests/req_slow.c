@@ -78,14 +78,6 @@ struct req_slow_entry *req_slow_place(struct req_slow *s, unsigned int role, uin
 	return ns > sl->e[min].ns ? &sl->e[min] : NULL;
 }
 
-void req_slow_add(struct req_slow *s, unsigned int role, const struct req_slow_entry *e)
-{
-	struct req_slow_entry *at = req_slow_place(s, role, e->end_ns, e->ns);
-
-	if (at)
-		*at = *e;
-}
-
 static int slower_first(const void *a, const void *b)
 {
 	const struct req_slow_entry *x = a, *y = b;

@@ -32,12 +32,10 @@ struct req_slow;
 
 struct req_slow *req_slow_new(unsigned int nroles, unsigned int k, uint64_t window_ns);
 void req_slow_free(struct req_slow *s);
-/* One request of role that ended at e->end_ns (ends come roughly in order). */
-void req_slow_add(struct req_slow *s, unsigned int role, const struct req_slow_entry *e);
 /*
  * The entry a request of role that ended at end_ns after ns takes among the
- * slowest, for the caller to fill at once; NULL when it is not one of them
- * (most requests: nothing to build for those).
+ * slowest (ends come roughly in order), for the caller to fill at once;
+ * NULL when it is not one of them (most requests: nothing to build for those).
  */
 struct req_slow_entry *req_slow_place(struct req_slow *s, unsigned int role, uint64_t end_ns,
 				      uint64_t ns);
