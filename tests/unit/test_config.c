@@ -624,6 +624,11 @@ static void test_python_flags(void)
 	CHECK_INT(parse("--python.offcpu-threshold=0.5ms", NULL), -EINVAL);
 	CHECK_INT(parse("--python.offcpu-threshold=2", NULL), 0); /* bare: seconds */
 	CHECK_INT(cfg.py_offcpu_ms, 2000);
+	CHECK_INT(cfg.py_max_stacks, 32768);
+	CHECK_INT(parse("--python.profile-max-stacks=100", NULL), 0);
+	CHECK_INT(cfg.py_max_stacks, 100);
+	CHECK_INT(parse("--python.profile-max-stacks=99", NULL), -EINVAL);
+	CHECK_INT(parse("--python.profile-max-stacks=1000001", NULL), -EINVAL);
 	CHECK_INT(parse("--python.profile-window=9s", NULL), -EINVAL);
 	CHECK_INT(parse("--python.profile-window=2h", NULL), -EINVAL);
 	CHECK_INT(parse("--python.capture-args=_callback", NULL), -EINVAL);
@@ -680,6 +685,7 @@ static void test_usage(void)
 		"      --python.stack-depth=64 ",
 		"      --python.top-functions=20 ",
 		"      --python.profile-window=5m ",
+		"      --python.profile-max-stacks=32768 ",
 		"      --python.capture-args=\"_callback:cron_name,call_kw:model:method,_process_job:job\" ",
 		"      --odoo.cron-poll-interval=100ms ",
 		"      --python.users=\"\" ",

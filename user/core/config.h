@@ -44,6 +44,7 @@ struct config {
 	unsigned int py_depth;        /* python.stack-depth, default 64 (1..64) */
 	unsigned int py_top_funcs;    /* python.top-functions, default 20: functions with own series per role */
 	unsigned int py_window_ms;    /* python.profile-window, duration, default 5m */
+	unsigned int py_max_stacks;   /* python.profile-max-stacks, default 32768 */
 	unsigned int diag_cron_ms;    /* diagnose.cron-threshold, duration, default 10m */
 	char py_capture[512];         /* python.capture-args: FUNC:ARG[:ARG],... ("" = none) */
 	unsigned int cron_poll_ms;    /* odoo.cron-poll-interval, duration, default 100ms */

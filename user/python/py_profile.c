@@ -22,6 +22,7 @@
 #include "core/expo.h"
 #include "core/grow.h"
 #include "core/http.h"
+#include "core/intern.h"
 #include "core/log.h"
 #include "core/reqtag.h"
 #include "procs/proctable.h"
@@ -31,13 +32,19 @@
 #define FUNC_MAX 10000
 #define FOLDED_MAX 16384
 
+/*
+ * A stack's frames, outermost first ("[truncated]" first when cut): each
+ * frame's text with " (file:line)", interned in the profile's pool (the
+ * same frames recur across stacks and workers), then, after the nframes
+ * pointers, each one's length without that part (frame_cuts()).
+ */
 struct stack_rec {
 	struct stack_rec *next; /* hash chain */
 	__u64 id;
-	char *folded;       /* outermost first, frames joined by ';' */
-	char *folded_lines; /* the same with " (file:line)" per frame */
-	char *leaf;         /* module:qualname of the innermost frame */
+	const char *leaf;   /* module:qualname of the innermost frame, interned */
 	uint64_t last_ms;   /* newest sample that points here */
+	uint16_t nframes;
+	const char *frames[];
 };
 
 struct sample {
@@ -71,25 +78,48 @@ struct py_profile {
 	uint64_t other[ES_ROLE_COUNT]; /* samples of functions outside the top K */
 	bool other_used[ES_ROLE_COUNT];
 	uint64_t drained, dropped_unresolved;
+	/*
+	 * Distinct stacks held for the window (--python.profile-max-stacks). A
+	 * frame takes 10 bytes of a stack (its text is shared): the default
+	 * 32768 bounds them to about 21 MiB at the deepest (64 frames), a few
+	 * MiB for usual ones, whatever a workload makes. Past it what the
+	 * kernel counts for a new stack is dropped, and counted.
+	 */
+	size_t max_stacks;
+	uint64_t over_limit; /* counts of new stacks not kept: max_stacks were held */
+	struct intern_pool *texts; /* the stacks' frames and leaves */
+	char scratch[FOLDED_MAX];  /* a stack rendered for a caller */
 };
 
-struct py_profile *py_profile_new(unsigned int window_s, unsigned int top_funcs, double hz)
+struct py_profile *py_profile_new(unsigned int window_s, unsigned int top_funcs, double hz,
+				  unsigned int max_stacks)
 {
 	struct py_profile *prof = calloc(1, sizeof(*prof));
 
 	if (!prof)
 		return NULL;
+	prof->texts = intern_new();
+	if (!prof->texts) {
+		free(prof);
+		return NULL;
+	}
 	prof->window_s = window_s ? window_s : 300;
+	prof->max_stacks = max_stacks ? max_stacks : 32768;
 	prof->top_funcs = top_funcs;
 	prof->hz = hz > 0 ? hz : 49;
 	return prof;
 }
 
-static void stack_free(struct stack_rec *s)
+static uint16_t *frame_cuts(const struct stack_rec *s, unsigned int room)
 {
-	free(s->folded);
-	free(s->folded_lines);
-	free(s->leaf);
+	return (uint16_t *)&s->frames[room];
+}
+
+static void stack_free(struct py_profile *prof, struct stack_rec *s)
+{
+	for (unsigned int i = 0; i < s->nframes; i++)
+		intern_put(prof->texts, s->frames[i]);
+	intern_put(prof->texts, s->leaf);
 	free(s);
 }
 
@@ -100,13 +130,14 @@ void py_profile_free(struct py_profile *prof)
 	for (size_t b = 0; b < STACK_BUCKETS; b++) {
 		for (struct stack_rec *s = prof->buckets[b], *n; s; s = n) {
 			n = s->next;
-			stack_free(s);
+			stack_free(prof, s);
 		}
 	}
 	for (size_t i = 0; i < prof->nfuncs; i++)
 		free(prof->funcs[i].name);
 	free(prof->funcs);
 	free(prof->log);
+	intern_free(prof->texts);
 	free(prof);
 }
 
@@ -126,8 +157,9 @@ static void append(char *buf, size_t size, size_t *len, const char *s)
 	buf[*len] = '\0';
 }
 
+/* Frame d of st into out, with " (file:line)" after *cut bytes. */
 static void frame_text(struct py_priv *pp, struct py_proc *pr, const struct es_py_stack *st,
-		       __u32 d, bool lines, char *out, size_t size)
+		       __u32 d, char *out, size_t size, size_t *cut)
 {
 	const struct py_code_entry *ce = pr ? py_code_lookup(pp, pr, st->code[d]) : NULL;
 	size_t len = 0;
@@ -137,6 +169,7 @@ static void frame_text(struct py_priv *pp, struct py_proc *pr, const struct es_p
 	out[0] = '\0';
 	if (!ce) {
 		append(out, size, &len, "[unknown]");
+		*cut = len;
 		return;
 	}
 	py_frame_name(ce, part, sizeof(part));
@@ -154,33 +187,44 @@ static void frame_text(struct py_priv *pp, struct py_proc *pr, const struct es_p
 	}
 	if (open)
 		append(out, size, &len, ")");
-	if (lines) {
-		snprintf(part, sizeof(part), " (%s:%d)", ce->c.filename, ce->c.firstlineno);
-		append(out, size, &len, part);
-	}
+	*cut = len;
+	snprintf(part, sizeof(part), " (%s:%d)", ce->c.filename, ce->c.firstlineno);
+	append(out, size, &len, part);
 }
 
-static char *folded_text(struct py_priv *pp, struct py_proc *pr, const struct es_py_stack *st,
-			 bool lines)
+/* The next frame of s, made for room frames; a frame whose text failed is counted, NULL. */
+static int frame_put(struct py_profile *prof, struct stack_rec *s, unsigned int room,
+		     const char *text, size_t cut)
 {
-	char *buf = malloc(FOLDED_MAX), frame[512];
-	size_t len = 0;
-	__u32 depth = st->depth < ES_PY_MAX_DEPTH ? st->depth : ES_PY_MAX_DEPTH;
+	unsigned int i = s->nframes++;
 
-	if (!buf)
-		return NULL;
-	buf[0] = '\0';
-	if (st->truncated)
-		append(buf, FOLDED_MAX, &len, "[truncated]");
-	for (__u32 i = depth; i-- > 0;) {
-		frame_text(pp, pr, st, i, lines, frame, sizeof(frame));
-		if (len && len + 1 < FOLDED_MAX) {
-			buf[len++] = ';';
-			buf[len] = '\0';
-		}
-		append(buf, FOLDED_MAX, &len, frame);
+	s->frames[i] = intern_get(prof->texts, text);
+	frame_cuts(s, room)[i] = (uint16_t)cut;
+	return s->frames[i] ? 0 : -ENOMEM;
+}
+
+/*
+ * s folded (frames outermost first joined by ';'), with " (file:line)"
+ * per frame when lines, into out: cut to size, as FOLDED_MAX always was.
+ */
+static const char *stack_render(const struct stack_rec *s, bool lines, char *out, size_t size)
+{
+	const uint16_t *cuts = frame_cuts(s, s->nframes);
+	size_t len = 0;
+
+	out[0] = '\0';
+	for (unsigned int i = 0; i < s->nframes; i++) {
+		size_t n = lines ? strlen(s->frames[i]) : cuts[i];
+
+		if (i && len + 1 < size)
+			out[len++] = ';';
+		if (n > size - 1 - len)
+			n = size - 1 - len;
+		memcpy(out + len, s->frames[i], n);
+		len += n;
+		out[len] = '\0';
 	}
-	return buf;
+	return out;
 }
 
 static struct stack_rec *stack_find(struct py_profile *prof, __u64 id)
@@ -196,48 +240,62 @@ static struct stack_rec *stack_get(struct py_priv *pp, __u64 id, __u32 pid)
 {
 	struct py_profile *prof = pp->prof;
 	struct stack_rec **b = &prof->buckets[id % STACK_BUCKETS], *s;
+	const struct py_code_entry *ce;
 	struct es_py_stack st;
 	struct py_proc *pr;
-	char leaf[320];
+	char text[512];
+	unsigned int room;
+	size_t cut;
+	__u32 depth;
 
 	s = stack_find(prof, id);
 	if (s)
 		return s;
+	if (prof->nstacks >= prof->max_stacks) {
+		prof->over_limit++;
+		return NULL;
+	}
 	if (bpf_map_lookup_elem(pp->stacks_fd, &id, &st))
 		return NULL;
-	s = calloc(1, sizeof(*s));
+	depth = st.depth < ES_PY_MAX_DEPTH ? st.depth : ES_PY_MAX_DEPTH;
+	room = depth + !!st.truncated;
+	s = calloc(1, sizeof(*s) + room * (sizeof(s->frames[0]) + sizeof(uint16_t)));
 	if (!s)
 		return NULL;
 	pr = py_proc_find(pp, pid);
 	if (pr && pr->err)
 		pr = NULL;
 	s->id = id;
-	s->folded = folded_text(pp, pr, &st, false);
-	s->folded_lines = folded_text(pp, pr, &st, true);
-	{
-		const struct py_code_entry *ce = pr && st.depth ? py_code_lookup(pp, pr, st.code[0]) : NULL;
-
-		if (ce)
-			py_frame_name(ce, leaf, sizeof(leaf));
-		else
-			snprintf(leaf, sizeof(leaf), "[unknown]");
+	if (st.truncated && frame_put(prof, s, room, "[truncated]", 11))
+		goto fail;
+	for (__u32 i = depth; i-- > 0;) {
+		frame_text(pp, pr, &st, i, text, sizeof(text), &cut);
+		if (frame_put(prof, s, room, text, cut))
+			goto fail;
 	}
-	s->leaf = strdup(leaf);
-	if (!s->folded || !s->folded_lines || !s->leaf) {
-		stack_free(s);
-		return NULL;
-	}
+	ce = pr && st.depth ? py_code_lookup(pp, pr, st.code[0]) : NULL;
+	if (ce)
+		py_frame_name(ce, text, sizeof(text));
+	else
+		snprintf(text, sizeof(text), "[unknown]");
+	s->leaf = intern_get(prof->texts, text);
+	if (!s->leaf)
+		goto fail;
 	s->next = *b;
 	*b = s;
 	prof->nstacks++;
 	return s;
+fail:
+	/* A frame whose text failed is counted but NULL: intern_put() skips it. */
+	stack_free(prof, s);
+	return NULL;
 }
 
 const char *py_profile_stack_text(struct py_priv *pp, __u64 id, __u32 pid)
 {
 	struct stack_rec *s = stack_get(pp, id, pid);
 
-	return s ? s->folded : NULL;
+	return s ? stack_render(s, false, pp->prof->scratch, sizeof(pp->prof->scratch)) : NULL;
 }
 
 /* --- per-function CPU --- */
@@ -298,7 +356,7 @@ static void expire(struct py_profile *prof, uint64_t now_ms)
 				continue;
 			}
 			*sp = s->next;
-			stack_free(s);
+			stack_free(prof, s);
 			prof->nstacks--;
 		}
 	}
@@ -361,7 +419,8 @@ static void drain_counts(struct py_priv *pp, uint64_t now_ms)
 		s.req = reqtags_resolve(pp->es->reqtags, key->req, now_ms);
 		s.st = stack_get(pp, key->stack_id, key->tgid);
 		if (!s.st) {
-			prof->dropped_unresolved++;
+			if (prof->nstacks < prof->max_stacks)
+				prof->dropped_unresolved++;
 			continue;
 		}
 		w = procs_lookup(pp->es->procs, key->tgid);
@@ -382,11 +441,12 @@ static void drain_counts(struct py_priv *pp, uint64_t now_ms)
 	free(keys);
 	/*
 	 * Stacks named here need not stay in the kernel's map (which would
-	 * fill); one not named yet may have a count we take next time.
+	 * fill); one not named yet may have a count we take next time, unless
+	 * no new stack can be held now (its sample was dropped).
 	 */
 	ids = map_keys(pp->stacks_fd, sizeof(*ids), &n);
 	for (size_t i = 0; i < n; i++) {
-		if (stack_find(prof, ids[i]))
+		if (prof->nstacks >= prof->max_stacks || stack_find(prof, ids[i]))
 			bpf_map_delete_elem(pp->stacks_fd, &ids[i]);
 	}
 	free(ids);
@@ -487,6 +547,21 @@ void py_profile_collect(struct py_priv *pp, struct expo *e)
 	expo_family(e, "erpscope_python_profile_stacks", EXPO_GAUGE,
 		    "Distinct Python stacks held for GET /profile.");
 	expo_sample(e, NULL, 0, (double)prof->nstacks);
+	expo_family(e, "erpscope_python_profile_counts_dropped_total", EXPO_COUNTER,
+		    "What the kernel counted for one Python stack in one process over a second (CPU samples or off-CPU time) that the daemon did not keep: the stack could not be read from the kernel's map (unreadable), or the profile already held its most distinct stacks (stack_limit: --python.profile-max-stacks within --python.profile-window).");
+	{
+		struct expo_label l = { "reason", "unreadable" };
+
+		expo_sample_u64(e, &l, 1, prof->dropped_unresolved);
+		l.value = "stack_limit";
+		expo_sample_u64(e, &l, 1, prof->over_limit);
+	}
+	expo_family(e, "erpscope_python_code_objects", EXPO_GAUGE,
+		    "Code objects of Python processes held in the daemon's caches, each read once to name stack frames.");
+	expo_sample(e, NULL, 0, (double)py_codes_cached(pp));
+	expo_family(e, "erpscope_python_names_bytes", EXPO_GAUGE,
+		    "Bytes the texts of the cached code objects (file, module, function) and of the held stacks' frames take, each distinct text stored once for all processes.");
+	expo_sample(e, NULL, 0, (double)(intern_bytes(pp->names) + intern_bytes(prof->texts)));
 }
 
 /* --- GET /profile --- */
@@ -685,7 +760,7 @@ int py_profile_http(void *arg, struct http_exchange *x)
 	for (size_t i = 0; i < nagg; i++) {
 		const struct agg *a = &aggs[i];
 		uint64_t v = kind == ES_PY_OFFCPU ? (a->value + 500) / 1000 : a->value;
-		const char *folded = lines ? a->st->folded_lines : a->st->folded;
+		const char *folded = stack_render(a->st, lines, prof->scratch, sizeof(prof->scratch));
 		char head[64], tail[32];
 
 		if (!v)
@@ -764,6 +839,6 @@ uint64_t py_profile_top_stack(struct erpscope *es, __u32 pid, enum es_py_kind ki
 	}
 	free(aggs);
 	if (best)
-		snprintf(out, size, "%s", best->folded);
+		stack_render(best, false, out, size);
 	return best ? best_v : 0;
 }

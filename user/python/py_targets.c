@@ -18,6 +18,7 @@
 #include "core/clock.h"
 #include "core/erpscope.h"
 #include "core/grow.h"
+#include "core/intern.h"
 #include "core/log.h"
 #include "core/poller.h"
 #include "procs/proctable.h"
@@ -169,7 +170,39 @@ static void capture_setup(struct py_priv *pp, struct py_proc *pr, struct py_code
 		bpf_map_update_elem(pp->capture_fd, &ce->code, &cap, BPF_ANY);
 }
 
-static int codes_grow(struct py_proc *pr)
+static void names_put(struct py_priv *pp, struct py_code_names *c)
+{
+	intern_put(pp->names, c->qualname);
+	intern_put(pp->names, c->name);
+	intern_put(pp->names, c->filename);
+	intern_put(pp->names, c->module);
+	memset(c, 0, sizeof(*c));
+}
+
+static int names_get(struct py_priv *pp, const struct py_code *raw, struct py_code_names *c)
+{
+	c->qualname = intern_get(pp->names, raw->qualname);
+	c->name = intern_get(pp->names, raw->name);
+	c->filename = intern_get(pp->names, raw->filename);
+	c->module = intern_get(pp->names, raw->module);
+	c->firstlineno = raw->firstlineno;
+	if (!c->qualname || !c->name || !c->filename || !c->module) {
+		names_put(pp, c);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+/* Every resolved entry of the cache lets its names go. */
+static void codes_release(struct py_priv *pp, struct py_proc *pr)
+{
+	for (unsigned int i = 0; i < pr->ncodes_cap; i++) {
+		if (pr->codes[i].ok)
+			names_put(pp, &pr->codes[i].c);
+	}
+}
+
+static int codes_grow(struct py_priv *pp, struct py_proc *pr)
 {
 	unsigned int cap = pr->ncodes_cap ? pr->ncodes_cap * 2 : 256;
 	struct py_code_entry *old = pr->codes, *nc;
@@ -177,6 +210,7 @@ static int codes_grow(struct py_proc *pr)
 
 	if (cap > CODES_MAX) {
 		/* A process that keeps making code (exec, lambdas): start over. */
+		codes_release(pp, pr);
 		memset(pr->codes, 0, sizeof(*pr->codes) * oldcap);
 		pr->ncodes = 0;
 		return 0;
@@ -206,11 +240,12 @@ static int codes_grow(struct py_proc *pr)
 const struct py_code_entry *py_code_lookup(struct py_priv *pp, struct py_proc *pr, uint64_t code)
 {
 	struct py_code_entry *ce;
+	struct py_code raw;
 	unsigned int j;
 
 	if (!code || pr->err)
 		return NULL;
-	if ((pr->ncodes + 1) * 4 > pr->ncodes_cap * 3 && codes_grow(pr))
+	if ((pr->ncodes + 1) * 4 > pr->ncodes_cap * 3 && codes_grow(pp, pr))
 		return NULL;
 	for (j = (unsigned int)(code >> 4) & (pr->ncodes_cap - 1);; j = (j + 1) & (pr->ncodes_cap - 1)) {
 		ce = &pr->codes[j];
@@ -222,13 +257,22 @@ const struct py_code_entry *py_code_lookup(struct py_priv *pp, struct py_proc *p
 	memset(ce, 0, sizeof(*ce));
 	ce->code = code;
 	pr->ncodes++;
-	ce->ok = !py_code_read(&pr->t, code, &ce->c);
+	ce->ok = !py_code_read(&pr->t, code, &raw) && !names_get(pp, &raw, &ce->c);
 	if (!ce->ok) {
 		pp->resolve_errors++;
 		return NULL;
 	}
 	capture_setup(pp, pr, ce);
 	return ce;
+}
+
+size_t py_codes_cached(const struct py_priv *pp)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < pp->nprocs; i++)
+		n += pp->procs[i].ncodes;
+	return n;
 }
 
 void py_frame_name(const struct py_code_entry *ce, char *buf, size_t size)
@@ -245,6 +289,7 @@ static void proc_drop(struct py_priv *pp, size_t i)
 	if (!pr->err)
 		bpf_map_delete_elem(pp->procs_fd, &pr->pid);
 	py_profile_forget(pp, pr->pid);
+	codes_release(pp, pr);
 	free(pr->codes);
 	pp->procs[i] = pp->procs[--pp->nprocs];
 }
@@ -362,8 +407,10 @@ static void targets_scan(struct py_priv *pp, uint64_t now_ms)
 
 void py_targets_free(struct py_priv *pp)
 {
-	for (size_t i = 0; i < pp->nprocs; i++)
+	for (size_t i = 0; i < pp->nprocs; i++) {
+		codes_release(pp, &pp->procs[i]);
 		free(pp->procs[i].codes);
+	}
 	free(pp->procs);
 	pp->procs = NULL;
 	pp->nprocs = pp->procs_cap = 0;

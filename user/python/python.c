@@ -22,6 +22,7 @@
 #include "core/erpscope.h"
 #include "core/expo.h"
 #include "core/grow.h"
+#include "core/intern.h"
 #include "core/kfeatures.h"
 #include "core/log.h"
 #include "core/mapstats.h"
@@ -79,8 +80,11 @@ static int python_open(struct probe *p)
 		log_error("bad --python.users", "why=\"%s\"", why);
 		return -EINVAL;
 	}
+	pp->names = intern_new();
+	if (!pp->names)
+		return -ENOMEM;
 	pp->prof = py_profile_new(es->cfg.py_window_ms / 1000, es->cfg.py_top_funcs,
-				  es->cfg.py_sample_hz);
+				  es->cfg.py_sample_hz, es->cfg.py_max_stacks);
 	if (!pp->prof)
 		return -ENOMEM;
 	pp->skel = python_bpf__open();
@@ -380,6 +384,7 @@ static void python_close(struct probe *p)
 	if (pp->skel)
 		py_trace_stop(p, pp->skel);
 	py_targets_free(pp);
+	intern_free(pp->names);
 	reqtags_set_reader(p->es->reqtags, false);
 	reqtag_map_closed(p->es, pp->skel ? pp->skel->maps.req_serving : NULL);
 	python_bpf__destroy(pp->skel);

@@ -29,12 +29,22 @@ struct bpf_link;
 struct expo;
 struct http_exchange;
 struct py_profile;
+struct intern_pool;
+
+/*
+ * A code object's names as the cache keeps them: interned in py_priv's
+ * pool, as every forked worker of a server holds the same ones.
+ */
+struct py_code_names {
+	const char *qualname, *name, *filename, *module;
+	int firstlineno;
+};
 
 /* A code object of one process, resolved once. */
 struct py_code_entry {
 	uint64_t code;
 	bool ok;
-	struct py_code c;
+	struct py_code_names c;
 	int arg_index[ES_PY_ARGS_PER_FUNC]; /* captured parameters, -1: none */
 	const char *arg_names[ES_PY_ARGS_PER_FUNC];
 };
@@ -80,6 +90,7 @@ struct py_priv {
 	size_t nbins, bins_cap;
 	__u64 gen;            /* py_gen mirror */
 	struct py_profile *prof;
+	struct intern_pool *names; /* the code caches' texts */
 	int procs_fd, gen_fd, counts_fd, stacks_fd, capture_fd, gc_fd, stats_fd;
 	uint64_t resolve_errors;
 };
@@ -97,12 +108,15 @@ struct py_proc *py_proc_find(struct py_priv *pp, __u32 pid);
 /* The resolved code object (cached); NULL when it cannot be read. */
 const struct py_code_entry *py_code_lookup(struct py_priv *pp, struct py_proc *pr, uint64_t code);
 void py_targets_free(struct py_priv *pp);
+/* Code objects in every process's cache. */
+size_t py_codes_cached(const struct py_priv *pp);
 /* Binary of a process as /workers shows it: "available" or why not. */
 const char *py_gc_status(struct py_priv *pp, const struct py_proc *pr, char *buf, size_t size);
 int py_bins_scan_installed(struct py_priv *pp);
 
 /* py_profile.c */
-struct py_profile *py_profile_new(unsigned int window_s, unsigned int top_funcs, double hz);
+struct py_profile *py_profile_new(unsigned int window_s, unsigned int top_funcs, double hz,
+				  unsigned int max_stacks);
 void py_profile_free(struct py_profile *prof);
 /* Takes what the kernel counted since the last call. */
 void py_profile_drain(struct py_priv *pp, uint64_t now_ms);
