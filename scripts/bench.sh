@@ -12,6 +12,8 @@
 #        (non-idle delta of /proc/stat over the run, all CPUs). erpscope keeps
 #        BPF run-time stats on while it runs, so "on" includes their cost.
 #  (iii) daemon RSS (VmRSS) with 200 tracked `odoo: WorkerHTTP` pythons.
+#  (iv)  daemon memory with 4 profiled Python workers whose every sample is a
+#        new 47-frame stack (6000 functions in random chains, 997 Hz, 40 s).
 # The block probe gets the same (i) and (ii) on a direct-I/O workload (dd,
 # DIO_OPS 4 KiB O_DIRECT reads of a DIO_MB MiB file on /var/tmp), beside
 # libbpf-tools biolatency -Q (queue + device time, the nearest peer).
@@ -2328,6 +2330,8 @@ def main():
     for p in sleepers:
         stop(p, signal.SIGKILL, 5)
 
+    py_mem = python_memory_bench()
+
     odoo_res = None if only_sched else odoo_bench()
     req_res = None if only_sched else requests_bench()
     gpu_res = None if only_sched else gpu_bench()
@@ -2342,6 +2346,9 @@ def main():
         + (f"{blk_ratio:.2f}x" if blk_ratio else "n/a")
         + f"; throughput on/off {dtr:.3f}, CPU/op on/off {dcr:.3f}")
     say(f"  daemon VmRSS with {tracked} workers: {rss1 / 1024:.1f} MiB")
+    say(f"  daemon memory with {PYMEM_WORKERS} profiled Python workers ({PYMEM_FUNCS} functions, "
+        f"deep random stacks): VmRSS {py_mem['rss'] / 1024:.1f} MiB, RssAnon "
+        f"{py_mem['anon'] / 1024:.1f} MiB, {py_mem['stacks']:.0f} stacks held")
     if only_sched:
         return
     say(f"  tcp: BPF cost per connection vs tcplife: "
@@ -2353,6 +2360,85 @@ def main():
     requests_summary(req_res)
     gpu_summary(gpu_res)
     flight_summary(flight_res)
+
+
+PYMEM_WORKERS = int(os.environ.get("PYMEM_WORKERS", "4"))
+PYMEM_FUNCS = int(os.environ.get("PYMEM_FUNCS", "6000"))
+PYMEM_SECS = int(os.environ.get("PYMEM_SECS", "40"))
+PYMEM_HZ = 997
+PYMEM_WORKER = r"""
+import os, random, setproctitle, sys, time
+N = int(sys.argv[1])
+src = "\n".join(f"def f{i}(g):\n    return g()" for i in range(N))
+ns = {}
+exec(compile(src, "/var/tmp/erpscope_bench_funcs.py", "exec"), ns)
+fs = [ns[f"f{i}"] for i in range(N)]
+for _ in range(int(sys.argv[2]) - 1):
+    if os.fork() == 0:
+        break
+setproctitle.setproctitle(f"odoo: WorkerHTTP {os.getpid()} ")
+rnd = random.Random(os.getpid())
+
+
+def spin():
+    t = time.thread_time() + 0.0005
+    while time.thread_time() < t:
+        pass
+
+
+def chain(n):
+    return spin() if n == 0 else fs[rnd.randrange(N)](lambda: chain(n - 1))
+
+
+while True:
+    chain(15)
+"""
+
+
+def python_memory_bench():
+    """(iv) What the Python profile costs the daemon in memory, worst case:
+    PYMEM_WORKERS forked workers calling PYMEM_FUNCS functions in random
+    15-deep chains (every sample a new stack, 47 frames) at PYMEM_HZ for
+    PYMEM_SECS. Code objects are cached per process, their names and the
+    frames' texts once for all; stacks are held up to
+    --python.profile-max-stacks (32768)."""
+    say("")
+    say(f"(iv) daemon memory with {PYMEM_WORKERS} profiled Python workers: {PYMEM_FUNCS} "
+        f"functions in random 15-deep chains, --python.sample-frequency={PYMEM_HZ}, "
+        f"{PYMEM_SECS} s")
+    d, port, _ = start_erpscope(extra=(f"--python.sample-frequency={PYMEM_HZ}",))
+    time.sleep(1.0)
+    rss0, anon0 = vmrss(d.pid), _status(d.pid, "RssAnon")
+    w = start([PY_BIN, "-c", PYMEM_WORKER, str(PYMEM_FUNCS), str(PYMEM_WORKERS)],
+              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    gauges = {}
+    for i in range(PYMEM_SECS // 10):
+        time.sleep(10)
+        text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=30).read().decode()
+        for line in text.splitlines():
+            for name in ("erpscope_python_profile_stacks", "erpscope_python_code_objects",
+                         "erpscope_python_names_bytes"):
+                if line.startswith(name + " "):
+                    gauges[name] = float(line.split()[1])
+            if line.startswith('erpscope_python_profile_counts_dropped_total{reason="stack_limit"}'):
+                gauges["dropped"] = float(line.split()[1])
+        say(f"  {(i + 1) * 10:3d} s: VmRSS {vmrss(d.pid) / 1024:.1f} MiB, RssAnon "
+            f"{_status(d.pid, 'RssAnon') / 1024:.1f} MiB; stacks "
+            f"{gauges.get('erpscope_python_profile_stacks', 0):.0f}, code objects "
+            f"{gauges.get('erpscope_python_code_objects', 0):.0f}, names "
+            f"{gauges.get('erpscope_python_names_bytes', 0) / 1024:.0f} KiB, counts dropped at the "
+            f"stack limit {gauges.get('dropped', 0):.0f}")
+    res = {"rss": vmrss(d.pid), "anon": _status(d.pid, "RssAnon"),
+           "stacks": gauges.get("erpscope_python_profile_stacks", 0)}
+    say(f"  VmRSS {rss0 / 1024:.1f} -> {res['rss'] / 1024:.1f} MiB (peak "
+        f"{vmhwm(d.pid) / 1024:.1f}), RssAnon {anon0 / 1024:.1f} -> {res['anon'] / 1024:.1f} MiB")
+    try:
+        os.killpg(w.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    stop(w, signal.SIGKILL, 5)
+    stop(d)
+    return res
 
 
 def _status(pid, key):

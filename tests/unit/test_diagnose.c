@@ -132,6 +132,88 @@ static void test_history_at(void)
 	diag_history_free(&h);
 }
 
+struct foreach_seen {
+	unsigned int n, bad;
+	double last;
+};
+
+static void busy_snap(struct diag_snap *s, double t);
+
+/* Every snapshot diag_history_foreach() gives is the one put at its t, in order. */
+static void foreach_check(void *arg, const struct diag_snap *s)
+{
+	struct foreach_seen *seen = arg;
+	struct diag_snap want;
+
+	busy_snap(&want, s->t);
+	if (memcmp(s, &want, sizeof(want)) || s->t <= seen->last)
+		seen->bad++;
+	seen->last = s->t;
+	seen->n++;
+}
+
+/* A snapshot full of what a busy host's has, different for every t. */
+static void busy_snap(struct diag_snap *s, double t)
+{
+	unsigned int k = (unsigned int)(t / 60);
+
+	snap_at(s, t);
+	s->pg_total_ns = (uint64_t)k * 123456789ull;
+	s->nroutes = DIAG_ROUTES;
+	for (unsigned int i = 0; i < DIAG_ROUTES; i++) {
+		snprintf(s->routes[i].key, sizeof(s->routes[i].key), "sale.order search_read_%u",
+			 (k + i) % 97);
+		s->routes[i].count = k * 10 + i;
+		s->routes[i].sum_ns = (uint64_t)k * 1000003ull * (i + 1);
+	}
+	s->nstmts = DIAG_STMTS;
+	for (unsigned int i = 0; i < DIAG_STMTS; i++) {
+		s->stmts[i].fp = 0x9e3779b97f4a7c15ull * (k + i);
+		s->stmts[i].calls = k + i;
+		snprintf(s->stmts[i].sender, sizeof(s->stmts[i].sender), "odoo_http/%u", i);
+	}
+}
+
+/*
+ * 25 hours of minute snapshots: the coarse ring holds the last 24 (its
+ * oldest went), each inflated exactly as it was put, in order, and all of
+ * them in under a quarter of what they would take plain.
+ */
+static void test_packed(void)
+{
+	struct diag_history h;
+	struct diag_snap want;
+	const struct diag_snap *a, *b;
+	struct foreach_seen seen = { 0 };
+	double t0 = 1.7e9, end = t0 + 25 * 3600;
+	size_t plain = DIAG_COARSE_N * sizeof(struct diag_snap);
+
+	CHECK(!diag_history_init(&h));
+	for (double t = t0; t <= end; t += 60) {
+		busy_snap(&want, t);
+		diag_history_snap(&h, &want);
+	}
+	CHECK_INT(h.coarse_n, DIAG_COARSE_N);
+	CHECK(diag_history_packed_bytes(&h) * 4 < plain);
+	printf("coarse ring: %zu bytes deflated, %zu plain\n", diag_history_packed_bytes(&h), plain);
+	/* Ten hours back: from the coarse ring. */
+	diag_history_window(&h, end - 10 * 3600 - 30, end - 9 * 3600, &a, &b);
+	CHECK(a && b);
+	if (a && b) {
+		busy_snap(&want, end - 10 * 3600);
+		CHECK(!memcmp(a, &want, sizeof(want)));
+		busy_snap(&want, end - 9 * 3600);
+		CHECK(!memcmp(b, &want, sizeof(want)));
+	}
+	/* Older than 24 hours: gone. */
+	diag_history_window(&h, t0, t0 + 3600 - 60, &a, &b);
+	CHECK(!a);
+	diag_history_foreach(&h, end, foreach_check, &seen);
+	CHECK_INT(seen.bad, 0);
+	CHECK(seen.n >= DIAG_COARSE_N);
+	diag_history_free(&h);
+}
+
 static void test_merge(void)
 {
 	const char *b = "{\"role\":\"odoo_cron\",\"worker\":\"c1\",\"remote\":\"10.0.0.5:25\","
@@ -564,6 +646,7 @@ int main(void)
 	test_json_get();
 	test_event_parse();
 	test_history_at();
+	test_packed();
 	test_merge();
 	test_cron();
 	test_rules();

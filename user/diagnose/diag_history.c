@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <zlib.h>
 
 #include "diagnose/diagnose.h"
 
@@ -17,8 +18,9 @@ int diag_history_init(struct diag_history *h)
 	memset(h, 0, sizeof(*h));
 	h->fine = calloc(DIAG_FINE_N, sizeof(*h->fine));
 	h->coarse = calloc(DIAG_COARSE_N, sizeof(*h->coarse));
+	h->unpacked = calloc(2, sizeof(*h->unpacked));
 	h->ev = calloc(DIAG_EVENTS, sizeof(*h->ev));
-	if (!h->fine || !h->coarse || !h->ev) {
+	if (!h->fine || !h->coarse || !h->unpacked || !h->ev) {
 		diag_history_free(h);
 		return -ENOMEM;
 	}
@@ -28,7 +30,10 @@ int diag_history_init(struct diag_history *h)
 void diag_history_free(struct diag_history *h)
 {
 	free(h->fine);
+	for (unsigned int i = 0; h->coarse && i < DIAG_COARSE_N; i++)
+		free(h->coarse[i].z);
 	free(h->coarse);
+	free(h->unpacked);
 	free(h->ev);
 	free(h->acc);
 	memset(h, 0, sizeof(*h));
@@ -36,8 +41,18 @@ void diag_history_free(struct diag_history *h)
 
 size_t diag_history_bytes(void)
 {
-	return (DIAG_FINE_N + DIAG_COARSE_N) * sizeof(struct diag_snap) +
-	       DIAG_EVENTS * sizeof(struct diag_event) + sizeof(struct diag_history);
+	return (DIAG_FINE_N + 2) * sizeof(struct diag_snap) +
+	       DIAG_COARSE_N * sizeof(struct diag_packed) + DIAG_EVENTS * sizeof(struct diag_event) +
+	       sizeof(struct diag_history);
+}
+
+size_t diag_history_packed_bytes(const struct diag_history *h)
+{
+	size_t n = 0;
+
+	for (unsigned int i = 0; i < DIAG_COARSE_N; i++)
+		n += h->coarse[i].len;
+	return n;
 }
 
 static void ring_put(struct diag_snap *ring, unsigned int cap, unsigned int *head,
@@ -58,12 +73,64 @@ static const struct diag_snap *ring_at(const struct diag_snap *ring, unsigned in
 	return &ring[(head + i) % cap];
 }
 
+/* s deflated into a new buffer: 0, or -ENOMEM (or -EIO from zlib). */
+static int pack(const struct diag_snap *s, struct diag_packed *p)
+{
+	uLongf len = compressBound(sizeof(*s));
+	unsigned char *z = malloc(len), *fit;
+
+	if (!z)
+		return -ENOMEM;
+	if (compress2(z, &len, (const Bytef *)s, sizeof(*s), Z_BEST_SPEED) != Z_OK) {
+		free(z);
+		return -EIO;
+	}
+	fit = realloc(z, len);
+	p->z = fit ? fit : z;
+	p->len = (uint32_t)len;
+	p->t = s->t;
+	return 0;
+}
+
+/* p inflated into out; a buffer that does not inflate to a whole snapshot reads empty but for t. */
+static void unpack(const struct diag_packed *p, struct diag_snap *out)
+{
+	uLongf len = sizeof(*out);
+
+	if (!p->z || uncompress((Bytef *)out, &len, p->z, p->len) != Z_OK || len != sizeof(*out)) {
+		memset(out, 0, sizeof(*out));
+		out->t = p->t;
+	}
+}
+
+static const struct diag_packed *coarse_at(const struct diag_history *h, unsigned int i)
+{
+	return &h->coarse[(h->coarse_head + i) % DIAG_COARSE_N];
+}
+
+static void coarse_put(struct diag_history *h, const struct diag_snap *s)
+{
+	struct diag_packed p, *slot;
+
+	if (pack(s, &p))
+		return; /* one point fewer in the day's history */
+	if (h->coarse_n == DIAG_COARSE_N) {
+		slot = &h->coarse[h->coarse_head];
+		h->coarse_head = (h->coarse_head + 1) % DIAG_COARSE_N;
+	} else {
+		slot = &h->coarse[(h->coarse_head + h->coarse_n) % DIAG_COARSE_N];
+		h->coarse_n++;
+	}
+	free(slot->z);
+	*slot = p;
+}
+
 void diag_history_snap(struct diag_history *h, const struct diag_snap *s)
 {
 	ring_put(h->fine, DIAG_FINE_N, &h->fine_head, &h->fine_n, s);
 	h->last_fine = s->t;
 	if (!h->coarse_n || s->t >= h->last_coarse + DIAG_COARSE_S - 0.5) {
-		ring_put(h->coarse, DIAG_COARSE_N, &h->coarse_head, &h->coarse_n, s);
+		coarse_put(h, s);
 		h->last_coarse = s->t;
 	}
 }
@@ -121,6 +188,31 @@ static void ring_window(const struct diag_snap *ring, unsigned int cap, unsigned
 	}
 }
 
+/* The same over the coarse ring, inflated into h's two unpacked snapshots. */
+static void coarse_window(const struct diag_history *h, double from, double to,
+			  const struct diag_snap **start, const struct diag_snap **end)
+{
+	const struct diag_packed *a = NULL, *b = NULL;
+
+	for (unsigned int i = 0; i < h->coarse_n; i++) {
+		const struct diag_packed *p = coarse_at(h, i);
+
+		if (!a && p->t >= from && p->t <= to)
+			a = p;
+		if (p->t <= to)
+			b = p;
+	}
+	*start = *end = NULL;
+	if (a) {
+		unpack(a, &h->unpacked[0]);
+		*start = &h->unpacked[0];
+	}
+	if (b) {
+		unpack(b, &h->unpacked[1]);
+		*end = &h->unpacked[1];
+	}
+}
+
 void diag_history_window(const struct diag_history *h, double from, double to,
 			 const struct diag_snap **start, const struct diag_snap **end)
 {
@@ -128,12 +220,12 @@ void diag_history_window(const struct diag_history *h, double from, double to,
 
 	/* Fine when it reaches back to from (or holds everything: the daemon is young). */
 	if (oldest_fine && (oldest_fine->t <= from || !h->coarse_n ||
-			    ring_at(h->coarse, DIAG_COARSE_N, h->coarse_head, 0)->t >= oldest_fine->t)) {
+			    coarse_at(h, 0)->t >= oldest_fine->t)) {
 		ring_window(h->fine, DIAG_FINE_N, h->fine_head, h->fine_n, from, to, start, end);
 		if (*start && *end)
 			return;
 	}
-	ring_window(h->coarse, DIAG_COARSE_N, h->coarse_head, h->coarse_n, from, to, start, end);
+	coarse_window(h, from, to, start, end);
 }
 
 void diag_history_cron(struct diag_history *h, const struct diag_cron *c, double now)
@@ -168,13 +260,19 @@ void diag_history_foreach(const struct diag_history *h, double to, diag_snap_fn 
 {
 	double fine0 = h->fine_n ? ring_at(h->fine, DIAG_FINE_N, h->fine_head, 0)->t : 0;
 
-	for (unsigned int i = 0; i < h->coarse_n; i++) {
-		const struct diag_snap *s = ring_at(h->coarse, DIAG_COARSE_N, h->coarse_head, i);
+	struct diag_snap *s = NULL;
 
-		if ((h->fine_n && s->t >= fine0) || s->t > to)
+	for (unsigned int i = 0; i < h->coarse_n; i++) {
+		const struct diag_packed *p = coarse_at(h, i);
+
+		if ((h->fine_n && p->t >= fine0) || p->t > to)
 			break;
+		if (!s && !(s = malloc(sizeof(*s))))
+			break; /* the day without its coarse points */
+		unpack(p, s);
 		fn(arg, s);
 	}
+	free(s);
 	for (unsigned int i = 0; i < h->fine_n; i++) {
 		const struct diag_snap *s = ring_at(h->fine, DIAG_FINE_N, h->fine_head, i);
 
