@@ -30,11 +30,14 @@ more that do the same.
       were before; the names shrink (the code objects' go) but stay above
       that (the stacks, and their frames' texts, stay for the profile window)
 
-Then a daemon with --python.profile-max-stacks=500 and one worker for 3 s
-of CPU (~1500 samples, nearly all distinct stacks): 500 stacks held
-(erpscope_python_profile_stacks), the rest counted in
-erpscope_python_profile_counts_dropped_total{reason="stack_limit"}, and
-GET /profile answers with 1..500 distinct stacks.
+Then a daemon with --python.profile-max-stacks=100 and 4 workers for 3 s
+of CPU each over 3 functions (3^5 = 243 possible stacks, each held one
+sampled in every worker every second): 100 stacks held
+(erpscope_python_profile_stacks), what came for others counted in
+erpscope_python_profile_counts_dropped_total{reason="stack_limit"}; past
+800 records (8 per stack) the oldest go, counted (reason="window_full");
+GET /profile answers with 1..100 distinct stacks in <= 800 lines, samples
+of the 3 workers that ran last among them.
 """
 
 import os
@@ -50,7 +53,8 @@ WORKERS = 4
 CPU_S = 6.0
 HZ = 499
 USER = "nobody"
-LIMIT = 500
+LIMIT = 100
+LIMIT_FUNCS = 3
 
 WORKLOAD = r'''
 import os, random, sys, time
@@ -201,32 +205,43 @@ def body(t):
         # The stacks stay for GET /profile's window, and their frames' texts with them.
         t.check(b0 < b3 < b2, "the code objects' names go with them; the held stacks' "
                 "frames stay for the profile window", f"names {b3:.0f} bytes (was {b2:.0f})")
-    stack_limit(t, script, nobody)
+    limits(t, script, nobody)
 
 
-def stack_limit(t, script, nobody):
-    """A daemon that holds at most LIMIT stacks, one worker making thousands."""
+def limits(t, script, nobody):
+    """A daemon that holds at most LIMIT stacks and 8 x LIMIT records, 4 workers
+    making LIMIT_FUNCS^5 distinct stacks, each sampled in every worker."""
     with lib.Daemon(f"--python.sample-frequency={HZ}", f"--python.users={USER}",
                     f"--python.profile-max-stacks={LIMIT}") as d:
-        p = lib.spawn([pw.DEBIAN, script, str(FUNCS), "1", "3"],
+        p = lib.spawn([pw.DEBIAN, script, str(LIMIT_FUNCS), str(WORKERS), "3"],
                       stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd="/",
                       user=nobody.pw_uid, group=nobody.pw_gid, extra_groups=[])
-        kid = start_workers(t, p, 1)[0]
+        kids = start_workers(t, p, 1)
+        p.stdin.write("more\n")
+        p.stdin.flush()
+        kids += start_workers(t, p, WORKERS - 1)
         settle(d)
         m = d.scrape()
         held = m.value("erpscope_python_profile_stacks")
-        dropped = m.value("erpscope_python_profile_counts_dropped_total", reason="stack_limit")
-        lib.log(f"--python.profile-max-stacks={LIMIT}: {held} stacks held, {dropped} counts "
-                f"dropped at the limit")
+        over = m.value("erpscope_python_profile_counts_dropped_total", reason="stack_limit")
+        full = m.value("erpscope_python_profile_counts_dropped_total", reason="window_full")
+        lib.log(f"--python.profile-max-stacks={LIMIT}: {held} stacks held; counts dropped: "
+                f"{over} at the stack limit, {full} records gone early")
         t.check(held == LIMIT, f"with --python.profile-max-stacks={LIMIT}, {LIMIT} stacks are held",
                 f"{held}")
-        t.check(dropped and dropped > 0, "what came for further stacks is dropped and counted "
-                "(reason=\"stack_limit\")", f"{dropped}")
-        stacks, _, _ = pw.profile(d, kind="cpu", seconds=60, worker=kid)
-        t.check(0 < len({tuple(f) for f, _ in stacks}) <= LIMIT,
-                f"GET /profile answers with the stacks held (1..{LIMIT} distinct)",
-                f"{len(stacks)} lines")
-        p.stdin.write("more\n")
+        t.check(over and over > 0, "what came for further stacks is dropped and counted "
+                "(reason=\"stack_limit\")", f"{over}")
+        t.check(full and full > 0, f"past {8 * LIMIT} records the oldest go, counted "
+                "(reason=\"window_full\")", f"{full}")
+        stacks, _, _ = pw.profile(d, kind="cpu", seconds=60)
+        distinct = {tuple(f[1:]) for f, _ in stacks}
+        roots = {f[0] for f, _ in stacks}
+        t.check(0 < len(distinct) <= LIMIT and len(stacks) <= 8 * LIMIT,
+                f"GET /profile answers from what is held: 1..{LIMIT} distinct stacks, "
+                f"<= {8 * LIMIT} lines", f"{len(distinct)} stacks, {len(stacks)} lines")
+        t.check({f"python[{k}]" for k in kids[1:]} <= roots,
+                "with samples of the workers that ran last (the first one's may be the "
+                "records that went)", f"{sorted(roots)}")
         p.stdin.close()
         t.require(p.wait(timeout=20) == 0, "the workload exits")
 

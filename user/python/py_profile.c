@@ -31,6 +31,12 @@
 #define STACK_BUCKETS 4096
 #define FUNC_MAX 10000
 #define FOLDED_MAX 16384
+/*
+ * The log keeps a record per (process, stack, kind) and second with
+ * samples: at most this many per stack the profile may hold (10 MiB of
+ * records at the default 32768), the oldest going first past it.
+ */
+#define LOG_PER_STACK 8
 
 /*
  * A stack's frames, outermost first ("[truncated]" first when cut): each
@@ -87,6 +93,7 @@ struct py_profile {
 	 */
 	size_t max_stacks;
 	uint64_t over_limit; /* counts of new stacks not kept: max_stacks were held */
+	uint64_t log_full;   /* records dropped before the window's end: the log was full */
 	struct intern_pool *texts; /* the stacks' frames and leaves */
 	char scratch[FOLDED_MAX];  /* a stack rendered for a caller */
 };
@@ -320,6 +327,12 @@ static struct func_rec *func_get(struct py_profile *prof, enum es_role role, con
 
 static int log_push(struct py_profile *prof, const struct sample *s)
 {
+	if (prof->n == prof->max_stacks * LOG_PER_STACK) {
+		/* Full: the oldest record goes before its time. */
+		prof->head = (prof->head + 1) % prof->cap;
+		prof->n--;
+		prof->log_full++;
+	}
 	if (prof->n == prof->cap) {
 		size_t cap = prof->cap ? prof->cap * 2 : 1024;
 		struct sample *nl = malloc(cap * sizeof(*nl));
@@ -548,13 +561,15 @@ void py_profile_collect(struct py_priv *pp, struct expo *e)
 		    "Distinct Python stacks held for GET /profile.");
 	expo_sample(e, NULL, 0, (double)prof->nstacks);
 	expo_family(e, "erpscope_python_profile_counts_dropped_total", EXPO_COUNTER,
-		    "What the kernel counted for one Python stack in one process over a second (CPU samples or off-CPU time) that the daemon did not keep: the stack could not be read from the kernel's map (unreadable), or the profile already held its most distinct stacks (stack_limit: --python.profile-max-stacks within --python.profile-window).");
+		    "What the kernel counted for one Python stack in one process over a second (CPU samples or off-CPU time) that the daemon did not keep: the stack could not be read from the kernel's map (unreadable), the profile already held its most distinct stacks (stack_limit: --python.profile-max-stacks within --python.profile-window), or, kept but dropped before the window's end, the oldest when the profile held 8 per stack it may hold (window_full).");
 	{
 		struct expo_label l = { "reason", "unreadable" };
 
 		expo_sample_u64(e, &l, 1, prof->dropped_unresolved);
 		l.value = "stack_limit";
 		expo_sample_u64(e, &l, 1, prof->over_limit);
+		l.value = "window_full";
+		expo_sample_u64(e, &l, 1, prof->log_full);
 	}
 	expo_family(e, "erpscope_python_code_objects", EXPO_GAUGE,
 		    "Code objects of Python processes held in the daemon's caches, each read once to name stack frames.");
