@@ -3,6 +3,7 @@ ARCH ?= $(shell uname -m | sed -e 's/x86_64/x86/' -e 's/aarch64/arm64/')
 BUILD ?= build
 CLANG ?= clang
 BPFTOOL ?= bpftool
+LLVM_STRIP ?= llvm-strip
 CC ?= cc
 PKG_CONFIG ?= pkg-config
 PREFIX ?= /usr/local
@@ -51,8 +52,11 @@ vmlinux: ## Regenerate vmlinux/<arch>/vmlinux.h from the running kernel's BTF
 $(BUILD)/bpf $(BUILD)/tests $(BUILD)/fuzz:
 	@mkdir -p $@
 
+# The skeleton embeds the object in the daemon: its DWARF (BTF stays) would
+# be 5 MiB of .rodata that libbpf never reads but part of which is paged in.
 $(BUILD)/bpf/%.bpf.o: bpf/%.bpf.c vmlinux/$(ARCH)/vmlinux.h | $(BUILD)/bpf
 	$(CLANG) $(BPF_CFLAGS) -c $< -o $@
+	$(LLVM_STRIP) -g $@
 
 $(BUILD)/%.skel.h: $(BUILD)/bpf/%.bpf.o
 	$(BPFTOOL) gen skeleton $< name $*_bpf > $@.tmp && mv $@.tmp $@
