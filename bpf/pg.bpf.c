@@ -38,7 +38,13 @@
 
 char LICENSE[] SEC("license") = "GPL";
 
-#define PG_EVENTS_SIZE (1024 * 1024)
+/*
+ * What goes through it is rare or comes back: a fingerprint's text once
+ * (resent while dropped), a backend's hello once (likewise), slow
+ * statements and lock waits. The daemon maps it twice (for the wrap), so
+ * each KiB here is two of its RSS.
+ */
+#define PG_EVENTS_SIZE (256 * 1024)
 
 /* Set by user space before load. */
 const volatile __u64 lat_edges_ns[ES_PG_MAX_EDGES] = {};

@@ -18,7 +18,13 @@ struct slot {
 
 struct worker_notes {
 	unsigned int cap, used, dead;
+	/*
+	 * Slots let go, then those never used from fresh on: the table is
+	 * calloc'd whole but only the slots ever used are touched, so its
+	 * pages count in the RSS as the notes do (8192 slots are 2.6 MiB).
+	 */
 	int free;
+	unsigned int fresh;
 	int buckets[NBUCKETS];
 	struct slot s[];
 };
@@ -40,9 +46,7 @@ struct worker_notes *worker_notes_new(unsigned int cap)
 	wn->cap = cap;
 	for (unsigned int b = 0; b < NBUCKETS; b++)
 		wn->buckets[b] = -1;
-	for (unsigned int i = 0; i < cap; i++)
-		wn->s[i].next = i + 1 < cap ? (int)i + 1 : -1;
-	wn->free = 0;
+	wn->free = -1;
 	return wn;
 }
 
@@ -85,10 +89,14 @@ int worker_note_set(struct worker_notes *wn, __u32 pid, uint64_t owner, uint64_t
 	l = link_of(wn, pid, owner);
 	i = *l;
 	if (i < 0) {
-		if (wn->free < 0)
+		if (wn->free >= 0) {
+			i = wn->free;
+			wn->free = wn->s[i].next;
+		} else if (wn->fresh < wn->cap) {
+			i = (int)wn->fresh++;
+		} else {
 			return -ENOSPC;
-		i = wn->free;
-		wn->free = wn->s[i].next;
+		}
 		wn->s[i].next = wn->buckets[bucket(pid)];
 		wn->buckets[bucket(pid)] = i;
 		wn->used++;
