@@ -33,7 +33,7 @@
 #define FOLDED_MAX 16384
 /*
  * The log keeps a record per (process, stack, kind) and second with
- * samples: at most this many per stack the profile may hold (10 MiB of
+ * samples: at most this many per stack the profile may hold (8 MiB of
  * records at the default 32768), the oldest going first past it.
  */
 #define LOG_PER_STACK 8
