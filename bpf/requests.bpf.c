@@ -1,36 +1,42 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * HTTP requests served by tracked workers, seen from the C library's socket
- * calls (user/requests/req_attach.c, through core/libc_uprobes.c): per
- * worker, a uprobe session over recv/recvfrom (es_req_recv) and plain entry
- * uprobes over send/sendto/sendmsg, close and listen (es_req_io): the C
- * library calls CPython's socket module makes (not read/write: it never uses
- * them on sockets, and hooking them would trap every file and log write of
- * the worker). Two links, not one session over all: another process's
- * session consumer asks for the return of every call it sees (see
- * core/libc_uprobes.c), and only recv's is ever wanted.
+ * HTTP requests served by tracked workers, seen from the kernel's socket
+ * layer: the sock_recv_length and sock_send_length tracepoints (es_req_recv,
+ * es_req_send: they fire once a socket receive or send returns, in the
+ * caller's syscall, whatever the call: recv, recvfrom, recvmsg, read,
+ * send, sendto, sendmsg, write), and plain entry uprobes over close and
+ * listen of each worker's C library (es_req_io, user/requests/req_attach.c
+ * through core/libc_uprobes.c). The tracepoints fire for every socket call
+ * of the host: a process that is not an HTTP worker costs one hash lookup
+ * (req_procs, written by user space as it attaches a worker). No uprobe
+ * trap on a request's socket calls: a trap costs the worker about 0.5 us on
+ * a VM, more than the programs here, and the worker's PostgreSQL calls paid
+ * it too. Not syscall tracepoints: those put every syscall of the host on
+ * the kernel's slow path.
  *
- * Each trap costs the worker about 0.5 us on a VM, more than the programs
- * here, so only recv asks for its return (the bytes read are needed), and
- * accept is not trapped: the TCP ports a process listens on (req_listen) are
+ * The descriptor and the user buffer come from the registers the task
+ * entered its syscall with (sysargs.bpf.h); the socket from the tracepoint.
+ * Accept is not hooked: the TCP ports a process listens on (req_listen) are
  * noted by user space before it attaches (inherited listeners: prefork
  * workers) and at listen()'s entry after (a server starting up).
- * - A recv on a descriptor not seen before looks at its socket: the server's
- *   end of a connection (served()) is followed (tgid, fd); any other
- *   (PostgreSQL, a file) is remembered as ignored until its close. A
+ * - A receive on a descriptor not seen before looks at its socket: the
+ *   server's end of a connection (served()) is followed (tgid, fd); any
+ *   other (PostgreSQL, a file) is remembered as ignored until its close. A
  *   closed descriptor's entry is kept for the next one of its number.
- * - A recv that returns bytes on a followed connection with no request open
- *   begins a request; user space gets its first ES_REQ_CAP bytes, parses the
- *   request line (and the head of a JSON-RPC/XML-RPC body) and keeps nothing
- *   else. A prefork worker's wait in its process's buffer (req_pending) and
- *   go with the request's end, one ring record instead of two (user space
- *   reads the buffer of a request still open); others' go on the ring as
- *   they come.
+ * - A receive that returns bytes on a followed connection with no request
+ *   open begins a request; user space gets its first ES_REQ_CAP bytes,
+ *   parses the request line (and the head of a JSON-RPC/XML-RPC body) and
+ *   keeps nothing else. A prefork worker's wait in its process's buffer
+ *   (req_pending) and go with the request's end, one ring record instead of
+ *   two (user space reads the buffer of a request still open); others' go
+ *   on the ring as they come.
  * - The first send after a request marks its response and reads the status
- *   code from "HTTP/1.x NNN".
+ *   code from "HTTP/1.x NNN". Each send of the response moves its end there,
+ *   with the thread's totals read then: a request lasts from its first
+ *   bytes received to its last bytes sent.
  * - The answer is out when the worker reads the connection again (keep-
- *   alive: the next request) or closes it: that entry ends the request,
- *   with the thread's totals read then, once per request.
+ *   alive: the next request, the client's close, or a non-blocking read
+ *   that finds nothing) or closes it: that ends the request.
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
@@ -45,6 +51,7 @@
 #include "sched.h"
 #include "sched_run.bpf.h"
 #include "sock.bpf.h"
+#include "sysargs.bpf.h"
 
 char LICENSE[] SEC("license") = "GPL";
 
@@ -65,6 +72,19 @@ struct {
 	__type(key, struct es_req_conn_key);
 	__type(value, struct es_req_conn);
 } req_conns SEC(".maps");
+
+/*
+ * The HTTP workers followed (tgid -> their index 1..ES_REQ_SLOT_PROCS, 0
+ * when they have none), written by user space: what the tracepoints look
+ * up first, for every socket call of the host.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(max_entries, ES_REQ_MAX_PROCS);
+	__type(key, __u32);
+	__type(value, __u32);
+} req_procs SEC(".maps");
 
 /*
  * The low descriptors of processes with an index (requests.h): a prefork
@@ -131,15 +151,11 @@ struct {
 	__type(value, struct es_pg_client);
 } pg_clients SEC(".maps");
 
-extern bool bpf_session_is_return(void) __ksym;
-extern __u64 *bpf_session_cookie(void) __ksym;
-
 /* net/unix/af_unix.c unix_autobind(): the family and "\0" + 5 hex digits. */
 #define UNIX_AUTOBIND_LEN (2 + 6)
 
-/* User addresses fit in 47 bits on x86-64 and 48 on arm64: the fd goes above. */
-#define COOKIE_SHIFT 48
-#define COOKIE_ADDR ((1ull << COOKIE_SHIFT) - 1)
+/* include/linux/socket.h: a peek is read again by the next receive. */
+#define ES_MSG_PEEK 2
 
 /* n, at most ES_REQ_CAP, in a form the verifier keeps the bound of after a spill. */
 static __always_inline __u32 cap_len(__u32 n)
@@ -159,7 +175,7 @@ static __always_inline void count_drop(void)
 }
 
 /*
- * The thread's interval open now: it runs (this is its own uprobe), so CPU
+ * The thread's interval open now: it runs (this is its own syscall), so CPU
  * time. When the sched probe still has it off the CPU, its switch-in went
  * unseen (sched_run.bpf.h): its current run is CPU time, the rest of the
  * interval its off-CPU state's.
@@ -287,18 +303,17 @@ static __always_inline __u16 tcp_port(struct sock *sk)
 }
 
 /*
- * Whether the socket behind k's descriptor is the server's end of a
- * connection: a TCP socket on a port the process listens on (req_listen),
- * or a UNIX stream socket with an address of its own: an accepted one
- * shares its listener's, a client's has none unless the kernel autobound
- * one (SO_PASSCRED: an abstract name of 5 hex digits, left out). *port: in,
- * the port the descriptor's last connection was served on (taken without a
+ * Whether sk (k's descriptor's socket) is the server's end of a connection:
+ * a TCP socket on a port the process listens on (req_listen), or a UNIX
+ * stream socket with an address of its own: an accepted one shares its
+ * listener's, a client's has none unless the kernel autobound one
+ * (SO_PASSCRED: an abstract name of 5 hex digits, left out). *port: in, the
+ * port the descriptor's last connection was served on (taken without a
  * lookup: a prefork worker's next connection); out, this one's, or 0.
  */
-static __always_inline bool served(const struct es_req_conn_key *k, __u32 *port)
+static __always_inline bool served(const struct es_req_conn_key *k, struct sock *sk, __u32 *port)
 {
 	struct es_req_listen_key lk = { .tgid = k->tgid };
-	struct sock *sk = fd_sock_direct(k->fd);
 	struct unix_address *a;
 	struct unix_sock *u;
 	__u32 last = *port;
@@ -347,11 +362,9 @@ static __always_inline struct es_req_conn *conn_find(const struct es_req_conn_ke
 	return c && c->tgid == k->tgid ? c : NULL;
 }
 
-/* Where k's entry is: a req_slots index from the hook's cookie (requests.h), or none. */
-static __always_inline __u32 slot_of(const struct es_req_conn_key *k, __u64 cookie)
+/* Where k's entry is: a req_slots index from its process's index (requests.h), or none. */
+static __always_inline __u32 slot_of(const struct es_req_conn_key *k, __u32 proc)
 {
-	__u32 proc = cookie >> 32;
-
 	if (!proc || proc > ES_REQ_SLOT_PROCS || k->fd >= ES_REQ_KEEP_FD)
 		return ES_REQ_NO_SLOT;
 	return (proc - 1) * ES_REQ_KEEP_FD + (__u32)k->fd;
@@ -362,13 +375,13 @@ static __always_inline __u32 slot_of(const struct es_req_conn_key *k, __u64 cook
  * entry: reused in place, no delete and insert per connection): followed
  * when it is the server's end of a connection, else ignored until its close.
  */
-static __always_inline struct es_req_conn *adopt(const struct es_req_conn_key *k,
+static __always_inline struct es_req_conn *adopt(const struct es_req_conn_key *k, struct sock *sk,
 						 struct es_req_conn *old, __u32 slot)
 {
 	struct es_req_conn c = { .tgid = k->tgid, .port = old ? old->port : 0 };
 	long err;
 
-	if (!served(k, &c.port))
+	if (!served(k, sk, &c.port))
 		c.state = ES_REQ_S_IGNORED;
 	/* A slot is the process's to take, whoever held it before. */
 	if (!old && slot != ES_REQ_NO_SLOT)
@@ -479,61 +492,17 @@ static __always_inline void capture(const struct es_req_conn_key *k, struct es_r
 		count_drop();
 }
 
+
 /*
  * The request's answer is out (the worker reads the connection again or
- * closes it): its end, with the receiving thread's totals read now.
+ * closes it): its end. Its time and the thread's totals there were taken at
+ * its last send (on_send()).
  */
 static __always_inline void finish(const struct es_req_conn_key *k, struct es_req_conn *c,
-				   __u32 slot, __u32 tid, __u32 reason, __u64 now)
+				   __u32 slot, __u32 reason, __u64 now)
 {
-	if (c->state == ES_REQ_S_RESP) {
-		c->end_ns = now;
-		/* Another thread answering: its times are not the receiver's. */
-		c->end_ok = tid == c->tid ? read_totals(c->at_end, k->tgid, now) : 0;
-	}
 	send_done(k, c, slot, reason, now);
 	c->state = ES_REQ_S_IDLE;
-}
-
-/* A recv's return on a followed connection: bytes begin or continue a request. */
-static __always_inline void on_recv(__u32 tgid, __u32 tid, __u64 hook, __u64 cookie, long ret)
-{
-	struct es_req_conn_key k = { .tgid = tgid, .fd = (__s32)(cookie >> COOKIE_SHIFT) };
-	const void *buf = (const void *)(cookie & COOKIE_ADDR);
-	__u32 slot = slot_of(&k, hook);
-	struct es_req_conn *c = conn_find(&k, slot);
-	__u64 now;
-
-	if (!c || c->state >= ES_REQ_S_IGNORED)
-		return;
-	if (ret == 0) {
-		c->eof = 1;
-		return;
-	}
-	if (ret < 0)
-		return; /* EAGAIN of a non-blocking socket, a reset: the close tells */
-	if (c->state == ES_REQ_S_RESP)
-		return; /* a session after "101 Switching Protocols" */
-	now = bpf_ktime_get_ns();
-	if (c->state == ES_REQ_S_IDLE) {
-		c->state = ES_REQ_S_REQ;
-		if (!c->conn_id)
-			c->conn_id = now;
-		c->seq++;
-		c->start_ns = now;
-		c->resp_ns = 0;
-		c->end_ns = 0;
-		c->tid = tid;
-		if (tag_serving)
-			req_serving_begin(c->conn_id, c->seq);
-		c->captured = 0;
-		c->eof = 0;
-		__builtin_memset(c->status, 0, sizeof(c->status));
-		c->start_ok = read_totals(c->at_start, tgid, now);
-		c->end_ok = 0;
-		pending_take(&k, c, slot);
-	}
-	capture(&k, c, slot, buf, (__u64)ret, tid, now);
 }
 
 /* A session: the answer was "101 Switching Protocols"; it lasts until the close. */
@@ -563,34 +532,188 @@ static __always_inline void read_status(struct es_req_conn *c, const void *buf)
 	c->status[3] = 0;
 }
 
-/* A send's entry on a followed connection: the first one begins the answer. */
-static __always_inline void send_enter(struct es_req_conn *c, const void *buf)
+/* The first buffer of an iovec array: *len its length; NULL when unreadable. */
+static __always_inline const void *iov_first(const struct iovec *iov, __u64 *len)
 {
+	struct iovec v;
+
+	if (!iov || bpf_probe_read_user(&v, sizeof(v), iov))
+		return NULL;
+	*len = v.iov_len;
+	return v.iov_base;
+}
+
+/* The first buffer of a msghdr's iovec array, as iov_first(). */
+static __always_inline const void *msg_first(const struct user_msghdr *m, __u64 *len)
+{
+	struct iovec *iov = NULL;
+
+	if (!m || bpf_probe_read_user(&iov, sizeof(iov), &m->msg_iov))
+		return NULL;
+	return iov_first(iov, len);
+}
+
+/*
+ * Where the current syscall's bytes are: the buffer (or the first of its
+ * iovecs) and its length; NULL when the call names none (sendfile).
+ */
+static __always_inline const void *sys_buf(const struct es_sysargs *a, __u64 *len)
+{
+	*len = a->arg[2];
+	switch (a->nr) {
+	case ES_NR_READ:
+	case ES_NR_RECVFROM:
+	case ES_NR_WRITE:
+	case ES_NR_SENDTO:
+		return (const void *)a->arg[1];
+	case ES_NR_RECVMSG:
+	case ES_NR_SENDMSG:
+		return msg_first((const struct user_msghdr *)a->arg[1], len);
+	case ES_NR_READV:
+	case ES_NR_WRITEV:
+		return iov_first((const struct iovec *)a->arg[1], len);
+	}
+	return NULL;
+}
+
+static __always_inline bool sys_is_recv(long nr)
+{
+	return nr == ES_NR_RECVFROM || nr == ES_NR_READ || nr == ES_NR_RECVMSG ||
+	       nr == ES_NR_READV;
+}
+
+static __always_inline bool sys_is_send(long nr)
+{
+	return nr == ES_NR_SENDTO || nr == ES_NR_WRITE || nr == ES_NR_SENDMSG ||
+	       nr == ES_NR_WRITEV || nr == ES_NR_SENDFILE;
+}
+
+/*
+ * The current process's index when it is an HTTP worker followed (0: no
+ * array slots), and its syscall's arguments; false for every other caller.
+ */
+static __always_inline bool follower(__u32 tgid, __u32 *proc, struct es_sysargs *a)
+{
+	__u32 *idx = bpf_map_lookup_elem(&req_procs, &tgid);
+
+	if (!idx)
+		return false;
+	*proc = *idx;
+	current_sysargs(a);
+	return true;
+}
+
+/* A receive on a worker's socket returned ret: the last answer is out, or a request's bytes came. */
+SEC("tp_btf/sock_recv_length")
+int BPF_PROG(es_req_recv, struct sock *sk, int ret, int flags)
+{
+	__u64 id = bpf_get_current_pid_tgid(), now, len;
+	__u32 tgid = id >> 32, tid = (__u32)id, proc, slot;
+	struct es_req_conn_key k = { .tgid = tgid };
+	struct es_req_conn *c;
+	struct es_sysargs a;
+	const void *buf;
+
+	if (!follower(tgid, &proc, &a) || !sys_is_recv(a.nr) || (flags & ES_MSG_PEEK))
+		return 0;
+	k.fd = (__s32)a.arg[0];
+	if (k.fd < 0 || k.fd >= ES_REQ_MAX_FD)
+		return 0;
+	slot = slot_of(&k, proc);
+	c = conn_find(&k, slot);
+	if (!c || c->state == ES_REQ_S_CLOSED)
+		c = adopt(&k, sk, c, slot);
+	if (!c || c->state >= ES_REQ_S_IGNORED)
+		return 0;
+	now = bpf_ktime_get_ns();
+	/* Reading again: the last answer is out, unless this is a session. */
+	if (c->state == ES_REQ_S_RESP && !in_session(c))
+		finish(&k, c, slot, ES_REQ_END_NEXT, now);
+	if (ret == 0) {
+		c->eof = 1;
+		return 0;
+	}
+	if (ret < 0)
+		return 0; /* EAGAIN of a non-blocking socket, a reset: the close tells */
+	if (c->state == ES_REQ_S_RESP)
+		return 0; /* a session after "101 Switching Protocols" */
+	if (c->state == ES_REQ_S_IDLE) {
+		c->state = ES_REQ_S_REQ;
+		if (!c->conn_id)
+			c->conn_id = now;
+		c->seq++;
+		c->start_ns = now;
+		c->resp_ns = 0;
+		c->end_ns = 0;
+		c->tid = tid;
+		if (tag_serving)
+			req_serving_begin(c->conn_id, c->seq);
+		c->captured = 0;
+		c->eof = 0;
+		__builtin_memset(c->status, 0, sizeof(c->status));
+		c->start_ok = read_totals(c->at_start, tgid, now);
+		c->end_ok = 0;
+		pending_take(&k, c, slot);
+	}
+	buf = sys_buf(&a, &len);
+	if (buf)
+		capture(&k, c, slot, buf, (__u64)ret < len ? (__u64)ret : len, tid, now);
+	/* Bytes past the first iovec are not read: later ones would not follow on. */
+	if (!buf || (__u64)ret > len)
+		c->captured = ES_REQ_CAP;
+	return 0;
+}
+
+/*
+ * A send on a worker's socket returned: the first after a request begins
+ * its answer; each moves the request's end to now, with the sending
+ * thread's totals (a worker that dies now ended here).
+ */
+SEC("tp_btf/sock_send_length")
+int BPF_PROG(es_req_send, struct sock *sk, int ret, int flags)
+{
+	__u64 id = bpf_get_current_pid_tgid(), now, len;
+	__u32 tgid = id >> 32, tid = (__u32)id, proc;
+	struct es_req_conn_key k = { .tgid = tgid };
+	struct es_req_conn *c;
+	struct es_sysargs a;
+	const void *buf;
+
+	if (!follower(tgid, &proc, &a) || !sys_is_send(a.nr) || ret <= 0)
+		return 0;
+	k.fd = (__s32)a.arg[0];
+	if (k.fd < 0 || k.fd >= ES_REQ_MAX_FD)
+		return 0;
+	c = conn_find(&k, slot_of(&k, proc));
+	if (!c || c->state < ES_REQ_S_REQ || c->state >= ES_REQ_S_IGNORED)
+		return 0;
+	now = bpf_ktime_get_ns();
 	if (c->state == ES_REQ_S_REQ) {
-		if (buf)
+		buf = sys_buf(&a, &len);
+		if (buf && len >= 12)
 			read_status(c, buf);
 		/* "100 Continue" and the like: the request goes on (101 starts a session). */
 		if (c->status[0] == '1' && !(c->status[1] == '0' && c->status[2] == '1')) {
 			__builtin_memset(c->status, 0, sizeof(c->status));
-			return;
+			return 0;
 		}
 		c->state = ES_REQ_S_RESP;
-		c->resp_ns = c->end_ns = bpf_ktime_get_ns();
-		return;
+		c->resp_ns = now;
 	}
-	/* Until the close or the next read tells: a worker that dies now ended here. */
-	if (c->state == ES_REQ_S_RESP)
-		c->end_ns = bpf_ktime_get_ns();
+	c->end_ns = now;
+	/* Another thread answering: its times are not the receiver's. */
+	c->end_ok = tid == c->tid ? read_totals(c->at_end, tgid, now) : 0;
+	return 0;
 }
 
-static __always_inline void on_close(const struct es_req_conn_key *k, __u32 tid, __u32 slot)
+static __always_inline void on_close(const struct es_req_conn_key *k, __u32 slot)
 {
 	struct es_req_conn *c = conn_find(k, slot);
 
 	if (!c)
 		return;
 	if (c->state == ES_REQ_S_REQ || c->state == ES_REQ_S_RESP)
-		finish(k, c, slot, tid, ES_REQ_END_CLOSE, bpf_ktime_get_ns());
+		finish(k, c, slot, ES_REQ_END_CLOSE, bpf_ktime_get_ns());
 	/* A low descriptor's entry (a slot's always) waits for the number's next connection. */
 	if (k->fd < ES_REQ_KEEP_FD)
 		c->state = ES_REQ_S_CLOSED;
@@ -598,86 +721,22 @@ static __always_inline void on_close(const struct es_req_conn_key *k, __u32 tid,
 		bpf_map_delete_elem(&req_conns, k);
 }
 
-/* The first iovec's base of a sendmsg's msghdr, or NULL. */
-static __always_inline const void *msg_first_base(const struct user_msghdr *m)
-{
-	struct iovec *iov = NULL;
-	void *base = NULL;
-
-	if (!m || bpf_probe_read_user(&iov, sizeof(iov), &m->msg_iov) || !iov)
-		return NULL;
-	if (bpf_probe_read_user(&base, sizeof(base), &iov->iov_base))
-		return NULL;
-	return base;
-}
-
-/* recv, recvfrom: a uprobe session; only a followed connection's read asks for its return. */
-SEC("uprobe")
-int es_req_recv(struct pt_regs *ctx)
-{
-	__u64 id = bpf_get_current_pid_tgid(), *cookie;
-	__u32 tgid = id >> 32, tid = (__u32)id;
-	struct es_req_conn_key k = { .tgid = tgid };
-	struct es_req_conn *c;
-	__u32 slot;
-
-	if (bpf_session_is_return()) {
-		cookie = bpf_session_cookie();
-		if (cookie)
-			on_recv(tgid, tid, bpf_get_attach_cookie(ctx), *cookie,
-				(long)PT_REGS_RC(ctx));
-		return 0;
-	}
-	k.fd = (__s32)PT_REGS_PARM1(ctx);
-	if (k.fd < 0 || k.fd >= ES_REQ_MAX_FD)
-		return 1;
-	slot = slot_of(&k, bpf_get_attach_cookie(ctx));
-	c = conn_find(&k, slot);
-	if (!c || c->state == ES_REQ_S_CLOSED)
-		c = adopt(&k, c, slot);
-	if (!c || c->state >= ES_REQ_S_IGNORED)
-		return 1;
-	/* Reading again: the last answer is out, unless this is a session. */
-	if (c->state == ES_REQ_S_RESP && !in_session(c))
-		finish(&k, c, slot, tid, ES_REQ_END_NEXT, bpf_ktime_get_ns());
-	cookie = bpf_session_cookie();
-	if (!cookie)
-		return 1;
-	*cookie = ((__u64)k.fd << COOKIE_SHIFT) | (PT_REGS_PARM2(ctx) & COOKIE_ADDR);
-	return 0;
-}
-
-/* send, sendto, sendmsg, close, listen: plain entry uprobes, no return ever. */
+/* close, listen: plain entry uprobes on the worker's C library, no return ever. */
 SEC("uprobe")
 int es_req_io(struct pt_regs *ctx)
 {
 	__u64 cookie = bpf_get_attach_cookie(ctx);
-	__u32 hook = (__u32)cookie;
-	__u64 id = bpf_get_current_pid_tgid();
-	__u32 tgid = id >> 32, tid = (__u32)id;
-	struct es_req_conn_key k = { .tgid = tgid };
-	struct es_req_conn *c;
-	const void *buf;
+	struct es_req_conn_key k = { .tgid = bpf_get_current_pid_tgid() >> 32 };
 
 	k.fd = (__s32)PT_REGS_PARM1(ctx);
 	if (k.fd < 0 || k.fd >= ES_REQ_MAX_FD)
 		return 0;
-	switch (hook) {
-	case ES_REQ_HOOK_SEND:
-	case ES_REQ_HOOK_SENDMSG:
-		c = conn_find(&k, slot_of(&k, cookie));
-		if (!c || c->state >= ES_REQ_S_IGNORED)
-			return 0;
-		buf = (const void *)PT_REGS_PARM2(ctx);
-		if (hook == ES_REQ_HOOK_SENDMSG && c->state == ES_REQ_S_REQ)
-			buf = msg_first_base(buf);
-		send_enter(c, buf);
-		return 0;
+	switch ((__u32)cookie) {
 	case ES_REQ_HOOK_CLOSE:
-		on_close(&k, tid, slot_of(&k, cookie));
+		on_close(&k, slot_of(&k, cookie >> 32));
 		return 0;
 	case ES_REQ_HOOK_LISTEN:
-		on_listen(tgid, k.fd);
+		on_listen(k.tgid, k.fd);
 		return 0;
 	}
 	return 0;

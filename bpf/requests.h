@@ -21,7 +21,7 @@
 #define ES_REQ_KEEP_FD 64
 /*
  * Processes whose low descriptors (below ES_REQ_KEEP_FD) have array slots:
- * process i (1.., the upper half of its attach cookies, given by user
+ * process i (1.., in req_procs and the upper half of its attach cookies, given by user
  * space) keeps descriptor fd in req_slots[(i - 1) * ES_REQ_KEEP_FD + fd],
  * found without hashing. Higher descriptors, and processes beyond these,
  * are in the req_conns hash.
@@ -29,15 +29,14 @@
 #define ES_REQ_SLOT_PROCS 128
 #define ES_REQ_SLOTS (ES_REQ_SLOT_PROCS * ES_REQ_KEEP_FD)
 #define ES_REQ_NO_SLOT 0xffffffffu
-/* Descriptors above this are not followed (they are packed in a session cookie). */
+/* Descriptors above this are not followed. */
 #define ES_REQ_MAX_FD (1 << 16)
+/* HTTP worker processes followed at once (req_procs): user space sizes it to its worker table. */
+#define ES_REQ_MAX_PROCS 16384
 
 /* Attach cookies: which C library function a uprobe is on. */
 enum es_req_hook {
-	ES_REQ_HOOK_RECV = 1, /* recv, recvfrom: (fd, buf, len, ...) */
-	ES_REQ_HOOK_SEND, /* send, sendto: (fd, buf, len, ...) */
-	ES_REQ_HOOK_SENDMSG, /* sendmsg: (fd, msghdr, flags) */
-	ES_REQ_HOOK_CLOSE, /* close: the connection ends */
+	ES_REQ_HOOK_CLOSE = 1, /* close: the connection ends */
 	ES_REQ_HOOK_LISTEN, /* listen: (fd, backlog), a port the process will accept on */
 };
 
@@ -85,8 +84,8 @@ struct es_req_conn_key {
 struct es_req_conn {
 	__u64 conn_id; /* its first request's start_ns (0 before): tells a reused fd apart */
 	__u64 start_ns; /* the request's first bytes came (recv returned them) */
-	__u64 resp_ns; /* its response's first send began */
-	__u64 end_ns; /* the worker read the connection again or closed it (until then: the last send began) */
+	__u64 resp_ns; /* its response's first send returned */
+	__u64 end_ns; /* its response's last send returned (so far) */
 	__u32 tid; /* the thread that received the request */
 	__u32 seq; /* requests begun on this connection */
 	__u32 captured; /* bytes of this request sent to user space */

@@ -201,21 +201,26 @@ static void close_link(struct libc_uprobes *lu, int fd, struct lu_gone *g)
 int libc_uprobes_prepare(struct bpf_program *prog, struct bpf_program *entry_prog,
 			 const char *what)
 {
-	int err;
+	int err = 0;
 
-	bpf_program__set_autoattach(prog, false);
+	if (prog)
+		bpf_program__set_autoattach(prog, false);
 	if (entry_prog)
 		bpf_program__set_autoattach(entry_prog, false);
 	/* Decided by BTF: the kfunc came with kprobe sessions (v6.10), before uprobe ones. */
-	if (!feature_enum_value("bpf_attach_type", "BPF_TRACE_UPROBE_SESSION")) {
-		bpf_program__set_autoload(prog, false);
+	if (!feature_enum_value("bpf_attach_type", prog ? "BPF_TRACE_UPROBE_SESSION" :
+							   "BPF_TRACE_UPROBE_MULTI")) {
+		if (prog)
+			bpf_program__set_autoload(prog, false);
 		if (entry_prog)
 			bpf_program__set_autoload(entry_prog, false);
-		log_warn("kernel without uprobe sessions (6.13): no per-worker C library uprobes",
+		log_warn(prog ? "kernel without uprobe sessions (6.13): no per-worker C library uprobes" :
+				"kernel without multi-uprobe links (6.6): no per-worker C library uprobes",
 			 "for=%s", what);
 		return -EOPNOTSUPP;
 	}
-	err = bpf_program__set_expected_attach_type(prog, ES_BPF_TRACE_UPROBE_SESSION);
+	if (prog)
+		err = bpf_program__set_expected_attach_type(prog, ES_BPF_TRACE_UPROBE_SESSION);
 	if (!err && entry_prog)
 		err = bpf_program__set_expected_attach_type(entry_prog, ES_BPF_TRACE_UPROBE_MULTI);
 	return err;
@@ -232,13 +237,13 @@ struct libc_uprobes *libc_uprobes_new(struct bpf_program *prog, struct bpf_progr
 	if (nhooks > LIBC_UPROBES_MAX_HOOKS)
 		return NULL;
 	for (unsigned int i = 0; i < nhooks; i++) {
-		if (hooks[i].entry_only && !entry_prog)
+		if (hooks[i].entry_only ? !entry_prog : !prog)
 			return NULL;
 	}
 	lu = calloc(1, sizeof(*lu));
 	if (!lu)
 		return NULL;
-	lu->prog_fd[LU_SESSION] = bpf_program__fd(prog);
+	lu->prog_fd[LU_SESSION] = prog ? bpf_program__fd(prog) : -1;
 	lu->prog_fd[LU_ENTRY] = entry_prog ? bpf_program__fd(entry_prog) : -1;
 	lu->what = what;
 	memcpy(lu->hooks, hooks, nhooks * sizeof(*hooks));
@@ -554,6 +559,8 @@ static int attach(struct libc_uprobes *lu, struct lu_proc *pp, __u32 pid, __u64 
 	if (!err) {
 		pp->up = true;
 		lu->attached++;
+		if (lu->ops.attached)
+			lu->ops.attached(lu->ops.arg, pid, pp->index);
 		log_debug("uprobes attached", "for=%s pid=%u libc=%s took_us=%llu", lu->what, pid,
 			  path, (unsigned long long)((clock_ns() - t0) / 1000));
 		return 0;

@@ -31,9 +31,10 @@ struct libc_hook {
 #define LIBC_UPROBES_MAX_HOOKS 16
 
 /*
- * Before load: prog is to be attached as a uprobe session, entry_prog (may
- * be NULL) as plain entry uprobes, for the hooks marked entry_only.
- * -EOPNOTSUPP when the kernel has no sessions: neither is then loaded
+ * Before load: prog is to be attached as a uprobe session, entry_prog as
+ * plain entry uprobes, for the hooks marked entry_only; either may be NULL
+ * when no hook is of its kind. -EOPNOTSUPP when the kernel has no sessions
+ * (no multi-uprobe links, for entry_prog alone): neither is then loaded
  * (what: the log line's subject).
  */
 int libc_uprobes_prepare(struct bpf_program *prog, struct bpf_program *entry_prog,
@@ -42,6 +43,8 @@ int libc_uprobes_prepare(struct bpf_program *prog, struct bpf_program *entry_pro
 struct libc_uprobes_ops {
 	/* /proc/<pid>/stat's starttime, 0 when gone: tells a gone process from a failure. */
 	__u64 (*starttime)(__u32 pid);
+	/* Once pid's links are up, with the index it got (below). May be NULL. */
+	void (*attached)(void *arg, __u32 pid, unsigned int index);
 	/*
 	 * Once pid's links are closed (no program runs for it any more: its
 	 * kernel state may go), a pass or more after its detach, with the index

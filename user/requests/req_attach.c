@@ -1,11 +1,13 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * The requests poller, every 100 ms: drains the probe's ring, counts the
- * requests of workers that died before answering ("killed"), and keeps the
- * uprobe session (core/libc_uprobes.c) on every HTTP worker: odoo_http and
- * odoo_gevent processes always, other Python processes and Odoo's master
- * (threaded mode: workers = 0) while they hold a listening TCP socket, so a
- * Python script that serves no HTTP pays nothing.
+ * requests of workers that died before answering ("killed"), and follows
+ * every HTTP worker: odoo_http and odoo_gevent processes always, other
+ * Python processes and Odoo's master (threaded mode: workers = 0) while
+ * they hold a listening TCP socket, so a Python script that serves no HTTP
+ * pays nothing. Following a process: its close and listen calls get entry
+ * uprobes (core/libc_uprobes.c), then its tgid goes into req_procs, which
+ * the socket tracepoints look in.
  *
  * The kernel side follows a connection whose local port is one its process
  * listens on, with no trap on accept(): the ports of the listening sockets
@@ -53,13 +55,12 @@
 #define DIAG_BUF (32 * 1024)
 
 /*
- * The C library functions CPython's socket module calls (Modules/socketmodule.c):
- * recv's on the session link (its return is wanted), the rest on the entry link.
+ * The C library functions whose calls no socket tracepoint sees in the
+ * caller's context (a descriptor's close, a socket's listen): on the entry
+ * link, no return ever.
  */
 static const struct libc_hook hooks[] = {
-	{ "recv", ES_REQ_HOOK_RECV, false },	  { "recvfrom", ES_REQ_HOOK_RECV, false },
-	{ "send", ES_REQ_HOOK_SEND, true },	  { "sendto", ES_REQ_HOOK_SEND, true },
-	{ "sendmsg", ES_REQ_HOOK_SENDMSG, true }, { "close", ES_REQ_HOOK_CLOSE, true },
+	{ "close", ES_REQ_HOOK_CLOSE, true },
 	{ "listen", ES_REQ_HOOK_LISTEN, true },
 };
 #define NHOOKS (sizeof(hooks) / sizeof(hooks[0]))
@@ -131,6 +132,8 @@ static void detached(void *arg, __u32 pid, unsigned int index)
 {
 	struct req_priv *rp = arg;
 
+	/* First: the tracepoints stop following it. */
+	bpf_map_delete_elem(bpf_map__fd(rp->skel->maps.req_procs), &pid);
 	rp->detaches++;
 	req_pending_release(rp, index);
 	slots_clear(rp, index);
@@ -140,16 +143,30 @@ static void detached(void *arg, __u32 pid, unsigned int index)
 			   sizeof(struct es_req_listen_key), sizeof(__u8), false, key_of_pid, &pid);
 }
 
+/*
+ * Its close and listen are hooked: the socket tracepoints follow it now, with
+ * its index. Its pid's last process, if any, was detached() before.
+ */
+static void attached(void *arg, __u32 pid, unsigned int index)
+{
+	struct req_priv *rp = arg;
+	__u32 idx = index;
+
+	if (bpf_map_update_elem(bpf_map__fd(rp->skel->maps.req_procs), &pid, &idx, BPF_ANY))
+		log_debug("cannot follow an HTTP worker", "pid=%u err=%d", pid, -errno);
+}
+
 int req_attach_start(struct req_priv *rp)
 {
 	struct libc_uprobes_ops ops = { .starttime = procs_starttime,
+					.attached = attached,
 					.detached = detached,
 					.arg = rp,
 					.indexes = ES_REQ_SLOT_PROCS };
 	unsigned int n = rp->nslots > ES_SLOT_FIRST_WORKER ? rp->nslots - ES_SLOT_FIRST_WORKER : 0;
 
-	rp->lu = libc_uprobes_new(rp->skel->progs.es_req_recv, rp->skel->progs.es_req_io, hooks,
-				  NHOOKS, n, "requests", &ops);
+	rp->lu = libc_uprobes_new(NULL, rp->skel->progs.es_req_io, hooks, NHOOKS, n, "requests",
+				  &ops);
 	return rp->lu ? 0 : -ENOMEM;
 }
 

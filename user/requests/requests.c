@@ -98,10 +98,17 @@ static int requests_open(struct probe *p)
 	rp->skel = requests_bpf__open();
 	if (!rp->skel)
 		return -errno;
-	err = libc_uprobes_prepare(rp->skel->progs.es_req_recv, rp->skel->progs.es_req_io,
-				   "requests");
+	err = libc_uprobes_prepare(NULL, rp->skel->progs.es_req_io, "requests");
 	if (err)
-		return err; /* nothing to do without uprobe sessions */
+		return err; /* nothing to do without multi-uprobe links */
+	/* Attached by requests_attach(), once the worker table is known. */
+	bpf_program__set_autoattach(rp->skel->progs.es_req_recv, false);
+	bpf_program__set_autoattach(rp->skel->progs.es_req_send, false);
+	err = bpf_map__set_max_entries(rp->skel->maps.req_procs,
+				       rp->nslots > ES_SLOT_FIRST_WORKER ?
+					       rp->nslots - ES_SLOT_FIRST_WORKER : 1);
+	if (err)
+		return err;
 	/* Where each request's time went: the sched and pg probes' maps, when they are up. */
 	if (es->task_sched_fd >= 0) {
 		err = bpf_map__reuse_fd(rp->skel->maps.task_sched, es->task_sched_fd);
@@ -138,10 +145,22 @@ static int requests_open(struct probe *p)
 	return 0;
 }
 
-/* The uprobes go on each HTTP worker as the process table finds it (req_attach.c). */
+/*
+ * The socket tracepoints, for every process (one lookup for all but the
+ * HTTP workers); the uprobes go on each HTTP worker as the process table
+ * finds it (req_attach.c).
+ */
 static int requests_attach(struct probe *p)
 {
-	return req_attach_start(p->priv);
+	struct req_priv *rp = p->priv;
+
+	rp->skel->links.es_req_recv = bpf_program__attach(rp->skel->progs.es_req_recv);
+	if (!rp->skel->links.es_req_recv)
+		return -errno;
+	rp->skel->links.es_req_send = bpf_program__attach(rp->skel->progs.es_req_send);
+	if (!rp->skel->links.es_req_send)
+		return -errno;
+	return req_attach_start(rp);
 }
 
 struct req_priv *requests_priv(struct erpscope *es)
