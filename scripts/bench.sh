@@ -69,13 +69,17 @@
 # runs only that): (a) the host-wide syscall cost: `dd bs=1 count=
 # REQ_DD_COUNT if=/dev/zero of=/dev/null` (a read and a write per byte, in a
 # process no probe follows) pinned to BENCH_CPU, every probe on vs off,
-# REQ_DD_PAIRS alternating pairs, dd's own CPU per syscall; (b) a worker's
-# calls on descriptors the probe does not follow (send+recv on a socketpair,
+# REQ_DD_PAIRS alternating pairs, dd's own CPU per syscall; (b) calls on
+# descriptors the probe does not follow (send+recv on a socketpair,
 # open+close, REQ_CALLS of each a run, in an `odoo: WorkerHTTP`-titled
-# python), off vs --probes=requests, REQ_DD_PAIRS pairs; (b2) the same
-# send+recv with REQ_FANOUT (32) idle `odoo: WorkerHTTP` processes attached
-# besides against none: every trap runs each attached process's uprobe
-# handler, so its cost grows with the workers attached; (c) scripts/
+# python; send+recv in an untitled one, a process not followed: what every
+# socket call of the host pays), off vs --probes=requests, REQ_DD_PAIRS
+# pairs; (b2) the worker's open+close with REQ_FANOUT (32) idle `odoo:
+# WorkerHTTP` processes attached besides against none: every trap of close
+# runs each attached process's uprobe handler, so its cost grows with the
+# workers attached; (b3) with BPF stats on, ns per run of the tracepoint
+# programs for the untitled process, which also prices the load
+# generator's own socket calls (counted by it) in (c)'s BPF per request; (c) scripts/
 # odoo_server.py without PostgreSQL (--http11: a master titled odoo-bin, 2
 # WorkerHTTP, a gevent process, in their own cgroup) answering POST
 # /web/webclient/version_info (a tiny JSON) to scripts/odoo_load.c, one
@@ -1384,7 +1388,8 @@ def measured(load, cgroups, d=None, ids=None):
     u1 = {k: cgroup_usec(path) for k, path in cgroups.items()}
     n = max(r["requests"], 1)
     res = {"rps": r["requests"] / r["seconds"], "p50": r["p50_ms"], "p95": r["p95_ms"],
-           "errors": r["errors"], "n": n, "secs": r["seconds"], "daemon": 0.0}
+           "errors": r["errors"], "n": n, "secs": r["seconds"], "daemon": 0.0,
+           "client_calls": r.get("socket_calls", 0) / n}
     if d:
         res["daemon"] = (proc_cpu_us(d.pid) - dc0) / n
     res.update({k: (u1[k] - u0[k]) / n for k in cgroups})
@@ -1590,15 +1595,17 @@ REQ_WORKERS = 2
 REQ_VARIANTS = (("close", REQ_CLIENTS, (REQ_PATH,)),
                 ("keepalive", REQ_WORKERS, (REQ_PATH, "keepalive")))
 
-# A python titled as an Odoo HTTP worker (so the requests probe attaches to
-# it) making calls on descriptors the probe does not follow, on command:
+# A python titled as an Odoo HTTP worker (so the requests probe follows it;
+# with argument "plain", untitled: a process it does not follow) making
+# calls on descriptors the probe does not follow, on command:
 #   sr N  N x send(1 byte) + recv on a socketpair
 #   oc N  N x open("/dev/null") + close
 # and printing the CPU ns (its own, the traps included) per pair of calls.
 REQ_FD_LOOP = r"""
 import os, socket, sys, time
 import setproctitle
-setproctitle.setproctitle(f"odoo: WorkerHTTP {os.getpid()} ")
+if sys.argv[1:] != ["plain"]:
+    setproctitle.setproctitle(f"odoo: WorkerHTTP {os.getpid()} ")
 a, b = socket.socketpair()
 print(os.getpid(), flush=True)
 for line in sys.stdin:
@@ -1638,48 +1645,88 @@ def http_attached(port):
 
 
 def fd_calls():
-    """What the requests probe costs a worker's calls on descriptors it does
-    not follow (an entry trap and a hash lookup each): REQ_DD_PAIRS
-    alternating off / --probes=requests pairs of REQ_CALLS send+recv and
-    open+close in an `odoo: WorkerHTTP`-titled python pinned to BENCH_CPU,
-    started before the daemons (found by their /proc scan). Returns
-    {kind: (off ns, on ns, median on-off ns)} per pair of calls."""
-    p = start(["taskset", "-c", CPU, PY_BIN, "-c", REQ_FD_LOOP], stdin=subprocess.PIPE,
-              stdout=subprocess.PIPE, text=True)
-    p.stdout.readline()
+    """What the requests probe costs calls on descriptors it does not
+    follow: REQ_DD_PAIRS alternating off / --probes=requests pairs of
+    REQ_CALLS send+recv and open+close in an `odoo: WorkerHTTP`-titled
+    python (the tracepoints, a lookup of the connection, the close's trap)
+    and send+recv in an untitled one (a process the probe does not follow:
+    the tracepoints' lookup of its pid, what every socket call of the host
+    pays), both pinned to BENCH_CPU and started before the daemons (found by
+    their /proc scan). Returns {kind: (off ns, on ns, median on-off ns)} per
+    pair of calls."""
+    procs = {}
+    for who, argv in (("worker", []), ("plain", ["plain"])):
+        q = start(["taskset", "-c", CPU, PY_BIN, "-c", REQ_FD_LOOP] + argv,
+                  stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        q.stdout.readline()
+        procs[who] = q
 
-    def run(cmd):
-        p.stdin.write(f"{cmd} {REQ_CALLS}\n")
-        p.stdin.flush()
-        return float(p.stdout.readline())
+    def runner(who):
+        def run(cmd):
+            q = procs[who]
+            q.stdin.write(f"{cmd} {REQ_CALLS}\n")
+            q.stdin.flush()
+            return float(q.stdout.readline())
+        return run
 
-    kinds = {"sr": "send+recv", "oc": "open+close"}
-    for k in kinds:
-        run(k)  # warm up
+    run = runner("worker")
+    kinds = {("worker", "sr"): "send+recv", ("worker", "oc"): "open+close",
+             ("plain", "sr"): "send+recv, a process not followed"}
+    for who, cmd in kinds:
+        runner(who)(cmd)  # warm up
     got = {k: [] for k in kinds}
     say("")
-    say(f"(b) a worker's calls on descriptors the probe does not follow: an `odoo: WorkerHTTP` "
-        f"python on CPU {CPU}, {REQ_CALLS} pairs of calls a run, {REQ_DD_PAIRS} alternating "
-        "off / --probes=requests pairs, its CPU (process_time) per pair")
+    say(f"(b) calls on descriptors the probe does not follow: an `odoo: WorkerHTTP` python and "
+        f"an untitled one (not followed) on CPU {CPU}, {REQ_CALLS} pairs of calls a run, "
+        f"{REQ_DD_PAIRS} alternating off / --probes=requests pairs, its CPU (process_time) per "
+        "pair")
     for i in range(REQ_DD_PAIRS):
-        off = {k: run(k) for k in kinds}
+        off = {k: runner(k[0])(k[1]) for k in kinds}
         d, port, _ = arm_daemon("requests")
         attached = http_attached(port)
-        on = {k: run(k) for k in kinds}
+        on = {k: runner(k[0])(k[1]) for k in kinds}
         stop(d)
         for k in kinds:
             got[k].append((off[k], on[k]))
         say(f"  pair {i + 1:>2}: " + " | ".join(
             f"{kinds[k]} off {off[k]:6.0f} ns on {on[k]:6.0f} ns" for k in kinds)
-            + f"  (HTTP processes attached: {attached})")
+            + f"  (HTTP processes followed: {attached})")
     med = statistics.median
     res = {kinds[k]: (med(x for x, _ in v), med(y for _, y in v), med(y - x for x, y in v))
            for k, v in got.items()}
     say("  median: " + "; ".join(f"{k} {off:.0f} -> {on:.0f} ns ({d:+.0f} ns per pair of calls)"
                                  for k, (off, on, d) in res.items()))
     res["fanout"] = fan_out(run)
-    stop(p)
+    for q in procs.values():
+        stop(q)
     return res
+
+
+def untracked_runs():
+    """(b3) With kernel.bpf_stats_enabled=1: BPF ns per run of the
+    tracepoint programs for a process the probe does not follow (an
+    untitled python's send+recv on a socketpair, REQ_CALLS pairs,
+    --probes=requests): what each socket call of every other process on the
+    host runs, and what the load generator's own calls add to (c)'s BPF per
+    request. Returns ns per run (median of the two programs' own)."""
+    q = start(["taskset", "-c", CPU, PY_BIN, "-c", REQ_FD_LOOP, "plain"],
+              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    q.stdout.readline()
+    d, _, ids = arm_daemon("requests")
+    s0 = stats(ids)
+    q.stdin.write(f"sr {REQ_CALLS}\n")
+    q.stdin.flush()
+    q.stdout.readline()
+    ev = per_event(s0, stats(ids))
+    stop(d)
+    stop(q)
+    per = {n: ns for n, (runs, ns) in ev.items() if n in ("es_req_recv", "es_req_send")}
+    say("")
+    say(f"(b3) BPF per run for a process the probe does not follow ({REQ_CALLS} send+recv, "
+        "kernel.bpf_stats_enabled=1, --probes=requests): "
+        + ", ".join(f"{n} {ns:.0f} ns" for n, ns in sorted(per.items()))
+        + " (the stats' own clock reads included)")
+    return statistics.median(per.values()) if per else 0.0
 
 
 # An idle process the requests probe attaches to (role odoo_http by its title).
@@ -1706,13 +1753,13 @@ def uprobe_links(pid):
 def fan_out(run):
     """(b2) A trap runs the handler of every process attached at that
     function (one uprobe consumer per process's link; each but the trapping
-    process's returns at once): the same send+recv with REQ_FANOUT idle
-    `odoo: WorkerHTTP` processes attached besides, against none, 2
-    alternating pairs, one daemon. Returns ns per pair of calls per extra
-    process attached."""
+    process's returns at once): the worker's open+close (close is the
+    probe's trapped call) with REQ_FANOUT idle `odoo: WorkerHTTP` processes
+    attached besides, against none, 2 alternating pairs, one daemon. Returns
+    ns per pair of calls per extra process attached."""
     say("")
-    say(f"(b2) the same worker's send+recv with {REQ_FANOUT} more idle `odoo: WorkerHTTP` "
-        "processes attached (each trap runs every attached process's uprobe handler), "
+    say(f"(b2) the same worker's open+close with {REQ_FANOUT} more idle `odoo: WorkerHTTP` "
+        "processes attached (each trap of close runs every attached process's uprobe handler), "
         "--probes=requests, 2 alternating pairs")
     d, port, _ = arm_daemon("requests")
     deltas = []
@@ -1722,23 +1769,23 @@ def fan_out(run):
         deadline = time.monotonic() + 30
         while uprobe_links(d.pid) > base and time.monotonic() < deadline:
             time.sleep(0.2)
-        alone = run("sr")
+        alone = run("oc")
         idle = [start([PY_BIN, "-c", REQ_IDLE_WORKER]) for _ in range(REQ_FANOUT)]
         deadline = time.monotonic() + 20
         while http_attached(port) < REQ_FANOUT + 1 and time.monotonic() < deadline:
             time.sleep(0.2)
         attached = http_attached(port)
-        crowded = run("sr")
+        crowded = run("oc")
         for q in idle:
             stop(q)
         deltas.append((crowded - alone) / max(attached - 1, 1))
-        say(f"  pair {i + 1}: send+recv {alone:6.0f} ns alone, {crowded:6.0f} ns with "
+        say(f"  pair {i + 1}: open+close {alone:6.0f} ns alone, {crowded:6.0f} ns with "
             f"{attached - 1} other processes attached: {deltas[-1]:+.1f} ns per pair of calls "
             "per process")
     stop(d)
     per = statistics.median(deltas)
-    say(f"  median: {per:+.1f} ns per pair of calls (2 traps) per attached process: "
-        f"{per * REQ_FANOUT / 2:+.0f} ns per trap with {REQ_FANOUT} workers")
+    say(f"  median: {per:+.1f} ns per pair of calls (1 trap) per attached process: "
+        f"{per * REQ_FANOUT:+.0f} ns per trap with {REQ_FANOUT} workers")
     return per
 
 
@@ -1940,8 +1987,9 @@ def requests_bench():
     others = subprocess.run(["pgrep", "-x", "erpscope"], capture_output=True,
                             text=True).stdout.split()
     say("")
-    say(f"# requests bench: the requests probe (uprobe sessions on libc's recv, send, close, "
-        f"listen in HTTP workers only) on the cheapest request, {REQ_PATH}")
+    say(f"# requests bench: the requests probe (the sock_recv_length and sock_send_length "
+        f"tracepoints for every process; entry uprobes on libc's close and listen in HTTP "
+        f"workers only) on the cheapest request, {REQ_PATH}")
     if others:
         say(f"  note: {len(others)} other erpscope daemon(s) run on this host (pids "
             f"{', '.join(others)}): their probes attach to this section's workers in every arm")
@@ -2004,6 +2052,7 @@ def requests_bench():
     # The probe alone, and with every probe (its parts' totals: the sched and
     # pg probes' maps, the Python probe's request tags), in turn.
     subprocess.run(["sysctl", "-q", "-w", "kernel.bpf_stats_enabled=1"], check=True)
+    plain_ns = untracked_runs()
     runs = {"requests": [], "all": []}
     for i in range(REQ_BPF_PAIRS):
         for arm in (("requests", "all") if i % 2 == 0 else ("all", "requests")):
@@ -2024,12 +2073,19 @@ def requests_bench():
                        if name.startswith("es_req_")) / y[v]["n"] for y in rs]
             total = [sum(runs_ * ns for runs_, ns in y[v]["bpf"].values()) / y[v]["n"]
                      for y in rs]
-            bpf[v][arm] = (statistics.median(req), statistics.median(total))
+            # The load generator runs here too: its own socket calls run the
+            # tracepoints as any process's do (one lookup each).
+            client = statistics.median(y[v]["client_calls"] for y in rs) * plain_ns
+            bpf[v][arm] = (statistics.median(req), statistics.median(total),
+                           statistics.median(req) - client)
             say(f"    the requests probe (es_req_*), {arm_label(arm)}: "
                 f"{statistics.median(req):.0f} ns per request (runs: "
-                + ", ".join(f"{x:.0f}" for x in req) + "; target <= 2000); every program: "
-                f"{statistics.median(total):.0f} ns (most run for every process on the host: "
-                "whatever else runs here counts in them)")
+                + ", ".join(f"{x:.0f}" for x in req) + "; target <= 2000), of which the "
+                f"client's own socket calls {client:.0f} "
+                f"({statistics.median(y[v]['client_calls'] for y in rs):.2f} a request x "
+                f"{plain_ns:.0f} ns, (b3)): the workers' {statistics.median(req) - client:.0f} "
+                f"ns; every program: {statistics.median(total):.0f} ns (most run for every "
+                "process on the host: whatever else runs here counts in them)")
     if "counted" in r:
         counted, answered = r["counted"]
         say(f"  erpscope counted {counted:.0f} requests on {REQ_PATH}; the client got {answered} "
@@ -2047,8 +2103,9 @@ def requests_summary(res):
             f"{arm_label(a)} req/s on/off {out[v][a]['rps_r']:.3f}, CPU/req "
             f"{out[v][a]['cpu_r']:.3f}" for a in arms[1:])
             + f" (target CPU/req <= 1.03); BPF es_req_* {bpf[v]['requests'][0]:.0f} ns/req "
-            f"alone, {bpf[v]['all'][0]:.0f} with every probe (target <= 2000), all programs "
-            f"{bpf[v]['all'][1]:.0f} ns/req"
+            f"alone, {bpf[v]['all'][0]:.0f} with every probe (target <= 2000; the workers' "
+            f"own {bpf[v]['requests'][2]:.0f} and {bpf[v]['all'][2]:.0f}, the rest the local "
+            f"client's socket calls), all programs {bpf[v]['all'][1]:.0f} ns/req"
             + (f"; the probe's code in the workers' CPU samples {prof[v][1] - prof[v][0]:.2f}%"
                if v in prof else "")
             + (f"; interleaved with a twin, --probes=requests CPU/req {inter[v][0]:.3f}"
@@ -2058,7 +2115,7 @@ def requests_summary(res):
         f"{dtr:.3f}, CPU/syscall {dcr:.3f} ({dns:+.1f} ns); a worker's unfollowed calls, "
         "--probes=requests: " + ", ".join(f"{k} {v[2]:+.0f} ns" for k, v in fds.items()
                                           if k != "fanout")
-        + f"; each other attached process adds {fds['fanout']:+.1f} ns to a send+recv pair")
+        + f"; each other attached process adds {fds['fanout']:+.1f} ns to an open+close pair")
 
 
 GPU_POLLS = int(os.environ.get("GPU_POLLS", "200"))
