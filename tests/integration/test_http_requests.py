@@ -302,9 +302,29 @@ def count_routes(m):
     return m.total("erpscope_http_request_duration_seconds_count", role="odoo_http")
 
 
+def tracepoint_runs(d, pairs=2000):
+    """Runs of the requests probe's sock_recv_length program over `pairs`
+    send+recv on a socketpair of this process, which the probe never follows."""
+    def runs():
+        return d.scrape().total("erpscope_bpf_program_runs_total", probe="requests",
+                                program="es_req_recv")
+    a, b = socket.socketpair()
+    before = runs()
+    for _ in range(pairs):
+        a.send(b"x")
+        b.recv(1)
+    a.close()
+    b.close()
+    return runs() - before
+
+
 def body(t):
     d = lib.Daemon("--probes=tcp,sched,oom,requests", "--bpf.stats")
     with d:
+        d.scrape()
+        idle = tracepoint_runs(d)
+        t.check(idle == 0, "no HTTP worker followed: the socket tracepoints are not attached, "
+                "another process's socket calls run nothing", f"{idle}")
         pidfile = os.path.join(lib.tempdir(), "victim.pid")
         srv = lib.spawn([lib.PYTHON, "-c", SERVER, pidfile], stdout=subprocess.PIPE, text=True)
         first = srv.stdout.readline().split()
@@ -319,6 +339,9 @@ def body(t):
         t.require(m is not None, "erpscope_http_processes_attached counts both workers",
                   f"{d.scrape().value('erpscope_http_processes_attached')}")
         t.check(m.value("erpscope_http_attach_failures_total") == 0, "no attach failed")
+        busy = tracepoint_runs(d)
+        t.check(busy >= 2000, "with workers followed, the socket tracepoints run for every "
+                "process's calls (one pid lookup for those not followed)", f"{busy}")
 
         # ---- the Odoo-shaped workload
         m0 = d.scrape()
@@ -730,6 +753,13 @@ def body(t):
         said = lib.promtool_check(m.text)
         t.check(said == "", "promtool check metrics is clean", said)
         lib.kill_group(srv)
+        gone = lib.wait_for(lambda: d.scrape().value("erpscope_http_processes_attached", 1) == 0,
+                            15.0, 0.2)
+        t.check(gone, "every HTTP worker gone: none followed",
+                f"{d.scrape().value('erpscope_http_processes_attached')}")
+        idle = tracepoint_runs(d)
+        t.check(idle == 0, "the last worker gone, the socket tracepoints are detached again",
+                f"{idle}")
 
 
 if __name__ == "__main__":

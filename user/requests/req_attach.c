@@ -7,7 +7,9 @@
  * they hold a listening TCP socket, so a Python script that serves no HTTP
  * pays nothing. Following a process: its close and listen calls get entry
  * uprobes (core/libc_uprobes.c), then its tgid goes into req_procs, which
- * the socket tracepoints look in.
+ * the socket tracepoints look in. Those are attached while at least one
+ * process is followed: a host without HTTP workers (a database server)
+ * runs nothing at its socket calls.
  *
  * The kernel side follows a connection whose local port is one its process
  * listens on, with no trap on accept(): the ports of the listening sockets
@@ -123,6 +125,25 @@ static void slots_clear(struct req_priv *rp, unsigned int index)
 	free(zero);
 }
 
+/* The socket tracepoints on (the first process followed) or off (the last one gone). */
+static void tracepoints_set(struct req_priv *rp, bool on)
+{
+	struct bpf_link **links[] = { &rp->skel->links.es_req_recv, &rp->skel->links.es_req_send };
+	struct bpf_program *progs[] = { rp->skel->progs.es_req_recv, rp->skel->progs.es_req_send };
+
+	for (size_t i = 0; i < 2; i++) {
+		if (!on) {
+			bpf_link__destroy(*links[i]);
+			*links[i] = NULL;
+		} else if (!*links[i] && !(*links[i] = bpf_program__attach(progs[i]))) {
+			log_warn("cannot attach a socket tracepoint: requests are not seen",
+				 "program=%s err=%d", bpf_program__name(progs[i]), -errno);
+		}
+	}
+	log_debug(on ? "socket tracepoints attached" : "socket tracepoints detached", "probe=%s",
+		  "requests");
+}
+
 /*
  * The process's connections and listening ports go with its link: a reused
  * pid starts clean. Every process writes its ports again at its next want
@@ -134,6 +155,8 @@ static void detached(void *arg, __u32 pid, unsigned int index)
 
 	/* First: the tracepoints stop following it. */
 	bpf_map_delete_elem(bpf_map__fd(rp->skel->maps.req_procs), &pid);
+	if (rp->followed && !--rp->followed)
+		tracepoints_set(rp, false);
 	rp->detaches++;
 	req_pending_release(rp, index);
 	slots_clear(rp, index);
@@ -154,6 +177,8 @@ static void attached(void *arg, __u32 pid, unsigned int index)
 
 	if (bpf_map_update_elem(bpf_map__fd(rp->skel->maps.req_procs), &pid, &idx, BPF_ANY))
 		log_debug("cannot follow an HTTP worker", "pid=%u err=%d", pid, -errno);
+	if (!rp->followed++)
+		tracepoints_set(rp, true);
 }
 
 int req_attach_start(struct req_priv *rp)

@@ -101,7 +101,7 @@ static int requests_open(struct probe *p)
 	err = libc_uprobes_prepare(NULL, rp->skel->progs.es_req_io, "requests");
 	if (err)
 		return err; /* nothing to do without multi-uprobe links */
-	/* Attached by requests_attach(), once the worker table is known. */
+	/* Attached while a worker is followed (req_attach.c). */
 	bpf_program__set_autoattach(rp->skel->progs.es_req_recv, false);
 	bpf_program__set_autoattach(rp->skel->progs.es_req_send, false);
 	err = bpf_map__set_max_entries(rp->skel->maps.req_procs,
@@ -146,21 +146,13 @@ static int requests_open(struct probe *p)
 }
 
 /*
- * The socket tracepoints, for every process (one lookup for all but the
- * HTTP workers); the uprobes go on each HTTP worker as the process table
- * finds it (req_attach.c).
+ * The uprobes go on each HTTP worker as the process table finds it, and the
+ * socket tracepoints (one lookup for every process but the HTTP workers)
+ * with the first one (req_attach.c).
  */
 static int requests_attach(struct probe *p)
 {
-	struct req_priv *rp = p->priv;
-
-	rp->skel->links.es_req_recv = bpf_program__attach(rp->skel->progs.es_req_recv);
-	if (!rp->skel->links.es_req_recv)
-		return -errno;
-	rp->skel->links.es_req_send = bpf_program__attach(rp->skel->progs.es_req_send);
-	if (!rp->skel->links.es_req_send)
-		return -errno;
-	return req_attach_start(rp);
+	return req_attach_start(p->priv);
 }
 
 struct req_priv *requests_priv(struct erpscope *es)

@@ -62,6 +62,7 @@ struct req_priv {
 	uint64_t killed;
 	bool parts_sched, parts_pg; /* the sched / pg probe's maps are shared */
 	uint64_t detaches; /* processes detached so far (req_attach.c) */
+	unsigned int followed; /* processes in req_procs: the socket tracepoints are on while > 0 */
 	struct req_slow *slow; /* the slowest of the window, for GET /requests */
 	const volatile struct es_req_pending *pending; /* req_pending, mapped: [ES_REQ_SLOT_PROCS] */
 };
