@@ -4,7 +4,10 @@
  * request open: the bytes of its head until they are parsed (then wiped),
  * and when it began. A DONE event from the kernel counts it; a worker that
  * died first has its requests counted by the sweep: "killed" when no
- * answer was being sent.
+ * answer was being sent. The kernel ends a request when the worker's next
+ * read of its connection returns: one whose thread blocks in that read
+ * (a keep-alive client that sends nothing yet) is counted by the sweep
+ * from the kernel's entry ("settled"), and its end event then only frees it.
  */
 #include <errno.h>
 #include <stddef.h>
@@ -24,6 +27,8 @@
 #include "requests/requests.h"
 
 #define NBUCKETS 4096
+/* An answer whose last send is this old, its thread blocked reading the connection, is out. */
+#define IDLE_SETTLE_NS (200 * 1000000ull)
 
 struct req_conn {
 	struct req_conn *next;
@@ -40,6 +45,7 @@ struct req_conn {
 	unsigned int orphan; /* sweeps that found no kernel entry for it */
 	unsigned int noted; /* 0, 1: its route is in the worker's note, 2: with its RPC */
 	bool answered; /* its answer began (seen by a sweep): no longer in the note */
+	bool settled; /* counted by the sweep (an idle keep-alive wait): its end event only frees it */
 	struct req_acc acc; /* last: malloc() leaves its buffer as it finds it */
 };
 
@@ -125,7 +131,8 @@ static void drop_earlier(struct req_priv *rp, __u32 tgid, __s32 fd, __u64 conn_i
 		struct req_conn *c = *pp;
 
 		if (c->tgid == tgid && c->fd == fd && before(c, conn_id, seq)) {
-			rp->lost++;
+			if (!c->settled)
+				rp->lost++;
 			conn_free(rp, pp);
 			continue;
 		}
@@ -281,11 +288,10 @@ static void keep_slow(struct req_priv *rp, const struct req_conn *c, const struc
 	}
 }
 
-/* Counts what a record holds and frees it; ev: its end event, NULL when it has none. */
-static void settle(struct req_priv *rp, struct req_conn **pp, unsigned int code, uint64_t end_ns,
-		   const struct es_req_done *ev)
+/* Counts what a record holds; ev: its end event, NULL when it has none. */
+static void count(struct req_priv *rp, struct req_conn *c, unsigned int code, uint64_t end_ns,
+		  const struct es_req_done *ev)
 {
-	struct req_conn *c = *pp;
 	const struct req_head *h = req_acc_finish(&c->acc);
 	uint64_t ns = end_ns > c->start_ns ? end_ns - c->start_ns : 0;
 	struct req_parts parts;
@@ -303,7 +309,47 @@ static void settle(struct req_priv *rp, struct req_conn **pp, unsigned int code,
 		worker_note_died(rp->es->notes, c->tgid, note_owner(c), clock_ms());
 		c->noted = 0;
 	}
+}
+
+/* Counts what a record holds and frees it. */
+static void settle(struct req_priv *rp, struct req_conn **pp, unsigned int code, uint64_t end_ns,
+		   const struct es_req_done *ev)
+{
+	count(rp, *pp, code, end_ns, ev);
 	conn_free(rp, pp);
+}
+
+/*
+ * An answered request whose worker now waits in a read of its connection
+ * (a keep-alive client that sends nothing yet): counted now from the
+ * kernel's entry kc, as its end event would. Not a session (a websocket's
+ * reads are its traffic), not an answer still being sent.
+ */
+static void settle_idle(struct req_priv *rp, struct req_conn *c, const struct es_req_conn *kc,
+			uint64_t now)
+{
+	struct es_req_done ev = { .type = ES_REQ_EV_DONE,
+				  .tgid = c->tgid,
+				  .tid = c->tid,
+				  .fd = c->fd,
+				  .conn_id = c->conn_id,
+				  .ts_ns = now,
+				  .seq = c->seq,
+				  .start_ns = kc->start_ns,
+				  .resp_ns = kc->resp_ns,
+				  .end_ns = kc->end_ns,
+				  .parts_ok = kc->start_ok & kc->end_ok };
+
+	if (c->acc.head.session || !memcmp(kc->status, "101", 3) || !kc->resp_ns ||
+	    now < kc->end_ns + IDLE_SETTLE_NS || !req_thread_reads(c->tgid, c->tid, c->fd))
+		return;
+	memcpy(ev.status, kc->status, sizeof(ev.status));
+	for (int i = 0; i < ES_REQ_T_COUNT; i++)
+		ev.parts[i] = kc->at_end[i] > kc->at_start[i] ? kc->at_end[i] - kc->at_start[i] : 0;
+	c->start_ns = kc->start_ns;
+	count(rp, c, code_of(kc->status), kc->end_ns > kc->resp_ns ? kc->end_ns : kc->resp_ns,
+	      &ev);
+	c->settled = true;
 }
 
 void req_conns_foreach(const struct req_priv *rp, req_inflight_fn fn, void *arg)
@@ -411,6 +457,10 @@ void req_conns_done(struct req_priv *rp, const struct es_req_done *ev)
 		rp->lost++; /* its first bytes were lost */
 		return;
 	}
+	if (c->settled) {
+		conn_free(rp, pp); /* counted while its worker waited */
+		return;
+	}
 	if (ev->resp_ns) {
 		code = code_of(ev->status);
 		end = ev->end_ns > ev->resp_ns ? ev->end_ns : ev->resp_ns;
@@ -445,6 +495,10 @@ void req_conns_sweep(struct req_priv *rp)
 			uint64_t at = now;
 			bool answered;
 
+			if (c->settled && worker_gone(rp, c, &at)) {
+				conn_free(rp, pp);
+				continue;
+			}
 			if (!worker_gone(rp, c, &at)) {
 				/*
 				 * Its connection no longer followed (detached) with no end
@@ -458,9 +512,12 @@ void req_conns_sweep(struct req_priv *rp)
 						c->answered = true;
 						conn_note_clear(rp, c);
 					}
+					if (!c->settled && answering(c, &kc))
+						settle_idle(rp, c, &kc, now);
 				} else if (++c->orphan >= 2) {
 					req_tag_drop_thread(rp, c->tid, c->conn_id, c->seq);
-					rp->lost++;
+					if (!c->settled)
+						rp->lost++;
 					conn_free(rp, pp);
 					continue;
 				}

@@ -4,7 +4,8 @@
  * probe: load, events), req_conns.c (requests in flight, by connection),
  * req_pending.c (request bytes the kernel keeps until the request's end),
  * req_collect.c (the metric families), req_attach.c (the poller: uprobes on
- * HTTP workers, requests of workers that died). Parsing and the bounded
+ * HTTP workers, requests of workers that died), req_idle.c (a thread
+ * blocked reading its connection: an idle keep-alive wait). Parsing and the bounded
  * tables are pure: req_parse.c, req_table.c.
  */
 #ifndef ERPSCOPE_REQUESTS_H
@@ -69,6 +70,9 @@ struct req_priv {
 
 /* The roles whose processes serve HTTP and get the uprobes. */
 bool req_role_served(enum es_role r);
+
+/* requests/req_idle.c: tid of tgid is blocked reading fd. */
+bool req_thread_reads(__u32 tgid, __u32 tid, __s32 fd);
 
 /* requests/req_conns.c */
 int req_conns_init(struct req_priv *rp);
