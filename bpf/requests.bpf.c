@@ -496,7 +496,7 @@ static __always_inline void capture(const struct es_req_conn_key *k, struct es_r
 /*
  * The request's answer is out (the worker reads the connection again or
  * closes it): its end. Its time and the thread's totals there were taken at
- * its last send (on_send()).
+ * its last send (es_req_send).
  */
 static __always_inline void finish(const struct es_req_conn_key *k, struct es_req_conn *c,
 				   __u32 slot, __u32 reason, __u64 now)
@@ -604,8 +604,7 @@ static __always_inline bool follower(__u32 tgid, __u32 *proc, struct es_sysargs 
 }
 
 /* A receive on a worker's socket returned ret: the last answer is out, or a request's bytes came. */
-SEC("tp_btf/sock_recv_length")
-int BPF_PROG(es_req_recv, struct sock *sk, int ret, int flags)
+static __always_inline void on_recv(struct sock *sk, int ret, int flags)
 {
 	__u64 id = bpf_get_current_pid_tgid(), now, len;
 	__u32 tgid = id >> 32, tid = (__u32)id, proc, slot;
@@ -615,28 +614,28 @@ int BPF_PROG(es_req_recv, struct sock *sk, int ret, int flags)
 	const void *buf;
 
 	if (!follower(tgid, &proc, &a) || !sys_is_recv(a.nr) || (flags & ES_MSG_PEEK))
-		return 0;
+		return;
 	k.fd = (__s32)a.arg[0];
 	if (k.fd < 0 || k.fd >= ES_REQ_MAX_FD)
-		return 0;
+		return;
 	slot = slot_of(&k, proc);
 	c = conn_find(&k, slot);
 	if (!c || c->state == ES_REQ_S_CLOSED)
 		c = adopt(&k, sk, c, slot);
 	if (!c || c->state >= ES_REQ_S_IGNORED)
-		return 0;
+		return;
 	now = bpf_ktime_get_ns();
 	/* Reading again: the last answer is out, unless this is a session. */
 	if (c->state == ES_REQ_S_RESP && !in_session(c))
 		finish(&k, c, slot, ES_REQ_END_NEXT, now);
 	if (ret == 0) {
 		c->eof = 1;
-		return 0;
+		return;
 	}
 	if (ret < 0)
-		return 0; /* EAGAIN of a non-blocking socket, a reset: the close tells */
+		return; /* EAGAIN of a non-blocking socket, a reset: the close tells */
 	if (c->state == ES_REQ_S_RESP)
-		return 0; /* a session after "101 Switching Protocols" */
+		return; /* a session after "101 Switching Protocols" */
 	if (c->state == ES_REQ_S_IDLE) {
 		c->state = ES_REQ_S_REQ;
 		if (!c->conn_id)
@@ -661,7 +660,6 @@ int BPF_PROG(es_req_recv, struct sock *sk, int ret, int flags)
 	/* Bytes past the first iovec are not read: later ones would not follow on. */
 	if (!buf || (__u64)ret > len)
 		c->captured = ES_REQ_CAP;
-	return 0;
 }
 
 /*
@@ -669,8 +667,7 @@ int BPF_PROG(es_req_recv, struct sock *sk, int ret, int flags)
  * its answer; each moves the request's end to now, with the sending
  * thread's totals (a worker that dies now ended here).
  */
-SEC("tp_btf/sock_send_length")
-int BPF_PROG(es_req_send, struct sock *sk, int ret, int flags)
+static __always_inline void on_send(int ret)
 {
 	__u64 id = bpf_get_current_pid_tgid(), now, len;
 	__u32 tgid = id >> 32, tid = (__u32)id, proc;
@@ -680,13 +677,13 @@ int BPF_PROG(es_req_send, struct sock *sk, int ret, int flags)
 	const void *buf;
 
 	if (!follower(tgid, &proc, &a) || !sys_is_send(a.nr) || ret <= 0)
-		return 0;
+		return;
 	k.fd = (__s32)a.arg[0];
 	if (k.fd < 0 || k.fd >= ES_REQ_MAX_FD)
-		return 0;
+		return;
 	c = conn_find(&k, slot_of(&k, proc));
 	if (!c || c->state < ES_REQ_S_REQ || c->state >= ES_REQ_S_IGNORED)
-		return 0;
+		return;
 	now = bpf_ktime_get_ns();
 	if (c->state == ES_REQ_S_REQ) {
 		buf = sys_buf(&a, &len);
@@ -695,7 +692,7 @@ int BPF_PROG(es_req_send, struct sock *sk, int ret, int flags)
 		/* "100 Continue" and the like: the request goes on (101 starts a session). */
 		if (c->status[0] == '1' && !(c->status[1] == '0' && c->status[2] == '1')) {
 			__builtin_memset(c->status, 0, sizeof(c->status));
-			return 0;
+			return;
 		}
 		c->state = ES_REQ_S_RESP;
 		c->resp_ns = now;
@@ -703,6 +700,38 @@ int BPF_PROG(es_req_send, struct sock *sk, int ret, int flags)
 	c->end_ns = now;
 	/* Another thread answering: its times are not the receiver's. */
 	c->end_ok = tid == c->tid ? read_totals(c->at_end, tgid, now) : 0;
+}
+
+/*
+ * The tracepoints, typed (tp_btf) or, where that flavour is not picked
+ * (--bpf.attach-mode, feature probe), raw: the socket is then cast to a
+ * pointer the program may load through.
+ */
+SEC("tp_btf/sock_recv_length")
+int BPF_PROG(es_req_recv, struct sock *sk, int ret, int flags)
+{
+	on_recv(sk, ret, flags);
+	return 0;
+}
+
+SEC("raw_tp/sock_recv_length")
+int BPF_PROG(es_req_recv_r, struct sock *sk, int ret, int flags)
+{
+	on_recv(bpf_rdonly_cast(sk, bpf_core_type_id_kernel(struct sock)), ret, flags);
+	return 0;
+}
+
+SEC("tp_btf/sock_send_length")
+int BPF_PROG(es_req_send, struct sock *sk, int ret, int flags)
+{
+	on_send(ret);
+	return 0;
+}
+
+SEC("raw_tp/sock_send_length")
+int BPF_PROG(es_req_send_r, struct sock *sk, int ret, int flags)
+{
+	on_send(ret);
 	return 0;
 }
 

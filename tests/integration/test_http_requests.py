@@ -9,7 +9,8 @@ werkzeug's request handler (HTTP/1.1, so a keep-alive client may send
 several requests on one connection). `--probes=tcp,requests --bpf.stats`:
 the tcp probe's uprobe session on accept/select shares the functions with
 ours; the requests probe's BPF time per request is logged; the sched probe
-gives GET /requests the serving thread's state.
+gives GET /requests the serving thread's state. Run once per tracepoint
+flavour (the socket tracepoints typed, tp_btf, and raw, raw_tp).
 
 Asserted, with numbers the workload knows:
   - both workers carry the requests probe's uprobes, no attach failed
@@ -316,12 +317,13 @@ def count_routes(m):
     return m.total("erpscope_http_request_duration_seconds_count", role="odoo_http")
 
 
-def tracepoint_runs(d, pairs=2000):
-    """Runs of the requests probe's sock_recv_length program over `pairs`
-    send+recv on a socketpair of this process, which the probe never follows."""
+def tracepoint_runs(d, mode, pairs=2000):
+    """Runs of the requests probe's sock_recv_length program (of the flavour
+    mode) over `pairs` send+recv on a socketpair of this process, which the
+    probe never follows."""
     def runs():
         return d.scrape().total("erpscope_bpf_program_runs_total", probe="requests",
-                                program="es_req_recv")
+                                program="es_req_recv" + ("_r" if mode == "raw_tp" else ""))
     a, b = socket.socketpair()
     before = runs()
     for _ in range(pairs):
@@ -332,11 +334,11 @@ def tracepoint_runs(d, pairs=2000):
     return runs() - before
 
 
-def body(t):
-    d = lib.Daemon("--probes=tcp,sched,oom,requests", "--bpf.stats")
+def run(t, mode):
+    d = lib.Daemon("--probes=tcp,sched,oom,requests", "--bpf.stats", f"--bpf.attach-mode={mode}")
     with d:
         d.scrape()
-        idle = tracepoint_runs(d)
+        idle = tracepoint_runs(d, mode)
         t.check(idle == 0, "no HTTP worker followed: the socket tracepoints are not attached, "
                 "another process's socket calls run nothing", f"{idle}")
         pidfile = os.path.join(lib.tempdir(), "victim.pid")
@@ -353,7 +355,7 @@ def body(t):
         t.require(m is not None, "erpscope_http_processes_attached counts both workers",
                   f"{d.scrape().value('erpscope_http_processes_attached')}")
         t.check(m.value("erpscope_http_attach_failures_total") == 0, "no attach failed")
-        busy = tracepoint_runs(d)
+        busy = tracepoint_runs(d, mode)
         t.check(busy >= 2000, "with workers followed, the socket tracepoints run for every "
                 "process's calls (one pid lookup for those not followed)", f"{busy}")
 
@@ -792,10 +794,10 @@ def body(t):
                             15.0, 0.2)
         t.check(gone, "every HTTP worker gone: none followed",
                 f"{d.scrape().value('erpscope_http_processes_attached')}")
-        idle = tracepoint_runs(d)
+        idle = tracepoint_runs(d, mode)
         t.check(idle == 0, "the last worker gone, the socket tracepoints are detached again",
                 f"{idle}")
 
 
 if __name__ == "__main__":
-    lib.main(body)
+    lib.main(lib.each_attach_mode(run))

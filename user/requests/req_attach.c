@@ -128,8 +128,15 @@ static void slots_clear(struct req_priv *rp, unsigned int index)
 /* The socket tracepoints on (the first process followed) or off (the last one gone). */
 static void tracepoints_set(struct req_priv *rp, bool on)
 {
-	struct bpf_link **links[] = { &rp->skel->links.es_req_recv, &rp->skel->links.es_req_send };
-	struct bpf_program *progs[] = { rp->skel->progs.es_req_recv, rp->skel->progs.es_req_send };
+	bool btf = rp->es->tp_btf;
+	struct bpf_link **links[] = { btf ? &rp->skel->links.es_req_recv :
+					    &rp->skel->links.es_req_recv_r,
+				      btf ? &rp->skel->links.es_req_send :
+					    &rp->skel->links.es_req_send_r };
+	struct bpf_program *progs[] = { btf ? rp->skel->progs.es_req_recv :
+					      rp->skel->progs.es_req_recv_r,
+					btf ? rp->skel->progs.es_req_send :
+					      rp->skel->progs.es_req_send_r };
 
 	for (size_t i = 0; i < 2; i++) {
 		if (!on) {

@@ -101,9 +101,8 @@ static int requests_open(struct probe *p)
 	err = libc_uprobes_prepare(NULL, rp->skel->progs.es_req_io, "requests");
 	if (err)
 		return err; /* nothing to do without multi-uprobe links */
-	/* Attached while a worker is followed (req_attach.c). */
-	bpf_program__set_autoattach(rp->skel->progs.es_req_recv, false);
-	bpf_program__set_autoattach(rp->skel->progs.es_req_send, false);
+	/* Attached while a worker is followed (req_attach.c), in the flavour picked. */
+	bpf_pick_flavour(rp->skel->obj, es->tp_btf);
 	err = bpf_map__set_max_entries(rp->skel->maps.req_procs,
 				       rp->nslots > ES_SLOT_FIRST_WORKER ?
 					       rp->nslots - ES_SLOT_FIRST_WORKER : 1);
