@@ -125,8 +125,11 @@ static void slots_clear(struct req_priv *rp, unsigned int index)
 	free(zero);
 }
 
-/* The socket tracepoints on (the first process followed) or off (the last one gone). */
-static void tracepoints_set(struct req_priv *rp, bool on)
+/*
+ * The socket tracepoints on (the first process followed) or off (the last
+ * one gone): -errno of the first that would not attach.
+ */
+static int tracepoints_set(struct req_priv *rp, bool on)
 {
 	bool btf = rp->es->tp_btf;
 	struct bpf_link **links[] = { btf ? &rp->skel->links.es_req_recv :
@@ -137,18 +140,21 @@ static void tracepoints_set(struct req_priv *rp, bool on)
 					      rp->skel->progs.es_req_recv_r,
 					btf ? rp->skel->progs.es_req_send :
 					      rp->skel->progs.es_req_send_r };
+	int err = 0;
 
 	for (size_t i = 0; i < 2; i++) {
 		if (!on) {
 			bpf_link__destroy(*links[i]);
 			*links[i] = NULL;
 		} else if (!*links[i] && !(*links[i] = bpf_program__attach(progs[i]))) {
+			err = err ? err : -errno;
 			log_warn("cannot attach a socket tracepoint: requests are not seen",
 				 "program=%s err=%d", bpf_program__name(progs[i]), -errno);
 		}
 	}
 	log_debug(on ? "socket tracepoints attached" : "socket tracepoints detached", "probe=%s",
 		  "requests");
+	return err;
 }
 
 /*
@@ -197,6 +203,13 @@ int req_attach_start(struct req_priv *rp)
 					.indexes = ES_REQ_SLOT_PROCS };
 	unsigned int n = rp->nslots > ES_SLOT_FIRST_WORKER ? rp->nslots - ES_SLOT_FIRST_WORKER : 0;
 
+	int err;
+
+	/* Once now, so a tracepoint that will not attach fails the probe (and --check). */
+	err = tracepoints_set(rp, true);
+	tracepoints_set(rp, false);
+	if (err)
+		return err;
 	rp->lu = libc_uprobes_new(NULL, rp->skel->progs.es_req_io, hooks, NHOOKS, n, "requests",
 				  &ops);
 	return rp->lu ? 0 : -ENOMEM;
