@@ -684,6 +684,9 @@ static __always_inline void on_send(int ret)
 	c = conn_find(&k, slot_of(&k, proc));
 	if (!c || c->state < ES_REQ_S_REQ || c->state >= ES_REQ_S_IGNORED)
 		return;
+	/* A session's frames (a websocket): counted, never timed, so no clock nor totals. */
+	if (in_session(c))
+		return;
 	now = bpf_ktime_get_ns();
 	if (c->state == ES_REQ_S_REQ) {
 		buf = sys_buf(&a, &len);

@@ -29,6 +29,8 @@
 #define NBUCKETS 4096
 /* An answer whose last send is this old, its thread blocked reading the connection, is out. */
 #define IDLE_SETTLE_NS (200 * 1000000ull)
+/* A thread found elsewhere (polling with a timeout) is looked at again after this. */
+#define IDLE_RECHECK_NS (1000 * 1000000ull)
 
 struct req_conn {
 	struct req_conn *next;
@@ -46,6 +48,7 @@ struct req_conn {
 	unsigned int noted; /* 0, 1: its route is in the worker's note, 2: with its RPC */
 	bool answered; /* its answer began (seen by a sweep): no longer in the note */
 	bool settled; /* counted by the sweep (an idle keep-alive wait): its end event only frees it */
+	uint64_t idle_checked_ns; /* when the sweep last read its thread's syscall */
 	struct req_acc acc; /* last: malloc() leaves its buffer as it finds it */
 };
 
@@ -341,7 +344,11 @@ static void settle_idle(struct req_priv *rp, struct req_conn *c, const struct es
 				  .parts_ok = kc->start_ok & kc->end_ok };
 
 	if (c->acc.head.session || !memcmp(kc->status, "101", 3) || !kc->resp_ns ||
-	    now < kc->end_ns + IDLE_SETTLE_NS || !req_thread_reads(c->tgid, c->tid, c->fd))
+	    now < kc->end_ns + IDLE_SETTLE_NS || now < c->idle_checked_ns + IDLE_RECHECK_NS)
+		return;
+	/* One /proc read a second at most per answered request, not one a sweep. */
+	c->idle_checked_ns = now;
+	if (!req_thread_reads(c->tgid, c->tid, c->fd))
 		return;
 	memcpy(ev.status, kc->status, sizeof(ev.status));
 	for (int i = 0; i < ES_REQ_T_COUNT; i++)
