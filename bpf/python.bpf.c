@@ -8,7 +8,8 @@
  * frame -> previous ...) and counts one for (tgid, stack).
  *
  * Each count is also keyed by the request the thread was serving
- * (req_serving, set by the requests probe: bpf/reqtag.bpf.h).
+ * (req_serving, set by the requests probe: bpf/reqtag.bpf.h); an off-CPU
+ * block only by one it served when the block began.
  *
  * Off-CPU: sched_switch notes when a Python thread blocks; when it is
  * switched back in after more than the threshold, a task_work is queued on
@@ -118,6 +119,7 @@ struct {
 /* A pending off-CPU walk: task storage cannot hold a task_work, a hash can. */
 struct py_work {
 	__u64 blocked_ns;
+	__u64 off_ns; /* when the block began */
 	__u32 tgid;
 	__u32 pad;
 	struct bpf_task_work tw;
@@ -362,12 +364,11 @@ static __always_inline __u64 walk(const struct es_py_proc *pp, __u32 tid, struct
 	return h ? h : 1;
 }
 
+/* req: the request the sample or block was part of (reqtag.bpf.h), 0: none. */
 static __always_inline void count(__u32 tgid, __u32 tid, __u32 kind, __u64 id,
-				  const struct es_py_stack *st, __u64 v)
+				  const struct es_py_stack *st, __u64 v, __u64 req)
 {
-	struct es_py_count_key k = {
-		.tgid = tgid, .kind = kind, .stack_id = id, .req = req_serving_tag()
-	};
+	struct es_py_count_key k = { .tgid = tgid, .kind = kind, .stack_id = id, .req = req };
 	__u64 *c;
 
 	if (bpf_map_update_elem(&py_stacks, &id, st, BPF_NOEXIST) && !bpf_map_lookup_elem(&py_stacks, &id)) {
@@ -422,7 +423,7 @@ int es_py_sample(struct bpf_perf_event_data *ctx)
 	sid = walk(pp, (__u32)id, st);
 	if (!sid)
 		return 0;
-	count(tgid, (__u32)id, ES_PY_CPU, sid, st, 1);
+	count(tgid, (__u32)id, ES_PY_CPU, sid, st, 1, req_serving_tag());
 	if (trace_on)
 		trace_sample(tgid, (__u32)id, sid);
 	return 0;
@@ -441,7 +442,8 @@ static int offcpu_walk(struct bpf_map *map, void *key, void *value)
 	stat_inc(ES_PY_STAT_OFFCPU_WALKS);
 	sid = walk(pp, (__u32)id, &w->st);
 	if (sid)
-		count(tgid, (__u32)id, ES_PY_OFFCPU, sid, &w->st, w->blocked_ns);
+		count(tgid, (__u32)id, ES_PY_OFFCPU, sid, &w->st, w->blocked_ns,
+		      req_serving_block_tag(w->off_ns));
 	return 0;
 }
 
@@ -469,7 +471,8 @@ static __always_inline struct py_task *task_get(struct task_struct *t, bool crea
 	return pt;
 }
 
-static __always_inline void queue_walk(struct task_struct *t, __u64 blocked)
+/* A walk of t's stack at its return to user space, for a block of blocked ns that ended at now. */
+static __always_inline void queue_walk(struct task_struct *t, __u64 blocked, __u64 now)
 {
 	__u32 tid = t->pid, zero = 0;
 	struct py_work_bytes *fresh;
@@ -485,6 +488,7 @@ static __always_inline void queue_walk(struct task_struct *t, __u64 blocked)
 			return;
 	}
 	w->blocked_ns = blocked;
+	w->off_ns = now - blocked;
 	w->tgid = t->tgid;
 	if (bpf_task_work_schedule_resume_impl(t, &w->tw, &py_work, offcpu_walk, NULL))
 		stat_inc(ES_PY_STAT_OFFCPU_BUSY);
@@ -523,7 +527,7 @@ int BPF_PROG(es_py_switch, bool preempt, struct task_struct *prev, struct task_s
 	if (!now)
 		now = bpf_ktime_get_ns();
 	if (now - pt->off_ts >= offcpu_threshold_ns && bpf_task_work_schedule_resume_impl)
-		queue_walk(next, now - pt->off_ts);
+		queue_walk(next, now - pt->off_ts, now);
 	pt->off_ts = 0;
 	return 0;
 }
@@ -540,7 +544,7 @@ int BPF_PROG(es_py_offcpu, bool preempt, struct task_struct *prev, struct task_s
 	__u32 tgid = next->tgid;
 
 	if (bpf_task_work_schedule_resume_impl && bpf_map_lookup_elem(&py_procs, &tgid))
-		queue_walk(next, switch_hook_blocked());
+		queue_walk(next, switch_hook_blocked(), bpf_ktime_get_ns());
 	return 0;
 }
 

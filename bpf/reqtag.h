@@ -10,6 +10,14 @@
 #ifndef ERPSCOPE_BPF_REQTAG_H
 #define ERPSCOPE_BPF_REQTAG_H
 
+/* A thread's entry in req_serving. */
+struct es_req_serving {
+	__u64 tag; /* es_req_tag() of the request, 0: none */
+	__u64 begin_ns; /* its first bytes were received */
+	__s32 fd; /* its connection */
+	__u32 answered; /* its answer began (its first send returned) */
+};
+
 static inline __u64 es_req_tag(__u64 conn_id, __u32 seq)
 {
 	__u64 h = (conn_id ^ ((__u64)seq << 32 | seq)) * 0x9e3779b97f4a7c15ull;

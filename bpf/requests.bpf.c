@@ -646,7 +646,7 @@ static __always_inline void on_recv(struct sock *sk, int ret, int flags)
 		c->end_ns = 0;
 		c->tid = tid;
 		if (tag_serving)
-			req_serving_begin(c->conn_id, c->seq);
+			req_serving_begin(c->conn_id, c->seq, k.fd, now);
 		c->captured = 0;
 		c->eof = 0;
 		__builtin_memset(c->status, 0, sizeof(c->status));
@@ -699,6 +699,8 @@ static __always_inline void on_send(int ret)
 		}
 		c->state = ES_REQ_S_RESP;
 		c->resp_ns = now;
+		if (tag_serving && tid == c->tid)
+			req_serving_answered(c->conn_id, c->seq);
 	}
 	c->end_ns = now;
 	/* Another thread answering: its times are not the receiver's. */

@@ -3,9 +3,11 @@
  * The system call the current task is in, from the user registers it
  * entered with (bpf_task_pt_regs(), v5.15): for programs on tracepoints
  * inside a syscall's path that name the socket but not the descriptor or
- * the user buffer (sock_recv_length, sock_send_length). A syscall number
- * the caller does not know (io_uring, a kernel thread, splice) tells it the
- * registers are not a socket call's: it then reads nothing through them.
+ * the user buffer (sock_recv_length, sock_send_length), and for the Python
+ * probe's off-CPU walk at the task's return to user space (which call it
+ * blocked in: reqtag.bpf.h). A syscall number the caller does not know
+ * (io_uring, a kernel thread, splice, a return from an interrupt) tells it
+ * the registers are not a socket call's: it then reads nothing through them.
  */
 #ifndef ERPSCOPE_SYSARGS_BPF_H
 #define ERPSCOPE_SYSARGS_BPF_H
@@ -14,6 +16,7 @@
 #if defined(__TARGET_ARCH_x86)
 #define ES_NR_READ 0
 #define ES_NR_WRITE 1
+#define ES_NR_POLL 7
 #define ES_NR_READV 19
 #define ES_NR_WRITEV 20
 #define ES_NR_SENDFILE 40
@@ -21,7 +24,10 @@
 #define ES_NR_RECVFROM 45
 #define ES_NR_SENDMSG 46
 #define ES_NR_RECVMSG 47
+#define ES_NR_PPOLL 271
 #elif defined(__TARGET_ARCH_arm64)
+#define ES_NR_POLL 73 /* none: the C library's poll() is ppoll; not -1, a return from no syscall */
+#define ES_NR_PPOLL 73
 #define ES_NR_READ 63
 #define ES_NR_WRITE 64
 #define ES_NR_READV 65

@@ -5,9 +5,12 @@ imports what it needs and defines a WSGI `app`; the rest is a parent titled
 `<python> odoo-bin --http-port <port>` holding the listening socket, and
 `workers` children titled `odoo: WorkerHTTP <pid> ` (setproctitle) that
 select() then accept() on the inherited socket and hand each connection to
-werkzeug's request handler (HTTP/1.1: a keep-alive client may send several
-requests on one connection). The script prints "<port> <child pid>..." and
-serves until SIGTERM, which SIGKILLs the children.
+werkzeug's request handler (HTTP/1.1; werkzeug closes each connection after
+its answer unless told to keep it open for the client's next request, as
+Odoo's handler does) with a socket timeout of 3 s unless told (so CPython
+polls before each read, as in Odoo's workers). The script prints
+"<port> <child pid>..." and serves until SIGTERM, which SIGKILLs the
+children.
 
 start() runs such a server and waits until a daemon follows its workers;
 request() sends one request on a connection of its own.
@@ -26,6 +29,12 @@ import werkzeug.serving
 
 class Handler(werkzeug.serving.WSGIRequestHandler):
     protocol_version = "HTTP/1.1"
+    def send_header(self, keyword, value):
+        # Werkzeug >= 2.1 closes after each answer; Odoo's handler does not.
+        if (KEEPALIVE and keyword.lower() == "connection" and value == "close"
+                and not self.close_connection):
+            return
+        super().send_header(keyword, value)
     def log_request(self, *a, **k):
         pass
     def log_error(self, *a, **k):
@@ -52,7 +61,7 @@ def worker(ls):
                 raise
             continue
         client.setblocking(True)
-        client.settimeout(3)
+        client.settimeout(TIMEOUT)
         client.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         try:
             server.process_request(client, addr)
@@ -91,8 +100,12 @@ while True:
 '''
 
 
-def source(app, workers):
-    return app + "\nWORKERS = " + str(int(workers)) + "\n" + SCAFFOLD
+def source(app, workers, timeout=3, keepalive=False):
+    """timeout: the connections' socket timeout in seconds (CPython polls
+    before each read), None: blocking reads; keepalive: connections stay
+    open for the client's next request."""
+    return (app + f"\nWORKERS = {int(workers)}\nTIMEOUT = {timeout!r}\n"
+            f"KEEPALIVE = {bool(keepalive)}\n" + SCAFFOLD)
 
 
 HANDLER_PRELUDE = r'''

@@ -28,6 +28,15 @@ hands it the long blocks). Then, for the worker:
       1 s (microseconds), +/- 15% (this VM's kernel may miss one switch-in:
       5%), and no burn_* stack
   kind=offcpu&model=res.partner: no nap_order
+Then a keep-alive client sends 10 x POST .../stock.picking/nap (nap_picking
+sleeps 50 ms) on one connection, 300 ms apart, to this worker (a socket
+timeout: it waits for the next request in poll()) and to a second server's
+whose sockets block (it waits in recv()):
+  kind=offcpu&model=stock.picking: nap_picking ~ 10 x 50 ms, +/- 15%, and
+      the RPC's off-CPU time in all under 1.3 x that: the 300 ms waits for
+      the client's next request are no request's (they were the previous
+      request's in poll(), the next one's in recv(), before the fix), while
+      the worker's profile has them (SocketIO.readinto, > 0.8 x 9 x 300 ms)
 Then a daemon with `--probes=python` (no requests probe): model= answers
 409 and says the requests probe is off.
 """
@@ -43,7 +52,7 @@ import pyworkloads as pw
 HZ = 49
 N = 20
 
-SERVER = prefork.source(r'''
+APP = r'''
 import time
 from werkzeug.wrappers import Request, Response
 
@@ -64,6 +73,9 @@ def burn_cart():
 def nap_order():
     time.sleep(0.05)
 
+def nap_picking():
+    time.sleep(0.05)
+
 def warm_up():
     spin(0.3)
 
@@ -77,14 +89,18 @@ def app(request):
         burn_order()
     elif p == "/web/dataset/call_kw/sale.order/nap":
         nap_order()
+    elif p == "/web/dataset/call_kw/stock.picking/nap":
+        nap_picking()
     elif p == "/shop/cart":
         burn_cart()
     elif p == "/warm":
         warm_up()
     return Response(b"ok", mimetype="text/plain")
-''', 1)
+'''
 
 RPC = "/web/dataset/call_kw/"
+KEEPALIVE_N = 10
+PAUSE = 0.3
 
 
 def request(port, method, path):
@@ -115,25 +131,74 @@ def body(t):
                 f"{st} {text.strip()!r}")
 
 
+def serve(t, d, timeout, attached):
+    """A one-worker server of APP that keeps connections open (timeout: their
+    socket timeout) whose samples the daemon d names by request; (its
+    Popen, port, worker)."""
+    srv = lib.spawn([lib.PYTHON, "-c", prefork.source(APP, 1, timeout, keepalive=True)],
+                    stdout=subprocess.PIPE, text=True)
+    first = srv.stdout.readline().split()
+    port, pid = int(first[0]), int(first[1])
+    lib.log(f"server on port {port}, worker {pid}, socket timeout {timeout}")
+    info, _, _ = lib.wait_worker(d, pid, timeout=10.0, role="odoo_http")
+    t.require(info is not None, f"worker {pid} is tracked as odoo_http")
+    t.require(lib.wait_for(lambda: d.scrape().value("erpscope_http_processes_attached", 0)
+                           >= attached, 10.0, 0.1, "uprobes attached"),
+              "the worker carries the requests probe's uprobes")
+
+    # Until the Python probe samples the worker and its requests are named.
+    def warmed():
+        request(port, "GET", "/warm")
+        stacks, _, _ = pw.profile(d, kind="cpu", seconds=30, worker=pid, route="/warm")
+        return funcs(stacks, "warm_up") > 0
+    t.require(lib.wait_for(warmed, 20.0, 0.5, "warm-up samples"),
+              "the worker's samples carry their route (warm-up)")
+    return srv, port, pid
+
+
+def keepalive(t, d, port, pid, how):
+    """KEEPALIVE_N naps on one connection, PAUSE apart: the waits between
+    them are not the RPC's off-CPU time."""
+    t0 = time.monotonic()
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    socks, codes = set(), []
+    for i in range(KEEPALIVE_N):
+        if i:
+            time.sleep(PAUSE)
+        c.request("POST", RPC + "stock.picking/nap", body=b'{"params": {}}',
+                  headers={"Content-Type": "application/json"})
+        r = c.getresponse()
+        r.read()
+        codes.append(r.status)
+        socks.add(c.sock.getsockname() if c.sock else None)
+    t.require(codes == [200] * KEEPALIVE_N, f"keep-alive ({how}): the naps answer 200",
+              f"{codes}")
+    t.check(len(socks) == 1 and None not in socks,
+            f"keep-alive ({how}): the {KEEPALIVE_N} requests shared one connection", f"{socks}")
+    time.sleep(PAUSE)
+    c.close()
+    secs = int(time.monotonic() - t0) + 5
+    time.sleep(1.5)  # the next drain
+    every, _, _ = pw.profile(d, kind="offcpu", seconds=secs, worker=pid)
+    for frames, v in sorted(every, key=lambda x: -x[1])[:6]:
+        lib.log(f"  worker's off-CPU: {v / 1e6:.3f} s {';'.join(frames[-4:])}")
+    # The waits were walked (into werkzeug's read of the next request line), just untagged.
+    t.check(funcs(every, "SocketIO.readinto") / 1e6 > 0.8 * (KEEPALIVE_N - 1) * PAUSE,
+            f"keep-alive ({how}): the waits between requests are in the worker's profile",
+            f"{funcs(every, 'SocketIO.readinto') / 1e6:.3f} s in SocketIO.readinto")
+    s, _, _ = pw.profile(d, kind="offcpu", seconds=secs, worker=pid, model="stock.picking")
+    want = KEEPALIVE_N * 0.05
+    total = sum(v for _, v in s) / 1e6
+    t.near(funcs(s, "nap_picking") / 1e6, want, 0.15,
+           f"keep-alive ({how}): kind=offcpu&model=stock.picking: nap_picking ~ 10 x 50 ms")
+    t.check(total < 1.3 * want,
+            f"keep-alive ({how}): the RPC's off-CPU time is its naps, not the waits between "
+            "requests", f"{total:.3f} s in all against {want:.2f} s of naps")
+
+
 def run(t, args):
     with lib.Daemon(*args) as d:
-        srv = lib.spawn([lib.PYTHON, "-c", SERVER], stdout=subprocess.PIPE, text=True)
-        first = srv.stdout.readline().split()
-        port, pid = int(first[0]), int(first[1])
-        lib.log(f"server on port {port}, worker {pid}")
-        info, _, _ = lib.wait_worker(d, pid, timeout=10.0, role="odoo_http")
-        t.require(info is not None, f"worker {pid} is tracked as odoo_http")
-        t.require(lib.wait_for(lambda: d.scrape().value("erpscope_http_processes_attached", 0)
-                               >= 1, 10.0, 0.1, "uprobes attached"),
-                  "the worker carries the requests probe's uprobes")
-
-        # Until the Python probe samples the worker and its requests are named.
-        def warmed():
-            request(port, "GET", "/warm")
-            stacks, _, _ = pw.profile(d, kind="cpu", seconds=30, worker=pid, route="/warm")
-            return funcs(stacks, "warm_up") > 0
-        t.require(lib.wait_for(warmed, 20.0, 0.5, "warm-up samples"),
-                  "the worker's samples carry their route (warm-up)")
+        srv, port, pid = serve(t, d, 3, 1)
 
         t0 = time.monotonic()
         for _ in range(N):
@@ -198,7 +263,12 @@ def run(t, args):
                 "kind=offcpu&model=sale.order&method=nap: no burn_* stack")
         s = prof(kind="offcpu", model="res.partner")
         t.check(funcs(s, "nap_order") == 0, "kind=offcpu&model=res.partner: no nap_order")
+
+        keepalive(t, d, port, pid, "poll")
+        srv2, port2, pid2 = serve(t, d, None, 2)
+        keepalive(t, d, port2, pid2, "blocking recv")
         lib.kill_group(srv)
+        lib.kill_group(srv2)
 
 
 if __name__ == "__main__":

@@ -42,9 +42,9 @@ void req_tag_end(struct req_priv *rp, enum es_role role, __u64 conn_id, __u32 se
 void req_tag_drop_thread(struct req_priv *rp, __u32 tid, __u64 conn_id, __u32 seq)
 {
 	int fd = bpf_map__fd(rp->skel->maps.req_serving);
-	__u64 tag;
+	struct es_req_serving s;
 
-	if (!bpf_map_lookup_elem(fd, &tid, &tag) && tag == es_req_tag(conn_id, seq))
+	if (!bpf_map_lookup_elem(fd, &tid, &s) && s.tag == es_req_tag(conn_id, seq))
 		bpf_map_delete_elem(fd, &tid);
 }
 
