@@ -30,8 +30,9 @@ hands it the long blocks). Then, for the worker:
   kind=offcpu&model=res.partner: no nap_order
 Then a keep-alive client sends 10 x POST .../stock.picking/nap (nap_picking
 sleeps 50 ms) on one connection, 300 ms apart, to this worker (a socket
-timeout: it waits for the next request in poll()) and to a second server's
-whose sockets block (it waits in recv()):
+timeout: it waits for the next request in poll()), then to the worker of a
+second server whose sockets block (it waits in recv()); both servers keep
+connections open, as Odoo's handler does:
   kind=offcpu&model=stock.picking: nap_picking ~ 10 x 50 ms, +/- 15%, and
       the RPC's off-CPU time in all under 1.3 x that: the 300 ms waits for
       the client's next request are no request's (they were the previous
