@@ -24,15 +24,9 @@ struct {
 	__type(value, struct es_req_serving);
 } req_serving SEC(".maps");
 
-/* include/uapi/asm-generic/poll.h, include/uapi/linux/poll.h */
+/* include/uapi/asm-generic/poll.h: macros, not in BTF (struct pollfd is) */
 #define ES_POLLIN 0x1
 #define ES_POLLOUT 0x4
-
-struct es_pollfd {
-	int fd;
-	short events;
-	short revents;
-};
 
 static __always_inline struct es_req_serving *req_serving_get(bool create)
 {
@@ -52,7 +46,7 @@ static __always_inline __u64 req_serving_tag(void)
 static __always_inline bool polled_readable(__s32 fd)
 {
 	struct es_sysargs a;
-	struct es_pollfd p;
+	struct pollfd p;
 
 	current_sysargs(&a);
 	if ((a.nr != ES_NR_POLL && a.nr != ES_NR_PPOLL) || a.arg[1] != 1 ||
