@@ -6,8 +6,9 @@
  *
  * Time counters include the intervals still open at scrape (a task asleep
  * for minutes, or running without a switch), read after the closed totals:
- * a close between the two reads then undercounts once instead of counting
- * twice. Each series is exported as the most it ever showed, since open time
+ * a close between the two reads would undercount once instead of counting
+ * twice, so the read is retried when a worker's closed time moved meanwhile
+ * (closed_moved). Each series is exported as the most it ever showed, since open time
  * can move slots (a process becomes tracked) or close under a later scrape.
  */
 #include <errno.h>
@@ -329,26 +330,70 @@ static int read_open(struct sched_priv *sp)
 				sizeof(struct es_task_sched), false, open_from_hash, sp);
 }
 
-/* Reads every slot's totals and iowait series: closed totals first, then what is open. */
+/* Sum of a slot's closed time counters over its per-CPU copies. */
+static uint64_t slot_time_ns(const struct es_sched_slot *v)
+{
+	uint64_t ns = v->cpu_ns;
+
+	for (int r = 0; r < ES_OFF_COUNT; r++)
+		ns += v->off_ns[r];
+	return ns;
+}
+
+/*
+ * Whether a worker's closed time grew by more than READ_SLACK_NS since its
+ * row was read: an interval that closed between that read and the open
+ * one's is in neither, and a spinning thread's run lasts seconds. What moved
+ * bounds the undercount, so a small move is accepted. The shared slots
+ * (role "other", overflow) always move and are not checked.
+ */
+#define READ_SLACK_NS 10000000ull
+#define READ_TRIES 3
+
+static bool closed_moved(struct sched_priv *sp)
+{
+	for (unsigned int i = 0; i < sp->nrows; i++) {
+		const struct sched_row *r = &sp->rows[i];
+		__u32 key = r->sv.slot;
+		uint64_t now = 0;
+
+		if (!r->sv.w || bpf_map_lookup_elem(sp->slots_fd, &key, sp->percpu))
+			continue;
+		for (int c = 0; c < sp->ncpus; c++)
+			now += slot_time_ns(&sp->percpu[c]);
+		if (now > slot_time_ns(&r->v) + READ_SLACK_NS)
+			return true;
+	}
+	return false;
+}
+
+/*
+ * Reads every slot's totals and iowait series: closed totals first, then
+ * what is open, again while a long interval closed in between.
+ */
 static void sched_read(struct probe *p)
 {
 	struct sched_priv *sp = p->priv;
-	int err;
+	int err, tries = 0;
 
-	sp->nrows = 0;
-	procs_for_each_slot(p->es->procs, read_slot, sp);
-	for (size_t i = 0; i < sp->niow; i++) {
-		sp->iow[i].ns = 0;
-		sp->iow[i].seen = false;
-	}
-	err = bpf_hash_foreach(sp->iowait_fd, sizeof(struct es_iowait_key), sizeof(uint64_t), true,
-			       iowait_closed, sp);
-	mapstats_count(p->es, ES_MAP_IOWAIT_BY_DEV, err);
-	err = read_open(sp);
-	if (!sp->skel->links.es_sched_open_iter)
-		mapstats_count(p->es, ES_MAP_TASK_SCHED_BY_PID, err);
-	if (err < 0)
-		log_warn("cannot read open intervals", "probe=sched err=%d", err);
+	do {
+		sp->nrows = 0;
+		procs_for_each_slot(p->es->procs, read_slot, sp);
+		for (size_t i = 0; i < sp->niow; i++) {
+			sp->iow[i].ns = 0;
+			sp->iow[i].seen = false;
+		}
+		err = bpf_hash_foreach(sp->iowait_fd, sizeof(struct es_iowait_key),
+				       sizeof(uint64_t), true, iowait_closed, sp);
+		mapstats_count(p->es, ES_MAP_IOWAIT_BY_DEV, err);
+		err = read_open(sp);
+		if (!sp->skel->links.es_sched_open_iter)
+			mapstats_count(p->es, ES_MAP_TASK_SCHED_BY_PID, err);
+		if (err < 0) {
+			log_warn("cannot read open intervals", "probe=sched err=%d", err);
+			return;
+		}
+	} while (++tries < READ_TRIES && closed_moved(sp));
 }
 
 int sched_iowait_foreach(struct erpscope *es, sched_iowait_fn fn, void *arg)

@@ -81,6 +81,7 @@ struct tcp_priv {
 	/* For the map walk callbacks, during one collect. */
 	struct expo *e;
 	uint64_t now_ns;
+	bool moved; /* collect_pool(): a worker's closed busy time moved under it */
 	uint64_t now_ms;
 };
 
@@ -586,16 +587,49 @@ static void read_busy(void *arg, const struct slot_view *sv)
 		tp->closed_ns[sv->slot] += tp->percpu[c];
 }
 
-/* Per slot, for http_worker(): closed busy time, open intervals, thread states. */
+/*
+ * Whether a worker's closed busy time grew by more than BUSY_SLACK_NS since
+ * read_busy(): a request that ended between that read and the walk is in
+ * neither. What moved bounds the undercount, so a small move is accepted.
+ */
+#define BUSY_SLACK_NS 10000000ull
+#define BUSY_TRIES 3
+
+static void busy_moved(void *arg, const struct slot_view *sv)
+{
+	struct tcp_priv *tp = arg;
+	__u32 key = sv->slot;
+	uint64_t now = 0;
+
+	if (tp->moved || sv->slot >= tp->nslots || sv->role != ES_ROLE_ODOO_HTTP ||
+	    bpf_map_lookup_elem(bpf_map__fd(tp->skel->maps.busy_ns), &key, tp->percpu))
+		return;
+	for (int c = 0; c < tp->ncpus; c++)
+		now += tp->percpu[c];
+	tp->moved = now > tp->closed_ns[sv->slot] + BUSY_SLACK_NS;
+}
+
+/*
+ * Per slot, for http_worker(): closed busy time, open intervals, thread
+ * states. Closed time first, so a thread going idle between the reads is
+ * not counted twice; again while one did and its request was long.
+ */
 static void collect_pool(struct tcp_priv *tp)
 {
-	memset(tp->state, 0, tp->nslots);
-	memset(tp->open_ns, 0, sizeof(*tp->open_ns) * tp->nslots);
-	memset(tp->tids, 0, sizeof(*tp->tids) * TIDS_SET);
-	/* Closed time first: a thread going idle between the reads is not counted twice. */
-	procs_for_each_slot(tp->es->procs, read_busy, tp);
-	bpf_hash_foreach(bpf_map__fd(tp->skel->maps.threads), sizeof(__u32),
-			 sizeof(struct es_tcp_thread), false, thread_sample, tp);
+	int tries = 0;
+
+	do {
+		memset(tp->state, 0, tp->nslots);
+		memset(tp->open_ns, 0, sizeof(*tp->open_ns) * tp->nslots);
+		memset(tp->tids, 0, sizeof(*tp->tids) * TIDS_SET);
+		tp->now_ns = clock_ns();
+		procs_for_each_slot(tp->es->procs, read_busy, tp);
+		bpf_hash_foreach(bpf_map__fd(tp->skel->maps.threads), sizeof(__u32),
+				 sizeof(struct es_tcp_thread), false, thread_sample, tp);
+		tp->moved = false;
+		if (++tries < BUSY_TRIES)
+			procs_for_each_slot(tp->es->procs, busy_moved, tp);
+	} while (tp->moved);
 }
 
 struct pool_sum {
