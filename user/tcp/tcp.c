@@ -591,6 +591,7 @@ static void read_busy(void *arg, const struct slot_view *sv)
  * Whether a worker's closed busy time grew by more than BUSY_SLACK_NS since
  * read_busy(): a request that ended between that read and the walk is in
  * neither. What moved bounds the undercount, so a small move is accepted.
+ * The overflow slot always moves and is not checked.
  */
 #define BUSY_SLACK_NS 10000000ull
 #define BUSY_TRIES 3
@@ -601,7 +602,7 @@ static void busy_moved(void *arg, const struct slot_view *sv)
 	__u32 key = sv->slot;
 	uint64_t now = 0;
 
-	if (tp->moved || sv->slot >= tp->nslots || sv->role != ES_ROLE_ODOO_HTTP ||
+	if (tp->moved || !sv->w || sv->slot >= tp->nslots || sv->role != ES_ROLE_ODOO_HTTP ||
 	    bpf_map_lookup_elem(bpf_map__fd(tp->skel->maps.busy_ns), &key, tp->percpu))
 		return;
 	for (int c = 0; c < tp->ncpus; c++)
