@@ -17,6 +17,18 @@ int bpf_percpu_sum_u64(int map_fd, uint32_t key, uint64_t *out);
 int bpf_ncpus(void);
 
 /*
+ * Time counters that add the intervals still open at a scrape read the
+ * closed totals first, then the open intervals: an interval that closes
+ * between the two reads is in neither (a thread spinning alone on a CPU
+ * runs half a second between switches). So the closed totals are read
+ * again after, and the whole read redone, ES_REREAD_TRIES reads at most,
+ * while one moved by more than ES_REREAD_SLACK_NS: what moved bounds what
+ * was missed.
+ */
+#define ES_REREAD_SLACK_NS 10000000ull
+#define ES_REREAD_TRIES 3
+
+/*
  * Walks a (per-CPU) hash map, a chunk of entries per syscall where the
  * kernel has batch lookups: fn gets each key and its value(s): ncpus
  * values, each value_stride bytes apart, for a per-CPU map; one otherwise.

@@ -341,15 +341,11 @@ static uint64_t slot_time_ns(const struct es_sched_slot *v)
 }
 
 /*
- * Whether a worker's closed time grew by more than READ_SLACK_NS since its
- * row was read: an interval that closed between that read and the open
- * one's is in neither, and a spinning thread's run lasts seconds. What moved
- * bounds the undercount, so a small move is accepted. The shared slots
- * (role "other", overflow) always move and are not checked.
+ * Whether a worker's closed time moved since its row was read: an interval
+ * that closed between that read and the open one's is in neither
+ * (core/bpfutil.h, ES_REREAD_*). The shared slots (role "other", overflow)
+ * always move and are not checked.
  */
-#define READ_SLACK_NS 10000000ull
-#define READ_TRIES 3
-
 static bool closed_moved(struct sched_priv *sp)
 {
 	for (unsigned int i = 0; i < sp->nrows; i++) {
@@ -361,7 +357,7 @@ static bool closed_moved(struct sched_priv *sp)
 			continue;
 		for (int c = 0; c < sp->ncpus; c++)
 			now += slot_time_ns(&sp->percpu[c]);
-		if (now > slot_time_ns(&r->v) + READ_SLACK_NS)
+		if (now > slot_time_ns(&r->v) + ES_REREAD_SLACK_NS)
 			return true;
 	}
 	return false;
@@ -393,7 +389,7 @@ static void sched_read(struct probe *p)
 			log_warn("cannot read open intervals", "probe=sched err=%d", err);
 			return;
 		}
-	} while (++tries < READ_TRIES && closed_moved(sp));
+	} while (++tries < ES_REREAD_TRIES && closed_moved(sp));
 }
 
 int sched_iowait_foreach(struct erpscope *es, sched_iowait_fn fn, void *arg)

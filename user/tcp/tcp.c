@@ -571,43 +571,40 @@ static bool http_worker(void *arg, const struct slot_view *sv, enum pool_state *
 	return *busy_ns || tp->state[sv->slot];
 }
 
+/* A slot's closed busy time (the BPF side's per-CPU sum); 0 when unreadable. */
+static uint64_t closed_busy(struct tcp_priv *tp, __u32 slot)
+{
+	uint64_t ns = 0;
+
+	if (bpf_map_lookup_elem(bpf_map__fd(tp->skel->maps.busy_ns), &slot, tp->percpu))
+		return 0;
+	for (int c = 0; c < tp->ncpus; c++)
+		ns += tp->percpu[c];
+	return ns;
+}
+
 /* Closed busy time of HTTP workers, read before the walk adds open intervals. */
 static void read_busy(void *arg, const struct slot_view *sv)
 {
 	struct tcp_priv *tp = arg;
-	__u32 key = sv->slot;
 
 	if (sv->slot >= tp->nslots)
 		return;
-	tp->closed_ns[sv->slot] = 0;
-	if (sv->role != ES_ROLE_ODOO_HTTP ||
-	    bpf_map_lookup_elem(bpf_map__fd(tp->skel->maps.busy_ns), &key, tp->percpu))
-		return;
-	for (int c = 0; c < tp->ncpus; c++)
-		tp->closed_ns[sv->slot] += tp->percpu[c];
+	tp->closed_ns[sv->slot] = sv->role == ES_ROLE_ODOO_HTTP ? closed_busy(tp, sv->slot) : 0;
 }
 
 /*
- * Whether a worker's closed busy time grew by more than BUSY_SLACK_NS since
- * read_busy(): a request that ended between that read and the walk is in
- * neither. What moved bounds the undercount, so a small move is accepted.
- * The overflow slot always moves and is not checked.
+ * A request that ended between read_busy() and the walk is in neither
+ * (core/bpfutil.h, ES_REREAD_*). The overflow slot always moves and is not
+ * checked.
  */
-#define BUSY_SLACK_NS 10000000ull
-#define BUSY_TRIES 3
-
 static void busy_moved(void *arg, const struct slot_view *sv)
 {
 	struct tcp_priv *tp = arg;
-	__u32 key = sv->slot;
-	uint64_t now = 0;
 
-	if (tp->moved || !sv->w || sv->slot >= tp->nslots || sv->role != ES_ROLE_ODOO_HTTP ||
-	    bpf_map_lookup_elem(bpf_map__fd(tp->skel->maps.busy_ns), &key, tp->percpu))
+	if (tp->moved || !sv->w || sv->slot >= tp->nslots || sv->role != ES_ROLE_ODOO_HTTP)
 		return;
-	for (int c = 0; c < tp->ncpus; c++)
-		now += tp->percpu[c];
-	tp->moved = now > tp->closed_ns[sv->slot] + BUSY_SLACK_NS;
+	tp->moved = closed_busy(tp, sv->slot) > tp->closed_ns[sv->slot] + ES_REREAD_SLACK_NS;
 }
 
 /*
@@ -628,7 +625,7 @@ static void collect_pool(struct tcp_priv *tp)
 		bpf_hash_foreach(bpf_map__fd(tp->skel->maps.threads), sizeof(__u32),
 				 sizeof(struct es_tcp_thread), false, thread_sample, tp);
 		tp->moved = false;
-		if (++tries < BUSY_TRIES)
+		if (++tries < ES_REREAD_TRIES)
 			procs_for_each_slot(tp->es->procs, busy_moved, tp);
 	} while (tp->moved);
 }
