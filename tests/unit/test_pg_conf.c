@@ -114,17 +114,17 @@ static void test_quantiles(void)
 		prev_hi = hi;
 	}
 	CHECK(prev_hi == UINT64_MAX);
-	CHECK(pg_fine_quantile(fine, ES_PG_FINE_BINS, 0.5, 0) == 0);
+	CHECK(pg_fine_quantile(fine, ES_PG_FINE_BINS, 0.5, 0, 0) == 0);
 	/* 100 observations in the bin of 300 ms: every quantile inside it */
 	for (unsigned int b = 0; b < ES_PG_FINE_BINS; b++) {
 		pg_fine_bounds(b, &lo, &hi);
 		if (lo <= 300000000ull && 300000000ull < hi) {
 			fine[b] = 100;
-			CHECK(pg_fine_quantile(fine, ES_PG_FINE_BINS, 0.5, 0) >= (double)lo / 1e9);
-			CHECK(pg_fine_quantile(fine, ES_PG_FINE_BINS, 0.99, 0) <= (double)hi / 1e9);
+			CHECK(pg_fine_quantile(fine, ES_PG_FINE_BINS, 0.5, 0, 0) >= (double)lo / 1e9);
+			CHECK(pg_fine_quantile(fine, ES_PG_FINE_BINS, 0.99, 0, 0) <= (double)hi / 1e9);
 			/* within a quarter octave: +-12.5% of 300 ms */
-			CHECK(pg_fine_quantile(fine, ES_PG_FINE_BINS, 0.5, 0) > 0.25);
-			CHECK(pg_fine_quantile(fine, ES_PG_FINE_BINS, 0.5, 0) < 0.35);
+			CHECK(pg_fine_quantile(fine, ES_PG_FINE_BINS, 0.5, 0, 0) > 0.25);
+			CHECK(pg_fine_quantile(fine, ES_PG_FINE_BINS, 0.5, 0, 0) < 0.35);
 			fine[b] = 0;
 		}
 	}
@@ -137,18 +137,52 @@ static void test_quantiles(void)
 		if (lo <= 201500000ull && 201500000ull < hi) {
 			fine[b] = 4;
 			CHECK(lo > 201000000ull && lo < 201500000ull);
-			CHECK(pg_fine_quantile(fine, ES_PG_FINE_BINS, 0.5, 0) > 0.21);
-			CHECK(pg_fine_quantile(fine, ES_PG_FINE_BINS, 0.5, 201700000ull) >= (double)lo / 1e9);
-			CHECK(pg_fine_quantile(fine, ES_PG_FINE_BINS, 0.5, 201700000ull) <= 0.2017);
-			CHECK(pg_fine_quantile(fine, ES_PG_FINE_BINS, 0.99, 201700000ull) <= 0.2017);
-			CHECK(pg_fine_quantile(fine, ES_PG_FINE_BINS, 1.0, 201700000ull) == 0.2017);
+			CHECK(pg_fine_quantile(fine, ES_PG_FINE_BINS, 0.5, 0, 0) > 0.21);
+			CHECK(pg_fine_quantile(fine, ES_PG_FINE_BINS, 0.5, 0, 201700000ull) >= (double)lo / 1e9);
+			CHECK(pg_fine_quantile(fine, ES_PG_FINE_BINS, 0.5, 0, 201700000ull) <= 0.2017);
+			CHECK(pg_fine_quantile(fine, ES_PG_FINE_BINS, 0.99, 0, 201700000ull) <= 0.2017);
+			CHECK(pg_fine_quantile(fine, ES_PG_FINE_BINS, 1.0, 0, 201700000ull) == 0.2017);
+			fine[b] = 0;
+		}
+	}
+	/*
+	 * 4 x pg_sleep(0.2) on a faster host: 200.4-200.9 ms, 802.6 ms in all,
+	 * in [167.8 ms, 201.3 ms). Without a floor the p50 read 184.3 ms,
+	 * below every call; the others add at most 3 x 200.9 ms, so the
+	 * smallest is at least 199.9 ms.
+	 */
+	CHECK(pg_min_bound(4, 802600000ull, 200900000ull) == 199900000ull);
+	CHECK(pg_min_bound(0, 0, 0) == 0);
+	CHECK(pg_min_bound(1, 5, 5) == 5);
+	CHECK(pg_min_bound(3, 100, 90) == 0);           /* spread out: says nothing */
+	CHECK(pg_min_bound(~0ull, 10, 1) == 0);         /* no overflow */
+	for (unsigned int b = 0; b < ES_PG_FINE_BINS; b++) {
+		pg_fine_bounds(b, &lo, &hi);
+		if (lo <= 200600000ull && 200600000ull < hi) {
+			uint64_t floor = pg_min_bound(4, 802600000ull, 200900000ull);
+
+			fine[b] = 4;
+			CHECK(lo < 170000000ull && hi > 201000000ull);
+			CHECK(pg_fine_quantile(fine, ES_PG_FINE_BINS, 0.5, 0, 200900000ull) < 0.19);
+			CHECK(pg_fine_quantile(fine, ES_PG_FINE_BINS, 0.5, floor, 200900000ull) >= 0.1999);
+			CHECK(pg_fine_quantile(fine, ES_PG_FINE_BINS, 0.99, floor, 200900000ull) <= 0.2009);
+			fine[b] = 0;
+		}
+	}
+	/* A floor in an empty bin below the lowest occupied one changes nothing. */
+	for (unsigned int b = 0; b < ES_PG_FINE_BINS; b++) {
+		pg_fine_bounds(b, &lo, &hi);
+		if (lo <= 300000000ull && 300000000ull < hi) {
+			fine[b] = 100;
+			CHECK(pg_fine_quantile(fine, ES_PG_FINE_BINS, 0.5, 100000000ull, 0) ==
+			      pg_fine_quantile(fine, ES_PG_FINE_BINS, 0.5, 0, 0));
 			fine[b] = 0;
 		}
 	}
 	/* The last bin has no upper bound: the largest observation is it. */
 	fine[ES_PG_FINE_BINS - 1] = 1;
-	CHECK(pg_fine_quantile(fine, ES_PG_FINE_BINS, 0.5, 0) > 0);
-	CHECK(pg_fine_quantile(fine, ES_PG_FINE_BINS, 0.5, 400000000000ull) <= 400.0);
+	CHECK(pg_fine_quantile(fine, ES_PG_FINE_BINS, 0.5, 0, 0) > 0);
+	CHECK(pg_fine_quantile(fine, ES_PG_FINE_BINS, 0.5, 0, 400000000000ull) <= 400.0);
 }
 
 int main(void)

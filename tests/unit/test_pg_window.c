@@ -52,7 +52,7 @@ static void test_regression(void)
 	}
 	calls = pg_win_bins(&w, cum, span, slot, out);
 	CHECK_INT(calls, 90); /* 9 closed slots, the current one empty */
-	CHECK(near(pg_fine_quantile(out, ES_PG_FINE_BINS, 0.5, 51 * MS), 0.05, 0.1));
+	CHECK(near(pg_fine_quantile(out, ES_PG_FINE_BINS, 0.5, 0, 51 * MS), 0.05, 0.1));
 	for (int i = 0; i < 6; i++) {
 		now += slot;
 		cum[slow] += 2;
@@ -63,8 +63,8 @@ static void test_regression(void)
 	CHECK_INT(calls, 3 * 10 + 6 * 2 + 1);
 	CHECK_INT(out[slow], 13);
 	/* Lifetime: the million fast calls. Window: 13 of 43 slow, so p50 fast... */
-	CHECK(near(pg_fine_quantile(cum, ES_PG_FINE_BINS, 0.5, 301 * MS), 0.05, 0.1));
-	CHECK(near(pg_fine_quantile(out, ES_PG_FINE_BINS, 0.95, 301 * MS), 0.3, 0.1));
+	CHECK(near(pg_fine_quantile(cum, ES_PG_FINE_BINS, 0.5, 0, 301 * MS), 0.05, 0.1));
+	CHECK(near(pg_fine_quantile(out, ES_PG_FINE_BINS, 0.95, 0, 301 * MS), 0.3, 0.1));
 	/* ... and 3 slots on, only slow calls are left in it. */
 	for (int i = 0; i < 3; i++) {
 		now += slot;
@@ -74,7 +74,7 @@ static void test_regression(void)
 	calls = pg_win_bins(&w, cum, span, slot, out);
 	CHECK_INT(calls, 8 * 2 + 3); /* the slot that had the 1 more closed with 3 */
 	CHECK_INT(out[fast], 0);
-	CHECK(near(pg_fine_quantile(out, ES_PG_FINE_BINS, 0.5, 301 * MS), 0.3, 0.1));
+	CHECK(near(pg_fine_quantile(out, ES_PG_FINE_BINS, 0.5, 0, 301 * MS), 0.3, 0.1));
 	/* A shorter span: the current slot and the newest closed one. */
 	cum[slow] += 1;
 	CHECK_INT(pg_win_bins(&w, cum, 1000, slot, out), 3);
@@ -135,8 +135,8 @@ static void test_64bit(void)
 	CHECK_INT(sizeof(((struct es_pg_fine *)0)->fine[0]), 8);
 	fine[fast] = 5000000000ull; /* past 2^32 */
 	fine[slow] = 1000000000ull;
-	CHECK(near(pg_fine_quantile(fine, ES_PG_FINE_BINS, 0.5, 0), 0.05, 0.2));
-	CHECK(pg_fine_quantile(fine, ES_PG_FINE_BINS, 0.99, 0) > 0.25);
+	CHECK(near(pg_fine_quantile(fine, ES_PG_FINE_BINS, 0.5, 0, 0), 0.05, 0.2));
+	CHECK(pg_fine_quantile(fine, ES_PG_FINE_BINS, 0.99, 0, 0) > 0.25);
 }
 
 int main(void)

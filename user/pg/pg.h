@@ -285,10 +285,14 @@ size_t pg_queries_count(const struct pg_priv *pp);
 unsigned int pg_queries_topk(const struct pg_priv *pp);
 
 /*
- * Quantile q (0..1) of fine bins, in seconds; 0 when empty. max_ns: the
- * largest observation (0: unknown), which bounds the answer. Exposed for tests.
+ * Quantile q (0..1) of fine bins, in seconds; 0 when empty. min_ns: a floor
+ * under the smallest observation (0: none), max_ns: the largest (0:
+ * unknown); the answer stays between them. Exposed for tests.
  */
-double pg_fine_quantile(const uint64_t *fine, unsigned int nbins, double q, uint64_t max_ns);
+double pg_fine_quantile(const uint64_t *fine, unsigned int nbins, double q, uint64_t min_ns,
+			uint64_t max_ns);
+/* A floor under the smallest of calls observations summing to total_ns, each <= max_ns. */
+uint64_t pg_min_bound(uint64_t calls, uint64_t total_ns, uint64_t max_ns);
 /* Lower and upper bounds of fine bin b in ns (upper is UINT64_MAX for the last). */
 void pg_fine_bounds(unsigned int b, uint64_t *lo, uint64_t *hi);
 

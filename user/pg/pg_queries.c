@@ -1221,6 +1221,7 @@ int pg_queries_rows(struct pg_priv *pp, uint64_t window_ms, struct pg_row **rows
 		const struct pg_rec *r = &q->recs[idx[i]];
 		struct pg_row *w = &v[k];
 		struct pg_sum t;
+		uint64_t floor_ns;
 
 		if (!r->shown)
 			continue;
@@ -1235,16 +1236,18 @@ int pg_queries_rows(struct pg_priv *pp, uint64_t window_ms, struct pg_row **rows
 		w->lock_waits = t.lock_waits;
 		w->slow = t.slow;
 		w->errors = t.errors;
-		w->p50 = pg_fine_quantile(t.fine, ES_PG_FINE_BINS, 0.50, t.max_ns);
-		w->p95 = pg_fine_quantile(t.fine, ES_PG_FINE_BINS, 0.95, t.max_ns);
-		w->p99 = pg_fine_quantile(t.fine, ES_PG_FINE_BINS, 0.99, t.max_ns);
+		/* The window's calls are some of all: the floor holds for them too. */
+		floor_ns = pg_min_bound(t.calls, t.total_ns, t.max_ns);
+		w->p50 = pg_fine_quantile(t.fine, ES_PG_FINE_BINS, 0.50, floor_ns, t.max_ns);
+		w->p95 = pg_fine_quantile(t.fine, ES_PG_FINE_BINS, 0.95, floor_ns, t.max_ns);
+		w->p99 = pg_fine_quantile(t.fine, ES_PG_FINE_BINS, 0.99, floor_ns, t.max_ns);
 		if (r->win) {
 			uint64_t wf[ES_PG_FINE_BINS];
 
 			w->wcalls = pg_win_bins(r->win, t.fine, window_ms, q->win_slot_ms, wf);
-			w->wp50 = pg_fine_quantile(wf, ES_PG_FINE_BINS, 0.50, t.max_ns);
-			w->wp95 = pg_fine_quantile(wf, ES_PG_FINE_BINS, 0.95, t.max_ns);
-			w->wp99 = pg_fine_quantile(wf, ES_PG_FINE_BINS, 0.99, t.max_ns);
+			w->wp50 = pg_fine_quantile(wf, ES_PG_FINE_BINS, 0.50, floor_ns, t.max_ns);
+			w->wp95 = pg_fine_quantile(wf, ES_PG_FINE_BINS, 0.95, floor_ns, t.max_ns);
+			w->wp99 = pg_fine_quantile(wf, ES_PG_FINE_BINS, 0.99, floor_ns, t.max_ns);
 		}
 		k++;
 	}
