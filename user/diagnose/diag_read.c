@@ -296,6 +296,9 @@ void diag_read_snap(struct erpscope *es, struct diag_history *h, double now,
 {
 	struct rd rd = { .s = s, .prev = prev };
 	struct worker_acc wa = { .h = h };
+	struct sched_visitor sv = {
+		.iowait = on_iowait, .iowait_arg = &rd, .worker = on_worker, .worker_arg = &wa,
+	};
 	struct host_view hv;
 
 	memset(s, 0, sizeof(*s));
@@ -304,9 +307,8 @@ void diag_read_snap(struct erpscope *es, struct diag_history *h, double now,
 	s->routes_known = !requests_totals(es, on_route, &rd);
 	s->pg_known = !pg_statements(es, on_stmt, &rd);
 	s->conns_known = !pg_clusters(es, on_cluster, s) && s->max_conns;
-	sched_iowait_foreach(es, on_iowait, &rd);
 	blkio_issuers_foreach(es, on_issuer, &rd);
-	if (!sched_workers_foreach(es, on_worker, &wa)) {
+	if (!sched_foreach(es, &sv)) {
 		s->odoo_known = true;
 		s->odoo_workers = wa.workers;
 		s->odoo_cpu_ns = h->odoo_cpu_ns;

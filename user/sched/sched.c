@@ -392,14 +392,9 @@ static void sched_read(struct probe *p)
 	} while (++tries < ES_REREAD_TRIES && closed_moved(sp));
 }
 
-int sched_iowait_foreach(struct erpscope *es, sched_iowait_fn fn, void *arg)
+/* Each iowait series of the last read (sched_read()). */
+static void iowait_each(struct erpscope *es, struct sched_priv *sp, sched_iowait_fn fn, void *arg)
 {
-	struct probe *p = erpscope_probe(es, "sched");
-	struct sched_priv *sp = p && p->up ? p->priv : NULL;
-
-	if (!sp)
-		return -ENODEV;
-	sched_read(p);
 	for (size_t i = 0; i < sp->niow; i++) {
 		struct iowait_series *is = &sp->iow[i];
 		struct slot_view sv;
@@ -409,17 +404,11 @@ int sched_iowait_foreach(struct erpscope *es, sched_iowait_fn fn, void *arg)
 		fn(arg, sv.role, sv.worker, blockdev_name(&es->blockdevs, is->dev),
 		   monotonic(&is->hw, is->ns));
 	}
-	return 0;
 }
 
-int sched_workers_foreach(struct erpscope *es, sched_worker_fn fn, void *arg)
+/* Each worker's row of the last read. */
+static void workers_each(struct sched_priv *sp, sched_worker_fn fn, void *arg)
 {
-	struct probe *p = erpscope_probe(es, "sched");
-	struct sched_priv *sp = p && p->up ? p->priv : NULL;
-
-	if (!sp)
-		return -ENODEV;
-	sched_read(p);
 	for (unsigned int i = 0; i < sp->nrows; i++) {
 		struct sched_row *r = &sp->rows[i];
 		__u32 s = r->sv.slot;
@@ -431,6 +420,20 @@ int sched_workers_foreach(struct erpscope *es, sched_worker_fn fn, void *arg)
 		   monotonic(&sp->hw[s].off_ns[ES_OFF_RUNQUEUE],
 			     r->v.off_ns[ES_OFF_RUNQUEUE] + sp->open[s].off_ns[ES_OFF_RUNQUEUE]));
 	}
+}
+
+int sched_foreach(struct erpscope *es, const struct sched_visitor *v)
+{
+	struct probe *p = erpscope_probe(es, "sched");
+	struct sched_priv *sp = p && p->up ? p->priv : NULL;
+
+	if (!sp)
+		return -ENODEV;
+	sched_read(p);
+	if (v->iowait)
+		iowait_each(es, sp, v->iowait, v->iowait_arg);
+	if (v->worker)
+		workers_each(sp, v->worker, v->worker_arg);
 	return 0;
 }
 

@@ -28,12 +28,11 @@ int sched_thread_totals(struct erpscope *es, __u32 tid, uint64_t acc[ES_ACC_COUN
 
 /*
  * Each worker's iowait per block device (erpscope_iowait_seconds_total):
- * role, worker label, device name ("unknown" when none was seen), ns so far.
- * Returns 0, or -ENODEV when the sched probe is down.
+ * role, worker label, device name ("unknown" when none was seen), ns so far
+ * (a sched_visitor's).
  */
 typedef void (*sched_iowait_fn)(void *arg, enum es_role role, const char *worker,
 				const char *device, uint64_t ns);
-int sched_iowait_foreach(struct erpscope *es, sched_iowait_fn fn, void *arg);
 
 /*
  * What each tracked worker (or a role's overflow aggregate), and each
@@ -51,10 +50,22 @@ int blkio_issuers_foreach(struct erpscope *es, blkio_issuer_fn fn, void *arg);
 /*
  * Each worker's time on CPU and waiting for one so far (as
  * erpscope_cpu_seconds_total and erpscope_offcpu_seconds_total{reason="runqueue"}):
- * its accounting slot, role and pid. 0, or -ENODEV when the sched probe is down.
+ * its accounting slot, role and pid (a sched_visitor's).
  */
 typedef void (*sched_worker_fn)(void *arg, __u32 slot, enum es_role role, __u32 pid,
 				uint64_t cpu_ns, uint64_t runq_ns);
-int sched_workers_foreach(struct erpscope *es, sched_worker_fn fn, void *arg);
+
+/*
+ * One read of the sched probe's maps, handed to each visitor set: its
+ * iowait series, then its workers (a poller that wants both reads once).
+ * 0, or -ENODEV when the sched probe is down.
+ */
+struct sched_visitor {
+	sched_iowait_fn iowait;
+	void *iowait_arg;
+	sched_worker_fn worker;
+	void *worker_arg;
+};
+int sched_foreach(struct erpscope *es, const struct sched_visitor *v);
 
 #endif
