@@ -7,8 +7,8 @@
  * send, sendto, sendmsg, write), and plain entry uprobes over close and
  * listen of each worker's C library (es_req_io, user/requests/req_attach.c
  * through core/libc_uprobes.c). The tracepoints fire for every socket call
- * of the host: a process that is not an HTTP worker costs one hash lookup
- * (req_procs, written by user space as it attaches a worker). No uprobe
+ * of the host: a process that is not an HTTP worker costs one array load
+ * (req_pids, written by user space as it attaches a worker). No uprobe
  * trap on a request's socket calls: a trap costs the worker about 0.5 us on
  * a VM, more than the programs here, and the worker's PostgreSQL calls paid
  * it too. Not syscall tracepoints: those put every syscall of the host on
@@ -75,8 +75,8 @@ struct {
 
 /*
  * The HTTP workers followed (tgid -> their index 1..ES_REQ_SLOT_PROCS, 0
- * when they have none), written by user space: what the tracepoints look
- * up first, for every socket call of the host.
+ * when they have none), written by user space: all of them, and those
+ * req_pids has no room for (requests.h) are looked up here.
  */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -85,6 +85,14 @@ struct {
 	__type(key, __u32);
 	__type(value, __u32);
 } req_procs SEC(".maps");
+
+/* Direct-mapped by tgid, in front of req_procs (requests.h): written by user space. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, ES_REQ_PIDS);
+	__type(key, __u32);
+	__type(value, __u64);
+} req_pids SEC(".maps");
 
 /*
  * The low descriptors of processes with an index (requests.h): a prefork
@@ -594,11 +602,22 @@ static __always_inline bool sys_is_send(long nr)
  */
 static __always_inline bool follower(__u32 tgid, __u32 *proc, struct es_sysargs *a)
 {
-	__u32 *idx = bpf_map_lookup_elem(&req_procs, &tgid);
+	__u32 low = tgid & (ES_REQ_PIDS - 1), *idx;
+	__u64 *e = bpf_map_lookup_elem(&req_pids, &low), v;
 
-	if (!idx)
+	if (!e)
 		return false;
-	*proc = *idx;
+	v = *e;
+	if ((__u32)v == tgid && tgid) {
+		*proc = (__u32)(v >> 32) & ~ES_REQ_PID_MORE;
+	} else {
+		if (!((__u32)(v >> 32) & ES_REQ_PID_MORE))
+			return false;
+		idx = bpf_map_lookup_elem(&req_procs, &tgid);
+		if (!idx)
+			return false;
+		*proc = *idx;
+	}
 	current_sysargs(a);
 	return true;
 }

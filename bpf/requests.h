@@ -33,6 +33,17 @@
 #define ES_REQ_MAX_FD (1 << 16)
 /* HTTP worker processes followed at once (req_procs): user space sizes it to its worker table. */
 #define ES_REQ_MAX_PROCS 16384
+/*
+ * req_pids, what every socket call of the host looks at first: entry
+ * tgid % ES_REQ_PIDS holds the followed process of those low bits, as a
+ * u64 (one load, never torn by user space's update): the tgid in the low
+ * half, its index in the high half, with ES_REQ_PID_MORE set when another
+ * followed process has the same low bits (then in req_procs only). One
+ * cache line where a hash lookup reads three.
+ */
+#define ES_REQ_PID_BITS 15
+#define ES_REQ_PIDS (1u << ES_REQ_PID_BITS)
+#define ES_REQ_PID_MORE 0x80000000u
 
 /* Attach cookies: which C library function a uprobe is on. */
 enum es_req_hook {

@@ -6,8 +6,8 @@
  * Python processes and Odoo's master (threaded mode: workers = 0) while
  * they hold a listening TCP socket, so a Python script that serves no HTTP
  * pays nothing. Following a process: its close and listen calls get entry
- * uprobes (core/libc_uprobes.c), then its tgid goes into req_procs, which
- * the socket tracepoints look in. Those are attached while at least one
+ * uprobes (core/libc_uprobes.c), then its tgid goes into req_pids and
+ * req_procs (req_pids.c), which the socket tracepoints look in. Those are attached while at least one
  * process is followed: a host without HTTP workers (a database server)
  * runs nothing at its socket calls.
  *
@@ -167,7 +167,7 @@ static void detached(void *arg, __u32 pid, unsigned int index)
 	struct req_priv *rp = arg;
 
 	/* First: the tracepoints stop following it. */
-	bpf_map_delete_elem(bpf_map__fd(rp->skel->maps.req_procs), &pid);
+	req_pids_unfollow(rp, pid);
 	if (rp->followed && !--rp->followed)
 		tracepoints_set(rp, false);
 	rp->detaches++;
@@ -177,6 +177,7 @@ static void detached(void *arg, __u32 pid, unsigned int index)
 			   sizeof(struct es_req_conn), false, key_of_pid, &pid);
 	bpf_hash_delete_if(bpf_map__fd(rp->skel->maps.req_listen),
 			   sizeof(struct es_req_listen_key), sizeof(__u8), false, key_of_pid, &pid);
+	log_debug("HTTP worker not followed any more", "pid=%u", pid);
 }
 
 /*
@@ -186,10 +187,10 @@ static void detached(void *arg, __u32 pid, unsigned int index)
 static void attached(void *arg, __u32 pid, unsigned int index)
 {
 	struct req_priv *rp = arg;
-	__u32 idx = index;
+	int err = req_pids_follow(rp, pid, index);
 
-	if (bpf_map_update_elem(bpf_map__fd(rp->skel->maps.req_procs), &pid, &idx, BPF_ANY))
-		log_debug("cannot follow an HTTP worker", "pid=%u err=%d", pid, -errno);
+	if (err)
+		log_debug("cannot follow an HTTP worker", "pid=%u err=%d", pid, err);
 	if (!rp->followed++)
 		tracepoints_set(rp, true);
 }

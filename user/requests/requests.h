@@ -4,7 +4,8 @@
  * probe: load, events), req_conns.c (requests in flight, by connection),
  * req_pending.c (request bytes the kernel keeps until the request's end),
  * req_collect.c (the metric families), req_attach.c (the poller: uprobes on
- * HTTP workers, requests of workers that died), req_idle.c (a thread
+ * HTTP workers, requests of workers that died), req_pids.c (which processes
+ * the kernel side follows), req_idle.c (a thread
  * blocked reading its connection: an idle keep-alive wait). Parsing and the bounded
  * tables are pure: req_parse.c, req_table.c.
  */
@@ -63,7 +64,7 @@ struct req_priv {
 	uint64_t killed;
 	bool parts_sched, parts_pg; /* the sched / pg probe's maps are shared */
 	uint64_t detaches; /* processes detached so far (req_attach.c) */
-	unsigned int followed; /* processes in req_procs: the socket tracepoints are on while > 0 */
+	unsigned int followed; /* processes followed (req_pids.c): the socket tracepoints are on while > 0 */
 	struct req_slow *slow; /* the slowest of the window, for GET /requests */
 	const volatile struct es_req_pending *pending; /* req_pending, mapped: [ES_REQ_SLOT_PROCS] */
 };
@@ -73,6 +74,10 @@ bool req_role_served(enum es_role r);
 
 /* requests/req_idle.c: tid of tgid is blocked reading fd. */
 bool req_thread_reads(__u32 tgid, __u32 tid, __s32 fd);
+
+/* requests/req_pids.c: the processes the socket tracepoints follow. */
+int req_pids_follow(struct req_priv *rp, __u32 pid, __u32 idx);
+void req_pids_unfollow(struct req_priv *rp, __u32 pid);
 
 /* requests/req_conns.c */
 int req_conns_init(struct req_priv *rp);

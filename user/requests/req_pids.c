@@ -1,0 +1,105 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Which processes the socket tracepoints follow: req_procs (tgid -> index,
+ * all of them) and, in front of it, req_pids (bpf/requests.h), an array
+ * by the tgid's low bits that every socket call of the host reads first:
+ * one cache line where the hash lookup read three, cold in a worker after
+ * its Python code ran (~0.2-0.35 us a call on a VM). A process whose low
+ * bits are taken stays in req_procs only, with the entry's
+ * ES_REQ_PID_MORE set; it moves into the entry when the holder goes.
+ * Only the requests poller writes both maps.
+ */
+#include <errno.h>
+#include <stdbool.h>
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+
+#include "requests.skel.h"
+#include "core/log.h"
+#include "requests/requests.h"
+
+static __u64 pid_entry(__u32 tgid, __u32 hi)
+{
+	return (__u64)hi << 32 | tgid;
+}
+
+static __u32 low_bits(__u32 pid)
+{
+	return pid & (ES_REQ_PIDS - 1);
+}
+
+/*
+ * The followed processes in req_procs with low bits low, but for except:
+ * how many (two at most are counted), and the first one's pid and index.
+ */
+static unsigned int others(int procs_fd, __u32 low, __u32 except, __u32 *pid, __u32 *idx)
+{
+	__u32 key, next, v;
+	unsigned int n = 0;
+	void *prev = NULL;
+
+	while (n < 2 && !bpf_map_get_next_key(procs_fd, prev, &next)) {
+		key = next;
+		prev = &key;
+		if (next == except || low_bits(next) != low)
+			continue;
+		if (!n && bpf_map_lookup_elem(procs_fd, &next, &v))
+			continue; /* gone in between: not one */
+		if (!n++) {
+			*pid = next;
+			*idx = v;
+		}
+	}
+	return n;
+}
+
+int req_pids_follow(struct req_priv *rp, __u32 pid, __u32 idx)
+{
+	int procs = bpf_map__fd(rp->skel->maps.req_procs);
+	int pids = bpf_map__fd(rp->skel->maps.req_pids);
+	__u32 low = low_bits(pid);
+	__u64 cur, v;
+
+	if (bpf_map_update_elem(procs, &pid, &idx, BPF_ANY))
+		return -errno;
+	if (bpf_map_lookup_elem(pids, &low, &cur))
+		return -errno;
+	if ((__u32)cur == 0 || (__u32)cur == pid)
+		v = pid_entry(pid, idx | ((__u32)(cur >> 32) & ES_REQ_PID_MORE));
+	else
+		v = cur | pid_entry(0, ES_REQ_PID_MORE);
+	return bpf_map_update_elem(pids, &low, &v, BPF_ANY) ? -errno : 0;
+}
+
+void req_pids_unfollow(struct req_priv *rp, __u32 pid)
+{
+	int procs = bpf_map__fd(rp->skel->maps.req_procs);
+	int pids = bpf_map__fd(rp->skel->maps.req_pids);
+	__u32 low = low_bits(pid), next = 0, idx = 0;
+	__u64 cur, v;
+	unsigned int n;
+
+	if (bpf_map_lookup_elem(pids, &low, &cur)) {
+		bpf_map_delete_elem(procs, &pid);
+		return;
+	}
+	if ((__u32)cur == pid) {
+		/* The entry goes to another process of these low bits, if any. */
+		v = 0;
+		if ((cur >> 32) & ES_REQ_PID_MORE) {
+			n = others(procs, low, pid, &next, &idx);
+			if (n)
+				v = pid_entry(next, idx | (n > 1 ? ES_REQ_PID_MORE : 0));
+		}
+		if (bpf_map_update_elem(pids, &low, &v, BPF_ANY))
+			log_warn("cannot stop following an HTTP worker", "pid=%u err=%d", pid, -errno);
+		bpf_map_delete_elem(procs, &pid);
+		return;
+	}
+	bpf_map_delete_elem(procs, &pid);
+	/* The last one of these low bits besides the entry's: no more lookups in req_procs. */
+	if (((cur >> 32) & ES_REQ_PID_MORE) && !others(procs, low, (__u32)cur, &next, &idx)) {
+		v = cur & ~pid_entry(0, ES_REQ_PID_MORE);
+		bpf_map_update_elem(pids, &low, &v, BPF_ANY);
+	}
+}
