@@ -9,7 +9,9 @@ serves, one connection per request, 20 times each:
   POST /web/dataset/call_kw/sale.order/search_read   burn_order: 100 ms of CPU
   GET  /shop/cart                                    burn_cart: 50 ms of CPU
   POST /web/dataset/call_kw/sale.order/nap           nap_order: sleeps 50 ms
-(CPU measured by the thread's own clock), at the default 49 Hz and 10 ms
+(CPU measured by the thread's own clock; each request after a random pause
+under one sampling period, so the bursts' phases against the sampling timer
+are independent), at the default 49 Hz and 10 ms
 off-CPU threshold, twice: under `--probes=python,requests` (the Python
 probe's own sched_switch program) and with every probe (the sched probe's
 hands it the long blocks). Then, for the worker:
@@ -43,6 +45,7 @@ Then a daemon with `--probes=python` (no requests probe): model= answers
 """
 
 import http.client
+import random
 import subprocess
 import time
 
@@ -207,6 +210,10 @@ def run(t, args):
                                  ("POST", RPC + "sale.order/search_read"),
                                  ("GET", "/shop/cart"),
                                  ("POST", RPC + "sale.order/nap")):
+                # A random pause under one sampling period: each burst's phase
+                # against the 49 Hz timer is its own, not locked to the others'
+                # (a locked phase gave every 50 ms burst 3 samples, or 2).
+                time.sleep(random.uniform(0, 1.0 / HZ))
                 st = request(port, method, path)
                 t.require(st == 200, f"{path} answers 200", f"{st}")
         secs = int(time.monotonic() - t0) + 5
