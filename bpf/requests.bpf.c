@@ -86,9 +86,10 @@ struct {
 	__type(value, __u32);
 } req_procs SEC(".maps");
 
-/* Direct-mapped by tgid, in front of req_procs (requests.h): written by user space. */
+/* Direct-mapped by tgid, in front of req_procs (requests.h): mapped and written by user space. */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(map_flags, BPF_F_MMAPABLE);
 	__uint(max_entries, ES_REQ_PIDS);
 	__type(key, __u32);
 	__type(value, __u64);

@@ -36,7 +36,8 @@
 /*
  * req_pids, what every socket call of the host looks at first: entry
  * tgid % ES_REQ_PIDS holds the followed process of those low bits, as a
- * u64 (one load, never torn by user space's update): the tgid in the low
+ * u64 (one load; user space maps the array and stores each entry
+ * atomically, so it is never torn): the tgid in the low
  * half, its index in the high half, with ES_REQ_PID_MORE set when another
  * followed process has the same low bits (then in req_procs only). One
  * cache line where a hash lookup reads three.

@@ -7,9 +7,9 @@
  * they hold a listening TCP socket, so a Python script that serves no HTTP
  * pays nothing. Following a process: its close and listen calls get entry
  * uprobes (core/libc_uprobes.c), then its tgid goes into req_pids and
- * req_procs (req_pids.c), which the socket tracepoints look in. Those are attached while at least one
- * process is followed: a host without HTTP workers (a database server)
- * runs nothing at its socket calls.
+ * req_procs (req_pids.c), which the socket tracepoints look in. Those are
+ * attached while at least one process is followed: a host without HTTP
+ * workers (a database server) runs nothing at its socket calls.
  *
  * The kernel side follows a connection whose local port is one its process
  * listens on, with no trap on accept(): the ports of the listening sockets

@@ -7,16 +7,46 @@
  * its Python code ran (~0.2-0.35 us a call on a VM). A process whose low
  * bits are taken stays in req_procs only, with the entry's
  * ES_REQ_PID_MORE set; it moves into the entry when the holder goes.
- * Only the requests poller writes both maps.
+ * req_pids is mapped into the daemon and each entry written with one
+ * atomic 64-bit store, so the kernel side never reads a torn one. Only the
+ * requests poller writes both maps.
  */
 #include <errno.h>
 #include <stdbool.h>
+#include <stddef.h>
+#include <sys/mman.h>
+#include <unistd.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
 #include "requests.skel.h"
-#include "core/log.h"
 #include "requests/requests.h"
+
+static size_t map_len(void)
+{
+	size_t page = (size_t)sysconf(_SC_PAGESIZE);
+	size_t n = sizeof(__u64) * ES_REQ_PIDS;
+
+	return (n + page - 1) / page * page;
+}
+
+int req_pids_open(struct req_priv *rp)
+{
+	void *m = mmap(NULL, map_len(), PROT_READ | PROT_WRITE, MAP_SHARED,
+		       bpf_map__fd(rp->skel->maps.req_pids), 0);
+
+	if (m == MAP_FAILED)
+		return -errno;
+	rp->pids = m;
+	return 0;
+}
+
+void req_pids_close(struct req_priv *rp)
+{
+	if (rp->pids)
+		munmap(rp->pids, map_len());
+	rp->pids = NULL;
+}
 
 static __u64 pid_entry(__u32 tgid, __u32 hi)
 {
@@ -26,6 +56,16 @@ static __u64 pid_entry(__u32 tgid, __u32 hi)
 static __u32 low_bits(__u32 pid)
 {
 	return pid & (ES_REQ_PIDS - 1);
+}
+
+static __u64 entry_get(const struct req_priv *rp, __u32 low)
+{
+	return __atomic_load_n(&rp->pids[low], __ATOMIC_RELAXED);
+}
+
+static void entry_set(struct req_priv *rp, __u32 low, __u64 v)
+{
+	__atomic_store_n(&rp->pids[low], v, __ATOMIC_RELEASE);
 }
 
 /*
@@ -56,50 +96,39 @@ static unsigned int others(int procs_fd, __u32 low, __u32 except, __u32 *pid, __
 int req_pids_follow(struct req_priv *rp, __u32 pid, __u32 idx)
 {
 	int procs = bpf_map__fd(rp->skel->maps.req_procs);
-	int pids = bpf_map__fd(rp->skel->maps.req_pids);
 	__u32 low = low_bits(pid);
-	__u64 cur, v;
+	__u64 cur;
 
 	if (bpf_map_update_elem(procs, &pid, &idx, BPF_ANY))
 		return -errno;
-	if (bpf_map_lookup_elem(pids, &low, &cur))
-		return -errno;
+	cur = entry_get(rp, low);
 	if ((__u32)cur == 0 || (__u32)cur == pid)
-		v = pid_entry(pid, idx | ((__u32)(cur >> 32) & ES_REQ_PID_MORE));
+		entry_set(rp, low, pid_entry(pid, idx | ((__u32)(cur >> 32) & ES_REQ_PID_MORE)));
 	else
-		v = cur | pid_entry(0, ES_REQ_PID_MORE);
-	return bpf_map_update_elem(pids, &low, &v, BPF_ANY) ? -errno : 0;
+		entry_set(rp, low, cur | pid_entry(0, ES_REQ_PID_MORE));
+	return 0;
 }
 
 void req_pids_unfollow(struct req_priv *rp, __u32 pid)
 {
 	int procs = bpf_map__fd(rp->skel->maps.req_procs);
-	int pids = bpf_map__fd(rp->skel->maps.req_pids);
 	__u32 low = low_bits(pid), next = 0, idx = 0;
-	__u64 cur, v;
+	__u64 cur = entry_get(rp, low), v = 0;
 	unsigned int n;
 
-	if (bpf_map_lookup_elem(pids, &low, &cur)) {
-		bpf_map_delete_elem(procs, &pid);
-		return;
-	}
 	if ((__u32)cur == pid) {
 		/* The entry goes to another process of these low bits, if any. */
-		v = 0;
 		if ((cur >> 32) & ES_REQ_PID_MORE) {
 			n = others(procs, low, pid, &next, &idx);
 			if (n)
 				v = pid_entry(next, idx | (n > 1 ? ES_REQ_PID_MORE : 0));
 		}
-		if (bpf_map_update_elem(pids, &low, &v, BPF_ANY))
-			log_warn("cannot stop following an HTTP worker", "pid=%u err=%d", pid, -errno);
+		entry_set(rp, low, v);
 		bpf_map_delete_elem(procs, &pid);
 		return;
 	}
 	bpf_map_delete_elem(procs, &pid);
 	/* The last one of these low bits besides the entry's: no more lookups in req_procs. */
-	if (((cur >> 32) & ES_REQ_PID_MORE) && !others(procs, low, (__u32)cur, &next, &idx)) {
-		v = cur & ~pid_entry(0, ES_REQ_PID_MORE);
-		bpf_map_update_elem(pids, &low, &v, BPF_ANY);
-	}
+	if (((cur >> 32) & ES_REQ_PID_MORE) && !others(procs, low, (__u32)cur, &next, &idx))
+		entry_set(rp, low, cur & ~pid_entry(0, ES_REQ_PID_MORE));
 }

@@ -136,6 +136,9 @@ static int requests_open(struct probe *p)
 	err = req_pending_open(rp);
 	if (err)
 		return err;
+	err = req_pids_open(rp);
+	if (err)
+		return err;
 	req_tag_writer(p, true);
 	rp->parts_sched = es->task_sched_fd >= 0;
 	rp->parts_pg = es->pg_clients_fd >= 0;
@@ -183,6 +186,7 @@ static void requests_close(struct probe *p)
 	reqtag_map_closed(p->es, rp->skel ? rp->skel->maps.req_serving : NULL);
 	libc_uprobes_free(rp->lu);
 	req_pending_close(rp);
+	req_pids_close(rp);
 	requests_bpf__destroy(rp->skel);
 	req_conns_free(rp);
 	req_slow_free(rp->slow);

@@ -67,6 +67,7 @@ struct req_priv {
 	unsigned int followed; /* processes followed (req_pids.c): the socket tracepoints are on while > 0 */
 	struct req_slow *slow; /* the slowest of the window, for GET /requests */
 	const volatile struct es_req_pending *pending; /* req_pending, mapped: [ES_REQ_SLOT_PROCS] */
+	__u64 *pids; /* req_pids, mapped: [ES_REQ_PIDS] (req_pids.c) */
 };
 
 /* The roles whose processes serve HTTP and get the uprobes. */
@@ -76,6 +77,8 @@ bool req_role_served(enum es_role r);
 bool req_thread_reads(__u32 tgid, __u32 tid, __s32 fd);
 
 /* requests/req_pids.c: the processes the socket tracepoints follow. */
+int req_pids_open(struct req_priv *rp);
+void req_pids_close(struct req_priv *rp);
 int req_pids_follow(struct req_priv *rp, __u32 pid, __u32 idx);
 void req_pids_unfollow(struct req_priv *rp, __u32 pid);
 
