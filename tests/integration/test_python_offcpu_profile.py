@@ -27,6 +27,7 @@ debug log says which ran).
 
 import json
 import os
+import re
 import subprocess
 
 import lib
@@ -91,6 +92,17 @@ def run(t, paths, args, hooked):
                     f"{quick} us in {sum(1 for f, _ in stacks if f[-1] == '__main__:quick_nap')}"
                     " stacks")
         t.prefix = ""
+        # What a lost block would leave behind (a CI run once missed 6 of one
+        # worker's 20): drops on the way, and BPF runs the kernel skipped.
+        text = lib.http_get(d.port)[2].decode(errors="replace")
+        lib.log("loss counters: " + "; ".join(
+            ln for ln in text.splitlines() if not ln.startswith("#") and re.match(
+                r"erpscope_(python_profile_(events|counts_dropped)|ringbuf_drops|"
+                r"bpf_map_update_errors|events_dropped)", ln)))
+        held = lib.held_prog_ids(d.pid)
+        lib.log("recursion misses: " + ", ".join(
+            f"{p['name']} {p.get('recursion_misses', 0)}" for i, p in lib.es_progs().items()
+            if i in held and p["name"].startswith(("es_py", "es_switch"))))
         both, _, _ = pw.profile(d, kind="offcpu", seconds=60, role="python")
         have = {f[0] for f, _ in both if f[-1] == "__main__:blocked_here"}
         want = {f"python[{p.pid}]" for p in procs.values()}

@@ -22,7 +22,8 @@
     waited for: at each switch-in after a runnable wait (at least 8 of its
     10 wakeups; the VM kernel skips a switch now and then) exactly one
     thread of the trace leaves the running state on that CPU at that very
-    timestamp, and at 6 of them at least that is a spinner, with a process
+    timestamp (all but one: the CPU may have been idle), and at 6 of them
+    at least that is a spinner, with a process
     track `other <pid> /bin/sh -c ...`, runnable (preempted); the others are
     whatever ran first (a kworker, the daemon itself)
   - the daemon logs what attaching and detaching cost (reported, not asserted)
@@ -197,10 +198,13 @@ def body(t):
                 f"its sleeps (ts, cpu) {ins}; who left that CPU then (tid, cpu, state, its "
                 f"process track): {[[h + (tr.processes.get(tr.threads.get(h[0], (h[0],))[0]),) for h in x] for x in held]}")
         # The CPU came from someone at each: a spinner mostly, now and then
-        # another task (a kworker, this test's daemon) that ran first.
-        t.check(len(ins) >= 8 and all(len(h) == 1 for h in held),
-                "at each switch-in after a wait in its sleeps (8 at least), the one thread that "
-                "left that CPU then is in the trace", f"{list(zip(ins, held))}")
+        # another task (a kworker, this test's daemon) that ran first; from
+        # the idle task (not in a trace) only if that CPU's spinner was away.
+        t.check(len(ins) >= 8 and all(len(h) <= 1 for h in held) and
+                sum(len(h) == 1 for h in held) >= len(ins) - 1,
+                "at each switch-in after a wait in its sleeps (8 at least; one may come from an "
+                "idle CPU), the one thread that left that CPU then is in the trace",
+                f"{list(zip(ins, held))}")
         good = [h[0] for h in held
                 if len(h) == 1 and h[0][0] in spids and h[0][2] == "TASK_STATE_RUNNABLE"]
         t.check(len(good) >= 6,
