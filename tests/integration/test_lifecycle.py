@@ -186,6 +186,11 @@ def body(t):
         ppid_info = lib.worker_info(m, f.pid)
         lib.log(f"note: its parent (pid {f.pid}) -> {ppid_info}")
 
+        # Its memory is sampled every 5 s: once it has been, that series must go too.
+        t.check(lib.wait_for(lambda: any(n == "erpscope_worker_resident_memory_bytes"
+                                         for n, _, _ in lib.worker_series(d.scrape(), cpid)),
+                             7.0, 0.2),
+                "its resident memory is sampled (erpscope_worker_resident_memory_bytes)")
         os.kill(cpid, signal.SIGTERM)
         line = f.stdout.readline().split()
         t.require(line and line[0] == "reaped", "the worker exited and was reaped", f"{line}")

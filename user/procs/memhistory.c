@@ -204,8 +204,16 @@ static void mh_collect(struct poller *pl, struct expo *e)
 		"Resident set size of each tracked worker at the last memory sample (every 5 s).");
 	for (unsigned int i = 0; i < mh->nlive; i++) {
 		const struct mh_ring *r = mh->live[i];
+		struct slot_view sv;
 
 		if (!r || !r->n)
+			continue;
+		/*
+		 * Only while the worker's other series are (procs drops an exited
+		 * one after the next scrape), not until this poller's next tick.
+		 */
+		if (procs_slot_view(mh->es->procs, i + ES_SLOT_FIRST_WORKER, &sv) || !sv.w ||
+		    sv.w->pid != r->pid || sv.w->starttime != r->starttime)
 			continue;
 		l[0] = (struct expo_label){ "role", role_name(r->role) };
 		l[1] = (struct expo_label){ "worker", r->worker };
