@@ -5,6 +5,8 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
@@ -20,6 +22,16 @@ void bpf_pick_flavour(struct bpf_object *obj, bool tp_btf)
 		else if (!strncmp(sec, "raw_tp/", 7))
 			bpf_program__set_autoload(prog, !tp_btf);
 	}
+}
+
+void *bpf_map_mmap(int map_fd, size_t size, bool writable, size_t *len)
+{
+	size_t page = (size_t)sysconf(_SC_PAGESIZE);
+	void *m;
+
+	*len = (size + page - 1) / page * page;
+	m = mmap(NULL, *len, PROT_READ | (writable ? PROT_WRITE : 0), MAP_SHARED, map_fd, 0);
+	return m == MAP_FAILED ? NULL : m;
 }
 
 int bpf_ncpus(void)

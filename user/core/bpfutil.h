@@ -17,6 +17,13 @@ int bpf_percpu_sum_u64(int map_fd, uint32_t key, uint64_t *out);
 int bpf_ncpus(void);
 
 /*
+ * A BPF_F_MMAPABLE array of size bytes mapped shared (writable or read
+ * only): the mapping, its length (size rounded up to pages) in *len, or
+ * NULL with errno set. Undone by munmap(p, *len).
+ */
+void *bpf_map_mmap(int map_fd, size_t size, bool writable, size_t *len);
+
+/*
  * Time counters that add the intervals still open at a scrape read the
  * closed totals first, then the open intervals: an interval that closes
  * between the two reads is in neither (a thread spinning alone on a CPU

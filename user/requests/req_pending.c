@@ -18,22 +18,16 @@
 #include <bpf/libbpf.h>
 
 #include "requests.skel.h"
+#include "core/bpfutil.h"
 #include "requests/requests.h"
-
-static size_t map_len(void)
-{
-	size_t page = (size_t)sysconf(_SC_PAGESIZE);
-	size_t n = sizeof(struct es_req_pending) * ES_REQ_SLOT_PROCS;
-
-	return (n + page - 1) / page * page;
-}
 
 int req_pending_open(struct req_priv *rp)
 {
-	void *m = mmap(NULL, map_len(), PROT_READ, MAP_SHARED,
-		       bpf_map__fd(rp->skel->maps.req_pending), 0);
+	void *m = bpf_map_mmap(bpf_map__fd(rp->skel->maps.req_pending),
+			       sizeof(struct es_req_pending) * ES_REQ_SLOT_PROCS, false,
+			       &rp->pending_len);
 
-	if (m == MAP_FAILED)
+	if (!m)
 		return -errno;
 	rp->pending = m;
 	return 0;
@@ -42,7 +36,7 @@ int req_pending_open(struct req_priv *rp)
 void req_pending_close(struct req_priv *rp)
 {
 	if (rp->pending)
-		munmap((void *)rp->pending, map_len());
+		munmap((void *)rp->pending, rp->pending_len);
 	rp->pending = NULL;
 }
 

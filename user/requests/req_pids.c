@@ -15,36 +15,24 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <sys/mman.h>
-#include <unistd.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
 #include "requests.skel.h"
+#include "core/bpfutil.h"
 #include "requests/requests.h"
-
-static size_t map_len(void)
-{
-	size_t page = (size_t)sysconf(_SC_PAGESIZE);
-	size_t n = sizeof(__u64) * ES_REQ_PIDS;
-
-	return (n + page - 1) / page * page;
-}
 
 int req_pids_open(struct req_priv *rp)
 {
-	void *m = mmap(NULL, map_len(), PROT_READ | PROT_WRITE, MAP_SHARED,
-		       bpf_map__fd(rp->skel->maps.req_pids), 0);
-
-	if (m == MAP_FAILED)
-		return -errno;
-	rp->pids = m;
-	return 0;
+	rp->pids = bpf_map_mmap(bpf_map__fd(rp->skel->maps.req_pids), sizeof(__u64) * ES_REQ_PIDS,
+				true, &rp->pids_len);
+	return rp->pids ? 0 : -errno;
 }
 
 void req_pids_close(struct req_priv *rp)
 {
 	if (rp->pids)
-		munmap(rp->pids, map_len());
+		munmap(rp->pids, rp->pids_len);
 	rp->pids = NULL;
 }
 

@@ -67,7 +67,9 @@ struct req_priv {
 	unsigned int followed; /* processes followed (req_pids.c): the socket tracepoints are on while > 0 */
 	struct req_slow *slow; /* the slowest of the window, for GET /requests */
 	const volatile struct es_req_pending *pending; /* req_pending, mapped: [ES_REQ_SLOT_PROCS] */
+	size_t pending_len;
 	__u64 *pids; /* req_pids, mapped: [ES_REQ_PIDS] (req_pids.c) */
+	size_t pids_len;
 };
 
 /* The roles whose processes serve HTTP and get the uprobes. */
