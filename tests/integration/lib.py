@@ -146,6 +146,17 @@ def free_port():
         return s.getsockname()[1]
 
 
+def host_steal():
+    """Seconds the hypervisor stole from this host's CPUs, all of them
+    together (/proc/stat). A thread's time on a CPU by erpscope's stamps
+    includes what was stolen while it ran; time.thread_time() does not
+    (paravirtual steal accounting), so a check of one against the other
+    allows the steal of its window."""
+    with open("/proc/stat") as f:
+        v = f.readline().split()
+    return int(v[8]) / os.sysconf("SC_CLK_TCK")
+
+
 def wait_for(pred, timeout, interval=0.05, what="condition"):
     """Polls pred() until it returns a truthy value; returns it, or None."""
     deadline = time.monotonic() + timeout
@@ -858,6 +869,17 @@ class Test:
         ok = got is not None and abs(got - want) <= tol
         return self.check(ok, what, f"expected {_n(want)} +/- {_n(tol)} "
                           f"({rel * 100:g}%{f' + {abs_tol:g}' if abs_tol else ''}), got {_n(got)}"
+                          + (f", off by {(got - want) / want * 100:+.1f}%" if got is not None
+                             and want else ""))
+
+    def near_oncpu(self, got, want, rel, what, steal):
+        """got, time on a CPU by the scheduler's stamps, is want (CPU time
+        as the kernel charged it) within rel, plus up to the steal seconds
+        the host saw meanwhile (host_steal()) and one 10 ms tick of it."""
+        lo, hi = want * (1 - rel), want * (1 + rel) + (steal + 0.01 if steal else 0.0)
+        ok = got is not None and lo <= got <= hi
+        return self.check(ok, what, f"expected {_n(want)} -{rel * 100:g}%/+{rel * 100:g}% "
+                          f"+ {steal:.3f} s stolen, in [{_n(lo)}, {_n(hi)}], got {_n(got)}"
                           + (f", off by {(got - want) / want * 100:+.1f}%" if got is not None
                              and want else ""))
 

@@ -10,7 +10,8 @@ probe's per-client statement times):
   - 10 x /web/dataset/call_kw/sale.order/search_read sleeping 200 ms: the
     sleep part of sale.order.search_read within 10% of 2 s
   - 10 x /web/dataset/call_kw/res.partner/read burning 100 ms of CPU: the
-    cpu part of res.partner.read within 10% of 1 s
+    cpu part of res.partner.read within 10% of 1 s (plus the host's steal
+    meanwhile: the part is time on a CPU, which holds it)
   - 5 x /web/dataset/call_kw/account.move/reconcile running SELECT
     pg_sleep(0.3) and 3 quick statements: the pg part within 10% of 1.5 s,
     20 statements counted
@@ -143,7 +144,9 @@ def body(t):
         with lib.Daemon("--probes=sched,pg,python,requests",
                         "--http.slow-request-threshold=250ms") as d:
             srv, port, _ = prefork.start(t, d, APP, [pg.dir, str(pg.port), DB])
+            stolen = lib.host_steal()
             run_load(port)
+            stolen = lib.host_steal() - stolen
             time.sleep(0.5)
             m = d.scrape()
             for model, method, n in RPCS:
@@ -163,7 +166,9 @@ def body(t):
             t.near(sale.get("sleep", 0), 2.0, 0.10, "sale.order.search_read slept 10 x 200 ms")
             partner = parts(m, "erpscope_odoo_rpc_time_seconds_total", model="res.partner",
                             method="read")
-            t.near(partner.get("cpu", 0), 1.0, 0.10, "res.partner.read burnt 10 x 100 ms")
+            # time on a CPU: it holds what the hypervisor stole meanwhile
+            t.near_oncpu(partner.get("cpu", 0), 1.0, 0.10, "res.partner.read burnt 10 x 100 ms",
+                         stolen)
             move = parts(m, "erpscope_odoo_rpc_time_seconds_total", model="account.move",
                          method="reconcile")
             t.near(move.get("pg", 0), 1.5, 0.10, "account.move.reconcile waited 5 x 300 ms "
