@@ -641,6 +641,70 @@ static void test_capacity(void)
 	diag_history_free(&h);
 }
 
+/* One /grow point: n requests, stmts statements, at t. */
+static void grow_snap(struct diag_history *h, double t, uint64_t n, uint64_t stmts)
+{
+	struct diag_snap s;
+
+	snap_at(&s, t);
+	s.routes_known = true;
+	s.nroutes = 1;
+	snprintf(s.routes[0].key, sizeof(s.routes[0].key), "/grow");
+	s.routes[0].count = n;
+	s.routes[0].pg_stmts = stmts;
+	diag_history_snap(h, &s);
+}
+
+/*
+ * The daemon's first snapshot splits a burst of 6 requests at 3 statements
+ * each (3 before it, 3 after); 5 minutes later 12 at 60: the 3 before the
+ * first snapshot are before the rise too, so the rule sees 6 and finds it.
+ * Once the history no longer reaches back to the daemon's start, the counts
+ * at its oldest point are not the history's: then only the 3 after it are.
+ */
+static void test_rising_split(void)
+{
+	struct diag_history h;
+	struct diag_input in = { .cores = 2 };
+	struct diag_result r;
+	double t = 20000;
+
+	CHECK(!diag_history_init(&h));
+	in.h = &h;
+	grow_snap(&h, t, 3, 9);
+	grow_snap(&h, t + 5, 6, 18);
+	for (t += 10; t < 20300; t += 5)
+		grow_snap(&h, t, 6, 18);
+	for (int i = 1; i <= 12; i++, t += 5)
+		grow_snap(&h, t, 6 + (uint64_t)i, 18 + 60 * (uint64_t)i);
+	CHECK(diag_history_from_start(&h));
+	in.from = 20300;
+	in.to = t;
+	diag_history_window(&h, in.from, in.to, &in.start, &in.end);
+	CHECK(in.start && in.end && in.start->t == 20300);
+	CHECK(!diag_evaluate(&in, &r));
+	CHECK(has(&r, DIAG_R_STMTS_RISING, "route /grow: 3 -> 60 PostgreSQL statements per request since 05:33:25Z",
+		  "before: 6 requests, 18 statements (since the daemon started)", ""));
+	diag_result_free(&r);
+
+	/* a day on: the first snapshot is gone from the coarse ring */
+	h.coarse_wrapped = true;
+	CHECK(!diag_history_from_start(&h));
+	CHECK(!diag_evaluate(&in, &r));
+	CHECK(!has(&r, DIAG_R_STMTS_RISING, "", "", ""));
+	diag_result_free(&r);
+	diag_history_free(&h);
+
+	/* and the ring does wrap: DIAG_COARSE_N + 1 minutes */
+	CHECK(!diag_history_init(&h));
+	for (unsigned int i = 0; i <= DIAG_COARSE_N; i++) {
+		CHECK(diag_history_from_start(&h) == (i > 0));
+		grow_snap(&h, 30000 + 60.0 * i, i, i);
+	}
+	CHECK(!diag_history_from_start(&h));
+	diag_history_free(&h);
+}
+
 int main(void)
 {
 	test_json_get();
@@ -651,6 +715,7 @@ int main(void)
 	test_cron();
 	test_rules();
 	test_capacity();
+	test_rising_split();
 	test_sql();
 	test_time();
 	printf("diagnose history: %zu bytes\n", diag_history_bytes());

@@ -117,6 +117,7 @@ static void coarse_put(struct diag_history *h, const struct diag_snap *s)
 	if (h->coarse_n == DIAG_COARSE_N) {
 		slot = &h->coarse[h->coarse_head];
 		h->coarse_head = (h->coarse_head + 1) % DIAG_COARSE_N;
+		h->coarse_wrapped = true;
 	} else {
 		slot = &h->coarse[(h->coarse_head + h->coarse_n) % DIAG_COARSE_N];
 		h->coarse_n++;
@@ -280,6 +281,11 @@ void diag_history_foreach(const struct diag_history *h, double to, diag_snap_fn 
 			break;
 		fn(arg, s);
 	}
+}
+
+bool diag_history_from_start(const struct diag_history *h)
+{
+	return h->coarse_n && !h->coarse_wrapped;
 }
 
 const struct diag_snap *diag_history_last(const struct diag_history *h)

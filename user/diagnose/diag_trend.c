@@ -80,8 +80,14 @@ static int judge(const struct diag_input *in, struct diag_result *res, struct cu
 		if (c->p[i].count > c->p[i - 1].count && per(&c->p[i - 1], &c->p[i]) < now / 2)
 			break;
 	rise = &c->p[i];
-	/* The first point: its counts are since the daemon started. */
-	base0 = i > 0 && c->p[0].count < rise->count ? &c->p[0] : &zero;
+	/*
+	 * Before the rise, from the route's first point on; or from zero, all
+	 * its counts since the daemon started, when the rise is that point or
+	 * the history reaches back to the daemon's start (a snapshot may have
+	 * split an earlier burst: its part before that point is still before).
+	 */
+	base0 = i > 0 && c->p[0].count < rise->count && !diag_history_from_start(in->h) ?
+			&c->p[0] : &zero;
 	if (diag_delta(rise->count, base0->count) < MIN_REQUESTS)
 		return 0;
 	before = per(base0, rise);

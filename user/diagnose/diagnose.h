@@ -208,6 +208,7 @@ struct diag_history {
 	struct diag_packed *coarse; /* ring of DIAG_COARSE_N */
 	struct diag_snap *unpacked; /* 2: the coarse start and end diag_history_window() gave */
 	unsigned int fine_head, fine_n, coarse_head, coarse_n;
+	bool coarse_wrapped; /* the first snapshot, kept coarse, was dropped */
 	double last_fine, last_coarse;
 	struct diag_event *ev; /* ring of DIAG_EVENTS */
 	unsigned int ev_head, ev_n;
@@ -253,6 +254,12 @@ void diag_history_cron(struct diag_history *h, const struct diag_cron *c, double
 typedef void (*diag_snap_fn)(void *arg, const struct diag_snap *s);
 /* Every snapshot taken at or before to, oldest first (the coarse ring, then the fine one). */
 void diag_history_foreach(const struct diag_history *h, double to, diag_snap_fn fn, void *arg);
+/*
+ * Whether the history still holds the first snapshot it was given (the
+ * daemon's first): then what any counter held at its oldest point was
+ * counted within the history's span.
+ */
+bool diag_history_from_start(const struct diag_history *h);
 /* The newest snapshot, or NULL. */
 const struct diag_snap *diag_history_last(const struct diag_history *h);
 typedef void (*diag_event_fn)(void *arg, const struct diag_event *ev);
