@@ -26,6 +26,10 @@ Asserted, with numbers the workload knows:
   - GET /requests: the 20 slowest of the window are the 10 sale.order and 10
     res.partner RPCs (seconds within 5% of the client's), no query string
   - 5 requests on one keep-alive HTTP/1.1 connection: 5 requests
+  - keep-alive servers that wait for a client's next request in recv(),
+    poll() (a socket with a timeout), select() or epoll_wait(): the answered
+    request is counted within 3 s while the client sends nothing more, and
+    once only when the next comes
   - a gevent WSGIServer (role odoo_gevent) serving 20 concurrent requests
     that gevent.sleep(0.5): GET /requests shows the 20 in flight at once;
     exactly 20 counted, all in the (0.5, 1] bucket, sum within 10% of 10 s
@@ -106,6 +110,11 @@ def app(request):
 '''
 SERVER = prefork.source(SERVER, 2)
 
+# How the threaded server's keep-alive listeners wait for a client's next
+# request: in recv() itself, or in poll() (a socket with a timeout),
+# select() or epoll_wait() before it.
+KA_WAITS = ("recv", "poll", "select", "epoll")
+
 
 # werkzeug's threaded development server: one thread per request.
 THREADED = r'''
@@ -116,7 +125,7 @@ from werkzeug.wrappers import Request, Response
 def app(request):
     return Response("ok")
 
-import select, socket, threading
+import select, socket, sys, threading
 
 def websocket(ls):
     # Not a websocket: the 101 answer, then an echo of whatever comes, as frames.
@@ -134,13 +143,26 @@ def websocket(ls):
             c.sendall(b)
         c.close()
 
-def keepalive(ls):
-    # Keep-alive in a blocking read without a timeout: the wait for the
-    # client's next request is in recv() on the connection.
+def keepalive(ls, wait):
+    # Keep-alive: the wait for the client's next request is in recv() on the
+    # connection (a blocking socket without a timeout), or before it in
+    # poll() (a socket with a timeout: CPython polls before it reads),
+    # select() or epoll_wait().
     while True:
         select.select([ls], [], [])
         c, _ = ls.accept()
-        while c.recv(4096):
+        if wait == "poll":
+            c.settimeout(60)
+        while True:
+            if wait == "select":
+                select.select([c], [], [])
+            elif wait == "epoll":
+                ep = select.epoll()
+                ep.register(c.fileno(), select.EPOLLIN)
+                ep.poll()
+                ep.close()
+            if not c.recv(4096):
+                break
             c.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
         c.close()
 
@@ -148,12 +170,15 @@ ws = socket.socket()
 ws.bind(("127.0.0.1", 0))
 ws.listen(8)
 threading.Thread(target=websocket, args=(ws,), daemon=True).start()
-ka = socket.socket()
-ka.bind(("127.0.0.1", 0))
-ka.listen(8)
-threading.Thread(target=keepalive, args=(ka,), daemon=True).start()
+kas = []
+for wait in sys.argv[1:]:
+    ka = socket.socket()
+    ka.bind(("127.0.0.1", 0))
+    ka.listen(8)
+    threading.Thread(target=keepalive, args=(ka, wait), daemon=True).start()
+    kas.append(ka.getsockname()[1])
 srv = werkzeug.serving.make_server("127.0.0.1", 0, app, threaded=True)
-print(srv.socket.getsockname()[1], ws.getsockname()[1], ka.getsockname()[1], flush=True)
+print(srv.socket.getsockname()[1], ws.getsockname()[1], *kas, flush=True)
 srv.serve_forever()
 '''
 
@@ -521,8 +546,8 @@ def run(t, mode):
         lib.kill_group(ux)
 
         # ---- a plain Python process (role python) serving from threads
-        py = lib.spawn([lib.PYTHON, "-c", THREADED], stdout=subprocess.PIPE, text=True)
-        pyport, wsport, kaport = (int(x) for x in py.stdout.readline().split())
+        py = lib.spawn([lib.PYTHON, "-c", THREADED, *KA_WAITS], stdout=subprocess.PIPE, text=True)
+        pyport, wsport, *kaports = (int(x) for x in py.stdout.readline().split())
         info, _, _ = lib.wait_worker(d, py.pid, timeout=10.0, role="python")
         t.require(info is not None, "the threaded server is tracked as python")
         ok = lib.wait_for(lambda: followed(d.pid, py.pid, tcp_pool=False), 12.0, 0.2)
@@ -559,25 +584,32 @@ def run(t, mode):
                 "sessions stay out of the latency histogram, the frames are not unparsed "
                 "requests", f"{kept}")
 
-        # keep-alive with the worker blocked reading the connection: its answer is out
-        def idle_count():
-            return d.scrape().histogram("erpscope_http_request_duration_seconds", role="python",
-                                        route="/keepalive/idle", method="GET", code="200")[2]
-        lost0 = d.scrape().total("erpscope_http_requests_lost_total")
-        s = socket.create_connection(("127.0.0.1", kaport), timeout=10)
-        s.sendall(b"GET /keepalive/idle HTTP/1.1\r\nHost: x\r\n\r\n")
-        t.require(s.recv(4096).endswith(b"ok"), "the keep-alive server answers")
-        n1 = lib.wait_for(lambda: idle_count() == 1, 3.0, 0.1)
-        t.check(n1, "a keep-alive request is counted while its client sends nothing more and "
-                "the worker waits in recv() on the connection", f"{idle_count()}")
-        s.sendall(b"GET /keepalive/idle HTTP/1.1\r\nHost: x\r\n\r\n")
-        t.require(s.recv(4096).endswith(b"ok"), "the keep-alive server answers again")
-        s.close()
-        time.sleep(0.5)
-        t.check(idle_count() == 2, "the connection's 2 requests counted once each (the first's "
-                "end event, when the next came, counted nothing more)", f"{idle_count()}")
-        t.check(d.scrape().total("erpscope_http_requests_lost_total") == lost0,
-                "no request counted as lost", f"{d.scrape().total('erpscope_http_requests_lost_total') - lost0}")
+        # keep-alive with the worker waiting to read the connection: its answer is out
+        for wait, kaport in zip(KA_WAITS, kaports):
+            route = f"/keepalive/{wait}"
+
+            def idle_count():
+                return d.scrape().histogram("erpscope_http_request_duration_seconds",
+                                            role="python", route=route, method="GET",
+                                            code="200")[2]
+            lost0 = d.scrape().total("erpscope_http_requests_lost_total")
+            s = socket.create_connection(("127.0.0.1", kaport), timeout=10)
+            s.sendall(f"GET {route} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+            t.require(s.recv(4096).endswith(b"ok"), f"the keep-alive server ({wait}) answers")
+            n1 = lib.wait_for(lambda: idle_count() == 1, 3.0, 0.1)
+            t.check(n1, f"a keep-alive request is counted while its client sends nothing more "
+                    f"and the worker waits in {'epoll_wait' if wait == 'epoll' else wait}() for the "
+                    "connection", f"{idle_count()}")
+            s.sendall(f"GET {route} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+            t.require(s.recv(4096).endswith(b"ok"), f"the keep-alive server ({wait}) answers "
+                      "again")
+            s.close()
+            time.sleep(0.5)
+            t.check(idle_count() == 2, f"{wait}: the connection's 2 requests counted once each "
+                    "(the first's end event, when the next came, counted nothing more)",
+                    f"{idle_count()}")
+            lost = d.scrape().total("erpscope_http_requests_lost_total") - lost0
+            t.check(lost == 0, f"{wait}: no request counted as lost", f"{lost}")
         lib.kill_group(py)
 
         # ---- a gevent server: 20 concurrent slow requests
