@@ -492,6 +492,7 @@ struct host_priv {
 
 	bool cpu_ok, cpu_seen;
 	struct host_cpu cpu; /* never decreasing: see tick_cpu() */
+	struct host_cpu cpu_view; /* host_view()'s last read, as cpu */
 	double cpu_ratio;
 
 	bool mem_ok;
@@ -912,9 +913,36 @@ static void host_free(struct poller *pl)
 	pl->priv = NULL;
 }
 
+/*
+ * The CPU counters now, for host_view(): a reader that takes rates between
+ * its own reads (the diagnose snapshots) cannot use the poller's last read,
+ * up to 5 s old and on a clock of its own: two snapshots 5 s apart could
+ * carry the same one, or reads 10 s apart. Never below what the poller or
+ * the last call read (tick_cpu()'s rule); the poller's own values and its
+ * ratio gauge are left as they are.
+ */
+static int cpu_now(struct host_priv *hp, struct host_cpu *out)
+{
+	struct host_cpu raw;
+	int err = load(hp, SRC_STAT);
+
+	if (err || (err = host_parse_stat(hp->buf, &raw)))
+		return err;
+	for (int m = 0; m < HOST_CPU_NMODES; m++) {
+		if (hp->cpu_seen && raw.ticks[m] < hp->cpu.ticks[m])
+			raw.ticks[m] = hp->cpu.ticks[m];
+		if (raw.ticks[m] < hp->cpu_view.ticks[m])
+			raw.ticks[m] = hp->cpu_view.ticks[m];
+	}
+	hp->cpu_view = raw;
+	*out = raw;
+	return 0;
+}
+
 int host_view(struct erpscope *es, struct host_view *v)
 {
-	const struct host_priv *hp = NULL;
+	struct host_priv *hp = NULL;
+	struct host_cpu cpu;
 
 	memset(v, 0, sizeof(*v));
 	for (int i = 0; i < es->npollers; i++)
@@ -922,12 +950,13 @@ int host_view(struct erpscope *es, struct host_view *v)
 			hp = es->pollers[i].priv;
 	if (!hp)
 		return -ENODEV;
-	v->cpu_ok = hp->cpu_ok;
-	for (int m = 0; m < HOST_CPU_NMODES; m++) {
-		v->cpu_ticks += hp->cpu.ticks[m];
+	v->cpu_ok = !cpu_now(hp, &cpu);
+	for (int m = 0; v->cpu_ok && m < HOST_CPU_NMODES; m++) {
+		v->cpu_ticks += cpu.ticks[m];
 		if (m != HOST_CPU_IDLE && m != HOST_CPU_IOWAIT)
-			v->cpu_busy_ticks += hp->cpu.ticks[m];
+			v->cpu_busy_ticks += cpu.ticks[m];
 	}
+	tick_psi(hp); /* counters only: read now for the same reason */
 	v->mem_ok = hp->mem_ok;
 	v->mem_total = hp->mem.total;
 	v->mem_available = hp->mem.available;

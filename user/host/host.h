@@ -89,7 +89,10 @@ struct host_view {
 	uint64_t psi_some_us[3]; /* cumulative stall: cpu, memory, io */
 };
 
-/* Fills v. 0, or -ENODEV when the host poller is not running. */
+/*
+ * Fills v: the CPU and pressure counters read now, the rest as of the
+ * poller's last tick. 0, or -ENODEV when the host poller is not running.
+ */
 int host_view(struct erpscope *es, struct host_view *v);
 
 /* Returns 0, or -EINVAL when there is no well-formed "cpu " line. */
