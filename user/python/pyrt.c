@@ -5,6 +5,7 @@
  * (strings, tuples, chains), checked against the type it should have, and
  * a failed read ends the walk or renders as "?" instead of being trusted.
  */
+#include "core/procmem.h"
 #include "python/pyrt.h"
 
 #include <dirent.h>
@@ -212,15 +213,9 @@ const struct py_layout *py_layout_for(unsigned int version)
 /* Reads exactly len bytes at addr: 0, -ESRCH when the process is gone, else -errno. */
 static int rd(const struct py_target *t, uint64_t addr, void *buf, size_t len)
 {
-	struct iovec local = { buf, len }, remote = { (void *)(uintptr_t)addr, len };
-	ssize_t n;
-
 	if (addr < 4096 || addr >= PY_ADDR_LIMIT || len > PY_ADDR_LIMIT - addr)
 		return -EFAULT;
-	n = process_vm_readv(t->pid, &local, 1, &remote, 1, 0);
-	if (n < 0)
-		return -errno;
-	return (size_t)n == len ? 0 : -EFAULT;
+	return proc_mem_read(t->pid, addr, buf, len);
 }
 
 static int rd_ptr(const struct py_target *t, uint64_t addr, uint64_t *out)
