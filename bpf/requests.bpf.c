@@ -4,15 +4,17 @@
  * layer: the sock_recv_length and sock_send_length tracepoints (es_req_recv,
  * es_req_send: they fire once a socket receive or send returns, in the
  * caller's syscall, whatever the call: recv, recvfrom, recvmsg, read,
- * send, sendto, sendmsg, write), and plain entry uprobes over close and
- * listen of each worker's C library (es_req_io, user/requests/req_attach.c
- * through core/libc_uprobes.c). The tracepoints fire for every socket call
- * of the host: a process that is not an HTTP worker costs one array load
- * (req_pids, written by user space as it attaches a worker). No uprobe
- * trap on a request's socket calls: a trap costs the worker about 0.5 us on
- * a VM, more than the programs here, and the worker's PostgreSQL calls paid
- * it too. Not syscall tracepoints: those put every syscall of the host on
- * the kernel's slow path.
+ * send, sendto, sendmsg, write), the inet_sock_set_state tracepoint
+ * (es_req_state: a worker's close or shutdown of a TCP connection), and a
+ * plain entry uprobe over listen of each worker's C library (es_req_io,
+ * user/requests/req_attach.c through core/libc_uprobes.c). The tracepoints
+ * fire for every socket call and TCP state change of the host: a process
+ * that is not an HTTP worker costs one array load (req_pids, written by
+ * user space as it attaches a worker). No uprobe trap on a request's
+ * socket calls nor on close: a trap costs the worker about 0.5 us on a VM,
+ * more than the programs here, and its PostgreSQL calls and every close of
+ * a file paid it too. Not syscall tracepoints: those put every syscall of
+ * the host on the kernel's slow path.
  *
  * The descriptor and the user buffer come from the registers the task
  * entered its syscall with (sysargs.bpf.h); the socket from the tracepoint.
@@ -21,8 +23,10 @@
  * workers) and at listen()'s entry after (a server starting up).
  * - A receive on a descriptor not seen before looks at its socket: the
  *   server's end of a connection (served()) is followed (tgid, fd); any
- *   other (PostgreSQL, a file) is remembered as ignored until its close. A
- *   closed descriptor's entry is kept for the next one of its number.
+ *   other (PostgreSQL, a file) is remembered as ignored, with its socket's
+ *   inode number: a read that finds another socket under the descriptor
+ *   starts over (a close unseen: a UNIX socket's). A closed descriptor's
+ *   entry is kept for the next one of its number.
  * - A receive that returns bytes on a followed connection with no request
  *   open begins a request; user space gets its first ES_REQ_CAP bytes,
  *   parses the request line (and the head of a JSON-RPC/XML-RPC body) and
@@ -36,7 +40,7 @@
  *   bytes received to its last bytes sent.
  * - The answer is out when the worker reads the connection again (keep-
  *   alive: the next request, the client's close, or a non-blocking read
- *   that finds nothing) or closes it: that ends the request.
+ *   that finds nothing) or closes or shuts it down: that ends the request.
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
@@ -165,6 +169,9 @@ struct {
 
 /* include/linux/socket.h: a peek is read again by the next receive. */
 #define ES_MSG_PEEK 2
+/* include/uapi/asm-generic/errno*.h: the client went away. */
+#define ES_EPIPE 32
+#define ES_ECONNRESET 104
 
 /* n, at most ES_REQ_CAP, in a form the verifier keeps the bound of after a spill. */
 static __always_inline __u32 cap_len(__u32 n)
@@ -382,12 +389,13 @@ static __always_inline __u32 slot_of(const struct es_req_conn_key *k, __u32 proc
 /*
  * A descriptor seen for the first time, or again after its close (old, its
  * entry: reused in place, no delete and insert per connection): followed
- * when it is the server's end of a connection, else ignored until its close.
+ * when it is the server's end of a connection, else ignored until another
+ * socket (ino) is found under its number.
  */
 static __always_inline struct es_req_conn *adopt(const struct es_req_conn_key *k, struct sock *sk,
-						 struct es_req_conn *old, __u32 slot)
+						 __u64 ino, struct es_req_conn *old, __u32 slot)
 {
-	struct es_req_conn c = { .tgid = k->tgid, .port = old ? old->port : 0 };
+	struct es_req_conn c = { .tgid = k->tgid, .port = old ? old->port : 0, .ino = ino };
 	long err;
 
 	if (!served(k, sk, &c.port))
@@ -402,6 +410,7 @@ static __always_inline struct es_req_conn *adopt(const struct es_req_conn_key *k
 		old->state = c.state;
 		old->tgid = k->tgid;
 		old->port = c.port;
+		old->ino = ino;
 		old->pending = 0; /* a slot taken over: the buffer was never this process's */
 		return old;
 	}
@@ -514,6 +523,14 @@ static __always_inline void finish(const struct es_req_conn_key *k, struct es_re
 	c->state = ES_REQ_S_IDLE;
 }
 
+/* The connection is closed or shut down (or found replaced): its open request ends. */
+static __always_inline void end_open(const struct es_req_conn_key *k, struct es_req_conn *c,
+				     __u32 slot, __u64 now)
+{
+	if (c->state == ES_REQ_S_REQ || c->state == ES_REQ_S_RESP)
+		finish(k, c, slot, ES_REQ_END_CLOSE, now);
+}
+
 /* A session: the answer was "101 Switching Protocols"; it lasts until the close. */
 static __always_inline bool in_session(const struct es_req_conn *c)
 {
@@ -623,28 +640,47 @@ static __always_inline bool follower(__u32 tgid, __u32 *proc, struct es_sysargs 
 	return true;
 }
 
+/*
+ * The descriptor the current syscall names (its first argument) into k,
+ * and where its entry is (slot_of()); false when it is out of range.
+ */
+static __always_inline bool sys_fd(struct es_req_conn_key *k, const struct es_sysargs *a,
+				   __u32 proc, __u32 *slot)
+{
+	k->fd = (__s32)a->arg[0];
+	if (k->fd < 0 || k->fd >= ES_REQ_MAX_FD)
+		return false;
+	*slot = slot_of(k, proc);
+	return true;
+}
+
 /* A receive on a worker's socket returned ret: the last answer is out, or a request's bytes came. */
 static __always_inline void on_recv(struct sock *sk, int ret, int flags)
 {
-	__u64 id = bpf_get_current_pid_tgid(), now, len;
+	__u64 id = bpf_get_current_pid_tgid(), now, len, ino = 0;
 	__u32 tgid = id >> 32, tid = (__u32)id, proc, slot;
 	struct es_req_conn_key k = { .tgid = tgid };
 	struct es_req_conn *c;
 	struct es_sysargs a;
 	const void *buf;
 
-	if (!follower(tgid, &proc, &a) || !sys_is_recv(a.nr) || (flags & ES_MSG_PEEK))
+	if (!follower(tgid, &proc, &a) || !sys_is_recv(a.nr) || (flags & ES_MSG_PEEK) ||
+	    !sys_fd(&k, &a, proc, &slot))
 		return;
-	k.fd = (__s32)a.arg[0];
-	if (k.fd < 0 || k.fd >= ES_REQ_MAX_FD)
-		return;
-	slot = slot_of(&k, proc);
 	c = conn_find(&k, slot);
+	now = bpf_ktime_get_ns();
+	if (c && c->state != ES_REQ_S_CLOSED) {
+		ino = sock_ino(sk);
+		/* Another socket under the number: the last one's close went unseen. */
+		if (c->ino != ino) {
+			end_open(&k, c, slot, now);
+			c->state = ES_REQ_S_CLOSED;
+		}
+	}
 	if (!c || c->state == ES_REQ_S_CLOSED)
-		c = adopt(&k, sk, c, slot);
+		c = adopt(&k, sk, ino ? ino : sock_ino(sk), c, slot);
 	if (!c || c->state >= ES_REQ_S_IGNORED)
 		return;
-	now = bpf_ktime_get_ns();
 	/* Reading again: the last answer is out, unless this is a session. */
 	if (c->state == ES_REQ_S_RESP && !in_session(c))
 		finish(&k, c, slot, ES_REQ_END_NEXT, now);
@@ -652,8 +688,12 @@ static __always_inline void on_recv(struct sock *sk, int ret, int flags)
 		c->eof = 1;
 		return;
 	}
-	if (ret < 0)
-		return; /* EAGAIN of a non-blocking socket, a reset: the close tells */
+	if (ret < 0) {
+		/* The client reset it mid-request: no answer will go; the close (or a read) ends it. */
+		if (ret == -ES_ECONNRESET && c->state == ES_REQ_S_REQ)
+			c->end_ns = now;
+		return; /* EAGAIN of a non-blocking socket */
+	}
 	if (c->state == ES_REQ_S_RESP)
 		return; /* a session after "101 Switching Protocols" */
 	if (c->state == ES_REQ_S_IDLE) {
@@ -690,24 +730,28 @@ static __always_inline void on_recv(struct sock *sk, int ret, int flags)
 static __always_inline void on_send(int ret)
 {
 	__u64 id = bpf_get_current_pid_tgid(), now, len;
-	__u32 tgid = id >> 32, tid = (__u32)id, proc;
+	__u32 tgid = id >> 32, tid = (__u32)id, proc, slot;
 	struct es_req_conn_key k = { .tgid = tgid };
 	struct es_req_conn *c;
 	struct es_sysargs a;
 	const void *buf;
 
-	if (!follower(tgid, &proc, &a) || !sys_is_send(a.nr) || ret <= 0)
+	if (!follower(tgid, &proc, &a) || !sys_is_send(a.nr) ||
+	    (ret <= 0 && ret != -ES_EPIPE && ret != -ES_ECONNRESET) || !sys_fd(&k, &a, proc, &slot))
 		return;
-	k.fd = (__s32)a.arg[0];
-	if (k.fd < 0 || k.fd >= ES_REQ_MAX_FD)
-		return;
-	c = conn_find(&k, slot_of(&k, proc));
+	c = conn_find(&k, slot);
 	if (!c || c->state < ES_REQ_S_REQ || c->state >= ES_REQ_S_IGNORED)
 		return;
 	/* A session's frames (a websocket): counted, never timed, so no clock nor totals. */
 	if (in_session(c))
 		return;
 	now = bpf_ktime_get_ns();
+	if (ret < 0) {
+		/* The client went away before the answer: its end, though the close may come later. */
+		if (c->state == ES_REQ_S_REQ)
+			c->end_ns = now;
+		return;
+	}
 	if (c->state == ES_REQ_S_REQ) {
 		buf = sys_buf(&a, &len);
 		if (buf && len >= 12)
@@ -760,38 +804,61 @@ int BPF_PROG(es_req_send_r, struct sock *sk, int ret, int flags)
 	return 0;
 }
 
-static __always_inline void on_close(const struct es_req_conn_key *k, __u32 slot)
+/*
+ * A TCP socket's state changed in a worker's close() or shutdown() of its
+ * descriptor: the connection ends there, seen without a trap on close
+ * (the worker's every close, of files too, paid one). Only the changes a
+ * close or shutdown makes (ESTABLISHED -> FIN_WAIT1, CLOSE_WAIT ->
+ * LAST_ACK, or -> CLOSE when unread bytes reset it), and only of the
+ * socket the descriptor names: on loopback the peer's changes run in the
+ * same call. A UNIX socket has no state, nor a TCP one the client reset
+ * first: those ends are found by the descriptor's next read (on_recv) or
+ * by user space's sweep (/proc/<pid>/fd).
+ */
+static __always_inline void on_state(struct sock *sk, int newstate)
 {
-	struct es_req_conn *c = conn_find(k, slot);
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32, proc, slot;
+	struct es_req_conn_key k = { .tgid = tgid };
+	struct es_req_conn *c;
+	struct es_sysargs a;
 
-	if (!c)
+	if (newstate != ES_TCP_FIN_WAIT1 && newstate != ES_TCP_LAST_ACK && newstate != ES_TCP_CLOSE)
 		return;
-	if (c->state == ES_REQ_S_REQ || c->state == ES_REQ_S_RESP)
-		finish(k, c, slot, ES_REQ_END_CLOSE, bpf_ktime_get_ns());
+	if (!follower(tgid, &proc, &a) || (a.nr != ES_NR_CLOSE && a.nr != ES_NR_SHUTDOWN) ||
+	    !sys_fd(&k, &a, proc, &slot))
+		return;
+	c = conn_find(&k, slot);
+	if (!c || c->state == ES_REQ_S_CLOSED || c->ino != sock_ino(sk))
+		return;
+	end_open(&k, c, slot, bpf_ktime_get_ns());
 	/* A low descriptor's entry (a slot's always) waits for the number's next connection. */
-	if (k->fd < ES_REQ_KEEP_FD)
+	if (k.fd < ES_REQ_KEEP_FD)
 		c->state = ES_REQ_S_CLOSED;
 	else
-		bpf_map_delete_elem(&req_conns, k);
+		bpf_map_delete_elem(&req_conns, &k);
 }
 
-/* close, listen: plain entry uprobes on the worker's C library, no return ever. */
+SEC("tp_btf/inet_sock_set_state")
+int BPF_PROG(es_req_state, struct sock *sk, int oldstate, int newstate)
+{
+	on_state(sk, newstate);
+	return 0;
+}
+
+SEC("raw_tp/inet_sock_set_state")
+int BPF_PROG(es_req_state_r, struct sock *sk, int oldstate, int newstate)
+{
+	on_state(bpf_rdonly_cast(sk, bpf_core_type_id_kernel(struct sock)), newstate);
+	return 0;
+}
+
+/* listen: a plain entry uprobe on the worker's C library, no return ever. */
 SEC("uprobe")
 int es_req_io(struct pt_regs *ctx)
 {
-	__u64 cookie = bpf_get_attach_cookie(ctx);
-	struct es_req_conn_key k = { .tgid = bpf_get_current_pid_tgid() >> 32 };
+	__s32 fd = (__s32)PT_REGS_PARM1(ctx);
 
-	k.fd = (__s32)PT_REGS_PARM1(ctx);
-	if (k.fd < 0 || k.fd >= ES_REQ_MAX_FD)
-		return 0;
-	switch ((__u32)cookie) {
-	case ES_REQ_HOOK_CLOSE:
-		on_close(&k, slot_of(&k, cookie >> 32));
-		return 0;
-	case ES_REQ_HOOK_LISTEN:
-		on_listen(k.tgid, k.fd);
-		return 0;
-	}
+	if (fd >= 0 && fd < ES_REQ_MAX_FD && (__u32)bpf_get_attach_cookie(ctx) == ES_REQ_HOOK_LISTEN)
+		on_listen(bpf_get_current_pid_tgid() >> 32, fd);
 	return 0;
 }

@@ -48,8 +48,7 @@
 
 /* Attach cookies: which C library function a uprobe is on. */
 enum es_req_hook {
-	ES_REQ_HOOK_CLOSE = 1, /* close: the connection ends */
-	ES_REQ_HOOK_LISTEN, /* listen: (fd, backlog), a port the process will accept on */
+	ES_REQ_HOOK_LISTEN = 2, /* listen: (fd, backlog), a port the process will accept on */
 };
 
 /* Where a connection stands. */
@@ -58,7 +57,7 @@ enum es_req_state {
 	ES_REQ_S_REQ, /* a request is being received: no response yet */
 	ES_REQ_S_RESP, /* its response is being sent */
 	ES_REQ_S_IGNORED, /* not a connection the worker accepted: not followed */
-	ES_REQ_S_CLOSED, /* closed: decided again at the descriptor's next read */
+	ES_REQ_S_CLOSED, /* closed (or shut down): decided again at the descriptor's next read */
 };
 
 /* A TCP port a process listens on (requests.bpf.c served()). */
@@ -97,7 +96,7 @@ struct es_req_conn {
 	__u64 conn_id; /* its first request's start_ns (0 before): tells a reused fd apart */
 	__u64 start_ns; /* the request's first bytes came (recv returned them) */
 	__u64 resp_ns; /* its response's first send returned */
-	__u64 end_ns; /* its response's last send returned (so far) */
+	__u64 end_ns; /* its response's last send returned (so far); with no response, the client's reset was seen */
 	__u32 tid; /* the thread that received the request */
 	__u32 seq; /* requests begun on this connection */
 	__u32 captured; /* bytes of this request sent to user space */
@@ -109,6 +108,13 @@ struct es_req_conn {
 	__u32 port; /* the TCP port it was served on: the descriptor's next one on it needs no lookup */
 	__u32 pending; /* its request's bytes are in its process's req_pending buffer */
 	__u32 pad;
+	/*
+	 * Its socket's inode number (sock_ino()): a read that finds another
+	 * socket under the descriptor ends this connection, whose close went
+	 * unseen (a UNIX socket, a TCP one reset before it); user space looks
+	 * for it in /proc/<pid>/fd.
+	 */
+	__u64 ino;
 	__u64 at_start[ES_REQ_T_COUNT];
 	__u64 at_end[ES_REQ_T_COUNT]; /* at end_ns */
 };
@@ -122,7 +128,7 @@ enum es_req_event_type {
 /* Why a request ended. */
 enum es_req_end {
 	ES_REQ_END_NEXT = 1, /* the worker read the connection again (keep-alive) */
-	ES_REQ_END_CLOSE, /* the worker closed the connection */
+	ES_REQ_END_CLOSE, /* the worker closed (or shut down) the connection */
 };
 
 struct es_req_data {
@@ -148,7 +154,7 @@ struct es_req_done {
 	__u64 ts_ns; /* when the end was seen */
 	__u32 seq;
 	__u32 reason; /* enum es_req_end */
-	__u64 start_ns, resp_ns, end_ns; /* as in es_req_conn; resp_ns 0: no response */
+	__u64 start_ns, resp_ns, end_ns; /* as in es_req_conn; resp_ns 0: no response (end_ns: its reset, if seen) */
 	__u32 eof;
 	char status[4];
 	__u32 parts_ok; /* ES_REQ_OK_* read at both ends, by the same thread */

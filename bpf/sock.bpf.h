@@ -16,8 +16,10 @@
 #define ES_TCP_ESTABLISHED 1
 #define ES_TCP_SYN_SENT 2
 #define ES_TCP_SYN_RECV 3
+#define ES_TCP_FIN_WAIT1 4
 #define ES_TCP_CLOSE 7
 #define ES_TCP_CLOSE_WAIT 8
+#define ES_TCP_LAST_ACK 9
 #define ES_TCP_LISTEN 10
 #define ES_S_IFMT 0170000
 #define ES_S_IFSOCK 0140000
@@ -69,6 +71,23 @@ static __always_inline struct sock *fd_sock_direct(__u32 fd)
 		return NULL;
 	so = bpf_rdonly_cast(f->private_data, bpf_core_type_id_kernel(struct socket));
 	return so ? so->sk : NULL;
+}
+
+/*
+ * The inode number of sk's socket ("socket:[ino]" in /proc/<pid>/fd), 0
+ * when it has none (an orphan, a time-wait socket): what tells two
+ * connections on one descriptor number apart, where the struct sock's
+ * address does not (the slab gives a freed one back at once). The socket
+ * and its inode are one allocation (struct socket_alloc): two loads.
+ */
+static __always_inline __u64 sock_ino(struct sock *sk)
+{
+	struct socket_alloc *a;
+
+	if (!sk || !sk->sk_socket)
+		return 0;
+	a = bpf_rdonly_cast(sk->sk_socket, bpf_core_type_id_kernel(struct socket_alloc));
+	return a->vfs_inode.i_ino;
 }
 
 #endif

@@ -75,9 +75,9 @@
 # python; send+recv in an untitled one, a process not followed: what every
 # socket call of the host pays), off vs --probes=requests, REQ_DD_PAIRS
 # pairs; (b2) the worker's open+close with REQ_FANOUT (32) idle `odoo:
-# WorkerHTTP` processes attached besides against none: every trap of close
-# runs each attached process's uprobe handler, so its cost grows with the
-# workers attached; (b3) with BPF stats on, ns per run of the tracepoint
+# WorkerHTTP` processes attached besides against none: a trap would run
+# each attached process's uprobe handler, so its cost would grow with the
+# workers attached (close has none now: this should read 0); (b3) with BPF stats on, ns per run of the tracepoint
 # programs for the untitled process, which also prices the load
 # generator's own socket calls (counted by it) in (c)'s BPF per request; (c) scripts/
 # odoo_server.py without PostgreSQL (--http11: a master titled odoo-bin, 2
@@ -1648,7 +1648,7 @@ def fd_calls():
     """What the requests probe costs calls on descriptors it does not
     follow: REQ_DD_PAIRS alternating off / --probes=requests pairs of
     REQ_CALLS send+recv and open+close in an `odoo: WorkerHTTP`-titled
-    python (the tracepoints, a lookup of the connection, the close's trap)
+    python (the tracepoints, a lookup of the connection; no trap on close)
     and send+recv in an untitled one (a process the probe does not follow:
     the tracepoints' lookup of its pid, what every socket call of the host
     pays), both pinned to BENCH_CPU and started before the daemons (found by
@@ -1753,13 +1753,13 @@ def uprobe_links(pid):
 def fan_out(run):
     """(b2) A trap runs the handler of every process attached at that
     function (one uprobe consumer per process's link; each but the trapping
-    process's returns at once): the worker's open+close (close is the
-    probe's trapped call) with REQ_FANOUT idle `odoo: WorkerHTTP` processes
+    process's returns at once): the worker's open+close (close was the
+    probe's trapped call; now none, so this should read 0) with REQ_FANOUT idle `odoo: WorkerHTTP` processes
     attached besides, against none, 2 alternating pairs, one daemon. Returns
     ns per pair of calls per extra process attached."""
     say("")
     say(f"(b2) the same worker's open+close with {REQ_FANOUT} more idle `odoo: WorkerHTTP` "
-        "processes attached (each trap of close runs every attached process's uprobe handler), "
+        "processes attached (close has no uprobe: should read 0), "
         "--probes=requests, 2 alternating pairs")
     d, port, _ = arm_daemon("requests")
     deltas = []
@@ -1987,9 +1987,9 @@ def requests_bench():
     others = subprocess.run(["pgrep", "-x", "erpscope"], capture_output=True,
                             text=True).stdout.split()
     say("")
-    say(f"# requests bench: the requests probe (the sock_recv_length and sock_send_length "
-        f"tracepoints for every process; entry uprobes on libc's close and listen in HTTP "
-        f"workers only) on the cheapest request, {REQ_PATH}")
+    say(f"# requests bench: the requests probe (the sock_recv_length, sock_send_length and "
+        f"inet_sock_set_state tracepoints for every process; an entry uprobe on libc's listen "
+        f"in HTTP workers only) on the cheapest request, {REQ_PATH}")
     if others:
         say(f"  note: {len(others)} other erpscope daemon(s) run on this host (pids "
             f"{', '.join(others)}): their probes attach to this section's workers in every arm")

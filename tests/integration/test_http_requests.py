@@ -62,6 +62,7 @@ import select
 import signal
 import socket
 import string
+import struct
 import subprocess
 import threading
 import time
@@ -255,11 +256,11 @@ def link_pids(daemon_pid, pid):
 
 
 def followed(daemon_pid, pid, tcp_pool=None):
-    """Whether the requests probe follows pid: its close and listen carry the entry
-    link (2 functions), and pid is in req_procs, where the socket tracepoints look.
+    """Whether the requests probe follows pid: its listen carries the entry link
+    (1 function), and pid is in req_procs, where the tracepoints look.
     tcp_pool False: no other link (the tcp probe's pool hooks are for prefork workers)."""
     links = link_pids(daemon_pid, pid)
-    if 2 not in links or (tcp_pool is False and links != [2]):
+    if 1 not in links or (tcp_pool is False and links != [1]):
         return False
     return pid in [field_u32(e, "key", "", 0) for e in dump_map("req_procs")]
 
@@ -429,13 +430,14 @@ def run(t, mode):
                 f"{secs / max(runs, 1) * 1e9:.0f} ns per run")
         t.check(0 < secs / 40 < 100e-6, "the requests probe's BPF costs under 100 us per request",
                 f"{secs / 40 * 1e6:.2f} us")
-        # A uprobe run is a trap the worker pays (~0.5 us): only the close's entry. The
-        # socket tracepoints trap nothing; they run for the worker's receive and two
-        # sends and for the client's calls (an untracked process: one lookup each).
+        # A uprobe run is a trap the worker pays (~0.5 us): only listen() has one. The
+        # tracepoints trap nothing; they run for the worker's receive, two sends and
+        # close (its TCP state change), and for the client's calls (an untracked
+        # process: one lookup each).
         traps = (m.total("erpscope_bpf_program_runs_total", probe="requests", program="es_req_io")
                  - m0.total("erpscope_bpf_program_runs_total", probe="requests",
                             program="es_req_io"))
-        t.check(traps / 40 <= 1.1, "at most one trap (the close) per request",
+        t.check(traps == 0, "no trap per request (the close is seen on its TCP state change)",
                 f"{traps / 40:.2f}")
         # Host-wide: any other process's socket calls meanwhile count too (8.4 alone here).
         t.check(runs / 40 <= 25, "at most 25 requests-probe runs per request, the client's "
@@ -536,10 +538,16 @@ def run(t, mode):
                 u.close()
             served.result(timeout=10)
         es.close()
-        time.sleep(0.3)
-        m = d.scrape()
+        # A UNIX socket's close changes no TCP state: the kernel side finds it at the
+        # descriptor's next read (the next connection), the daemon's sweep by its
+        # /proc link (the last one) within ~1.5 s
+        m = lib.wait_for(lambda: (lambda m: m if route_hist(m, "/unix/ping", "GET", "200")[2]
+                                  >= 3 else None)(d.scrape()), 5.0, 0.1) or d.scrape()
         t.check(route_hist(m, "/unix/ping", "GET", "200")[2] == 3,
                 "3 requests over the UNIX socket", f"{route_hist(m, '/unix/ping', 'GET', '200')}")
+        _, usum, _ = route_hist(m, "/unix/ping", "GET", "200")
+        t.check(usum is not None and usum < 3 * 0.1, "each lasted until its answer, not "
+                "until its close was found", f"{usum}")
         t.check(m.total("erpscope_http_request_duration_seconds_count", role="odoo_http")
                 - before == 3, "its own UNIX client connection (echo) is no request",
                 f"{m.total('erpscope_http_request_duration_seconds_count', role='odoo_http') - before}")
@@ -552,7 +560,7 @@ def run(t, mode):
         t.require(info is not None, "the threaded server is tracked as python")
         ok = lib.wait_for(lambda: followed(d.pid, py.pid, tcp_pool=False), 12.0, 0.2)
         t.check(ok, "the python process holding a listener is followed: one entry link "
-                "over close and listen, its pid in req_procs", f"{link_pids(d.pid, py.pid)}")
+                "over listen, its pid in req_procs", f"{link_pids(d.pid, py.pid)}")
         for i in range(5):
             request(port=pyport, method="GET", path=f"/threaded/{i}/x")
         time.sleep(0.3)
@@ -737,6 +745,26 @@ def run(t, mode):
                 "after 10,000 connections", f"{hashed} + {slotted}")
         t.check(hashed == 0 and slotted > 0, "a prefork worker's descriptors are in its "
                 "array slots, not the hash", f"hash {hashed}, slots {slotted}")
+
+        # ---- a client that resets its connection before the answer (SO_LINGER 0):
+        # the worker's close then changes no TCP state; the request ends where its
+        # answer's send met the reset, 0.2 s in (the route sleeps)
+        rs = socket.create_connection(("127.0.0.1", port))
+        rs.sendall(b"POST /web/dataset/call_kw/sale.order/search_read HTTP/1.1\r\nHost: x\r\n"
+                   b"Content-Type: application/json\r\nContent-Length: 2\r\n\r\n{}")
+        time.sleep(0.05)
+        rs.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        rs.close()
+
+        def seen_reset():
+            m = d.scrape()
+            return m if route_hist(m, "/web/dataset/call_kw", "POST", "reset")[2] else None
+        m = lib.wait_for(seen_reset, 5.0, 0.1) or d.scrape()
+        _, rsum, rcount = route_hist(m, "/web/dataset/call_kw", "POST", "reset")
+        t.check(rcount == 1, "a client's reset before the answer: one code=\"reset\" request",
+                f"count {rcount}")
+        t.between(rsum or 0, 0.19, 0.4, "it lasted until the worker's answer met the reset "
+                  "(0.2 s of sleep), not until its close was found")
 
         # ---- a worker killed mid-request
         killed = {}

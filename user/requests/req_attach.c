@@ -5,11 +5,11 @@
  * every HTTP worker: odoo_http and odoo_gevent processes always, other
  * Python processes and Odoo's master (threaded mode: workers = 0) while
  * they hold a listening TCP socket, so a Python script that serves no HTTP
- * pays nothing. Following a process: its close and listen calls get entry
- * uprobes (core/libc_uprobes.c), then its tgid goes into req_pids and
- * req_procs (req_pids.c), which the socket tracepoints look in. Those are
- * attached while at least one process is followed: a host without HTTP
- * workers (a database server) runs nothing at its socket calls.
+ * pays nothing. Following a process: its listen calls get an entry uprobe
+ * (core/libc_uprobes.c), then its tgid goes into req_pids and req_procs
+ * (req_pids.c), which the socket and TCP state tracepoints look in. Those
+ * are attached while at least one process is followed: a host without
+ * HTTP workers (a database server) runs nothing at its socket calls.
  *
  * The kernel side follows a connection whose local port is one its process
  * listens on, with no trap on accept(): the ports of the listening sockets
@@ -57,12 +57,12 @@
 #define DIAG_BUF (32 * 1024)
 
 /*
- * The C library functions whose calls no socket tracepoint sees in the
- * caller's context (a descriptor's close, a socket's listen): on the entry
- * link, no return ever.
+ * The C library function whose calls no tracepoint sees in the caller's
+ * context (a socket's listen): on the entry link, no return ever. Not
+ * close: the TCP state change a close makes is seen (es_req_state), and a
+ * trap there was paid by every close of the worker, of files too.
  */
 static const struct libc_hook hooks[] = {
-	{ "close", ES_REQ_HOOK_CLOSE, true },
 	{ "listen", ES_REQ_HOOK_LISTEN, true },
 };
 #define NHOOKS (sizeof(hooks) / sizeof(hooks[0]))
@@ -135,14 +135,18 @@ static int tracepoints_set(struct req_priv *rp, bool on)
 	struct bpf_link **links[] = { btf ? &rp->skel->links.es_req_recv :
 					    &rp->skel->links.es_req_recv_r,
 				      btf ? &rp->skel->links.es_req_send :
-					    &rp->skel->links.es_req_send_r };
+					    &rp->skel->links.es_req_send_r,
+				      btf ? &rp->skel->links.es_req_state :
+					    &rp->skel->links.es_req_state_r };
 	struct bpf_program *progs[] = { btf ? rp->skel->progs.es_req_recv :
 					      rp->skel->progs.es_req_recv_r,
 					btf ? rp->skel->progs.es_req_send :
-					      rp->skel->progs.es_req_send_r };
+					      rp->skel->progs.es_req_send_r,
+					btf ? rp->skel->progs.es_req_state :
+					      rp->skel->progs.es_req_state_r };
 	int err = 0;
 
-	for (size_t i = 0; i < 2; i++) {
+	for (size_t i = 0; i < sizeof(progs) / sizeof(progs[0]); i++) {
 		if (!on) {
 			bpf_link__destroy(*links[i]);
 			*links[i] = NULL;
@@ -181,7 +185,7 @@ static void detached(void *arg, __u32 pid, unsigned int index)
 }
 
 /*
- * Its close and listen are hooked: the socket tracepoints follow it now, with
+ * Its listen is hooked: the socket tracepoints follow it now, with
  * its index. Its pid's last process, if any, was detached() before.
  */
 static void attached(void *arg, __u32 pid, unsigned int index)

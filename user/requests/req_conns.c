@@ -7,7 +7,9 @@
  * answer was being sent. The kernel ends a request when the worker's next
  * read of its connection returns: one whose thread blocks in that read
  * (a keep-alive client that sends nothing yet) is counted by the sweep
- * from the kernel's entry ("settled"), and its end event then only frees it.
+ * from the kernel's entry ("settled"), and its end event then only frees it;
+ * so is one whose descriptor was closed unseen by the kernel side (a UNIX
+ * socket), found by its /proc link.
  */
 #include <errno.h>
 #include <stddef.h>
@@ -49,6 +51,7 @@ struct req_conn {
 	bool answered; /* its answer began (seen by a sweep): no longer in the note */
 	bool settled; /* counted by the sweep (an idle keep-alive wait): its end event only frees it */
 	uint64_t idle_checked_ns; /* when the sweep last read its thread's syscall */
+	uint64_t fd_checked_ns; /* when the sweep last read its descriptor's link */
 	struct req_acc acc; /* last: malloc() leaves its buffer as it finds it */
 };
 
@@ -323,13 +326,11 @@ static void settle(struct req_priv *rp, struct req_conn **pp, unsigned int code,
 }
 
 /*
- * An answered request whose worker now waits in a read of its connection
- * (a keep-alive client that sends nothing yet): counted now from the
- * kernel's entry kc, as its end event would. Not a session (a websocket's
- * reads are its traffic), not an answer still being sent.
+ * Counts c now from the kernel's entry kc, as its end event (reason) would:
+ * that event then only frees it.
  */
-static void settle_idle(struct req_priv *rp, struct req_conn *c, const struct es_req_conn *kc,
-			uint64_t now)
+static void settle_from_kernel(struct req_priv *rp, struct req_conn *c,
+			       const struct es_req_conn *kc, __u32 reason, uint64_t now)
 {
 	struct es_req_done ev = { .type = ES_REQ_EV_DONE,
 				  .tgid = c->tgid,
@@ -338,11 +339,34 @@ static void settle_idle(struct req_priv *rp, struct req_conn *c, const struct es
 				  .conn_id = c->conn_id,
 				  .ts_ns = now,
 				  .seq = c->seq,
+				  .reason = reason,
 				  .start_ns = kc->start_ns,
 				  .resp_ns = kc->resp_ns,
 				  .end_ns = kc->end_ns,
+				  .eof = kc->eof,
 				  .parts_ok = kc->start_ok & kc->end_ok };
 
+	memcpy(ev.status, kc->status, sizeof(ev.status));
+	for (int i = 0; i < ES_REQ_T_COUNT; i++)
+		ev.parts[i] = kc->at_end[i] > kc->at_start[i] ? kc->at_end[i] - kc->at_start[i] : 0;
+	c->start_ns = kc->start_ns;
+	if (kc->resp_ns)
+		count(rp, c, code_of(kc->status),
+		      kc->end_ns > kc->resp_ns ? kc->end_ns : kc->resp_ns, &ev);
+	else
+		count(rp, c, REQ_CODE_RESET, kc->end_ns ? kc->end_ns : now, &ev);
+	c->settled = true;
+}
+
+/*
+ * An answered request whose worker now waits in a read of its connection
+ * (a keep-alive client that sends nothing yet): counted now from the
+ * kernel's entry kc, as its end event would. Not a session (a websocket's
+ * reads are its traffic), not an answer still being sent.
+ */
+static void settle_idle(struct req_priv *rp, struct req_conn *c, const struct es_req_conn *kc,
+			uint64_t now)
+{
 	if (c->acc.head.session || !memcmp(kc->status, "101", 3) || !kc->resp_ns ||
 	    now < kc->end_ns + IDLE_SETTLE_NS || now < c->idle_checked_ns + IDLE_RECHECK_NS)
 		return;
@@ -350,13 +374,32 @@ static void settle_idle(struct req_priv *rp, struct req_conn *c, const struct es
 	c->idle_checked_ns = now;
 	if (!req_thread_reads(c->tgid, c->tid, c->fd))
 		return;
-	memcpy(ev.status, kc->status, sizeof(ev.status));
-	for (int i = 0; i < ES_REQ_T_COUNT; i++)
-		ev.parts[i] = kc->at_end[i] > kc->at_start[i] ? kc->at_end[i] - kc->at_start[i] : 0;
-	c->start_ns = kc->start_ns;
-	count(rp, c, code_of(kc->status), kc->end_ns > kc->resp_ns ? kc->end_ns : kc->resp_ns,
-	      &ev);
-	c->settled = true;
+	settle_from_kernel(rp, c, kc, ES_REQ_END_NEXT, now);
+}
+
+/*
+ * A request whose connection was closed where the kernel side could not see
+ * it (a UNIX socket, a TCP one the client had reset: no state change), and
+ * whose descriptor was not read since: counted from the kernel's entry kc
+ * once the descriptor no longer names its socket. Unanswered, it is a
+ * reset, ending where the worker met the reset, else when this sweep saw
+ * the close (at most ~1.3 s late).
+ */
+static void settle_closed(struct req_priv *rp, struct req_conn *c, const struct es_req_conn *kc,
+			  uint64_t now)
+{
+	uint64_t last = kc->end_ns > kc->start_ns ? kc->end_ns : kc->start_ns;
+
+	if (kc->conn_id != c->conn_id || kc->seq != c->seq || !kc->ino ||
+	    (kc->state != ES_REQ_S_REQ && kc->state != ES_REQ_S_RESP) ||
+	    now < last + IDLE_SETTLE_NS || now < c->fd_checked_ns + IDLE_RECHECK_NS)
+		return;
+	c->fd_checked_ns = now;
+	if (req_fd_holds(c->tgid, c->fd, kc->ino) != 0)
+		return;
+	settle_from_kernel(rp, c, kc, ES_REQ_END_CLOSE, now);
+	c->answered = true;
+	conn_note_clear(rp, c);
 }
 
 void req_conns_foreach(const struct req_priv *rp, req_inflight_fn fn, void *arg)
@@ -472,8 +515,9 @@ void req_conns_done(struct req_priv *rp, const struct es_req_done *ev)
 		code = code_of(ev->status);
 		end = ev->end_ns > ev->resp_ns ? ev->end_ns : ev->resp_ns;
 	} else {
+		/* Where the worker met the client's reset; else when its close was seen. */
 		code = REQ_CODE_RESET;
-		end = ev->ts_ns;
+		end = ev->end_ns ? ev->end_ns : ev->ts_ns;
 	}
 	c->start_ns = ev->start_ns;
 	settle(rp, pp, code, end, ev);
@@ -521,6 +565,8 @@ void req_conns_sweep(struct req_priv *rp)
 					}
 					if (!c->settled && answering(c, &kc))
 						settle_idle(rp, c, &kc, now);
+					if (!c->settled)
+						settle_closed(rp, c, &kc, now);
 				} else if (++c->orphan >= 2) {
 					req_tag_drop_thread(rp, c->tid, c->conn_id, c->seq);
 					if (!c->settled)

@@ -78,6 +78,13 @@ bool req_role_served(enum es_role r);
 /* requests/req_idle.c: tid of tgid is blocked reading fd. */
 bool req_thread_reads(__u32 tgid, __u32 tid, __s32 fd);
 
+/*
+ * requests/req_fd.c: 1 when tgid's fd is the socket of inode ino, 0 when it
+ * is closed or another file, -errno when that cannot be told (the process
+ * is gone, no access).
+ */
+int req_fd_holds(__u32 tgid, __s32 fd, __u64 ino);
+
 /* requests/req_pids.c: the processes the socket tracepoints follow. */
 int req_pids_open(struct req_priv *rp);
 void req_pids_close(struct req_priv *rp);
