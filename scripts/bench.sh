@@ -1784,8 +1784,8 @@ def fan_out(run):
             "per process")
     stop(d)
     per = statistics.median(deltas)
-    say(f"  median: {per:+.1f} ns per pair of calls (1 trap) per attached process: "
-        f"{per * REQ_FANOUT:+.0f} ns per trap with {REQ_FANOUT} workers")
+    say(f"  median: {per:+.1f} ns per pair of calls per attached process: "
+        f"{per * REQ_FANOUT:+.0f} ns per pair with {REQ_FANOUT} workers")
     return per
 
 

@@ -439,8 +439,10 @@ def run(t, mode):
                             program="es_req_io"))
         t.check(traps == 0, "no trap per request (the close is seen on its TCP state change)",
                 f"{traps / 40:.2f}")
-        # Host-wide: any other process's socket calls meanwhile count too (8.4 alone here).
-        t.check(runs / 40 <= 25, "at most 25 requests-probe runs per request, the client's "
+        # Host-wide: any other process's socket calls and TCP state changes meanwhile
+        # count too (8.4 socket calls alone here, and ~10 state changes of each
+        # connection's two ends, most of which return at the state's check).
+        t.check(runs / 40 <= 30, "at most 30 requests-probe runs per request, the client's "
                 "and the host's other socket calls included", f"{runs / 40:.2f}")
         leaked = [lbl for (n, ls), _ in m.items() for k, lbl in ls
                   if k == "route" and any(ch.isdigit() for ch in lbl)]
