@@ -668,12 +668,11 @@ static __always_inline void on_recv(struct sock *sk, int ret, int flags)
 	    !sys_fd(&k, &a, proc, &slot))
 		return;
 	c = conn_find(&k, slot);
-	now = bpf_ktime_get_ns();
 	if (c && c->state != ES_REQ_S_CLOSED) {
 		ino = sock_ino(sk);
 		/* Another socket under the number: the last one's close went unseen. */
 		if (c->ino != ino) {
-			end_open(&k, c, slot, now);
+			end_open(&k, c, slot, bpf_ktime_get_ns());
 			c->state = ES_REQ_S_CLOSED;
 		}
 	}
@@ -681,6 +680,7 @@ static __always_inline void on_recv(struct sock *sk, int ret, int flags)
 		c = adopt(&k, sk, ino ? ino : sock_ino(sk), c, slot);
 	if (!c || c->state >= ES_REQ_S_IGNORED)
 		return;
+	now = bpf_ktime_get_ns();
 	/* Reading again: the last answer is out, unless this is a session. */
 	if (c->state == ES_REQ_S_RESP && !in_session(c))
 		finish(&k, c, slot, ES_REQ_END_NEXT, now);
