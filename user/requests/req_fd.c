@@ -6,7 +6,12 @@
  * TCP one's that the client had reset, changes no state, and the kernel
  * side finds it only at the descriptor's next read. The sweep asks here
  * for a request left open that long.
+ *
+ * A process that exits closes all its descriptors before the daemon hears
+ * of its exit: a descriptor gone from a process that holds none is not a
+ * close but an exit (a killed worker's request is "killed", not a reset).
  */
+#include <dirent.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -15,6 +20,24 @@
 
 #include "requests/requests.h"
 
+/* Whether /proc/<pid>/fd lists any descriptor: an exiting or dead process's lists none. */
+static bool holds_any(__u32 tgid)
+{
+	char path[48];
+	struct dirent *e;
+	bool any = false;
+	DIR *d;
+
+	snprintf(path, sizeof(path), "/proc/%u/fd", tgid);
+	d = opendir(path);
+	if (!d)
+		return false;
+	while (!any && (e = readdir(d)))
+		any = e->d_name[0] != '.';
+	closedir(d);
+	return any;
+}
+
 int req_fd_holds(__u32 tgid, __s32 fd, __u64 ino)
 {
 	char path[64], link[64], want[40];
@@ -22,8 +45,11 @@ int req_fd_holds(__u32 tgid, __s32 fd, __u64 ino)
 
 	snprintf(path, sizeof(path), "/proc/%u/fd/%d", tgid, fd);
 	n = readlink(path, link, sizeof(link) - 1);
-	if (n < 0)
-		return errno == ENOENT ? 0 : -errno;
+	if (n < 0) {
+		if (errno != ENOENT)
+			return -errno;
+		return holds_any(tgid) ? 0 : -ESRCH;
+	}
 	link[n] = 0;
 	snprintf(want, sizeof(want), "socket:[%" PRIu64 "]", (uint64_t)ino);
 	return !strcmp(link, want);
