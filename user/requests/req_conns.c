@@ -381,18 +381,25 @@ static void settle_idle(struct req_priv *rp, struct req_conn *c, const struct es
  * A request whose connection was closed where the kernel side could not see
  * it (a UNIX socket, a TCP one the client had reset: no state change), and
  * whose descriptor was not read since: counted from the kernel's entry kc
- * once the descriptor no longer names its socket. Unanswered, it is a
+ * once the descriptor no longer names its socket (one readlink a second at
+ * most, an eighth of its age apart once older: a session open for hours
+ * costs a few an hour). Unanswered, it is a
  * reset, ending where the worker met the reset, else when this sweep saw
- * the close (at most ~1.3 s late).
+ * the close (~1.3 s late at most for one under 8 s, an eighth of its age
+ * beyond).
  */
 static void settle_closed(struct req_priv *rp, struct req_conn *c, const struct es_req_conn *kc,
 			  uint64_t now)
 {
 	uint64_t last = kc->end_ns > kc->start_ns ? kc->end_ns : kc->start_ns;
+	/* A long-lived one (a websocket session) is looked at less often as it ages. */
+	uint64_t every = now > kc->start_ns ? (now - kc->start_ns) / 8 : 0;
 
+	if (every < IDLE_RECHECK_NS)
+		every = IDLE_RECHECK_NS;
 	if (kc->conn_id != c->conn_id || kc->seq != c->seq || !kc->ino ||
 	    (kc->state != ES_REQ_S_REQ && kc->state != ES_REQ_S_RESP) ||
-	    now < last + IDLE_SETTLE_NS || now < c->fd_checked_ns + IDLE_RECHECK_NS)
+	    now < last + IDLE_SETTLE_NS || now < c->fd_checked_ns + every)
 		return;
 	c->fd_checked_ns = now;
 	if (req_fd_holds(c->tgid, c->fd, kc->ino) != 0)

@@ -13,12 +13,11 @@
  */
 #include <dirent.h>
 #include <errno.h>
-#include <inttypes.h>
 #include <stdio.h>
-#include <string.h>
 #include <unistd.h>
 
 #include "requests/requests.h"
+#include "tcp/tcp.h"
 
 /* Whether /proc/<pid>/fd lists any descriptor: an exiting or dead process's lists none. */
 static bool holds_any(__u32 tgid)
@@ -40,17 +39,17 @@ static bool holds_any(__u32 tgid)
 
 int req_fd_holds(__u32 tgid, __s32 fd, __u64 ino)
 {
-	char path[64], link[64], want[40];
+	char path[64], link[64];
+	uint32_t got;
 	ssize_t n;
 
 	snprintf(path, sizeof(path), "/proc/%u/fd/%d", tgid, fd);
-	n = readlink(path, link, sizeof(link) - 1);
+	n = readlink(path, link, sizeof(link));
 	if (n < 0) {
 		if (errno != ENOENT)
 			return -errno;
 		return holds_any(tgid) ? 0 : -ESRCH;
 	}
-	link[n] = 0;
-	snprintf(want, sizeof(want), "socket:[%" PRIu64 "]", (uint64_t)ino);
-	return !strcmp(link, want);
+	/* Socket inode numbers are 32-bit (get_next_ino()). */
+	return tcp_socket_link_inode(link, (size_t)n, &got) && got == ino;
 }
