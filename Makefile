@@ -111,7 +111,18 @@ test: ## Install what is missing, mount, then unit tests, fuzz smoke, integratio
 	@scripts/mounts.sh
 	@tests/run-all.sh
 
-bench: all ## Measure per-event cost and overhead (not a test)
+# The bench's BPF floor (scripts/bpf_floor*.c): programs that do nothing on
+# the requests probe's tracepoints and their loader; never part of the daemon.
+$(BUILD)/bench:
+	@mkdir -p $@
+
+$(BUILD)/bench/bpf_floor.bpf.o: scripts/bpf_floor.bpf.c vmlinux/$(ARCH)/vmlinux.h | $(BUILD)/bench
+	$(CLANG) $(BPF_CFLAGS) -c $< -o $@
+
+$(BUILD)/bench/bpf_floor: scripts/bpf_floor.c | $(BUILD)/bench
+	$(CC) $(CFLAGS) -o $@ $< $(LDLIBS)
+
+bench: all $(BUILD)/bench/bpf_floor $(BUILD)/bench/bpf_floor.bpf.o ## Measure per-event cost and overhead (not a test)
 	@scripts/bench.sh
 
 install: all ## Install the daemon, its systemd unit, and monitoring/ under /usr/share/erpscope
@@ -148,4 +159,4 @@ format: ## Reformat C sources with the kernel's clang-format style
 clean: ## Remove build outputs
 	rm -rf $(BUILD)
 
--include $(wildcard $(BUILD)/bpf/*.d $(BUILD)/user/*/*.d $(BUILD)/tests/*.d)
+-include $(wildcard $(BUILD)/bpf/*.d $(BUILD)/user/*/*.d $(BUILD)/tests/*.d $(BUILD)/bench/*.d)

@@ -92,7 +92,11 @@
 # REQ_BPF_PAIRS (2) alternating pairs of runs --probes=requests / every probe
 # with stats on: medians of the BPF ns per request of the requests probe's
 # es_req_* programs (alone, and with its parts' totals and tags when the
-# sched, pg and python probes are on) and of every program, and the
+# sched, pg and python probes are on) and of every program, the same
+# above the floor (scripts/bpf_floor.bpf.c: programs that do nothing,
+# attached on the same tracepoints after the daemon's in the same runs:
+# each of the probe's runs less the floor's ns per run on its hook, which
+# is the stats' own clock reads and the dispatch), and the
 # requests erpscope counted on the route beside those the client got
 # answered; (d) before that run, the
 # share of the workers' CPU samples (perf record -e cpu-clock, 4999 Hz) in
@@ -1588,6 +1592,11 @@ REQ_SLICES = int(os.environ.get("REQ_SLICES", "10"))   # (c2): slices per server
 REQ_IL_PAIRS = int(os.environ.get("REQ_IL_PAIRS", "3"))  # (c2): off/on periods
 REQ_BPF_PAIRS = int(os.environ.get("REQ_BPF_PAIRS", "2"))  # stats runs, each arm
 REQ_PATH = "/web/webclient/version_info"
+# The floor (scripts/bpf_floor.bpf.c, built by `make bench`): programs that
+# do nothing, attached beside the daemon's on the same tracepoints while the
+# stats are on.
+BPF_FLOOR = os.environ.get("BPF_FLOOR", "build/bench/bpf_floor")
+BPF_FLOOR_OBJ = os.environ.get("BPF_FLOOR_OBJ", "build/bench/bpf_floor.bpf.o")
 REQ_WORKERS = 2
 # One request per connection (as Odoo's prefork workers serve), and
 # keep-alive: a client per worker, each holding its connection (no accept,
@@ -1702,31 +1711,68 @@ def fd_calls():
     return res
 
 
+def floor_start():
+    """The floor's programs attached (after the daemon's: they run last on
+    each hook, on the warmest caches, so what is taken off the probe's runs
+    is if anything too little). Returns (proc, {prog id: name}); stop(proc)
+    detaches them."""
+    f = start([BPF_FLOOR, BPF_FLOOR_OBJ], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+              text=True)
+    ids = {}
+    for line in f.stdout:
+        if line.strip() == "ready":
+            return f, ids
+        i, name = line.split()
+        ids[int(i)] = name
+    raise RuntimeError(f"{BPF_FLOOR}: exited before its programs were attached")
+
+
+def floor_of(name, ev):
+    """The floor's ns per run on the hook of the probe's program name
+    (es_req_recv, its raw_tp twin es_req_recv_r ...), from per_event()'s ev;
+    0 for a hook the floor is not on (a uprobe)."""
+    hook = re.sub(r"^es_req_|_r$", "", name)
+    return ev.get("floor_" + hook, (0, 0.0))[1]
+
+
+def net_of_floor(ev, prefix="es_req_"):
+    """per_event()'s ev for prefix's programs, each run less the floor's
+    ns per run on its hook: name -> (runs, ns above the floor)."""
+    return {n: (runs, max(ns - floor_of(n, ev), 0.0)) for n, (runs, ns) in ev.items()
+            if n.startswith(prefix)}
+
+
 def untracked_runs():
     """(b3) With kernel.bpf_stats_enabled=1: BPF ns per run of the
     tracepoint programs for a process the probe does not follow (an
     untitled python's send+recv on a socketpair, REQ_CALLS pairs,
     --probes=requests): what each socket call of every other process on the
     host runs, and what the load generator's own calls add to (c)'s BPF per
-    request. Returns ns per run (median of the two programs' own)."""
+    request. Returns ns per run (median of the two programs' own) and the
+    same above the floor (a program that does nothing, on the same hooks)."""
     q = start(["taskset", "-c", CPU, PY_BIN, "-c", REQ_FD_LOOP, "plain"],
               stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     q.stdout.readline()
     d, _, ids = arm_daemon("requests")
-    s0 = stats(ids)
+    f, fids = floor_start()
+    s0 = stats(ids | set(fids))
     q.stdin.write(f"sr {REQ_CALLS}\n")
     q.stdin.flush()
     q.stdout.readline()
-    ev = per_event(s0, stats(ids))
+    ev = per_event(s0, stats(ids | set(fids)))
+    stop(f)
     stop(d)
     stop(q)
     per = {n: ns for n, (runs, ns) in ev.items() if n in ("es_req_recv", "es_req_send")}
     say("")
     say(f"(b3) BPF per run for a process the probe does not follow ({REQ_CALLS} send+recv, "
         "kernel.bpf_stats_enabled=1, --probes=requests): "
-        + ", ".join(f"{n} {ns:.0f} ns" for n, ns in sorted(per.items()))
+        + ", ".join(f"{n} {ns:.0f} ns (a program that does nothing there: "
+                    f"{floor_of(n, ev):.0f})" for n, ns in sorted(per.items()))
         + " (the stats' own clock reads included)")
-    return statistics.median(per.values()) if per else 0.0
+    net = [max(ns - floor_of(n, ev), 0.0) for n, ns in per.items()]
+    return (statistics.median(per.values()) if per else 0.0,
+            statistics.median(net) if net else 0.0)
 
 
 # An idle process the requests probe attaches to (role odoo_http by its title).
@@ -1795,9 +1841,12 @@ def requests_run(arm, want_stats=False):
     the daemon's, not the client's. With want_stats, each variant's BPF run
     time, and "counted": the requests erpscope counted on the route against
     those the client got answered (warm-ups included)."""
-    d = ids = None
+    d = ids = f = None
     if arm != "off":
         d, port, ids = arm_daemon(arm, ODOO["dcgroup"])
+    if d and want_stats:
+        f, fids = floor_start()
+        ids = ids | set(fids)
     cgroups = {"server": ODOO["cgroup"], "daemon": ODOO["dcgroup"]}
     res, answered = {}, 0
     for v, clients, extra in REQ_VARIANTS:
@@ -1813,6 +1862,8 @@ def requests_run(arm, want_stats=False):
         res["counted"] = (sum(float(x) for x in re.findall(
             r'^erpscope_http_request_duration_seconds_count\{[^}]*route="' + REQ_PATH
             + r'"[^}]*\} (\S+)', text, re.M)), answered)
+    if f:
+        stop(f)
     if d:
         stop(d)
     return res
@@ -2052,7 +2103,7 @@ def requests_bench():
     # The probe alone, and with every probe (its parts' totals: the sched and
     # pg probes' maps, the Python probe's request tags), in turn.
     subprocess.run(["sysctl", "-q", "-w", "kernel.bpf_stats_enabled=1"], check=True)
-    plain_ns = untracked_runs()
+    plain_ns, plain_net = untracked_runs()
     runs = {"requests": [], "all": []}
     for i in range(REQ_BPF_PAIRS):
         for arm in (("requests", "all") if i % 2 == 0 else ("all", "requests")):
@@ -2066,25 +2117,34 @@ def requests_bench():
     for v, _, _ in REQ_VARIANTS:
         x = r[v]
         say(f"   {v} ({x['rps']:.0f} req/s, {x['cpu']:.1f} us CPU/req):")
-        bpf_table(x["bpf"], x["n"])
+        bpf_table({k: e for k, e in x["bpf"].items() if not k.startswith("floor_")}, x["n"])
+        say("    the floor, programs that do nothing on the same hooks: " + ", ".join(
+            f"{k} {e[0] / x['n']:.2f} runs/req x {e[1]:.0f} ns" for k, e in
+            sorted(x["bpf"].items()) if k.startswith("floor_")))
         bpf[v] = {}
         for arm, rs in runs.items():
-            req = [sum(runs_ * ns for name, (runs_, ns) in y[v]["bpf"].items()
-                       if name.startswith("es_req_")) / y[v]["n"] for y in rs]
-            total = [sum(runs_ * ns for runs_, ns in y[v]["bpf"].values()) / y[v]["n"]
-                     for y in rs]
+            def per_req(ev, y):
+                return sum(runs_ * ns for runs_, ns in ev.values()) / y[v]["n"]
+            req = [per_req({k: e for k, e in y[v]["bpf"].items() if k.startswith("es_req_")},
+                           y) for y in rs]
+            net = [per_req(net_of_floor(y[v]["bpf"]), y) for y in rs]
+            total = [per_req({k: e for k, e in y[v]["bpf"].items()
+                              if not k.startswith("floor_")}, y) for y in rs]
             # The load generator runs here too: its own socket calls run the
             # tracepoints as any process's do (one lookup each).
-            client = statistics.median(y[v]["client_calls"] for y in rs) * plain_ns
-            bpf[v][arm] = (statistics.median(req), statistics.median(total),
-                           statistics.median(req) - client)
+            calls = statistics.median(y[v]["client_calls"] for y in rs)
+            client, client_net = calls * plain_ns, calls * plain_net
+            m_req, m_net = statistics.median(req), statistics.median(net)
+            bpf[v][arm] = (m_req, statistics.median(total), m_req - client, m_net - client_net)
             say(f"    the requests probe (es_req_*), {arm_label(arm)}: "
-                f"{statistics.median(req):.0f} ns per request (runs: "
+                f"{m_req:.0f} ns per request (runs: "
                 + ", ".join(f"{x:.0f}" for x in req) + "; target <= 2000), of which the "
                 f"client's own socket calls {client:.0f} "
-                f"({statistics.median(y[v]['client_calls'] for y in rs):.2f} a request x "
-                f"{plain_ns:.0f} ns, (b3)): the workers' {statistics.median(req) - client:.0f} "
-                f"ns; every program: {statistics.median(total):.0f} ns (most run for every "
+                f"({calls:.2f} a request x {plain_ns:.0f} ns, (b3)): the workers' "
+                f"{m_req - client:.0f} ns; above the floor (each run less a program that does "
+                f"nothing on its hook): {m_net:.0f} ns (runs: "
+                + ", ".join(f"{x:.0f}" for x in net) + f"), the workers' {m_net - client_net:.0f}"
+                f"; every program: {statistics.median(total):.0f} ns (most run for every "
                 "process on the host: whatever else runs here counts in them)")
     if "counted" in r:
         counted, answered = r["counted"]
@@ -2105,7 +2165,9 @@ def requests_summary(res):
             + f" (target CPU/req <= 1.03); BPF es_req_* {bpf[v]['requests'][0]:.0f} ns/req "
             f"alone, {bpf[v]['all'][0]:.0f} with every probe (target <= 2000; the workers' "
             f"own {bpf[v]['requests'][2]:.0f} and {bpf[v]['all'][2]:.0f}, the rest the local "
-            f"client's socket calls), all programs {bpf[v]['all'][1]:.0f} ns/req"
+            f"client's socket calls; above the floor of a program that does nothing, the "
+            f"workers' {bpf[v]['requests'][3]:.0f} and {bpf[v]['all'][3]:.0f}), all programs "
+            f"{bpf[v]['all'][1]:.0f} ns/req"
             + (f"; the probe's code in the workers' CPU samples {prof[v][1] - prof[v][0]:.2f}%"
                if v in prof else "")
             + (f"; interleaved with a twin, --probes=requests CPU/req {inter[v][0]:.3f}"
