@@ -75,6 +75,14 @@ __u32 pms_gen;
  * kernel's clock is monotonic (see pg_clock.h).
  */
 struct es_pg_clock realtime_clock;
+/*
+ * The TCP ports this host's clusters listen on, a bit each, kept by user
+ * space (postmaster.pid, pg_probe_sync()): a connect to another port is
+ * not a PostgreSQL client's, and costs on_conn_state() no map update. Port
+ * ES_PG_PORT_ANY's bit, set until the first scan of the host's processes
+ * and while a cluster's port is not known: every connect is followed.
+ */
+__u64 pg_port_bits[ES_PG_PORT_WORDS] = { 1ull << ES_PG_PORT_ANY };
 
 /* The statement a backend is running, and the lock it waits for. */
 struct pg_task {
@@ -1135,19 +1143,37 @@ static __always_inline bool conn_key(struct sock *sk, struct pg_conn_key *k, boo
 	return true;
 }
 
+/* Whether sk connects to a port a cluster of this host listens on (pg_port_bits). */
+static __always_inline bool to_pg_port(struct sock *sk)
+{
+	__u16 port = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
+
+	if (pg_port_bits[0] & (1ull << ES_PG_PORT_ANY))
+		return true;
+	return (pg_port_bits[(port >> 6) & (ES_PG_PORT_WORDS - 1)] >> (port & 63)) & 1;
+}
+
+/*
+ * A connect's SYN_SENT notes its process under the socket; its handshake's
+ * end (ESTABLISHED) moves that to the connection's 4-tuple, which the
+ * backend's first statement finds (link_client()). The destination port is
+ * set before SYN_SENT (tcp_v4_connect(), tcp_v6_connect()).
+ */
 static __always_inline void on_conn_state(struct sock *sk, int oldstate, int newstate)
 {
 	struct pg_conn_key k;
 	__u64 key = (__u64)sk;
 	__u32 *owner, tgid;
 
+	if (newstate != ES_TCP_SYN_SENT && oldstate != ES_TCP_SYN_SENT)
+		return;
+	if (!to_pg_port(sk))
+		return;
 	if (newstate == ES_TCP_SYN_SENT) {
 		tgid = current_tgid();
 		bpf_map_update_elem(&pg_connecting, &key, &tgid, BPF_ANY);
 		return;
 	}
-	if (oldstate != ES_TCP_SYN_SENT)
-		return;
 	owner = bpf_map_lookup_elem(&pg_connecting, &key);
 	if (!owner)
 		return;

@@ -237,6 +237,34 @@ def held_prog_ids(pid):
     return ids
 
 
+def held_map_id(pid, name):
+    """The id of the BPF map called name that live process pid holds (its
+    map fds' fdinfo, then bpftool's names), or None: other daemons hold
+    maps of the same name."""
+    ids = set()
+    for fd in os.listdir(f"/proc/{pid}/fdinfo"):
+        try:
+            with open(f"/proc/{pid}/fdinfo/{fd}") as f:
+                ids |= {int(x.split()[1]) for x in f if x.startswith("map_id:")}
+        except OSError:
+            pass
+    r = subprocess.run([BPFTOOL, "map", "show", "-j"], capture_output=True, text=True)
+    for m in json.loads(r.stdout or "[]"):
+        if m.get("name") == name and m["id"] in ids:
+            return m["id"]
+    return None
+
+
+def map_keys(map_id):
+    """The keys of BPF map map_id, each as bytes (bpftool map dump)."""
+    r = subprocess.run([BPFTOOL, "-j", "map", "dump", "id", str(map_id)], capture_output=True,
+                       text=True)
+    if r.returncode != 0:
+        raise Failure(f"bpftool map dump id {map_id} failed: {r.stderr.strip()}")
+    return [bytes(int(b, 16) for b in e["key"]) for e in json.loads(r.stdout or "[]")
+            if isinstance(e.get("key"), list)]
+
+
 def wait_progs_gone(before, timeout=5.0, only=None):
     """Waits until no es_ program other than those in before (loaded by someone
     else before our daemon started) is loaded; with only, until none of those

@@ -84,22 +84,6 @@ def spawn_at(pid, kind):
     return None, None
 
 
-def pids_map(d):
-    """The id of daemon d's req_pids map (its map fds' fdinfo, then bpftool)."""
-    ids = set()
-    for fd in os.listdir(f"/proc/{d.pid}/fdinfo"):
-        try:
-            with open(f"/proc/{d.pid}/fdinfo/{fd}") as f:
-                ids |= {int(x.split()[1]) for x in f if x.startswith("map_id:")}
-        except OSError:
-            pass
-    r = subprocess.run([lib.BPFTOOL, "map", "show", "-j"], capture_output=True, text=True)
-    for m in json.loads(r.stdout or "[]"):
-        if m.get("name") == "req_pids" and m["id"] in ids:
-            return m["id"]
-    return None
-
-
 def entry(map_id, low):
     """(tgid, more) of req_pids[low]: the u64's low half, and ES_REQ_PID_MORE of its high."""
     r = subprocess.run([lib.BPFTOOL, "-j", "map", "lookup", "id", str(map_id), "key", "hex",
@@ -144,7 +128,7 @@ def body(t):
             t.require(info is not None, f"server {p.pid} is tracked as {role}")
         prefork.wait_attached(t, d, [p.pid for p, _ in procs])
 
-        map_id = pids_map(d)
+        map_id = lib.held_map_id(d.pid, "req_pids")
         t.require(map_id is not None, "the daemon's req_pids map", f"{map_id}")
         low = base % SPREAD
         count = [0] * 4

@@ -11,11 +11,14 @@ statement is the backend's first and only), 10 ms of Python work between
 requests; two connect over the Unix socket, two over 127.0.0.1. Then the
 same, busier: no pause between requests. Both tracepoint flavours. /queries must show each marker
 statement sent by exactly those four workers, 100 calls each: none
-"unlinked", none "local".
+"unlinked", none "local". Then 50 connects to a local port no cluster
+listens on: the kernel's connect map (pg_conn_owner) holds none of them,
+and at least 100 of the clients' connects to PostgreSQL.
 """
 
 import json
 import os
+import socket
 import subprocess
 import time
 
@@ -91,6 +94,42 @@ def shape(t, d, pg, marker, pause):
                 c.kill()
 
 
+OTHER_CONNECTS = 50
+
+
+def sport_of(key):
+    """The server port of a pg_conn_owner key (bpf/pg.bpf.c struct
+    pg_conn_key: client and server address, 16 bytes each, then the
+    client's and the server's port, host order)."""
+    return int.from_bytes(key[34:36], "little")
+
+
+def other_port(t, d, pg):
+    """The kernel notes a connecting process only for a connect to a port a
+    cluster listens on (postmaster.pid): connects to another local port
+    leave nothing in pg_conn_owner, where the clients' TCP connections to
+    PostgreSQL were."""
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(OTHER_CONNECTS)
+    port = srv.getsockname()[1]
+    try:
+        for _ in range(OTHER_CONNECTS):
+            c = socket.create_connection(("127.0.0.1", port))
+            a, _ = srv.accept()
+            c.close()
+            a.close()
+    finally:
+        srv.close()
+    map_id = lib.held_map_id(d.pid, "pg_conn_owner")
+    t.require(map_id is not None, "the daemon's pg_conn_owner map")
+    sports = [sport_of(k) for k in lib.map_keys(map_id)]
+    t.check(sports.count(port) == 0, f"{OTHER_CONNECTS} connects to a port no cluster "
+            "listens on: no entry in pg_conn_owner", f"{sports.count(port)} of {len(sports)}")
+    t.check(sports.count(pg.port) >= PER_WORKER, "the clients' connects to PostgreSQL's port: "
+            f">= {PER_WORKER} entries", f"{sports.count(pg.port)} of {len(sports)}")
+
+
 def body(t):
     pg = lib.PgCluster(settings={"listen_addresses": "'127.0.0.1'",
                                  "max_connections": "40"}).start()
@@ -102,6 +141,7 @@ def body(t):
             with lib.Daemon(f"--bpf.attach-mode={mode}") as d:
                 shape(t, d, pg, f"shortconn_paced_{mode}_q", 0.01)
                 shape(t, d, pg, f"shortconn_busy_{mode}_q", 0)
+                other_port(t, d, pg)
         t.prefix = ""
     finally:
         pg.stop()

@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * max_connections from a postmaster's argv and configuration files (an
- * in-memory file system), and the quantiles /queries computes from the
- * kernel's fine bins.
+ * in-memory file system), the port in postmaster.pid, and the quantiles
+ * /queries computes from the kernel's fine bins.
  */
 #include <errno.h>
 #include <stdint.h>
@@ -185,9 +185,30 @@ static void test_quantiles(void)
 	CHECK(pg_fine_quantile(fine, ES_PG_FINE_BINS, 0.5, 0, 400000000000ull) <= 400.0);
 }
 
+/* postmaster.pid as PostgreSQL 15 writes it, and broken ones. */
+static void test_pidfile_port(void)
+{
+	static const char good[] = "2611\n/var/lib/postgresql/15/main\n1764825600\n5433\n"
+				   "/var/run/postgresql\n127.0.0.1\n  5433001   0\nready   \n";
+	static const char *const bad[] = {
+		"", "2611\n/data\n1764825600\n", "2611\n/data\n1764825600\n\n",
+		"2611\n/data\n1764825600\n0\n", "2611\n/data\n1764825600\n65536\n",
+		"2611\n/data\n1764825600\n-5432\n", "2611\n/data\n1764825600\n54x2\n",
+		"2611\n/data\n1764825600\n99999999999999999999\n",
+	};
+
+	CHECK(pg_conf_pidfile_port(good, sizeof(good) - 1) == 5433);
+	/* Not terminated: the length bounds it, and the last line may end the text. */
+	CHECK(pg_conf_pidfile_port(good, 48) == 5433);
+	CHECK(pg_conf_pidfile_port(good, 44) == -EINVAL);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		CHECK(pg_conf_pidfile_port(bad[i], strlen(bad[i])) == -EINVAL);
+}
+
 int main(void)
 {
 	test_conf();
 	test_quantiles();
+	test_pidfile_port();
 	return check_summary("test_pg_conf");
 }

@@ -555,6 +555,7 @@ void pg_probe_sync(struct probe *p, struct pg_procs *procs, uint64_t now_ms)
 	}
 	realtime_off_update(pp);
 	pg_pms_check(pp);
+	pg_ports_sync(pp, procs);
 	/* The quantile windows move on without scrapes too. */
 	if (now_ms >= pp->last_refresh_ms + pg_queries_window_slot_ms(pp))
 		pg_queries_refresh(pp, now_ms, false);

@@ -106,6 +106,12 @@ struct pg_proc *pg_procs_adopt(struct pg_procs *pp, __u32 pid, const char *title
 struct es_pg_ev_link;
 /* Links a backend to the client the kernel found at its first statement. */
 void pg_procs_link_kernel(struct pg_procs *pp, struct pg_proc *pr, const struct es_pg_ev_link *ev);
+/*
+ * The TCP ports of the live clusters (at most max, into ports). Returns
+ * their number, -ENOENT when a live cluster's port is not known (its
+ * postmaster.pid unread yet, or unreadable), -E2BIG past max.
+ */
+int pg_procs_ports(const struct pg_procs *pp, __u16 *ports, size_t max);
 /* Every process in the table, gone ones included. */
 size_t pg_procs_count(const struct pg_procs *pp);
 struct pg_proc *pg_procs_at(struct pg_procs *pp, size_t i);
@@ -192,6 +198,8 @@ void pg_bins_collect(struct pg_priv *pp, struct expo *e);
  * restart) go back to query__done alone.
  */
 void pg_pms_check(struct pg_priv *pp);
+/* pg_ports.c: the live clusters' TCP ports (pg_procs_ports()) into the kernel's pg_port_bits. */
+void pg_ports_sync(struct pg_priv *pp, const struct pg_procs *procs);
 
 /* pg_busy.c: busy time of backends, the pools source of role pg_backend */
 int pg_busy_attach(struct pg_priv *pp);

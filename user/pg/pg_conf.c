@@ -352,3 +352,25 @@ static int fs_list(void *arg, const char *dir, char ***names, size_t *n)
 }
 
 const struct pg_conf_io pg_conf_fs = { .read = fs_read, .list = fs_list, .arg = NULL };
+
+int pg_conf_pidfile_port(const char *text, size_t len)
+{
+	size_t i = 0;
+	long port = 0;
+	int line = 1;
+
+	while (i < len && line < 4) {
+		if (text[i++] == '\n')
+			line++;
+	}
+	if (line < 4 || i >= len || text[i] < '0' || text[i] > '9')
+		return -EINVAL;
+	for (; i < len && text[i] >= '0' && text[i] <= '9'; i++) {
+		port = port * 10 + (text[i] - '0');
+		if (port > 65535)
+			return -EINVAL;
+	}
+	if ((i < len && text[i] != '\n') || port < 1)
+		return -EINVAL;
+	return (int)port;
+}

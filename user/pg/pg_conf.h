@@ -45,4 +45,12 @@ int pg_conf_lookup(const char *text, size_t len, const char *dir, const char *na
 int pg_conf_max_connections(const char *argv, size_t len, const char *cwd, char *datadir,
 			    size_t dsize, const struct pg_conf_io *io);
 
+/*
+ * The TCP port of a running server, from its data directory's
+ * postmaster.pid (text, len bytes): the fourth line (PID, data directory,
+ * start time, port, ...). Returns 1..65535, or -EINVAL when that line is
+ * missing or not a port.
+ */
+int pg_conf_pidfile_port(const char *text, size_t len);
+
 #endif

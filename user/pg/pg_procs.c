@@ -22,6 +22,7 @@
 #include "core/expo.h"
 #include "core/grow.h"
 #include "core/log.h"
+#include "core/readfile.h"
 #include "pg/pg.h"
 #include "pg/pg_conf.h"
 #include "pg/pg_link.h"
@@ -49,6 +50,7 @@ struct pg_cluster {
 	char name[PG_NAME_MAX];
 	char datadir[PATH_MAX];
 	int max_connections; /* < 0: not known */
+	int port; /* its TCP port (postmaster.pid); 0: not known */
 	uint64_t next_read_ms;
 	unsigned int connections;
 };
@@ -329,12 +331,31 @@ static struct pg_cluster *cluster_of(struct pg_procs *pp, __u32 pid)
 	return &pp->cl[pp->ncl++];
 }
 
+/*
+ * The port in postmaster.pid, read through the postmaster's working
+ * directory, which is its data directory (PostgreSQL changes to it at
+ * start): right in another mount namespace too.
+ */
+static int read_port(__u32 pid)
+{
+	char path[64], text[1024];
+	ssize_t n;
+
+	snprintf(path, sizeof(path), "/proc/%u/cwd/postmaster.pid", pid);
+	n = read_small_file(path, text, sizeof(text));
+	return n < 0 ? (int)n : pg_conf_pidfile_port(text, (size_t)n);
+}
+
 static void read_cluster(struct pg_cluster *c)
 {
 	char path[64], cwd[PATH_MAX], argv[8192];
 	ssize_t n, len = 0;
 	int fd, v;
 
+	v = read_port(c->pid);
+	if (v != c->port)
+		log_debug("PostgreSQL port", "probe=pg postmaster=%u port=%d", c->pid, v);
+	c->port = v > 0 ? v : 0;
 	snprintf(path, sizeof(path), "/proc/%u/cwd", c->pid);
 	n = readlink(path, cwd, sizeof(cwd) - 1);
 	cwd[n > 0 ? n : 0] = 0;
@@ -352,6 +373,22 @@ static void read_cluster(struct pg_cluster *c)
 		log_debug("PostgreSQL max_connections", "probe=pg postmaster=%u max_connections=%d",
 			  c->pid, v);
 	c->max_connections = v;
+}
+
+int pg_procs_ports(const struct pg_procs *pp, __u16 *ports, size_t max)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < pp->ncl; i++) {
+		if (!pp->cl[i].live)
+			continue;
+		if (!pp->cl[i].port)
+			return -ENOENT;
+		if (n == max)
+			return -E2BIG;
+		ports[n++] = (__u16)pp->cl[i].port;
+	}
+	return (int)n;
 }
 
 /* Postmasters are the parents of backends and helpers. */
@@ -373,6 +410,7 @@ static void update_clusters(struct pg_procs *pp)
 		if (c->starttime != pm->starttime) {
 			c->starttime = pm->starttime;
 			c->next_read_ms = 0;
+			c->port = 0;
 			c->name[0] = 0;
 		}
 		c->live = true;
