@@ -3,7 +3,8 @@
  * libFuzzer target for the postgresql.conf reader and the postmaster argv
  * parser. The input is split at the first "\n--\n": the first part is a
  * postmaster argv ('\n' for NUL), the rest the configuration file; every
- * include reads the same text again, so nesting runs to its limit.
+ * include reads the same text again, so nesting runs to its limit. The
+ * whole input is also read as a postmaster.pid for its port line.
  */
 #include <errno.h>
 #include <stdint.h>
@@ -75,6 +76,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (pg_conf_lookup(in.conf, in.len, "/etc", "max_connections", value, sizeof(value), &io,
 			   0) &&
 	    strnlen(value, sizeof(value)) == sizeof(value))
+		abort();
+	/* The whole input as a postmaster.pid: a port or -EINVAL, nothing else. */
+	v = pg_conf_pidfile_port((const char *)data, size);
+	if (v != -EINVAL && (v < 1 || v > 65535))
 		abort();
 	free(argv);
 	return 0;
