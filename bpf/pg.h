@@ -92,6 +92,10 @@ struct es_pg_hist {
 	__u64 sum_ns;
 };
 
+/* The TCP ports of this host's clusters, a bit each (pg_port_bits): 65536 bits. */
+#define ES_PG_PORT_WORDS 1024
+#define ES_PG_PORT_ANY 0 /* its bit: any port (not known yet, or a port not read) */
+
 /*
  * Per server binary, at index (USDT cookie - 1) of pg_bins: where its
  * globals are (link-time addresses; the kernel adds the load bias, which is
@@ -114,9 +118,6 @@ struct es_pg_hist {
  * query__start to the binary and time that postmaster's statements from
  * both probes (struct es_pg_pm) until it exits.
  */
-/* The TCP ports of this host's clusters, a bit each (pg_port_bits): 65536 bits. */
-#define ES_PG_PORT_WORDS 1024
-#define ES_PG_PORT_ANY 0 /* its bit: any port (not known yet, or a port not read) */
 #define ES_PG_MAX_BINS 64
 
 struct es_pg_bin {
