@@ -26,8 +26,15 @@
 #include "python.skel.h"
 
 #define DRAIN_MS 1000
+/*
+ * A process caught right after its exec has no interpreter yet, and every
+ * sample until a try succeeds is lost: the first tries come at each tick
+ * (2 s of them), then every RETRY_MS, 10 s in all.
+ */
+#define RETRY_FAST_MS 200 /* the next tick (250 ms), late or early */
+#define RETRY_FAST_TRIES 8
 #define RETRY_MS 2000
-#define MAX_TRIES 5
+#define MAX_TRIES 12
 #define CODES_MAX 16384 /* per process; past it the cache starts over */
 
 struct py_proc *py_proc_find(struct py_priv *pp, __u32 pid)
@@ -302,7 +309,7 @@ static int proc_try(struct py_priv *pp, struct py_proc *pr, uint64_t now_ms)
 	pr->tries++;
 	err = py_target_open((pid_t)pr->pid, &pr->t);
 	pr->err = err;
-	pr->retry_ms = now_ms + RETRY_MS;
+	pr->retry_ms = now_ms + (pr->tries < RETRY_FAST_TRIES ? RETRY_FAST_MS : RETRY_MS);
 	if (err) {
 		bool final = err == -ENOENT || err == -ESRCH || err == -ENOTSUP || pr->tries >= MAX_TRIES;
 
