@@ -515,10 +515,16 @@ static __always_inline void busy_abort(struct pg_task *t, __u64 start, __u64 now
 
 /* ---------------------------------------------------------------- statements */
 
-#define ES_PG_CHUNKS_PER_ROUND 8
+/*
+ * Chunks per bpf_loop round. One: with two, the verifier of some kernels
+ * (6.18.44, for one) walks more than its 1M instructions through the round
+ * (the chunk's bounded runs multiply its states) and the probe does not
+ * load; a round's call costs a few ns more per chunk of a statement.
+ */
+#define ES_PG_CHUNKS_PER_ROUND 1
 
 /*
- * One bpf_loop round: a few chunks (a run of bytes and the byte ending it). The position lives in
+ * One bpf_loop round: a chunk (a run of bytes and the byte ending it). The position lives in
  * the scratch map value too, so the verifier checks the body once.
  */
 static void head_save(struct pg_scratch *sc);
@@ -534,9 +540,8 @@ static long norm_round(__u64 i, void *arg)
 	}
 
 	/*
-	 * A few chunks per round: the round's call is most of a short chunk's
-	 * cost. The position goes through memory between chunks (volatile), so
-	 * each chunk starts from an unknown value and is verified once.
+	 * The position goes through memory between chunks (volatile), so each
+	 * chunk starts from an unknown value and is verified once.
 	 */
 	for (int k = 0; k < ES_PG_CHUNKS_PER_ROUND; k++) {
 		__u32 pos = *(volatile __u32 *)&sc->pos;
