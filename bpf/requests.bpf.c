@@ -8,9 +8,11 @@
  * (es_req_state: a worker's close or shutdown of a TCP connection), and a
  * plain entry uprobe over listen of each worker's C library (es_req_io,
  * user/requests/req_attach.c through core/libc_uprobes.c). The tracepoints
- * fire for every socket call and TCP state change of the host: a process
- * that is not an HTTP worker costs one array load (req_pids, written by
- * user space as it attaches a worker). No uprobe trap on a request's
+ * fire for every socket call and TCP state change of the host: a socket
+ * no followed process could serve costs a look at the socket and one bit of
+ * a small array (maybe_served(): req_ports), one that could but in a
+ * process that is not an HTTP worker one more array load (req_pids, written
+ * by user space as it attaches a worker). No uprobe trap on a request's
  * socket calls nor on close: a trap costs the worker about 0.5 us on a VM,
  * more than the programs here, and its PostgreSQL calls and every close of
  * a file paid it too. Not syscall tracepoints: those put every syscall of
@@ -21,12 +23,15 @@
  * Accept is not hooked: the TCP ports a process listens on (req_listen) are
  * noted by user space before it attaches (inherited listeners: prefork
  * workers) and at listen()'s entry after (a server starting up).
+ * - A call on a socket no followed process could serve (maybe_served(): a
+ *   TCP port none listens on, a UNIX socket without an address of its own:
+ *   a worker's PostgreSQL connection) stops at that, whoever makes it.
  * - A receive on a descriptor not seen before looks at its socket: the
  *   server's end of a connection (served()) is followed (tgid, fd); any
- *   other (PostgreSQL, a file) is remembered as ignored, with its socket's
- *   inode number: a read that finds another socket under the descriptor
- *   starts over (a close unseen: a UNIX socket's). A closed descriptor's
- *   entry is kept for the next one of its number.
+ *   other is remembered as ignored, with its socket's inode number: a read
+ *   that finds another socket under the descriptor starts over (a close
+ *   unseen: a UNIX socket's). A closed descriptor's entry is kept for the
+ *   next one of its number.
  * - A receive that returns bytes on a followed connection with no request
  *   open begins a request; user space gets its first ES_REQ_CAP bytes,
  *   parses the request line (and the head of a JSON-RPC/XML-RPC body) and
@@ -110,6 +115,18 @@ struct {
 	__type(key, __u32);
 	__type(value, struct es_req_conn);
 } req_slots SEC(".maps");
+
+/*
+ * Their union, a bit a port (requests.h). 16 KiB: the kernel takes an array
+ * this small from kmalloc (bpf_map_area_alloc(), up to 32 KiB), in its
+ * linear map, where the large arrays here are vmalloc'd 4 KiB pages.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, ES_REQ_PORT_WORDS);
+	__type(key, __u32);
+	__type(value, __u64);
+} req_ports SEC(".maps");
 
 /* The TCP ports each process listens on: noted by user space and on_listen(). */
 struct {
@@ -319,19 +336,60 @@ static __always_inline __u16 tcp_port(struct sock *sk)
 }
 
 /*
+ * Whether sk is a UNIX stream socket with an address of its own: an
+ * accepted one shares its listener's, a client's has none unless the kernel
+ * autobound one (SO_PASSCRED: an abstract name of 5 hex digits, left out).
+ */
+static __always_inline bool unix_served(struct sock *sk)
+{
+	struct unix_address *a;
+	struct unix_sock *u;
+
+	if (sk->__sk_common.skc_family != ES_AF_UNIX || sk->sk_type != ES_SOCK_STREAM)
+		return false;
+	u = bpf_rdonly_cast(sk, bpf_core_type_id_kernel(struct unix_sock));
+	a = u->addr;
+	if (!a)
+		return false;
+	return !(a->len == UNIX_AUTOBIND_LEN && a->name[0].sun_path[0] == 0);
+}
+
+/*
+ * Whether sk may be the server's end of a followed connection, from the
+ * socket alone: a TCP socket on a port some followed process listens on
+ * (req_ports), or unix_served(). Asked first at every socket call of the
+ * host, before anything of the caller's: the socket's lines are warm (the
+ * call just used them). A worker's PostgreSQL and outbound connections stop
+ * here too, where each of their calls looked up the worker's entry for the
+ * descriptor.
+ */
+static __always_inline bool maybe_served(struct sock *sk)
+{
+	__u32 port, word;
+	__u64 *u, *b;
+
+	if (!sk)
+		return false;
+	port = tcp_port(sk);
+	if (!port)
+		return unix_served(sk);
+	word = 2 * (port / 64);
+	u = bpf_map_lookup_elem(&req_ports, &word);
+	word++;
+	b = bpf_map_lookup_elem(&req_ports, &word);
+	return u && b && ((*u | *b) >> (port % 64)) & 1;
+}
+
+/*
  * Whether sk (k's descriptor's socket) is the server's end of a connection:
- * a TCP socket on a port the process listens on (req_listen), or a UNIX
- * stream socket with an address of its own: an accepted one shares its
- * listener's, a client's has none unless the kernel autobound one
- * (SO_PASSCRED: an abstract name of 5 hex digits, left out). *port: in, the
- * port the descriptor's last connection was served on (taken without a
- * lookup: a prefork worker's next connection); out, this one's, or 0.
+ * a TCP socket on a port the process listens on (req_listen), or
+ * unix_served(). *port: in, the port the descriptor's last connection was
+ * served on (taken without a lookup: a prefork worker's next connection);
+ * out, this one's, or 0.
  */
 static __always_inline bool served(const struct es_req_conn_key *k, struct sock *sk, __u32 *port)
 {
 	struct es_req_listen_key lk = { .tgid = k->tgid };
-	struct unix_address *a;
-	struct unix_sock *u;
 	__u32 last = *port;
 
 	*port = 0;
@@ -344,13 +402,7 @@ static __always_inline bool served(const struct es_req_conn_key *k, struct sock 
 		*port = lk.port;
 		return true;
 	}
-	if (sk->__sk_common.skc_family != ES_AF_UNIX || sk->sk_type != ES_SOCK_STREAM)
-		return false;
-	u = bpf_rdonly_cast(sk, bpf_core_type_id_kernel(struct unix_sock));
-	a = u->addr;
-	if (!a)
-		return false;
-	return !(a->len == UNIX_AUTOBIND_LEN && a->name[0].sun_path[0] == 0);
+	return unix_served(sk);
 }
 
 /* listen()'s entry: the process will accept on this socket's port (bound by now). */
@@ -359,12 +411,20 @@ static __always_inline void on_listen(__u32 tgid, __s32 fd)
 	struct es_req_listen_key lk = { .tgid = tgid };
 	struct sock *sk = fd_sock_direct(fd);
 	__u8 one = 1;
+	__u32 word;
+	__u64 *b;
 
 	if (!sk)
 		return;
 	lk.port = tcp_port(sk);
-	if (lk.port && bpf_map_update_elem(&req_listen, &lk, &one, BPF_ANY) == -E2BIG)
+	if (!lk.port)
+		return;
+	if (bpf_map_update_elem(&req_listen, &lk, &one, BPF_ANY) == -E2BIG)
 		es_map_error(ES_MAP_REQ_LISTEN);
+	word = 2 * (lk.port / 64) + 1;
+	b = bpf_map_lookup_elem(&req_ports, &word);
+	if (b)
+		__sync_fetch_and_or(b, 1ull << (lk.port % 64));
 }
 
 /* k's entry: its slot (slot_of()) when its process's, else from req_conns; NULL: none. */
@@ -664,8 +724,8 @@ static __always_inline void on_recv(struct sock *sk, int ret, int flags)
 	struct es_sysargs a;
 	const void *buf;
 
-	if (!follower(tgid, &proc, &a) || !sys_is_recv(a.nr) || (flags & ES_MSG_PEEK) ||
-	    !sys_fd(&k, &a, proc, &slot))
+	if (!maybe_served(sk) || !follower(tgid, &proc, &a) || !sys_is_recv(a.nr) ||
+	    (flags & ES_MSG_PEEK) || !sys_fd(&k, &a, proc, &slot))
 		return;
 	c = conn_find(&k, slot);
 	if (c && c->state != ES_REQ_S_CLOSED) {
@@ -727,7 +787,7 @@ static __always_inline void on_recv(struct sock *sk, int ret, int flags)
  * its answer; each moves the request's end to now, with the sending
  * thread's totals (a worker that dies now ended here).
  */
-static __always_inline void on_send(int ret)
+static __always_inline void on_send(struct sock *sk, int ret)
 {
 	__u64 id = bpf_get_current_pid_tgid(), now, len;
 	__u32 tgid = id >> 32, tid = (__u32)id, proc, slot;
@@ -736,7 +796,7 @@ static __always_inline void on_send(int ret)
 	struct es_sysargs a;
 	const void *buf;
 
-	if (!follower(tgid, &proc, &a) || !sys_is_send(a.nr) ||
+	if (!maybe_served(sk) || !follower(tgid, &proc, &a) || !sys_is_send(a.nr) ||
 	    (ret <= 0 && ret != -ES_EPIPE && ret != -ES_ECONNRESET) || !sys_fd(&k, &a, proc, &slot))
 		return;
 	c = conn_find(&k, slot);
@@ -793,14 +853,14 @@ int BPF_PROG(es_req_recv_r, struct sock *sk, int ret, int flags)
 SEC("tp_btf/sock_send_length")
 int BPF_PROG(es_req_send, struct sock *sk, int ret, int flags)
 {
-	on_send(ret);
+	on_send(sk, ret);
 	return 0;
 }
 
 SEC("raw_tp/sock_send_length")
 int BPF_PROG(es_req_send_r, struct sock *sk, int ret, int flags)
 {
-	on_send(ret);
+	on_send(bpf_rdonly_cast(sk, bpf_core_type_id_kernel(struct sock)), ret);
 	return 0;
 }
 
@@ -824,8 +884,13 @@ static __always_inline void on_state(struct sock *sk, int newstate)
 
 	if (newstate != ES_TCP_FIN_WAIT1 && newstate != ES_TCP_LAST_ACK && newstate != ES_TCP_CLOSE)
 		return;
-	if (!follower(tgid, &proc, &a) || (a.nr != ES_NR_CLOSE && a.nr != ES_NR_SHUTDOWN) ||
-	    !sys_fd(&k, &a, proc, &slot))
+	/*
+	 * A client's end (the other half of a loopback connection) stops here,
+	 * and so does a server's end already closed (orphaned: its last changes
+	 * come in whatever task delivers the client's FIN).
+	 */
+	if (!maybe_served(sk) || !sk->sk_socket || !follower(tgid, &proc, &a) ||
+	    (a.nr != ES_NR_CLOSE && a.nr != ES_NR_SHUTDOWN) || !sys_fd(&k, &a, proc, &slot))
 		return;
 	c = conn_find(&k, slot);
 	if (!c || c->state == ES_REQ_S_CLOSED || c->ino != sock_ino(sk))

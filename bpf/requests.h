@@ -60,6 +60,18 @@ enum es_req_state {
 	ES_REQ_S_CLOSED, /* closed (or shut down): decided again at the descriptor's next read */
 };
 
+/*
+ * The TCP ports some followed process listens on, all processes together,
+ * a bit each: what every socket call of the host looks at first, from its
+ * socket alone, before anything of the caller's. Port p's bit is in two
+ * words of req_ports, each written by one side only (an array element is
+ * written whole, so neither side's write can lose the other's bit): word
+ * 2 * (p / 64) by user space (the ports it notes), 2 * (p / 64) + 1 by
+ * on_listen() (the listen() calls seen). A bit is never cleared: a port no
+ * longer listened on only sends its sockets on to the per-process checks.
+ */
+#define ES_REQ_PORT_WORDS (2 * 65536 / 64)
+
 /* A TCP port a process listens on (requests.bpf.c served()). */
 struct es_req_listen_key {
 	__u32 tgid;

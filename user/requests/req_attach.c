@@ -354,7 +354,7 @@ static void write_ports(struct req_priv *rp, const struct listen_check *lc)
 	for (unsigned int i = 0; i < lc->nports; i++) {
 		struct es_req_listen_key k = { .tgid = lc->pid, .port = lc->ports[i] };
 
-		if (bpf_map_update_elem(fd, &k, &one, BPF_ANY))
+		if (bpf_map_update_elem(fd, &k, &one, BPF_ANY) || req_ports_add(rp, k.port))
 			log_warn("listening port not noted: its connections are not followed",
 				 "probe=requests pid=%u port=%u err=%d", lc->pid, lc->ports[i], -errno);
 	}

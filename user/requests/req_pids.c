@@ -10,6 +10,11 @@
  * req_pids is mapped into the daemon and each entry written with one
  * atomic 64-bit store, so the kernel side never reads a torn one. Only the
  * requests poller writes both maps.
+ *
+ * In front of both, req_ports: a bit per TCP port some followed process
+ * listens on, looked at from the socket alone. User space writes only its
+ * own words of it (bpf/requests.h), from a copy it keeps: no read of the
+ * kernel's, no lost bit.
  */
 #include <errno.h>
 #include <stdbool.h>
@@ -119,4 +124,19 @@ void req_pids_unfollow(struct req_priv *rp, __u32 pid)
 	/* The last one of these low bits besides the entry's: no more lookups in req_procs. */
 	if (((cur >> 32) & ES_REQ_PID_MORE) && !others(procs, low, (__u32)cur, &next, &idx))
 		entry_set(rp, low, cur & ~pid_entry(0, ES_REQ_PID_MORE));
+}
+
+int req_ports_add(struct req_priv *rp, __u16 port)
+{
+	__u32 word = port / 64, key = 2 * word;
+	__u64 bit = 1ull << (port % 64);
+
+	if (rp->port_bits[word] & bit)
+		return 0;
+	rp->port_bits[word] |= bit;
+	if (!bpf_map_update_elem(bpf_map__fd(rp->skel->maps.req_ports), &key,
+				 &rp->port_bits[word], BPF_ANY))
+		return 0;
+	rp->port_bits[word] &= ~bit; /* tried again at the port's next noting */
+	return -errno;
 }

@@ -70,6 +70,7 @@ struct req_priv {
 	size_t pending_len;
 	__u64 *pids; /* req_pids, mapped: [ES_REQ_PIDS] (req_pids.c) */
 	size_t pids_len;
+	__u64 port_bits[ES_REQ_PORT_WORDS / 2]; /* user space's half of req_ports (req_pids.c) */
 };
 
 /* The roles whose processes serve HTTP and get the uprobes. */
@@ -90,6 +91,8 @@ int req_pids_open(struct req_priv *rp);
 void req_pids_close(struct req_priv *rp);
 int req_pids_follow(struct req_priv *rp, __u32 pid, __u32 idx);
 void req_pids_unfollow(struct req_priv *rp, __u32 pid);
+/* A TCP port a followed process listens on, into the kernel's prefilter (req_ports). */
+int req_ports_add(struct req_priv *rp, __u16 port);
 
 /* requests/req_conns.c */
 int req_conns_init(struct req_priv *rp);
