@@ -12,11 +12,13 @@
  * block only by one it served when the block began.
  *
  * Off-CPU: sched_switch notes when a Python thread blocks; when it is
- * switched back in after more than the threshold, a task_work is queued on
- * it, and the callback walks its stack on the way back to user space: the
- * stack it blocked in, since the blocking call has not returned yet. So no
- * walk happens for short blocks or other processes, and the walk reads the
- * task's own memory from its own context.
+ * switched back in after more than the threshold, its stack is walked on
+ * the way back to user space: the stack it blocked in, since the blocking
+ * call has not returned yet. The walk runs as a task_work queued on it or,
+ * where the kernel refuses a (sleepable) task_work from a tracepoint
+ * (offcpu_rseq), at its next rseq_update tracepoint, which fires in the
+ * same return to user space. So no walk happens for short blocks or other
+ * processes, and the walk reads the task's own memory from its own context.
  *
  * GC: the python:gc__start/gc__done USDT probes (builds that have them).
  *
@@ -46,6 +48,8 @@ const volatile __u64 offcpu_threshold_ns = 10000000;
 const volatile __u64 gc_edges_ns[ES_PY_MAX_EDGES] = {};
 const volatile __u32 gc_nedges = 0;
 const volatile bool sched_switch_has_prev_state = true;
+/* Off-CPU walks from rseq_update (es_py_resume), not task work. */
+const volatile bool offcpu_rseq = false;
 /* Set by user space while a trace records (user/python/py_trace.c). */
 volatile __u32 trace_on;
 
@@ -107,6 +111,8 @@ struct py_task {
 	__u64 off_ts;
 	__u32 gen;   /* py_gen + 1 when is_py was decided */
 	__u32 is_py;
+	__u32 walk;  /* offcpu_rseq: a walk waits in py_work */
+	__u32 pad;
 };
 
 struct {
@@ -429,21 +435,26 @@ int es_py_sample(struct bpf_perf_event_data *ctx)
 	return 0;
 }
 
-static int offcpu_walk(struct bpf_map *map, void *key, void *value)
+/* The pending walk w of the current thread, from its own context. */
+static __always_inline void offcpu_walk_now(struct py_work *w)
 {
-	struct py_work *w = value;
 	__u64 id = bpf_get_current_pid_tgid(), sid;
 	__u32 tgid = id >> 32;
 	struct es_py_proc *pp;
 
 	pp = bpf_map_lookup_elem(&py_procs, &tgid);
 	if (!pp || tgid != w->tgid)
-		return 0;
+		return;
 	stat_inc(ES_PY_STAT_OFFCPU_WALKS);
 	sid = walk(pp, (__u32)id, &w->st);
 	if (sid)
 		count(tgid, (__u32)id, ES_PY_OFFCPU, sid, &w->st, w->blocked_ns,
 		      req_serving_block_tag(w->off_ns));
+}
+
+static int offcpu_walk(struct bpf_map *map, void *key, void *value)
+{
+	offcpu_walk_now(value);
 	return 0;
 }
 
@@ -471,8 +482,12 @@ static __always_inline struct py_task *task_get(struct task_struct *t, bool crea
 	return pt;
 }
 
-/* A walk of t's stack at its return to user space, for a block of blocked ns that ended at now. */
-static __always_inline void queue_walk(struct task_struct *t, __u64 blocked, __u64 now)
+/*
+ * A walk of t's stack at its return to user space, for a block of blocked
+ * ns that ended at now. pt: t's py_task, needed only with offcpu_rseq.
+ */
+static __always_inline void queue_walk(struct task_struct *t, struct py_task *pt, __u64 blocked,
+				       __u64 now)
 {
 	__u32 tid = t->pid, zero = 0;
 	struct py_work_bytes *fresh;
@@ -490,6 +505,15 @@ static __always_inline void queue_walk(struct task_struct *t, __u64 blocked, __u
 	w->blocked_ns = blocked;
 	w->off_ns = now - blocked;
 	w->tgid = t->tgid;
+	/* A known constant: the verifier never sees the branch not taken. */
+	if (offcpu_rseq) {
+		if (!pt)
+			return;
+		if (pt->walk)
+			stat_inc(ES_PY_STAT_OFFCPU_BUSY);
+		pt->walk = 1;
+		return;
+	}
 	if (bpf_task_work_schedule_resume_impl(t, &w->tw, &py_work, offcpu_walk, NULL))
 		stat_inc(ES_PY_STAT_OFFCPU_BUSY);
 }
@@ -526,8 +550,9 @@ int BPF_PROG(es_py_switch, bool preempt, struct task_struct *prev, struct task_s
 		return 0;
 	if (!now)
 		now = bpf_ktime_get_ns();
-	if (now - pt->off_ts >= offcpu_threshold_ns && bpf_task_work_schedule_resume_impl)
-		queue_walk(next, now - pt->off_ts, now);
+	if (now - pt->off_ts >= offcpu_threshold_ns &&
+	    (offcpu_rseq || bpf_task_work_schedule_resume_impl))
+		queue_walk(next, pt, now - pt->off_ts, now);
 	pt->off_ts = 0;
 	return 0;
 }
@@ -542,9 +567,42 @@ SEC("tp_btf/sched_switch")
 int BPF_PROG(es_py_offcpu, bool preempt, struct task_struct *prev, struct task_struct *next)
 {
 	__u32 tgid = next->tgid;
+	struct py_task *pt = NULL;
 
-	if (bpf_task_work_schedule_resume_impl && bpf_map_lookup_elem(&py_procs, &tgid))
-		queue_walk(next, switch_hook_blocked(), bpf_ktime_get_ns());
+	if (!bpf_map_lookup_elem(&py_procs, &tgid))
+		return 0;
+	if (offcpu_rseq) {
+		pt = bpf_task_storage_get(&py_task, next, NULL, BPF_LOCAL_STORAGE_GET_F_CREATE);
+		if (!pt)
+			return 0;
+	} else if (!bpf_task_work_schedule_resume_impl) {
+		return 0;
+	}
+	queue_walk(next, pt, switch_hook_blocked(), bpf_ktime_get_ns());
+	return 0;
+}
+
+/*
+ * offcpu_rseq: the walk queue_walk left pending, at the thread's return to
+ * user space after it was switched in (rseq_update fires there for each
+ * task that registered rseq: glibc 2.35+ does for every thread). Runs for
+ * every such return on the host, so the common path is one lookup.
+ */
+SEC("tp_btf/rseq_update")
+int BPF_PROG(es_py_resume, struct task_struct *t)
+{
+	struct py_task *pt;
+	struct py_work *w;
+	__u32 tid;
+
+	pt = bpf_task_storage_get(&py_task, t, NULL, 0);
+	if (!pt || !pt->walk)
+		return 0;
+	pt->walk = 0;
+	tid = (__u32)bpf_get_current_pid_tgid();
+	w = bpf_map_lookup_elem(&py_work, &tid);
+	if (w)
+		offcpu_walk_now(w);
 	return 0;
 }
 

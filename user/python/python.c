@@ -3,8 +3,8 @@
  * The "python" probe (see user/python/python.h for its other files). open loads
  * bpf/python.bpf.c; attach opens a CPU-clock perf event per CPU for the CPU
  * profile (--python.sample-frequency), the sched_switch program for the
- * off-CPU profile where the kernel can run BPF task work (6.18+, tp_btf),
- * and the GC probes of the installed Python binaries. The python poller
+ * off-CPU profile where the kernel has BPF task work (6.18+, tp_btf), and
+ * the GC probes of the installed Python binaries. The python poller
  * (py_targets.c) finds Python processes, tells the kernel about them and
  * drains the stacks once a second.
  */
@@ -57,9 +57,67 @@ static void reset_slot(void *arg, __u32 slot)
 	}
 }
 
+/* How the off-CPU walk runs, in the order load() tries them. */
+enum offcpu_way {
+	OFFCPU_TASK_WORK, /* task work queued at sched_switch */
+	OFFCPU_RSEQ,      /* the rseq_update tracepoint (es_py_resume) */
+	OFFCPU_NONE,
+};
+
+/*
+ * Opens and loads the skeleton into pp->skel, its off-CPU walk run the way
+ * way. A failed load leaves no skeleton behind, so the caller can try the
+ * next way: the maps it shares are set on each new one.
+ */
+static int load(struct py_priv *pp, enum offcpu_way way)
+{
+	struct erpscope *es = pp->es;
+	struct python_bpf *skel;
+	bool offcpu = way != OFFCPU_NONE;
+	int err;
+
+	skel = python_bpf__open();
+	if (!skel)
+		return -errno;
+	skel->rodata->stack_depth = es->cfg.py_depth;
+	skel->rodata->offcpu_threshold_ns = (__u64)es->cfg.py_offcpu_ms * 1000000ull;
+	for (unsigned int i = 0; i < NGC; i++)
+		skel->rodata->gc_edges_ns[i] = (__u64)(gc_edges[i] * 1e9 + 0.5);
+	skel->rodata->gc_nedges = NGC;
+	skel->rodata->sched_switch_has_prev_state = feature_tp_nargs("sched_switch") >= 4;
+	skel->rodata->offcpu_rseq = way == OFFCPU_RSEQ;
+	/*
+	 * With the sched probe, its sched_switch program hands us the long
+	 * blocks (bpf/switch_hook.bpf.h); alone, we run our own.
+	 */
+	pp->offcpu_profile = offcpu;
+	pp->offcpu_hooked = offcpu && es->switch_hook_fd >= 0;
+	bpf_program__set_autoload(skel->progs.es_py_switch, offcpu && !pp->offcpu_hooked);
+	bpf_program__set_autoload(skel->progs.es_py_offcpu, pp->offcpu_hooked);
+	bpf_program__set_autoload(skel->progs.es_py_exit, offcpu);
+	bpf_program__set_autoload(skel->progs.es_py_resume, way == OFFCPU_RSEQ);
+	err = procs_share_maps(es, skel->obj);
+	if (!err)
+		err = reqtag_map_reuse(es, skel->maps.req_serving);
+	if (!err && pp->offcpu_hooked)
+		err = bpf_map__reuse_fd(skel->maps.switch_hook, es->switch_hook_fd);
+	if (!err && pp->offcpu_hooked)
+		err = bpf_map__reuse_fd(skel->maps.switch_hook_arg, es->switch_arg_fd);
+	if (!err)
+		err = python_bpf__load(skel);
+	if (err)
+		goto out;
+	pp->skel = skel;
+	skel = NULL;
+out:
+	python_bpf__destroy(skel);
+	return err;
+}
+
 static int python_open(struct probe *p)
 {
 	struct erpscope *es = p->es;
+	enum offcpu_way way;
 	struct py_priv *pp;
 	char why[160];
 	int err;
@@ -87,39 +145,27 @@ static int python_open(struct probe *p)
 				  es->cfg.py_sample_hz, es->cfg.py_max_stacks);
 	if (!pp->prof)
 		return -ENOMEM;
-	pp->skel = python_bpf__open();
-	if (!pp->skel)
-		return -errno;
-	pp->skel->rodata->stack_depth = es->cfg.py_depth;
-	pp->skel->rodata->offcpu_threshold_ns = (__u64)es->cfg.py_offcpu_ms * 1000000ull;
-	for (unsigned int i = 0; i < NGC; i++)
-		pp->skel->rodata->gc_edges_ns[i] = (__u64)(gc_edges[i] * 1e9 + 0.5);
-	pp->skel->rodata->gc_nedges = NGC;
-	pp->skel->rodata->sched_switch_has_prev_state = feature_tp_nargs("sched_switch") >= 4;
 	/*
-	 * The off-CPU walk runs as BPF task work: a typed tracepoint and the
-	 * task_work kfunc (Linux 6.18) or nothing.
+	 * The off-CPU walk needs a typed tracepoint and the task_work kfunc
+	 * (Linux 6.18). Some kernels then refuse to queue the (sleepable)
+	 * task work from a tracepoint: the walk moves to rseq_update. Failing
+	 * that, the CPU profile and GC still load without it.
 	 */
-	pp->offcpu_profile = es->tp_btf && feature_kfunc("bpf_task_work_schedule_resume_impl");
-	/*
-	 * With the sched probe, its sched_switch program hands us the long
-	 * blocks (bpf/switch_hook.bpf.h); alone, we run our own.
-	 */
-	pp->offcpu_hooked = pp->offcpu_profile && es->switch_hook_fd >= 0;
-	bpf_program__set_autoload(pp->skel->progs.es_py_switch,
-				  pp->offcpu_profile && !pp->offcpu_hooked);
-	bpf_program__set_autoload(pp->skel->progs.es_py_offcpu, pp->offcpu_hooked);
-	bpf_program__set_autoload(pp->skel->progs.es_py_exit, pp->offcpu_profile);
-	err = procs_share_maps(es, pp->skel->obj);
-	if (!err)
-		err = reqtag_map_reuse(es, pp->skel->maps.req_serving);
-	if (!err && pp->offcpu_hooked)
-		err = bpf_map__reuse_fd(pp->skel->maps.switch_hook, es->switch_hook_fd);
-	if (!err && pp->offcpu_hooked)
-		err = bpf_map__reuse_fd(pp->skel->maps.switch_hook_arg, es->switch_arg_fd);
-	if (err)
-		return err;
-	err = python_bpf__load(pp->skel);
+	way = OFFCPU_NONE;
+	if (es->tp_btf && feature_kfunc("bpf_task_work_schedule_resume_impl"))
+		way = OFFCPU_TASK_WORK;
+	for (;;) {
+		err = load(pp, way);
+		if (!err || way == OFFCPU_NONE)
+			break;
+		log_info("python probe failed to load with this off-CPU walk, trying the next",
+			 "probe=python err=%d offcpu=%s", err,
+			 way == OFFCPU_RSEQ ? "rseq_tracepoint" : "task_work");
+		if (way == OFFCPU_TASK_WORK && feature_tp_nargs("rseq_update") >= 1)
+			way = OFFCPU_RSEQ;
+		else
+			way = OFFCPU_NONE;
+	}
 	if (err)
 		return err;
 	p->obj = pp->skel->obj;
@@ -135,7 +181,10 @@ static int python_open(struct probe *p)
 	mapstats_track(es, ES_MAP_PY_WORK, pp->skel->maps.py_work);
 	mapstats_track(es, ES_MAP_PY_GC, pp->skel->maps.py_gc);
 	pp->stats_fd = bpf_map__fd(pp->skel->maps.py_stats);
-	if (!pp->offcpu_profile)
+	if (pp->offcpu_profile)
+		log_info("python off-CPU walk", "probe=python way=%s",
+			 way == OFFCPU_RSEQ ? "rseq_tracepoint" : "task_work");
+	else
 		log_warn("no off-CPU Python profile: it needs typed tracepoints and BPF task work (Linux 6.18+)",
 			 "probe=python tp_btf=%d", es->tp_btf);
 	return procs_on_slot_reset(es->procs, reset_slot, pp);
@@ -225,6 +274,16 @@ static int python_attach(struct probe *p)
 			return err;
 		}
 		pp->skel->links.es_py_switch = l;
+		if (pp->skel->rodata->offcpu_rseq) {
+			l = bpf_program__attach(pp->skel->progs.es_py_resume);
+			if (!l) {
+				err = -errno;
+				log_error("cannot attach the off-CPU rseq_update program",
+					  "probe=python err=%d", err);
+				return err;
+			}
+			pp->skel->links.es_py_resume = l;
+		}
 		l = bpf_program__attach(pp->skel->progs.es_py_exit);
 		if (!l) {
 			err = -errno;
@@ -239,9 +298,9 @@ static int python_attach(struct probe *p)
 	if (err)
 		return err;
 	log_debug("python probe attached",
-		  "cpu_profile=%d hz=%u offcpu_profile=%d offcpu_on_sched_switch=%d depth=%u",
+		  "cpu_profile=%d hz=%u offcpu_profile=%d offcpu_on_sched_switch=%d offcpu_rseq=%d depth=%u",
 		  pp->cpu_profile, es->cfg.py_sample_hz, pp->offcpu_profile, pp->offcpu_hooked,
-		  es->cfg.py_depth);
+		  pp->skel->rodata->offcpu_rseq, es->cfg.py_depth);
 	return 0;
 }
 
