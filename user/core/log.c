@@ -112,9 +112,17 @@ void log_kv(enum log_level level, const char *msg, const char *kvfmt, ...)
  */
 #define LIBBPF_TAIL_LINES 8
 
+/* While a load that may be refused is being tried, libbpf's warnings go to debug. */
+static bool libbpf_trial;
+
+void log_libbpf_trial(bool on)
+{
+	libbpf_trial = on;
+}
+
 static int libbpf_print(enum libbpf_print_level lvl, const char *fmt, va_list ap)
 {
-	enum log_level level = lvl == LIBBPF_WARN ? LOG_WARN : LOG_DEBUG;
+	enum log_level level = lvl == LIBBPF_WARN && !libbpf_trial ? LOG_WARN : LOG_DEBUG;
 	char *text = NULL, *line, *save = NULL;
 	int nlines = 0, i = 0;
 	char q[1100];

@@ -4,6 +4,7 @@
 #define ERPSCOPE_LOG_H
 
 #include <stdarg.h>
+#include <stdbool.h>
 
 enum log_level { LOG_DEBUG, LOG_INFO, LOG_WARN, LOG_ERROR };
 
@@ -22,6 +23,11 @@ void log_kv(enum log_level level, const char *msg, const char *kvfmt, ...)
 
 /* Routes libbpf's messages through log_kv (level mapped, newline trimmed). */
 void log_hook_libbpf(void);
+/*
+ * Around a load that may be refused, its caller then trying another way
+ * (and saying so): libbpf's warnings, the verifier's log, go to debug.
+ */
+void log_libbpf_trial(bool on);
 
 /* Writes s as a logfmt-safe quoted value into buf (always NUL-terminated). */
 const char *log_quote(char *buf, unsigned long size, const char *s);

@@ -103,8 +103,12 @@ static int load(struct py_priv *pp, enum offcpu_way way)
 		err = bpf_map__reuse_fd(skel->maps.switch_hook, es->switch_hook_fd);
 	if (!err && pp->offcpu_hooked)
 		err = bpf_map__reuse_fd(skel->maps.switch_hook_arg, es->switch_arg_fd);
-	if (!err)
-		err = python_bpf__load(skel);
+	if (err)
+		goto out;
+	/* Task work may be refused on this kernel: the next way is tried then. */
+	log_libbpf_trial(way == OFFCPU_TASK_WORK);
+	err = python_bpf__load(skel);
+	log_libbpf_trial(false);
 	if (err)
 		goto out;
 	pp->skel = skel;
@@ -158,7 +162,7 @@ static int python_open(struct probe *p)
 		err = load(pp, way);
 		if (!err || way == OFFCPU_NONE)
 			break;
-		log_info("python probe failed to load with this off-CPU walk, trying the next",
+		log_info("python probe: this off-CPU walk was refused (the verifier log is at debug), trying the next",
 			 "probe=python err=%d offcpu=%s", err,
 			 way == OFFCPU_RSEQ ? "rseq_tracepoint" : "task_work");
 		if (way == OFFCPU_TASK_WORK && feature_tp_nargs("rseq_update") >= 1)
