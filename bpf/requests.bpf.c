@@ -117,7 +117,8 @@ struct {
 } req_slots SEC(".maps");
 
 /*
- * Their union, a bit a port (requests.h). 16 KiB: the kernel takes an array
+ * The ports of req_listen (below), all processes together, a bit a port
+ * (requests.h), for maybe_served(). 16 KiB: the kernel takes an array
  * this small from kmalloc (bpf_map_area_alloc(), up to 32 KiB), in its
  * linear map, where the large arrays here are vmalloc'd 4 KiB pages.
  */
