@@ -52,6 +52,12 @@ const volatile bool sched_switch_has_prev_state = true;
 const volatile bool offcpu_rseq = false;
 /* Set by user space while a trace records (user/python/py_trace.c). */
 volatile __u32 trace_on;
+/*
+ * offcpu_rseq: threads whose py_task.walk is set. es_py_resume runs at
+ * every return to user space on the host; while this is 0 (nearly always:
+ * a walk follows a block of offcpu_threshold_ns) it returns on one load.
+ */
+volatile __u64 walks_pending;
 
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
@@ -509,9 +515,12 @@ static __always_inline void queue_walk(struct task_struct *t, struct py_task *pt
 	if (offcpu_rseq) {
 		if (!pt)
 			return;
-		if (pt->walk)
+		if (pt->walk) {
 			stat_inc(ES_PY_STAT_OFFCPU_BUSY);
+			return;
+		}
 		pt->walk = 1;
+		__sync_fetch_and_add(&walks_pending, 1);
 		return;
 	}
 	if (bpf_task_work_schedule_resume_impl(t, &w->tw, &py_work, offcpu_walk, NULL))
@@ -586,7 +595,8 @@ int BPF_PROG(es_py_offcpu, bool preempt, struct task_struct *prev, struct task_s
  * offcpu_rseq: the walk queue_walk left pending, at the thread's return to
  * user space after it was switched in (rseq_update fires there for each
  * task that registered rseq: glibc 2.35+ does for every thread). Runs for
- * every such return on the host, so the common path is one lookup.
+ * every such return on the host, so the common path is one load
+ * (walks_pending), and a task-storage lookup while some walk is pending.
  */
 SEC("tp_btf/rseq_update")
 int BPF_PROG(es_py_resume, struct task_struct *t)
@@ -595,10 +605,13 @@ int BPF_PROG(es_py_resume, struct task_struct *t)
 	struct py_work *w;
 	__u32 tid;
 
+	if (!walks_pending)
+		return 0;
 	pt = bpf_task_storage_get(&py_task, t, NULL, 0);
 	if (!pt || !pt->walk)
 		return 0;
 	pt->walk = 0;
+	__sync_fetch_and_sub(&walks_pending, 1);
 	tid = (__u32)bpf_get_current_pid_tgid();
 	w = bpf_map_lookup_elem(&py_work, &tid);
 	if (w)
@@ -606,13 +619,24 @@ int BPF_PROG(es_py_resume, struct task_struct *t)
 	return 0;
 }
 
-/* A thread's pending walk dies with it (deleting cancels the task work). */
+/*
+ * A thread's pending walk dies with it (deleting cancels the task work;
+ * offcpu_rseq: it no longer counts in walks_pending).
+ */
 SEC("tp_btf/sched_process_exit")
 int BPF_PROG(es_py_exit, struct task_struct *t)
 {
 	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+	struct py_task *pt;
 
 	bpf_map_delete_elem(&py_work, &tid);
+	if (!offcpu_rseq)
+		return 0;
+	pt = bpf_task_storage_get(&py_task, bpf_get_current_task_btf(), NULL, 0);
+	if (pt && pt->walk) {
+		pt->walk = 0;
+		__sync_fetch_and_sub(&walks_pending, 1);
+	}
 	return 0;
 }
 
