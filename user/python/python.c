@@ -3,8 +3,9 @@
  * The "python" probe (see user/python/python.h for its other files). open loads
  * bpf/python.bpf.c; attach opens a CPU-clock perf event per CPU for the CPU
  * profile (--python.sample-frequency), the sched_switch program for the
- * off-CPU profile where the kernel has BPF task work (6.18+, tp_btf), and
- * the GC probes of the installed Python binaries. The python poller
+ * off-CPU profile where the kernel has BPF task work (6.18+, tp_btf; where
+ * it refuses one from a tracepoint, the walk runs at rseq_update instead:
+ * load()), and the GC probes of the installed Python binaries. The python poller
  * (py_targets.c) finds Python processes, tells the kernel about them and
  * drains the stacks once a second.
  */
