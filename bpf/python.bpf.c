@@ -630,7 +630,8 @@ int BPF_PROG(es_py_exit, struct task_struct *t)
 	struct py_task *pt;
 
 	bpf_map_delete_elem(&py_work, &tid);
-	if (!offcpu_rseq)
+	/* Every exit on the host: no storage lookup while no walk is pending. */
+	if (!offcpu_rseq || !walks_pending)
 		return 0;
 	pt = bpf_task_storage_get(&py_task, bpf_get_current_task_btf(), NULL, 0);
 	if (pt && pt->walk) {
