@@ -4,19 +4,21 @@
  * layer: the sock_recv_length and sock_send_length tracepoints (es_req_recv,
  * es_req_send: they fire once a socket receive or send returns, in the
  * caller's syscall, whatever the call: recv, recvfrom, recvmsg, read,
- * send, sendto, sendmsg, write), the inet_sock_set_state tracepoint
- * (es_req_state: a worker's close or shutdown of a TCP connection), and a
- * plain entry uprobe over listen of each worker's C library (es_req_io,
- * user/requests/req_attach.c through core/libc_uprobes.c). The tracepoints
- * fire for every socket call and TCP state change of the host: a socket
- * no followed process could serve costs a look at the socket and one bit of
- * a small array (maybe_served(): req_ports), one that could but in a
- * process that is not an HTTP worker one more array load (req_pids, written
- * by user space as it attaches a worker). No uprobe trap on a request's
- * socket calls nor on close: a trap costs the worker about 0.5 us on a VM,
- * more than the programs here, and its PostgreSQL calls and every close of
- * a file paid it too. Not syscall tracepoints: those put every syscall of
- * the host on the kernel's slow path.
+ * send, sendto, sendmsg, write), and a plain entry uprobe over listen of
+ * each worker's C library (es_req_io, user/requests/req_attach.c through
+ * core/libc_uprobes.c). The tracepoints fire for every socket call of the
+ * host: a socket no followed process could serve costs a look at the socket
+ * and one bit of a small array (maybe_served(): req_ports), one that could
+ * but in a process that is not an HTTP worker one more array load
+ * (req_pids, written by user space as it attaches a worker). No uprobe trap
+ * on a request's socket calls nor on close: a trap costs the worker about
+ * 0.5 us on a VM, more than the programs here, and its PostgreSQL calls
+ * and every close of a file paid it too. Not syscall tracepoints: those put
+ * every syscall of the host on the kernel's slow path. Not the TCP state
+ * tracepoint for the close either: it fires ~5 times a connection at each
+ * end, host-wide (10 runs a request on loopback, more than the request's
+ * own), to learn what the next read of the descriptor or user space's
+ * sweep learns for free (below).
  *
  * The descriptor and the user buffer come from the registers the task
  * entered its syscall with (sysargs.bpf.h); the socket from the tracepoint.
@@ -29,9 +31,9 @@
  * - A receive on a descriptor not seen before looks at its socket: the
  *   server's end of a connection (served()) is followed (tgid, fd); any
  *   other is remembered as ignored, with its socket's inode number: a read
- *   that finds another socket under the descriptor starts over (a close
- *   unseen: a UNIX socket's). A closed descriptor's entry is kept for the
- *   next one of its number.
+ *   that finds another socket under the descriptor starts over (the last
+ *   one was closed: its open request ends). The entry is kept for the next
+ *   socket of its number.
  * - A receive that returns bytes on a followed connection with no request
  *   open begins a request; user space gets its first ES_REQ_CAP bytes,
  *   parses the request line (and the head of a JSON-RPC/XML-RPC body) and
@@ -45,7 +47,11 @@
  *   bytes received to its last bytes sent.
  * - The answer is out when the worker reads the connection again (keep-
  *   alive: the next request, the client's close, or a non-blocking read
- *   that finds nothing) or closes or shuts it down: that ends the request.
+ *   that finds nothing), or reads a new connection under the same
+ *   descriptor (a prefork worker's next request): that ends the request
+ *   here. One whose descriptor was closed and not reused since is ended by
+ *   user space once /proc/<pid>/fd no longer names its socket (~0.3 s
+ *   after its last send); its times are the kernel's all the same.
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
@@ -862,59 +868,6 @@ SEC("raw_tp/sock_send_length")
 int BPF_PROG(es_req_send_r, struct sock *sk, int ret, int flags)
 {
 	on_send(bpf_rdonly_cast(sk, bpf_core_type_id_kernel(struct sock)), ret);
-	return 0;
-}
-
-/*
- * A TCP socket's state changed in a worker's close() or shutdown() of its
- * descriptor: the connection ends there, seen without a trap on close
- * (the worker's every close, of files too, paid one). Only the changes a
- * close or shutdown makes (ESTABLISHED -> FIN_WAIT1, CLOSE_WAIT ->
- * LAST_ACK, or -> CLOSE when unread bytes reset it), and only of the
- * socket the descriptor names: on loopback the peer's changes run in the
- * same call. A UNIX socket has no state, nor a TCP one the client reset
- * first: those ends are found by the descriptor's next read (on_recv) or
- * by user space's sweep (/proc/<pid>/fd).
- */
-static __always_inline void on_state(struct sock *sk, int newstate)
-{
-	__u32 tgid = bpf_get_current_pid_tgid() >> 32, proc, slot;
-	struct es_req_conn_key k = { .tgid = tgid };
-	struct es_req_conn *c;
-	struct es_sysargs a;
-
-	if (newstate != ES_TCP_FIN_WAIT1 && newstate != ES_TCP_LAST_ACK && newstate != ES_TCP_CLOSE)
-		return;
-	/*
-	 * A client's end (the other half of a loopback connection) stops here,
-	 * and so does a server's end already closed (orphaned: its last changes
-	 * come in whatever task delivers the client's FIN).
-	 */
-	if (!maybe_served(sk) || !sk->sk_socket || !follower(tgid, &proc, &a) ||
-	    (a.nr != ES_NR_CLOSE && a.nr != ES_NR_SHUTDOWN) || !sys_fd(&k, &a, proc, &slot))
-		return;
-	c = conn_find(&k, slot);
-	if (!c || c->state == ES_REQ_S_CLOSED || c->ino != sock_ino(sk))
-		return;
-	end_open(&k, c, slot, bpf_ktime_get_ns());
-	/* A low descriptor's entry (a slot's always) waits for the number's next connection. */
-	if (k.fd < ES_REQ_KEEP_FD)
-		c->state = ES_REQ_S_CLOSED;
-	else
-		bpf_map_delete_elem(&req_conns, &k);
-}
-
-SEC("tp_btf/inet_sock_set_state")
-int BPF_PROG(es_req_state, struct sock *sk, int oldstate, int newstate)
-{
-	on_state(sk, newstate);
-	return 0;
-}
-
-SEC("raw_tp/inet_sock_set_state")
-int BPF_PROG(es_req_state_r, struct sock *sk, int oldstate, int newstate)
-{
-	on_state(bpf_rdonly_cast(sk, bpf_core_type_id_kernel(struct sock)), newstate);
 	return 0;
 }
 

@@ -16,10 +16,8 @@
 #define ES_TCP_ESTABLISHED 1
 #define ES_TCP_SYN_SENT 2
 #define ES_TCP_SYN_RECV 3
-#define ES_TCP_FIN_WAIT1 4
 #define ES_TCP_CLOSE 7
 #define ES_TCP_CLOSE_WAIT 8
-#define ES_TCP_LAST_ACK 9
 #define ES_TCP_LISTEN 10
 #define ES_S_IFMT 0170000
 #define ES_S_IFSOCK 0140000

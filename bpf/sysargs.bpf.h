@@ -12,11 +12,10 @@
 #ifndef ERPSCOPE_SYSARGS_BPF_H
 #define ERPSCOPE_SYSARGS_BPF_H
 
-/* The socket calls' (and close's) numbers: asm/unistd_64.h (x86-64), asm-generic/unistd.h (arm64). */
+/* The socket calls' numbers: asm/unistd_64.h (x86-64), asm-generic/unistd.h (arm64). */
 #if defined(__TARGET_ARCH_x86)
 #define ES_NR_READ 0
 #define ES_NR_WRITE 1
-#define ES_NR_CLOSE 3
 #define ES_NR_POLL 7
 #define ES_NR_READV 19
 #define ES_NR_WRITEV 20
@@ -25,12 +24,10 @@
 #define ES_NR_RECVFROM 45
 #define ES_NR_SENDMSG 46
 #define ES_NR_RECVMSG 47
-#define ES_NR_SHUTDOWN 48
 #define ES_NR_PPOLL 271
 #elif defined(__TARGET_ARCH_arm64)
 #define ES_NR_POLL 73 /* none: the C library's poll() is ppoll; not -1, a return from no syscall */
 #define ES_NR_PPOLL 73
-#define ES_NR_CLOSE 57
 #define ES_NR_READ 63
 #define ES_NR_WRITE 64
 #define ES_NR_READV 65
@@ -39,7 +36,6 @@
 #define ES_NR_SENDTO 206
 #define ES_NR_RECVFROM 207
 #define ES_NR_SENDMSG 211
-#define ES_NR_SHUTDOWN 210
 #define ES_NR_RECVMSG 212
 #else
 #error "sysargs.bpf.h: no syscall numbers for this architecture"

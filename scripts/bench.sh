@@ -2038,9 +2038,9 @@ def requests_bench():
     others = subprocess.run(["pgrep", "-x", "erpscope"], capture_output=True,
                             text=True).stdout.split()
     say("")
-    say(f"# requests bench: the requests probe (the sock_recv_length, sock_send_length and "
-        f"inet_sock_set_state tracepoints for every process; an entry uprobe on libc's listen "
-        f"in HTTP workers only) on the cheapest request, {REQ_PATH}")
+    say(f"# requests bench: the requests probe (the sock_recv_length and sock_send_length "
+        f"tracepoints for every process; an entry uprobe on libc's listen in HTTP workers "
+        f"only) on the cheapest request, {REQ_PATH}")
     if others:
         say(f"  note: {len(others)} other erpscope daemon(s) run on this host (pids "
             f"{', '.join(others)}): their probes attach to this section's workers in every arm")

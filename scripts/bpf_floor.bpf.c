@@ -25,9 +25,3 @@ int floor_send(void *ctx)
 {
 	return 0;
 }
-
-SEC("tp_btf/inet_sock_set_state")
-int floor_state(void *ctx)
-{
-	return 0;
-}

@@ -169,6 +169,24 @@ def wait_for(pred, timeout, interval=0.05, what="condition"):
         time.sleep(interval)
 
 
+def requests_settled(d, quiet=0.8, timeout=10.0):
+    """Scrapes until the requests probe's counts (requests and sessions) have
+    not moved for `quiet` s, and returns that Metrics: a worker's last
+    request before it goes idle is counted ~0.3 s after its answer (its
+    close is found by the daemon's sweep), later while it still answers."""
+    deadline = time.monotonic() + timeout
+    last, since = None, time.monotonic()
+    while True:
+        m = d.scrape()
+        now = (m.total("erpscope_http_request_duration_seconds_count"),
+               m.total("erpscope_http_sessions_total"))
+        if now != last:
+            last, since = now, time.monotonic()
+        elif time.monotonic() - since >= quiet or time.monotonic() >= deadline:
+            return m
+        time.sleep(0.1)
+
+
 # ---------------------------------------------------------------- privileges
 
 def bpf_available():

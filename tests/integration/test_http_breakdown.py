@@ -147,8 +147,7 @@ def body(t):
             stolen = lib.host_steal()
             run_load(port)
             stolen = lib.host_steal() - stolen
-            time.sleep(0.5)
-            m = d.scrape()
+            m = lib.requests_settled(d)
             for model, method, n in RPCS:
                 _, s, c = m.histogram("erpscope_odoo_rpc_duration_seconds", role="odoo_http",
                                       model=model, method=method)
@@ -197,8 +196,7 @@ def body(t):
         with lib.Daemon("--probes=sched,requests") as d:
             srv, port, _ = prefork.start(t, d, APP, [pg.dir, str(pg.port), DB])
             run_load(port)
-            time.sleep(0.5)
-            m = d.scrape()
+            m = lib.requests_settled(d)
             move = parts(m, "erpscope_odoo_rpc_time_seconds_total", model="account.move",
                          method="reconcile")
             t.check("pg" not in move, "no pg part without the pg probe", f"{sorted(move)}")

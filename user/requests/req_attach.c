@@ -59,8 +59,8 @@
 /*
  * The C library function whose calls no tracepoint sees in the caller's
  * context (a socket's listen): on the entry link, no return ever. Not
- * close: the TCP state change a close makes is seen (es_req_state), and a
- * trap there was paid by every close of the worker, of files too.
+ * close: a trap there was paid by every close of the worker, of files too,
+ * and the descriptor's next read or the sweep (req_fd.c) finds a close.
  */
 static const struct libc_hook hooks[] = {
 	{ "listen", ES_REQ_HOOK_LISTEN, true },
@@ -135,15 +135,11 @@ static int tracepoints_set(struct req_priv *rp, bool on)
 	struct bpf_link **links[] = { btf ? &rp->skel->links.es_req_recv :
 					    &rp->skel->links.es_req_recv_r,
 				      btf ? &rp->skel->links.es_req_send :
-					    &rp->skel->links.es_req_send_r,
-				      btf ? &rp->skel->links.es_req_state :
-					    &rp->skel->links.es_req_state_r };
+					    &rp->skel->links.es_req_send_r };
 	struct bpf_program *progs[] = { btf ? rp->skel->progs.es_req_recv :
 					      rp->skel->progs.es_req_recv_r,
 					btf ? rp->skel->progs.es_req_send :
-					      rp->skel->progs.es_req_send_r,
-					btf ? rp->skel->progs.es_req_state :
-					      rp->skel->progs.es_req_state_r };
+					      rp->skel->progs.es_req_send_r };
 	int err = 0;
 
 	for (size_t i = 0; i < sizeof(progs) / sizeof(progs[0]); i++) {

@@ -5,11 +5,11 @@
  * and when it began. A DONE event from the kernel counts it; a worker that
  * died first has its requests counted by the sweep: "killed" when no
  * answer was being sent. The kernel ends a request when the worker's next
- * read of its connection returns: one whose thread blocks in that read
+ * read of its descriptor returns: one whose thread blocks in that read
  * (a keep-alive client that sends nothing yet) is counted by the sweep
  * from the kernel's entry ("settled"), and its end event then only frees it;
- * so is one whose descriptor was closed unseen by the kernel side (a UNIX
- * socket), found by its /proc link.
+ * so is one whose descriptor was closed (the kernel side hooks no close)
+ * and not read since, found by its /proc link.
  */
 #include <errno.h>
 #include <stddef.h>
@@ -33,6 +33,8 @@
 #define IDLE_SETTLE_NS (200 * 1000000ull)
 /* A thread found elsewhere (polling with a timeout) is looked at again after this. */
 #define IDLE_RECHECK_NS (1000 * 1000000ull)
+/* A session's descriptor is looked at this often at least, however old. */
+#define CLOSED_RECHECK_MAX_NS (30 * 1000000000ull)
 
 struct req_conn {
 	struct req_conn *next;
@@ -378,15 +380,17 @@ static void settle_idle(struct req_priv *rp, struct req_conn *c, const struct es
 }
 
 /*
- * A request whose connection was closed where the kernel side could not see
- * it (a UNIX socket, a TCP one the client had reset: no state change), and
- * whose descriptor was not read since: counted from the kernel's entry kc
- * once the descriptor no longer names its socket (one readlink a second at
- * most, an eighth of its age apart once older: a session open for hours
- * costs a few an hour). Unanswered, it is a
- * reset, ending where the worker met the reset, else when this sweep saw
- * the close (~1.3 s late at most for one under 8 s, an eighth of its age
- * beyond).
+ * A request whose connection was closed (the kernel side hooks no close)
+ * and whose descriptor was not read since: counted from the kernel's entry
+ * kc once the descriptor no longer names its socket. A worker's last
+ * request before it goes idle ends so, ~0.3 s after its last send; one
+ * followed by another on the same descriptor number ends at that one's
+ * first read instead, in the kernel. One readlink 0.2 s after the
+ * request's last sign of life, then one a second at most while it makes
+ * none, an eighth of its age apart once older (at most
+ * CLOSED_RECHECK_MAX_NS: a websocket session open for hours costs one
+ * every 30 s). Unanswered, it is a reset, ending where the worker met the
+ * reset, else when this sweep saw the close.
  */
 static void settle_closed(struct req_priv *rp, struct req_conn *c, const struct es_req_conn *kc,
 			  uint64_t now)
@@ -397,9 +401,14 @@ static void settle_closed(struct req_priv *rp, struct req_conn *c, const struct 
 
 	if (every < IDLE_RECHECK_NS)
 		every = IDLE_RECHECK_NS;
+	if (every > CLOSED_RECHECK_MAX_NS)
+		every = CLOSED_RECHECK_MAX_NS;
 	if (kc->conn_id != c->conn_id || kc->seq != c->seq || !kc->ino ||
 	    (kc->state != ES_REQ_S_REQ && kc->state != ES_REQ_S_RESP) ||
-	    now < last + IDLE_SETTLE_NS || now < c->fd_checked_ns + every)
+	    now < last + IDLE_SETTLE_NS)
+		return;
+	/* Looked at since its last send (a slow answer's link read while it ran): wait. */
+	if (c->fd_checked_ns > last && now < c->fd_checked_ns + every)
 		return;
 	c->fd_checked_ns = now;
 	if (req_fd_holds(c->tgid, c->fd, kc->ino) != 0)

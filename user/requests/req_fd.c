@@ -1,11 +1,11 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * Whether a worker's descriptor still names the socket a request came on:
- * /proc/<pid>/fd/<fd> reads "socket:[ino]" for it. The kernel side sees a
- * close through the TCP state change it makes; a UNIX socket's close, or a
- * TCP one's that the client had reset, changes no state, and the kernel
- * side finds it only at the descriptor's next read. The sweep asks here
- * for a request left open that long.
+ * /proc/<pid>/fd/<fd> reads "socket:[ino]" for it. The kernel side hooks
+ * no close (bpf/requests.bpf.c): it finds one at the descriptor's next
+ * read, which sees another socket there. A worker's last request before it
+ * goes idle has no such read; the sweep asks here for a request left open
+ * that long.
  *
  * A process that exits closes all its descriptors before the daemon hears
  * of its exit: a descriptor gone from a process that holds none is not a
