@@ -14,9 +14,11 @@
 /* Listening TCP ports noted, all processes together. */
 #define ES_REQ_MAX_LISTEN 1024
 /*
- * A closed descriptor below this keeps its entry (ES_REQ_S_CLOSED) for the
- * next connection that gets its number: a prefork worker's next one does.
- * Above (many connections at once), the entry goes: the map stays bounded.
+ * Descriptors below this have an array slot each (req_slots); above (many
+ * connections at once), a hash entry (req_conns). Either stays after its
+ * connection is closed, for the next connection that gets its number (a
+ * prefork worker's next one does): the hash holds at most one entry per
+ * descriptor number a followed process used, and its entries go with it.
  */
 #define ES_REQ_KEEP_FD 64
 /*
@@ -57,7 +59,7 @@ enum es_req_state {
 	ES_REQ_S_REQ, /* a request is being received: no response yet */
 	ES_REQ_S_RESP, /* its response is being sent */
 	ES_REQ_S_IGNORED, /* not a connection the worker accepted: not followed */
-	ES_REQ_S_CLOSED, /* closed (or shut down): decided again at the descriptor's next read */
+	ES_REQ_S_CLOSED, /* found closed (another socket under its number): adopted again */
 };
 
 /*
@@ -122,9 +124,8 @@ struct es_req_conn {
 	__u32 pad;
 	/*
 	 * Its socket's inode number (sock_ino()): a read that finds another
-	 * socket under the descriptor ends this connection, whose close went
-	 * unseen (a UNIX socket, a TCP one reset before it); user space looks
-	 * for it in /proc/<pid>/fd.
+	 * socket under the descriptor ends this connection, closed since (no
+	 * close is hooked); user space looks for it in /proc/<pid>/fd.
 	 */
 	__u64 ino;
 	__u64 at_start[ES_REQ_T_COUNT];
@@ -140,7 +141,7 @@ enum es_req_event_type {
 /* Why a request ended. */
 enum es_req_end {
 	ES_REQ_END_NEXT = 1, /* the worker read the connection again (keep-alive) */
-	ES_REQ_END_CLOSE, /* the worker closed (or shut down) the connection */
+	ES_REQ_END_CLOSE, /* the connection was closed: another socket under its descriptor */
 };
 
 struct es_req_data {
