@@ -54,7 +54,7 @@ struct req_conn {
 	bool settled; /* counted by the sweep (an idle keep-alive wait): its end event only frees it */
 	uint64_t idle_checked_ns; /* when the sweep last read its thread's syscall */
 	uint64_t fd_checked_ns; /* when the sweep last read its descriptor's link */
-	struct req_acc acc; /* last: malloc() leaves its buffer as it finds it */
+	struct req_acc *acc; /* the parser's; NULL once settled (acc_drop()) */
 };
 
 static unsigned int bucket(__u32 tgid, __s32 fd)
@@ -81,13 +81,23 @@ static void conn_note_clear(struct req_priv *rp, struct req_conn *c)
 	c->noted = 0;
 }
 
+/* The parser's buffer goes, wiped: what the request held is no longer needed. */
+static void acc_drop(struct req_conn *c)
+{
+	if (!c->acc)
+		return;
+	explicit_bzero(c->acc, sizeof(*c->acc));
+	free(c->acc);
+	c->acc = NULL;
+}
+
 static void conn_free(struct req_priv *rp, struct req_conn **pp)
 {
 	struct req_conn *c = *pp;
 
 	conn_note_clear(rp, c);
 	*pp = c->next;
-	explicit_bzero(&c->acc, sizeof(c->acc));
+	acc_drop(c);
 	free(c);
 	rp->nconns--;
 }
@@ -227,7 +237,7 @@ static const struct req_parts *parts_of(const struct req_conn *c, const struct e
 /* Names the request in its worker's note once its route (then its RPC) is known. */
 static void note(struct req_priv *rp, struct req_conn *c)
 {
-	const struct req_head *h = &c->acc.head;
+	const struct req_head *h = &c->acc->head;
 	unsigned int level = h->rpc ? 2 : h->route[0] ? 1 : 0;
 
 	if (level <= c->noted || c->answered)
@@ -300,7 +310,7 @@ static void keep_slow(struct req_priv *rp, const struct req_conn *c, const struc
 static void count(struct req_priv *rp, struct req_conn *c, unsigned int code, uint64_t end_ns,
 		  const struct es_req_done *ev)
 {
-	const struct req_head *h = req_acc_finish(&c->acc);
+	const struct req_head *h = req_acc_finish(c->acc);
 	uint64_t ns = end_ns > c->start_ns ? end_ns - c->start_ns : 0;
 	struct req_parts parts;
 	struct req_ended slow = { .tgid = c->tgid, .tid = c->tid, .role = c->role, .code = code,
@@ -369,7 +379,7 @@ static void settle_from_kernel(struct req_priv *rp, struct req_conn *c,
 static void settle_idle(struct req_priv *rp, struct req_conn *c, const struct es_req_conn *kc,
 			uint64_t now)
 {
-	if (c->acc.head.session || !memcmp(kc->status, "101", 3) || !kc->resp_ns ||
+	if (c->acc->head.session || !memcmp(kc->status, "101", 3) || !kc->resp_ns ||
 	    now < kc->end_ns + IDLE_SETTLE_NS || now < c->idle_checked_ns + IDLE_RECHECK_NS)
 		return;
 	/* One /proc read a second at most per answered request, not one a sweep. */
@@ -425,13 +435,13 @@ void req_conns_foreach(const struct req_priv *rp, req_inflight_fn fn, void *arg)
 			struct req_inflight r = { .tgid = c->tgid,
 						  .tid = c->tid,
 						  .role = c->role,
-						  .start_ns = c->start_ns,
-						  .head = &c->acc.head };
+						  .start_ns = c->start_ns };
 			struct es_req_conn kc;
 
-			/* Its answer began: the worker is done with it. */
-			if (c->answered || kconn_get(rp, c, &kc) || answering(c, &kc))
+			/* Its answer began: the worker is done with it (a settled one's long since). */
+			if (c->answered || !c->acc || kconn_get(rp, c, &kc) || answering(c, &kc))
 				continue;
+			r.head = &c->acc->head;
 			fn(arg, &r);
 		}
 	}
@@ -448,6 +458,9 @@ void req_conns_bytes(struct req_priv *rp, const struct req_bytes *b)
 		drop_earlier(rp, b->tgid, b->fd, b->conn_id, b->seq);
 	pp = find(rp, b->tgid, b->fd, b->conn_id, b->seq);
 	c = *pp;
+	/* Counted already (its head with it): later bytes are not its. */
+	if (c && !c->acc)
+		return;
 	if (!c) {
 		w = procs_lookup(rp->es->procs, b->tgid);
 		if (!w)
@@ -456,13 +469,15 @@ void req_conns_bytes(struct req_priv *rp, const struct req_bytes *b)
 			rp->conns_dropped++;
 			return;
 		}
-		c = malloc(sizeof(*c));
-		if (!c) {
+		c = calloc(1, sizeof(*c));
+		/* Not zeroed: req_acc_init() readies it, nothing past its length is read. */
+		if (c)
+			c->acc = malloc(sizeof(*c->acc));
+		if (!c || !c->acc) {
+			free(c);
 			rp->conns_dropped++;
 			return;
 		}
-		/* Zeroed but for the parser's buffer (req_acc_init()). */
-		memset(c, 0, offsetof(struct req_conn, acc));
 		c->tgid = b->tgid;
 		c->fd = b->fd;
 		c->conn_id = b->conn_id;
@@ -472,7 +487,7 @@ void req_conns_bytes(struct req_priv *rp, const struct req_bytes *b)
 		c->start_ns = b->start_ns;
 		c->role = w->role;
 		c->starttime = w->starttime;
-		req_acc_init(&c->acc);
+		req_acc_init(c->acc);
 		*pp = c; /* the chain's end */
 		rp->nconns++;
 	}
@@ -481,10 +496,10 @@ void req_conns_bytes(struct req_priv *rp, const struct req_bytes *b)
 		skip = c->fed > b->from ? c->fed - b->from : 0;
 	if (b->len && skip >= b->len)
 		return;
-	req_acc_feed(&c->acc, b->data + skip, b->len - skip);
+	req_acc_feed(c->acc, b->data + skip, b->len - skip);
 	c->fed += b->len - skip;
 	note(rp, c);
-	req_tag_begin(rp, c->role, c->conn_id, c->seq, req_acc_head(&c->acc));
+	req_tag_begin(rp, c->role, c->conn_id, c->seq, req_acc_head(c->acc));
 }
 
 long req_conns_fed(struct req_priv *rp, __u32 tgid, __s32 fd, __u64 conn_id, __u32 seq)
@@ -583,6 +598,15 @@ void req_conns_sweep(struct req_priv *rp)
 						settle_idle(rp, c, &kc, now);
 					if (!c->settled)
 						settle_closed(rp, c, &kc, now);
+					/*
+					 * Settled, it waits for its end event (or its worker's
+					 * exit) only to tell that event from a lost request's:
+					 * its identity is enough. A gevent process's closed
+					 * connections on high descriptors wait so until their
+					 * number is read again.
+					 */
+					if (c->settled)
+						acc_drop(c);
 				} else if (++c->orphan >= 2) {
 					req_tag_drop_thread(rp, c->tid, c->conn_id, c->seq);
 					if (!c->settled)
