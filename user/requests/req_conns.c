@@ -54,7 +54,7 @@ struct req_conn {
 	bool settled; /* counted by the sweep (an idle keep-alive wait): its end event only frees it */
 	uint64_t idle_checked_ns; /* when the sweep last read its thread's syscall */
 	uint64_t fd_checked_ns; /* when the sweep last read its descriptor's link */
-	struct req_acc *acc; /* the parser's; NULL once settled (acc_drop()) */
+	struct req_acc *acc; /* the parser's; NULL once settled (settle_from_kernel()) */
 };
 
 static unsigned int bucket(__u32 tgid, __s32 fd)
@@ -368,6 +368,13 @@ static void settle_from_kernel(struct req_priv *rp, struct req_conn *c,
 	else
 		count(rp, c, REQ_CODE_RESET, kc->end_ns ? kc->end_ns : now, &ev);
 	c->settled = true;
+	/*
+	 * It now waits for its end event (or its worker's exit) only to tell
+	 * that event from a lost request's: its identity is enough. A gevent
+	 * process's closed connections on high descriptors wait so until their
+	 * number is read again.
+	 */
+	acc_drop(c);
 }
 
 /*
@@ -598,15 +605,6 @@ void req_conns_sweep(struct req_priv *rp)
 						settle_idle(rp, c, &kc, now);
 					if (!c->settled)
 						settle_closed(rp, c, &kc, now);
-					/*
-					 * Settled, it waits for its end event (or its worker's
-					 * exit) only to tell that event from a lost request's:
-					 * its identity is enough. A gevent process's closed
-					 * connections on high descriptors wait so until their
-					 * number is read again.
-					 */
-					if (c->settled)
-						acc_drop(c);
 				} else if (++c->orphan >= 2) {
 					req_tag_drop_thread(rp, c->tid, c->conn_id, c->seq);
 					if (!c->settled)
