@@ -205,6 +205,67 @@ static __always_inline __u32 cap_len(__u32 n)
 	return n > ES_REQ_CAP ? ES_REQ_CAP : n;
 }
 
+/* The same for what follows the first ES_REQ_HEAD_CAP bytes. */
+static __always_inline __u32 rest_len(__u32 n)
+{
+	asm volatile("" : "+r"(n));
+	n &= 2 * ES_REQ_CAP - 1;
+	return n > ES_REQ_CAP - ES_REQ_HEAD_CAP ? ES_REQ_CAP - ES_REQ_HEAD_CAP : n;
+}
+
+/*
+ * Whether a request whose first ES_REQ_HEAD_PEEK bytes are d has nothing
+ * user space reads past its request line: a method, a space and a target
+ * in origin form ("/...") without "rpc" in what is seen of it (/jsonrpc,
+ * /xmlrpc/2/object and the like name the RPC in the body). When unsure
+ * (no such start: garbage, an absolute target), false: all is kept.
+ */
+static __always_inline bool head_only(const __u8 *d)
+{
+	int t = 0;
+
+	for (int i = 1; i <= 8; i++) {
+		if (d[i] == ' ') {
+			t = i + 1;
+			break;
+		}
+	}
+	if (!t || d[t] != '/')
+		return false;
+	for (int i = 0; i + 2 < ES_REQ_HEAD_PEEK; i++) {
+		if (d[i] == 'r' && d[i + 1] == 'p' && d[i + 2] == 'c')
+			return false;
+	}
+	return true;
+}
+
+/*
+ * A request's first bytes, n (at most ES_REQ_CAP) of them from buf, into
+ * d (ES_REQ_CAP long at least): the first ES_REQ_HEAD_CAP, then the rest
+ * only when head_only() does not say the request line is all user space
+ * reads; when it does, c->cap drops to ES_REQ_HEAD_CAP. Returns the bytes
+ * copied.
+ */
+static __always_inline __u32 capture_first(struct es_req_conn *c, __u8 *d, const void *buf,
+					   __u32 n)
+{
+	__u32 head = n < ES_REQ_HEAD_CAP ? n : ES_REQ_HEAD_CAP, rest;
+
+	head = cap_len(head);
+	if (bpf_probe_read_user(d, head, buf))
+		return 0;
+	if (head >= ES_REQ_HEAD_PEEK && head_only(d)) {
+		c->cap = ES_REQ_HEAD_CAP;
+		return head;
+	}
+	if (n <= head)
+		return head;
+	rest = rest_len(n - head);
+	if (bpf_probe_read_user(d + ES_REQ_HEAD_CAP, rest, buf + ES_REQ_HEAD_CAP))
+		return head;
+	return head + rest;
+}
+
 static __always_inline void count_drop(void)
 {
 	__u32 zero = 0;
@@ -516,7 +577,8 @@ static __always_inline void pending_take(const struct es_req_conn_key *k, struct
 }
 
 /* The next bytes of a request whose bytes wait in its process's buffer. */
-static __always_inline __u32 pending_capture(__u32 slot, const void *buf, __u64 ret)
+static __always_inline __u32 pending_capture(struct es_req_conn *c, __u32 slot, const void *buf,
+					     __u64 ret)
 {
 	__u32 idx = slot / ES_REQ_KEEP_FD, off, n;
 	struct es_req_pending *p = bpf_map_lookup_elem(&req_pending, &idx);
@@ -524,9 +586,15 @@ static __always_inline __u32 pending_capture(__u32 slot, const void *buf, __u64 
 	if (!p)
 		return 0;
 	off = p->len;
-	if (off >= ES_REQ_CAP)
+	if (off >= c->cap || c->cap > ES_REQ_CAP)
 		return 0;
-	n = ret < ES_REQ_CAP - off ? (__u32)ret : ES_REQ_CAP - off;
+	n = ret < c->cap - off ? (__u32)ret : c->cap - off;
+	if (!off) {
+		n = capture_first(c, p->data, buf, n);
+		asm volatile("" ::: "memory");
+		p->len = n;
+		return n;
+	}
 	/* Kept from the compiler, so the verifier sees the bound after a spill. */
 	asm volatile("" : "+r"(off));
 	off &= ES_REQ_CAP - 1;
@@ -546,16 +614,16 @@ static __always_inline void capture(const struct es_req_conn_key *k, struct es_r
 	__u32 zero = 0, n, room;
 	struct es_req_data *ev;
 
-	if (c->captured >= ES_REQ_CAP)
+	if (c->captured >= c->cap || c->cap > ES_REQ_CAP)
 		return;
 	if (c->pending) {
-		c->captured += pending_capture(slot, buf, ret);
+		c->captured += pending_capture(c, slot, buf, ret);
 		return;
 	}
 	ev = bpf_map_lookup_elem(&req_scratch, &zero);
 	if (!ev)
 		return;
-	room = ES_REQ_CAP - c->captured;
+	room = c->cap - c->captured;
 	n = ret < room ? (__u32)ret : room;
 	ev->type = ES_REQ_EV_DATA;
 	ev->tgid = k->tgid;
@@ -567,7 +635,9 @@ static __always_inline void capture(const struct es_req_conn_key *k, struct es_r
 	ev->slot = slot;
 	ev->pad = 0;
 	n = cap_len(n);
-	if (bpf_probe_read_user(ev->data, n, buf))
+	if (!c->captured)
+		n = capture_first(c, (__u8 *)ev->data, buf, n);
+	else if (bpf_probe_read_user(ev->data, n, buf))
 		n = 0;
 	ev->len = n;
 	c->captured += n;
@@ -775,6 +845,7 @@ static __always_inline void on_recv(struct sock *sk, int ret, int flags)
 		if (tag_serving)
 			req_serving_begin(c->conn_id, c->seq, k.fd, now);
 		c->captured = 0;
+		c->cap = ES_REQ_CAP;
 		c->eof = 0;
 		__builtin_memset(c->status, 0, sizeof(c->status));
 		c->start_ok = read_totals(c->at_start, tgid, now);

@@ -9,6 +9,17 @@
 
 /* Bytes of a request sent to user space, at most: request line, headers, the body's head. */
 #define ES_REQ_CAP 2048
+/*
+ * Of a request whose body user space does not read, only the first
+ * ES_REQ_HEAD_CAP bytes: its request line. Only the JSON-RPC and XML-RPC
+ * endpoints name the RPC in the body; the rest of any other request is
+ * headers (a browser's cookies, user agent, referer: ~1 KiB) that would be
+ * copied twice, from the worker and onto the ring, for nothing.
+ * requests.bpf.c head_only() tells them apart from the first
+ * ES_REQ_HEAD_PEEK bytes.
+ */
+#define ES_REQ_HEAD_CAP 512
+#define ES_REQ_HEAD_PEEK 16
 /* Connections followed at once (all tracked workers together). */
 #define ES_REQ_MAX_CONNS 8192
 /* Listening TCP ports noted, all processes together. */
@@ -121,7 +132,7 @@ struct es_req_conn {
 	__u32 tgid; /* whose: a slot of req_slots another process held is not its entry */
 	__u32 port; /* the TCP port it was served on: the descriptor's next one on it needs no lookup */
 	__u32 pending; /* its request's bytes are in its process's req_pending buffer */
-	__u32 pad;
+	__u32 cap; /* bytes of its request kept at most: ES_REQ_CAP, or ES_REQ_HEAD_CAP */
 	/*
 	 * Its socket's inode number (sock_ino()): a read that finds another
 	 * socket under the descriptor ends this connection, closed since (no

@@ -667,6 +667,11 @@ def run(t, mode):
         raw(port, [bytes([ch]) for ch in
                    b"GET /bytewise/req HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"],
             delay=0.002)
+        # A browser's request: its line's query string runs past the 512 bytes
+        # the kernel keeps of a request whose body is not read, ~1 KiB of
+        # headers follow: the route is the path's all the same.
+        raw(port, [b"GET /longq/page?utm_source=" + b"x" * 2500 + b" HTTP/1.1\r\nHost: x\r\n"
+                   b"Cookie: session_id=" + b"c" * 900 + b"\r\nConnection: close\r\n\r\n"])
         pipe = raw(port, [b"GET /pipe/first HTTP/1.1\r\nHost: x\r\n\r\n"
                           b"GET /pipe/second HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"])
         # werkzeug 2.2 answers the first and closes; either way one request is timed.
@@ -691,6 +696,10 @@ def run(t, mode):
                 "the request written byte by byte is parsed to its route")
         t.check(route_hist(m, "/pipe/first", "GET", "200")[2] == 1,
                 "the first pipelined request is counted on its route")
+        t.check(route_hist(m, "/longq/page", "GET", "200")[2] == 1,
+                "a request line whose query string runs past the bytes kept (2.5 KiB) is "
+                "counted on its path's route, not too_long",
+                f"{route_hist(m, '/longq/page', 'GET', '200')}")
 
         # ---- 10,000 distinct paths: bounded series, nothing lost
         before = count_routes(m)

@@ -306,6 +306,40 @@ static void test_acc(void)
 	h = feed(&a, "GET /web/log", 12, 1);
 	CHECK_STR(h->route, "unparsed");
 	CHECK_INT(h->fail, REQ_FAIL_LINE);
+	/*
+	 * What the kernel keeps of a request whose body is not read: its first
+	 * REQ_HEAD_CAP bytes. A line cut in its query string has its route; one
+	 * cut in its path is too long; the same cut short of REQ_HEAD_CAP is no
+	 * request line.
+	 */
+	{
+		char cut[REQ_HEAD_CAP];
+
+		n = (size_t)snprintf(cut, sizeof(cut), "GET /shop/chair-42?utm_source=");
+		memset(cut + n, 'x', sizeof(cut) - n);
+		h = feed(&a, cut, sizeof(cut), 100);
+		CHECK_STR(h->route, "/shop/*");
+		CHECK_INT(h->method, REQ_M_GET);
+		CHECK_INT(h->fail, REQ_PARSE_OK);
+		CHECK(all_zero(a.buf, sizeof(a.buf)));
+		h = feed(&a, cut, sizeof(cut) - 1, 100);
+		CHECK_STR(h->route, "unparsed");
+		CHECK_INT(h->fail, REQ_FAIL_LINE);
+		memcpy(cut, "POST /web/content/", 18);
+		memset(cut + 18, 'y', sizeof(cut) - 18);
+		cut[300] = '#';
+		h = feed(&a, cut, sizeof(cut), 512);
+		CHECK_STR(h->route, "/web/content/*");
+		CHECK_INT(h->method, REQ_M_POST);
+		memset(cut + 18, 'y', sizeof(cut) - 18);
+		h = feed(&a, cut, sizeof(cut), 512);
+		CHECK_STR(h->route, "unparsed");
+		CHECK_INT(h->fail, REQ_FAIL_TOO_LONG);
+		/* a space ends the target: "GET /a b..." with no version is no request line */
+		memcpy(cut, "GET /a b?", 9);
+		h = feed(&a, cut, sizeof(cut), 512);
+		CHECK_STR(h->route, "unparsed");
+	}
 	h = feed(&a, "\x16\x03\x01\x00\xa5\x01", 6, 6);
 	CHECK_STR(h->route, "unparsed");
 }

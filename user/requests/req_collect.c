@@ -229,7 +229,7 @@ static const struct family {
 	  "Long-lived HTTP sessions (/websocket, /longpolling/poll) that ended: counted here, not in the request latency histogram.",
 	  emit_sessions },
 	{ "erpscope_http_parse_failures_total", EXPO_COUNTER,
-	  "Requests whose first bytes did not parse: request_line (not an HTTP request line), too_long (no complete request line in the first 2048 bytes); pipelined: requests sent behind another before its answer, not timed on their own.",
+	  "Requests whose first bytes did not parse: request_line (not an HTTP request line), too_long (no complete request line, nor a whole path before its query string, in the bytes kept: 512, 2048 for /jsonrpc and /xmlrpc); pipelined: requests sent behind another before its answer, not timed on their own.",
 	  emit_failures },
 	{ "erpscope_http_labelled_keys", EXPO_GAUGE,
 	  "Routes (family=routes) and model.method pairs (family=rpcs) with series of their own, per role.",

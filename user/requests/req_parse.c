@@ -782,10 +782,37 @@ const struct req_head *req_acc_head(const struct req_acc *a)
 	return a->stage == ST_DONE ? &a->head : NULL;
 }
 
+/*
+ * A request line of REQ_HEAD_CAP bytes or more with no end: the kernel may
+ * have kept only those (a request whose body is not read). Its route when
+ * its path ended in them, before a query string or a fragment, which the
+ * route drops anyway: what was kept parsed so far (req_parse_line() asked
+ * for more), so the method and the target's bytes are valid.
+ */
+static bool cut_line(struct req_acc *a)
+{
+	size_t i = 0, m, t0;
+
+	while (i < a->len && i < METHOD_MAX && (is_upper(a->buf[i]) || a->buf[i] == '-' ||
+						a->buf[i] == '_'))
+		i++;
+	if (!i || i == a->len || a->buf[i] != ' ')
+		return false;
+	m = i++;
+	t0 = i;
+	while (i < a->len && a->buf[i] != '?' && a->buf[i] != '#' && a->buf[i] != ' ')
+		i++;
+	if (i == a->len || a->buf[i] == ' ')
+		return false;
+	a->head.method = method_of(a->buf, m);
+	req_route(a->buf + t0, i - t0, &a->head, &a->kind);
+	return strcmp(a->head.route, "unparsed") != 0;
+}
+
 const struct req_head *req_acc_finish(struct req_acc *a)
 {
-	if (a->stage == ST_LINE)
-		fail(a, a->len == sizeof(a->buf) ? REQ_FAIL_TOO_LONG : REQ_FAIL_LINE);
+	if (a->stage == ST_LINE && !(a->len >= REQ_HEAD_CAP && cut_line(a)))
+		fail(a, a->len >= REQ_HEAD_CAP ? REQ_FAIL_TOO_LONG : REQ_FAIL_LINE);
 	else if (a->stage == ST_BODY)
 		a->head.rpc = false;
 	a->stage = ST_DONE;

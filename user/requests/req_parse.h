@@ -20,6 +20,12 @@
 #define REQ_NAME_MAX 64
 /* Bytes of a request kept at most while parsing (the kernel's ES_REQ_CAP). */
 #define REQ_ACC_CAP 2048
+/*
+ * Bytes the kernel keeps of a request whose body is not read (its
+ * ES_REQ_HEAD_CAP): a request line not complete in them may have been cut
+ * there (req_acc_finish()).
+ */
+#define REQ_HEAD_CAP 512
 
 enum req_method {
 	REQ_M_GET,
@@ -39,7 +45,7 @@ const char *req_method_name(enum req_method m);
 enum req_fail {
 	REQ_PARSE_OK = 0,
 	REQ_FAIL_LINE, /* the first bytes are not an HTTP request line */
-	REQ_FAIL_TOO_LONG, /* no complete request line in the bytes captured */
+	REQ_FAIL_TOO_LONG, /* no complete request line in the bytes captured, nor a whole path */
 	REQ_FAIL_PIPELINED, /* (not a failure of this request) more requests followed it at once */
 	REQ_FAIL_COUNT,
 };
