@@ -90,7 +90,10 @@
 # of requests/s, p50, p95 and CPU per request (the server's cgroup + the
 # daemon's, started in a cgroup of its own; the client's left out); then
 # REQ_BPF_PAIRS (2) alternating pairs of runs --probes=requests / every probe
-# with stats on: medians of the BPF ns per request of the requests probe's
+# with stats on, over both variants and a third, one request per connection
+# carrying a browser's ~900 bytes of headers (odoo_load.c "browser": the
+# bytes a real request has the probe look at, where the tiny one has none):
+# medians of the BPF ns per request of the requests probe's
 # es_req_* programs (alone, and with its parts' totals and tags when the
 # sched, pg and python probes are on) and of every program, the same
 # above the floor (scripts/bpf_floor.bpf.c: programs that do nothing,
@@ -1603,6 +1606,10 @@ REQ_WORKERS = 2
 # no close: the cheapest request, the probe's worst case).
 REQ_VARIANTS = (("close", REQ_CLIENTS, (REQ_PATH,)),
                 ("keepalive", REQ_WORKERS, (REQ_PATH, "keepalive")))
+# In the BPF run-time pairs only: one request per connection carrying a
+# browser's ~900 bytes of headers (odoo_load.c "browser"), what the probe
+# copies of a real request, where the tiny request above has none.
+REQ_STATS_VARIANTS = REQ_VARIANTS + (("browser", REQ_CLIENTS, (REQ_PATH, "browser")),)
 
 # A python titled as an Odoo HTTP worker (so the requests probe follows it;
 # with argument "plain", untitled: a process it does not follow) making
@@ -1836,7 +1843,8 @@ def fan_out(run):
 
 
 def requests_run(arm, want_stats=False):
-    """Both REQ_VARIANTS with arm's daemon (none for "off"), each REQ_SECONDS
+    """Both REQ_VARIANTS (REQ_STATS_VARIANTS with want_stats) with arm's
+    daemon (none for "off"), each REQ_SECONDS
     after REQ_WARM s not counted; CPU per request: the server's cgroup and
     the daemon's, not the client's. With want_stats, each variant's BPF run
     time, and "counted": the requests erpscope counted on the route against
@@ -1849,7 +1857,7 @@ def requests_run(arm, want_stats=False):
         ids = ids | set(fids)
     cgroups = {"server": ODOO["cgroup"], "daemon": ODOO["dcgroup"]}
     res, answered = {}, 0
-    for v, clients, extra in REQ_VARIANTS:
+    for v, clients, extra in (REQ_STATS_VARIANTS if want_stats else REQ_VARIANTS):
         if REQ_WARM > 0:
             answered += odoo_load(REQ_WARM, clients, extra)["requests"]
         res[v] = measured(lambda: odoo_load(REQ_SECONDS, clients, extra), cgroups, None,
@@ -2114,7 +2122,7 @@ def requests_bench():
     say("")
     say(f"  BPF run time, kernel.bpf_stats_enabled=1, {REQ_BPF_PAIRS} alternating pairs of "
         "runs --probes=requests / every probe; the last every-probe run:")
-    for v, _, _ in REQ_VARIANTS:
+    for v, _, _ in REQ_STATS_VARIANTS:
         x = r[v]
         say(f"   {v} ({x['rps']:.0f} req/s, {x['cpu']:.1f} us CPU/req):")
         bpf_table({k: e for k, e in x["bpf"].items() if not k.startswith("floor_")}, x["n"])
@@ -2172,6 +2180,11 @@ def requests_summary(res):
                if v in prof else "")
             + (f"; interleaved with a twin, --probes=requests CPU/req {inter[v][0]:.3f}"
                if v in inter else ""))
+    b = bpf.get("browser")
+    if b:
+        say(f"  requests (browser: one request per connection with a browser's headers): BPF "
+            f"es_req_* {b['requests'][0]:.0f} ns/req alone, {b['all'][0]:.0f} with every probe "
+            f"(the workers' own {b['requests'][2]:.0f} and {b['all'][2]:.0f})")
     dtr, dcr, dns = dd
     say(f"  requests: dd bs=1 (a process no probe follows), every probe on/off: syscalls/s "
         f"{dtr:.3f}, CPU/syscall {dcr:.3f} ({dns:+.1f} ns); a worker's unfollowed calls, "

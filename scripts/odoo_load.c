@@ -12,13 +12,16 @@
  * the requests section); with "keepalive" after it, each client sends its
  * requests one after the other on one HTTP/1.1 connection (reading each
  * answer to its Content-Length), opening another only when that one fails
- * or the answer says `Connection: close`.
+ * or the answer says `Connection: close`; with "browser" instead, one
+ * request per connection that carries the ~900 bytes of headers a browser
+ * behind a reverse proxy sends (user agent, accepts, client hints,
+ * forwarding, the session cookie), as Odoo's web client's calls do.
  *
  * C, not Python: erpscope profiles every python it finds, so a Python client
  * would add the daemon's work on its own samples to the measured CPU.
  *
  *   cc -O2 -pthread -o odoo_load scripts/odoo_load.c
- *   ./odoo_load PORT [SECONDS [CLIENTS [PATH [keepalive]]]]
+ *   ./odoo_load PORT [SECONDS [CLIENTS [PATH [keepalive|browser]]]]
  *                                     (defaults 10 s, 6 clients, search_read)
  */
 #define _GNU_SOURCE /* strcasestr */
@@ -49,6 +52,27 @@ static const char *const domains[2] = {
 static int port;
 static const char *path; /* NULL: search_read calls */
 static bool keepalive;
+static const char *headers = ""; /* more header lines, each with its CRLF */
+
+/* What Chrome sends with a JSON-RPC call through nginx: 896 bytes. */
+static const char browser_headers[] =
+	"User-Agent: Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
+	"Chrome/131.0.0.0 Safari/537.36\r\n"
+	"Accept: application/json, text/javascript, */*; q=0.01\r\n"
+	"Accept-Language: en-US,en;q=0.9,fr;q=0.8\r\n"
+	"Accept-Encoding: gzip, deflate, br, zstd\r\n"
+	"Origin: https://erp.example.com\r\n"
+	"Referer: https://erp.example.com/odoo/action-sale.action_quotations_with_onboarding"
+	"?view_type=list\r\n"
+	"sec-ch-ua: \"Google Chrome\";v=\"131\", \"Chromium\";v=\"131\", "
+	"\"Not_A Brand\";v=\"24\"\r\n"
+	"sec-ch-ua-mobile: ?0\r\nsec-ch-ua-platform: \"Linux\"\r\n"
+	"Sec-Fetch-Dest: empty\r\nSec-Fetch-Mode: cors\r\nSec-Fetch-Site: same-origin\r\n"
+	"X-Forwarded-For: 203.0.113.57\r\nX-Forwarded-Proto: https\r\n"
+	"X-Forwarded-Host: erp.example.com\r\nX-Real-IP: 203.0.113.57\r\n"
+	"Cookie: frontend_lang=en_US; cids=1; tz=Europe/Brussels; session_id="
+	"Xk3v9QeJ2mW8pT5rY7uN1bL4cD6fH0gA2sE9iO3kM5nB7vC1xZ8qW4eR6tY2uI0oP3aS5dF7gH9jK1l"
+	"Z3xC5vB7nM9qW1eR3tY5uI7oP9aS1dF3gH5jK7l\r\n";
 static double deadline;
 static atomic_long counter;
 
@@ -81,9 +105,9 @@ static int request(char *req, size_t size, long n, unsigned int *seed)
 			       "{\"jsonrpc\": \"2.0\", \"method\": \"call\", \"id\": %ld, "
 			       "\"params\": {}}", n);
 		return snprintf(req, size,
-				"POST %s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n"
+				"POST %s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n%s"
 				"Content-Type: application/json\r\nContent-Length: %d\r\n%s\r\n%s",
-				path, port, len, conn, body);
+				path, port, headers, len, conn, body);
 	}
 	len = snprintf(body, sizeof(body),
 		       "{\"jsonrpc\": \"2.0\", \"method\": \"call\", \"id\": %ld, \"params\": "
@@ -93,9 +117,9 @@ static int request(char *req, size_t size, long n, unsigned int *seed)
 		       "\"allowed_company_ids\": [1]}}}}",
 		       n, models[m], domains[m], fields[m], 80 * (int)(rand_r(seed) % 40));
 	return snprintf(req, size,
-			"POST /web/dataset/call_kw/%s/search_read HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n"
+			"POST /web/dataset/call_kw/%s/search_read HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n%s"
 			"Content-Type: application/json\r\nContent-Length: %d\r\n%s\r\n%s",
-			models[m], port, len, conn, body);
+			models[m], port, headers, len, conn, body);
 }
 
 /*
@@ -227,13 +251,17 @@ int main(int argc, char **argv)
 	long total = 0, errors = 0, calls = 0;
 	double *all;
 
-	if (argc < 2 || clients < 1 || (argc > 5 && strcmp(argv[5], "keepalive"))) {
-		fprintf(stderr, "usage: odoo_load PORT [SECONDS [CLIENTS [PATH [keepalive]]]]\n");
+	if (argc < 2 || clients < 1 ||
+	    (argc > 5 && strcmp(argv[5], "keepalive") && strcmp(argv[5], "browser"))) {
+		fprintf(stderr,
+			"usage: odoo_load PORT [SECONDS [CLIENTS [PATH [keepalive|browser]]]]\n");
 		return 2;
 	}
 	port = atoi(argv[1]);
 	path = argc > 4 ? argv[4] : NULL;
-	keepalive = argc > 5;
+	keepalive = argc > 5 && !strcmp(argv[5], "keepalive");
+	if (argc > 5 && !strcmp(argv[5], "browser"))
+		headers = browser_headers;
 	th = calloc(clients, sizeof(*th));
 	t0 = now();
 	deadline = t0 + seconds;

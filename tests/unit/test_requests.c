@@ -335,6 +335,24 @@ static void test_acc(void)
 		h = feed(&a, cut, sizeof(cut), 512);
 		CHECK_STR(h->route, "unparsed");
 		CHECK_INT(h->fail, REQ_FAIL_TOO_LONG);
+		/*
+		 * Headers past REQ_HEAD_CAP: the head is known as soon as those
+		 * bytes came (the kernel sends no more), not only at the end;
+		 * a /jsonrpc request waits for its body.
+		 */
+		n = (size_t)snprintf(cut, sizeof(cut), "GET /web/image/x HTTP/1.1\r\nCookie: ");
+		memset(cut + n, 'c', sizeof(cut) - n);
+		req_acc_init(&a);
+		req_acc_feed(&a, cut, sizeof(cut) - 1);
+		CHECK(!req_acc_head(&a));
+		req_acc_feed(&a, cut + sizeof(cut) - 1, 1);
+		CHECK(req_acc_head(&a) && !strcmp(req_acc_head(&a)->route, "/web/image/*"));
+		CHECK(all_zero(a.buf, sizeof(a.buf)));
+		n = (size_t)snprintf(cut, sizeof(cut), "POST /jsonrpc HTTP/1.1\r\nCookie: ");
+		memset(cut + n, 'c', sizeof(cut) - n);
+		req_acc_init(&a);
+		req_acc_feed(&a, cut, sizeof(cut));
+		CHECK(!req_acc_head(&a));
 		/* a space ends the target: "GET /a b..." with no version is no request line */
 		memcpy(cut, "GET /a b?", 9);
 		h = feed(&a, cut, sizeof(cut), 512);

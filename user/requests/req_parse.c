@@ -713,7 +713,13 @@ static void parse(struct req_acc *a)
 	if (a->stage == ST_HEADERS) {
 		he = headers_end(a->buf, a->len);
 		if (!he) {
-			if (a->len == sizeof(a->buf)) {
+			/*
+			 * Full, or all the kernel keeps of a request whose body
+			 * is not read (REQ_HEAD_CAP): nothing more will come.
+			 */
+			if (a->len == sizeof(a->buf) ||
+			    (a->len >= REQ_HEAD_CAP && a->kind != REQ_RPC_JSONRPC &&
+			     a->kind != REQ_RPC_XMLRPC)) {
 				a->stage = ST_DONE;
 				wipe(a);
 			}

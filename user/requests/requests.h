@@ -23,6 +23,11 @@
 #include "requests/req_slow.h"
 #include "requests/req_table.h"
 
+/* The parser's sizes are the kernel's (req_parse.h is pure, it includes neither). */
+_Static_assert(REQ_ACC_CAP == ES_REQ_CAP, "req_parse.h REQ_ACC_CAP is bpf/requests.h ES_REQ_CAP");
+_Static_assert(REQ_HEAD_CAP == ES_REQ_HEAD_CAP,
+	       "req_parse.h REQ_HEAD_CAP is bpf/requests.h ES_REQ_HEAD_CAP");
+
 struct erpscope;
 struct expo;
 struct libc_uprobes;
