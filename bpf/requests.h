@@ -11,11 +11,11 @@
 #define ES_REQ_CAP 2048
 /*
  * Of a request whose body user space does not read, only the first
- * ES_REQ_HEAD_CAP bytes: its request line. Only the JSON-RPC and XML-RPC
- * endpoints name the RPC in the body; the rest of any other request is
- * headers (a browser's cookies, user agent, referer: ~1 KiB) that would be
- * copied twice, from the worker and onto the ring, for nothing.
- * requests.bpf.c head_only() tells them apart from the first
+ * ES_REQ_HEAD_CAP bytes: its request line and the headers that fit. Only
+ * the JSON-RPC and XML-RPC endpoints name the RPC in the body; the rest of
+ * any other request is headers (a browser's cookies, user agent, referer:
+ * ~1 KiB) that would be copied twice, from the worker and onto the ring,
+ * for nothing. requests.bpf.c head_only() tells them apart from the first
  * ES_REQ_HEAD_PEEK bytes.
  */
 #define ES_REQ_HEAD_CAP 512

@@ -63,13 +63,21 @@ static enum req_method method_of(const char *s, size_t n)
 	return REQ_M_OTHER;
 }
 
-int req_parse_line(const char *buf, size_t len, enum req_method *method, const char **target,
-		   size_t *tlen)
+/* Where the method's token at the start of buf ends (at most METHOD_MAX). */
+static size_t method_end(const char *buf, size_t len)
 {
-	size_t i = 0, m, t0, t1;
+	size_t i = 0;
 
 	while (i < len && i < METHOD_MAX && (is_upper(buf[i]) || buf[i] == '-' || buf[i] == '_'))
 		i++;
+	return i;
+}
+
+int req_parse_line(const char *buf, size_t len, enum req_method *method, const char **target,
+		   size_t *tlen)
+{
+	size_t i = method_end(buf, len), m, t0, t1;
+
 	if (i == len)
 		return i < METHOD_MAX ? 0 : -EINVAL;
 	if (!i || buf[i] != ' ')
@@ -797,11 +805,8 @@ const struct req_head *req_acc_head(const struct req_acc *a)
  */
 static bool cut_line(struct req_acc *a)
 {
-	size_t i = 0, m, t0;
+	size_t i = method_end(a->buf, a->len), m, t0;
 
-	while (i < a->len && i < METHOD_MAX && (is_upper(a->buf[i]) || a->buf[i] == '-' ||
-						a->buf[i] == '_'))
-		i++;
 	if (!i || i == a->len || a->buf[i] != ' ')
 		return false;
 	m = i++;
