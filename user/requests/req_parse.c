@@ -698,6 +698,12 @@ static size_t headers_end(const char *s, size_t n)
 	return 0;
 }
 
+/* Whether requests of this kind name their RPC in the body, which is then read. */
+static bool reads_body(enum req_rpc_kind kind)
+{
+	return kind == REQ_RPC_JSONRPC || kind == REQ_RPC_XMLRPC;
+}
+
 static void parse(struct req_acc *a)
 {
 	const char *target;
@@ -726,8 +732,7 @@ static void parse(struct req_acc *a)
 			 * is not read (REQ_HEAD_CAP): nothing more will come.
 			 */
 			if (a->len == sizeof(a->buf) ||
-			    (a->len >= REQ_HEAD_CAP && a->kind != REQ_RPC_JSONRPC &&
-			     a->kind != REQ_RPC_XMLRPC)) {
+			    (a->len >= REQ_HEAD_CAP && !reads_body(a->kind))) {
 				a->stage = ST_DONE;
 				wipe(a);
 			}
@@ -735,8 +740,7 @@ static void parse(struct req_acc *a)
 		}
 		a->body_at = he;
 		a->body_len = content_length(a->buf, he);
-		a->stage = a->kind == REQ_RPC_JSONRPC || a->kind == REQ_RPC_XMLRPC ? ST_BODY :
-										     ST_DONE;
+		a->stage = reads_body(a->kind) ? ST_BODY : ST_DONE;
 	}
 	if (a->stage == ST_BODY) {
 		size_t n = a->len - a->body_at;
