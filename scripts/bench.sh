@@ -101,7 +101,11 @@
 # each of the probe's runs less the floor's ns per run on its hook, which
 # is the stats' own clock reads and the dispatch), and the
 # requests erpscope counted on the route beside those the client got
-# answered; (d) before that run, the
+# answered; in the same rotation, --probes=requests with each of
+# REQ_COMPANIONS (sched,pg,python,tcp; empty: none) in turn, one request per
+# connection only: what each other probe adds to the requests probe's
+# programs (its parts' totals and tags, and the other's programs on the
+# same calls); (d) before that run, the
 # share of the workers' CPU samples (perf record -e cpu-clock, 4999 Hz) in
 # the probe's own code (uprobe traps, BPF programs and helpers), off vs
 # --probes=requests, REQ_PROFILE_PAIRS (3) alternating pairs: a share
@@ -139,9 +143,9 @@
 # ODOO_SECONDS (6), ODOO_ROUNDS (8), ODOO_WARM (1),
 # ODOO_ARMS (off,all,sched,tcp,pg,python,blkio+oom), REQ_PAIRS (10 rounds),
 # REQ_SECONDS (3), REQ_WARM (0.5), REQ_CLIENTS (6), REQ_ARMS (off,requests,all),
-# REQ_DD_PAIRS (6), REQ_BPF_PAIRS (2), REQ_DD_COUNT (1048576), REQ_CALLS (20000), GPU_POLLS (200),
-# GPU_INTERVAL_MS (100), FLIGHT_ROUNDS (ROUNDS), FLIGHT_BUFFER (32MiB),
-# FLIGHT_PG_TX (10000).
+# REQ_DD_PAIRS (6), REQ_BPF_PAIRS (2), REQ_COMPANIONS (sched,pg,python,tcp),
+# REQ_DD_COUNT (1048576), REQ_CALLS (20000), GPU_POLLS (200), GPU_INTERVAL_MS (100),
+# FLIGHT_ROUNDS (ROUNDS), FLIGHT_BUFFER (32MiB), FLIGHT_PG_TX (10000).
 # kernel.bpf_stats_enabled is set to 1 for the run (0 for the Odoo and requests rounds) and
 # restored on exit; every process and cgroup started here is stopped or
 # removed on exit, whatever happens.
@@ -1594,6 +1598,9 @@ REQ_SLICE = float(os.environ.get("REQ_SLICE", "0.5"))  # (c2): seconds of load a
 REQ_SLICES = int(os.environ.get("REQ_SLICES", "10"))   # (c2): slices per server and period
 REQ_IL_PAIRS = int(os.environ.get("REQ_IL_PAIRS", "3"))  # (c2): off/on periods
 REQ_BPF_PAIRS = int(os.environ.get("REQ_BPF_PAIRS", "2"))  # stats runs, each arm
+# Probes run with the requests probe, one at a time, in the stats runs.
+REQ_COMPANIONS = [c for c in os.environ.get("REQ_COMPANIONS", "sched,pg,python,tcp").split(",")
+                  if c]
 REQ_PATH = "/web/webclient/version_info"
 # The floor (scripts/bpf_floor.bpf.c, built by `make bench`): programs that
 # do nothing, attached beside the daemon's on the same tracepoints while the
@@ -1842,9 +1849,9 @@ def fan_out(run):
     return per
 
 
-def requests_run(arm, want_stats=False):
-    """Both REQ_VARIANTS (REQ_STATS_VARIANTS with want_stats) with arm's
-    daemon (none for "off"), each REQ_SECONDS
+def requests_run(arm, want_stats=False, only=None):
+    """Both REQ_VARIANTS (REQ_STATS_VARIANTS with want_stats; only: those
+    named) with arm's daemon (none for "off"), each REQ_SECONDS
     after REQ_WARM s not counted; CPU per request: the server's cgroup and
     the daemon's, not the client's. With want_stats, each variant's BPF run
     time, and "counted": the requests erpscope counted on the route against
@@ -1858,6 +1865,8 @@ def requests_run(arm, want_stats=False):
     cgroups = {"server": ODOO["cgroup"], "daemon": ODOO["dcgroup"]}
     res, answered = {}, 0
     for v, clients, extra in (REQ_STATS_VARIANTS if want_stats else REQ_VARIANTS):
+        if only and v not in only:
+            continue
         if REQ_WARM > 0:
             answered += odoo_load(REQ_WARM, clients, extra)["requests"]
         res[v] = measured(lambda: odoo_load(REQ_SECONDS, clients, extra), cgroups, None,
@@ -2113,9 +2122,15 @@ def requests_bench():
     subprocess.run(["sysctl", "-q", "-w", "kernel.bpf_stats_enabled=1"], check=True)
     plain_ns, plain_net = untracked_runs()
     runs = {"requests": [], "all": []}
+    duo = {c: [] for c in REQ_COMPANIONS}
     for i in range(REQ_BPF_PAIRS):
-        for arm in (("requests", "all") if i % 2 == 0 else ("all", "requests")):
-            runs[arm].append(requests_run(arm, want_stats=True))
+        order = ["requests", "all"] + ["requests+" + c for c in REQ_COMPANIONS]
+        for arm in (order if i % 2 == 0 else order[::-1]):
+            if arm in runs:
+                runs[arm].append(requests_run(arm, want_stats=True))
+            else:
+                duo[arm.split("+", 1)[1]].append(requests_run(arm, want_stats=True,
+                                                              only=("close",)))
     subprocess.run(["sysctl", "-q", "-w", "kernel.bpf_stats_enabled=0"], check=True)
     r = runs["all"][-1]
     bpf = {}
@@ -2154,6 +2169,17 @@ def requests_bench():
                 + ", ".join(f"{x:.0f}" for x in net) + f"), the workers' {m_net - client_net:.0f}"
                 f"; every program: {statistics.median(total):.0f} ns (most run for every "
                 "process on the host: whatever else runs here counts in them)")
+    if duo:
+        alone = bpf["close"]["requests"][0]
+        bpf["companions"] = {}
+        for c, rs in duo.items():
+            req = [sum(n * ns for k, (n, ns) in y["close"]["bpf"].items() if k.startswith("es_req_"))
+                   / y["close"]["n"] for y in rs]
+            bpf["companions"][c] = statistics.median(req)
+            say(f"    the requests probe (es_req_*), close, --probes=requests,{c}: "
+                f"{statistics.median(req):.0f} ns per request (runs: "
+                + ", ".join(f"{x:.0f}" for x in req) + f"), {statistics.median(req) - alone:+.0f} "
+                "over the probe alone")
     if "counted" in r:
         counted, answered = r["counted"]
         say(f"  erpscope counted {counted:.0f} requests on {REQ_PATH}; the client got {answered} "
@@ -2180,6 +2206,12 @@ def requests_summary(res):
                if v in prof else "")
             + (f"; interleaved with a twin, --probes=requests CPU/req {inter[v][0]:.3f}"
                if v in inter else ""))
+    co = bpf.get("companions")
+    if co:
+        alone = bpf["close"]["requests"][0]
+        say("  requests (close): BPF es_req_* with one other probe, over the probe alone "
+            f"({alone:.0f} ns/req; every probe {bpf['close']['all'][0] - alone:+.0f}): "
+            + ", ".join(f"{c} {ns - alone:+.0f}" for c, ns in co.items()))
     b = bpf.get("browser")
     if b:
         say(f"  requests (browser: one request per connection with a browser's headers): BPF "
