@@ -357,6 +357,30 @@ static void test_acc(void)
 		memcpy(cut, "GET /a b?", 9);
 		h = feed(&a, cut, sizeof(cut), 512);
 		CHECK_STR(h->route, "unparsed");
+
+	/*
+	 * A line the client stopped sending between the kernel's two caps is
+	 * no request line; one cut at the whole buffer (a request whose body
+	 * is read) has its route when its path ended in it.
+	 */
+	n = (size_t)snprintf(req, sizeof(req), "GET /shop/chair-42?utm_source=");
+	memset(req + n, 'x', REQ_ACC_CAP - n);
+	h = feed(&a, req, 600, 100);
+	CHECK_STR(h->route, "unparsed");
+	CHECK_INT(h->fail, REQ_FAIL_LINE);
+	h = feed(&a, req, REQ_ACC_CAP, 700);
+	CHECK_STR(h->route, "/shop/*");
+	CHECK_INT(h->fail, REQ_PARSE_OK);
+	memset(req + 5, 'z', REQ_ACC_CAP - 5);
+	h = feed(&a, req, REQ_ACC_CAP, 700);
+	CHECK_INT(h->fail, REQ_FAIL_TOO_LONG);
+	/* Headers past REQ_HEAD_CAP when the kernel kept more: read on to their end. */
+	n = (size_t)snprintf(req, sizeof(req), "GET /web/image/x HTTP/1.1\r\nCookie: ");
+	memset(req + n, 'c', 700 - n);
+	n = 700 + (size_t)snprintf(req + 700, sizeof(req) - 700, "\r\n\r\nGET /next HTTP/1.1\r\n\r\n");
+	h = feed(&a, req, n, 100);
+	CHECK_STR(h->route, "/web/image/*");
+	CHECK(h->pipelined);
 	}
 	h = feed(&a, "\x16\x03\x01\x00\xa5\x01", 6, 6);
 	CHECK_STR(h->route, "unparsed");

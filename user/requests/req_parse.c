@@ -698,10 +698,53 @@ static size_t headers_end(const char *s, size_t n)
 	return 0;
 }
 
+/*
+ * Whether a's bytes stop where the kernel stops keeping them: REQ_HEAD_CAP
+ * (a request whose body is not read) or the whole buffer. Fewer or between:
+ * the client sent no more.
+ */
+static bool at_cap(const struct req_acc *a)
+{
+	return a->len == REQ_HEAD_CAP || a->len == sizeof(a->buf);
+}
+
 /* Whether requests of this kind name their RPC in the body, which is then read. */
 static bool reads_body(enum req_rpc_kind kind)
 {
 	return kind == REQ_RPC_JSONRPC || kind == REQ_RPC_XMLRPC;
+}
+
+/*
+ * A request line with no end in the bytes the kernel keeps (at_cap()): it
+ * kept only those. Its route when its path ended in them, before a query
+ * string or a fragment, which the route drops anyway: what was kept
+ * parsed so far (req_parse_line() asked for more), so the method and the
+ * target's bytes are valid.
+ */
+static bool cut_line(struct req_acc *a)
+{
+	size_t i = method_end(a->buf, a->len), m, t0;
+
+	if (!i || i == a->len || a->buf[i] != ' ')
+		return false;
+	m = i++;
+	t0 = i;
+	while (i < a->len && a->buf[i] != '?' && a->buf[i] != '#' && a->buf[i] != ' ')
+		i++;
+	if (i == a->len || a->buf[i] == ' ')
+		return false;
+	a->head.method = method_of(a->buf, m);
+	req_route(a->buf + t0, i - t0, &a->head, &a->kind);
+	return strcmp(a->head.route, "unparsed") != 0;
+}
+
+/* No more bytes will come of a request line with no end: its route, if cut_line(), or why not. */
+static void line_ended(struct req_acc *a)
+{
+	if (!(at_cap(a) && cut_line(a)))
+		return fail(a, at_cap(a) ? REQ_FAIL_TOO_LONG : REQ_FAIL_LINE);
+	a->stage = ST_DONE;
+	wipe(a);
 }
 
 static void parse(struct req_acc *a)
@@ -716,7 +759,7 @@ static void parse(struct req_acc *a)
 			return fail(a, REQ_FAIL_LINE);
 		if (!r) {
 			if (a->len == sizeof(a->buf))
-				fail(a, REQ_FAIL_TOO_LONG);
+				line_ended(a);
 			return;
 		}
 		req_route(target, tlen, &a->head, &a->kind);
@@ -732,7 +775,7 @@ static void parse(struct req_acc *a)
 			 * is not read (REQ_HEAD_CAP): nothing more will come.
 			 */
 			if (a->len == sizeof(a->buf) ||
-			    (a->len >= REQ_HEAD_CAP && !reads_body(a->kind))) {
+			    (a->len == REQ_HEAD_CAP && !reads_body(a->kind))) {
 				a->stage = ST_DONE;
 				wipe(a);
 			}
@@ -800,34 +843,10 @@ const struct req_head *req_acc_head(const struct req_acc *a)
 	return a->stage == ST_DONE ? &a->head : NULL;
 }
 
-/*
- * A request line of REQ_HEAD_CAP bytes or more with no end: the kernel may
- * have kept only those (a request whose body is not read). Its route when
- * its path ended in them, before a query string or a fragment, which the
- * route drops anyway: what was kept parsed so far (req_parse_line() asked
- * for more), so the method and the target's bytes are valid.
- */
-static bool cut_line(struct req_acc *a)
-{
-	size_t i = method_end(a->buf, a->len), m, t0;
-
-	if (!i || i == a->len || a->buf[i] != ' ')
-		return false;
-	m = i++;
-	t0 = i;
-	while (i < a->len && a->buf[i] != '?' && a->buf[i] != '#' && a->buf[i] != ' ')
-		i++;
-	if (i == a->len || a->buf[i] == ' ')
-		return false;
-	a->head.method = method_of(a->buf, m);
-	req_route(a->buf + t0, i - t0, &a->head, &a->kind);
-	return strcmp(a->head.route, "unparsed") != 0;
-}
-
 const struct req_head *req_acc_finish(struct req_acc *a)
 {
-	if (a->stage == ST_LINE && !(a->len >= REQ_HEAD_CAP && cut_line(a)))
-		fail(a, a->len >= REQ_HEAD_CAP ? REQ_FAIL_TOO_LONG : REQ_FAIL_LINE);
+	if (a->stage == ST_LINE)
+		line_ended(a);
 	else if (a->stage == ST_BODY)
 		a->head.rpc = false;
 	a->stage = ST_DONE;
