@@ -37,6 +37,7 @@
 #include "procs.h"
 #include "python.h"
 #include "reqtag.bpf.h"
+#include "sched_run.bpf.h"
 #include "switch_hook.bpf.h"
 #include "workers.bpf.h"
 
@@ -102,9 +103,13 @@ struct {
 	__type(value, __u64);
 } py_counts SEC(".maps");
 
+/*
+ * [0]: CPU samples; [1]: blocks walked at sched_switch (walk_late), which a
+ * sample's NMI may interrupt.
+ */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 1);
+	__uint(max_entries, 2);
 	__type(key, __u32);
 	__type(value, struct es_py_stack);
 } py_scratch SEC(".maps");
@@ -441,21 +446,47 @@ int es_py_sample(struct bpf_perf_event_data *ctx)
 	return 0;
 }
 
-/* The pending walk w of the current thread, from its own context. */
-static __always_inline void offcpu_walk_now(struct py_work *w)
+/*
+ * Walks the current thread (of process tgid, else nothing) into st and
+ * counts a block of blocked ns that began at off_ns, from its own context.
+ */
+static __always_inline void offcpu_count(__u32 tgid, struct es_py_stack *st, __u64 blocked,
+					 __u64 off_ns)
 {
 	__u64 id = bpf_get_current_pid_tgid(), sid;
-	__u32 tgid = id >> 32;
 	struct es_py_proc *pp;
 
 	pp = bpf_map_lookup_elem(&py_procs, &tgid);
-	if (!pp || tgid != w->tgid)
+	if (!pp || tgid != id >> 32)
 		return;
 	stat_inc(ES_PY_STAT_OFFCPU_WALKS);
-	sid = walk(pp, (__u32)id, &w->st);
+	sid = walk(pp, (__u32)id, st);
 	if (sid)
-		count(tgid, (__u32)id, ES_PY_OFFCPU, sid, &w->st, w->blocked_ns,
-		      req_serving_block_tag(w->off_ns));
+		count(tgid, (__u32)id, ES_PY_OFFCPU, sid, st, blocked, req_serving_block_tag(off_ns));
+}
+
+/* The pending walk w of the current thread, from its own context. */
+static __always_inline void offcpu_walk_now(struct py_work *w)
+{
+	offcpu_count(w->tgid, &w->st, w->blocked_ns, w->off_ns);
+}
+
+/*
+ * A block of blocked ns from off_ns whose switch-in no program saw, found
+ * at the thread's next switch-out (prev, still current): walked now, so
+ * its time is not lost. The stack is where the thread leaves the CPU now;
+ * for a thread that blocks again in the same call (a loop of reads, a
+ * sleep) that is the stack it blocked in before.
+ */
+static __always_inline void walk_late(__u32 tgid, __u64 blocked, __u64 off_ns)
+{
+	__u32 one = 1;
+	struct es_py_stack *st = bpf_map_lookup_elem(&py_scratch, &one);
+
+	if (!st)
+		return;
+	stat_inc(ES_PY_STAT_OFFCPU_LATE);
+	offcpu_count(tgid, st, blocked, off_ns);
 }
 
 static int offcpu_walk(struct bpf_map *map, void *key, void *value)
@@ -544,10 +575,21 @@ int BPF_PROG(es_py_switch, bool preempt, struct task_struct *prev, struct task_s
 			unsigned int state = sched_switch_has_prev_state ? (unsigned int)ctx[3] :
 									     task_state(prev);
 
+			/* Still set: its switch-in went unseen (walk_late). */
+			if (pt->is_py && pt->off_ts) {
+				__u64 began;
+
+				now = bpf_ktime_get_ns();
+				began = run_began(prev->se.sum_exec_runtime,
+						  prev->se.prev_sum_exec_runtime, now, pt->off_ts);
+				if (began - pt->off_ts >= offcpu_threshold_ns)
+					walk_late(prev->tgid, began - pt->off_ts, pt->off_ts);
+			}
 			if (preempt || state == ES_TASK_RUNNING) {
 				pt->off_ts = 0;
 			} else {
-				now = bpf_ktime_get_ns();
+				if (!now)
+					now = bpf_ktime_get_ns();
 				pt->off_ts = now;
 			}
 		}
@@ -568,17 +610,25 @@ int BPF_PROG(es_py_switch, bool preempt, struct task_struct *prev, struct task_s
 
 /*
  * The same walk where the sched probe's es_switch runs: it tail-calls here
- * for a task switched in after a block of offcpu_threshold_ns or more (see
+ * for a task switched in after a block of offcpu_threshold_ns or more, or
+ * switched out after such a block whose switch-in it did not see (see
  * bpf/switch_hook.bpf.h), and es_py_switch is not loaded. Rare enough to
  * look the process up each time.
  */
 SEC("tp_btf/sched_switch")
 int BPF_PROG(es_py_offcpu, bool preempt, struct task_struct *prev, struct task_struct *next)
 {
+	const struct es_switch_hook_arg *a = switch_hook_args();
 	__u32 tgid = next->tgid;
 	struct py_task *pt = NULL;
+	__u64 blocked;
 
-	if (!bpf_map_lookup_elem(&py_procs, &tgid))
+	if (!a)
+		return 0;
+	blocked = a->next_blocked;
+	if (a->prev_blocked)
+		walk_late(prev->tgid, a->prev_blocked, a->prev_off_ns);
+	if (!blocked || !bpf_map_lookup_elem(&py_procs, &tgid))
 		return 0;
 	if (offcpu_rseq) {
 		pt = bpf_task_storage_get(&py_task, next, NULL, BPF_LOCAL_STORAGE_GET_F_CREATE);
@@ -587,7 +637,7 @@ int BPF_PROG(es_py_offcpu, bool preempt, struct task_struct *prev, struct task_s
 	} else if (!bpf_task_work_schedule_resume_impl) {
 		return 0;
 	}
-	queue_walk(next, pt, switch_hook_blocked(), bpf_ktime_get_ns());
+	queue_walk(next, pt, blocked, bpf_ktime_get_ns());
 	return 0;
 }
 

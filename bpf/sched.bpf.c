@@ -267,15 +267,16 @@ static __always_inline void trace_state(struct es_task_sched *s, __u32 pid, __u3
  * prev_sum_exec_runtime to sum_exec_runtime when it switches a task in, and
  * brings sum_exec_runtime up to date before sched_switch. Not before its
  * last known change. The wait before it is closed there, the run opened,
- * and switch_out then charges it as any other.
+ * and switch_out then charges it as any other. Returns the run's start, 0
+ * when its switch-in was seen.
  */
-static __always_inline void missed_run(struct es_task_sched *s, __u32 pid, __u32 tgid,
-				       __u64 sum, __u64 prev_sum, __u64 now, bool tr)
+static __always_inline __u64 missed_run(struct es_task_sched *s, __u32 pid, __u32 tgid,
+					__u64 sum, __u64 prev_sum, __u64 now, bool tr)
 {
 	__u64 start;
 
 	if (s->state == ES_ST_ONCPU || sum <= prev_sum || sum - prev_sum > now)
-		return;
+		return 0;
 	start = run_began(sum, prev_sum, now, s->ts);
 	close_offcpu(s, tgid, start);
 	s->tgid = tgid;
@@ -283,6 +284,7 @@ static __always_inline void missed_run(struct es_task_sched *s, __u32 pid, __u32
 	s->ts = start;
 	if (tr)
 		trace_emit(s, pid, tgid, ES_ST_ONCPU, start);
+	return start;
 }
 
 /*
@@ -349,7 +351,7 @@ static __always_inline struct es_task_sched *btf_state(struct task_struct *t)
 SEC("tp_btf/sched_switch")
 int BPF_PROG(es_switch, bool preempt, struct task_struct *prev, struct task_struct *next)
 {
-	__u64 now = bpf_ktime_get_ns();
+	__u64 now = bpf_ktime_get_ns(), next_blocked = 0, prev_blocked = 0, prev_off = 0;
 	struct es_task_sched *s, *ns = next->pid ? btf_state(next) : NULL;
 	unsigned int state;
 
@@ -360,8 +362,14 @@ int BPF_PROG(es_switch, bool preempt, struct task_struct *prev, struct task_stru
 			__u64 sum = prev->se.sum_exec_runtime;
 			__u64 prev_sum = prev->se.prev_sum_exec_runtime;
 			bool tr = trace_on;
+			__u64 began = missed_run(s, prev->pid, prev->tgid, sum, prev_sum, now, tr);
 
-			missed_run(s, prev->pid, prev->tgid, sum, prev_sum, now, tr);
+			/* A block whose switch-in went unseen: the hook walks it now. */
+			if (switch_hook_min_ns && began > s->block_ts && s->block_ts &&
+			    began - s->block_ts >= switch_hook_min_ns) {
+				prev_blocked = began - s->block_ts;
+				prev_off = s->block_ts;
+			}
 			if (tr && ns)
 				trace_held(s, prev, ns, next,
 					   offcpu_reason(preempt, state, task_in_iowait(prev)), now);
@@ -373,10 +381,8 @@ int BPF_PROG(es_switch, bool preempt, struct task_struct *prev, struct task_stru
 			}
 		}
 	}
-	if (next->pid) {
-		s = ns;
-		if (!s)
-			return 0;
+	s = ns;
+	if (s) {
 		switch_in(s, next->tgid, now);
 		if (trace_on)
 			trace_state(s, next->pid, next->tgid, now);
@@ -385,9 +391,11 @@ int BPF_PROG(es_switch, bool preempt, struct task_struct *prev, struct task_stru
 
 			s->block_ts = 0;
 			if (blocked >= switch_hook_min_ns)
-				switch_hook_call(ctx, blocked);
+				next_blocked = blocked;
 		}
 	}
+	if (next_blocked || prev_blocked)
+		switch_hook_call(ctx, next_blocked, prev_blocked, prev_off);
 	return 0;
 }
 

@@ -21,32 +21,48 @@ struct {
 	__type(value, __u32);
 } switch_hook SEC(".maps");
 
+/*
+ * What this switch hands the hook. A switch-in the kernel ran no program
+ * for (the VM kernel the tests run on skips tracepoint programs while a
+ * PID 1 thread is current, and at sched_switch that is the thread switched
+ * from) leaves its block unwalked; es_switch finds that at the thread's
+ * next switch-out (missed_run) and hands the block over then, to be walked
+ * from the thread's own context, which prev still is.
+ */
+struct es_switch_hook_arg {
+	__u64 next_blocked; /* next comes back from a block this long; 0: none */
+	__u64 prev_blocked; /* prev's unseen switch-in ended a block this long; 0: none */
+	__u64 prev_off_ns;  /* when that block began */
+};
+
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, 1);
 	__type(key, __u32);
-	__type(value, __u64);
+	__type(value, struct es_switch_hook_arg);
 } switch_hook_arg SEC(".maps");
 
 /* Tail-calls the hook; returns only when none is installed. */
-static __always_inline void switch_hook_call(void *ctx, __u64 blocked_ns)
+static __always_inline void switch_hook_call(void *ctx, __u64 next_blocked, __u64 prev_blocked,
+					     __u64 prev_off_ns)
 {
 	__u32 zero = 0;
-	__u64 *arg = bpf_map_lookup_elem(&switch_hook_arg, &zero);
+	struct es_switch_hook_arg *arg = bpf_map_lookup_elem(&switch_hook_arg, &zero);
 
 	if (!arg)
 		return;
-	*arg = blocked_ns;
+	arg->next_blocked = next_blocked;
+	arg->prev_blocked = prev_blocked;
+	arg->prev_off_ns = prev_off_ns;
 	bpf_tail_call(ctx, &switch_hook, 0);
 }
 
-/* In the hook: how long the switched-in task was blocked. */
-static __always_inline __u64 switch_hook_blocked(void)
+/* In the hook: what es_switch handed over, NULL if the lookup fails. */
+static __always_inline const struct es_switch_hook_arg *switch_hook_args(void)
 {
 	__u32 zero = 0;
-	__u64 *arg = bpf_map_lookup_elem(&switch_hook_arg, &zero);
 
-	return arg ? *arg : 0;
+	return bpf_map_lookup_elem(&switch_hook_arg, &zero);
 }
 
 #endif

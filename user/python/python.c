@@ -396,6 +396,7 @@ static const char *const stat_names[ES_PY_STAT_COUNT] = {
 	[ES_PY_STAT_OFFCPU_WALKS] = "offcpu_walks",
 	[ES_PY_STAT_OFFCPU_BUSY] = "offcpu_busy",
 	[ES_PY_STAT_MAP_FULL] = "map_full",
+	[ES_PY_STAT_OFFCPU_LATE] = "offcpu_late",
 };
 
 static int python_collect(struct probe *p, struct expo *e)
