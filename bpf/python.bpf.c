@@ -124,6 +124,7 @@ struct py_task {
 	__u32 is_py;
 	__u32 walk;  /* offcpu_rseq: a walk waits in py_work */
 	__u32 pad;
+	__u64 late_off, late_ns; /* a block whose switch-in went unseen (walk_late) */
 };
 
 struct {
@@ -447,10 +448,11 @@ int es_py_sample(struct bpf_perf_event_data *ctx)
 }
 
 /*
- * Walks the current thread (of process tgid, else nothing) into st and
- * counts a block of blocked ns that began at off_ns, from its own context.
+ * Walks the current thread (of process tgid, else nothing: returns false)
+ * into st and counts a block of blocked ns that began at off_ns, from its
+ * own context.
  */
-static __always_inline void offcpu_count(__u32 tgid, struct es_py_stack *st, __u64 blocked,
+static __always_inline bool offcpu_count(__u32 tgid, struct es_py_stack *st, __u64 blocked,
 					 __u64 off_ns)
 {
 	__u64 id = bpf_get_current_pid_tgid(), sid;
@@ -458,11 +460,12 @@ static __always_inline void offcpu_count(__u32 tgid, struct es_py_stack *st, __u
 
 	pp = bpf_map_lookup_elem(&py_procs, &tgid);
 	if (!pp || tgid != id >> 32)
-		return;
+		return false;
 	stat_inc(ES_PY_STAT_OFFCPU_WALKS);
 	sid = walk(pp, (__u32)id, st);
 	if (sid)
 		count(tgid, (__u32)id, ES_PY_OFFCPU, sid, st, blocked, req_serving_block_tag(off_ns));
+	return true;
 }
 
 /* The pending walk w of the current thread, from its own context. */
@@ -473,20 +476,19 @@ static __always_inline void offcpu_walk_now(struct py_work *w)
 
 /*
  * A block of blocked ns from off_ns whose switch-in no program saw, found
- * at the thread's next switch-out (prev, still current): walked now, so
- * its time is not lost. The stack is where the thread leaves the CPU now;
- * for a thread that blocks again in the same call (a loop of reads, a
- * sleep) that is the stack it blocked in before.
+ * at a later switch-out and walked when the thread (prev, still current)
+ * blocks again, so its time is not lost. The stack is where the thread
+ * blocks now; for one that blocks again in the same call (a loop of reads,
+ * a sleep) that is the stack it blocked in before. Not at a preemption:
+ * the thread is amid other code there, not waiting.
  */
 static __always_inline void walk_late(__u32 tgid, __u64 blocked, __u64 off_ns)
 {
 	__u32 one = 1;
 	struct es_py_stack *st = bpf_map_lookup_elem(&py_scratch, &one);
 
-	if (!st)
-		return;
-	stat_inc(ES_PY_STAT_OFFCPU_LATE);
-	offcpu_count(tgid, st, blocked, off_ns);
+	if (st && offcpu_count(tgid, st, blocked, off_ns))
+		stat_inc(ES_PY_STAT_OFFCPU_LATE);
 }
 
 static int offcpu_walk(struct bpf_map *map, void *key, void *value)
@@ -575,15 +577,21 @@ int BPF_PROG(es_py_switch, bool preempt, struct task_struct *prev, struct task_s
 			unsigned int state = sched_switch_has_prev_state ? (unsigned int)ctx[3] :
 									     task_state(prev);
 
-			/* Still set: its switch-in went unseen (walk_late). */
+			/* Still set: its switch-in went unseen; walked when it blocks again. */
 			if (pt->is_py && pt->off_ts) {
 				__u64 began;
 
 				now = bpf_ktime_get_ns();
 				began = run_began(prev->se.sum_exec_runtime,
 						  prev->se.prev_sum_exec_runtime, now, pt->off_ts);
-				if (began - pt->off_ts >= offcpu_threshold_ns)
-					walk_late(prev->tgid, began - pt->off_ts, pt->off_ts);
+				if (began - pt->off_ts >= offcpu_threshold_ns) {
+					pt->late_off = pt->off_ts;
+					pt->late_ns = began - pt->off_ts;
+				}
+			}
+			if (pt->late_ns && !preempt && state != ES_TASK_RUNNING) {
+				walk_late(prev->tgid, pt->late_ns, pt->late_off);
+				pt->late_ns = 0;
 			}
 			if (preempt || state == ES_TASK_RUNNING) {
 				pt->off_ts = 0;

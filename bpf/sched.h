@@ -52,6 +52,11 @@ struct es_task_sched {
 	__u32 pad;
 	__u64 block_ts; /* off-CPU by its own choice since, 0: not (switch_hook_min_ns set) */
 	/*
+	 * A block of late_ns from late_off whose switch-in went unseen, for
+	 * the hook to walk when the task blocks again (switch_hook.bpf.h).
+	 */
+	__u64 late_off, late_ns;
+	/*
 	 * An untracked task that woke a tracked one while a trace records: the
 	 * run it did it in (se.prev_sum_exec_runtime + 1, constant during a run),
 	 * whose start went with its first waking event, and whose end its

@@ -17,9 +17,10 @@ measures its own blocks and then waits on stdin. For each worker:
   GET /profile?kind=offcpu&seconds=60&role=python has every worker's stacks
 A block is walked when its thread is switched back in; this VM's kernel
 runs no BPF program on a tracepoint while a thread of PID 1 (its agent) is
-current, so a switch-in right after one goes unseen: the thread's next
-switch-out walks that block (offcpu_late, logged), and the sums stay
-exact (a CI run lost 3 of one worker's 20 before it did).
+current, so a switch-in right after one goes unseen: when the thread
+blocks again (sleeping the next second here) that block is walked
+(offcpu_late, logged), and the sums stay exact (a CI run lost 3 of one
+worker's 20 before it was).
 Twice: with every probe, where the sched probe's sched_switch program hands
 the long blocks to the Python probe's walk by tail call, and with
 --probes=python alone, where the Python probe runs its own (the daemon's
