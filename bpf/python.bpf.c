@@ -619,7 +619,7 @@ int BPF_PROG(es_py_switch, bool preempt, struct task_struct *prev, struct task_s
 /*
  * The same walk where the sched probe's es_switch runs: it tail-calls here
  * for a task switched in after a block of offcpu_threshold_ns or more, or
- * switched out after such a block whose switch-in it did not see (see
+ * blocking again after such a block whose switch-in it did not see (see
  * bpf/switch_hook.bpf.h), and es_py_switch is not loaded. Rare enough to
  * look the process up each time.
  */

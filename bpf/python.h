@@ -140,7 +140,7 @@ enum es_py_stat {
 	ES_PY_STAT_OFFCPU_WALKS,  /* long blocks walked */
 	ES_PY_STAT_OFFCPU_BUSY,   /* long blocks not walked: a walk was pending */
 	ES_PY_STAT_MAP_FULL,      /* stacks or counts not stored: map full */
-	ES_PY_STAT_OFFCPU_LATE,   /* long blocks walked at the next switch-out (switch-in unseen) */
+	ES_PY_STAT_OFFCPU_LATE,   /* walks (in OFFCPU_WALKS too) of unseen switch-ins, made at the next block */
 	ES_PY_STAT_COUNT,
 };
 

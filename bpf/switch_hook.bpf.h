@@ -25,9 +25,10 @@ struct {
  * What this switch hands the hook. A switch-in the kernel ran no program
  * for (the VM kernel the tests run on skips tracepoint programs while a
  * PID 1 thread is current, and at sched_switch that is the thread switched
- * from) leaves its block unwalked; es_switch finds that at the thread's
- * next switch-out (missed_run) and hands the block over then, to be walked
- * from the thread's own context, which prev still is.
+ * from) leaves its block unwalked; es_switch finds that at a later
+ * switch-out (missed_run) and hands the block over when the thread blocks
+ * again (late_block), to be walked from its own context, which prev still
+ * is at sched_switch.
  */
 struct es_switch_hook_arg {
 	__u64 next_blocked; /* next comes back from a block this long; 0: none */
