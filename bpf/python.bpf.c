@@ -124,7 +124,7 @@ struct py_task {
 	__u32 is_py;
 	__u32 walk;  /* offcpu_rseq: a walk waits in py_work */
 	__u32 pad;
-	__u64 late_off, late_ns; /* a block whose switch-in went unseen (walk_late) */
+	struct es_late_block late; /* for walk_late */
 };
 
 struct {
@@ -563,7 +563,7 @@ static __always_inline void queue_walk(struct task_struct *t, struct py_task *pt
 SEC("tp_btf/sched_switch")
 int BPF_PROG(es_py_switch, bool preempt, struct task_struct *prev, struct task_struct *next)
 {
-	__u64 now = 0;
+	__u64 now = 0, late, late_off;
 	struct py_task *pt;
 
 	/*
@@ -579,20 +579,16 @@ int BPF_PROG(es_py_switch, bool preempt, struct task_struct *prev, struct task_s
 
 			/* Still set: its switch-in went unseen; walked when it blocks again. */
 			if (pt->is_py && pt->off_ts) {
-				__u64 began;
-
 				now = bpf_ktime_get_ns();
-				began = run_began(prev->se.sum_exec_runtime,
-						  prev->se.prev_sum_exec_runtime, now, pt->off_ts);
-				if (began - pt->off_ts >= offcpu_threshold_ns) {
-					pt->late_off = pt->off_ts;
-					pt->late_ns = began - pt->off_ts;
-				}
+				late_block_note(&pt->late, pt->off_ts,
+						run_began(prev->se.sum_exec_runtime,
+							  prev->se.prev_sum_exec_runtime, now,
+							  pt->off_ts),
+						offcpu_threshold_ns);
 			}
-			if (pt->late_ns && !preempt && state != ES_TASK_RUNNING) {
-				walk_late(prev->tgid, pt->late_ns, pt->late_off);
-				pt->late_ns = 0;
-			}
+			late = late_block_take(&pt->late, preempt, state, &late_off);
+			if (late)
+				walk_late(prev->tgid, late, late_off);
 			if (preempt || state == ES_TASK_RUNNING) {
 				pt->off_ts = 0;
 			} else {

@@ -341,27 +341,6 @@ static __always_inline void trace_held(struct es_task_sched *s, struct task_stru
 		   now);
 }
 
-/*
- * A block whose switch-in went unseen (began: that run's start, from
- * missed_run; its stamp is still set) is kept, and handed to the hook in
- * *blocked and *off when the task blocks again: it walks the stack there,
- * from the task's own context, where a loop of reads or sleeps blocked
- * before. A task preempted is amid other code, not where it waits.
- */
-static __always_inline void late_block(struct es_task_sched *s, __u64 began, bool preempt,
-				       unsigned int state, __u64 *blocked, __u64 *off)
-{
-	if (began > s->block_ts && s->block_ts && began - s->block_ts >= switch_hook_min_ns) {
-		s->late_off = s->block_ts;
-		s->late_ns = began - s->block_ts;
-	}
-	if (s->late_ns && !preempt && state != ES_TASK_RUNNING) {
-		*blocked = s->late_ns;
-		*off = s->late_off;
-		s->late_ns = 0;
-	}
-}
-
 /* tp_btf flavour: typed pointers, task local storage. */
 
 static __always_inline struct es_task_sched *btf_state(struct task_struct *t)
@@ -385,8 +364,11 @@ int BPF_PROG(es_switch, bool preempt, struct task_struct *prev, struct task_stru
 			bool tr = trace_on;
 			__u64 began = missed_run(s, prev->pid, prev->tgid, sum, prev_sum, now, tr);
 
-			if (switch_hook_min_ns)
-				late_block(s, began, preempt, state, &prev_blocked, &prev_off);
+			/* A block whose switch-in went unseen: walked when prev blocks again. */
+			if (switch_hook_min_ns) {
+				late_block_note(&s->late, s->block_ts, began, switch_hook_min_ns);
+				prev_blocked = late_block_take(&s->late, preempt, state, &prev_off);
+			}
 			if (tr && ns)
 				trace_held(s, prev, ns, next,
 					   offcpu_reason(preempt, state, task_in_iowait(prev)), now);

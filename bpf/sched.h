@@ -15,6 +15,14 @@ enum es_offcpu_reason {
 /* Runqueue latency edges (le, in ns) live in rodata; at most this many. */
 #define ES_SCHED_MAX_EDGES 24 /* <= ES_HIST_MAX_EDGES in hist.h */
 
+/*
+ * A block whose switch-in went unseen: ns long, from off. Kept in a task's
+ * state until the task blocks again (sched_run.bpf.h: late_block_note/take).
+ */
+struct es_late_block {
+	__u64 off, ns;
+};
+
 /* Per-slot, per-CPU accumulators. Everything is cumulative. */
 struct es_sched_slot {
 	__u64 cpu_ns;
@@ -51,11 +59,8 @@ struct es_task_sched {
 	__u32 tgid;     /* raw_tp flavour: for user space's walk of the hash */
 	__u32 pad;
 	__u64 block_ts; /* off-CPU by its own choice since, 0: not (switch_hook_min_ns set) */
-	/*
-	 * A block of late_ns from late_off whose switch-in went unseen, for
-	 * the hook to walk when the task blocks again (switch_hook.bpf.h).
-	 */
-	__u64 late_off, late_ns;
+	/* for the hook to walk when the task blocks again (switch_hook.bpf.h) */
+	struct es_late_block late;
 	/*
 	 * An untracked task that woke a tracked one while a trace records: the
 	 * run it did it in (se.prev_sum_exec_runtime + 1, constant during a run),

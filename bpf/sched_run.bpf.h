@@ -10,6 +10,9 @@
 #ifndef ERPSCOPE_SCHED_RUN_BPF_H
 #define ERPSCOPE_SCHED_RUN_BPF_H
 
+#include "core_fixes.bpf.h"
+#include "sched.h"
+
 /* The run's start (sum, prev_sum: the task's se fields), not before since; since if unknown. */
 static __always_inline __u64 run_began(__u64 sum, __u64 prev_sum, __u64 now, __u64 since)
 {
@@ -35,6 +38,38 @@ static __always_inline __u64 run_cpu(__u64 sum, __u64 prev_sum, __u64 now, __u64
 	if (sum <= prev_sum || ran > wall)
 		return wall;
 	return ran;
+}
+
+/*
+ * A block begun at off (its stamp still set at a switch-out, so its
+ * switch-in went unseen) that lasted until began, the run now ending's
+ * start: kept when it is at least min long. One seen later replaces it.
+ */
+static __always_inline void late_block_note(struct es_late_block *l, __u64 off, __u64 began,
+					    __u64 min)
+{
+	if (off && began > off && began - off >= min) {
+		l->off = off;
+		l->ns = began - off;
+	}
+}
+
+/*
+ * At a switch-out: the kept block's length (and *off its start) when the
+ * task blocks of its own accord, for its stack to be walked there, in its
+ * own context, where a loop of reads or sleeps blocked before; else 0. A
+ * task preempted is amid other code, not where it waits: the block stays.
+ */
+static __always_inline __u64 late_block_take(struct es_late_block *l, bool preempt,
+					     unsigned int state, __u64 *off)
+{
+	__u64 ns = l->ns;
+
+	if (!ns || preempt || state == ES_TASK_RUNNING)
+		return 0;
+	*off = l->off;
+	l->ns = 0;
+	return ns;
 }
 
 #endif

@@ -27,8 +27,8 @@ struct {
  * PID 1 thread is current, and at sched_switch that is the thread switched
  * from) leaves its block unwalked; es_switch finds that at a later
  * switch-out (missed_run) and hands the block over when the thread blocks
- * again (late_block), to be walked from its own context, which prev still
- * is at sched_switch.
+ * again (late_block_note, late_block_take in sched_run.bpf.h), to be
+ * walked from its own context, which prev still is at sched_switch.
  */
 struct es_switch_hook_arg {
 	__u64 next_blocked; /* next comes back from a block this long; 0: none */
