@@ -5,7 +5,9 @@
  * the task in, and brings sum_exec_runtime up to date at each tick and
  * before sched_switch. Used where a switch-in went unseen (the VM kernel
  * skips tracepoint programs while a PID 1 thread is current) by the sched
- * probe's switch-out and scrape-time iterator and the requests probe.
+ * probe's switch-out and scrape-time iterator and the requests probe; and
+ * what becomes of the block such a switch-in ended (late_block_note,
+ * late_block_take), for the sched probe's hook and the Python probe alone.
  */
 #ifndef ERPSCOPE_SCHED_RUN_BPF_H
 #define ERPSCOPE_SCHED_RUN_BPF_H
