@@ -576,6 +576,7 @@ int BPF_PROG(es_py_switch, bool preempt, struct task_struct *prev, struct task_s
 		if (pt) {
 			unsigned int state = sched_switch_has_prev_state ? (unsigned int)ctx[3] :
 									     task_state(prev);
+			bool blocks = !preempt && state != ES_TASK_RUNNING;
 
 			/* Still set: its switch-in went unseen; walked when it blocks again. */
 			if (pt->is_py && pt->off_ts) {
@@ -586,10 +587,10 @@ int BPF_PROG(es_py_switch, bool preempt, struct task_struct *prev, struct task_s
 							  pt->off_ts),
 						offcpu_threshold_ns);
 			}
-			late = late_block_take(&pt->late, preempt, state, &late_off);
+			late = late_block_take(&pt->late, blocks, &late_off);
 			if (late)
 				walk_late(prev->tgid, late, late_off);
-			if (preempt || state == ES_TASK_RUNNING) {
+			if (!blocks) {
 				pt->off_ts = 0;
 			} else {
 				if (!now)

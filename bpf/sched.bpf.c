@@ -367,7 +367,9 @@ int BPF_PROG(es_switch, bool preempt, struct task_struct *prev, struct task_stru
 			/* A block whose switch-in went unseen: walked when prev blocks again. */
 			if (switch_hook_min_ns) {
 				late_block_note(&s->late, s->block_ts, began, switch_hook_min_ns);
-				prev_blocked = late_block_take(&s->late, preempt, state, &prev_off);
+				prev_blocked = late_block_take(&s->late,
+							       !preempt && state != ES_TASK_RUNNING,
+							       &prev_off);
 			}
 			if (tr && ns)
 				trace_held(s, prev, ns, next,

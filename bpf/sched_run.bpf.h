@@ -12,7 +12,6 @@
 #ifndef ERPSCOPE_SCHED_RUN_BPF_H
 #define ERPSCOPE_SCHED_RUN_BPF_H
 
-#include "core_fixes.bpf.h"
 #include "sched.h"
 
 /* The run's start (sum, prev_sum: the task's se fields), not before since; since if unknown. */
@@ -58,16 +57,16 @@ static __always_inline void late_block_note(struct es_late_block *l, __u64 off, 
 
 /*
  * At a switch-out: the kept block's length (and *off its start) when the
- * task blocks of its own accord, for its stack to be walked there, in its
- * own context, where a loop of reads or sleeps blocked before; else 0. A
- * task preempted is amid other code, not where it waits: the block stays.
+ * task blocks of its own accord (blocks: not preempted, not runnable), for
+ * its stack to be walked there, in its own context, where a loop of reads
+ * or sleeps blocked before; else 0. A task preempted is amid other code,
+ * not where it waits: the block stays.
  */
-static __always_inline __u64 late_block_take(struct es_late_block *l, bool preempt,
-					     unsigned int state, __u64 *off)
+static __always_inline __u64 late_block_take(struct es_late_block *l, bool blocks, __u64 *off)
 {
 	__u64 ns = l->ns;
 
-	if (!ns || preempt || state == ES_TASK_RUNNING)
+	if (!ns || !blocks)
 		return 0;
 	*off = l->off;
 	l->ns = 0;
